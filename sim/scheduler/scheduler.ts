@@ -1,0 +1,579 @@
+import type { ChoiceLog } from "./choice-log.js";
+import {
+  Interrupted,
+  Kind,
+  type Effect,
+  type OperationHost,
+  type Process,
+  type ProcHandle,
+  type ProcState,
+  type SpawnOptions,
+} from "./effects.js";
+import { TraceHash } from "./hash.js";
+import { SlotHeap } from "./heap.js";
+import { Streams } from "./prng.js";
+import { FifoStrategy } from "./strategies/fifo.js";
+import { Divergence, type Strategy } from "./strategies/strategy.js";
+
+/** One observable record: what the trace keeps and the hash covers. */
+export interface TraceRecord {
+  /** Virtual time in ns. */
+  t: number;
+  /** Who: "sched", a process name, a device, a job id… */
+  src: string;
+  kind: string;
+  data?: Record<string, unknown>;
+}
+
+export interface SchedulerOptions {
+  /** Root seed of every named PRNG stream (default 0). */
+  seed?: number | string;
+  /** Who decides at choice points (default FIFO). */
+  strategy?: Strategy;
+  /** Keep the trace records (the hash is computed either way). */
+  trace?: boolean;
+  /** Livelock guard: the run stops after this many process resumptions and callbacks (default 50,000,000). */
+  maxSteps?: number;
+  /** Livelock guard: the run stops before any event later than this virtual time (default: none). */
+  maxTimeNs?: number;
+}
+
+export type Outcome =
+  | { kind: "ok" }
+  | { kind: "failure"; timeNs: number; process: string; error: string; stack?: string }
+  | { kind: "deadlock"; timeNs: number; waiting: { process: string; on: string }[] }
+  | { kind: "step-budget"; timeNs: number; maxSteps: number }
+  | { kind: "time-budget"; timeNs: number; maxTimeNs: number; nextEventNs: number }
+  | { kind: "divergence"; timeNs: number; index: number; error: string };
+
+export interface RunResult {
+  outcome: Outcome;
+  endTimeNs: number;
+  steps: number;
+  choices: ChoiceLog;
+  /** 16 hex digits over every step and record, identical for identical runs on any machine. */
+  hash: string;
+  trace?: TraceRecord[];
+}
+
+/** A callback scheduled at a virtual time (an I/O completion, a timer). */
+export interface Timer {
+  readonly label: string;
+  /** Still pending. */
+  readonly pending: boolean;
+}
+
+class Proc implements ProcHandle {
+  state: ProcState = "ready";
+  result: unknown = undefined;
+  /** Incremented each time the process blocks; wakes carrying an older token are stale. */
+  token = 0;
+  resumeThrow = false;
+  resumeValue: unknown = undefined;
+  blockedOn: Effect | undefined = undefined;
+  joiners: { proc: Proc; token: number }[] | undefined = undefined;
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly slot: number,
+    readonly gen: Process<unknown>,
+    readonly daemon: boolean,
+    readonly owner: number,
+  ) {}
+}
+
+class Callback implements Timer {
+  pending = true;
+  constructor(readonly label: string, readonly fn: () => void, readonly owner: number, readonly slot: number) {}
+}
+
+type Entry = Proc | Callback;
+
+const DEFAULT_MAX_STEPS = 50_000_000;
+
+/**
+ * The kernel: a virtual clock, an event queue and the processes it steps.
+ *
+ * Entries due at the current instant sit in a FIFO "ready" list; later ones in
+ * a heap ordered by (time, sequence). When two or more entries are ready at
+ * once, or a process calls `choose`, the strategy decides and the decision is
+ * logged. Nothing here reads the wall clock or Math.random.
+ */
+export class Scheduler implements OperationHost {
+  /** Current virtual time, integer ns. */
+  now = 0;
+  readonly streams: Streams;
+  readonly strategy: Strategy;
+
+  private readonly heap = new SlotHeap();
+  private readonly slots: (Entry | undefined)[] = [];
+  private readonly freeSlots: number[] = [];
+  private ready: number[] = [];
+  private readyHead = 0;
+  private seq = 0;
+  private nextProcId = 1;
+  private liveNonDaemon = 0;
+  private spawnedNonDaemon = 0;
+  private readonly procs: Proc[] = [];
+  private current: Proc | undefined = undefined;
+  private steps = 0;
+  private readonly maxSteps: number;
+  private readonly maxTimeNs: number;
+  private readonly choices: ChoiceLog = [];
+  private readonly hasher = new TraceHash();
+  private readonly trace: TraceRecord[] | undefined;
+  private outcome: Outcome | undefined = undefined;
+  private ran = false;
+  private readonly ownerOf = (i: number): number => this.ownerOfSlot(this.ready[this.readyHead + i]);
+
+  constructor(opts: SchedulerOptions = {}) {
+    this.streams = new Streams(opts.seed ?? 0);
+    this.strategy = opts.strategy ?? new FifoStrategy();
+    this.trace = opts.trace ? [] : undefined;
+    this.maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
+    this.maxTimeNs = opts.maxTimeNs ?? Infinity;
+  }
+
+  // ---- API for the layers above ----
+
+  /** The process being stepped, if any (undefined inside callbacks). */
+  get running(): ProcHandle | undefined {
+    return this.current;
+  }
+
+  /** Starts a process at the current instant. */
+  spawn(name: string, body: Process<any>, opts: SpawnOptions = {}): ProcHandle {
+    if (!body || typeof (body as Process).next !== "function") {
+      throw new TypeError(`spawn("${name}"): the body must be a generator object (call the generator function)`);
+    }
+    const slot = this.allocSlot();
+    const id = this.nextProcId++;
+    const p = new Proc(id, name, slot, body, !!opts.daemon, opts.owner ?? id);
+    this.slots[slot] = p;
+    this.procs.push(p);
+    if (!p.daemon) {
+      this.liveNonDaemon++;
+      this.spawnedNonDaemon++;
+    }
+    this.ready.push(slot);
+    this.record("sched", "spawn", { id, name });
+    return p;
+  }
+
+  /** Runs `fn` at absolute virtual time `timeNs` (>= now), as its own step. */
+  at(timeNs: number, label: string, fn: () => void, owner?: number): Timer {
+    if (!Number.isSafeInteger(timeNs) || timeNs < this.now) {
+      throw new RangeError(`timer "${label}": time ${timeNs} ns must be an integer >= now (${this.now} ns)`);
+    }
+    const slot = this.allocSlot();
+    const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot);
+    this.slots[slot] = cb;
+    if (timeNs === this.now) this.ready.push(slot);
+    else this.heap.push(slot, timeNs, this.seq++);
+    return cb;
+  }
+
+  /** Runs `fn` after `delayNs` ns of virtual time. */
+  after(delayNs: number, label: string, fn: () => void, owner?: number): Timer {
+    checkDelay(delayNs, `timer "${label}"`);
+    return this.at(this.now + delayNs, label, fn, owner);
+  }
+
+  /** Cancels a pending timer; returns whether it was pending. */
+  cancel(timer: Timer): boolean {
+    const cb = timer as Callback;
+    if (!cb.pending) return false;
+    cb.pending = false;
+    if (this.heap.has(cb.slot)) this.heap.remove(cb.slot);
+    else this.removeReady(cb.slot);
+    this.releaseSlot(cb.slot);
+    return true;
+  }
+
+  /** Resumes a process blocked on an Operation with `value` (ignored if the token is stale). */
+  wake(proc: ProcHandle, token: number, value?: unknown): void {
+    const p = proc as Proc;
+    if (p.token !== token || p.state !== "blocked") return;
+    p.resumeThrow = false;
+    p.resumeValue = value;
+    this.makeReady(p);
+  }
+
+  /** Resumes a process blocked on an Operation by throwing `error` into it. */
+  wakeThrow(proc: ProcHandle, token: number, error: unknown): void {
+    const p = proc as Proc;
+    if (p.token !== token || p.state !== "blocked") return;
+    p.resumeThrow = true;
+    p.resumeValue = error;
+    this.makeReady(p);
+  }
+
+  /** Adds an observable record: hashed always, kept when tracing. `data` must be plain JSON. */
+  record(src: string, kind: string, data?: Record<string, unknown>): void {
+    const h = this.hasher;
+    h.word(0x7ec0);
+    h.int(this.now);
+    h.str(src);
+    h.str(kind);
+    if (data !== undefined) h.value(data);
+    if (this.trace) this.trace.push(data === undefined ? { t: this.now, src, kind } : { t: this.now, src, kind, data });
+  }
+
+  /** Whether trace records are being kept (so callers can skip building costly data). */
+  get tracing(): boolean {
+    return this.trace !== undefined;
+  }
+
+  /** Every process spawned so far, in spawn order. */
+  processes(): readonly ProcHandle[] {
+    return this.procs;
+  }
+
+  /** Steps the simulation until it ends; never throws for a process's failure. */
+  run(): RunResult {
+    if (this.ran) throw new Error("Scheduler.run() may be called only once; make a new Scheduler to run again");
+    this.ran = true;
+    try {
+      this.loop();
+    } catch (e) {
+      if (!(e instanceof Divergence)) throw e;
+      this.outcome = { kind: "divergence", timeNs: this.now, index: e.index, error: e.message };
+    }
+    const outcome = this.outcome ?? { kind: "ok" };
+    return {
+      outcome,
+      endTimeNs: this.now,
+      steps: this.steps,
+      choices: this.choices,
+      hash: this.hasher.hex(),
+      ...(this.trace ? { trace: this.trace } : {}),
+    };
+  }
+
+  // ---- the loop ----
+
+  private loop(): void {
+    const heap = this.heap;
+    const strategy = this.strategy;
+    const hasher = this.hasher;
+    for (;;) {
+      if (this.outcome) return;
+      if (this.readyHead === this.ready.length) {
+        if (this.liveNonDaemon === 0 && this.spawnedNonDaemon > 0) return; // daemons and stray timers are abandoned
+        if (heap.size === 0) {
+          if (this.liveNonDaemon > 0) this.outcome = this.deadlock();
+          return;
+        }
+        const t = heap.peekTime();
+        if (t > this.maxTimeNs) {
+          this.outcome = { kind: "time-budget", timeNs: this.now, maxTimeNs: this.maxTimeNs, nextEventNs: t };
+          return;
+        }
+        this.now = t;
+        this.ready.length = 0;
+        this.readyHead = 0;
+        do this.ready.push(heap.pop());
+        while (heap.size > 0 && heap.peekTime() === t);
+      }
+      const n = this.ready.length - this.readyHead;
+      let slot: number;
+      if (n === 1) {
+        slot = this.ready[this.readyHead++];
+        if (this.readyHead > 4096) {
+          this.ready.length = 0;
+          this.readyHead = 0;
+        }
+      } else {
+        const index = this.choices.length;
+        const pick = strategy.pickNext(n, this.ownerOf, index);
+        if (!Number.isInteger(pick) || pick < 0 || pick >= n) {
+          throw new Error(`strategy ${strategy.name} picked ${pick} of ${n} ready entries`);
+        }
+        this.choices.push([n, pick]);
+        if (this.trace) this.trace.push({ t: this.now, src: "sched", kind: "choice", data: { n, pick } });
+        slot = this.takeReady(pick);
+      }
+      if (++this.steps > this.maxSteps) {
+        this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
+        return;
+      }
+      const e = this.slots[slot]!;
+      hasher.int(this.now);
+      if (e instanceof Proc) {
+        hasher.word(e.id);
+        this.step(e);
+      } else {
+        hasher.word(-e.owner - 1);
+        this.fire(e);
+      }
+    }
+  }
+
+  /** Resumes a process and handles the effects it yields until it blocks or ends. */
+  private step(p: Proc): void {
+    this.current = p;
+    p.state = "running";
+    p.blockedOn = undefined;
+    let thrown = p.resumeThrow;
+    let input = p.resumeValue;
+    p.resumeThrow = false;
+    p.resumeValue = undefined;
+    for (;;) {
+      let r: IteratorResult<Effect, unknown>;
+      try {
+        r = thrown ? p.gen.throw(input) : p.gen.next(input);
+      } catch (err) {
+        this.current = undefined;
+        if (err instanceof Interrupted) this.end(p, "interrupted", undefined);
+        else if (err instanceof Divergence) throw err;
+        else this.fail(p.name, err, p);
+        return;
+      }
+      thrown = false;
+      if (r.done) {
+        this.current = undefined;
+        this.end(p, "done", r.value);
+        return;
+      }
+      const eff = r.value;
+      switch (eff?.k) {
+        case Kind.Sleep: {
+          if (!isDelay(eff.ns)) {
+            thrown = true;
+            input = new RangeError(`process "${p.name}" asked to sleep ${String(eff.ns)} ns: a delay must be a non-negative integer number of nanoseconds`);
+            continue;
+          }
+          this.block(p, eff);
+          if (eff.ns === 0) this.ready.push(p.slot);
+          else this.heap.push(p.slot, this.now + eff.ns, this.seq++);
+          return;
+        }
+        case Kind.Yield:
+          p.state = "ready";
+          this.current = undefined;
+          this.ready.push(p.slot);
+          return;
+        case Kind.Wait:
+          this.block(p, eff);
+          eff.signal.waiters.push({ proc: p, token: p.token });
+          return;
+        case Kind.Join: {
+          const target = eff.proc as Proc;
+          if (isEnded(target.state)) {
+            input = target.result;
+            continue;
+          }
+          this.block(p, eff);
+          (target.joiners ??= []).push({ proc: p, token: p.token });
+          return;
+        }
+        case Kind.Await:
+          this.block(p, eff);
+          eff.op.start(this, p, p.token);
+          return;
+        case Kind.Notify: {
+          const waiters = eff.signal.waiters.splice(0);
+          let woken = 0;
+          for (const w of waiters) {
+            const wp = w.proc as Proc;
+            if (wp.token === w.token && wp.state === "blocked") {
+              wp.resumeValue = eff.value;
+              this.makeReady(wp);
+              woken++;
+            }
+          }
+          input = woken;
+          break;
+        }
+        case Kind.Spawn:
+          input = this.spawn(eff.name, eff.body, eff.opts);
+          break;
+        case Kind.Choose: {
+          if (!Number.isInteger(eff.n) || eff.n < 1) {
+            thrown = true;
+            input = new RangeError(`process "${p.name}": choose("${eff.label}", ${String(eff.n)}) needs a whole number of options >= 1`);
+            continue;
+          }
+          if (eff.n === 1) {
+            input = 0;
+            break;
+          }
+          const index = this.choices.length;
+          const pick = this.strategy.choose(eff.label, eff.n, index);
+          this.choices.push([eff.n, pick, eff.label]);
+          this.record(p.name, "choose", { label: eff.label, n: eff.n, pick });
+          input = pick;
+          break;
+        }
+        case Kind.Now:
+          input = this.now;
+          break;
+        case Kind.Self:
+          input = p;
+          break;
+        case Kind.Interrupt:
+          if (eff.proc === p) {
+            thrown = true;
+            input = new Error(`process "${p.name}" tried to interrupt itself; throw instead`);
+            continue;
+          }
+          input = this.interrupt(eff.proc as Proc, eff.reason, p.name);
+          break;
+        default:
+          thrown = true;
+          input = new TypeError(`process "${p.name}" yielded ${describeValue(eff)}, which is not an effect (did you write \`yield sleep\` instead of \`yield sleep(ns)\`?)`);
+          continue;
+      }
+      if (++this.steps > this.maxSteps) {
+        this.current = undefined;
+        p.state = "ready";
+        this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
+        return;
+      }
+    }
+  }
+
+  private block(p: Proc, eff: Effect): void {
+    p.state = "blocked";
+    p.token++;
+    p.blockedOn = eff;
+    this.current = undefined;
+  }
+
+  private fire(cb: Callback): void {
+    cb.pending = false;
+    this.releaseSlot(cb.slot);
+    try {
+      cb.fn();
+    } catch (err) {
+      if (err instanceof Divergence) throw err;
+      this.fail(cb.label, err);
+    }
+  }
+
+  private interrupt(target: Proc, reason: unknown, by: string): boolean {
+    if (isEnded(target.state)) return false;
+    this.record(by, "interrupt", { target: target.name, reason: reason === undefined ? null : String(reason) });
+    target.resumeThrow = true;
+    target.resumeValue = new Interrupted(reason);
+    if (target.state === "blocked") {
+      if (this.heap.has(target.slot)) this.heap.remove(target.slot);
+      else this.removeReady(target.slot); // a zero sleep waits in the ready list
+      target.token++; // invalidates signal, join and operation registrations
+      this.makeReady(target);
+    }
+    return true;
+  }
+
+  private makeReady(p: Proc): void {
+    p.state = "ready";
+    this.ready.push(p.slot);
+  }
+
+  private end(p: Proc, state: "done" | "interrupted", value: unknown): void {
+    p.state = state;
+    p.result = value;
+    if (!p.daemon) this.liveNonDaemon--;
+    this.record("sched", state === "done" ? "end" : "interrupted", { id: p.id, name: p.name });
+    if (p.joiners) {
+      for (const j of p.joiners) {
+        if (j.proc.token === j.token && j.proc.state === "blocked") {
+          j.proc.resumeValue = value;
+          this.makeReady(j.proc);
+        }
+      }
+      p.joiners = undefined;
+    }
+    this.releaseSlot(p.slot);
+  }
+
+  private fail(name: string, err: unknown, p?: Proc): void {
+    const error = err instanceof Error ? `${err.name === "Error" ? "" : err.name + ": "}${err.message}` : String(err);
+    if (p) {
+      p.state = "failed";
+      if (!p.daemon) this.liveNonDaemon--;
+    }
+    this.record("sched", "failure", { process: name, error });
+    this.outcome = {
+      kind: "failure",
+      timeNs: this.now,
+      process: name,
+      error,
+      ...(err instanceof Error && err.stack ? { stack: err.stack } : {}),
+    };
+  }
+
+  private deadlock(): Outcome {
+    const waiting = this.procs
+      .filter((p) => p.state === "blocked" && !p.daemon)
+      .map((p) => ({ process: p.name, on: describeBlock(p.blockedOn) }));
+    return { kind: "deadlock", timeNs: this.now, waiting };
+  }
+
+  // ---- slots and the ready list ----
+
+  private allocSlot(): number {
+    return this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slots.length;
+  }
+
+  private releaseSlot(slot: number): void {
+    this.slots[slot] = undefined;
+    this.freeSlots.push(slot);
+  }
+
+  private ownerOfSlot(slot: number): number {
+    return this.slots[slot]!.owner;
+  }
+
+  /** Removes and returns the i-th ready entry, keeping the others in order. */
+  private takeReady(i: number): number {
+    const r = this.ready, h = this.readyHead;
+    const slot = r[h + i];
+    for (let j = h + i; j > h; j--) r[j] = r[j - 1];
+    this.readyHead = h + 1;
+    if (h > 4096 && h * 2 > r.length) {
+      r.splice(0, this.readyHead);
+      this.readyHead = 0;
+    }
+    return slot;
+  }
+
+  private removeReady(slot: number): void {
+    const i = this.ready.indexOf(slot, this.readyHead);
+    if (i >= 0) this.ready.splice(i, 1);
+  }
+}
+
+function isDelay(ns: unknown): ns is number {
+  return typeof ns === "number" && Number.isSafeInteger(ns) && ns >= 0;
+}
+
+/** Throws a RangeError naming `who` unless `ns` is a non-negative integer. */
+export function checkDelay(ns: unknown, who: string): asserts ns is number {
+  if (!isDelay(ns)) {
+    throw new RangeError(`${who}: delay ${String(ns)} ns must be a non-negative integer number of nanoseconds`);
+  }
+}
+
+function isEnded(s: ProcState): boolean {
+  return s === "done" || s === "interrupted" || s === "failed";
+}
+
+function describeBlock(eff: Effect | undefined): string {
+  switch (eff?.k) {
+    case Kind.Wait: return `signal "${eff.signal.name}"`;
+    case Kind.Join: return `process "${eff.proc.name}" to end`;
+    case Kind.Await: return eff.op.describe();
+    case Kind.Sleep: return `sleep(${eff.ns})`;
+    default: return "nothing known";
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === "function") return `a function${v.name ? ` (${v.name})` : ""}`;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
