@@ -1,0 +1,591 @@
+/**
+ * A block job: QEMU's Job and BlockJob folded into one object, run as a
+ * coroutine (a kernel process) on the scheduler.
+ *
+ * The rules modelled (QEMU 7.2 job.c / blockjob.c, research/qemu-jobs.md §1–2):
+ * - pause is cooperative and counted: `pause()` adds to pauseCount and kicks a
+ *   parked job; the job parks only at its own pause points (`pausePoint`,
+ *   `yieldJob`, `sleepNs`); `resume()` enters it again when the count is back
+ *   to zero and no sleep timer is pending;
+ * - `busy` is false only while the coroutine is parked in yield/sleep/pause;
+ *   `enter()` is a no-op on a busy, unstarted or finished job;
+ * - the start shim (seed 000, e3796a245a): a job starts busy, and a pause
+ *   requested before the start takes effect at an entry pause point before any
+ *   work. `behaviour.startShim = false` restores the earlier start, whose first
+ *   entry could come from a resume with busy still false.
+ * - completion is two-phase: `run` returns inside the coroutine, then the
+ *   exit step runs later in the main loop (the deferred_to_main_loop window).
+ */
+import { awaitOp, checkDelay, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer } from "../scheduler/index.js";
+import { ERRNO, genericError, QmpError, strerror, type Errno } from "./errors.js";
+import { RateLimit } from "./ratelimit.js";
+import { acceptsVerb, IllegalTransition, isCompleted, isLegalTransition, type JobStatus, type JobVerb } from "./status.js";
+import type { JobTxn } from "./txn.js";
+
+export type JobType = "backup" | "mirror" | "stream" | "commit" | "test";
+
+/** What a job type plugs into the core (QEMU's JobDriver/BlockJobDriver callbacks). */
+export interface JobDriver {
+  readonly type: JobType;
+  /** The coroutine body. Returns 0 or a negative errno; may set `job.err`. */
+  run(job: Job): Process<number>;
+  /** First completion phase, for all members before any commit; returns 0 or a negative errno. */
+  prepare?(job: Job): number;
+  commit?(job: Job): void;
+  abort?(job: Job): void;
+  clean?(job: Job): void;
+  /** `complete` verb; absent means the job cannot be completed. */
+  complete?(job: Job): void;
+  /** Decides whether a cancel is a hard one (absent: always hard). */
+  cancel?(job: Job, force: boolean): boolean;
+  /** Called at a pause point before parking, and after leaving it. */
+  pause?(job: Job): void;
+  resume?(job: Job): void;
+  /** The job is freed: drop whatever it still holds. */
+  free?(job: Job): void;
+}
+
+/** Behaviour switches of the job core that profiles turn (see the profiles catalog). */
+export interface JobBehaviour {
+  /** The start shim of seed 000 (e3796a245a). Off: a pause pending at start is honoured the pre-2017 way. */
+  startShim: boolean;
+}
+
+export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = { startShim: true };
+
+/** QMP events the job core emits (the QMP layer stamps them with virtual time). */
+export interface JobEvent {
+  event: "JOB_STATUS_CHANGE" | "BLOCK_JOB_READY" | "BLOCK_JOB_COMPLETED" | "BLOCK_JOB_CANCELLED" | "BLOCK_JOB_ERROR" | "BLOCK_JOB_PENDING";
+  data: Record<string, unknown>;
+}
+
+/** A broken rule observed while running: the run goes on, the report names it. */
+export interface Violation {
+  timeNs: number;
+  rule: string;
+  job: string;
+  detail: string;
+}
+
+/** What every job shares: the kernel, behaviour switches, and where events and violations go. */
+export interface JobContext {
+  readonly sim: Scheduler;
+  readonly behaviour: JobBehaviour;
+  emit(event: JobEvent): void;
+  violation(v: Omit<Violation, "timeNs">): void;
+  /** Called whenever a job stops being busy, so drain pollers re-check. */
+  idle(job: Job): void;
+  /** Called when a job is freed, so registries drop it. */
+  freed(job: Job): void;
+}
+
+export type ErrorAction = "report" | "ignore" | "enospc" | "stop" | "auto";
+export type IoStatus = "ok" | "failed" | "nospace";
+
+export interface JobOptions {
+  /** null for an internal job: no events, invisible to QMP. */
+  id: string | null;
+  driver: JobDriver;
+  txn: JobTxn;
+  speedBytesPerSec?: number;
+  autoFinalize?: boolean;
+  autoDismiss?: boolean;
+  /** The creator's completion callback (QEMU's cb), called in finalize with ret. */
+  onComplete?: (ret: number) => void;
+}
+
+/** Parks the job coroutine until `enter()` wakes it. */
+class Park implements Operation {
+  constructor(private readonly job: Job) {}
+  start(host: OperationHost, proc: ProcHandle, token: number): void {
+    this.job.parked = { host, proc, token };
+    this.job.awaitingEntry = false;
+  }
+  describe(): string {
+    return `job '${this.job.name}' to be entered`;
+  }
+}
+
+export class Job {
+  readonly id: string | null;
+  readonly driver: JobDriver;
+  status: JobStatus = "undefined";
+  refcnt = 1;
+  pauseCount = 1; // the creation pause, released by start
+  userPaused = false;
+  busy = false;
+  paused = true;
+  /** The coroutine exists (QEMU: job->co != NULL). */
+  started = false;
+  cancelled = false;
+  forceCancel = false;
+  deferredToMainLoop = false;
+  ret = 0;
+  err: string | undefined = undefined;
+  autoFinalize: boolean;
+  autoDismiss: boolean;
+  txn: JobTxn | null;
+  progressCurrent = 0;
+  progressTotal = 0;
+  speed: number;
+  readonly limit: RateLimit;
+  iostatus: IoStatus = "ok";
+  freed = false;
+  /** Whether the driver has asked to be completed (mirror's should_complete). */
+  shouldComplete = false;
+  /** @internal where the parked coroutine waits for `enter()`. */
+  parked: { host: OperationHost; proc: ProcHandle; token: number } | undefined = undefined;
+  /** @internal start() parked the job at its entry pause point, but its process has not run yet. */
+  awaitingEntry = false;
+  private sleepTimer: Timer | undefined = undefined;
+  private readonly park = new Park(this);
+  private co: ProcHandle | undefined = undefined;
+  /** Pre-shim only: the coroutine was created but not yet entered. */
+  private coPending = false;
+  private readonly onComplete?: (ret: number) => void;
+  /** @internal notified when the job reaches a completed state (txn abort waits on it). */
+  completionWaiters: (() => void)[] = [];
+
+  constructor(readonly ctx: JobContext, opts: JobOptions) {
+    this.id = opts.id;
+    this.driver = opts.driver;
+    this.speed = opts.speedBytesPerSec ?? 0;
+    this.limit = new RateLimit(this.speed);
+    this.autoFinalize = opts.autoFinalize ?? true;
+    this.autoDismiss = opts.autoDismiss ?? true;
+    this.onComplete = opts.onComplete;
+    this.txn = opts.txn;
+    opts.txn.add(this);
+    this.transition("created");
+  }
+
+  /** The id, or a placeholder for internal jobs, for messages and traces. */
+  get name(): string {
+    return this.id ?? `<internal ${this.driver.type}>`;
+  }
+
+  get type(): JobType {
+    return this.driver.type;
+  }
+
+  get completed(): boolean {
+    return isCompleted(this.status);
+  }
+
+  get ready(): boolean {
+    return this.status === "ready" || this.status === "standby";
+  }
+
+  /** A hard cancel was requested (QEMU 6.2+ job_is_cancelled). */
+  get isCancelled(): boolean {
+    return this.forceCancel;
+  }
+
+  get shouldPause(): boolean {
+    return this.pauseCount > 0;
+  }
+
+  // ---- state ----
+
+  /** Moves to `to`, emitting JOB_STATUS_CHANGE when the state really changes. */
+  transition(to: JobStatus): void {
+    this.assertAlive("transition");
+    const from = this.status;
+    if (!isLegalTransition(from, to)) throw new IllegalTransition(this.name, from, to);
+    this.status = to;
+    this.ctx.sim.record(`job:${this.name}`, "status", { from, to });
+    if (from !== to) this.emit("JOB_STATUS_CHANGE", { id: this.id, status: to });
+  }
+
+  /** Refuses a verb the current state does not accept, with QEMU's message. */
+  applyVerb(verb: JobVerb): void {
+    this.assertAlive(verb);
+    if (!acceptsVerb(this.status, verb)) {
+      throw genericError(`Job '${this.id}' in state '${this.status}' cannot accept command verb '${verb}'`);
+    }
+  }
+
+  emit(event: JobEvent["event"], data: Record<string, unknown>): void {
+    if (this.id === null) return; // internal jobs are silent
+    this.ctx.emit({ event, data });
+  }
+
+  /** The common payload of BLOCK_JOB_COMPLETED/CANCELLED/READY. */
+  blockJobInfo(): Record<string, unknown> {
+    return { type: this.type, device: this.id, len: this.progressTotal, offset: this.progressCurrent, speed: this.speed };
+  }
+
+  // ---- references ----
+
+  ref(): void {
+    this.assertAlive("ref");
+    this.refcnt++;
+  }
+
+  unref(): void {
+    this.assertAlive("unref");
+    if (--this.refcnt > 0) return;
+    if (this.status !== "null") {
+      throw new Error(`job '${this.name}': last reference dropped in state '${this.status}'`);
+    }
+    this.driver.free?.(this);
+    this.freed = true;
+    this.ctx.sim.record(`job:${this.name}`, "freed");
+    this.ctx.freed(this);
+  }
+
+  /** Any touch of a freed job is a use-after-free: the run fails loudly. */
+  assertAlive(what: string): void {
+    if (this.freed) throw new Error(`use after free: ${what} on job '${this.name}', which was freed`);
+  }
+
+  // ---- pause counting (main-loop side) ----
+
+  /** Asks the job to pause at its next pause point (user, drain or error-stop). */
+  pause(): void {
+    this.assertAlive("pause");
+    this.pauseCount++;
+    if (!this.paused) this.enter(); // a job parked in yield/sleep reaches its pause point now
+  }
+
+  /** Releases one pause; at zero the job is entered unless a sleep timer will do it. */
+  resume(): void {
+    this.assertAlive("resume");
+    if (this.pauseCount <= 0) {
+      this.ctx.violation({ rule: "pause-count-non-negative", job: this.name, detail: "resume with pause_count 0" });
+      return;
+    }
+    this.pauseCount--;
+    if (this.pauseCount > 0) return;
+    if (this.sleepTimer?.pending) return;
+    this.enter();
+  }
+
+  /** Re-enters the coroutine if it is parked (QEMU job_enter). */
+  enter(): void {
+    this.assertAlive("enter");
+    if (this.coPending) {
+      // Pre-shim: the first entry comes from here, with busy still false — the bug the shim fixed.
+      // `paused` stays set too: in that era only a pause point cleared it.
+      this.coPending = false;
+      this.transition("running");
+      this.spawnCoroutine(false);
+      return;
+    }
+    if (!this.started || this.deferredToMainLoop || this.busy) return;
+    if (this.awaitingEntry) {
+      this.awaitingEntry = false; // the process will see busy and skip parking
+      this.busy = true;
+      return;
+    }
+    if (!this.parked && this.co) {
+      // busy says parked but the coroutine is running (in I/O): entering it now would re-enter a live coroutine.
+      this.ctx.violation({ rule: "coroutine-reentered", job: this.name, detail: "entered while not parked at a yield point (busy was false)" });
+      return;
+    }
+    if (this.sleepTimer) {
+      this.ctx.sim.cancel(this.sleepTimer);
+      this.sleepTimer = undefined;
+    }
+    this.busy = true;
+    const p = this.parked;
+    if (p) {
+      this.parked = undefined;
+      p.host.wake(p.proc, p.token);
+    }
+  }
+
+  // ---- the coroutine side: generators a driver's run() uses with yield* ----
+
+  /** A pause point: parks here if a pause is pending and the job is not hard-cancelled. */
+  *pausePoint(): Process<void> {
+    if (!this.shouldPause || this.isCancelled) return;
+    this.driver.pause?.(this);
+    if (this.shouldPause && !this.isCancelled) {
+      const was = this.enterPause();
+      yield* this.doYield(undefined);
+      this.leavePause(was);
+    }
+    this.driver.resume?.(this);
+  }
+
+  /** Parks until entered (QEMU job_yield); then a pause point. */
+  *yieldJob(): Process<void> {
+    if (this.isCancelled) return;
+    if (!this.shouldPause) yield* this.doYield(undefined);
+    yield* this.pausePoint();
+  }
+
+  /** Sleeps `ns` of virtual time unless entered earlier (pause, cancel, set-speed); then a pause point. */
+  *sleepNs(ns: number): Process<void> {
+    checkDelay(ns, `job '${this.name}' sleep`);
+    if (this.isCancelled) return;
+    if (!this.shouldPause) yield* this.doYield(this.ctx.sim.now + ns);
+    yield* this.pausePoint();
+  }
+
+  /** Accounts `bytes` of work against the speed limit and sleeps as much as it says (0 still yields once). */
+  *rateLimitedSleep(bytes: number): Process<void> {
+    yield* this.sleepNs(this.limit.delayNs(this.ctx.sim.now, bytes));
+  }
+
+  private *doYield(deadlineNs: number | undefined): Process<void> {
+    if (deadlineNs !== undefined) {
+      this.sleepTimer = this.ctx.sim.at(deadlineNs, `job '${this.name}' sleep timer`, () => {
+        this.sleepTimer = undefined;
+        this.enter();
+      });
+    }
+    this.busy = false;
+    this.ctx.idle(this);
+    yield awaitOp(this.park);
+    // enter() set busy before waking us
+  }
+
+  private enterPause(): JobStatus {
+    const was = this.status;
+    this.transition(was === "ready" ? "standby" : "paused");
+    this.paused = true;
+    return was;
+  }
+
+  private leavePause(was: JobStatus): void {
+    this.paused = false;
+    this.transition(was === "ready" || was === "standby" ? "ready" : "running");
+  }
+
+  // ---- lifecycle (main-loop side) ----
+
+  /** Starts the coroutine (QEMU job_start). */
+  start(): void {
+    this.assertAlive("start");
+    if (this.started || this.coPending || !this.paused) throw new Error(`job '${this.name}' started twice`);
+    if (this.status !== "created") throw new Error(`job '${this.name}' started in state '${this.status}'`);
+    this.started = true;
+    this.pauseCount--;
+    if (!this.ctx.behaviour.startShim && this.pauseCount > 0) {
+      // Pre-shim: the coroutine exists but is not entered; a later resume enters it.
+      this.coPending = true;
+      return;
+    }
+    this.busy = true;
+    this.paused = false;
+    this.transition("running");
+    // The shim's entry pause point runs synchronously inside start, as in QEMU.
+    const parkAtEntry = this.ctx.behaviour.startShim && this.shouldPause && !this.isCancelled;
+    const was = parkAtEntry ? this.enterPause() : "running";
+    this.spawnCoroutine(parkAtEntry, was);
+    if (parkAtEntry) {
+      this.busy = false;
+      this.awaitingEntry = true;
+      this.ctx.idle(this);
+    }
+  }
+
+  private spawnCoroutine(parkedAtEntry: boolean, was: JobStatus = "running"): void {
+    const job = this;
+    this.co = this.ctx.sim.spawn(`job:${this.name}`, (function* (): Process<void> {
+      if (parkedAtEntry) {
+        // A resume may have entered the job before this process first ran; then busy is already set.
+        if (!job.busy) yield awaitOp(job.park);
+        job.leavePause(was);
+      }
+      const ret = yield* job.driver.run(job);
+      job.ret = ret;
+      job.deferredToMainLoop = true;
+      job.busy = true;
+      job.ctx.sim.at(job.ctx.sim.now, `job '${job.name}' exit`, () => job.exit());
+    })());
+  }
+
+  /** The main-loop half of completion (QEMU job_exit). */
+  private exit(): void {
+    this.ref();
+    this.busy = false;
+    this.ctx.idle(this);
+    this.txnOps().completed(this);
+    this.unref();
+  }
+
+  private txnOps(): JobTxn {
+    if (!this.txn) throw new Error(`job '${this.name}' has no transaction in state '${this.status}'`);
+    return this.txn;
+  }
+
+  /** If ret is 0 but a hard cancel came, ret becomes -ECANCELED; a failing job moves to aborting. */
+  updateRc(): number {
+    if (this.ret === 0 && this.isCancelled) this.ret = -ERRNO.ECANCELED.code;
+    if (this.ret !== 0) {
+      this.err ??= strerror(this.ret);
+      this.transition("aborting");
+    }
+    return this.ret;
+  }
+
+  /** Commit or abort, clean, callback, events, leave the txn, conclude (QEMU job_finalize_single). */
+  finalizeSingle(): void {
+    if (!this.completed) throw new Error(`job '${this.name}' finalized in state '${this.status}'`);
+    this.updateRc();
+    if (this.ret === 0) this.driver.commit?.(this);
+    else this.driver.abort?.(this);
+    this.driver.clean?.(this);
+    this.onComplete?.(this.ret);
+    if (this.started) {
+      if (this.isCancelled) this.emit("BLOCK_JOB_CANCELLED", this.blockJobInfo());
+      else this.emit("BLOCK_JOB_COMPLETED", this.ret < 0 ? { ...this.blockJobInfo(), error: this.err } : this.blockJobInfo());
+    }
+    this.txn?.remove(this);
+    this.txn = null;
+    this.transition("concluded");
+    if (this.autoDismiss || !this.started) this.doDismiss();
+  }
+
+  /** Runs `prepare` if the job succeeded so far; returns the resulting ret. */
+  prepare(): number {
+    if (this.ret === 0 && this.driver.prepare) this.ret = this.driver.prepare(this);
+    return this.updateRc();
+  }
+
+  doDismiss(): void {
+    this.transition("null");
+    this.unref();
+  }
+
+  /** Marks the job cancelled (QEMU job_cancel_async); undoes an outstanding user pause. */
+  cancelAsync(force: boolean): void {
+    force = this.driver.cancel ? this.driver.cancel(this, force) : true;
+    if (this.userPaused) {
+      this.userResumeHook();
+      this.userPaused = false;
+      this.pauseCount--;
+    }
+    if (this.deferredToMainLoop && !force) return; // a soft cancel after run ended is ignored
+    this.cancelled = true;
+    this.forceCancel ||= force;
+  }
+
+  /** QEMU job_cancel: conclude a never-started job at once, else wake it so it notices. */
+  cancel(force: boolean): void {
+    this.assertAlive("cancel");
+    if (this.status === "concluded") {
+      this.doDismiss();
+      return;
+    }
+    this.cancelAsync(force);
+    if (!this.started) {
+      this.txnOps().completed(this);
+    } else if (this.deferredToMainLoop) {
+      if (this.isCancelled) this.txnOps().abort(this);
+    } else {
+      this.enter();
+    }
+  }
+
+  // ---- user verbs (QMP job-* and block-job-*) ----
+
+  userPause(): void {
+    this.applyVerb("pause");
+    if (this.userPaused) throw genericError("Job is already paused");
+    this.userPaused = true;
+    this.pause();
+  }
+
+  userResume(): void {
+    this.assertAlive("resume");
+    if (!this.userPaused || this.pauseCount <= 0) throw genericError("Can't resume a job that was not paused");
+    this.applyVerb("resume");
+    this.userResumeHook();
+    this.userPaused = false;
+    this.resume();
+  }
+
+  userCancel(force: boolean): void {
+    this.applyVerb("cancel");
+    this.cancel(force);
+  }
+
+  complete(): void {
+    this.applyVerb("complete");
+    if (this.cancelled || !this.driver.complete) {
+      throw genericError(`The active block job '${this.id}' cannot be completed`);
+    }
+    this.driver.complete(this);
+  }
+
+  finalize(): void {
+    this.applyVerb("finalize");
+    this.txnOps().finalize(this);
+  }
+
+  dismiss(): void {
+    this.applyVerb("dismiss");
+    this.doDismiss();
+  }
+
+  setSpeed(speed: number): void {
+    this.applyVerb("set-speed");
+    if (!Number.isSafeInteger(speed) || speed < 0) throw genericError("Parameter 'speed' expects a non-negative value");
+    const old = this.speed;
+    this.speed = speed;
+    this.limit.setSpeed(speed);
+    if (speed !== 0 && speed <= old) return;
+    if (this.sleepTimer?.pending) this.enter(); // only a sleeping job is kicked
+  }
+
+  /** Block jobs reset the I/O status when the user resumes them. */
+  private userResumeHook(): void {
+    this.iostatus = "ok";
+  }
+
+  // ---- errors ----
+
+  /**
+   * Applies an error action to a failed request (QEMU block_job_error_action):
+   * emits BLOCK_JOB_ERROR, and for stop pauses the job as a user pause with an
+   * I/O status. Returns the action taken.
+   */
+  errorAction(onError: ErrorAction, operation: "read" | "write", errno: Errno): "report" | "ignore" | "stop" {
+    const action: "report" | "ignore" | "stop" =
+      onError === "enospc" || onError === "auto" ? (errno === "ENOSPC" ? "stop" : "report") : onError;
+    this.emit("BLOCK_JOB_ERROR", { device: this.id, operation, action });
+    if (action === "stop") {
+      if (!this.userPaused) {
+        this.pause();
+        this.userPaused = true;
+      }
+      if (this.iostatus === "ok") this.iostatus = errno === "ENOSPC" ? "nospace" : "failed";
+    }
+    return action;
+  }
+
+  /** Moves a running job to ready and tells the user (mirror, active commit). */
+  transitionToReady(): void {
+    this.transition("ready");
+    this.emit("BLOCK_JOB_READY", this.blockJobInfo());
+  }
+
+  // ---- progress ----
+
+  progressUpdate(bytes: number): void {
+    this.progressCurrent += bytes;
+  }
+
+  progressSetRemaining(bytes: number): void {
+    this.progressTotal = this.progressCurrent + bytes;
+  }
+
+  progressIncreaseRemaining(bytes: number): void {
+    this.progressTotal += bytes;
+  }
+
+  /** Reports a job-issued request made while the job may not do I/O. */
+  checkMayIssueIo(what: string): void {
+    if (this.freed || this.status === "concluded" || this.status === "null") {
+      this.ctx.violation({ rule: "no-io-after-conclude", job: this.name, detail: `${what} in state ${this.freed ? "freed" : this.status}` });
+    } else if (this.paused) {
+      this.ctx.violation({ rule: "no-io-while-paused", job: this.name, detail: `${what} while paused (state ${this.status})` });
+    }
+  }
+}
+
+export { QmpError };

@@ -1,0 +1,91 @@
+/**
+ * A job transaction (QEMU JobTxn): its members finish together.
+ *
+ * Modelled on QEMU 7.2 job.c (research/qemu-jobs.md §3.1–3.2):
+ * - members are kept newest first (QEMU inserts at the head), and every
+ *   "for each member" loop walks that order;
+ * - a member whose run succeeds waits in `waiting` until every member has
+ *   completed; then all go to `pending`, and unless one needs manual
+ *   finalization, all are prepared, then all committed (finalize);
+ * - a failure or cancel of any member force-cancels the others; the abort
+ *   then finalizes members one by one, waiting (in virtual time) for each that
+ *   has not finished yet; members that had already succeeded get `abort` and
+ *   emit BLOCK_JOB_CANCELLED. Every member gets exactly one of commit/abort,
+ *   then clean.
+ * A job created alone gets a private one-member transaction.
+ */
+import type { Job } from "./job.js";
+
+export class JobTxn {
+  /** Newest first. */
+  readonly jobs: Job[] = [];
+  aborting = false;
+
+  constructor(readonly id: number) {}
+
+  add(job: Job): void {
+    this.jobs.unshift(job);
+  }
+
+  remove(job: Job): void {
+    const i = this.jobs.indexOf(job);
+    if (i >= 0) this.jobs.splice(i, 1);
+  }
+
+  /** A member's run has ended (QEMU job_completed). */
+  completed(job: Job): void {
+    if (job.completed) throw new Error(`job '${job.name}' completed twice (state '${job.status}')`);
+    if (job.updateRc() !== 0) this.abort(job);
+    else this.success(job);
+    const waiters = job.completionWaiters.splice(0);
+    for (const w of waiters) w();
+  }
+
+  private success(job: Job): void {
+    job.transition("waiting");
+    if (this.jobs.some((j) => !j.completed)) return;
+    for (const j of [...this.jobs]) {
+      j.transition("pending");
+      if (!j.autoFinalize) j.emit("BLOCK_JOB_PENDING", { type: j.type, id: j.id });
+    }
+    if (this.jobs.every((j) => j.autoFinalize)) this.finalize(job);
+  }
+
+  /** Prepare every member, then commit all, or abort all if a prepare fails (QEMU job_do_finalize). */
+  finalize(job: Job): void {
+    for (const j of [...this.jobs]) {
+      if (j.prepare() !== 0) {
+        this.abort(job);
+        return;
+      }
+    }
+    for (const j of [...this.jobs]) j.finalizeSingle();
+  }
+
+  /** Cancels every other member and finalizes them all, waiting for those still running. */
+  abort(job: Job): void {
+    if (this.aborting) return; // someone else is handling it
+    this.aborting = true;
+    job.ref();
+    for (const other of [...this.jobs]) if (other !== job) other.cancelAsync(true);
+    this.continueAbort(job);
+  }
+
+  private continueAbort(origin: Job): void {
+    while (this.jobs.length > 0) {
+      const first = this.jobs[0];
+      if (!first.completed && !first.started) {
+        this.completed(first); // a never-started member concludes at once, as job_cancel does
+        continue;
+      }
+      if (!first.completed) {
+        // QEMU job_finish_sync: run the event loop, kicking the job, until it completes.
+        first.completionWaiters.push(() => this.continueAbort(origin));
+        first.enter();
+        return;
+      }
+      first.finalizeSingle();
+    }
+    origin.unref();
+  }
+}
