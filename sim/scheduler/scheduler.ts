@@ -90,6 +90,13 @@ class Callback implements Timer {
 type Entry = Proc | Callback;
 
 const DEFAULT_MAX_STEPS = 50_000_000;
+/** The last virtual time that is an exact integer number of ns (~104 days). */
+const MAX_TIME_NS = Number.MAX_SAFE_INTEGER;
+
+/** A strategy broke its contract: a bug in the harness, not in the simulated system, so it escapes run(). */
+class StrategyError extends Error {
+  override name = "StrategyError";
+}
 
 /**
  * The kernel: a virtual clock, an event queue and the processes it steps.
@@ -275,6 +282,10 @@ export class Scheduler implements OperationHost {
         do this.ready.push(heap.pop());
         while (heap.size > 0 && heap.peekTime() === t);
       }
+      if (this.steps >= this.maxSteps) {
+        this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
+        return;
+      }
       const n = this.ready.length - this.readyHead;
       let slot: number;
       if (n === 1) {
@@ -287,16 +298,13 @@ export class Scheduler implements OperationHost {
         const index = this.choices.length;
         const pick = strategy.pickNext(n, this.ownerOf, index);
         if (!Number.isInteger(pick) || pick < 0 || pick >= n) {
-          throw new Error(`strategy ${strategy.name} picked ${pick} of ${n} ready entries`);
+          throw new StrategyError(`strategy ${strategy.name} picked ${pick} of ${n} ready entries`);
         }
         this.choices.push([n, pick]);
         if (this.trace) this.trace.push({ t: this.now, src: "sched", kind: "choice", data: { n, pick } });
         slot = this.takeReady(pick);
       }
-      if (++this.steps > this.maxSteps) {
-        this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
-        return;
-      }
+      this.steps++;
       const e = this.slots[slot]!;
       hasher.int(this.now);
       if (e instanceof Proc) {
@@ -309,7 +317,13 @@ export class Scheduler implements OperationHost {
     }
   }
 
-  /** Resumes a process and handles the effects it yields until it blocks or ends. */
+  /**
+   * Resumes a process and handles the effects it yields until it blocks or
+   * ends. One resumption is one step; an effect handled without giving up the
+   * processor (notify, spawn, choose, a join of an ended process, an error
+   * thrown back in) costs another step before the process is resumed again,
+   * so the step budget also stops a process that never blocks.
+   */
   private step(p: Proc): void {
     this.current = p;
     p.state = "running";
@@ -325,7 +339,7 @@ export class Scheduler implements OperationHost {
       } catch (err) {
         this.current = undefined;
         if (err instanceof Interrupted) this.end(p, "interrupted", undefined);
-        else if (err instanceof Divergence) throw err;
+        else if (err instanceof Divergence || err instanceof StrategyError) throw err;
         else this.fail(p.name, err, p);
         return;
       }
@@ -336,101 +350,119 @@ export class Scheduler implements OperationHost {
         return;
       }
       const eff = r.value;
-      switch (eff?.k) {
-        case Kind.Sleep: {
-          if (!isDelay(eff.ns)) {
-            thrown = true;
-            input = new RangeError(`process "${p.name}" asked to sleep ${String(eff.ns)} ns: a delay must be a non-negative integer number of nanoseconds`);
-            continue;
+      // Anything thrown while handling the effect (a bad delay, a malformed
+      // effect, an Operation whose start() throws) is thrown back into the
+      // process, so it is reported with the process's name.
+      try {
+        switch (eff?.k) {
+          case Kind.Sleep: {
+            const ns = eff.ns;
+            if (!isDelay(ns) || ns > MAX_TIME_NS - this.now) throw badSleep(p, ns, this.now);
+            this.block(p, eff);
+            if (ns === 0) this.ready.push(p.slot);
+            else this.heap.push(p.slot, this.now + ns, this.seq++);
+            return;
           }
-          this.block(p, eff);
-          if (eff.ns === 0) this.ready.push(p.slot);
-          else this.heap.push(p.slot, this.now + eff.ns, this.seq++);
-          return;
-        }
-        case Kind.Yield:
-          p.state = "ready";
-          this.current = undefined;
-          this.ready.push(p.slot);
-          return;
-        case Kind.Wait:
-          this.block(p, eff);
-          eff.signal.waiters.push({ proc: p, token: p.token });
-          return;
-        case Kind.Join: {
-          const target = eff.proc as Proc;
-          if (isEnded(target.state)) {
-            input = target.result;
-            continue;
+          case Kind.Yield:
+            p.state = "ready";
+            this.current = undefined;
+            this.ready.push(p.slot);
+            return;
+          case Kind.Wait: {
+            const waiters = eff.signal.waiters;
+            this.block(p, eff);
+            waiters.push({ proc: p, token: p.token });
+            return;
           }
-          this.block(p, eff);
-          (target.joiners ??= []).push({ proc: p, token: p.token });
-          return;
-        }
-        case Kind.Await:
-          this.block(p, eff);
-          eff.op.start(this, p, p.token);
-          return;
-        case Kind.Notify: {
-          const waiters = eff.signal.waiters.splice(0);
-          let woken = 0;
-          for (const w of waiters) {
-            const wp = w.proc as Proc;
-            if (wp.token === w.token && wp.state === "blocked") {
-              wp.resumeValue = eff.value;
-              this.makeReady(wp);
-              woken++;
+          case Kind.Join: {
+            const target = eff.proc as Proc;
+            if (isEnded(target.state)) {
+              input = target.result;
+              break;
             }
+            this.block(p, eff);
+            (target.joiners ??= []).push({ proc: p, token: p.token });
+            return;
           }
-          input = woken;
-          break;
-        }
-        case Kind.Spawn:
-          input = this.spawn(eff.name, eff.body, eff.opts);
-          break;
-        case Kind.Choose: {
-          if (!Number.isInteger(eff.n) || eff.n < 1) {
-            thrown = true;
-            input = new RangeError(`process "${p.name}": choose("${eff.label}", ${String(eff.n)}) needs a whole number of options >= 1`);
-            continue;
-          }
-          if (eff.n === 1) {
-            input = 0;
+          case Kind.Await:
+            this.block(p, eff);
+            eff.op.start(this, p, p.token);
+            return;
+          case Kind.Notify: {
+            const waiters = eff.signal.waiters.splice(0);
+            let woken = 0;
+            for (const w of waiters) {
+              const wp = w.proc as Proc;
+              if (wp.token === w.token && wp.state === "blocked") {
+                wp.resumeValue = eff.value;
+                this.makeReady(wp);
+                woken++;
+              }
+            }
+            input = woken;
             break;
           }
-          const index = this.choices.length;
-          const pick = this.strategy.choose(eff.label, eff.n, index);
-          this.choices.push([eff.n, pick, eff.label]);
-          this.record(p.name, "choose", { label: eff.label, n: eff.n, pick });
-          input = pick;
-          break;
-        }
-        case Kind.Now:
-          input = this.now;
-          break;
-        case Kind.Self:
-          input = p;
-          break;
-        case Kind.Interrupt:
-          if (eff.proc === p) {
-            thrown = true;
-            input = new Error(`process "${p.name}" tried to interrupt itself; throw instead`);
-            continue;
+          case Kind.Spawn:
+            input = this.spawn(eff.name, eff.body, eff.opts);
+            break;
+          case Kind.Choose: {
+            const n = eff.n;
+            if (!Number.isInteger(n) || n < 1) {
+              throw new RangeError(`process "${p.name}": choose("${eff.label}", ${String(n)}) needs a whole number of options >= 1`);
+            }
+            if (n === 1) {
+              input = 0;
+              break;
+            }
+            const index = this.choices.length;
+            const pick = this.strategy.choose(eff.label, n, index);
+            if (!Number.isInteger(pick) || pick < 0 || pick >= n) {
+              throw new StrategyError(`strategy ${this.strategy.name} picked ${pick} of ${n} options for choose("${eff.label}")`);
+            }
+            this.choices.push([n, pick, eff.label]);
+            this.record(p.name, "choose", { label: eff.label, n, pick });
+            input = pick;
+            break;
           }
-          input = this.interrupt(eff.proc as Proc, eff.reason, p.name);
-          break;
-        default:
-          thrown = true;
-          input = new TypeError(`process "${p.name}" yielded ${describeValue(eff)}, which is not an effect (did you write \`yield sleep\` instead of \`yield sleep(ns)\`?)`);
-          continue;
+          case Kind.Now:
+            input = this.now;
+            break;
+          case Kind.Self:
+            input = p;
+            break;
+          case Kind.Interrupt:
+            if (eff.proc === p) throw new Error(`process "${p.name}" tried to interrupt itself; throw instead`);
+            input = this.interrupt(eff.proc as Proc, eff.reason, p.name);
+            break;
+          default:
+            throw new TypeError(`process "${p.name}" yielded ${describeValue(eff)}, which is not an effect (did you write \`yield sleep\` instead of \`yield sleep(ns)\`?)`);
+        }
+      } catch (err) {
+        if (err instanceof Divergence || err instanceof StrategyError) throw err;
+        if (p.state !== "running") this.unblock(p);
+        thrown = true;
+        input = err;
       }
-      if (++this.steps > this.maxSteps) {
+      // The process keeps the processor: resuming it again is another step.
+      if (this.steps >= this.maxSteps) {
         this.current = undefined;
         p.state = "ready";
+        p.resumeThrow = thrown;
+        p.resumeValue = input;
         this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
         return;
       }
+      this.steps++;
     }
+  }
+
+  /** Undoes a block that failed halfway (an Operation's start() threw): the process runs on. */
+  private unblock(p: Proc): void {
+    if (p.state === "ready") this.removeReady(p.slot); // start() woke it before throwing
+    p.token++; // drops anything start() registered
+    p.state = "running";
+    p.blockedOn = undefined;
+    this.current = p;
   }
 
   private block(p: Proc, eff: Effect): void {
@@ -542,6 +574,13 @@ export class Scheduler implements OperationHost {
     const i = this.ready.indexOf(slot, this.readyHead);
     if (i >= 0) this.ready.splice(i, 1);
   }
+}
+
+function badSleep(p: Proc, ns: unknown, nowNs: number): RangeError {
+  if (isDelay(ns)) {
+    return new RangeError(`process "${p.name}" asked to sleep ${ns} ns at ${nowNs} ns: the end time is past ${MAX_TIME_NS} ns, the last exact integer`);
+  }
+  return new RangeError(`process "${p.name}" asked to sleep ${typeof ns === "string" ? JSON.stringify(ns) : String(ns)} ns: a delay must be a non-negative integer number of nanoseconds`);
 }
 
 function isDelay(ns: unknown): ns is number {
