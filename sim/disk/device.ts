@@ -1,0 +1,481 @@
+/**
+ * A simulated storage device: latency, bandwidth, queue depth, injected
+ * faults and per-cluster content versions, on the virtual clock.
+ *
+ * Timing model. The device serves at most `queueDepth` requests at once;
+ * more wait in a FIFO. Data moves over one channel of `bandwidthBytesPerSec`
+ * shared by all requests in service. For a request submitted at `submitNs`:
+ *
+ *   startNs      = submitNs if a slot is free and nobody queues, else the
+ *                  instant the slot it waits for is freed (FIFO)
+ *   latencyNs    = the read or write latency (fixed, or drawn uniformly from
+ *                  [minNs, maxNs] on the stream `disk/<name>/latency` at startNs,
+ *                  in start order); write-zeroes, discard and flush use the
+ *                  write latency
+ *   transferNs   = ceil(bytes * 1e9 / bandwidthBytesPerSec) for read and
+ *                  write; 0 for the others or when bandwidth is 0 (unlimited)
+ *   channelNs    = max(startNs, the instant the channel finishes the previous
+ *                  transfer); the channel is then busy until channelNs + transferNs
+ *                  (only requests with transferNs > 0 take the channel)
+ *   completionNs = channelNs + transferNs + latencyNs
+ *   flush:       = max(startNs + latencyNs, the latest completionNs of any
+ *                  write, write-zeroes or discard started before it)
+ *
+ * The slot is held from startNs to completionNs. A request takes effect
+ * atomically at completionNs: a write stamps its clusters then, a read
+ * samples them then. Completions at the same instant are scheduler events
+ * like any other, so their order is a choice point.
+ *
+ * Content model. Each cluster holds the ClusterVersion of the last write that
+ * completed on it; a write touching any byte of a cluster stamps the whole
+ * cluster (so use cluster-aligned I/O where exact content matters). Write ids
+ * are global per Scheduler (unique across devices), increasing in completion
+ * order. A write may carry `data` (Content read elsewhere) to copy versions
+ * instead of stamping a new one. Write-zeroes and discard stamp write id 0.
+ * A cluster counts as written (allocated, for qcow2-like nodes) once any
+ * write, write-zeroes or discard completed on it.
+ *
+ * Fault model: see faults.ts. A faulted request never reaches the medium.
+ * Limits: no partial completion, no reordering inside the device beyond
+ * completion times, no power loss (flush only orders completions), no
+ * request cancellation (an interrupted issuer leaves its request in flight).
+ */
+import {
+  awaitOp, choose, type Effect, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler,
+} from "../scheduler/index.js";
+import { versionAt, ZERO_VERSION, type ClusterVersion, type Content } from "./content.js";
+import { IoError, type Errno } from "./errors.js";
+import { FaultRules, IO_OPS, type ActiveFault, type FaultRule, type IoOp } from "./faults.js";
+import { Waiters } from "./waiters.js";
+
+/** A latency: fixed ns, or uniform over [minNs, maxNs] drawn from the device's latency stream. */
+export type LatencyNs = number | { readonly minNs: number; readonly maxNs: number };
+
+/** How a device is built. Every field is required except where a default is given. */
+export interface DeviceConfig {
+  /** Unique name; appears in the trace and in errors. */
+  name: string;
+  /** Capacity in bytes. */
+  sizeBytes: number;
+  /** Content granularity, a power of two >= 512. */
+  clusterSizeBytes: number;
+  readLatencyNs: LatencyNs;
+  writeLatencyNs: LatencyNs;
+  /** Shared data channel speed; 0 = unlimited. */
+  bandwidthBytesPerSec: number;
+  /** Requests served at once (>= 1); more wait in FIFO order. */
+  queueDepth: number;
+  /** PRNG stream for drawn latencies (default `disk/<name>/latency`). */
+  latencyStream?: string;
+  /** Fault rules in force from the start. */
+  faults?: FaultRule[];
+}
+
+/** A request as an issuer states it. `offset`/`bytes` are ignored for flush. */
+export interface IoRequest {
+  op: IoOp;
+  offset?: number;
+  bytes?: number;
+  /** Who issues it ("guest", "job:backup0", …): carried into the trace and into written versions. */
+  issuer: string;
+  /** For a write: copy these versions instead of stamping a new write id. Must cover [offset, offset+bytes). */
+  data?: Content;
+}
+
+/** Counters since creation. */
+export interface DeviceStats {
+  submitted: number;
+  completed: number;
+  /** Requests failed by a fault rule. */
+  faulted: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+const writeIds = new WeakMap<Scheduler, { last: number }>();
+
+/** The next write id of `sim` (ids are global per scheduler, starting at 1). */
+function stampWriteId(sim: Scheduler): number {
+  let c = writeIds.get(sim);
+  if (!c) writeIds.set(sim, (c = { last: 0 }));
+  return ++c.last;
+}
+
+/** A request on its way through the device; the Operation a process awaits. */
+class DeviceOp implements Operation {
+  proc: ProcHandle | undefined = undefined;
+  token = 0;
+  submitNs = 0;
+  startNs = -1;
+  constructor(
+    readonly dev: Device,
+    readonly op: IoOp,
+    readonly offset: number,
+    readonly bytes: number,
+    readonly issuer: string,
+    readonly data: Content | undefined,
+  ) {}
+
+  start(_host: OperationHost, proc: ProcHandle, token: number): void {
+    this.proc = proc;
+    this.token = token;
+    this.dev.submit(this);
+  }
+
+  describe(): string {
+    const where = this.op === "flush" ? "" : ` ${this.offset}+${this.bytes}`;
+    const state = this.startNs < 0 ? "queued" : `in service since ${this.startNs} ns`;
+    return `${this.op}${where} on device "${this.dev.name}" (${state})`;
+  }
+}
+
+/** A simulated device. Issue requests with `yield dev.io({...})`. */
+export class Device {
+  readonly name: string;
+  readonly sizeBytes: number;
+  readonly clusterSizeBytes: number;
+  /** Number of clusters (the last one may be partial). */
+  readonly clusters: number;
+  readonly queueDepth: number;
+  readonly bandwidthBytesPerSec: number;
+  readonly readLatencyNs: LatencyNs;
+  readonly writeLatencyNs: LatencyNs;
+  /** Fault rules; add and remove them at any time. */
+  readonly faults: FaultRules;
+  readonly stats: DeviceStats = { submitted: 0, completed: 0, faulted: 0, bytesRead: 0, bytesWritten: 0 };
+
+  /** Requests submitted and not yet completed (queued, in service, or waiting on a fault choice). */
+  inFlight = 0;
+  /** Requests holding a queue slot. */
+  active = 0;
+
+  private readonly sim: Scheduler;
+  private readonly latencyStream: string;
+  private readonly versions: (ClusterVersion | undefined)[];
+  private readonly queue: DeviceOp[] = [];
+  private queueHead = 0;
+  private channelFreeNs = 0;
+  private lastModifyCompletionNs = 0;
+  private readonly label: string;
+  private readonly listeners: ((inFlight: number) => void)[] = [];
+  private readonly idle: Waiters;
+
+  constructor(sim: Scheduler, config: DeviceConfig) {
+    validateConfig(config);
+    this.sim = sim;
+    this.name = config.name;
+    this.sizeBytes = config.sizeBytes;
+    this.clusterSizeBytes = config.clusterSizeBytes;
+    this.clusters = Math.ceil(config.sizeBytes / config.clusterSizeBytes);
+    this.queueDepth = config.queueDepth;
+    this.bandwidthBytesPerSec = config.bandwidthBytesPerSec;
+    this.readLatencyNs = config.readLatencyNs;
+    this.writeLatencyNs = config.writeLatencyNs;
+    this.latencyStream = config.latencyStream ?? `disk/${config.name}/latency`;
+    this.versions = new Array<ClusterVersion | undefined>(this.clusters).fill(undefined);
+    this.faults = new FaultRules(config.name);
+    for (const f of config.faults ?? []) this.faults.add(f);
+    this.label = `device ${config.name}`;
+    this.idle = new Waiters(() => `device "${this.name}" to go idle (${this.inFlight} in flight)`);
+  }
+
+  /**
+   * The effect that issues `req` and blocks until it completes. Resumes with
+   * the Content read (read), the write id stamped (write; 0 when it copied
+   * `data`), or undefined; throws an IoError into the process on a fault.
+   * A malformed request throws a RangeError/TypeError here, synchronously.
+   */
+  io(req: IoRequest): Effect {
+    return awaitOp(this.request(req));
+  }
+
+  /** Builds the Operation for `req` after validating it (for callers that await it themselves). */
+  request(req: IoRequest): Operation {
+    const op = req.op;
+    if (!IO_OPS.includes(op)) throw new TypeError(`device "${this.name}": op must be one of ${IO_OPS.join(", ")}, got ${JSON.stringify(op)}`);
+    if (typeof req.issuer !== "string") throw new TypeError(`device "${this.name}": ${op} needs an issuer label (a string)`);
+    if (op === "flush") return new DeviceOp(this, op, 0, 0, req.issuer, undefined);
+    const offset = req.offset ?? NaN, bytes = req.bytes ?? NaN;
+    this.checkRange(op, offset, bytes);
+    if (req.data !== undefined) {
+      if (op !== "write") throw new TypeError(`device "${this.name}": only a write may carry data, not ${op}`);
+      const d = req.data;
+      const end = d.offset + d.versions.length * d.clusterSizeBytes;
+      if (d.offset > offset || end < offset + bytes) {
+        throw new RangeError(`device "${this.name}": write ${offset}+${bytes} carries data covering only [${d.offset}, ${end})`);
+      }
+    }
+    return new DeviceOp(this, op, offset, bytes, req.issuer, req.data);
+  }
+
+  /** Requests waiting for a queue slot. */
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Calls `fn(inFlight)` after every change of the in-flight count; returns the unsubscribe function. */
+  onInFlightChange(fn: (inFlight: number) => void): () => void {
+    this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** The effect that blocks until no request is in flight (resumes at once, at this instant, if none is). */
+  waitIdle(): Effect {
+    const dev = this;
+    return awaitOp({
+      start(host, proc, token) {
+        if (dev.inFlight === 0) host.wake(proc, token);
+        else dev.idle.ticket().start(host, proc, token);
+      },
+      describe: () => this.idle.describe(),
+    });
+  }
+
+  // ---- inspection (no I/O, no time) ----
+
+  /** The version cluster `cluster` holds now. */
+  versionAt(cluster: number): ClusterVersion {
+    this.checkCluster(cluster);
+    return this.versions[cluster] ?? ZERO_VERSION;
+  }
+
+  /** Whether any write, write-zeroes or discard has completed on `cluster`. */
+  isWritten(cluster: number): boolean {
+    this.checkCluster(cluster);
+    return this.versions[cluster] !== undefined;
+  }
+
+  /** The content of the clusters overlapping [offset, offset+bytes), as a read would return it now. */
+  content(offset: number, bytes: number): Content {
+    this.checkRange("content", offset, bytes);
+    return this.snapshot(offset, bytes);
+  }
+
+  /** Adds a fault rule (shorthand for `faults.add`). */
+  addFault(rule: FaultRule): ActiveFault {
+    return this.faults.add(rule);
+  }
+
+  // ---- the request path ----
+
+  /** @internal Called by the Operation when the issuing process blocks on it. */
+  submit(r: DeviceOp): void {
+    r.submitNs = this.sim.now;
+    this.stats.submitted++;
+    this.changeInFlight(1);
+    if (this.faults.size > 0) {
+      const d = this.faults.decide(r.op, r.offset, r.bytes, r.issuer);
+      if (d !== undefined) {
+        if (d.choose) this.askStrategy(r, d.fault);
+        else this.inject(r, d.fault);
+        return;
+      }
+    }
+    this.enqueue(r);
+  }
+
+  private enqueue(r: DeviceOp): void {
+    if (this.active < this.queueDepth && this.queueHead === this.queue.length) this.startService(r);
+    else this.queue.push(r);
+  }
+
+  private startService(r: DeviceOp): void {
+    const now = this.sim.now;
+    this.active++;
+    r.startNs = now;
+    const read = r.op === "read";
+    const latency = this.drawLatency(read ? this.readLatencyNs : this.writeLatencyNs);
+    let done: number;
+    if (r.op === "flush") {
+      done = Math.max(now + latency, this.lastModifyCompletionNs);
+    } else {
+      const transfer = read || r.op === "write" ? transferNs(r.bytes, this.bandwidthBytesPerSec) : 0;
+      let channel = now;
+      if (transfer > 0) {
+        if (this.channelFreeNs > channel) channel = this.channelFreeNs;
+        this.channelFreeNs = channel + transfer;
+      }
+      done = channel + transfer + latency;
+      if (!read && done > this.lastModifyCompletionNs) this.lastModifyCompletionNs = done;
+    }
+    this.sim.at(done, this.label, () => this.complete(r));
+  }
+
+  private complete(r: DeviceOp): void {
+    this.active--;
+    let result: unknown = undefined;
+    const sim = this.sim;
+    switch (r.op) {
+      case "read":
+        result = this.snapshot(r.offset, r.bytes);
+        this.stats.bytesRead += r.bytes;
+        sim.record(this.name, "io", { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer });
+        break;
+      case "write": {
+        let id = 0;
+        if (r.data === undefined) {
+          id = stampWriteId(sim);
+          this.stamp(r.offset, r.bytes, { writeId: id, writer: r.issuer });
+        } else {
+          this.copy(r.offset, r.bytes, r.data);
+        }
+        result = id;
+        this.stats.bytesWritten += r.bytes;
+        sim.record(this.name, "io", { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer, writeId: id });
+        break;
+      }
+      case "write-zeroes":
+      case "discard":
+        this.stamp(r.offset, r.bytes, { writeId: 0, writer: r.issuer });
+        sim.record(this.name, "io", { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer });
+        break;
+      case "flush":
+        sim.record(this.name, "io", { op: r.op, issuer: r.issuer });
+        break;
+    }
+    this.stats.completed++;
+    while (this.active < this.queueDepth && this.queueHead < this.queue.length) {
+      const next = this.queue[this.queueHead++];
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      this.startService(next);
+    }
+    this.changeInFlight(-1);
+    sim.wake(r.proc!, r.token, result);
+  }
+
+  private inject(r: DeviceOp, fault: ActiveFault): void {
+    fault.fired++;
+    if (fault.rule.once) fault.spent = true;
+    this.stats.faulted++;
+    const errno: Errno = fault.rule.errno;
+    this.sim.record(this.name, "fault", {
+      op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer, errno, rule: fault.id,
+    });
+    this.sim.at(this.sim.now, this.label, () => {
+      this.changeInFlight(-1);
+      this.sim.wakeThrow(r.proc!, r.token, new IoError(errno, `device "${this.name}"`, r.op, r.offset, r.bytes));
+    });
+  }
+
+  /**
+   * A choice rule matched: the Operation cannot yield, so a helper process
+   * asks the strategy (the choice is logged and replayable like any other),
+   * then fails the request or lets it join the queue, at the same instant.
+   */
+  private askStrategy(r: DeviceOp, fault: ActiveFault): void {
+    const dev = this;
+    const label = fault.rule.choose!;
+    this.sim.spawn(`${this.name}/fault-choice`, (function* (): Process {
+      const pick = (yield choose(label, 2)) as number;
+      if (pick === 1 && !fault.spent) dev.inject(r, fault);
+      else dev.enqueue(r);
+    })(), { daemon: true });
+  }
+
+  private changeInFlight(delta: number): void {
+    const n = (this.inFlight += delta);
+    for (let i = 0; i < this.listeners.length; i++) this.listeners[i](n);
+    if (n === 0 && this.idle.length > 0) this.idle.wakeAll();
+  }
+
+  private drawLatency(spec: LatencyNs): number {
+    if (typeof spec === "number") return spec;
+    return spec.minNs + Math.floor(this.sim.streams.get(this.latencyStream)() * (spec.maxNs - spec.minNs + 1));
+  }
+
+  private stamp(offset: number, bytes: number, v: ClusterVersion): void {
+    const cs = this.clusterSizeBytes;
+    const last = Math.floor((offset + bytes - 1) / cs);
+    for (let c = Math.floor(offset / cs); c <= last; c++) this.versions[c] = v;
+  }
+
+  private copy(offset: number, bytes: number, data: Content): void {
+    const cs = this.clusterSizeBytes;
+    const last = Math.floor((offset + bytes - 1) / cs);
+    for (let c = Math.floor(offset / cs); c <= last; c++) {
+      this.versions[c] = versionAt(data, Math.max(offset, c * cs));
+    }
+  }
+
+  private snapshot(offset: number, bytes: number): Content {
+    const cs = this.clusterSizeBytes;
+    const first = Math.floor(offset / cs);
+    const last = Math.floor((offset + bytes - 1) / cs);
+    const versions: ClusterVersion[] = new Array(last - first + 1);
+    for (let c = first; c <= last; c++) versions[c - first] = this.versions[c] ?? ZERO_VERSION;
+    return { offset: first * cs, clusterSizeBytes: cs, versions };
+  }
+
+  private checkRange(op: string, offset: number, bytes: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new RangeError(`device "${this.name}": ${op} offset must be a whole number of bytes >= 0, got ${String(offset)}`);
+    }
+    if (!Number.isSafeInteger(bytes) || bytes < 1) {
+      throw new RangeError(`device "${this.name}": ${op} bytes must be a whole number >= 1, got ${String(bytes)}`);
+    }
+    if (offset + bytes > this.sizeBytes) {
+      throw new RangeError(`device "${this.name}": ${op} ${offset}+${bytes} ends past the device size (${this.sizeBytes} bytes)`);
+    }
+  }
+
+  private checkCluster(cluster: number): void {
+    if (!Number.isSafeInteger(cluster) || cluster < 0 || cluster >= this.clusters) {
+      throw new RangeError(`device "${this.name}": cluster must be a whole number in [0, ${this.clusters}), got ${String(cluster)}`);
+    }
+  }
+}
+
+/** ceil(bytes * 1e9 / bandwidthBytesPerSec) exactly, in ns; 0 when bandwidth is 0 (unlimited). */
+export function transferNs(bytes: number, bandwidthBytesPerSec: number): number {
+  if (bandwidthBytesPerSec === 0 || bytes === 0) return 0;
+  const num = bytes * 1e9;
+  if (num <= Number.MAX_SAFE_INTEGER) {
+    let t = Math.ceil(num / bandwidthBytesPerSec);
+    if (t * bandwidthBytesPerSec < num) t++;
+    else if ((t - 1) * bandwidthBytesPerSec >= num) t--;
+    return t;
+  }
+  const bw = BigInt(bandwidthBytesPerSec);
+  return Number((BigInt(bytes) * 1_000_000_000n + bw - 1n) / bw);
+}
+
+function validateConfig(c: DeviceConfig): void {
+  if (c === null || typeof c !== "object") throw new TypeError(`device config: expected an object, got ${String(c)}`);
+  if (typeof c.name !== "string" || c.name === "") throw new TypeError(`device config: name must be a non-empty string, got ${JSON.stringify(c.name)}`);
+  const who = `device "${c.name}"`;
+  const whole = (field: keyof DeviceConfig, min: number) => {
+    const v = c[field];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
+      throw new RangeError(`${who}: ${field} must be a whole number >= ${min}, got ${String(v)}`);
+    }
+  };
+  whole("sizeBytes", 1);
+  whole("clusterSizeBytes", 512);
+  if ((c.clusterSizeBytes & (c.clusterSizeBytes - 1)) !== 0) {
+    throw new RangeError(`${who}: clusterSizeBytes must be a power of two >= 512, got ${c.clusterSizeBytes}`);
+  }
+  whole("bandwidthBytesPerSec", 0);
+  whole("queueDepth", 1);
+  for (const field of ["readLatencyNs", "writeLatencyNs"] as const) {
+    const v = c[field];
+    const ok = (x: unknown) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+    if (typeof v === "number") {
+      if (!ok(v)) throw new RangeError(`${who}: ${field} must be a whole number of ns >= 0, got ${v}`);
+    } else if (v !== null && typeof v === "object") {
+      if (!ok(v.minNs) || !ok(v.maxNs) || v.maxNs < v.minNs) {
+        throw new RangeError(`${who}: ${field} range needs whole numbers 0 <= minNs <= maxNs, got ${JSON.stringify(v)}`);
+      }
+    } else {
+      throw new TypeError(`${who}: ${field} must be ns or { minNs, maxNs }, got ${JSON.stringify(v)}`);
+    }
+  }
+  if (c.latencyStream !== undefined && (typeof c.latencyStream !== "string" || c.latencyStream === "")) {
+    throw new TypeError(`${who}: latencyStream must be a non-empty stream name, got ${JSON.stringify(c.latencyStream)}`);
+  }
+}
