@@ -6,7 +6,10 @@
  */
 import { sleep, type Process } from "../../scheduler/index.js";
 import { ERRNO } from "../errors.js";
-import type { Job, JobDriver } from "../job.js";
+import type { ErrorAction, Job, JobDriver } from "../job.js";
+
+/** A ready job with nothing to do sleeps at least this long (QEMU's CancelJob sleeps 100 µs). */
+const READY_IDLE_NS = 100_000;
 
 export interface TestJobConfig {
   /** Iterations before the run ends (default 10). */
@@ -25,6 +28,10 @@ export interface TestJobConfig {
   readyAfter?: number;
   /** Bytes of progress per iteration (default 65536). */
   bytesPerIteration?: number;
+  /** The work of this iteration fails once with `errno`, handled by `onError` (a write error). */
+  ioErrorAt?: number;
+  errno?: "EIO" | "ENOSPC";
+  onError?: ErrorAction;
 }
 
 /** Records the completion callbacks it saw, so tests can check commit/abort/clean order. */
@@ -39,6 +46,7 @@ export function testJobDriver(cfg: TestJobConfig = {}, log?: TestJobLog): JobDri
   return {
     type: "test",
     *run(job: Job): Process<number> {
+      let failedOnce = false;
       job.progressSetRemaining(iterations * bytes);
       for (let i = 0; ; i++) {
         if (job.isCancelled) return 0;
@@ -56,8 +64,23 @@ export function testJobDriver(cfg: TestJobConfig = {}, log?: TestJobLog): JobDri
           job.checkMayIssueIo(`work at iteration ${i}`);
           yield sleep(cfg.workNs); // busy: not a pause point
         }
+        if (cfg.ioErrorAt === i && !failedOnce) {
+          failedOnce = true;
+          const errno = cfg.errno ?? "EIO";
+          const action = job.errorAction(cfg.onError ?? "report", "write", errno);
+          if (action === "report") {
+            job.err = ERRNO[errno].text;
+            return -ERRNO[errno].code;
+          }
+          if (action === "stop") {
+            i--; // retry this iteration once resumed
+            yield* job.pausePoint();
+            continue;
+          }
+        }
         if (!job.ready) job.progressUpdate(bytes);
         if (cfg.yields) yield* job.yieldJob();
+        else if (job.ready) yield* job.sleepNs(Math.max(cfg.sleepNs ?? 1_000_000, READY_IDLE_NS));
         else yield* job.sleepNs(cfg.sleepNs ?? 1_000_000);
       }
     },
@@ -70,7 +93,7 @@ export function testJobDriver(cfg: TestJobConfig = {}, log?: TestJobLog): JobDri
     clean: (job) => note(job, "clean"),
     complete: cfg.readyAfter === undefined ? undefined : (job) => {
       job.shouldComplete = true;
-      job.enter();
+      if (!job.paused) job.enter(); // a paused job is re-entered when it is resumed (as mirror does)
     },
   };
 }
