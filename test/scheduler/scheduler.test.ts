@@ -917,6 +917,20 @@ describe("trace and hash", () => {
     expect(hashOf(1, 5, ["b", "a"])).not.toBe(base);
   });
 
+  it("the hash covers which process ran each step, even when the records are the same", () => {
+    // a and b each yield once, sleep 1 ns and end. FIFO runs a,b,a,b at t=0 and ends a then b at
+    // t=1; the script runs b,a,b,a at t=0 and also ends a then b. Same records at the same places.
+    const go = (strategy?: ScriptedStrategy) => runSim((sim) => {
+      for (const n of ["a", "b"]) sim.spawn(n, (function* (): Process { yield yieldNow(); yield sleep(1); })());
+    }, { trace: true, ...(strategy ? { strategy } : {}) }).r;
+    const fifo = go();
+    const swapped = go(new ScriptedStrategy([1, 0, 0, 1]));
+    const records = (r: typeof fifo) => r.trace!.filter((t) => t.kind !== "choice");
+    expect(records(swapped)).toEqual(records(fifo));
+    expect(swapped.steps).toBe(fifo.steps);
+    expect(swapped.hash).not.toBe(fifo.hash);
+  });
+
   it("running, when a timer fires, is undefined; inside a process it is that process", () => {
     const seen: (string | undefined)[] = [];
     runSim((sim) => {
