@@ -115,8 +115,14 @@ export class Scheduler implements OperationHost {
   private readonly heap = new SlotHeap();
   private readonly slots: (Entry | undefined)[] = [];
   private readonly freeSlots: number[] = [];
-  private ready: number[] = [];
+  /**
+   * Slots due at the current instant, in FIFO order, at ready[readyHead..readyTail).
+   * Never truncated (setting `length` drops the backing store, and the next
+   * pushes reallocate it): emptied by resetting both indices.
+   */
+  private readonly ready: number[] = [];
   private readyHead = 0;
+  private readyTail = 0;
   private seq = 0;
   private nextProcId = 1;
   private liveNonDaemon = 0;
@@ -162,7 +168,7 @@ export class Scheduler implements OperationHost {
       this.liveNonDaemon++;
       this.spawnedNonDaemon++;
     }
-    this.ready.push(slot);
+    this.pushReady(slot);
     this.record("sched", "spawn", { id, name });
     return p;
   }
@@ -175,7 +181,7 @@ export class Scheduler implements OperationHost {
     const slot = this.allocSlot();
     const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot);
     this.slots[slot] = cb;
-    if (timeNs === this.now) this.ready.push(slot);
+    if (timeNs === this.now) this.pushReady(slot);
     else this.heap.push(slot, timeNs, this.seq++);
     return cb;
   }
@@ -261,11 +267,12 @@ export class Scheduler implements OperationHost {
 
   private loop(): void {
     const heap = this.heap;
-    const strategy = this.strategy;
     const hasher = this.hasher;
     for (;;) {
-      if (this.outcome) return;
-      if (this.readyHead === this.ready.length) {
+      if (this.outcome !== undefined) return;
+      let slot: number;
+      const n = this.readyTail - this.readyHead;
+      if (n === 0) {
         if (this.liveNonDaemon === 0 && this.spawnedNonDaemon > 0) return; // daemons and stray timers are abandoned
         if (heap.size === 0) {
           if (this.liveNonDaemon > 0) this.outcome = this.deadlock();
@@ -276,33 +283,35 @@ export class Scheduler implements OperationHost {
           this.outcome = { kind: "time-budget", timeNs: this.now, maxTimeNs: this.maxTimeNs, nextEventNs: t };
           return;
         }
+        if (this.steps >= this.maxSteps) {
+          this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
+          return;
+        }
         this.now = t;
-        this.ready.length = 0;
-        this.readyHead = 0;
-        do this.ready.push(heap.pop());
-        while (heap.size > 0 && heap.peekTime() === t);
-      }
-      if (this.steps >= this.maxSteps) {
-        this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
-        return;
-      }
-      const n = this.ready.length - this.readyHead;
-      let slot: number;
-      if (n === 1) {
-        slot = this.ready[this.readyHead++];
-        if (this.readyHead > 4096) {
-          this.ready.length = 0;
+        slot = heap.pop();
+        if (heap.size > 0 && heap.peekTime() === t) {
+          // Several entries due at t: they form the ready list and the strategy picks.
+          const ready = this.ready;
+          let tail = 0;
+          ready[tail++] = slot;
+          do ready[tail++] = heap.pop();
+          while (heap.size > 0 && heap.peekTime() === t);
           this.readyHead = 0;
+          this.readyTail = tail;
+          slot = this.pickReady(tail);
         }
+        // else: the only entry due at t runs straight from the heap.
       } else {
-        const index = this.choices.length;
-        const pick = strategy.pickNext(n, this.ownerOf, index);
-        if (!Number.isInteger(pick) || pick < 0 || pick >= n) {
-          throw new StrategyError(`strategy ${strategy.name} picked ${pick} of ${n} ready entries`);
+        if (this.steps >= this.maxSteps) {
+          this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
+          return;
         }
-        this.choices.push([n, pick]);
-        if (this.trace) this.trace.push({ t: this.now, src: "sched", kind: "choice", data: { n, pick } });
-        slot = this.takeReady(pick);
+        if (n === 1) {
+          slot = this.ready[this.readyHead];
+          this.readyHead = this.readyTail = 0;
+        } else {
+          slot = this.pickReady(n);
+        }
       }
       this.steps++;
       const e = this.slots[slot]!;
@@ -315,6 +324,19 @@ export class Scheduler implements OperationHost {
         this.fire(e);
       }
     }
+  }
+
+  /** A choice point: asks the strategy which of the n ready entries runs, logs it, and takes it out. */
+  private pickReady(n: number): number {
+    const strategy = this.strategy;
+    const index = this.choices.length;
+    const pick = strategy.pickNext(n, this.ownerOf, index);
+    if (!Number.isInteger(pick) || pick < 0 || pick >= n) {
+      throw new StrategyError(`strategy ${strategy.name} picked ${pick} of ${n} ready entries`);
+    }
+    this.choices.push([n, pick]);
+    if (this.trace) this.trace.push({ t: this.now, src: "sched", kind: "choice", data: { n, pick } });
+    return this.takeReady(pick);
   }
 
   /**
@@ -359,14 +381,14 @@ export class Scheduler implements OperationHost {
             const ns = eff.ns;
             if (!isDelay(ns) || ns > MAX_TIME_NS - this.now) throw badSleep(p, ns, this.now);
             this.block(p, eff);
-            if (ns === 0) this.ready.push(p.slot);
+            if (ns === 0) this.pushReady(p.slot);
             else this.heap.push(p.slot, this.now + ns, this.seq++);
             return;
           }
           case Kind.Yield:
             p.state = "ready";
             this.current = undefined;
-            this.ready.push(p.slot);
+            this.pushReady(p.slot);
             return;
           case Kind.Wait: {
             const waiters = eff.signal.waiters;
@@ -499,7 +521,7 @@ export class Scheduler implements OperationHost {
 
   private makeReady(p: Proc): void {
     p.state = "ready";
-    this.ready.push(p.slot);
+    this.pushReady(p.slot);
   }
 
   private end(p: Proc, state: "done" | "interrupted", value: unknown): void {
@@ -557,22 +579,36 @@ export class Scheduler implements OperationHost {
     return this.slots[slot]!.owner;
   }
 
+  private pushReady(slot: number): void {
+    this.ready[this.readyTail++] = slot;
+  }
+
   /** Removes and returns the i-th ready entry, keeping the others in order. */
   private takeReady(i: number): number {
     const r = this.ready, h = this.readyHead;
     const slot = r[h + i];
     for (let j = h + i; j > h; j--) r[j] = r[j - 1];
     this.readyHead = h + 1;
-    if (h > 4096 && h * 2 > r.length) {
-      r.splice(0, this.readyHead);
+    if (this.readyHead === this.readyTail) {
+      this.readyHead = this.readyTail = 0;
+    } else if (h > 4096 && h * 2 > this.readyTail) {
+      // Processes that keep yielding never empty the list: slide it back to the start.
+      r.copyWithin(0, this.readyHead, this.readyTail);
+      this.readyTail -= this.readyHead;
       this.readyHead = 0;
     }
     return slot;
   }
 
   private removeReady(slot: number): void {
-    const i = this.ready.indexOf(slot, this.readyHead);
-    if (i >= 0) this.ready.splice(i, 1);
+    const r = this.ready;
+    for (let i = this.readyHead; i < this.readyTail; i++) {
+      if (r[i] === slot) {
+        r.copyWithin(i, i + 1, this.readyTail);
+        this.readyTail--;
+        return;
+      }
+    }
   }
 }
 
