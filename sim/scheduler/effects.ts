@@ -13,6 +13,7 @@ export enum Kind {
   Wait = 3,
   Join = 4,
   Await = 5,
+  Settle = 6,
   // Inline effects: handled without giving up the processor.
   Notify = 10,
   Spawn = 11,
@@ -76,6 +77,7 @@ export type Effect =
   | { readonly k: Kind.Wait; readonly signal: Signal<any> }
   | { readonly k: Kind.Join; readonly proc: ProcHandle }
   | { readonly k: Kind.Await; readonly op: Operation }
+  | { readonly k: Kind.Settle }
   | { readonly k: Kind.Notify; readonly signal: Signal<any>; readonly value: unknown }
   | { readonly k: Kind.Spawn; readonly name: string; readonly body: Process<any>; readonly opts?: SpawnOptions }
   | { readonly k: Kind.Choose; readonly label: string; readonly n: number }
@@ -86,11 +88,19 @@ export type Effect =
 const YIELD: Effect = { k: Kind.Yield };
 const NOW: Effect = { k: Kind.Now };
 const SELF: Effect = { k: Kind.Self };
+const SETTLE: Effect = { k: Kind.Settle };
 
 /** Suspends for `ns` nanoseconds of virtual time (a non-negative integer). Resumes with undefined. */
 export const sleep = (ns: number): Effect => ({ k: Kind.Sleep, ns });
 /** Lets every other process ready at this instant run first; a choice point. */
 export const yieldNow = (): Effect => YIELD;
+/**
+ * Blocks until nothing else is ready at this instant, then resumes (time does
+ * not advance). Models work that a main loop does only once its pending
+ * callbacks and coroutines at this moment have run — e.g. QEMU's monitor
+ * sending a command's reply. Processes settling together resume in FIFO order.
+ */
+export const settle = (): Effect => SETTLE;
 /** Blocks until `signal` is notified; resumes with the notified value. */
 export const wait = <T>(signal: Signal<T>): Effect => ({ k: Kind.Wait, signal });
 /** Wakes all current waiters of `signal` with `value`; resumes at once with how many woke. */

@@ -274,6 +274,11 @@ export class Scheduler implements OperationHost {
       const n = this.readyTail - this.readyHead;
       if (n === 0) {
         if (this.liveNonDaemon === 0 && this.spawnedNonDaemon > 0) return; // daemons and stray timers are abandoned
+        if (this.settling.length > 0) {
+          // The instant is quiet: processes waiting for that become ready, time stays.
+          for (const s of this.settling.splice(0)) this.makeReady(this.slots[s] as Proc);
+          continue;
+        }
         if (heap.size === 0) {
           if (this.liveNonDaemon > 0) this.outcome = this.deadlock();
           return;
@@ -385,6 +390,10 @@ export class Scheduler implements OperationHost {
             else this.heap.push(p.slot, this.now + ns, this.seq++);
             return;
           }
+          case Kind.Settle:
+            this.block(p, eff);
+            this.settling.push(p.slot);
+            return;
           case Kind.Yield:
             p.state = "ready";
             this.current = undefined;
@@ -512,12 +521,16 @@ export class Scheduler implements OperationHost {
     target.resumeValue = new Interrupted(reason);
     if (target.state === "blocked") {
       if (this.heap.has(target.slot)) this.heap.remove(target.slot);
+      else if (target.blockedOn?.k === Kind.Settle) this.settling.splice(this.settling.indexOf(target.slot), 1);
       else this.removeReady(target.slot); // a zero sleep waits in the ready list
       target.token++; // invalidates signal, join and operation registrations
       this.makeReady(target);
     }
     return true;
   }
+
+  /** Slots of processes blocked in `settle()`, in arrival order. */
+  private readonly settling: number[] = [];
 
   private makeReady(p: Proc): void {
     p.state = "ready";
@@ -640,6 +653,7 @@ function describeBlock(eff: Effect | undefined): string {
     case Kind.Join: return `process "${eff.proc.name}" to end`;
     case Kind.Await: return eff.op.describe();
     case Kind.Sleep: return `sleep(${eff.ns})`;
+    case Kind.Settle: return "the instant to settle";
     default: return "nothing known";
   }
 }
