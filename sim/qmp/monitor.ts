@@ -1,0 +1,85 @@
+/**
+ * A QMP monitor inside the simulation.
+ *
+ * Commands are served one at a time, in arrival order, like QEMU's monitor
+ * dispatcher. A command's handler runs in the main loop (synchronously,
+ * unless it has to wait, e.g. for a drain); its reply is sent only once the
+ * instant has settled — QEMU's dispatcher yields back to the main loop before
+ * it responds, which is why a job with no latency emits all its events before
+ * the reply to the command that created it (conformance/backup_full.json).
+ * Events are stamped with virtual time and interleave with replies in a
+ * transcript shaped like the ../shared/conformance recordings.
+ */
+import { notify, settle, Signal, wait, type Process, type Scheduler } from "../scheduler/index.js";
+import { QmpError } from "../jobs/errors.js";
+import type { JobManager } from "../jobs/manager.js";
+import { checkArgs, type ArgSpec } from "./args.js";
+import { timestamp, type QmpCommand, type QmpEvent, type QmpResponse, type TranscriptEntry } from "./types.js";
+
+/** A command: its arguments' schema and what it does (a value, or a process when it must wait). */
+export interface Command<C> {
+  args: ArgSpec;
+  run(ctx: C, args: Record<string, unknown>): unknown;
+}
+
+export class Monitor<C extends { jm: JobManager }> {
+  readonly transcript: TranscriptEntry[] = [];
+  readonly events: QmpEvent[] = [];
+  private busy = false;
+  private readonly free = new Signal<void>("monitor free");
+  private readonly eventListeners: ((e: QmpEvent) => void)[] = [];
+
+  constructor(readonly sim: Scheduler, readonly ctx: C, readonly commands: Readonly<Record<string, Command<C>>>) {
+    ctx.jm.onEvent((e) => this.event(e.event, e.data));
+  }
+
+  /** Sends an event to the client (and the transcript). */
+  event(name: string, data: Record<string, unknown>): void {
+    const ev: QmpEvent = { event: name, data, timestamp: timestamp(this.sim.now) };
+    this.events.push(ev);
+    this.transcript.push({ event: name, data });
+    for (const fn of this.eventListeners) fn(ev);
+  }
+
+  onEvent(fn: (e: QmpEvent) => void): void {
+    this.eventListeners.push(fn);
+  }
+
+  /** A client's round trip: waits for the monitor, runs the command, returns QMP's response. */
+  *execute(cmd: QmpCommand): Process<QmpResponse> {
+    while (this.busy) yield wait(this.free);
+    this.busy = true;
+    try {
+      this.transcript.push(cmd.arguments === undefined ? { cmd: cmd.execute } : { cmd: cmd.execute, args: cmd.arguments });
+      this.sim.record("qmp", "command", { execute: cmd.execute });
+      let response: QmpResponse;
+      try {
+        response = { return: yield* this.dispatch(cmd) };
+      } catch (e) {
+        if (!(e instanceof QmpError)) throw e; // a simulator bug: fail the run loudly
+        response = { error: { class: e.cls, desc: e.desc } };
+      }
+      yield settle();
+      this.transcript.push("error" in response ? { error: response.error } : { return: response.return });
+      this.sim.record("qmp", "error" in response ? "error" : "return", "error" in response ? { ...response.error } : {});
+      return cmd.id === undefined ? response : { ...response, id: cmd.id };
+    } finally {
+      this.busy = false;
+      yield notify(this.free);
+    }
+  }
+
+  private *dispatch(cmd: QmpCommand): Process<unknown> {
+    if (typeof cmd.execute !== "string") throw new QmpError("GenericError", "QMP input member 'execute' must be a string");
+    const def = Object.hasOwn(this.commands, cmd.execute) ? this.commands[cmd.execute] : undefined;
+    if (!def) throw new QmpError("CommandNotFound", `The command ${cmd.execute} has not been found`);
+    const args = checkArgs(def.args, cmd.arguments);
+    const out = def.run(this.ctx, args);
+    if (isProcess(out)) return yield* out;
+    return out ?? {};
+  }
+}
+
+function isProcess(v: unknown): v is Process<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as Process).next === "function" && typeof (v as Process).throw === "function";
+}
