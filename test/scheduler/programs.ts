@@ -1,6 +1,6 @@
 /**
  * Random process programs for property tests: a tiny language of sleeps,
- * yields, waits and notifies on a few shared signals, spawns, joins,
+ * yields, settles, waits and notifies on a few shared signals, spawns, joins,
  * interrupts and environment choices, a fast-check arbitrary for it, and an
  * interpreter that turns a program into generator processes on a Scheduler.
  *
@@ -19,6 +19,7 @@ import {
   type Process,
   Scheduler,
   type SchedulerOptions,
+  settle,
   Signal,
   sleep,
   spawn,
@@ -31,6 +32,7 @@ export const SIGNALS = 3;
 export type Instr =
   | { op: "sleep"; ns: number }
   | { op: "yield" }
+  | { op: "settle" }
   | { op: "wait"; sig: number }
   | { op: "notify"; sig: number }
   | { op: "spawn"; daemon: boolean; body: Instr[] }
@@ -49,6 +51,7 @@ export interface World {
 const leaf: fc.Arbitrary<Instr> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant("sleep" as const), ns: fc.integer({ min: 0, max: 4 }) }), weight: 4 },
   { arbitrary: fc.constant({ op: "yield" as const }), weight: 3 },
+  { arbitrary: fc.constant({ op: "settle" as const }), weight: 1 },
   { arbitrary: fc.record({ op: fc.constant("wait" as const), sig: fc.nat(SIGNALS - 1) }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant("notify" as const), sig: fc.nat(SIGNALS - 1) }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant("join" as const), target: fc.nat(7) }), weight: 2 },
@@ -87,6 +90,10 @@ export function load(sim: Scheduler, world: World): void {
             break;
           case "yield":
             yield yieldNow();
+            break;
+          case "settle":
+            yield settle();
+            sim.record(name, "settled");
             break;
           case "wait":
             sim.record(name, "woke", { v: (yield wait(sigs[ins.sig])) as string });

@@ -68,7 +68,7 @@ describe("properties of random process programs", () => {
       }),
       { seed: SEED, numRuns: RUNS },
     );
-    for (const k of ["outcome:ok", "outcome:deadlock", "scheduling choice", "choose", "woke", "notified", "joined", "interrupt", "caught", "interrupted"]) {
+    for (const k of ["outcome:ok", "outcome:deadlock", "scheduling choice", "choose", "woke", "notified", "joined", "interrupt", "caught", "interrupted", "settled"]) {
       expect(seen, k).toContain(k);
     }
   });
