@@ -3,6 +3,8 @@
  * an error class and a human description. The QMP layer sends them as
  * `{"error": {"class": …, "desc": …}}`.
  */
+import { strerror, type Errno } from "../disk/index.js";
+
 export type ErrorClass = "GenericError" | "DeviceNotActive" | "DeviceNotFound" | "CommandNotFound" | "KVMMissingCap";
 
 export class QmpError extends Error {
@@ -14,20 +16,13 @@ export class QmpError extends Error {
 
 export const genericError = (desc: string) => new QmpError("GenericError", desc);
 
-/** errno names the simulator uses, with QEMU's strerror text and Linux numbers. */
-export const ERRNO = {
-  EPERM: { code: 1, text: "Operation not permitted" },
-  ENOENT: { code: 2, text: "No such file or directory" },
-  EIO: { code: 5, text: "Input/output error" },
-  EBUSY: { code: 16, text: "Device or resource busy" },
-  EINVAL: { code: 22, text: "Invalid argument" },
-  ENOSPC: { code: 28, text: "No space left on device" },
-  ECANCELED: { code: 125, text: "Operation canceled" },
-} as const;
-export type Errno = keyof typeof ERRNO;
+/** Linux errno numbers: a job's `ret` is 0 or minus one of these (texts live with the disk's Errno). */
+export const ERRNO_CODE: Readonly<Record<Errno, number>> = {
+  EPERM: 1, EIO: 5, EINVAL: 22, ENOSPC: 28, ENOMEDIUM: 123, ECANCELED: 125,
+};
 
 /** strerror for a negative errno return value. */
-export function strerror(ret: number): string {
-  for (const e of Object.values(ERRNO)) if (e.code === -ret) return e.text;
-  return `Unknown error ${-ret}`;
+export function strerrorRet(ret: number): string {
+  const name = (Object.keys(ERRNO_CODE) as Errno[]).find((e) => ERRNO_CODE[e] === -ret);
+  return name ? strerror(name) : `Unknown error ${-ret}`;
 }

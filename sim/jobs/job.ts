@@ -17,7 +17,8 @@
  *   exit step runs later in the main loop (the deferred_to_main_loop window).
  */
 import { awaitOp, checkDelay, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer } from "../scheduler/index.js";
-import { ERRNO, genericError, QmpError, strerror, type Errno } from "./errors.js";
+import type { Errno } from "../disk/index.js";
+import { ERRNO_CODE, genericError, QmpError, strerrorRet } from "./errors.js";
 import { RateLimit } from "./ratelimit.js";
 import { acceptsVerb, IllegalTransition, isCompleted, isLegalTransition, type JobStatus, type JobVerb } from "./status.js";
 import type { JobTxn } from "./txn.js";
@@ -38,9 +39,11 @@ export interface JobDriver {
   complete?(job: Job): void;
   /** Decides whether a cancel is a hard one (absent: always hard). */
   cancel?(job: Job, force: boolean): boolean;
-  /** Called at a pause point before parking, and after leaving it. */
-  pause?(job: Job): void;
+  /** Called at a pause point before parking (may wait, e.g. for in-flight copies), and after leaving it. */
+  pause?(job: Job): Process<void> | void;
   resume?(job: Job): void;
+  /** Whether a busy job may still issue requests (QEMU drained_poll); absent: yes. */
+  drainedPoll?(job: Job): boolean;
   /** The job is freed: drop whatever it still holds. */
   free?(job: Job): void;
 }
@@ -300,7 +303,8 @@ export class Job {
   /** A pause point: parks here if a pause is pending and the job is not hard-cancelled. */
   *pausePoint(): Process<void> {
     if (!this.shouldPause || this.isCancelled) return;
-    this.driver.pause?.(this);
+    const quiescing = this.driver.pause?.(this);
+    if (quiescing) yield* quiescing;
     if (this.shouldPause && !this.isCancelled) {
       const was = this.enterPause();
       yield* this.doYield(undefined);
@@ -414,9 +418,9 @@ export class Job {
 
   /** If ret is 0 but a hard cancel came, ret becomes -ECANCELED; a failing job moves to aborting. */
   updateRc(): number {
-    if (this.ret === 0 && this.isCancelled) this.ret = -ERRNO.ECANCELED.code;
+    if (this.ret === 0 && this.isCancelled) this.ret = -ERRNO_CODE.ECANCELED;
     if (this.ret !== 0) {
-      this.err ??= strerror(this.ret);
+      this.err ??= strerrorRet(this.ret);
       this.transition("aborting");
     }
     return this.ret;

@@ -5,7 +5,8 @@
  * then sleeps `sleepNs` (or yields, to be entered by hand) — a pause point.
  */
 import { sleep, type Process } from "../../scheduler/index.js";
-import { ERRNO } from "../errors.js";
+import { strerror } from "../../disk/index.js";
+import { ERRNO_CODE } from "../errors.js";
 import type { ErrorAction, Job, JobDriver } from "../job.js";
 
 /** A ready job with nothing to do sleeps at least this long (QEMU's CancelJob sleeps 100 µs). */
@@ -57,8 +58,8 @@ export function testJobDriver(cfg: TestJobConfig = {}, log?: TestJobLog): JobDri
           return 0;
         }
         if (cfg.failAt === i) {
-          job.err = ERRNO.EIO.text;
-          return -ERRNO.EIO.code;
+          job.err = strerror("EIO");
+          return -ERRNO_CODE.EIO;
         }
         if (cfg.workNs) {
           job.checkMayIssueIo(`work at iteration ${i}`);
@@ -69,8 +70,8 @@ export function testJobDriver(cfg: TestJobConfig = {}, log?: TestJobLog): JobDri
           const errno = cfg.errno ?? "EIO";
           const action = job.errorAction(cfg.onError ?? "report", "write", errno);
           if (action === "report") {
-            job.err = ERRNO[errno].text;
-            return -ERRNO[errno].code;
+            job.err = strerror(errno);
+            return -ERRNO_CODE[errno];
           }
           if (action === "stop") {
             i--; // retry this iteration once resumed
