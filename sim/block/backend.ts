@@ -1,0 +1,166 @@
+/**
+ * BlockBackends: the users of a node that issue requests — the guest's
+ * virtual disk, or a job. Each carries an issuer label into every request,
+ * so the trace and invariants can tell job I/O from guest I/O.
+ *
+ * A backend is a parent of its root node, so drains reach it. While it is
+ * quiesced, a backend with `queueWhenDrained` (the guest's) parks new
+ * requests in a FIFO and releases them, none lost and in order, when its
+ * last drained section ends; a released request counts as in flight from
+ * that instant, so a drain that begins before it runs still waits for it.
+ * A backend without it (a job's: QEMU disables request queuing on job
+ * backends) lets requests through, because a job must be able to finish
+ * what it started to reach its pause point.
+ */
+import { IoError, Waiters, type Content } from "../disk/index.js";
+import { awaitOp, type Process } from "../scheduler/index.js";
+import type { BlockGraph } from "./graph.js";
+import { ParentLink, type DrainParent } from "./links.js";
+import type { BlockNode, BlockRequest } from "./node.js";
+
+/** A request as a backend's user states it; the issuer defaults to the backend's. */
+export interface BackendRequest {
+  op: BlockRequest["op"];
+  offset?: number;
+  bytes?: number;
+  issuer?: string;
+  data?: Content;
+}
+
+/** How to build a backend with `graph.createBackend`. */
+export interface BackendOptions {
+  /** The device name the guest sees ("drive0"); "" (default) for an anonymous backend such as a job's. */
+  name?: string;
+  /** Issuer label of its requests ("guest", "job:mirror0"). */
+  issuer: string;
+  /** The node it uses; null or omitted for no medium. */
+  root?: BlockNode | null;
+  /** Park new requests while drained (default false; true for a guest). */
+  queueWhenDrained?: boolean;
+}
+
+/** A user of a node; issue requests with `yield* blk.write(...)`. */
+export class BlockBackend implements DrainParent {
+  readonly name: string;
+  readonly issuer: string;
+  readonly queueWhenDrained: boolean;
+  /** Requests past the queue and not yet finished. */
+  inFlight = 0;
+  /** Drained sections reaching this backend (QEMU's blk->quiesce_counter). */
+  quiesceCount = 0;
+  /** @internal */ readonly link: ParentLink;
+  private readonly queue: Waiters;
+  private readonly label: string;
+
+  /** @internal use graph.createBackend. */
+  constructor(readonly graph: BlockGraph, opts: BackendOptions) {
+    this.name = opts.name ?? "";
+    this.issuer = opts.issuer;
+    this.queueWhenDrained = opts.queueWhenDrained ?? false;
+    this.link = new ParentLink("root", this, null);
+    this.label = this.name !== "" ? this.name : `blk(${this.issuer})`;
+    this.queue = new Waiters(() => `${this.label}: its node to leave the drained section (${this.queue.length} requests queued)`);
+  }
+
+  /** The node requests go to, or null. */
+  get root(): BlockNode | null {
+    return this.link.child;
+  }
+
+  /** Requests parked until the drained section ends. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Points the backend at another node (or none), settling drains as QEMU does. */
+  setRoot(node: BlockNode | null): void {
+    this.graph.retarget(this.link, node);
+  }
+
+  /** Issues any request through the root node; resumes like the typed helpers below. */
+  *io(r: BackendRequest): Process<unknown> {
+    const req: BlockRequest = {
+      op: r.op,
+      offset: r.op === "flush" ? 0 : r.offset ?? NaN,
+      bytes: r.op === "flush" ? 0 : r.bytes ?? NaN,
+      issuer: r.issuer ?? this.issuer,
+      ...(r.data !== undefined ? { data: r.data } : {}),
+    };
+    const g = this.graph;
+    if (this.queueWhenDrained && this.quiesceCount > 0) {
+      const ticket = this.queue.ticket();
+      g.sim.record(this.label, "queued", { op: req.op, offset: req.offset, bytes: req.bytes, issuer: req.issuer });
+      try {
+        yield awaitOp(ticket);
+      } catch (e) {
+        if (!this.queue.cancel(ticket)) this.finished(); // released, then interrupted before it ran
+        throw e;
+      }
+    } else {
+      this.inFlight++;
+    }
+    const root = this.link.child;
+    if (root === null) {
+      this.finished();
+      throw new IoError("ENOMEDIUM", this.label, req.op, req.offset, req.bytes);
+    }
+    if (g.observed) g.emit({ type: "submit", backend: this, req, timeNs: g.sim.now });
+    let error: unknown = undefined;
+    try {
+      return yield* root.io(req);
+    } catch (e) {
+      error = e;
+      throw e;
+    } finally {
+      this.finished();
+      if (g.observed) g.emit({ type: "complete", backend: this, req, timeNs: g.sim.now, error });
+    }
+  }
+
+  /** Reads; resumes with the content in the root's cluster size. */
+  read(offset: number, bytes: number): Process<Content> {
+    return this.io({ op: "read", offset, bytes }) as Process<Content>;
+  }
+
+  /** Writes; resumes with the write id stamped (0 when it copied `data` or the node dropped it). */
+  write(offset: number, bytes: number, data?: Content): Process<number> {
+    return this.io(data === undefined ? { op: "write", offset, bytes } : { op: "write", offset, bytes, data }) as Process<number>;
+  }
+
+  writeZeroes(offset: number, bytes: number): Process<void> {
+    return this.io({ op: "write-zeroes", offset, bytes }) as Process<void>;
+  }
+
+  discard(offset: number, bytes: number): Process<void> {
+    return this.io({ op: "discard", offset, bytes }) as Process<void>;
+  }
+
+  flush(): Process<void> {
+    return this.io({ op: "flush" }) as Process<void>;
+  }
+
+  // ---- DrainParent ----
+
+  /** @internal */
+  drainedBegin(): void {
+    this.quiesceCount++;
+  }
+
+  /** @internal releases parked requests, oldest first, when the last drained section ends. */
+  drainedEnd(): void {
+    if (--this.quiesceCount > 0 || this.queue.length === 0) return;
+    const n = this.queue.length;
+    this.inFlight += n;
+    this.graph.sim.record(this.label, "released", { count: n });
+    this.queue.wakeAll();
+  }
+
+  /** @internal */
+  drainedPoll(): boolean {
+    return this.inFlight > 0;
+  }
+
+  private finished(): void {
+    if (--this.inFlight === 0) this.graph.onIdle();
+  }
+}

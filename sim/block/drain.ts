@@ -1,0 +1,166 @@
+/**
+ * Drained sections, as QEMU 7.2's block/io.c has them.
+ *
+ * The rule modelled. `drainedBegin(N)`:
+ *  1. quiesces N: N's quiesce counter goes up by one and every parent link of
+ *     N, in attachment order, delivers one drained_begin — a parent node is
+ *     quiesced the same way in turn (so the drain climbs to every ancestor:
+ *     overlays above a backing node, filters above their child), a
+ *     BlockBackend starts queuing (if it queues), a job's DrainParent is
+ *     told to pause. Children are not quiesced (7.2's subtree drain is not
+ *     modelled).
+ *  2. polls, in virtual time, until N is idle: N has no request in flight,
+ *     and no parent is busy — a parent node is busy by the same rule
+ *     (recursively), a BlockBackend while it has requests in flight (parked
+ *     ones do not count), a DrainParent while its drainedPoll() says so. The
+ *     poll is re-evaluated whenever a node or backend runs out of requests
+ *     and whenever someone calls `graph.kick()`.
+ * `drainedEnd(N)` delivers drained_end to every parent link (recursively, a
+ * parent node ends before N), then decrements N's counter (the order of
+ * 5cb2737e92). Nothing polls on the way out, so parents resume immediately.
+ *
+ * Nesting adds up, everywhere. Each link counts what it has delivered; when
+ * a link is attached to a quiesced node (a job attaching, setBacking,
+ * replaceNode, setRoot), the node's count is replayed as drained_begin calls
+ * on the new parent before the link moves, and the old node's count is
+ * ended after it moves.
+ *
+ * Drain-all (bdrv_drain_all_begin): every node is quiesced once without
+ * passing on to parent nodes (each is drained itself), so a job attached to
+ * two nodes is told twice; then it polls until every node and every non-node
+ * parent is idle. Nodes created during a drain-all start quiesced by it.
+ *
+ * Limits: a drain called from a process runs right there (QEMU bounces a
+ * drain in coroutine context to a bottom half first; yield before draining
+ * to model that). Interrupting a drainer while it polls leaves the section
+ * begun; it must still be ended.
+ */
+import { awaitOp, type Operation, type OperationHost, type ProcHandle, type Process } from "../scheduler/index.js";
+import type { BlockGraph } from "./graph.js";
+import type { DrainParent, ParentLink } from "./links.js";
+import type { BlockNode } from "./node.js";
+
+/** Raises `node`'s counter and tells every parent (recursively through parent nodes). */
+export function quiesce(node: BlockNode): void {
+  node.quiesceCount++;
+  for (const l of node.parentLinks.slice()) deliverBegin(l);
+}
+
+/** Tells every parent that one section ended, then lowers `node`'s counter. */
+export function unquiesce(node: BlockNode): void {
+  for (const l of node.parentLinks.slice()) deliverEnd(l);
+  node.quiesceCount--;
+}
+
+/** Drain-all's quiesce: parent nodes are left to their own. */
+export function quiesceForAll(node: BlockNode): void {
+  node.quiesceCount++;
+  node.allQuiesce++;
+  for (const l of node.parentLinks.slice()) if (!l.parentIsNode) deliverBegin(l);
+}
+
+export function unquiesceForAll(node: BlockNode): void {
+  for (const l of node.parentLinks.slice()) if (!l.parentIsNode) deliverEnd(l);
+  node.quiesceCount--;
+  node.allQuiesce--;
+}
+
+/** How many drained_begin calls a link to `node` should have delivered. */
+export function owed(link: ParentLink, node: BlockNode | null): number {
+  if (node === null) return 0;
+  return link.parentIsNode ? node.quiesceCount - node.allQuiesce : node.quiesceCount;
+}
+
+/** Delivers one drained_begin through `link`. */
+export function deliverBegin(link: ParentLink): void {
+  link.quiesced++;
+  if (link.parentIsNode) quiesce(link.parent as BlockNode);
+  else (link.parent as DrainParent).drainedBegin();
+}
+
+/** Delivers one drained_end through `link`. */
+export function deliverEnd(link: ParentLink): void {
+  if (link.quiesced <= 0) throw new Error(`internal: drained_end through a link that delivered no drained_begin (${link.role} link of ${nameOf(link.parent)})`);
+  link.quiesced--;
+  if (link.parentIsNode) unquiesce(link.parent as BlockNode);
+  else (link.parent as DrainParent).drainedEnd();
+}
+
+/**
+ * Why `node` is not yet drained, or undefined when it is: its own requests,
+ * then each parent in attachment order (parent nodes recursively unless
+ * `ignoreNodeParents`, as drain-all polls every node itself).
+ */
+export function whyBusy(node: BlockNode, ignoreNodeParents: boolean): string | undefined {
+  if (node.inFlight > 0) return `node "${node.name}" has ${node.inFlight} request${node.inFlight === 1 ? "" : "s"} in flight`;
+  for (const l of node.parentLinks) {
+    if (l.parentIsNode) {
+      if (ignoreNodeParents) continue;
+      const why = whyBusy(l.parent as BlockNode, false);
+      if (why !== undefined) return why;
+    } else if ((l.parent as DrainParent).drainedPoll()) {
+      return `parent "${nameOf(l.parent)}" of node "${node.name}" is busy`;
+    }
+  }
+  return undefined;
+}
+
+/** A process polling for a drain to settle; woken by `recheck`. */
+export class DrainWait implements Operation {
+  private proc: ProcHandle | undefined;
+  private token = 0;
+  private host: OperationHost | undefined;
+  constructor(
+    private readonly graph: BlockGraph,
+    private readonly what: string,
+    /** Why the drain is not done, or undefined. */
+    readonly why: () => string | undefined,
+  ) {}
+
+  start(host: OperationHost, proc: ProcHandle, token: number): void {
+    this.host = host;
+    this.proc = proc;
+    this.token = token;
+    this.graph.pendingDrains.push(this);
+  }
+
+  /** @internal */
+  wake(): void {
+    this.host!.wake(this.proc!, this.token);
+  }
+
+  describe(): string {
+    return `${this.what}: ${this.why() ?? "settled"}`;
+  }
+}
+
+/** Parks the calling process until `why()` is undefined (returns at once if it already is). */
+export function* pollUntilIdle(graph: BlockGraph, what: string, why: () => string | undefined): Process<void> {
+  while (why() !== undefined) {
+    const w = new DrainWait(graph, what, why);
+    try {
+      yield awaitOp(w);
+    } catch (e) {
+      const i = graph.pendingDrains.indexOf(w);
+      if (i >= 0) graph.pendingDrains.splice(i, 1);
+      throw e;
+    }
+  }
+}
+
+/** Wakes every pending drain whose condition now holds; each re-checks when it runs. */
+export function recheck(graph: BlockGraph): void {
+  const list = graph.pendingDrains;
+  for (let i = 0; i < list.length; ) {
+    if (list[i].why() === undefined) {
+      const [w] = list.splice(i, 1);
+      w.wake();
+    } else {
+      i++;
+    }
+  }
+}
+
+function nameOf(p: unknown): string {
+  return (p as { name?: string }).name || "(anonymous)";
+}

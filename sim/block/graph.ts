@@ -1,0 +1,359 @@
+/**
+ * The block graph: nodes by name, the links between nodes and their users,
+ * the structural changes jobs make (setBacking for stream/commit, node
+ * replacement for a mirror pivot), drained sections (rule in drain.ts) and
+ * an observer hook for invariant checkers.
+ *
+ * Names follow QEMU's rules and messages: a node name starts with a letter,
+ * continues with letters, digits, '-', '.', '_', is at most 31 characters,
+ * and is unique among nodes and named BlockBackends.
+ */
+import type { Device } from "../disk/index.js";
+import type { Process, Scheduler } from "../scheduler/index.js";
+import { BlockBackend, type BackendOptions } from "./backend.js";
+import {
+  deliverBegin, deliverEnd, owed, pollUntilIdle, quiesce, quiesceForAll, recheck, unquiesce, unquiesceForAll, whyBusy,
+  type DrainWait,
+} from "./drain.js";
+import { ParentLink, type DrainParent } from "./links.js";
+import { BlockNode, type BlockRequest, type NodeConfig } from "./node.js";
+
+/** What an observer sees: requests passing BlockBackends, and drained sections. */
+export type BlockEvent =
+  | { type: "submit"; backend: BlockBackend; req: BlockRequest; timeNs: number }
+  | { type: "complete"; backend: BlockBackend; req: BlockRequest; timeNs: number; error: unknown }
+  | { type: "drained-begin" | "drained" | "drained-end"; node: BlockNode; timeNs: number }
+  | { type: "drain-all-begin" | "drain-all" | "drain-all-end"; timeNs: number };
+
+const NODE_NAME = /^[A-Za-z][A-Za-z0-9\-._]*$/;
+const TRACE_SRC = "block";
+
+/** All nodes and backends of one simulation. */
+export class BlockGraph {
+  /** Drain-all sections in force. */
+  drainAllCount = 0;
+  /** @internal drains waiting to settle. */
+  readonly pendingDrains: DrainWait[] = [];
+  private readonly nodeList: BlockNode[] = [];
+  private readonly byName = new Map<string, BlockNode>();
+  private readonly backendList: BlockBackend[] = [];
+  private readonly deviceUser = new Map<Device, BlockNode>();
+  private readonly directDrains = new Map<BlockNode, number>();
+  private observers: ((ev: BlockEvent) => void)[] = [];
+
+  private implicitSeq = 0;
+
+  constructor(readonly sim: Scheduler) {}
+
+  // ---- nodes ----
+
+  /** Creates a node (and its backing or file link). Errors name the field and what was expected. */
+  createNode(config: NodeConfig, implicit = false): BlockNode {
+    if (config === null || typeof config !== "object") throw new TypeError(`node config: expected an object, got ${String(config)}`);
+    if (!implicit) this.checkNodeName(config.name);
+    const who = `node "${config.name}"`;
+    switch (config.driver) {
+      case "raw":
+      case "qcow2": {
+        const dev = config.device;
+        if (!dev || typeof dev.io !== "function") throw new TypeError(`${who}: driver ${config.driver} needs a device (a Device)`);
+        const user = this.deviceUser.get(dev);
+        if (user) throw new Error(`${who}: device "${dev.name}" is already used by node "${user.name}"`);
+        if (config.driver === "qcow2" && config.backing) this.own(config.backing, `${who}: backing`);
+        break;
+      }
+      case "null-co": {
+        if (!Number.isSafeInteger(config.sizeBytes) || config.sizeBytes < 1) {
+          throw new RangeError(`${who}: sizeBytes must be a whole number >= 1, got ${String(config.sizeBytes)}`);
+        }
+        const cs = config.clusterSizeBytes;
+        if (cs !== undefined && (!Number.isSafeInteger(cs) || cs < 512 || (cs & (cs - 1)) !== 0)) {
+          throw new RangeError(`${who}: clusterSizeBytes must be a power of two >= 512, got ${String(cs)}`);
+        }
+        const lat = config.latencyNs;
+        if (lat !== undefined && (!Number.isSafeInteger(lat) || lat < 0)) {
+          throw new RangeError(`${who}: latencyNs must be a whole number of ns >= 0, got ${String(lat)}`);
+        }
+        break;
+      }
+      case "filter":
+        this.own(config.file, `${who}: file`);
+        break;
+      default:
+        throw new TypeError(`${who}: driver must be one of raw, qcow2, null-co, filter, got ${JSON.stringify((config as { driver: unknown }).driver)}`);
+    }
+    const node = new BlockNode(this, config);
+    node.quiesceCount = node.allQuiesce = this.drainAllCount;
+    this.nodeList.push(node);
+    this.byName.set(node.name, node);
+    if (node.device) this.deviceUser.set(node.device, node);
+    if (config.driver === "qcow2") {
+      node.childLink = new ParentLink("backing", node, null);
+      if (config.backing) this.retarget(node.childLink, config.backing);
+    } else if (config.driver === "filter") {
+      node.childLink = new ParentLink("file", node, null);
+      this.retarget(node.childLink, config.file);
+    }
+    return node;
+  }
+
+  /**
+   * Creates a node the user did not name (a filter a job inserts), with
+   * QEMU's implicit naming "#block<n>", which no user-given name can clash with.
+   */
+  createImplicitNode(config: DistributiveOmit<NodeConfig, "name">): BlockNode {
+    const name = `#block${++this.implicitSeq}`;
+    return this.createNode({ ...config, name } as NodeConfig, true);
+  }
+
+  /** The node called `name`; throws if there is none. */
+  node(name: string): BlockNode {
+    const n = this.byName.get(name);
+    if (!n) throw new Error(`Cannot find node '${name}'`);
+    return n;
+  }
+
+  /** The node called `name`, or undefined. */
+  findNode(name: string): BlockNode | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Every node, in creation order. */
+  nodes(): readonly BlockNode[] {
+    return this.nodeList;
+  }
+
+  /** Removes a node nobody uses (QMP blockdev-del); drops its own child link. */
+  removeNode(node: BlockNode): void {
+    this.own(node, "removeNode");
+    if (node.parentLinks.length > 0) throw new Error(`Node ${node.name} is in use`);
+    if (node.childLink) this.retarget(node.childLink, null);
+    this.nodeList.splice(this.nodeList.indexOf(node), 1);
+    this.byName.delete(node.name);
+    if (node.device) this.deviceUser.delete(node.device);
+    this.directDrains.delete(node);
+  }
+
+  /**
+   * Makes `backing` the backing node of `node` (null drops it): how stream and
+   * commit finish. Drains are settled on the link (see drain.ts).
+   */
+  setBacking(node: BlockNode, backing: BlockNode | null): void {
+    this.own(node, "setBacking");
+    if (node.driver !== "qcow2") throw new Error(`Driver '${node.driver}' of node '${node.name}' does not support backing files`);
+    if (backing) {
+      this.own(backing, "setBacking: backing");
+      if (backing === node || reaches(backing, node)) {
+        throw new Error(`Making '${backing.name}' a backing child of '${node.name}' would create a cycle`);
+      }
+    }
+    this.retarget(node.childLink!, backing);
+  }
+
+  /**
+   * Moves every parent of `from` — parent nodes and BlockBackends, not
+   * registered users such as jobs, which manage their own links — to `to`:
+   * a mirror pivot. A parent that `to` itself reaches is skipped, as that
+   * would make a cycle (QEMU's should_update_child). Returns the links moved.
+   */
+  replaceNode(from: BlockNode, to: BlockNode): ParentLink[] {
+    this.own(from, "replaceNode: from");
+    this.own(to, "replaceNode: to");
+    if (from === to) return [];
+    const moved: ParentLink[] = [];
+    for (const l of from.parentLinks.slice()) {
+      if (l.role === "user") continue;
+      if (l.parentIsNode) {
+        const p = l.parent as BlockNode;
+        if (p === to || reaches(to, p)) continue;
+      }
+      this.retarget(l, to);
+      moved.push(l);
+    }
+    return moved;
+  }
+
+  // ---- backends and users ----
+
+  /** Creates a BlockBackend, optionally on a node. */
+  createBackend(opts: BackendOptions): BlockBackend {
+    if (opts === null || typeof opts !== "object") throw new TypeError(`backend options: expected an object, got ${String(opts)}`);
+    if (typeof opts.issuer !== "string" || opts.issuer === "") {
+      throw new TypeError(`backend${opts.name ? ` "${opts.name}"` : ""}: issuer must be a non-empty label, got ${JSON.stringify(opts.issuer)}`);
+    }
+    const name = opts.name ?? "";
+    if (name !== "") {
+      if (this.backendList.some((b) => b.name === name)) throw new Error(`Device with id '${name}' already exists`);
+      if (this.byName.has(name)) throw new Error(`Device name '${name}' conflicts with an existing node name`);
+    }
+    const blk = new BlockBackend(this, opts);
+    this.backendList.push(blk);
+    if (opts.root) {
+      this.own(opts.root, `backend "${blk.name || blk.issuer}": root`);
+      this.retarget(blk.link, opts.root);
+    }
+    return blk;
+  }
+
+  /** Detaches and forgets a backend; parked requests are released and fail with ENOMEDIUM. */
+  removeBackend(blk: BlockBackend): void {
+    const i = this.backendList.indexOf(blk);
+    if (i < 0) throw new Error(`backend "${blk.name || blk.issuer}" does not belong to this graph`);
+    this.retarget(blk.link, null);
+    this.backendList.splice(i, 1);
+  }
+
+  /** Every backend, in creation order. */
+  backends(): readonly BlockBackend[] {
+    return this.backendList;
+  }
+
+  /**
+   * Registers a user (a job) as a parent of `node`, so drains reach it. If the
+   * node is quiesced, the parent gets one drainedBegin per section in force,
+   * at once. Detach with `detachParent` (which ends them).
+   */
+  attachParent(node: BlockNode, parent: DrainParent): ParentLink {
+    this.own(node, "attachParent");
+    for (const fn of ["drainedBegin", "drainedEnd", "drainedPoll"] as const) {
+      if (typeof parent?.[fn] !== "function") throw new TypeError(`attachParent("${node.name}"): the parent must have a ${fn}() method`);
+    }
+    const link = new ParentLink("user", parent, null);
+    this.retarget(link, node);
+    return link;
+  }
+
+  /** Removes a user's link, delivering drainedEnd for every section it was told of. */
+  detachParent(link: ParentLink): void {
+    if (link.role !== "user") throw new Error(`detachParent: only user links can be detached this way, not a ${link.role} link`);
+    this.retarget(link, null);
+  }
+
+  // ---- drained sections ----
+
+  /** Begins a drained section on `node` and waits, in virtual time, until it is drained. Use with `yield*`. */
+  *drainedBegin(node: BlockNode): Process<void> {
+    this.own(node, "drainedBegin");
+    this.directDrains.set(node, (this.directDrains.get(node) ?? 0) + 1);
+    quiesce(node);
+    this.sim.record(TRACE_SRC, "drained-begin", { node: node.name, quiesce: node.quiesceCount });
+    if (this.observers.length > 0) this.emit({ type: "drained-begin", node, timeNs: this.sim.now });
+    yield* pollUntilIdle(this, `drained_begin("${node.name}")`, () => whyBusy(node, false));
+    this.sim.record(TRACE_SRC, "drained", { node: node.name });
+    if (this.observers.length > 0) this.emit({ type: "drained", node, timeNs: this.sim.now });
+  }
+
+  /** Ends one drained section on `node`; parked guest requests go once the node's last section ends. Does not wait. */
+  drainedEnd(node: BlockNode): void {
+    this.own(node, "drainedEnd");
+    const n = this.directDrains.get(node) ?? 0;
+    if (n === 0) throw new Error(`drainedEnd("${node.name}"): no drained section begun on this node is in force`);
+    if (n === 1) this.directDrains.delete(node);
+    else this.directDrains.set(node, n - 1);
+    unquiesce(node);
+    this.sim.record(TRACE_SRC, "drained-end", { node: node.name, quiesce: node.quiesceCount });
+    if (this.observers.length > 0) this.emit({ type: "drained-end", node, timeNs: this.sim.now });
+  }
+
+  /** Drains every node (bdrv_drain_all_begin) and waits until all are idle. Use with `yield*`. */
+  *drainAllBegin(): Process<void> {
+    this.drainAllCount++;
+    for (const n of this.nodeList.slice()) quiesceForAll(n);
+    this.sim.record(TRACE_SRC, "drain-all-begin", { count: this.drainAllCount });
+    if (this.observers.length > 0) this.emit({ type: "drain-all-begin", timeNs: this.sim.now });
+    yield* pollUntilIdle(this, "drain_all_begin", () => {
+      for (const n of this.nodeList) {
+        const why = whyBusy(n, true);
+        if (why !== undefined) return why;
+      }
+      return undefined;
+    });
+    this.sim.record(TRACE_SRC, "drain-all", {});
+    if (this.observers.length > 0) this.emit({ type: "drain-all", timeNs: this.sim.now });
+  }
+
+  /** Ends one drain-all section. */
+  drainAllEnd(): void {
+    if (this.drainAllCount === 0) throw new Error("drainAllEnd: no drain-all section is in force");
+    for (const n of this.nodeList.slice()) if (n.allQuiesce > 0) unquiesceForAll(n);
+    this.drainAllCount--;
+    this.sim.record(TRACE_SRC, "drain-all-end", { count: this.drainAllCount });
+    if (this.observers.length > 0) this.emit({ type: "drain-all-end", timeNs: this.sim.now });
+  }
+
+  /** Parents call this when they stop being busy, so pending drains look again. */
+  kick(): void {
+    if (this.pendingDrains.length > 0) recheck(this);
+  }
+
+  /** Whether a drainedBegin on `node` would find nothing to wait for right now. */
+  isIdle(node: BlockNode): boolean {
+    return whyBusy(node, false) === undefined;
+  }
+
+  // ---- observers ----
+
+  /** Calls `fn` for every BlockEvent; returns the unsubscribe function. Observers must not change the simulation. */
+  observe(fn: (ev: BlockEvent) => void): () => void {
+    this.observers = [...this.observers, fn];
+    return () => {
+      this.observers = this.observers.filter((f) => f !== fn);
+    };
+  }
+
+  /** @internal */
+  get observed(): boolean {
+    return this.observers.length > 0;
+  }
+
+  /** @internal */
+  emit(ev: BlockEvent): void {
+    for (const fn of this.observers) fn(ev);
+  }
+
+  // ---- internals ----
+
+  /** @internal a node or backend ran out of requests. */
+  onIdle(): void {
+    if (this.pendingDrains.length > 0) recheck(this);
+  }
+
+  /**
+   * @internal Points `link` at `node`, settling drains as QEMU's
+   * bdrv_replace_child_noperm does: drained_begin calls owed by the new
+   * child first, the move, then drained_end for what the old child no
+   * longer owes.
+   */
+  retarget(link: ParentLink, node: BlockNode | null): void {
+    const old = link.child;
+    if (old === node) return;
+    const target = owed(link, node);
+    while (link.quiesced < target) deliverBegin(link);
+    if (old) old.parentLinks.splice(old.parentLinks.indexOf(link), 1);
+    link.child = node;
+    if (node) node.parentLinks.push(link);
+    while (link.quiesced > target) deliverEnd(link);
+    this.onIdle();
+  }
+
+  private own(node: BlockNode, who: string): void {
+    if (!(node instanceof BlockNode) || node.graph !== this || this.byName.get(node.name) !== node) {
+      throw new Error(`${who}: ${node instanceof BlockNode ? `node "${node.name}" is not in this graph` : "expected a BlockNode"}`);
+    }
+  }
+
+  private checkNodeName(name: unknown): void {
+    if (typeof name !== "string" || !NODE_NAME.test(name)) throw new Error(`Invalid node-name: '${String(name)}'`);
+    if (name.length > 31) throw new Error("Node name too long");
+    if (this.byName.has(name)) throw new Error(`Duplicate nodes with node-name='${name}'`);
+    if (this.backendList.some((b) => b.name === name)) throw new Error(`node-name=${name} is conflicting with a device id`);
+  }
+}
+
+/** Whether `target` is `from` or below it (through backing and file links). */
+function reaches(from: BlockNode, target: BlockNode): boolean {
+  for (let n: BlockNode | null = from; n; n = n.childLink?.child ?? null) if (n === target) return true;
+  return false;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

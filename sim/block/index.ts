@@ -1,0 +1,8 @@
+/** The block graph: nodes, backing chains, backends, op blockers, bitmaps, drained sections, guest workloads. */
+export { BlockGraph, type BlockEvent } from "./graph.js";
+export { BlockNode, UNSPECIFIED_VERSION, type BlockRequest, type BeforeWriteHook, type NodeConfig, type DriverName } from "./node.js";
+export { BlockBackend, type BackendOptions, type BackendRequest } from "./backend.js";
+export { ParentLink, type DrainParent, type LinkRole } from "./links.js";
+export { DirtyBitmap } from "./bitmap.js";
+export { BLOCK_OP_TYPES, OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
+export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";

@@ -1,0 +1,46 @@
+/**
+ * Parent links: who uses a node. A node's parents are other nodes (through
+ * their `backing` or `file` child link), BlockBackends (`root`), and users
+ * such as jobs (`user`) that register a DrainParent. Drains travel from a
+ * node to its parents along these links; each link counts the drained_begin
+ * calls it has delivered and not yet ended (QEMU's parent_quiesce_counter),
+ * so moving a link to another node can settle the difference exactly.
+ */
+import type { BlockBackend } from "./backend.js";
+import type { BlockNode } from "./node.js";
+
+/**
+ * A user of a node that takes part in drained sections (seed 003's drain
+ * callback): a job registers one with `graph.attachParent(node, parent)`.
+ */
+export interface DrainParent {
+  /** For traces and deadlock reports. */
+  readonly name: string;
+  /** A drained section began on the node (or on one of its children): stop issuing new requests. Called once per begin. */
+  drainedBegin(): void;
+  /** One drained section ended. */
+  drainedEnd(): void;
+  /** Whether the parent may still issue requests (a busy job). A drain waits until every parent says false; call `graph.kick()` when it changes to false. */
+  drainedPoll(): boolean;
+}
+
+/** What a link means: a node's backing or file child, a BlockBackend's root, or a registered user. */
+export type LinkRole = "backing" | "file" | "root" | "user";
+
+/** One parent→child edge. */
+export class ParentLink {
+  /** drained_begin calls delivered to the parent through this link and not yet ended. */
+  quiesced = 0;
+  constructor(
+    readonly role: LinkRole,
+    /** A BlockNode for backing/file, a BlockBackend for root, the DrainParent for user. */
+    readonly parent: BlockNode | BlockBackend | DrainParent,
+    /** The node used; null for a BlockBackend without a medium. */
+    public child: BlockNode | null,
+  ) {}
+
+  /** Whether the parent is itself a node (drains then quiesce it too). */
+  get parentIsNode(): boolean {
+    return this.role === "backing" || this.role === "file";
+  }
+}

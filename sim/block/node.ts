@@ -1,0 +1,463 @@
+/**
+ * Block nodes (QEMU's BlockDriverState): a name, a driver, children, and the
+ * request path through them.
+ *
+ * Drivers:
+ *  - "raw": a format node on a Device; every cluster is allocated; no backing.
+ *  - "qcow2": a copy-on-write format node on a Device. A cluster is allocated
+ *    here once any write, write-zeroes or discard completed on it; reading an
+ *    unallocated cluster falls through to the backing node (zeroes without
+ *    one, or past the backing node's end), without touching this device.
+ *  - "null-co": no device; reads return zeroes (readZeroes, the default) or
+ *    unspecified data, writes are dropped; every request takes `latencyNs`.
+ *  - "filter": passes every request to its `file` child (copy-before-write,
+ *    throttle, mirror_top…); allocation and content are its child's.
+ *
+ * The request path, for a request on a node: count it in flight; for a
+ * modifying request (write, write-zeroes, discard) run the node's
+ * beforeWrite hooks in the caller's process, then issue it, then mark the
+ * node's enabled dirty bitmaps; uncount it. Requests are generators run with
+ * `yield*` in the issuing process, so a hook can do I/O and the write waits.
+ *
+ * Limits: no request serialisation or overlap tracking between concurrent
+ * requests (QEMU's tracked requests), no copy-on-read, no permissions, no
+ * resize. A qcow2 read with mixed allocation is split into runs issued one
+ * after another, as qcow2 does.
+ */
+import {
+  IoError, versionAt, ZERO_VERSION,
+  type ClusterVersion, type Content, type Device, type IoOp,
+} from "../disk/index.js";
+import { sleep, type Process } from "../scheduler/index.js";
+import { DirtyBitmap } from "./bitmap.js";
+import type { BlockGraph } from "./graph.js";
+import type { ParentLink } from "./links.js";
+import { OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
+
+/** What a null-co node with readZeroes=false returns: data nobody wrote. */
+export const UNSPECIFIED_VERSION: ClusterVersion = Object.freeze({ writeId: -1, writer: "" });
+
+/** A request on a node. `offset`/`bytes` are 0 for flush. */
+export interface BlockRequest {
+  readonly op: IoOp;
+  readonly offset: number;
+  readonly bytes: number;
+  /** Who issued it; carried to the device, the trace and written versions. */
+  readonly issuer: string;
+  /** For a write: versions to copy instead of stamping a new write id. */
+  readonly data?: Content;
+}
+
+/** Runs in the writer's process before a modifying request on the node is issued; may do I/O. Throwing fails the request. */
+export type BeforeWriteHook = (req: BlockRequest, node: BlockNode) => Process<void>;
+
+/** How to build a node; see the header for the drivers. */
+export type NodeConfig =
+  | { name: string; driver: "raw"; device: Device }
+  | { name: string; driver: "qcow2"; device: Device; backing?: BlockNode | null }
+  | {
+      name: string;
+      driver: "null-co";
+      sizeBytes: number;
+      /** Default 65536. */
+      clusterSizeBytes?: number;
+      /** Per request, default 0. */
+      latencyNs?: number;
+      /** Default true. */
+      readZeroes?: boolean;
+    }
+  | { name: string; driver: "filter"; file: BlockNode; /** Shown in traces, e.g. "copy-before-write" (default "filter"). */ filterDriver?: string };
+
+export type DriverName = NodeConfig["driver"];
+
+/** A node in a BlockGraph; build it with `graph.createNode`. */
+export class BlockNode {
+  readonly name: string;
+  readonly driver: DriverName;
+  readonly sizeBytes: number;
+  readonly clusterSizeBytes: number;
+  /** The device of a raw or qcow2 node. */
+  readonly device: Device | null;
+  /** The driver label of a filter (e.g. "copy-before-write"). */
+  readonly filterDriver: string | null;
+  /** Op blockers; see also blockOp/unblockOp/opBlocker. */
+  readonly blockers = new OpBlockers();
+
+  /** Requests on this node that have not finished (including their hooks and backing reads). */
+  inFlight = 0;
+  /** Drained sections in force on this node (QEMU's quiesce_counter), drain-all ones included. */
+  quiesceCount = 0;
+  /** @internal the part of quiesceCount that came from drain-all (not passed on to node parents). */
+  allQuiesce = 0;
+  /** @internal links to the users of this node, in attachment order. */
+  readonly parentLinks: ParentLink[] = [];
+  /** @internal the link to the backing child (qcow2) or file child (filter). */
+  childLink: ParentLink | null = null;
+
+  private readonly nullLatencyNs: number;
+  private readonly nullReadZeroes: boolean;
+  private hooks: BeforeWriteHook[] = [];
+  private readonly bitmapList: DirtyBitmap[] = [];
+
+  /** @internal use graph.createNode. */
+  constructor(readonly graph: BlockGraph, config: NodeConfig) {
+    this.name = config.name;
+    this.driver = config.driver;
+    this.filterDriver = null;
+    this.nullLatencyNs = 0;
+    this.nullReadZeroes = true;
+    switch (config.driver) {
+      case "raw":
+      case "qcow2":
+        this.device = config.device;
+        this.sizeBytes = config.device.sizeBytes;
+        this.clusterSizeBytes = config.device.clusterSizeBytes;
+        break;
+      case "null-co":
+        this.device = null;
+        this.sizeBytes = config.sizeBytes;
+        this.clusterSizeBytes = config.clusterSizeBytes ?? 65536;
+        this.nullLatencyNs = config.latencyNs ?? 0;
+        this.nullReadZeroes = config.readZeroes ?? true;
+        break;
+      case "filter":
+        this.device = null;
+        this.sizeBytes = config.file.sizeBytes;
+        this.clusterSizeBytes = config.file.clusterSizeBytes;
+        this.filterDriver = config.filterDriver ?? "filter";
+        break;
+    }
+  }
+
+  // ---- structure ----
+
+  /** The backing node (qcow2), or null. */
+  get backing(): BlockNode | null {
+    return this.driver === "qcow2" ? this.childLink?.child ?? null : null;
+  }
+
+  /** The filtered child (filter), or null. */
+  get file(): BlockNode | null {
+    return this.driver === "filter" ? this.childLink!.child : null;
+  }
+
+  /** The nodes this one reads from besides its device: [backing] or [file] or []. */
+  children(): BlockNode[] {
+    const c = this.childLink?.child;
+    return c ? [c] : [];
+  }
+
+  /** The links of every user of this node, in attachment order. */
+  parents(): readonly ParentLink[] {
+    return this.parentLinks;
+  }
+
+  /** This node, then its backing (or filtered) child, and so on down the chain. */
+  chain(): BlockNode[] {
+    const out: BlockNode[] = [];
+    for (let n: BlockNode | null = this; n; n = n.childLink?.child ?? null) out.push(n);
+    return out;
+  }
+
+  // ---- requests (generators: run them with yield*) ----
+
+  /** Issues any request; resumes like the typed helpers below. */
+  *io(req: BlockRequest): Process<unknown> {
+    this.checkRequest(req);
+    this.inFlight++;
+    try {
+      switch (req.op) {
+        case "read":
+          return yield* this.doRead(req);
+        case "flush":
+          return yield* this.doPassive(req);
+        default: {
+          if (this.hooks.length > 0) {
+            for (const h of this.hooks.slice()) yield* h(req, this);
+          }
+          try {
+            return req.op === "write" ? yield* this.doWrite(req) : yield* this.doPassive(req);
+          } finally {
+            for (const b of this.bitmapList) if (b.enabled) b.set(req.offset, req.bytes);
+          }
+        }
+      }
+    } finally {
+      if (--this.inFlight === 0) this.graph.onIdle();
+    }
+  }
+
+  /** Reads through the chain; resumes with the content in this node's cluster size. */
+  read(offset: number, bytes: number, issuer: string): Process<Content> {
+    return this.io({ op: "read", offset, bytes, issuer }) as Process<Content>;
+  }
+
+  /** Writes; resumes with the write id stamped (0 if the node dropped it or it copied `data`). */
+  write(offset: number, bytes: number, issuer: string, data?: Content): Process<number> {
+    return this.io(data === undefined ? { op: "write", offset, bytes, issuer } : { op: "write", offset, bytes, issuer, data }) as Process<number>;
+  }
+
+  writeZeroes(offset: number, bytes: number, issuer: string): Process<void> {
+    return this.io({ op: "write-zeroes", offset, bytes, issuer }) as Process<void>;
+  }
+
+  discard(offset: number, bytes: number, issuer: string): Process<void> {
+    return this.io({ op: "discard", offset, bytes, issuer }) as Process<void>;
+  }
+
+  flush(issuer: string): Process<void> {
+    return this.io({ op: "flush", offset: 0, bytes: 0, issuer }) as Process<void>;
+  }
+
+  // ---- inspection: no I/O, no time ----
+
+  /** The version cluster `cluster` (in this node's cluster size) reads as now, resolved through the chain. */
+  contentAt(cluster: number): ClusterVersion {
+    if (!Number.isSafeInteger(cluster) || cluster < 0 || cluster * this.clusterSizeBytes >= this.sizeBytes) {
+      throw new RangeError(`node "${this.name}": cluster must be a whole number in [0, ${Math.ceil(this.sizeBytes / this.clusterSizeBytes)}), got ${String(cluster)}`);
+    }
+    return this.versionAtOffset(cluster * this.clusterSizeBytes);
+  }
+
+  /** What a read of [offset, offset+bytes) would return now. */
+  content(offset: number, bytes: number): Content {
+    this.checkRange("content", offset, bytes);
+    const cs = this.clusterSizeBytes;
+    const first = Math.floor(offset / cs), last = Math.floor((offset + bytes - 1) / cs);
+    const versions: ClusterVersion[] = [];
+    for (let c = first; c <= last; c++) versions.push(this.versionAtOffset(Math.max(offset, c * cs)));
+    return { offset: first * cs, clusterSizeBytes: cs, versions };
+  }
+
+  /** Whether every cluster overlapping the range is allocated in this node itself (not its backing). */
+  isAllocated(offset: number, bytes: number): boolean {
+    const r = this.allocation(offset, bytes);
+    return r.allocated && r.bytes === bytes;
+  }
+
+  /**
+   * Like QEMU's bdrv_is_allocated: whether the range's first byte is
+   * allocated in this node, and for how many bytes from `offset` that answer
+   * holds (at most `bytes`).
+   */
+  allocation(offset: number, bytes: number): { allocated: boolean; bytes: number } {
+    this.checkRange("allocation", offset, bytes);
+    if (this.driver === "filter") return this.file!.allocation(offset, bytes);
+    if (this.driver !== "qcow2") return { allocated: true, bytes };
+    const dev = this.device!, cs = this.clusterSizeBytes, end = offset + bytes;
+    let c = Math.floor(offset / cs);
+    const allocated = dev.isWritten(c);
+    while ((c + 1) * cs < end && dev.isWritten(c + 1) === allocated) c++;
+    return { allocated, bytes: Math.min(end, (c + 1) * cs) - offset };
+  }
+
+  /**
+   * Like QEMU's bdrv_is_allocated_above: whether the first byte is allocated
+   * in any node from this one down to, not including, `base` (null: the whole
+   * chain), and for how many bytes that holds. Stream, commit and
+   * backup sync=top step through a disk with it.
+   */
+  allocationAbove(base: BlockNode | null, offset: number, bytes: number): { allocated: boolean; bytes: number } {
+    this.checkRange("allocationAbove", offset, bytes);
+    let n = bytes;
+    for (let node: BlockNode | null = this; node && node !== base; node = node.childLink?.child ?? null) {
+      if (offset >= node.sizeBytes) continue;
+      const r = node.allocation(offset, Math.min(n, node.sizeBytes - offset));
+      if (r.allocated) return r;
+      n = Math.min(n, r.bytes);
+    }
+    return { allocated: false, bytes: n };
+  }
+
+  // ---- write hooks and dirty bitmaps ----
+
+  /** Runs `hook` before every modifying request on this node, in registration order; returns the remover. */
+  addBeforeWriteHook(hook: BeforeWriteHook): () => void {
+    this.hooks = [...this.hooks, hook];
+    return () => {
+      this.hooks = this.hooks.filter((h) => h !== hook);
+    };
+  }
+
+  /** Adds an enabled, clean bitmap. Errors as QMP block-dirty-bitmap-add. */
+  addBitmap(name: string, granularityBytes: number): DirtyBitmap {
+    if (typeof name !== "string" || name === "") throw new TypeError(`node "${this.name}": a bitmap needs a non-empty name`);
+    if (this.bitmapList.some((b) => b.name === name)) throw new Error(`Bitmap already exists: ${name}`);
+    if (!Number.isSafeInteger(granularityBytes) || granularityBytes < 512 || (granularityBytes & (granularityBytes - 1)) !== 0) {
+      throw new RangeError("Granularity must be power of 2, and at least 512");
+    }
+    const b = new DirtyBitmap(name, granularityBytes, this.sizeBytes);
+    this.bitmapList.push(b);
+    return b;
+  }
+
+  /** The bitmap called `name`, or undefined. */
+  bitmap(name: string): DirtyBitmap | undefined {
+    return this.bitmapList.find((b) => b.name === name);
+  }
+
+  /** Removes a bitmap; throws if there is none by that name. */
+  removeBitmap(name: string): void {
+    const i = this.bitmapList.findIndex((b) => b.name === name);
+    if (i < 0) throw new Error(`Dirty bitmap '${name}' not found`);
+    this.bitmapList.splice(i, 1);
+  }
+
+  /** Every bitmap, in creation order. */
+  bitmaps(): readonly DirtyBitmap[] {
+    return this.bitmapList;
+  }
+
+  // ---- op blockers ----
+
+  /** Blocks `op` on this node for `reason` (keep the object to unblock). */
+  blockOp(op: BlockOpType, reason: Error): void {
+    this.blockers.block(op, reason);
+  }
+
+  /** Removes the blockers of `op` whose reason is this exact object. */
+  unblockOp(op: BlockOpType, reason: Error): void {
+    this.blockers.unblock(op, reason);
+  }
+
+  /** Blocks every operation type for `reason`. */
+  blockAllOps(reason: Error): void {
+    this.blockers.blockAll(reason);
+  }
+
+  /** Unblocks every operation type for `reason`. */
+  unblockAllOps(reason: Error): void {
+    this.blockers.unblockAll(reason);
+  }
+
+  /**
+   * undefined if `op` may proceed on this node, else the error to report:
+   * "Node '<name>' is busy: <most recent reason>". Like QEMU's
+   * bdrv_get_device_or_node_name, the name is that of a named BlockBackend
+   * whose root this node is, if any, else the node name.
+   */
+  opBlocker(op: BlockOpType): OpBlockedError | undefined {
+    const reason = this.blockers.first(op);
+    return reason === undefined ? undefined : new OpBlockedError(this.deviceOrNodeName(), op, reason);
+  }
+
+  /** The first named BlockBackend using this node as root, else the node name. */
+  deviceOrNodeName(): string {
+    for (const l of this.parentLinks) {
+      if (l.role === "root") {
+        const name = (l.parent as { name: string }).name;
+        if (name !== "") return name;
+      }
+    }
+    return this.name;
+  }
+
+  // ---- drivers ----
+
+  private *doRead(req: BlockRequest): Process<Content> {
+    switch (this.driver) {
+      case "raw":
+        return (yield this.device!.io(req)) as Content;
+      case "qcow2":
+        return yield* this.readCow(req);
+      case "filter":
+        return (yield* this.file!.io(req)) as Content;
+      case "null-co": {
+        if (this.nullLatencyNs > 0) yield sleep(this.nullLatencyNs);
+        const cs = this.clusterSizeBytes;
+        const first = Math.floor(req.offset / cs), last = Math.floor((req.offset + req.bytes - 1) / cs);
+        const v = this.nullReadZeroes ? ZERO_VERSION : UNSPECIFIED_VERSION;
+        return { offset: first * cs, clusterSizeBytes: cs, versions: new Array<ClusterVersion>(last - first + 1).fill(v) };
+      }
+    }
+  }
+
+  private *doWrite(req: BlockRequest): Process<number> {
+    if (this.device) return (yield this.device.io(req)) as number;
+    if (this.driver === "filter") return (yield* this.file!.io(req)) as number;
+    if (this.nullLatencyNs > 0) yield sleep(this.nullLatencyNs);
+    return 0;
+  }
+
+  /** flush, write-zeroes, discard: no result. */
+  private *doPassive(req: BlockRequest): Process<void> {
+    if (this.device) yield this.device.io(req);
+    else if (this.driver === "filter") yield* this.file!.io(req);
+    else if (this.nullLatencyNs > 0) yield sleep(this.nullLatencyNs);
+  }
+
+  /** A qcow2 read: allocated runs from the device, the others from the backing node (or zeroes). */
+  private *readCow(req: BlockRequest): Process<Content> {
+    const dev = this.device!, cs = this.clusterSizeBytes;
+    const start = req.offset, end = req.offset + req.bytes;
+    const first = Math.floor(start / cs), last = Math.floor((end - 1) / cs);
+    if (dev.isWritten(first) && (first === last || this.allocation(start, req.bytes).bytes === req.bytes)) {
+      return (yield dev.io(req)) as Content;
+    }
+    const versions = new Array<ClusterVersion>(last - first + 1);
+    let c = first;
+    while (c <= last) {
+      const allocated = dev.isWritten(c);
+      let e = c;
+      while (e < last && dev.isWritten(e + 1) === allocated) e++;
+      const runStart = Math.max(start, c * cs), runEnd = Math.min(end, (e + 1) * cs);
+      let got: Content | undefined;
+      let gotEnd = runStart;
+      if (allocated) {
+        got = (yield dev.io({ op: "read", offset: runStart, bytes: runEnd - runStart, issuer: req.issuer })) as Content;
+        gotEnd = runEnd;
+      } else {
+        const backing = this.backing;
+        if (backing && runStart < backing.sizeBytes) {
+          gotEnd = Math.min(runEnd, backing.sizeBytes);
+          got = (yield* backing.io({ op: "read", offset: runStart, bytes: gotEnd - runStart, issuer: req.issuer })) as Content;
+        }
+      }
+      for (let k = c; k <= e; k++) {
+        const at = Math.max(start, k * cs);
+        versions[k - first] = got && at < gotEnd ? versionAt(got, at) : ZERO_VERSION;
+      }
+      c = e + 1;
+    }
+    return { offset: first * cs, clusterSizeBytes: cs, versions };
+  }
+
+  private versionAtOffset(offset: number): ClusterVersion {
+    switch (this.driver) {
+      case "raw":
+        return this.device!.versionAt(Math.floor(offset / this.clusterSizeBytes));
+      case "qcow2": {
+        const c = Math.floor(offset / this.clusterSizeBytes);
+        if (this.device!.isWritten(c)) return this.device!.versionAt(c);
+        const b = this.backing;
+        return b && offset < b.sizeBytes ? b.versionAtOffset(offset) : ZERO_VERSION;
+      }
+      case "filter":
+        return this.file!.versionAtOffset(offset);
+      case "null-co":
+        return this.nullReadZeroes ? ZERO_VERSION : UNSPECIFIED_VERSION;
+    }
+  }
+
+  private checkRequest(req: BlockRequest): void {
+    if (req.op === "flush") return;
+    this.checkRange(req.op, req.offset, req.bytes);
+    if (req.data !== undefined && req.op !== "write") {
+      throw new TypeError(`node "${this.name}": only a write may carry data, not ${req.op}`);
+    }
+  }
+
+  private checkRange(what: string, offset: number, bytes: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(bytes) || bytes < 1) {
+      throw new RangeError(`node "${this.name}": ${what} needs a whole offset >= 0 and bytes >= 1, got ${String(offset)}+${String(bytes)}`);
+    }
+    if (offset + bytes > this.sizeBytes) {
+      throw new RangeError(`node "${this.name}": ${what} ${offset}+${bytes} ends past the node size (${this.sizeBytes} bytes)`);
+    }
+  }
+}
+
+/** @internal An IoError raised by the block layer itself (no medium). */
+export function noMedium(where: string, req: { op: IoOp; offset?: number; bytes?: number }): IoError {
+  return new IoError("ENOMEDIUM", where, req.op, req.offset ?? 0, req.bytes ?? 0);
+}
