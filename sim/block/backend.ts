@@ -79,13 +79,10 @@ export class BlockBackend implements DrainParent {
 
   /** Issues any request through the root node; resumes like the typed helpers below. */
   *io(r: BackendRequest): Process<unknown> {
-    const req: BlockRequest = {
-      op: r.op,
-      offset: r.op === "flush" ? 0 : r.offset ?? NaN,
-      bytes: r.op === "flush" ? 0 : r.bytes ?? NaN,
-      issuer: r.issuer ?? this.issuer,
-      ...(r.data !== undefined ? { data: r.data } : {}),
-    };
+    const offset = r.op === "flush" ? 0 : r.offset ?? NaN;
+    const bytes = r.op === "flush" ? 0 : r.bytes ?? NaN;
+    const issuer = r.issuer ?? this.issuer;
+    const req: BlockRequest = r.data === undefined ? { op: r.op, offset, bytes, issuer } : { op: r.op, offset, bytes, issuer, data: r.data };
     const g = this.graph;
     if (this.queueWhenDrained && this.quiesceCount > 0) {
       const ticket = this.queue.ticket();

@@ -168,6 +168,7 @@ export class BlockNode {
     try {
       switch (req.op) {
         case "read":
+          if (this.driver === "raw") return (yield this.device!.io(req)) as Content;
           return yield* this.doRead(req);
         case "flush":
           return yield* this.doPassive(req);
@@ -176,7 +177,9 @@ export class BlockNode {
             for (const h of this.hooks.slice()) yield* h(req, this);
           }
           try {
-            return req.op === "write" ? yield* this.doWrite(req) : yield* this.doPassive(req);
+            if (req.op !== "write") return yield* this.doPassive(req);
+            if (this.device) return (yield this.device.io(req)) as number; // the hot path, one generator level less
+            return yield* this.doWrite(req);
           } finally {
             for (const b of this.bitmapList) if (b.enabled) b.set(req.offset, req.bytes);
           }

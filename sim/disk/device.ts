@@ -151,6 +151,7 @@ export class Device {
 
   private readonly sim: Scheduler;
   private readonly latencyStream: string;
+  private latencyRng: (() => number) | undefined = undefined;
   private readonly versions: (ClusterVersion | undefined)[];
   private readonly queue: DeviceOp[] = [];
   private queueHead = 0;
@@ -386,7 +387,8 @@ export class Device {
 
   private drawLatency(spec: LatencyNs): number {
     if (typeof spec === "number") return spec;
-    return spec.minNs + Math.floor(this.sim.streams.get(this.latencyStream)() * (spec.maxNs - spec.minNs + 1));
+    const rng = (this.latencyRng ??= this.sim.streams.get(this.latencyStream));
+    return spec.minNs + Math.floor(rng() * (spec.maxNs - spec.minNs + 1));
   }
 
   private stamp(offset: number, bytes: number, v: ClusterVersion): void {
