@@ -80,6 +80,8 @@ export interface JobContext {
   idle(job: Job): void;
   /** Called when a job is freed, so registries drop it. */
   freed(job: Job): void;
+  /** Whether the code running now is a coroutine (a job or its tasks) rather than the main loop. */
+  inCoroutine(): boolean;
 }
 
 export type ErrorAction = "report" | "ignore" | "enospc" | "stop" | "auto";
@@ -295,6 +297,9 @@ export class Job {
     if (p) {
       this.parked = undefined;
       p.host.wake(p.proc, p.token);
+      // From the main loop (a command, a timer, a drain) QEMU enters the coroutine at once, up to
+      // its next yield; from another coroutine the wake-up waits its turn.
+      if (!this.ctx.inCoroutine()) this.ctx.sim.enterNow(p.proc);
     }
   }
 

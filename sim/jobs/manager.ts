@@ -3,7 +3,7 @@
  * job ids, and is the JobContext every job reports to — events out, broken
  * rules, idle notifications for drain pollers.
  */
-import type { Scheduler } from "../scheduler/index.js";
+import type { ProcHandle, Scheduler } from "../scheduler/index.js";
 import { genericError } from "./errors.js";
 import { CURRENT_JOB_BEHAVIOUR, Job, type JobBehaviour, type JobContext, type JobEvent, type JobOptions, type Violation } from "./job.js";
 import { JobTxn } from "./txn.js";
@@ -78,6 +78,15 @@ export class JobManager implements JobContext {
 
   idle(job: Job): void {
     for (const fn of this.idleListeners) fn(job);
+  }
+
+  /** The process running a monitor command: main-loop context, like timer callbacks. */
+  mainLoopProcess: ProcHandle | undefined = undefined;
+
+  /** Callbacks and monitor commands are the main loop; any other process is a coroutine. */
+  inCoroutine(): boolean {
+    const r = this.sim.running;
+    return r !== undefined && r !== this.mainLoopProcess;
   }
 
   freed(job: Job): void {

@@ -2,15 +2,16 @@
  * A QMP monitor inside the simulation.
  *
  * Commands are served one at a time, in arrival order, like QEMU's monitor
- * dispatcher. A command's handler runs in the main loop (synchronously,
- * unless it has to wait, e.g. for a drain); its reply is sent only once the
- * instant has settled — QEMU's dispatcher yields back to the main loop before
- * it responds, which is why a job with no latency emits all its events before
- * the reply to the command that created it (conformance/backup_full.json).
+ * dispatcher. A command's handler runs in the main loop: a job it enters runs
+ * at once up to its next yield (so job-resume shows `running` before its
+ * reply). The reply goes out one main-loop round after the handler returns:
+ * work already pending at that moment runs first (a zero-latency backup's
+ * completion, conformance/backup_full.json), work that round schedules comes
+ * after it (mirror's READY after set-speed's reply, mirror_complete.json).
  * Events are stamped with virtual time and interleave with replies in a
  * transcript shaped like the ../shared/conformance recordings.
  */
-import { notify, settle, Signal, wait, type Process, type Scheduler } from "../scheduler/index.js";
+import { notify, Signal, wait, yieldNow, type Process, type Scheduler } from "../scheduler/index.js";
 import { QmpError } from "../jobs/errors.js";
 import type { JobManager } from "../jobs/manager.js";
 import { checkArgs, type ArgSpec } from "./args.js";
@@ -53,13 +54,17 @@ export class Monitor<C extends { jm: JobManager }> {
       this.transcript.push(cmd.arguments === undefined ? { cmd: cmd.execute } : { cmd: cmd.execute, args: cmd.arguments });
       this.sim.record("qmp", "command", { execute: cmd.execute });
       let response: QmpResponse;
+      this.ctx.jm.mainLoopProcess = this.sim.running;
       try {
         response = { return: yield* this.dispatch(cmd) };
       } catch (e) {
         if (!(e instanceof QmpError)) throw e; // a simulator bug: fail the run loudly
         response = { error: { class: e.cls, desc: e.desc } };
+      } finally {
+        this.ctx.jm.mainLoopProcess = undefined;
       }
-      yield settle();
+      // The reply goes out one main-loop round later: work already pending runs first, work it schedules after.
+      yield yieldNow();
       this.transcript.push("error" in response ? { error: response.error } : { return: response.return });
       this.sim.record("qmp", "error" in response ? "error" : "return", "error" in response ? { ...response.error } : {});
       return cmd.id === undefined ? response : { ...response, id: cmd.id };
@@ -75,7 +80,7 @@ export class Monitor<C extends { jm: JobManager }> {
     if (!def) throw new QmpError("CommandNotFound", `The command ${cmd.execute} has not been found`);
     const args = checkArgs(def.args, cmd.arguments);
     const out = def.run(this.ctx, args);
-    if (isProcess(out)) return yield* out;
+    if (isProcess(out)) return (yield* out) ?? {};
     return out ?? {};
   }
 }

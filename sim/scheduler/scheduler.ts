@@ -7,6 +7,7 @@ import {
   type Process,
   type ProcHandle,
   type ProcState,
+  type Signal,
   type SpawnOptions,
 } from "./effects.js";
 import { TraceHash } from "./hash.js";
@@ -200,6 +201,44 @@ export class Scheduler implements OperationHost {
     if (this.heap.has(cb.slot)) this.heap.remove(cb.slot);
     else this.removeReady(cb.slot);
     this.releaseSlot(cb.slot);
+    return true;
+  }
+
+  /**
+   * Wakes every process waiting on `signal` with `value`, as the `notify`
+   * effect does, for code that runs outside a process (timer callbacks,
+   * main-loop work). Returns how many woke.
+   */
+  notify<T>(signal: Signal<T>, value?: T): number {
+    const waiters = signal.waiters.splice(0);
+    let woken = 0;
+    for (const w of waiters) {
+      const wp = w.proc as Proc;
+      if (wp.token === w.token && wp.state === "blocked") {
+        wp.resumeValue = value;
+        this.makeReady(wp);
+        woken++;
+      }
+    }
+    return woken;
+  }
+
+  /**
+   * Runs a process that was just made ready right now, nested inside the
+   * current step, until it blocks or ends, then returns to the caller. This
+   * is QEMU's aio_co_enter from the main loop: the coroutine runs at once,
+   * up to its next yield. Returns whether it ran (it must be ready).
+   */
+  enterNow(proc: ProcHandle): boolean {
+    const p = proc as Proc;
+    if (p.state !== "ready" || this.current === p) return false;
+    this.removeReady(p.slot);
+    const outer = this.current;
+    this.hasher.word(0x3e7e);
+    this.hasher.word(p.id);
+    this.steps++;
+    this.step(p);
+    this.current = outer;
     return true;
   }
 
@@ -419,20 +458,9 @@ export class Scheduler implements OperationHost {
             this.block(p, eff);
             eff.op.start(this, p, p.token);
             return;
-          case Kind.Notify: {
-            const waiters = eff.signal.waiters.splice(0);
-            let woken = 0;
-            for (const w of waiters) {
-              const wp = w.proc as Proc;
-              if (wp.token === w.token && wp.state === "blocked") {
-                wp.resumeValue = eff.value;
-                this.makeReady(wp);
-                woken++;
-              }
-            }
-            input = woken;
+          case Kind.Notify:
+            input = this.notify(eff.signal, eff.value);
             break;
-          }
           case Kind.Spawn:
             input = this.spawn(eff.name, eff.body, eff.opts);
             break;

@@ -1,0 +1,120 @@
+/**
+ * Cluster-granular copying from a source node to a target, shared by a
+ * backup job's background copy and its copy-before-write filter (QEMU
+ * block/block-copy.c): a cluster is copied at most once; a cluster already
+ * being copied is waited for, never copied twice; a failed copy leaves the
+ * cluster to copy again.
+ */
+import { IoError, type Errno } from "../disk/index.js";
+import type { BlockNode } from "../block/index.js";
+import { notify, Signal, wait, type Process } from "../scheduler/index.js";
+
+/** A failed copy: which direction failed and how. */
+export interface CopyError {
+  operation: "read" | "write";
+  errno: Errno;
+}
+
+export class BlockCopy {
+  readonly clusters: number;
+  /** 1 where a cluster still has to be copied. */
+  private readonly dirty: Uint8Array;
+  private readonly busy = new Map<number, Signal<void>>();
+  /** Notified whenever a copy ends, successfully or not. */
+  readonly changed = new Signal<void>("block-copy progress");
+  remainingBytes = 0;
+  /** Called with the bytes of every successful copy (job progress). */
+  onCopied: (bytes: number) => void = () => {};
+  /** Called when any copy ends, successfully or not (kicks the job). */
+  onEnded: () => void = () => {};
+
+  constructor(readonly source: BlockNode, readonly target: BlockNode, readonly clusterSizeBytes: number) {
+    this.clusters = Math.ceil(source.sizeBytes / clusterSizeBytes);
+    this.dirty = new Uint8Array(this.clusters);
+  }
+
+  /** Marks clusters to copy: all of them, or those `pred` accepts. */
+  markDirty(pred: (cluster: number) => boolean = () => true): void {
+    for (let c = 0; c < this.clusters; c++) {
+      if (!this.dirty[c] && pred(c)) {
+        this.dirty[c] = 1;
+        this.remainingBytes += this.bytesOf(c, 1);
+      }
+    }
+  }
+
+  isDirty(cluster: number): boolean {
+    return this.dirty[cluster] === 1;
+  }
+
+  isBusy(cluster: number): boolean {
+    return this.busy.has(cluster);
+  }
+
+  /** The next run of dirty, idle clusters at or after `from`, at most `max` long; null when none is left. */
+  nextRun(from: number, max: number): { first: number; count: number } | null {
+    let c = from;
+    while (c < this.clusters && (!this.dirty[c] || this.busy.has(c))) c++;
+    if (c >= this.clusters) return null;
+    let n = 1;
+    while (n < max && c + n < this.clusters && this.dirty[c + n] && !this.busy.has(c + n)) n++;
+    return { first: c, count: n };
+  }
+
+  /** Whether any cluster remains dirty. */
+  get done(): boolean {
+    return this.remainingBytes === 0;
+  }
+
+  /**
+   * Copies `count` clusters from `first` (all dirty and idle: take them from
+   * nextRun). Returns undefined on success, or the failure.
+   */
+  *copy(first: number, count: number, issuer: string): Process<CopyError | undefined> {
+    const done = new Signal<void>(`block-copy ${this.source.name}:${first}+${count}`);
+    for (let c = first; c < first + count; c++) this.busy.set(c, done);
+    const offset = first * this.clusterSizeBytes, bytes = this.bytesOf(first, count);
+    let failure: CopyError | undefined;
+    try {
+      const data = yield* this.source.read(offset, bytes, issuer);
+      yield* this.target.write(offset, bytes, issuer, data);
+      for (let c = first; c < first + count; c++) this.dirty[c] = 0;
+      this.remainingBytes -= bytes;
+      this.onCopied(bytes);
+    } catch (e) {
+      if (!(e instanceof IoError)) throw e;
+      failure = { operation: e.op === "read" ? "read" : "write", errno: e.errno };
+    } finally {
+      for (let c = first; c < first + count; c++) this.busy.delete(c);
+      yield notify(done);
+      yield notify(this.changed);
+      this.onEnded();
+    }
+    return failure;
+  }
+
+  /**
+   * Makes sure every cluster overlapping [offset, offset+bytes) is copied
+   * (copy-before-write): copies the dirty ones, waits for those in flight.
+   */
+  *copyBefore(offset: number, bytes: number, issuer: string): Process<CopyError | undefined> {
+    const last = Math.min(Math.ceil((offset + bytes) / this.clusterSizeBytes), this.clusters);
+    for (let c = Math.floor(offset / this.clusterSizeBytes); c < last; c++) {
+      for (;;) {
+        const inFlight = this.busy.get(c);
+        if (inFlight) {
+          yield wait(inFlight);
+          continue; // it may have failed and be dirty again
+        }
+        if (!this.dirty[c]) break;
+        const err = yield* this.copy(c, 1, issuer);
+        if (err) return err;
+      }
+    }
+    return undefined;
+  }
+
+  private bytesOf(first: number, count: number): number {
+    return Math.min((first + count) * this.clusterSizeBytes, this.source.sizeBytes) - first * this.clusterSizeBytes;
+  }
+}

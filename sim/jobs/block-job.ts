@@ -1,0 +1,50 @@
+/**
+ * What makes a job a block job: the nodes it works on (QEMU
+ * block_job_add_bdrv). Each node gets the job as a parent, so a drained
+ * section on it pauses the job (seed 003's drain callback; since QEMU
+ * ad90febaf2 any node of the job, not only its main one), and is op-blocked
+ * with the reason "block device is in use by block job: <type>" (seed 002).
+ */
+import type { BlockGraph, BlockNode, ParentLink } from "../block/index.js";
+import type { Job } from "./job.js";
+
+export class JobNodes {
+  /** The op-blocker reason, one object so unblocking removes exactly it. */
+  readonly reason: Error;
+  private attached: { node: BlockNode; link: ParentLink }[] = [];
+
+  constructor(readonly job: Job, readonly graph: BlockGraph) {
+    this.reason = new Error(`block device is in use by block job: ${job.type}`);
+  }
+
+  /** Attaches `node`: drains reach the job, and every operation on it is blocked (except DATAPLANE on the main node). */
+  add(node: BlockNode, opts: { main?: boolean } = {}): void {
+    const job = this.job;
+    const link = this.graph.attachParent(node, {
+      name: `job:${job.name}`,
+      drainedBegin: () => job.pause(),
+      drainedEnd: () => {
+        if (!job.freed) job.resume();
+      },
+      // A parked or finished job issues nothing more; a busy one might (QEMU child_job_drained_poll).
+      drainedPoll: () => !job.freed && job.busy && !job.completed && (job.driver.drainedPoll?.(job) ?? true),
+    });
+    node.blockAllOps(this.reason);
+    if (opts.main) node.unblockOp("DATAPLANE", this.reason);
+    this.attached.push({ node, link });
+  }
+
+  nodes(): BlockNode[] {
+    return this.attached.map((a) => a.node);
+  }
+
+  /** Detaches every node and lifts the job's blockers (QEMU block_job_remove_all_bdrv). */
+  removeAll(): void {
+    const all = this.attached;
+    this.attached = [];
+    for (const { node, link } of all) {
+      node.unblockAllOps(this.reason);
+      this.graph.detachParent(link);
+    }
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * backup: a point-in-time copy of a node (QEMU 7.2 block/backup.c with the
+ * copy-before-write filter, block/copy-before-write.c).
+ *
+ * At creation a copy-before-write filter node is inserted above the source
+ * (so the source is no longer a root node: QEMU's "Need a root block node"
+ * for a mirror of it), and from then on a guest write to a cluster not yet
+ * copied first copies the old data to the target; the write waits. The job
+ * copies the remaining clusters in the background with up to `maxWorkers`
+ * tasks of up to `maxChunkBytes` each (QEMU's defaults: 64 tasks of 1 MiB),
+ * paced by the speed limit. So the target ends holding the source exactly as
+ * it was at creation, whatever the guest does meanwhile.
+ *
+ * sync: full copies every cluster; top only clusters allocated in the source
+ * itself; none copies only what copy-before-write saves, and runs until
+ * cancelled. Errors: a failed read applies on-source-error, a failed write
+ * on-target-error; report fails the job, ignore retries the chunk, stop
+ * pauses the job and retries after resume. A failed copy-before-write fails
+ * the guest write (on-cbw-error=break-guest-write, the default).
+ *
+ * Pausing waits for in-flight copy tasks first, so a paused backup issues
+ * nothing. Blockers: the job's main node is the filter, plus the target;
+ * the source itself is not blocked (a second backup of it is allowed, as
+ * conformance/id_and_blockers.json shows). Filter and blockers go in clean.
+ */
+import type { ClusterVersion } from "../../disk/index.js";
+import type { BlockGraph, BlockNode } from "../../block/index.js";
+import { spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
+import { IoError, strerror } from "../../disk/index.js";
+import { BlockCopy, type CopyError } from "../block-copy.js";
+import { JobNodes } from "../block-job.js";
+import { ERRNO_CODE, genericError } from "../errors.js";
+import type { ErrorAction, Job, JobDriver } from "../job.js";
+import type { JobManager } from "../manager.js";
+import type { JobTxn } from "../txn.js";
+
+export type BackupSync = "full" | "top" | "none";
+
+export interface BackupOptions {
+  id: string | null;
+  source: BlockNode;
+  target: BlockNode;
+  sync: BackupSync;
+  speedBytesPerSec?: number;
+  onSourceError?: ErrorAction;
+  onTargetError?: ErrorAction;
+  autoFinalize?: boolean;
+  autoDismiss?: boolean;
+  txn?: JobTxn;
+  /** Parallel copy tasks (QEMU x-perf max-workers, default 64). */
+  maxWorkers?: number;
+  /** Largest copy task (QEMU's block-copy buffer, default 1 MiB). */
+  maxChunkBytes?: number;
+}
+
+const BACKUP_MIN_CLUSTER = 65536;
+
+export class BackupDriver implements JobDriver {
+  readonly type = "backup" as const;
+  readonly copy: BlockCopy;
+  /** The source's content at the point in time of the backup: what the target must end up holding. */
+  readonly pointInTime: readonly ClusterVersion[];
+  readonly filter: BlockNode;
+  nodes!: JobNodes;
+  private inFlight = 0;
+  private failure: CopyError | undefined;
+  private removeHook: () => void = () => {};
+
+  constructor(readonly graph: BlockGraph, readonly opts: BackupOptions) {
+    const { source, target } = opts;
+    const clusterSize = Math.max(BACKUP_MIN_CLUSTER, target.clusterSizeBytes);
+    this.copy = new BlockCopy(source, target, clusterSize);
+    if (opts.sync === "full") this.copy.markDirty();
+    else if (opts.sync === "top") this.copy.markDirty((c) => source.isAllocated(c * clusterSize, Math.min(clusterSize, source.sizeBytes - c * clusterSize)));
+    this.pointInTime = source.content(0, source.sizeBytes).versions;
+    this.filter = graph.createImplicitNode({ driver: "filter", file: source, filterDriver: "copy-before-write" });
+    graph.replaceNode(source, this.filter);
+  }
+
+  /** Starts copy-before-write for `job` (from creation on: that is the point in time). */
+  activate(job: Job): void {
+    const copy = this.copy, issuer = `cbw:job:${job.name}`;
+    copy.onCopied = (bytes) => job.progressUpdate(bytes);
+    copy.onEnded = () => job.enter(); // QEMU backup_block_copy_callback
+    this.removeHook = this.filter.addBeforeWriteHook(function* (req, node) {
+      const err = yield* copy.copyBefore(req.offset, req.bytes, issuer);
+      if (err) throw new IoError(err.errno, node.name, req.op, req.offset, req.bytes);
+    });
+  }
+
+  *run(job: Job): Process<number> {
+    const o = this.opts, copy = this.copy;
+    const issuer = `job:${job.name}`;
+    const maxWorkers = o.maxWorkers ?? 64;
+    const chunkClusters = Math.max(1, Math.floor((o.maxChunkBytes ?? 1 << 20) / copy.clusterSizeBytes));
+    job.progressSetRemaining(copy.remainingBytes);
+    if (o.sync === "none") {
+      while (!job.isCancelled) yield* job.yieldJob();
+      return 0;
+    }
+    let cursor = 0;
+    for (;;) {
+      yield* job.pausePoint();
+      if (job.isCancelled) break;
+      if (this.failure) {
+        // A failed copy ends the copy call: let the tasks in flight finish, then one error action.
+        while (this.inFlight > 0 && !job.isCancelled) yield* job.yieldJob();
+        const err = this.failure;
+        this.failure = undefined;
+        const onError = (err.operation === "read" ? o.onSourceError : o.onTargetError) ?? "report";
+        if (job.errorAction(onError, err.operation, err.errno) === "report") {
+          job.err = strerror(err.errno);
+          return -ERRNO_CODE[err.errno];
+        }
+        continue; // ignore or stop: the chunk is still dirty and is copied again (after the resume, for stop)
+      }
+      if (this.inFlight >= maxWorkers) {
+        yield* job.yieldJob(); // the job waits in job_yield (not busy) while its copy runs
+        continue;
+      }
+      let next = copy.nextRun(cursor, chunkClusters);
+      if (!next && cursor > 0) next = copy.nextRun(0, chunkClusters);
+      if (!next) {
+        if (copy.done && this.inFlight === 0) break;
+        yield* job.yieldJob(); // what is left is being copied (by us or by copy-before-write)
+        continue;
+      }
+      cursor = next.first + next.count;
+      job.checkMayIssueIo(`backup copy of clusters ${next.first}+${next.count}`);
+      this.inFlight++;
+      const task = (yield spawn(`${issuer} copy ${next.first}+${next.count}`, this.task(next.first, next.count, issuer))) as ProcHandle;
+      job.ctx.sim.enterNow(task); // QEMU enters a block-copy task at once, up to its first yield
+      const delay = job.limit.delayNs(job.ctx.sim.now, next.count * copy.clusterSizeBytes);
+      if (delay > 0) yield* job.sleepNs(delay);
+    }
+    while (this.inFlight > 0) yield wait(copy.changed);
+    return 0;
+  }
+
+  private *task(first: number, count: number, issuer: string): Process<void> {
+    const err = yield* this.copy.copy(first, count, issuer);
+    this.inFlight--;
+    if (err) this.failure ??= err;
+  }
+
+  /** A paused backup has no copy in flight. */
+  *pause(): Process<void> {
+    while (this.inFlight > 0) yield wait(this.copy.changed);
+  }
+
+  clean(): void {
+    this.removeHook();
+    this.nodes.removeAll();
+    this.graph.replaceNode(this.filter, this.opts.source);
+    this.graph.removeNode(this.filter);
+  }
+}
+
+/**
+ * Checks and creates a backup job in state `created` (QEMU backup_job_create);
+ * the caller starts it. Throws QmpError with QEMU's messages.
+ */
+export function createBackup(env: { jm: JobManager; graph: BlockGraph }, o: BackupOptions): Job {
+  const { source, target } = o;
+  if (source === target) throw genericError("Source and target cannot be the same");
+  const blocked = source.opBlocker("BACKUP_SOURCE") ?? target.opBlocker("BACKUP_TARGET");
+  if (blocked) throw genericError(blocked.message);
+  if (source.sizeBytes !== target.sizeBytes) throw genericError("Source and target image have different sizes");
+  const driver = new BackupDriver(env.graph, o);
+  let job: Job;
+  try {
+    job = env.jm.create({
+      id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec,
+      autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss,
+    });
+  } catch (e) {
+    env.graph.replaceNode(driver.filter, source);
+    env.graph.removeNode(driver.filter);
+    throw e;
+  }
+  driver.nodes = new JobNodes(job, env.graph);
+  driver.nodes.add(driver.filter, { main: true });
+  driver.nodes.add(target);
+  driver.activate(job);
+  return job;
+}

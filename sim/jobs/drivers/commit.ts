@@ -1,0 +1,94 @@
+/**
+ * Intermediate commit (QEMU block/commit.c): copies what is allocated in
+ * `top` and the nodes between it and `base` into `base`, in 512 KiB chunks,
+ * rate limited; prepare then drops the committed nodes, so the node above
+ * `top` takes `base` as its backing. It finishes by itself (no ready).
+ * on-error as for stream, but ignore just goes on. A commit of the active
+ * layer is a different job: see mirror.ts (createMirror with `commit`).
+ * Blockers: COMMIT_SOURCE on top, COMMIT_TARGET on base, all ops on every
+ * node involved; dropped in clean.
+ */
+import { IoError, strerror } from "../../disk/index.js";
+import type { BlockGraph, BlockNode } from "../../block/index.js";
+import type { Process } from "../../scheduler/index.js";
+import { JobNodes } from "../block-job.js";
+import { ERRNO_CODE, genericError } from "../errors.js";
+import type { ErrorAction, Job, JobDriver } from "../job.js";
+import type { JobManager } from "../manager.js";
+import type { JobTxn } from "../txn.js";
+import { chainBetween, STREAM_CHUNK } from "./stream.js";
+
+export interface CommitOptions {
+  id: string | null;
+  top: BlockNode;
+  base: BlockNode;
+  speedBytesPerSec?: number;
+  onError?: ErrorAction;
+  autoFinalize?: boolean;
+  autoDismiss?: boolean;
+  txn?: JobTxn;
+}
+
+export class CommitDriver implements JobDriver {
+  readonly type = "commit" as const;
+  nodes!: JobNodes;
+
+  constructor(readonly graph: BlockGraph, readonly opts: CommitOptions, readonly overlay: BlockNode) {}
+
+  *run(job: Job): Process<number> {
+    const { top, base } = this.opts;
+    const issuer = `job:${job.name}`;
+    job.progressSetRemaining(top.sizeBytes);
+    let delayNs = 0;
+    for (let offset = 0; offset < top.sizeBytes;) {
+      yield* job.sleepNs(delayNs);
+      if (job.isCancelled) return 0;
+      delayNs = 0;
+      const a = top.allocationAbove(base, offset, Math.min(STREAM_CHUNK, top.sizeBytes - offset));
+      if (a.allocated) {
+        job.checkMayIssueIo(`commit copy ${offset}+${a.bytes}`);
+        try {
+          const data = yield* top.read(offset, a.bytes, issuer);
+          yield* base.write(offset, a.bytes, issuer, data);
+        } catch (e) {
+          if (!(e instanceof IoError)) throw e;
+          const action = job.errorAction(this.opts.onError ?? "report", e.op === "read" ? "read" : "write", e.errno);
+          if (action === "report") {
+            job.err = strerror(e.errno);
+            return -ERRNO_CODE[e.errno];
+          }
+          if (action === "stop") continue;
+        }
+        delayNs = job.limit.delayNs(job.ctx.sim.now, a.bytes);
+      }
+      offset += a.bytes;
+      job.progressUpdate(a.bytes);
+    }
+    return 0;
+  }
+
+  prepare(): number {
+    this.graph.setBacking(this.overlay, this.opts.base);
+    return 0;
+  }
+
+  clean(): void {
+    this.nodes.removeAll();
+  }
+}
+
+/** Checks and creates an intermediate commit in state `created`. `top` must have an overlay. */
+export function createCommit(env: { jm: JobManager; graph: BlockGraph }, o: CommitOptions): Job {
+  const overlay = o.top.parents().find((l) => l.role === "backing")?.parent as BlockNode | undefined;
+  if (!overlay) throw genericError(`Top image '${o.top.name}' has no overlay: commit it as the active layer`);
+  const chain = chainBetween(o.top, o.base);
+  if (!chain.at(-1)?.children().includes(o.base)) throw genericError(`Base '${o.base.name}' not found`);
+  const blocked = o.top.opBlocker("COMMIT_SOURCE") ?? [o.base, ...chain.slice(1)].map((n) => n.opBlocker("COMMIT_TARGET")).find((b) => b);
+  if (blocked) throw genericError(blocked.message);
+  const driver = new CommitDriver(env.graph, o, overlay);
+  const job = env.jm.create({ id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec, autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss });
+  driver.nodes = new JobNodes(job, env.graph);
+  chain.forEach((n, i) => driver.nodes.add(n, { main: i === 0 }));
+  driver.nodes.add(o.base);
+  return job;
+}

@@ -1,0 +1,252 @@
+/**
+ * mirror, and active commit which QEMU runs on the same code (block/mirror.c).
+ *
+ * A mirror_top filter node is inserted above the source; a dirty bitmap on
+ * the source records every write. The job copies dirty chunks to the target
+ * (up to 16 operations in flight, each up to 1 MiB, as QEMU's buf-size
+ * default), clearing a chunk's bit before reading it so a write that lands
+ * meanwhile dirties it again. When nothing is dirty or in flight the job
+ * goes to ready (BLOCK_JOB_READY) and stays there, copying new writes and
+ * idling one 100 ms slice at a time.
+ *
+ * complete (or a soft cancel in ready) makes it converge: drain the source,
+ * and if still clean leave run; prepare then pivots — the target replaces the
+ * source under all its parents, so the guest now writes to the target — for
+ * complete only. A soft cancel in ready ends with BLOCK_JOB_COMPLETED and no
+ * pivot (a point-in-time copy); a hard cancel, or a soft one before ready,
+ * ends at once with BLOCK_JOB_CANCELLED. Errors: a failed read or write
+ * re-dirties its chunk; on-source-error / on-target-error decide.
+ *
+ * Active commit is this job with type "commit": source = the active top,
+ * target = its base, dirty = what is allocated above the base; the pivot
+ * moves the guest onto the base.
+ */
+import { IoError, strerror, type Errno } from "../../disk/index.js";
+import type { BlockGraph, BlockNode, DirtyBitmap } from "../../block/index.js";
+import type { ClusterVersion } from "../../disk/index.js";
+import { notify, Signal, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
+import { JobNodes } from "../block-job.js";
+import { ERRNO_CODE, genericError } from "../errors.js";
+import type { ErrorAction, Job, JobDriver, JobType } from "../job.js";
+import type { JobManager } from "../manager.js";
+import { SLICE_NS } from "../ratelimit.js";
+import type { JobTxn } from "../txn.js";
+
+export type MirrorSync = "full" | "top" | "none";
+
+export interface MirrorOptions {
+  id: string | null;
+  source: BlockNode;
+  target: BlockNode;
+  sync: MirrorSync;
+  speedBytesPerSec?: number;
+  /** Dirty-tracking granularity (default: the target's cluster size, clamped to 4 KiB..64 KiB). */
+  granularityBytes?: number;
+  onSourceError?: ErrorAction;
+  onTargetError?: ErrorAction;
+  autoFinalize?: boolean;
+  autoDismiss?: boolean;
+  txn?: JobTxn;
+  /** Active commit: the job type "commit" and the nodes between source and target it also blocks. */
+  commit?: { intermediates: BlockNode[] };
+}
+
+const MAX_IN_FLIGHT = 16;
+const MAX_OP_BYTES = 1 << 20;
+
+export class MirrorDriver implements JobDriver {
+  readonly type: JobType;
+  readonly bitmap: DirtyBitmap;
+  readonly mirrorTop: BlockNode;
+  nodes!: JobNodes;
+  /** What the source held when the job pivoted (undefined before, or without a pivot). */
+  contentAtPivot: readonly ClusterVersion[] | undefined;
+  pivoted = false;
+  private inFlight = 0;
+  private bytesInFlight = 0;
+  private readonly opDone = new Signal<void>("mirror op done");
+  private failure: { errno: Errno } | undefined;
+  private synced = false;
+  /** The job drains its own source while converging; it must not wait for itself. */
+  private inDrain = false;
+  private drainHeld = false;
+
+  constructor(readonly graph: BlockGraph, readonly opts: MirrorOptions) {
+    this.type = opts.commit ? "commit" : "mirror";
+    const g = opts.granularityBytes ?? Math.min(Math.max(opts.target.clusterSizeBytes, 4096), 65536);
+    this.bitmap = opts.source.addBitmap(`#${this.type}-dirty-${opts.id ?? "internal"}`, g);
+    this.bitmap.clear();
+    this.mirrorTop = graph.createImplicitNode({ driver: "filter", file: opts.source, filterDriver: opts.commit ? "commit_top" : "mirror_top" });
+    graph.replaceNode(opts.source, this.mirrorTop);
+  }
+
+  *run(job: Job): Process<number> {
+    const { source, sync } = this.opts;
+    const bm = this.bitmap;
+    if (sync === "full") bm.setAll();
+    else if (sync === "top") {
+      const base = this.opts.commit ? this.opts.target : null;
+      for (let c = 0; c < bm.chunks; c++) {
+        const r = bm.chunkRange(c);
+        const a = this.opts.commit ? source.allocationAbove(base, r.offset, r.bytes) : source.allocation(r.offset, r.bytes);
+        if (a.allocated) bm.set(r.offset, r.bytes);
+      }
+    }
+    for (;;) {
+      yield* job.pausePoint();
+      if (job.isCancelled || this.failure) break;
+      const cnt = bm.count;
+      job.progressSetRemaining(this.bytesInFlight + bm.dirtyBytes);
+      if (this.inFlight >= MAX_IN_FLIGHT || (cnt === 0 && this.inFlight > 0)) {
+        yield wait(this.opDone);
+        continue;
+      }
+      let delayNs = 0;
+      if (cnt > 0) delayNs = yield* this.iteration(job);
+      let shouldComplete = false;
+      if (this.inFlight === 0 && bm.count === 0) {
+        if (!this.synced) {
+          job.transitionToReady();
+          this.synced = true;
+        }
+        shouldComplete = job.shouldComplete || job.cancelled;
+        if (shouldComplete) {
+          this.inDrain = true;
+          yield* this.graph.drainedBegin(source);
+          this.inDrain = false;
+          if (bm.count === 0 && this.inFlight === 0) {
+            this.drainHeld = true;
+            break;
+          }
+          this.graph.drainedEnd(source); // new writes came in: go round again
+          continue;
+        }
+      }
+      if (this.synced && !shouldComplete && delayNs === 0) delayNs = this.inFlight === 0 && bm.count === 0 ? SLICE_NS : 0;
+      yield* job.sleepNs(delayNs);
+    }
+    while (this.inFlight > 0) yield wait(this.opDone);
+    if (this.failure && !job.isCancelled) {
+      job.err = strerror(this.failure.errno);
+      return -ERRNO_CODE[this.failure.errno];
+    }
+    return 0;
+  }
+
+  /** Issues copy operations for dirty chunks while there is room; returns the rate-limit delay. */
+  private *iteration(job: Job): Process<number> {
+    const bm = this.bitmap;
+    let bytes = 0;
+    for (let c = bm.nextDirty(0); c >= 0 && this.inFlight < MAX_IN_FLIGHT; c = bm.nextDirty(c)) {
+      const first = bm.chunkRange(c);
+      let end = first.offset + first.bytes;
+      for (let n = c + 1; n < bm.chunks && end - first.offset < MAX_OP_BYTES && bm.isDirty(n); n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
+      const len = end - first.offset;
+      bm.reset(first.offset, len);
+      job.checkMayIssueIo(`${this.type} copy ${first.offset}+${len}`);
+      this.inFlight++;
+      this.bytesInFlight += len;
+      const op = (yield spawn(`job:${job.name} copy ${first.offset}+${len}`, this.op(job, first.offset, len))) as ProcHandle;
+      job.ctx.sim.enterNow(op); // QEMU enters a mirror operation at once, up to its first yield
+      bytes += len;
+    }
+    return job.limit.delayNs(job.ctx.sim.now, bytes);
+  }
+
+  private *op(job: Job, offset: number, bytes: number): Process<void> {
+    const issuer = `job:${job.name}`;
+    try {
+      const data = yield* this.opts.source.read(offset, bytes, issuer);
+      yield* this.opts.target.write(offset, bytes, issuer, data);
+      job.progressUpdate(bytes);
+    } catch (e) {
+      if (!(e instanceof IoError)) throw e;
+      this.bitmap.set(offset, bytes); // copy it again
+      const operation = e.op === "read" ? "read" : "write";
+      const onError = (operation === "read" ? this.opts.onSourceError : this.opts.onTargetError) ?? "report";
+      if (!job.isCancelled && job.errorAction(onError, operation, e.errno) === "report") this.failure ??= { errno: e.errno };
+    } finally {
+      this.inFlight--;
+      this.bytesInFlight -= bytes;
+      yield notify(this.opDone);
+    }
+  }
+
+  *pause(): Process<void> {
+    while (this.inFlight > 0) yield wait(this.opDone);
+  }
+
+  drainedPoll(): boolean {
+    return !this.inDrain;
+  }
+
+  /** Soft cancel only means something in ready: before it, every cancel is hard. */
+  cancel(job: Job, force: boolean): boolean {
+    return force || !job.ready;
+  }
+
+  complete(job: Job): void {
+    job.shouldComplete = true;
+    if (!job.paused) job.enter(); // a paused job is re-entered when it is resumed
+  }
+
+  prepare(job: Job): number {
+    this.exit(job, job.ret === 0 && job.shouldComplete);
+    return 0;
+  }
+
+  abort(job: Job): void {
+    if (this.nodes.nodes().length > 0) this.exit(job, false);
+  }
+
+  /** QEMU mirror_exit_common: pivot if asked, drop the filter, the bitmap, the blockers, the drain. */
+  private exit(job: Job, pivot: boolean): void {
+    const { source, target } = this.opts;
+    this.nodes.removeAll();
+    if (pivot) {
+      this.contentAtPivot = source.content(0, source.sizeBytes).versions;
+      this.graph.replaceNode(source, target);
+      this.graph.replaceNode(this.mirrorTop, target);
+      this.pivoted = true;
+    } else {
+      this.graph.replaceNode(this.mirrorTop, source);
+    }
+    this.graph.removeNode(this.mirrorTop);
+    source.removeBitmap(this.bitmap.name);
+    if (this.drainHeld) {
+      this.drainHeld = false;
+      this.graph.drainedEnd(source);
+    }
+    this.graph.sim.record(`job:${job.name}`, pivot ? "pivot" : "no-pivot", { source: source.name, target: target.name });
+  }
+}
+
+/** Checks and creates a mirror (or active commit) job in state `created` (QEMU mirror_start_job). */
+export function createMirror(env: { jm: JobManager; graph: BlockGraph }, o: MirrorOptions): Job {
+  const { source, target } = o;
+  if (source.parents().some((l) => l.parentIsNode)) throw genericError("Need a root block node");
+  if (source === target) throw genericError("Can't mirror node into itself");
+  const blocked = o.commit
+    ? source.opBlocker("COMMIT_SOURCE") ?? target.opBlocker("COMMIT_TARGET")
+    : source.opBlocker("MIRROR_SOURCE") ?? target.opBlocker("MIRROR_TARGET");
+  if (blocked) throw genericError(blocked.message);
+  if (!o.commit && source.sizeBytes !== target.sizeBytes) throw genericError("Source and target image have different sizes");
+  const driver = new MirrorDriver(env.graph, o);
+  let job: Job;
+  try {
+    job = env.jm.create({
+      id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec,
+      autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss,
+    });
+  } catch (e) {
+    env.graph.replaceNode(driver.mirrorTop, source);
+    env.graph.removeNode(driver.mirrorTop);
+    source.removeBitmap(driver.bitmap.name);
+    throw e;
+  }
+  driver.nodes = new JobNodes(job, env.graph);
+  driver.nodes.add(driver.mirrorTop, { main: true });
+  driver.nodes.add(target);
+  for (const n of o.commit?.intermediates ?? []) driver.nodes.add(n);
+  return job;
+}

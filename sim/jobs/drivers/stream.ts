@@ -1,0 +1,118 @@
+/**
+ * stream (QEMU block/stream.c): pulls data from the backing chain into the
+ * top node, then makes `base` the top's backing node (dropping the nodes in
+ * between). Works in 512 KiB chunks: a chunk allocated in the top already is
+ * skipped; one allocated above the base is read through the top (so it comes
+ * from the chain) and written into the top; the rest is skipped. Only copied
+ * chunks count against the speed limit. on-error: report fails the job,
+ * stop pauses and retries the chunk, ignore remembers the first error and
+ * goes on (the job still ends with it, offset == len, as iotest 030 shows).
+ * Every node from top down to (not including) base is blocked for STREAM;
+ * stream keeps its blockers until the job is freed.
+ */
+import { IoError, strerror, type Errno } from "../../disk/index.js";
+import type { BlockGraph, BlockNode } from "../../block/index.js";
+import type { Process } from "../../scheduler/index.js";
+import { JobNodes } from "../block-job.js";
+import { ERRNO_CODE, genericError } from "../errors.js";
+import type { ErrorAction, Job, JobDriver } from "../job.js";
+import type { JobManager } from "../manager.js";
+import type { JobTxn } from "../txn.js";
+
+export const STREAM_CHUNK = 512 * 1024;
+
+export interface StreamOptions {
+  id: string | null;
+  top: BlockNode;
+  /** The node that becomes top's backing (null: stream everything, top ends with no backing). */
+  base: BlockNode | null;
+  speedBytesPerSec?: number;
+  onError?: ErrorAction;
+  autoFinalize?: boolean;
+  autoDismiss?: boolean;
+  txn?: JobTxn;
+}
+
+export class StreamDriver implements JobDriver {
+  readonly type = "stream" as const;
+  nodes!: JobNodes;
+
+  constructor(readonly graph: BlockGraph, readonly opts: StreamOptions) {}
+
+  *run(job: Job): Process<number> {
+    const { top, base } = this.opts;
+    const issuer = `job:${job.name}`;
+    job.progressSetRemaining(top.sizeBytes);
+    let firstError: Errno | undefined;
+    let delayNs = 0;
+    for (let offset = 0; offset < top.sizeBytes;) {
+      const bytes = Math.min(STREAM_CHUNK, top.sizeBytes - offset);
+      yield* job.sleepNs(delayNs);
+      if (job.isCancelled) return 0;
+      delayNs = 0;
+      const here = top.allocation(offset, bytes);
+      let n = here.bytes;
+      if (!here.allocated) {
+        const above = top.backing ? top.backing.allocationAbove(base, offset, here.bytes) : { allocated: false, bytes: here.bytes };
+        n = above.bytes;
+        if (above.allocated) {
+          job.checkMayIssueIo(`stream copy ${offset}+${n}`);
+          try {
+            const data = yield* top.read(offset, n, issuer);
+            yield* top.write(offset, n, issuer, data);
+          } catch (e) {
+            if (!(e instanceof IoError)) throw e;
+            const action = job.errorAction(this.opts.onError ?? "report", e.op === "read" ? "read" : "write", e.errno);
+            if (action === "report") {
+              job.err = strerror(e.errno);
+              return -ERRNO_CODE[e.errno];
+            }
+            if (action === "stop") continue; // retry this chunk after the resume
+            firstError ??= e.errno;
+          }
+          delayNs = job.limit.delayNs(job.ctx.sim.now, n);
+        }
+      }
+      offset += n;
+      job.progressUpdate(n);
+    }
+    if (firstError) {
+      job.err = strerror(firstError);
+      return -ERRNO_CODE[firstError];
+    }
+    return 0;
+  }
+
+  prepare(): number {
+    this.graph.setBacking(this.opts.top, this.opts.base);
+    return 0;
+  }
+
+  free(): void {
+    this.nodes.removeAll();
+  }
+}
+
+/** The nodes from `top` down to `base` (excluded) along backing and filter links. */
+export function chainBetween(top: BlockNode, base: BlockNode | null): BlockNode[] {
+  const out: BlockNode[] = [];
+  for (let n: BlockNode | null = top; n && n !== base; n = n.backing ?? n.file) out.push(n);
+  return out;
+}
+
+/** Checks and creates a stream job in state `created` (QEMU qmp_block_stream + stream_start). */
+export function createStream(env: { jm: JobManager; graph: BlockGraph }, o: StreamOptions): Job {
+  const chain = chainBetween(o.top, o.base);
+  if (o.base && !chain.at(-1)?.children().includes(o.base)) {
+    throw genericError(`Node '${o.base.name}' is not a backing image of '${o.top.name}'`);
+  }
+  for (const n of chain) {
+    const blocked = n.opBlocker("STREAM");
+    if (blocked) throw genericError(blocked.message);
+  }
+  const driver = new StreamDriver(env.graph, o);
+  const job = env.jm.create({ id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec, autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss });
+  driver.nodes = new JobNodes(job, env.graph);
+  chain.forEach((n, i) => driver.nodes.add(n, { main: i === 0 }));
+  return job;
+}

@@ -1,0 +1,161 @@
+/**
+ * Block graph commands: blockdev-add, blockdev-del, query-named-block-nodes
+ * and the simple dirty-bitmap commands.
+ *
+ * blockdev-add drivers: null-co (size, latency-ns, read-zeroes), raw and
+ * qcow2 on a simulated device (`file`: the device's name, or
+ * {"driver": "file", "filename": <device name>}), qcow2 with `backing`
+ * (a node name or null), and blkdebug over an inline image with
+ * `inject-error` rules on writes (event "pwritev"; errno 5 = EIO, 28 = ENOSPC;
+ * `once`) — the shapes the ../shared/conformance recordings use.
+ */
+import { IoError, type Device, type Errno } from "../disk/index.js";
+import type { BlockNode } from "../block/index.js";
+import { genericError, QmpError } from "../jobs/errors.js";
+import { sleep } from "../scheduler/index.js";
+import type { ArgSpec } from "./args.js";
+import { nodeByName, type QemuContext } from "./context.js";
+import type { Command } from "./monitor.js";
+
+const ERRNO_BY_NUMBER: Record<number, Errno> = { 1: "EPERM", 5: "EIO", 22: "EINVAL", 28: "ENOSPC", 123: "ENOMEDIUM", 125: "ECANCELED" };
+
+const FILE_REF = { type: "any" as const };
+
+const BLOCKDEV_ADD: ArgSpec = {
+  driver: { type: { enum: ["null-co", "raw", "qcow2", "blkdebug"] } },
+  "node-name": { type: "str" },
+  size: { type: "size", optional: true },
+  "latency-ns": { type: "size", optional: true },
+  "read-zeroes": { type: "bool", optional: true },
+  file: { ...FILE_REF, optional: true },
+  backing: { type: "any", optional: true },
+  image: { type: "any", optional: true },
+  "inject-error": { type: "any", optional: true },
+  "cache": { type: "any", optional: true },
+  "read-only": { type: "bool", optional: true },
+  "discard": { type: "str", optional: true },
+};
+
+function deviceOf(ctx: QemuContext, file: unknown, who: string): Device {
+  const name = typeof file === "string" ? file : (file as { filename?: unknown } | null)?.filename;
+  const dev = typeof name === "string" ? ctx.devices.get(name) : undefined;
+  if (!dev) {
+    const known = [...ctx.devices.keys()].join(", ") || "none declared";
+    throw genericError(`${who}: 'file' must name a simulated device (known devices: ${known}), got ${JSON.stringify(file)}`);
+  }
+  return dev;
+}
+
+/** Creates the node a blockdev-add (or an inline `image`) describes. */
+function addNode(ctx: QemuContext, a: Record<string, unknown>, name: string | undefined): BlockNode {
+  const make = (cfg: Parameters<typeof ctx.graph.createNode>[0]) =>
+    name === undefined ? ctx.graph.createImplicitNode(cfg) : ctx.graph.createNode(cfg);
+  const nodeName = name ?? "";
+  try {
+    switch (a.driver) {
+      case "null-co":
+        if (a.size === undefined) throw genericError("Parameter 'size' is missing");
+        return make({ name: nodeName, driver: "null-co", sizeBytes: a.size as number, latencyNs: a["latency-ns"] as number | undefined, readZeroes: a["read-zeroes"] as boolean | undefined });
+      case "raw":
+        return make({ name: nodeName, driver: "raw", device: deviceOf(ctx, a.file, "raw") });
+      case "qcow2": {
+        const backing = a.backing === undefined || a.backing === null ? null : nodeByName(ctx, a.backing);
+        return make({ name: nodeName, driver: "qcow2", device: deviceOf(ctx, a.file, "qcow2"), backing });
+      }
+      case "blkdebug": {
+        const image = a.image;
+        if (typeof image !== "object" || image === null) throw genericError("Parameter 'image' is missing");
+        const inner = addNode(ctx, image as Record<string, unknown>, undefined);
+        const node = make({ name: nodeName, driver: "filter", file: inner, filterDriver: "blkdebug" });
+        for (const rule of (a["inject-error"] as Record<string, unknown>[] | undefined) ?? []) addInjectedError(node, rule);
+        return node;
+      }
+    }
+  } catch (e) {
+    throw e instanceof QmpError || !(e instanceof Error) ? e : genericError(e.message);
+  }
+  throw genericError(`Parameter 'driver' does not accept value '${String(a.driver)}'`);
+}
+
+/** blkdebug inject-error on writes: fail matching writes with errno (once, or every time). */
+function addInjectedError(node: BlockNode, rule: Record<string, unknown>): void {
+  const event = rule.event;
+  if (event !== "pwritev") throw genericError(`blkdebug: only inject-error on event 'pwritev' is simulated, got '${String(event)}'`);
+  const errno = ERRNO_BY_NUMBER[(rule.errno as number | undefined) ?? 5];
+  if (!errno) throw genericError(`blkdebug: errno ${String(rule.errno)} is not simulated (use 5 for EIO or 28 for ENOSPC)`);
+  const once = rule.once === true;
+  let fired = false;
+  node.addBeforeWriteHook(function* (req) {
+    if (once && fired) return;
+    fired = true;
+    node.graph.sim.record(node.name, "fault", { op: req.op, offset: req.offset, bytes: req.bytes, errno });
+    yield sleep(0); // blkdebug's default (immediately=false): the error comes back after one trip through the loop
+    throw new IoError(errno, node.name, req.op, req.offset, req.bytes);
+  });
+}
+
+function nodeInfo(n: BlockNode): Record<string, unknown> {
+  const drv = n.driver === "filter" ? n.filterDriver : n.driver;
+  return {
+    "node-name": n.name,
+    drv,
+    file: n.file?.name ?? n.name,
+    ...(n.backing ? { backing_file: n.backing.name, backing_file_depth: n.chain().length - 1 } : {}),
+    ro: false,
+    encrypted: false,
+    image: { "virtual-size": n.sizeBytes, format: drv },
+  };
+}
+
+const BITMAP = { node: { type: "str" as const }, name: { type: "str" as const } };
+
+export const BLOCK_COMMANDS: Record<string, Command<QemuContext>> = {
+  "blockdev-add": {
+    args: BLOCKDEV_ADD,
+    run: (ctx, a) => void addNode(ctx, a, a["node-name"] as string),
+  },
+  "blockdev-del": {
+    args: { "node-name": { type: "str" } },
+    run: (ctx, a) => {
+      const node = ctx.graph.findNode(a["node-name"] as string);
+      if (!node) throw genericError(`Failed to find node with node-name='${String(a["node-name"])}'`);
+      const blocked = node.opBlocker("DRIVE_DEL");
+      if (blocked) throw genericError(blocked.message);
+      if (node.parents().length > 0) throw genericError(`Block device ${node.name} is in use`);
+      ctx.graph.removeNode(node);
+    },
+  },
+  "query-named-block-nodes": {
+    args: { flat: { type: "bool", optional: true } },
+    run: (ctx) => ctx.graph.nodes().map(nodeInfo),
+  },
+  "block-dirty-bitmap-add": {
+    args: { ...BITMAP, granularity: { type: "size", optional: true }, persistent: { type: "bool", optional: true }, disabled: { type: "bool", optional: true } },
+    run: (ctx, a) => {
+      const node = nodeByName(ctx, a.node);
+      if (node.bitmap(a.name as string)) throw genericError(`Bitmap already exists: ${String(a.name)}`);
+      try {
+        const b = node.addBitmap(a.name as string, (a.granularity as number | undefined) ?? Math.max(node.clusterSizeBytes, 4096));
+        if (a.disabled === true) b.disable();
+      } catch (e) {
+        throw genericError((e as Error).message);
+      }
+    },
+  },
+  "block-dirty-bitmap-remove": {
+    args: BITMAP,
+    run: (ctx, a) => {
+      bitmapOf(ctx, a);
+      nodeByName(ctx, a.node).removeBitmap(a.name as string);
+    },
+  },
+  "block-dirty-bitmap-clear": { args: BITMAP, run: (ctx, a) => void bitmapOf(ctx, a).clear() },
+  "block-dirty-bitmap-enable": { args: BITMAP, run: (ctx, a) => void bitmapOf(ctx, a).enable() },
+  "block-dirty-bitmap-disable": { args: BITMAP, run: (ctx, a) => void bitmapOf(ctx, a).disable() },
+};
+
+function bitmapOf(ctx: QemuContext, a: Record<string, unknown>) {
+  const b = nodeByName(ctx, a.node).bitmap(a.name as string);
+  if (!b) throw genericError(`Dirty bitmap '${String(a.name)}' not found`);
+  return b;
+}

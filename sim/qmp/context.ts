@@ -1,0 +1,33 @@
+/** What every QMP command works on: one simulated QEMU process. */
+import type { BlockGraph, BlockNode } from "../block/index.js";
+import type { Device } from "../disk/index.js";
+import { genericError, QmpError } from "../jobs/errors.js";
+import type { JobManager } from "../jobs/manager.js";
+import type { Scheduler } from "../scheduler/index.js";
+import type { Behaviour } from "./profiles.js";
+
+export interface QemuContext {
+  sim: Scheduler;
+  graph: BlockGraph;
+  jm: JobManager;
+  behaviour: Behaviour;
+  /** Simulated devices by name: what `file`/`filename` arguments refer to. */
+  devices: Map<string, Device>;
+}
+
+/** A node by name, or QEMU's error for an unknown one. */
+export function nodeByName(ctx: QemuContext, name: unknown): BlockNode {
+  const node = typeof name === "string" ? ctx.graph.findNode(name) : undefined;
+  if (!node) throw genericError(`Cannot find device='${String(name)}' nor node-name='${String(name)}'`);
+  return node;
+}
+
+/** A node or backend name as a command's `device` argument means it: the backend's root, or the node. */
+export function deviceNode(ctx: QemuContext, name: unknown): BlockNode {
+  const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === name);
+  if (blk) {
+    if (!blk.root) throw new QmpError("GenericError", `Device '${String(name)}' has no medium`);
+    return blk.root;
+  }
+  return nodeByName(ctx, name);
+}

@@ -1,0 +1,48 @@
+/**
+ * One simulated QEMU: a block graph, a job list and a QMP monitor on a
+ * scheduler, wired together, with the behaviour of a profile.
+ */
+import { BlockGraph } from "../block/index.js";
+import { Device, type DeviceConfig } from "../disk/index.js";
+import { JobManager } from "../jobs/manager.js";
+import type { Scheduler } from "../scheduler/index.js";
+import { BLOCK_COMMANDS } from "./block-commands.js";
+import type { QemuContext } from "./context.js";
+import { JOB_COMMANDS } from "./job-commands.js";
+import { JOB_START_COMMANDS } from "./job-start-commands.js";
+import { Monitor, type Command } from "./monitor.js";
+import { CURRENT_BEHAVIOUR, type Behaviour } from "./profiles.js";
+import { TRANSACTION_COMMANDS } from "./transaction.js";
+
+/** Every QMP command blocksim implements. */
+export const COMMANDS: Readonly<Record<string, Command<QemuContext>>> = {
+  ...BLOCK_COMMANDS,
+  ...JOB_COMMANDS,
+  ...JOB_START_COMMANDS,
+  ...TRANSACTION_COMMANDS,
+};
+
+export interface Qemu extends QemuContext {
+  monitor: Monitor<QemuContext>;
+  /** Declares a simulated device that blockdev-add's `file` can name. */
+  addDevice(config: DeviceConfig): Device;
+}
+
+export function createQemu(sim: Scheduler, behaviour: Partial<Behaviour> = {}): Qemu {
+  const full = { ...CURRENT_BEHAVIOUR, ...behaviour };
+  const graph = new BlockGraph(sim);
+  const jm = new JobManager(sim, { behaviour: full });
+  jm.onIdle(() => graph.kick());
+  const ctx: QemuContext = { sim, graph, jm, behaviour: full, devices: new Map() };
+  const monitor = new Monitor(sim, ctx, COMMANDS);
+  return {
+    ...ctx,
+    monitor,
+    addDevice(config) {
+      if (ctx.devices.has(config.name)) throw new Error(`device '${config.name}' is declared twice`);
+      const dev = new Device(sim, config);
+      ctx.devices.set(config.name, dev);
+      return dev;
+    },
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * QMP `transaction` (QEMU 7.2 blockdev.c qmp_transaction), and
+ * blockdev-backup / drive-backup, which QEMU runs as one-action transactions.
+ *
+ * Order: drain every node once (bdrv_drain_all: begin, wait, end — the
+ * paused/running blip other jobs show in conformance/id_and_blockers.json);
+ * prepare each action in order; if one fails, abort every prepared action
+ * (the failing one too) in reverse order, clean them all, and return the
+ * error; else commit each in order, then clean each. A backup action's
+ * prepare begins a drained section on its source and creates the job (so it
+ * is created paused); commit starts it (it parks at its entry pause point);
+ * clean ends the drained section, and the job runs (seed 001, 111049a4ec).
+ * With completion-mode "grouped" all the jobs share one JobTxn.
+ *
+ * Profile `txn-start-on-create` restores the pre-111049a4ec action: prepare
+ * creates and starts the job at once, outside any drained section, so a job
+ * with little to do can finish while later actions are still preparing.
+ */
+import type { BlockNode } from "../block/index.js";
+import { Device } from "../disk/index.js";
+import { createBackup, type BackupSync } from "../jobs/drivers/backup.js";
+import { genericError, QmpError } from "../jobs/errors.js";
+import type { ErrorAction, Job } from "../jobs/job.js";
+import type { JobTxn } from "../jobs/txn.js";
+import { Signal, wait, type Process } from "../scheduler/index.js";
+import { checkArgs, type ArgSpec } from "./args.js";
+import { deviceNode, nodeByName, type QemuContext } from "./context.js";
+import type { Command } from "./monitor.js";
+
+interface ActionState {
+  prepare(): Process<void>;
+  commit(): void;
+  abort(): Process<void>;
+  clean(): void;
+}
+
+const ON_ERROR = { type: { enum: ["report", "ignore", "enospc", "stop", "auto"] }, optional: true } as const;
+
+const BACKUP_COMMON: ArgSpec = {
+  "job-id": { type: "str", optional: true },
+  device: { type: "str" },
+  sync: { type: { enum: ["full", "top", "none", "incremental", "bitmap"] } },
+  speed: { type: "int", optional: true },
+  "on-source-error": ON_ERROR,
+  "on-target-error": ON_ERROR,
+  "auto-finalize": { type: "bool", optional: true },
+  "auto-dismiss": { type: "bool", optional: true },
+  "filter-node-name": { type: "str", optional: true },
+};
+
+export const BLOCKDEV_BACKUP_ARGS: ArgSpec = { ...BACKUP_COMMON, target: { type: "str" } };
+export const DRIVE_BACKUP_ARGS: ArgSpec = {
+  ...BACKUP_COMMON,
+  target: { type: "str" },
+  format: { type: "str", optional: true },
+  mode: { type: { enum: ["existing", "absolute-paths"] }, optional: true },
+};
+
+/** drive-backup / drive-mirror: the target file, made in the simulator like the source unless mode=existing. */
+export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<string, unknown>): BlockNode {
+  const filename = a.target as string;
+  let dev = ctx.devices.get(filename);
+  if (!dev) {
+    if (a.mode === "existing") throw genericError(`Could not open '${filename}': No such file or directory`);
+    const like = source.device;
+    dev = new Device(ctx.sim, {
+      name: filename,
+      sizeBytes: source.sizeBytes,
+      clusterSizeBytes: source.clusterSizeBytes,
+      readLatencyNs: like?.readLatencyNs ?? 0,
+      writeLatencyNs: like?.writeLatencyNs ?? 0,
+      bandwidthBytesPerSec: like?.bandwidthBytesPerSec ?? 0,
+      queueDepth: like?.queueDepth ?? 32,
+    });
+    ctx.devices.set(filename, dev);
+  }
+  return ctx.graph.createImplicitNode({ driver: (a.format as string | undefined) === "qcow2" ? "qcow2" : "raw", device: dev });
+}
+
+/** Waits until `job` has completed (QEMU job_finish_sync's loop). */
+function* untilCompleted(job: Job): Process<void> {
+  if (job.freed || job.completed) return;
+  const done = new Signal<void>(`job '${job.name}' completed`);
+  job.completionWaiters.push(() => job.ctx.sim.notify(done));
+  job.enter();
+  if (!job.completed) yield wait(done);
+}
+
+function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup", data: Record<string, unknown>, txn: JobTxn | undefined): ActionState {
+  let source: BlockNode | undefined;
+  let drained = false;
+  let job: Job | undefined;
+  const startNow = !ctx.behaviour.txnStartInCommit;
+  return {
+    *prepare() {
+      source = deviceNode(ctx, data.device);
+      if (!startNow) {
+        yield* ctx.graph.drainedBegin(source);
+        drained = true;
+      }
+      const target = kind === "drive-backup" ? targetForFile(ctx, source, data) : nodeByName(ctx, data.target);
+      if (data.sync === "incremental" || data.sync === "bitmap") throw genericError(`sync mode '${String(data.sync)}' is not simulated yet (use full, top or none)`);
+      const id = (data["job-id"] as string | undefined) ?? ctx.graph.backends().find((b) => b.root === source && b.name !== "")?.name ?? "";
+      if (data.speed !== undefined && (data.speed as number) < 0) throw genericError("Parameter 'speed' expects a non-negative value");
+      job = createBackup(ctx, {
+        id, source, target, sync: data.sync as BackupSync, txn,
+        speedBytesPerSec: data.speed as number | undefined,
+        onSourceError: data["on-source-error"] as ErrorAction | undefined,
+        onTargetError: data["on-target-error"] as ErrorAction | undefined,
+        autoFinalize: data["auto-finalize"] as boolean | undefined,
+        autoDismiss: data["auto-dismiss"] as boolean | undefined,
+      });
+      if (startNow) job.start();
+    },
+    commit() {
+      if (!startNow) job!.start();
+    },
+    *abort() {
+      if (!job) return;
+      // QEMU job_cancel_sync(job, true). Under txn-start-on-create the job may already be gone:
+      // touching it is the use-after-free that 1e93b9fba2 fixed, and fails the run loudly.
+      job.cancel(true);
+      yield* untilCompleted(job);
+    },
+    clean() {
+      if (drained) ctx.graph.drainedEnd(source!);
+    },
+  };
+}
+
+const BITMAP_ARGS: ArgSpec = { node: { type: "str" }, name: { type: "str" }, granularity: { type: "size", optional: true }, persistent: { type: "bool", optional: true }, disabled: { type: "bool", optional: true } };
+
+function bitmapAddAction(ctx: QemuContext, data: Record<string, unknown>): ActionState {
+  let added: BlockNode | undefined;
+  return {
+    *prepare() {
+      const node = nodeByName(ctx, data.node);
+      if (node.bitmap(data.name as string)) throw genericError(`Bitmap already exists: ${String(data.name)}`);
+      const b = node.addBitmap(data.name as string, (data.granularity as number | undefined) ?? Math.max(node.clusterSizeBytes, 4096));
+      if (data.disabled === true) b.disable();
+      added = node;
+    },
+    commit() {},
+    *abort() {
+      added?.removeBitmap(data.name as string);
+    },
+    clean() {},
+  };
+}
+
+function bitmapClearAction(ctx: QemuContext, data: Record<string, unknown>): ActionState {
+  return {
+    *prepare() {
+      if (!nodeByName(ctx, data.node).bitmap(data.name as string)) throw genericError(`Dirty bitmap '${String(data.name)}' not found`);
+    },
+    commit() {
+      nodeByName(ctx, data.node).bitmap(data.name as string)!.clear();
+    },
+    *abort() {},
+    clean() {},
+  };
+}
+
+function abortAction(): ActionState {
+  return {
+    *prepare() {
+      throw genericError("Transaction aborted using Abort action");
+    },
+    commit() {},
+    *abort() {},
+    clean() {},
+  };
+}
+
+const ACTIONS: Record<string, { args: ArgSpec; jobs: boolean; make(ctx: QemuContext, data: Record<string, unknown>, txn: JobTxn | undefined): ActionState }> = {
+  "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, jobs: true, make: (c, d, t) => backupAction(c, "blockdev-backup", d, t) },
+  "drive-backup": { args: DRIVE_BACKUP_ARGS, jobs: true, make: (c, d, t) => backupAction(c, "drive-backup", d, t) },
+  "block-dirty-bitmap-add": { args: BITMAP_ARGS, jobs: false, make: bitmapAddAction },
+  "block-dirty-bitmap-clear": { args: { node: { type: "str" }, name: { type: "str" } }, jobs: false, make: bitmapClearAction },
+  abort: { args: {}, jobs: false, make: abortAction },
+};
+
+/** Runs a list of actions with QEMU's transaction semantics. */
+export function* runTransaction(ctx: QemuContext, actions: { type: string; data: Record<string, unknown> }[], grouped: boolean): Process<void> {
+  const defs = actions.map((a, i) => {
+    const def = Object.hasOwn(ACTIONS, a.type) ? ACTIONS[a.type] : undefined;
+    if (!def) throw genericError(`Parameter 'actions[${i}].type' does not accept value '${a.type}'`);
+    checkArgs(def.args, a.data, `actions[${i}].data`);
+    if (grouped && !def.jobs) throw genericError(`Action '${a.type}' does not support Transaction property completion-mode = grouped`);
+    return def;
+  });
+  const txn = grouped ? ctx.jm.newTxn() : undefined;
+  yield* ctx.graph.drainAllBegin();
+  ctx.graph.drainAllEnd();
+  const states: ActionState[] = [];
+  let failure: unknown;
+  try {
+    for (let i = 0; i < actions.length; i++) {
+      const st = defs[i].make(ctx, actions[i].data ?? {}, txn);
+      states.push(st);
+      yield* st.prepare();
+    }
+  } catch (e) {
+    if (!(e instanceof QmpError)) throw e;
+    failure = e;
+  }
+  if (failure) {
+    for (const st of [...states].reverse()) yield* st.abort();
+  } else {
+    ctx.sim.record("qmp", "transaction-commit", { actions: actions.length });
+    for (const st of states) st.commit();
+  }
+  for (const st of states) st.clean();
+  if (failure) throw failure;
+}
+
+export const TRANSACTION_COMMANDS: Record<string, Command<QemuContext>> = {
+  transaction: {
+    args: {
+      actions: { type: { list: { struct: { type: { type: "str" }, data: { type: "any", optional: true } } } } },
+      properties: { type: { struct: { "completion-mode": { type: { enum: ["individual", "grouped"] }, optional: true } } }, optional: true },
+    },
+    run: (ctx, a) => runTransaction(
+      ctx,
+      a.actions as { type: string; data: Record<string, unknown> }[],
+      (a.properties as { "completion-mode"?: string } | undefined)?.["completion-mode"] === "grouped",
+    ),
+  },
+  "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, run: (ctx, a) => runTransaction(ctx, [{ type: "blockdev-backup", data: a }], false) },
+  "drive-backup": { args: DRIVE_BACKUP_ARGS, run: (ctx, a) => runTransaction(ctx, [{ type: "drive-backup", data: a }], false) },
+};
