@@ -3,7 +3,8 @@
  *
  * The rule modelled. `drainedBegin(N)`:
  *  1. quiesces N: N's quiesce counter goes up by one and every parent link of
- *     N, in attachment order, delivers one drained_begin — a parent node is
+ *     N, newest first (QEMU keeps parents newest at the head of the list and
+ *     walks it from there), delivers one drained_begin — a parent node is
  *     quiesced the same way in turn (so the drain climbs to every ancestor:
  *     overlays above a backing node, filters above their child), a
  *     BlockBackend starts queuing (if it queues), a job's DrainParent is
@@ -88,7 +89,7 @@ export function deliverEnd(link: ParentLink): void {
 
 /**
  * Why `node` is not yet drained, or undefined when it is: its own requests,
- * then each parent in attachment order (parent nodes recursively unless
+ * then each parent, newest first (parent nodes recursively unless
  * `ignoreNodeParents`, as drain-all polls every node itself).
  */
 export function whyBusy(node: BlockNode, ignoreNodeParents: boolean): string | undefined {

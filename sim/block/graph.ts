@@ -331,7 +331,7 @@ export class BlockGraph {
     while (link.quiesced < target) deliverBegin(link);
     if (old) old.parentLinks.splice(old.parentLinks.indexOf(link), 1);
     link.child = node;
-    if (node) node.parentLinks.push(link);
+    if (node) node.parentLinks.unshift(link); // newest first, as QEMU inserts parents at the list head
     while (link.quiesced > target) deliverEnd(link);
     this.onIdle();
   }

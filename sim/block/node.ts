@@ -89,7 +89,7 @@ export class BlockNode {
   quiesceCount = 0;
   /** @internal the part of quiesceCount that came from drain-all (not passed on to node parents). */
   allQuiesce = 0;
-  /** @internal links to the users of this node, in attachment order. */
+  /** @internal links to the users of this node, newest first (QEMU's order: drains tell them in this order). */
   readonly parentLinks: ParentLink[] = [];
   /** @internal the link to the backing child (qcow2) or file child (filter). */
   childLink: ParentLink | null = null;
@@ -147,7 +147,7 @@ export class BlockNode {
     return c ? [c] : [];
   }
 
-  /** The links of every user of this node, in attachment order. */
+  /** The links of every user of this node, newest first: the order in which drains reach them. */
   parents(): readonly ParentLink[] {
     return this.parentLinks;
   }

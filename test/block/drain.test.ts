@@ -74,6 +74,25 @@ describe("drained sections", () => {
     expect(job.calls).toEqual(["begin", "begin", "end", "end"]);
   });
 
+  it("tell parents newest first, as QEMU walks its parent list from the head", () => {
+    const { sim, graph, top } = stack();
+    const log: string[] = [];
+    const parent = (name: string) => ({
+      name,
+      drainedBegin: () => log.push(`${name} begin`),
+      drainedEnd: () => log.push(`${name} end`),
+      drainedPoll: () => false,
+    });
+    graph.attachParent(top, parent("j0"));
+    graph.attachParent(top, parent("j3"));
+    sim.spawn("drainer", (function* (): Process {
+      yield* graph.drainedBegin(top);
+      graph.drainedEnd(top);
+    })());
+    sim.run();
+    expect(log).toEqual(["j3 begin", "j0 begin", "j3 end", "j0 end"]);
+  });
+
   it("end: parents hear drained_end before the node's counter drops (5cb2737e92)", () => {
     const { sim, graph, top } = stack();
     const seen: number[] = [];

@@ -34,7 +34,7 @@ describe("BlockGraph names and structure", () => {
     graph.setBacking(top, base); // stream/commit finishing: the intermediate drops out
     expect(top.chain().map((n) => n.name)).toEqual(["top", "base"]);
     expect(mid.parents()).toEqual([]);
-    expect(base.parents().map((l) => [l.role, (l.parent as { name: string }).name])).toEqual([["backing", "mid"], ["backing", "top"]]);
+    expect(base.parents().map((l) => [l.role, (l.parent as { name: string }).name])).toEqual([["backing", "top"], ["backing", "mid"]]); // newest first
     expect(() => graph.setBacking(base, top)).toThrow("Making 'top' a backing child of 'base' would create a cycle");
     expect(() => graph.setBacking(raw, base)).toThrow("Driver 'raw' of node 'raw' does not support backing files");
     graph.setBacking(top, null);
@@ -64,11 +64,11 @@ describe("BlockGraph names and structure", () => {
     graph.attachParent(src, job);
     const tgt = graph.createNode({ name: "tgt", driver: "qcow2", device: device("t"), backing: src });
     const moved = graph.replaceNode(src, tgt);
-    expect(moved.map((l) => l.role)).toEqual(["file", "root"]);
+    expect(moved.map((l) => l.role)).toEqual(["root", "file"]); // src's parents, newest first
     expect(filter.file).toBe(tgt);
     expect(jobBlk.root).toBe(tgt);
     expect(guest.root).toBe(filter);
     expect(tgt.backing).toBe(src); // the target's own link to src is not moved onto itself
-    expect(src.parents().map((l) => l.role)).toEqual(["user", "backing"]);
+    expect(src.parents().map((l) => l.role)).toEqual(["backing", "user"]);
   });
 });
