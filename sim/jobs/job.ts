@@ -298,8 +298,9 @@ export class Job {
       this.parked = undefined;
       p.host.wake(p.proc, p.token);
       // From the main loop (a command, a timer, a drain) QEMU enters the coroutine at once, up to
-      // its next yield; from another coroutine the wake-up waits its turn.
-      if (!this.ctx.inCoroutine()) this.ctx.sim.enterNow(p.proc);
+      // its next yield; from another coroutine it runs as soon as that one yields.
+      if (this.ctx.inCoroutine()) this.ctx.sim.runNext(p.proc);
+      else this.ctx.sim.enterNow(p.proc);
     }
   }
 
@@ -383,12 +384,12 @@ export class Job {
     // The shim's entry pause point runs synchronously inside start, as in QEMU.
     const parkAtEntry = this.ctx.behaviour.startShim && this.shouldPause && !this.isCancelled;
     const was = parkAtEntry ? this.enterPause() : "running";
-    this.spawnCoroutine(parkAtEntry, was);
     if (parkAtEntry) {
       this.busy = false;
       this.awaitingEntry = true;
-      this.ctx.idle(this);
     }
+    this.spawnCoroutine(parkAtEntry, was);
+    if (parkAtEntry) this.ctx.idle(this);
   }
 
   private spawnCoroutine(parkedAtEntry: boolean, was: JobStatus = "running"): void {
@@ -405,6 +406,8 @@ export class Job {
       job.busy = true;
       job.ctx.sim.at(job.ctx.sim.now, `job '${job.name}' exit`, () => job.exit());
     })());
+    // QEMU job_start enters the coroutine at once (aio_co_enter from the main loop), up to its first yield.
+    if (!this.ctx.inCoroutine()) this.ctx.sim.enterNow(this.co);
   }
 
   /** The main-loop half of completion (QEMU job_exit). */

@@ -242,6 +242,23 @@ export class Scheduler implements OperationHost {
     return true;
   }
 
+  /**
+   * Moves a ready process to the front of the ready list, so it runs next
+   * unless the strategy picks otherwise: QEMU runs a coroutine woken by
+   * another coroutine right after the waker yields (co_queue_wakeup).
+   */
+  runNext(proc: ProcHandle): void {
+    const p = proc as Proc;
+    if (p.state !== "ready") return;
+    this.removeReady(p.slot);
+    if (this.readyHead > 0) this.ready[--this.readyHead] = p.slot;
+    else {
+      this.ready.copyWithin(1, 0, this.readyTail);
+      this.ready[0] = p.slot;
+      this.readyTail++;
+    }
+  }
+
   /** Resumes a process blocked on an Operation with `value` (ignored if the token is stale). */
   wake(proc: ProcHandle, token: number, value?: unknown): void {
     const p = proc as Proc;

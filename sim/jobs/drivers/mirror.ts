@@ -24,7 +24,7 @@
 import { IoError, strerror, type Errno } from "../../disk/index.js";
 import type { BlockGraph, BlockNode, DirtyBitmap } from "../../block/index.js";
 import type { ClusterVersion } from "../../disk/index.js";
-import { notify, Signal, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
+import { notify, Signal, sleep, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { JobNodes } from "../block-job.js";
 import { ERRNO_CODE, genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver, JobType } from "../job.js";
@@ -53,6 +53,7 @@ export interface MirrorOptions {
 
 const MAX_IN_FLIGHT = 16;
 const MAX_OP_BYTES = 1 << 20;
+const BUF_BYTES = MAX_IN_FLIGHT * MAX_OP_BYTES;
 
 export class MirrorDriver implements JobDriver {
   readonly type: JobType;
@@ -112,6 +113,7 @@ export class MirrorDriver implements JobDriver {
         shouldComplete = job.shouldComplete || job.cancelled;
         if (shouldComplete) {
           this.inDrain = true;
+          yield sleep(0); // from a coroutine, QEMU bounces a drain to a main-loop bottom half and yields
           yield* this.graph.drainedBegin(source);
           this.inDrain = false;
           if (bm.count === 0 && this.inFlight === 0) {
@@ -137,7 +139,8 @@ export class MirrorDriver implements JobDriver {
   private *iteration(job: Job): Process<number> {
     const bm = this.bitmap;
     let bytes = 0;
-    for (let c = bm.nextDirty(0); c >= 0 && this.inFlight < MAX_IN_FLIGHT; c = bm.nextDirty(c)) {
+    // One iteration copies at most the buffer (buf-size, 16 MiB by default), then the rate limit is applied.
+    for (let c = bm.nextDirty(0); c >= 0 && this.inFlight < MAX_IN_FLIGHT && bytes < BUF_BYTES; c = bm.nextDirty(c)) {
       const first = bm.chunkRange(c);
       let end = first.offset + first.bytes;
       for (let n = c + 1; n < bm.chunks && end - first.offset < MAX_OP_BYTES && bm.isDirty(n); n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);

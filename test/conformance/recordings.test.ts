@@ -1,0 +1,55 @@
+import { readdirSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { CONFORMANCE_DIR, line, load, matches, replay, type Wait } from "./replay.js";
+
+/** When each recording sent its commands (from its description), by command index. */
+const WAITS: Record<string, Record<number, Wait>> = {
+  backup_full: {},
+  backup_cancel: { 3: { afterMs: 350 }, 5: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
+  backup_manual_finalize: { 9: { untilEvent: "BLOCK_JOB_PENDING" } },
+  txn_grouped: { 5: { untilEvent: "JOB_STATUS_CHANGE", status: "null", count: 2 } },
+  mirror_complete: { 5: { untilEvent: "BLOCK_JOB_READY" }, 7: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
+  pause_midrun: { 3: { afterMs: 350 }, 5: { untilEvent: "JOB_STATUS_CHANGE", status: "paused", count: 2 } },
+  set_speed: { 5: { afterMs: 500 } },
+  target_error_stop: { 3: { untilEvent: "JOB_STATUS_CHANGE", status: "paused", count: 2 } },
+  stream: { 5: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
+  commit_active: { 5: { untilEvent: "BLOCK_JOB_READY" }, 7: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
+  id_and_blockers: { 18: { untilEvent: "JOB_STATUS_CHANGE", status: "null", count: 2 } },
+};
+
+/**
+ * Where the simulator knowingly departs from a recording: the first entry
+ * that differs, and why. The test checks the match holds exactly up to there.
+ */
+const KNOWN_DIFFERENCES: Record<string, { from: number; why: string }> = {
+  id_and_blockers: {
+    from: 60,
+    why: "after job-cancel of j3 then j0 (two backups stacked on one source), QEMU finalizes j0 first and emits no 'aborting' for j3; " +
+      "blocksim finalizes in cancel order with an 'aborting' each. Not yet understood — likely j3's completion runs nested in j0's graph changes.",
+  },
+};
+
+const files = readdirSync(CONFORMANCE_DIR).filter((f) => f.endsWith(".json")).map((f) => f.replace(/\.json$/, ""));
+
+describe("the recordings of real QEMU 7.2 in ../shared/conformance", () => {
+  it("are all covered by this suite", () => {
+    expect(files.sort()).toEqual(Object.keys(WAITS).sort());
+  });
+
+  for (const name of Object.keys(WAITS)) {
+    it(`${name}: the simulator produces the recorded sequence`, () => {
+      const { expected, observed } = replay(load(name), WAITS[name]);
+      const firstDiff = expected.findIndex((e, i) => !matches(e, observed[i]));
+      const at = firstDiff < 0 && observed.length !== expected.length ? expected.length : firstDiff;
+      const known = KNOWN_DIFFERENCES[name];
+      if (known) {
+        expect(at, `${name} was known to depart at entry ${known.from} (${known.why}); it now departs at ${at}: update KNOWN_DIFFERENCES`).toBe(known.from);
+        return;
+      }
+      if (at >= 0) {
+        const show = (xs: typeof expected) => xs.slice(Math.max(0, at - 3), at + 4).map((x, i) => `${i + Math.max(0, at - 3) === at ? "=>" : "  "} ${line(x)}`).join("\n");
+        expect.fail(`${name} departs at entry ${at}:\n--- recorded\n${show(expected)}\n--- simulated\n${show(observed)}`);
+      }
+    });
+  }
+});
