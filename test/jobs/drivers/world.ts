@@ -22,6 +22,12 @@ export function blockWorld(opts: { seed?: number; strategy?: Strategy; behaviour
         bandwidthBytesPerSec: 0, queueDepth: 32, ...over,
       }),
     });
+  /** A qcow2 node on its own device, over `backing`. */
+  const qcow2 = (name: string, sizeBytes: number, backing: BlockNode | null): BlockNode =>
+    graph.createNode({
+      name, driver: "qcow2", backing,
+      device: new Device(sim, { name: `${name}-dev`, sizeBytes, clusterSizeBytes: 65536, readLatencyNs: 100_000, writeLatencyNs: 100_000, bandwidthBytesPerSec: 0, queueDepth: 32 }),
+    });
   /** A guest on its own backend (`.backend`), writing 64 KiB at random. */
   const guest = (name: string, node: BlockNode, over: Partial<GuestConfig> = {}) => {
     const backend = graph.createBackend({ name, issuer: "guest", root: node, queueWhenDrained: true });
@@ -33,5 +39,5 @@ export function blockWorld(opts: { seed?: number; strategy?: Strategy; behaviour
     return sim.run();
   };
   const events = () => compact(jm.events);
-  return { sim, graph, jm, disk, guest, run, events, eventsOf: (id: string) => compact(jm.events.filter((e: JobEvent) => (e.data.id ?? e.data.device) === id)) };
+  return { sim, graph, jm, disk, qcow2, guest, run, events, eventsOf: (id: string) => compact(jm.events.filter((e: JobEvent) => (e.data.id ?? e.data.device) === id)) };
 }
