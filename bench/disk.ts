@@ -15,7 +15,7 @@
  *
  * Usage: npx tsx bench/disk.ts [requests per run]
  */
-import seedrandom from "seedrandom";
+import { median, referenceEventsPerSec, timed } from "./reference-kernel.js";
 import { BlockGraph, startGuest } from "../sim/block/index.js";
 import { Device } from "../sim/disk/index.js";
 import { Scheduler, type Process } from "../sim/scheduler/index.js";
@@ -25,79 +25,6 @@ const RUNS = 5;
 const QUEUE_DEPTH = 32;
 const KiB = 4096;
 const DISK_BYTES = 1 << 30;
-
-// ---- the reference kernel ----
-
-interface RefEntry { t: number; seq: number; gen: Generator<{ ns: number }, void, unknown> }
-
-class RefHeap {
-  private readonly a: RefEntry[] = [];
-  get size(): number { return this.a.length; }
-  push(e: RefEntry): void {
-    const a = this.a;
-    let i = a.length;
-    a.push(e);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const q = a[p];
-      if (q.t < e.t || (q.t === e.t && q.seq < e.seq)) break;
-      a[i] = q;
-      i = p;
-    }
-    a[i] = e;
-  }
-  pop(): RefEntry {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop()!;
-    const n = a.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        let c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && (a[c + 1].t < a[c].t || (a[c + 1].t === a[c].t && a[c + 1].seq < a[c].seq))) c++;
-        if (last.t < a[c].t || (last.t === a[c].t && last.seq < a[c].seq)) break;
-        a[i] = a[c];
-        i = c;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
-}
-
-const DELAYS = (() => {
-  const rng = seedrandom.alea("bench/disk/reference");
-  const d = new Int32Array(1 << 16);
-  for (let i = 0; i < d.length; i++) d[i] = 1 + Math.floor(rng() * 1_000_000);
-  return d;
-})();
-
-function* sleeper(i: number, n: number): Generator<{ ns: number }, void, unknown> {
-  let at = (i * 7919) & (DELAYS.length - 1);
-  for (let j = 0; j < n; j++) {
-    yield { ns: DELAYS[at] };
-    at = (at + 1) & (DELAYS.length - 1);
-  }
-}
-
-/** 1,000 processes, ~2 M events. */
-function runReference(): number {
-  const heap = new RefHeap();
-  let seq = 0, events = 0;
-  for (let i = 0; i < 1000; i++) heap.push({ t: 0, seq: seq++, gen: sleeper(i, 2000) });
-  while (heap.size > 0) {
-    const e = heap.pop();
-    events++;
-    const r = e.gen.next();
-    if (r.done) continue;
-    e.t += r.value.ns;
-    e.seq = seq++;
-    heap.push(e);
-  }
-  return events;
-}
 
 // ---- blocksim ----
 
@@ -142,19 +69,7 @@ function runDirect(): { requests: number; steps: number; endTimeNs: number } {
   return { requests: dev.stats.completed, steps: r.steps, endTimeNs: r.endTimeNs };
 }
 
-function timed<T>(fn: () => T): { value: T; seconds: number } {
-  (globalThis as { gc?: () => void }).gc?.();
-  const t0 = process.hrtime.bigint();
-  const value = fn();
-  return { value, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
-
-runReference();
+referenceEventsPerSec();
 const guestWarm = runGuest();
 const directWarm = runDirect();
 const ref: number[] = [], guest: number[] = [], direct: number[] = [];
@@ -162,8 +77,7 @@ for (let i = 0; i < RUNS; i++) {
   const order = i % 2 === 0 ? ["ref", "guest", "direct"] : ["direct", "guest", "ref"];
   for (const which of order) {
     if (which === "ref") {
-      const t = timed(runReference);
-      ref.push(t.value / t.seconds);
+      ref.push(referenceEventsPerSec());
     } else if (which === "guest") {
       const t = timed(runGuest);
       guest.push(t.value.requests / t.seconds);

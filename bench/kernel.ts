@@ -15,6 +15,7 @@
  */
 import seedrandom from "seedrandom";
 import { Scheduler, sleep, type Process } from "../sim/scheduler/index.js";
+import { median, runReference, type Sleeper } from "./reference-kernel.js";
 
 /** Events (process resumptions) per measured run, whatever K. */
 const EVENTS = 2_000_000;
@@ -38,64 +39,8 @@ function* worker(i: number, n: number): Process {
   }
 }
 
-// ---- the reference kernel ----
-
-interface RefEntry { t: number; seq: number; gen: Process }
-
-/** A plain binary min-heap of objects ordered by (t, seq). */
-class RefHeap {
-  private readonly a: RefEntry[] = [];
-  get size(): number { return this.a.length; }
-  push(e: RefEntry): void {
-    const a = this.a;
-    let i = a.length;
-    a.push(e);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const q = a[p];
-      if (q.t < e.t || (q.t === e.t && q.seq < e.seq)) break;
-      a[i] = q;
-      i = p;
-    }
-    a[i] = e;
-  }
-  pop(): RefEntry {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop()!;
-    const n = a.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        let c = 2 * i + 1;
-        if (c >= n) break;
-        const r = c + 1;
-        if (r < n && (a[r].t < a[c].t || (a[r].t === a[c].t && a[r].seq < a[c].seq))) c = r;
-        if (last.t < a[c].t || (last.t === a[c].t && last.seq < a[c].seq)) break;
-        a[i] = a[c];
-        i = c;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
-}
-
-function runReference(k: number, perProc: number): { events: number; endTimeNs: number } {
-  const heap = new RefHeap();
-  let seq = 0, now = 0, events = 0;
-  for (let i = 0; i < k; i++) heap.push({ t: 0, seq: seq++, gen: worker(i, perProc) });
-  while (heap.size > 0) {
-    const e = heap.pop();
-    now = e.t;
-    events++;
-    const r = e.gen.next();
-    if (r.done) continue;
-    e.t = now + (r.value as { ns: number }).ns;
-    e.seq = seq++;
-    heap.push(e);
-  }
-  return { events, endTimeNs: now };
+function runRef(k: number, perProc: number): { events: number; endTimeNs: number } {
+  return runReference(Array.from({ length: k }, (_, i) => worker(i, perProc) as unknown as Sleeper));
 }
 
 function runBlocksim(k: number, perProc: number): { events: number; endTimeNs: number; choices: number } {
@@ -106,15 +51,10 @@ function runBlocksim(k: number, perProc: number): { events: number; endTimeNs: n
   return { events: r.steps, endTimeNs: r.endTimeNs, choices: r.choices.length };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
-
 function measure(k: number) {
   const perProc = Math.max(1, Math.round(EVENTS / k) - 1);
   const refRates: number[] = [], simRates: number[] = [];
-  let ref = runReference(k, perProc); // warm-up
+  let ref = runRef(k, perProc); // warm-up
   let bs = runBlocksim(k, perProc);
   if (ref.events !== bs.events || ref.endTimeNs !== bs.endTimeNs) {
     throw new Error(`the kernels disagree: reference ${JSON.stringify(ref)}, blocksim ${JSON.stringify(bs)}`);
@@ -125,7 +65,7 @@ function measure(k: number) {
     for (const which of order) {
       (globalThis as { gc?: () => void }).gc?.();
       const t0 = process.hrtime.bigint();
-      if (which === "ref") ref = runReference(k, perProc);
+      if (which === "ref") ref = runRef(k, perProc);
       else bs = runBlocksim(k, perProc);
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
       (which === "ref" ? refRates : simRates).push((which === "ref" ? ref.events : bs.events) / s);
