@@ -53,8 +53,13 @@ export class JobManager implements JobContext {
     return this.jobs.find((j) => j.id === id);
   }
 
-  onEvent(fn: (e: JobEvent) => void): void {
+  /** Calls `fn` for every event; returns the function that stops it. */
+  onEvent(fn: (e: JobEvent) => void): () => void {
     this.eventListeners.push(fn);
+    return () => {
+      const i = this.eventListeners.indexOf(fn);
+      if (i >= 0) this.eventListeners.splice(i, 1);
+    };
   }
 
   /** Drain pollers register here to re-check when a job stops being busy. */

@@ -86,7 +86,7 @@ function* untilCompleted(job: Job): Process<void> {
   if (!job.completed) yield wait(done);
 }
 
-function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup", data: Record<string, unknown>, txn: JobTxn | undefined): ActionState {
+function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup", data: Record<string, unknown>, txn: JobTxn | undefined, members: Set<string>): ActionState {
   let source: BlockNode | undefined;
   let drained = false;
   let job: Job | undefined;
@@ -110,7 +110,13 @@ function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup"
         autoFinalize: data["auto-finalize"] as boolean | undefined,
         autoDismiss: data["auto-dismiss"] as boolean | undefined,
       });
-      if (startNow) job.start();
+      if (id !== "") members.add(id);
+      if (startNow) {
+        // Before 111049a4ec the action started its job right here; its drained section came after.
+        job.start();
+        yield* ctx.graph.drainedBegin(source);
+        drained = true;
+      }
     },
     commit() {
       if (!startNow) job!.start();
@@ -172,9 +178,11 @@ function abortAction(): ActionState {
   };
 }
 
-const ACTIONS: Record<string, { args: ArgSpec; jobs: boolean; make(ctx: QemuContext, data: Record<string, unknown>, txn: JobTxn | undefined): ActionState }> = {
-  "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, jobs: true, make: (c, d, t) => backupAction(c, "blockdev-backup", d, t) },
-  "drive-backup": { args: DRIVE_BACKUP_ARGS, jobs: true, make: (c, d, t) => backupAction(c, "drive-backup", d, t) },
+type MakeAction = (ctx: QemuContext, data: Record<string, unknown>, txn: JobTxn | undefined, members: Set<string>) => ActionState;
+
+const ACTIONS: Record<string, { args: ArgSpec; jobs: boolean; make: MakeAction }> = {
+  "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, jobs: true, make: (c, d, t, m) => backupAction(c, "blockdev-backup", d, t, m) },
+  "drive-backup": { args: DRIVE_BACKUP_ARGS, jobs: true, make: (c, d, t, m) => backupAction(c, "drive-backup", d, t, m) },
   "block-dirty-bitmap-add": { args: BITMAP_ARGS, jobs: false, make: bitmapAddAction },
   "block-dirty-bitmap-clear": { args: { node: { type: "str" }, name: { type: "str" } }, jobs: false, make: bitmapClearAction },
   abort: { args: {}, jobs: false, make: abortAction },
@@ -190,13 +198,22 @@ export function* runTransaction(ctx: QemuContext, actions: { type: string; data:
     return def;
   });
   const txn = grouped ? ctx.jm.newTxn() : undefined;
+  // Seed 001's invariant: no job of the transaction finishes before the transaction has committed.
+  const members = new Set<string>();
+  let committed = false;
+  const stopWatching = ctx.jm.onEvent((e) => {
+    const id = e.data.device;
+    if (!committed && (e.event === "BLOCK_JOB_COMPLETED" || e.event === "BLOCK_JOB_CANCELLED") && typeof id === "string" && members.has(id)) {
+      ctx.jm.violation({ rule: "txn-member-completes-before-commit", job: id, detail: `${e.event} while the transaction was still being prepared` });
+    }
+  });
   yield* ctx.graph.drainAllBegin();
   ctx.graph.drainAllEnd();
   const states: ActionState[] = [];
   let failure: unknown;
   try {
     for (let i = 0; i < actions.length; i++) {
-      const st = defs[i].make(ctx, actions[i].data ?? {}, txn);
+      const st = defs[i].make(ctx, actions[i].data ?? {}, txn, members);
       states.push(st);
       yield* st.prepare();
     }
@@ -208,8 +225,10 @@ export function* runTransaction(ctx: QemuContext, actions: { type: string; data:
     for (const st of [...states].reverse()) yield* st.abort();
   } else {
     ctx.sim.record("qmp", "transaction-commit", { actions: actions.length });
+    committed = true;
     for (const st of states) st.commit();
   }
+  stopWatching();
   for (const st of states) st.clean();
   if (failure) throw failure;
 }

@@ -1,0 +1,159 @@
+/**
+ * The two seed races, as code-built scenarios on the simulated QEMU, with a
+ * small explorer that tries seeds under the random strategy until a run
+ * breaks the race's invariant, and replay files that reproduce it.
+ *
+ *   npx tsx scenarios/races/seed-races.ts            explore both, print what was found
+ *   npx tsx scenarios/races/seed-races.ts --write    also (re)write the *.replay.json files here
+ *
+ * - txn-start-on-create (seed 001, fixed by 111049a4ec): a grouped
+ *   transaction of two backups; the first has nothing to copy. Started in
+ *   prepare, it can finish while the second action's prepare waits for the
+ *   guest's in-flight I/O to drain — before the transaction commits.
+ * - no-start-shim (seed 000, fixed by e3796a245a): a backup created inside
+ *   the transaction's drained section is started in commit and resumed when
+ *   the drain ends; without the shim its first entry comes from that resume
+ *   with the job still marked paused, and it does I/O "while paused".
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { startGuest } from "../../sim/block/index.js";
+import type { Violation } from "../../sim/jobs/job.js";
+import { profileBehaviour } from "../../sim/qmp/profiles.js";
+import { createQemu } from "../../sim/qmp/qemu.js";
+import { formatChoiceLog, parseChoiceLog, RandomStrategy, ReplayStrategy, Scheduler, sleep, type Process, type Strategy } from "../../sim/scheduler/index.js";
+
+const MiB = 1 << 20;
+
+export interface RaceRun {
+  hash: string;
+  choices: string;
+  violations: Violation[];
+  outcome: string;
+}
+
+export interface Race {
+  name: string;
+  /** The profile that restores the bug, and the invariant it breaks. */
+  buggyProfile: string;
+  rule: string;
+  fixedBy: string;
+  run(profile: string, seed: number, strategy: Strategy): RaceRun;
+}
+
+function finish(sim: Scheduler, violations: Violation[]): RaceRun {
+  const r = sim.run();
+  const outcome = r.outcome.kind === "failure" ? `failure: ${r.outcome.error}` : r.outcome.kind;
+  return { hash: r.hash, choices: formatChoiceLog(r.choices), violations, outcome };
+}
+
+const disk = (q: ReturnType<typeof createQemu>, name: string, sizeBytes: number, latencyNs: number) =>
+  q.addDevice({ name, sizeBytes, clusterSizeBytes: 65536, readLatencyNs: latencyNs, writeLatencyNs: latencyNs, bandwidthBytesPerSec: 0, queueDepth: 8 });
+
+export const TXN_START_RACE: Race = {
+  name: "txn-start-before-commit",
+  buggyProfile: "txn-start-on-create",
+  rule: "txn-member-completes-before-commit",
+  fixedBy: "qemu 111049a4ec (2016-11)",
+  run(profile, seed, strategy) {
+    const sim = new Scheduler({ seed, strategy, maxTimeNs: 10e9 });
+    const q = createQemu(sim, profileBehaviour(profile));
+    disk(q, "empty.qcow2", 4 * MiB, 100_000);
+    disk(q, "t1.img", 4 * MiB, 100_000);
+    disk(q, "disk.img", 64 * MiB, 1_000_000);
+    disk(q, "t2.img", 64 * MiB, 100_000);
+    sim.spawn("client", (function* (): Process {
+      const qmp = (execute: string, args: Record<string, unknown>) => q.monitor.execute({ execute, arguments: args });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "src1", file: "empty.qcow2" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "t1", file: "t1.img" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "src2", file: "disk.img" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "t2", file: "t2.img" });
+      startGuest(sim, {
+        name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node("src2"), queueWhenDrained: true }),
+        pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 1, intervalNs: { minNs: 0, maxNs: 4_000_000 },
+      });
+      yield sleep(50_000_000);
+      yield* qmp("transaction", {
+        actions: [
+          { type: "blockdev-backup", data: { "job-id": "j1", device: "src1", target: "t1", sync: "top" } },
+          { type: "blockdev-backup", data: { "job-id": "j2", device: "src2", target: "t2", sync: "full" } },
+        ],
+        properties: { "completion-mode": "grouped" },
+      });
+      while (q.jm.jobs.length > 0) yield sleep(10_000_000);
+    })());
+    return finish(sim, q.jm.violations);
+  },
+};
+
+export const START_SHIM_RACE: Race = {
+  name: "pause-before-first-start",
+  buggyProfile: "no-start-shim",
+  rule: "no-io-while-paused",
+  fixedBy: "qemu e3796a245a (2017-03)",
+  run(profile, seed, strategy) {
+    const sim = new Scheduler({ seed, strategy, maxTimeNs: 10e9 });
+    const q = createQemu(sim, profileBehaviour(profile));
+    disk(q, "disk.img", 16 * MiB, 500_000);
+    disk(q, "backup.img", 16 * MiB, 500_000);
+    sim.spawn("client", (function* (): Process {
+      const qmp = (execute: string, args: Record<string, unknown>) => q.monitor.execute({ execute, arguments: args });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "disk.img" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "backup.img" });
+      startGuest(sim, {
+        name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node("src"), queueWhenDrained: true }),
+        pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 2, intervalNs: { minNs: 0, maxNs: 2_000_000 },
+      });
+      yield sleep(10_000_000);
+      yield* qmp("blockdev-backup", { "job-id": "j0", device: "src", target: "tgt", sync: "full" });
+      while (q.jm.jobs.length > 0) yield sleep(10_000_000);
+    })());
+    return finish(sim, q.jm.violations);
+  },
+};
+
+export const SEED_RACES: readonly Race[] = [TXN_START_RACE, START_SHIM_RACE];
+
+/** Tries seeds 1..budget under the random strategy; the first run breaking the race's rule, if any. */
+export function explore(race: Race, profile: string, budget: number): { seed: number; run: RaceRun; tried: number } | undefined {
+  for (let seed = 1; seed <= budget; seed++) {
+    const run = race.run(profile, seed, new RandomStrategy(seed));
+    if (run.violations.some((v) => v.rule === race.rule)) return { seed, run, tried: seed };
+  }
+  return undefined;
+}
+
+/** What a replay file holds: enough to re-run the exact schedule and check it fails the same way. */
+export interface ReplayFile {
+  version: 1;
+  race: string;
+  profile: string;
+  seed: number;
+  strategy: "replay";
+  choices: string;
+  hash: string;
+  rule: string;
+}
+
+export function replay(race: Race, file: ReplayFile): RaceRun {
+  return race.run(file.profile, file.seed, new ReplayStrategy(parseChoiceLog(file.choices)));
+}
+
+export const replayPath = (race: Race) => new URL(`./${race.name}.replay.json`, import.meta.url);
+
+export function readReplay(race: Race): ReplayFile {
+  return JSON.parse(readFileSync(replayPath(race), "utf8")) as ReplayFile;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const write = process.argv.includes("--write");
+  for (const race of SEED_RACES) {
+    const found = explore(race, race.buggyProfile, 50);
+    const clean = explore(race, "current", 50);
+    console.log(`${race.name} (fixed by ${race.fixedBy}): under ${race.buggyProfile} ${found ? `found at seed ${found.seed}: ${found.run.violations.find((v) => v.rule === race.rule)!.detail}` : "NOT found in 50 seeds"}; under current ${clean ? "FOUND (unexpected)" : "none in 50 seeds"}`);
+    if (found && write) {
+      const file: ReplayFile = { version: 1, race: race.name, profile: race.buggyProfile, seed: found.seed, strategy: "replay", choices: found.run.choices, hash: found.run.hash, rule: race.rule };
+      writeFileSync(replayPath(race), JSON.stringify(file, null, 2) + "\n");
+      console.log(`  wrote ${replayPath(race).pathname}`);
+    }
+  }
+}
