@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { QmpResponse } from "../../sim/qmp/types.js";
+import type { Process } from "../../sim/scheduler/index.js";
 import { drained, MiB, session } from "./harness.js";
 
-const nodes = function* (qmp: (e: string, a?: Record<string, unknown>) => Generator<unknown, QmpResponse, unknown>) {
+const nodes = function* (qmp: (e: string, a?: Record<string, unknown>) => Process<QmpResponse>): Process<void> {
   for (const [name, file] of [["src", "d1"], ["tgt", "d2"], ["other", "d3"], ["spare", "d4"]]) yield* qmp("blockdev-add", { driver: "raw", "node-name": name, file });
 };
 
@@ -11,7 +12,7 @@ describe("QMP commands refuse bad requests as QEMU does", () => {
     const out: QmpResponse[] = [];
     session(function* (q, qmp) {
       yield* nodes(qmp);
-      const r = function* (e: string, a?: Record<string, unknown>) { out.push(yield* qmp(e, a)); };
+      const r = function* (e: string, a?: Record<string, unknown>): Process<void> { out.push(yield* qmp(e, a)); };
       yield* r("blockdev-backup", { device: "src", target: "tgt" });                                  // missing sync
       yield* r("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "fast" });      // bad enum
       yield* r("blockdev-backup", { "job-id": "j", device: "nope", target: "tgt", sync: "full" });     // unknown node
