@@ -6,7 +6,44 @@
  * with the reason "block device is in use by block job: <type>" (seed 002).
  */
 import type { BlockGraph, BlockNode, ParentLink } from "../block/index.js";
-import type { Job } from "./job.js";
+import type { Job, JobDriver } from "./job.js";
+import type { JobManager } from "./manager.js";
+import type { JobTxn } from "./txn.js";
+
+/** What every block job is created with. */
+export interface BlockJobOptions {
+  /** null for an internal job. */
+  id: string | null;
+  /** Its transaction (default: a private one). */
+  txn?: JobTxn;
+  speedBytesPerSec?: number;
+  autoFinalize?: boolean;
+  autoDismiss?: boolean;
+}
+
+/**
+ * Creates the job for `driver` in state `created` and attaches `nodes` to it
+ * (the first as its main node). If the job cannot be created (a refused id),
+ * `undo` reverts what the driver already did to the graph, and the error goes on.
+ */
+export function createBlockJob(
+  env: { jm: JobManager; graph: BlockGraph },
+  driver: JobDriver & { nodes: JobNodes },
+  o: BlockJobOptions,
+  nodes: BlockNode[],
+  undo: () => void = () => {},
+): Job {
+  let job: Job;
+  try {
+    job = env.jm.create({ id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec, autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss });
+  } catch (e) {
+    undo();
+    throw e;
+  }
+  driver.nodes = new JobNodes(job, env.graph);
+  nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0 }));
+  return job;
+}
 
 export class JobNodes {
   /** The op-blocker reason, one object so unblocking removes exactly it. */

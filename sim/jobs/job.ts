@@ -17,7 +17,7 @@
  *   exit step runs later in the main loop (the deferred_to_main_loop window).
  */
 import { awaitOp, checkDelay, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer } from "../scheduler/index.js";
-import type { Errno } from "../disk/index.js";
+import { strerror, type Errno, type IoError } from "../disk/index.js";
 import { ERRNO_CODE, genericError, QmpError, strerrorRet } from "./errors.js";
 import { RateLimit } from "./ratelimit.js";
 import { acceptsVerb, IllegalTransition, isCompleted, isLegalTransition, type JobStatus, type JobVerb } from "./status.js";
@@ -568,6 +568,17 @@ export class Job {
       if (this.iostatus === "ok") this.iostatus = errno === "ENOSPC" ? "nospace" : "failed";
     }
     return action;
+  }
+
+  /** The same, for a failed request: a read applies to the source side, anything else to the target side. */
+  requestFailed(onError: ErrorAction, e: IoError): "report" | "ignore" | "stop" {
+    return this.errorAction(onError, e.op === "read" ? "read" : "write", e.errno);
+  }
+
+  /** Records `errno` as the job's error; returns what its run() returns for it. */
+  fail(errno: Errno): number {
+    this.err = strerror(errno);
+    return -ERRNO_CODE[errno];
   }
 
   /** Moves a running job to ready and tells the user (mirror, active commit). */

@@ -26,27 +26,21 @@
 import type { ClusterVersion } from "../../disk/index.js";
 import type { BlockGraph, BlockNode } from "../../block/index.js";
 import { spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
-import { IoError, strerror } from "../../disk/index.js";
+import { IoError } from "../../disk/index.js";
 import { BlockCopy, type CopyError } from "../block-copy.js";
-import { JobNodes } from "../block-job.js";
-import { ERRNO_CODE, genericError } from "../errors.js";
+import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
+import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver } from "../job.js";
 import type { JobManager } from "../manager.js";
-import type { JobTxn } from "../txn.js";
 
 export type BackupSync = "full" | "top" | "none";
 
-export interface BackupOptions {
-  id: string | null;
+export interface BackupOptions extends BlockJobOptions {
   source: BlockNode;
   target: BlockNode;
   sync: BackupSync;
-  speedBytesPerSec?: number;
   onSourceError?: ErrorAction;
   onTargetError?: ErrorAction;
-  autoFinalize?: boolean;
-  autoDismiss?: boolean;
-  txn?: JobTxn;
   /** Parallel copy tasks (QEMU x-perf max-workers, default 64). */
   maxWorkers?: number;
   /** Largest copy task (QEMU's block-copy buffer, default 1 MiB). */
@@ -108,10 +102,7 @@ export class BackupDriver implements JobDriver {
         const err = this.failure;
         this.failure = undefined;
         const onError = (err.operation === "read" ? o.onSourceError : o.onTargetError) ?? "report";
-        if (job.errorAction(onError, err.operation, err.errno) === "report") {
-          job.err = strerror(err.errno);
-          return -ERRNO_CODE[err.errno];
-        }
+        if (job.errorAction(onError, err.operation, err.errno) === "report") return job.fail(err.errno);
         continue; // ignore or stop: the chunk is still dirty and is copied again (after the resume, for stop)
       }
       if (this.inFlight >= maxWorkers) {
@@ -151,6 +142,11 @@ export class BackupDriver implements JobDriver {
   clean(): void {
     this.removeHook();
     this.nodes.removeAll();
+    this.dropFilter();
+  }
+
+  /** Takes the copy-before-write filter out of the graph again. */
+  dropFilter(): void {
     this.graph.replaceNode(this.filter, this.opts.source);
     this.graph.removeNode(this.filter);
   }
@@ -167,20 +163,7 @@ export function createBackup(env: { jm: JobManager; graph: BlockGraph }, o: Back
   if (blocked) throw genericError(blocked.message);
   if (source.sizeBytes !== target.sizeBytes) throw genericError("Source and target image have different sizes");
   const driver = new BackupDriver(env.graph, o);
-  let job: Job;
-  try {
-    job = env.jm.create({
-      id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec,
-      autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss,
-    });
-  } catch (e) {
-    env.graph.replaceNode(driver.filter, source);
-    env.graph.removeNode(driver.filter);
-    throw e;
-  }
-  driver.nodes = new JobNodes(job, env.graph);
-  driver.nodes.add(driver.filter, { main: true });
-  driver.nodes.add(target);
+  const job = createBlockJob(env, driver, o, [driver.filter, target], () => driver.dropFilter());
   driver.activate(job);
   return job;
 }

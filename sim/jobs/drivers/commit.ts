@@ -8,25 +8,19 @@
  * Blockers: COMMIT_SOURCE on top, COMMIT_TARGET on base, all ops on every
  * node involved; dropped in clean.
  */
-import { IoError, strerror } from "../../disk/index.js";
+import { IoError } from "../../disk/index.js";
 import type { BlockGraph, BlockNode } from "../../block/index.js";
 import type { Process } from "../../scheduler/index.js";
-import { JobNodes } from "../block-job.js";
-import { ERRNO_CODE, genericError } from "../errors.js";
+import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
+import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver } from "../job.js";
 import type { JobManager } from "../manager.js";
-import type { JobTxn } from "../txn.js";
 import { chainBetween, STREAM_CHUNK } from "./stream.js";
 
-export interface CommitOptions {
-  id: string | null;
+export interface CommitOptions extends BlockJobOptions {
   top: BlockNode;
   base: BlockNode;
-  speedBytesPerSec?: number;
   onError?: ErrorAction;
-  autoFinalize?: boolean;
-  autoDismiss?: boolean;
-  txn?: JobTxn;
 }
 
 export class CommitDriver implements JobDriver {
@@ -52,12 +46,9 @@ export class CommitDriver implements JobDriver {
           yield* base.write(offset, a.bytes, issuer, data);
         } catch (e) {
           if (!(e instanceof IoError)) throw e;
-          const action = job.errorAction(this.opts.onError ?? "report", e.op === "read" ? "read" : "write", e.errno);
-          if (action === "report") {
-            job.err = strerror(e.errno);
-            return -ERRNO_CODE[e.errno];
-          }
-          if (action === "stop") continue;
+          const action = job.requestFailed(this.opts.onError ?? "report", e);
+          if (action === "report") return job.fail(e.errno);
+          if (action === "stop") continue; // retry this chunk after the resume
         }
         delayNs = job.limit.delayNs(job.ctx.sim.now, a.bytes);
       }
@@ -85,10 +76,5 @@ export function createCommit(env: { jm: JobManager; graph: BlockGraph }, o: Comm
   if (!chain.at(-1)?.children().includes(o.base)) throw genericError(`Base '${o.base.name}' not found`);
   const blocked = o.top.opBlocker("COMMIT_SOURCE") ?? [o.base, ...chain.slice(1)].map((n) => n.opBlocker("COMMIT_TARGET")).find((b) => b);
   if (blocked) throw genericError(blocked.message);
-  const driver = new CommitDriver(env.graph, o, overlay);
-  const job = env.jm.create({ id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec, autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss });
-  driver.nodes = new JobNodes(job, env.graph);
-  chain.forEach((n, i) => driver.nodes.add(n, { main: i === 0 }));
-  driver.nodes.add(o.base);
-  return job;
+  return createBlockJob(env, new CommitDriver(env.graph, o, overlay), o, [...chain, o.base]);
 }

@@ -21,32 +21,26 @@
  * target = its base, dirty = what is allocated above the base; the pivot
  * moves the guest onto the base.
  */
-import { IoError, strerror, type Errno } from "../../disk/index.js";
+import { IoError, type Errno } from "../../disk/index.js";
 import type { BlockGraph, BlockNode, DirtyBitmap } from "../../block/index.js";
 import type { ClusterVersion } from "../../disk/index.js";
 import { notify, Signal, sleep, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
-import { JobNodes } from "../block-job.js";
-import { ERRNO_CODE, genericError } from "../errors.js";
+import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
+import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver, JobType } from "../job.js";
 import type { JobManager } from "../manager.js";
 import { SLICE_NS } from "../ratelimit.js";
-import type { JobTxn } from "../txn.js";
 
 export type MirrorSync = "full" | "top" | "none";
 
-export interface MirrorOptions {
-  id: string | null;
+export interface MirrorOptions extends BlockJobOptions {
   source: BlockNode;
   target: BlockNode;
   sync: MirrorSync;
-  speedBytesPerSec?: number;
   /** Dirty-tracking granularity (default: the target's cluster size, clamped to 4 KiB..64 KiB). */
   granularityBytes?: number;
   onSourceError?: ErrorAction;
   onTargetError?: ErrorAction;
-  autoFinalize?: boolean;
-  autoDismiss?: boolean;
-  txn?: JobTxn;
   /** Active commit: the job type "commit" and the nodes between source and target it also blocks. */
   commit?: { intermediates: BlockNode[] };
 }
@@ -128,11 +122,7 @@ export class MirrorDriver implements JobDriver {
       yield* job.sleepNs(delayNs);
     }
     while (this.inFlight > 0) yield wait(this.opDone);
-    if (this.failure && !job.isCancelled) {
-      job.err = strerror(this.failure.errno);
-      return -ERRNO_CODE[this.failure.errno];
-    }
-    return 0;
+    return this.failure && !job.isCancelled ? job.fail(this.failure.errno) : 0;
   }
 
   /** Issues copy operations for dirty chunks while there is room; returns the rate-limit delay. */
@@ -165,9 +155,8 @@ export class MirrorDriver implements JobDriver {
     } catch (e) {
       if (!(e instanceof IoError)) throw e;
       this.bitmap.set(offset, bytes); // copy it again
-      const operation = e.op === "read" ? "read" : "write";
-      const onError = (operation === "read" ? this.opts.onSourceError : this.opts.onTargetError) ?? "report";
-      if (!job.isCancelled && job.errorAction(onError, operation, e.errno) === "report") this.failure ??= { errno: e.errno };
+      const onError = (e.op === "read" ? this.opts.onSourceError : this.opts.onTargetError) ?? "report";
+      if (!job.isCancelled && job.requestFailed(onError, e) === "report") this.failure ??= { errno: e.errno };
     } finally {
       this.inFlight--;
       this.bytesInFlight -= bytes;
@@ -235,21 +224,9 @@ export function createMirror(env: { jm: JobManager; graph: BlockGraph }, o: Mirr
   if (blocked) throw genericError(blocked.message);
   if (!o.commit && source.sizeBytes !== target.sizeBytes) throw genericError("Source and target image have different sizes");
   const driver = new MirrorDriver(env.graph, o);
-  let job: Job;
-  try {
-    job = env.jm.create({
-      id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec,
-      autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss,
-    });
-  } catch (e) {
+  return createBlockJob(env, driver, o, [driver.mirrorTop, target, ...(o.commit?.intermediates ?? [])], () => {
     env.graph.replaceNode(driver.mirrorTop, source);
     env.graph.removeNode(driver.mirrorTop);
     source.removeBitmap(driver.bitmap.name);
-    throw e;
-  }
-  driver.nodes = new JobNodes(job, env.graph);
-  driver.nodes.add(driver.mirrorTop, { main: true });
-  driver.nodes.add(target);
-  for (const n of o.commit?.intermediates ?? []) driver.nodes.add(n);
-  return job;
+  });
 }

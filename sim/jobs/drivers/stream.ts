@@ -10,27 +10,21 @@
  * Every node from top down to (not including) base is blocked for STREAM;
  * stream keeps its blockers until the job is freed.
  */
-import { IoError, strerror, type Errno } from "../../disk/index.js";
+import { IoError, type Errno } from "../../disk/index.js";
 import type { BlockGraph, BlockNode } from "../../block/index.js";
 import type { Process } from "../../scheduler/index.js";
-import { JobNodes } from "../block-job.js";
-import { ERRNO_CODE, genericError } from "../errors.js";
+import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
+import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver } from "../job.js";
 import type { JobManager } from "../manager.js";
-import type { JobTxn } from "../txn.js";
 
 export const STREAM_CHUNK = 512 * 1024;
 
-export interface StreamOptions {
-  id: string | null;
+export interface StreamOptions extends BlockJobOptions {
   top: BlockNode;
   /** The node that becomes top's backing (null: stream everything, top ends with no backing). */
   base: BlockNode | null;
-  speedBytesPerSec?: number;
   onError?: ErrorAction;
-  autoFinalize?: boolean;
-  autoDismiss?: boolean;
-  txn?: JobTxn;
 }
 
 export class StreamDriver implements JobDriver {
@@ -62,11 +56,8 @@ export class StreamDriver implements JobDriver {
             yield* top.write(offset, n, issuer, data);
           } catch (e) {
             if (!(e instanceof IoError)) throw e;
-            const action = job.errorAction(this.opts.onError ?? "report", e.op === "read" ? "read" : "write", e.errno);
-            if (action === "report") {
-              job.err = strerror(e.errno);
-              return -ERRNO_CODE[e.errno];
-            }
+            const action = job.requestFailed(this.opts.onError ?? "report", e);
+            if (action === "report") return job.fail(e.errno);
             if (action === "stop") continue; // retry this chunk after the resume
             firstError ??= e.errno;
           }
@@ -76,11 +67,7 @@ export class StreamDriver implements JobDriver {
       offset += n;
       job.progressUpdate(n);
     }
-    if (firstError) {
-      job.err = strerror(firstError);
-      return -ERRNO_CODE[firstError];
-    }
-    return 0;
+    return firstError ? job.fail(firstError) : 0;
   }
 
   prepare(): number {
@@ -110,9 +97,5 @@ export function createStream(env: { jm: JobManager; graph: BlockGraph }, o: Stre
     const blocked = n.opBlocker("STREAM");
     if (blocked) throw genericError(blocked.message);
   }
-  const driver = new StreamDriver(env.graph, o);
-  const job = env.jm.create({ id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec, autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss });
-  driver.nodes = new JobNodes(job, env.graph);
-  chain.forEach((n, i) => driver.nodes.add(n, { main: i === 0 }));
-  return job;
+  return createBlockJob(env, new StreamDriver(env.graph, o), o, chain);
 }

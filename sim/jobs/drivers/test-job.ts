@@ -5,8 +5,6 @@
  * then sleeps `sleepNs` (or yields, to be entered by hand) — a pause point.
  */
 import { sleep, type Process } from "../../scheduler/index.js";
-import { strerror } from "../../disk/index.js";
-import { ERRNO_CODE } from "../errors.js";
 import type { ErrorAction, Job, JobDriver } from "../job.js";
 
 /** A ready job with nothing to do sleeps at least this long (QEMU's CancelJob sleeps 100 µs). */
@@ -57,10 +55,7 @@ export function testJobDriver(cfg: TestJobConfig = {}, log?: TestJobLog): JobDri
         } else if (i >= iterations) {
           return 0;
         }
-        if (cfg.failAt === i) {
-          job.err = strerror("EIO");
-          return -ERRNO_CODE.EIO;
-        }
+        if (cfg.failAt === i) return job.fail("EIO");
         if (cfg.workNs) {
           job.checkMayIssueIo(`work at iteration ${i}`);
           yield sleep(cfg.workNs); // busy: not a pause point
@@ -69,10 +64,7 @@ export function testJobDriver(cfg: TestJobConfig = {}, log?: TestJobLog): JobDri
           failedOnce = true;
           const errno = cfg.errno ?? "EIO";
           const action = job.errorAction(cfg.onError ?? "report", "write", errno);
-          if (action === "report") {
-            job.err = strerror(errno);
-            return -ERRNO_CODE[errno];
-          }
+          if (action === "report") return job.fail(errno);
           if (action === "stop") {
             i--; // retry this iteration once resumed
             yield* job.pausePoint();
