@@ -46,8 +46,21 @@ function finish(sim: Scheduler, violations: Violation[]): RaceRun {
   return { hash: r.hash, choices: formatChoiceLog(r.choices), violations, outcome };
 }
 
-const disk = (q: ReturnType<typeof createQemu>, name: string, sizeBytes: number, latencyNs: number) =>
-  q.addDevice({ name, sizeBytes, clusterSizeBytes: 65536, readLatencyNs: latencyNs, writeLatencyNs: latencyNs, bandwidthBytesPerSec: 0, queueDepth: 8 });
+/** A simulated QEMU under `profile`, a device maker, and the client's QMP call. */
+function world(profile: string, seed: number, strategy: Strategy) {
+  const sim = new Scheduler({ seed, strategy, maxTimeNs: 10e9 });
+  const q = createQemu(sim, profileBehaviour(profile));
+  const disk = (name: string, sizeBytes: number, latencyNs: number) =>
+    q.addDevice({ name, sizeBytes, clusterSizeBytes: 65536, readLatencyNs: latencyNs, writeLatencyNs: latencyNs, bandwidthBytesPerSec: 0, queueDepth: 8 });
+  const qmp = (execute: string, args: Record<string, unknown>) => q.monitor.execute({ execute, arguments: args });
+  /** A guest writing 64 KiB blocks at random to `node`, `iodepth` deep, up to `maxGapNs` apart. */
+  const guest = (node: string, iodepth: number, maxGapNs: number) =>
+    startGuest(sim, {
+      name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node(node), queueWhenDrained: true }),
+      pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth, intervalNs: { minNs: 0, maxNs: maxGapNs },
+    });
+  return { sim, q, disk, qmp, guest };
+}
 
 export const TXN_START_RACE: Race = {
   name: "txn-start-before-commit",
@@ -55,22 +68,17 @@ export const TXN_START_RACE: Race = {
   rule: "txn-member-completes-before-commit",
   fixedBy: "qemu 111049a4ec (2016-11)",
   run(profile, seed, strategy) {
-    const sim = new Scheduler({ seed, strategy, maxTimeNs: 10e9 });
-    const q = createQemu(sim, profileBehaviour(profile));
-    disk(q, "empty.qcow2", 4 * MiB, 100_000);
-    disk(q, "t1.img", 4 * MiB, 100_000);
-    disk(q, "disk.img", 64 * MiB, 1_000_000);
-    disk(q, "t2.img", 64 * MiB, 100_000);
+    const { sim, q, disk, qmp, guest } = world(profile, seed, strategy);
+    disk("empty.qcow2", 4 * MiB, 100_000);
+    disk("t1.img", 4 * MiB, 100_000);
+    disk("disk.img", 64 * MiB, 1_000_000);
+    disk("t2.img", 64 * MiB, 100_000);
     sim.spawn("client", (function* (): Process {
-      const qmp = (execute: string, args: Record<string, unknown>) => q.monitor.execute({ execute, arguments: args });
       yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "src1", file: "empty.qcow2" });
       yield* qmp("blockdev-add", { driver: "raw", "node-name": "t1", file: "t1.img" });
       yield* qmp("blockdev-add", { driver: "raw", "node-name": "src2", file: "disk.img" });
       yield* qmp("blockdev-add", { driver: "raw", "node-name": "t2", file: "t2.img" });
-      startGuest(sim, {
-        name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node("src2"), queueWhenDrained: true }),
-        pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 1, intervalNs: { minNs: 0, maxNs: 4_000_000 },
-      });
+      guest("src2", 1, 4_000_000);
       yield sleep(50_000_000);
       yield* qmp("transaction", {
         actions: [
@@ -91,18 +99,13 @@ export const START_SHIM_RACE: Race = {
   rule: "no-io-while-paused",
   fixedBy: "qemu e3796a245a (2017-03)",
   run(profile, seed, strategy) {
-    const sim = new Scheduler({ seed, strategy, maxTimeNs: 10e9 });
-    const q = createQemu(sim, profileBehaviour(profile));
-    disk(q, "disk.img", 16 * MiB, 500_000);
-    disk(q, "backup.img", 16 * MiB, 500_000);
+    const { sim, q, disk, qmp, guest } = world(profile, seed, strategy);
+    disk("disk.img", 16 * MiB, 500_000);
+    disk("backup.img", 16 * MiB, 500_000);
     sim.spawn("client", (function* (): Process {
-      const qmp = (execute: string, args: Record<string, unknown>) => q.monitor.execute({ execute, arguments: args });
       yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "disk.img" });
       yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "backup.img" });
-      startGuest(sim, {
-        name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node("src"), queueWhenDrained: true }),
-        pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 2, intervalNs: { minNs: 0, maxNs: 2_000_000 },
-      });
+      guest("src", 2, 2_000_000);
       yield sleep(10_000_000);
       yield* qmp("blockdev-backup", { "job-id": "j0", device: "src", target: "tgt", sync: "full" });
       while (q.jm.jobs.length > 0) yield sleep(10_000_000);
