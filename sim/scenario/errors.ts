@@ -1,0 +1,90 @@
+/**
+ * Errors in scenario and replay files: each names the file, the line and
+ * column where known, the path inside the document and what was expected.
+ * They are user errors, so the CLI prints them (exit code 2), never a stack.
+ */
+
+/** One problem in an input file. */
+export interface Problem {
+  file: string;
+  /** 1-based, when the position is known. */
+  line?: number;
+  column?: number;
+  /** Path inside the document, like `steps[2].arguments.device` ("" for the whole file). */
+  path: string;
+  message: string;
+}
+
+/** Bad input: one or more problems. */
+export class InputError extends Error {
+  override name = "InputError";
+  constructor(readonly problems: Problem[]) {
+    super(problems.map(formatProblem).join("\n"));
+  }
+}
+
+/** Throws an InputError for one problem. */
+export function inputError(file: string, message: string, extra: Partial<Problem> = {}): InputError {
+  return new InputError([{ file, path: "", message, ...extra }]);
+}
+
+/** `file:line:col: at path: message`. */
+export function formatProblem(p: Problem): string {
+  const where = p.line === undefined ? p.file : `${p.file}:${p.line}${p.column === undefined ? "" : `:${p.column}`}`;
+  return `${where}: ${p.path ? `at ${p.path}: ` : ""}${p.message}`;
+}
+
+/** The problems as a one-screen report (at most `max` problems, then a count). */
+export function formatProblems(problems: Problem[], max = 12): string {
+  const shown = problems.slice(0, max).map((p) => `  ${formatProblem(p)}`);
+  if (problems.length > max) shown.push(`  … and ${problems.length - max} more`);
+  return `${problems.length === 1 ? "1 problem" : `${problems.length} problems`}:\n${shown.join("\n")}`;
+}
+
+/** `a.b[2].c` from a path of keys and indices. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const k of path) {
+    if (typeof k === "number") out += `[${k}]`;
+    else if (typeof k === "string" && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(k)) out += out ? `.${k}` : k;
+    else out += `[${JSON.stringify(String(k))}]`;
+  }
+  return out;
+}
+
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = [];
+  for (let i = 0; i <= a.length; i++) d.push([i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 0; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The closest candidate to `word`, if close enough to be a likely typo. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined, bestD = Infinity;
+  const lw = word.toLowerCase();
+  for (const c of candidates) {
+    const d = editDistance(lw, c.toLowerCase());
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  if (best === undefined) return undefined;
+  const limit = Math.max(1, Math.min(3, Math.floor(Math.max(word.length, best.length) / 3)));
+  return bestD <= limit ? best : undefined;
+}
+
+/** ` (did you mean "x"?)` or "". */
+export function didYouMean(word: string, candidates: readonly string[]): string {
+  const c = closest(word, candidates);
+  return c === undefined ? "" : ` (did you mean "${c}"?)`;
+}

@@ -1,0 +1,233 @@
+/**
+ * The scenario file schema (zod). Every object is strict: an unknown key is
+ * an error (the loader adds a "did you mean"). Sizes, durations and rates
+ * take human units (units.ts) and come out as integers: bytes, ns, bytes/s.
+ *
+ * The vocabulary is QMP's own: a step is `{execute, arguments}` exactly as a
+ * client sends it, and `nodes` are blockdev-add arguments (with units
+ * allowed in `size` and `latency-ns`). See scenarios/README.md for a tour.
+ */
+import { z } from "zod";
+import { ERRNOS } from "../disk/index.js";
+import { JOB_STATUSES } from "../jobs/status.js";
+import { parseDuration, parseRate, parseSize, UnitError } from "./units.js";
+
+function unit(parse: (v: unknown) => number, example: string) {
+  return z.union([z.string(), z.number()], { error: `expected a number or a string like "${example}"` }).transform((v, ctx) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      if (!(e instanceof UnitError)) throw e;
+      ctx.issues.push({ code: "custom", message: e.message, input: v });
+      return z.NEVER;
+    }
+  });
+}
+
+/** Bytes: `64MiB`, `4k`, 512. */
+export const Size = unit(parseSize, "64MiB");
+/** Nanoseconds: `2ms`, `500us`, 100 (a plain number is ns). */
+export const Duration = unit(parseDuration, "2ms");
+/** Bytes per second: `200MB/s`, `1GiB/s`, 0 = unlimited. */
+export const Rate = unit(parseRate, "200MB/s");
+
+const Name = z.string().regex(/^[A-Za-z][A-Za-z0-9._-]*$/, "expected a name: a letter, then letters, digits, '.', '_' or '-'");
+
+const Latency = z.union([Duration, z.strictObject({ min: Duration, max: Duration })], {
+  error: `expected a duration like "100us" or { min: 50us, max: 150us }`,
+});
+
+/** A fault rule (like blkdebug's inject-error) on a device. */
+export const FaultRule = z.strictObject({
+  op: z.union([z.enum(["read", "write", "flush", "write-zeroes", "discard"]), z.array(z.enum(["read", "write", "flush", "write-zeroes", "discard"])).min(1)]).optional(),
+  errno: z.enum(ERRNOS as unknown as [string, ...string[]]).default("EIO"),
+  /** Byte range a request must overlap: { offset, length }. */
+  range: z.strictObject({ offset: Size, length: Size }).optional(),
+  issuer: z.string().optional(),
+  once: z.boolean().optional(),
+  "after-requests": z.number().int().min(0).optional(),
+  /** Leave each eligible request to the strategy: a choice point with this label. */
+  choose: z.string().min(1).optional(),
+});
+export type FaultRule = z.infer<typeof FaultRule>;
+
+/** A simulated device: what raw and qcow2 nodes sit on (their `file`). */
+export const Device = z.strictObject({
+  name: z.string().min(1),
+  size: Size,
+  "cluster-size": Size.default(65536),
+  /** Read and write latency (both), unless read-latency / write-latency say otherwise. */
+  latency: Latency.optional(),
+  "read-latency": Latency.optional(),
+  "write-latency": Latency.optional(),
+  bandwidth: Rate.default(0),
+  "queue-depth": z.number().int().min(1).default(32),
+  faults: z.array(FaultRule).default([]),
+  /** Byte ranges already written before the run (as qemu-img would), each a write of its own. */
+  data: z.array(z.strictObject({ offset: Size, length: Size })).default([]),
+});
+export type Device = z.infer<typeof Device>;
+
+const InjectError = z.strictObject({
+  event: z.literal("pwritev"),
+  errno: z.number().int().optional(),
+  once: z.boolean().optional(),
+});
+
+const NullCo = z.strictObject({
+  driver: z.literal("null-co"),
+  "node-name": Name,
+  size: Size,
+  "latency-ns": Duration.optional(),
+  "read-zeroes": z.boolean().optional(),
+});
+const Raw = z.strictObject({ driver: z.literal("raw"), "node-name": Name, file: z.string().min(1) });
+const Qcow2 = z.strictObject({ driver: z.literal("qcow2"), "node-name": Name, file: z.string().min(1), backing: z.union([Name, z.null()]).optional() });
+const Image = z.discriminatedUnion("driver", [NullCo.omit({ "node-name": true }), Raw.omit({ "node-name": true }), Qcow2.omit({ "node-name": true })]);
+const Blkdebug = z.strictObject({ driver: z.literal("blkdebug"), "node-name": Name, image: Image, "inject-error": z.array(InjectError).default([]) });
+
+/** A block node: blockdev-add's arguments, issued before the first step. */
+export const Node = z.discriminatedUnion("driver", [NullCo, Raw, Qcow2, Blkdebug]);
+export type Node = z.infer<typeof Node>;
+
+const GuestPattern = z.union([
+  z.enum(["sequential", "random"]),
+  z.strictObject({ hot: z.strictObject({ offset: Size, length: Size, fraction: z.number().min(0).max(1) }) }),
+], { error: `expected "sequential", "random" or { hot: { offset, length, fraction } }` });
+
+/** A guest workload on a virtual disk (a BlockBackend named `drive`) over `node`. */
+export const Guest = z.strictObject({
+  name: Name.default("guest"),
+  /** The node the guest's disk sits on. */
+  node: Name,
+  /** The guest disk's device name (QMP `device` arguments may name it); default: the guest's name. */
+  drive: Name.optional(),
+  pattern: GuestPattern.default("random"),
+  "read-fraction": z.number().min(0).max(1).default(0),
+  "request-size": z.union([Size, z.strictObject({ min: Size, max: Size })]).default(4096),
+  align: Size.default(4096),
+  iodepth: z.number().int().min(1).default(1),
+  interval: Latency.default(0),
+  region: z.strictObject({ offset: Size, length: Size }).optional(),
+  "max-requests": z.number().int().min(0).optional(),
+  /** When the guest starts issuing (default 0) and stops (default: when the scenario ends). */
+  start: Duration.default(0),
+  stop: Duration.optional(),
+});
+export type Guest = z.infer<typeof Guest>;
+
+const EventMatch = z.strictObject({
+  event: z.string().min(1),
+  /** Fields the event's data must have (a subset match). */
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** An expected event: `NAME`, or { event, data } with data as a subset. */
+export const ExpectedEvent = z.union([z.string().min(1), EventMatch], { error: "expected an event name or { event, data }" });
+export type ExpectedEvent = z.infer<typeof ExpectedEvent>;
+
+const StepExpect = z.union([
+  z.literal("ok"),
+  z.literal("error"),
+  z.strictObject({ return: z.unknown() }),
+  z.strictObject({
+    error: z.union([
+      z.string(),
+      z.strictObject({ class: z.string().optional(), desc: z.string().optional(), "desc-contains": z.string().optional() }),
+    ]),
+  }),
+], { error: `expected "ok", "error", { return: … } or { error: CLASS | { class, desc, desc-contains } }` });
+export type StepExpect = z.infer<typeof StepExpect>;
+
+const StepCommon = {
+  /** A name other steps can wait for (`after`). */
+  id: Name.optional(),
+  /** The QMP client issuing it: a lane in the timeline (default "client"). */
+  client: Name.optional(),
+  /** Trigger: at this virtual time since the start. */
+  at: Duration.optional(),
+  /** Trigger: once the step with this id has its reply. */
+  after: Name.optional(),
+  /** Trigger: once this event (count times, default 1) has been seen. */
+  "on-event": z.strictObject({ event: z.string().min(1), data: z.record(z.string(), z.unknown()).optional(), count: z.number().int().min(1).default(1) }).optional(),
+  /** Trigger: once the job with this id is in this status. */
+  "on-job": z.strictObject({ id: z.string().min(1), status: z.enum(JOB_STATUSES) }).optional(),
+  /** Extra wait after the trigger. */
+  delay: Duration.default(0),
+};
+
+const QmpStep = z.strictObject({
+  ...StepCommon,
+  execute: z.string().min(1),
+  arguments: z.record(z.string(), z.unknown()).optional(),
+  /** What the reply must be (default "ok": any non-error reply). */
+  expect: StepExpect.default("ok"),
+});
+const DrainStep = z.strictObject({ ...StepCommon, drain: z.strictObject({ node: Name }) });
+const UndrainStep = z.strictObject({ ...StepCommon, undrain: z.strictObject({ node: Name }) });
+const FaultStep = z.strictObject({ ...StepCommon, fault: FaultRule.extend({ device: z.string().min(1) }) });
+const HealStep = z.strictObject({ ...StepCommon, heal: z.strictObject({ device: z.string().min(1) }) });
+
+/** A step: a QMP command, a drained section begin/end, or a fault added/healed. */
+export const Step = z.union([QmpStep, DrainStep, UndrainStep, FaultStep, HealStep]);
+export type Step = z.infer<typeof Step>;
+
+/** What a run must show. */
+export const Expect = z.strictObject({
+  /** The events in order: `subsequence` (default) or `exact` (every event, one-to-one). */
+  events: z.union([
+    z.array(ExpectedEvent),
+    z.strictObject({ order: z.enum(["subsequence", "exact"]).default("subsequence"), sequence: z.array(ExpectedEvent) }),
+  ], { error: "expected a list of events, or { order: subsequence|exact, sequence: [...] }" }).optional(),
+  /** Events that must not happen. */
+  never: z.array(ExpectedEvent).optional(),
+  /** Final job status by job id ("null" once dismissed), optionally with the error it ended with. */
+  jobs: z.record(z.string(), z.union([z.enum(JOB_STATUSES), z.strictObject({ status: z.enum(JOB_STATUSES), error: z.string().optional() })], {
+    error: `expected a job status (${JOB_STATUSES.join(", ")}) or { status, error }`,
+  })).optional(),
+  /** Data checks. */
+  data: z.array(z.union([
+    z.strictObject({ backup: z.string().min(1) }),
+    z.strictObject({ mirror: z.string().min(1) }),
+    z.strictObject({ same: z.tuple([Name, Name]) }),
+  ], { error: "expected { backup: JOB }, { mirror: JOB } or { same: [NODE, NODE] }" })).optional(),
+  /** Invariants to check (default: all); see `blocksim invariants`. */
+  invariants: z.union([z.literal("all"), z.literal("none"), z.array(z.string())]).default("all"),
+  /** Invariants this scenario expects to be violated (a race reproduced). */
+  violations: z.array(z.string()).default([]),
+  /** How the kernel run must end (default ok). */
+  outcome: z.enum(["ok", "deadlock", "time-budget", "step-budget", "failure"]).default("ok"),
+});
+export type Expect = z.infer<typeof Expect>;
+
+export const Limits = z.strictObject({
+  /** Virtual time the run may last (default 60s). */
+  time: Duration.default(60e9),
+  /** Kernel steps the run may take (default 20,000,000). */
+  steps: z.number().int().min(1).default(20_000_000),
+});
+
+/** The parts a shared fragment may hold. */
+const FragmentShape = {
+  import: z.array(z.string().min(1)).default([]),
+  devices: z.array(Device).default([]),
+  nodes: z.array(Node).default([]),
+  guests: z.array(Guest).default([]),
+};
+
+export const Fragment = z.strictObject({ description: z.string().optional(), ...FragmentShape });
+export type Fragment = z.infer<typeof Fragment>;
+
+export const Scenario = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().optional(),
+  profile: z.string().default("current"),
+  seed: z.union([z.number().int(), z.string()]).default(0),
+  strategy: z.enum(["fifo", "random", "pct"]).default("fifo"),
+  ...FragmentShape,
+  steps: z.array(Step).default([]),
+  expect: Expect.default(() => Expect.parse({})),
+  limits: Limits.default(() => Limits.parse({})),
+});
+export type Scenario = z.infer<typeof Scenario>;
+export type ScenarioInput = z.input<typeof Scenario>;
