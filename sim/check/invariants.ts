@@ -1,0 +1,361 @@
+/**
+ * The named invariants. Step invariants watch trace records (job status
+ * changes, events, device I/O with its issuer, the job core's own rule
+ * reports) and block events (drained sections) as the run goes; end
+ * invariants look at the finished run and the final state.
+ *
+ * The job core already reports some rules itself (JobManager.violations:
+ * coroutine-reentered, pause-count-non-negative, no-io-while-paused,
+ * no-io-after-conclude; the QMP transaction reports
+ * txn-member-completes-before-commit): those are surfaced here under their
+ * own names. The `job-io-*` invariants check the same kind of rule
+ * independently, at the device, from the issuer of every completed request.
+ */
+import type { BlockNode } from "../block/index.js";
+import { sameData, versionAt, type ClusterVersion } from "../disk/index.js";
+import { BackupDriver } from "../jobs/drivers/backup.js";
+import { MirrorDriver } from "../jobs/drivers/mirror.js";
+import { isLegalTransition, type JobStatus } from "../jobs/status.js";
+import type { TraceRecord } from "../scheduler/index.js";
+import type { CheckContext, Invariant, Monitor, World } from "./types.js";
+
+const JOB_SRC = "job:";
+
+/** The job named by a `job:<name>` trace source or issuer, else undefined. */
+function jobOf(label: string): string | undefined {
+  return label.startsWith(JOB_SRC) ? label.slice(JOB_SRC.length) : undefined;
+}
+
+/** A rule the job core or the QMP layer reports itself (jm.violation), surfaced by name. */
+function coreRule(name: string, description: string, source?: string): Invariant {
+  return {
+    name, description, when: "step", source,
+    attach: (ctx) => ({
+      onRecord(r) {
+        if (r.src === "check" && r.kind === "violation" && r.data?.rule === name) {
+          ctx.report({ job: String(r.data.job), detail: String(r.data.detail), state: { reportedBy: "job core" } });
+        }
+      },
+    }),
+  };
+}
+
+/** Status of every job seen, from its `status` trace records (and `freed`). */
+class StatusTable {
+  readonly status = new Map<string, JobStatus | "freed">();
+  onRecord(r: TraceRecord): void {
+    const job = jobOf(r.src);
+    if (job === undefined) return;
+    if (r.kind === "status") this.status.set(job, r.data?.to as JobStatus);
+    else if (r.kind === "freed") this.status.set(job, "freed");
+  }
+}
+
+/** The nodes whose device is `device`, by device name. */
+function nodesOnDevice(world: World, device: string): BlockNode[] {
+  return world.graph.nodes().filter((n) => n.device?.name === device);
+}
+
+const legalTransitions: Invariant = {
+  name: "legal-transitions",
+  description: "every job status change is one QEMU's JobSTT allows, and starts from the status the job was in",
+  when: "step",
+  source: "qemu job.c JobSTT",
+  attach(ctx) {
+    const last = new Map<string, JobStatus>();
+    return {
+      onRecord(r) {
+        if (r.src === "sched" && r.kind === "failure" && String(r.data?.error).startsWith("IllegalTransition")) {
+          ctx.report({ detail: String(r.data?.error), state: { process: r.data?.process } });
+          return;
+        }
+        const job = jobOf(r.src);
+        if (job === undefined || r.kind !== "status") return;
+        const from = r.data?.from as JobStatus, to = r.data?.to as JobStatus;
+        const prev = last.get(job);
+        if (prev !== undefined && prev !== from) ctx.report({ job, detail: `status change ${from} -> ${to} but the job was ${prev}`, state: { previous: prev, from, to } });
+        else if (!isLegalTransition(from, to)) ctx.report({ job, detail: `illegal transition ${from} -> ${to}`, state: { from, to } });
+        last.set(job, to);
+      },
+    };
+  },
+};
+
+const noUseAfterFree: Invariant = {
+  name: "no-use-after-free",
+  description: "nothing touches a job after its last reference was dropped",
+  when: "step",
+  source: "qemu job.c job_unref",
+  attach(ctx) {
+    return {
+      onRecord(r) {
+        if (r.src === "sched" && r.kind === "failure" && /use after free/.test(String(r.data?.error))) {
+          ctx.report({ detail: String(r.data?.error), state: { process: r.data?.process } });
+        }
+      },
+    };
+  },
+};
+
+/** Device I/O issued by a job, checked against the job's own state. */
+function jobIo(name: string, description: string, bad: (status: JobStatus | "freed" | undefined, world: World, job: string) => string | undefined): Invariant {
+  return {
+    name, description, when: "step",
+    attach(ctx) {
+      const table = new StatusTable();
+      return {
+        onRecord(r) {
+          table.onRecord(r);
+          if (r.kind !== "io") return;
+          const job = jobOf(String(r.data?.issuer ?? ""));
+          if (job === undefined) return;
+          const why = bad(table.status.get(job), ctx.world, job);
+          if (why) ctx.report({ job, detail: `${String(r.data?.op)} on ${r.src} at ${String(r.data?.offset ?? "-")}+${String(r.data?.bytes ?? "-")} ${why}`, state: { device: r.src, status: table.status.get(job) ?? "unknown" } });
+        },
+      };
+    },
+  };
+}
+
+const jobIoWhilePaused = jobIo(
+  "job-io-while-paused",
+  "no request issued by a job completes at a device while the job is paused (status paused/standby, or its paused flag set after start)",
+  (status, world, job) => {
+    if (status === "paused" || status === "standby") return `while the job is ${status}`;
+    const live = world.jm.get(job);
+    if (live && live.started && live.paused && status === "running") return "while the job's paused flag is set";
+    return undefined;
+  },
+);
+
+const jobIoAfterConclude = jobIo(
+  "job-io-after-conclude",
+  "no request issued by a job completes at a device after the job concluded or was freed",
+  (status) => (status === "concluded" || status === "null" || status === "freed" ? `after the job reached ${status}` : undefined),
+);
+
+const jobIoInDrainedSection: Invariant = {
+  name: "job-io-in-drained-section",
+  description: "no request issued by a job completes on a node inside an established drained section (or drain-all)",
+  when: "step",
+  source: "qemu block/io.c bdrv_drained_begin",
+  attach(ctx) {
+    const established = new Map<BlockNode, number>();
+    let all = 0;
+    return {
+      onBlock(ev) {
+        if (ev.type === "drained") established.set(ev.node, (established.get(ev.node) ?? 0) + 1);
+        else if (ev.type === "drained-end") {
+          const n = established.get(ev.node) ?? 0;
+          if (n > 0) established.set(ev.node, n - 1);
+        } else if (ev.type === "drain-all") all++;
+        else if (ev.type === "drain-all-end" && all > 0) all--;
+      },
+      onRecord(r) {
+        if (r.kind !== "io") return;
+        const job = jobOf(String(r.data?.issuer ?? ""));
+        if (job === undefined) return;
+        if (all > 0) {
+          ctx.report({ job, detail: `${String(r.data?.op)} on ${r.src} inside a drain-all section`, state: { device: r.src, drainAll: all } });
+          return;
+        }
+        for (const node of nodesOnDevice(ctx.world, r.src)) {
+          const n = established.get(node) ?? 0;
+          if (n > 0) ctx.report({ job, detail: `${String(r.data?.op)} on ${r.src} while node '${node.name}' is drained`, state: { device: r.src, node: node.name, sections: n, quiesce: node.quiesceCount } });
+        }
+      },
+    };
+  },
+};
+
+const eventsMatchStates: Invariant = {
+  name: "events-match-states",
+  description: "JOB_STATUS_CHANGE follows each status change of a named job, in order; BLOCK_JOB_READY only in ready; BLOCK_JOB_COMPLETED/CANCELLED once, before concluded",
+  when: "step",
+  source: "qemu job.c job_state_transition, job_event_*; conformance recordings",
+  attach(ctx) {
+    const expected: { job: string; status: string }[] = [];
+    const status = new Map<string, string>();
+    const finished = new Set<string>();
+    return {
+      onRecord(r) {
+        const job = jobOf(r.src);
+        if (job !== undefined && r.kind === "status") {
+          status.set(job, String(r.data?.to));
+          if (r.data?.from !== r.data?.to && !job.startsWith("<internal")) expected.push({ job, status: String(r.data?.to) });
+          if (r.data?.to === "concluded" && !finished.has(job) && ctx.world.jm.get(job)?.started) {
+            ctx.report({ job, detail: "concluded without BLOCK_JOB_COMPLETED or BLOCK_JOB_CANCELLED", state: { status: "concluded" } });
+          }
+          return;
+        }
+        if (r.src !== "event") return;
+        if (r.kind === "JOB_STATUS_CHANGE") {
+          const id = String(r.data?.id), st = String(r.data?.status);
+          const want = expected.shift();
+          if (!want || want.job !== id || want.status !== st) {
+            ctx.report({ job: id, detail: `JOB_STATUS_CHANGE ${id}:${st} but the next status change was ${want ? `${want.job}:${want.status}` : "none"}`, state: { event: st, expected: want ?? null } });
+          }
+        } else if (r.kind === "BLOCK_JOB_READY") {
+          const id = String(r.data?.device);
+          if (status.get(id) !== "ready") ctx.report({ job: id, detail: `BLOCK_JOB_READY in status ${status.get(id) ?? "unknown"}`, state: { status: status.get(id) ?? null } });
+        } else if (r.kind === "BLOCK_JOB_COMPLETED" || r.kind === "BLOCK_JOB_CANCELLED") {
+          const id = String(r.data?.device);
+          if (finished.has(id)) ctx.report({ job: id, detail: `second ${r.kind}`, state: { status: status.get(id) ?? null } });
+          finished.add(id);
+          const s = status.get(id);
+          if (s !== "pending" && s !== "aborting" && s !== "waiting") ctx.report({ job: id, detail: `${r.kind} in status ${s ?? "unknown"}`, state: { status: s ?? null } });
+        }
+      },
+    };
+  },
+};
+
+const jobsConclude: Invariant = {
+  name: "jobs-conclude",
+  description: "liveness: at the end every job has concluded, unless the user paused it or it waits for the user (ready, pending with auto-finalize off); the run itself ends without deadlock or budget",
+  when: "end",
+  attach(ctx) {
+    const table = new StatusTable();
+    return {
+      onRecord: (r) => table.onRecord(r),
+      end(result) {
+        const stuck: { job: string; s: string; pauseCount: number; busy: boolean; paused: boolean }[] = [];
+        const exempt = new Set<string>();
+        for (const [job, s] of table.status) {
+          if (s === "concluded" || s === "null" || s === "freed") continue;
+          const live = ctx.world.jm.get(job);
+          if (!live) continue; // internal job
+          if (live.userPaused || s === "ready" || s === "standby" || (s === "pending" && !live.autoFinalize)) exempt.add(job);
+          else stuck.push({ job, s, pauseCount: live.pauseCount, busy: live.busy, paused: live.paused });
+        }
+        const o = result.outcome;
+        if (o.kind === "deadlock" && !o.waiting.every((w) => exempt.has(jobOf(w.process) ?? ""))) {
+          ctx.report({ detail: `deadlock: ${o.waiting.map((w) => `${w.process} waits on ${w.on}`).join("; ")}`, state: { waiting: o.waiting } });
+        }
+        if (o.kind === "step-budget" || o.kind === "time-budget") ctx.report({ detail: `the run hit its ${o.kind}`, state: { ...o } });
+        for (const j of stuck) {
+          ctx.report({ job: j.job, detail: `still ${j.s} at the end of the run${j.pauseCount > 0 ? ` (pause count ${j.pauseCount})` : ""}`, state: { status: j.s, pauseCount: j.pauseCount, busy: j.busy, paused: j.paused } });
+        }
+      },
+    };
+  },
+};
+
+const txnAllOrNothing: Invariant = {
+  name: "txn-all-or-nothing",
+  description: "members of one job transaction all commit or all abort: none completes successfully while another is cancelled or fails",
+  when: "step",
+  source: "qemu job.c job_txn_apply, job_completed_txn_abort",
+  attach(ctx) {
+    const txnOf = new Map<string, number>();
+    const outcome = new Map<number, Map<string, "ok" | "aborted">>();
+    return {
+      onRecord(r) {
+        const job = jobOf(r.src);
+        if (job !== undefined && r.kind === "status") {
+          // jobs enter the job list just after their `created` record: take the transaction at the next one
+          const txn = txnOf.has(job) ? undefined : ctx.world.jm.get(job)?.txn;
+          if (txn) txnOf.set(job, txn.id);
+          return;
+        }
+        if (r.src !== "event" || (r.kind !== "BLOCK_JOB_COMPLETED" && r.kind !== "BLOCK_JOB_CANCELLED")) return;
+        const id = String(r.data?.device), txn = txnOf.get(id);
+        if (txn === undefined) return;
+        const res = r.kind === "BLOCK_JOB_COMPLETED" && r.data?.error === undefined ? "ok" : "aborted";
+        let m = outcome.get(txn);
+        if (!m) outcome.set(txn, (m = new Map()));
+        for (const [other, o] of m) {
+          if (o !== res) ctx.report({ job: id, detail: `${id} ${res === "ok" ? "committed" : "aborted"} but ${other} of the same transaction ${o === "ok" ? "committed" : "aborted"}`, state: { txn, members: Object.fromEntries(m), [id]: res } });
+        }
+        m.set(id, res);
+      },
+    };
+  },
+};
+
+/** Compares two contents byte range by byte range; the first differing offset, or undefined. */
+function firstDifference(a: readonly ClusterVersion[], aCluster: number, b: readonly ClusterVersion[], bCluster: number, sizeBytes: number): number | undefined {
+  const step = Math.min(aCluster, bCluster);
+  const ca = { offset: 0, clusterSizeBytes: aCluster, versions: a }, cb = { offset: 0, clusterSizeBytes: bCluster, versions: b };
+  for (let off = 0; off < sizeBytes; off += step) {
+    if (!sameData(versionAt(ca, off), versionAt(cb, off))) return off;
+  }
+  return undefined;
+}
+
+const backupPointInTime: Invariant = {
+  name: "backup-point-in-time",
+  description: "when a backup completes successfully its target holds the source exactly as it was at job start",
+  when: "step",
+  source: "qemu block/backup.c, block/copy-before-write.c",
+  attach(ctx) {
+    const backups = new Map<string, BackupDriver>();
+    return {
+      onRecord(r) {
+        const job = jobOf(r.src);
+        if (job !== undefined && r.kind === "status" && !backups.has(job)) {
+          // jobs enter the job list just after their `created` record: take the driver at the next one
+          const d = ctx.world.jm.get(job)?.driver;
+          if (d instanceof BackupDriver) backups.set(job, d);
+        } else if (r.src === "event" && r.kind === "BLOCK_JOB_COMPLETED" && r.data?.error === undefined && r.data?.type === "backup") {
+          const id = String(r.data.device), d = backups.get(id);
+          if (!d) return;
+          const { source, target } = d.opts;
+          const size = Math.min(source.sizeBytes, target.sizeBytes);
+          const t = target.content(0, target.sizeBytes);
+          const off = firstDifference(d.pointInTime, source.clusterSizeBytes, t.versions, t.clusterSizeBytes, size);
+          if (off !== undefined) ctx.report({ job: id, detail: `target '${target.name}' differs from the source at job start at offset ${off}`, state: { offset: off, target: target.name, source: source.name } });
+        }
+      },
+    };
+  },
+};
+
+const mirrorPivotContent: Invariant = {
+  name: "mirror-pivot-content",
+  description: "when a mirror (or active commit) pivots, its target holds exactly what the source held at that moment",
+  when: "step",
+  source: "qemu block/mirror.c mirror_exit_common",
+  attach(ctx) {
+    return {
+      onRecord(r) {
+        const job = jobOf(r.src);
+        if (job === undefined || r.kind !== "pivot") return;
+        const d = ctx.world.jm.get(job)?.driver;
+        if (!(d instanceof MirrorDriver) || !d.contentAtPivot) return;
+        const { source, target } = d.opts;
+        const t = target.content(0, target.sizeBytes);
+        const off = firstDifference(d.contentAtPivot, source.clusterSizeBytes, t.versions, t.clusterSizeBytes, Math.min(source.sizeBytes, target.sizeBytes));
+        if (off !== undefined) ctx.report({ job, detail: `at pivot, target '${target.name}' differs from source '${source.name}' at offset ${off}`, state: { offset: off } });
+      },
+    };
+  },
+};
+
+/** Every invariant, in report order. */
+export const INVARIANTS: readonly Invariant[] = [
+  legalTransitions,
+  coreRule("pause-count-non-negative", "a job's pause count never goes below zero", "qemu job.c job_resume"),
+  coreRule("coroutine-reentered", "a job coroutine is entered only while parked at a yield point", "qemu util/qemu-coroutine.c qemu_aio_coroutine_enter"),
+  coreRule("no-io-while-paused", "a job issues no I/O while it is paused (seed 000: paused before its first start stays quiet until resumed)", "qemu e3796a245a"),
+  coreRule("no-io-after-conclude", "a job issues no I/O once it has concluded or been freed"),
+  coreRule("txn-member-completes-before-commit", "no member of a transaction completes or is cancelled before the transaction commits (seed 001)", "qemu 111049a4ec"),
+  noUseAfterFree,
+  jobIoWhilePaused,
+  jobIoAfterConclude,
+  jobIoInDrainedSection,
+  eventsMatchStates,
+  txnAllOrNothing,
+  mirrorPivotContent,
+  backupPointInTime,
+  jobsConclude,
+];
+
+/** The invariant with this name, or a clear error listing the known ones. */
+export function invariantByName(name: string): Invariant {
+  const i = INVARIANTS.find((x) => x.name === name);
+  if (!i) throw new Error(`unknown invariant '${name}'; known invariants: ${INVARIANTS.map((x) => x.name).join(", ")}`);
+  return i;
+}
+
+export type { CheckContext, Monitor };

@@ -1,0 +1,58 @@
+/**
+ * The shapes of the invariant library: what it watches (a World), what an
+ * invariant is (a name, a one-line description, a monitor), and what a broken
+ * invariant reports (the state that broke it).
+ */
+import type { BlockEvent, BlockGraph } from "../block/index.js";
+import type { JobManager } from "../jobs/manager.js";
+import type { RunResult, Scheduler, TraceRecord } from "../scheduler/index.js";
+
+/** What the checker observes: one simulated QEMU (a `Qemu` from sim/qmp is one). */
+export interface World {
+  sim: Scheduler;
+  graph: BlockGraph;
+  jm: JobManager;
+}
+
+/** One broken invariant, with the state that broke it. */
+export interface CheckViolation {
+  invariant: string;
+  /** Virtual time of the breaking step, ns. */
+  timeNs: number;
+  /** The job concerned, if any. */
+  job?: string;
+  /** One line: what happened. */
+  detail: string;
+  /** The relevant state at that moment (plain JSON), for the report. */
+  state?: Record<string, unknown>;
+}
+
+/** Where a monitor sends what it finds. */
+export interface CheckContext {
+  readonly world: World;
+  report(v: Omit<CheckViolation, "invariant" | "timeNs"> & { timeNs?: number }): void;
+}
+
+/**
+ * The callbacks of one invariant for one run. Step callbacks run inside the
+ * simulation (after each trace record or block event) and must not change it;
+ * `end` runs once after the run.
+ */
+export interface Monitor {
+  onRecord?(r: TraceRecord): void;
+  onBlock?(ev: BlockEvent): void;
+  end?(result: RunResult): void;
+}
+
+export interface Invariant {
+  /** Kebab-case name that scenarios and the CLI use. */
+  readonly name: string;
+  /** One line. */
+  readonly description: string;
+  /** "step": checked as the run goes; "end": a property of the finished run. */
+  readonly when: "step" | "end";
+  /** Where the rule comes from (QEMU source or commit), if anywhere. */
+  readonly source?: string;
+  /** Makes this invariant's monitor for one run. */
+  attach(ctx: CheckContext): Monitor;
+}

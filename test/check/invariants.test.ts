@@ -1,0 +1,286 @@
+import { describe, expect, it } from "vitest";
+import { startGuest } from "../../sim/block/index.js";
+import { checkRun, formatViolation, INVARIANTS, invariantByName, listInvariants, type CheckViolation } from "../../sim/check/index.js";
+import { createQemu, type Qemu } from "../../sim/qmp/qemu.js";
+import type { Behaviour } from "../../sim/qmp/profiles.js";
+import type { QmpResponse } from "../../sim/qmp/types.js";
+import { RandomStrategy, Scheduler, sleep, spawn, type Process, type Strategy } from "../../sim/scheduler/index.js";
+
+const MiB = 1 << 20;
+type Qmp = (execute: string, args?: Record<string, unknown>) => Process<QmpResponse>;
+
+/** A simulated QEMU with nodes src/tgt/other/spare on 16 MiB devices, all invariants attached, and a client script. */
+function checked(script: (q: Qemu, qmp: Qmp) => Process, opts: { behaviour?: Partial<Behaviour>; strategy?: Strategy; maxTimeNs?: number; invariants?: string[] } = {}) {
+  const sim = new Scheduler({ maxTimeNs: opts.maxTimeNs ?? 60e9, maxSteps: 5_000_000, ...(opts.strategy ? { strategy: opts.strategy, seed: 1 } : {}) });
+  const q = createQemu(sim, opts.behaviour ?? {});
+  for (const name of ["d1", "d2", "d3", "d4"]) {
+    q.addDevice({ name, sizeBytes: 16 * MiB, clusterSizeBytes: 65536, readLatencyNs: 1_000_000, writeLatencyNs: 1_000_000, bandwidthBytesPerSec: 0, queueDepth: 8 });
+  }
+  const qmp: Qmp = (execute, args) => q.monitor.execute(args ? { execute, arguments: args } : { execute });
+  const check = checkRun(q, opts.invariants ?? INVARIANTS);
+  sim.spawn("client", (function* (): Process {
+    for (const [name, file] of [["src", "d1"], ["tgt", "d2"], ["other", "d3"], ["spare", "d4"]]) yield* qmp("blockdev-add", { driver: "raw", "node-name": name, file });
+    yield* script(q, qmp);
+  })());
+  const result = sim.run();
+  const violations = check.finish(result);
+  return { q, result, violations, names: [...new Set(violations.map((v) => v.invariant))] };
+}
+
+function* untilNoJobs(q: Qemu): Process<void> {
+  while (q.jm.jobs.length > 0) yield sleep(1_000_000);
+}
+
+function* untilStatus(q: Qemu, id: string, status: string): Process<void> {
+  while (q.jm.get(id)?.status !== status) yield sleep(100_000);
+}
+
+const guest = (q: Qemu, node: string) =>
+  startGuest(q.sim, {
+    name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node(node), queueWhenDrained: true }),
+    pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 2, intervalNs: { minNs: 0, maxNs: 2_000_000 }, stopAtNs: 400_000_000,
+  });
+
+const show = (vs: CheckViolation[]) => vs.map(formatViolation).join("\n");
+
+describe("the invariant catalog", () => {
+  it("every invariant has a unique kebab-case name and a one-line description", () => {
+    const names = INVARIANTS.map((i) => i.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const i of listInvariants()) {
+      expect(i.name).toMatch(/^[a-z]+(-[a-z]+)*$/);
+      expect(i.description).not.toContain("\n");
+      expect(i.description.length).toBeGreaterThan(20);
+    }
+  });
+
+  it("an unknown name is refused with the list of known ones", () => {
+    expect(() => invariantByName("no-such")).toThrow(/unknown invariant 'no-such'; known invariants: legal-transitions, /);
+  });
+
+  it("a checked run has the same trace hash as an unchecked one", () => {
+    const run = (withCheck: boolean) => {
+      const sim = new Scheduler({ seed: 3, strategy: new RandomStrategy(3) });
+      const q = createQemu(sim);
+      q.addDevice({ name: "d1", sizeBytes: 4 * MiB, clusterSizeBytes: 65536, readLatencyNs: 1e6, writeLatencyNs: 1e6, bandwidthBytesPerSec: 0, queueDepth: 8 });
+      q.addDevice({ name: "d2", sizeBytes: 4 * MiB, clusterSizeBytes: 65536, readLatencyNs: 1e6, writeLatencyNs: 1e6, bandwidthBytesPerSec: 0, queueDepth: 8 });
+      const c = withCheck ? checkRun(q) : undefined;
+      sim.spawn("client", (function* (): Process {
+        yield* q.monitor.execute({ execute: "blockdev-add", arguments: { driver: "raw", "node-name": "a", file: "d1" } });
+        yield* q.monitor.execute({ execute: "blockdev-add", arguments: { driver: "raw", "node-name": "b", file: "d2" } });
+        yield* q.monitor.execute({ execute: "blockdev-backup", arguments: { "job-id": "j", device: "a", target: "b", sync: "full" } });
+        yield* untilNoJobs(q);
+      })());
+      const r = sim.run();
+      c?.finish(r);
+      return r.hash;
+    };
+    expect(run(true)).toBe(run(false));
+  });
+});
+
+describe("healthy runs break no invariant", () => {
+  it("backup under a guest, to completion", () => {
+    const { violations, q } = checked(function* (q, qmp) {
+      guest(q, "src");
+      yield sleep(5_000_000);
+      yield* qmp("blockdev-backup", { "job-id": "b0", device: "drive0", target: "tgt", sync: "full" });
+      yield* untilNoJobs(q);
+    });
+    expect(show(violations)).toBe("");
+    expect(q.jm.events.some((e) => e.event === "BLOCK_JOB_COMPLETED")).toBe(true);
+  });
+
+  it("mirror to ready under a guest, then complete (pivot)", () => {
+    const { violations, result } = checked(function* (q, qmp) {
+      guest(q, "src");
+      yield* qmp("blockdev-mirror", { "job-id": "m0", device: "drive0", target: "tgt", sync: "full" });
+      yield* untilStatus(q, "m0", "ready");
+      yield sleep(3_000_000);
+      yield* qmp("block-job-complete", { device: "m0" });
+      yield* untilNoJobs(q);
+    });
+    expect(show(violations)).toBe("");
+    expect(result.outcome.kind).toBe("ok");
+  });
+
+  it("grouped transaction of two backups, pause/resume, set-speed, and a cancel, under random schedules", () => {
+    for (const seed of [1, 2, 3]) {
+      const { violations } = checked(function* (q, qmp) {
+        guest(q, "src");
+        yield* qmp("transaction", {
+          actions: [
+            { type: "blockdev-backup", data: { "job-id": "j1", device: "drive0", target: "tgt", sync: "full" } },
+            { type: "blockdev-backup", data: { "job-id": "j2", device: "other", target: "spare", sync: "full", speed: 4 * MiB } },
+          ],
+          properties: { "completion-mode": "grouped" },
+        });
+        yield sleep(2_000_000);
+        yield* qmp("job-pause", { id: "j1" });
+        yield sleep(5_000_000);
+        yield* qmp("job-resume", { id: "j1" });
+        yield* qmp("block-job-set-speed", { device: "j2", speed: 0 });
+        yield* untilNoJobs(q);
+        yield* qmp("blockdev-backup", { "job-id": "j3", device: "other", target: "spare", sync: "full", speed: MiB });
+        yield sleep(3_000_000);
+        yield* qmp("job-cancel", { id: "j3" });
+        yield* untilNoJobs(q);
+      }, { strategy: new RandomStrategy(seed) });
+      expect(show(violations), `seed ${seed}`).toBe("");
+    }
+  });
+});
+
+describe("each invariant fires when provoked", () => {
+  it("legal-transitions: an illegal status change (the run fails with IllegalTransition)", () => {
+    const { names, violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield sleep(1_000_000);
+      q.jm.get("j")!.transition("created");
+    }, { invariants: ["legal-transitions"] });
+    expect(names).toEqual(["legal-transitions"]);
+    expect(violations[0].detail).toMatch(/illegal state transition running -> created/);
+  });
+
+  it("pause-count-non-negative: a resume without a pause", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield sleep(1_000_000);
+      q.jm.get("j")!.resume();
+      yield* qmp("job-cancel", { id: "j" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["pause-count-non-negative"] });
+    expect(violations).toMatchObject([{ invariant: "pause-count-non-negative", job: "j", detail: "resume with pause_count 0" }]);
+  });
+
+  it("no-use-after-free: a verb on a freed job", () => {
+    const { names } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full" });
+      const job = q.jm.get("j")!;
+      yield* untilNoJobs(q);
+      job.pause();
+    }, { invariants: ["no-use-after-free"] });
+    expect(names).toEqual(["no-use-after-free"]);
+  });
+
+  it("job-io-while-paused, and the core's no-io-while-paused: a request issued for a user-paused job", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield* qmp("job-pause", { id: "j" });
+      yield* untilStatus(q, "j", "paused");
+      yield* q.graph.node("tgt").write(0, 65536, "job:j");
+      yield* qmp("job-cancel", { id: "j" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["job-io-while-paused", "job-io-after-conclude"] });
+    expect(violations).toMatchObject([{ invariant: "job-io-while-paused", job: "j", state: { device: "d2", status: "paused" } }]);
+  });
+
+  it("job-io-after-conclude: a request issued for a job that has concluded", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full", "auto-dismiss": false });
+      yield* untilStatus(q, "j", "concluded");
+      yield* q.graph.node("tgt").read(0, 65536, "job:j");
+      yield* qmp("job-dismiss", { id: "j" });
+    }, { invariants: ["job-io-while-paused", "job-io-after-conclude"] });
+    expect(violations).toMatchObject([{ invariant: "job-io-after-conclude", job: "j", state: { status: "concluded" } }]);
+  });
+
+  it("job-io-in-drained-section: a job request on a node whose drained section is established; none before it is", () => {
+    const { violations } = checked(function* (q) {
+      const node = q.graph.node("other");
+      yield* node.read(0, 65536, "job:x"); // not drained: fine
+      yield* q.graph.drainedBegin(node);
+      yield* node.read(65536, 65536, "guest"); // not a job: fine
+      yield* node.read(0, 65536, "job:x");
+      q.graph.drainedEnd(node);
+      yield* node.read(0, 65536, "job:x");
+    }, { invariants: ["job-io-in-drained-section"] });
+    expect(violations).toMatchObject([{ invariant: "job-io-in-drained-section", job: "x", state: { node: "other", sections: 1 } }]);
+  });
+
+  it("events-match-states: an event that no status change stands behind", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full" });
+      q.jm.emit({ event: "JOB_STATUS_CHANGE", data: { id: "j", status: "paused" } });
+      yield* untilNoJobs(q);
+    }, { invariants: ["events-match-states"] });
+    expect(violations.length).toBeGreaterThan(0);
+    expect(violations[0]).toMatchObject({ invariant: "events-match-states", job: "j", detail: "JOB_STATUS_CHANGE j:paused but the next status change was none" });
+  });
+
+  it("txn-all-or-nothing: one member of a grouped transaction committed while the other aborted", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("transaction", {
+        actions: [
+          { type: "blockdev-backup", data: { "job-id": "j1", device: "src", target: "tgt", sync: "full" } },
+          { type: "blockdev-backup", data: { "job-id": "j2", device: "other", target: "spare", sync: "full" } },
+        ],
+        properties: { "completion-mode": "grouped" },
+      });
+      // the mutation: a forged success of j1 before the group's real outcome
+      q.jm.emit({ event: "BLOCK_JOB_COMPLETED", data: { type: "backup", device: "j1", len: 0, offset: 0, speed: 0 } });
+      yield* qmp("job-cancel", { id: "j2" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["txn-all-or-nothing"] });
+    expect(violations.length).toBeGreaterThan(0);
+    expect(violations[0]).toMatchObject({ invariant: "txn-all-or-nothing", detail: expect.stringMatching(/aborted but j1 of the same transaction committed/) });
+  });
+
+  it("backup-point-in-time: the target is written behind the job's back", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full", speed: 8 * MiB });
+      yield sleep(10_000_000); // cluster 0 is copied by now, the job is not done
+      yield* q.graph.node("tgt").write(0, 65536, "rogue");
+      yield* untilNoJobs(q);
+    }, { invariants: ["backup-point-in-time"] });
+    expect(violations).toMatchObject([{ invariant: "backup-point-in-time", job: "j", state: { offset: 0, target: "tgt" } }]);
+  });
+
+  it("backup-point-in-time stays quiet when the guest writes the source during the backup", () => {
+    const { violations } = checked(function* (q, qmp) {
+      guest(q, "src");
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "drive0", target: "tgt", sync: "full" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["backup-point-in-time"] });
+    expect(violations).toEqual([]);
+  });
+
+  it("mirror-pivot-content: the target is changed while the mirror is ready", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-mirror", { "job-id": "m", device: "src", target: "tgt", sync: "full" });
+      yield* untilStatus(q, "m", "ready");
+      yield* q.graph.node("tgt").write(0, 65536, "rogue");
+      yield* qmp("block-job-complete", { device: "m" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["mirror-pivot-content"] });
+    expect(violations).toMatchObject([{ invariant: "mirror-pivot-content", job: "m", state: { offset: 0 } }]);
+  });
+
+  it("jobs-conclude: a job left in a drained section never finishes before the time budget", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield sleep(1_000_000);
+      yield* q.graph.drainedBegin(q.graph.node("tgt"));
+      yield sleep(1e9);
+    }, { invariants: ["jobs-conclude"], maxTimeNs: 500e6 });
+    expect(violations.map((v) => v.detail)).toEqual(["the run hit its time-budget", "still paused at the end of the run (pause count 1)"]);
+  });
+
+  it("jobs-conclude: a user-paused job is not a liveness failure", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield* qmp("job-pause", { id: "j" });
+    }, { invariants: ["jobs-conclude"] });
+    expect(violations).toEqual([]);
+  });
+
+  it("the core rules surface under their own names (no-io-while-paused before the start shim)", () => {
+    const { names } = checked(function* (q, qmp) {
+      guest(q, "src");
+      yield sleep(10_000_000);
+      yield* qmp("blockdev-backup", { "job-id": "j0", device: "drive0", target: "tgt", sync: "full" });
+      yield* untilNoJobs(q);
+    }, { behaviour: { startShim: false }, invariants: ["no-io-while-paused", "coroutine-reentered"] });
+    expect(names).toContain("no-io-while-paused");
+  });
+});
