@@ -1,0 +1,272 @@
+/**
+ * Records a conformance spec against a real QEMU: starts
+ * `qemu-system-x86_64 -machine none` with a QMP socket, makes the spec's
+ * images, sends its commands with its waits, repeats N runs, normalises
+ * (timestamps dropped, the temporary directory as $TMP,
+ * query-named-block-nodes as {node: backing file}), merges the runs (values
+ * that differ become "<varies>" and are listed; entries seen in only some
+ * runs are listed as only_in_some_runs) and writes a golden.
+ *
+ *   npx tsx live/record.ts SPEC.json... [--runs N] [--out DIR] [--qemu BINARY]
+ *
+ * Default: 3 runs, goldens in test/conformance/goldens/.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TranscriptEntry } from "../sim/qmp/types.js";
+import { loadSpec, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
+import { QmpClient, sleepMs, withTimeout } from "./qmp-client.js";
+
+export interface RecordOptions {
+  runs?: number;
+  /** The QEMU binary (default qemu-system-x86_64 on PATH). */
+  qemu?: string;
+  /** Time-out for every single wait (connect, reply, event), in ms. */
+  timeoutMs?: number;
+  /** How long without events counts as settled at the end of a run, in ms. */
+  quietMs?: number;
+  log?: (line: string) => void;
+}
+
+/** Job statuses in which a job will not move on by itself. */
+const SETTLED = new Set(["null", "concluded", "pending", "ready", "paused", "standby"]);
+
+export interface LiveQemu {
+  client: QmpClient;
+  dir: string;
+  version: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a QEMU with no machine and no guest, and connects to its QMP socket. */
+export async function startQemu(opts: { qemu?: string; dir?: string; timeoutMs?: number } = {}): Promise<LiveQemu> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "blocksim-live-"));
+  const sock = join(dir, "qmp.sock");
+  const bin = opts.qemu ?? "qemu-system-x86_64";
+  const child: ChildProcess = spawn(bin, ["-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none", "-qmp", `unix:${sock},server=on,wait=off`], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const spawnFailed = new Promise<never>((_, reject) => child.once("error", (e) => reject(new Error(`could not start ${bin}: ${e.message}`))));
+  let client: QmpClient;
+  try {
+    client = await Promise.race([QmpClient.connect(sock, { timeoutMs: opts.timeoutMs }), spawnFailed,
+      exited.then((code) => { throw new Error(`${bin} exited with ${code} before QMP was up: ${stderr.trim()}`); })]);
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
+  }
+  const v = client.greeting!.QMP.version;
+  return {
+    client, dir,
+    version: `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro} ${v.package.trim()}`.trim(),
+    async stop() {
+      try {
+        await client.execute("quit", undefined, { record: false, timeoutMs: 5000 });
+      } catch { /* it may close the socket before replying */ }
+      client.close();
+      try {
+        await withTimeout(exited, 5000, `${bin} to exit`);
+      } catch {
+        child.kill("SIGKILL");
+      }
+    },
+  };
+}
+
+/** Replaces $TMP in every string of a value. */
+function withDir<T>(v: T, from: string, to: string): T {
+  return JSON.parse(JSON.stringify(v).split(from).join(to)) as T;
+}
+
+/** Makes the spec's images in `dir` with qemu-img and qemu-io (backing files first, as listed). */
+function makeImages(spec: Spec, dir: string): void {
+  for (const img of spec.images ?? []) {
+    const path = join(dir, img.file);
+    const backing = img.backing ? ["-b", join(dir, img.backing), "-F", "qcow2"] : [];
+    execFileSync("qemu-img", ["create", "-q", "-f", img.format, ...backing, path, String(img.sizeBytes)]);
+    for (const [off, len] of img.writes ?? []) execFileSync("qemu-io", ["-f", img.format, "-c", `write -P 0x5a ${off} ${len}`, path], { stdio: "ignore" });
+  }
+}
+
+/** query-named-block-nodes, as the recordings show it: {node-name: basename of its backing file or null}, auto-named nodes left out. */
+export function normaliseNodes(ret: unknown): unknown {
+  if (!Array.isArray(ret)) return ret;
+  const named = (ret as { "node-name": string; backing_file?: string; image?: { "backing-filename"?: string } }[]).filter((n) => !n["node-name"].startsWith("#"));
+  return Object.fromEntries(named.map((n) => [n["node-name"], n.backing_file ? basename(n.backing_file) : null]));
+}
+
+/** One run of a spec against a fresh QEMU: its normalised transcript. */
+export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{ transcript: TranscriptEntry[]; version: string }> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const dir = mkdtempSync(join(tmpdir(), "blocksim-live-"));
+  try {
+    makeImages(spec, dir);
+    const q = await startQemu({ qemu: opts.qemu, dir, timeoutMs });
+    try {
+      const { client } = q;
+      const waits = waitsOf(spec);
+      for (const [i, c] of spec.commands.entries()) {
+        const w = waits[i] ?? {};
+        if (w.afterMs) await sleepMs(w.afterMs);
+        if (w.untilEvent) {
+          const hit = () => client.events.filter((e) => e.event === w.untilEvent && (w.status === undefined || e.data.status === w.status)).length >= (w.count ?? 1);
+          await client.waitFor(hit, `command ${i} (${c.cmd})'s wait ${JSON.stringify(w)}`, timeoutMs);
+        }
+        await client.execute(c.cmd, c.args === undefined ? undefined : withDir(c.args, "$TMP", dir), { timeoutMs });
+      }
+      // Let the jobs run until none moves on by itself and the socket has been quiet a while.
+      const status = () => {
+        const last = new Map<unknown, unknown>();
+        for (const e of client.events) if (e.event === "JOB_STATUS_CHANGE") last.set(e.data.id, e.data.status);
+        return [...last.values()];
+      };
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        await client.waitFor(() => status().every((s) => SETTLED.has(String(s))), "every job to settle", Math.max(1, deadline - Date.now()));
+        await client.quiet(opts.quietMs ?? 300, timeoutMs);
+        if (status().every((s) => SETTLED.has(String(s)))) break;
+      }
+      const transcript = client.transcript.map((t, k, all) => {
+        const prev = all[k - 1];
+        const entry = "return" in t && prev && "cmd" in prev && prev.cmd === "query-named-block-nodes" ? { return: normaliseNodes(t.return) } : t;
+        return withDir(entry, dir, "$TMP");
+      });
+      return { transcript, version: q.version };
+    } finally {
+      await q.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What must be equal for two runs' entries to be the same entry: everything but numbers. */
+function key(e: TranscriptEntry): string {
+  return JSON.stringify(e, (_k, v: unknown) => (typeof v === "number" ? "#" : v));
+}
+
+/** Longest common subsequence of two key lists: the matched index pairs, in order. */
+function lcs(a: string[], b: string[]): [number, number][] {
+  const n = a.length, m = b.length;
+  const t: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) t[i][j] = a[i] === b[j] ? t[i + 1][j + 1] + 1 : Math.max(t[i + 1][j], t[i][j + 1]);
+  const out: [number, number][] = [];
+  for (let i = 0, j = 0; i < n && j < m;) {
+    if (a[i] === b[j]) out.push([i++, j++]);
+    else if (t[i + 1][j] >= t[i][j + 1]) i++;
+    else j++;
+  }
+  return out;
+}
+
+/** Merges a value seen in every run: equal values stay, differing ones become "<varies>" and are listed. */
+function mergeValue(vals: unknown[], path: string, out: Nondeterminism[]): unknown {
+  const first = vals[0];
+  if (vals.every((v) => JSON.stringify(v) === JSON.stringify(first))) return first;
+  if (first && typeof first === "object" && !Array.isArray(first)) {
+    return Object.fromEntries(Object.keys(first).map((k) => [k, mergeValue(vals.map((v) => (v as Record<string, unknown>)[k]), `${path}.${k}`, out)]));
+  }
+  if (Array.isArray(first) && vals.every((v) => Array.isArray(v) && v.length === first.length)) {
+    return first.map((_, i) => mergeValue(vals.map((v) => (v as unknown[])[i]), `${path}[${i}]`, out));
+  }
+  out.push({ path, values: vals });
+  return "<varies>";
+}
+
+/**
+ * Merges the normalised transcripts of several runs: the sequence is what
+ * every run shows in the same order (entries equal but for numbers), numbers
+ * that differ are "<varies>", and an entry not in that common order is listed
+ * as only_in_some_runs after the index of the common entry before it.
+ */
+export function mergeRuns(runs: TranscriptEntry[][], note?: string): Pick<Golden, "sequence" | "deterministic" | "nondeterministic"> {
+  const keys = runs.map((r) => r.map(key));
+  let common = keys[0];
+  for (const k of keys.slice(1)) common = lcs(common, k).map(([i]) => common[i]);
+  const maps = keys.map((k) => lcs(common, k));
+  const offset = note === undefined ? 0 : 1;
+  const nondeterministic: Nondeterminism[] = [];
+  const sequence: SequenceEntry[] = note === undefined ? [] : [{ note }];
+  for (let c = 0; c < common.length; c++) {
+    sequence.push(mergeValue(runs.map((r, ri) => r[maps[ri][c][1]]), `sequence[${c + offset}]`, nondeterministic) as TranscriptEntry);
+  }
+  const extras: Nondeterminism[] = [];
+  runs.forEach((r, ri) => {
+    const matched = new Map(maps[ri].map(([c, j]) => [j, c]));
+    let before = -1;
+    r.forEach((entry, j) => {
+      const c = matched.get(j);
+      if (c !== undefined) before = c;
+      else extras.push({ only_in_some_runs: { run: ri, after_sequence_index: before + offset, entry } });
+    });
+  });
+  nondeterministic.push(...extras);
+  return { sequence, deterministic: nondeterministic.length === 0, nondeterministic };
+}
+
+function imagesNote(spec: Spec): string | undefined {
+  if (!spec.images?.length) return undefined;
+  return "images: " + spec.images.map((i) => `${i.file} (${i.format}, ${i.sizeBytes} bytes${i.backing ? `, backing ${i.backing}` : ""}${i.writes?.length ? `, written ${i.writes.map(([o, l]) => `${l}@${o}`).join(" ")}` : ""})`).join("; ");
+}
+
+/** Records a spec `runs` times and merges the runs into a golden. */
+export async function recordGolden(spec: Spec, opts: RecordOptions = {}): Promise<Golden> {
+  const runs: TranscriptEntry[][] = [];
+  let version = "";
+  for (let r = 0; r < (opts.runs ?? 3); r++) {
+    opts.log?.(`${spec.scenario}: run ${r + 1} of ${opts.runs ?? 3}`);
+    const run = await recordRun(spec, opts);
+    runs.push(run.transcript);
+    version = run.version;
+  }
+  const merged = mergeRuns(runs, imagesNote(spec));
+  return {
+    scenario: spec.scenario,
+    description: spec.description,
+    qemu: version,
+    runs: runs.length,
+    ...(spec.images ? { images: spec.images } : {}),
+    commands: spec.commands,
+    ...(spec.waits ? { waits: spec.waits } : {}),
+    ...merged,
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const files: string[] = [];
+  const opts: RecordOptions = { log: (l) => process.stderr.write(l + "\n") };
+  let out = fileURLToPath(new URL("../test/conformance/goldens/", import.meta.url));
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--runs") opts.runs = Number(argv[++i]);
+    else if (a === "--out") out = argv[++i];
+    else if (a === "--qemu") opts.qemu = argv[++i];
+    else if (a.startsWith("-")) throw new Error(`unknown option ${a} (use --runs N, --out DIR, --qemu BINARY)`);
+    else files.push(a);
+  }
+  if (files.length === 0) {
+    process.stderr.write("usage: npx tsx live/record.ts SPEC.json... [--runs N] [--out DIR] [--qemu BINARY]\n");
+    return 2;
+  }
+  if (!Number.isInteger(opts.runs ?? 3) || (opts.runs ?? 3) < 1) throw new Error("--runs must be a positive integer");
+  for (const f of files) {
+    const spec = loadSpec(resolve(f));
+    const golden = await recordGolden(spec, opts);
+    const path = join(out, `${spec.scenario}.json`);
+    writeGolden(path, golden);
+    const varies = golden.nondeterministic.length;
+    process.stdout.write(`${path}: ${golden.sequence.length} entries from ${golden.runs} runs of QEMU ${golden.qemu}${varies ? `, ${varies} nondeterministic` : ", deterministic"}\n`);
+  }
+  return 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
+    process.stderr.write(`record: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}
