@@ -53,7 +53,7 @@ export function parseText(text: string, file: string): Parsed {
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
   if (doc.errors.length > 0) {
     throw new InputError(doc.errors.slice(0, 5).map((e) => {
-      const pos = e.linePos?.[0];
+      const pos = e.linePos?.[0] ?? (e.pos ? lc.linePos(e.pos[0]) : undefined);
       const msg = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
       return { file, path: "", line: pos?.line, column: pos?.col, message: `not valid YAML/JSON: ${msg}` };
     }));

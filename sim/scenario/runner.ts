@@ -169,7 +169,7 @@ class World {
   private readonly seenJobs = new Set<Job>();
   private readonly guests: GuestWorkload[] = [];
   private readonly faults = new Map<string, ActiveFault[]>();
-  private readonly stepDrains = new Map<string, BlockNode[]>();
+  private readonly stepDrains = new Map<string, { node: BlockNode; begun: boolean }[]>();
   private readonly sleeping = new Set<number>();
   /** Steps whose process has reached its trigger wait (before that, nobody knows what it waits for). */
   private readonly armed = new Set<number>();
@@ -361,13 +361,16 @@ class World {
       if (node) {
         let list = this.stepDrains.get(node.name);
         if (!list) this.stepDrains.set(node.name, (list = []));
-        list.push(node);
+        const d = { node, begun: false };
+        list.push(d);
         yield* qemu.graph.drainedBegin(node);
+        d.begun = true;
       } else rep.response = { error: { class: "GenericError", desc: `no node named '${st.drain.node}' at this point` } };
     } else if ("undrain" in st) {
+      const d = this.stepDrains.get(st.undrain.node)?.pop();
+      if (d && !d.begun) yield* this.until(() => d.begun, `the drained section on ${st.undrain.node} to begin`, rep);
       this.log.push({ t: sim.now, kind: "undrain", client, step: i, node: st.undrain.node });
-      const node = this.stepDrains.get(st.undrain.node)?.pop();
-      if (node) qemu.graph.drainedEnd(node);
+      if (d) qemu.graph.drainedEnd(d.node);
       else rep.response = { error: { class: "GenericError", desc: `undrain of '${st.undrain.node}' without a drain step before it` } };
     } else if ("fault" in st) {
       const { device, ...rule } = st.fault;

@@ -1,0 +1,50 @@
+import { readdirSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { loadScenarioFile } from "../../sim/scenario/loader.js";
+import { runScenario } from "../../sim/scenario/runner.js";
+import { verdict } from "../../sim/report/text.js";
+
+const dir = new URL("../../scenarios/", import.meta.url);
+const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+
+describe("every shipped scenario", () => {
+  it("is listed in scenarios/README.md", async () => {
+    const { readFileSync } = await import("node:fs");
+    const readme = readFileSync(new URL("README.md", dir), "utf8");
+    for (const f of files) expect(readme, `${f} is not in scenarios/README.md`).toContain(`\`${f}\``);
+    expect(files.length).toBeGreaterThanOrEqual(10);
+  });
+
+  for (const f of files) {
+    it(`${f} runs green, twice with the same trace hash`, () => {
+      const loaded = loadScenarioFile(new URL(f, dir).pathname, `scenarios/${f}`);
+      const a = runScenario(loaded);
+      expect(a.ok, verdict(a)).toBe(true);
+      expect(a.outcome.kind).toBe("ok");
+      const b = runScenario(loaded);
+      expect(b.hash).toBe(a.hash);
+    });
+  }
+});
+
+describe("the scenarios show what they say", () => {
+  const run = (f: string, opts = {}) => runScenario(loadScenarioFile(new URL(f, dir).pathname, f), opts);
+
+  it("start-shim: under no-start-shim some random schedule does I/O while paused, and the report names the invariant", () => {
+    const r = run("start-shim.yaml", { profile: "no-start-shim", strategy: "random", seed: 1 });
+    expect(r.ok).toBe(false);
+    expect(r.violations.some((v) => v.invariant === "no-io-while-paused")).toBe(true);
+    expect(r.failures.some((f) => f.kind === "invariant" && f.message.includes("no-io-while-paused"))).toBe(true);
+  });
+
+  it("a changed expectation fails with a diff naming what differs", () => {
+    const loaded = loadScenarioFile(new URL("stream.yaml", dir).pathname, "stream.yaml");
+    const seq = (loaded.scenario.expect.events as { sequence: unknown[] }).sequence;
+    seq[2] = { event: "JOB_STATUS_CHANGE", data: { id: "stream0", status: "ready" } };
+    const r = runScenario(loaded);
+    expect(r.ok).toBe(false);
+    expect(r.failures[0].message).toBe("the events differ from the expected exact sequence at event #2");
+    expect(r.failures[0].expected).toContain('=> #2 JOB_STATUS_CHANGE {"id":"stream0","status":"ready"}');
+    expect(r.failures[0].observed?.find((l) => l.startsWith("=>"))).toMatch(/"status":"waiting"/);
+  });
+});
