@@ -1,5 +1,6 @@
 /**
- * Replays a ../shared/conformance recording through a simulated QEMU and
+ * Replays a ../shared/conformance recording, or a golden recorded by
+ * live/record.ts (test/conformance/goldens/), through a simulated QEMU and
  * returns both transcripts, normalised the way the recorder normalised
  * (query-named-block-nodes as {node: backing file name}).
  */
@@ -7,23 +8,21 @@ import { readFileSync } from "node:fs";
 import { Scheduler, sleep, Signal, wait, type Process } from "../../sim/scheduler/index.js";
 import { createQemu } from "../../sim/qmp/qemu.js";
 import type { TranscriptEntry } from "../../sim/qmp/types.js";
+import type { Image, Nondeterminism, Wait } from "../../live/golden.js";
+
+export type { Wait } from "../../live/golden.js";
 
 export const CONFORMANCE_DIR = new URL("../../../shared/conformance/", import.meta.url);
+export const GOLDENS_DIR = new URL("./goldens/", import.meta.url);
 
 export interface Recording {
   scenario: string;
   description: string;
   commands: { cmd: string; args?: Record<string, unknown> }[];
   sequence: (TranscriptEntry | { note: string })[];
-}
-
-/** When to send command i: after a pause, and/or once an event (optionally for a status) has been seen. */
-export interface Wait {
-  afterMs?: number;
-  untilEvent?: string;
-  status?: string;
-  /** How many such events must have been seen (default 1). */
-  count?: number;
+  /** Image files the commands name as $TMP/<file> (goldens); without it, the shared recordings' qcow2 chain. */
+  images?: Image[];
+  nondeterministic?: Nondeterminism[];
 }
 
 export const MiB = 1 << 20;
@@ -32,8 +31,11 @@ export function load(name: string): Recording {
   return JSON.parse(readFileSync(new URL(`${name}.json`, CONFORMANCE_DIR), "utf8")) as Recording;
 }
 
-/** Files the recordings name ($TMP/x.qcow2): a 4 MiB qcow2 chain, 1 MiB written per layer at its own offset. */
-const CHAIN: Record<string, number> = { "$TMP/base.qcow2": 0, "$TMP/mid.qcow2": 1, "$TMP/top.qcow2": 2 };
+/** Files the shared recordings name ($TMP/x.qcow2): a 4 MiB qcow2 chain, 1 MiB written per layer at its own offset. */
+const CHAIN: Image[] = ["base", "mid", "top"].map((name, layer) => ({ file: `${name}.qcow2`, format: "qcow2", sizeBytes: 4 * MiB, writes: [[layer * MiB, MiB]] }));
+
+/** Job statuses in which a job does not move on by itself (live/record.ts stops on the same). */
+const SETTLED = new Set(["concluded", "pending", "ready", "paused", "standby"]);
 
 export function replay(rec: Recording, waits: Record<number, Wait> = {}): { expected: TranscriptEntry[]; observed: TranscriptEntry[] } {
   const sim = new Scheduler({ maxSteps: 20_000_000, maxTimeNs: 3600e9 });
@@ -45,9 +47,9 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): { expe
     sim.notify(newEvent);
   });
   sim.spawn("client", (function* (): Process {
-    for (const [file, layer] of Object.entries(CHAIN)) {
-      const dev = qemu.addDevice({ name: file, sizeBytes: 4 * MiB, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 32 });
-      yield dev.io({ op: "write", offset: layer * MiB, bytes: MiB, issuer: "qemu-img" });
+    for (const img of rec.images ?? CHAIN) {
+      const dev = qemu.addDevice({ name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 32 });
+      for (const [offset, bytes] of img.writes ?? []) yield dev.io({ op: "write", offset, bytes, issuer: "qemu-io" });
     }
     for (let i = 0; i < rec.commands.length; i++) {
       const w = waits[i] ?? {};
@@ -59,8 +61,8 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): { expe
       const c = rec.commands[i];
       yield* qemu.monitor.execute(c.args === undefined ? { execute: c.cmd } : { execute: c.cmd, arguments: c.args });
     }
-    // let the last jobs finish, as the recorder did before closing
-    while (qemu.jm.jobs.some((j) => !j.userPaused)) yield sleep(1e6);
+    // let the last jobs run until none moves on by itself, as the recorder did before closing
+    while (qemu.jm.jobs.some((j) => !j.userPaused && !SETTLED.has(j.status))) yield sleep(1e6);
   })());
   const result = sim.run();
   if (result.outcome.kind !== "ok") throw new Error(`simulation of ${rec.scenario} ended with ${JSON.stringify(result.outcome)}`);
@@ -102,6 +104,64 @@ function inRange(key: string, w: Record<string, unknown>, g: Record<string, unkn
   if (!total || typeof w[key] !== "number" || typeof g[key] !== "number" || w[total] !== g[total]) return false;
   const t = w[total] as number, wv = w[key] as number, gv = g[key] as number;
   return wv > 0 && wv < t && gv > 0 && gv < t;
+}
+
+/** An entry a recording saw in only some runs, allowed right after expected[after] (-1: before the first). */
+export interface OptionalEntry {
+  after: number;
+  entry: TranscriptEntry;
+}
+
+/** The recording's only_in_some_runs entries, placed by index into `expected` (its sequence without notes). */
+export function optionalEntries(rec: Recording): OptionalEntry[] {
+  const expectedIndex: number[] = [];
+  let n = -1;
+  for (const e of rec.sequence) expectedIndex.push("note" in e ? n : ++n);
+  const out: OptionalEntry[] = [];
+  for (const d of rec.nondeterministic ?? []) {
+    if (!("only_in_some_runs" in d)) continue;
+    const { after_sequence_index: at, entry } = d.only_in_some_runs;
+    const after = at < 0 ? -1 : expectedIndex[at];
+    if (!out.some((o) => o.after === after && JSON.stringify(o.entry) === JSON.stringify(entry))) out.push({ after, entry });
+  }
+  return out;
+}
+
+/**
+ * Where `observed` first departs from `expected`: the index into expected (its
+ * length when observed has extra entries at the end), and the index into
+ * observed; undefined when they match. An optional entry may appear (once)
+ * right after the expected entry it follows in the recording.
+ */
+export function firstDifference(expected: TranscriptEntry[], observed: TranscriptEntry[], optional: OptionalEntry[] = []): { at: number; observedAt: number } | undefined {
+  const used = new Set<OptionalEntry>();
+  let j = 0;
+  const skipOptional = (after: number) => {
+    for (;;) {
+      const o = j < observed.length ? optional.find((x) => !used.has(x) && x.after === after && matches(x.entry, observed[j])) : undefined;
+      if (!o) return;
+      used.add(o);
+      j++;
+    }
+  };
+  for (let i = 0; i < expected.length; i++) {
+    if (j < observed.length && matches(expected[i], observed[j])) {
+      j++;
+      continue;
+    }
+    skipOptional(i - 1);
+    if (j < observed.length && matches(expected[i], observed[j])) j++;
+    else return { at: i, observedAt: j };
+  }
+  skipOptional(expected.length - 1);
+  return j < observed.length ? { at: expected.length, observedAt: j } : undefined;
+}
+
+/** A readable diff around a departure: a few entries either side, the departing ones marked. */
+export function showDifference(expected: TranscriptEntry[], observed: TranscriptEntry[], d: { at: number; observedAt: number }): string {
+  const show = (xs: TranscriptEntry[], at: number) =>
+    xs.slice(Math.max(0, at - 3), at + 4).map((x, k) => `${k + Math.max(0, at - 3) === at ? "=>" : "  "} ${line(x)}`).join("\n") || "   (nothing)";
+  return `--- recorded (entry ${d.at})\n${show(expected, d.at)}\n--- simulated (entry ${d.observedAt})\n${show(observed, d.observedAt)}`;
 }
 
 /** One line per entry, for readable diffs. */
