@@ -183,7 +183,7 @@ function mergeValue(vals: unknown[], path: string, out: Nondeterminism[]): unkno
  * that differ are "<varies>", and an entry not in that common order is listed
  * as only_in_some_runs after the index of the common entry before it.
  */
-export function mergeRuns(runs: TranscriptEntry[][], note?: string): Pick<Golden, "sequence" | "deterministic" | "nondeterministic"> {
+export function mergeRuns(runs: TranscriptEntry[][], note?: string, warnings: string[] = []): Pick<Golden, "sequence" | "deterministic" | "nondeterministic"> {
   const keys = runs.map((r) => r.map(key));
   let common = keys[0];
   for (const k of keys.slice(1)) common = lcs(common, k).map(([i]) => common[i]);
@@ -205,6 +205,8 @@ export function mergeRuns(runs: TranscriptEntry[][], note?: string): Pick<Golden
     });
   });
   nondeterministic.push(...extras);
+  const moved = extras.filter((x) => "only_in_some_runs" in x && "cmd" in x.only_in_some_runs.entry).map((x) => "only_in_some_runs" in x && "cmd" in x.only_in_some_runs.entry ? x.only_in_some_runs.entry.cmd : "");
+  if (moved.length > 0) warnings.push(`commands ${[...new Set(moved)].join(", ")} did not come at the same point of the events in every run: the spec races, give them a wait`);
   return { sequence, deterministic: nondeterministic.length === 0, nondeterministic };
 }
 
@@ -223,7 +225,9 @@ export async function recordGolden(spec: Spec, opts: RecordOptions = {}): Promis
     runs.push(run.transcript);
     version = run.version;
   }
-  const merged = mergeRuns(runs, imagesNote(spec));
+  const warnings: string[] = [];
+  const merged = mergeRuns(runs, imagesNote(spec), warnings);
+  for (const w of warnings) opts.log?.(`${spec.scenario}: warning: ${w}`);
   return {
     scenario: spec.scenario,
     description: spec.description,
