@@ -5,7 +5,7 @@
  * branch that fits the data best speaks, not all of them.
  */
 import type { z } from "zod";
-import { didYouMean, formatPath, type Problem } from "./errors.js";
+import { closest, didYouMean, formatPath, type Problem } from "./errors.js";
 
 type Path = (string | number)[];
 type Issue = z.core.$ZodIssue;
@@ -52,7 +52,9 @@ function pickOption(options: unknown[], data: unknown, discriminator?: string): 
   let best = objs[0], bestScore = -Infinity;
   for (const o of objs) {
     const keys = Object.keys(shapeOf(o));
-    const score = Object.keys(rec).filter((k) => keys.includes(k)).length - Object.keys(rec).filter((k) => !keys.includes(k)).length;
+    const other = Object.keys(rec).filter((k) => !keys.includes(k));
+    // A misspelt key still points at its branch: "undran" votes for the branch with "undrain".
+    const score = Object.keys(rec).length - other.length - other.length + 0.5 * other.filter((k) => closest(k, keys) !== undefined).length;
     if (score > bestScore) {
       best = o;
       bestScore = score;
@@ -99,7 +101,7 @@ export function describeValue(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-const TYPE_NAMES: Record<string, string> = { object: "a mapping", array: "a list", string: "a string", number: "a number", boolean: "true or false", int: "a whole number" };
+const TYPE_NAMES: Record<string, string> = { object: "a mapping", record: "a mapping", map: "a mapping", array: "a list", string: "a string", number: "a number", boolean: "true or false", int: "a whole number" };
 
 /**
  * Converts zod issues for `data` (validated against `schema`) into problems

@@ -175,6 +175,9 @@ function sha(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
+/** The most clusters a device may have (one version object each). */
+const MAX_CLUSTERS = 1 << 22;
+
 /** Cross-references: every name used is declared, every declared name is unique. */
 function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
   const problems: Problem[] = [];
@@ -193,6 +196,9 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
     else devices.set(d.name, from);
     if (d["cluster-size"] < 512 || (d["cluster-size"] & (d["cluster-size"] - 1)) !== 0) at(from, ["cluster-size"], `expected a power of two >= 512, got ${d["cluster-size"]}`);
     if (d.size < 1) at(from, ["size"], "expected a size of at least 1 byte");
+    else if (d.size / Math.max(512, d["cluster-size"]) > MAX_CLUSTERS) {
+      at(from, ["size"], `${d.size} bytes make ${Math.ceil(d.size / d["cluster-size"])} clusters of ${d["cluster-size"]} bytes; blocksim keeps a version per cluster and allows at most ${MAX_CLUSTERS}: use a larger cluster-size or a smaller device`);
+    }
     d.data.forEach((r, i) => {
       if (r.offset + r.length > d.size) at(from, ["data", i], `the range ${r.offset}+${r.length} goes past the end of the device (${d.size} bytes)`);
     });
@@ -214,6 +220,10 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
       else usedDevice.set(file, name);
     };
     checkFile(n, []);
+    const nullSize = n.driver === "null-co" ? n.size : n.driver === "blkdebug" && n.image.driver === "null-co" ? n.image.size : undefined;
+    if (nullSize !== undefined && nullSize / 65536 > MAX_CLUSTERS) {
+      at(from, n.driver === "null-co" ? ["size"] : ["image", "size"], `a null-co node of ${nullSize} bytes is larger than blocksim simulates (at most ${MAX_CLUSTERS * 65536} bytes)`);
+    }
     if (n.driver === "blkdebug") checkFile(n.image, ["image"]);
     if (n.driver === "qcow2" && typeof n.backing === "string" && !nodes.has(n.backing)) {
       at(from, ["backing"], `no node named "${n.backing}" declared before this one${didYouMean(n.backing, [...nodes.keys()])} (a backing node must come first)`);

@@ -1,0 +1,154 @@
+/**
+ * The blocksim command line. A few tests run the real binary as a
+ * subprocess (each costs about a second of tsx start-up); the rest call
+ * main() in-process with captured output.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { main, type Io } from "../../sim/cli/main.js";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const BIN = join(ROOT, "bin/blocksim.js");
+
+function blocksim(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function capture(): Io & { stdout: string; stderr: string } {
+  const io = { stdout: "", stderr: "", tty: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) };
+  return io;
+}
+
+async function run(...args: string[]) {
+  const io = capture();
+  const code = await main(args, io);
+  return { code, stdout: io.stdout, stderr: io.stderr };
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "blocksim-cli-"));
+
+describe("the real binary", () => {
+  it("runs a scenario: the event log, PASS, exit 0", () => {
+    const r = blocksim("run", "scenarios/stream.yaml");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^scenario stream \(scenarios\/stream.yaml\)\nprofile current · seed 0 · strategy fifo\n/);
+    expect(r.stdout).toMatch(/\d+\.\d{6}ms {2}client {3}> block-stream \{"job-id":"stream0","device":"top","base-node":"base"\}/);
+    expect(r.stdout).toMatch(/event {6}JOB_STATUS_CHANGE \{"id":"stream0","status":"created"\}/);
+    expect(r.stdout).toMatch(/\nPASS stream: 2 steps, 7 events, .*trace hash [0-9a-f]{16}\n$/);
+  });
+
+  it("bad input: exit 2 and an error per file, no stack trace", () => {
+    const r = blocksim("run", "test/scenario/bad/05-bad-unit.yaml", "test/scenario/bad/11-node-typo.yaml", "no/such/file.yaml");
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain('test/scenario/bad/05-bad-unit.yaml:4:22: at devices[0].size: unknown unit "XB" in "64XB"');
+    expect(r.stderr).toContain('test/scenario/bad/11-node-typo.yaml:6:34: at nodes[0].fil: unknown key "fil" (did you mean "file"?)');
+    expect(r.stderr).toContain("no/such/file.yaml: cannot read the file: no such file");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("--save-replay then replay reproduces the run exactly", () => {
+    const replay = join(tmp, "txn.replay.json");
+    const a = blocksim("run", "scenarios/txn-start-in-commit.yaml", "--strategy", "random", "--seed", "5", "--quiet", "--save-replay", replay);
+    expect(a.code).toBe(0);
+    const b = blocksim("replay", replay, "--quiet");
+    expect(b.code).toBe(0);
+    const hash = JSON.parse(readFileSync(replay, "utf8")).hash as string;
+    expect(b.stdout).toContain(`REPLAY REPRODUCED ${replay}: same choices, trace hash ${hash}`);
+  });
+
+  it("npm start's command runs the transaction of backups", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
+    expect(pkg.scripts.start).toBe("node bin/blocksim.js run scenarios/transaction-of-backups.yaml");
+    const out = execFileSync(process.execPath, [BIN, "run", "scenarios/transaction-of-backups.yaml", "--quiet"], { cwd: ROOT, encoding: "utf8" });
+    expect(out).toMatch(/^PASS transaction-of-backups: /);
+  });
+});
+
+describe("blocksim in-process", () => {
+  it("--json prints QMP lines and a result line", async () => {
+    const r = await run("run", join(ROOT, "scenarios/stream.yaml"), "--json");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toEqual({ execute: "block-stream", arguments: { "job-id": "stream0", device: "top", "base-node": "base" } });
+    expect(lines[1]).toMatchObject({ event: "JOB_STATUS_CHANGE", data: { id: "stream0", status: "created" }, timestamp: { seconds: 0 } });
+    expect(lines.some((l) => "return" in l)).toBe(true);
+    expect(lines[lines.length - 1]).toMatchObject({ blocksim: { scenario: "stream", ok: true, outcome: "ok", failures: [] } });
+  });
+
+  it("a failed expectation exits 1 with expected and observed", async () => {
+    const file = join(tmp, "fails.yaml");
+    writeFileSync(file, `name: fails
+nodes:
+  - { driver: null-co, node-name: a, size: 1MiB }
+steps:
+  - execute: query-jobs
+    expect: { return: [{ id: j0 }] }
+  - execute: job-pause
+    arguments: { id: nope }
+expect:
+  jobs: { j0: concluded }
+`);
+    const r = await run("run", file, "--quiet");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("FAIL fails: 3 expectations failed");
+    expect(r.stdout).toContain("  ✗ steps[0] query-jobs: the reply differs\n      expected:\n        return [{\"id\":\"j0\"}]\n      observed:\n        return []");
+    expect(r.stdout).toContain("  ✗ steps[1] job-pause failed: error GenericError: Job not found");
+    expect(r.stdout).toContain("  ✗ job 'j0' never existed");
+  });
+
+  it("replay: a tampered choice log departs and says where", async () => {
+    const replay = join(tmp, "b.replay.json");
+    expect((await run("run", join(ROOT, "scenarios/backup.yaml"), "--quiet", "--save-replay", replay)).code).toBe(0);
+    const doc = JSON.parse(readFileSync(replay, "utf8")) as { choices: string; hash: string };
+    writeFileSync(replay, JSON.stringify({ ...doc, choices: doc.choices.replace(/^1:[^,]*,/, "1:") }));
+    const r = await run("replay", replay, "--quiet");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/REPLAY DEPARTS from .*b\.replay\.json:\n {2}the run departs from the recorded choice log at choice #\d+/);
+    writeFileSync(replay, JSON.stringify({ ...doc, hash: "0000000000000000" }));
+    const h = await run("replay", replay, "--quiet");
+    expect(h.code).toBe(1);
+    expect(h.stdout).toContain("trace hash");
+    expect(h.stdout).toContain("differs from the recorded 0000000000000000");
+  });
+
+  it("replay: a malformed replay file is bad input", async () => {
+    const replay = join(tmp, "bad.replay.json");
+    writeFileSync(replay, `{"blocksim-replay": 1, "scenario": {"path": "x.yaml"}, "profile": "current", "seed": 0, "strategy": "fifo", "choices": "1:3.5", "hash": "abc"}`);
+    const r = await run("replay", replay);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('at hash: expected 16 hex digits (a trace hash)');
+  });
+
+  it("check-determinism compares hashes", async () => {
+    const r = await run("check-determinism", join(ROOT, "scenarios/error-actions.yaml"), "--runs", "3", "--strategy", "random");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^DETERMINISTIC: 3 runs of .*error-actions.yaml \(profile current, seed 0, strategy random\) all have trace hash [0-9a-f]{16}, ok\n$/);
+  });
+
+  it("help, profiles, invariants and usage errors", async () => {
+    expect((await run("--help")).stdout).toContain("Usage: blocksim <command> [options]");
+    const help = await run("help", "run");
+    expect(help.stdout).toContain("Usage: blocksim run FILE… [options]");
+    expect(help.stdout).toContain("Examples:");
+    expect((await run("run", "--help")).stdout).toBe(help.stdout);
+    const profiles = await run("profiles");
+    expect(profiles.stdout).toContain("no-start-shim\n");
+    expect(profiles.stdout).toContain("txn-start-on-create\n");
+    expect((await run("invariants")).stdout).toContain("txn-no-complete-before-commit\n");
+    const bad = await run("rnu", "x.yaml");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('blocksim: unknown command "rnu" (did you mean "run"?); see: blocksim --help\n');
+    const opt = await run("run", "x.yaml", "--seeed", "3");
+    expect(opt.code).toBe(2);
+    expect(opt.stderr).toContain("unknown option --seeed for 'run' (did you mean \"--seed\"?)");
+    const prof = await run("run", "x.yaml", "--profile", "no-shim");
+    expect(prof.code).toBe(2);
+    expect(prof.stderr).toContain('unknown profile "no-shim"');
+  });
+});
