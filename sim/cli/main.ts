@@ -10,7 +10,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { COMMANDS } from "../qmp/qemu.js";
 import { PROFILES } from "../qmp/profiles.js";
 import { didYouMean, formatProblems, InputError } from "../scenario/errors.js";
-import { INVARIANTS } from "../scenario/invariants.js";
+import { listInvariants } from "../check/index.js";
 import { loadScenarioFile, type LoadedScenario } from "../scenario/loader.js";
 import { eventLines, firstDifference, loadReplayFile, makeReplay } from "../scenario/replay.js";
 import { describeOutcome, runScenario, type RunOptions, type RunReport, type StrategyName } from "../scenario/runner.js";
@@ -327,8 +327,8 @@ function listProfiles(io: Io): number {
   return EXIT_OK;
 }
 
-function listInvariants(io: Io): number {
-  for (const i of INVARIANTS) io.out(`${i.name}\n  ${i.description}${i.source ? `\n  source: ${i.source}` : ""}\n`);
+function printInvariants(io: Io): number {
+  for (const i of listInvariants()) io.out(`${i.name} (${i.when === "step" ? "checked at every step" : "checked at the end of the run"})\n  ${i.description}${i.source ? `\n  source: ${i.source}` : ""}\n`);
   return EXIT_OK;
 }
 
@@ -356,7 +356,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "check-determinism": return cmdCheckDeterminism(rest, io);
       case "timeline": return await cmdTimeline(rest, io);
       case "profiles": return rest.includes("--help") || rest.includes("-h") ? help("profiles", io) : listProfiles(io);
-      case "invariants": return rest.includes("--help") || rest.includes("-h") ? help("invariants", io) : listInvariants(io);
+      case "invariants": return rest.includes("--help") || rest.includes("-h") ? help("invariants", io) : printInvariants(io);
       case "commands": return rest.includes("--help") || rest.includes("-h") ? help("commands", io) : listCommands(io);
       default:
         throw new UsageError(`unknown command "${cmd}"${didYouMean(cmd, Object.keys(HELP).filter((k) => k !== "main"))}; see: blocksim --help`);

@@ -15,7 +15,7 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } fr
 import { PROFILES } from "../qmp/profiles.js";
 import { COMMANDS } from "../qmp/qemu.js";
 import { didYouMean, InputError, type Problem } from "./errors.js";
-import { INVARIANTS } from "./invariants.js";
+import { INVARIANTS } from "../check/index.js";
 import { issuesToProblems, type Locate } from "./issues.js";
 import { Fragment, Scenario, type Device, type Guest, type Node } from "./schema.js";
 

@@ -21,7 +21,7 @@ import {
   FifoStrategy, PctStrategy, RandomStrategy, ReplayStrategy, Scheduler, Signal, sleep, wait,
   type ChoiceLog, type Outcome, type Process, type Strategy, type TraceRecord,
 } from "../scheduler/index.js";
-import { INVARIANTS, type InvariantViolation } from "./invariants.js";
+import { checkRun, INVARIANTS, type CheckViolation } from "../check/index.js";
 import type { LoadedScenario } from "./loader.js";
 import type { ExpectedEvent, FaultRule, Scenario, Step } from "./schema.js";
 import { formatDuration } from "./units.js";
@@ -92,7 +92,7 @@ export interface RunReport {
   log: LogEntry[];
   steps: StepReport[];
   jobs: JobSpan[];
-  violations: InvariantViolation[];
+  violations: CheckViolation[];
   /** Drained sections begun by steps or by QEMU: [node, beginNs, endNs | undefined]. */
   drains: { node: string; beginNs: number; endNs?: number }[];
   devices: { name: string; submitted: number; completed: number; faulted: number }[];
@@ -117,11 +117,12 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const sim = new Scheduler({ seed, strategy, trace: true, maxSteps: sc.limits.steps, maxTimeNs: sc.limits.time });
   const qemu = createQemu(sim, behaviour);
   const w = new World(sim, qemu, sc);
+  const check = checkRun(qemu, invariantNames(sc));
   sim.spawn("scenario", w.main());
   const result = sim.run();
   const trace = result.trace ?? [];
   const failures: Failure[] = [...w.setupFailures];
-  const violations = checkInvariants(sc, trace, qemu, w.allJobs);
+  const violations = check.finish(result);
   if (w.setupFailures.length === 0) {
     failures.push(...checkOutcome(sc, result.outcome));
     failures.push(...checkSteps(sc, w));
@@ -608,14 +609,14 @@ function checkData(sc: Scenario, w: World, qemu: Qemu): Failure[] {
   return out;
 }
 
-function checkInvariants(sc: Scenario, trace: readonly TraceRecord[], qemu: Qemu, jobs: readonly Job[]): InvariantViolation[] {
+/** The invariants a scenario asks for, plus those it expects to see violated. */
+function invariantNames(sc: Scenario): string[] {
   const inv = sc.expect.invariants;
   const names = new Set([...(inv === "all" ? INVARIANTS.map((i) => i.name) : inv === "none" ? [] : inv), ...sc.expect.violations]);
-  const obs = { trace, coreViolations: qemu.jm.violations, jobs };
-  return INVARIANTS.filter((i) => names.has(i.name)).flatMap((i) => i.check(obs));
+  return INVARIANTS.map((i) => i.name).filter((n) => names.has(n));
 }
 
-function checkViolations(sc: Scenario, violations: InvariantViolation[]): Failure[] {
+function checkViolations(sc: Scenario, violations: CheckViolation[]): Failure[] {
   const out: Failure[] = [];
   const expected = new Set(sc.expect.violations);
   for (const v of violations) {

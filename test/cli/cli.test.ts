@@ -140,7 +140,7 @@ expect:
     const profiles = await run("profiles");
     expect(profiles.stdout).toContain("no-start-shim\n");
     expect(profiles.stdout).toContain("txn-start-on-create\n");
-    expect((await run("invariants")).stdout).toContain("txn-no-complete-before-commit\n");
+    expect((await run("invariants")).stdout).toContain("txn-member-completes-before-commit (checked at every step)\n");
     const bad = await run("rnu", "x.yaml");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe('blocksim: unknown command "rnu" (did you mean "run"?); see: blocksim --help\n');
