@@ -3,10 +3,14 @@
  * specs/), replayed through the simulator with each golden's own waits. No
  * QEMU is needed: the goldens are committed.
  */
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { conform, formatResults } from "../../live/conform.js";
 import { describe, expect, it } from "vitest";
 import { loadGolden, loadSpec, waitsOf } from "../../live/golden.js";
-import { firstDifference, GOLDENS_DIR, optionalEntries, replay, showDifference } from "./replay.js";
+import { CONFORMANCE_DIR, firstDifference, GOLDENS_DIR, optionalEntries, replay, showDifference } from "./replay.js";
 
 const SPECS_DIR = new URL("./specs/", import.meta.url);
 const names = (dir: URL) => readdirSync(dir).filter((f) => f.endsWith(".json")).map((f) => f.replace(/\.json$/, "")).sort();
@@ -43,4 +47,30 @@ describe("the goldens recorded from a real QEMU 7.2 (test/conformance/goldens)",
       if (diff) expect.fail(`${name} departs at entry ${diff.at}:\n${showDifference(expected, observed, diff)}`);
     });
   }
+});
+
+describe("conform (live/conform.ts): goldens against the simulator, as `blocksim conform` will run it", () => {
+  it("passes the committed goldens and the shared recordings but the one known difference", () => {
+    const results = conform([fileURLToPath(GOLDENS_DIR), fileURLToPath(CONFORMANCE_DIR)]);
+    expect(results.length).toBe(names(GOLDENS_DIR).length + names(CONFORMANCE_DIR).length);
+    expect(results.filter((r) => !r.ok).map((r) => [r.scenario, r.at])).toEqual([["id_and_blockers", 60]]);
+  });
+
+  it("names the scenario and the entry where a golden departs, with both sides", () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-conform-"));
+    try {
+      const text = readFileSync(new URL("target_error_ignore.json", GOLDENS_DIR), "utf8");
+      writeFileSync(join(dir, "edited.json"), text.replace('"action": "ignore"', '"action": "stop"'));
+      const [r] = conform([dir]);
+      expect(r.ok).toBe(false);
+      expect(r.at).toBe(10);
+      const out = formatResults([r]);
+      expect(out).toContain("DIFF  target_error_ignore: departs at entry 10");
+      expect(out).toContain('=> E BLOCK_JOB_ERROR {"device":"j0","operation":"write","action":"stop"}');
+      expect(out).toContain('=> E BLOCK_JOB_ERROR {"device":"j0","operation":"write","action":"ignore"}');
+      expect(out).toContain("0 of 1 match the simulator");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,21 +1,8 @@
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CONFORMANCE_DIR, firstDifference, load, optionalEntries, replay, showDifference, type Wait } from "./replay.js";
+import { CONFORMANCE_DIR, firstDifference, load, optionalEntries, replay, SHARED_WAITS, showDifference } from "./replay.js";
 
-/** When each recording sent its commands (from its description), by command index. */
-const WAITS: Record<string, Record<number, Wait>> = {
-  backup_full: {},
-  backup_cancel: { 3: { afterMs: 350 }, 5: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
-  backup_manual_finalize: { 9: { untilEvent: "BLOCK_JOB_PENDING" } },
-  txn_grouped: { 5: { untilEvent: "JOB_STATUS_CHANGE", status: "null", count: 2 } },
-  mirror_complete: { 5: { untilEvent: "BLOCK_JOB_READY" }, 7: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
-  pause_midrun: { 3: { afterMs: 350 }, 5: { untilEvent: "JOB_STATUS_CHANGE", status: "paused", count: 2 } },
-  set_speed: { 5: { afterMs: 500 } },
-  target_error_stop: { 3: { untilEvent: "JOB_STATUS_CHANGE", status: "paused", count: 2 } },
-  stream: { 5: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
-  commit_active: { 5: { untilEvent: "BLOCK_JOB_READY" }, 7: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
-  id_and_blockers: { 18: { untilEvent: "JOB_STATUS_CHANGE", status: "null", count: 2 } },
-};
+const WAITS = SHARED_WAITS;
 
 /**
  * Where the simulator knowingly departs from a recording: the first entry

@@ -27,6 +27,21 @@ export interface Recording {
 
 export const MiB = 1 << 20;
 
+/** When each recording sent its commands (from its description), by command index. */
+export const SHARED_WAITS: Record<string, Record<number, Wait>> = {
+  backup_full: {},
+  backup_cancel: { 3: { afterMs: 350 }, 5: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
+  backup_manual_finalize: { 9: { untilEvent: "BLOCK_JOB_PENDING" } },
+  txn_grouped: { 5: { untilEvent: "JOB_STATUS_CHANGE", status: "null", count: 2 } },
+  mirror_complete: { 5: { untilEvent: "BLOCK_JOB_READY" }, 7: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
+  pause_midrun: { 3: { afterMs: 350 }, 5: { untilEvent: "JOB_STATUS_CHANGE", status: "paused", count: 2 } },
+  set_speed: { 5: { afterMs: 500 } },
+  target_error_stop: { 3: { untilEvent: "JOB_STATUS_CHANGE", status: "paused", count: 2 } },
+  stream: { 5: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
+  commit_active: { 5: { untilEvent: "BLOCK_JOB_READY" }, 7: { untilEvent: "JOB_STATUS_CHANGE", status: "null" } },
+  id_and_blockers: { 18: { untilEvent: "JOB_STATUS_CHANGE", status: "null", count: 2 } },
+};
+
 export function load(name: string): Recording {
   return JSON.parse(readFileSync(new URL(`${name}.json`, CONFORMANCE_DIR), "utf8")) as Recording;
 }

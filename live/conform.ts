@@ -1,0 +1,73 @@
+/**
+ * Checks goldens (or the ../shared/conformance recordings) against the
+ * simulator: replays each with its own waits and images and reports the
+ * first entry where the simulator departs, with a readable diff. No QEMU is
+ * needed; nothing here touches real time.
+ *
+ *   npx tsx live/conform.ts FILE.json|DIR...
+ *
+ * Exit status 0 when every file matches, 1 otherwise.
+ */
+import { readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TranscriptEntry } from "../sim/qmp/types.js";
+import { firstDifference, optionalEntries, replay, SHARED_WAITS, showDifference } from "../test/conformance/replay.js";
+import { loadGolden, waitsOf } from "./golden.js";
+
+export interface ConformResult {
+  file: string;
+  scenario: string;
+  ok: boolean;
+  /** Index of the first recorded entry the simulator departs from. */
+  at?: number;
+  diff?: string;
+  expected: TranscriptEntry[];
+  observed: TranscriptEntry[];
+}
+
+/** The JSON files a list of files and directories names, in a stable order. */
+export function goldenFiles(paths: string[]): string[] {
+  return paths.flatMap((p) => (statSync(p).isDirectory() ? readdirSync(p).filter((f) => f.endsWith(".json")).sort().map((f) => join(p, f)) : [p]));
+}
+
+/**
+ * Replays one golden through the simulator and compares. A file without
+ * `waits` (a ../shared/conformance recording) gets the waits its description
+ * gives (SHARED_WAITS), if it is one of those.
+ */
+export function conformFile(file: string): ConformResult {
+  const golden = loadGolden(file);
+  const waits = golden.waits ? waitsOf(golden) : SHARED_WAITS[golden.scenario] ?? {};
+  const { expected, observed } = replay(golden, waits);
+  const d = firstDifference(expected, observed, optionalEntries(golden));
+  return { file, scenario: golden.scenario, ok: !d, expected, observed, ...(d ? { at: d.at, diff: showDifference(expected, observed, d) } : {}) };
+}
+
+export function conform(paths: string[]): ConformResult[] {
+  return goldenFiles(paths).map(conformFile);
+}
+
+/** One line per file, and the diff of each that departs. */
+export function formatResults(results: ConformResult[]): string {
+  const lines = results.map((r) => (r.ok ? `ok    ${r.scenario} (${r.expected.length} entries)` : `DIFF  ${r.scenario}: departs at entry ${r.at}\n${r.diff!.replace(/^/gm, "      ")}`));
+  const bad = results.filter((r) => !r.ok).length;
+  lines.push(`${results.length - bad} of ${results.length} match the simulator`);
+  return lines.join("\n") + "\n";
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  if (args.length === 0) {
+    process.stderr.write("usage: npx tsx live/conform.ts FILE.json|DIR...\n");
+    process.exit(2);
+  }
+  try {
+    const results = conform(args);
+    process.stdout.write(formatResults(results));
+    process.exit(results.every((r) => r.ok) ? 0 : 1);
+  } catch (e) {
+    process.stderr.write(`conform: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(2);
+  }
+}
