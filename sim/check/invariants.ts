@@ -72,7 +72,7 @@ const legalTransitions: Invariant = {
         const job = jobOf(r.src);
         if (job === undefined || r.kind !== "status") return;
         const from = r.data?.from as JobStatus, to = r.data?.to as JobStatus;
-        const prev = last.get(job);
+        const prev = from === "undefined" ? undefined : last.get(job); // a job id can be reused once dismissed
         if (prev !== undefined && prev !== from) ctx.report({ job, detail: `status change ${from} -> ${to} but the job was ${prev}`, state: { previous: prev, from, to } });
         else if (!isLegalTransition(from, to)) ctx.report({ job, detail: `illegal transition ${from} -> ${to}`, state: { from, to } });
         last.set(job, to);
@@ -182,6 +182,7 @@ const eventsMatchStates: Invariant = {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status") {
           status.set(job, String(r.data?.to));
+          if (r.data?.to === "created") finished.delete(job); // a job id can be reused once dismissed
           if (r.data?.from !== r.data?.to && !job.startsWith("<internal")) expected.push({ job, status: String(r.data?.to) });
           if (r.data?.to === "concluded" && !finished.has(job) && ctx.world.jm.get(job)?.started) {
             ctx.report({ job, detail: "concluded without BLOCK_JOB_COMPLETED or BLOCK_JOB_CANCELLED", state: { status: "concluded" } });
@@ -210,9 +211,15 @@ const eventsMatchStates: Invariant = {
   },
 };
 
+/** A job that, in this status, can only go on when the user acts: ready/standby, pending without auto-finalize, a sync=none backup. */
+export function waitsForUser(job: { autoFinalize: boolean; driver: unknown }, s: string): boolean {
+  if (s === "ready" || s === "standby" || (s === "pending" && !job.autoFinalize)) return true;
+  return s === "running" && job.driver instanceof BackupDriver && job.driver.opts.sync === "none";
+}
+
 const jobsConclude: Invariant = {
   name: "jobs-conclude",
-  description: "liveness: at the end every job has concluded, unless the user paused it or it waits for the user (ready, pending with auto-finalize off); the run itself ends without deadlock or budget",
+  description: "liveness: at the end every job has concluded, unless the user paused it or it waits for the user (ready, pending with auto-finalize off, a sync=none backup); the run ends without deadlock or budget",
   when: "end",
   attach(ctx) {
     const table = new StatusTable();
@@ -225,14 +232,15 @@ const jobsConclude: Invariant = {
           if (s === "concluded" || s === "null" || s === "freed") continue;
           const live = ctx.world.jm.get(job);
           if (!live) continue; // internal job
-          if (live.userPaused || s === "ready" || s === "standby" || (s === "pending" && !live.autoFinalize)) exempt.add(job);
+          if (live.userPaused || waitsForUser(live, s)) exempt.add(job);
           else stuck.push({ job, s, pauseCount: live.pauseCount, busy: live.busy, paused: live.paused });
         }
         const o = result.outcome;
         if (o.kind === "deadlock" && !o.waiting.every((w) => exempt.has(jobOf(w.process) ?? ""))) {
           ctx.report({ detail: `deadlock: ${o.waiting.map((w) => `${w.process} waits on ${w.on}`).join("; ")}`, state: { waiting: o.waiting } });
         }
-        if (o.kind === "step-budget" || o.kind === "time-budget") ctx.report({ detail: `the run hit its ${o.kind}`, state: { ...o } });
+        // a budget reached with only user-waiting jobs left (a ready mirror keeps ticking) is not a liveness failure
+        if ((o.kind === "step-budget" || o.kind === "time-budget") && stuck.length > 0) ctx.report({ detail: `the run hit its ${o.kind}`, state: { ...o } });
         for (const j of stuck) {
           ctx.report({ job: j.job, detail: `still ${j.s} at the end of the run${j.pauseCount > 0 ? ` (pause count ${j.pauseCount})` : ""}`, state: { status: j.s, pauseCount: j.pauseCount, busy: j.busy, paused: j.paused } });
         }
@@ -253,6 +261,7 @@ const txnAllOrNothing: Invariant = {
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status") {
+          if (r.data?.to === "created") txnOf.delete(job); // a job id can be reused once dismissed
           // jobs enter the job list just after their `created` record: take the transaction at the next one
           const txn = txnOf.has(job) ? undefined : ctx.world.jm.get(job)?.txn;
           if (txn) txnOf.set(job, txn.id);
@@ -293,7 +302,8 @@ const backupPointInTime: Invariant = {
     return {
       onRecord(r) {
         const job = jobOf(r.src);
-        if (job !== undefined && r.kind === "status" && !backups.has(job)) {
+        if (job !== undefined && r.kind === "status" && r.data?.to === "created") backups.delete(job); // ids are reused once dismissed
+        else if (job !== undefined && r.kind === "status" && !backups.has(job)) {
           // jobs enter the job list just after their `created` record: take the driver at the next one
           const d = ctx.world.jm.get(job)?.driver;
           if (d instanceof BackupDriver) backups.set(job, d);

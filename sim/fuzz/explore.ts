@@ -1,0 +1,173 @@
+/**
+ * Exploring the schedules of one scenario: random walks, PCT walks, and
+ * bounded exhaustive enumeration, plus greedy shrinking of a failing
+ * schedule. Everything here is generic over a `Subject`: a function that runs
+ * the scenario once under a given strategy and says what broke.
+ *
+ * Schedules are plain pick lists (`number[]`): entry i answers the i-th
+ * choice point (`pick % n`), and choice points past the end take 0, the FIFO
+ * answer. So a shorter list, or smaller entries, is a simpler schedule — the
+ * order fast-check's shrinker and `shrinkPicks` both move in.
+ */
+import { PctStrategy, RandomStrategy, type ChoiceLog, type Strategy } from "../scheduler/index.js";
+
+/** What one run of a subject reports. */
+export interface SubjectRun {
+  /** Names (and details) of broken invariants; empty = clean. */
+  violations: readonly { invariant: string; detail: string }[];
+  hash: string;
+  choices: ChoiceLog;
+}
+
+/** Runs the scenario once under `strategy`; `seed` also seeds the run's own PRNG streams. */
+export type Subject = (strategy: Strategy, seed: number) => SubjectRun;
+
+/** Answers choice point i with `picks[i] % n`, and 0 (FIFO) past the end of the list. */
+export class PickListStrategy implements Strategy {
+  readonly name = "picks";
+  /** The width n of every choice point met, in order. */
+  readonly widths: number[] = [];
+  constructor(readonly picks: readonly number[]) {}
+  private pick(n: number, index: number): number {
+    this.widths[index] = n;
+    const p = this.picks[index];
+    return p === undefined ? 0 : p % n;
+  }
+  pickNext(n: number, _ownerOf: (i: number) => number, index: number): number {
+    return this.pick(n, index);
+  }
+  choose(_label: string, n: number, index: number): number {
+    return this.pick(n, index);
+  }
+}
+
+/** The picks a choice log took, as a pick list. */
+export const picksOf = (log: ChoiceLog): number[] => log.map((c) => c[1]);
+
+export type ExploreStrategy = "random" | "pct" | "exhaustive";
+
+export interface ExploreOptions {
+  strategy: ExploreStrategy;
+  /** Most runs (default 1000). */
+  budget?: number;
+  /** PCT bug depth d (default 3). */
+  depth?: number;
+  /** Exhaustive: branch only at the first this-many choice points (default 12). */
+  maxChoicePoints?: number;
+  /** Exhaustive: at most this many non-FIFO picks per schedule (default 2). */
+  maxPreemptions?: number;
+  /** Keep going after the first violation (default: stop there). */
+  all?: boolean;
+  /** First seed of random and PCT walks (default 1); run i uses seed + i. */
+  seed?: number;
+  /** Called after every run (progress lines). */
+  onRun?: (done: number, run: SubjectRun) => void;
+}
+
+export interface Found {
+  /** Which run found it (1-based). */
+  run: number;
+  seed: number;
+  result: SubjectRun;
+}
+
+export interface ExploreResult {
+  strategy: ExploreStrategy;
+  runs: number;
+  /** Distinct trace hashes seen: distinct schedules as far as the trace can tell. */
+  distinct: number;
+  /** Exhaustive only: every schedule within the bounds was run. */
+  complete: boolean;
+  found: Found[];
+}
+
+const broken = (r: SubjectRun) => r.violations.length > 0;
+
+/** Explores schedules of `subject`; stops at the first violation unless `all`. */
+export function explore(subject: Subject, opts: ExploreOptions): ExploreResult {
+  const budget = opts.budget ?? 1000;
+  const hashes = new Set<string>();
+  const found: Found[] = [];
+  let runs = 0;
+  const record = (seed: number, r: SubjectRun): boolean => {
+    runs++;
+    hashes.add(r.hash);
+    opts.onRun?.(runs, r);
+    if (broken(r)) found.push({ run: runs, seed, result: r });
+    return broken(r) && !opts.all;
+  };
+  if (opts.strategy === "exhaustive") {
+    const maxCp = opts.maxChoicePoints ?? 12, maxPre = opts.maxPreemptions ?? 2;
+    let prefix: number[] | undefined = [];
+    while (prefix && runs < budget) {
+      const s = new PickListStrategy(prefix);
+      const r = subject(s, 0);
+      if (record(0, r)) return { strategy: "exhaustive", runs, distinct: hashes.size, complete: false, found };
+      prefix = nextPrefix(picksOf(r.choices), s.widths, maxCp, maxPre);
+    }
+    return { strategy: "exhaustive", runs, distinct: hashes.size, complete: prefix === undefined, found };
+  }
+  const first = opts.seed ?? 1;
+  let expected = 0;
+  if (opts.strategy === "pct") expected = Math.max(1, subject(new PickListStrategy([]), first).choices.length);
+  for (let i = 0; i < budget; i++) {
+    const seed = first + i;
+    const s = opts.strategy === "pct" ? new PctStrategy(seed, { depth: opts.depth ?? 3, expectedChoices: expected }) : new RandomStrategy(seed);
+    if (record(seed, subject(s, seed))) break;
+  }
+  return { strategy: opts.strategy, runs, distinct: hashes.size, complete: false, found };
+}
+
+/**
+ * The next schedule in depth-first order after the one that took `picks`
+ * over choice points of `widths`: bump the deepest branchable pick, drop
+ * what follows. undefined when the bounded tree is done.
+ */
+export function nextPrefix(picks: readonly number[], widths: readonly number[], maxChoicePoints: number, maxPreemptions: number): number[] | undefined {
+  for (let i = Math.min(picks.length, maxChoicePoints) - 1; i >= 0; i--) {
+    if (picks[i] + 1 >= widths[i]) continue;
+    const head = picks.slice(0, i);
+    const used = head.filter((p) => p !== 0).length;
+    if (used + 1 > maxPreemptions) continue;
+    return [...head, picks[i] + 1];
+  }
+  return undefined;
+}
+
+/**
+ * Greedy shrinking of a failing schedule: drop the tail, then set picks to 0
+ * one at a time (last first), keeping each change under which `stillFails`.
+ * `seed` must be the seed of the failing run (it seeds the run's own streams).
+ * Returns the smallest failing pick list found and its run.
+ */
+export function shrinkPicks(subject: Subject, picks: readonly number[], stillFails: (r: SubjectRun) => boolean, opts: { seed?: number; maxRuns?: number } = {}): { picks: number[]; result: SubjectRun; runs: number } {
+  const seed = opts.seed ?? 0, maxRuns = opts.maxRuns ?? 500;
+  let best = [...picks];
+  let result = subject(new PickListStrategy(best), seed);
+  let runs = 1;
+  if (!stillFails(result)) return { picks: best, result, runs };
+  const attempt = (cand: number[]): boolean => {
+    if (runs >= maxRuns) return false;
+    runs++;
+    const r = subject(new PickListStrategy(cand), seed);
+    if (!stillFails(r)) return false;
+    best = cand;
+    result = r;
+    return true;
+  };
+  // the shortest prefix that still fails (binary search on length, then linear polish)
+  let lo = 0, hi = best.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (attempt(best.slice(0, mid))) hi = best.length;
+    else lo = mid + 1;
+  }
+  for (let i = best.length - 1; i >= 0; i--) {
+    if (best[i] === 0) continue;
+    const cand = [...best];
+    cand[i] = 0;
+    attempt(cand);
+  }
+  while (best.length > 0 && best[best.length - 1] === 0) best = best.slice(0, -1);
+  return { picks: best, result, runs };
+}
