@@ -180,8 +180,9 @@ export function* blockJobSetSpeed(dom: Domain, client: string, disk: string, ban
     }));
 }
 
+/** v1.2.9 refuses a new job only on a disk with a recorded mirror (copy or active commit). */
 function refuseIfBusy(d: Disk): void {
-  if (d.mirror || d.blockJobActive) throw new VirError("VIR_ERR_BLOCK_COPY_ACTIVE", `disk '${d.target}' already in active block job`);
+  if (d.mirror) throw new VirError("VIR_ERR_BLOCK_COPY_ACTIVE", `disk '${d.target}' already in active block job`);
 }
 
 /** virDomainBlockPull (and BlockRebase without COPY): block-stream, optionally down to `base` (a node name). */

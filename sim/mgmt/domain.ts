@@ -484,6 +484,7 @@ export class Domain {
     if (nested) yield* this.beginJob(call, "async-nested");
     try {
       if (!this.isHolding(call)) this.modelErrors.push(`${holderName(call)} used the monitor without a job (${what})`);
+      if (!this.active) throw new VirError("VIR_ERR_OPERATION_FAILED", "monitor connection closed (domain is not running)");
       this.sim.record(`mgmt:${call.client}`, "monitor", { what });
       if (this.qmpRoundTripNs > 0) yield sleep(this.qmpRoundTripNs);
     } finally {
@@ -517,11 +518,16 @@ export class Domain {
     if (kind !== "BLOCK_JOB_READY" && kind !== "BLOCK_JOB_COMPLETED" && kind !== "BLOCK_JOB_CANCELLED") return;
     const d = this.disks.find((x) => x.device === e.data.device);
     if (!d) return;
-    const type = d.jobType ?? "unknown";
+    // The type comes from QEMU's event (stream → pull, mirror → copy, commit → commit), as in v1.2.9.
+    const qt = e.data.type;
+    let type: DomainEvent["type"] = qt === "stream" ? "pull" : qt === "mirror" ? "copy" : qt === "commit" ? "commit" : "unknown";
+    if (type === "commit" && d.jobType === "active-commit") type = "active-commit";
     let status: DomainEvent["status"];
     if (kind === "BLOCK_JOB_READY") {
       status = "ready";
-      if (d.mirror && d.mirrorState === "none") d.mirrorState = "ready";
+      // Only if libvirt already recorded the mirror: it does so after ExitMonitor of the drive-mirror call, so a
+      // READY handled during that round trip is missed (GetBlockJobInfo's snooping then recovers it).
+      if (d.mirror && (type === "copy" || type === "active-commit")) d.mirrorState = "ready";
     } else {
       status = kind === "BLOCK_JOB_CANCELLED" ? "cancelled" : e.data.error !== undefined ? "failed" : "completed";
       // A pivot that completed makes the mirror the disk's source; anything else drops the mirror.
