@@ -300,9 +300,9 @@ async function cmdTimeline(args: string[], io: Io): Promise<number> {
   let r: RunReport;
   if (/\.replay\.json$/.test(file) || looksLikeReplay(file)) {
     const rp = loadReplayFile(file);
-    r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, replay: rp.choices });
+    r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, replay: rp.choices, keepTrace: true });
   } else {
-    r = runScenario(loadScenarioFile(file), runOptions(v));
+    r = runScenario(loadScenarioFile(file), { ...runOptions(v), keepTrace: true });
   }
   writeFileSync(v.output, renderTimeline(r));
   io.out(`${r.ok ? "PASS" : "FAIL"} ${r.name}: timeline written to ${v.output}\n`);

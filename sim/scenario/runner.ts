@@ -619,9 +619,17 @@ function invariantNames(sc: Scenario): string[] {
 function checkViolations(sc: Scenario, violations: CheckViolation[]): Failure[] {
   const out: Failure[] = [];
   const expected = new Set(sc.expect.violations);
+  const byName = new Map<string, CheckViolation[]>();
   for (const v of violations) {
     if (expected.has(v.invariant)) continue;
-    out.push({ kind: "invariant", message: `invariant ${v.invariant} violated at ${formatDuration(v.timeNs)}${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}` });
+    let list = byName.get(v.invariant);
+    if (!list) byName.set(v.invariant, (list = []));
+    list.push(v);
+  }
+  for (const [name, list] of byName) {
+    const v = list[0];
+    const more = list.length > 1 ? ` (and ${list.length - 1} more time${list.length === 2 ? "" : "s"})` : "";
+    out.push({ kind: "invariant", message: `invariant ${name} violated at ${formatDuration(v.timeNs)}${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}${more}` });
   }
   for (const name of expected) {
     if (!violations.some((v) => v.invariant === name)) out.push({ kind: "invariant", message: `expected invariant ${name} to be violated (the race reproduced), but it held` });

@@ -131,6 +131,18 @@ expect:
     expect(r.stdout).toMatch(/^DETERMINISTIC: 3 runs of .*error-actions.yaml \(profile current, seed 0, strategy random\) all have trace hash [0-9a-f]{16}, ok\n$/);
   });
 
+  it("timeline writes a self-contained page for a scenario and for a replay", async () => {
+    const out = join(tmp, "t.html");
+    const r = await run("timeline", join(ROOT, "scenarios/commit.yaml"), "-o", out);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`PASS commit: timeline written to ${out}\n`);
+    expect(readFileSync(out, "utf8")).toContain(">job commit1 (commit)<");
+    const replay = join(tmp, "c.replay.json");
+    await run("run", join(ROOT, "scenarios/commit.yaml"), "--quiet", "--save-replay", replay);
+    expect((await run("timeline", replay, "-o", out)).code).toBe(0);
+    expect((await run("timeline", join(ROOT, "scenarios/commit.yaml"))).stderr).toContain("timeline needs -o OUT.html");
+  });
+
   it("help, profiles, invariants and usage errors", async () => {
     expect((await run("--help")).stdout).toContain("Usage: blocksim <command> [options]");
     const help = await run("help", "run");
