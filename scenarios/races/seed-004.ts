@@ -32,7 +32,7 @@ import {
   type AborterResult, type CallRecord, type JobWait, type MgmtViolation, type PollSample,
 } from "../../sim/mgmt/index.js";
 import { createQemu } from "../../sim/qmp/qemu.js";
-import { choose, formatChoiceLog, parseChoiceLog, RandomStrategy, ReplayStrategy, Scheduler, type Process, type Strategy } from "../../sim/scheduler/index.js";
+import { choose, formatChoiceLog, parseChoiceLog, RandomStrategy, ReplayStrategy, Scheduler, type Process, type Strategy, type TraceRecord } from "../../sim/scheduler/index.js";
 
 const MiB = 1 << 20;
 const ms = 1_000_000;
@@ -55,6 +55,8 @@ export interface Seed004Run {
   /** The longest virDomainGetBlockJobInfo call, call to return, ns. */
   worstQueryLatencyNs: number;
   histograms: string;
+  /** The trace records, when asked for. */
+  trace?: TraceRecord[];
 }
 
 export interface Seed004Race {
@@ -101,6 +103,7 @@ function finish(sim: Scheduler, dom: Domain, violations: MgmtViolation[], polls:
     worstQueryLatencyNs: Math.max(0, ...info.map((c) => c.latencyNs)),
     histograms: formatHistograms(latencyByApi(dom.calls)),
     ...(abort ? { abort } : {}),
+    ...(r.trace ? { trace: r.trace } : {}),
   };
 }
 
