@@ -18,7 +18,7 @@ import type { QmpResponse } from "../qmp/types.js";
 import { startGuest, type BlockNode, type GuestWorkload } from "../block/index.js";
 import { versionAt, type ActiveFault, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
 import {
-  FifoStrategy, PctStrategy, RandomStrategy, ReplayStrategy, Scheduler, Signal, sleep, wait,
+  FifoStrategy, PctStrategy, RandomStrategy, ReplayStrategy, Scheduler, Signal, settle, sleep, wait,
   type ChoiceLog, type Outcome, type Process, type Strategy, type TraceRecord,
 } from "../scheduler/index.js";
 import { checkRun, INVARIANTS, type CheckViolation } from "../check/index.js";
@@ -298,7 +298,11 @@ class World {
     // Steps, each its own client process.
     sc.steps.forEach((st, i) => sim.spawn(`step ${i} ${this.steps[i].label}`, this.step(st, i), { daemon: true }));
     // Wait for the steps to run (or to be stuck), then for the jobs to settle.
-    while (!this.allStepsSettled() || this.jobsActive()) yield wait(this.progress);
+    // settle(): let every process woken at this instant reach its next wait before judging (a step may be about to sleep).
+    while (!this.allStepsSettled() || this.jobsActive()) {
+      yield wait(this.progress);
+      yield settle();
+    }
     for (const g of this.guests) g.stop();
   }
 
