@@ -48,7 +48,7 @@ Exit codes: 0 expectations held, 1 an expectation failed, 2 bad input.
 Examples:
   blocksim run scenarios/transaction-of-backups.yaml
   blocksim run scenarios/*.yaml --strategy random --seed 7
-  blocksim replay scenarios/races/txn-start-before-commit.replay.json
+  blocksim replay scenarios/races/txn-start-in-commit.txn-start-on-create.replay.json
   blocksim help run`,
   run: `Usage: blocksim run FILE… [options]
 
@@ -82,7 +82,7 @@ if not. Exit 0 when reproduced and the expectations hold, 1 otherwise
 (a reproduced race exits 1 every time, with the same failure).
 
 Examples:
-  blocksim replay scenarios/races/pause-before-first-start.replay.json
+  blocksim replay scenarios/races/start-shim.no-start-shim.replay.json
   blocksim run scenarios/backup.yaml --save-replay r.json && blocksim replay r.json`,
   "check-determinism": `Usage: blocksim check-determinism FILE [--runs N] [--seed N] [--profile P] [--strategy S]
 
@@ -102,7 +102,7 @@ the first violation or failure highlighted.
 
 Examples:
   blocksim timeline scenarios/transaction-of-backups.yaml -o txn.html
-  blocksim timeline scenarios/races/txn-start-before-commit.replay.json -o race.html`,
+  blocksim timeline scenarios/races/txn-start-in-commit.txn-start-on-create.replay.json -o race.html`,
   profiles: `Usage: blocksim profiles
 
 Lists the profiles: named sets of behaviour switches that restore a

@@ -62,6 +62,6 @@ export function verdict(r: RunReport): string {
     if (f.observed) lines.push("      observed:", ...f.observed.map((l) => `        ${l}`));
   }
   if (r.outcome.kind === "failure") lines.push(`  (the simulator failed inside ${r.outcome.process}; this is a bug in blocksim or a behaviour it does not model)`);
-  lines.push(`  rerun: blocksim run ${r.file} --seed ${r.seed} --profile ${r.profile} --strategy ${r.strategy === "replay" ? "fifo" : r.strategy}`);
+  if (r.strategy !== "replay") lines.push(`  rerun: blocksim run ${r.file} --seed ${r.seed} --profile ${r.profile} --strategy ${r.strategy}`);
   return lines.join("\n");
 }

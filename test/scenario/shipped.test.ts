@@ -1,15 +1,15 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { loadScenarioFile } from "../../sim/scenario/loader.js";
 import { runScenario } from "../../sim/scenario/runner.js";
+import { loadReplayFile } from "../../sim/scenario/replay.js";
 import { verdict } from "../../sim/report/text.js";
 
 const dir = new URL("../../scenarios/", import.meta.url);
 const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
 
 describe("every shipped scenario", () => {
-  it("is listed in scenarios/README.md", async () => {
-    const { readFileSync } = await import("node:fs");
+  it("is listed in scenarios/README.md", () => {
     const readme = readFileSync(new URL("README.md", dir), "utf8");
     for (const f of files) expect(readme, `${f} is not in scenarios/README.md`).toContain(`\`${f}\``);
     expect(files.length).toBeGreaterThanOrEqual(10);
@@ -47,4 +47,27 @@ describe("the scenarios show what they say", () => {
     expect(r.failures[0].expected).toContain('=> #2 JOB_STATUS_CHANGE {"id":"stream0","status":"ready"}');
     expect(r.failures[0].observed?.find((l) => l.startsWith("=>"))).toMatch(/"status":"waiting"/);
   });
+});
+
+describe("the race replay files of shipped scenarios (scenarios/races/*.replay.json in blocksim's format)", () => {
+  const races = new URL("races/", dir);
+  const replays = readdirSync(races).filter((f) => f.endsWith(".replay.json")).filter((f) => readFileSync(new URL(f, races), "utf8").includes('"blocksim-replay"'));
+
+  it("there is one per seed race expressed as a scenario", () => {
+    expect(replays.sort()).toEqual(["start-shim.no-start-shim.replay.json", "txn-start-in-commit.txn-start-on-create.replay.json"]);
+  });
+
+  for (const f of replays) {
+    it(`${f}: reproduces the same violation and trace hash; the same scenario passes under the current profile`, () => {
+      const rp = loadReplayFile(new URL(f, races).pathname);
+      expect(rp.staleScenario).toBeUndefined();
+      const r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, replay: rp.choices });
+      expect(r.hash).toBe(rp.replay.hash);
+      expect(r.ok).toBe(false);
+      const want = f.startsWith("start-shim") ? "no-io-while-paused" : "txn-member-completes-before-commit";
+      expect(r.violations.map((v) => v.invariant)).toContain(want);
+      const fixed = runScenario(rp.loaded, { seed: rp.replay.seed, profile: "current", strategy: rp.replay.strategy as "random" });
+      expect(fixed.ok, verdict(fixed)).toBe(true);
+    });
+  }
 });
