@@ -39,9 +39,10 @@ export function goldenFiles(paths: string[]): string[] {
 export function conformFile(file: string): ConformResult {
   const golden = loadGolden(file);
   const waits = golden.waits ? waitsOf(golden) : SHARED_WAITS[golden.scenario] ?? {};
-  const { expected, observed } = replay(golden, waits);
+  const { expected, observed, stuck } = replay(golden, waits);
   const d = firstDifference(expected, observed, optionalEntries(golden));
-  return { file, scenario: golden.scenario, ok: !d, expected, observed, ...(d ? { at: d.at, diff: showDifference(expected, observed, d) } : {}) };
+  const diff = d ? showDifference(expected, observed, d) + (stuck ? `\n(${stuck})` : "") : undefined;
+  return { file, scenario: golden.scenario, ok: !d, expected, observed, ...(d ? { at: d.at, diff } : {}) };
 }
 
 export function conform(paths: string[]): ConformResult[] {

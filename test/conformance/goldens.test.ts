@@ -19,7 +19,25 @@ const names = (dir: URL) => readdirSync(dir).filter((f) => f.endsWith(".json")).
  * Where the simulator knowingly departs from a golden: the first entry that
  * differs, and why. The test checks the match holds exactly up to there.
  */
-export const KNOWN_GOLDEN_DIFFERENCES: Record<string, { from: number; why: string }> = {};
+export const KNOWN_GOLDEN_DIFFERENCES: Record<string, { from: number; why: string }> = {
+  cancel_two_on_one_source: {
+    from: 27,
+    why: "job-cancel of j1 then j0, two backups of one source: in all 5 runs QEMU shows j1 'aborting', then all of j0 (aborting, cancelled, concluded, null), then j1's cancelled, concluded, null — " +
+      "j0's completion runs nested inside j1's finalization: backup's abort/clean drops the copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit bottom half runs. " +
+      "blocksim's finalization (Job.finalizeSingle) does not poll, so j1 finishes before j0 starts. The same cause as id_and_blockers from entry 60.",
+  },
+  mirror_job_cancel_ready: {
+    from: 11,
+    why: "job-cancel (hard) of a READY mirror: QEMU replies first, then aborting; mirror_run, leaving without convergence, drains the source from its coroutine, which bounces to a bottom half and yields, " +
+      "so the job exits after the reply. blocksim's mirror leaves run at once and its exit runs before the reply. A drain at the end of MirrorDriver.run (as in QEMU) fixes it, " +
+      "but changes the trace hashes of other teams' replay files, so it is left to the job layer's owner.",
+  },
+  mirror_null_source: {
+    from: 7,
+    why: "QEMU's mirror asks the source's block status: a null-co node without read-zeroes reports no data, so mirror writes zeroes (no read, no pwritev) and is READY at once; " +
+      "the injected pwritev error never fires. blocksim's mirror copies every dirty chunk (read, then write), so it hits the error and stops. A deliberate abstraction for now: use a source with data (mirror_target_error_stop).",
+  },
+};
 
 describe("the goldens recorded from a real QEMU 7.2 (test/conformance/goldens)", () => {
   it("exist for every spec, and were recorded from the spec as it is now", () => {
@@ -50,10 +68,11 @@ describe("the goldens recorded from a real QEMU 7.2 (test/conformance/goldens)",
 });
 
 describe("conform (live/conform.ts): goldens against the simulator, as `blocksim conform` will run it", () => {
-  it("passes the committed goldens and the shared recordings but the one known difference", () => {
+  it("passes the committed goldens and the shared recordings but for the known differences", () => {
     const results = conform([fileURLToPath(GOLDENS_DIR), fileURLToPath(CONFORMANCE_DIR)]);
     expect(results.length).toBe(names(GOLDENS_DIR).length + names(CONFORMANCE_DIR).length);
-    expect(results.filter((r) => !r.ok).map((r) => [r.scenario, r.at])).toEqual([["id_and_blockers", 60]]);
+    const known = Object.entries(KNOWN_GOLDEN_DIFFERENCES).map(([name, k]) => [name, k.from]);
+    expect(results.filter((r) => !r.ok).map((r) => [r.scenario, r.at]).sort()).toEqual([...known, ["id_and_blockers", 60]].sort());
   });
 
   it("names the scenario and the entry where a golden departs, with both sides", () => {

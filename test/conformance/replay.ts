@@ -52,7 +52,18 @@ const CHAIN: Image[] = ["base", "mid", "top"].map((name, layer) => ({ file: `${n
 /** Job statuses in which a job does not move on by itself (live/record.ts stops on the same). */
 const SETTLED = new Set(["concluded", "pending", "ready", "paused", "standby"]);
 
-export function replay(rec: Recording, waits: Record<number, Wait> = {}): { expected: TranscriptEntry[]; observed: TranscriptEntry[] } {
+/**
+ * The result of a replay. `stuck` says why the simulation stopped early: the
+ * client waited for an event the simulator never produced (observed then
+ * falls short of expected, and the comparison shows where).
+ */
+export interface Replayed {
+  expected: TranscriptEntry[];
+  observed: TranscriptEntry[];
+  stuck?: string;
+}
+
+export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replayed {
   const sim = new Scheduler({ maxSteps: 20_000_000, maxTimeNs: 3600e9 });
   const qemu = createQemu(sim);
   const seen: { event: string; status?: unknown }[] = [];
@@ -61,6 +72,7 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): { expe
     seen.push({ event: e.event, status: e.data.status });
     sim.notify(newEvent);
   });
+  let clientDone = false;
   sim.spawn("client", (function* (): Process {
     for (const img of rec.images ?? CHAIN) {
       const dev = qemu.addDevice({ name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 32 });
@@ -78,12 +90,17 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): { expe
     }
     // let the last jobs run until none moves on by itself, as the recorder did before closing
     while (qemu.jm.jobs.some((j) => !j.userPaused && !SETTLED.has(j.status))) yield sleep(1e6);
+    clientDone = true;
   })());
   const result = sim.run();
-  if (result.outcome.kind !== "ok") throw new Error(`simulation of ${rec.scenario} ended with ${JSON.stringify(result.outcome)}`);
+  const out = result.outcome;
+  // Jobs left parked (paused, ready, ...) once the client is done are a quiet end, as when the recorder closed QEMU.
+  const quietEnd = out.kind === "deadlock" && clientDone && out.waiting.every((w) => w.process.startsWith("job:"));
+  const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped at ${out.timeNs} ns with ${out.waiting.map((w) => `${w.process} waiting on ${w.on}`).join(", ")}` : undefined;
+  if (out.kind !== "ok" && !quietEnd && !stuck) throw new Error(`simulation of ${rec.scenario} ended with ${JSON.stringify(out)}`);
   const observed = qemu.monitor.transcript.map((t, i, all) => normalise(t, all[i - 1]));
   const expected = rec.sequence.filter((e): e is TranscriptEntry => !("note" in e));
-  return { expected, observed };
+  return { expected, observed, ...(stuck ? { stuck } : {}) };
 }
 
 function normalise(t: TranscriptEntry, prev: TranscriptEntry | undefined): TranscriptEntry {
