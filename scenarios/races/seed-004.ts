@@ -6,6 +6,7 @@
  *
  *   npx tsx scenarios/races/seed-004.ts            explore both, print latencies per profile
  *   npx tsx scenarios/races/seed-004.ts --write    also (re)write seed-004-*.replay.json here
+ *   npx tsx scenarios/races/seed-004.ts --timeline also draw each race's jobs per client (sim/mgmt/timeline.ts)
  *
  * - seed-004-sync-abort (the seed message's case): a block copy (drive-mirror)
  *   of a 64 MiB disk to a slow target (4 MiB/s); at 2 s a client calls a
@@ -28,7 +29,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { startGuest } from "../../sim/block/index.js";
 import {
-  aborter, blockCopy, Domain, formatHistograms, latencyByApi, migrateWithStorage, mgmtBehaviour, poller, qemuBehaviour, starter, watchQueryWait,
+  aborter, blockCopy, Domain, formatHistograms, renderTimeline, latencyByApi, migrateWithStorage, mgmtBehaviour, poller, qemuBehaviour, starter, watchQueryWait,
   type AborterResult, type CallRecord, type JobWait, type MgmtViolation, type PollSample,
 } from "../../sim/mgmt/index.js";
 import { createQemu } from "../../sim/qmp/qemu.js";
@@ -57,6 +58,8 @@ export interface Seed004Run {
   histograms: string;
   /** The trace records, when asked for. */
   trace?: TraceRecord[];
+  /** The domain after the run (jobs held and waited for: renderTimeline draws them). */
+  domain: Domain;
 }
 
 export interface Seed004Race {
@@ -98,7 +101,7 @@ function finish(sim: Scheduler, dom: Domain, violations: MgmtViolation[], polls:
   const outcome = r.outcome.kind === "failure" ? `failure: ${r.outcome.error}` : r.outcome.kind;
   const info = dom.calls.filter((c) => c.call.api === "virDomainGetBlockJobInfo");
   return {
-    hash: r.hash, choices: formatChoiceLog(r.choices), outcome, violations, calls: dom.calls, jobWaits: dom.jobWaits, polls, modelErrors: dom.modelErrors,
+    hash: r.hash, choices: formatChoiceLog(r.choices), outcome, violations, domain: dom, calls: dom.calls, jobWaits: dom.jobWaits, polls, modelErrors: dom.modelErrors,
     worstQueryWaitNs: Math.max(0, ...info.map((c) => c.jobWaitNs)),
     worstQueryLatencyNs: Math.max(0, ...info.map((c) => c.latencyNs)),
     histograms: formatHistograms(latencyByApi(dom.calls)),
@@ -205,6 +208,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       const r = race.run(profile, 1, new RandomStrategy(1));
       console.log(`-- ${profile}: outcome ${r.outcome}; worst GetBlockJobInfo job wait ${fmt(r.worstQueryWaitNs)}, worst latency ${fmt(r.worstQueryLatencyNs)}${r.abort ? `; abort ${fmt(r.abort.returnNs - r.abort.callNs)}` : ""}; violations ${r.violations.length}`);
       console.log(r.histograms.replace(/^/gm, "   "));
+    }
+    if (process.argv.includes("--timeline")) {
+      for (const profile of [race.buggyProfile, race.fixedProfile]) {
+        const r = race.run(profile, 1, new RandomStrategy(1));
+        const around = race === SYNC_ABORT_RACE
+          ? { fromNs: 1500 * ms, toNs: 5500 * ms, binNs: 50 * ms, clients: ["aborter", "poller"] }
+          : { fromNs: 0, toNs: 48_000 * ms, binNs: 500 * ms, clients: ["migrator", "poller"] };
+        console.log(`\n   timeline under ${profile} (seed 1):`);
+        console.log(renderTimeline(r.domain, around).replace(/^/gm, "   "));
+      }
     }
     const found = explore(race, race.buggyProfile, 20);
     const clean = explore(race, race.fixedProfile, 20);

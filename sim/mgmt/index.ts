@@ -6,3 +6,4 @@ export * from "./clients.js";
 export * from "./histogram.js";
 export * from "./invariants.js";
 export * from "./profiles.js";
+export * from "./timeline.js";

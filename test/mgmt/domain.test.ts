@@ -42,6 +42,28 @@ describe("normal jobs exclude each other, whatever their kinds (qemuDomainObjBeg
     }
   });
 
+  it("libvirt v1.2.9's signal-one strands a waiter: an async job start takes the one EndJob signal, ends without a nested job, and the QUERY waiting behind it times out on a free domain", () => {
+    const { sim, dom } = makeDomain();
+    client(sim, "c0", 0, () => holdJob(dom, "c0", "query", 1 * s));
+    client(sim, "a0", 10 * ms, () => runAsyncJob(dom, "a0", "save", { durationNs: 0 }));
+    client(sim, "c1", 20 * ms, () => holdJob(dom, "c1", "query", 1 * ms));
+    runOk(sim);
+    expect(dom.jobWaits.find((w) => w.kind === "async:save")!.endNs).toBe(1 * s);
+    const c1 = waitOf(dom, "c1");
+    expect(c1.ok).toBe(false);
+    expect(c1.endNs).toBe(20 * ms + 30 * s); // the domain was free from 1 s on
+  });
+
+  it("the same with a nested monitor call in the async job: its EndJob passes the signal on", () => {
+    const { sim, dom } = makeDomain();
+    client(sim, "c0", 0, () => holdJob(dom, "c0", "query", 1 * s));
+    client(sim, "a0", 10 * ms, () => runAsyncJob(dom, "a0", "save", { durationNs: 1 * ms, pollIntervalNs: 1 * ms }));
+    client(sim, "c1", 20 * ms, () => holdJob(dom, "c1", "query", 1 * ms));
+    runOk(sim);
+    expect(waitOf(dom, "c1").ok).toBe(true);
+    expect(waitOf(dom, "c1").endNs).toBe(1 * s);
+  });
+
   it("EndJob wakes one waiter at a time, in arrival order", () => {
     const { sim, dom } = makeDomain();
     client(sim, "a", 0, () => holdJob(dom, "a", "modify", 1 * s));

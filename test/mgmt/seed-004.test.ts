@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   ASYNC_JOB_RACE, explore, QUERY_WAIT_BOUND_NS, readReplay, replay, SEED_004_RACES, SYNC_ABORT_RACE, type Seed004Run,
 } from "../../scenarios/races/seed-004.js";
-import { queryWaitInvariant } from "../../sim/mgmt/index.js";
+import { queryWaitInvariant, renderTimeline } from "../../sim/mgmt/index.js";
 import { FifoStrategy, RandomStrategy } from "../../sim/scheduler/index.js";
 import { ms, s } from "./helpers.js";
 
@@ -146,5 +146,28 @@ describe("the query-wait invariant as a trace-record monitor (sim/check shape)",
     expect(inv.name).toBe("query-wait-bound");
     expect(reported).toEqual(r.violations.map((v) => v.detail));
     expect(reported.length).toBe(1);
+  });
+});
+
+describe("the timeline shows the poller blocked under the old profile", () => {
+  const lanes = (r: Seed004Run) => {
+    const text = renderTimeline(r.domain, { fromNs: 1500 * ms, toNs: 5500 * ms, binNs: 50 * ms, clients: ["aborter", "poller"] });
+    const lane = (c: string) => text.split("\n").find((l) => l.startsWith(c))!.slice("aborter ".length);
+    return { aborter: lane("aborter"), poller: lane("poller") };
+  };
+
+  it("info-modify-job: the poller waits (w) through the aborter's MODIFY job (M), one bin short at most", () => {
+    const { aborter, poller } = lanes(run(SYNC_ABORT_RACE, "info-modify-job"));
+    const held = aborter.match(/M+/)![0];
+    const waited = poller.match(/w+/)![0];
+    expect(held.length).toBeGreaterThan(40); // > 2 s in 50 ms bins
+    expect(waited.length).toBeGreaterThanOrEqual(held.length - 1);
+    expect(poller.indexOf(waited)).toBeLessThanOrEqual(aborter.indexOf(held) + 1);
+  });
+
+  it("query-beside-modify: the poller never waits, it queries (q) all along", () => {
+    const { poller } = lanes(run(SYNC_ABORT_RACE, "query-beside-modify"));
+    expect(poller).not.toContain("w");
+    expect(poller.match(/q/g)!.length).toBeGreaterThan(60);
   });
 });
