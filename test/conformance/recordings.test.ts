@@ -11,9 +11,10 @@ const WAITS = SHARED_WAITS;
 const KNOWN_DIFFERENCES: Record<string, { from: number; why: string }> = {
   id_and_blockers: {
     from: 60,
-    why: "after job-cancel of j3 then j0 (two backups stacked on one source), QEMU finalizes j0 first (aborting, cancelled, concluded, null) and j3 after it; " +
-      "j3's 'aborting' comes right after the second reply in 4 of 5 runs and after j0's 'null' in the fifth, so the recorder lists it as only_in_some_runs (it is in every run). " +
-      "blocksim finalizes in cancel order: all of j3, then all of j0. Not yet understood — likely j3's completion runs nested in j0's graph changes.",
+    why: "after job-cancel of j3 then j0 (two backups stacked on one source), QEMU runs j0's whole finalization (aborting, cancelled, concluded, null) nested inside j3's: " +
+      "j3's 'aborting', all of j0, then the rest of j3 (4 of 5 runs; in the fifth j0 finished first, so the recorder lists j3's 'aborting' as only_in_some_runs). " +
+      "backup's abort drops its copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit runs; blocksim's finalization does not poll, " +
+      "so it finishes j3, then j0. The same cause as goldens/cancel_two_on_one_source, where QEMU does it in all 5 runs.",
   },
 };
 
