@@ -14,6 +14,7 @@ import { listInvariants } from "../check/index.js";
 import { loadScenarioFile, type LoadedScenario } from "../scenario/loader.js";
 import { eventLines, firstDifference, loadReplayFile, makeReplay } from "../scenario/replay.js";
 import { describeOutcome, runScenario, type RunOptions, type RunReport, type StrategyName } from "../scenario/runner.js";
+import { formatDuration } from "../scenario/units.js";
 import { header, logLine, qmpJsonLines, traceLine, verdict } from "../report/text.js";
 
 /** Where output goes (tests pass their own). */
@@ -170,6 +171,15 @@ class Progress {
   private shown = false;
   private readonly started = Date.now();
   constructor(private readonly io: Io, private readonly enabled: boolean) {}
+  private lastMs = 0;
+  /** A throttled show for calls from inside a run (at most every 200 ms of wall time). */
+  tick(text: () => string): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.lastMs < 200) return;
+    this.lastMs = now;
+    this.show(text());
+  }
   show(text: string): void {
     if (!this.enabled) return;
     const secs = ((Date.now() - this.started) / 1000).toFixed(1);
@@ -216,7 +226,7 @@ function cmdRun(args: string[], io: Io): number {
       code = EXIT_INPUT;
       continue;
     }
-    const r = runScenario(loaded, opts);
+    const r = runScenario(loaded, { ...opts, onProgress: (ns, n) => progress.tick(() => `running ${file} (${i + 1}/${files.length}): ${formatDuration(ns)} virtual, ${n} events`) });
     progress.clear();
     if (r.failures.some((f) => f.kind === "setup")) {
       io.err(`blocksim: ${file}: the scenario's world could not be built:\n${r.failures.map((f) => `  ${f.message}`).join("\n")}\n`);
@@ -376,6 +386,13 @@ export async function main(argv: string[], io: Io): Promise<number> {
 
 const isEntry = process.argv[1] !== undefined && /(?:bin\/blocksim(?:\.js)?|sim\/cli\/main\.ts)$/.test(process.argv[1].replace(/\\/g, "/"));
 if (isEntry) {
+  // `blocksim run … | head`: a closed pipe ends the output quietly, as other tools do.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   const io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), tty: !!process.stderr.isTTY };
   main(process.argv.slice(2), io).then(
     (code) => {

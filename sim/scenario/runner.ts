@@ -18,8 +18,8 @@ import type { QmpResponse } from "../qmp/types.js";
 import { startGuest, type BlockNode, type GuestWorkload } from "../block/index.js";
 import { versionAt, type ActiveFault, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
 import {
-  FifoStrategy, PctStrategy, RandomStrategy, ReplayStrategy, Scheduler, Signal, settle, sleep, wait,
-  type ChoiceLog, type Outcome, type Process, type Strategy, type TraceRecord,
+  FifoStrategy, join, PctStrategy, RandomStrategy, ReplayStrategy, Scheduler, Signal, settle, sleep, wait,
+  type ChoiceLog, type Outcome, type Process, type ProcHandle, type Strategy, type TraceRecord,
 } from "../scheduler/index.js";
 import { checkRun, INVARIANTS, type CheckViolation } from "../check/index.js";
 import type { LoadedScenario } from "./loader.js";
@@ -37,6 +37,12 @@ export interface RunOptions {
   replay?: ChoiceLog;
   /** Keep the kernel trace in the report (it is always used for checks). */
   keepTrace?: boolean;
+  /**
+   * Called on every QMP event and step end with the virtual time and the
+   * number of events so far. It observes only (the CLI's progress line); it
+   * must not touch the simulation.
+   */
+  onProgress?: (virtualNs: number, events: number) => void;
 }
 
 /** One line of the event log. */
@@ -116,7 +122,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const behaviour = profileBehaviour(profile);
   const sim = new Scheduler({ seed, strategy, trace: true, maxSteps: sc.limits.steps, maxTimeNs: sc.limits.time });
   const qemu = createQemu(sim, behaviour);
-  const w = new World(sim, qemu, sc);
+  const w = new World(sim, qemu, sc, opts.onProgress);
   const check = checkRun(qemu, invariantNames(sc));
   sim.spawn("scenario", w.main());
   const result = sim.run();
@@ -176,10 +182,13 @@ class World {
   private readonly armed = new Set<number>();
   private t0 = 0;
 
-  constructor(readonly sim: Scheduler, readonly qemu: Qemu, readonly sc: Scenario) {
+  private events = 0;
+
+  constructor(readonly sim: Scheduler, readonly qemu: Qemu, readonly sc: Scenario, private readonly onProgress?: (virtualNs: number, events: number) => void) {
     this.steps = sc.steps.map((st, i) => ({ index: i, label: stepLabel(st), client: st.client ?? "client", state: "waiting" }));
     qemu.monitor.onEvent((e) => {
       this.log.push({ t: sim.now, kind: "event", event: e.event, data: e.data });
+      this.onProgress?.(sim.now, ++this.events);
       this.observeJobs();
       if (e.event === "JOB_STATUS_CHANGE") {
         const id = String(e.data.id);
@@ -251,13 +260,19 @@ class World {
       }
     }
     // Data already on the devices (written before the run, faults not applied).
+    // Every device is filled at once (each by its own process), so setup lasts as long as the slowest device.
+    const fills: ProcHandle[] = [];
     for (const d of sc.devices) {
+      if (d.data.length === 0) continue;
       const dev = qemu.devices.get(d.name)!;
-      const rules = dev.faults.list().map((f) => f.rule);
-      dev.faults.clear();
-      for (const r of d.data) yield dev.io({ op: "write", offset: r.offset, bytes: r.length, issuer: "qemu-img" });
-      for (const r of rules) dev.faults.add(r);
+      fills.push(sim.spawn(`fill ${d.name}`, (function* (): Process<void> {
+        const rules = dev.faults.list().map((f) => f.rule);
+        dev.faults.clear();
+        for (const r of d.data) yield dev.io({ op: "write", offset: r.offset, bytes: r.length, issuer: "qemu-img" });
+        for (const r of rules) dev.faults.add(r);
+      })()));
     }
+    for (const f of fills) yield join(f);
     // Nodes, through the monitor as a management layer would.
     for (const n of sc.nodes) {
       const r = yield* qemu.monitor.execute({ execute: "blockdev-add", arguments: n as unknown as Record<string, unknown> });
