@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { main, type Io } from "../../sim/cli/main.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -115,6 +116,18 @@ expect:
     expect(h.code).toBe(1);
     expect(h.stdout).toContain("trace hash");
     expect(h.stdout).toContain("differs from the recorded 0000000000000000");
+  });
+
+  it("replay: a replay file may hold its scenario inline", async () => {
+    const replay = join(tmp, "s.replay.json");
+    expect((await run("run", join(ROOT, "scenarios/stream.yaml"), "--quiet", "--save-replay", replay)).code).toBe(0);
+    const doc = JSON.parse(readFileSync(replay, "utf8")) as Record<string, unknown>;
+    const inline = parse(readFileSync(join(ROOT, "scenarios/stream.yaml"), "utf8")) as Record<string, unknown>;
+    inline.import = [join(ROOT, "scenarios/fragments/qcow2-chain.yaml")];
+    writeFileSync(replay, JSON.stringify({ ...doc, scenario: { inline } }));
+    const r = await run("replay", replay, "--quiet");
+    expect(r.stdout).toContain(`REPLAY REPRODUCED ${replay}: same choices, trace hash ${doc.hash as string}`);
+    expect(r.code).toBe(0);
   });
 
   it("replay: a malformed replay file is bad input", async () => {
