@@ -97,6 +97,22 @@ const noUseAfterFree: Invariant = {
   },
 };
 
+const noCrash: Invariant = {
+  name: "no-crash",
+  description: "the simulated QEMU never aborts: no assertion or exception inside the simulation (illegal transitions and use-after-free have their own names)",
+  when: "step",
+  attach(ctx) {
+    return {
+      onRecord(r) {
+        if (r.src !== "sched" || r.kind !== "failure") return;
+        const error = String(r.data?.error);
+        if (error.startsWith("IllegalTransition") || /use after free/.test(error)) return;
+        ctx.report({ detail: error, state: { process: r.data?.process } });
+      },
+    };
+  },
+};
+
 /** Device I/O issued by a job, checked against the job's own state. */
 function jobIo(name: string, description: string, bad: (status: JobStatus | "freed" | undefined, world: World, job: string) => string | undefined): Invariant {
   return {
@@ -351,6 +367,7 @@ export const INVARIANTS: readonly Invariant[] = [
   coreRule("no-io-after-conclude", "a job issues no I/O once it has concluded or been freed"),
   coreRule("txn-member-completes-before-commit", "no member of a transaction completes or is cancelled before the transaction commits (seed 001)", "qemu 111049a4ec"),
   noUseAfterFree,
+  noCrash,
   jobIoWhilePaused,
   jobIoAfterConclude,
   jobIoInDrainedSection,

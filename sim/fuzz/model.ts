@@ -144,8 +144,5 @@ export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): Model
   })());
   const result = sim.run();
   const violations = check.finish(result);
-  if (result.outcome.kind === "failure" && !violations.some((v) => v.invariant === "no-use-after-free" || v.invariant === "legal-transitions")) {
-    violations.push({ invariant: "run-failed", timeNs: result.outcome.timeNs, detail: `${result.outcome.process}: ${result.outcome.error}` });
-  }
   return { violations, outcome: result.outcome, hash: result.hash, choices: result.choices, endTimeNs: result.endTimeNs, steps: result.steps, responses, events };
 }

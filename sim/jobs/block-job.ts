@@ -64,7 +64,8 @@ export class JobNodes {
         if (!job.freed) job.resume();
       },
       // A parked or finished job issues nothing more; a busy one might (QEMU child_job_drained_poll).
-      drainedPoll: () => !job.freed && job.busy && !job.completed && (job.driver.drainedPoll?.(job) ?? true),
+      // Before 89bd030533 a drain did not ask the job at all (behaviour.drainWaitsForJob off).
+      drainedPoll: () => job.ctx.behaviour.drainWaitsForJob && !job.freed && job.busy && !job.completed && (job.driver.drainedPoll?.(job) ?? true),
     });
     node.blockAllOps(this.reason);
     if (opts.main) node.unblockOp("DATAPLANE", this.reason);

@@ -52,9 +52,27 @@ export interface JobDriver {
 export interface JobBehaviour {
   /** The start shim of seed 000 (e3796a245a). Off: a pause pending at start is honoured the pre-2017 way. */
   startShim: boolean;
+  /**
+   * A drain waits for a busy job to reach a pause point (89bd030533, 2018-03,
+   * "block: Really pause block jobs on drain"). Off: a drain waits only for
+   * the node's in-flight requests, so a busy job can issue I/O inside it.
+   */
+  drainWaitsForJob: boolean;
+  /**
+   * An error-stop pauses a job only if it is not already user-paused
+   * (8d9648cbf3, 2019-03). Off: every failed request of a stop action adds a
+   * pause, so one resume no longer releases a job that had several failing.
+   */
+  errorStopPausesOnce: boolean;
+  /**
+   * Cancel of a user-paused job clears user_paused only after the resume hook
+   * (e321c0597c, 2018-08). Off: it clears it first, and the hook's assertion
+   * (block_job_iostatus_reset) aborts QEMU when the job was stopped by an error.
+   */
+  cancelResumesBeforeClear: boolean;
 }
 
-export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = { startShim: true };
+export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = { startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true };
 
 /** QMP events the job core emits (the QMP layer stamps them with virtual time). */
 export interface JobEvent {
@@ -467,8 +485,13 @@ export class Job {
   cancelAsync(force: boolean): void {
     force = this.driver.cancel ? this.driver.cancel(this, force) : true;
     if (this.userPaused) {
-      this.userResumeHook();
-      this.userPaused = false;
+      if (this.ctx.behaviour.cancelResumesBeforeClear) {
+        this.userResumeHook();
+        this.userPaused = false;
+      } else {
+        this.userPaused = false; // before e321c0597c
+        this.userResumeHook();
+      }
       this.pauseCount--;
     }
     if (this.deferredToMainLoop && !force) return; // a soft cancel after run ended is ignored
@@ -544,8 +567,12 @@ export class Job {
     if (this.sleepTimer?.pending) this.enter(); // only a sleeping job is kicked
   }
 
-  /** Block jobs reset the I/O status when the user resumes them. */
+  /** Block jobs reset the I/O status when the user resumes them (QEMU block_job_iostatus_reset, with its assertion). */
   private userResumeHook(): void {
+    if (this.iostatus === "ok") return;
+    if (!(this.userPaused && this.pauseCount > 0)) {
+      throw new Error(`assertion failed in block_job_iostatus_reset: job '${this.name}' has I/O status ${this.iostatus} but user_paused=${this.userPaused}, pause_count=${this.pauseCount}`);
+    }
     this.iostatus = "ok";
   }
 
@@ -561,7 +588,7 @@ export class Job {
       onError === "enospc" || onError === "auto" ? (errno === "ENOSPC" ? "stop" : "report") : onError;
     this.emit("BLOCK_JOB_ERROR", { device: this.id, operation, action });
     if (action === "stop") {
-      if (!this.userPaused) {
+      if (!this.userPaused || !this.ctx.behaviour.errorStopPausesOnce) {
         this.pause();
         this.userPaused = true;
       }

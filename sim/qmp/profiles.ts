@@ -46,6 +46,24 @@ export const PROFILES: readonly Profile[] = [
     change: "before qemu e3796a245a (2017-03, 'blockjob: add block_job_start_shim'; seed 000)",
     behaviour: { startShim: false },
   },
+  {
+    name: "drain-ignores-jobs",
+    description: "a drained section waits only for the node's in-flight requests, not for a busy job to reach a pause point, so the job can issue I/O inside it",
+    change: "before qemu 89bd030533 (2018-03, 'block: Really pause block jobs on drain')",
+    behaviour: { drainWaitsForJob: false },
+  },
+  {
+    name: "error-stop-stacks-pauses",
+    description: "every failed request of an error-stop action adds a pause, so a job with several failing requests in flight stays paused after block-job-resume",
+    change: "before qemu 8d9648cbf3 (2019-03, 'blockjob: fix user pause in block_job_error_action')",
+    behaviour: { errorStopPausesOnce: false },
+  },
+  {
+    name: "cancel-clears-user-paused-early",
+    description: "cancelling a user-paused job clears user_paused before the resume hook, whose assertion aborts QEMU when the job was stopped by an I/O error",
+    change: "before qemu e321c0597c (2018-08, 'block: for jobs, do not clear user_paused until after the resume')",
+    behaviour: { cancelResumesBeforeClear: false },
+  },
 ];
 
 /** The behaviour of a named profile; throws with the list of known names. */

@@ -274,6 +274,14 @@ describe("each invariant fires when provoked", () => {
     expect(violations).toEqual([]);
   });
 
+  it("no-crash: an exception inside the simulation (QEMU would abort)", () => {
+    const { violations } = checked(function* () {
+      yield sleep(1_000);
+      throw new Error("assertion failed: something");
+    }, { invariants: ["no-crash", "no-use-after-free", "legal-transitions"] });
+    expect(violations).toMatchObject([{ invariant: "no-crash", detail: "assertion failed: something", state: { process: "client" } }]);
+  });
+
   it("the core rules surface under their own names (no-io-while-paused before the start shim)", () => {
     const { names } = checked(function* (q, qmp) {
       guest(q, "src");
