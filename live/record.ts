@@ -96,7 +96,24 @@ function makeImages(spec: Spec, dir: string): void {
 export function normaliseNodes(ret: unknown): unknown {
   if (!Array.isArray(ret)) return ret;
   const named = (ret as { "node-name": string; backing_file?: string; image?: { "backing-filename"?: string } }[]).filter((n) => !n["node-name"].startsWith("#"));
-  return Object.fromEntries(named.map((n) => [n["node-name"], n.backing_file ? basename(n.backing_file) : null]));
+  return Object.fromEntries(named.map((n) => [n["node-name"], n.backing_file ? basename(plainFilename(n.backing_file)) : null]));
+}
+
+/** A json: pseudo-filename (a backing node QEMU cannot name by a path alone) reduced to its innermost file name. */
+function plainFilename(name: string): string {
+  if (!name.startsWith("json:")) return name;
+  let found = name;
+  const walk = (v: unknown): void => {
+    if (!v || typeof v !== "object") return;
+    for (const [k, x] of Object.entries(v)) {
+      if (k === "filename" && typeof x === "string") found = x;
+      else walk(x);
+    }
+  };
+  try {
+    walk(JSON.parse(name.slice(5)));
+  } catch { /* not JSON after all: keep it whole */ }
+  return found;
 }
 
 /** One run of a spec against a fresh QEMU: its normalised transcript. */

@@ -118,7 +118,8 @@ describe("merging runs into a golden", () => {
       { "node-name": "top", backing_file: "/tmp/x/mid.qcow2" },
       { "node-name": "#block123" },
       { "node-name": "base" },
-    ])).toEqual({ top: "mid.qcow2", base: null });
+      { "node-name": "mid", backing_file: 'json:{"driver": "qcow2", "file": {"driver": "file", "filename": "/tmp/x/base.qcow2"}}' },
+    ])).toEqual({ top: "mid.qcow2", base: null, mid: "base.qcow2" });
   });
 });
 

@@ -10,7 +10,7 @@ import { delimiter, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadGolden, loadSpec, waitsOf } from "../../live/golden.js";
 import { recordGolden } from "../../live/record.js";
-import { firstDifference, GOLDENS_DIR, optionalEntries, replay, showDifference } from "./replay.js";
+import { CHAIN, firstDifference, GOLDENS_DIR, load, optionalEntries, replay, SHARED_WAITS, showDifference } from "./replay.js";
 import type { TranscriptEntry } from "../../sim/qmp/types.js";
 
 function onPath(bin: string): boolean {
@@ -46,6 +46,19 @@ describe.skipIf(!haveQemu)(`against a real QEMU, recorded now${haveQemu ? "" : `
       const { expected, observed } = replay(fresh, waitsOf(fresh));
       const vsSim = firstDifference(expected, observed);
       if (vsSim) expect.fail(`${name}: the simulator departs from QEMU at entry ${vsSim.at}:\n${showDifference(expected, observed, vsSim)}`);
+    }, 60_000);
+  }
+});
+
+describe.skipIf(!haveQemu)(`the recorder against the shared recordings${haveQemu ? "" : ` (skipped: ${WHY})`}`, () => {
+  for (const name of ["backup_full", "stream"]) {
+    it(`${name}: recording the shared recording's commands again gives its sequence`, async () => {
+      const rec = load(name);
+      const waits = Object.fromEntries(Object.entries(SHARED_WAITS[name]).map(([k, w]) => [k, w]));
+      const fresh = await recordGolden({ scenario: name, description: rec.description, commands: rec.commands, waits, ...(name === "stream" ? { images: CHAIN } : {}) }, { runs: 1, timeoutMs: 20_000 });
+      const strip = (s: typeof fresh.sequence) => s.filter((e): e is TranscriptEntry => !("note" in e));
+      const d = firstDifference(strip(rec.sequence), strip(fresh.sequence), optionalEntries(rec));
+      if (d) expect.fail(`${name}: the recorder departs from ../shared/conformance at entry ${d.at}:\n${showDifference(strip(rec.sequence), strip(fresh.sequence), d)}`);
     }, 60_000);
   }
 });

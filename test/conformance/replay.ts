@@ -47,7 +47,9 @@ export function load(name: string): Recording {
 }
 
 /** Files the shared recordings name ($TMP/x.qcow2): a 4 MiB qcow2 chain, 1 MiB written per layer at its own offset. */
-const CHAIN: Image[] = ["base", "mid", "top"].map((name, layer) => ({ file: `${name}.qcow2`, format: "qcow2", sizeBytes: 4 * MiB, writes: [[layer * MiB, MiB]] }));
+export const CHAIN: Image[] = ["base", "mid", "top"].map((name, layer, all) => ({
+  file: `${name}.qcow2`, format: "qcow2", sizeBytes: 4 * MiB, writes: [[layer * MiB, MiB]], ...(layer > 0 ? { backing: `${all[layer - 1]}.qcow2` } : {}),
+}));
 
 /** Job statuses in which a job does not move on by itself (live/record.ts stops on the same). */
 const SETTLED = new Set(["concluded", "pending", "ready", "paused", "standby"]);
