@@ -35,7 +35,7 @@ export interface RunOptions {
   strategy?: StrategyName;
   /** Replays this choice log instead of asking a strategy. */
   replay?: ChoiceLog;
-  /** Keep the kernel trace in the report (it is always used for checks). */
+  /** Keep the kernel trace in the report (the trace hash is the same either way). */
   keepTrace?: boolean;
   /**
    * Called on every QMP event and step end with the virtual time and the
@@ -120,13 +120,12 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const strategyName = opts.strategy ?? sc.strategy;
   const strategy = opts.replay ? new ReplayStrategy(opts.replay) : makeStrategy(strategyName, seed);
   const behaviour = profileBehaviour(profile);
-  const sim = new Scheduler({ seed, strategy, trace: true, maxSteps: sc.limits.steps, maxTimeNs: sc.limits.time });
+  const sim = new Scheduler({ seed, strategy, trace: !!opts.keepTrace, maxSteps: sc.limits.steps, maxTimeNs: sc.limits.time });
   const qemu = createQemu(sim, behaviour);
   const w = new World(sim, qemu, sc, opts.onProgress);
   const check = checkRun(qemu, invariantNames(sc));
   sim.spawn("scenario", w.main());
   const result = sim.run();
-  const trace = result.trace ?? [];
   const failures: Failure[] = [...w.setupFailures];
   const violations = check.finish(result);
   if (w.setupFailures.length === 0) {
@@ -156,7 +155,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     violations,
     drains: w.drains,
     devices: [...qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted })),
-    ...(opts.keepTrace ? { trace } : {}),
+    ...(result.trace ? { trace: result.trace } : {}),
   };
 }
 

@@ -16,13 +16,15 @@ describe("every shipped scenario", () => {
   });
 
   for (const f of files) {
-    it(`${f} runs green, twice with the same trace hash`, () => {
+    it(`${f} runs green, twice with the same trace hash, with or without the trace kept`, () => {
       const loaded = loadScenarioFile(new URL(f, dir).pathname, `scenarios/${f}`);
       const a = runScenario(loaded);
       expect(a.ok, verdict(a)).toBe(true);
       expect(a.outcome.kind).toBe("ok");
-      const b = runScenario(loaded);
+      const b = runScenario(loaded, { keepTrace: true });
       expect(b.hash).toBe(a.hash);
+      expect(b.trace!.length).toBeGreaterThan(0);
+      expect(a.trace).toBeUndefined();
     });
   }
 });
