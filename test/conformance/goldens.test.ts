@@ -23,7 +23,7 @@ export const KNOWN_GOLDEN_DIFFERENCES: Record<string, { from: number; why: strin
   cancel_two_on_one_source: {
     from: 27,
     why: "job-cancel of j1 then j0, two backups of one source: in all 5 runs QEMU shows j1 'aborting', then all of j0 (aborting, cancelled, concluded, null), then j1's cancelled, concluded, null — " +
-      "j0's completion runs nested inside j1's finalization: backup's abort/clean drops the copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit bottom half runs. " +
+      "j0's completion runs nested inside j1's finalization, most likely because backup's clean drops the copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit bottom half runs. " +
       "blocksim's finalization (Job.finalizeSingle) does not poll, so j1 finishes before j0 starts. The same cause as id_and_blockers from entry 60.",
   },
   mirror_job_cancel_ready: {

@@ -13,7 +13,7 @@ const KNOWN_DIFFERENCES: Record<string, { from: number; why: string }> = {
     from: 60,
     why: "after job-cancel of j3 then j0 (two backups stacked on one source), QEMU runs j0's whole finalization (aborting, cancelled, concluded, null) nested inside j3's: " +
       "j3's 'aborting', all of j0, then the rest of j3 (4 of 5 runs; in the fifth j0 finished first, so the recorder lists j3's 'aborting' as only_in_some_runs). " +
-      "backup's abort drops its copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit runs; blocksim's finalization does not poll, " +
+      "most likely because backup's clean drops its copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit runs; blocksim's finalization does not poll, " +
       "so it finishes j3, then j0. The same cause as goldens/cancel_two_on_one_source, where QEMU does it in all 5 runs.",
   },
 };
