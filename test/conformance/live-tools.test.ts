@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { QmpClient } from "../../live/qmp-client.js";
-import { mergeRuns, normaliseNodes } from "../../live/record.js";
+import { mergeRuns, normaliseNodes, startQemu } from "../../live/record.js";
 import type { TranscriptEntry } from "../../sim/qmp/types.js";
 import { firstDifference, optionalEntries, type Recording } from "./replay.js";
 
@@ -87,6 +87,14 @@ describe("QmpClient against a fake QMP server", () => {
     const dir = mkdtempSync(join(tmpdir(), "blocksim-fakeqmp-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     await expect(QmpClient.connect(join(dir, "none.sock"), { timeoutMs: 200 })).rejects.toThrow(/could not connect to QMP socket .*none\.sock within 200 ms/);
+  });
+});
+
+describe("starting QEMU", () => {
+  it("fails clearly when the binary cannot be started", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-noqemu-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    await expect(startQemu({ qemu: join(dir, "no-such-qemu"), dir, timeoutMs: 2000 })).rejects.toThrow(/could not start .*no-such-qemu: .*ENOENT/);
   });
 });
 
