@@ -160,6 +160,51 @@ export const CANCEL_ERROR_STOPPED_JOB = qemuRace({
   },
 });
 
+export const SET_SPEED_ZERO_NO_KICK = qemuRace({
+  name: "set-speed-zero-no-kick",
+  title: "set-speed 0 arrives while a throttled stream sleeps; the job sleeps out its old delay and misses its deadline",
+  buggyProfile: "set-speed-zero-no-kick",
+  fixedProfile: "current",
+  invariant: "jobs-conclude",
+  fixedBy: "qemu d4fce18844 (2018-03-10, 'blockjobs: fix set-speed kick')",
+  maxTimeNs: 3e9,
+  *build(q, qmp) {
+    disk(q, "base.img", 4 * MiB, 500_000);
+    disk(q, "top.qcow2", 4 * MiB, 500_000);
+    yield q.devices.get("base.img")!.io({ op: "write", offset: 0, bytes: 4 * MiB, issuer: "qemu-img" }); // the base image has data
+    yield* qmp("blockdev-add", { driver: "raw", "node-name": "base", file: "base.img" });
+    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "base" });
+    // 64 KiB/s: after its first 512 KiB chunk the stream sleeps about 8 s.
+    yield* qmp("block-stream", { "job-id": "stream0", device: "top", speed: 64 * 1024 });
+    // The operator lifts the limit at a chosen moment: while the first chunk is being copied, or once the job sleeps.
+    const atNs = ((yield choose("set-speed at (250 us)", 8)) as number) * 250_000;
+    yield sleep(atNs);
+    yield* qmp("block-job-set-speed", { device: "stream0", speed: 0 });
+    yield* untilGone(q, 10e9);
+  },
+});
+
+export const MIRROR_SOFT_CANCEL_PRE_READY = qemuRace({
+  name: "mirror-soft-cancel-pre-ready",
+  title: "a soft block-job-cancel reaches a mirror before READY; the mirror runs on and completes instead of cancelling",
+  buggyProfile: "mirror-soft-cancel-pre-ready",
+  fixedProfile: "current",
+  invariant: "cancel-honoured",
+  fixedBy: "qemu eb36639f7b (2018-05-02, 'block/mirror: Make cancel always cancel pre-READY')",
+  *build(q, qmp) {
+    disk(q, "disk.img", 8 * MiB, 500_000);
+    disk(q, "copy.img", 8 * MiB, 1 * ms);
+    yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "disk.img" });
+    yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "copy.img" });
+    yield* qmp("blockdev-mirror", { "job-id": "mirror0", device: "src", target: "tgt", sync: "full" });
+    // The user cancels (without force) at a chosen moment: before the mirror is in sync, or after READY.
+    const atNs = ((yield choose("cancel at (1 ms)", 8)) as number) * ms;
+    yield sleep(atNs);
+    yield* qmp("block-job-cancel", { device: "mirror0" });
+    yield* untilGone(q, 2e9);
+  },
+});
+
 /** The seed races of seed-races.ts, as catalog entries. */
 const SEEDS: CatalogRace[] = SEED_RACES.map((r) => ({
   name: r.name,
@@ -189,7 +234,9 @@ const SEED_004: CatalogRace[] = SEED_004_RACES.map((r) => ({
 }));
 
 /** Every catalogued race, seeds first. */
-export const CATALOG: readonly CatalogRace[] = [...SEEDS, ...SEED_004, DRAIN_DURING_JOB_IO, ERROR_STOP_STACKS_PAUSES, CANCEL_ERROR_STOPPED_JOB];
+export const CATALOG: readonly CatalogRace[] = [
+  ...SEEDS, ...SEED_004, DRAIN_DURING_JOB_IO, ERROR_STOP_STACKS_PAUSES, CANCEL_ERROR_STOPPED_JOB, SET_SPEED_ZERO_NO_KICK, MIRROR_SOFT_CANCEL_PRE_READY,
+];
 
 /** The race with this name, or a clear error listing the known ones. */
 export function catalogRace(name: string): CatalogRace {

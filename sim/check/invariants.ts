@@ -358,6 +358,27 @@ const mirrorPivotContent: Invariant = {
   },
 };
 
+const cancelHonoured: Invariant = {
+  name: "cancel-honoured",
+  description: "a job cancelled before it was ready ends with BLOCK_JOB_CANCELLED (or an error), never a plain BLOCK_JOB_COMPLETED",
+  when: "step",
+  source: "qemu eb36639f7b; qapi block-job-cancel",
+  attach(ctx) {
+    const cancelledIn = new Map<object, string>();
+    return {
+      onRecord(r) {
+        for (const j of ctx.world.jm.jobs) if (j.cancelled && !cancelledIn.has(j)) cancelledIn.set(j, j.status);
+        if (r.src !== "event" || r.kind !== "BLOCK_JOB_COMPLETED" || r.data?.error !== undefined) return;
+        const id = String(r.data?.device), job = ctx.world.jm.get(id);
+        const when = job ? cancelledIn.get(job) : undefined;
+        if (when !== undefined && when !== "ready" && when !== "standby") {
+          ctx.report({ job: id, detail: `cancelled in status ${when}, yet completed successfully`, state: { cancelledIn: when } });
+        }
+      },
+    };
+  },
+};
+
 /** Every invariant, in report order. */
 export const INVARIANTS: readonly Invariant[] = [
   legalTransitions,
@@ -373,6 +394,7 @@ export const INVARIANTS: readonly Invariant[] = [
   jobIoInDrainedSection,
   eventsMatchStates,
   txnAllOrNothing,
+  cancelHonoured,
   mirrorPivotContent,
   backupPointInTime,
   jobsConclude,

@@ -70,9 +70,24 @@ export interface JobBehaviour {
    * (block_job_iostatus_reset) aborts QEMU when the job was stopped by an error.
    */
   cancelResumesBeforeClear: boolean;
+  /**
+   * set-speed 0 (unlimited) kicks a job out of its rate-limit sleep
+   * (d4fce18844, 2018-03, "blockjobs: fix set-speed kick"). Off: 0 counts as
+   * "not faster", and the job sleeps out its old delay.
+   */
+  setSpeedZeroKicks: boolean;
+  /**
+   * A soft block-job-cancel before READY cancels a mirror (eb36639f7b,
+   * 2018-05, "block/mirror: Make cancel always cancel pre-READY"). Off: only
+   * a forced cancel cancels; a soft one runs on to READY and completes
+   * without a pivot (the side effect of b76e4458b1).
+   */
+  mirrorCancelsPreReady: boolean;
 }
 
-export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = { startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true };
+export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
+  startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true,
+};
 
 /** QMP events the job core emits (the QMP layer stamps them with virtual time). */
 export interface JobEvent {
@@ -563,7 +578,7 @@ export class Job {
     const old = this.speed;
     this.speed = speed;
     this.limit.setSpeed(speed);
-    if (speed !== 0 && speed <= old) return;
+    if ((speed !== 0 || !this.ctx.behaviour.setSpeedZeroKicks) && speed <= old) return;
     if (this.sleepTimer?.pending) this.enter(); // only a sleeping job is kicked
   }
 

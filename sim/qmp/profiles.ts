@@ -64,6 +64,18 @@ export const PROFILES: readonly Profile[] = [
     change: "before qemu e321c0597c (2018-08, 'block: for jobs, do not clear user_paused until after the resume')",
     behaviour: { cancelResumesBeforeClear: false },
   },
+  {
+    name: "set-speed-zero-no-kick",
+    description: "block-job-set-speed to 0 (unlimited) does not wake a job from its rate-limit sleep; it sleeps out the old delay",
+    change: "before qemu d4fce18844 (2018-03, 'blockjobs: fix set-speed kick')",
+    behaviour: { setSpeedZeroKicks: false },
+  },
+  {
+    name: "mirror-soft-cancel-pre-ready",
+    description: "a block-job-cancel without force does not cancel a mirror before READY: it runs on to READY and completes without a pivot",
+    change: "before qemu eb36639f7b (2018-05, 'block/mirror: Make cancel always cancel pre-READY'), after b76e4458b1",
+    behaviour: { mirrorCancelsPreReady: false },
+  },
 ];
 
 /** The behaviour of a named profile; throws with the list of known names. */

@@ -274,6 +274,23 @@ describe("each invariant fires when provoked", () => {
     expect(violations).toEqual([]);
   });
 
+  it("cancel-honoured: a mirror cancelled before READY completes instead (pre-eb36639f7b); quiet for a soft cancel after READY", () => {
+    const early = checked(function* (q, qmp) {
+      yield* qmp("blockdev-mirror", { "job-id": "m", device: "src", target: "tgt", sync: "full" });
+      yield* qmp("block-job-cancel", { device: "m" });
+      yield* untilNoJobs(q);
+    }, { behaviour: { mirrorCancelsPreReady: false }, invariants: ["cancel-honoured"] });
+    expect(early.violations).toMatchObject([{ invariant: "cancel-honoured", job: "m", state: { cancelledIn: "running" } }]);
+    const late = checked(function* (q, qmp) {
+      yield* qmp("blockdev-mirror", { "job-id": "m", device: "src", target: "tgt", sync: "full" });
+      yield* untilStatus(q, "m", "ready");
+      yield* qmp("block-job-cancel", { device: "m" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["cancel-honoured"] });
+    expect(late.violations).toEqual([]);
+    expect(late.q.jm.events.map((e) => e.event)).toContain("BLOCK_JOB_COMPLETED");
+  });
+
   it("no-crash: an exception inside the simulation (QEMU would abort)", () => {
     const { violations } = checked(function* () {
       yield sleep(1_000);

@@ -174,7 +174,7 @@ export class MirrorDriver implements JobDriver {
 
   /** Soft cancel only means something in ready: before it, every cancel is hard. */
   cancel(job: Job, force: boolean): boolean {
-    return force || !job.ready;
+    return force || (!job.ready && job.ctx.behaviour.mirrorCancelsPreReady);
   }
 
   complete(job: Job): void {
