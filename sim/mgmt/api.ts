@@ -267,7 +267,12 @@ export function* suspend(dom: Domain, client: string): Process<void> {
     withJob(dom, call, "suspend", () => dom.monitorRoundTrip(call, "stop")));
 }
 
-/** virDomainDestroy: kills QEMU first (qemuProcessKill), then takes a DESTROY job to clean up. */
+/**
+ * virDomainDestroy: kills QEMU first (qemuProcessKill), then takes a DESTROY
+ * job to clean up. Here the domain turns inactive (every later monitor call
+ * fails); the simulated QEMU itself keeps running — stop its jobs by hand if
+ * the run should end.
+ */
 export function* destroy(dom: Domain, client: string): Process<void> {
   return yield* dom.api(client, "virDomainDestroy", function* (call) {
     dom.markInactive();
@@ -374,11 +379,13 @@ export function* migrateWithStorage(dom: Domain, client: string, opts: StorageMi
       }
     } finally {
       // qemuMigrationCancelDriveMirror: the copies are no longer needed on the source.
-      for (const d of started) {
-        const r = yield* dom.qmp(call, "block-job-cancel", { device: d.device, force: true }, true);
-        void r; // an already-gone job is fine
+      try {
+        for (const d of started) yield* dom.qmp(call, "block-job-cancel", { device: d.device, force: true }, true); // an already-gone job is fine
+      } catch (e) {
+        if (!(e instanceof VirError)) throw e; // QEMU gone, or the nested job timed out: nothing more to cancel
+      } finally {
+        dom.endAsyncJob(call);
       }
-      dom.endAsyncJob(call);
     }
   });
 }

@@ -461,7 +461,7 @@ export class Domain {
    * (qemuDomainObjEnterMonitorAsync).
    */
   *qmp(call: Call, execute: string, args?: Record<string, unknown>, nested = false): Process<QmpResponse> {
-    if (nested) yield* this.beginJob(call, "async-nested");
+    if (nested) yield* this.beginJob(call, "async-nested"); // a failure here leaves nothing to end
     try {
       if (!this.isHolding(call)) this.modelErrors.push(`${holderName(call)} used the monitor without a job (${execute})`);
       if (!this.active) throw new VirError("VIR_ERR_OPERATION_FAILED", "monitor connection closed (domain is not running)");

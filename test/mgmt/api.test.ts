@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  ABORT_POLL_INTERVAL_NS, blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, VirError,
+  ABORT_POLL_INTERVAL_NS, destroy, migrateWithStorage, blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, VirError,
   type BlockJobInfo, type MgmtBehaviour,
 } from "../../sim/mgmt/index.js";
 import { createQemu } from "../../sim/qmp/qemu.js";
@@ -244,5 +244,35 @@ describe("starting jobs", () => {
     const { dom, run } = makeVm();
     const { error } = run(() => blockCopy(dom, "app", "vda", { dest: "nowhere.img", reuseExt: true }));
     expect(error?.message).toBe("internal error: unable to execute QEMU command 'drive-mirror': Could not open 'nowhere.img': No such file or directory");
+  });
+});
+
+describe("storage migration (MIGRATION_OUT async job)", () => {
+  it("copies each disk under nested jobs, polling every 500 ms, then cancels the copies and frees the domain", () => {
+    const { q, dom, run } = makeVm({ targetBandwidthBytesPerSec: 8 * MiB });
+    run(() => migrateWithStorage(dom, "app", { dests: { vda: "slow.img" }, memoryPhaseNs: 1 * s }));
+    const m = dom.calls.find((c) => c.call.api === "virDomainMigrate")!;
+    expect(m.ok).toBe(true);
+    expect(m.latencyNs).toBeGreaterThan(3 * s); // 16 MiB at 8 MiB/s, then 1 s of memory
+    expect(q.monitor.transcript).toContainEqual({ cmd: "drive-mirror", args: { device: "drive0", "job-id": "drive0", target: "slow.img", sync: "full", mode: "existing" } });
+    expect(dom.jobWaits.filter((w) => w.kind === "async-nested").length).toBeGreaterThan(20);
+    expect(dom.asyncJob).toBeNull();
+    expect(q.jm.jobs).toEqual([]);
+    expect(dom.modelErrors).toEqual([]);
+  });
+
+  it("a destroy during it (DESTROY is in every mask) makes it fail and still frees the async slot", () => {
+    const { sim, q, dom, run } = makeVm({ targetBandwidthBytesPerSec: 1 * MiB });
+    sim.spawn("admin", (function* () {
+      yield sleep(2 * s);
+      yield* destroy(dom, "admin");
+      // The simulated QEMU is not killed by destroy (the domain only turns inactive): stop its copy by hand.
+      yield* q.monitor.execute({ execute: "block-job-cancel", arguments: { device: "drive0", force: true } });
+    })());
+    const { error } = run(() => migrateWithStorage(dom, "app", { dests: { vda: "slow.img" }, memoryPhaseNs: 1 * s }));
+    expect(error?.message).toBe("operation failed: monitor connection closed (domain is not running)");
+    expect(dom.calls.find((c) => c.call.api === "virDomainDestroy")!.jobWaitNs).toBe(0);
+    expect(dom.asyncJob).toBeNull();
+    expect(dom.modelErrors).toEqual([]);
   });
 });
