@@ -8,9 +8,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { COMMANDS } from "../qmp/qemu.js";
-import { PROFILES } from "../qmp/profiles.js";
+import { ALL_PROFILES as PROFILES } from "../mgmt/profiles.js";
 import { didYouMean, formatProblems, InputError } from "../scenario/errors.js";
 import { listInvariants } from "../check/index.js";
+import { QUERY_WAIT_RULE } from "../mgmt/invariants.js";
 import { loadScenarioFile, type LoadedScenario } from "../scenario/loader.js";
 import { eventLines, firstDifference, loadReplayFile, makeReplay } from "../scenario/replay.js";
 import { describeOutcome, runScenario, type RunOptions, type RunReport, type StrategyName } from "../scenario/runner.js";
@@ -338,7 +339,8 @@ function listProfiles(io: Io): number {
 }
 
 function printInvariants(io: Io): number {
-  for (const i of listInvariants()) io.out(`${i.name} (${i.when === "step" ? "checked at every step" : "checked at the end of the run"})\n  ${i.description}${i.source ? `\n  source: ${i.source}` : ""}\n`);
+  const mgmt = { name: QUERY_WAIT_RULE, when: "step" as const, description: `management layer (scenarios with a domain): no status query (virDomainGetBlockJobInfo) waits longer than domain.query-wait-bound (default 100ms) for its job (seed 004)`, source: "libvirt cefe0ba3d" };
+  for (const i of [...listInvariants(), mgmt]) io.out(`${i.name} (${i.when === "step" ? "checked at every step" : "checked at the end of the run"})\n  ${i.description}${i.source ? `\n  source: ${i.source}` : ""}\n`);
   return EXIT_OK;
 }
 

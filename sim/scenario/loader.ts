@@ -12,7 +12,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from "yaml";
-import { PROFILES } from "../qmp/profiles.js";
+import { ALL_PROFILES as PROFILES } from "../mgmt/profiles.js";
+import { QUERY_WAIT_RULE } from "../mgmt/invariants.js";
 import { COMMANDS } from "../qmp/qemu.js";
 import { didYouMean, InputError, type Problem } from "./errors.js";
 import { INVARIANTS } from "../check/index.js";
@@ -270,6 +271,16 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
     if (nodeRef !== undefined && !nodes.has(nodeRef)) {
       here(["steps", i, "drain" in st ? "drain" : "undrain", "node"], `no node named "${nodeRef}"${didYouMean(nodeRef, nodeNames)}`);
     }
+    if ("libvirt" in st || "poll" in st) {
+      const key = "libvirt" in st ? "libvirt" : "poll";
+      const disk = "libvirt" in st ? st.libvirt.disk : st.poll.disk;
+      const disks = s.domain?.disks.map((d) => d.target) ?? [];
+      if (!s.domain) here(["steps", i, key], `a ${key} step needs a management layer: declare \`domain: { disks: [{ target: vda, device: drive0 }] }\``);
+      else if (!disks.includes(disk)) here(["steps", i, key, "disk"], `no disk "${disk}" in domain.disks${didYouMean(disk, disks)}; declared: ${disks.join(", ")}`);
+      if ("poll" in st && st.poll.count === undefined && st.poll.until === undefined && !st.poll["stop-when-gone"]) {
+        here(["steps", i, "poll"], "a poller needs an end: count, until or stop-when-gone: true");
+      }
+    }
     const devRef = "fault" in st ? st.fault.device : "heal" in st ? st.heal.device : undefined;
     if (devRef !== undefined && !devices.has(devRef)) {
       here(["steps", i, "fault" in st ? "fault" : "heal", "device"], `no device named "${devRef}"${didYouMean(devRef, deviceNames)}`);
@@ -277,7 +288,7 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
     if ("fault" in st) checkFault(st.fault, (sub, msg) => here(["steps", i, "fault", ...sub], msg));
   });
 
-  const known = INVARIANTS.map((x) => x.name);
+  const known = [...INVARIANTS.map((x) => x.name), QUERY_WAIT_RULE];
   const inv = s.expect.invariants;
   if (Array.isArray(inv)) {
     inv.forEach((n, i) => {
@@ -287,6 +298,9 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
   s.expect.violations.forEach((n, i) => {
     if (!known.includes(n)) here(["expect", "violations", i], `unknown invariant "${n}"${didYouMean(n, known)}; run \`blocksim invariants\` for the list`);
   });
+  if (!s.domain && [...(Array.isArray(inv) ? inv : []), ...s.expect.violations].includes(QUERY_WAIT_RULE)) {
+    here(["expect"], `${QUERY_WAIT_RULE} is an invariant of the management layer: declare a domain to use it`);
+  }
   s.expect.data?.forEach((d, i) => {
     if ("same" in d) {
       d.same.forEach((n, j) => {

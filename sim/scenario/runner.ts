@@ -13,7 +13,7 @@ import { BackupDriver } from "../jobs/drivers/backup.js";
 import { MirrorDriver } from "../jobs/drivers/mirror.js";
 import type { Job } from "../jobs/job.js";
 import { createQemu, type Qemu } from "../qmp/qemu.js";
-import { profileBehaviour } from "../qmp/profiles.js";
+import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, mgmtBehaviour, poller, qemuBehaviour, QUERY_WAIT_RULE, VirError, watchQueryWait } from "../mgmt/index.js";
 import type { QmpResponse } from "../qmp/types.js";
 import { startGuest, type BlockNode, type GuestWorkload } from "../block/index.js";
 import { versionAt, type ActiveFault, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
@@ -23,7 +23,7 @@ import {
 } from "../scheduler/index.js";
 import { checkRun, INVARIANTS, type CheckViolation } from "../check/index.js";
 import type { LoadedScenario } from "./loader.js";
-import type { ExpectedEvent, FaultRule, Scenario, Step } from "./schema.js";
+import type { ExpectedEvent, FaultRule, LibvirtCall, Scenario, Step } from "./schema.js";
 import { formatDuration } from "./units.js";
 
 export type StrategyName = "fifo" | "random" | "pct";
@@ -119,15 +119,22 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const profile = opts.profile ?? sc.profile;
   const strategyName = opts.strategy ?? sc.strategy;
   const strategy = opts.replay ? new ReplayStrategy(opts.replay) : makeStrategy(strategyName, seed);
-  const behaviour = profileBehaviour(profile);
+  const behaviour = qemuBehaviour(profile);
   const sim = new Scheduler({ seed, strategy, trace: !!opts.keepTrace, maxSteps: sc.limits.steps, maxTimeNs: sc.limits.time });
   const qemu = createQemu(sim, behaviour);
-  const w = new World(sim, qemu, sc, opts.onProgress);
-  const check = checkRun(qemu, invariantNames(sc));
+  const names = invariantNames(sc);
+  const dom = sc.domain ? new Domain(qemu, { behaviour: mgmtBehaviour(profile), disks: sc.domain.disks, qmpRoundTripNs: sc.domain["qmp-round-trip"] }) : undefined;
+  const mgmtViolations = dom && (sc.expect.invariants === "all" || names.includes(QUERY_WAIT_RULE) || sc.expect.violations.includes(QUERY_WAIT_RULE))
+    ? watchQueryWait(dom, sc.domain!["query-wait-bound"]) : [];
+  const w = new World(sim, qemu, sc, opts.onProgress, dom);
+  const check = checkRun(qemu, names.filter((n) => n !== QUERY_WAIT_RULE));
   sim.spawn("scenario", w.main());
   const result = sim.run();
   const failures: Failure[] = [...w.setupFailures];
-  const violations = check.finish(result);
+  const violations: CheckViolation[] = [
+    ...check.finish(result),
+    ...mgmtViolations.map((v) => ({ invariant: v.rule, timeNs: v.timeNs, detail: v.detail })),
+  ];
   if (w.setupFailures.length === 0) {
     failures.push(...checkOutcome(sc, result.outcome));
     failures.push(...checkSteps(sc, w));
@@ -183,7 +190,11 @@ class World {
 
   private events = 0;
 
-  constructor(readonly sim: Scheduler, readonly qemu: Qemu, readonly sc: Scenario, private readonly onProgress?: (virtualNs: number, events: number) => void) {
+  constructor(
+    readonly sim: Scheduler, readonly qemu: Qemu, readonly sc: Scenario,
+    private readonly onProgress?: (virtualNs: number, events: number) => void,
+    private readonly dom?: Domain,
+  ) {
     this.steps = sc.steps.map((st, i) => ({ index: i, label: stepLabel(st), client: st.client ?? "client", state: "waiting" }));
     qemu.monitor.onEvent((e) => {
       this.log.push({ t: sim.now, kind: "event", event: e.event, data: e.data });
@@ -398,6 +409,27 @@ class World {
       let list = this.faults.get(device);
       if (!list) this.faults.set(device, (list = []));
       list.push(f);
+    } else if ("libvirt" in st) {
+      const { api, ...args } = st.libvirt;
+      this.log.push({ t: sim.now, kind: "cmd", client, step: i, execute: api, arguments: args });
+      try {
+        const ret = yield* libvirtCall(this.dom!, client, st.libvirt);
+        rep.response = { return: ret ?? {} };
+      } catch (e) {
+        if (!(e instanceof VirError)) throw e;
+        rep.response = { error: { class: e.code as never, desc: e.message } };
+      }
+      this.log.push({ t: sim.now, kind: "reply", client, step: i, response: rep.response });
+    } else if ("poll" in st) {
+      const p = st.poll;
+      this.log.push({ t: sim.now, kind: "cmd", client, step: i, execute: "poll virDomainGetBlockJobInfo", arguments: { disk: p.disk, every: formatDuration(p.interval) } });
+      const samples = yield* poller(this.dom!, client, {
+        disk: p.disk, intervalNs: p.interval, ...(p.count !== undefined ? { count: p.count } : {}),
+        ...(p.until !== undefined ? { untilNs: this.t0 + p.until } : {}), ...(p["stop-when-gone"] ? { stopWhenGone: true } : {}),
+      });
+      const worst = samples.reduce((m, x) => Math.max(m, x.returnNs - x.callNs), 0);
+      rep.response = { return: { calls: samples.length, errors: samples.filter((x) => x.error).length, "worst-latency-ns": worst } };
+      this.log.push({ t: sim.now, kind: "reply", client, step: i, response: rep.response });
     } else if ("heal" in st) {
       this.log.push({ t: sim.now, kind: "heal", client, step: i, device: st.heal.device });
       qemu.devices.get(st.heal.device)!.faults.clear();
@@ -406,6 +438,21 @@ class World {
     rep.state = "done";
     this.observeJobs();
     sim.notify(this.progress);
+  }
+}
+
+/** Calls a libvirt-style API of sim/mgmt for a libvirt step. */
+function libvirtCall(dom: Domain, client: string, c: LibvirtCall): Process<unknown> {
+  switch (c.api) {
+    case "virDomainGetBlockJobInfo": return getBlockJobInfo(dom, client, c.disk);
+    case "virDomainBlockJobAbort": return blockJobAbort(dom, client, c.disk, { ...(c.async !== undefined ? { async: c.async } : {}), ...(c.pivot !== undefined ? { pivot: c.pivot } : {}) });
+    case "virDomainBlockJobSetSpeed": return blockJobSetSpeed(dom, client, c.disk, c["bandwidth-mib"]);
+    case "virDomainBlockPull": return blockPull(dom, client, c.disk, { ...(c["bandwidth-mib"] !== undefined ? { bandwidthMiB: c["bandwidth-mib"] } : {}), ...(c.base !== undefined ? { base: c.base } : {}) });
+    case "virDomainBlockCopy": return blockCopy(dom, client, c.disk, { dest: c.dest, ...(c["bandwidth-mib"] !== undefined ? { bandwidthMiB: c["bandwidth-mib"] } : {}), ...(c.shallow !== undefined ? { shallow: c.shallow } : {}), ...(c["reuse-ext"] !== undefined ? { reuseExt: c["reuse-ext"] } : {}) });
+    case "virDomainBlockCommit": return blockCommit(dom, client, c.disk, {
+      ...(c.top !== undefined ? { top: c.top } : {}), ...(c.base !== undefined ? { base: c.base } : {}), ...(c["bandwidth-mib"] !== undefined ? { bandwidthMiB: c["bandwidth-mib"] } : {}),
+      ...(c.active !== undefined ? { active: c.active } : {}), ...(c["active-node"] !== undefined ? { activeNode: c["active-node"] } : {}),
+    });
   }
 }
 
@@ -429,7 +476,8 @@ function diskFault(f: FaultRule): DiskFaultRule {
 /** A short label for a step: its command, or what it does. */
 export function stepLabel(st: Step): string {
   if ("execute" in st) return st.id ? `${st.id} (${st.execute})` : st.execute;
-  const what = "drain" in st ? `drain ${st.drain.node}` : "undrain" in st ? `undrain ${st.undrain.node}` : "fault" in st ? `fault on ${st.fault.device}` : `heal ${st.heal.device}`;
+  const what = "drain" in st ? `drain ${st.drain.node}` : "undrain" in st ? `undrain ${st.undrain.node}` : "fault" in st ? `fault on ${st.fault.device}`
+    : "heal" in st ? `heal ${st.heal.device}` : "libvirt" in st ? `${st.libvirt.api} ${st.libvirt.disk}` : `poll ${st.poll.disk}`;
   return st.id ? `${st.id} (${what})` : what;
 }
 
@@ -473,7 +521,7 @@ function checkSteps(sc: Scenario, w: World): Failure[] {
       return;
     }
     const r = rep.response;
-    if (!("execute" in st)) {
+    if (!("execute" in st) && !("libvirt" in st)) {
       if (r && "error" in r) out.push({ kind: "step", message: `${name}: ${r.error.desc}` });
       return;
     }
@@ -630,8 +678,9 @@ function checkData(sc: Scenario, w: World, qemu: Qemu): Failure[] {
 /** The invariants a scenario asks for, plus those it expects to see violated. */
 function invariantNames(sc: Scenario): string[] {
   const inv = sc.expect.invariants;
-  const names = new Set([...(inv === "all" ? INVARIANTS.map((i) => i.name) : inv === "none" ? [] : inv), ...sc.expect.violations]);
-  return INVARIANTS.map((i) => i.name).filter((n) => names.has(n));
+  const all = [...INVARIANTS.map((i) => i.name), QUERY_WAIT_RULE];
+  const names = new Set([...(inv === "all" ? all : inv === "none" ? [] : inv), ...sc.expect.violations]);
+  return all.filter((n) => names.has(n));
 }
 
 function checkViolations(sc: Scenario, violations: CheckViolation[]): Failure[] {

@@ -168,8 +168,27 @@ const UndrainStep = z.strictObject({ ...StepCommon, undrain: z.strictObject({ no
 const FaultStep = z.strictObject({ ...StepCommon, fault: FaultRule.extend({ device: z.string().min(1) }) });
 const HealStep = z.strictObject({ ...StepCommon, heal: z.strictObject({ device: z.string().min(1) }) });
 
-/** A step: a QMP command, a drained section begin/end, or a fault added/healed. */
-export const Step = z.union([QmpStep, DrainStep, UndrainStep, FaultStep, HealStep]);
+const Disk = z.string().min(1);
+const MiBps = z.number().int().min(0);
+/** A libvirt-style API call on the management layer (sim/mgmt), by its libvirt name. */
+const LibvirtCall = z.discriminatedUnion("api", [
+  z.strictObject({ api: z.literal("virDomainGetBlockJobInfo"), disk: Disk }),
+  z.strictObject({ api: z.literal("virDomainBlockJobAbort"), disk: Disk, async: z.boolean().optional(), pivot: z.boolean().optional() }),
+  z.strictObject({ api: z.literal("virDomainBlockJobSetSpeed"), disk: Disk, "bandwidth-mib": MiBps }),
+  z.strictObject({ api: z.literal("virDomainBlockPull"), disk: Disk, "bandwidth-mib": MiBps.optional(), base: z.string().optional() }),
+  z.strictObject({ api: z.literal("virDomainBlockCopy"), disk: Disk, dest: z.string().min(1), "bandwidth-mib": MiBps.optional(), shallow: z.boolean().optional(), "reuse-ext": z.boolean().optional() }),
+  z.strictObject({ api: z.literal("virDomainBlockCommit"), disk: Disk, top: z.string().optional(), base: z.string().optional(), "bandwidth-mib": MiBps.optional(), active: z.boolean().optional(), "active-node": z.string().optional() }),
+]);
+export type LibvirtCall = z.infer<typeof LibvirtCall>;
+const LibvirtStep = z.strictObject({ ...StepCommon, libvirt: LibvirtCall, expect: StepExpect.default("ok") });
+/** A polling client: virDomainGetBlockJobInfo every `interval` until `count` calls, `until`, or the job is gone. */
+const PollStep = z.strictObject({
+  ...StepCommon,
+  poll: z.strictObject({ disk: Disk, interval: Duration, count: z.number().int().min(1).optional(), until: Duration.optional(), "stop-when-gone": z.boolean().optional() }),
+});
+
+/** A step: a QMP command, a drained section begin/end, a fault added/healed, a libvirt call or a poller. */
+export const Step = z.union([QmpStep, DrainStep, UndrainStep, FaultStep, HealStep, LibvirtStep, PollStep]);
 export type Step = z.infer<typeof Step>;
 
 /** What a run must show. */
@@ -200,6 +219,7 @@ export const Expect = z.strictObject({
 });
 export type Expect = z.infer<typeof Expect>;
 
+/** How long and how far a run may go. */
 export const Limits = z.strictObject({
   /** Virtual time the run may last (default 60s). */
   time: Duration.default(60e9),
@@ -215,9 +235,21 @@ const FragmentShape = {
   guests: z.array(Guest).default([]),
 };
 
+/** A shared fragment (`import`): devices, nodes and guests only. */
 export const Fragment = z.strictObject({ description: z.string().optional(), ...FragmentShape });
 export type Fragment = z.infer<typeof Fragment>;
 
+/** A libvirt-style domain (sim/mgmt) over the simulated QEMU: what libvirt and poll steps talk to. */
+export const DomainSpec = z.strictObject({
+  /** Guest disks: the name API calls use (vda) and the QMP device (a guest's drive, also the block job id). */
+  disks: z.array(z.strictObject({ target: Name, device: Name })).min(1),
+  /** One monitor round trip (default 1ms). */
+  "qmp-round-trip": Duration.default(1_000_000),
+  /** The bound of the query-wait-bound invariant: a status query gets its job within this (default 100ms). */
+  "query-wait-bound": Duration.default(100_000_000),
+});
+
+/** A scenario file. */
 export const Scenario = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
@@ -225,6 +257,7 @@ export const Scenario = z.strictObject({
   seed: z.union([z.number().int(), z.string()]).default(0),
   strategy: z.enum(["fifo", "random", "pct"]).default("fifo"),
   ...FragmentShape,
+  domain: DomainSpec.optional(),
   steps: z.array(Step).default([]),
   expect: Expect.default(() => Expect.parse({})),
   limits: Limits.default(() => Limits.parse({})),

@@ -39,6 +39,17 @@ describe("the scenarios show what they say", () => {
     expect(r.failures.some((f) => f.kind === "invariant" && f.message.includes("no-io-while-paused"))).toBe(true);
   });
 
+  it("mgmt-polling: the poller waits behind the synchronous abort under libvirt profiles, not beside it under query-beside-modify", () => {
+    const starved = run("mgmt-polling.yaml", { profile: "info-modify-job" });
+    expect(starved.ok, verdict(starved)).toBe(true);
+    expect(starved.violations.filter((v) => v.invariant === "query-wait-bound").length).toBeGreaterThan(0);
+    const poll = starved.steps.find((s) => s.label === "poll vda")!;
+    expect((poll.response as { return: { "worst-latency-ns": number } }).return["worst-latency-ns"]).toBeGreaterThan(1e9);
+    const beside = run("mgmt-polling.yaml", { profile: "query-beside-modify" });
+    expect(beside.violations.filter((v) => v.invariant === "query-wait-bound")).toEqual([]);
+    expect(beside.failures.map((f) => f.message)).toEqual(["expected invariant query-wait-bound to be violated (the race reproduced), but it held"]);
+  });
+
   it("a changed expectation fails with a diff naming what differs", () => {
     const loaded = loadScenarioFile(new URL("stream.yaml", dir).pathname, "stream.yaml");
     const seq = (loaded.scenario.expect.events as { sequence: unknown[] }).sequence;

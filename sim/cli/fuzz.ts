@@ -1,0 +1,263 @@
+/**
+ * `blocksim fuzz`: property-based fuzzing.
+ *
+ *   blocksim fuzz [--runs N] [--seed S] [--profile P] [--workers N] [--shard i/n] [--time 30s] [--out FILE]
+ *       fuzz generated scenarios (the QMP vocabulary on random topologies) with every invariant
+ *   blocksim fuzz FILE [--runs N] [--seed S] [--profile P] [--shard i/n] [--time 30s] [--out FILE]
+ *       run a scenario file under the random strategy, seed after seed, until an expectation fails
+ *   blocksim fuzz --replay FILE
+ *       re-run a fuzz replay file exactly
+ *
+ * Exit codes: 0 nothing broke, 1 a violation (replay written), 2 bad input.
+ * Wall-clock time is read here (progress, --time), never inside the simulation.
+ */
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
+import { formatViolation } from "../check/index.js";
+import { fuzzCheck, readFuzzReplay, replayFuzz, type FuzzFailure } from "../fuzz/index.js";
+import { profileBehaviour } from "../qmp/profiles.js";
+import { InputError, formatProblems } from "../scenario/errors.js";
+import { loadScenarioFile } from "../scenario/loader.js";
+import { makeReplay } from "../scenario/replay.js";
+import { runScenario } from "../scenario/runner.js";
+
+/** Where output goes (the CLI's Io has the same shape). */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  tty: boolean;
+}
+
+export const defaultIo: CliIo = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+  tty: process.stderr.isTTY === true,
+};
+
+export const FUZZ_HELP = `Usage: blocksim fuzz [FILE] [options]
+       blocksim fuzz --replay FILE
+
+Without FILE: generates scenarios from the QMP vocabulary (job creations,
+transactions, pauses, resumes, cancels, completes, set-speeds, drains, guest
+bursts, device faults on random topologies) and a schedule for each, checks
+every invariant, and on a failure shrinks both the command list and the
+schedule, writes a replay file and prints the command that replays it.
+With FILE (a scenario file): runs it under the random strategy, one seed
+after another, until an expectation fails; writes a replay file for
+'blocksim replay' and 'blocksim timeline'.
+
+Options:
+  --runs N        runs in all (default 200)
+  --seed S        first seed (default 1); the same seed gives the same runs
+  --profile P     profile (default: current, or the scenario's)
+  --workers N     worker threads for generated scenarios (default 1)
+  --shard i/n     run only shard i of n of the seed space (deterministic)
+  --time T        stop after this wall time (e.g. 30s, 2m)
+  --out FILE      where the replay file goes
+  --replay FILE   re-run a fuzz replay file and report
+
+Examples:
+  blocksim fuzz --runs 500 --seed 7
+  blocksim fuzz --profile no-start-shim --runs 100
+  blocksim fuzz scenarios/transaction-of-backups.yaml --runs 50
+  blocksim fuzz --replay blocksim-fuzz-7.replay.json`;
+
+class Usage extends Error {}
+
+/** "30s", "2m", "1500ms" → ms. */
+export function parseWallTime(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  if (!m) throw new Usage(`--time expects a duration like 30s, 2m or 500ms, got "${text}"`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+}
+
+/** "2/4" → { index: 2, count: 4 } (1-based). */
+export function parseShard(text: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) throw new Usage(`--shard expects i/n with 1 <= i <= n, got "${text}"`);
+  return { index, count };
+}
+
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Usage(`${name} expects a positive integer, got "${v}"`);
+  return n;
+}
+
+/**
+ * The units of work of a fuzz campaign: `units` fast-check seeds (seed,
+ * seed+1, …), each for an equal share of the runs. Shard i of n takes every
+ * n-th unit starting at i-1, so shards never overlap and together cover all.
+ */
+export function shardUnits(seed: number, runs: number, units: number, shard: { index: number; count: number }): { seed: number; runs: number }[] {
+  const per = Math.ceil(runs / units);
+  const out: { seed: number; runs: number }[] = [];
+  for (let u = shard.index - 1; u < units; u += shard.count) out.push({ seed: seed + u, runs: per });
+  return out;
+}
+
+class Progress {
+  private readonly t0 = performance.now();
+  private last = 0;
+  runs = 0;
+  violations = 0;
+  constructor(private readonly io: CliIo) {}
+  tick(force = false): void {
+    if (!this.io.tty) return;
+    const now = performance.now();
+    if (!force && now - this.last < 250) return;
+    this.last = now;
+    const s = (now - this.t0) / 1000;
+    this.io.err(`\r${this.runs} runs, ${(this.runs / Math.max(s, 1e-3)).toFixed(0)} runs/s, ${this.violations} violations, ${s.toFixed(1)} s   `);
+  }
+  done(): void {
+    if (this.io.tty) this.io.err("\n");
+  }
+}
+
+/** `blocksim fuzz …`; returns the exit code. */
+export async function fuzzCommand(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: {
+        runs: { type: "string" }, seed: { type: "string" }, profile: { type: "string" }, workers: { type: "string" },
+        shard: { type: "string" }, time: { type: "string" }, out: { type: "string" }, replay: { type: "string" }, help: { type: "boolean", short: "h" },
+      },
+    });
+    if (values.help) {
+      io.out(FUZZ_HELP + "\n");
+      return 0;
+    }
+    if (values.replay !== undefined) return replayCommand(values.replay, io);
+    if (positionals.length > 1) throw new Usage(`fuzz takes at most one scenario file, got ${positionals.length}`);
+    const runs = positiveInt("--runs", values.runs, 200);
+    const seed = values.seed === undefined ? 1 : Number(values.seed);
+    if (!Number.isSafeInteger(seed)) throw new Usage(`--seed expects an integer, got "${values.seed}"`);
+    const workers = positiveInt("--workers", values.workers, 1);
+    const shard = values.shard !== undefined ? parseShard(values.shard) : { index: 1, count: 1 };
+    const timeMs = values.time !== undefined ? parseWallTime(values.time) : undefined;
+    if (values.profile !== undefined) profileBehaviour(values.profile); // unknown profile: a clear error now
+    if (positionals.length === 1) return fuzzScenarioFile(positionals[0], { runs, seed, shard, timeMs, profile: values.profile, out: values.out }, io);
+    return await fuzzGenerated({ runs, seed, workers, shard, timeMs, profile: values.profile ?? "current", out: values.out }, io);
+  } catch (e) {
+    if (e instanceof Usage || (e instanceof Error && ((e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") || /^unknown profile/.test(e.message)))) {
+      io.err(`blocksim fuzz: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof InputError) {
+      io.err(`blocksim fuzz: bad input — ${formatProblems(e.problems)}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+interface GeneratedOptions {
+  runs: number;
+  seed: number;
+  workers: number;
+  shard: { index: number; count: number };
+  timeMs?: number;
+  profile: string;
+  out?: string;
+}
+
+async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
+  const units = shardUnits(o.seed, o.runs, o.shard.count * o.workers, o.shard);
+  io.out(`blocksim fuzz: profile ${o.profile}, ${units.length} unit(s) of ${units[0]?.runs ?? 0} runs (fast-check seeds ${units.map((u) => u.seed).join(", ")})${o.shard.count > 1 ? `, shard ${o.shard.index}/${o.shard.count}` : ""}\n`);
+  const progress = new Progress(io);
+  let failure: FuzzFailure | undefined;
+  const replayFile = (s: number) => o.out ?? `blocksim-fuzz-${s}.replay.json`;
+  if (o.workers <= 1) {
+    for (const u of units) {
+      failure = fuzzCheck({
+        seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed), interruptAfterMs: o.timeMs,
+        onRun: (r) => { progress.runs++; if (r.violations.length > 0) progress.violations++; progress.tick(); },
+      });
+      if (failure) break;
+    }
+  } else {
+    const results = await Promise.all(units.map((u) => runWorker({ seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed), timeMs: o.timeMs }, (n, v) => {
+      progress.runs += n;
+      progress.violations += v;
+      progress.tick();
+    })));
+    failure = results.find((r) => r !== undefined);
+  }
+  progress.tick(true);
+  progress.done();
+  if (!failure) {
+    io.out(`blocksim fuzz: no violation in ${progress.runs} runs\n`);
+    return 0;
+  }
+  io.out(failure.message + "\n");
+  return 1;
+}
+
+interface WorkerJob {
+  seed: number;
+  numRuns: number;
+  profile: string;
+  replayFile: string;
+  timeMs?: number;
+}
+
+/** Runs one unit in a worker thread (tsx loads the TypeScript there too). */
+function runWorker(job: WorkerJob, onRuns: (runs: number, violations: number) => void): Promise<FuzzFailure | undefined> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL("./fuzz-worker.ts", import.meta.url), { workerData: job, execArgv: ["--import", "tsx"] });
+    w.on("message", (m: { kind: "runs"; runs: number; violations: number } | { kind: "done"; failure?: FuzzFailure }) => {
+      if (m.kind === "runs") onRuns(m.runs, m.violations);
+      else resolve(m.failure);
+    });
+    w.on("error", reject);
+    w.on("exit", (code) => { if (code !== 0) reject(new Error(`fuzz worker exited with code ${code}`)); });
+  });
+}
+
+function replayCommand(path: string, io: CliIo): number {
+  let replay;
+  try {
+    replay = readFuzzReplay(path);
+  } catch (e) {
+    io.err(`blocksim fuzz: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const r = replayFuzz(replay);
+  io.out(`${path}: profile ${replay.profile}, ${replay.scenario.actions.length} actions, trace hash ${r.run.hash} (${r.sameHash ? "as recorded" : `recorded ${replay.hash}: the run departs`})\n`);
+  for (const v of r.violations) io.out(`  ${formatViolation(v)}\n`);
+  if (r.violations.length === 0) io.out("  no violation\n");
+  return r.violations.length > 0 || !r.sameHash ? 1 : 0;
+}
+
+function fuzzScenarioFile(file: string, o: { runs: number; seed: number; shard: { index: number; count: number }; timeMs?: number; profile?: string; out?: string }, io: CliIo): number {
+  const loaded = loadScenarioFile(file);
+  const progress = new Progress(io);
+  const t0 = performance.now();
+  for (let k = 0; k < o.runs; k++) {
+    const seed = o.seed + (o.shard.index - 1) + k * o.shard.count;
+    const report = runScenario(loaded, { seed, strategy: "random", ...(o.profile ? { profile: o.profile } : {}) });
+    progress.runs++;
+    if (!report.ok) {
+      progress.violations++;
+      progress.tick(true);
+      progress.done();
+      const out = o.out ?? file.replace(/\.(ya?ml|json)$/, "") + `.seed-${seed}.replay.json`;
+      writeFileSync(out, JSON.stringify(makeReplay(report, loaded, out, file), null, 2) + "\n");
+      io.out(`blocksim fuzz: ${file} failed at seed ${seed} (run ${k + 1}, random strategy, profile ${report.profile})\n`);
+      for (const f of report.failures.slice(0, 5)) io.out(`  ${f.kind}: ${f.message}\n`);
+      io.out(`replay file: ${out}\nreplay: npx blocksim replay ${out}\ntimeline: npx blocksim timeline ${out} -o ${out.replace(/\.json$/, "")}.html\n`);
+      return 1;
+    }
+    progress.tick();
+    if (o.timeMs !== undefined && performance.now() - t0 > o.timeMs) break;
+  }
+  progress.tick(true);
+  progress.done();
+  io.out(`blocksim fuzz: ${file}: every expectation held in ${progress.runs} runs (random strategy, seeds from ${o.seed})\n`);
+  return 0;
+}
