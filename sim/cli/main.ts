@@ -194,17 +194,20 @@ class Progress {
 }
 
 function printRun(io: Io, r: RunReport, v: Values): void {
+  const lines: string[] = [];
   if (v.json) {
-    for (const l of qmpJsonLines(r)) io.out(l + "\n");
-    io.out(JSON.stringify({ blocksim: { scenario: r.name, file: r.file, ok: r.ok, profile: r.profile, seed: r.seed, strategy: r.strategy, hash: r.hash, endTimeNs: r.endTimeNs, outcome: r.outcome.kind, failures: r.failures.map((f) => f.message) } }) + "\n");
-    return;
+    lines.push(...qmpJsonLines(r));
+    lines.push(JSON.stringify({ blocksim: { scenario: r.name, file: r.file, ok: r.ok, profile: r.profile, seed: r.seed, strategy: r.strategy, hash: r.hash, endTimeNs: r.endTimeNs, outcome: r.outcome.kind, failures: r.failures.map((f) => f.message) } }));
+  } else {
+    if (!v.quiet) {
+      lines.push(header(r));
+      if (v.trace) for (const t of r.trace ?? []) lines.push(traceLine(t));
+      else for (const e of r.log) lines.push(logLine(e));
+    }
+    lines.push(verdict(r));
   }
-  if (!v.quiet) {
-    io.out(header(r) + "\n");
-    if (v.trace) for (const t of r.trace ?? []) io.out(traceLine(t) + "\n");
-    else for (const e of r.log) io.out(logLine(e) + "\n");
-  }
-  io.out(verdict(r) + "\n");
+  // One write per chunk of lines, not one per line: a long trace prints fast.
+  for (let i = 0; i < lines.length; i += 2000) io.out(lines.slice(i, i + 2000).join("\n") + "\n");
 }
 
 function cmdRun(args: string[], io: Io): number {
