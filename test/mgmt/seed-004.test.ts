@@ -3,7 +3,7 @@ import {
   ASYNC_JOB_RACE, explore, QUERY_WAIT_BOUND_NS, readReplay, replay, SEED_004_RACES, SYNC_ABORT_RACE, type Seed004Run,
 } from "../../scenarios/races/seed-004.js";
 import { queryWaitInvariant, renderTimeline } from "../../sim/mgmt/index.js";
-import { FifoStrategy, RandomStrategy } from "../../sim/scheduler/index.js";
+import { FifoStrategy, parseChoiceLog, RandomStrategy, ReplayStrategy } from "../../sim/scheduler/index.js";
 import { ms, s } from "./helpers.js";
 
 const BUDGET = 5;
@@ -125,6 +125,20 @@ describe.each(SEED_004_RACES.map((r) => [r.name, r] as const))("race %s", (_name
     expect(r.outcome).toBe("ok");
     expect(r.hash).toBe(file.hash);
     expect(r.violations[0]?.detail).toBe(file.detail);
+  });
+
+  it("its schedule, replayed under the fixed profile, no longer breaks the rule (or, for the persisting case, still does)", () => {
+    const file = readReplay(race);
+    for (const p of [race.fixedProfile, ...race.persistsUnder]) {
+      const r = race.run(p, file.seed, new ReplayStrategy(parseChoiceLog(file.choices), { afterEnd: new RandomStrategy(file.seed) }));
+      expect(r.outcome).toBe("ok");
+      if (p === race.fixedProfile) expect(r.violations, p).toEqual([]);
+      else {
+        expect(r.violations.map((v) => v.rule), p).toEqual([race.rule]);
+        expect(r.violations[0]!.detail.split(", behind ")[1], p).toBe(file.detail.split(", behind ")[1]);
+        if (p === "libvirt-1.2.9") expect(r.violations[0]!.detail).toBe(file.detail); // the very same wait
+      }
+    }
   });
 
   it("runs identically twice from the same seed, and under FIFO", () => {
