@@ -64,6 +64,8 @@ export interface Seed004Run {
 
 export interface Seed004Race {
   name: string;
+  /** One line: what happens. */
+  title: string;
   /** The profile with the bug, and the profile whose rules remove it. */
   buggyProfile: string;
   fixedProfile: string;
@@ -112,6 +114,7 @@ function finish(sim: Scheduler, dom: Domain, violations: MgmtViolation[], polls:
 
 export const SYNC_ABORT_RACE: Seed004Race = {
   name: "seed-004-sync-abort",
+  title: "a synchronous block job abort starves the status poller for as long as the cancel takes (seed 004; not removed by the seed's fix)",
   buggyProfile: "info-modify-job",
   fixedProfile: "query-beside-modify",
   persistsUnder: ["libvirt-1.2.9", "libvirt-1.2.17"],
@@ -139,6 +142,7 @@ export const SYNC_ABORT_RACE: Seed004Race = {
 
 export const ASYNC_JOB_RACE: Seed004Race = {
   name: "seed-004-async-job",
+  title: "a storage migration starves the status poller until it ends or 30 s pass (seed 004; removed by the seed's fix)",
   buggyProfile: "info-modify-job",
   fixedProfile: "libvirt-1.2.9",
   persistsUnder: [],
