@@ -215,7 +215,7 @@ const SEEDS: CatalogRace[] = SEED_RACES.map((r) => ({
   fixedBy: r.fixedBy,
   run(profile, seed, strategy) {
     const x = r.run(profile, seed, strategy);
-    return { hash: x.hash, choices: parseChoiceLog(x.choices), violations: x.violations.filter((v) => v.rule === r.rule).map((v) => ({ invariant: v.rule, detail: v.detail })) };
+    return { hash: x.hash, choices: parseChoiceLog(x.choices), violations: x.violations.filter((v) => v.rule === r.rule).map((v) => ({ invariant: v.rule, detail: v.detail, timeNs: v.timeNs })) };
   },
 }));
 
@@ -229,7 +229,7 @@ const SEED_004: CatalogRace[] = SEED_004_RACES.map((r) => ({
   fixedBy: r.fixedBy,
   run(profile, seed, strategy) {
     const x = r.run(profile, seed, strategy);
-    return { hash: x.hash, choices: parseChoiceLog(x.choices), violations: x.violations.filter((v) => v.rule === r.rule).map((v) => ({ invariant: v.rule, detail: v.detail })) };
+    return { hash: x.hash, choices: parseChoiceLog(x.choices), violations: x.violations.filter((v) => v.rule === r.rule).map((v) => ({ invariant: v.rule, detail: v.detail, timeNs: v.timeNs })) };
   },
 }));
 

@@ -209,7 +209,10 @@ interface WorkerJob {
 /** Runs one unit in a worker thread (tsx loads the TypeScript there too). */
 function runWorker(job: WorkerJob, onRuns: (runs: number, violations: number) => void): Promise<FuzzFailure | undefined> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL("./fuzz-worker.ts", import.meta.url), { workerData: job, execArgv: ["--import", "tsx"] });
+    // The worker loads tsx first, then the TypeScript worker module.
+    const tsx = import.meta.resolve("tsx/esm/api"), entry = new URL("./fuzz-worker.ts", import.meta.url).href;
+    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+    const w = new Worker(boot, { eval: true, workerData: job });
     w.on("message", (m: { kind: "runs"; runs: number; violations: number } | { kind: "done"; failure?: FuzzFailure }) => {
       if (m.kind === "runs") onRuns(m.runs, m.violations);
       else resolve(m.failure);

@@ -14,7 +14,7 @@ import { PctStrategy, RandomStrategy, type ChoiceLog, type Strategy } from "../s
 /** What one run of a subject reports. */
 export interface SubjectRun {
   /** Names (and details) of broken invariants; empty = clean. */
-  violations: readonly { invariant: string; detail: string }[];
+  violations: readonly { invariant: string; detail: string; timeNs?: number }[];
   hash: string;
   choices: ChoiceLog;
 }

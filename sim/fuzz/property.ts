@@ -48,6 +48,12 @@ export interface FuzzOptions {
   replayFile?: string;
   /** Called after every run (progress). */
   onRun?: (run: ModelRun) => void;
+  /**
+   * Stop after this much wall time (fast-check's interruptAfterTimeLimit).
+   * Only the CLI's --time uses it: how far a run gets then depends on the
+   * machine, so a test should give numRuns instead.
+   */
+  interruptAfterMs?: number;
 }
 
 export interface FuzzFailure {
@@ -68,7 +74,7 @@ export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
     if (r.violations.length > 0) return false;
     return opts.property?.(r, sc) !== false;
   });
-  const out = fc.check(prop, { seed, numRuns: opts.numRuns ?? 100 });
+  const out = fc.check(prop, { seed, numRuns: opts.numRuns ?? 100, ...(opts.interruptAfterMs !== undefined ? { interruptAfterTimeLimit: opts.interruptAfterMs, markInterruptAsFailure: false } : {}) });
   if (!out.failed || !out.counterexample) return undefined;
   const [sc, picks] = out.counterexample;
   const r = run(sc, picks);

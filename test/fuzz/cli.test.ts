@@ -1,0 +1,99 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { exploreCommand } from "../../sim/cli/explore.js";
+import { fuzzCommand, parseShard, parseWallTime, shardUnits, type CliIo } from "../../sim/cli/fuzz.js";
+import { formatTable, racesCommand } from "../../sim/cli/races.js";
+
+const dir = mkdtempSync(join(tmpdir(), "blocksim-cli-fuzz-"));
+
+function capture(): CliIo & { stdout: string; stderr: string } {
+  const io = { stdout: "", stderr: "", tty: false, out(t: string) { io.stdout += t; }, err(t: string) { io.stderr += t; } };
+  return io;
+}
+
+describe("blocksim races", () => {
+  it("prints the table: found under the buggy profile, clean under the fixed one; exit 0", () => {
+    const io = capture();
+    expect(racesCommand(["--race", "cancel-error-stopped-job", "--budget", "5"], io)).toBe(0);
+    const lines = io.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^race\s+fixed by\s+found\s+runs\s+virtual\s+wall\s+shrunk \(picks\/non-FIFO\)\s+clean when fixed$/);
+    expect(lines[2]).toMatch(/^cancel-error-stopped-job\s+qemu e321c0597c\s+yes\s+1\s+5\.0 ms\s+\d+ ms\s+1\/1\s+yes \(5 runs\)$/);
+  });
+
+  it("replays a catalog replay file with the same trace hash (exit 1: it fails, as it should)", () => {
+    const io = capture();
+    expect(racesCommand(["--replay", "scenarios/races/error-stop-stacks-pauses.replay.json"], io)).toBe(1);
+    const file = JSON.parse(readFileSync("scenarios/races/error-stop-stacks-pauses.replay.json", "utf8")) as { hash: string };
+    expect(io.stdout).toContain(`trace hash ${file.hash} (as recorded)`);
+    expect(io.stdout).toContain("jobs-conclude: still paused at the end of the run (pause count 1)");
+  });
+
+  it("refuses bad input with exit 2 and a clear message", () => {
+    const io = capture();
+    expect(racesCommand(["--race", "nope"], io)).toBe(2);
+    expect(io.stderr).toMatch(/^blocksim races: unknown race 'nope'; known races: /);
+    expect(racesCommand(["--budget", "0"], capture())).toBe(2);
+    expect(racesCommand(["--bogus"], capture())).toBe(2);
+  });
+
+  it("marks a race not found or not clean", () => {
+    const t = formatTable([{ race: "r", fixedBy: "qemu abc (x)", buggyProfile: "b", fixedProfile: "c", found: false, fixedRuns: 3, cleanUnderFixed: false }]);
+    expect(t.split("\n")[2]).toMatch(/^r\s+qemu abc\s+NO\s+-\s+-\s+-\s+-\s+NO$/);
+  });
+});
+
+describe("blocksim explore", () => {
+  it("exhaustive enumeration under the fixed profile covers the bounded space and finds nothing (exit 0)", () => {
+    const io = capture();
+    expect(exploreCommand(["mirror-soft-cancel-pre-ready", "--strategy", "exhaustive", "--profile", "current", "--max-choice-points", "3", "--max-preemptions", "1"], io)).toBe(0);
+    expect(io.stdout).toMatch(/strategy exhaustive: (\d+) runs, \1 distinct schedules \(every schedule within the bounds\), 0 violating/);
+  });
+
+  it("a walk under the buggy profile stops at the first violation, shrinks it and writes a replay that races --replay reproduces", () => {
+    const io = capture(), out = join(dir, "soft.json");
+    expect(exploreCommand(["mirror-soft-cancel-pre-ready", "--strategy", "pct", "--budget", "50", "--out", out], io)).toBe(1);
+    expect(io.stdout).toContain("cancel-honoured: cancelled in status running, yet completed successfully");
+    expect(io.stdout).toContain(`replay: npx blocksim races --replay ${out}`);
+    const again = capture();
+    expect(racesCommand(["--replay", out], again)).toBe(1);
+    expect(again.stdout).toContain("(as recorded)");
+  });
+
+  it("refuses an unknown strategy or target", () => {
+    const io = capture();
+    expect(exploreCommand(["drain-during-job-io", "--strategy", "dfs"], io)).toBe(2);
+    expect(io.stderr).toContain(`--strategy expects random, pct or exhaustive, got "dfs"`);
+    expect(exploreCommand(["no-such-race"], capture())).toBe(2);
+  });
+});
+
+describe("blocksim fuzz", () => {
+  it("finds the seed-000 race under no-start-shim, writes the replay and prints the command; --replay reproduces it", async () => {
+    const io = capture(), out = join(dir, "shim.json");
+    expect(await fuzzCommand(["--profile", "no-start-shim", "--runs", "50", "--seed", "5", "--out", out], io)).toBe(1);
+    expect(io.stdout).toContain("no-io-while-paused");
+    expect(io.stdout).toContain(`replay: npx blocksim fuzz --replay ${out}`);
+    const again = capture();
+    expect(await fuzzCommand(["--replay", out], again)).toBe(1);
+    expect(again.stdout).toContain("(as recorded)");
+  });
+
+  it("bad options get exit 2", async () => {
+    const io = capture();
+    expect(await fuzzCommand(["--shard", "3/2"], io)).toBe(2);
+    expect(io.stderr).toBe(`blocksim fuzz: --shard expects i/n with 1 <= i <= n, got "3/2"\n`);
+    expect(await fuzzCommand(["--profile", "nope"], capture())).toBe(2);
+    expect(await fuzzCommand(["--time", "soon"], capture())).toBe(2);
+  });
+
+  it("shards split the seed space without overlap and cover it", () => {
+    const all = [1, 2, 3].flatMap((i) => shardUnits(10, 600, 6, { index: i, count: 3 }).map((u) => u.seed));
+    expect(all.sort((a, b) => a - b)).toEqual([10, 11, 12, 13, 14, 15]);
+    expect(shardUnits(10, 600, 6, { index: 2, count: 3 })).toEqual([{ seed: 11, runs: 100 }, { seed: 14, runs: 100 }]);
+    expect(parseShard("2/4")).toEqual({ index: 2, count: 4 });
+    expect(parseWallTime("30s")).toBe(30_000);
+    expect(parseWallTime("2m")).toBe(120_000);
+  });
+});
