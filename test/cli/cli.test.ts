@@ -156,6 +156,17 @@ expect:
     expect((await run("timeline", join(ROOT, "scenarios/commit.yaml"))).stderr).toContain("timeline needs -o OUT.html");
   });
 
+  it("shows a progress line on a terminal only, and never with --json", async () => {
+    const io = { stdout: "", stderr: "", tty: true, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) };
+    expect(await main(["run", join(ROOT, "scenarios/stream.yaml"), "--quiet"], io)).toBe(0);
+    expect(io.stderr).toMatch(/^(\r\x1b\[2Krunning .*stream\.yaml \(1\/1\)[^\r]* \(\d+\.\ds\))+\r\x1b\[2K$/);
+    const json = { stdout: "", stderr: "", tty: true, out: (t: string) => void (json.stdout += t), err: (t: string) => void (json.stderr += t) };
+    expect(await main(["run", join(ROOT, "scenarios/stream.yaml"), "--json"], json)).toBe(0);
+    expect(json.stderr).toBe("");
+    const pipe = await run("run", join(ROOT, "scenarios/stream.yaml"), "--quiet");
+    expect(pipe.stderr).toBe("");
+  });
+
   it("help, profiles, invariants and usage errors", async () => {
     expect((await run("--help")).stdout).toContain("Usage: blocksim <command> [options]");
     const help = await run("help", "run");
