@@ -37,7 +37,7 @@ import { createQemu, type Qemu } from "../../sim/qmp/qemu.js";
 import type { QmpResponse } from "../../sim/qmp/types.js";
 import { choose, formatChoiceLog, parseChoiceLog, ReplayStrategy, Scheduler, sleep, type Process, type Strategy } from "../../sim/scheduler/index.js";
 import { SEED_004_RACES } from "./seed-004.js";
-import { SEED_RACES } from "./seed-races.js";
+import { SEED_RACES, TXN_START_RACE } from "./seed-races.js";
 
 const MiB = 1 << 20;
 const ms = 1_000_000;
@@ -219,6 +219,25 @@ const SEEDS: CatalogRace[] = SEED_RACES.map((r) => ({
   },
 }));
 
+/**
+ * The seed-001 world one step further back: a dead job left in the
+ * transaction's list is touched when the second member completes.
+ */
+export const TXN_DEAD_POINTER: CatalogRace = {
+  name: "txn-dead-pointer",
+  title: "a transaction's first backup finishes and is freed during the transaction, but stays in its list; the second member's completion touches it",
+  buggyProfile: "txn-dead-pointer",
+  fixedProfile: "txn-start-on-create",
+  invariant: "no-use-after-free",
+  fixedBy: "qemu 1e93b9fba2 (2016-11-08, 'blockjob: fix dead pointer in txn list')",
+  run(profile, seed, strategy) {
+    const x = TXN_START_RACE.run(profile, seed, strategy);
+    const uaf = /use after free/.test(x.outcome);
+    return { hash: x.hash, choices: parseChoiceLog(x.choices), violations: uaf ? [{ invariant: "no-use-after-free", detail: x.outcome.replace(/^failure: /, "") }] : [] };
+  },
+  replayFile: new URL("./txn-dead-pointer.replay.json", import.meta.url),
+};
+
 /** Seed 004 (management layer), as catalog entries. */
 const SEED_004: CatalogRace[] = SEED_004_RACES.map((r) => ({
   name: r.name,
@@ -235,7 +254,7 @@ const SEED_004: CatalogRace[] = SEED_004_RACES.map((r) => ({
 
 /** Every catalogued race, seeds first. */
 export const CATALOG: readonly CatalogRace[] = [
-  ...SEEDS, ...SEED_004, DRAIN_DURING_JOB_IO, ERROR_STOP_STACKS_PAUSES, CANCEL_ERROR_STOPPED_JOB, SET_SPEED_ZERO_NO_KICK, MIRROR_SOFT_CANCEL_PRE_READY,
+  ...SEEDS, ...SEED_004, TXN_DEAD_POINTER, DRAIN_DURING_JOB_IO, ERROR_STOP_STACKS_PAUSES, CANCEL_ERROR_STOPPED_JOB, SET_SPEED_ZERO_NO_KICK, MIRROR_SOFT_CANCEL_PRE_READY,
 ];
 
 /** The race with this name, or a clear error listing the known ones. */

@@ -83,10 +83,16 @@ export interface JobBehaviour {
    * without a pivot (the side effect of b76e4458b1).
    */
   mirrorCancelsPreReady: boolean;
+  /**
+   * A finalized job leaves its transaction's list (1e93b9fba2, 2016-11,
+   * "blockjob: fix dead pointer in txn list"). Off: it stays there after it
+   * is freed, and the next walk of the list touches it.
+   */
+  txnRemovesFinalized: boolean;
 }
 
 export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
-  startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true,
+  startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true, txnRemovesFinalized: true,
 };
 
 /** QMP events the job core emits (the QMP layer stamps them with virtual time). */
@@ -479,7 +485,7 @@ export class Job {
       if (this.isCancelled) this.emit("BLOCK_JOB_CANCELLED", this.blockJobInfo());
       else this.emit("BLOCK_JOB_COMPLETED", this.ret < 0 ? { ...this.blockJobInfo(), error: this.err } : this.blockJobInfo());
     }
-    this.txn?.remove(this);
+    if (this.ctx.behaviour.txnRemovesFinalized) this.txn?.remove(this); // before 1e93b9fba2 the dead job stayed listed
     this.txn = null;
     this.transition("concluded");
     if (this.autoDismiss || !this.started) this.doDismiss();

@@ -76,6 +76,12 @@ export const PROFILES: readonly Profile[] = [
     change: "before qemu eb36639f7b (2018-05, 'block/mirror: Make cancel always cancel pre-READY'), after b76e4458b1",
     behaviour: { mirrorCancelsPreReady: false },
   },
+  {
+    name: "txn-dead-pointer",
+    description: "transaction backup actions start their job at once (as txn-start-on-create) and a finalized job stays in its transaction's list after it is freed",
+    change: "before qemu 1e93b9fba2 (2016-11, 'blockjob: fix dead pointer in txn list') and 111049a4ec",
+    behaviour: { txnStartInCommit: false, txnRemovesFinalized: false },
+  },
 ];
 
 /** The behaviour of a named profile; throws with the list of known names. */
