@@ -40,6 +40,9 @@ Commands:
   replay REPLAY.json        repeat a recorded run exactly and verify its trace hash
   check-determinism FILE    run a scenario several times and compare trace hashes
   timeline FILE|REPLAY      draw a run as a self-contained HTML page (SVG timeline)
+  fuzz [FILE]               property-based fuzzing of generated scenarios or of one scenario's schedules
+  explore TARGET            random, PCT or bounded exhaustive exploration of one race's schedules
+  races                     the race catalog: found under the buggy profile, clean under the fixed one
   profiles                  list the profiles (historical behaviours)
   invariants                list the invariants a scenario can check
   commands                  list the QMP commands the simulator implements
@@ -363,6 +366,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return help("main", io);
       case "help": {
         const topic = rest[0] ?? "main";
+        if (topic === "fuzz" || topic === "explore" || topic === "races") return await main([topic, "--help"], io);
         if (!Object.hasOwn(HELP, topic)) throw new UsageError(`no help for "${topic}"${didYouMean(topic, Object.keys(HELP))}; commands: ${Object.keys(HELP).filter((k) => k !== "main").join(", ")}`);
         return help(topic, io);
       }
@@ -370,11 +374,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "replay": return cmdReplay(rest, io);
       case "check-determinism": return cmdCheckDeterminism(rest, io);
       case "timeline": return await cmdTimeline(rest, io);
+      // Issue 8's subcommands live in their own files, loaded only when asked for.
+      case "fuzz": return await (await import("./fuzz.js")).fuzzCommand(rest, io);
+      case "explore": return (await import("./explore.js")).exploreCommand(rest, io);
+      case "races": return (await import("./races.js")).racesCommand(rest, io);
       case "profiles": return rest.includes("--help") || rest.includes("-h") ? help("profiles", io) : listProfiles(io);
       case "invariants": return rest.includes("--help") || rest.includes("-h") ? help("invariants", io) : printInvariants(io);
       case "commands": return rest.includes("--help") || rest.includes("-h") ? help("commands", io) : listCommands(io);
       default:
-        throw new UsageError(`unknown command "${cmd}"${didYouMean(cmd, Object.keys(HELP).filter((k) => k !== "main"))}; see: blocksim --help`);
+        throw new UsageError(`unknown command "${cmd}"${didYouMean(cmd, [...Object.keys(HELP).filter((k) => k !== "main"), "fuzz", "explore", "races"])}; see: blocksim --help`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -167,6 +167,15 @@ expect:
     expect(pipe.stderr).toBe("");
   });
 
+  it("dispatches fuzz, explore and races to their commands", async () => {
+    const races = await run("races", "--race", "cancel-error-stopped-job", "--budget", "2");
+    expect(races.code).toBe(0);
+    expect(races.stdout).toMatch(/^race\s+fixed by/);
+    expect((await run("help", "explore")).stdout).toMatch(/^Usage: blocksim explore TARGET/);
+    expect((await run("fuzz", "--help")).stdout).toMatch(/^Usage: blocksim fuzz/);
+    expect((await run("--help")).stdout).toContain("  races                     the race catalog");
+  });
+
   it("help, profiles, invariants and usage errors", async () => {
     expect((await run("--help")).stdout).toContain("Usage: blocksim <command> [options]");
     const help = await run("help", "run");
