@@ -208,6 +208,8 @@ export interface CopyOptions {
   shallow?: boolean;
   /** VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT: mode "existing". */
   reuseExt?: boolean;
+  /** The destination's format, passed to drive-mirror (libvirt passes the disk's format unless COPY_RAW). */
+  format?: "raw" | "qcow2";
 }
 
 /** virDomainBlockRebase with COPY (qemuDomainBlockCopy): drive-mirror to `dest`. */
@@ -220,6 +222,7 @@ export function* blockCopy(dom: Domain, client: string, disk: string, opts: Copy
         device: d.device, "job-id": d.device, target: opts.dest, sync: opts.shallow ? "top" : "full",
         mode: opts.reuseExt ? "existing" : "absolute-paths",
       };
+      if (opts.format) args.format = opts.format;
       if (opts.bandwidthMiB) args.speed = opts.bandwidthMiB * MiB;
       check(yield* dom.qmp(call, "drive-mirror", args), "drive-mirror", d.device);
       d.jobType = "copy";
