@@ -130,6 +130,18 @@ expect:
     expect(r.code).toBe(0);
   });
 
+  it("replay: a scenario changed since the recording is named, and the departure shown", async () => {
+    const scen = join(tmp, "stale.yaml"), replay = join(tmp, "stale.replay.json");
+    const text = readFileSync(join(ROOT, "scenarios/error-actions.yaml"), "utf8");
+    writeFileSync(scen, text);
+    expect((await run("run", scen, "--quiet", "--save-replay", replay)).code).toBe(0);
+    writeFileSync(scen, text.replace("{ name: src.img, size: 8MiB, latency: 100us,", "{ name: src.img, size: 8MiB, latency: 300us,"));
+    const r = await run("replay", replay, "--quiet");
+    expect(r.stderr).toMatch(/stale\.replay\.json: the scenario stale\.yaml \(or one of its imports\) changed since this replay was recorded \(sha256 [0-9a-f]{12}… then, [0-9a-f]{12}… now\)/);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/REPLAY DEPARTS[\s\S]*first differing event, #\d+:\n {6}recorded: \d+ /);
+  });
+
   it("replay: a malformed replay file is bad input", async () => {
     const replay = join(tmp, "bad.replay.json");
     writeFileSync(replay, `{"blocksim-replay": 1, "scenario": {"path": "x.yaml"}, "profile": "current", "seed": 0, "strategy": "fifo", "choices": "1:3.5", "hash": "abc"}`);
