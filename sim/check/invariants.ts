@@ -379,6 +379,30 @@ const cancelHonoured: Invariant = {
   },
 };
 
+const opBlockersHonoured: Invariant = {
+  name: "op-blockers-honoured",
+  description: "no job writes a node that another live job holds (its target, intermediates or filter): the op blockers keep jobs apart",
+  when: "step",
+  source: "qemu fbe40ff780 (op blockers), block_job_add_bdrv",
+  attach(ctx) {
+    return {
+      onRecord(r) {
+        if (r.kind !== "io" || r.data?.op === "read") return;
+        const issuer = String(r.data?.issuer ?? "");
+        const at = issuer.indexOf(JOB_SRC);
+        if (at < 0) return;
+        const writer = issuer.slice(at + JOB_SRC.length);
+        for (const other of ctx.world.jm.jobs) {
+          if (other.name === writer || other.freed || other.completed) continue;
+          const held = (other.driver as { nodes?: { nodes(): BlockNode[] } }).nodes?.nodes() ?? [];
+          const hit = held.find((n) => n.device?.name === r.src);
+          if (hit) ctx.report({ job: writer, detail: `${String(r.data?.op)} on ${r.src} (node '${hit.name}'), which job '${other.name}' holds`, state: { holder: other.name, node: hit.name, holderStatus: other.status } });
+        }
+      },
+    };
+  },
+};
+
 /** Every invariant, in report order. */
 export const INVARIANTS: readonly Invariant[] = [
   legalTransitions,
@@ -395,6 +419,7 @@ export const INVARIANTS: readonly Invariant[] = [
   eventsMatchStates,
   txnAllOrNothing,
   cancelHonoured,
+  opBlockersHonoured,
   mirrorPivotContent,
   backupPointInTime,
   jobsConclude,

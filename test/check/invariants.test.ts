@@ -291,6 +291,17 @@ describe("each invariant fires when provoked", () => {
     expect(late.q.jm.events.map((e) => e.event)).toContain("BLOCK_JOB_COMPLETED");
   });
 
+  it("op-blockers-honoured: a job's write lands on a node another job holds; a second backup of the same source is fine", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "a", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield* qmp("blockdev-backup", { "job-id": "b", device: "src", target: "spare", sync: "full" });
+      yield* q.graph.node("tgt").write(0, 65536, "job:b"); // the mutation: b writes a's target behind the blockers
+      yield* qmp("job-cancel", { id: "a" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["op-blockers-honoured"] });
+    expect(violations).toMatchObject([{ invariant: "op-blockers-honoured", job: "b", state: { holder: "a", node: "tgt" } }]);
+  });
+
   it("no-crash: an exception inside the simulation (QEMU would abort)", () => {
     const { violations } = checked(function* () {
       yield sleep(1_000);
