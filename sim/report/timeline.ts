@@ -109,9 +109,11 @@ export function renderTimeline(r: RunReport): string {
   }
 
   // The violation (or failure) to highlight.
+  // The first violation; else the first failed expectation that has a moment; else a kernel outcome other than ok.
   const v = r.violations[0];
-  const failT = v?.timeNs ?? (r.outcome.kind !== "ok" && "timeNs" in r.outcome ? r.outcome.timeNs : undefined);
-  const failText = v ? `${v.invariant}${v.job ? ` (job ${v.job})` : ""}: ${v.detail}` : r.outcome.kind !== "ok" ? describeOutcome(r.outcome) : "";
+  const timed = r.failures.filter((f) => f.timeNs !== undefined).sort((a, b) => a.timeNs! - b.timeNs!)[0];
+  const failT = v?.timeNs ?? timed?.timeNs ?? (r.outcome.kind !== "ok" && "timeNs" in r.outcome ? r.outcome.timeNs : undefined);
+  const failText = v ? `${v.invariant}${v.job ? ` (job ${v.job})` : ""}: ${v.detail}` : timed ? timed.message : r.outcome.kind !== "ok" ? describeOutcome(r.outcome) : "";
   const mark = failT === undefined ? "" :
     `<g class="violation"><line x1="${x(failT).toFixed(2)}" y1="${TOP - 4}" x2="${x(failT).toFixed(2)}" y2="${height - 24}"/><text x="${(x(failT) > W / 2 ? x(failT) - 4 : x(failT) + 4).toFixed(2)}" y="${height - 8}" text-anchor="${x(failT) > W / 2 ? "end" : "start"}">${esc(`${formatDuration(failT)} ${failText}`.slice(0, 90))}</text><title>${esc(failText)}</title></g>`;
 

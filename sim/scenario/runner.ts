@@ -60,6 +60,8 @@ export interface Failure {
   /** For diffs: the expected and the observed lines. */
   expected?: string[];
   observed?: string[];
+  /** When it showed, if it has a moment (a reply, an event, a violation): the timeline marks it. */
+  timeNs?: number;
 }
 
 export interface StepReport {
@@ -529,12 +531,12 @@ function checkSteps(sc: Scenario, w: World): Failure[] {
     const got = r === undefined ? "no reply" : "error" in r ? `error ${r.error.class}: ${r.error.desc}` : `return ${JSON.stringify(r.return)}`;
     const isErr = r !== undefined && "error" in r;
     if (e === "ok") {
-      if (isErr) out.push({ kind: "step", message: `${name} failed: ${got}`, expected: ["a return (no error)"], observed: [got] });
+      if (isErr) out.push({ kind: "step", message: `${name} failed: ${got}`, expected: ["a return (no error)"], observed: [got], timeNs: rep.endNs });
     } else if (e === "error") {
-      if (!isErr) out.push({ kind: "step", message: `${name} succeeded but an error was expected`, expected: ["an error"], observed: [got] });
+      if (!isErr) out.push({ kind: "step", message: `${name} succeeded but an error was expected`, expected: ["an error"], observed: [got], timeNs: rep.endNs });
     } else if ("return" in e) {
       if (isErr || !subset(e.return, (r as { return: unknown }).return)) {
-        out.push({ kind: "step", message: `${name}: the reply differs`, expected: [`return ${JSON.stringify(e.return)}`], observed: [got] });
+        out.push({ kind: "step", message: `${name}: the reply differs`, expected: [`return ${JSON.stringify(e.return)}`], observed: [got], timeNs: rep.endNs });
       }
     } else {
       const want = typeof e.error === "string" ? { class: e.error } : e.error;
@@ -545,7 +547,7 @@ function checkSteps(sc: Scenario, w: World): Failure[] {
       })();
       if (!ok) {
         const wantText = `error${want.class ? ` ${want.class}` : ""}${want.desc ? `: ${want.desc}` : ""}${want["desc-contains"] ? ` (desc containing "${want["desc-contains"]}")` : ""}`;
-        out.push({ kind: "step", message: `${name}: the reply differs`, expected: [wantText], observed: [got] });
+        out.push({ kind: "step", message: `${name}: the reply differs`, expected: [wantText], observed: [got], timeNs: rep.endNs });
       }
     }
   });
@@ -580,6 +582,7 @@ function checkEvents(sc: Scenario, log: LogEntry[]): Failure[] {
         out.push({
           kind: "events",
           message: `the events differ from the expected exact sequence at event #${at}`,
+          ...(events[at] ? { timeNs: events[at].t } : {}),
           expected: sequence.slice(from, at + 3).map((w, k) => `${from + k === at ? "=>" : "  "} #${from + k} ${wantLine(w)}`).concat(sequence[at] === undefined ? [`=> #${at} (no more events expected)`] : []),
           observed: events.slice(from, at + 3).map((e, k) => `${from + k === at ? "=>" : "  "} #${from + k} ${formatDuration(e.t)} ${eventLine(e)}`).concat(events[at] === undefined ? [`=> #${at} (no more events)`] : []),
         });
@@ -604,7 +607,7 @@ function checkEvents(sc: Scenario, log: LogEntry[]): Failure[] {
   }
   for (const w of sc.expect.never ?? []) {
     const hit = events.find((e) => eventMatches(w, e));
-    if (hit) out.push({ kind: "never", message: `an event that must not happen did, at ${formatDuration(hit.t)}: ${eventLine(hit)}`, expected: [`never ${wantLine(w)}`], observed: [eventLine(hit)] });
+    if (hit) out.push({ kind: "never", message: `an event that must not happen did, at ${formatDuration(hit.t)}: ${eventLine(hit)}`, expected: [`never ${wantLine(w)}`], observed: [eventLine(hit)], timeNs: hit.t });
   }
   return out;
 }
@@ -696,7 +699,7 @@ function checkViolations(sc: Scenario, violations: CheckViolation[]): Failure[] 
   for (const [name, list] of byName) {
     const v = list[0];
     const more = list.length > 1 ? ` (and ${list.length - 1} more time${list.length === 2 ? "" : "s"})` : "";
-    out.push({ kind: "invariant", message: `invariant ${name} violated at ${formatDuration(v.timeNs)}${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}${more}` });
+    out.push({ kind: "invariant", message: `invariant ${name} violated at ${formatDuration(v.timeNs)}${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}${more}`, timeNs: v.timeNs });
   }
   for (const name of expected) {
     if (!violations.some((v) => v.invariant === name)) out.push({ kind: "invariant", message: `expected invariant ${name} to be violated (the race reproduced), but it held` });

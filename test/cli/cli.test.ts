@@ -82,6 +82,14 @@ describe("blocksim in-process", () => {
     expect(lines[lines.length - 1]).toMatchObject({ blocksim: { scenario: "stream", ok: true, outcome: "ok", failures: [] } });
   });
 
+  it("--trace prints the kernel trace instead of the event log", async () => {
+    const r = await run("run", join(ROOT, "scenarios/stream.yaml"), "--trace");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\n {6}0\.000000ms {2}sched {8}spawn \{"id":1,"name":"scenario"\}\n/);
+    expect(r.stdout).toMatch(/ top\.qcow2 +io \{"op":"write"/);
+    expect(r.stdout).not.toContain("> block-stream");
+  });
+
   it("a failed expectation exits 1 with expected and observed", async () => {
     const file = join(tmp, "fails.yaml");
     writeFileSync(file, `name: fails

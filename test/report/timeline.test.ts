@@ -86,6 +86,16 @@ describe("the timeline page", () => {
     expect(html).toContain("FAIL: 2 expectations failed.");
   });
 
+  it("without a violation, marks the first failed expectation that has a moment", () => {
+    const loaded = loadScenarioFile(new URL("error-actions.yaml", dir).pathname, "scenarios/error-actions.yaml");
+    const st = loaded.scenario.steps[1] as { expect: unknown };
+    st.expect = { return: [{ device: "j-stop", "io-status": "ok" }] };
+    const r = runScenario(loaded, { keepTrace: true });
+    expect(r.violations).toEqual([]);
+    const html = renderTimeline(r);
+    expect(html).toMatch(/<g class="violation">.*steps\[1\] query-block-jobs: the reply differs/);
+  });
+
   it.skipIf(!existsSync(CHROMIUM))("renders in headless chromium: job states, drained sections and the violation show in the pixels", () => {
     const shot = (html: string, name: string) => {
       const file = join(tmp, `${name}.html`), png = join(tmp, `${name}.png`);
