@@ -16,6 +16,8 @@ import { loadScenarioFile, type LoadedScenario } from "../scenario/loader.js";
 import { eventLines, firstDifference, loadReplayFile, makeReplay } from "../scenario/replay.js";
 import { describeOutcome, runScenario, type RunOptions, type RunReport, type StrategyName } from "../scenario/runner.js";
 import { formatDuration } from "../scenario/units.js";
+import { Scenario } from "../scenario/schema.js";
+import { z } from "zod";
 import { header, logLine, qmpJsonLines, traceLine, verdict } from "../report/text.js";
 
 /** Where output goes (tests pass their own). */
@@ -46,6 +48,7 @@ Commands:
   profiles                  list the profiles (historical behaviours)
   invariants                list the invariants a scenario can check
   commands                  list the QMP commands the simulator implements
+  schema                    print the scenario file's JSON Schema (for editors)
   help [COMMAND]            show help for a command
 
 Exit codes: 0 expectations held, 1 an expectation failed, 2 bad input.
@@ -118,6 +121,15 @@ Lists the invariants a scenario's expect.invariants can name (default: all).`,
   commands: `Usage: blocksim commands
 
 Lists the QMP commands the simulator implements.`,
+  schema: `Usage: blocksim schema
+
+Prints the JSON Schema of scenario files (draft 2020-12, the form a person
+writes: sizes, durations and rates may be strings with units). Editors that
+read JSON Schema validate and complete scenario files with it, e.g. with the
+YAML language server:
+
+  npx blocksim schema > blocksim.schema.json
+  # first line of a scenario:  # yaml-language-server: $schema=../blocksim.schema.json`,
 };
 
 const RUN_OPTIONS = {
@@ -350,6 +362,12 @@ function printInvariants(io: Io): number {
   return EXIT_OK;
 }
 
+function printSchema(io: Io): number {
+  const schema = z.toJSONSchema(Scenario, { io: "input", unrepresentable: "any" });
+  io.out(JSON.stringify({ ...schema, title: "blocksim scenario file" }, null, 1) + "\n");
+  return EXIT_OK;
+}
+
 function listCommands(io: Io): number {
   io.out(Object.keys(COMMANDS).sort().join("\n") + "\n");
   return EXIT_OK;
@@ -381,6 +399,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "profiles": return rest.includes("--help") || rest.includes("-h") ? help("profiles", io) : listProfiles(io);
       case "invariants": return rest.includes("--help") || rest.includes("-h") ? help("invariants", io) : printInvariants(io);
       case "commands": return rest.includes("--help") || rest.includes("-h") ? help("commands", io) : listCommands(io);
+      case "schema": return rest.includes("--help") || rest.includes("-h") ? help("schema", io) : printSchema(io);
       default:
         throw new UsageError(`unknown command "${cmd}"${didYouMean(cmd, [...Object.keys(HELP).filter((k) => k !== "main"), "fuzz", "explore", "races"])}; see: blocksim --help`);
     }

@@ -196,6 +196,17 @@ expect:
     expect((await run("--help")).stdout).toContain("  races                     the race catalog");
   });
 
+  it("schema prints the scenario file's JSON Schema: strict objects, the step shapes", async () => {
+    const r = await run("schema");
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout) as { title: string; required: string[]; additionalProperties: boolean; properties: Record<string, { items?: { anyOf?: unknown[] } }> };
+    expect(schema.title).toBe("blocksim scenario file");
+    expect(schema.required).toEqual(["name"]);
+    expect(schema.additionalProperties).toBe(false);
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["devices", "nodes", "guests", "steps", "expect", "limits", "domain"]));
+    expect(schema.properties.steps.items?.anyOf?.length).toBe(7);
+  });
+
   it("help, profiles, invariants and usage errors", async () => {
     expect((await run("--help")).stdout).toContain("Usage: blocksim <command> [options]");
     const help = await run("help", "run");
