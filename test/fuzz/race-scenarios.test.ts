@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { loadScenarioFile } from "../../sim/scenario/loader.js";
+import { runScenario } from "../../sim/scenario/runner.js";
+
+/** The catalog's races as scenario files: green under the current profile, failing the named invariant under the buggy one. */
+const CASES: [file: string, buggy: string, invariant: string][] = [
+  ["drain-during-job-io", "drain-ignores-jobs", "job-io-in-drained-section"],
+  ["error-stop-stacks-pauses", "error-stop-stacks-pauses", "jobs-conclude"],
+  ["cancel-error-stopped-job", "cancel-clears-user-paused-early", "no-crash"],
+  ["set-speed-zero-no-kick", "set-speed-zero-no-kick", "jobs-conclude"],
+  ["mirror-soft-cancel-pre-ready", "mirror-soft-cancel-pre-ready", "cancel-honoured"],
+];
+
+describe.each(CASES)("scenarios/races/%s.yaml", (file, buggy, invariant) => {
+  const loaded = loadScenarioFile(`scenarios/races/${file}.yaml`);
+
+  it("holds every expectation under the current profile", () => {
+    const r = runScenario(loaded);
+    expect(r.failures.map((f) => f.message)).toEqual([]);
+  });
+
+  it(`breaks ${invariant} under ${buggy}`, () => {
+    const r = runScenario(loaded, { profile: buggy });
+    expect(r.ok).toBe(false);
+    expect(r.violations.map((v) => v.invariant)).toContain(invariant);
+  });
+});
