@@ -29,10 +29,11 @@ export function logLine(e: LogEntry): string {
   }
 }
 
-/** QMP wire lines (what a QMP client would have seen), one JSON object each. */
+/** QMP wire lines (what a QMP client would have seen), one JSON object each; management-layer calls are not QMP and are left out. */
 export function qmpJsonLines(r: RunReport): string[] {
   const out: string[] = [];
   for (const e of r.log) {
+    if ((e.kind === "cmd" || e.kind === "reply") && e.mgmt) continue;
     if (e.kind === "cmd") out.push(JSON.stringify(e.arguments ? { execute: e.execute, arguments: e.arguments } : { execute: e.execute }));
     else if (e.kind === "reply") out.push(JSON.stringify(e.response));
     else if (e.kind === "event") out.push(JSON.stringify({ event: e.event, data: e.data, timestamp: timestamp(e.t) }));

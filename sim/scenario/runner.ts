@@ -47,8 +47,8 @@ export interface RunOptions {
 
 /** One line of the event log. */
 export type LogEntry =
-  | { t: number; kind: "cmd"; client: string; step: number; execute: string; arguments?: Record<string, unknown> }
-  | { t: number; kind: "reply"; client: string; step: number; response: QmpResponse }
+  | { t: number; kind: "cmd"; client: string; step: number; execute: string; arguments?: Record<string, unknown>; /** A management-layer call, not QMP. */ mgmt?: true }
+  | { t: number; kind: "reply"; client: string; step: number; response: QmpResponse; mgmt?: true }
   | { t: number; kind: "event"; event: string; data: Record<string, unknown> }
   | { t: number; kind: "drain" | "undrain"; client: string; step: number; node: string }
   | { t: number; kind: "fault" | "heal"; client: string; step: number; device: string };
@@ -413,7 +413,7 @@ class World {
       list.push(f);
     } else if ("libvirt" in st) {
       const { api, ...args } = st.libvirt;
-      this.log.push({ t: sim.now, kind: "cmd", client, step: i, execute: api, arguments: args });
+      this.log.push({ t: sim.now, kind: "cmd", client, step: i, execute: api, arguments: args, mgmt: true });
       try {
         const ret = yield* libvirtCall(this.dom!, client, st.libvirt);
         rep.response = { return: ret ?? {} };
@@ -421,17 +421,17 @@ class World {
         if (!(e instanceof VirError)) throw e;
         rep.response = { error: { class: e.code as never, desc: e.message } };
       }
-      this.log.push({ t: sim.now, kind: "reply", client, step: i, response: rep.response });
+      this.log.push({ t: sim.now, kind: "reply", client, step: i, response: rep.response, mgmt: true });
     } else if ("poll" in st) {
       const p = st.poll;
-      this.log.push({ t: sim.now, kind: "cmd", client, step: i, execute: "poll virDomainGetBlockJobInfo", arguments: { disk: p.disk, every: formatDuration(p.interval) } });
+      this.log.push({ t: sim.now, kind: "cmd", client, step: i, execute: "poll virDomainGetBlockJobInfo", arguments: { disk: p.disk, every: formatDuration(p.interval) }, mgmt: true });
       const samples = yield* poller(this.dom!, client, {
         disk: p.disk, intervalNs: p.interval, ...(p.count !== undefined ? { count: p.count } : {}),
         ...(p.until !== undefined ? { untilNs: this.t0 + p.until } : {}), ...(p["stop-when-gone"] ? { stopWhenGone: true } : {}),
       });
       const worst = samples.reduce((m, x) => Math.max(m, x.returnNs - x.callNs), 0);
       rep.response = { return: { calls: samples.length, errors: samples.filter((x) => x.error).length, "worst-latency-ns": worst } };
-      this.log.push({ t: sim.now, kind: "reply", client, step: i, response: rep.response });
+      this.log.push({ t: sim.now, kind: "reply", client, step: i, response: rep.response, mgmt: true });
     } else if ("heal" in st) {
       this.log.push({ t: sim.now, kind: "heal", client, step: i, device: st.heal.device });
       qemu.devices.get(st.heal.device)!.faults.clear();
