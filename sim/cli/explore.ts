@@ -4,18 +4,22 @@
  *   blocksim explore TARGET --strategy random|pct|exhaustive [--depth d] [--budget N] [--all]
  *                    [--profile P] [--seed S] [--max-choice-points C] [--max-preemptions K] [--out FILE]
  *
- * TARGET is a race of the catalog (scenarios/races, by name) or a fuzz
- * replay file's scenario (*.replay.json written by blocksim fuzz). Stops at
+ * TARGET is a race of the catalog (scenarios/races, by name), a fuzz
+ * replay file's scenario (*.replay.json written by blocksim fuzz), or a
+ * scenario file (random or PCT seeds through the scenario runner). Stops at
  * the first violation (or goes on with --all), shrinks the schedule, writes a
  * replay file. Exit codes: 0 nothing broke, 1 a violation, 2 bad input.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject } from "../fuzz/explore.js";
 import { FUZZ_REPLAY_VERSION, readFuzzReplay, runModel, type FuzzReplay } from "../fuzz/index.js";
 import { formatChoiceLog } from "../scheduler/index.js";
 import { catalogRace, replayOf, type CatalogRace } from "../../scenarios/races/catalog.js";
 import { ALL_PROFILES } from "../mgmt/profiles.js";
+import { loadScenarioFile } from "../scenario/loader.js";
+import { makeReplay } from "../scenario/replay.js";
+import { runScenario, type RunReport } from "../scenario/runner.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
 
 export const EXPLORE_HELP = `Usage: blocksim explore TARGET --strategy random|pct|exhaustive [options]
@@ -26,7 +30,9 @@ enumeration (every schedule whose first C choice points branch, with at most
 K non-FIFO picks), counting distinct schedules by trace hash. Stops at the
 first violation unless --all, shrinks the schedule and writes a replay file.
 
-TARGET: a race of the catalog (see 'blocksim races'), or a fuzz replay file.
+TARGET: a race of the catalog (see 'blocksim races'), a fuzz replay file,
+or a scenario file (random and PCT only: one seed per run, no shrinking;
+the replay file is for 'blocksim replay').
 
 Options:
   --strategy S            random, pct or exhaustive (default random)
@@ -42,7 +48,8 @@ Options:
 Examples:
   blocksim explore drain-during-job-io --strategy pct --budget 200
   blocksim explore mirror-soft-cancel-pre-ready --strategy exhaustive --profile current
-  blocksim explore blocksim-fuzz-7.replay.json --strategy random --budget 500`;
+  blocksim explore blocksim-fuzz-7.replay.json --strategy random --budget 500
+  blocksim explore scenarios/races/drain-during-job-io.yaml --profile drain-ignores-jobs`;
 
 class Usage extends Error {}
 
@@ -80,7 +87,7 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
       maxChoicePoints: int("--max-choice-points", values["max-choice-points"], 12), maxPreemptions: int("--max-preemptions", values["max-preemptions"], 2),
       all: values.all === true, seed: int("--seed", values.seed, 1),
     };
-    const target = resolveTarget(positionals[0], values.profile);
+    const target = resolveTarget(positionals[0], values.profile, strategy);
     const t0 = performance.now();
     const result = explore(target.subject, {
       ...opts,
@@ -93,10 +100,14 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
     const first = result.found[0];
     io.out(`first violation at run ${first.run} (seed ${first.seed}):\n`);
     for (const v of first.result.violations.slice(0, 5)) io.out(`  ${v.invariant}: ${v.detail}\n`);
-    const shrunk = shrinkPicks(target.subject, picksOf(first.result.choices), (r) => r.violations.length > 0, { seed: first.seed, maxRuns: 300 });
-    io.out(`shrunk schedule: ${shrunk.picks.length} picks, ${shrunk.picks.filter((p) => p !== 0).length} non-FIFO (from ${first.result.choices.length}), in ${shrunk.runs} runs\n`);
-    const out = values.out ?? `${target.label.replace(/[^A-Za-z0-9._-]+/g, "_")}.${strategy}.replay.json`;
-    writeFileSync(out, JSON.stringify(target.replay(first.seed, shrunk.result), null, 2) + "\n");
+    let kept = first.result;
+    if (target.anyStrategy) {
+      const shrunk = shrinkPicks(target.subject, picksOf(first.result.choices), (r) => r.violations.length > 0, { seed: first.seed, maxRuns: 300 });
+      io.out(`shrunk schedule: ${shrunk.picks.length} picks, ${shrunk.picks.filter((p) => p !== 0).length} non-FIFO (from ${first.result.choices.length}), in ${shrunk.runs} runs\n`);
+      kept = shrunk.result;
+    }
+    const out = values.out ?? `${target.label.replace(/\.(ya?ml|json)$/, "").replace(/[^A-Za-z0-9._-]+/g, "_")}.${strategy}.replay.json`;
+    writeFileSync(out, JSON.stringify(target.replay(first.seed, kept, out), null, 2) + "\n");
     io.out(`replay file: ${out}\nreplay: ${target.replayCommand(out)}\n`);
     return 1;
   } catch (e) {
@@ -112,17 +123,46 @@ interface Target {
   label: string;
   profile: string;
   subject: Subject;
-  replay(seed: number, result: ReturnType<Subject>): unknown;
+  replay(seed: number, result: ReturnType<Subject>, out: string): unknown;
   replayCommand(file: string): string;
+  /** Whether its schedules can be driven by any strategy (exhaustive, shrinking); scenario files take only seeds. */
+  anyStrategy: boolean;
 }
 
-function resolveTarget(name: string, profile: string | undefined): Target {
+function isFuzzReplay(path: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>)["blocksim-fuzz-replay"] !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** A scenario file: the runner takes a strategy by name and a seed, so each walk is a seed of random or PCT. */
+function scenarioTarget(path: string, profile: string | undefined, strategy: ExploreStrategy): Target {
+  if (strategy === "exhaustive") throw new Usage("exhaustive exploration needs a catalog race or a fuzz replay: the scenario runner takes its strategy by name only");
+  const loaded = loadScenarioFile(path);
+  const p = profile ?? loaded.scenario.profile;
+  const reports = new Map<string, RunReport>();
+  return {
+    label: path, profile: p, anyStrategy: false,
+    subject: (_s, seed) => {
+      const r = runScenario(loaded, { seed, profile: p, strategy });
+      reports.set(r.hash, r);
+      return { hash: r.hash, choices: r.choices, violations: r.ok ? [] : r.failures.map((f) => ({ invariant: f.kind, detail: f.message })) };
+    },
+    replay: (_seed, r, out) => makeReplay(reports.get(r.hash)!, loaded, out, path),
+    replayCommand: (f) => `npx blocksim replay ${f}`,
+  };
+}
+
+function resolveTarget(name: string, profile: string | undefined, strategy: ExploreStrategy = "random"): Target {
   if (profile !== undefined) profileOk(profile);
+  if (/\.(ya?ml|json)$/.test(name) && !isFuzzReplay(name)) return scenarioTarget(name, profile, strategy);
   if (/\.json$/.test(name)) {
     const file: FuzzReplay = readFuzzReplay(name);
     const p = profile ?? file.profile;
     return {
-      label: name, profile: p,
+      label: name, profile: p, anyStrategy: true,
       subject: (strategy, seed) => runModel(file.scenario, { profile: p, strategy, seed }),
       replay: (seed, r): FuzzReplay => ({ "blocksim-fuzz-replay": FUZZ_REPLAY_VERSION, profile: p, seed, scenario: file.scenario, choices: formatChoiceLog(r.choices), hash: r.hash, violations: r.violations.map((v) => `${v.invariant}: ${v.detail}`) }),
       replayCommand: (f) => `npx blocksim fuzz --replay ${f}`,
@@ -131,7 +171,7 @@ function resolveTarget(name: string, profile: string | undefined): Target {
   const race: CatalogRace = catalogRace(name);
   const p = profile ?? race.buggyProfile;
   return {
-    label: race.name, profile: p,
+    label: race.name, profile: p, anyStrategy: true,
     subject: (strategy, seed) => race.run(p, seed, strategy),
     replay: (seed, r) => ({ ...replayOf({ race, strategy: "random", runs: 0, fixed: { runs: 0, found: false }, found: { run: 0, seed, result: r } })!, profile: p }),
     replayCommand: (f) => `npx blocksim races --replay ${f}`,

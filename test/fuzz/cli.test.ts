@@ -61,6 +61,19 @@ describe("blocksim explore", () => {
     expect(again.stdout).toContain("(as recorded)");
   });
 
+  it("explores a scenario file by seeds and writes a replay for blocksim replay; refuses exhaustive there", () => {
+    const io = capture(), out = join(dir, "drain.replay.json");
+    expect(exploreCommand(["scenarios/races/drain-during-job-io.yaml", "--profile", "drain-ignores-jobs", "--out", out], io)).toBe(1);
+    expect(io.stdout).toContain("job-io-in-drained-section");
+    expect(io.stdout).toContain(`replay: npx blocksim replay ${out}`);
+    expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 1, profile: "drain-ignores-jobs", strategy: "random" });
+    const clean = capture();
+    expect(exploreCommand(["scenarios/races/drain-during-job-io.yaml", "--strategy", "pct", "--budget", "10"], clean)).toBe(0);
+    expect(clean.stdout).toMatch(/strategy pct: 10 runs, \d+ distinct schedules, 0 violating/);
+    const ex = capture();
+    expect(exploreCommand(["scenarios/races/drain-during-job-io.yaml", "--strategy", "exhaustive"], ex)).toBe(2);
+  });
+
   it("refuses an unknown strategy or target", () => {
     const io = capture();
     expect(exploreCommand(["drain-during-job-io", "--strategy", "dfs"], io)).toBe(2);
