@@ -11,11 +11,11 @@ import { createCommit } from "../jobs/drivers/commit.js";
 import { createMirror, type MirrorSync } from "../jobs/drivers/mirror.js";
 import { chainBetween, createStream } from "../jobs/drivers/stream.js";
 import { genericError } from "../jobs/errors.js";
-import type { ErrorAction } from "../jobs/job.js";
+import type { ErrorAction, Job } from "../jobs/job.js";
 import type { ArgSpec } from "./args.js";
 import { deviceNode, nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
-import { targetForFile } from "./transaction.js";
+import { dropWithJob, targetForFile } from "./transaction.js";
 
 const ON_ERROR = { type: { enum: ["report", "ignore", "enospc", "stop", "auto"] }, optional: true } as const;
 
@@ -54,15 +54,24 @@ const common = (a: Record<string, unknown>) => ({
   autoDismiss: a["auto-dismiss"] as boolean | undefined,
 });
 
-function startMirror(ctx: QemuContext, a: Record<string, unknown>, target: (source: BlockNode) => BlockNode): void {
+function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean, target: (source: BlockNode) => BlockNode): void {
   const source = deviceNode(ctx, a.device);
-  const job = createMirror(ctx, {
-    id: defaultId(ctx, source, a), source, target: target(source), sync: a.sync as MirrorSync,
+  const targetNode = target(source);
+  const create = () => createMirror(ctx, {
+    id: defaultId(ctx, source, a), source, target: targetNode, sync: a.sync as MirrorSync,
     granularityBytes: a.granularity as number | undefined,
     onSourceError: a["on-source-error"] as ErrorAction | undefined,
     onTargetError: a["on-target-error"] as ErrorAction | undefined,
     ...common(a),
   });
+  let job: Job;
+  try {
+    job = create();
+  } catch (e) {
+    if (made) ctx.graph.removeNode(targetNode);
+    throw e;
+  }
+  if (made) dropWithJob(ctx, job, targetNode);
   job.start();
 }
 
@@ -76,11 +85,11 @@ function bottom(top: BlockNode): BlockNode {
 export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
   "blockdev-mirror": {
     args: { ...MIRROR_COMMON, target: { type: "str" }, replaces: { type: "str", optional: true } },
-    run: (ctx, a) => startMirror(ctx, a, () => nodeByName(ctx, a.target)),
+    run: (ctx, a) => startMirror(ctx, a, false, () => nodeByName(ctx, a.target)),
   },
   "drive-mirror": {
     args: { ...MIRROR_COMMON, target: { type: "str" }, format: { type: "str", optional: true }, mode: { type: { enum: ["existing", "absolute-paths"] }, optional: true } },
-    run: (ctx, a) => startMirror(ctx, a, (source) => targetForFile(ctx, source, a)),
+    run: (ctx, a) => startMirror(ctx, a, true, (source) => targetForFile(ctx, source, a)),
   },
   "block-stream": {
     args: { ...JOB_COMMON, base: { type: "str", optional: true }, "base-node": { type: "str", optional: true }, "backing-file": { type: "str", optional: true }, "on-error": ON_ERROR },

@@ -74,7 +74,18 @@ export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<str
     });
     ctx.devices.set(filename, dev);
   }
+  const user = ctx.graph.nodes().find((n) => n.device === dev);
+  if (user) throw genericError(`Failed to get "write" lock\nIs another process using the image [${filename}]?`);
   return ctx.graph.createImplicitNode({ driver: (a.format as string | undefined) === "qcow2" ? "qcow2" : "raw", device: dev });
+}
+
+/** A target node a drive-* command made goes away with its job, unless the job left it in use (a mirror pivot). */
+export function dropWithJob(ctx: QemuContext, job: Job, node: BlockNode): void {
+  const stop = ctx.jm.onEvent((e) => {
+    if (e.event !== "JOB_STATUS_CHANGE" || e.data.id !== job.id || e.data.status !== "null") return;
+    stop();
+    if (node.parents().length === 0 && ctx.graph.findNode(node.name) === node) ctx.graph.removeNode(node);
+  });
 }
 
 /** Waits until `job` has completed (QEMU job_finish_sync's loop). */
@@ -99,6 +110,7 @@ function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup"
         drained = true;
       }
       const target = kind === "drive-backup" ? targetForFile(ctx, source, data) : nodeByName(ctx, data.target);
+      const made = kind === "drive-backup" ? target : undefined;
       if (data.sync === "incremental" || data.sync === "bitmap") throw genericError(`sync mode '${String(data.sync)}' is not simulated yet (use full, top or none)`);
       const id = (data["job-id"] as string | undefined) ?? ctx.graph.backends().find((b) => b.root === source && b.name !== "")?.name ?? "";
       if (data.speed !== undefined && (data.speed as number) < 0) throw genericError("Parameter 'speed' expects a non-negative value");
@@ -110,6 +122,7 @@ function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup"
         autoFinalize: data["auto-finalize"] as boolean | undefined,
         autoDismiss: data["auto-dismiss"] as boolean | undefined,
       });
+      if (made) dropWithJob(ctx, job, made);
       if (id !== "") members.add(id);
       if (startNow) {
         // Before 111049a4ec the action started its job right here; its drained section came after.

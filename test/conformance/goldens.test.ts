@@ -26,12 +26,6 @@ export const KNOWN_GOLDEN_DIFFERENCES: Record<string, { from: number; why: strin
       "j0's completion runs nested inside j1's finalization, most likely because backup's clean drops the copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit bottom half runs. " +
       "blocksim's finalization (Job.finalizeSingle) does not poll, so j1 finishes before j0 starts. The same cause as id_and_blockers from entry 60.",
   },
-  mirror_job_cancel_ready: {
-    from: 11,
-    why: "job-cancel (hard) of a READY mirror: QEMU replies first, then aborting; mirror_run, leaving without convergence, drains the source from its coroutine, which bounces to a bottom half and yields, " +
-      "so the job exits after the reply. blocksim's mirror leaves run at once and its exit runs before the reply. A drain at the end of MirrorDriver.run (as in QEMU) fixes it, " +
-      "but changes the trace hashes of other teams' replay files, so it is left to the job layer's owner.",
-  },
   mirror_null_source: {
     from: 7,
     why: "QEMU's mirror asks the source's block status: a null-co node without read-zeroes reports no data, so mirror writes zeroes (no read, no pwritev) and is READY at once; " +

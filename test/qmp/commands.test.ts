@@ -133,3 +133,35 @@ describe("transactions are all or nothing", () => {
     expect(q.jm.violations).toEqual([]);
   });
 });
+
+describe("targets made by drive-* and streams without a backing chain", () => {
+  it("drive-backup and drive-mirror targets go away with their job, and a file in use is refused as QEMU's image lock does", () => {
+    const out: string[] = [];
+    const { q, result } = session(function* (q, qmp) {
+      yield* nodes(qmp);
+      const say = (r: QmpResponse) => out.push("error" in r ? r.error.desc : "ok");
+      say(yield* qmp("drive-backup", { "job-id": "b1", device: "src", target: "/backup.img", sync: "full" }));
+      yield* drained(q);
+      say(yield* qmp("drive-backup", { "job-id": "b2", device: "src", target: "/backup.img", sync: "full", speed: MiB }));
+      say(yield* qmp("drive-mirror", { "job-id": "m1", device: "other", target: "/backup.img", sync: "full" }));
+      yield* qmp("job-cancel", { id: "b2" });
+      yield* drained(q);
+      say(yield* qmp("drive-mirror", { "job-id": "m2", device: "other", target: "/backup.img", sync: "full" }));
+      yield* qmp("job-cancel", { id: "m2" });
+      yield* drained(q);
+    });
+    expect(result.outcome).toEqual({ kind: "ok" });
+    expect(out).toEqual(["ok", "ok", 'Failed to get "write" lock\nIs another process using the image [/backup.img]?', "ok"]);
+    expect(q.graph.nodes().map((n) => n.name)).toEqual(["src", "tgt", "other", "spare"]);
+  });
+
+  it("block-stream of a node with no backing file completes without touching the graph", () => {
+    const { lines, result } = session(function* (q, qmp) {
+      yield* nodes(qmp);
+      yield* qmp("block-stream", { "job-id": "s0", device: "src" });
+      yield* drained(q);
+    });
+    expect(result.outcome).toEqual({ kind: "ok" });
+    expect(lines).toContain("BLOCK_JOB_COMPLETED:s0");
+  });
+});

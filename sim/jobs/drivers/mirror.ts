@@ -122,6 +122,15 @@ export class MirrorDriver implements JobDriver {
       yield* job.sleepNs(delayNs);
     }
     while (this.inFlight > 0) yield wait(this.opDone);
+    if (!this.drainHeld) {
+      // Leaving without converging (cancel, failure), QEMU's mirror_run drains the source too (need_drain),
+      // bounced through the main loop, so the job ends after the reply to the command that cancelled it.
+      this.inDrain = true;
+      yield sleep(0);
+      yield* this.graph.drainedBegin(this.opts.source);
+      this.inDrain = false;
+      this.drainHeld = true;
+    }
     return this.failure && !job.isCancelled ? job.fail(this.failure.errno) : 0;
   }
 

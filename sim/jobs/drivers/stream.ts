@@ -71,7 +71,8 @@ export class StreamDriver implements JobDriver {
   }
 
   prepare(): number {
-    this.graph.setBacking(this.opts.top, this.opts.base);
+    // Only a node with a backing chain is re-pointed (a raw top has nothing to drop).
+    if (this.opts.top.backing !== this.opts.base) this.graph.setBacking(this.opts.top, this.opts.base);
     return 0;
   }
 
