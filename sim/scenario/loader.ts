@@ -201,7 +201,8 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
       at(from, ["size"], `${d.size} bytes make ${Math.ceil(d.size / d["cluster-size"])} clusters of ${d["cluster-size"]} bytes; blocksim keeps a version per cluster and allows at most ${MAX_CLUSTERS}: use a larger cluster-size or a smaller device`);
     }
     d.data.forEach((r, i) => {
-      if (r.offset + r.length > d.size) at(from, ["data", i], `the range ${r.offset}+${r.length} goes past the end of the device (${d.size} bytes)`);
+      if (r.length === 0) at(from, ["data", i, "length"], "expected a length of at least 1 byte");
+      else if (r.offset + r.length > d.size) at(from, ["data", i], `the range ${r.offset}+${r.length} goes past the end of the device (${d.size} bytes)`);
     });
     d.faults.forEach((f, i) => checkFault(f, (sub, msg) => at(from, ["faults", i, ...sub], msg)));
   }
@@ -244,6 +245,11 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
     else if (nodes.has(drive)) at(from, [g.drive ? "drive" : "name"], `drive "${drive}" has the name of a node; give the guest another ${g.drive ? "drive" : "name"}`);
     drives.add(drive);
     if (g.stop !== undefined && g.stop < g.start) at(from, ["stop"], "the guest stops before it starts");
+    const sizes = typeof g["request-size"] === "number" ? [g["request-size"]] : [g["request-size"].min, g["request-size"].max];
+    if (g.align < 1) at(from, ["align"], "expected an alignment of at least 1 byte");
+    else if (sizes.some((b) => b < g.align || b % g.align !== 0)) {
+      at(from, ["request-size"], `expected a multiple of align (${g.align} bytes) of at least align, got ${sizes.join(" … ")}`);
+    } else if (sizes.length === 2 && sizes[1] < sizes[0]) at(from, ["request-size"], "expected min <= max");
   }
 
   const ids = new Map<string, number>();

@@ -318,7 +318,8 @@ class World {
           })(), { daemon: true });
         }
       } catch (e) {
-        this.setupFailures.push({ kind: "setup", message: `guest "${g.name}": ${(e as Error).message}` });
+        const msg = (e as Error).message;
+        this.setupFailures.push({ kind: "setup", message: msg.startsWith(`guest "${g.name}"`) ? msg : `guest "${g.name}": ${msg}` });
         return;
       }
     }
