@@ -145,10 +145,23 @@ export class BackupDriver implements JobDriver {
     this.dropFilter();
   }
 
-  /** Takes the copy-before-write filter out of the graph again. */
+  /**
+   * Takes the copy-before-write filter out of the graph again: its users move
+   * back to the source at once; requests already going through the filter
+   * finish before it goes (QEMU drains around bdrv_cbw_drop).
+   */
   dropFilter(): void {
-    this.graph.replaceNode(this.filter, this.opts.source);
-    this.graph.removeNode(this.filter);
+    const { graph, filter } = this;
+    graph.replaceNode(filter, this.opts.source);
+    if (filter.inFlight === 0) {
+      graph.removeNode(filter);
+      return;
+    }
+    graph.sim.spawn(`drop ${filter.name}`, (function* (): Process<void> {
+      yield* graph.drainedBegin(filter);
+      graph.drainedEnd(filter);
+      graph.removeNode(filter);
+    })(), { daemon: true });
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sleep } from "../../../sim/scheduler/index.js";
+import { RandomStrategy, sleep } from "../../../sim/scheduler/index.js";
 import { BackupDriver, createBackup } from "../../../sim/jobs/drivers/backup.js";
 import { blockWorld, MiB } from "./world.js";
 
@@ -75,5 +75,27 @@ describe("backup", () => {
       yield sleep(100_000_000);
     });
     expect(w.events()).toEqual(["b0:created", "b0:running", "BLOCK_JOB_ERROR:b0(write,report)", "b0:aborting", "BLOCK_JOB_COMPLETED:b0!", "b0:concluded", "b0:null"]);
+  });
+});
+
+describe("backup under random schedules", () => {
+  it("a guest write still going through the copy-before-write filter when the backup cleans up finishes safely", () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const w = blockWorld({ seed, strategy: new RandomStrategy(seed) });
+      const src = w.disk("src", 8 * MiB), tgt = w.disk("tgt", 8 * MiB, { writeLatencyNs: 300_000 });
+      let driver!: BackupDriver;
+      const r = w.run(function* () {
+        const g = w.guest("drive0", src, { intervalNs: 20_000, iodepth: 8 });
+        const job = createBackup(w, { id: "b0", source: src, target: tgt, sync: "full" });
+        driver = job.driver as BackupDriver;
+        job.start();
+        while (!job.freed) yield sleep(100_000);
+        yield sleep(5_000_000);
+        g.stop();
+      });
+      expect(r.outcome, `seed ${seed}`).toEqual({ kind: "ok" });
+      expect(tgt.content(0, tgt.sizeBytes).versions.map((v) => v.writeId), `seed ${seed}`).toEqual(driver.pointInTime.map((v) => v.writeId));
+      expect(w.graph.findNode(driver.filter.name), `seed ${seed}`).toBeUndefined();
+    }
   });
 });
