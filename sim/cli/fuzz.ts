@@ -15,6 +15,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { formatViolation } from "../check/index.js";
+import { exportFailure } from "../fuzz/export.js";
 import { fuzzCheck, readFuzzReplay, replayFuzz, type FuzzFailure } from "../fuzz/index.js";
 import { profileBehaviour } from "../qmp/profiles.js";
 import { InputError, formatProblems } from "../scenario/errors.js";
@@ -195,6 +196,12 @@ async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
     return 0;
   }
   io.out(failure.message + "\n");
+  // The same failure as a scenario file, and (when the runner fails it the same way) its timeline.
+  const base = failure.replayFile.replace(/\.replay\.json$|\.json$/, "");
+  const ex = exportFailure(failure.replay.scenario, replayFuzz(failure.replay).run, o.profile, base);
+  io.out(`scenario file: ${ex.scenarioFile} (blocksim run ${ex.scenarioFile})\n`);
+  if (ex.replayFile) io.out(`timeline: npx blocksim timeline ${ex.replayFile} -o ${base}.html\n`);
+  else io.out("timeline: the scenario file does not fail the same way under the scenario runner (FIFO and 20 random seeds); the fuzz schedule is needed to see it\n");
   return 1;
 }
 

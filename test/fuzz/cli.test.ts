@@ -88,6 +88,8 @@ describe("blocksim fuzz", () => {
     expect(await fuzzCommand(["--profile", "no-start-shim", "--runs", "50", "--seed", "5", "--out", out], io)).toBe(1);
     expect(io.stdout).toContain("no-io-while-paused");
     expect(io.stdout).toContain(`replay: npx blocksim fuzz --replay ${out}`);
+    expect(io.stdout).toContain(`scenario file: ${join(dir, "shim.scenario.json")}`);
+    expect(io.stdout).toContain(`timeline: npx blocksim timeline ${join(dir, "shim.run.replay.json")} -o ${join(dir, "shim.html")}`);
     const again = capture();
     expect(await fuzzCommand(["--replay", out], again)).toBe(1);
     expect(again.stdout).toContain("(as recorded)");
