@@ -109,6 +109,7 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
     const out = values.out ?? `${target.label.replace(/\.(ya?ml|json)$/, "").replace(/[^A-Za-z0-9._-]+/g, "_")}.${strategy}.replay.json`;
     writeFileSync(out, JSON.stringify(target.replay(first.seed, kept, out), null, 2) + "\n");
     io.out(`replay file: ${out}\nreplay: ${target.replayCommand(out)}\n`);
+    if (target.timelineCommand) io.out(`timeline: ${target.timelineCommand(out)}\n`);
     return 1;
   } catch (e) {
     if (e instanceof Usage || (e instanceof Error && /^unknown (race|profile)|replay|JSON/.test(e.message))) {
@@ -125,6 +126,8 @@ interface Target {
   subject: Subject;
   replay(seed: number, result: ReturnType<Subject>, out: string): unknown;
   replayCommand(file: string): string;
+  /** The command that draws the replay's timeline, when there is one. */
+  timelineCommand?(file: string): string;
   /** Whether its schedules can be driven by any strategy (exhaustive, shrinking); scenario files take only seeds. */
   anyStrategy: boolean;
 }
@@ -152,6 +155,7 @@ function scenarioTarget(path: string, profile: string | undefined, strategy: Exp
     },
     replay: (_seed, r, out) => makeReplay(reports.get(r.hash)!, loaded, out, path),
     replayCommand: (f) => `npx blocksim replay ${f}`,
+    timelineCommand: (f) => `npx blocksim timeline ${f} -o ${f.replace(/\.json$/, "")}.html`,
   };
 }
 

@@ -66,6 +66,7 @@ describe("blocksim explore", () => {
     expect(exploreCommand(["scenarios/races/drain-during-job-io.yaml", "--profile", "drain-ignores-jobs", "--out", out], io)).toBe(1);
     expect(io.stdout).toContain("job-io-in-drained-section");
     expect(io.stdout).toContain(`replay: npx blocksim replay ${out}`);
+    expect(io.stdout).toContain(`timeline: npx blocksim timeline ${out} -o ${out.replace(/\.json$/, "")}.html`);
     expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 1, profile: "drain-ignores-jobs", strategy: "random" });
     const clean = capture();
     expect(exploreCommand(["scenarios/races/drain-during-job-io.yaml", "--strategy", "pct", "--budget", "10"], clean)).toBe(0);
