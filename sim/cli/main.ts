@@ -19,9 +19,6 @@ import { formatDuration } from "../scenario/units.js";
 import { Scenario } from "../scenario/schema.js";
 import { z } from "zod";
 import { header, logLine, qmpJsonLines, traceLine, verdict } from "../report/text.js";
-import { fuzzCommand } from "./fuzz.js";
-import { exploreCommand } from "./explore.js";
-import { racesCommand } from "./races.js";
 
 /** Where output goes (tests pass their own). */
 export interface Io {
@@ -402,9 +399,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "profiles": return rest.includes("--help") || rest.includes("-h") ? help("profiles", io) : listProfiles(io);
       case "invariants": return rest.includes("--help") || rest.includes("-h") ? help("invariants", io) : printInvariants(io);
       case "commands": return rest.includes("--help") || rest.includes("-h") ? help("commands", io) : listCommands(io);
-      case "fuzz": return await fuzzCommand(rest, io);
-      case "explore": return exploreCommand(rest, io);
-      case "races": return racesCommand(rest, io);
       case "schema": return rest.includes("--help") || rest.includes("-h") ? help("schema", io) : printSchema(io);
       default:
         throw new UsageError(`unknown command "${cmd}"${didYouMean(cmd, [...Object.keys(HELP).filter((k) => k !== "main"), "fuzz", "explore", "races"])}; see: blocksim --help`);
