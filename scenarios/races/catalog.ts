@@ -35,7 +35,7 @@ import { explore as exploreSchedules, picksOf, shrinkPicks, PickListStrategy, ty
 import { profileBehaviour } from "../../sim/qmp/profiles.js";
 import { createQemu, type Qemu } from "../../sim/qmp/qemu.js";
 import type { QmpResponse } from "../../sim/qmp/types.js";
-import { choose, formatChoiceLog, parseChoiceLog, ReplayStrategy, Scheduler, sleep, type Process, type Strategy } from "../../sim/scheduler/index.js";
+import { choose, formatChoiceLog, parseChoiceLog, ReplayStrategy, Scheduler, sleep, spawn, type Process, type Strategy } from "../../sim/scheduler/index.js";
 import { SEED_004_RACES } from "./seed-004.js";
 import { SEED_RACES, TXN_START_RACE } from "./seed-races.js";
 
@@ -205,6 +205,69 @@ export const MIRROR_SOFT_CANCEL_PRE_READY = qemuRace({
   },
 });
 
+export const CANCEL_SLEEPING_JOB = qemuRace({
+  name: "cancel-sleeping-job",
+  title: "a cancel reaches a throttled stream while it sleeps; the job is not woken and the cancel takes seconds",
+  buggyProfile: "enter-skips-sleeping-job",
+  fixedProfile: "current",
+  invariant: "jobs-conclude",
+  fixedBy: "qemu fc24908e7d (2017-11-29, 'blockjob: reimplement block_job_sleep_ns to allow cancellation')",
+  maxTimeNs: 3e9,
+  *build(q, qmp) {
+    disk(q, "base.img", 4 * MiB, 500_000);
+    disk(q, "top.qcow2", 4 * MiB, 500_000);
+    yield q.devices.get("base.img")!.io({ op: "write", offset: 0, bytes: 4 * MiB, issuer: "qemu-img" });
+    yield* qmp("blockdev-add", { driver: "raw", "node-name": "base", file: "base.img" });
+    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "base" });
+    // 64 KiB/s: after its first 512 KiB chunk the stream sleeps about 8 s.
+    yield* qmp("block-stream", { "job-id": "stream0", device: "top", speed: 64 * 1024 });
+    const atNs = ((yield choose("cancel at (250 us)", 8)) as number) * 250_000;
+    yield sleep(atNs);
+    yield* qmp("block-job-cancel", { device: "stream0" });
+    yield* untilGone(q, 10e9);
+  },
+});
+
+export const FINALIZE_CONCLUDED_JOB = qemuRace({
+  name: "finalize-concluded-job",
+  title: "two management clients each finalize their member of a grouped transaction; the second finalize reaches a job the first already concluded, and QEMU aborts",
+  buggyProfile: "finalize-asserts-txn",
+  fixedProfile: "current",
+  invariant: "no-crash",
+  fixedBy: "qemu 37aa19b63c (2018-05-08, 'blockjob: Fix assertion in block_job_finalize()')",
+  *build(q, qmp) {
+    for (const d of ["a.img", "b.img", "ta.img", "tb.img"]) disk(q, d, 4 * MiB, 300_000);
+    for (const [n, f] of [["a", "a.img"], ["b", "b.img"], ["ta", "ta.img"], ["tb", "tb.img"]]) yield* qmp("blockdev-add", { driver: "raw", "node-name": n, file: f });
+    const common = { sync: "full", "auto-finalize": false, "auto-dismiss": false };
+    yield* qmp("transaction", {
+      actions: [
+        { type: "blockdev-backup", data: { "job-id": "ja", device: "a", target: "ta", ...common } },
+        { type: "blockdev-backup", data: { "job-id": "jb", device: "b", target: "tb", ...common } },
+      ],
+      properties: { "completion-mode": "grouped" },
+    });
+    // Each client polls its own job every 2 ms (from a chosen phase) and, one round trip (100 us) after seeing
+    // it pending, finalizes it; once concluded, dismisses it. A finalize of one member finalizes the whole group.
+    const client = (id: string, phase: number) => (function* (): Process {
+      yield sleep(phase * 250_000);
+      for (let i = 0; i < 2000; i++) {
+        const r = yield* qmp("query-jobs");
+        const me = "return" in r ? (r.return as { id: string; status: string }[]).find((j) => j.id === id) : undefined;
+        if (!me) return;
+        yield sleep(100_000); // the client's round trip before its next command
+        if (me.status === "pending") yield* qmp("job-finalize", { id });
+        else if (me.status === "concluded") yield* qmp("job-dismiss", { id });
+        yield sleep(2 * ms);
+      }
+    })();
+    const pa = (yield choose("client A phase (250 us)", 8)) as number;
+    const pb = (yield choose("client B phase (250 us)", 8)) as number;
+    yield spawn("client A", client("ja", pa));
+    yield* client("jb", pb);
+    yield* untilGone(q, 2e9);
+  },
+});
+
 /** The seed races of seed-races.ts, as catalog entries. */
 const SEEDS: CatalogRace[] = SEED_RACES.map((r) => ({
   name: r.name,
@@ -254,7 +317,7 @@ const SEED_004: CatalogRace[] = SEED_004_RACES.map((r) => ({
 
 /** Every catalogued race, seeds first. */
 export const CATALOG: readonly CatalogRace[] = [
-  ...SEEDS, ...SEED_004, TXN_DEAD_POINTER, DRAIN_DURING_JOB_IO, ERROR_STOP_STACKS_PAUSES, CANCEL_ERROR_STOPPED_JOB, SET_SPEED_ZERO_NO_KICK, MIRROR_SOFT_CANCEL_PRE_READY,
+  ...SEEDS, ...SEED_004, TXN_DEAD_POINTER, CANCEL_SLEEPING_JOB, DRAIN_DURING_JOB_IO, ERROR_STOP_STACKS_PAUSES, CANCEL_ERROR_STOPPED_JOB, SET_SPEED_ZERO_NO_KICK, MIRROR_SOFT_CANCEL_PRE_READY, FINALIZE_CONCLUDED_JOB,
 ];
 
 /** The race with this name, or a clear error listing the known ones. */

@@ -89,10 +89,25 @@ export interface JobBehaviour {
    * is freed, and the next walk of the list touches it.
    */
   txnRemovesFinalized: boolean;
+  /**
+   * job_enter wakes a job from its sleep, cutting the sleep short
+   * (fc24908e7d, 2017-11, "blockjob: reimplement block_job_sleep_ns to allow
+   * cancellation"). Off: as after 4afeffc857, a sleeping job is not entered,
+   * so a cancel (or kick) waits until the sleep ends.
+   */
+  enterWakesSleepingJob: boolean;
+  /**
+   * The finalize verb is checked before the job's transaction is used
+   * (37aa19b63c, 2018-05, "blockjob: Fix assertion in block_job_finalize()").
+   * Off: finalize asserts the job still has a transaction, which a second
+   * finalize of an already concluded job fails: QEMU aborts.
+   */
+  finalizeChecksVerbFirst: boolean;
 }
 
 export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
   startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true, txnRemovesFinalized: true,
+  enterWakesSleepingJob: true, finalizeChecksVerbFirst: true,
 };
 
 /** QMP events the job core emits (the QMP layer stamps them with virtual time). */
@@ -328,6 +343,7 @@ export class Job {
       return;
     }
     if (this.sleepTimer) {
+      if (!this.ctx.behaviour.enterWakesSleepingJob) return; // 4afeffc857..fc24908e7d: the sleep runs out first
       this.ctx.sim.cancel(this.sleepTimer);
       this.sleepTimer = undefined;
     }
@@ -569,6 +585,10 @@ export class Job {
   }
 
   finalize(): void {
+    if (!this.ctx.behaviour.finalizeChecksVerbFirst && !this.txn) {
+      // before 37aa19b63c: assert(job->txn) in block_job_finalize, ahead of the verb check
+      throw new Error(`assertion failed in block_job_finalize: job '${this.name}' has no transaction (state '${this.status}')`);
+    }
     this.applyVerb("finalize");
     this.txnOps().finalize(this);
   }

@@ -82,6 +82,18 @@ export const PROFILES: readonly Profile[] = [
     change: "before qemu 1e93b9fba2 (2016-11, 'blockjob: fix dead pointer in txn list') and 111049a4ec",
     behaviour: { txnStartInCommit: false, txnRemovesFinalized: false },
   },
+  {
+    name: "enter-skips-sleeping-job",
+    description: "a sleeping job is not entered (cancel, set-speed, pause): it notices only when its sleep runs out",
+    change: "between qemu 4afeffc857 (2017-11-21, 'blockjob: do not allow coroutine double entry or entry-after-completion') and fc24908e7d (2017-11-29)",
+    behaviour: { enterWakesSleepingJob: false },
+  },
+  {
+    name: "finalize-asserts-txn",
+    description: "job-finalize asserts the job still has a transaction before checking the verb, so finalizing an already concluded job aborts QEMU",
+    change: "before qemu 37aa19b63c (2018-05, 'blockjob: Fix assertion in block_job_finalize()')",
+    behaviour: { finalizeChecksVerbFirst: false },
+  },
 ];
 
 /** The behaviour of a named profile; throws with the list of known names. */
