@@ -7,6 +7,8 @@ import { fuzzCommand, parseShard, parseWallTime, shardUnits, type CliIo } from "
 import { formatTable, racesCommand } from "../../sim/cli/races.js";
 
 const dir = mkdtempSync(join(tmpdir(), "blocksim-cli-fuzz-"));
+/** A path under the repository, whatever the working directory. */
+const repo = (p: string) => new URL(`../../${p}`, import.meta.url).pathname;
 
 function capture(): CliIo & { stdout: string; stderr: string } {
   const io = { stdout: "", stderr: "", tty: false, out(t: string) { io.stdout += t; }, err(t: string) { io.stderr += t; } };
@@ -24,8 +26,8 @@ describe("blocksim races", () => {
 
   it("replays a catalog replay file with the same trace hash (exit 1: it fails, as it should)", () => {
     const io = capture();
-    expect(racesCommand(["--replay", "scenarios/races/error-stop-stacks-pauses.replay.json"], io)).toBe(1);
-    const file = JSON.parse(readFileSync("scenarios/races/error-stop-stacks-pauses.replay.json", "utf8")) as { hash: string };
+    expect(racesCommand(["--replay", repo("scenarios/races/error-stop-stacks-pauses.replay.json")], io)).toBe(1);
+    const file = JSON.parse(readFileSync(repo("scenarios/races/error-stop-stacks-pauses.replay.json"), "utf8")) as { hash: string };
     expect(io.stdout).toContain(`trace hash ${file.hash} (as recorded)`);
     expect(io.stdout).toContain("jobs-conclude: still paused at the end of the run (pause count 1)");
   });
@@ -63,16 +65,16 @@ describe("blocksim explore", () => {
 
   it("explores a scenario file by seeds and writes a replay for blocksim replay; refuses exhaustive there", () => {
     const io = capture(), out = join(dir, "drain.replay.json");
-    expect(exploreCommand(["scenarios/races/drain-during-job-io.yaml", "--profile", "drain-ignores-jobs", "--out", out], io)).toBe(1);
+    expect(exploreCommand([repo("scenarios/races/drain-during-job-io.yaml"), "--profile", "drain-ignores-jobs", "--out", out], io)).toBe(1);
     expect(io.stdout).toContain("job-io-in-drained-section");
     expect(io.stdout).toContain(`replay: npx blocksim replay ${out}`);
     expect(io.stdout).toContain(`timeline: npx blocksim timeline ${out} -o ${out.replace(/\.json$/, "")}.html`);
     expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 1, profile: "drain-ignores-jobs", strategy: "random" });
     const clean = capture();
-    expect(exploreCommand(["scenarios/races/drain-during-job-io.yaml", "--strategy", "pct", "--budget", "10"], clean)).toBe(0);
+    expect(exploreCommand([repo("scenarios/races/drain-during-job-io.yaml"), "--strategy", "pct", "--budget", "10"], clean)).toBe(0);
     expect(clean.stdout).toMatch(/strategy pct: 10 runs, \d+ distinct schedules, 0 violating/);
     const ex = capture();
-    expect(exploreCommand(["scenarios/races/drain-during-job-io.yaml", "--strategy", "exhaustive"], ex)).toBe(2);
+    expect(exploreCommand([repo("scenarios/races/drain-during-job-io.yaml"), "--strategy", "exhaustive"], ex)).toBe(2);
   });
 
   it("refuses an unknown strategy or target", () => {

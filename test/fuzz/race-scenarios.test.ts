@@ -12,7 +12,7 @@ const CASES: [file: string, buggy: string, invariant: string][] = [
 ];
 
 describe.each(CASES)("scenarios/races/%s.yaml", (file, buggy, invariant) => {
-  const loaded = loadScenarioFile(`scenarios/races/${file}.yaml`);
+  const loaded = loadScenarioFile(new URL(`../../scenarios/races/${file}.yaml`, import.meta.url).pathname);
 
   it("holds every expectation under the current profile", () => {
     const r = runScenario(loaded);
