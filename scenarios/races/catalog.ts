@@ -154,7 +154,9 @@ export const CANCEL_ERROR_STOPPED_JOB = qemuRace({
     yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "disk.img" });
     yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "flaky.img" });
     yield* qmp("blockdev-backup", { "job-id": "backup0", device: "src", target: "tgt", sync: "full", "on-target-error": "stop", speed: 8 * MiB });
-    yield sleep(5 * ms);
+    // The first 1 MiB chunk overshoots the 8 MiB/s quota: the copy sleeps ~125 ms, and a failed write is
+    // acted on (stop) when that sleep ends — as QEMU's block-copy does. The cancel comes after.
+    yield sleep(200 * ms);
     yield* qmp("block-job-cancel", { device: "backup0", force: true });
     yield* untilGone(q, 2e9);
   },

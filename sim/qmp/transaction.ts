@@ -135,9 +135,9 @@ function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup"
       if (!startNow) job!.start();
     },
     *abort() {
-      if (!job) return;
-      // QEMU job_cancel_sync(job, true). Under txn-start-on-create the job may already be gone:
-      // touching it is the use-after-free that 1e93b9fba2 fixed, and fails the run loudly.
+      // QEMU job_cancel_sync(job, true). In a grouped transaction a member aborted earlier may
+      // already have concluded this job with it (the group's abort): then there is nothing left to do.
+      if (!job || job.freed) return;
       job.cancel(true);
       yield* untilCompleted(job);
     },

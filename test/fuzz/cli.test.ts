@@ -21,7 +21,7 @@ describe("blocksim races", () => {
     expect(racesCommand(["--race", "cancel-error-stopped-job", "--budget", "5"], io)).toBe(0);
     const lines = io.stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^race\s+fixed by\s+found\s+runs\s+virtual\s+wall\s+shrunk \(picks\/non-FIFO\)\s+clean when fixed$/);
-    expect(lines[2]).toMatch(/^cancel-error-stopped-job\s+qemu e321c0597c\s+yes\s+1\s+5\.0 ms\s+\d+ ms\s+1\/1\s+yes \(5 runs\)$/);
+    expect(lines[2]).toMatch(/^cancel-error-stopped-job\s+qemu e321c0597c\s+yes\s+1\s+200\.0 ms\s+\d+ ms\s+1\/1\s+yes \(5 runs\)$/);
   });
 
   it("replays a catalog replay file with the same trace hash (exit 1: it fails, as it should)", () => {

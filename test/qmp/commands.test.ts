@@ -165,3 +165,34 @@ describe("targets made by drive-* and streams without a backing chain", () => {
     expect(lines).toContain("BLOCK_JOB_COMPLETED:s0");
   });
 });
+
+describe("found by the fuzzer", () => {
+  it("a grouped transaction whose third action fails rolls back both created jobs without touching a freed one", () => {
+    const { result, q } = session(function* (q, qmp) {
+      yield* nodes(qmp);
+      const r = yield* qmp("transaction", {
+        actions: [
+          { type: "blockdev-backup", data: { "job-id": "j0", device: "src", target: "tgt", sync: "full" } },
+          { type: "blockdev-backup", data: { "job-id": "j1", device: "src", target: "other", sync: "full" } },
+          { type: "blockdev-backup", data: { "job-id": "j0", device: "src", target: "other", sync: "full" } },
+        ],
+        properties: { "completion-mode": "grouped" },
+      });
+      expect(r).toEqual({ error: { class: "GenericError", desc: "Node 'other' is busy: block device is in use by block job: backup" } });
+      yield* drained(q);
+    });
+    expect(result.outcome).toEqual({ kind: "ok" });
+    expect(q.jm.jobs).toEqual([]);
+  });
+
+  it("a rate-limited backup keeps to its speed even as its copies finish", () => {
+    const { result, lines } = session(function* (q, qmp) {
+      yield* nodes(qmp);
+      yield* qmp("blockdev-backup", { "job-id": "b", device: "src", target: "tgt", sync: "full", speed: 8 * MiB });
+      yield* drained(q);
+    });
+    expect(lines).toContain("BLOCK_JOB_COMPLETED:b");
+    // 16 MiB at 8 MiB/s: about 2 s (the first chunk passes the quota at once)
+    expect(result.endTimeNs).toBeGreaterThan(1_500_000_000);
+  });
+});

@@ -57,6 +57,7 @@ export class BackupDriver implements JobDriver {
   readonly filter: BlockNode;
   nodes!: JobNodes;
   private inFlight = 0;
+  private waitingForCopy = false;
   private failure: CopyError | undefined;
   private removeHook: () => void = () => {};
 
@@ -75,7 +76,11 @@ export class BackupDriver implements JobDriver {
   activate(job: Job): void {
     const copy = this.copy, issuer = `cbw:job:${job.name}`;
     copy.onCopied = (bytes) => job.progressUpdate(bytes);
-    copy.onEnded = () => job.enter(); // QEMU backup_block_copy_callback
+    // QEMU backup_block_copy_callback: a finished copy wakes a job waiting for its copy — not one
+    // sleeping for the speed limit, whose sleep must run its course.
+    copy.onEnded = () => {
+      if (this.waitingForCopy) job.enter();
+    };
     this.removeHook = this.filter.addBeforeWriteHook(function* (req, node) {
       const err = yield* copy.copyBefore(req.offset, req.bytes, issuer);
       if (err) throw new IoError(err.errno, node.name, req.op, req.offset, req.bytes);
@@ -98,7 +103,7 @@ export class BackupDriver implements JobDriver {
       if (job.isCancelled) break;
       if (this.failure) {
         // A failed copy ends the copy call: let the tasks in flight finish, then one error action.
-        while (this.inFlight > 0 && !job.isCancelled) yield* job.yieldJob();
+        while (this.inFlight > 0 && !job.isCancelled) yield* this.waitForCopy(job);
         const err = this.failure;
         this.failure = undefined;
         const onError = (err.operation === "read" ? o.onSourceError : o.onTargetError) ?? "report";
@@ -106,14 +111,14 @@ export class BackupDriver implements JobDriver {
         continue; // ignore or stop: the chunk is still dirty and is copied again (after the resume, for stop)
       }
       if (this.inFlight >= maxWorkers) {
-        yield* job.yieldJob(); // the job waits in job_yield (not busy) while its copy runs
+        yield* this.waitForCopy(job);
         continue;
       }
       let next = copy.nextRun(cursor, chunkClusters);
       if (!next && cursor > 0) next = copy.nextRun(0, chunkClusters);
       if (!next) {
         if (copy.done && this.inFlight === 0) break;
-        yield* job.yieldJob(); // what is left is being copied (by us or by copy-before-write)
+        yield* this.waitForCopy(job); // what is left is being copied (by us or by copy-before-write)
         continue;
       }
       cursor = next.first + next.count;
@@ -126,6 +131,13 @@ export class BackupDriver implements JobDriver {
     }
     while (this.inFlight > 0) yield wait(copy.changed);
     return 0;
+  }
+
+  /** Waits in job_yield (not busy) until a copy ends. */
+  private *waitForCopy(job: Job): Process<void> {
+    this.waitingForCopy = true;
+    yield* job.yieldJob();
+    this.waitingForCopy = false;
   }
 
   private *task(first: number, count: number, issuer: string): Process<void> {
