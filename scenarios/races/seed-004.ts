@@ -26,14 +26,15 @@
  *   waits for the migration to end. After it, QUERY is in the mask and a
  *   call waits at most for one nested monitor call (1 ms).
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { startGuest } from "../../sim/block/index.js";
 import {
   aborter, blockCopy, Domain, formatHistograms, renderTimeline, latencyByApi, migrateWithStorage, mgmtBehaviour, poller, qemuBehaviour, starter, watchQueryWait,
   type AborterResult, type CallRecord, type JobWait, type MgmtViolation, type PollSample,
 } from "../../sim/mgmt/index.js";
 import { createQemu } from "../../sim/qmp/qemu.js";
-import { choose, formatChoiceLog, parseChoiceLog, RandomStrategy, ReplayStrategy, Scheduler, type Process, type Strategy, type TraceRecord } from "../../sim/scheduler/index.js";
+import { explore, replayPath, type ReplayFile as Seed004ReplayFile } from "./seed-races.js";
+import { choose, formatChoiceLog, RandomStrategy, Scheduler, type Process, type Strategy, type TraceRecord } from "../../sim/scheduler/index.js";
 
 const MiB = 1 << 20;
 const ms = 1_000_000;
@@ -169,38 +170,8 @@ export const ASYNC_JOB_RACE: Seed004Race = {
 
 export const SEED_004_RACES: readonly Seed004Race[] = [SYNC_ABORT_RACE, ASYNC_JOB_RACE];
 
-/** Tries seeds 1..budget under the random strategy; the first run breaking the rule, if any. */
-export function explore(race: Seed004Race, profile: string, budget: number): { seed: number; run: Seed004Run } | undefined {
-  for (let seed = 1; seed <= budget; seed++) {
-    const run = race.run(profile, seed, new RandomStrategy(seed));
-    if (run.violations.some((v) => v.rule === race.rule)) return { seed, run };
-  }
-  return undefined;
-}
-
-/** A replay file: the schedule, the profile, and what the run must show again. */
-export interface Seed004ReplayFile {
-  version: 1;
-  race: string;
-  profile: string;
-  seed: number;
-  strategy: "replay";
-  choices: string;
-  hash: string;
-  rule: string;
-  /** The first violation's text, for a person reading the file. */
-  detail: string;
-}
-
-export function replay(race: Seed004Race, file: Seed004ReplayFile): Seed004Run {
-  return race.run(file.profile, file.seed, new ReplayStrategy(parseChoiceLog(file.choices)));
-}
-
-export const replayPath = (race: Seed004Race) => new URL(`./${race.name}.replay.json`, import.meta.url);
-
-export function readReplay(race: Seed004Race): Seed004ReplayFile {
-  return JSON.parse(readFileSync(replayPath(race), "utf8")) as Seed004ReplayFile;
-}
+// The explorer and the replay files are seed-races.ts's, shared by every race built in code.
+export { explore, readReplay, replay, replayPath, type ReplayFile as Seed004ReplayFile } from "./seed-races.js";
 
 const fmt = (ns: number) => (ns >= 1e9 ? `${(ns / 1e9).toFixed(3)} s` : `${(ns / 1e6).toFixed(1)} ms`);
 

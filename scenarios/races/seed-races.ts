@@ -116,8 +116,15 @@ export const START_SHIM_RACE: Race = {
 
 export const SEED_RACES: readonly Race[] = [TXN_START_RACE, START_SHIM_RACE];
 
+/** What the explorer and the replay files need of a race built in code. */
+export interface CodeRace<R extends { violations: readonly { rule: string }[] }> {
+  name: string;
+  rule: string;
+  run(profile: string, seed: number, strategy: Strategy): R;
+}
+
 /** Tries seeds 1..budget under the random strategy; the first run breaking the race's rule, if any. */
-export function explore(race: Race, profile: string, budget: number): { seed: number; run: RaceRun; tried: number } | undefined {
+export function explore<R extends { violations: readonly { rule: string }[] }>(race: CodeRace<R>, profile: string, budget: number): { seed: number; run: R; tried: number } | undefined {
   for (let seed = 1; seed <= budget; seed++) {
     const run = race.run(profile, seed, new RandomStrategy(seed));
     if (run.violations.some((v) => v.rule === race.rule)) return { seed, run, tried: seed };
@@ -135,15 +142,19 @@ export interface ReplayFile {
   choices: string;
   hash: string;
   rule: string;
+  /** The first violation's text, for a person reading the file. */
+  detail?: string;
 }
 
-export function replay(race: Race, file: ReplayFile): RaceRun {
+/** Re-runs the file's schedule exactly. */
+export function replay<R extends { violations: readonly { rule: string }[] }>(race: CodeRace<R>, file: ReplayFile): R {
   return race.run(file.profile, file.seed, new ReplayStrategy(parseChoiceLog(file.choices)));
 }
 
-export const replayPath = (race: Race) => new URL(`./${race.name}.replay.json`, import.meta.url);
+/** Where a race's replay file lives: beside these scripts, named after the race. */
+export const replayPath = (race: { name: string }) => new URL(`./${race.name}.replay.json`, import.meta.url);
 
-export function readReplay(race: Race): ReplayFile {
+export function readReplay(race: { name: string }): ReplayFile {
   return JSON.parse(readFileSync(replayPath(race), "utf8")) as ReplayFile;
 }
 

@@ -135,7 +135,8 @@ describe.each(SEED_004_RACES.map((r) => [r.name, r] as const))("race %s", (_name
       if (p === race.fixedProfile) expect(r.violations, p).toEqual([]);
       else {
         expect(r.violations.map((v) => v.rule), p).toEqual([race.rule]);
-        expect(r.violations[0]!.detail.split(", behind ")[1], p).toBe(file.detail.split(", behind ")[1]);
+        expect(file.detail).toBeDefined();
+        expect(r.violations[0]!.detail.split(", behind ")[1], p).toBe(file.detail!.split(", behind ")[1]);
         if (p === "libvirt-1.2.9") expect(r.violations[0]!.detail).toBe(file.detail); // the very same wait
       }
     }
