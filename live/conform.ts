@@ -57,18 +57,26 @@ export function formatResults(results: ConformResult[]): string {
   return lines.join("\n") + "\n";
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  if (args.length === 0) {
-    process.stderr.write("usage: npx tsx live/conform.ts FILE.json|DIR...\n");
-    process.exit(2);
+/**
+ * `blocksim conform FILE|DIR…`: replays goldens (or ../shared/conformance
+ * recordings) through the simulator. Exit 0 when all match, 1 when one
+ * departs, 2 for bad input.
+ */
+export function conformCommand(argv: string[], io: { out(t: string): void; err(t: string): void } = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): number {
+  if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
+    io.err("usage: blocksim conform FILE.json|DIR...   (goldens, or ../shared/conformance recordings)\n");
+    return 2;
   }
   try {
-    const results = conform(args);
-    process.stdout.write(formatResults(results));
-    process.exit(results.every((r) => r.ok) ? 0 : 1);
+    const results = conform(argv);
+    io.out(formatResults(results));
+    return results.every((r) => r.ok) ? 0 : 1;
   } catch (e) {
-    process.stderr.write(`conform: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(2);
+    io.err(`conform: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 2;
   }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exit(conformCommand(process.argv.slice(2)));
 }

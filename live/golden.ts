@@ -7,7 +7,8 @@
  * README) with the spec's `waits` and `images` kept so the simulator can
  * replay it with the same timing.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
 
 /** When to send command i: after a pause, and/or once an event (optionally for a status) has been seen. */
@@ -93,6 +94,7 @@ export function loadGolden(path: string | URL): Golden {
 }
 
 export function writeGolden(path: string, g: Golden): void {
+  mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, JSON.stringify(g, null, 1) + "\n");
 }
 

@@ -257,37 +257,61 @@ export async function recordGolden(spec: Spec, opts: RecordOptions = {}): Promis
   };
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Output for the command form (the CLI passes its own). */
+export interface CommandIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: CommandIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+/**
+ * `blocksim record SPEC… [--runs N] [--out DIR] [--qemu BINARY]`: records each
+ * spec against a real QEMU and writes its golden. Exit 0, 1 when QEMU fails,
+ * 2 for bad arguments.
+ */
+export async function recordCommand(argv: string[], io: CommandIo = stdio): Promise<number> {
+  try {
+    return await record(argv, io);
+  } catch (e) {
+    io.err(`record: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+async function record(argv: string[], io: CommandIo): Promise<number> {
   const files: string[] = [];
-  const opts: RecordOptions = { log: (l) => process.stderr.write(l + "\n") };
+  const opts: RecordOptions = { log: (l) => io.err(l + "\n") };
   let out = fileURLToPath(new URL("../test/conformance/goldens/", import.meta.url));
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--runs") opts.runs = Number(argv[++i]);
     else if (a === "--out") out = argv[++i];
     else if (a === "--qemu") opts.qemu = argv[++i];
-    else if (a.startsWith("-")) throw new Error(`unknown option ${a} (use --runs N, --out DIR, --qemu BINARY)`);
-    else files.push(a);
+    else if (a.startsWith("-")) {
+      io.err(`record: unknown option ${a} (use --runs N, --out DIR, --qemu BINARY)\n`);
+      return 2;
+    } else files.push(a);
   }
   if (files.length === 0) {
-    process.stderr.write("usage: npx tsx live/record.ts SPEC.json... [--runs N] [--out DIR] [--qemu BINARY]\n");
+    io.err("usage: blocksim record SPEC.json... [--runs N] [--out DIR] [--qemu BINARY]\n");
     return 2;
   }
-  if (!Number.isInteger(opts.runs ?? 3) || (opts.runs ?? 3) < 1) throw new Error("--runs must be a positive integer");
+  if (!Number.isInteger(opts.runs ?? 3) || (opts.runs ?? 3) < 1) {
+    io.err("record: --runs must be a positive integer\n");
+    return 2;
+  }
   for (const f of files) {
     const spec = loadSpec(resolve(f));
     const golden = await recordGolden(spec, opts);
     const path = join(out, `${spec.scenario}.json`);
     writeGolden(path, golden);
     const varies = golden.nondeterministic.length;
-    process.stdout.write(`${path}: ${golden.sequence.length} entries from ${golden.runs} runs of QEMU ${golden.qemu}${varies ? `, ${varies} nondeterministic` : ", deterministic"}\n`);
+    io.out(`${path}: ${golden.sequence.length} entries from ${golden.runs} runs of QEMU ${golden.qemu}${varies ? `, ${varies} nondeterministic` : ", deterministic"}\n`);
   }
   return 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
-    process.stderr.write(`record: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
-  });
+  recordCommand(process.argv.slice(2)).then((code) => process.exit(code));
 }

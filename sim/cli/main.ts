@@ -45,6 +45,8 @@ Commands:
   fuzz [FILE]               property-based fuzzing of generated scenarios or of one scenario's schedules
   explore TARGET            random, PCT or bounded exhaustive exploration of one race's schedules
   races                     the race catalog: found under the buggy profile, clean under the fixed one
+  record SPEC…              record conformance goldens from a real QEMU 7.2 (needs qemu-system-x86_64)
+  conform FILE|DIR…         compare goldens or ../shared/conformance recordings with the simulator
   profiles                  list the profiles (historical behaviours)
   invariants                list the invariants a scenario can check
   commands                  list the QMP commands the simulator implements
@@ -396,6 +398,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "fuzz": return await (await import("./fuzz.js")).fuzzCommand(rest, io);
       case "explore": return (await import("./explore.js")).exploreCommand(rest, io);
       case "races": return (await import("./races.js")).racesCommand(rest, io);
+      case "record": return await (await import("../../live/record.js")).recordCommand(rest, io);
+      case "conform": return (await import("../../live/conform.js")).conformCommand(rest, io);
       case "profiles": return rest.includes("--help") || rest.includes("-h") ? help("profiles", io) : listProfiles(io);
       case "invariants": return rest.includes("--help") || rest.includes("-h") ? help("invariants", io) : printInvariants(io);
       case "commands": return rest.includes("--help") || rest.includes("-h") ? help("commands", io) : listCommands(io);
