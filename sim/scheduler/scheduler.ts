@@ -105,7 +105,7 @@ class StrategyError extends Error {
  * Entries due at the current instant sit in a FIFO "ready" list; later ones in
  * a heap ordered by (time, sequence). When two or more entries are ready at
  * once, or a process calls `choose`, the strategy decides and the decision is
- * logged. Nothing here reads the wall clock or Math.random.
+ * logged. Nothing here reads the wall clock or an unseeded random source.
  */
 export class Scheduler implements OperationHost {
   /** Current virtual time, integer ns. */
