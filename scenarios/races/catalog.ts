@@ -81,6 +81,19 @@ function qemuRace(o: Omit<CatalogRace, "run" | "replayFile"> & { maxTimeNs?: num
 const disk = (q: Qemu, name: string, sizeBytes: number, latencyNs: number) =>
   q.addDevice({ name, sizeBytes, clusterSizeBytes: 65536, readLatencyNs: latencyNs, writeLatencyNs: latencyNs, bandwidthBytesPerSec: 0, queueDepth: 8 });
 
+/**
+ * A stream of a 4 MiB qcow2 over a raw base full of data, at 64 KiB/s: after
+ * its first 512 KiB chunk the job sleeps about 8 s (the world of two races).
+ */
+function* throttledStream(q: Qemu, qmp: (e: string, a?: Record<string, unknown>) => Process<QmpResponse>): Process<void> {
+  disk(q, "base.img", 4 * MiB, 500_000);
+  disk(q, "top.qcow2", 4 * MiB, 500_000);
+  yield q.devices.get("base.img")!.io({ op: "write", offset: 0, bytes: 4 * MiB, issuer: "qemu-img" });
+  yield* qmp("blockdev-add", { driver: "raw", "node-name": "base", file: "base.img" });
+  yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "base" });
+  yield* qmp("block-stream", { "job-id": "stream0", device: "top", speed: 64 * 1024 });
+}
+
 function* untilGone(q: Qemu, boundNs: number): Process<void> {
   const end = q.sim.now + boundNs;
   while (q.jm.jobs.length > 0 && q.sim.now < end) yield sleep(ms);
@@ -171,13 +184,7 @@ export const SET_SPEED_ZERO_NO_KICK = qemuRace({
   fixedBy: "qemu d4fce18844 (2018-03-10, 'blockjobs: fix set-speed kick')",
   maxTimeNs: 3e9,
   *build(q, qmp) {
-    disk(q, "base.img", 4 * MiB, 500_000);
-    disk(q, "top.qcow2", 4 * MiB, 500_000);
-    yield q.devices.get("base.img")!.io({ op: "write", offset: 0, bytes: 4 * MiB, issuer: "qemu-img" }); // the base image has data
-    yield* qmp("blockdev-add", { driver: "raw", "node-name": "base", file: "base.img" });
-    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "base" });
-    // 64 KiB/s: after its first 512 KiB chunk the stream sleeps about 8 s.
-    yield* qmp("block-stream", { "job-id": "stream0", device: "top", speed: 64 * 1024 });
+    yield* throttledStream(q, qmp);
     // The operator lifts the limit at a chosen moment: while the first chunk is being copied, or once the job sleeps.
     const atNs = ((yield choose("set-speed at (250 us)", 8)) as number) * 250_000;
     yield sleep(atNs);
@@ -216,13 +223,7 @@ export const CANCEL_SLEEPING_JOB = qemuRace({
   fixedBy: "qemu fc24908e7d (2017-11-29, 'blockjob: reimplement block_job_sleep_ns to allow cancellation')",
   maxTimeNs: 3e9,
   *build(q, qmp) {
-    disk(q, "base.img", 4 * MiB, 500_000);
-    disk(q, "top.qcow2", 4 * MiB, 500_000);
-    yield q.devices.get("base.img")!.io({ op: "write", offset: 0, bytes: 4 * MiB, issuer: "qemu-img" });
-    yield* qmp("blockdev-add", { driver: "raw", "node-name": "base", file: "base.img" });
-    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "base" });
-    // 64 KiB/s: after its first 512 KiB chunk the stream sleeps about 8 s.
-    yield* qmp("block-stream", { "job-id": "stream0", device: "top", speed: 64 * 1024 });
+    yield* throttledStream(q, qmp);
     const atNs = ((yield choose("cancel at (250 us)", 8)) as number) * 250_000;
     yield sleep(atNs);
     yield* qmp("block-job-cancel", { device: "stream0" });
