@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { conform, formatResults } from "../../live/conform.js";
 import { describe, expect, it } from "vitest";
 import { loadGolden, loadSpec, waitsOf } from "../../live/golden.js";
-import { CONFORMANCE_DIR, firstDifference, GOLDENS_DIR, optionalEntries, replay, showDifference } from "./replay.js";
+import { expectConformance, type KnownDifference } from "./expect-conformance.js";
+import { CONFORMANCE_DIR, GOLDENS_DIR } from "./replay.js";
 
 const SPECS_DIR = new URL("./specs/", import.meta.url);
 const names = (dir: URL) => readdirSync(dir).filter((f) => f.endsWith(".json")).map((f) => f.replace(/\.json$/, "")).sort();
@@ -19,7 +20,7 @@ const names = (dir: URL) => readdirSync(dir).filter((f) => f.endsWith(".json")).
  * Where the simulator knowingly departs from a golden: the first entry that
  * differs, and why. The test checks the match holds exactly up to there.
  */
-export const KNOWN_GOLDEN_DIFFERENCES: Record<string, { from: number; why: string }> = {
+export const KNOWN_GOLDEN_DIFFERENCES: Record<string, KnownDifference> = {
   cancel_two_on_one_source: {
     from: 27,
     why: "job-cancel of j1 then j0, two backups of one source: in all 5 runs QEMU shows j1 'aborting', then all of j0 (aborting, cancelled, concluded, null), then j1's cancelled, concluded, null — " +
@@ -49,14 +50,7 @@ describe("the goldens recorded from a real QEMU 7.2 (test/conformance/goldens)",
   for (const name of names(GOLDENS_DIR)) {
     it(`${name}: the simulator produces the recorded sequence`, () => {
       const golden = loadGolden(new URL(`${name}.json`, GOLDENS_DIR));
-      const { expected, observed } = replay(golden, waitsOf(golden));
-      const diff = firstDifference(expected, observed, optionalEntries(golden));
-      const known = KNOWN_GOLDEN_DIFFERENCES[name];
-      if (known) {
-        expect(diff?.at, `${name} was known to depart at entry ${known.from} (${known.why}); it now departs at ${diff?.at ?? "no entry"}: update KNOWN_GOLDEN_DIFFERENCES`).toBe(known.from);
-        return;
-      }
-      if (diff) expect.fail(`${name} departs at entry ${diff.at}:\n${showDifference(expected, observed, diff)}`);
+      expectConformance(name, golden, waitsOf(golden), KNOWN_GOLDEN_DIFFERENCES[name], "KNOWN_GOLDEN_DIFFERENCES");
     });
   }
 });

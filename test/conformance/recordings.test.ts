@@ -1,6 +1,7 @@
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CONFORMANCE_DIR, firstDifference, load, optionalEntries, replay, SHARED_WAITS, showDifference } from "./replay.js";
+import { expectConformance, type KnownDifference } from "./expect-conformance.js";
+import { CONFORMANCE_DIR, load, SHARED_WAITS } from "./replay.js";
 
 const WAITS = SHARED_WAITS;
 
@@ -8,7 +9,7 @@ const WAITS = SHARED_WAITS;
  * Where the simulator knowingly departs from a recording: the first entry
  * that differs, and why. The test checks the match holds exactly up to there.
  */
-const KNOWN_DIFFERENCES: Record<string, { from: number; why: string }> = {
+const KNOWN_DIFFERENCES: Record<string, KnownDifference> = {
   id_and_blockers: {
     from: 60,
     why: "after job-cancel of j3 then j0 (two backups stacked on one source), QEMU runs j0's whole finalization (aborting, cancelled, concluded, null) nested inside j3's: " +
@@ -27,15 +28,7 @@ describe("the recordings of real QEMU 7.2 in ../shared/conformance", () => {
 
   for (const name of Object.keys(WAITS)) {
     it(`${name}: the simulator produces the recorded sequence`, () => {
-      const rec = load(name);
-      const { expected, observed } = replay(rec, WAITS[name]);
-      const diff = firstDifference(expected, observed, optionalEntries(rec));
-      const known = KNOWN_DIFFERENCES[name];
-      if (known) {
-        expect(diff?.at, `${name} was known to depart at entry ${known.from} (${known.why}); it now departs at ${diff?.at ?? "no entry"}: update KNOWN_DIFFERENCES`).toBe(known.from);
-        return;
-      }
-      if (diff) expect.fail(`${name} departs at entry ${diff.at}:\n${showDifference(expected, observed, diff)}`);
+      expectConformance(name, load(name), WAITS[name], KNOWN_DIFFERENCES[name], "KNOWN_DIFFERENCES");
     });
   }
 });
