@@ -18,7 +18,7 @@
  */
 import { awaitOp, checkDelay, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer } from "../scheduler/index.js";
 import { strerror, type Errno, type IoError } from "../disk/index.js";
-import { ERRNO_CODE, genericError, QmpError, strerrorRet } from "./errors.js";
+import { ERRNO_CODE, genericError, strerrorRet } from "./errors.js";
 import { RateLimit } from "./ratelimit.js";
 import { acceptsVerb, IllegalTransition, isCompleted, isLegalTransition, type JobStatus, type JobVerb } from "./status.js";
 import type { JobTxn } from "./txn.js";
@@ -679,4 +679,3 @@ export class Job {
   }
 }
 
-export { QmpError };

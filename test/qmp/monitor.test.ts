@@ -38,7 +38,7 @@ describe("the QMP monitor", () => {
     ]);
   });
 
-  it("replies only after the instant settles, so a job's synchronous events come first; events carry virtual time", () => {
+  it("replies one main-loop round after the handler, so the job work a command starts comes first; events carry virtual time", () => {
     const { sim, jm, mon } = world();
     sim.spawn("client", (function* (): Process {
       const job = jm.create({ id: "j0", driver: testJobDriver({ iterations: 2, sleepNs: 0 }) });
