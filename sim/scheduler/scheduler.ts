@@ -138,6 +138,8 @@ export class Scheduler implements OperationHost {
   private readonly trace: TraceRecord[] | undefined;
   private outcome: Outcome | undefined = undefined;
   private ran = false;
+  /** Set by advanceTo: the run stops at this time instead of ending. */
+  private horizon: number | undefined = undefined;
   private readonly ownerOf = (i: number): number => this.ownerOfSlot(this.ready[this.readyHead + i]);
 
   constructor(opts: SchedulerOptions = {}) {
@@ -302,12 +304,35 @@ export class Scheduler implements OperationHost {
   run(): RunResult {
     if (this.ran) throw new Error("Scheduler.run() may be called only once; make a new Scheduler to run again");
     this.ran = true;
-    try {
-      this.loop();
-    } catch (e) {
-      if (!(e instanceof Divergence)) throw e;
-      this.outcome = { kind: "divergence", timeNs: this.now, index: e.index, error: e.message };
-    }
+    this.loopCatchingDivergence();
+    return this.result();
+  }
+
+  /**
+   * Steps every entry due at or before `timeNs`, then moves the clock to
+   * `timeNs`. For a simulation driven from outside (a live QMP server), which
+   * spawns processes between calls: an empty queue is not a deadlock, and the
+   * run does not end when its processes do. Returns the outcome once the run
+   * has stopped (failure, budget, divergence), else undefined.
+   */
+  advanceTo(timeNs: number): Outcome | undefined {
+    if (this.ran && this.horizon === undefined) throw new Error("Scheduler.advanceTo() cannot follow run()");
+    if (!Number.isSafeInteger(timeNs) || timeNs < this.now) throw new RangeError(`advanceTo(${timeNs}): the time must be an integer >= now (${this.now} ns)`);
+    this.ran = true;
+    this.horizon = timeNs;
+    this.loopCatchingDivergence();
+    if (this.outcome === undefined && this.now < timeNs) this.now = timeNs;
+    return this.outcome;
+  }
+
+  /** When the next queued entry is due (now if one is ready), or undefined when nothing is queued. */
+  nextEventNs(): number | undefined {
+    if (this.readyTail > this.readyHead || this.settling.length > 0) return this.now;
+    return this.heap.size > 0 ? this.heap.peekTime() : undefined;
+  }
+
+  /** What the run gave so far: outcome (ok while it goes on), time, steps, choices, hash, trace. */
+  result(): RunResult {
     const outcome = this.outcome ?? { kind: "ok" };
     return {
       outcome,
@@ -321,6 +346,15 @@ export class Scheduler implements OperationHost {
 
   // ---- the loop ----
 
+  private loopCatchingDivergence(): void {
+    try {
+      this.loop();
+    } catch (e) {
+      if (!(e instanceof Divergence)) throw e;
+      this.outcome = { kind: "divergence", timeNs: this.now, index: e.index, error: e.message };
+    }
+  }
+
   private loop(): void {
     const heap = this.heap;
     const hasher = this.hasher;
@@ -329,17 +363,19 @@ export class Scheduler implements OperationHost {
       let slot: number;
       const n = this.readyTail - this.readyHead;
       if (n === 0) {
-        if (this.liveNonDaemon === 0 && this.spawnedNonDaemon > 0) return; // daemons and stray timers are abandoned
+        const horizon = this.horizon;
+        if (horizon === undefined && this.liveNonDaemon === 0 && this.spawnedNonDaemon > 0) return; // daemons and stray timers are abandoned
         if (this.settling.length > 0) {
           // The instant is quiet: processes waiting for that become ready, time stays.
           for (const s of this.settling.splice(0)) this.makeReady(this.slots[s] as Proc);
           continue;
         }
         if (heap.size === 0) {
-          if (this.liveNonDaemon > 0) this.outcome = this.deadlock();
+          if (this.liveNonDaemon > 0 && horizon === undefined) this.outcome = this.deadlock();
           return;
         }
         const t = heap.peekTime();
+        if (horizon !== undefined && t > horizon) return;
         if (t > this.maxTimeNs) {
           this.outcome = { kind: "time-budget", timeNs: this.now, maxTimeNs: this.maxTimeNs, nextEventNs: t };
           return;
