@@ -16,7 +16,7 @@ import { Worker } from "node:worker_threads";
 import { explore, type ExploreStrategy } from "../sim/fuzz/explore.js";
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { runScenario } from "../sim/scenario/runner.js";
-import { CATALOG, subjectOf } from "../scenarios/races/catalog.js";
+import { CATALOG, subjectOf } from "../sim/races/catalog.js";
 
 const SCENARIO = new URL("../scenarios/transaction-of-backups.yaml", import.meta.url).pathname;
 const argRuns = process.argv.indexOf("--runs");

@@ -2,4 +2,4 @@
 // Entry point for `blocksim` / `npx blocksim`: runs the TypeScript CLI through tsx.
 import { register } from "tsx/esm/api";
 register();
-await import("../sim/cli/main.ts");
+await import("../cli/main.ts");

@@ -12,7 +12,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
-import { firstDifference, optionalEntries, replay, SHARED_WAITS, showDifference } from "../test/conformance/replay.js";
+import { firstDifference, optionalEntries, replay, SHARED_WAITS, showDifference } from "./spec-driver.js";
 import { loadGolden, waitsOf } from "./golden.js";
 
 export interface ConformResult {

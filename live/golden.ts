@@ -1,6 +1,6 @@
 /**
  * Conformance specs and goldens: the file formats shared by the live
- * recorder (live/record.ts) and the simulator replay (test/conformance/replay.ts).
+ * recorder (live/record.ts) and the simulator replay (live/spec-driver.ts).
  *
  * A spec says what to send and when; a golden is a spec plus what a real
  * QEMU answered, in the format of ../shared/conformance/*.json (see its

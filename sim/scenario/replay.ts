@@ -77,7 +77,7 @@ export function loadReplayFile(path: string): LoadedReplay {
     throw new InputError([{ file: p.file, path: "", line: 1, message: `expected a replay file (a JSON object with "blocksim-replay": ${REPLAY_VERSION}), got ${p.data === null ? "an empty file" : Array.isArray(p.data) ? "a list" : typeof p.data}` }]);
   }
   if (!("blocksim-replay" in (p.data as object)) && "race" in (p.data as object) && "version" in (p.data as object)) {
-    throw new InputError([{ file: p.file, path: "", line: 1, message: `this is a replay of a race built in code (scenarios/races/seed-races.ts), not a blocksim replay file: run \`npx tsx scenarios/races/seed-races.ts\` for it` }]);
+    throw new InputError([{ file: p.file, path: "", line: 1, message: `this is a replay of a race built in code (sim/races/seed-races.ts), not a blocksim replay file: run \`npx tsx sim/races/seed-races.ts\` for it` }]);
   }
   if (!("blocksim-replay" in (p.data as object)) && "name" in (p.data as object)) {
     throw new InputError([{ file: p.file, path: "", line: 1, message: "this looks like a scenario, not a replay file: use `blocksim run` for it" }]);

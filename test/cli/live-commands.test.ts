@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { main } from "../../sim/cli/main.js";
+import { main } from "../../cli/main.js";
 
 function io() {
   const o = { out: "", err: "", tty: false };

@@ -1,6 +1,6 @@
 import { expect } from "vitest";
 import type { Wait } from "../../live/golden.js";
-import { firstDifference, optionalEntries, replay, showDifference, type Recording } from "./replay.js";
+import { firstDifference, optionalEntries, replay, showDifference, type Recording } from "../../live/spec-driver.js";
 
 /** Where the simulator knowingly departs from a recording: the first entry that differs, and why. */
 export interface KnownDifference {

@@ -11,7 +11,8 @@ import { conform, formatResults } from "../../live/conform.js";
 import { describe, expect, it } from "vitest";
 import { loadGolden, loadSpec, waitsOf } from "../../live/golden.js";
 import { expectConformance, type KnownDifference } from "./expect-conformance.js";
-import { CONFORMANCE_DIR, GOLDENS_DIR } from "./replay.js";
+import { CONFORMANCE_DIR } from "../../live/spec-driver.js";
+import { GOLDENS_DIR } from "./paths.js";
 
 const SPECS_DIR = new URL("./specs/", import.meta.url);
 const names = (dir: URL) => readdirSync(dir).filter((f) => f.endsWith(".json")).map((f) => f.replace(/\.json$/, "")).sort();

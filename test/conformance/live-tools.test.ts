@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { QmpClient } from "../../live/qmp-client.js";
 import { mergeRuns, normaliseNodes, startQemu } from "../../live/record.js";
 import type { TranscriptEntry } from "../../sim/qmp/types.js";
-import { firstDifference, optionalEntries, type Recording } from "./replay.js";
+import { firstDifference, optionalEntries, type Recording } from "../../live/spec-driver.js";
 
 /** A fake QEMU: greets, accepts qmp_capabilities, then answers with `handle`. */
 function fakeQmp(handle: (cmd: { execute: string; arguments?: unknown; id?: unknown }, send: (m: unknown) => void) => void): { path: string; server: Server; dir: string } {

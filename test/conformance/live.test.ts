@@ -10,7 +10,8 @@ import { delimiter, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadGolden, loadSpec, waitsOf } from "../../live/golden.js";
 import { recordGolden } from "../../live/record.js";
-import { CHAIN, firstDifference, GOLDENS_DIR, load, optionalEntries, replay, SHARED_WAITS, showDifference } from "./replay.js";
+import { GOLDENS_DIR } from "./paths.js";
+import { CHAIN, firstDifference, load, optionalEntries, replay, SHARED_WAITS, showDifference } from "../../live/spec-driver.js";
 import type { TranscriptEntry } from "../../sim/qmp/types.js";
 
 function onPath(bin: string): boolean {

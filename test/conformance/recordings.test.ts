@@ -1,7 +1,7 @@
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { expectConformance, type KnownDifference } from "./expect-conformance.js";
-import { CONFORMANCE_DIR, load, SHARED_WAITS } from "./replay.js";
+import { CONFORMANCE_DIR, load, SHARED_WAITS } from "../../live/spec-driver.js";
 
 const WAITS = SHARED_WAITS;
 

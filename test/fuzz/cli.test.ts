@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { exploreCommand } from "../../sim/cli/explore.js";
-import { fuzzCommand, parseShard, parseWallTime, shardUnits, type CliIo } from "../../sim/cli/fuzz.js";
-import { formatTable, racesCommand } from "../../sim/cli/races.js";
+import { exploreCommand } from "../../cli/explore.js";
+import { fuzzCommand, parseShard, parseWallTime, shardUnits, type CliIo } from "../../cli/fuzz.js";
+import { formatTable, racesCommand } from "../../cli/races.js";
 
 const dir = mkdtempSync(join(tmpdir(), "blocksim-cli-fuzz-"));
 /** A path under the repository, whatever the working directory. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { explore, nextPrefix, PickListStrategy, shrinkPicks, type Subject } from "../../sim/fuzz/index.js";
 import { parseChoiceLog, Scheduler, yieldNow, type Process } from "../../sim/scheduler/index.js";
-import { START_SHIM_RACE, TXN_START_RACE, type Race } from "../../scenarios/races/seed-races.js";
+import { START_SHIM_RACE, TXN_START_RACE, type Race } from "../../sim/races/seed-races.js";
 
 /**
  * k processes, all ready at once, each recording and yielding `yields` times

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ALL_PROFILES } from "../../sim/mgmt/profiles.js";
-import { CATALOG, catalogRace, hunt, replayRace, type CatalogReplay } from "../../scenarios/races/catalog.js";
+import { CATALOG, catalogRace, hunt, replayRace, type CatalogReplay } from "../../sim/races/catalog.js";
 
 const BUDGET = 20;
 const NEW = CATALOG.filter((r) => r.replayFile);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   ASYNC_JOB_RACE, explore, QUERY_WAIT_BOUND_NS, readReplay, replay, SEED_004_RACES, SYNC_ABORT_RACE, type Seed004Run,
-} from "../../scenarios/races/seed-004.js";
+} from "../../sim/races/seed-004.js";
 import { queryWaitInvariant, renderTimeline } from "../../sim/mgmt/index.js";
 import { FifoStrategy, parseChoiceLog, RandomStrategy, ReplayStrategy } from "../../sim/scheduler/index.js";
 import { ms, s } from "./helpers.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RandomStrategy } from "../../sim/scheduler/index.js";
-import { explore, readReplay, replay, SEED_RACES } from "../../scenarios/races/seed-races.js";
+import { explore, readReplay, replay, SEED_RACES } from "../../sim/races/seed-races.js";
 
 const BUDGET = 10;
 

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { main, type Io } from "../../sim/cli/main.js";
+import { main, type Io } from "../../cli/main.js";
 
 const dir = new URL("./bad/", import.meta.url);
 const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();

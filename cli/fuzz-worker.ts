@@ -1,6 +1,6 @@
 /** A `blocksim fuzz --workers N` thread: runs one unit of the campaign and reports back. */
 import { parentPort, workerData } from "node:worker_threads";
-import { fuzzCheck } from "../fuzz/index.js";
+import { fuzzCheck } from "../sim/fuzz/index.js";
 
 const job = workerData as { seed: number; numRuns: number; profile: string; replayFile: string; timeMs?: number };
 let runs = 0, violations = 0;

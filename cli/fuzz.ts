@@ -14,14 +14,14 @@
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
-import { formatViolation } from "../check/index.js";
-import { exportFailure } from "../fuzz/export.js";
-import { fuzzCheck, readFuzzReplay, replayFuzz, type FuzzFailure } from "../fuzz/index.js";
-import { profileBehaviour } from "../qmp/profiles.js";
-import { InputError, formatProblems } from "../scenario/errors.js";
-import { loadScenarioFile } from "../scenario/loader.js";
-import { makeReplay } from "../scenario/replay.js";
-import { runScenario } from "../scenario/runner.js";
+import { formatViolation } from "../sim/check/index.js";
+import { exportFailure } from "../sim/fuzz/export.js";
+import { fuzzCheck, readFuzzReplay, replayFuzz, type FuzzFailure } from "../sim/fuzz/index.js";
+import { profileBehaviour } from "../sim/qmp/profiles.js";
+import { InputError, formatProblems } from "../sim/scenario/errors.js";
+import { loadScenarioFile } from "../sim/scenario/loader.js";
+import { makeReplay } from "../sim/scenario/replay.js";
+import { runScenario } from "../sim/scenario/runner.js";
 
 /** Where output goes (the CLI's Io has the same shape). */
 export interface CliIo {

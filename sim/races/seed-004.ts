@@ -4,9 +4,9 @@
  * scenarios on the simulated QEMU with the management layer (sim/mgmt), an
  * explorer under the random strategy, and replay files.
  *
- *   npx tsx scenarios/races/seed-004.ts            explore both, print latencies per profile
- *   npx tsx scenarios/races/seed-004.ts --write    also (re)write seed-004-*.replay.json here
- *   npx tsx scenarios/races/seed-004.ts --timeline also draw each race's jobs per client (sim/mgmt/timeline.ts)
+ *   npx tsx sim/races/seed-004.ts            explore both, print latencies per profile
+ *   npx tsx sim/races/seed-004.ts --write    also (re)write seed-004-*.replay.json here
+ *   npx tsx sim/races/seed-004.ts --timeline also draw each race's jobs per client (sim/mgmt/timeline.ts)
  *
  * - seed-004-sync-abort (the seed message's case): a block copy (drive-mirror)
  *   of a 64 MiB disk to a slow target (4 MiB/s); at 2 s a client calls a
@@ -27,14 +27,14 @@
  *   call waits at most for one nested monitor call (1 ms).
  */
 import { writeFileSync } from "node:fs";
-import { startGuest } from "../../sim/block/index.js";
+import { startGuest } from "../block/index.js";
 import {
   aborter, blockCopy, Domain, formatHistograms, renderTimeline, latencyByApi, migrateWithStorage, mgmtBehaviour, poller, qemuBehaviour, starter, watchQueryWait,
   type AborterResult, type CallRecord, type JobWait, type MgmtViolation, type PollSample,
-} from "../../sim/mgmt/index.js";
-import { createQemu } from "../../sim/qmp/qemu.js";
+} from "../mgmt/index.js";
+import { createQemu } from "../qmp/qemu.js";
 import { explore, replayPath, type ReplayFile as Seed004ReplayFile } from "./seed-races.js";
-import { choose, formatChoiceLog, RandomStrategy, Scheduler, type Process, type Strategy, type TraceRecord } from "../../sim/scheduler/index.js";
+import { choose, formatChoiceLog, RandomStrategy, Scheduler, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
 
 const MiB = 1 << 20;
 const ms = 1_000_000;

@@ -3,8 +3,8 @@
  * scenario on the simulated QEMU, a profile that restores the buggy
  * behaviour, the invariant it breaks, and the commit that fixed it.
  *
- *   npx tsx scenarios/races/catalog.ts            explore each under its buggy and fixed profile
- *   npx tsx scenarios/races/catalog.ts --write    also (re)write <name>.replay.json for the new races
+ *   npx tsx sim/races/catalog.ts            explore each under its buggy and fixed profile
+ *   npx tsx sim/races/catalog.ts --write    also (re)write <name>.replay.json for the new races
  *
  * The seed races (seed-races.ts, seed-004.ts) are listed here through thin
  * adapters; their replay files belong to those files.
@@ -30,12 +30,12 @@
  *   (block_job_iostatus_reset) aborts QEMU.
  */
 import { writeFileSync } from "node:fs";
-import { checkRun, type CheckViolation } from "../../sim/check/index.js";
-import { explore as exploreSchedules, picksOf, shrinkPicks, PickListStrategy, type ExploreStrategy, type Found, type Subject, type SubjectRun } from "../../sim/fuzz/explore.js";
-import { profileBehaviour } from "../../sim/qmp/profiles.js";
-import { createQemu, type Qemu } from "../../sim/qmp/qemu.js";
-import type { QmpResponse } from "../../sim/qmp/types.js";
-import { choose, formatChoiceLog, parseChoiceLog, ReplayStrategy, Scheduler, sleep, spawn, type Process, type Strategy } from "../../sim/scheduler/index.js";
+import { checkRun, type CheckViolation } from "../check/index.js";
+import { explore as exploreSchedules, picksOf, shrinkPicks, PickListStrategy, type ExploreStrategy, type Found, type Subject, type SubjectRun } from "../fuzz/explore.js";
+import { profileBehaviour } from "../qmp/profiles.js";
+import { createQemu, type Qemu } from "../qmp/qemu.js";
+import type { QmpResponse } from "../qmp/types.js";
+import { choose, formatChoiceLog, parseChoiceLog, ReplayStrategy, Scheduler, sleep, spawn, type Process, type Strategy } from "../scheduler/index.js";
 import { SEED_004_RACES } from "./seed-004.js";
 import { SEED_RACES, TXN_START_RACE } from "./seed-races.js";
 
@@ -64,7 +64,7 @@ export interface CatalogRace {
 function qemuRace(o: Omit<CatalogRace, "run" | "replayFile"> & { maxTimeNs?: number; build(q: Qemu, qmp: (e: string, a?: Record<string, unknown>) => Process<QmpResponse>): Process }): CatalogRace {
   return {
     ...o,
-    replayFile: new URL(`./${o.name}.replay.json`, import.meta.url),
+    replayFile: new URL(`../../scenarios/races/${o.name}.replay.json`, import.meta.url),
     run(profile, seed, strategy) {
       const sim = new Scheduler({ seed, strategy, maxTimeNs: o.maxTimeNs ?? 10e9, maxSteps: 2_000_000 });
       const q = createQemu(sim, profileBehaviour(profile));
@@ -301,7 +301,7 @@ export const TXN_DEAD_POINTER: CatalogRace = {
     const uaf = /use after free/.test(x.outcome);
     return { hash: x.hash, choices: parseChoiceLog(x.choices), violations: uaf ? [{ invariant: "no-use-after-free", detail: x.outcome.replace(/^failure: /, "") }] : [] };
   },
-  replayFile: new URL("./txn-dead-pointer.replay.json", import.meta.url),
+  replayFile: new URL("../../scenarios/races/txn-dead-pointer.replay.json", import.meta.url),
 };
 
 /** Seed 004 (management layer), as catalog entries. */

@@ -5,15 +5,14 @@
  * (query-named-block-nodes as {node: backing file name}).
  */
 import { readFileSync } from "node:fs";
-import { Scheduler, sleep, Signal, wait, type Process } from "../../sim/scheduler/index.js";
-import { createQemu } from "../../sim/qmp/qemu.js";
-import type { TranscriptEntry } from "../../sim/qmp/types.js";
-import type { Image, Nondeterminism, Wait } from "../../live/golden.js";
+import { Scheduler, sleep, Signal, wait, type Process } from "../sim/scheduler/index.js";
+import { createQemu } from "../sim/qmp/qemu.js";
+import type { TranscriptEntry } from "../sim/qmp/types.js";
+import type { Image, Nondeterminism, Wait } from "./golden.js";
 
-export type { Wait } from "../../live/golden.js";
+export type { Wait } from "./golden.js";
 
-export const CONFORMANCE_DIR = new URL("../../../shared/conformance/", import.meta.url);
-export const GOLDENS_DIR = new URL("./goldens/", import.meta.url);
+export const CONFORMANCE_DIR = new URL("../../shared/conformance/", import.meta.url);
 
 export interface Recording {
   scenario: string;

@@ -12,14 +12,14 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject } from "../fuzz/explore.js";
-import { FUZZ_REPLAY_VERSION, readFuzzReplay, runModel, type FuzzReplay } from "../fuzz/index.js";
-import { formatChoiceLog } from "../scheduler/index.js";
-import { catalogRace, replayOf, type CatalogRace } from "../../scenarios/races/catalog.js";
-import { ALL_PROFILES } from "../mgmt/profiles.js";
-import { loadScenarioFile } from "../scenario/loader.js";
-import { makeReplay } from "../scenario/replay.js";
-import { runScenario, type RunReport } from "../scenario/runner.js";
+import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject } from "../sim/fuzz/explore.js";
+import { FUZZ_REPLAY_VERSION, readFuzzReplay, runModel, type FuzzReplay } from "../sim/fuzz/index.js";
+import { formatChoiceLog } from "../sim/scheduler/index.js";
+import { catalogRace, replayOf, type CatalogRace } from "../sim/races/catalog.js";
+import { ALL_PROFILES } from "../sim/mgmt/profiles.js";
+import { loadScenarioFile } from "../sim/scenario/loader.js";
+import { makeReplay } from "../sim/scenario/replay.js";
+import { runScenario, type RunReport } from "../sim/scenario/runner.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
 
 export const EXPLORE_HELP = `Usage: blocksim explore TARGET --strategy random|pct|exhaustive [options]

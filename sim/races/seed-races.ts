@@ -3,8 +3,8 @@
  * small explorer that tries seeds under the random strategy until a run
  * breaks the race's invariant, and replay files that reproduce it.
  *
- *   npx tsx scenarios/races/seed-races.ts            explore both, print what was found
- *   npx tsx scenarios/races/seed-races.ts --write    also (re)write the *.replay.json files here
+ *   npx tsx sim/races/seed-races.ts            explore both, print what was found
+ *   npx tsx sim/races/seed-races.ts --write    also (re)write the *.replay.json files here
  *
  * - txn-start-on-create (seed 001, fixed by 111049a4ec): a grouped
  *   transaction of two backups; the first has nothing to copy. Started in
@@ -16,11 +16,11 @@
  *   with the job still marked paused, and it does I/O "while paused".
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { startGuest } from "../../sim/block/index.js";
-import type { Violation } from "../../sim/jobs/job.js";
-import { profileBehaviour } from "../../sim/qmp/profiles.js";
-import { createQemu } from "../../sim/qmp/qemu.js";
-import { formatChoiceLog, parseChoiceLog, RandomStrategy, ReplayStrategy, Scheduler, sleep, type Process, type Strategy } from "../../sim/scheduler/index.js";
+import { startGuest } from "../block/index.js";
+import type { Violation } from "../jobs/job.js";
+import { profileBehaviour } from "../qmp/profiles.js";
+import { createQemu } from "../qmp/qemu.js";
+import { formatChoiceLog, parseChoiceLog, RandomStrategy, ReplayStrategy, Scheduler, sleep, type Process, type Strategy } from "../scheduler/index.js";
 
 const MiB = 1 << 20;
 
@@ -152,7 +152,7 @@ export function replay<R extends { violations: readonly { rule: string }[] }>(ra
 }
 
 /** Where a race's replay file lives: beside these scripts, named after the race. */
-export const replayPath = (race: { name: string }) => new URL(`./${race.name}.replay.json`, import.meta.url);
+export const replayPath = (race: { name: string }) => new URL(`../../scenarios/races/${race.name}.replay.json`, import.meta.url);
 
 export function readReplay(race: { name: string }): ReplayFile {
   return JSON.parse(readFileSync(replayPath(race), "utf8")) as ReplayFile;

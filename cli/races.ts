@@ -10,8 +10,8 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { explore, picksOf, shrinkPicks, type ExploreStrategy } from "../fuzz/explore.js";
-import { CATALOG, catalogRace, replayRace, subjectOf, type CatalogReplay, type CatalogRace } from "../../scenarios/races/catalog.js";
+import { explore, picksOf, shrinkPicks, type ExploreStrategy } from "../sim/fuzz/explore.js";
+import { CATALOG, catalogRace, replayRace, subjectOf, type CatalogReplay, type CatalogRace } from "../sim/races/catalog.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
 
 export const RACES_HELP = `Usage: blocksim races [options]

@@ -1,0 +1,97 @@
+/**
+ * What every command shares: where output goes, exit codes, option parsing
+ * with "did you mean" errors, the run options (--seed, --profile,
+ * --strategy), and the progress line (a terminal only; wall-clock time is
+ * read here, outside the simulation).
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ALL_PROFILES as PROFILES } from "../sim/mgmt/profiles.js";
+import { didYouMean } from "../sim/scenario/errors.js";
+import type { RunOptions, StrategyName } from "../sim/scenario/runner.js";
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** Whether stderr is a terminal (progress lines). */
+  tty: boolean;
+}
+
+export const EXIT_OK = 0, EXIT_FAIL = 1, EXIT_INPUT = 2;
+
+export class UsageError extends Error {}
+
+export const RUN_OPTIONS = {
+  seed: { type: "string" },
+  profile: { type: "string" },
+  strategy: { type: "string" },
+  trace: { type: "boolean" },
+  json: { type: "boolean" },
+  quiet: { type: "boolean" },
+  "save-replay": { type: "string" },
+  runs: { type: "string" },
+  output: { type: "string", short: "o" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsConfig["options"];
+
+export type Values = { [K in keyof typeof RUN_OPTIONS]?: (typeof RUN_OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+
+export function parse(args: string[], allowed: (keyof typeof RUN_OPTIONS)[], command: string): { values: Values; files: string[] } {
+  const options = Object.fromEntries(allowed.map((k) => [k, RUN_OPTIONS[k]]));
+  try {
+    const r = parseArgs({ args, options, allowPositionals: true, strict: true });
+    return { values: r.values as Values, files: r.positionals };
+  } catch (e) {
+    const msg = (e as Error).message;
+    const m = /Unknown option '(-{1,2}[^']+)'/.exec(msg);
+    if (m) {
+      const names = allowed.map((k) => `--${k}`);
+      throw new UsageError(`unknown option ${m[1]} for '${command}'${didYouMean(m[1], names)}; see: blocksim help ${command}`);
+    }
+    throw new UsageError(`${msg.replace(/\. To specify a positional argument.*$/, "")}; see: blocksim help ${command}`);
+  }
+}
+
+export function runOptions(v: Values): RunOptions {
+  const o: RunOptions = {};
+  if (v.seed !== undefined) {
+    if (!/^-?\d+$/.test(v.seed)) throw new UsageError(`--seed expects a whole number, got ${JSON.stringify(v.seed)}`);
+    o.seed = Number(v.seed);
+  }
+  if (v.profile !== undefined) {
+    if (!PROFILES.some((p) => p.name === v.profile)) {
+      throw new UsageError(`unknown profile "${v.profile}"${didYouMean(v.profile, PROFILES.map((p) => p.name))}; known profiles: ${PROFILES.map((p) => p.name).join(", ")}`);
+    }
+    o.profile = v.profile;
+  }
+  if (v.strategy !== undefined) {
+    const names = ["fifo", "random", "pct"];
+    if (!names.includes(v.strategy)) throw new UsageError(`unknown strategy "${v.strategy}"${didYouMean(v.strategy, names)}; expected fifo, random or pct`);
+    o.strategy = v.strategy as StrategyName;
+  }
+  return o;
+}
+
+export class Progress {
+  private shown = false;
+  private readonly started = Date.now();
+  constructor(private readonly io: Io, private readonly enabled: boolean) {}
+  private lastMs = 0;
+  /** A throttled show for calls from inside a run (at most every 200 ms of wall time). */
+  tick(text: () => string): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.lastMs < 200) return;
+    this.lastMs = now;
+    this.show(text());
+  }
+  show(text: string): void {
+    if (!this.enabled) return;
+    const secs = ((Date.now() - this.started) / 1000).toFixed(1);
+    this.io.err(`\r\x1b[2K${text} (${secs}s)`);
+    this.shown = true;
+  }
+  clear(): void {
+    if (this.shown) this.io.err("\r\x1b[2K");
+    this.shown = false;
+  }
+}

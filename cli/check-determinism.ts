@@ -1,0 +1,33 @@
+/** `blocksim check-determinism FILE`: the same run N times, the same trace hash every time. */
+import { loadScenarioFile } from "../sim/scenario/loader.js";
+import { eventLines, firstDifference } from "../sim/scenario/replay.js";
+import { describeOutcome, runScenario } from "../sim/scenario/runner.js";
+import { EXIT_FAIL, EXIT_OK, parse, Progress, runOptions, UsageError, type Io } from "./args.js";
+import { help } from "./help.js";
+
+export function cmdCheckDeterminism(args: string[], io: Io): number {
+  const { values: v, files } = parse(args, ["runs", "seed", "profile", "strategy", "help"], "check-determinism");
+  if (v.help) return help("check-determinism", io);
+  if (files.length !== 1) throw new UsageError("check-determinism takes exactly one scenario file; see: blocksim help check-determinism");
+  const runs = v.runs === undefined ? 3 : Number(v.runs);
+  if (!Number.isSafeInteger(runs) || runs < 2) throw new UsageError(`--runs expects a whole number >= 2, got ${JSON.stringify(v.runs)}`);
+  const loaded = loadScenarioFile(files[0]);
+  const opts = runOptions(v);
+  const progress = new Progress(io, io.tty);
+  const first = runScenario(loaded, opts);
+  const firstEvents = eventLines(first);
+  for (let i = 2; i <= runs; i++) {
+    progress.show(`run ${i}/${runs} of ${files[0]}`);
+    const r = runScenario(loaded, opts);
+    if (r.hash !== first.hash) {
+      progress.clear();
+      const d = firstDifference(firstEvents, eventLines(r));
+      io.out(`NOT DETERMINISTIC: run ${i} of ${files[0]} has trace hash ${r.hash}, run 1 had ${first.hash}\n`);
+      if (d) io.out(`  first differing event, #${d.index}:\n    run 1: ${d.recorded ?? "(no more events)"}\n    run ${i}: ${d.now ?? "(no more events)"}\n`);
+      return EXIT_FAIL;
+    }
+  }
+  progress.clear();
+  io.out(`DETERMINISTIC: ${runs} runs of ${files[0]} (profile ${first.profile}, seed ${first.seed}, strategy ${first.strategy}) all have trace hash ${first.hash}, ${describeOutcome(first.outcome)}\n`);
+  return EXIT_OK;
+}

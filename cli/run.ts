@@ -1,0 +1,64 @@
+/** `blocksim run FILE…`: runs scenario files and prints their event logs and verdicts. */
+import { writeFileSync } from "node:fs";
+import { formatProblems, InputError } from "../sim/scenario/errors.js";
+import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js";
+import { makeReplay } from "../sim/scenario/replay.js";
+import { runScenario, type RunReport } from "../sim/scenario/runner.js";
+import { formatDuration } from "../sim/scenario/units.js";
+import { header, logLine, qmpJsonLines, traceLine, verdict } from "../sim/report/text.js";
+import { EXIT_FAIL, EXIT_INPUT, EXIT_OK, parse, Progress, runOptions, UsageError, type Io, type Values } from "./args.js";
+import { help } from "./help.js";
+
+export function printRun(io: Io, r: RunReport, v: Values): void {
+  const lines: string[] = [];
+  if (v.json) {
+    lines.push(...qmpJsonLines(r));
+    lines.push(JSON.stringify({ blocksim: { scenario: r.name, file: r.file, ok: r.ok, profile: r.profile, seed: r.seed, strategy: r.strategy, hash: r.hash, endTimeNs: r.endTimeNs, outcome: r.outcome.kind, failures: r.failures.map((f) => f.message) } }));
+  } else {
+    if (!v.quiet) {
+      lines.push(header(r));
+      if (v.trace) for (const t of r.trace ?? []) lines.push(traceLine(t));
+      else for (const e of r.log) lines.push(logLine(e));
+    }
+    lines.push(verdict(r));
+  }
+  // One write per chunk of lines, not one per line: a long trace prints fast.
+  for (let i = 0; i < lines.length; i += 2000) io.out(lines.slice(i, i + 2000).join("\n") + "\n");
+}
+
+export function cmdRun(args: string[], io: Io): number {
+  const { values: v, files } = parse(args, ["seed", "profile", "strategy", "trace", "json", "quiet", "save-replay", "help"], "run");
+  if (v.help) return help("run", io);
+  if (files.length === 0) throw new UsageError("run needs at least one scenario file; see: blocksim help run");
+  if (v["save-replay"] !== undefined && files.length !== 1) throw new UsageError("--save-replay takes one scenario file");
+  const opts = { ...runOptions(v), keepTrace: !!v.trace };
+  const progress = new Progress(io, io.tty && !v.json);
+  let code = EXIT_OK;
+  for (const [i, file] of files.entries()) {
+    progress.show(`running ${file} (${i + 1}/${files.length})`);
+    let loaded: LoadedScenario;
+    try {
+      loaded = loadScenarioFile(file);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      progress.clear();
+      io.err(`blocksim: ${file} is not a valid scenario — ${formatProblems(e.problems)}\n`);
+      code = EXIT_INPUT;
+      continue;
+    }
+    const r = runScenario(loaded, { ...opts, onProgress: (ns, n) => progress.tick(() => `running ${file} (${i + 1}/${files.length}): ${formatDuration(ns)} virtual, ${n} events`) });
+    progress.clear();
+    if (r.failures.some((f) => f.kind === "setup")) {
+      io.err(`blocksim: ${file}: the scenario's world could not be built:\n${r.failures.map((f) => `  ${f.message}`).join("\n")}\n`);
+      code = EXIT_INPUT;
+      continue;
+    }
+    printRun(io, r, v);
+    if (!r.ok && code === EXIT_OK) code = EXIT_FAIL;
+    if (v["save-replay"] !== undefined) {
+      writeFileSync(v["save-replay"], JSON.stringify(makeReplay(r, loaded, v["save-replay"], file), null, 1) + "\n");
+      if (!v.json) io.out(`replay written to ${v["save-replay"]}: blocksim replay ${v["save-replay"]}\n`);
+    }
+  }
+  return code;
+}
