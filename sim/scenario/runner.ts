@@ -122,7 +122,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const strategyName = opts.strategy ?? sc.strategy;
   const strategy = opts.replay ? new ReplayStrategy(opts.replay) : makeStrategy(strategyName, seed);
   const behaviour = qemuBehaviour(profile);
-  const sim = new Scheduler({ seed, strategy, trace: !!opts.keepTrace, maxSteps: sc.limits.steps, maxTimeNs: sc.limits.time });
+  const sim = new Scheduler({ seed, strategy, trace: !!opts.keepTrace, maxSteps: sc.limits.steps, maxTimeNs: sc.limits.time, maxInstantSteps: sc.limits["instant-steps"] });
   const qemu = createQemu(sim, behaviour);
   const names = invariantNames(sc);
   const dom = sc.domain ? new Domain(qemu, { behaviour: mgmtBehaviour(profile), disks: sc.domain.disks, qmpRoundTripNs: sc.domain["qmp-round-trip"] }) : undefined;
@@ -510,6 +510,7 @@ export function describeOutcome(o: Outcome): string {
     case "deadlock": return `a deadlock at ${formatDuration(o.timeNs)}: ${o.waiting.map((w) => `${w.process} waits for ${w.on}`).join("; ") || "nothing runnable"}`;
     case "step-budget": return `the step limit (${o.maxSteps} kernel steps) at ${formatDuration(o.timeNs)}`;
     case "time-budget": return `the time limit (${formatDuration(o.maxTimeNs)}) with work still due at ${formatDuration(o.nextEventNs)}`;
+    case "zeno": return `a Zeno run: virtual time stood still at ${formatDuration(o.timeNs)} for ${o.steps} kernel steps; spinning: ${o.spinning.join(", ")}`;
     case "divergence": return `a divergence from the replayed choice log at choice #${o.index}: ${o.error}`;
   }
 }

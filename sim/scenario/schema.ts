@@ -215,7 +215,7 @@ export const Expect = z.strictObject({
   /** Invariants this scenario expects to be violated (a race reproduced). */
   violations: z.array(z.string()).default([]),
   /** How the kernel run must end (default ok). */
-  outcome: z.enum(["ok", "deadlock", "time-budget", "step-budget", "failure"]).default("ok"),
+  outcome: z.enum(["ok", "deadlock", "time-budget", "step-budget", "zeno", "failure"]).default("ok"),
 });
 export type Expect = z.infer<typeof Expect>;
 
@@ -225,6 +225,8 @@ export const Limits = z.strictObject({
   time: Duration.default(60e9),
   /** Kernel steps the run may take (default 20,000,000). */
   steps: z.number().int().min(1).default(20_000_000),
+  /** Kernel steps without virtual time advancing before the run ends as a Zeno run (default 2,000,000). */
+  "instant-steps": z.number().int().min(1).default(2_000_000),
 });
 
 /** The parts a shared fragment may hold. */

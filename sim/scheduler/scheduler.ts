@@ -37,6 +37,8 @@ export interface SchedulerOptions {
   maxSteps?: number;
   /** Livelock guard: the run stops before any event later than this virtual time (default: none). */
   maxTimeNs?: number;
+  /** Zeno guard: the run stops after this many steps without virtual time advancing (default 2,000,000). */
+  maxInstantSteps?: number;
 }
 
 export type Outcome =
@@ -45,6 +47,8 @@ export type Outcome =
   | { kind: "deadlock"; timeNs: number; waiting: { process: string; on: string }[] }
   | { kind: "step-budget"; timeNs: number; maxSteps: number }
   | { kind: "time-budget"; timeNs: number; maxTimeNs: number; nextEventNs: number }
+  /** Virtual time stood still for `steps` steps: `spinning` ran most in the last of them. */
+  | { kind: "zeno"; timeNs: number; steps: number; spinning: string[] }
   | { kind: "divergence"; timeNs: number; index: number; error: string };
 
 export interface RunResult {
@@ -91,6 +95,9 @@ class Callback implements Timer {
 type Entry = Proc | Callback;
 
 const DEFAULT_MAX_STEPS = 50_000_000;
+const DEFAULT_MAX_INSTANT_STEPS = 2_000_000;
+/** Steps watched after the Zeno bound to name the processes that spin. */
+const ZENO_SAMPLE = 1_000;
 /** The last virtual time that is an exact integer number of ns (~104 days). */
 const MAX_TIME_NS = Number.MAX_SAFE_INTEGER;
 
@@ -133,6 +140,11 @@ export class Scheduler implements OperationHost {
   private steps = 0;
   private readonly maxSteps: number;
   private readonly maxTimeNs: number;
+  private readonly maxInstantSteps: number;
+  /** The step count when virtual time last advanced. */
+  private instantStart = 0;
+  /** Steps per process name once the Zeno bound is reached. */
+  private spinCounts: Map<string, number> | undefined = undefined;
   private readonly choices: ChoiceLog = [];
   private readonly hasher = new TraceHash();
   private readonly trace: TraceRecord[] | undefined;
@@ -148,6 +160,7 @@ export class Scheduler implements OperationHost {
     this.trace = opts.trace ? [] : undefined;
     this.maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
     this.maxTimeNs = opts.maxTimeNs ?? Infinity;
+    this.maxInstantSteps = opts.maxInstantSteps ?? DEFAULT_MAX_INSTANT_STEPS;
   }
 
   // ---- API for the layers above ----
@@ -384,6 +397,7 @@ export class Scheduler implements OperationHost {
           this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
           return;
         }
+        if (t !== this.now) this.instantStart = this.steps;
         this.now = t;
         slot = heap.pop();
         if (heap.size > 0 && heap.peekTime() === t) {
@@ -410,8 +424,9 @@ export class Scheduler implements OperationHost {
           slot = this.pickReady(n);
         }
       }
-      this.steps++;
       const e = this.slots[slot]!;
+      if (this.steps - this.instantStart >= this.maxInstantSteps && this.spinning(e)) return;
+      this.steps++;
       hasher.int(this.now);
       if (e instanceof Proc) {
         hasher.word(e.id);
@@ -649,6 +664,21 @@ export class Scheduler implements OperationHost {
       error,
       ...(err instanceof Error && err.stack ? { stack: err.stack } : {}),
     };
+  }
+
+  /**
+   * Past the Zeno bound: counts who runs for ZENO_SAMPLE more steps, then
+   * ends the run naming them. Returns whether the run ended.
+   */
+  private spinning(e: Entry): boolean {
+    const counts = (this.spinCounts ??= new Map());
+    const name = e instanceof Proc ? e.name : (this.procs[e.owner - 1]?.name ?? e.label);
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+    const steps = this.steps - this.instantStart;
+    if (steps < this.maxInstantSteps + ZENO_SAMPLE) return false;
+    const spinning = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([n]) => n);
+    this.outcome = { kind: "zeno", timeNs: this.now, steps, spinning };
+    return true;
   }
 
   private deadlock(): Outcome {

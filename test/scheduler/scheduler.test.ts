@@ -775,6 +775,22 @@ describe("deadlock, daemons and budgets", () => {
     expect(r.choices).toEqual([[2, 0], [2, 0], [2, 0], [2, 0], [2, 0]]);
   });
 
+  it("ends a Zeno run (virtual time standing still) after the instant bound, naming who spins", () => {
+    const { r } = runSim((sim) => {
+      sim.spawn("zeno", (function* (): Process { for (;;) yield sleep(0); })());
+      sim.spawn("sleeper", (function* (): Process { yield sleep(1_000); })());
+    }, { maxInstantSteps: 500 });
+    expect(r.outcome).toMatchObject({ kind: "zeno", timeNs: 0, spinning: ["zeno"] });
+    expect(r.steps).toBeLessThan(5_000);
+  });
+
+  it("steps at many different instants never count as a Zeno run", () => {
+    const { r } = runSim((sim) => {
+      sim.spawn("ticker", (function* (): Process { for (let i = 0; i < 2_000; i++) yield sleep(1); })());
+    }, { maxInstantSteps: 10 });
+    expect(r.outcome).toEqual({ kind: "ok" });
+  });
+
   it("stops before the first event past the time budget and says when it was due", () => {
     let wakes = 0;
     const { r } = runSim((sim) => {
