@@ -45,6 +45,6 @@ steps: [{ at: 1ms, execute: query-jobs }]
 expect: { outcome: zeno, invariants: none }
 ${LIMITS}`));
     expect(r.outcome.kind).toBe("zeno");
-    expect(r.failures.map((f) => f.kind)).toEqual(["step"]);
+    expect(r.failures.map((f) => f.kind)).toEqual(["trigger"]);
   });
 });
