@@ -89,7 +89,7 @@ describe("random mutations of the shipped scenarios", () => {
           rejected++;
           return;
         }
-        loaded.scenario.limits = { time: Math.min(loaded.scenario.limits.time, 2e9), steps: 300_000 };
+        loaded.scenario.limits = { ...loaded.scenario.limits, time: Math.min(loaded.scenario.limits.time, 2e9), steps: 300_000 };
         const started = Date.now();
         const r = runScenario(loaded);
         expect(typeof r.hash).toBe("string");
