@@ -2,12 +2,12 @@ import type { ChoiceLog } from "./choice-log.js";
 import {
   Interrupted,
   Kind,
+  Signal,
   type Effect,
   type OperationHost,
   type Process,
   type ProcHandle,
   type ProcState,
-  type Signal,
   type SpawnOptions,
 } from "./effects.js";
 import { TraceHash } from "./hash.js";
@@ -100,6 +100,18 @@ const DEFAULT_MAX_INSTANT_STEPS = 2_000_000;
 const ZENO_SAMPLE = 1_000;
 /** The last virtual time that is an exact integer number of ns (~104 days). */
 const MAX_TIME_NS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Unwinds nested polls once the run has an outcome (a deadlock inside a poll,
+ * a budget, a divergence): run() catches it. Code that catches everything
+ * must rethrow it, as it must Interrupted.
+ */
+export class PollAborted extends Error {
+  override name = "PollAborted";
+  constructor() {
+    super("the run ended inside a nested poll");
+  }
+}
 
 /** A strategy broke its contract: a bug in the harness, not in the simulated system, so it escapes run(). */
 class StrategyError extends Error {
@@ -258,6 +270,42 @@ export class Scheduler implements OperationHost {
   }
 
   /**
+   * A nested event loop (QEMU's AIO_WAIT_WHILE around aio_poll): runs ready
+   * entries and timers, advancing virtual time as needed, right here inside
+   * the current step, until `cond()` is false; then returns to the caller,
+   * who goes on with its step. Whatever is due runs inside: callbacks, and
+   * processes other than the ones whose steps are on the stack (the caller's
+   * own process, if any, stays running and cannot be woken meanwhile).
+   * Same-instant choices are logged as at top level. If the run ends inside
+   * (the poll can never end: a deadlock; a budget; a divergence) the poll
+   * throws PollAborted up to run(). Returns at once if `cond()` is false.
+   */
+  pollWhile(what: string, cond: () => boolean): void {
+    if (!cond()) return;
+    if (this.outcome !== undefined) throw new PollAborted();
+    const outer = this.current;
+    this.polls.push(what);
+    this.hasher.word(0x9011);
+    this.record("sched", "poll", { what, depth: this.polls.length });
+    try {
+      this.loop(cond);
+    } finally {
+      this.polls.pop();
+      this.current = outer;
+    }
+    this.record("sched", "poll-end", { what, depth: this.polls.length + 1 });
+    if (this.polls.length === 0 && this.pollDone.waiters.length > 0) this.notify(this.pollDone);
+  }
+
+  /** How many nested polls are running (0 at top level). */
+  get pollDepth(): number {
+    return this.polls.length;
+  }
+
+  /** Notified when the outermost nested poll returns: who must wait for the top level of the main loop waits on it. */
+  readonly pollDone = new Signal<void>("the main loop's nested polls to end");
+
+  /**
    * Moves a ready process to the front of the ready list, so it runs next
    * unless the strategy picks otherwise: QEMU runs a coroutine woken by
    * another coroutine right after the waker yields (co_queue_wakeup).
@@ -363,39 +411,59 @@ export class Scheduler implements OperationHost {
     try {
       this.loop();
     } catch (e) {
-      if (!(e instanceof Divergence)) throw e;
-      this.outcome = { kind: "divergence", timeNs: this.now, index: e.index, error: e.message };
+      if (e instanceof PollAborted) {
+        // the outcome is set; the nested polls are unwound
+      } else if (e instanceof Divergence) {
+        if (this.outcome === undefined) this.outcome = { kind: "divergence", timeNs: this.now, index: e.index, error: e.message };
+      } else throw e;
     }
   }
 
-  private loop(): void {
+  /**
+   * The event loop. At top level (`until` undefined) it runs until the
+   * simulation ends (or, driven from outside, up to the horizon). Nested
+   * (`pollWhile`) it runs while `until()` holds and then returns to its
+   * caller; there it never ends the run for lack of live processes, ignores
+   * the horizon (a nested poll is synchronous), leaves settling processes for
+   * the top level (the instant is not quiet while someone polls), and ends
+   * the run by throwing PollAborted when it would otherwise return with an
+   * outcome.
+   */
+  private loop(until?: () => boolean): void {
     const heap = this.heap;
     const hasher = this.hasher;
     for (;;) {
-      if (this.outcome !== undefined) return;
+      if (this.outcome !== undefined) {
+        if (until !== undefined) throw new PollAborted();
+        return;
+      }
+      if (until !== undefined && !until()) return;
       let slot: number;
       const n = this.readyTail - this.readyHead;
       if (n === 0) {
-        const horizon = this.horizon;
-        if (horizon === undefined && this.liveNonDaemon === 0 && this.spawnedNonDaemon > 0) return; // daemons and stray timers are abandoned
-        if (this.settling.length > 0) {
-          // The instant is quiet: processes waiting for that become ready, time stays.
-          for (const s of this.settling.splice(0)) this.makeReady(this.slots[s] as Proc);
-          continue;
+        const horizon = until === undefined ? this.horizon : undefined;
+        if (until === undefined) {
+          if (horizon === undefined && this.liveNonDaemon === 0 && this.spawnedNonDaemon > 0) return; // daemons and stray timers are abandoned
+          if (this.settling.length > 0) {
+            // The instant is quiet: processes waiting for that become ready, time stays.
+            for (const s of this.settling.splice(0)) this.makeReady(this.slots[s] as Proc);
+            continue;
+          }
         }
         if (heap.size === 0) {
-          if (this.liveNonDaemon > 0 && horizon === undefined) this.outcome = this.deadlock();
-          return;
+          if (until === undefined && (this.liveNonDaemon === 0 || horizon !== undefined)) return;
+          this.outcome = this.deadlock();
+          continue;
         }
         const t = heap.peekTime();
         if (horizon !== undefined && t > horizon) return;
         if (t > this.maxTimeNs) {
           this.outcome = { kind: "time-budget", timeNs: this.now, maxTimeNs: this.maxTimeNs, nextEventNs: t };
-          return;
+          continue;
         }
         if (this.steps >= this.maxSteps) {
           this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
-          return;
+          continue;
         }
         if (t !== this.now) this.instantStart = this.steps;
         this.now = t;
@@ -415,7 +483,7 @@ export class Scheduler implements OperationHost {
       } else {
         if (this.steps >= this.maxSteps) {
           this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
-          return;
+          continue;
         }
         if (n === 1) {
           slot = this.ready[this.readyHead];
@@ -473,7 +541,7 @@ export class Scheduler implements OperationHost {
       } catch (err) {
         this.current = undefined;
         if (err instanceof Interrupted) this.end(p, "interrupted", undefined);
-        else if (err instanceof Divergence || err instanceof StrategyError) throw err;
+        else if (err instanceof Divergence || err instanceof StrategyError || err instanceof PollAborted) throw err;
         else this.fail(p.name, err, p);
         return;
       }
@@ -565,7 +633,7 @@ export class Scheduler implements OperationHost {
             throw new TypeError(`process "${p.name}" yielded ${describeValue(eff)}, which is not an effect (did you write \`yield sleep\` instead of \`yield sleep(ns)\`?)`);
         }
       } catch (err) {
-        if (err instanceof Divergence || err instanceof StrategyError) throw err;
+        if (err instanceof Divergence || err instanceof StrategyError || err instanceof PollAborted) throw err;
         if (p.state !== "running") this.unblock(p);
         thrown = true;
         input = err;
@@ -605,7 +673,7 @@ export class Scheduler implements OperationHost {
     try {
       cb.fn();
     } catch (err) {
-      if (err instanceof Divergence) throw err;
+      if (err instanceof Divergence || err instanceof PollAborted) throw err;
       this.fail(cb.label, err);
     }
   }
@@ -624,6 +692,9 @@ export class Scheduler implements OperationHost {
     }
     return true;
   }
+
+  /** What each running nested poll waits for, outermost first. */
+  private readonly polls: string[] = [];
 
   /** Slots of processes blocked in `settle()`, in arrival order. */
   private readonly settling: number[] = [];
@@ -685,6 +756,8 @@ export class Scheduler implements OperationHost {
     const waiting = this.procs
       .filter((p) => p.state === "blocked" && !p.daemon)
       .map((p) => ({ process: p.name, on: describeBlock(p.blockedOn) }));
+    // A nested poll that can never end is QEMU hanging in AIO_WAIT_WHILE.
+    for (const w of this.polls) waiting.push({ process: "main loop", on: `nested poll: ${w}` });
     return { kind: "deadlock", timeNs: this.now, waiting };
   }
 

@@ -1,0 +1,154 @@
+import { describe, expect, it } from "vitest";
+import { RandomStrategy, ReplayStrategy, Scheduler, sleep, spawn, wait, notify, Signal, type Process } from "../../sim/scheduler/index.js";
+
+describe("pollWhile: a nested event loop inside the current step (AIO_WAIT_WHILE)", () => {
+  it("runs timers due later from inside a callback, then the callback goes on at the time the poll ended", () => {
+    const sim = new Scheduler();
+    const order: string[] = [];
+    let flag = false;
+    sim.spawn("main", (function* (): Process {
+      yield sleep(100);
+      order.push(`main at ${sim.now}`);
+    })());
+    sim.at(10, "bh", () => {
+      order.push("bh begins");
+      sim.pollWhile("the flag", () => !flag);
+      order.push(`bh ends at ${sim.now}`);
+    });
+    sim.at(50, "timer", () => {
+      order.push("timer");
+      flag = true;
+    });
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    expect(order).toEqual(["bh begins", "timer", "bh ends at 50", "main at 100"]);
+  });
+
+  it("runs other processes inside a process's step; the caller resumes exactly where it polled", () => {
+    const sim = new Scheduler();
+    const order: string[] = [];
+    const done = new Signal<void>("done");
+    let finished = false;
+    sim.spawn("caller", (function* (): Process {
+      order.push("caller before");
+      sim.pollWhile("worker", () => !finished);
+      order.push(`caller after at ${sim.now}, worker finished: ${finished}`);
+      yield notify(done);
+    })());
+    sim.spawn("worker", (function* (): Process {
+      yield sleep(7);
+      order.push("worker");
+      finished = true;
+    })());
+    sim.spawn("observer", (function* (): Process {
+      yield wait(done);
+      order.push("observer");
+    })());
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    expect(order).toEqual(["caller before", "worker", "caller after at 7, worker finished: true", "observer"]);
+  });
+
+  it("does nothing, records nothing, when the condition is already false", () => {
+    const a = new Scheduler({ trace: true });
+    a.spawn("p", (function* (): Process {
+      a.pollWhile("nothing", () => false);
+      yield sleep(1);
+    })());
+    const b = new Scheduler({ trace: true });
+    b.spawn("p", (function* (): Process {
+      yield sleep(1);
+    })());
+    expect(a.run().hash).toBe(b.run().hash);
+  });
+
+  it("nests: a poll inside a callback that runs inside another poll", () => {
+    const sim = new Scheduler({ trace: true });
+    const order: string[] = [];
+    let inner = false, outer = false;
+    sim.at(1, "outer", () => {
+      sim.pollWhile("outer", () => !outer);
+      order.push(`outer done at ${sim.now}`);
+    });
+    sim.at(2, "inner", () => {
+      sim.pollWhile("inner", () => !inner);
+      order.push(`inner done at ${sim.now}`);
+      outer = true;
+    });
+    sim.at(3, "set", () => { inner = true; });
+    const r = sim.run();
+    expect(r.outcome).toEqual({ kind: "ok" });
+    expect(order).toEqual(["inner done at 3", "outer done at 3"]);
+    expect(r.trace!.filter((t) => t.kind === "poll").map((t) => t.data)).toEqual([{ what: "outer", depth: 1 }, { what: "inner", depth: 2 }]);
+  });
+
+  it("a poll that can never end is a deadlock naming the poll, and the run still returns", () => {
+    const sim = new Scheduler();
+    let after = false;
+    sim.spawn("blocked", (function* (): Process {
+      yield wait(new Signal("never"));
+    })());
+    sim.at(5, "bh", () => {
+      sim.pollWhile("a job that never completes", () => true);
+      after = true;
+    });
+    const r = sim.run();
+    expect(r.outcome.kind).toBe("deadlock");
+    expect(r.outcome.kind === "deadlock" && r.outcome.waiting).toEqual([
+      { process: "blocked", on: 'signal "never"' },
+      { process: "main loop", on: "nested poll: a job that never completes" },
+    ]);
+    expect(after).toBe(false);
+  });
+
+  it("a budget reached inside a poll ends the run with that outcome", () => {
+    const sim = new Scheduler({ maxTimeNs: 1000 });
+    sim.spawn("ticker", (function* (): Process {
+      for (;;) yield sleep(100);
+    })());
+    sim.at(5, "bh", () => sim.pollWhile("forever", () => true));
+    const r = sim.run();
+    expect(r.outcome.kind).toBe("time-budget");
+  });
+
+  it("logs the same-instant choices made inside a poll, so a random run replays exactly", () => {
+    const build = (sim: Scheduler) => {
+      const log: string[] = [];
+      let n = 0;
+      sim.at(1, "bh", () => {
+        for (let i = 0; i < 4; i++) sim.spawn(`w${i}`, (function* (): Process { yield sleep(3); log.push(`w${i}`); n++; })());
+        sim.pollWhile("workers", () => n < 4);
+        log.push("bh done");
+      });
+      sim.spawn("other", (function* (): Process { yield sleep(10); log.push("other"); })());
+      return log;
+    };
+    const a = new Scheduler({ strategy: new RandomStrategy(7) });
+    const logA = build(a);
+    const ra = a.run();
+    const b = new Scheduler({ strategy: new ReplayStrategy(ra.choices) });
+    const logB = build(b);
+    const rb = b.run();
+    expect(rb.outcome).toEqual({ kind: "ok" });
+    expect(rb.hash).toBe(ra.hash);
+    expect(logB).toEqual(logA);
+    expect(logA.indexOf("bh done")).toBe(4); // every worker ran inside the poll, before the caller went on
+    expect(ra.choices.length).toBeGreaterThan(0);
+  });
+
+  it("notifies pollDone when the outermost poll returns", () => {
+    const sim = new Scheduler();
+    const order: string[] = [];
+    let go = false;
+    sim.spawn("client", (function* (): Process {
+      yield sleep(2);
+      while (sim.pollDepth > 0) yield wait(sim.pollDone);
+      order.push(`client at ${sim.now}`);
+    })());
+    sim.at(1, "bh", () => {
+      sim.pollWhile("go", () => !go);
+      order.push(`bh done at ${sim.now}`);
+    });
+    sim.at(9, "set", () => { go = true; });
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    expect(order).toEqual(["bh done at 9", "client at 9"]);
+  });
+});
