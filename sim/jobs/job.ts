@@ -103,11 +103,19 @@ export interface JobBehaviour {
    * finalize of an already concluded job fails: QEMU aborts.
    */
   finalizeChecksVerbFirst: boolean;
+  /**
+   * A mirror iteration waits for in-flight operations on its first dirty
+   * chunk before copying it again (9c83625bdd, 2016-04, "block/mirror:
+   * Revive dead yielding code"; mirror_wait_on_conflicts since 1181e19a6d).
+   * Off: the first chunk is copied again at once, so two copies of it can
+   * land in either order and the stale one can win.
+   */
+  mirrorWaitsOnConflicts: boolean;
 }
 
 export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
   startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true, txnRemovesFinalized: true,
-  enterWakesSleepingJob: true, finalizeChecksVerbFirst: true,
+  enterWakesSleepingJob: true, finalizeChecksVerbFirst: true, mirrorWaitsOnConflicts: true,
 };
 
 /** QMP events the job core emits (the QMP layer stamps them with virtual time). */

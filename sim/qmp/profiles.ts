@@ -94,6 +94,12 @@ export const PROFILES: readonly Profile[] = [
     change: "before qemu 37aa19b63c (2018-05, 'blockjob: Fix assertion in block_job_finalize()')",
     behaviour: { finalizeChecksVerbFirst: false },
   },
+  {
+    name: "mirror-no-conflict-wait",
+    description: "a mirror iteration copies its first dirty chunk again while an earlier copy of it is still in flight; under variable latency the stale copy can land last",
+    change: "before qemu 9c83625bdd (2016-04, 'block/mirror: Revive dead yielding code')",
+    behaviour: { mirrorWaitsOnConflicts: false },
+  },
 ];
 
 /** The behaviour of a named profile; throws with the list of known names. */

@@ -50,6 +50,16 @@ describe("the scenarios show what they say", () => {
     expect(beside.failures.map((f) => f.message)).toEqual(["expected invariant query-wait-bound to be violated (the race reproduced), but it held"]);
   });
 
+  it("mirror-variable-latency: the mirror waits for a chunk's in-flight copy (seeds 0-15 pivot clean); without the wait a stale copy lands last", () => {
+    const clean = Array.from({ length: 16 }, (_, seed) => run("mirror-variable-latency.yaml", { seed }));
+    expect(clean.filter((r) => !r.ok).map((r) => verdict(r))).toEqual([]);
+    const stale = [2, 3].map((seed) => run("mirror-variable-latency.yaml", { seed, profile: "mirror-no-conflict-wait" }));
+    for (const r of stale) {
+      expect(r.ok).toBe(false);
+      expect(r.violations.map((v) => v.invariant)).toEqual(["mirror-pivot-content"]);
+    }
+  });
+
   it("a changed expectation fails with a diff naming what differs", () => {
     const loaded = loadScenarioFile(new URL("stream.yaml", dir).pathname, "stream.yaml");
     const seq = (loaded.scenario.expect.events as { sequence: unknown[] }).sequence;

@@ -5,7 +5,11 @@
  * the source records every write. The job copies dirty chunks to the target
  * (up to 16 operations in flight, each up to 1 MiB, as QEMU's buf-size
  * default), clearing a chunk's bit before reading it so a write that lands
- * meanwhile dirties it again. When nothing is dirty or in flight the job
+ * meanwhile dirties it again. Chunks being copied are marked in flight (QEMU's
+ * in_flight_bitmap): a chunk dirtied again while its first copy is in flight
+ * is not copied again until that copy has landed (mirror_wait_on_conflicts),
+ * else the two copies could land in either order and the stale one win.
+ * When nothing is dirty or in flight the job
  * goes to ready (BLOCK_JOB_READY) and stays there, copying new writes and
  * idling one 100 ms slice at a time.
  *
@@ -60,6 +64,8 @@ export class MirrorDriver implements JobDriver {
   private inFlight = 0;
   private bytesInFlight = 0;
   private readonly opDone = new Signal<void>("mirror op done");
+  /** Chunk -> the in-flight operation copying it (QEMU's in_flight_bitmap and ops_in_flight). */
+  private readonly chunkInFlight = new Map<number, object>();
   private failure: { errno: Errno } | undefined;
   private synced = false;
   /** The job drains its own source while converging; it must not wait for itself. */
@@ -137,25 +143,43 @@ export class MirrorDriver implements JobDriver {
   /** Issues copy operations for dirty chunks while there is room; returns the rate-limit delay. */
   private *iteration(job: Job): Process<number> {
     const bm = this.bitmap;
+    const waitsOnConflicts = job.ctx.behaviour.mirrorWaitsOnConflicts;
     let bytes = 0;
     // One iteration copies at most the buffer (buf-size, 16 MiB by default), then the rate limit is applied.
     for (let c = bm.nextDirty(0); c >= 0 && this.inFlight < MAX_IN_FLIGHT && bytes < BUF_BYTES; c = bm.nextDirty(c)) {
+      if (this.chunkInFlight.has(c) && waitsOnConflicts) {
+        if (bytes > 0) break; // copy what was issued; the next iteration waits for this chunk
+        // QEMU mirror_iteration: wait until no operation in flight covers the first dirty chunk
+        // (here: until some operation lands; the main loop then looks again).
+        yield wait(this.opDone);
+        return 0;
+      }
       const first = bm.chunkRange(c);
       let end = first.offset + first.bytes;
-      for (let n = c + 1; n < bm.chunks && end - first.offset < MAX_OP_BYTES && bm.isDirty(n); n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
+      // a run stops before a chunk still in flight (checked even before 9c83625bdd: only the first chunk was not)
+      for (let n = c + 1; n < bm.chunks && end - first.offset < MAX_OP_BYTES && bm.isDirty(n) && !this.chunkInFlight.has(n); n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
       const len = end - first.offset;
       bm.reset(first.offset, len);
       job.checkMayIssueIo(`${this.type} copy ${first.offset}+${len}`);
       this.inFlight++;
       this.bytesInFlight += len;
-      const op = (yield spawn(`job:${job.name} copy ${first.offset}+${len}`, this.op(job, first.offset, len))) as ProcHandle;
+      const landed = {};
+      const chunks = this.chunksOf(first.offset, len);
+      for (const k of chunks) this.chunkInFlight.set(k, landed);
+      const op = (yield spawn(`job:${job.name} copy ${first.offset}+${len}`, this.op(job, first.offset, len, chunks, landed))) as ProcHandle;
       job.ctx.sim.enterNow(op); // QEMU enters a mirror operation at once, up to its first yield
       bytes += len;
     }
     return job.limit.delayNs(job.ctx.sim.now, bytes);
   }
 
-  private *op(job: Job, offset: number, bytes: number): Process<void> {
+  private chunksOf(offset: number, bytes: number): number[] {
+    const g = this.bitmap.granularityBytes, out: number[] = [];
+    for (let k = Math.floor(offset / g); k * g < offset + bytes; k++) out.push(k);
+    return out;
+  }
+
+  private *op(job: Job, offset: number, bytes: number, chunks: number[], landed: object): Process<void> {
     const issuer = `job:${job.name}`;
     try {
       const data = yield* this.opts.source.read(offset, bytes, issuer);
@@ -169,6 +193,8 @@ export class MirrorDriver implements JobDriver {
     } finally {
       this.inFlight--;
       this.bytesInFlight -= bytes;
+      // an operation re-copying a chunk may already own it (only without the conflict wait)
+      for (const k of chunks) if (this.chunkInFlight.get(k) === landed) this.chunkInFlight.delete(k);
       yield notify(this.opDone);
     }
   }
