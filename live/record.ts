@@ -92,11 +92,18 @@ function makeImages(spec: Spec, dir: string): void {
   }
 }
 
-/** query-named-block-nodes, as the recordings show it: {node-name: basename of its backing file or null}, auto-named nodes left out. */
+/**
+ * query-named-block-nodes, as the recordings show it: {node-name: basename of
+ * its backing file or null}, auto-named nodes left out; a node with dirty
+ * bitmaps shows {backing, dirty-bitmaps} instead.
+ */
 export function normaliseNodes(ret: unknown): unknown {
   if (!Array.isArray(ret)) return ret;
-  const named = (ret as { "node-name": string; backing_file?: string; image?: { "backing-filename"?: string } }[]).filter((n) => !n["node-name"].startsWith("#"));
-  return Object.fromEntries(named.map((n) => [n["node-name"], n.backing_file ? basename(plainFilename(n.backing_file)) : null]));
+  const named = (ret as { "node-name": string; backing_file?: string; "dirty-bitmaps"?: unknown[] }[]).filter((n) => !n["node-name"].startsWith("#"));
+  return Object.fromEntries(named.map((n) => {
+    const backing = n.backing_file ? basename(plainFilename(n.backing_file)) : null;
+    return [n["node-name"], n["dirty-bitmaps"] ? { backing, "dirty-bitmaps": n["dirty-bitmaps"] } : backing];
+  }));
 }
 
 /** A json: pseudo-filename (a backing node QEMU cannot name by a path alone) reduced to its innermost file name. */

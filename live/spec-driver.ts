@@ -106,8 +106,11 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replay
 
 function normalise(t: TranscriptEntry, prev: TranscriptEntry | undefined): TranscriptEntry {
   if ("return" in t && prev && "cmd" in prev && prev.cmd === "query-named-block-nodes") {
-    const nodes = t.return as { "node-name": string; backing_file?: string }[];
-    return { return: Object.fromEntries(nodes.filter((n) => !n["node-name"].startsWith("#")).map((n) => [n["node-name"], n.backing_file ? `${n.backing_file}.qcow2` : null])) };
+    const nodes = t.return as { "node-name": string; backing_file?: string; "dirty-bitmaps"?: unknown[] }[];
+    return { return: Object.fromEntries(nodes.filter((n) => !n["node-name"].startsWith("#")).map((n) => {
+      const backing = n.backing_file ? `${n.backing_file}.qcow2` : null;
+      return [n["node-name"], n["dirty-bitmaps"] ? { backing, "dirty-bitmaps": n["dirty-bitmaps"] } : backing];
+    })) };
   }
   return t;
 }

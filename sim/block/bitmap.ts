@@ -1,11 +1,25 @@
 /**
  * Dirty bitmaps: which chunks of a node were written since the bitmap was
  * cleared. Mirror tracks guest writes with one; QMP block-dirty-bitmap-add /
- * -clear / -enable / -disable act on them. A node marks every enabled bitmap
- * after each write, write-zeroes or discard through it has finished, whether
- * it succeeded or not (as QEMU's bdrv_co_write_req_finish does: after a failed
- * write the data may still have changed).
+ * -clear / -enable / -disable / -merge / -remove act on them, and a backup
+ * with sync=bitmap (incremental) copies what one marks. A node marks every
+ * enabled bitmap after each write, write-zeroes or discard through it has
+ * finished, whether it succeeded or not (as QEMU's bdrv_co_write_req_finish
+ * does: after a failed write the data may still have changed).
+ *
+ * A backup freezes the bitmap it uses (QEMU 7.2 block/dirty-bitmap.c): it
+ * gets an anonymous successor that records the writes from then on, and is
+ * itself disabled and busy. When the job ends, either the successor takes
+ * the bitmap's name and place (abdicate: what was backed up is forgotten) or
+ * is merged back into it (reclaim: nothing is forgotten).
  */
+
+/** How a node holds its bitmaps (BlockNode implements it). */
+export interface BitmapHolder {
+  readonly name: string;
+  attachBitmap(b: DirtyBitmap): void;
+  releaseBitmap(b: DirtyBitmap): void;
+}
 
 /** One bitmap on one node. */
 export class DirtyBitmap {
@@ -14,9 +28,16 @@ export class DirtyBitmap {
   private readonly bits: Uint8Array;
   private dirty = 0;
   private on = true;
+  /** Stored in the image when it closes (qcow2 only); QMP `persistent`. */
+  persistent = false;
+  /** In use by an operation (a backup, a transaction removing it): QMP `busy`; most commands refuse it. */
+  busy = false;
+  /** While frozen by a backup: the anonymous bitmap recording writes meanwhile. */
+  successor: DirtyBitmap | null = null;
 
   constructor(
-    readonly name: string,
+    /** "" for an anonymous bitmap (a successor); internal ones of jobs start with '#'. */
+    public name: string,
     readonly granularityBytes: number,
     /** The size of the node it covers. */
     readonly sizeBytes: number,
@@ -36,6 +57,16 @@ export class DirtyBitmap {
 
   disable(): void {
     this.on = false;
+  }
+
+  /** Whether writes are being recorded, here or in the successor (QMP `recording`). */
+  get recording(): boolean {
+    return this.on || (this.successor !== null && this.successor.on);
+  }
+
+  /** Anonymous (a successor) or a job's own: QMP shows no name for it. */
+  get anonymous(): boolean {
+    return this.name === "" || this.name.startsWith("#");
   }
 
   /** Number of dirty chunks. */
@@ -85,6 +116,37 @@ export class DirtyBitmap {
     this.dirty = this.chunks;
   }
 
+  /** Whether any chunk overlapping [offset, offset+bytes) is dirty. */
+  anyDirty(offset: number, bytes: number): boolean {
+    const [a, b] = this.span(offset, bytes);
+    for (let c = a; c <= b; c++) if (this.bits[c] === 1) return true;
+    return false;
+  }
+
+  /**
+   * Marks every byte range `src` marks (granularities may differ: a chunk here
+   * is dirty if it overlaps a dirty chunk there). Throws QEMU's message when
+   * the sizes differ.
+   */
+  mergeFrom(src: DirtyBitmap): void {
+    if (src.sizeBytes !== this.sizeBytes) throw new Error(`Bitmaps are of different sizes (destination size is ${this.sizeBytes}, source size is ${src.sizeBytes}) and can't be merged`);
+    for (let c = src.nextDirty(0); c >= 0; c = src.nextDirty(c + 1)) {
+      const r = src.chunkRange(c);
+      this.set(r.offset, r.bytes);
+    }
+  }
+
+  /** A copy of the bits, for restore() (a transaction's undo). */
+  snapshot(): Uint8Array {
+    return this.bits.slice();
+  }
+
+  restore(bits: Uint8Array): void {
+    if (bits.length !== this.chunks) throw new RangeError(`bitmap "${this.name}": snapshot of ${bits.length} chunks, expected ${this.chunks}`);
+    this.bits.set(bits);
+    this.dirty = bits.reduce((n, b) => n + b, 0);
+  }
+
   /** Whether chunk `chunk` is dirty. */
   isDirty(chunk: number): boolean {
     return this.bits[this.checkChunk(chunk)] === 1;
@@ -123,4 +185,59 @@ export class DirtyBitmap {
     }
     return chunk;
   }
+}
+
+/** QEMU's bdrv_dirty_bitmap_check for a busy bitmap: the error message, or undefined. */
+export function busyError(b: DirtyBitmap): string | undefined {
+  return b.busy ? `Bitmap '${b.name}' is currently in use by another operation and cannot be used` : undefined;
+}
+
+/**
+ * Freezes `b` for a backup (bdrv_dirty_bitmap_create_successor): an
+ * anonymous successor on the same node records from now on, recording as
+ * `b` did; `b` stops recording and is busy. Throws QEMU's message if `b` is
+ * busy already.
+ */
+export function createSuccessor(node: BitmapHolder, b: DirtyBitmap): DirtyBitmap {
+  const busy = busyError(b);
+  if (busy) throw new Error(busy);
+  const child = new DirtyBitmap("", b.granularityBytes, b.sizeBytes);
+  if (!b.enabled) child.disable();
+  b.disable();
+  b.successor = child;
+  b.busy = true;
+  node.attachBitmap(child);
+  return child;
+}
+
+/**
+ * The successor replaces `b` (bdrv_dirty_bitmap_abdicate): it takes the name
+ * and persistence, `b` and what it marked are gone. Returns the successor.
+ */
+export function abdicate(node: BitmapHolder, b: DirtyBitmap): DirtyBitmap {
+  const s = b.successor;
+  if (!s) throw new Error(`bitmap "${b.name}" on "${node.name}" has no successor to abdicate to`);
+  s.name = b.name;
+  s.persistent = b.persistent;
+  b.successor = null;
+  b.busy = false;
+  node.releaseBitmap(b);
+  return s;
+}
+
+/**
+ * The successor is merged back into `b` (bdrv_reclaim_dirty_bitmap): `b`
+ * keeps its bits plus every write since it was frozen, and records again
+ * if the successor did. Returns `b`.
+ */
+export function reclaim(node: BitmapHolder, b: DirtyBitmap): DirtyBitmap {
+  const s = b.successor;
+  if (!s) throw new Error(`bitmap "${b.name}" on "${node.name}" has no successor to reclaim`);
+  b.mergeFrom(s);
+  if (s.enabled) b.enable();
+  else b.disable();
+  b.busy = false;
+  b.successor = null;
+  node.releaseBitmap(s);
+  return b;
 }

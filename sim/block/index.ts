@@ -3,6 +3,6 @@ export { BlockGraph, type BlockEvent } from "./graph.js";
 export { BlockNode, UNSPECIFIED_VERSION, type BlockRequest, type BeforeWriteHook, type NodeConfig, type DriverName } from "./node.js";
 export { BlockBackend, type BackendOptions, type BackendRequest } from "./backend.js";
 export { ParentLink, type DrainParent, type LinkRole } from "./links.js";
-export { DirtyBitmap } from "./bitmap.js";
+export { abdicate, busyError, createSuccessor, DirtyBitmap, reclaim, type BitmapHolder } from "./bitmap.js";
 export { BLOCK_OP_TYPES, OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
 export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";

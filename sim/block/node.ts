@@ -29,7 +29,7 @@ import {
   type ClusterVersion, type Content, type Device, type IoOp,
 } from "../disk/index.js";
 import { sleep, type Process } from "../scheduler/index.js";
-import { DirtyBitmap } from "./bitmap.js";
+import { DirtyBitmap, type BitmapHolder } from "./bitmap.js";
 import type { BlockGraph } from "./graph.js";
 import type { ParentLink } from "./links.js";
 import { OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
@@ -71,7 +71,7 @@ export type NodeConfig =
 export type DriverName = NodeConfig["driver"];
 
 /** A node in a BlockGraph; build it with `graph.createNode`. */
-export class BlockNode {
+export class BlockNode implements BitmapHolder {
   readonly name: string;
   readonly driver: DriverName;
   readonly sizeBytes: number;
@@ -97,6 +97,7 @@ export class BlockNode {
   private readonly nullLatencyNs: number;
   private readonly nullReadZeroes: boolean;
   private hooks: BeforeWriteHook[] = [];
+  private readHooks: BeforeWriteHook[] = [];
   private readonly bitmapList: DirtyBitmap[] = [];
 
   /** @internal use graph.createNode. */
@@ -168,6 +169,9 @@ export class BlockNode {
     try {
       switch (req.op) {
         case "read":
+          if (this.readHooks.length > 0) {
+            for (const h of this.readHooks.slice()) yield* h(req, this);
+          }
           if (this.driver === "raw") return (yield this.device!.io(req)) as Content;
           return yield* this.doRead(req);
         case "flush":
@@ -282,6 +286,14 @@ export class BlockNode {
     };
   }
 
+  /** Runs `hook` before every read on this node (blkdebug's read faults); throwing fails the read. Returns the remover. */
+  addBeforeReadHook(hook: BeforeWriteHook): () => void {
+    this.readHooks = [...this.readHooks, hook];
+    return () => {
+      this.readHooks = this.readHooks.filter((h) => h !== hook);
+    };
+  }
+
   /** Adds an enabled, clean bitmap. Errors as QMP block-dirty-bitmap-add. */
   addBitmap(name: string, granularityBytes: number): DirtyBitmap {
     if (typeof name !== "string" || name === "") throw new TypeError(`node "${this.name}": a bitmap needs a non-empty name`);
@@ -294,9 +306,21 @@ export class BlockNode {
     return b;
   }
 
-  /** The bitmap called `name`, or undefined. */
+  /** The bitmap called `name`, or undefined (anonymous ones have no name to find). */
   bitmap(name: string): DirtyBitmap | undefined {
-    return this.bitmapList.find((b) => b.name === name);
+    return name === "" ? undefined : this.bitmapList.find((b) => b.name === name);
+  }
+
+  /** Adds an existing bitmap object (a successor) to this node. */
+  attachBitmap(b: DirtyBitmap): void {
+    if (b.sizeBytes !== this.sizeBytes) throw new RangeError(`node "${this.name}": a bitmap of ${b.sizeBytes} bytes cannot cover ${this.sizeBytes}`);
+    if (!this.bitmapList.includes(b)) this.bitmapList.push(b);
+  }
+
+  /** Drops this bitmap object, whatever its name. */
+  releaseBitmap(b: DirtyBitmap): void {
+    const i = this.bitmapList.indexOf(b);
+    if (i >= 0) this.bitmapList.splice(i, 1);
   }
 
   /** Removes a bitmap; throws if there is none by that name. */

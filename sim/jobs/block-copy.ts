@@ -6,7 +6,7 @@
  * cluster to copy again.
  */
 import { IoError, type Errno } from "../disk/index.js";
-import type { BlockNode } from "../block/index.js";
+import { DirtyBitmap, type BlockNode } from "../block/index.js";
 import { notify, Signal, wait, type Process } from "../scheduler/index.js";
 
 /** A failed copy: which direction failed and how. */
@@ -27,10 +27,18 @@ export class BlockCopy {
   onCopied: (bytes: number) => void = () => {};
   /** Called when any copy ends, successfully or not (kicks the job). */
   onEnded: () => void = () => {};
+  /**
+   * What QMP shows of the copy state: an anonymous, non-recording bitmap of
+   * the clusters still to copy, a task's clusters taken out while it runs
+   * (QEMU's block-copy bitmap on the source node; the job attaches it).
+   */
+  readonly bitmap: DirtyBitmap;
 
   constructor(readonly source: BlockNode, readonly target: BlockNode, readonly clusterSizeBytes: number) {
     this.clusters = Math.ceil(source.sizeBytes / clusterSizeBytes);
     this.dirty = new Uint8Array(this.clusters);
+    this.bitmap = new DirtyBitmap("", clusterSizeBytes, source.sizeBytes);
+    this.bitmap.disable();
   }
 
   /** Marks clusters to copy: all of them, or those `pred` accepts. */
@@ -39,6 +47,7 @@ export class BlockCopy {
       if (!this.dirty[c] && pred(c)) {
         this.dirty[c] = 1;
         this.remainingBytes += this.bytesOf(c, 1);
+        this.bitmap.set(c * this.clusterSizeBytes, this.bytesOf(c, 1));
       }
     }
   }
@@ -74,6 +83,7 @@ export class BlockCopy {
     const done = new Signal<void>(`block-copy ${this.source.name}:${first}+${count}`);
     for (let c = first; c < first + count; c++) this.busy.set(c, done);
     const offset = first * this.clusterSizeBytes, bytes = this.bytesOf(first, count);
+    this.bitmap.reset(offset, bytes);
     let failure: CopyError | undefined;
     try {
       const data = yield* this.source.read(offset, bytes, issuer);
@@ -84,6 +94,7 @@ export class BlockCopy {
     } catch (e) {
       if (!(e instanceof IoError)) throw e;
       failure = { operation: e.op === "read" ? "read" : "write", errno: e.errno };
+      this.bitmap.set(offset, bytes);
     } finally {
       for (let c = first; c < first + count; c++) this.busy.delete(c);
       yield notify(done);

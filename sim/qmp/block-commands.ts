@@ -14,6 +14,7 @@ import type { BlockNode } from "../block/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import { sleep } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
+import { dirtyBitmapsInfo } from "./bitmap-commands.js";
 import { nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
 
@@ -77,25 +78,40 @@ function addNode(ctx: QemuContext, a: Record<string, unknown>, name: string | un
   throw genericError(`Parameter 'driver' does not accept value '${String(a.driver)}'`);
 }
 
-/** blkdebug inject-error on writes: fail matching writes with errno (once, or every time). */
+const IOTYPES = ["read", "write", "write-zeroes", "discard", "flush", "block-status"] as const;
+
+/**
+ * blkdebug inject-error: fail matching requests with errno (once, or every
+ * time). A rule is armed by its event: `pwritev` at the first write through
+ * the node, `none` at creation (QEMU fires it when the node opens). Then it
+ * fails requests of its `iotype` (default: every type), after one trip
+ * through the main loop unless `immediately`.
+ */
 function addInjectedError(node: BlockNode, rule: Record<string, unknown>): void {
   const event = rule.event;
-  if (event !== "pwritev") throw genericError(`blkdebug: only inject-error on event 'pwritev' is simulated, got '${String(event)}'`);
+  if (event !== "pwritev" && event !== "none") throw genericError(`blkdebug: inject-error on event '${String(event)}' is not simulated (use 'pwritev' or 'none')`);
   const errno = ERRNO_BY_NUMBER[(rule.errno as number | undefined) ?? 5];
   if (!errno) throw genericError(`blkdebug: errno ${String(rule.errno)} is not simulated (use 5 for EIO or 28 for ENOSPC)`);
-  const once = rule.once === true;
-  let fired = false;
-  node.addBeforeWriteHook(function* (req) {
-    if (once && fired) return;
+  const iotype = rule.iotype as string | undefined;
+  if (iotype !== undefined && !(IOTYPES as readonly string[]).includes(iotype)) throw genericError(`Parameter 'iotype' does not accept value '${String(iotype)}'`);
+  const once = rule.once === true, immediately = rule.immediately === true;
+  let armed = event === "none", fired = false;
+  const matches = (op: string) => iotype === undefined || iotype === op;
+  const hook = function* (req: { op: string; offset: number; bytes: number }): Generator<ReturnType<typeof sleep>, void, unknown> {
+    if (event === "pwritev" && req.op === "write") armed = true;
+    if (!armed || (once && fired) || !matches(req.op)) return;
     fired = true;
     node.graph.sim.record(node.name, "fault", { op: req.op, offset: req.offset, bytes: req.bytes, errno });
-    yield sleep(0); // blkdebug's default (immediately=false): the error comes back after one trip through the loop
-    throw new IoError(errno, node.name, req.op, req.offset, req.bytes);
-  });
+    if (!immediately) yield sleep(0); // the error comes back after one trip through the main loop
+    throw new IoError(errno, node.name, req.op as "read", req.offset, req.bytes);
+  };
+  node.addBeforeWriteHook(hook);
+  node.addBeforeReadHook(hook);
 }
 
 function nodeInfo(n: BlockNode): Record<string, unknown> {
   const drv = n.driver === "filter" ? n.filterDriver : n.driver;
+  const bitmaps = dirtyBitmapsInfo(n);
   return {
     "node-name": n.name,
     drv,
@@ -104,10 +120,9 @@ function nodeInfo(n: BlockNode): Record<string, unknown> {
     ro: false,
     encrypted: false,
     image: { "virtual-size": n.sizeBytes, format: drv },
+    ...(bitmaps ? { "dirty-bitmaps": bitmaps } : {}),
   };
 }
-
-const BITMAP = { node: { type: "str" as const }, name: { type: "str" as const } };
 
 export const BLOCK_COMMANDS: Record<string, Command<QemuContext>> = {
   "blockdev-add": {
@@ -129,33 +144,4 @@ export const BLOCK_COMMANDS: Record<string, Command<QemuContext>> = {
     args: { flat: { type: "bool", optional: true } },
     run: (ctx) => ctx.graph.nodes().map(nodeInfo),
   },
-  "block-dirty-bitmap-add": {
-    args: { ...BITMAP, granularity: { type: "size", optional: true }, persistent: { type: "bool", optional: true }, disabled: { type: "bool", optional: true } },
-    run: (ctx, a) => {
-      const node = nodeByName(ctx, a.node);
-      if (node.bitmap(a.name as string)) throw genericError(`Bitmap already exists: ${String(a.name)}`);
-      try {
-        const b = node.addBitmap(a.name as string, (a.granularity as number | undefined) ?? Math.max(node.clusterSizeBytes, 4096));
-        if (a.disabled === true) b.disable();
-      } catch (e) {
-        throw genericError((e as Error).message);
-      }
-    },
-  },
-  "block-dirty-bitmap-remove": {
-    args: BITMAP,
-    run: (ctx, a) => {
-      bitmapOf(ctx, a);
-      nodeByName(ctx, a.node).removeBitmap(a.name as string);
-    },
-  },
-  "block-dirty-bitmap-clear": { args: BITMAP, run: (ctx, a) => void bitmapOf(ctx, a).clear() },
-  "block-dirty-bitmap-enable": { args: BITMAP, run: (ctx, a) => void bitmapOf(ctx, a).enable() },
-  "block-dirty-bitmap-disable": { args: BITMAP, run: (ctx, a) => void bitmapOf(ctx, a).disable() },
 };
-
-function bitmapOf(ctx: QemuContext, a: Record<string, unknown>) {
-  const b = nodeByName(ctx, a.node).bitmap(a.name as string);
-  if (!b) throw genericError(`Dirty bitmap '${String(a.name)}' not found`);
-  return b;
-}

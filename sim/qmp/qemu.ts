@@ -6,8 +6,10 @@ import { BlockGraph } from "../block/index.js";
 import { Device, type DeviceConfig } from "../disk/index.js";
 import { JobManager } from "../jobs/manager.js";
 import type { Scheduler } from "../scheduler/index.js";
+import { BITMAP_COMMANDS } from "./bitmap-commands.js";
 import { BLOCK_COMMANDS } from "./block-commands.js";
 import type { QemuContext } from "./context.js";
+import { HMP_COMMANDS } from "./hmp.js";
 import { JOB_COMMANDS } from "./job-commands.js";
 import { JOB_START_COMMANDS } from "./job-start-commands.js";
 import { Monitor, type Command } from "./monitor.js";
@@ -17,9 +19,11 @@ import { TRANSACTION_COMMANDS } from "./transaction.js";
 /** Every QMP command blocksim implements. */
 export const COMMANDS: Readonly<Record<string, Command<QemuContext>>> = {
   ...BLOCK_COMMANDS,
+  ...BITMAP_COMMANDS,
   ...JOB_COMMANDS,
   ...JOB_START_COMMANDS,
   ...TRANSACTION_COMMANDS,
+  ...HMP_COMMANDS,
 };
 
 export interface Qemu extends QemuContext {

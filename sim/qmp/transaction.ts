@@ -18,7 +18,9 @@
  */
 import type { BlockNode } from "../block/index.js";
 import { Device } from "../disk/index.js";
-import { createBackup, type BackupSync } from "../jobs/drivers/backup.js";
+import { createBackup, type BackupSync, type BitmapMode } from "../jobs/drivers/backup.js";
+import type { DirtyBitmap } from "../block/index.js";
+import { BITMAP_ACTIONS } from "./bitmap-commands.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
 import type { JobTxn } from "../jobs/txn.js";
@@ -27,7 +29,8 @@ import { checkArgs, type ArgSpec } from "./args.js";
 import { deviceNode, nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
 
-interface ActionState {
+/** One action of a transaction: QEMU's TransactionActionDrv callbacks. */
+export interface ActionState {
   prepare(): Process<void>;
   commit(): void;
   abort(): Process<void>;
@@ -46,6 +49,8 @@ const BACKUP_COMMON: ArgSpec = {
   "auto-finalize": { type: "bool", optional: true },
   "auto-dismiss": { type: "bool", optional: true },
   "filter-node-name": { type: "str", optional: true },
+  bitmap: { type: "str", optional: true },
+  "bitmap-mode": { type: { enum: ["on-success", "never", "always"] }, optional: true },
 };
 
 export const BLOCKDEV_BACKUP_ARGS: ArgSpec = { ...BACKUP_COMMON, target: { type: "str" } };
@@ -88,6 +93,33 @@ export function dropWithJob(ctx: QemuContext, job: Job, node: BlockNode): void {
   });
 }
 
+/**
+ * The sync mode and bitmap of a backup, checked as QEMU 7.2's
+ * do_backup_common does (incremental is bitmap with bitmap-mode on-success).
+ */
+export function backupSyncArgs(source: BlockNode, data: Record<string, unknown>): { sync: BackupSync; bitmap?: DirtyBitmap; bitmapMode?: BitmapMode } {
+  let sync = data.sync as BackupSync | "incremental";
+  let mode = data["bitmap-mode"] as BitmapMode | undefined;
+  const name = data.bitmap as string | undefined;
+  if ((sync === "bitmap" || sync === "incremental") && name === undefined) throw genericError(`must provide a valid bitmap name for '${sync}' sync mode`);
+  if (sync === "incremental") {
+    if (mode !== undefined && mode !== "on-success") throw genericError(`Bitmap sync mode must be 'on-success' when using sync mode 'incremental'`);
+    sync = "bitmap";
+    mode = "on-success";
+  }
+  let bitmap: DirtyBitmap | undefined;
+  if (name !== undefined) {
+    bitmap = source.bitmap(name);
+    if (!bitmap) throw genericError(`Bitmap '${name}' could not be found`);
+    if (mode === undefined) throw genericError("Bitmap sync mode must be given when providing a bitmap");
+    if (bitmap.busy) throw genericError(`Bitmap '${name}' is currently in use by another operation and cannot be used`);
+    if (sync === "none") throw genericError("sync mode 'none' does not produce meaningful bitmap outputs");
+    if (mode === "never" && sync !== "bitmap") throw genericError(`Bitmap sync mode 'never' has no meaningful effect when combined with sync mode '${sync}'`);
+  }
+  if (name === undefined && mode !== undefined) throw genericError("Cannot specify bitmap sync mode without a bitmap");
+  return { sync, bitmap, bitmapMode: mode };
+}
+
 /** Waits until `job` has completed (QEMU job_finish_sync's loop). */
 function* untilCompleted(job: Job): Process<void> {
   if (job.freed || job.completed) return;
@@ -111,17 +143,23 @@ function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup"
       }
       const target = kind === "drive-backup" ? targetForFile(ctx, source, data) : nodeByName(ctx, data.target);
       const made = kind === "drive-backup" ? target : undefined;
-      if (data.sync === "incremental" || data.sync === "bitmap") throw genericError(`sync mode '${String(data.sync)}' is not simulated yet (use full, top or none)`);
       const id = (data["job-id"] as string | undefined) ?? ctx.graph.backends().find((b) => b.root === source && b.name !== "")?.name ?? "";
-      if (data.speed !== undefined && (data.speed as number) < 0) throw genericError("Parameter 'speed' expects a non-negative value");
-      job = createBackup(ctx, {
-        id, source, target, sync: data.sync as BackupSync, txn,
-        speedBytesPerSec: data.speed as number | undefined,
-        onSourceError: data["on-source-error"] as ErrorAction | undefined,
-        onTargetError: data["on-target-error"] as ErrorAction | undefined,
-        autoFinalize: data["auto-finalize"] as boolean | undefined,
-        autoDismiss: data["auto-dismiss"] as boolean | undefined,
-      });
+      try {
+        const sync = backupSyncArgs(source, data);
+        if (data.speed !== undefined && (data.speed as number) < 0) throw genericError("Parameter 'speed' expects a non-negative value");
+        job = createBackup(ctx, {
+          id, source, target, ...sync, txn,
+          speedBytesPerSec: data.speed as number | undefined,
+          onSourceError: data["on-source-error"] as ErrorAction | undefined,
+          onTargetError: data["on-target-error"] as ErrorAction | undefined,
+          autoFinalize: data["auto-finalize"] as boolean | undefined,
+          autoDismiss: data["auto-dismiss"] as boolean | undefined,
+        });
+      } catch (e) {
+        // QEMU drops the target it opened for a drive-backup that fails
+        if (made && made.parents().length === 0 && ctx.graph.findNode(made.name) === made) ctx.graph.removeNode(made);
+        throw e;
+      }
       if (made) dropWithJob(ctx, job, made);
       if (id !== "") members.add(id);
       if (startNow) {
@@ -147,39 +185,6 @@ function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup"
   };
 }
 
-const BITMAP_ARGS: ArgSpec = { node: { type: "str" }, name: { type: "str" }, granularity: { type: "size", optional: true }, persistent: { type: "bool", optional: true }, disabled: { type: "bool", optional: true } };
-
-function bitmapAddAction(ctx: QemuContext, data: Record<string, unknown>): ActionState {
-  let added: BlockNode | undefined;
-  return {
-    *prepare() {
-      const node = nodeByName(ctx, data.node);
-      if (node.bitmap(data.name as string)) throw genericError(`Bitmap already exists: ${String(data.name)}`);
-      const b = node.addBitmap(data.name as string, (data.granularity as number | undefined) ?? Math.max(node.clusterSizeBytes, 4096));
-      if (data.disabled === true) b.disable();
-      added = node;
-    },
-    commit() {},
-    *abort() {
-      added?.removeBitmap(data.name as string);
-    },
-    clean() {},
-  };
-}
-
-function bitmapClearAction(ctx: QemuContext, data: Record<string, unknown>): ActionState {
-  return {
-    *prepare() {
-      if (!nodeByName(ctx, data.node).bitmap(data.name as string)) throw genericError(`Dirty bitmap '${String(data.name)}' not found`);
-    },
-    commit() {
-      nodeByName(ctx, data.node).bitmap(data.name as string)!.clear();
-    },
-    *abort() {},
-    clean() {},
-  };
-}
-
 function abortAction(): ActionState {
   return {
     *prepare() {
@@ -196,8 +201,7 @@ type MakeAction = (ctx: QemuContext, data: Record<string, unknown>, txn: JobTxn 
 const ACTIONS: Record<string, { args: ArgSpec; jobs: boolean; make: MakeAction }> = {
   "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, jobs: true, make: (c, d, t, m) => backupAction(c, "blockdev-backup", d, t, m) },
   "drive-backup": { args: DRIVE_BACKUP_ARGS, jobs: true, make: (c, d, t, m) => backupAction(c, "drive-backup", d, t, m) },
-  "block-dirty-bitmap-add": { args: BITMAP_ARGS, jobs: false, make: bitmapAddAction },
-  "block-dirty-bitmap-clear": { args: { node: { type: "str" }, name: { type: "str" } }, jobs: false, make: bitmapClearAction },
+  ...Object.fromEntries(Object.entries(BITMAP_ACTIONS).map(([type, a]) => [type, { args: a.args, jobs: false, make: (c: QemuContext, d: Record<string, unknown>) => a.make(c, d) }])),
   abort: { args: {}, jobs: false, make: abortAction },
 };
 

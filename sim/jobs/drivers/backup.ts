@@ -13,7 +13,15 @@
  *
  * sync: full copies every cluster; top only clusters allocated in the source
  * itself; none copies only what copy-before-write saves, and runs until
- * cancelled. Errors: a failed read applies on-source-error, a failed write
+ * cancelled; bitmap (QMP's incremental is bitmap with bitmap-mode
+ * on-success) copies the clusters a dirty bitmap of the source marks.
+ *
+ * A backup given a bitmap freezes it at creation (a successor records the
+ * writes meanwhile, the bitmap is busy) and settles it when the job commits
+ * or aborts (backup_cleanup_sync_bitmap): bitmap-mode on-success forgets
+ * what was marked if the job succeeded, always forgets it either way (but on
+ * failure keeps the clusters not copied), never keeps it; what is kept gets
+ * the writes made meanwhile merged back. Errors: a failed read applies on-source-error, a failed write
  * on-target-error; report fails the job, ignore retries the chunk, stop
  * pauses the job and retries after resume. A failed copy-before-write fails
  * the guest write (on-cbw-error=break-guest-write, the default).
@@ -24,7 +32,7 @@
  * conformance/id_and_blockers.json shows). Filter and blockers go in clean.
  */
 import type { ClusterVersion } from "../../disk/index.js";
-import type { BlockGraph, BlockNode } from "../../block/index.js";
+import { abdicate, busyError, createSuccessor, reclaim, type BlockGraph, type BlockNode, type DirtyBitmap } from "../../block/index.js";
 import { spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { IoError } from "../../disk/index.js";
 import { BlockCopy, type CopyError } from "../block-copy.js";
@@ -33,7 +41,8 @@ import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver } from "../job.js";
 import type { JobManager } from "../manager.js";
 
-export type BackupSync = "full" | "top" | "none";
+export type BackupSync = "full" | "top" | "none" | "bitmap";
+export type BitmapMode = "on-success" | "never" | "always";
 
 export interface BackupOptions extends BlockJobOptions {
   source: BlockNode;
@@ -41,6 +50,9 @@ export interface BackupOptions extends BlockJobOptions {
   sync: BackupSync;
   onSourceError?: ErrorAction;
   onTargetError?: ErrorAction;
+  /** A dirty bitmap of the source: what sync=bitmap copies, and what the job settles when it ends. */
+  bitmap?: DirtyBitmap;
+  bitmapMode?: BitmapMode;
   /** Parallel copy tasks (QEMU x-perf max-workers, default 64). */
   maxWorkers?: number;
   /** Largest copy task (QEMU's block-copy buffer, default 1 MiB). */
@@ -61,12 +73,20 @@ export class BackupDriver implements JobDriver {
   private failure: CopyError | undefined;
   private removeHook: () => void = () => {};
 
+  /** The job's name, for trace records (set in activate). */
+  private name = "";
+
   constructor(readonly graph: BlockGraph, readonly opts: BackupOptions) {
     const { source, target } = opts;
     const clusterSize = Math.max(BACKUP_MIN_CLUSTER, target.clusterSizeBytes);
     this.copy = new BlockCopy(source, target, clusterSize);
     if (opts.sync === "full") this.copy.markDirty();
     else if (opts.sync === "top") this.copy.markDirty((c) => source.isAllocated(c * clusterSize, Math.min(clusterSize, source.sizeBytes - c * clusterSize)));
+    else if (opts.sync === "bitmap") {
+      const bm = opts.bitmap!;
+      this.copy.markDirty((c) => bm.anyDirty(c * clusterSize, Math.min(clusterSize, source.sizeBytes - c * clusterSize)));
+    }
+    source.attachBitmap(this.copy.bitmap);
     this.pointInTime = source.content(0, source.sizeBytes).versions;
     this.filter = graph.createImplicitNode({ driver: "filter", file: source, filterDriver: "copy-before-write" });
     graph.replaceNode(source, this.filter);
@@ -75,6 +95,7 @@ export class BackupDriver implements JobDriver {
   /** Starts copy-before-write for `job` (from creation on: that is the point in time). */
   activate(job: Job): void {
     const copy = this.copy, issuer = `cbw:job:${job.name}`;
+    this.name = job.name;
     copy.onCopied = (bytes) => job.progressUpdate(bytes);
     // QEMU backup_block_copy_callback: a finished copy wakes a job waiting for its copy — not one
     // sleeping for the speed limit, whose sleep must run its course.
@@ -146,12 +167,38 @@ export class BackupDriver implements JobDriver {
     if (err) this.failure ??= err;
   }
 
+  commit(): void {
+    this.settleBitmap(true);
+  }
+
+  abort(): void {
+    this.settleBitmap(false);
+  }
+
+  /** QEMU backup_cleanup_sync_bitmap: the frozen bitmap is forgotten (abdicate) or kept (reclaim), per bitmap-mode. */
+  private settleBitmap(succeeded: boolean): void {
+    const { bitmap, source } = this.opts;
+    if (!bitmap || !bitmap.successor) return;
+    const mode = this.opts.bitmapMode ?? "on-success";
+    const forget = (succeeded || mode === "always") && mode !== "never";
+    const result = forget ? abdicate(source, bitmap) : reclaim(source, bitmap);
+    if (!succeeded && mode === "always") {
+      // what was not copied stays marked, for the next attempt
+      const cs = this.copy.clusterSizeBytes;
+      for (let c = 0; c < this.copy.clusters; c++) {
+        if (this.copy.isDirty(c)) result.set(c * cs, Math.min(cs, source.sizeBytes - c * cs));
+      }
+    }
+    this.graph.sim.record(`job:${this.name}`, "bitmap-settled", { bitmap: result.name, node: source.name, forgot: forget, count: result.count });
+  }
+
   /** A paused backup has no copy in flight. */
   *pause(): Process<void> {
     while (this.inFlight > 0) yield wait(this.copy.changed);
   }
 
   clean(): void {
+    this.opts.source.releaseBitmap(this.copy.bitmap);
     this.removeHook();
     this.nodes.removeAll();
     this.dropFilter();
@@ -186,9 +233,26 @@ export function createBackup(env: { jm: JobManager; graph: BlockGraph }, o: Back
   if (source === target) throw genericError("Source and target cannot be the same");
   const blocked = source.opBlocker("BACKUP_SOURCE") ?? target.opBlocker("BACKUP_TARGET");
   if (blocked) throw genericError(blocked.message);
-  if (source.sizeBytes !== target.sizeBytes) throw genericError("Source and target image have different sizes");
+  const bitmap = o.bitmap;
+  if (bitmap) {
+    // a busy bitmap can be neither written (bitmap-mode on-success, always) nor frozen (never)
+    const busy = busyError(bitmap);
+    if (busy) throw genericError(busy);
+    createSuccessor(source, bitmap);
+  }
+  const unfreeze = () => {
+    if (bitmap?.successor) reclaim(source, bitmap);
+  };
+  if (source.sizeBytes !== target.sizeBytes) {
+    unfreeze();
+    throw genericError("Source and target image have different sizes");
+  }
   const driver = new BackupDriver(env.graph, o);
-  const job = createBlockJob(env, driver, o, [driver.filter, target], () => driver.dropFilter());
+  const job = createBlockJob(env, driver, o, [driver.filter, target], () => {
+    source.releaseBitmap(driver.copy.bitmap);
+    driver.dropFilter();
+    unfreeze();
+  });
   driver.activate(job);
   return job;
 }
