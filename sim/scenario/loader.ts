@@ -19,6 +19,7 @@ import { didYouMean, InputError, type Problem } from "./errors.js";
 import { INVARIANTS } from "../check/index.js";
 import { issuesToProblems, type Locate } from "./issues.js";
 import { Fragment, Scenario, type Device, type Guest, type Node } from "./schema.js";
+import { checkVocabulary } from "./vocabulary.js";
 
 /** A scenario ready to run, with where it came from. */
 export interface LoadedScenario {
@@ -293,6 +294,8 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
     }
     if ("fault" in st) checkFault(st.fault, (sub, msg) => here(["steps", i, "fault", ...sub], msg));
   });
+
+  checkVocabulary(s, here);
 
   const known = [...INVARIANTS.map((x) => x.name), QUERY_WAIT_RULE];
   const inv = s.expect.invariants;
