@@ -19,9 +19,11 @@ Commands:
   conform FILE|DIR…         compare goldens or ../shared/conformance recordings with the simulator
   profiles                  list the profiles (historical behaviours)
   invariants                list the invariants a scenario can check
-  commands                  list the QMP commands the simulator implements
+  commands                  list the QMP commands the simulator implements, with arguments and replies
+  events                    list QEMU 7.2's QMP events with their data members, and which blocksim sends
   schema                    print the scenario file's JSON Schema (for editors)
-  help [COMMAND]            show help for a command
+  help [COMMAND]            show help for a command (also COMMAND --help)
+  --version                 print blocksim's version
 
 Exit codes: 0 expectations held, 1 an expectation failed, 2 bad input.
 
@@ -92,7 +94,16 @@ historical version of the job machinery, with the change each undoes.`,
 Lists the invariants a scenario's expect.invariants can name (default: all).`,
   commands: `Usage: blocksim commands
 
-Lists the QMP commands the simulator implements.`,
+Lists the QMP commands the simulator implements: each with its arguments
+(\`name?\` is optional; types as QAPI's: str, int, size, bool, enum values)
+and what it answers (\`{}\`, or a list of a QAPI struct with its members).`,
+  events: `Usage: blocksim events
+
+Lists QEMU 7.2's QMP events with their data members (\`name?\` is optional):
+first the job events blocksim sends, then those a real QEMU 7.2 can send
+and blocksim does not model. Scenario files are checked against this list:
+an unknown event, a data member the event never carries, or an event
+blocksim never sends in on-event, expect.events or never is an error.`,
   schema: `Usage: blocksim schema
 
 Prints the JSON Schema of scenario files (draft 2020-12, the form a person

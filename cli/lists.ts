@@ -1,9 +1,12 @@
-/** `blocksim profiles | invariants | commands | schema`: what the simulator knows, listed. */
+/** `blocksim profiles | invariants | commands | events | schema`: what the simulator knows, listed. */
 import { z } from "zod";
 import { listInvariants } from "../sim/check/index.js";
 import { QUERY_WAIT_RULE } from "../sim/mgmt/invariants.js";
 import { ALL_PROFILES as PROFILES } from "../sim/mgmt/profiles.js";
+import type { ArgSpec, ArgType } from "../sim/qmp/args.js";
+import { describeMemberType, QEMU_EVENTS, type EventSpec } from "../sim/qmp/events.js";
 import { COMMANDS } from "../sim/qmp/qemu.js";
+import { REPLIES } from "../sim/qmp/replies.js";
 import { Scenario } from "../sim/scenario/schema.js";
 import { EXIT_OK, type Io } from "./args.js";
 
@@ -24,7 +27,31 @@ export function printSchema(io: Io): number {
   return EXIT_OK;
 }
 
+/** Each command with its arguments (`name?` is optional) and what it answers. */
 export function listCommands(io: Io): number {
-  io.out(Object.keys(COMMANDS).sort().join("\n") + "\n");
+  for (const name of Object.keys(COMMANDS).sort()) {
+    const reply = Object.hasOwn(REPLIES, name) ? REPLIES[name] : undefined;
+    const answers = !reply ? "" : reply.kind === "empty" ? "  → {}" : `  → [${reply.type}]: ${Object.entries(reply.members).filter(([, m]) => m.modelled).map(([k, m]) => k + (m.optional ? "?" : "")).join(", ")}`;
+    io.out(`${name}${answers}\n${describeArgs(COMMANDS[name].args, "    ") || "    (no arguments)"}\n`);
+  }
+  return EXIT_OK;
+}
+
+function describeArgs(spec: ArgSpec, indent: string): string {
+  return Object.entries(spec).map(([k, a]) => `${indent}${k}${a.optional ? "?" : ""}: ${describeArgType(a.type)}`).join("\n");
+}
+
+function describeArgType(t: ArgType): string {
+  if (typeof t === "string") return t;
+  if ("enum" in t) return t.enum.join(" | ");
+  if ("list" in t) return `[${describeArgType(t.list)}]`;
+  return `{ ${Object.entries(t.struct).map(([k, a]) => `${k}${a.optional ? "?" : ""}: ${describeArgType(a.type)}`).join(", ")} }`;
+}
+
+/** QEMU 7.2's events with their data members (`name?` is optional): those blocksim sends, then the others. */
+export function listEvents(io: Io): number {
+  const line = (e: EventSpec) => `${e.name}\n${Object.entries(e.members).map(([k, m]) => `    ${k}${m.optional ? "?" : ""}: ${describeMemberType(m.type)}`).join("\n") || "    (no data)"}\n`;
+  io.out("Sent by blocksim:\n" + QEMU_EVENTS.filter((e) => e.modelled).map(line).join(""));
+  io.out("\nValid in QEMU 7.2, not modelled by blocksim (an expectation naming one is an error):\n" + QEMU_EVENTS.filter((e) => !e.modelled).map(line).join(""));
   return EXIT_OK;
 }

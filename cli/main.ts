@@ -6,16 +6,35 @@
  * stack trace. Wall-clock time is read only for the progress line, which
  * appears only on a terminal and never with --json.
  */
+import { readFileSync } from "node:fs";
 import { didYouMean, formatProblems, InputError } from "../sim/scenario/errors.js";
-import { EXIT_INPUT, UsageError, type Io } from "./args.js";
+import { EXIT_INPUT, EXIT_OK, UsageError, type Io } from "./args.js";
 import { cmdCheckDeterminism } from "./check-determinism.js";
 import { help, HELP } from "./help.js";
-import { listCommands, listProfiles, printInvariants, printSchema } from "./lists.js";
+import { listCommands, listEvents, listProfiles, printInvariants, printSchema } from "./lists.js";
 import { cmdReplay } from "./replay.js";
 import { cmdRun } from "./run.js";
 import { cmdTimeline } from "./timeline.js";
 
 export type { Io } from "./args.js";
+
+/** Commands that print their own help (`COMMAND --help`). */
+const SELF_HELP = ["fuzz", "explore", "races", "record", "conform"];
+/** Every command, for "did you mean" and the list in errors. */
+export const COMMAND_NAMES = [...Object.keys(HELP).filter((k) => k !== "main"), ...SELF_HELP].sort();
+
+/** A command that takes no options: --help, or nothing at all. */
+function noOptions(cmd: string, rest: string[], io: Io, fn: (io: Io) => number): number {
+  if (rest.length === 1 && (rest[0] === "--help" || rest[0] === "-h")) return help(cmd, io);
+  if (rest.length > 0) throw new UsageError(`'${cmd}' takes no arguments or options, got ${JSON.stringify(rest[0])}; see: blocksim help ${cmd}`);
+  return fn(io);
+}
+
+function printVersion(io: Io): number {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  io.out(`blocksim ${pkg.version}\n`);
+  return EXIT_OK;
+}
 
 /** Runs the CLI on `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -28,7 +47,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         return help("main", io);
       case "help": {
         const topic = rest[0] ?? "main";
-        if (topic === "fuzz" || topic === "explore" || topic === "races") return await main([topic, "--help"], io);
+        if (SELF_HELP.includes(topic)) return await main([topic, "--help"], io);
         if (!Object.hasOwn(HELP, topic)) throw new UsageError(`no help for "${topic}"${didYouMean(topic, Object.keys(HELP))}; commands: ${Object.keys(HELP).filter((k) => k !== "main").join(", ")}`);
         return help(topic, io);
       }
@@ -42,12 +61,16 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "races": return (await import("./races.js")).racesCommand(rest, io);
       case "record": return await (await import("../live/record.js")).recordCommand(rest, io);
       case "conform": return (await import("../live/conform.js")).conformCommand(rest, io);
-      case "profiles": return rest.includes("--help") || rest.includes("-h") ? help("profiles", io) : listProfiles(io);
-      case "invariants": return rest.includes("--help") || rest.includes("-h") ? help("invariants", io) : printInvariants(io);
-      case "commands": return rest.includes("--help") || rest.includes("-h") ? help("commands", io) : listCommands(io);
-      case "schema": return rest.includes("--help") || rest.includes("-h") ? help("schema", io) : printSchema(io);
+      case "profiles": return noOptions(cmd, rest, io, listProfiles);
+      case "invariants": return noOptions(cmd, rest, io, printInvariants);
+      case "commands": return noOptions(cmd, rest, io, listCommands);
+      case "events": return noOptions(cmd, rest, io, listEvents);
+      case "schema": return noOptions(cmd, rest, io, printSchema);
+      case "--version":
+      case "-V":
+      case "version": return printVersion(io);
       default:
-        throw new UsageError(`unknown command "${cmd}"${didYouMean(cmd, [...Object.keys(HELP).filter((k) => k !== "main"), "fuzz", "explore", "races"])}; see: blocksim --help`);
+        throw new UsageError(`unknown command "${cmd}"${didYouMean(cmd, COMMAND_NAMES)}; commands: ${COMMAND_NAMES.join(", ")}; see: blocksim --help`);
     }
   } catch (e) {
     if (e instanceof UsageError) {

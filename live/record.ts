@@ -264,6 +264,19 @@ export async function recordGolden(spec: Spec, opts: RecordOptions = {}): Promis
   };
 }
 
+const RECORD_USAGE = `Usage: blocksim record SPEC.json… [--runs N] [--out DIR] [--qemu BINARY]
+
+Records each conformance spec against a real QEMU 7.2 (qemu-system-x86_64 on
+PATH, or --qemu) N times (default 3), normalises and merges the runs, and
+writes the golden SCENARIO.json into DIR (default: the current folder; the
+project's goldens live in test/conformance/goldens).
+
+Exit codes: 0 recorded, 1 QEMU failed, 2 bad arguments or a bad spec file.
+
+Example:
+  blocksim record test/conformance/specs/txn_individual.json --runs 5 --out test/conformance/goldens
+`;
+
 /** Output for the command form (the CLI passes its own). */
 export interface CommandIo {
   out(text: string): void;
@@ -289,9 +302,18 @@ export async function recordCommand(argv: string[], io: CommandIo = stdio): Prom
 async function record(argv: string[], io: CommandIo): Promise<number> {
   const files: string[] = [];
   const opts: RecordOptions = { log: (l) => io.err(l + "\n") };
-  let out = fileURLToPath(new URL("../test/conformance/goldens/", import.meta.url));
+  // Never into the source tree by default: the current folder, unless --out says where.
+  let out = ".";
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === "--help" || a === "-h") {
+      io.out(RECORD_USAGE);
+      return 0;
+    }
+    if ((a === "--runs" || a === "--out" || a === "--qemu") && (argv[i + 1] === undefined || argv[i + 1].startsWith("-"))) {
+      io.err(`record: ${a} needs a value; see: blocksim record --help\n`);
+      return 2;
+    }
     if (a === "--runs") opts.runs = Number(argv[++i]);
     else if (a === "--out") out = argv[++i];
     else if (a === "--qemu") opts.qemu = argv[++i];
@@ -301,15 +323,23 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
     } else files.push(a);
   }
   if (files.length === 0) {
-    io.err("usage: blocksim record SPEC.json... [--runs N] [--out DIR] [--qemu BINARY]\n");
+    io.err(RECORD_USAGE);
     return 2;
   }
   if (!Number.isInteger(opts.runs ?? 3) || (opts.runs ?? 3) < 1) {
     io.err("record: --runs must be a positive integer\n");
     return 2;
   }
+  const specs: Spec[] = [];
   for (const f of files) {
-    const spec = loadSpec(resolve(f));
+    try {
+      specs.push(loadSpec(resolve(f)));
+    } catch (e) {
+      io.err(`record: ${f}: ${e instanceof Error ? e.message : String(e)}\n`);
+      return 2;
+    }
+  }
+  for (const spec of specs) {
     const golden = await recordGolden(spec, opts);
     const path = join(out, `${spec.scenario}.json`);
     writeGolden(path, golden);

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../cli/main.js";
 
@@ -14,17 +17,44 @@ describe("blocksim conform and record", () => {
     expect(o.out).toContain("1 of 1 match the simulator");
   });
 
-  it("conform shows where a known difference departs, with exit 1", async () => {
+  it("conform: a difference the project declares deliberate is listed with its reason, exit 0", async () => {
     const { o, io: i } = io();
-    expect(await main(["conform", "test/conformance/goldens/mirror_null_source.json"], i)).toBe(1);
-    expect(o.out).toMatch(/DIFF {2}mirror_null_source: departs at entry 7/);
+    expect(await main(["conform", "test/conformance/goldens/mirror_null_source.json"], i)).toBe(0);
+    expect(o.out).toMatch(/known mirror_null_source: departs at entry 7, a declared difference: QEMU's mirror asks the source's block status/);
+  });
+
+  it("conform: an undeclared difference shows the diff, exit 1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-conform-"));
+    const text = readFileSync("test/conformance/goldens/target_error_ignore.json", "utf8");
+    writeFileSync(join(dir, "edited.json"), text.replace('"action": "ignore"', '"action": "stop"'));
+    const { o, io: i } = io();
+    expect(await main(["conform", dir], i)).toBe(1);
+    expect(o.out).toMatch(/DIFF {2}target_error_ignore: departs at entry 10/);
+    expect(o.out).toMatch(/1 undeclared difference/);
+  });
+
+  it("record and conform have help: help record, record --help, help conform, conform --help (exit 0)", async () => {
+    for (const cmd of [["help", "record"], ["record", "--help"], ["help", "conform"], ["conform", "--help"]]) {
+      const { o, io: i } = io();
+      expect(await main(cmd, i), cmd.join(" ")).toBe(0);
+      expect(o.out, cmd.join(" ")).toMatch(/^Usage: blocksim (record|conform)/);
+    }
+  });
+
+  it("record refuses a bad spec file with exit 2, and writes nowhere in the source tree by default", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-record-"));
+    writeFileSync(join(dir, "bad.json"), "{ not json");
+    const { o, io: i } = io();
+    expect(await main(["record", join(dir, "bad.json")], i)).toBe(2);
+    expect(o.err).toMatch(/^record: .*bad\.json: /);
+    expect(await main(["record", join(dir, "bad.json"), "--out"], i)).toBe(2);
   });
 
   it("both refuse bad arguments with exit 2 and a usage line", async () => {
     for (const cmd of [["conform"], ["record"], ["record", "x.json", "--runs", "0"], ["record", "--bogus"]]) {
       const { o, io: i } = io();
       expect(await main(cmd, i), cmd.join(" ")).toBe(2);
-      expect(o.err, cmd.join(" ")).toMatch(/usage|--runs|unknown option/);
+      expect(o.err, cmd.join(" ")).toMatch(/Usage|--runs|unknown option/);
     }
   });
 });

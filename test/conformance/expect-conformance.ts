@@ -2,11 +2,8 @@ import { expect } from "vitest";
 import type { Wait } from "../../live/golden.js";
 import { firstDifference, optionalEntries, replay, showDifference, type Recording } from "../../live/spec-driver.js";
 
-/** Where the simulator knowingly departs from a recording: the first entry that differs, and why. */
-export interface KnownDifference {
-  from: number;
-  why: string;
-}
+import type { KnownDifference } from "../../live/known-differences.js";
+export type { KnownDifference };
 
 /**
  * Replays `rec` through the simulator and asserts it produces the recorded

@@ -10,30 +10,13 @@ import { fileURLToPath } from "node:url";
 import { conform, formatResults } from "../../live/conform.js";
 import { describe, expect, it } from "vitest";
 import { loadGolden, loadSpec, waitsOf } from "../../live/golden.js";
-import { expectConformance, type KnownDifference } from "./expect-conformance.js";
+import { expectConformance } from "./expect-conformance.js";
+import { KNOWN_GOLDEN_DIFFERENCES } from "../../live/known-differences.js";
 import { CONFORMANCE_DIR } from "../../live/spec-driver.js";
 import { GOLDENS_DIR } from "./paths.js";
 
 const SPECS_DIR = new URL("./specs/", import.meta.url);
 const names = (dir: URL) => readdirSync(dir).filter((f) => f.endsWith(".json")).map((f) => f.replace(/\.json$/, "")).sort();
-
-/**
- * Where the simulator knowingly departs from a golden: the first entry that
- * differs, and why. The test checks the match holds exactly up to there.
- */
-export const KNOWN_GOLDEN_DIFFERENCES: Record<string, KnownDifference> = {
-  cancel_two_on_one_source: {
-    from: 27,
-    why: "job-cancel of j1 then j0, two backups of one source: in all 5 runs QEMU shows j1 'aborting', then all of j0 (aborting, cancelled, concluded, null), then j1's cancelled, concluded, null — " +
-      "j0's completion runs nested inside j1's finalization, most likely because backup's clean drops the copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit bottom half runs. " +
-      "blocksim's finalization (Job.finalizeSingle) does not poll, so j1 finishes before j0 starts. The same cause as id_and_blockers from entry 60.",
-  },
-  mirror_null_source: {
-    from: 7,
-    why: "QEMU's mirror asks the source's block status: a null-co node without read-zeroes reports no data, so mirror writes zeroes (no read, no pwritev) and is READY at once; " +
-      "the injected pwritev error never fires. blocksim's mirror copies every dirty chunk (read, then write), so it hits the error and stops. A deliberate abstraction for now: use a source with data (mirror_target_error_stop).",
-  },
-};
 
 describe("the goldens recorded from a real QEMU 7.2 (test/conformance/goldens)", () => {
   it("exist for every spec, and were recorded from the spec as it is now", () => {
