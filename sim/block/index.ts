@@ -6,3 +6,4 @@ export { ParentLink, type DrainParent, type LinkRole } from "./links.js";
 export { abdicate, busyError, createSuccessor, DirtyBitmap, reclaim, type BitmapHolder } from "./bitmap.js";
 export { BLOCK_OP_TYPES, OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
 export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";
+export { ACTIVE_BACKEND, adoptContext, attachDevice, backendContext, changeAioContext, component, hasBackend, nodeContext } from "./aio-context.js";

@@ -6,6 +6,7 @@
  * calls it has delivered and not yet ended (QEMU's parent_quiesce_counter),
  * so moving a link to another node can settle the difference exactly.
  */
+import type { AioContext } from "../scheduler/index.js";
 import type { BlockBackend } from "./backend.js";
 import type { BlockNode } from "./node.js";
 
@@ -22,6 +23,12 @@ export interface DrainParent {
   drainedEnd(): void;
   /** Whether the parent may still issue requests (a busy job). A drain waits until every parent says false; call `graph.kick()` when it changes to false. */
   drainedPoll(): boolean;
+  /** Other nodes that must share the node's AioContext (a job's other nodes); see aio-context.ts. */
+  aioNodes?(): readonly BlockNode[];
+  /** Follows the node into another AioContext (a job moves its coroutine). */
+  setAioContext?(ctx: AioContext): void;
+  /** It uses the node through a BlockBackend (QEMU bdrv_has_blk counts it). */
+  readonly viaBackend?: boolean;
 }
 
 /** What a link means: a node's backing or file child, a BlockBackend's root, or a registered user. */

@@ -5,7 +5,8 @@
  * ad90febaf2 any node of the job, not only its main one), and is op-blocked
  * with the reason "block device is in use by block job: <type>" (seed 002).
  */
-import type { BlockGraph, BlockNode, ParentLink } from "../block/index.js";
+import { ACTIVE_BACKEND, adoptContext, nodeContext, type BlockGraph, type BlockNode, type ParentLink } from "../block/index.js";
+import { genericError } from "./errors.js";
 import type { Job, JobDriver } from "./job.js";
 import type { JobManager } from "./manager.js";
 import type { JobTxn } from "./txn.js";
@@ -34,6 +35,15 @@ export function createBlockJob(
   undo: () => void = () => {},
 ): Job {
   let job: Job;
+  // The job runs in its main node's AioContext (block_job_create); its other nodes join it as they
+  // are attached (a guest device's backend refuses, and nothing is created).
+  const ctx = nodes.length > 0 ? nodeContext(nodes[0]) : undefined;
+  try {
+    if (ctx) for (const n of nodes.slice(1)) adoptContext(env.graph, n, ctx);
+  } catch (e) {
+    undo();
+    throw e instanceof Error && e.message === ACTIVE_BACKEND ? genericError(e.message) : e;
+  }
   try {
     job = env.jm.create({ id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec, autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss });
   } catch (e) {
@@ -41,7 +51,9 @@ export function createBlockJob(
     throw e;
   }
   driver.nodes = new JobNodes(job, env.graph);
-  nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0 }));
+  // QEMU's job BlockBackend sits on the main node; a mirror's target is a BlockBackend too (commit's base is not modelled so).
+  nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0, backend: i === 0 || (i === 1 && driver.type === "mirror") }));
+  if (ctx) job.setAioContext(ctx);
   return job;
 }
 
@@ -55,10 +67,15 @@ export class JobNodes {
   }
 
   /** Attaches `node`: drains reach the job, and every operation on it is blocked (except DATAPLANE on the main node). */
-  add(node: BlockNode, opts: { main?: boolean } = {}): void {
+  add(node: BlockNode, opts: { main?: boolean; backend?: boolean } = {}): void {
     const job = this.job;
     const link = this.graph.attachParent(node, {
       name: `job:${job.name}`,
+      viaBackend: opts.backend ?? false,
+      aioNodes: () => this.nodes(),
+      setAioContext: (ctx) => {
+        if (!job.freed) job.setAioContext(ctx);
+      },
       drainedBegin: () => job.pause(),
       drainedEnd: () => {
         if (!job.freed) job.resume();

@@ -16,7 +16,7 @@
  * - completion is two-phase: `run` returns inside the coroutine, then the
  *   exit step runs later in the main loop (the deferred_to_main_loop window).
  */
-import { awaitOp, checkDelay, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer } from "../scheduler/index.js";
+import { AioContexts, awaitOp, checkDelay, type AioContext, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer } from "../scheduler/index.js";
 import { strerror, type Errno, type IoError } from "../disk/index.js";
 import { ERRNO_CODE, genericError, strerrorRet } from "./errors.js";
 import { RateLimit } from "./ratelimit.js";
@@ -212,6 +212,9 @@ export class Job {
   private readonly onComplete?: (ret: number) => void;
   /** @internal notified when the job reaches a completed state (txn abort waits on it). */
   completionWaiters: (() => void)[] = [];
+  /** The event loop the coroutine runs in (QEMU job->aio_context): its main node's; the main loop by default. */
+  aioContext: AioContext;
+  private readonly aio: AioContexts;
 
   constructor(readonly ctx: JobContext, opts: JobOptions) {
     this.id = opts.id;
@@ -222,6 +225,8 @@ export class Job {
     this.autoDismiss = opts.autoDismiss ?? true;
     this.onComplete = opts.onComplete;
     this.txn = opts.txn;
+    this.aio = AioContexts.of(ctx.sim);
+    this.aioContext = this.aio.main;
     opts.txn.add(this);
     this.transition("created");
   }
@@ -360,10 +365,10 @@ export class Job {
     if (p) {
       this.parked = undefined;
       p.host.wake(p.proc, p.token);
-      // From the main loop (a command, a timer, a drain) QEMU enters the coroutine at once, up to
-      // its next yield; from another coroutine it runs as soon as that one yields.
-      if (this.ctx.inCoroutine()) this.ctx.sim.runNext(p.proc);
-      else this.ctx.sim.enterNow(p.proc);
+      // From its own loop (a command, a timer, a drain) QEMU enters the coroutine at once, up to
+      // its next yield; from another coroutine it runs as soon as that one yields; from another
+      // context (an IOThread's job woken by the main loop) it is scheduled into the job's loop.
+      this.aio.coEnter(this.aioContext, p.proc, this.ctx.inCoroutine());
     }
   }
 
@@ -407,7 +412,7 @@ export class Job {
       this.sleepTimer = this.ctx.sim.at(deadlineNs, `job '${this.name}' sleep timer`, () => {
         this.sleepTimer = undefined;
         this.enter();
-      });
+      }, undefined, this.aioContext.id);
     }
     this.busy = false;
     this.ctx.idle(this);
@@ -467,10 +472,24 @@ export class Job {
       job.ret = ret;
       job.deferredToMainLoop = true;
       job.busy = true;
-      job.ctx.sim.at(job.ctx.sim.now, `job '${job.name}' exit`, () => job.exit());
-    })());
-    // QEMU job_start enters the coroutine at once (aio_co_enter from the main loop), up to its first yield.
-    if (!this.ctx.inCoroutine()) this.ctx.sim.enterNow(this.co);
+      // job_exit is a bottom half of the main loop, whatever the job's context.
+      job.ctx.sim.at(job.ctx.sim.now, `job '${job.name}' exit`, () => job.exit(), undefined, 0);
+    })(), { context: this.aioContext.id });
+    // QEMU job_start enters the coroutine with aio_co_enter: from the main loop at once, up to its
+    // first yield, when the job is in the main loop; scheduled into its IOThread's loop otherwise.
+    if (!this.ctx.inCoroutine()) this.aio.coEnter(this.aioContext, this.co, false);
+  }
+
+  /**
+   * Follows its nodes into another AioContext (QEMU child_job_set_aio_ctx,
+   * job_set_aio_context): the coroutine runs there from its next entry.
+   */
+  setAioContext(ctx: AioContext): void {
+    this.assertAlive("set AioContext");
+    if (ctx === this.aioContext) return;
+    this.ctx.sim.record(`job:${this.name}`, "aio-context", { from: this.aioContext.name, to: ctx.name });
+    this.aioContext = ctx;
+    if (this.co && (this.co.state === "ready" || this.co.state === "blocked" || this.co.state === "running")) this.ctx.sim.moveToContext(this.co, ctx.id);
   }
 
   /** The main-loop half of completion (QEMU job_exit). */

@@ -10,6 +10,7 @@ import { BITMAP_COMMANDS } from "./bitmap-commands.js";
 import { BLOCK_COMMANDS } from "./block-commands.js";
 import type { QemuContext } from "./context.js";
 import { HMP_COMMANDS } from "./hmp.js";
+import { IOTHREAD_COMMANDS } from "./iothread-commands.js";
 import { JOB_COMMANDS } from "./job-commands.js";
 import { JOB_START_COMMANDS } from "./job-start-commands.js";
 import { Monitor, type Command } from "./monitor.js";
@@ -24,6 +25,7 @@ export const COMMANDS: Readonly<Record<string, Command<QemuContext>>> = {
   ...JOB_START_COMMANDS,
   ...TRANSACTION_COMMANDS,
   ...HMP_COMMANDS,
+  ...IOTHREAD_COMMANDS,
 };
 
 export interface Qemu extends QemuContext {

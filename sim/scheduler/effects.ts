@@ -41,6 +41,8 @@ export interface ProcHandle {
   readonly state: ProcState;
   /** The return value once state is "done". */
   readonly result: unknown;
+  /** The AioContext it runs in (0: the main loop). */
+  readonly context: number;
 }
 
 export type ProcState = "ready" | "running" | "blocked" | "done" | "interrupted" | "failed";
@@ -69,6 +71,8 @@ export interface SpawnOptions {
   daemon?: boolean;
   /** The actor this process belongs to, for priority-based strategies (default: its own id). */
   owner?: number;
+  /** The AioContext it runs in (default: the spawner's; 0 is the main loop). */
+  context?: number;
 }
 
 export type Effect =

@@ -84,12 +84,14 @@ class Proc implements ProcHandle {
     readonly gen: Process<unknown>,
     readonly daemon: boolean,
     readonly owner: number,
+    /** The AioContext (event loop) it runs in: 0 is the main loop (see aio-context.ts). */
+    public context: number,
   ) {}
 }
 
 class Callback implements Timer {
   pending = true;
-  constructor(readonly label: string, readonly fn: () => void, readonly owner: number, readonly slot: number) {}
+  constructor(readonly label: string, readonly fn: () => void, readonly owner: number, readonly slot: number, readonly context: number) {}
 }
 
 type Entry = Proc | Callback;
@@ -165,6 +167,15 @@ export class Scheduler implements OperationHost {
   /** Set by advanceTo: the run stops at this time instead of ending. */
   private horizon: number | undefined = undefined;
   private readonly ownerOf = (i: number): number => this.ownerOfSlot(this.ready[this.readyHead + i]);
+  /** The context of the callback being fired (0 outside callbacks). */
+  private firingContext = 0;
+  /**
+   * Whether entries of a context may not run now (its AioContext lock is held
+   * by another thread): set by aio-context.ts; entries of context 0 never ask.
+   */
+  private contextGate: ((context: number) => string | undefined) | undefined = undefined;
+  /** Slots that came up while their context was gated, in arrival order. */
+  private readonly gated: number[] = [];
 
   constructor(opts: SchedulerOptions = {}) {
     this.streams = new Streams(opts.seed ?? 0);
@@ -189,7 +200,7 @@ export class Scheduler implements OperationHost {
     }
     const slot = this.allocSlot();
     const id = this.nextProcId++;
-    const p = new Proc(id, name, slot, body, !!opts.daemon, opts.owner ?? id);
+    const p = new Proc(id, name, slot, body, !!opts.daemon, opts.owner ?? id, opts.context ?? this.currentContext);
     this.slots[slot] = p;
     this.procs.push(p);
     if (!p.daemon) {
@@ -201,13 +212,48 @@ export class Scheduler implements OperationHost {
     return p;
   }
 
-  /** Runs `fn` at absolute virtual time `timeNs` (>= now), as its own step. */
-  at(timeNs: number, label: string, fn: () => void, owner?: number): Timer {
+  /**
+   * The AioContext whose loop runs the code now: the running process's, or
+   * the firing callback's; 0 (the main loop) otherwise.
+   */
+  get currentContext(): number {
+    return this.current !== undefined ? this.current.context : this.firingContext;
+  }
+
+  /**
+   * Installs the test that holds back entries of a gated context (a reason
+   * string, or undefined to let it run). Held-back entries wait until
+   * `ungate(context)`.
+   */
+  setContextGate(gate: (context: number) => string | undefined): void {
+    this.contextGate = gate;
+  }
+
+  /** Moves a process to another AioContext: it runs in that loop from its next step. */
+  moveToContext(proc: ProcHandle, context: number): void {
+    (proc as Proc).context = context;
+  }
+
+  /** Puts the entries held back for `context` back in the ready list, in arrival order. */
+  ungate(context: number): void {
+    const g = this.gated;
+    for (let i = 0; i < g.length; ) {
+      if (this.slots[g[i]]!.context === context) {
+        this.pushReady(g[i]);
+        g.splice(i, 1);
+      } else {
+        i++;
+      }
+    }
+  }
+
+  /** Runs `fn` at absolute virtual time `timeNs` (>= now), as its own step, in `context` (default: the current one). */
+  at(timeNs: number, label: string, fn: () => void, owner?: number, context?: number): Timer {
     if (!Number.isSafeInteger(timeNs) || timeNs < this.now) {
       throw new RangeError(`timer "${label}": time ${timeNs} ns must be an integer >= now (${this.now} ns)`);
     }
     const slot = this.allocSlot();
-    const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot);
+    const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot, context ?? this.currentContext);
     this.slots[slot] = cb;
     if (timeNs === this.now) this.pushReady(slot);
     else this.heap.push(slot, timeNs, this.seq++);
@@ -226,6 +272,7 @@ export class Scheduler implements OperationHost {
     if (!cb.pending) return false;
     cb.pending = false;
     if (this.heap.has(cb.slot)) this.heap.remove(cb.slot);
+    else if (this.gated.length > 0 && this.gated.includes(cb.slot)) this.gated.splice(this.gated.indexOf(cb.slot), 1);
     else this.removeReady(cb.slot);
     this.releaseSlot(cb.slot);
     return true;
@@ -494,6 +541,15 @@ export class Scheduler implements OperationHost {
       }
       const e = this.slots[slot]!;
       if (this.steps - this.instantStart >= this.maxInstantSteps && this.spinning(e)) return;
+      if (e.context !== 0 && this.contextGate !== undefined) {
+        const why = this.contextGate(e.context);
+        if (why !== undefined) {
+          // Its thread is stuck acquiring the AioContext lock: the entry waits for the release.
+          this.gated.push(slot);
+          this.record("sched", "gated", { context: e.context, entry: e instanceof Proc ? e.name : e.label, why });
+          continue;
+        }
+      }
       this.steps++;
       hasher.int(this.now);
       if (e instanceof Proc) {
@@ -670,11 +726,15 @@ export class Scheduler implements OperationHost {
   private fire(cb: Callback): void {
     cb.pending = false;
     this.releaseSlot(cb.slot);
+    const outer = this.firingContext;
+    this.firingContext = cb.context;
     try {
       cb.fn();
     } catch (err) {
       if (err instanceof Divergence || err instanceof PollAborted) throw err;
       this.fail(cb.label, err);
+    } finally {
+      this.firingContext = outer;
     }
   }
 
@@ -754,8 +814,13 @@ export class Scheduler implements OperationHost {
 
   private deadlock(): Outcome {
     const waiting = this.procs
-      .filter((p) => p.state === "blocked" && !p.daemon)
+      .filter((p) => p.state === "blocked" && !p.daemon && (this.gated.length === 0 || !this.gated.includes(p.slot)))
       .map((p) => ({ process: p.name, on: describeBlock(p.blockedOn) }));
+    for (const slot of this.gated) {
+      const e = this.slots[slot]!;
+      if (e instanceof Proc && e.daemon) continue;
+      waiting.push({ process: e instanceof Proc ? e.name : `timer "${e.label}"`, on: this.contextGate?.(e.context) ?? "its AioContext" });
+    }
     // A nested poll that can never end is QEMU hanging in AIO_WAIT_WHILE.
     for (const w of this.polls) waiting.push({ process: "main loop", on: `nested poll: ${w}` });
     return { kind: "deadlock", timeNs: this.now, waiting };
