@@ -1,0 +1,218 @@
+/**
+ * The simulated QEMU that `blocksim serve` puts behind its socket, built
+ * from a scenario file: the scheduler (seed, strategy), a QEMU under the
+ * scenario's profile, its devices with their data and faults, its nodes
+ * (added through the monitor, as a management layer would), its guests, and
+ * its QMP steps as a second client inside the simulation. The scenario's
+ * `expect` is not checked: a live session has no end to check it at.
+ */
+import { startGuest, type GuestWorkload } from "../sim/block/index.js";
+import type { FaultRule as DiskFaultRule, LatencyNs } from "../sim/disk/index.js";
+import { qemuBehaviour } from "../sim/mgmt/index.js";
+import { createQemu, type Qemu } from "../sim/qmp/qemu.js";
+import type { QmpResponse } from "../sim/qmp/types.js";
+import { join, ReplayStrategy, Scheduler, Signal, sleep, wait, type ChoiceLog, type Outcome, type Process, type ProcHandle } from "../sim/scheduler/index.js";
+import type { LoadedScenario } from "../sim/scenario/loader.js";
+import { makeStrategy, subset } from "../sim/scenario/runner.js";
+import type { FaultRule, Scenario, Step } from "../sim/scenario/schema.js";
+
+export interface WorldOptions {
+  /** Replays this choice log instead of the scenario's strategy. */
+  choices?: ChoiceLog;
+  trace?: boolean;
+}
+
+/** One line the scenario's step client saw (its commands and replies). */
+export interface StepLine {
+  t: number;
+  step: number;
+  execute: string;
+  response?: QmpResponse;
+}
+
+export interface World {
+  sim: Scheduler;
+  qemu: Qemu;
+  profile: string;
+  seed: number | string;
+  strategy: string;
+  /** The setup process (devices, data, nodes, guests); the world is ready when it is done. */
+  setup: ProcHandle;
+  /** Why setup failed, if it did. */
+  setupError(): string | undefined;
+  /** The scenario's step client's commands and replies. */
+  steps: StepLine[];
+  guests: GuestWorkload[];
+}
+
+/** Steps `serve` cannot run: they need the management layer or a run's end. */
+export function unsupportedStep(st: Step): string | undefined {
+  if ("libvirt" in st || "poll" in st) return "libvirt and poll steps need the simulated management layer; blocksim serve runs QMP, drain, undrain, fault and heal steps";
+  return undefined;
+}
+
+export function buildWorld(loaded: LoadedScenario | undefined, opts: WorldOptions = {}): World {
+  const sc: Scenario | undefined = loaded?.scenario;
+  const profile = sc?.profile ?? "current";
+  const seed = sc?.seed ?? 0;
+  const strategyName = sc?.strategy ?? "fifo";
+  const strategy = opts.choices ? new ReplayStrategy(opts.choices) : makeStrategy(strategyName, seed);
+  const sim = new Scheduler({ seed, strategy, trace: !!opts.trace, ...(sc ? { maxSteps: sc.limits.steps } : {}) });
+  const qemu = createQemu(sim, qemuBehaviour(profile));
+  let error: string | undefined;
+  const steps: StepLine[] = [];
+  const guests: GuestWorkload[] = [];
+  const setup = sim.spawn("setup", (function* (): Process<void> {
+    if (!sc) return;
+    for (const d of sc.devices) {
+      qemu.addDevice({
+        name: d.name, sizeBytes: d.size, clusterSizeBytes: d["cluster-size"],
+        readLatencyNs: latency(d["read-latency"] ?? d.latency), writeLatencyNs: latency(d["write-latency"] ?? d.latency),
+        bandwidthBytesPerSec: d.bandwidth, queueDepth: d["queue-depth"], faults: d.faults.map(diskFault),
+      });
+    }
+    const fills: ProcHandle[] = [];
+    for (const d of sc.devices) {
+      if (d.data.length === 0) continue;
+      const dev = qemu.devices.get(d.name)!;
+      fills.push(sim.spawn(`fill ${d.name}`, (function* (): Process<void> {
+        const rules = dev.faults.list().map((f) => f.rule);
+        dev.faults.clear();
+        for (const r of d.data) yield dev.io({ op: "write", offset: r.offset, bytes: r.length, issuer: "qemu-img" });
+        for (const r of rules) dev.faults.add(r);
+      })()));
+    }
+    for (const f of fills) yield join(f);
+    for (const n of sc.nodes) {
+      const r = yield* qemu.monitor.execute({ execute: "blockdev-add", arguments: n as unknown as Record<string, unknown> });
+      if ("error" in r) {
+        error = `node "${n["node-name"]}": blockdev-add failed: ${r.error.class}: ${r.error.desc}`;
+        return;
+      }
+    }
+    const t0 = sim.now;
+    for (const g of sc.guests) {
+      const node = qemu.graph.findNode(g.node)!;
+      const backend = qemu.graph.createBackend({ name: g.drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true });
+      const pattern = typeof g.pattern === "string" ? g.pattern : { kind: "hot" as const, offsetBytes: g.pattern.hot.offset, bytes: g.pattern.hot.length, hotFraction: g.pattern.hot.fraction };
+      const cfg = {
+        name: g.name, backend, pattern, readFraction: g["read-fraction"],
+        requestBytes: typeof g["request-size"] === "number" ? g["request-size"] : { minBytes: g["request-size"].min, maxBytes: g["request-size"].max },
+        alignBytes: g.align, iodepth: g.iodepth,
+        intervalNs: typeof g.interval === "number" ? g.interval : { minNs: g.interval.min, maxNs: g.interval.max },
+        regionOffsetBytes: g.region?.offset, regionBytes: g.region?.length,
+        maxRequests: g["max-requests"], stopAtNs: g.stop === undefined ? undefined : t0 + g.stop,
+      };
+      if (g.start === 0) guests.push(startGuest(sim, cfg));
+      else sim.spawn(`${g.name} start`, (function* (): Process<void> {
+        yield sleep(g.start);
+        guests.push(startGuest(sim, cfg));
+      })(), { daemon: true });
+    }
+    if (sc.steps.length > 0) sim.spawn("scenario steps", stepClient(sim, qemu, sc, t0, steps), { daemon: true });
+  })());
+  return { sim, qemu, profile, seed, strategy: opts.choices ? "replay" : strategyName, setup, setupError: () => error, steps, guests };
+}
+
+/** The scenario's steps as one more QMP client: each waits for its trigger, then acts. */
+function* stepClient(sim: Scheduler, qemu: Qemu, sc: Scenario, t0: number, lines: StepLine[]): Process<void> {
+  const progress = new Signal<void>("scenario step progress");
+  const events: { event: string; data: Record<string, unknown> }[] = [];
+  const statuses = new Map<string, Set<string>>();
+  const done = new Set<number>();
+  qemu.monitor.onEvent((e) => {
+    events.push(e);
+    if (e.event === "JOB_STATUS_CHANGE") {
+      const id = String(e.data.id);
+      if (!statuses.has(id)) statuses.set(id, new Set());
+      statuses.get(id)!.add(String(e.data.status));
+    }
+    sim.notify(progress);
+  });
+  const drains = new Map<string, import("../sim/block/index.js").BlockNode[]>();
+  const procs = sc.steps.map((st, i) => sim.spawn(`step ${i}`, (function* (): Process<void> {
+    const until = function* (cond: () => boolean): Process<void> {
+      while (!cond()) yield wait(progress);
+    };
+    if (st.at !== undefined) {
+      if (t0 + st.at > sim.now) yield sleep(t0 + st.at - sim.now);
+    } else if (st.after !== undefined) {
+      const j = sc.steps.findIndex((s) => s.id === st.after);
+      yield* until(() => done.has(j));
+    } else if (st["on-event"] !== undefined) {
+      const m = st["on-event"];
+      yield* until(() => events.filter((e) => e.event === m.event && subset(m.data, e.data)).length >= m.count);
+    } else if (st["on-job"] !== undefined) {
+      const { id, status } = st["on-job"];
+      yield* until(() => statuses.get(id)?.has(status) ?? false);
+    } else if (i > 0) {
+      yield* until(() => done.has(i - 1));
+    }
+    if (st.delay > 0) yield sleep(st.delay);
+    if ("execute" in st) {
+      lines.push({ t: sim.now, step: i, execute: st.execute });
+      const r = yield* qemu.monitor.execute(st.arguments === undefined ? { execute: st.execute } : { execute: st.execute, arguments: st.arguments });
+      lines.push({ t: sim.now, step: i, execute: st.execute, response: r });
+    } else if ("drain" in st) {
+      const node = qemu.graph.findNode(st.drain.node);
+      if (node) {
+        yield* qemu.graph.drainedBegin(node);
+        if (!drains.has(node.name)) drains.set(node.name, []);
+        drains.get(node.name)!.push(node);
+      }
+    } else if ("undrain" in st) {
+      const node = drains.get(st.undrain.node)?.pop();
+      if (node) qemu.graph.drainedEnd(node);
+    } else if ("fault" in st) {
+      const { device, ...rule } = st.fault;
+      qemu.devices.get(device)?.faults.add(diskFault(rule));
+    } else if ("heal" in st) {
+      qemu.devices.get(st.heal.device)?.faults.clear();
+    }
+    done.add(i);
+    sim.notify(progress);
+  })(), { daemon: true }));
+  for (const p of procs) yield join(p);
+}
+
+function latency(l: number | { min: number; max: number } | undefined): LatencyNs {
+  if (l === undefined) return 0;
+  return typeof l === "number" ? l : { minNs: l.min, maxNs: l.max };
+}
+
+function diskFault(f: FaultRule): DiskFaultRule {
+  return {
+    ...(f.op !== undefined ? { op: f.op } : {}),
+    errno: f.errno as DiskFaultRule["errno"],
+    ...(f.range ? { startBytes: f.range.offset, endBytes: f.range.offset + f.range.length } : {}),
+    ...(f.issuer !== undefined ? { issuer: f.issuer } : {}),
+    ...(f.once !== undefined ? { once: f.once } : {}),
+    ...(f["after-requests"] !== undefined ? { afterRequests: f["after-requests"] } : {}),
+    ...(f.choose !== undefined ? { choose: f.choose } : {}),
+  };
+}
+
+/** Runs the setup process to its end on virtual time (nothing else is driving the world yet); throws what went wrong. */
+export function runSetup(world: World): void {
+  const { sim, setup } = world;
+  while (setup.state !== "done" && setup.state !== "failed" && setup.state !== "interrupted") {
+    const next = sim.nextEventNs();
+    if (next === undefined) break;
+    const o = sim.advanceTo(next);
+    if (o) throw new Error(`the scenario's setup stopped the simulation: ${describeOutcome(o)}`);
+  }
+  const err = world.setupError();
+  if (err) throw new Error(`the scenario's setup failed: ${err}`);
+  if (setup.state !== "done") throw new Error(`the scenario's setup did not finish (state ${setup.state})`);
+}
+
+export function describeOutcome(o: Outcome): string {
+  switch (o.kind) {
+    case "ok": return "ok";
+    case "failure": return `process "${o.process}" failed at ${o.timeNs} ns: ${o.error}`;
+    case "deadlock": return `deadlock at ${o.timeNs} ns`;
+    case "step-budget": return `the step budget (${o.maxSteps}) ran out at ${o.timeNs} ns`;
+    case "time-budget": return `the time budget (${o.maxTimeNs} ns) ran out`;
+    case "divergence": return `the replay diverged at choice ${o.index}: ${o.error}`;
+  }
+}
