@@ -17,6 +17,7 @@ Commands:
   races                     the race catalog: found under the buggy profile, clean under the fixed one
   record SPEC…              record conformance goldens from a real QEMU 7.2 (needs qemu-system-x86_64)
   conform FILE|DIR…         compare goldens or ../shared/conformance recordings with the simulator
+  serve [FILE] --qmp ADDR   the simulated QEMU behind a real QMP socket (unix or TCP)
   profiles                  list the profiles (historical behaviours)
   invariants                list the invariants a scenario can check
   commands                  list the QMP commands the simulator implements, with arguments and replies

@@ -19,7 +19,7 @@ import { cmdTimeline } from "./timeline.js";
 export type { Io } from "./args.js";
 
 /** Commands that print their own help (`COMMAND --help`). */
-const SELF_HELP = ["fuzz", "explore", "races", "record", "conform"];
+const SELF_HELP = ["fuzz", "explore", "races", "record", "conform", "serve"];
 /** Every command, for "did you mean" and the list in errors. */
 export const COMMAND_NAMES = [...Object.keys(HELP).filter((k) => k !== "main"), ...SELF_HELP].sort();
 
@@ -60,6 +60,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "explore": return (await import("./explore.js")).exploreCommand(rest, io);
       case "races": return (await import("./races.js")).racesCommand(rest, io);
       case "record": return await (await import("../live/record.js")).recordCommand(rest, io);
+      case "serve": return await (await import("../serve/main.js")).serveMain(rest);
       case "conform": return (await import("../live/conform.js")).conformCommand(rest, io);
       case "profiles": return noOptions(cmd, rest, io, listProfiles);
       case "invariants": return noOptions(cmd, rest, io, printInvariants);

@@ -213,6 +213,7 @@ export function describeOutcome(o: Outcome): string {
     case "deadlock": return `deadlock at ${o.timeNs} ns`;
     case "step-budget": return `the step budget (${o.maxSteps}) ran out at ${o.timeNs} ns`;
     case "time-budget": return `the time budget (${o.maxTimeNs} ns) ran out`;
+    case "zeno": return `no virtual time passed over ${o.steps} steps at ${o.timeNs} ns (spinning: ${o.spinning.join(", ")})`;
     case "divergence": return `the replay diverged at choice ${o.index}: ${o.error}`;
   }
 }

@@ -18,7 +18,7 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
  */
 const RANK: Record<string, number> = {
   "sim/scheduler": 0, "sim/disk": 1, "sim/block": 2, "sim/jobs": 3, "sim/qmp": 4, "sim/mgmt": 5, "sim/check": 6,
-  "sim/harness": 7, "sim/scenario": 8, "sim/fuzz": 8, "sim/races": 8, "sim/report": 8, live: 9, cli: 10, bin: 11,
+  "sim/harness": 7, "sim/scenario": 8, "sim/fuzz": 8, "sim/races": 8, "sim/report": 8, live: 9, serve: 9, cli: 10, bin: 11,
 };
 
 /** The layer a repository path belongs to ("sim/jobs" for sim/jobs/drivers/x.ts), or the top folder. */
@@ -86,8 +86,8 @@ describe("layering", () => {
     expect(peerCircles([["sim/fuzz", "sim/scenario"], ["sim/scenario", "sim/fuzz"], ["sim/report", "sim/scenario"]])).toEqual(["sim/fuzz -> sim/scenario -> sim/fuzz"]);
   });
 
-  it("sim/, live/, cli/ and bin/ import downward only, never test/ or scenarios/", () => {
-    const files = ["sim", "live", "cli", "bin"].flatMap(tsFiles);
+  it("sim/, live/, serve/, cli/ and bin/ import downward only, never test/ or scenarios/", () => {
+    const files = ["sim", "live", "serve", "cli", "bin"].flatMap(tsFiles);
     expect(files).toContain("sim/scheduler/scheduler.ts");
     const problems: string[] = [];
     const edges: [string, string][] = [];
