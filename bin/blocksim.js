@@ -1,5 +1,47 @@
 #!/usr/bin/env node
-// Entry point for `blocksim` / `npx blocksim`: runs the TypeScript CLI through tsx.
-import { register } from "tsx/esm/api";
-register();
-await import("../cli/main.ts");
+// Entry point for `blocksim`. Runs the built command line (dist/, written by
+// `npm run build`, which `npm ci` runs) when it is at least as new as every
+// source file, else the TypeScript sources through tsx, so an edit to the
+// sources is never shadowed by an old build. The built bundle is compiled
+// with V8's code cache from the build (see build/bundle.mjs); a cache this
+// Node rejects only costs the compile time it would have saved.
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import Module, { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Script } from "node:vm";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = process.env.BLOCKSIM_DIST ?? join(root, "dist");
+
+function builtIsFresh() {
+  if (process.env.BLOCKSIM_FROM_SOURCE === "1" || !existsSync(join(dist, "BUILT"))) return false;
+  const built = statSync(join(dist, "BUILT")).mtimeMs;
+  for (const dir of ["cli", "sim", "live"]) {
+    for (const entry of readdirSync(join(root, dir), { recursive: true, withFileTypes: true })) {
+      if (entry.isFile() && entry.name.endsWith(".ts") && statSync(join(entry.parentPath, entry.name)).mtimeMs > built) return false;
+    }
+  }
+  return true;
+}
+
+function runBundle() {
+  const file = join(dist, "blocksim.cjs"), cacheFile = join(dist, "blocksim.code-cache");
+  const cachedData = existsSync(cacheFile) ? readFileSync(cacheFile) : undefined;
+  const script = new Script(Module.wrap(readFileSync(file, "utf8")), { filename: file, cachedData });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(file), module, file, dist);
+  if (process.env.BLOCKSIM_WRITE_CODE_CACHE === "1") process.on("exit", () => writeFileSync(cacheFile, script.createCachedData()));
+}
+
+if (builtIsFresh()) runBundle();
+else if (process.env.BLOCKSIM_DIST) {
+  // A build named explicitly (the build test does) must be used, not silently replaced by the sources.
+  process.stderr.write(`blocksim: BLOCKSIM_DIST=${dist} holds no build as new as the sources; run npm run build\n`);
+  process.exitCode = 2;
+}
+else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../cli/entry.ts");
+}

@@ -216,10 +216,11 @@ interface WorkerJob {
 /** Runs one unit in a worker thread (tsx loads the TypeScript there too). */
 function runWorker(job: WorkerJob, onRuns: (runs: number, violations: number) => void): Promise<FuzzFailure | undefined> {
   return new Promise((resolve, reject) => {
-    // The worker loads tsx first, then the TypeScript worker module.
-    const tsx = import.meta.resolve("tsx/esm/api"), entry = new URL("./fuzz-worker.ts", import.meta.url).href;
-    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-    const w = new Worker(boot, { eval: true, workerData: job });
+    // From the bundle (dist/) the worker is a built file beside this chunk;
+    // from the sources it is TypeScript, so the worker loads tsx first.
+    const w = import.meta.url.endsWith(".ts")
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(new URL("./fuzz-worker.ts", import.meta.url).href)}); });`, { eval: true, workerData: job })
+      : new Worker(new URL("./fuzz-worker.cjs", import.meta.url), { workerData: job });
     w.on("message", (m: { kind: "runs"; runs: number; violations: number } | { kind: "done"; failure?: FuzzFailure }) => {
       if (m.kind === "runs") onRuns(m.runs, m.violations);
       else resolve(m.failure);

@@ -1,5 +1,4 @@
-/** `blocksim profiles | invariants | commands | events | schema`: what the simulator knows, listed. */
-import { z } from "zod";
+/** `blocksim profiles | invariants | commands | events`: what the simulator knows, listed. */
 import { listInvariants } from "../sim/check/index.js";
 import { QUERY_WAIT_RULE } from "../sim/mgmt/invariants.js";
 import { ALL_PROFILES as PROFILES } from "../sim/mgmt/profiles.js";
@@ -7,7 +6,6 @@ import type { ArgSpec, ArgType } from "../sim/qmp/args.js";
 import { describeMemberType, QEMU_EVENTS, type EventSpec } from "../sim/qmp/events.js";
 import { COMMANDS } from "../sim/qmp/qemu.js";
 import { REPLIES } from "../sim/qmp/replies.js";
-import { Scenario } from "../sim/scenario/schema.js";
 import { EXIT_OK, type Io } from "./args.js";
 
 export function listProfiles(io: Io): number {
@@ -18,12 +16,6 @@ export function listProfiles(io: Io): number {
 export function printInvariants(io: Io): number {
   const mgmt = { name: QUERY_WAIT_RULE, when: "step" as const, description: `management layer (scenarios with a domain): no status query (virDomainGetBlockJobInfo) waits longer than domain.query-wait-bound (default 100ms) for its job (seed 004)`, source: "libvirt cefe0ba3d" };
   for (const i of [...listInvariants(), mgmt]) io.out(`${i.name} (${i.when === "step" ? "checked at every step" : "checked at the end of the run"})\n  ${i.description}${i.source ? `\n  source: ${i.source}` : ""}\n`);
-  return EXIT_OK;
-}
-
-export function printSchema(io: Io): number {
-  const schema = z.toJSONSchema(Scenario, { io: "input", unrepresentable: "any" });
-  io.out(JSON.stringify({ ...schema, title: "blocksim scenario file" }, null, 1) + "\n");
   return EXIT_OK;
 }
 

@@ -8,13 +8,9 @@
  */
 import { readFileSync } from "node:fs";
 import { didYouMean, formatProblems, InputError } from "../sim/scenario/errors.js";
+import { packagePath } from "../sim/scenario/package-root.js";
 import { EXIT_INPUT, EXIT_OK, UsageError, type Io } from "./args.js";
-import { cmdCheckDeterminism } from "./check-determinism.js";
 import { help, HELP } from "./help.js";
-import { listCommands, listEvents, listProfiles, printInvariants, printSchema } from "./lists.js";
-import { cmdReplay } from "./replay.js";
-import { cmdRun } from "./run.js";
-import { cmdTimeline } from "./timeline.js";
 
 export type { Io } from "./args.js";
 
@@ -31,7 +27,7 @@ function noOptions(cmd: string, rest: string[], io: Io, fn: (io: Io) => number):
 }
 
 function printVersion(io: Io): number {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(packagePath("package.json"), "utf8")) as { version: string };
   io.out(`blocksim ${pkg.version}\n`);
   return EXIT_OK;
 }
@@ -51,10 +47,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
         if (!Object.hasOwn(HELP, topic)) throw new UsageError(`no help for "${topic}"${didYouMean(topic, Object.keys(HELP))}; commands: ${Object.keys(HELP).filter((k) => k !== "main").join(", ")}`);
         return help(topic, io);
       }
-      case "run": return cmdRun(rest, io);
-      case "replay": return cmdReplay(rest, io);
-      case "check-determinism": return cmdCheckDeterminism(rest, io);
-      case "timeline": return await cmdTimeline(rest, io);
+      // Each command is loaded only when asked for, so start-up pays for one.
+      case "run": return (await import("./run.js")).cmdRun(rest, io);
+      case "replay": return (await import("./replay.js")).cmdReplay(rest, io);
+      case "check-determinism": return (await import("./check-determinism.js")).cmdCheckDeterminism(rest, io);
+      case "timeline": return await (await import("./timeline.js")).cmdTimeline(rest, io);
       // Issue 8's subcommands live in their own files, loaded only when asked for.
       case "fuzz": return await (await import("./fuzz.js")).fuzzCommand(rest, io);
       case "explore": return (await import("./explore.js")).exploreCommand(rest, io);
@@ -62,11 +59,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "record": return await (await import("../live/record.js")).recordCommand(rest, io);
       case "serve": return await (await import("../serve/main.js")).serveMain(rest);
       case "conform": return (await import("../live/conform.js")).conformCommand(rest, io);
-      case "profiles": return noOptions(cmd, rest, io, listProfiles);
-      case "invariants": return noOptions(cmd, rest, io, printInvariants);
-      case "commands": return noOptions(cmd, rest, io, listCommands);
-      case "events": return noOptions(cmd, rest, io, listEvents);
-      case "schema": return noOptions(cmd, rest, io, printSchema);
+      case "profiles": return noOptions(cmd, rest, io, (await import("./lists.js")).listProfiles);
+      case "invariants": return noOptions(cmd, rest, io, (await import("./lists.js")).printInvariants);
+      case "commands": return noOptions(cmd, rest, io, (await import("./lists.js")).listCommands);
+      case "events": return noOptions(cmd, rest, io, (await import("./lists.js")).listEvents);
+      case "schema": return noOptions(cmd, rest, io, (await import("./schema.js")).printSchema);
       case "--version":
       case "-V":
       case "version": return printVersion(io);

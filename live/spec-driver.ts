@@ -7,12 +7,13 @@
 import { readFileSync } from "node:fs";
 import { Scheduler, sleep, Signal, wait, type Process } from "../sim/scheduler/index.js";
 import { createQemu } from "../sim/qmp/qemu.js";
+import { packageUrl } from "../sim/scenario/package-root.js";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
 import type { Image, Nondeterminism, Wait } from "./golden.js";
 
 export type { Wait } from "./golden.js";
 
-export const CONFORMANCE_DIR = new URL("../../shared/conformance/", import.meta.url);
+export const CONFORMANCE_DIR = new URL("../shared/conformance/", packageUrl() + "/");
 
 export interface Recording {
   scenario: string;

@@ -32,6 +32,7 @@
 import { writeFileSync } from "node:fs";
 import { checkRun, type CheckViolation } from "../check/index.js";
 import { explore as exploreSchedules, picksOf, shrinkPicks, PickListStrategy, type ExploreStrategy, type Found, type Subject, type SubjectRun } from "../fuzz/explore.js";
+import { packageUrl } from "../scenario/package-root.js";
 import { profileBehaviour } from "../qmp/profiles.js";
 import { createQemu, type Qemu } from "../qmp/qemu.js";
 import type { QmpResponse } from "../qmp/types.js";
@@ -64,7 +65,7 @@ export interface CatalogRace {
 function qemuRace(o: Omit<CatalogRace, "run" | "replayFile"> & { maxTimeNs?: number; build(q: Qemu, qmp: (e: string, a?: Record<string, unknown>) => Process<QmpResponse>): Process }): CatalogRace {
   return {
     ...o,
-    replayFile: new URL(`../../scenarios/races/${o.name}.replay.json`, import.meta.url),
+    replayFile: packageUrl("scenarios", "races", `${o.name}.replay.json`),
     run(profile, seed, strategy) {
       const sim = new Scheduler({ seed, strategy, maxTimeNs: o.maxTimeNs ?? 10e9, maxSteps: 2_000_000 });
       const q = createQemu(sim, profileBehaviour(profile));
@@ -301,7 +302,7 @@ export const TXN_DEAD_POINTER: CatalogRace = {
     const uaf = /use after free/.test(x.outcome);
     return { hash: x.hash, choices: parseChoiceLog(x.choices), violations: uaf ? [{ invariant: "no-use-after-free", detail: x.outcome.replace(/^failure: /, "") }] : [] };
   },
-  replayFile: new URL("../../scenarios/races/txn-dead-pointer.replay.json", import.meta.url),
+  replayFile: packageUrl("scenarios", "races", "txn-dead-pointer.replay.json"),
 };
 
 /** Seed 004 (management layer), as catalog entries. */

@@ -17,6 +17,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { startGuest } from "../block/index.js";
+import { packageUrl } from "../scenario/package-root.js";
 import type { Violation } from "../jobs/job.js";
 import { profileBehaviour } from "../qmp/profiles.js";
 import { createQemu } from "../qmp/qemu.js";
@@ -152,7 +153,7 @@ export function replay<R extends { violations: readonly { rule: string }[] }>(ra
 }
 
 /** Where a race's replay file lives: beside these scripts, named after the race. */
-export const replayPath = (race: { name: string }) => new URL(`../../scenarios/races/${race.name}.replay.json`, import.meta.url);
+export const replayPath = (race: { name: string }) => packageUrl("scenarios", "races", `${race.name}.replay.json`);
 
 export function readReplay(race: { name: string }): ReplayFile {
   return JSON.parse(readFileSync(replayPath(race), "utf8")) as ReplayFile;
