@@ -52,7 +52,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "replay": return (await import("./replay.js")).cmdReplay(rest, io);
       case "check-determinism": return (await import("./check-determinism.js")).cmdCheckDeterminism(rest, io);
       case "timeline": return await (await import("./timeline.js")).cmdTimeline(rest, io);
-      // Issue 8's subcommands live in their own files, loaded only when asked for.
       case "fuzz": return await (await import("./fuzz.js")).fuzzCommand(rest, io);
       case "explore": return (await import("./explore.js")).exploreCommand(rest, io);
       case "races": return (await import("./races.js")).racesCommand(rest, io);
