@@ -81,24 +81,3 @@ export async function main(argv: string[], io: Io): Promise<number> {
     throw e;
   }
 }
-
-const isEntry = process.argv[1] !== undefined && /(?:bin\/blocksim(?:\.js)?|cli\/main\.ts)$/.test(process.argv[1].replace(/\\/g, "/"));
-if (isEntry) {
-  // `blocksim run … | head`: a closed pipe ends the output quietly, as other tools do.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-      throw e;
-    });
-  }
-  const io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), tty: !!process.stderr.isTTY };
-  main(process.argv.slice(2), io).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`blocksim: internal error (a bug in blocksim, please report it with the command you ran):\n${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-      process.exitCode = 3;
-    },
-  );
-}
