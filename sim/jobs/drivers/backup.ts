@@ -206,12 +206,13 @@ export class BackupDriver implements JobDriver {
 
   /**
    * Takes the copy-before-write filter out of the graph again: its users move
-   * back to the source at once; requests already going through the filter
-   * finish before it goes (QEMU drains around bdrv_cbw_drop).
+   * down to its child at once — the source, or another backup's filter
+   * inserted below it since (QEMU bdrv_drop_filter) —; requests already going
+   * through the filter finish before it goes (QEMU drains around bdrv_cbw_drop).
    */
   dropFilter(): void {
     const { graph, filter } = this;
-    graph.replaceNode(filter, this.opts.source);
+    graph.replaceNode(filter, filter.file ?? this.opts.source);
     if (filter.inFlight === 0) {
       graph.removeNode(filter);
       return;

@@ -236,7 +236,7 @@ export class MirrorDriver implements JobDriver {
       this.graph.replaceNode(this.mirrorTop, target);
       this.pivoted = true;
     } else {
-      this.graph.replaceNode(this.mirrorTop, source);
+      this.graph.replaceNode(this.mirrorTop, this.mirrorTop.file ?? source); // its child: a node inserted below it since stays
     }
     this.graph.removeNode(this.mirrorTop);
     source.removeBitmap(this.bitmap.name);

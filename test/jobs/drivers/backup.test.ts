@@ -45,6 +45,27 @@ describe("backup", () => {
     expect(w.jm.violations).toEqual([]);
   });
 
+  it("two backups of one source, the older finishing first: its filter goes, the newer one's stays under the guest, whose target keeps its point in time", () => {
+    const w = blockWorld();
+    const src = w.disk("src", 8 * MiB), t1 = w.disk("t1", 8 * MiB), t2 = w.disk("t2", 8 * MiB);
+    let newer!: BackupDriver;
+    w.run(function* () {
+      const g = w.guest("drive0", src, { stopAtNs: 3_000_000_000 });
+      yield sleep(5_000_000);
+      const older = createBackup(w, { id: "b1", source: src, target: t1, sync: "full" });
+      older.start();
+      const job = createBackup(w, { id: "b0", source: src, target: t2, sync: "full", speedBytesPerSec: 4 * MiB }); // its filter goes below b1's
+      newer = job.driver as BackupDriver;
+      job.start();
+      while (!older.freed) yield sleep(1_000_000);
+      expect(job.status).toBe("running");
+      expect(g.backend.root).toBe(newer.filter); // not the bare source: b0's copy-before-write still sees the guest's writes
+      while (!job.freed) yield sleep(1_000_000);
+    });
+    expect(t2.content(0, t2.sizeBytes).versions.map((v) => v.writeId)).toEqual(newer.pointInTime.map((v) => v.writeId));
+    expect(src.content(0, src.sizeBytes).versions.filter((v, i) => v.writeId !== newer.pointInTime[i].writeId).length).toBeGreaterThan(5);
+  });
+
   it("a pause drains its copy tasks first, so a paused backup issues no I/O; resume finishes the copy", () => {
     const w = blockWorld();
     const src = w.disk("src", 32 * MiB), tgt = w.disk("tgt", 32 * MiB);
