@@ -96,10 +96,13 @@ function addInjectedError(node: BlockNode, rule: Record<string, unknown>): void 
   if (iotype !== undefined && !(IOTYPES as readonly string[]).includes(iotype)) throw genericError(`Parameter 'iotype' does not accept value '${String(iotype)}'`);
   const once = rule.once === true, immediately = rule.immediately === true;
   let armed = event === "none", fired = false;
-  const matches = (op: string) => iotype === undefined || iotype === op;
+  // sector: only requests covering that 512-byte sector fail
+  const sector = rule.sector as number | undefined;
+  const matches = (op: string, offset: number, bytes: number) =>
+    (iotype === undefined || iotype === op) && (sector === undefined || (sector * 512 < offset + bytes && offset < sector * 512 + 512));
   const hook = function* (req: { op: string; offset: number; bytes: number }): Generator<ReturnType<typeof sleep>, void, unknown> {
     if (event === "pwritev" && req.op === "write") armed = true;
-    if (!armed || (once && fired) || !matches(req.op)) return;
+    if (!armed || (once && fired) || !matches(req.op, req.offset, req.bytes)) return;
     fired = true;
     node.graph.sim.record(node.name, "fault", { op: req.op, offset: req.offset, bytes: req.bytes, errno });
     if (!immediately) yield sleep(0); // the error comes back after one trip through the main loop

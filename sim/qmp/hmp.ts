@@ -107,7 +107,19 @@ export const HMP_COMMANDS: Record<string, Command<QemuContext>> = {
         ctx.sim.record("qemu-io", "output", { device: argv[0], output: `Device '${argv[0]}' not found` });
         return "";
       }
+      // On a node name (no BlockBackend of that name) QEMU attaches a temporary BlockBackend to the node
+      // for the command and drops it after; attaching and detaching each drain the node (a job above it
+      // pauses and resumes twice, as QEMU 7.2 shows: goldens/cbw_read_error).
+      const temporary = !ctx.graph.backends().some((b) => b.name === argv[0]);
+      if (temporary) {
+        yield* ctx.graph.drainedBegin(node);
+        ctx.graph.drainedEnd(node);
+      }
       const out = yield* qemuIo(ctx, node, argv[1]);
+      if (temporary) {
+        yield* ctx.graph.drainedBegin(node);
+        ctx.graph.drainedEnd(node);
+      }
       ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
       return "";
     })(),

@@ -154,6 +154,7 @@ function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup"
           onTargetError: data["on-target-error"] as ErrorAction | undefined,
           autoFinalize: data["auto-finalize"] as boolean | undefined,
           autoDismiss: data["auto-dismiss"] as boolean | undefined,
+          filterNodeName: data["filter-node-name"] as string | undefined,
         });
       } catch (e) {
         // QEMU drops the target it opened for a drive-backup that fails

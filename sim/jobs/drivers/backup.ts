@@ -24,7 +24,9 @@
  * the writes made meanwhile merged back. Errors: a failed read applies on-source-error, a failed write
  * on-target-error; report fails the job, ignore retries the chunk, stop
  * pauses the job and retries after resume. A failed copy-before-write fails
- * the guest write (on-cbw-error=break-guest-write, the default).
+ * the guest write (on-cbw-error=break-guest-write, the default), which then
+ * never reaches the source; the job is not told (no error action) and copies
+ * the cluster itself later (goldens/cbw_read_error, from QEMU 7.2).
  *
  * Pausing waits for in-flight copy tasks first, so a paused backup issues
  * nothing. Blockers: the job's main node is the filter, plus the target;
@@ -53,6 +55,8 @@ export interface BackupOptions extends BlockJobOptions {
   /** A dirty bitmap of the source: what sync=bitmap copies, and what the job settles when it ends. */
   bitmap?: DirtyBitmap;
   bitmapMode?: BitmapMode;
+  /** The copy-before-write filter's node name (QMP filter-node-name; default an implicit #blockN). */
+  filterNodeName?: string;
   /** Parallel copy tasks (QEMU x-perf max-workers, default 64). */
   maxWorkers?: number;
   /** Largest copy task (QEMU's block-copy buffer, default 1 MiB). */
@@ -88,7 +92,8 @@ export class BackupDriver implements JobDriver {
     }
     source.attachBitmap(this.copy.bitmap);
     this.pointInTime = source.content(0, source.sizeBytes).versions;
-    this.filter = graph.createImplicitNode({ driver: "filter", file: source, filterDriver: "copy-before-write" });
+    const filter = { driver: "filter" as const, file: source, filterDriver: "copy-before-write" };
+    this.filter = opts.filterNodeName ? graph.createNode({ ...filter, name: opts.filterNodeName }) : graph.createImplicitNode(filter);
     graph.replaceNode(source, this.filter);
   }
 
@@ -247,6 +252,10 @@ export function createBackup(env: { jm: JobManager; graph: BlockGraph }, o: Back
   if (source.sizeBytes !== target.sizeBytes) {
     unfreeze();
     throw genericError("Source and target image have different sizes");
+  }
+  if (o.filterNodeName !== undefined && env.graph.findNode(o.filterNodeName)) {
+    unfreeze();
+    throw genericError(`Duplicate nodes with node-name='${o.filterNodeName}'`);
   }
   const driver = new BackupDriver(env.graph, o);
   const job = createBlockJob(env, driver, o, [driver.filter, target], () => {
