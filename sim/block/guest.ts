@@ -52,6 +52,8 @@ export interface GuestConfig {
   stream?: string;
   /** Whether the workers are daemons (default true). */
   daemon?: boolean;
+  /** The AioContext its device runs in (default: the starter's). */
+  context?: number;
 }
 
 /** Counters of a running guest. */
@@ -165,7 +167,7 @@ export class GuestWorkload {
 export function startGuest(sim: Scheduler, cfg: GuestConfig): GuestWorkload {
   const g = new GuestWorkload(sim, cfg);
   const depth = cfg.iodepth ?? 1;
-  for (let i = 0; i < depth; i++) g.procs.push(sim.spawn(`${cfg.name}/${i}`, g.worker(), { daemon: cfg.daemon ?? true }));
+  for (let i = 0; i < depth; i++) g.procs.push(sim.spawn(`${cfg.name}/${i}`, g.worker(), { daemon: cfg.daemon ?? true, context: cfg.context }));
   return g;
 }
 

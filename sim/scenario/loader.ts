@@ -191,6 +191,10 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
     here(["profile"], `unknown profile "${s.profile}"${didYouMean(s.profile, PROFILES.map((x) => x.name))}; known profiles: ${PROFILES.map((x) => x.name).join(", ")}`);
   }
 
+  s.iothreads.forEach((n, i) => {
+    if (s.iothreads.indexOf(n) !== i) here(["iothreads", i], `iothread "${n}" is declared twice`);
+  });
+
   const devices = new Map<string, Origin>();
   for (const { value: d, from } of m.devices) {
     const prev = devices.get(d.name);
@@ -245,6 +249,9 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
     if (drives.has(drive)) at(from, ["drive"], `drive "${drive}" is used by two guests`);
     else if (nodes.has(drive)) at(from, [g.drive ? "drive" : "name"], `drive "${drive}" has the name of a node; give the guest another ${g.drive ? "drive" : "name"}`);
     drives.add(drive);
+    if (g.iothread !== undefined && !s.iothreads.includes(g.iothread)) {
+      at(from, ["iothread"], `no iothread named "${g.iothread}"${didYouMean(g.iothread, s.iothreads)}; declared iothreads: ${s.iothreads.join(", ") || "none"} (list them in iothreads:)`);
+    }
     if (g.stop !== undefined && g.stop < g.start) at(from, ["stop"], "the guest stops before it starts");
     const sizes = typeof g["request-size"] === "number" ? [g["request-size"]] : [g["request-size"].min, g["request-size"].max];
     if (g.align < 1) at(from, ["align"], "expected an alignment of at least 1 byte");

@@ -15,9 +15,10 @@ import type { Job } from "../jobs/job.js";
 import { createQemu, type Qemu } from "../qmp/qemu.js";
 import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, mgmtBehaviour, poller, qemuBehaviour, QUERY_WAIT_RULE, VirError, watchQueryWait } from "../mgmt/index.js";
 import type { QmpResponse } from "../qmp/types.js";
-import { startGuest, type BlockNode, type GuestWorkload } from "../block/index.js";
+import { attachDevice, changeAioContext, startGuest, type BlockNode, type GuestWorkload } from "../block/index.js";
 import { versionAt, type ActiveFault, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
 import {
+  AioContexts,
   FifoStrategy, join, PctStrategy, RandomStrategy, ReplayStrategy, Scheduler, Signal, settle, sleep, wait,
   type ChoiceLog, type Outcome, type Process, type ProcHandle, type Strategy, type TraceRecord,
 } from "../scheduler/index.js";
@@ -285,7 +286,14 @@ class World {
       })()));
     }
     for (const f of fills) yield join(f);
-    // Nodes, through the monitor as a management layer would.
+    // IOThreads, then nodes, through the monitor as a management layer would.
+    for (const id of sc.iothreads) {
+      const r = yield* qemu.monitor.execute({ execute: "object-add", arguments: { "qom-type": "iothread", id } });
+      if ("error" in r) {
+        this.setupFailures.push({ kind: "setup", message: `iothread "${id}": object-add failed: ${r.error.class}: ${r.error.desc}` });
+        return;
+      }
+    }
     for (const n of sc.nodes) {
       const r = yield* qemu.monitor.execute({ execute: "blockdev-add", arguments: n as unknown as Record<string, unknown> });
       if ("error" in r) {
@@ -300,6 +308,10 @@ class World {
       let backend;
       try {
         backend = qemu.graph.createBackend({ name: g.drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true });
+        // The guest's device: realized in its IOThread (-device …,iothread=), the disk's graph moves there.
+        const iothread = g.iothread === undefined ? undefined : AioContexts.of(sim).get(g.iothread)!;
+        if (iothread) yield* changeAioContext(qemu.graph, node, iothread, backend);
+        attachDevice(backend);
         const pattern = typeof g.pattern === "string" ? g.pattern : { kind: "hot" as const, offsetBytes: g.pattern.hot.offset, bytes: g.pattern.hot.length, hotFraction: g.pattern.hot.fraction };
         const cfg = {
           name: g.name, backend, pattern, readFraction: g["read-fraction"],
@@ -308,6 +320,7 @@ class World {
           intervalNs: typeof g.interval === "number" ? g.interval : { minNs: g.interval.min, maxNs: g.interval.max },
           regionOffsetBytes: g.region?.offset, regionBytes: g.region?.length,
           maxRequests: g["max-requests"], stopAtNs: g.stop === undefined ? undefined : this.t0 + g.stop,
+          context: iothread?.id,
         };
         if (g.start === 0) this.guests.push(startGuest(sim, cfg));
         else {

@@ -110,6 +110,8 @@ export const Guest = z.strictObject({
   interval: Latency.default(0),
   region: z.strictObject({ offset: Size, length: Size }).optional(),
   "max-requests": z.number().int().min(0).optional(),
+  /** The IOThread its device runs in (one of the scenario's `iothreads`): the disk's node graph moves there at setup. */
+  iothread: Name.optional(),
   /** When the guest starts issuing (default 0) and stops (default: when the scenario ends). */
   start: Duration.default(0),
   stop: Duration.optional(),
@@ -258,6 +260,8 @@ export const Scenario = z.strictObject({
   profile: z.string().default("current"),
   seed: z.union([z.number().int(), z.string()]).default(0),
   strategy: z.enum(["fifo", "random", "pct"]).default("fifo"),
+  /** IOThreads created before the nodes (object-add qom-type=iothread), for guests' `iothread`. */
+  iothreads: z.array(Name).max(64).default([]),
   ...FragmentShape,
   domain: DomainSpec.optional(),
   steps: z.array(Step).default([]),
