@@ -37,6 +37,8 @@ export const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms
 
 interface Pending {
   id: number;
+  /** The reply stays out of the transcript. */
+  hide: boolean;
   resolve(r: QmpReply): void;
   reject(e: Error): void;
 }
@@ -126,20 +128,24 @@ export class QmpClient {
     const reply: QmpReply = "error" in msg
       ? { error: { class: String((msg.error as { class: unknown }).class), desc: String((msg.error as { desc: unknown }).desc) } }
       : { return: msg.return };
-    if (this.recording) this.transcript.push(reply as TranscriptEntry);
+    if (this.recording && !p.hide) this.transcript.push(reply as TranscriptEntry);
     p.resolve(reply);
   }
 
-  /** Sends one command and resolves with its reply (a QMP error is a value, not a rejection). */
-  async execute(cmd: string, args?: Record<string, unknown>, opts: { timeoutMs?: number; record?: boolean } = {}): Promise<QmpReply> {
+  /**
+   * Sends one command and resolves with its reply (a QMP error is a value, not a rejection).
+   * `record: false` keeps the command, its reply and the events meanwhile out of the transcript;
+   * `hide: true` only the command and its reply (a driver's own commands, such as blocksim's clock steps).
+   */
+  async execute(cmd: string, args?: Record<string, unknown>, opts: { timeoutMs?: number; record?: boolean; hide?: boolean } = {}): Promise<QmpReply> {
     if (this.closed) throw this.closed;
     if (this.pending) throw new Error(`QMP command ${cmd} sent while ${this.pending.id} is still waiting for its reply`);
     const id = this.nextId++;
     const record = this.recording && opts.record !== false;
     const was = this.recording;
-    if (record) this.transcript.push(args === undefined ? { cmd } : { cmd, args });
+    if (record && !opts.hide) this.transcript.push(args === undefined ? { cmd } : { cmd, args });
     if (!record) this.recording = false;
-    const reply = new Promise<QmpReply>((resolve, reject) => (this.pending = { id, resolve, reject }));
+    const reply = new Promise<QmpReply>((resolve, reject) => (this.pending = { id, hide: !!opts.hide, resolve, reject }));
     this.sock.write(JSON.stringify(args === undefined ? { execute: cmd, id } : { execute: cmd, arguments: args, id }) + "\n");
     try {
       return await withTimeout(reply, opts.timeoutMs ?? this.defaultTimeoutMs, `the reply to ${cmd}`);

@@ -105,7 +105,7 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replay
   return { expected, observed, ...(stuck ? { stuck } : {}) };
 }
 
-function normalise(t: TranscriptEntry, prev: TranscriptEntry | undefined): TranscriptEntry {
+export function normalise(t: TranscriptEntry, prev: TranscriptEntry | undefined): TranscriptEntry {
   if ("return" in t && prev && "cmd" in prev && prev.cmd === "query-named-block-nodes") {
     const nodes = t.return as { "node-name": string; backing_file?: string; "dirty-bitmaps"?: unknown[] }[];
     return { return: Object.fromEntries(nodes.filter((n) => !n["node-name"].startsWith("#")).map((n) => {
