@@ -17,7 +17,7 @@ const dist = process.env.BLOCKSIM_DIST ?? join(root, "dist");
 function builtIsFresh() {
   if (process.env.BLOCKSIM_FROM_SOURCE === "1" || !existsSync(join(dist, "BUILT"))) return false;
   const built = statSync(join(dist, "BUILT")).mtimeMs;
-  for (const dir of ["cli", "sim", "live"]) {
+  for (const dir of ["cli", "sim", "live", "serve"]) {
     for (const entry of readdirSync(join(root, dir), { recursive: true, withFileTypes: true })) {
       if (entry.isFile() && entry.name.endsWith(".ts") && statSync(join(entry.parentPath, entry.name)).mtimeMs > built) return false;
     }
