@@ -7,6 +7,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ALL_PROFILES as PROFILES } from "../sim/mgmt/profiles.js";
 import { didYouMean } from "../sim/scenario/errors.js";
+import type { LoadOptions } from "../sim/scenario/loader.js";
 import type { RunOptions, StrategyName } from "../sim/scenario/runner.js";
 
 export interface Io {
@@ -30,13 +31,28 @@ export const RUN_OPTIONS = {
   "save-replay": { type: "string" },
   runs: { type: "string" },
   output: { type: "string", short: "o" },
+  "allow-import": { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
-export type Values = { [K in keyof typeof RUN_OPTIONS]?: (typeof RUN_OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+export type Values = {
+  [K in keyof typeof RUN_OPTIONS]?: (typeof RUN_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof RUN_OPTIONS)[K]["type"] extends "boolean" ? boolean : string;
+};
+
+/** Where imports may come from besides the scenario's folder tree (--allow-import PATH, repeatable). */
+export function loadOptions(v: Values): LoadOptions {
+  return v["allow-import"] ? { allowImport: v["allow-import"] } : {};
+}
 
 export function parse(args: string[], allowed: (keyof typeof RUN_OPTIONS)[], command: string): { values: Values; files: string[] } {
   const options = Object.fromEntries(allowed.map((k) => [k, RUN_OPTIONS[k]]));
+  for (let i = 0; i < args.length - 1; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : undefined;
+    const takesValue = name !== undefined && (allowed as string[]).includes(name) && RUN_OPTIONS[name as keyof typeof RUN_OPTIONS].type === "string";
+    if (takesValue && args[i + 1].startsWith("-") && args[i + 1] !== "-") {
+      throw new UsageError(`--${name} expects a value, got ${JSON.stringify(args[i + 1])}, which reads as an option (write --${name}=${args[i + 1]} to pass it); see: blocksim help ${command}`);
+    }
+  }
   try {
     const r = parseArgs({ args, options, allowPositionals: true, strict: true });
     return { values: r.values as Values, files: r.positionals };
@@ -54,7 +70,10 @@ export function parse(args: string[], allowed: (keyof typeof RUN_OPTIONS)[], com
 export function runOptions(v: Values): RunOptions {
   const o: RunOptions = {};
   if (v.seed !== undefined) {
-    if (!/^-?\d+$/.test(v.seed)) throw new UsageError(`--seed expects a whole number, got ${JSON.stringify(v.seed)}`);
+    // Exact or refused: 2^64 would otherwise round to the same double as 2^64+1 and give the same run.
+    if (!/^\d+$/.test(v.seed) || !Number.isSafeInteger(Number(v.seed))) {
+      throw new UsageError(`--seed expects a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(v.seed)}`);
+    }
     o.seed = Number(v.seed);
   }
   if (v.profile !== undefined) {

@@ -2,16 +2,16 @@
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { eventLines, firstDifference } from "../sim/scenario/replay.js";
 import { describeOutcome, runScenario } from "../sim/scenario/runner.js";
-import { EXIT_FAIL, EXIT_OK, parse, Progress, runOptions, UsageError, type Io } from "./args.js";
+import { EXIT_FAIL, EXIT_OK, loadOptions, parse, Progress, runOptions, UsageError, type Io } from "./args.js";
 import { help } from "./help.js";
 
 export function cmdCheckDeterminism(args: string[], io: Io): number {
-  const { values: v, files } = parse(args, ["runs", "seed", "profile", "strategy", "help"], "check-determinism");
+  const { values: v, files } = parse(args, ["runs", "seed", "profile", "strategy", "allow-import", "help"], "check-determinism");
   if (v.help) return help("check-determinism", io);
   if (files.length !== 1) throw new UsageError("check-determinism takes exactly one scenario file; see: blocksim help check-determinism");
   const runs = v.runs === undefined ? 3 : Number(v.runs);
   if (!Number.isSafeInteger(runs) || runs < 2) throw new UsageError(`--runs expects a whole number >= 2, got ${JSON.stringify(v.runs)}`);
-  const loaded = loadScenarioFile(files[0]);
+  const loaded = loadScenarioFile(files[0], files[0], loadOptions(v));
   const opts = runOptions(v);
   const progress = new Progress(io, io.tty);
   const first = runScenario(loaded, opts);

@@ -48,6 +48,8 @@ Options:
                        {"blocksim": …} result line per scenario
   --quiet              print only the verdicts
   --save-replay PATH   write a replay file of the run (one FILE only)
+  --allow-import PATH  let imports resolve inside PATH too (repeatable); by default an
+                       import must stay inside the scenario file's folder tree
 
 Exit codes: 0 all expectations held, 1 one failed, 2 bad input.
 

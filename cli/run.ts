@@ -6,7 +6,7 @@ import { makeReplay } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
 import { formatDuration } from "../sim/scenario/units.js";
 import { header, logLine, qmpJsonLines, traceLine, verdict } from "../sim/report/text.js";
-import { EXIT_FAIL, EXIT_INPUT, EXIT_OK, parse, Progress, runOptions, UsageError, type Io, type Values } from "./args.js";
+import { EXIT_FAIL, EXIT_INPUT, EXIT_OK, loadOptions, parse, Progress, runOptions, UsageError, type Io, type Values } from "./args.js";
 import { help } from "./help.js";
 
 export function printRun(io: Io, r: RunReport, v: Values): void {
@@ -27,7 +27,7 @@ export function printRun(io: Io, r: RunReport, v: Values): void {
 }
 
 export function cmdRun(args: string[], io: Io): number {
-  const { values: v, files } = parse(args, ["seed", "profile", "strategy", "trace", "json", "quiet", "save-replay", "help"], "run");
+  const { values: v, files } = parse(args, ["seed", "profile", "strategy", "trace", "json", "quiet", "save-replay", "allow-import", "help"], "run");
   if (v.help) return help("run", io);
   if (files.length === 0) throw new UsageError("run needs at least one scenario file; see: blocksim help run");
   if (v["save-replay"] !== undefined && files.length !== 1) throw new UsageError("--save-replay takes one scenario file");
@@ -38,7 +38,7 @@ export function cmdRun(args: string[], io: Io): number {
     progress.show(`running ${file} (${i + 1}/${files.length})`);
     let loaded: LoadedScenario;
     try {
-      loaded = loadScenarioFile(file);
+      loaded = loadScenarioFile(file, file, loadOptions(v));
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       progress.clear();

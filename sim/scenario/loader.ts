@@ -9,15 +9,16 @@
  * expected; nothing here throws anything else for bad input.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { dirname, relative, resolve } from "node:path";
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from "yaml";
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { dirname, relative, resolve, sep } from "node:path";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from "yaml";
 import { ALL_PROFILES as PROFILES } from "../mgmt/profiles.js";
 import { QUERY_WAIT_RULE } from "../mgmt/invariants.js";
 import { COMMANDS } from "../qmp/qemu.js";
 import { didYouMean, InputError, type Problem } from "./errors.js";
 import { INVARIANTS } from "../check/index.js";
 import { issuesToProblems, type Locate } from "./issues.js";
+import { LIMITS } from "./limits.js";
 import { Fragment, Scenario, type Device, type Guest, type Node } from "./schema.js";
 import { checkVocabulary } from "./vocabulary.js";
 
@@ -36,23 +37,66 @@ interface Parsed {
   locate: Locate;
 }
 
-/** Reads and parses one YAML/JSON file into data plus a locator for paths. */
-export function parseFile(path: string, display = path): Parsed & { text: string } {
-  let text: string;
+/**
+ * Reads a whole input file, refusing what is not a regular file (a FIFO
+ * would block forever, /dev/zero never ends) and anything larger than
+ * `maxBytes`. Errors name the file and the problem, never its content.
+ */
+export function readInputFile(path: string, display = path, maxBytes: number = LIMITS.fileBytes): string {
+  const fail = (why: string) => new InputError([{ file: display, path: "", message: `cannot read the file: ${why}` }]);
+  let fd: number;
   try {
-    text = readFileSync(path, "utf8");
+    const st = statSync(path);
+    if (st.isDirectory()) throw fail("is a directory, not a file");
+    if (!st.isFile()) throw fail("not a regular file (a device, FIFO or socket); blocksim reads only regular files");
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
+    if (e instanceof InputError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, not a file" : code === "EACCES" ? "permission denied" : (e as Error).message;
-    throw new InputError([{ file: display, path: "", message: `cannot read the file: ${why}` }]);
+    throw fail(code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "ENOTDIR" ? "a folder on its path is a file" : code ?? "unreadable");
   }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw fail("not a regular file");
+    if (st.size > maxBytes) throw fail(`it has ${st.size} bytes, more than blocksim reads (${maxBytes} bytes)`);
+    // Read at most one byte past the limit, whatever size the file claims (it may grow).
+    const buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+      if (n === buf.length) {
+        if (n > maxBytes) throw fail(`it has more than ${maxBytes} bytes, more than blocksim reads`);
+        break;
+      }
+    }
+    return buf.subarray(0, n).toString("utf8");
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw fail((e as NodeJS.ErrnoException).code ?? "unreadable");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads and parses one YAML/JSON file into data plus a locator for paths. */
+export function parseFile(path: string, display = path, maxBytes: number = LIMITS.fileBytes): Parsed & { text: string } {
+  const text = readInputFile(path, display, maxBytes);
   return { ...parseText(text, display), text };
 }
 
 /** Parses YAML/JSON text; syntax errors become problems with their line. */
 export function parseText(text: string, file: string): Parsed {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
+  let doc: Document;
+  try {
+    doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
+  } catch (e) {
+    if (e instanceof RangeError) throw tooDeep(file);
+    throw e;
+  }
+  if (doc.errors.some((e) => /Maximum call stack/.test(e.message))) throw tooDeep(file);
   if (doc.errors.length > 0) {
     throw new InputError(doc.errors.slice(0, 5).map((e) => {
       const pos = e.linePos?.[0] ?? (e.pos ? lc.linePos(e.pos[0]) : undefined);
@@ -60,14 +104,61 @@ export function parseText(text: string, file: string): Parsed {
       return { file, path: "", line: pos?.line, column: pos?.col, message: `not valid YAML/JSON: ${msg}` };
     }));
   }
+  const locate = locator(doc, lc);
+  checkShape(doc, file, lc);
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 1000 });
   } catch (e) {
+    if (e instanceof RangeError) throw tooDeep(file);
     throw new InputError([{ file, path: "", message: `cannot read the document: ${(e as Error).message}` }]);
   }
-  return { file, data, locate: locator(doc, lc) };
+  return { file, data, locate };
 }
+
+/** Mappings and lists around a node. */
+function nesting(path: readonly unknown[]): number {
+  let n = 0;
+  for (const x of path) if (isMap(x) || isSeq(x)) n++;
+  return n;
+}
+
+function tooDeep(file: string): InputError {
+  return new InputError([{ file, path: "", message: `the document nests more than ${LIMITS.depth} levels deep` }]);
+}
+
+/** Refuses documents nested deeper than LIMITS.depth and keys that would reach an object's prototype. */
+function checkShape(doc: Document, file: string, lc: LineCounter): void {
+  const problems: Problem[] = [];
+  try {
+    visit(doc, {
+      Pair(_key, pair, path) {
+        if (isScalar(pair.key) && pair.key.value === "__proto__") {
+          const at = (pair.key as { range?: number[] }).range?.[0];
+          problems.push({ file, path: "", ...(at === undefined ? {} : { line: lc.linePos(at).line, column: lc.linePos(at).col }), message: 'the key "__proto__" is not allowed (it would change an object\'s prototype, not add a key)' });
+          return visit.BREAK;
+        }
+        if (nesting(path) > LIMITS.depth) {
+          problems.push({ file, path: "", message: `the document nests more than ${LIMITS.depth} levels deep` });
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+      Seq(_key, _seq, path) {
+        if (nesting(path) > LIMITS.depth) {
+          problems.push({ file, path: "", message: `the document nests more than ${LIMITS.depth} levels deep` });
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+  } catch (e) {
+    if (e instanceof RangeError) throw tooDeep(file);
+    throw e;
+  }
+  if (problems.length > 0) throw new InputError(problems);
+}
+
 
 function locator(doc: Document, lc: LineCounter): Locate {
   return (path, opts) => {
@@ -102,33 +193,70 @@ interface Merged {
   hashes: string[];
 }
 
+/** Where imports may come from. */
+export interface LoadOptions {
+  /**
+   * Folders (or files) imports may resolve into besides the scenario's own
+   * folder tree (`--allow-import PATH`).
+   */
+  allowImport?: string[];
+}
+
 /** Loads a scenario file with its imports. */
-export function loadScenarioFile(path: string, display = path): LoadedScenario {
+export function loadScenarioFile(path: string, display = path, opts: LoadOptions = {}): LoadedScenario {
   const p = parseFile(path, display);
-  return loadParsed(p, p.text, dirname(resolve(path)), resolve(path));
+  const real = realOrResolved(path);
+  return loadParsed(p, p.text, dirname(resolve(path)), real, importRoots(dirname(real), opts));
 }
 
-/** Loads a scenario from text (imports resolve against `baseDir`). */
-export function loadScenarioText(text: string, file = "<inline>", baseDir = process.cwd()): LoadedScenario {
-  return loadParsed(parseText(text, file), text, baseDir, undefined);
+/** Loads a scenario from text (imports resolve against `baseDir`, and stay inside it). */
+export function loadScenarioText(text: string, file = "<inline>", baseDir = process.cwd(), opts: LoadOptions = {}): LoadedScenario {
+  return loadParsed(parseText(text, file), text, baseDir, undefined, importRoots(realOrResolved(baseDir), opts));
 }
 
-function loadParsed(p: Parsed, text: string, baseDir: string, absPath: string | undefined): LoadedScenario {
+function realOrResolved(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+function importRoots(own: string, opts: LoadOptions): string[] {
+  return [own, ...(opts.allowImport ?? []).map(realOrResolved)];
+}
+
+const SCENARIO_KEYS = Object.keys((Scenario as unknown as { shape: Record<string, unknown> }).shape);
+const FRAGMENT_KEYS = ["import", "devices", "nodes", "guests", "description"];
+
+/** A mapping with at least one key of `keys`: worth reporting on in detail (quoting it is fine, it is a scenario). */
+function looksLike(data: unknown, keys: string[]): boolean {
+  return data !== null && typeof data === "object" && !Array.isArray(data) && Object.keys(data).some((k) => keys.includes(k));
+}
+
+function loadParsed(p: Parsed, text: string, baseDir: string, absPath: string | undefined, roots: string[]): LoadedScenario {
   if (p.data === null || p.data === undefined) throw new InputError([{ file: p.file, path: "", message: "the file is empty: expected a mapping with at least `name`" }]);
   if (typeof p.data !== "object" || Array.isArray(p.data)) {
     throw new InputError([{ file: p.file, path: "", line: 1, message: `expected a mapping (name:, devices:, nodes:, steps:, expect: …) at the top, got ${Array.isArray(p.data) ? "a list" : typeof p.data}` }]);
+  }
+  if (!looksLike(p.data, SCENARIO_KEYS)) {
+    // Not a scenario (a wrong file, or something sensitive): name the problem, never the file's content.
+    throw new InputError([{ file: p.file, path: "", message: `not a scenario file: none of its top-level keys is a scenario key (${SCENARIO_KEYS.join(", ")})` }]);
   }
   const r = Scenario.safeParse(p.data);
   if (!r.success) throw new InputError(issuesToProblems(r.error.issues, Scenario, p.data, p.file, p.locate));
   const scenario = r.data;
   const merged: Merged = { devices: [], nodes: [], guests: [], hashes: [sha(text)] };
-  const stack = absPath ? [absPath] : [];
+  const state: ImportState = { roots, stack: absPath ? [absPath] : [], loaded: new Set(absPath ? [absPath] : []) };
   for (let i = 0; i < scenario.import.length; i++) {
-    importFragment(scenario.import[i], baseDir, { file: p.file, locate: p.locate, path: ["import", i] }, stack, merged);
+    importFragment(scenario.import[i], baseDir, { file: p.file, locate: p.locate, path: ["import", i] }, state, merged);
   }
   scenario.devices.forEach((value, i) => merged.devices.push({ value, from: { file: p.file, locate: p.locate, path: ["devices", i] } }));
   scenario.nodes.forEach((value, i) => merged.nodes.push({ value, from: { file: p.file, locate: p.locate, path: ["nodes", i] } }));
   scenario.guests.forEach((value, i) => merged.guests.push({ value, from: { file: p.file, locate: p.locate, path: ["guests", i] } }));
+  for (const [what, n, max] of [["devices", merged.devices.length, LIMITS.devices], ["nodes", merged.nodes.length, LIMITS.nodes], ["guests", merged.guests.length, LIMITS.guests]] as const) {
+    if (n > max) throw new InputError([{ file: p.file, path: what, message: `${n} ${what} with the imported ones: at most ${max} (blocksim's limit for untrusted input)` }]);
+  }
   const problems = checkReferences(scenario, merged, p);
   if (problems.length > 0) throw new InputError(problems);
   return {
@@ -138,32 +266,67 @@ function loadParsed(p: Parsed, text: string, baseDir: string, absPath: string | 
   };
 }
 
-function importFragment(spec: string, baseDir: string, from: Origin, stack: string[], merged: Merged): void {
+interface ImportState {
+  /** Real paths imports may resolve into (the scenario's folder, then --allow-import). */
+  roots: string[];
+  /** The import chain being loaded, for cycles. */
+  stack: string[];
+  /** Every file loaded so far: each is merged once (a diamond costs nothing). */
+  loaded: Set<string>;
+}
+
+function inside(real: string, root: string): boolean {
+  return real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+function importFragment(spec: string, baseDir: string, from: Origin, state: ImportState, merged: Merged): void {
   const abs = resolve(baseDir, spec);
   const here = from.locate(from.path);
-  if (stack.includes(abs)) {
-    const cycle = [...stack.slice(stack.indexOf(abs)), abs].map((f) => relative(process.cwd(), f) || f).join(" -> ");
-    throw new InputError([{ file: from.file, path: pathText(from.path), ...here, message: `import cycle: ${cycle}` }]);
-  }
-  if (stack.length > 32) throw new InputError([{ file: from.file, path: pathText(from.path), ...here, message: "imports nest more than 32 deep" }]);
-  let f: Parsed & { text: string };
+  const refuse = (message: string) => new InputError([{ file: from.file, path: pathText(from.path), ...here, message }]);
+  let real: string;
   try {
-    f = parseFile(abs, relative(process.cwd(), abs) || abs);
+    real = realpathSync(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw refuse(`cannot import ${JSON.stringify(spec)}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code ?? "unreadable"} (looked for ${abs})`);
+  }
+  if (!state.roots.some((r) => inside(real, r))) {
+    throw refuse(`cannot import ${JSON.stringify(spec)}: it resolves to ${real}, outside the scenario's folder ${state.roots[0]}; imports stay inside the scenario's folder tree unless --allow-import PATH allows another`);
+  }
+  if (state.stack.includes(real)) {
+    const cycle = [...state.stack.slice(state.stack.indexOf(real)), real].map((f) => relative(process.cwd(), f) || f).join(" -> ");
+    throw refuse(`import cycle: ${cycle}`);
+  }
+  if (state.loaded.has(real)) return; // already merged: a diamond
+  if (state.stack.length > LIMITS.importDepth) throw refuse(`imports nest more than ${LIMITS.importDepth} deep`);
+  if (state.loaded.size > LIMITS.imports) throw refuse(`more than ${LIMITS.imports} files imported (blocksim's limit)`);
+  state.loaded.add(real);
+  let f: Parsed & { text: string };
+  const rel = relative(process.cwd(), abs);
+  const display = rel === "" || rel.startsWith(`..${sep}..`) ? abs : rel;
+  try {
+    f = parseFile(real, display);
   } catch (e) {
     if (e instanceof InputError && e.problems[0]?.message.startsWith("cannot read")) {
-      throw new InputError([{ file: from.file, path: pathText(from.path), ...here, message: `cannot import ${JSON.stringify(spec)}: ${e.problems[0].message.replace("cannot read the file: ", "")} (looked for ${abs})` }]);
+      throw refuse(`cannot import ${JSON.stringify(spec)}: ${e.problems[0].message.replace("cannot read the file: ", "")} (looked for ${abs})`);
+    }
+    if (e instanceof InputError && e.problems[0]?.message.startsWith("not valid YAML")) {
+      // A file that is not YAML may be anything: its position, not the parser's words about its text.
+      const p0 = e.problems[0];
+      throw new InputError([{ file: display, path: "", line: p0.line, column: p0.column, message: "not a scenario fragment: not valid YAML/JSON here" }]);
     }
     throw e;
   }
-  if (f.data === null || typeof f.data !== "object" || Array.isArray(f.data)) {
-    throw new InputError([{ file: f.file, path: "", line: 1, message: "a fragment must be a mapping with devices:, nodes: and/or guests:" }]);
+  if (!looksLike(f.data, FRAGMENT_KEYS)) {
+    // Name the file and the problem, never its lines: it may be anything readable.
+    throw new InputError([{ file: f.file, path: "", message: "not a scenario fragment: expected a mapping with devices:, nodes:, guests: and/or import:" }]);
   }
   const r = Fragment.safeParse(f.data);
   if (!r.success) throw new InputError(issuesToProblems(r.error.issues, Fragment, f.data, f.file, f.locate));
   merged.hashes.push(sha(f.text));
-  stack.push(abs);
-  for (let i = 0; i < r.data.import.length; i++) importFragment(r.data.import[i], dirname(abs), { file: f.file, locate: f.locate, path: ["import", i] }, stack, merged);
-  stack.pop();
+  state.stack.push(real);
+  for (let i = 0; i < r.data.import.length; i++) importFragment(r.data.import[i], dirname(abs), { file: f.file, locate: f.locate, path: ["import", i] }, state, merged);
+  state.stack.pop();
   r.data.devices.forEach((value, i) => merged.devices.push({ value, from: { file: f.file, locate: f.locate, path: ["devices", i] } }));
   r.data.nodes.forEach((value, i) => merged.nodes.push({ value, from: { file: f.file, locate: f.locate, path: ["nodes", i] } }));
   r.data.guests.forEach((value, i) => merged.guests.push({ value, from: { file: f.file, locate: f.locate, path: ["guests", i] } }));

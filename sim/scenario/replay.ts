@@ -7,7 +7,9 @@
 import { dirname, relative, resolve } from "node:path";
 import { z } from "zod";
 import { formatChoiceLog, parseChoiceLog, type ChoiceLog } from "../scheduler/index.js";
-import { InputError } from "./errors.js";
+import { ALL_PROFILES } from "../mgmt/profiles.js";
+import { didYouMean, InputError } from "./errors.js";
+import { LIMITS } from "./limits.js";
 import { issuesToProblems } from "./issues.js";
 import { loadScenarioFile, loadScenarioText, parseFile, type LoadedScenario } from "./loader.js";
 import { eventLine, type RunReport } from "./runner.js";
@@ -72,7 +74,7 @@ export function makeReplay(report: RunReport, loaded: LoadedScenario, replayPath
 
 /** Reads a replay file; every problem is an InputError naming file, line and path. */
 export function loadReplayFile(path: string): LoadedReplay {
-  const p = parseFile(path);
+  const p = parseFile(path, path, LIMITS.replayBytes);
   if (p.data === null || typeof p.data !== "object" || Array.isArray(p.data)) {
     throw new InputError([{ file: p.file, path: "", line: 1, message: `expected a replay file (a JSON object with "blocksim-replay": ${REPLAY_VERSION}), got ${p.data === null ? "an empty file" : Array.isArray(p.data) ? "a list" : typeof p.data}` }]);
   }
@@ -85,9 +87,14 @@ export function loadReplayFile(path: string): LoadedReplay {
   const r = ReplayFile.safeParse(p.data);
   if (!r.success) throw new InputError(issuesToProblems(r.error.issues, ReplayFile, p.data, p.file, p.locate));
   const replay = r.data;
+  const profiles = ALL_PROFILES.map((x) => x.name);
+  if (!profiles.includes(replay.profile)) {
+    throw new InputError([{ file: p.file, path: "profile", ...(p.locate(["profile"]) ?? {}), message: `unknown profile "${replay.profile}"${didYouMean(replay.profile, profiles)}; known profiles: ${profiles.join(", ")}` }]);
+  }
   let choices: ChoiceLog;
   try {
     choices = typeof replay.choices === "string" ? parseChoiceLog(replay.choices) : (replay.choices as ChoiceLog);
+    if (choices.length > LIMITS.choices) throw new Error(`choice log: ${choices.length} entries, more than blocksim replays (${LIMITS.choices})`);
     for (const [i, c] of choices.entries()) if (c[1] < 0 || c[1] >= c[0]) throw new Error(`choice log: entry ${i} picks ${c[1]} of only ${c[0]} options`);
   } catch (e) {
     throw new InputError([{ file: p.file, path: "choices", ...(p.locate(["choices"]) ?? {}), message: (e as Error).message }]);

@@ -10,7 +10,13 @@
 import { z } from "zod";
 import { ERRNOS } from "../disk/index.js";
 import { JOB_STATUSES } from "../jobs/status.js";
+import { LIMITS } from "./limits.js";
 import { parseDuration, parseRate, parseSize, UnitError } from "./units.js";
+
+/** A list of at most `max` entries, with a message naming the limit. */
+function list<T extends z.ZodType>(item: T, max: number, what: string) {
+  return z.array(item).max(max, `at most ${max} ${what} (blocksim's limit for untrusted input)`);
+}
 
 function unit(parse: (v: unknown) => number, example: string) {
   return z.union([z.string(), z.number()], { error: `expected a number or a string like "${example}"` }).transform((v, ctx) => {
@@ -61,10 +67,10 @@ export const Device = z.strictObject({
   "read-latency": Latency.optional(),
   "write-latency": Latency.optional(),
   bandwidth: Rate.default(0),
-  "queue-depth": z.number().int().min(1).default(32),
-  faults: z.array(FaultRule).default([]),
+  "queue-depth": z.number().int().min(1).max(LIMITS.queueDepth, `expected at most ${LIMITS.queueDepth} requests in flight`).default(32),
+  faults: list(FaultRule, LIMITS.deviceRanges, "fault rules").default([]),
   /** Byte ranges already written before the run (as qemu-img would), each a write of its own. */
-  data: z.array(z.strictObject({ offset: Size, length: Size })).default([]),
+  data: list(z.strictObject({ offset: Size, length: Size }), LIMITS.deviceRanges, "data ranges").default([]),
 });
 export type Device = z.infer<typeof Device>;
 
@@ -106,7 +112,7 @@ export const Guest = z.strictObject({
   "read-fraction": z.number().min(0).max(1).default(0),
   "request-size": z.union([Size, z.strictObject({ min: Size, max: Size })]).default(4096),
   align: Size.default(4096),
-  iodepth: z.number().int().min(1).default(1),
+  iodepth: z.number().int().min(1).max(LIMITS.iodepth, `expected at most ${LIMITS.iodepth} requests in flight`).default(1),
   interval: Latency.default(0),
   region: z.strictObject({ offset: Size, length: Size }).optional(),
   "max-requests": z.number().int().min(0).optional(),
@@ -197,21 +203,21 @@ export type Step = z.infer<typeof Step>;
 export const Expect = z.strictObject({
   /** The events in order: `subsequence` (default) or `exact` (every event, one-to-one). */
   events: z.union([
-    z.array(ExpectedEvent),
-    z.strictObject({ order: z.enum(["subsequence", "exact"]).default("subsequence"), sequence: z.array(ExpectedEvent) }),
+    list(ExpectedEvent, LIMITS.expectations, "events"),
+    z.strictObject({ order: z.enum(["subsequence", "exact"]).default("subsequence"), sequence: list(ExpectedEvent, LIMITS.expectations, "events") }),
   ], { error: "expected a list of events, or { order: subsequence|exact, sequence: [...] }" }).optional(),
   /** Events that must not happen. */
-  never: z.array(ExpectedEvent).optional(),
+  never: list(ExpectedEvent, LIMITS.expectations, "events").optional(),
   /** Final job status by job id ("null" once dismissed), optionally with the error it ended with. */
   jobs: z.record(z.string(), z.union([z.enum(JOB_STATUSES), z.strictObject({ status: z.enum(JOB_STATUSES), error: z.string().optional() })], {
     error: `expected a job status (${JOB_STATUSES.join(", ")}) or { status, error }`,
   })).optional(),
   /** Data checks. */
-  data: z.array(z.union([
+  data: list(z.union([
     z.strictObject({ backup: z.string().min(1) }),
     z.strictObject({ mirror: z.string().min(1) }),
     z.strictObject({ same: z.tuple([Name, Name]) }),
-  ], { error: "expected { backup: JOB }, { mirror: JOB } or { same: [NODE, NODE] }" })).optional(),
+  ], { error: "expected { backup: JOB }, { mirror: JOB } or { same: [NODE, NODE] }" }), LIMITS.expectations, "data checks").optional(),
   /** Invariants to check (default: all); see `blocksim invariants`. */
   invariants: z.union([z.literal("all"), z.literal("none"), z.array(z.string())]).default("all"),
   /** Invariants this scenario expects to be violated (a race reproduced). */
@@ -233,10 +239,10 @@ export const Limits = z.strictObject({
 
 /** The parts a shared fragment may hold. */
 const FragmentShape = {
-  import: z.array(z.string().min(1)).default([]),
-  devices: z.array(Device).default([]),
-  nodes: z.array(Node).default([]),
-  guests: z.array(Guest).default([]),
+  import: list(z.string().min(1), LIMITS.imports, "imports").default([]),
+  devices: list(Device, LIMITS.devices, "devices").default([]),
+  nodes: list(Node, LIMITS.nodes, "nodes").default([]),
+  guests: list(Guest, LIMITS.guests, "guests").default([]),
 };
 
 /** A shared fragment (`import`): devices, nodes and guests only. */
@@ -246,7 +252,7 @@ export type Fragment = z.infer<typeof Fragment>;
 /** A libvirt-style domain (sim/mgmt) over the simulated QEMU: what libvirt and poll steps talk to. */
 export const DomainSpec = z.strictObject({
   /** Guest disks: the name API calls use (vda) and the QMP device (a guest's drive, also the block job id). */
-  disks: z.array(z.strictObject({ target: Name, device: Name })).min(1),
+  disks: list(z.strictObject({ target: Name, device: Name }), LIMITS.devices, "disks").min(1),
   /** One monitor round trip (default 1ms). */
   "qmp-round-trip": Duration.default(1_000_000),
   /** The bound of the query-wait-bound invariant: a status query gets its job within this (default 100ms). */
@@ -264,7 +270,7 @@ export const Scenario = z.strictObject({
   iothreads: z.array(Name).max(64).default([]),
   ...FragmentShape,
   domain: DomainSpec.optional(),
-  steps: z.array(Step).default([]),
+  steps: list(Step, LIMITS.steps, "steps").default([]),
   expect: Expect.default(() => Expect.parse({})),
   limits: Limits.default(() => Limits.parse({})),
 });

@@ -131,11 +131,18 @@ expect:
     expect((await run("run", join(ROOT, "scenarios/stream.yaml"), "--quiet", "--save-replay", replay)).code).toBe(0);
     const doc = JSON.parse(readFileSync(replay, "utf8")) as Record<string, unknown>;
     const inline = parse(readFileSync(join(ROOT, "scenarios/stream.yaml"), "utf8")) as Record<string, unknown>;
-    inline.import = [join(ROOT, "scenarios/fragments/qcow2-chain.yaml")];
+    // Imports of an inline scenario stay inside the replay file's folder tree: the fragment is copied beside it.
+    writeFileSync(join(tmp, "qcow2-chain.yaml"), readFileSync(join(ROOT, "scenarios/fragments/qcow2-chain.yaml")));
+    inline.import = ["qcow2-chain.yaml"];
     writeFileSync(replay, JSON.stringify({ ...doc, scenario: { inline } }));
     const r = await run("replay", replay, "--quiet");
     expect(r.stdout).toContain(`REPLAY REPRODUCED ${replay}: same choices, trace hash ${doc.hash as string}`);
     expect(r.code).toBe(0);
+    inline.import = [join(ROOT, "scenarios/fragments/qcow2-chain.yaml")];
+    writeFileSync(replay, JSON.stringify({ ...doc, scenario: { inline } }));
+    const out = await run("replay", replay, "--quiet");
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/outside the scenario's folder/);
   });
 
   it("replay: a scenario changed since the recording is named, and the departure shown", async () => {

@@ -1,0 +1,131 @@
+/**
+ * Untrusted scenario files (issue 19): the import policy (inside the
+ * scenario's folder tree unless allowed, regular files only, bounded size,
+ * each file once, cycles refused), content of non-scenario files never
+ * echoed, bounds on every dimension, `__proto__` keys and deep nesting
+ * refused with a clean error.
+ */
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { InputError } from "../../sim/scenario/errors.js";
+import { loadScenarioFile, loadScenarioText, type LoadOptions } from "../../sim/scenario/loader.js";
+import { LIMITS } from "../../sim/scenario/limits.js";
+import { loadReplayFile } from "../../sim/scenario/replay.js";
+
+const root = mkdtempSync(join(tmpdir(), "blocksim-untrusted-"));
+let n = 0;
+
+/** Writes files into a fresh folder; returns its path. */
+function tree(files: Record<string, string>): string {
+  const dir = join(root, `t${n++}`);
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    return e.problems.map((p) => `${p.path ? `${p.path}: ` : ""}${p.message}`);
+  }
+  return [];
+}
+
+const load = (dir: string, file = "s.yaml", opts: LoadOptions = {}) => problems(() => loadScenarioFile(join(dir, file), file, opts));
+const FRAG = "devices: [{ name: d, size: 1MiB }]\n";
+
+describe("imports", () => {
+  it("stay inside the scenario's folder tree: ../, absolute paths and symlinks out are refused; --allow-import widens it", () => {
+    const outside = tree({ "frag.yaml": FRAG });
+    const dir = tree({ "s.yaml": `name: s\nimport: [${join(outside, "frag.yaml")}]\n`, "up.yaml": `name: s\nimport: [../${outside.split("/").pop()}/frag.yaml]\n` });
+    symlinkSync("/etc/passwd", join(dir, "link.yaml"));
+    writeFileSync(join(dir, "l.yaml"), "name: s\nimport: [link.yaml]\n");
+    for (const f of ["s.yaml", "up.yaml", "l.yaml"]) expect(load(dir, f), f).toEqual([expect.stringMatching(/^import\[0\]: cannot import .*outside the scenario's folder .*--allow-import PATH/)]);
+    expect(load(dir, "s.yaml", { allowImport: [outside] })).toEqual([]);
+  });
+
+  it("only regular files: a FIFO does not block, a device does not grow memory", () => {
+    const dir = tree({ "s.yaml": "name: s\nimport: [fifo]\n", "z.yaml": "name: s\nimport: [/dev/zero]\n" });
+    execFileSync("mkfifo", [join(dir, "fifo")]);
+    expect(load(dir)).toEqual([expect.stringMatching(/^import\[0\]: cannot import "fifo": not a regular file/)]);
+    expect(load(dir, "z.yaml", { allowImport: ["/dev"] })).toEqual([expect.stringMatching(/^import\[0\]: cannot import "\/dev\/zero": not a regular file/)]);
+  });
+
+  it("a file larger than the limit is refused before it is read", () => {
+    const dir = tree({ "s.yaml": "name: s\nimport: [big.yaml]\n", "big.yaml": `description: "${"x".repeat(LIMITS.fileBytes)}"\n` });
+    expect(load(dir)).toEqual([expect.stringMatching(/^import\[0\]: cannot import "big.yaml": it has \d+ bytes, more than blocksim reads/)]);
+    expect(load(dir, "big.yaml")).toEqual([expect.stringMatching(/^cannot read the file: it has \d+ bytes/)]);
+  });
+
+  it("each file is loaded once: a diamond is free, 25 files each importing the next twice load at once", () => {
+    const files: Record<string, string> = { "s.yaml": "name: s\nimport: [f0.yaml, f0.yaml]\nnodes: [{ driver: raw, node-name: n, file: d }]\n" };
+    for (let i = 0; i < 25; i++) files[`f${i}.yaml`] = i === 24 ? FRAG : `import: [f${i + 1}.yaml, f${i + 1}.yaml]\n`;
+    const dir = tree(files);
+    const started = Date.now();
+    const loaded = loadScenarioFile(join(dir, "s.yaml"));
+    expect(loaded.scenario.devices.map((d) => d.name)).toEqual(["d"]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("a cycle is an error naming it", () => {
+    const dir = tree({ "s.yaml": "name: s\nimport: [a.yaml]\n", "a.yaml": "import: [b.yaml]\n", "b.yaml": "import: [a.yaml]\n" });
+    expect(load(dir)).toEqual([expect.stringMatching(/import cycle: .*a\.yaml -> .*b\.yaml -> .*a\.yaml/)]);
+  });
+
+  it("never echoes the content of a file that is not a scenario", () => {
+    const secret = "root:x:0:0:TOPSECRET-token-123:/root:/bin/bash\nkey: TOPSECRET-value\nother: TOPSECRET\n";
+    const dir = tree({ "s.yaml": "name: s\nimport: [secret.txt]\n", "secret.txt": secret, "bad.yaml": "name: s\nimport: [notyaml.txt]\n", "notyaml.txt": "a: b: c: TOPSECRET\n" });
+    for (const [f, want] of [["s.yaml", /not a scenario fragment/], ["bad.yaml", /not a scenario fragment/], ["secret.txt", /not valid YAML\/JSON|not a scenario file/]] as const) {
+      const p = load(dir, f);
+      expect(p.join("\n"), f).toMatch(want);
+      expect(p.join("\n"), f).not.toMatch(/TOPSECRET|root:x/);
+    }
+  });
+});
+
+describe("bounds and shapes", () => {
+  const one = (text: string) => problems(() => loadScenarioText(text, "b.yaml"));
+
+  it("every dimension has a limit with a clear message", () => {
+    const devs = Array.from({ length: LIMITS.devices + 1 }, (_, i) => `{ name: d${i}, size: 1MiB }`).join(", ");
+    expect(one(`name: b\ndevices: [${devs}]\n`)).toEqual([expect.stringMatching(/^devices: expected at most 1000 items/)]);
+    expect(one("name: b\nnodes: [{ driver: null-co, node-name: n, size: 1MiB }]\nguests: [{ node: n, iodepth: 100000000 }]\n")).toEqual([expect.stringMatching(/^guests\[0\]\.iodepth: expected at most 1024/)]);
+    expect(one("name: b\ndevices: [{ name: d, size: 1MiB, queue-depth: 1000000 }]\n")).toEqual([expect.stringMatching(/^devices\[0\]\.queue-depth: expected at most 4096/)]);
+    const never = Array.from({ length: LIMITS.expectations + 1 }, () => "BLOCK_JOB_READY").join(", ");
+    expect(one(`name: b\nexpect: { never: [${never}] }\n`)).toEqual([expect.stringMatching(/^expect\.never: expected at most 100000 items/)]);
+  });
+
+  it("__proto__ keys are refused, not dropped", () => {
+    for (const text of [
+      "name: b\nexpect: { jobs: { __proto__: concluded } }\n",
+      "name: b\nsteps: [{ on-event: { event: JOB_STATUS_CHANGE, data: { __proto__: { id: j } } }, execute: query-jobs }]\n",
+      "name: b\nsteps: [{ at: 1ms, execute: query-jobs, arguments: { __proto__: 1 } }]\n",
+      '{"name": "b", "__proto__": {"steps": []}}',
+    ]) {
+      expect(one(text), text).toEqual([expect.stringMatching(/the key "__proto__" is not allowed/)]);
+    }
+  });
+
+  it("JSON nested 900 deep gets a clean error, not the engine's stack overflow", () => {
+    for (const text of ["[".repeat(900) + "]".repeat(900), '{"a":'.repeat(900) + "1" + "}".repeat(900), `name: b\nsteps: [{ at: 1ms, execute: x, arguments: { a: ${"[".repeat(70)}${"]".repeat(70)} } }]\n`]) {
+      expect(one(text)).toEqual([expect.stringMatching(/nests more than 64 levels deep/)]);
+    }
+  });
+});
+
+describe("replay files", () => {
+  it("a replay naming an unknown profile gets a clean error with a did-you-mean", () => {
+    const dir = tree({
+      "s.yaml": "name: s\n",
+      "r.json": JSON.stringify({ "blocksim-replay": 1, scenario: { path: "s.yaml" }, profile: "curent", seed: 0, strategy: "fifo", choices: "1:", hash: "0000000000000000" }),
+    });
+    expect(problems(() => loadReplayFile(join(dir, "r.json")))).toEqual([expect.stringMatching(/^profile: unknown profile "curent" \(did you mean "current"\?\)/)]);
+  });
+});
