@@ -42,11 +42,20 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
   const original = sim.record;
   let active = true;
   if (onRecord.length > 0) {
+    // Per kind, the monitors that want it, in attach order (so violations keep their order).
+    const byKind = new Map<string, Monitor[]>();
+    const listeners = (kind: string): Monitor[] => {
+      let list = byKind.get(kind);
+      if (list === undefined) byKind.set(kind, (list = onRecord.filter((m) => m.kinds === undefined || m.kinds.includes(kind))));
+      return list;
+    };
     sim.record = function (this: typeof sim, src: string, kind: string, data?: Record<string, unknown>): void {
       original.call(this, src, kind, data);
       if (!active) return;
+      const list = listeners(kind);
+      if (list.length === 0) return;
       const r: TraceRecord = data === undefined ? { t: sim.now, src, kind } : { t: sim.now, src, kind, data };
-      for (const m of onRecord) m.onRecord!(r);
+      for (const m of list) m.onRecord!(r);
     };
   }
   const unobserve = onBlock.length > 0 ? world.graph.observe((ev) => { if (active) for (const m of onBlock) m.onBlock!(ev); }) : () => {};

@@ -31,6 +31,7 @@ function coreRule(name: string, description: string, source?: string): Invariant
   return {
     name, description, when: "step", source,
     attach: (ctx) => ({
+      kinds: ["violation"],
       onRecord(r) {
         if (r.src === "check" && r.kind === "violation" && r.data?.rule === name) {
           ctx.report({ job: String(r.data.job), detail: String(r.data.detail), state: { reportedBy: "job core" } });
@@ -42,6 +43,7 @@ function coreRule(name: string, description: string, source?: string): Invariant
 
 /** Status of every job seen, from its `status` trace records (and `freed`). */
 class StatusTable {
+  static readonly KINDS = ["status", "freed"];
   readonly status = new Map<string, JobStatus | "freed">();
   onRecord(r: TraceRecord): void {
     const job = jobOf(r.src);
@@ -64,6 +66,7 @@ const legalTransitions: Invariant = {
   attach(ctx) {
     const last = new Map<string, JobStatus>();
     return {
+      kinds: ["failure", "status"],
       onRecord(r) {
         if (r.src === "sched" && r.kind === "failure" && String(r.data?.error).startsWith("IllegalTransition")) {
           ctx.report({ detail: String(r.data?.error), state: { process: r.data?.process } });
@@ -88,6 +91,7 @@ const noUseAfterFree: Invariant = {
   source: "qemu job.c job_unref",
   attach(ctx) {
     return {
+      kinds: ["failure"],
       onRecord(r) {
         if (r.src === "sched" && r.kind === "failure" && /use after free/.test(String(r.data?.error))) {
           ctx.report({ detail: String(r.data?.error), state: { process: r.data?.process } });
@@ -103,6 +107,7 @@ const noCrash: Invariant = {
   when: "step",
   attach(ctx) {
     return {
+      kinds: ["failure"],
       onRecord(r) {
         if (r.src !== "sched" || r.kind !== "failure") return;
         const error = String(r.data?.error);
@@ -120,6 +125,7 @@ function jobIo(name: string, description: string, bad: (status: JobStatus | "fre
     attach(ctx) {
       const table = new StatusTable();
       return {
+        kinds: [...StatusTable.KINDS, "io"],
         onRecord(r) {
           table.onRecord(r);
           if (r.kind !== "io") return;
@@ -167,6 +173,7 @@ const jobIoInDrainedSection: Invariant = {
         } else if (ev.type === "drain-all") all++;
         else if (ev.type === "drain-all-end" && all > 0) all--;
       },
+      kinds: ["io"],
       onRecord(r) {
         if (r.kind !== "io") return;
         const job = jobOf(String(r.data?.issuer ?? ""));
@@ -194,6 +201,7 @@ const eventsMatchStates: Invariant = {
     const status = new Map<string, string>();
     const finished = new Set<string>();
     return {
+      kinds: ["status", "JOB_STATUS_CHANGE", "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status") {
@@ -240,6 +248,7 @@ const jobsConclude: Invariant = {
   attach(ctx) {
     const table = new StatusTable();
     return {
+      kinds: StatusTable.KINDS,
       onRecord: (r) => table.onRecord(r),
       end(result) {
         const stuck: { job: string; s: string; pauseCount: number; busy: boolean; paused: boolean }[] = [];
@@ -274,6 +283,7 @@ const txnAllOrNothing: Invariant = {
     const txnOf = new Map<string, number>();
     const outcome = new Map<number, Map<string, "ok" | "aborted">>();
     return {
+      kinds: ["status", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status") {
@@ -316,6 +326,7 @@ const backupPointInTime: Invariant = {
   attach(ctx) {
     const backups = new Map<string, BackupDriver>();
     return {
+      kinds: ["status", "BLOCK_JOB_COMPLETED"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status" && r.data?.to === "created") backups.delete(job); // ids are reused once dismissed
@@ -344,6 +355,7 @@ const mirrorPivotContent: Invariant = {
   source: "qemu block/mirror.c mirror_exit_common",
   attach(ctx) {
     return {
+      kinds: ["pivot"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job === undefined || r.kind !== "pivot") return;
@@ -386,6 +398,7 @@ const opBlockersHonoured: Invariant = {
   source: "qemu fbe40ff780 (op blockers), block_job_add_bdrv",
   attach(ctx) {
     return {
+      kinds: ["io"],
       onRecord(r) {
         if (r.kind !== "io" || r.data?.op === "read") return;
         const issuer = String(r.data?.issuer ?? "");

@@ -39,6 +39,11 @@ export interface CheckContext {
  * `end` runs once after the run.
  */
 export interface Monitor {
+  /**
+   * The record kinds `onRecord` looks at (every kind when absent). A run
+   * pays nothing for records of kinds no monitor names.
+   */
+  kinds?: readonly string[];
   onRecord?(r: TraceRecord): void;
   onBlock?(ev: BlockEvent): void;
   end?(result: RunResult): void;

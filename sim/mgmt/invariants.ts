@@ -57,6 +57,7 @@ export function queryWaitInvariant(maxWaitNs: number) {
     source: "libvirt cefe0ba3d (seed 004)",
     attach(ctx: { report(v: { detail: string; timeNs?: number; state?: Record<string, unknown> }): void }) {
       return {
+        kinds: ["job-acquired", "job-failed"],
         onRecord(r: TraceRecord): void {
           if (r.kind !== "job-acquired" && r.kind !== "job-failed") return;
           const d = r.data as { api?: string; waitedNs?: number; blockedBy?: string[]; job?: string } | undefined;
