@@ -6,7 +6,7 @@
  *
  * The job core already reports some rules itself (JobManager.violations:
  * coroutine-reentered, pause-count-non-negative, no-io-while-paused,
- * no-io-after-conclude; the QMP transaction reports
+ * no-io-after-conclude, job-runs-in-its-context; the QMP transaction reports
  * txn-member-completes-before-commit): those are surfaced here under their
  * own names. The `job-io-*` invariants check the same kind of rule
  * independently, at the device, from the issuer of every completed request.
@@ -423,6 +423,7 @@ export const INVARIANTS: readonly Invariant[] = [
   coreRule("coroutine-reentered", "a job coroutine is entered only while parked at a yield point", "qemu util/qemu-coroutine.c qemu_aio_coroutine_enter"),
   coreRule("no-io-while-paused", "a job issues no I/O while it is paused (seed 000: paused before its first start stays quiet until resumed)", "qemu e3796a245a"),
   coreRule("no-io-after-conclude", "a job issues no I/O once it has concluded or been freed"),
+  coreRule("job-runs-in-its-context", "a job's coroutine runs in the AioContext of its nodes (after x-blockdev-set-iothread too)", "qemu 13726123ba"),
   coreRule("txn-member-completes-before-commit", "no member of a transaction completes or is cancelled before the transaction commits (seed 001)", "qemu 111049a4ec"),
   noUseAfterFree,
   noCrash,

@@ -111,11 +111,27 @@ export interface JobBehaviour {
    * land in either order and the stale one can win.
    */
   mirrorWaitsOnConflicts: boolean;
+  /**
+   * A job that becomes idle (parks, or ends) kicks the main loop's
+   * AIO_WAIT_WHILE pollers (34dc97b9a0, 2018-08, "blockjob: Wake up BDS when
+   * job becomes idle"). Off: a job in an IOThread going idle does not wake
+   * a drain polling from the main loop, which waits for ever.
+   */
+  jobIdleKicksMainLoop: boolean;
+  /**
+   * job_enter enters the coroutine in the job's AioContext (13726123ba,
+   * 2019-05, "blockjob: Fix coroutine thread after AioContext change"). Off:
+   * aio_co_wake wakes it in the context it last ran in, so after its node
+   * moved to another IOThread (or back to the main loop) the job goes on
+   * running in the old thread.
+   */
+  enterInJobContext: boolean;
 }
 
 export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
   startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true, txnRemovesFinalized: true,
   enterWakesSleepingJob: true, finalizeChecksVerbFirst: true, mirrorWaitsOnConflicts: true,
+  jobIdleKicksMainLoop: true, enterInJobContext: true,
 };
 
 /** QMP events the job core emits (the QMP layer stamps them with virtual time). */
@@ -215,6 +231,7 @@ export class Job {
   /** The event loop the coroutine runs in (QEMU job->aio_context): its main node's; the main loop by default. */
   aioContext: AioContext;
   private readonly aio: AioContexts;
+  private wrongThreadReported = false;
 
   constructor(readonly ctx: JobContext, opts: JobOptions) {
     this.id = opts.id;
@@ -368,7 +385,9 @@ export class Job {
       // From its own loop (a command, a timer, a drain) QEMU enters the coroutine at once, up to
       // its next yield; from another coroutine it runs as soon as that one yields; from another
       // context (an IOThread's job woken by the main loop) it is scheduled into the job's loop.
-      this.aio.coEnter(this.aioContext, p.proc, this.ctx.inCoroutine());
+      // Before 13726123ba: aio_co_wake, into the context the coroutine last ran in.
+      const where = this.ctx.behaviour.enterInJobContext ? this.aioContext : this.aio.byNumber(p.proc.context);
+      this.aio.coEnter(where, p.proc, this.ctx.inCoroutine());
     }
   }
 
@@ -418,6 +437,15 @@ export class Job {
     this.ctx.idle(this);
     yield awaitOp(this.park);
     // enter() set busy before waking us
+    if (this.aio.active) this.checkThread();
+  }
+
+  /** The coroutine must run in the job's AioContext (the thread its nodes are served by). */
+  private checkThread(): void {
+    const running = this.ctx.sim.currentContext;
+    if (running === this.aioContext.id || this.wrongThreadReported) return;
+    this.wrongThreadReported = true;
+    this.ctx.violation({ rule: "job-runs-in-its-context", job: this.name, detail: `coroutine running in the loop of ${this.aio.byNumber(running).name}, but the job's AioContext is ${this.aioContext.name}` });
   }
 
   private enterPause(): JobStatus {
@@ -489,7 +517,9 @@ export class Job {
     if (ctx === this.aioContext) return;
     this.ctx.sim.record(`job:${this.name}`, "aio-context", { from: this.aioContext.name, to: ctx.name });
     this.aioContext = ctx;
-    if (this.co && (this.co.state === "ready" || this.co.state === "blocked" || this.co.state === "running")) this.ctx.sim.moveToContext(this.co, ctx.id);
+    // The coroutine's next entry is into the new context (aio_co_enter(job->aio_context)); before
+    // 13726123ba it was woken where it last ran.
+    if (this.ctx.behaviour.enterInJobContext && this.co && (this.co.state === "ready" || this.co.state === "blocked" || this.co.state === "running")) this.ctx.sim.moveToContext(this.co, ctx.id);
   }
 
   /** The main-loop half of completion (QEMU job_exit). */

@@ -82,6 +82,8 @@ export class JobManager implements JobContext {
   }
 
   idle(job: Job): void {
+    // Before 34dc97b9a0 nothing woke the main loop when a job in an IOThread went idle.
+    if (!this.behaviour.jobIdleKicksMainLoop && !job.aioContext.isMain) return;
     for (const fn of this.idleListeners) fn(job);
   }
 

@@ -95,6 +95,18 @@ export const PROFILES: readonly Profile[] = [
     behaviour: { finalizeChecksVerbFirst: false },
   },
   {
+    name: "job-idle-no-kick",
+    description: "a job in an IOThread that reaches a pause point does not wake the main loop's drain poll, which then waits for ever",
+    change: "before qemu 34dc97b9a0 (2018-08, 'blockjob: Wake up BDS when job becomes idle')",
+    behaviour: { jobIdleKicksMainLoop: false },
+  },
+  {
+    name: "job-wakes-in-old-context",
+    description: "job_enter wakes the job's coroutine in the context it last ran in (aio_co_wake): after x-blockdev-set-iothread moved its nodes, the job runs on in the old thread",
+    change: "before qemu 13726123ba (2019-05, 'blockjob: Fix coroutine thread after AioContext change'), after 463e0be10",
+    behaviour: { enterInJobContext: false },
+  },
+  {
     name: "mirror-no-conflict-wait",
     description: "a mirror iteration copies its first dirty chunk again while an earlier copy of it is still in flight; under variable latency the stale copy can land last",
     change: "before qemu 9c83625bdd (2016-04, 'block/mirror: Revive dead yielding code')",

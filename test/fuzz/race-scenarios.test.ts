@@ -9,6 +9,8 @@ const CASES: [file: string, buggy: string, invariant: string][] = [
   ["cancel-error-stopped-job", "cancel-clears-user-paused-early", "no-crash"],
   ["set-speed-zero-no-kick", "set-speed-zero-no-kick", "jobs-conclude"],
   ["mirror-soft-cancel-pre-ready", "mirror-soft-cancel-pre-ready", "cancel-honoured"],
+  ["iothread-drain-no-kick", "job-idle-no-kick", "jobs-conclude"],
+  ["iothread-job-old-context", "job-wakes-in-old-context", "job-runs-in-its-context"],
 ];
 
 describe.each(CASES)("scenarios/races/%s.yaml", (file, buggy, invariant) => {
