@@ -348,6 +348,76 @@ const backupPointInTime: Invariant = {
   },
 };
 
+/** The device below a node and its filters (blkdebug, copy-before-write...), or undefined (null-co). */
+function deviceBelow(node: BlockNode): string | undefined {
+  let n: BlockNode | null = node;
+  while (n && !n.device) n = n.file;
+  return n?.device?.name;
+}
+
+const backupBitmapSettled: Invariant = {
+  name: "backup-bitmap-settled",
+  description: "when a backup that froze a dirty bitmap ends, the bitmap is unfrozen and holds what QEMU leaves: the writes made meanwhile, plus what it held before unless the job succeeded (bitmap-mode on-success) or bitmap-mode is always (then only the clusters not copied)",
+  when: "step",
+  source: "qemu block/backup.c backup_cleanup_sync_bitmap, block/dirty-bitmap.c",
+  attach(ctx) {
+    interface Watch { driver: BackupDriver; before: number[]; written: Set<number> | undefined; device: string | undefined }
+    const watched = new Map<string, Watch>();
+    const mark = (w: Watch, offset: number, bytes: number) => {
+      const g = w.driver.opts.bitmap!.granularityBytes;
+      for (let c = Math.floor(offset / g); c <= Math.floor((offset + bytes - 1) / g); c++) w.written!.add(c);
+    };
+    return {
+      onRecord(r) {
+        const job = jobOf(r.src);
+        if (job !== undefined && r.kind === "status" && r.data?.to === "created") watched.delete(job);
+        else if (job !== undefined && r.kind === "status" && r.data?.to !== "concluded" && !watched.has(job)) {
+          const d = ctx.world.jm.get(job)?.driver;
+          if (!(d instanceof BackupDriver) || !d.opts.bitmap) return;
+          // frozen since creation: its bits are what it held when the job was made
+          const device = deviceBelow(d.opts.source);
+          watched.set(job, { driver: d, before: d.opts.bitmap.dirtyChunks(), device, written: device === undefined ? undefined : new Set() });
+        } else if (job !== undefined && r.kind === "status" && r.data?.to === "concluded") {
+          const w = watched.get(job);
+          if (!w) return;
+          watched.delete(job);
+          const { source, bitmap: frozen, bitmapMode } = w.driver.opts;
+          const mode = bitmapMode ?? "on-success";
+          const succeeded = ctx.world.jm.get(job)?.ret === 0;
+          const now = source.bitmap(frozen!.name);
+          if (!now || now.busy || now.successor) {
+            ctx.report({ job, detail: `bitmap '${frozen!.name}' on '${source.name}' is ${now ? "still frozen" : "gone"} after the backup ended`, state: { mode, succeeded } });
+            return;
+          }
+          const forget = (succeeded || mode === "always") && mode !== "never";
+          const has = new Set(now.dirtyChunks());
+          const must = new Set([...(w.written ?? []), ...(forget ? [] : w.before)]);
+          if (!succeeded && mode === "always") {
+            // what the job did not copy stays marked for the next attempt
+            const cs = w.driver.copy.clusterSizeBytes, g = now.granularityBytes;
+            for (let c = 0; c < w.driver.copy.clusters; c++) {
+              if (w.driver.copy.isDirty(c)) for (let k = Math.floor((c * cs) / g); k <= Math.floor((Math.min((c + 1) * cs, source.sizeBytes) - 1) / g); k++) must.add(k);
+            }
+          }
+          const missing = [...must].filter((c) => !has.has(c));
+          // without a device under the source, the writes made meanwhile are unknown: only the lower bound holds
+          const extra = w.written ? [...has].filter((c) => !must.has(c)) : [];
+          if (missing.length > 0 || extra.length > 0) {
+            ctx.report({
+              job,
+              detail: `bitmap '${now.name}' after a ${succeeded ? "successful" : "failed"} backup with bitmap-mode ${mode}: ${missing.length > 0 ? `chunks ${missing.slice(0, 8).join(",")} should be dirty` : ""}${missing.length > 0 && extra.length > 0 ? "; " : ""}${extra.length > 0 ? `chunks ${extra.slice(0, 8).join(",")} should be clean` : ""}`,
+              state: { mode, succeeded, missing: missing.slice(0, 32), extra: extra.slice(0, 32) },
+            });
+          }
+        } else if (watched.size > 0 && (r.kind === "io" || r.kind === "fault") && r.data?.op !== "read" && r.data?.op !== "flush" && typeof r.data?.offset === "number") {
+          // a write that reached the source's device (or failed there) since the job was made
+          for (const w of watched.values()) if (w.device === r.src && w.written) mark(w, r.data.offset, r.data.bytes as number);
+        }
+      },
+    };
+  },
+};
+
 const mirrorPivotContent: Invariant = {
   name: "mirror-pivot-content",
   description: "when a mirror (or active commit) pivots, its target holds exactly what the source held at that moment",
@@ -436,6 +506,7 @@ export const INVARIANTS: readonly Invariant[] = [
   opBlockersHonoured,
   mirrorPivotContent,
   backupPointInTime,
+  backupBitmapSettled,
   jobsConclude,
 ];
 

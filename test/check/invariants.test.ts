@@ -245,6 +245,40 @@ describe("each invariant fires when provoked", () => {
     expect(violations).toEqual([]);
   });
 
+  it("backup-bitmap-settled: a write reaches the source's device without marking the bitmap", () => {
+    const { violations } = checked(function* (q, qmp) {
+      yield* qmp("block-dirty-bitmap-add", { node: "src", name: "b0" });
+      yield* q.graph.node("src").write(0, 4 * MiB, "guest");
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "incremental", bitmap: "b0", speed: 8 * MiB });
+      yield sleep(10_000_000);
+      yield q.devices.get("d1")!.io({ op: "write", offset: 8 * MiB, bytes: 65536, issuer: "rogue" }); // under the node: no bitmap sees it
+      yield* untilNoJobs(q);
+    }, { invariants: ["backup-bitmap-settled"] });
+    expect(violations).toMatchObject([{ invariant: "backup-bitmap-settled", job: "j", state: { mode: "on-success", succeeded: true, missing: [128] } }]);
+  });
+
+  it("backup-bitmap-settled stays quiet for incremental backups under a guest: one completed, one cancelled, one with bitmap-mode always failing", () => {
+    const { q, violations } = checked(function* (q, qmp) {
+      yield* qmp("block-dirty-bitmap-add", { node: "src", name: "b0" });
+      guest(q, "src");
+      yield sleep(50_000_000);
+      yield* qmp("blockdev-backup", { "job-id": "j1", device: "drive0", target: "tgt", sync: "incremental", bitmap: "b0" });
+      yield* untilNoJobs(q);
+      yield sleep(50_000_000);
+      yield* qmp("blockdev-backup", { "job-id": "j2", device: "drive0", target: "tgt", sync: "bitmap", bitmap: "b0", "bitmap-mode": "never", speed: MiB });
+      yield sleep(20_000_000);
+      yield* qmp("job-cancel", { id: "j2" });
+      yield* untilNoJobs(q);
+      q.devices.get("d2")!.faults.add({ op: "write", errno: "EIO", once: true });
+      yield* qmp("blockdev-backup", { "job-id": "j3", device: "drive0", target: "tgt", sync: "full", bitmap: "b0", "bitmap-mode": "always" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["backup-bitmap-settled"] });
+    expect(violations).toEqual([]);
+    const ends = q.monitor.events.filter((e) => e.event.startsWith("BLOCK_JOB_C")).map((e) => `${e.event} ${String(e.data.device)} ${String(e.data.error ?? "")}`.trim());
+    expect(ends).toEqual(["BLOCK_JOB_COMPLETED j1", "BLOCK_JOB_CANCELLED j2", "BLOCK_JOB_COMPLETED j3 Input/output error"]);
+    expect(q.graph.node("src").bitmap("b0")!.count).toBeGreaterThan(0);
+  });
+
   it("mirror-pivot-content: the target is changed while the mirror is ready", () => {
     const { violations } = checked(function* (q, qmp) {
       yield* qmp("blockdev-mirror", { "job-id": "m", device: "src", target: "tgt", sync: "full" });
