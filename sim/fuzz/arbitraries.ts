@@ -50,6 +50,8 @@ export interface TopologyOptions {
    * by this fuzzer); set false to fuzz past it until that is fixed.
    */
   groupedTransactions?: boolean;
+  /** Whether dirty bitmaps and incremental backups are drawn (default true). */
+  bitmaps?: boolean;
 }
 
 export interface Topology {
@@ -100,7 +102,7 @@ export function topology(opts: TopologyOptions = {}): fc.Arbitrary<Topology> {
 const JOB_IDS = ["j0", "j1", "j2"];
 
 /** One timed action from the QMP vocabulary over a topology. */
-export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedTransactions?: boolean } = {}): fc.Arbitrary<FuzzAction> {
+export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedTransactions?: boolean; bitmaps?: boolean } = {}): fc.Arbitrary<FuzzAction> {
   const { chain } = topo;
   const at = timing(maxTimeNs);
   const id = fc.constantFrom(...JOB_IDS);
@@ -129,6 +131,14 @@ export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedT
       grouped: opts.groupedTransactions === false ? fc.constant(false) : fc.boolean(),
     }).map((t) => (t.grouped ? { actions: t.actions, properties: { "completion-mode": "grouped" } } : { actions: t.actions }))),
   ];
+  const bitmapCmds: fc.Arbitrary<FuzzAction>[] = [];
+  if (opts.bitmaps !== false) {
+    // incremental backups of one bitmap name per source; a missing or busy bitmap is just a refused command
+    starts.push(cmd("blockdev-backup", fc.record({ id, device: source, target, mode: fc.constantFrom(undefined, "on-success", "never", "always"), speed, c: common })
+      .map((b) => clean({ "job-id": b.id, device: b.device, target: b.target, sync: b.mode ? "bitmap" : "incremental", bitmap: "b0", "bitmap-mode": b.mode, speed: b.speed, ...b.c }))));
+    const bitmap = fc.record({ node: source, name: fc.constant("b0") });
+    bitmapCmds.push(cmd("block-dirty-bitmap-add", bitmap), cmd("block-dirty-bitmap-clear", bitmap), cmd("block-dirty-bitmap-remove", bitmap));
+  }
   if (chain) {
     starts.push(cmd("block-stream", fc.record({ id, base: fc.constantFrom(undefined, "base") }).map((s) => clean({ "job-id": s.id, device: "top", "base-node": s.base }))));
     starts.push(cmd("block-commit", fc.record({ id, top: fc.constantFrom(undefined, "mid") }).map((c) => clean({ "job-id": c.id, device: "top", "top-node": c.top, "base-node": "base" }))));
@@ -139,6 +149,7 @@ export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedT
     { weight: 4, arbitrary: verbs },
     { weight: 1, arbitrary: fc.record({ atNs: at, drain: nodeAny, forNs: timing(20_000_000) }) },
     { weight: 1, arbitrary: fc.record({ atNs: at, guest: source, requests: fc.integer({ min: 1, max: 40 }), intervalNs: fc.constantFrom(0, 100_000, 1_000_000) }) },
+    ...(bitmapCmds.length > 0 ? [{ weight: 1, arbitrary: fc.oneof(...bitmapCmds) }] : []),
   );
 }
 
