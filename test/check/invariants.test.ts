@@ -257,8 +257,9 @@ describe("each invariant fires when provoked", () => {
     expect(violations).toMatchObject([{ invariant: "backup-bitmap-settled", job: "j", state: { mode: "on-success", succeeded: true, missing: [128] } }]);
   });
 
-  it("backup-bitmap-settled stays quiet for incremental backups under a guest: one completed, one cancelled, one with bitmap-mode always failing", () => {
+  it("backup-bitmap-settled and backup-point-in-time stay quiet for incremental backups under a guest: one completed, one cancelled, one with bitmap-mode always failing", () => {
     const { q, violations } = checked(function* (q, qmp) {
+      yield* q.graph.node("src").write(8 * MiB, MiB, "before-the-bitmap"); // never copied by an incremental backup
       yield* qmp("block-dirty-bitmap-add", { node: "src", name: "b0" });
       guest(q, "src");
       yield sleep(50_000_000);
@@ -272,7 +273,7 @@ describe("each invariant fires when provoked", () => {
       q.devices.get("d2")!.faults.add({ op: "write", errno: "EIO", once: true });
       yield* qmp("blockdev-backup", { "job-id": "j3", device: "drive0", target: "tgt", sync: "full", bitmap: "b0", "bitmap-mode": "always" });
       yield* untilNoJobs(q);
-    }, { invariants: ["backup-bitmap-settled"] });
+    }, { invariants: ["backup-bitmap-settled", "backup-point-in-time"] });
     expect(violations).toEqual([]);
     const ends = q.monitor.events.filter((e) => e.event.startsWith("BLOCK_JOB_C")).map((e) => `${e.event} ${String(e.data.device)} ${String(e.data.error ?? "")}`.trim());
     expect(ends).toEqual(["BLOCK_JOB_COMPLETED j1", "BLOCK_JOB_CANCELLED j2", "BLOCK_JOB_COMPLETED j3 Input/output error"]);

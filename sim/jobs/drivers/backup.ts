@@ -77,6 +77,8 @@ export class BackupDriver implements JobDriver {
   private failure: CopyError | undefined;
   private removeHook: () => void = () => {};
 
+  /** sync=bitmap: the clusters (of copy.clusterSizeBytes) the bitmap marked at creation, the only ones the target must hold. */
+  readonly bitmapClusters: number[] = [];
   /** The job's name, for trace records (set in activate). */
   private name = "";
 
@@ -89,6 +91,7 @@ export class BackupDriver implements JobDriver {
     else if (opts.sync === "bitmap") {
       const bm = opts.bitmap!;
       this.copy.markDirty((c) => bm.anyDirty(c * clusterSize, Math.min(clusterSize, source.sizeBytes - c * clusterSize)));
+      for (let c = 0; c < this.copy.clusters; c++) if (this.copy.isDirty(c)) this.bitmapClusters.push(c);
     }
     source.attachBitmap(this.copy.bitmap);
     this.pointInTime = source.content(0, source.sizeBytes).versions;
