@@ -47,7 +47,7 @@ const BLOCK_DEVICE_INFO: ReplySpec = {
   type: "BlockDeviceInfo",
   members: {
     file: m, "node-name": mOpt, ro: m, drv: m, backing_file: mOpt, backing_file_depth: m, encrypted: m, image: m,
-    detect_zeroes: not, cache: not, write_threshold: not, "dirty-bitmaps": notOpt, group: notOpt, iops_size: notOpt,
+    detect_zeroes: not, cache: not, write_threshold: not, "dirty-bitmaps": mOpt, group: notOpt, iops_size: notOpt,
     ...Object.fromEntries(THROTTLE.map((k) => [k, not])),
     ...Object.fromEntries(THROTTLE.filter((k) => k.endsWith("_max")).map((k) => [`${k}_length`, notOpt])),
   },
