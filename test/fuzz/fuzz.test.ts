@@ -25,7 +25,7 @@ describe("the scenario arbitrary", () => {
     for (const sc of fc.sample(scenario(), { seed: 1, numRuns: 200 })) {
       for (const a of sc.actions) {
         kinds.add("execute" in a ? a.execute : "drain" in a ? "drain" : "guest");
-        if ("execute" in a && a.execute === "blockdev-backup" && a.arguments?.bitmap !== undefined) kinds.add(`sync ${String(a.arguments.sync)}`);
+        if ("execute" in a && a.execute === "blockdev-backup" && a.arguments?.bitmap !== undefined) kinds.add(`sync ${String(a.arguments?.sync)}`);
       }
     }
     for (const k of ["sync incremental", "sync bitmap", "block-dirty-bitmap-add", "block-dirty-bitmap-clear", "block-dirty-bitmap-remove", "blockdev-backup", "blockdev-mirror", "block-stream", "block-commit", "transaction", "job-pause", "job-resume", "job-cancel", "job-complete", "block-job-set-speed", "drain", "guest"]) {
