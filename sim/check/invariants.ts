@@ -381,6 +381,7 @@ const backupBitmapSettled: Invariant = {
       for (let c = Math.floor(offset / g); c <= Math.floor((offset + bytes - 1) / g); c++) w.written!.add(c);
     };
     return {
+      kinds: ["status", "io", "fault"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status" && r.data?.to === "created") watched.delete(job);
