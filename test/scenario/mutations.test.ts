@@ -4,12 +4,16 @@
  * least one located problem, and running a scenario that loads ends with a
  * report — no crash, no hang.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { InputError } from "../../sim/scenario/errors.js";
-import { loadScenarioText } from "../../sim/scenario/loader.js";
+import { LIMITS } from "../../sim/scenario/limits.js";
+import { loadScenarioFile, loadScenarioText } from "../../sim/scenario/loader.js";
 import { runScenario } from "../../sim/scenario/runner.js";
 
 const dir = new URL("../../scenarios/", import.meta.url);
@@ -101,4 +105,69 @@ describe("random mutations of the shipped scenarios", () => {
     expect(rejected).toBeGreaterThan(50);
     expect(ran).toBeGreaterThan(10);
   }, 240_000);
+});
+
+/**
+ * The loader against hostile file trees (issue 19): a scenario importing a
+ * random graph of files — fragments, diamonds, cycles, FIFOs, device files,
+ * symlinks out of the folder, files that are not fragments, oversized files,
+ * huge counts. Whatever the tree, loading ends at once with a scenario or an
+ * InputError, and never prints the content of a file that is not a scenario.
+ */
+describe("the loader against hostile import trees", () => {
+  const SECRET = "TOPSECRET-4242";
+  type Target = "fragment" | "diamond" | "cycle" | "fifo" | "dev-zero" | "dev-null" | "symlink-out" | "not-fragment" | "not-yaml" | "huge" | "big-count" | "deep";
+  const targets: Target[] = ["fragment", "diamond", "cycle", "fifo", "dev-zero", "dev-null", "symlink-out", "not-fragment", "not-yaml", "huge", "big-count", "deep"];
+  const base = mkdtempSync(join(tmpdir(), "blocksim-hostile-"));
+  let n = 0;
+
+  function build(kinds: Target[]): string {
+    const dir = join(base, `c${n++}`);
+    mkdirSync(dir);
+    const imports: string[] = [];
+    kinds.forEach((k, i) => {
+      const f = `f${i}.yaml`;
+      const path = join(dir, f);
+      switch (k) {
+        case "fragment": writeFileSync(path, `devices: [{ name: d${i}, size: 1MiB }]\n`); break;
+        case "diamond": writeFileSync(path, "import: [shared.yaml, shared.yaml]\n"); writeFileSync(join(dir, "shared.yaml"), "devices: [{ name: shared, size: 1MiB }]\n"); break;
+        case "cycle": writeFileSync(path, `import: [${f}]\n`); break;
+        case "fifo": execFileSync("mkfifo", [path]); break;
+        case "dev-zero": symlinkSync("/dev/zero", path); break;
+        case "dev-null": symlinkSync("/dev/null", path); break;
+        case "symlink-out": symlinkSync("/etc/hostname", path); break;
+        case "not-fragment": writeFileSync(path, `user: ${SECRET}\npassword: ${SECRET}\n`); break;
+        case "not-yaml": writeFileSync(path, `${SECRET}: a: b: [\n`); break;
+        case "huge": writeFileSync(path, `description: "${"x".repeat(LIMITS.fileBytes + 1)}"\n`); break;
+        case "big-count": writeFileSync(path, `guests: [{ node: n, iodepth: 100000000 }]\ndevices: [{ name: big${i}, size: 1MiB, queue-depth: 1000000000 }]\n`); break;
+        case "deep": writeFileSync(path, `devices: ${"[".repeat(500)}${"]".repeat(500)}\n`); break;
+      }
+      imports.push(f);
+    });
+    writeFileSync(join(dir, "s.yaml"), `name: hostile\nimport: [${imports.join(", ")}]\n`);
+    return dir;
+  }
+
+  it("ends at once with a scenario or a clean error, never echoing a non-scenario file", () => {
+    let rejected = 0, loaded = 0;
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...targets), { minLength: 1, maxLength: 4 }), fc.boolean(), (kinds, allowDev) => {
+        const dir = build(kinds);
+        const started = Date.now();
+        try {
+          loadScenarioFile(join(dir, "s.yaml"), "s.yaml", allowDev ? { allowImport: ["/dev", "/etc"] } : {});
+          loaded++;
+        } catch (e) {
+          if (!(e instanceof InputError)) throw e;
+          expect(e.problems.length).toBeGreaterThan(0);
+          expect(e.message).not.toContain(SECRET);
+          rejected++;
+        }
+        expect(Date.now() - started).toBeLessThan(5_000);
+      }),
+      { seed: 20261130, numRuns: 80 },
+    );
+    expect(rejected).toBeGreaterThan(50);
+    expect(loaded).toBeGreaterThan(3);
+  }, 60_000);
 });
