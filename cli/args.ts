@@ -7,6 +7,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ALL_PROFILES as PROFILES } from "../sim/mgmt/profiles.js";
 import { didYouMean } from "../sim/scenario/errors.js";
+import { escapeTerminal } from "./terminal.js";
 import type { LoadOptions } from "../sim/scenario/loader.js";
 import type { RunOptions, StrategyName } from "../sim/scenario/runner.js";
 
@@ -15,6 +16,8 @@ export interface Io {
   err(text: string): void;
   /** Whether stderr is a terminal (progress lines). */
   tty: boolean;
+  /** stderr without escaping, for blocksim's own terminal control (the progress line); default err. */
+  rawErr?(text: string): void;
 }
 
 export const EXIT_OK = 0, EXIT_FAIL = 1, EXIT_INPUT = 2;
@@ -67,6 +70,13 @@ export function parse(args: string[], allowed: (keyof typeof RUN_OPTIONS)[], com
   }
 }
 
+/** The error `run` gives for a scenario whose world could not be built (every command gives the same, exit 2). */
+export function setupFailure(file: string, r: { failures: { kind: string; message: string }[] }): UsageError | undefined {
+  const setup = r.failures.filter((f) => f.kind === "setup");
+  if (setup.length === 0) return undefined;
+  return new UsageError(`${file}: the scenario's world could not be built:\n${setup.map((f) => `  ${f.message}`).join("\n")}`);
+}
+
 export function runOptions(v: Values): RunOptions {
   const o: RunOptions = {};
   if (v.seed !== undefined) {
@@ -106,11 +116,11 @@ export class Progress {
   show(text: string): void {
     if (!this.enabled) return;
     const secs = ((Date.now() - this.started) / 1000).toFixed(1);
-    this.io.err(`\r\x1b[2K${text} (${secs}s)`);
+    (this.io.rawErr ?? this.io.err)(`\r\x1b[2K${escapeTerminal(text)} (${secs}s)`);
     this.shown = true;
   }
   clear(): void {
-    if (this.shown) this.io.err("\r\x1b[2K");
+    if (this.shown) (this.io.rawErr ?? this.io.err)("\r\x1b[2K");
     this.shown = false;
   }
 }

@@ -2,7 +2,7 @@
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { eventLines, firstDifference } from "../sim/scenario/replay.js";
 import { describeOutcome, runScenario } from "../sim/scenario/runner.js";
-import { EXIT_FAIL, EXIT_OK, loadOptions, parse, Progress, runOptions, UsageError, type Io } from "./args.js";
+import { EXIT_FAIL, EXIT_OK, loadOptions, parse, Progress, runOptions, setupFailure, UsageError, type Io } from "./args.js";
 import { help } from "./help.js";
 
 export function cmdCheckDeterminism(args: string[], io: Io): number {
@@ -15,6 +15,8 @@ export function cmdCheckDeterminism(args: string[], io: Io): number {
   const opts = runOptions(v);
   const progress = new Progress(io, io.tty);
   const first = runScenario(loaded, opts);
+  const setup = setupFailure(files[0], first);
+  if (setup) throw setup;
   const firstEvents = eventLines(first);
   for (let i = 2; i <= runs; i++) {
     progress.show(`run ${i}/${runs} of ${files[0]}`);

@@ -2,16 +2,41 @@
  * The process around `main`: what bin/blocksim.js runs. Kept apart from
  * main.ts so that importing the command line (tests do) starts nothing.
  */
+import { describeErrno } from "../sim/scenario/output-file.js";
 import { main, type Io } from "./main.js";
+import { escapeTerminal } from "./terminal.js";
+
+/** Standard output could not be written (a full disk, an I/O error): blocksim's own line, exit 2. */
+function outputFailed(name: string, e: unknown): never {
+  try {
+    if (name !== "standard error") process.stderr.write(`blocksim: cannot write to ${name}: ${describeErrno(e)}\n`);
+  } catch {
+    // stderr is gone too
+  }
+  process.exit(2);
+}
 
 // `blocksim run … | head`: a closed pipe ends the output quietly, as other tools do.
-for (const stream of [process.stdout, process.stderr]) {
+for (const [stream, name] of [[process.stdout, "standard output"], [process.stderr, "standard error"]] as const) {
   stream.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw e;
+    outputFailed(name, e);
   });
 }
-const io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), tty: !!process.stderr.isTTY };
+const write = (stream: NodeJS.WriteStream, name: string, t: string) => {
+  try {
+    stream.write(t);
+  } catch (e) {
+    outputFailed(name, e);
+  }
+};
+// Scenario text is untrusted: control characters are escaped on their way to the terminal (cli/terminal.ts).
+const io: Io = {
+  out: (t) => write(process.stdout, "standard output", escapeTerminal(t)),
+  err: (t) => write(process.stderr, "standard error", escapeTerminal(t)),
+  rawErr: (t) => write(process.stderr, "standard error", t),
+  tty: !!process.stderr.isTTY,
+};
 main(process.argv.slice(2), io).then(
   (code) => {
     process.exitCode = code;

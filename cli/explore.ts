@@ -10,7 +10,8 @@
  * the first violation (or goes on with --all), shrinks the schedule, writes a
  * replay file. Exit codes: 0 nothing broke, 1 a violation, 2 bad input.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "../sim/scenario/output-file.js";
 import { parseArgs } from "node:util";
 import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject } from "../sim/fuzz/explore.js";
 import { FUZZ_REPLAY_VERSION, readFuzzReplay, runModel, type FuzzReplay } from "../sim/fuzz/index.js";
@@ -107,7 +108,7 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
       kept = shrunk.result;
     }
     const out = values.out ?? `${target.label.replace(/\.(ya?ml|json)$/, "").replace(/[^A-Za-z0-9._-]+/g, "_")}.${strategy}.replay.json`;
-    writeFileSync(out, JSON.stringify(target.replay(first.seed, kept, out), null, 2) + "\n");
+    writeFileAtomic(out, JSON.stringify(target.replay(first.seed, kept, out), null, 2) + "\n", "the replay file");
     io.out(`replay file: ${out}\nreplay: ${target.replayCommand(out)}\n`);
     if (target.timelineCommand) io.out(`timeline: ${target.timelineCommand(out)}\n`);
     return 1;

@@ -11,7 +11,8 @@
  * Exit codes: 0 nothing broke, 1 a violation (replay written), 2 bad input.
  * Wall-clock time is read here (progress, --time), never inside the simulation.
  */
-import { writeFileSync } from "node:fs";
+import { basename } from "node:path";
+import { writeFileAtomic } from "../sim/scenario/output-file.js";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { formatViolation } from "../sim/check/index.js";
@@ -257,8 +258,9 @@ function fuzzScenarioFile(file: string, o: { runs: number; seed: number; shard: 
       progress.violations++;
       progress.tick(true);
       progress.done();
-      const out = o.out ?? file.replace(/\.(ya?ml|json)$/, "") + `.seed-${seed}.replay.json`;
-      writeFileSync(out, JSON.stringify(makeReplay(report, loaded, out, file), null, 2) + "\n");
+      // Default: the working folder, never beside the scenario (which may be in the source tree).
+      const out = o.out ?? basename(file).replace(/\.(ya?ml|json)$/, "") + `.seed-${seed}.replay.json`;
+      writeFileAtomic(out, JSON.stringify(makeReplay(report, loaded, out, file), null, 2) + "\n", "the replay file");
       io.out(`blocksim fuzz: ${file} failed at seed ${seed} (run ${k + 1}, random strategy, profile ${report.profile})\n`);
       for (const f of report.failures.slice(0, 5)) io.out(`  ${f.kind}: ${f.message}\n`);
       io.out(`replay file: ${out}\nreplay: npx blocksim replay ${out}\ntimeline: npx blocksim timeline ${out} -o ${out.replace(/\.json$/, "")}.html\n`);

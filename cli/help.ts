@@ -73,7 +73,8 @@ Examples:
 
 Runs the scenario N times (default 3) with the same parameters and compares
 trace hashes; on a difference, prints the first event where two runs differ.
-Exit 0 when every run is identical, 1 otherwise.
+Exit 0 when every run is identical, 1 otherwise, 2 bad input (as run: a
+scenario whose world cannot be built is bad input here too).
 
 Examples:
   blocksim check-determinism scenarios/transaction-of-backups.yaml --runs 5
@@ -84,6 +85,9 @@ Runs a scenario (or repeats a replay) and writes a self-contained HTML page
 with an SVG timeline: a lane per QMP client, job, drained node and device;
 job states as coloured spans; commands and events as markers with tooltips;
 the first violation or failure highlighted.
+
+Exit codes, as run: 0 the run's expectations held, 1 one failed (the page is
+written either way), 2 bad input (nothing is written).
 
 Examples:
   blocksim timeline scenarios/transaction-of-backups.yaml -o txn.html

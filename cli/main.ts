@@ -8,6 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { didYouMean, formatProblems, InputError } from "../sim/scenario/errors.js";
+import { OutputError } from "../sim/scenario/output-file.js";
 import { packagePath } from "../sim/scenario/package-root.js";
 import { EXIT_INPUT, EXIT_OK, UsageError, type Io } from "./args.js";
 import { help, HELP } from "./help.js";
@@ -71,6 +72,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
+      io.err(`blocksim: ${e.message}\n`);
+      return EXIT_INPUT;
+    }
+    if (e instanceof OutputError) {
       io.err(`blocksim: ${e.message}\n`);
       return EXIT_INPUT;
     }

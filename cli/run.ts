@@ -1,12 +1,12 @@
 /** `blocksim run FILE…`: runs scenario files and prints their event logs and verdicts. */
-import { writeFileSync } from "node:fs";
+import { checkOutputPath, writeFileAtomic } from "../sim/scenario/output-file.js";
 import { formatProblems, InputError } from "../sim/scenario/errors.js";
 import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js";
 import { makeReplay } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
 import { formatDuration } from "../sim/scenario/units.js";
 import { header, logLine, qmpJsonLines, traceLine, verdict } from "../sim/report/text.js";
-import { EXIT_FAIL, EXIT_INPUT, EXIT_OK, loadOptions, parse, Progress, runOptions, UsageError, type Io, type Values } from "./args.js";
+import { EXIT_FAIL, EXIT_INPUT, EXIT_OK, loadOptions, parse, setupFailure, Progress, runOptions, UsageError, type Io, type Values } from "./args.js";
 import { help } from "./help.js";
 
 export function printRun(io: Io, r: RunReport, v: Values): void {
@@ -31,6 +31,7 @@ export function cmdRun(args: string[], io: Io): number {
   if (v.help) return help("run", io);
   if (files.length === 0) throw new UsageError("run needs at least one scenario file; see: blocksim help run");
   if (v["save-replay"] !== undefined && files.length !== 1) throw new UsageError("--save-replay takes one scenario file");
+  if (v["save-replay"] !== undefined) checkOutputPath(v["save-replay"], "--save-replay");
   const opts = { ...runOptions(v), keepTrace: !!v.trace };
   const progress = new Progress(io, io.tty && !v.json);
   let code = EXIT_OK;
@@ -48,15 +49,16 @@ export function cmdRun(args: string[], io: Io): number {
     }
     const r = runScenario(loaded, { ...opts, onProgress: (ns, n) => progress.tick(() => `running ${file} (${i + 1}/${files.length}): ${formatDuration(ns)} virtual, ${n} events`) });
     progress.clear();
-    if (r.failures.some((f) => f.kind === "setup")) {
-      io.err(`blocksim: ${file}: the scenario's world could not be built:\n${r.failures.map((f) => `  ${f.message}`).join("\n")}\n`);
+    const setup = setupFailure(file, r);
+    if (setup) {
+      io.err(`blocksim: ${setup.message}\n`);
       code = EXIT_INPUT;
       continue;
     }
     printRun(io, r, v);
     if (!r.ok && code === EXIT_OK) code = EXIT_FAIL;
     if (v["save-replay"] !== undefined) {
-      writeFileSync(v["save-replay"], JSON.stringify(makeReplay(r, loaded, v["save-replay"], file), null, 1) + "\n");
+      writeFileAtomic(v["save-replay"], JSON.stringify(makeReplay(r, loaded, v["save-replay"], file), null, 1) + "\n", "--save-replay");
       if (!v.json) io.out(`replay written to ${v["save-replay"]}: blocksim replay ${v["save-replay"]}\n`);
     }
   }

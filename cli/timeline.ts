@@ -1,9 +1,10 @@
 /** `blocksim timeline FILE|REPLAY.json -o OUT.html`: a run drawn as a self-contained HTML page. */
-import { readFileSync, writeFileSync } from "node:fs";
-import { loadScenarioFile } from "../sim/scenario/loader.js";
+import { LIMITS } from "../sim/scenario/limits.js";
+import { loadScenarioFile, readInputFile } from "../sim/scenario/loader.js";
+import { checkOutputPath, writeFileAtomic } from "../sim/scenario/output-file.js";
 import { loadReplayFile } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
-import { EXIT_OK, loadOptions, parse, runOptions, UsageError, type Io } from "./args.js";
+import { EXIT_FAIL, EXIT_OK, loadOptions, parse, runOptions, setupFailure, UsageError, type Io } from "./args.js";
 import { help } from "./help.js";
 
 export async function cmdTimeline(args: string[], io: Io): Promise<number> {
@@ -11,6 +12,7 @@ export async function cmdTimeline(args: string[], io: Io): Promise<number> {
   if (v.help) return help("timeline", io);
   if (files.length !== 1) throw new UsageError("timeline takes exactly one scenario or replay file; see: blocksim help timeline");
   if (v.output === undefined) throw new UsageError("timeline needs -o OUT.html");
+  checkOutputPath(v.output, "-o");
   const { renderTimeline } = await import("../sim/report/timeline.js");
   const file = files[0];
   let r: RunReport;
@@ -20,14 +22,17 @@ export async function cmdTimeline(args: string[], io: Io): Promise<number> {
   } else {
     r = runScenario(loadScenarioFile(file, file, loadOptions(v)), { ...runOptions(v), keepTrace: true });
   }
-  writeFileSync(v.output, renderTimeline(r));
+  const setup = setupFailure(file, r);
+  if (setup) throw setup;
+  writeFileAtomic(v.output, renderTimeline(r), "-o");
   io.out(`${r.ok ? "PASS" : "FAIL"} ${r.name}: timeline written to ${v.output}\n`);
-  return EXIT_OK;
+  // As run: 1 when an expectation failed (the page is written either way).
+  return r.ok ? EXIT_OK : EXIT_FAIL;
 }
 
 function looksLikeReplay(file: string): boolean {
   try {
-    return readFileSync(file, "utf8").includes('"blocksim-replay"');
+    return readInputFile(file, file, LIMITS.replayBytes).includes('"blocksim-replay"');
   } catch {
     return false;
   }

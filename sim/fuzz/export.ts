@@ -12,7 +12,7 @@
  * processes, so the fuzz choice log does not carry over: `reproduce` looks
  * for a runner seed (FIFO first, then random seeds) that fails the same way.
  */
-import { writeFileSync } from "node:fs";
+import { writeFileAtomic } from "../scenario/output-file.js";
 import { INVARIANTS } from "../check/index.js";
 import { loadScenarioFile } from "../scenario/loader.js";
 import { makeReplay } from "../scenario/replay.js";
@@ -75,7 +75,7 @@ export function exportFailure(model: FuzzScenario, run: ModelRun, profile: strin
   const wanted = new Set(run.violations.map((v) => v.invariant));
   const scenarioFile = `${base}.scenario.json`;
   const sc = toScenarioFile(model, run, { name: "fuzz-failure", profile, invariants: INVARIANTS.map((i) => i.name) });
-  writeFileSync(scenarioFile, JSON.stringify(sc, null, 2) + "\n");
+  writeFileAtomic(scenarioFile, JSON.stringify(sc, null, 2) + "\n", "the scenario file");
   const loaded = loadScenarioFile(scenarioFile);
   const same = (r: RunReport) => r.violations.some((v) => wanted.has(v.invariant));
   const attempts: { strategy: "fifo" | "random"; seed: number }[] = [{ strategy: "fifo", seed: 0 }];
@@ -84,7 +84,7 @@ export function exportFailure(model: FuzzScenario, run: ModelRun, profile: strin
     const report = runScenario(loaded, { strategy: a.strategy, seed: a.seed });
     if (!same(report)) continue;
     const replayFile = `${base}.run.replay.json`;
-    writeFileSync(replayFile, JSON.stringify(makeReplay(report, loaded, replayFile, scenarioFile), null, 2) + "\n");
+    writeFileAtomic(replayFile, JSON.stringify(makeReplay(report, loaded, replayFile, scenarioFile), null, 2) + "\n", "the replay file");
     return { scenarioFile, replayFile, report };
   }
   return { scenarioFile };

@@ -9,8 +9,8 @@
  * `fuzz` throws (so vitest fails) with the seed, the shrunk counterexample,
  * the violations, the replay file and the command.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "../scenario/output-file.js";
 import fc from "fast-check";
 import { formatViolation, type CheckViolation, type InvariantSelection } from "../check/index.js";
 import { formatChoiceLog, parseChoiceLog, ReplayStrategy } from "../scheduler/index.js";
@@ -86,8 +86,7 @@ export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
     found: { fcSeed: seed, ...(out.counterexamplePath ? { path: out.counterexamplePath } : {}), runs: out.numRuns },
   };
   const replayFile = opts.replayFile ?? `blocksim-fuzz-${seed}.replay.json`;
-  mkdirSync(dirname(replayFile), { recursive: true });
-  writeFileSync(replayFile, JSON.stringify(replay, null, 2) + "\n");
+  writeFileAtomic(replayFile, JSON.stringify(replay, null, 2) + "\n", "the replay file");
   const command = `npx blocksim fuzz --replay ${replayFile}`;
   const lines = r.violations.map(formatViolation);
   const why = lines.length > 0 ? [...lines.slice(0, 5), ...(lines.length > 5 ? [`(and ${lines.length - 5} more)`] : [])].join("\n  ") : out.errorInstance ? String(out.errorInstance) : "the property returned false";
