@@ -1,0 +1,86 @@
+/**
+ * Records what libvirt 9.0 says to a real QEMU 7.2 and what QEMU answers:
+ * the capability probe (libvirt probes an emulator path it has not seen, so
+ * the real binary is reached through a fresh symlink) and one domain's life
+ * through the virsh session of virsh.ts. Reads the QMP from libvirtd's debug
+ * log and writes serve/libvirt/fixtures/qemu-7.2.json with its provenance.
+ * The stand-in (qemu-standin.ts) answers every command outside the block
+ * layer from this file; the end-to-end test compares the block-job part.
+ *
+ *   npx tsx serve/libvirt/record.ts [--qemu /usr/bin/qemu-system-x86_64]
+ *
+ * Needs libvirtd configured and running as README "Driving blocksim from
+ * libvirt" says; writes nothing outside a temporary directory but the fixture.
+ */
+import { execFileSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseLibvirtLog, type QmpSession } from "./qmp-log.js";
+import { libvirtMissing, LOG, runSession, virsh } from "./virsh.js";
+
+export const FIXTURE = fileURLToPath(new URL("./fixtures/qemu-7.2.json", import.meta.url));
+
+export interface Fixture {
+  provenance: {
+    recorded: string;
+    by: string;
+    libvirt: string;
+    qemu: string;
+    host: string;
+    virsh: { args: string[]; status: number; out: string }[];
+  };
+  /** The probe of the emulator, then the domain's monitor, each as libvirt logged it. */
+  probe: QmpSession;
+  domain: QmpSession;
+}
+
+/** The bytes appended to the log since `from`. */
+export function logSince(from: number): string {
+  const size = statSync(LOG).size;
+  const buf = Buffer.alloc(Math.max(0, size - from));
+  const fd = openSync(LOG, "r");
+  try {
+    readSync(fd, buf, 0, buf.length, from);
+  } finally {
+    closeSync(fd);
+  }
+  return buf.toString("utf8");
+}
+
+async function main(argv: string[]): Promise<void> {
+  const qemu = argv[argv.indexOf("--qemu") + 1] && argv.includes("--qemu") ? argv[argv.indexOf("--qemu") + 1] : "/usr/bin/qemu-system-x86_64";
+  const missing = libvirtMissing();
+  if (missing) {
+    process.stderr.write(`record: ${missing}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "blocksim-record-"));
+  const emulator = join(dir, "qemu-system-x86_64");
+  symlinkSync(qemu, emulator);
+  const from = statSync(LOG).size;
+  const steps = runSession(emulator, "blocksim-record", dir);
+  const sessions = parseLibvirtLog(logSince(from));
+  const [probe, domain] = [sessions[0], sessions[sessions.length - 1]];
+  if (sessions.length < 2) throw new Error(`expected a probe and a domain session in the log, found ${sessions.length}`);
+  const version = virsh(["version"]).out;
+  const fixture: Fixture = {
+    provenance: {
+      recorded: new Date().toISOString(),
+      by: "serve/libvirt/record.ts",
+      libvirt: /Using library: libvirt ([\d.]+)/.exec(version)?.[1] ?? version,
+      qemu: execFileSync(qemu, ["--version"], { encoding: "utf8" }).split("\n")[0],
+      host: execFileSync("uname", ["-srm"], { encoding: "utf8" }).trim(),
+      virsh: steps.map((s) => ({ args: s.args.map((a) => a.replace(dir, "$DIR")), status: s.status, out: s.out.replaceAll(dir, "$DIR") })),
+    },
+    probe,
+    domain: JSON.parse(JSON.stringify(domain).replaceAll(dir, "$DIR")) as QmpSession,
+  };
+  writeFileSync(FIXTURE, JSON.stringify(fixture, null, 0).replace(/\},\{"(send|recv)"/g, '},\n{"$1"') + "\n");
+  process.stdout.write(`wrote ${FIXTURE}: probe ${probe.messages.length} messages, domain ${domain.messages.length}; virsh:\n`);
+  for (const s of fixture.provenance.virsh) process.stdout.write(`  virsh ${s.args.join(" ")} -> ${s.status}${s.out ? `: ${s.out.split("\n").join(" | ")}` : ""}\n`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));
