@@ -37,11 +37,21 @@ export interface Action {
 /** A command outside the simulated block layer, answered by the caller (the stand-in's recorded fixtures). */
 export type ExtraCommand = (execute: string, args: Record<string, unknown> | undefined) => QmpResponse | undefined;
 
+/**
+ * Sees every command first (the stand-in's translation of libvirt's block
+ * layer): answers it, rewrites it for the simulation, or lets it through.
+ */
+export type Intercept = (execute: string, args: Record<string, unknown> | undefined) =>
+  | { answer: QmpResponse }
+  | { rewrite: { execute: string; arguments?: Record<string, unknown> }; after?: (r: QmpResponse) => QmpResponse }
+  | undefined;
+
 export interface ServerOptions {
   world: World;
   clock: ClockMode;
   limits?: StreamLimits;
   extra?: ExtraCommand;
+  intercept?: Intercept;
   /** Called when a client sends `quit`, after its reply. */
   onQuit?: () => void;
   /** Diagnostics (connections, a simulation that stopped). */
@@ -285,21 +295,24 @@ export class QmpServer {
       setImmediate(() => this.opts.onQuit?.());
       return;
     }
-    if (!Object.hasOwn(COMMANDS, req.execute)) {
+    const hook = this.opts.intercept?.(req.execute, req.arguments);
+    if (hook && "answer" in hook) return answer(hook.answer);
+    if (!hook && !Object.hasOwn(COMMANDS, req.execute)) {
       const r = this.opts.extra?.(req.execute, req.arguments);
       if (r) return answer(r);
     }
     // Into the simulation: a client process spawned now, at the current virtual time.
     const { sim, qemu } = this.opts.world;
     const replies = this.replies;
-    const cmd = req.arguments === undefined ? { execute: req.execute } : { execute: req.execute, arguments: req.arguments };
+    const cmd = hook ? hook.rewrite : req.arguments === undefined ? { execute: req.execute } : { execute: req.execute, arguments: req.arguments };
+    const after = hook?.after;
     this.actions.push({ t: sim.now, client: s.id, ...cmd });
     s.inFlight = true;
     sim.spawn(`qmp client ${s.id}`, (function* (): Process<void> {
       const r = yield* qemu.monitor.execute(cmd);
       replies.push({ client: s.id, execute: cmd.execute, t: sim.now, response: r });
       s.inFlight = false;
-      answer(r);
+      answer(after ? after(r) : r);
     })(), { daemon: true });
     this.advance(sim.now);
   }

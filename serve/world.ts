@@ -17,6 +17,8 @@ import { makeStrategy, subset } from "../sim/scenario/runner.js";
 import type { FaultRule, Scenario, Step } from "../sim/scenario/schema.js";
 
 export interface WorldOptions {
+  /** Runs first in the setup process (the stand-in declares its -blockdev devices and nodes here). */
+  setup?: (qemu: Qemu) => Process<void>;
   /** Replays this choice log instead of the scenario's strategy. */
   choices?: ChoiceLog;
   trace?: boolean;
@@ -63,6 +65,14 @@ export function buildWorld(loaded: LoadedScenario | undefined, opts: WorldOption
   const steps: StepLine[] = [];
   const guests: GuestWorkload[] = [];
   const setup = sim.spawn("setup", (function* (): Process<void> {
+    if (opts.setup) {
+      try {
+        yield* opts.setup(qemu);
+      } catch (e) {
+        error = (e as Error).message;
+        return;
+      }
+    }
     if (!sc) return;
     for (const d of sc.devices) {
       qemu.addDevice({

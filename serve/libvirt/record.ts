@@ -31,8 +31,8 @@ export interface Fixture {
     host: string;
     virsh: { args: string[]; status: number; out: string }[];
   };
-  /** The probe of the emulator, then the domain's monitor, each as libvirt logged it. */
-  probe: QmpSession;
+  /** libvirt's probes of the emulator (first with accel=kvm:tcg, then accel=tcg), then the domain's monitor, as libvirt logged them. */
+  probes: QmpSession[];
   domain: QmpSession;
 }
 
@@ -63,7 +63,7 @@ async function main(argv: string[]): Promise<void> {
   const from = statSync(LOG).size;
   const steps = runSession(emulator, "blocksim-record", dir);
   const sessions = parseLibvirtLog(logSince(from));
-  const [probe, domain] = [sessions[0], sessions[sessions.length - 1]];
+  const [probes, domain] = [sessions.slice(0, -1), sessions[sessions.length - 1]];
   if (sessions.length < 2) throw new Error(`expected a probe and a domain session in the log, found ${sessions.length}`);
   const version = virsh(["version"]).out;
   const fixture: Fixture = {
@@ -75,11 +75,11 @@ async function main(argv: string[]): Promise<void> {
       host: execFileSync("uname", ["-srm"], { encoding: "utf8" }).trim(),
       virsh: steps.map((s) => ({ args: s.args.map((a) => a.replace(dir, "$DIR")), status: s.status, out: s.out.replaceAll(dir, "$DIR") })),
     },
-    probe,
+    probes,
     domain: JSON.parse(JSON.stringify(domain).replaceAll(dir, "$DIR")) as QmpSession,
   };
   writeFileSync(FIXTURE, JSON.stringify(fixture, null, 0).replace(/\},\{"(send|recv)"/g, '},\n{"$1"') + "\n");
-  process.stdout.write(`wrote ${FIXTURE}: probe ${probe.messages.length} messages, domain ${domain.messages.length}; virsh:\n`);
+  process.stdout.write(`wrote ${FIXTURE}: probes ${probes.map((p) => p.messages.length).join(" + ")} messages, domain ${domain.messages.length}; virsh:\n`);
   for (const s of fixture.provenance.virsh) process.stdout.write(`  virsh ${s.args.join(" ")} -> ${s.status}${s.out ? `: ${s.out.split("\n").join(" | ")}` : ""}\n`);
 }
 

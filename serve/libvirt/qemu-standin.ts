@@ -1,0 +1,177 @@
+/**
+ * `blocksim-qemu`: a qemu-system-x86_64 stand-in that libvirt 9.0 can start
+ * and drive. It accepts the command line libvirt builds, creates the block
+ * nodes its -blockdev options describe on simulated devices, and serves QMP
+ * on its -qmp / -chardev+-mon sockets (a listening fd libvirt passed, or a
+ * path): block commands go to the simulated QEMU (through block-layer.ts),
+ * every other command is answered from the replies recorded from the real
+ * QEMU 7.2 through libvirt (fixtures.ts). -daemonize forks, as QEMU does
+ * for libvirt's capability probe; -pidfile is written.
+ *
+ * BLOCKSIM_QEMU_CONFIG=FILE (JSON) tunes it: {"clock": "realtime:1",
+ * "devices": [{"match": "copy2", "bandwidth": 4000000, "latency": 0}]}
+ * gives files whose path contains `match` that bandwidth (bytes/s) and
+ * latency (ns); BLOCKSIM_QEMU_LOG=FILE logs what the stand-in did.
+ */
+import { spawn } from "node:child_process";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { MonitorArgs } from "../address.js";
+import { parseClock } from "../clock.js";
+import { QmpServer } from "../server.js";
+import { buildWorld } from "../world.js";
+import type { Qemu } from "../../sim/qmp/qemu.js";
+import { LibvirtBlockLayer } from "./block-layer.js";
+import { RecordedReplies } from "./fixtures.js";
+
+const NO_VALUE = new Set(["-S", "-no-user-config", "-nodefaults", "-nographic", "-no-shutdown", "-no-acpi", "-daemonize", "-enable-kvm", "-no-reboot", "-no-hpet", "-snapshot", "-only-migratable"]);
+const WITH_VALUE = new Set(["-name", "-machine", "-M", "-accel", "-cpu", "-m", "-smp", "-uuid", "-chardev", "-mon", "-qmp", "-blockdev", "-device", "-pidfile",
+  "-object", "-msg", "-sandbox", "-overcommit", "-rtc", "-global", "-boot", "-display", "-audiodev", "-serial", "-parallel", "-vga", "-k", "-add-fd",
+  "-incoming", "-netdev", "-fw_cfg", "-smbios", "-numa", "-drive", "-D", "-d", "-L", "-bios", "-kernel", "-initrd", "-append", "-mem-path", "-monitor", "-set"]);
+
+interface Config {
+  clock?: string;
+  devices?: { match: string; bandwidth?: number; latency?: number }[];
+}
+
+export class StandInUsageError extends Error {}
+
+export interface CommandLine {
+  blockdevs: Record<string, unknown>[];
+  monitors: MonitorArgs;
+  pidfile?: string;
+  daemonize: boolean;
+  name?: string;
+  machine?: string;
+}
+
+export function parseCommandLine(argv: string[]): CommandLine {
+  const cl: CommandLine = { blockdevs: [], monitors: new MonitorArgs(), daemonize: false };
+  for (let i = 0; i < argv.length; i++) {
+    const opt = argv[i].startsWith("--") ? argv[i].slice(1) : argv[i];
+    if (NO_VALUE.has(opt)) {
+      if (opt === "-daemonize") cl.daemonize = true;
+      continue;
+    }
+    if (!WITH_VALUE.has(opt)) throw new StandInUsageError(`${argv[i]}: invalid option`);
+    const v = argv[++i];
+    if (v === undefined) throw new StandInUsageError(`${argv[i - 1]}: requires an argument`);
+    if (opt === "-blockdev") {
+      if (!v.trim().startsWith("{")) throw new StandInUsageError(`-blockdev ${v}: only the JSON form is supported (as libvirt writes it)`);
+      try {
+        cl.blockdevs.push(JSON.parse(v) as Record<string, unknown>);
+      } catch (e) {
+        throw new StandInUsageError(`-blockdev ${v}: ${(e as Error).message}`);
+      }
+    } else if (opt === "-chardev") cl.monitors.chardev(v.startsWith("socket") ? v : `socket,${v}`);
+    else if (opt === "-mon") cl.monitors.mon(v);
+    else if (opt === "-qmp") cl.monitors.qmp(v);
+    else if (opt === "-pidfile") cl.pidfile = v;
+    else if (opt === "-name") cl.name = v;
+    else if (opt === "-machine" || opt === "-M") cl.machine = v;
+  }
+  return cl;
+}
+
+function log(msg: string): void {
+  const f = process.env.BLOCKSIM_QEMU_LOG;
+  if (f) appendFileSync(f, `${new Date().toISOString()} [${process.pid}] ${msg}\n`);
+}
+
+export async function standInMain(argv: string[]): Promise<number> {
+  if (argv.includes("-version") || argv.includes("--version")) {
+    process.stdout.write("QEMU emulator version 7.2.22 (blocksim stand-in)\n");
+    return 0;
+  }
+  let cl: CommandLine;
+  try {
+    // -chardev non-socket backends (libvirt adds none for this domain) would be refused by MonitorArgs.
+    cl = parseCommandLine(argv);
+  } catch (e) {
+    process.stderr.write(`qemu-system-x86_64: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (cl.daemonize && !process.env.BLOCKSIM_QEMU_DAEMON) return daemonize(argv);
+  const config: Config = process.env.BLOCKSIM_QEMU_CONFIG ? JSON.parse(readFileSync(process.env.BLOCKSIM_QEMU_CONFIG, "utf8")) as Config : {};
+  log(`start ${argv.join(" ")}`);
+  let qemuRef: Qemu | undefined;
+  const layer = new LibvirtBlockLayer(() => qemuRef!, (filename) => {
+    const d = config.devices?.find((x) => filename.includes(x.match));
+    return d ? { bandwidthBytesPerSec: d.bandwidth ?? 0, readLatencyNs: d.latency ?? 0, writeLatencyNs: d.latency ?? 0 } : {};
+  });
+  const replies = new RecordedReplies(cl.machine?.startsWith("none") ? (/accel=kvm/.test(cl.machine) ? "probe-kvm" : "probe-tcg") : "domain");
+  const world = buildWorld(undefined, {
+    setup: function* (qemu) {
+      qemuRef = qemu;
+      for (const b of cl.blockdevs) {
+        const args = layer.blockdev(b);
+        if (!args) continue;
+        const r = yield* qemu.monitor.execute({ execute: "blockdev-add", arguments: args });
+        if ("error" in r) throw new Error(`-blockdev ${JSON.stringify(b)}: ${r.error.desc}`);
+      }
+    },
+  });
+  qemuRef = world.qemu;
+  let quit: () => void = () => {};
+  const stopped = new Promise<void>((r) => (quit = r));
+  const server = new QmpServer({
+    world, clock: parseClock(config.clock ?? "realtime"),
+    intercept: (execute, args) => {
+      const hook = layer.intercept(execute, args);
+      log(`${execute} ${JSON.stringify(args ?? {})}${hook ? ("answer" in hook ? " (answered by the block layer)" : " (rewritten for the simulator)") : ""}`);
+      if (hook) return hook;
+      if (execute === "cont") setImmediate(() => world.qemu.monitor.event("RESUME", {}));
+      if (execute === "stop") setImmediate(() => world.qemu.monitor.event("STOP", {}));
+      return undefined;
+    },
+    extra: (execute, args) => replies.answer(execute, args) ?? { error: { class: "CommandNotFound", desc: `The command ${execute} has not been found (blocksim stand-in: no reply recorded from QEMU 7.2 for these arguments)` } },
+    onQuit: () => quit(),
+    log,
+  });
+  try {
+    server.setUp();
+  } catch (e) {
+    process.stderr.write(`qemu-system-x86_64: ${(e as Error).message}\n`);
+    return 1;
+  }
+  for (const l of cl.monitors.listens()) log(`QMP on ${await server.listen(l)}`);
+  if (cl.pidfile) writeFileSync(cl.pidfile, `${process.pid}\n`);
+  if (process.env.BLOCKSIM_QEMU_DAEMON) {
+    // Tell the parent we are ready: it exits, as QEMU's -daemonize parent does once the child is set up.
+    await new Promise<void>((r) => {
+      const c = createConnection(process.env.BLOCKSIM_QEMU_DAEMON!, () => c.end("ready\n", () => r()));
+      c.on("error", () => r());
+    });
+  }
+  const onSignal = (sig: string) => {
+    log(`${sig}: shutting down`);
+    world.qemu.monitor.event("SHUTDOWN", { guest: false, reason: "host-signal" });
+    setTimeout(() => quit(), 20);
+  };
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  process.once("SIGINT", () => onSignal("SIGINT"));
+  process.once("SIGHUP", () => onSignal("SIGHUP"));
+  await stopped;
+  await server.close();
+  log("exit");
+  return 0;
+}
+
+/** -daemonize: run a detached copy and exit once it is listening. */
+async function daemonize(argv: string[]): Promise<number> {
+  const { createServer } = await import("node:net");
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const sock = join(mkdtempSync(join(tmpdir(), "blocksim-qemu-")), "ready.sock");
+  const ready = new Promise<boolean>((resolve) => {
+    const srv = createServer((c) => c.on("data", () => { srv.close(); resolve(true); }));
+    srv.listen(sock);
+    setTimeout(() => { srv.close(); resolve(false); }, 60_000);
+  });
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
+    detached: true, stdio: "ignore", env: { ...process.env, BLOCKSIM_QEMU_DAEMON: sock },
+  });
+  child.unref();
+  return (await ready) ? 0 : 1;
+}

@@ -1,0 +1,52 @@
+/**
+ * libvirt 9.0 end to end: a domain whose <emulator> is the blocksim stand-in
+ * (bin/blocksim-qemu.js), driven by virsh through create, blockcopy --wait
+ * --pivot, blockjob --info, blockjob --abort during a copy, blockcommit
+ * --active --pivot, blockpull and destroy. The block-job part of the QMP
+ * libvirt sends (read from libvirtd's log) must match, command for command
+ * and event for event, what it sent to the real QEMU 7.2 in the recording
+ * (serve/libvirt/fixtures/qemu-7.2.json, by serve/libvirt/record.ts).
+ * Installs nothing: without libvirt set up as the README says, it skips and
+ * says why.
+ */
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { blockJobLines, firstDifference } from "../../serve/libvirt/compare.js";
+import { parseLibvirtLog } from "../../serve/libvirt/qmp-log.js";
+import { FIXTURE, logSince, type Fixture } from "../../serve/libvirt/record.js";
+import { libvirtMissing, LOG, runSession } from "../../serve/libvirt/virsh.js";
+import { statSync } from "node:fs";
+
+const WHY = process.getuid?.() !== 0 ? "not root (libvirt's qemu:///system needs it)" : libvirtMissing();
+const STAND_IN = fileURLToPath(new URL("../../bin/blocksim-qemu.js", import.meta.url));
+
+describe.skipIf(WHY !== undefined)(`libvirt 9.0 drives the blocksim stand-in${WHY ? ` (skipped: ${WHY})` : ""}`, () => {
+  it("virsh create, blockcopy --pivot, blockjob --info/--abort, blockcommit --active --pivot, blockpull, destroy: the same block-job QMP as the real QEMU 7.2", () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-libvirt-"));
+    try {
+      // libvirt starts the emulator with a clean environment: a wrapper names node and the stand-in.
+      const emulator = join(dir, "qemu-system-x86_64");
+      writeFileSync(emulator, `#!/bin/sh\nexec ${process.execPath} ${STAND_IN} "$@"\n`);
+      chmodSync(emulator, 0o755);
+      const from = statSync(LOG).size;
+      const steps = runSession(emulator, `blocksim-e2e-${process.pid}`, dir);
+      const fixture = JSON.parse(readFileSync(FIXTURE, "utf8")) as Fixture;
+      const recorded = fixture.provenance.virsh;
+      // The same virsh calls succeed with the same output (progress percentages aside).
+      const norm = (out: string) => out.replaceAll(dir, "$DIR").replace(/\[\s*\d+ %\]/g, "[N %]").replace(/blocksim-e2e-\d+|blocksim-record/g, "DOM").replace(/-+/g, "-");
+      expect(steps.map((s) => [s.args[0], s.status, norm(s.out)])).toEqual(recorded.map((s) => [s.args[0], s.status, norm(s.out)]));
+      const sessions = parseLibvirtLog(logSince(from));
+      const domain = sessions[sessions.length - 1];
+      const real = blockJobLines(fixture.domain, "$DIR");
+      const sim = blockJobLines(domain, dir);
+      expect(real.length).toBeGreaterThan(40);
+      const d = firstDifference(real, sim);
+      if (d) expect.fail(`the QMP libvirt sent to blocksim departs from what it sent to QEMU 7.2 at ${d}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
