@@ -9,9 +9,10 @@
  * for libvirt's capability probe; -pidfile is written.
  *
  * BLOCKSIM_QEMU_CONFIG=FILE (JSON) tunes it: {"clock": "realtime:1",
- * "devices": [{"match": "copy2", "bandwidth": 4000000, "latency": 0}]}
- * gives files whose path contains `match` that bandwidth (bytes/s) and
- * latency (ns); BLOCKSIM_QEMU_LOG=FILE logs what the stand-in did.
+ * "devices": [{"match": "copy2", "bandwidth": 4194304, "latency": 1000000,
+ * "queue-depth": 8}]} gives image files whose path contains `match` that
+ * bandwidth (bytes/s), latency (ns) and queue depth (default: instant);
+ * BLOCKSIM_QEMU_LOG=FILE logs what the stand-in did.
  */
 import { spawn } from "node:child_process";
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
@@ -31,7 +32,7 @@ const WITH_VALUE = new Set(["-name", "-machine", "-M", "-accel", "-cpu", "-m", "
 
 interface Config {
   clock?: string;
-  devices?: { match: string; bandwidth?: number; latency?: number }[];
+  devices?: { match: string; bandwidth?: number; latency?: number; "queue-depth"?: number }[];
 }
 
 export class StandInUsageError extends Error {}
@@ -97,7 +98,7 @@ export async function standInMain(argv: string[]): Promise<number> {
   let qemuRef: Qemu | undefined;
   const layer = new LibvirtBlockLayer(() => qemuRef!, (filename) => {
     const d = config.devices?.find((x) => filename.includes(x.match));
-    return d ? { bandwidthBytesPerSec: d.bandwidth ?? 0, readLatencyNs: d.latency ?? 0, writeLatencyNs: d.latency ?? 0 } : {};
+    return d ? { bandwidthBytesPerSec: d.bandwidth ?? 0, readLatencyNs: d.latency ?? 0, writeLatencyNs: d.latency ?? 0, queueDepth: d["queue-depth"] ?? 32 } : {};
   });
   const replies = new RecordedReplies(cl.machine?.startsWith("none") ? (/accel=kvm/.test(cl.machine) ? "probe-kvm" : "probe-tcg") : "domain");
   const world = buildWorld(undefined, {
