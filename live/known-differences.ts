@@ -12,12 +12,6 @@ export interface KnownDifference {
 
 /** Departures from the goldens recorded by live/record.ts. */
 export const KNOWN_GOLDEN_DIFFERENCES: Readonly<Record<string, KnownDifference>> = {
-  cancel_two_on_one_source: {
-    from: 27,
-    why: "job-cancel of j1 then j0, two backups of one source: in all 5 runs QEMU shows j1 'aborting', then all of j0 (aborting, cancelled, concluded, null), then j1's cancelled, concluded, null — " +
-      "j0's completion runs nested inside j1's finalization, most likely because backup's clean drops the copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit bottom half runs. " +
-      "blocksim's finalization (Job.finalizeSingle) does not poll, so j1 finishes before j0 starts. The same cause as id_and_blockers from entry 60.",
-  },
   mirror_null_source: {
     from: 7,
     why: "QEMU's mirror asks the source's block status: a null-co node without read-zeroes reports no data, so mirror writes zeroes (no read, no pwritev) and is READY at once; " +
@@ -27,13 +21,7 @@ export const KNOWN_GOLDEN_DIFFERENCES: Readonly<Record<string, KnownDifference>>
 
 /** Departures from the shared recordings (../shared/conformance). */
 export const KNOWN_RECORDING_DIFFERENCES: Readonly<Record<string, KnownDifference>> = {
-  id_and_blockers: {
-    from: 60,
-    why: "after job-cancel of j3 then j0 (two backups stacked on one source), QEMU runs j0's whole finalization (aborting, cancelled, concluded, null) nested inside j3's: " +
-      "j3's 'aborting', all of j0, then the rest of j3 (4 of 5 runs; in the fifth j0 finished first, so the recorder lists j3's 'aborting' as only_in_some_runs). " +
-      "most likely because backup's clean drops its copy-before-write filter, which drains the source and polls the main loop, where j0's job_exit runs; blocksim's finalization does not poll, " +
-      "so it finishes j3, then j0. The same cause as goldens/cancel_two_on_one_source, where QEMU does it in all 5 runs.",
-  },
+  // id_and_blockers departed at entry 60 until nested polling (a backup's clean drains, so a second job's exit runs inside).
 };
 
 /** Both, by recording name. */

@@ -18,7 +18,23 @@
  *     and whenever someone calls `graph.kick()`.
  * `drainedEnd(N)` delivers drained_end to every parent link (recursively, a
  * parent node ends before N), then decrements N's counter (the order of
- * 5cb2737e92). Nothing polls on the way out, so parents resume immediately.
+ * 5cb2737e92). Parents resume at once (a job is entered from the main loop
+ * and runs up to its next yield). It then polls only while drivers'
+ * drain_end callbacks it started are pending (QEMU 7.2 bdrv_drained_end's
+ * BDRV_POLL_WHILE on drained_end_counter): raw, qcow2, null-co and the job
+ * filters have none, so it returns at once; a node given one with
+ * setDriverDrainEnd (as QEMU's nbd, qed and the unit tests' bdrv_test have)
+ * makes it poll once, at the very end, after every parent has left the
+ * section — so a job that finished on resuming also exits inside.
+ *
+ * Where the poll happens. From a coroutine (a job, a test process),
+ * `drainedBegin` parks the caller until the node is idle (QEMU bounces such
+ * a drain to the main loop with bdrv_co_yield_to_drain). From the main loop
+ * (a job's clean, a monitor command, a harness's drain step),
+ * `drainedBeginPoll` is a nested poll (Scheduler.pollWhile): the call does
+ * not return until the node is idle, and whatever is due meanwhile runs
+ * inside it — other jobs' exits and finalizations, I/O completions, timers,
+ * guest requests — while no QMP command is dispatched.
  *
  * Nesting adds up, everywhere. Each link counts what it has delivered; when
  * a link is attached to a quiesced node (a job attaching, setBacking,
@@ -31,10 +47,11 @@
  * two nodes is told twice; then it polls until every node and every non-node
  * parent is idle. Nodes created during a drain-all start quiesced by it.
  *
- * Limits: a drain called from a process runs right there (QEMU bounces a
- * drain in coroutine context to a bottom half first; yield before draining
- * to model that). Interrupting a drainer while it polls leaves the section
- * begun; it must still be ended.
+ * Limits: a coroutine's drain runs right there rather than in a bottom half
+ * (yield before draining to model the bounce). Interrupting a drainer while
+ * it polls leaves the section begun; it must still be ended. Left out:
+ * subtree drains, aio_disable_external (the BlockBackend's queueing stands
+ * for it), AioContexts other than the main loop's.
  */
 import { awaitOp, type Operation, type OperationHost, type ProcHandle, type Process } from "../scheduler/index.js";
 import type { BlockGraph } from "./graph.js";
@@ -47,9 +64,41 @@ export function quiesce(node: BlockNode): void {
   for (const l of node.parentLinks.slice()) deliverBegin(l);
 }
 
-/** Tells every parent that one section ended, then lowers `node`'s counter. */
-export function unquiesce(node: BlockNode): void {
-  for (const l of node.parentLinks.slice()) deliverEnd(l);
+/**
+ * What a drained_end is still waiting for: drivers' drain_end callbacks it
+ * started that have not run yet (QEMU's drained_end_counter).
+ */
+export interface DrainEndCounter {
+  pending: number;
+}
+
+const driverDrainEnd = new WeakMap<BlockNode, () => void>();
+
+/**
+ * Gives `node` a driver drain_end callback (QEMU's .bdrv_co_drain_end, which
+ * nbd, qed and the unit tests' bdrv_test have; raw, qcow2, null-co and the
+ * job filters do not). It runs as its own main-loop entry after each
+ * section on the node ends, and the drained_end that ended it polls until it
+ * has run.
+ */
+export function setDriverDrainEnd(node: BlockNode, fn: () => void): void {
+  driverDrainEnd.set(node, fn);
+}
+
+function invokeDrainEnd(node: BlockNode, counter: DrainEndCounter | undefined): void {
+  const fn = driverDrainEnd.get(node);
+  if (!fn) return;
+  if (counter) counter.pending++;
+  node.graph.sim.at(node.graph.sim.now, `drain_end of node "${node.name}"`, () => {
+    fn();
+    if (counter) counter.pending--;
+  });
+}
+
+/** Tells every parent that one section ended, then lowers `node`'s counter; the node's own driver is told first. */
+export function unquiesce(node: BlockNode, counter?: DrainEndCounter): void {
+  invokeDrainEnd(node, counter);
+  for (const l of node.parentLinks.slice()) deliverEnd(l, counter);
   node.quiesceCount--;
 }
 
@@ -60,8 +109,9 @@ export function quiesceForAll(node: BlockNode): void {
   for (const l of node.parentLinks.slice()) if (!l.parentIsNode) deliverBegin(l);
 }
 
-export function unquiesceForAll(node: BlockNode): void {
-  for (const l of node.parentLinks.slice()) if (!l.parentIsNode) deliverEnd(l);
+export function unquiesceForAll(node: BlockNode, counter?: DrainEndCounter): void {
+  invokeDrainEnd(node, counter);
+  for (const l of node.parentLinks.slice()) if (!l.parentIsNode) deliverEnd(l, counter);
   node.quiesceCount--;
   node.allQuiesce--;
 }
@@ -80,10 +130,10 @@ export function deliverBegin(link: ParentLink): void {
 }
 
 /** Delivers one drained_end through `link`. */
-export function deliverEnd(link: ParentLink): void {
+export function deliverEnd(link: ParentLink, counter?: DrainEndCounter): void {
   if (link.quiesced <= 0) throw new Error(`internal: drained_end through a link that delivered no drained_begin (${link.role} link of ${nameOf(link.parent)})`);
   link.quiesced--;
-  if (link.parentIsNode) unquiesce(link.parent as BlockNode);
+  if (link.parentIsNode) unquiesce(link.parent as BlockNode, counter);
   else (link.parent as DrainParent).drainedEnd();
 }
 

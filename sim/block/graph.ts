@@ -231,43 +231,89 @@ export class BlockGraph {
 
   // ---- drained sections ----
 
-  /** Begins a drained section on `node` and waits, in virtual time, until it is drained. Use with `yield*`. */
+  /**
+   * Begins a drained section on `node` from a coroutine and waits, in virtual
+   * time, until it is drained (the caller yields meanwhile, as QEMU's
+   * bdrv_co_yield_to_drain does). Use with `yield*`.
+   */
   *drainedBegin(node: BlockNode): Process<void> {
+    this.quiesceSection(node);
+    yield* pollUntilIdle(this, `drained_begin("${node.name}")`, () => whyBusy(node, false));
+    this.drained(node);
+  }
+
+  /**
+   * Begins a drained section on `node` from the main loop: a nested poll, so
+   * whatever is due (other jobs' exits, completions, timers) runs inside this
+   * call until the node is drained (QEMU bdrv_drained_begin's BDRV_POLL_WHILE).
+   */
+  drainedBeginPoll(node: BlockNode): void {
+    this.quiesceSection(node);
+    this.sim.pollWhile(`drained_begin("${node.name}")`, () => whyBusy(node, false) !== undefined);
+    this.drained(node);
+  }
+
+  private quiesceSection(node: BlockNode): void {
     this.own(node, "drainedBegin");
     this.directDrains.set(node, (this.directDrains.get(node) ?? 0) + 1);
     quiesce(node);
     this.sim.record(TRACE_SRC, "drained-begin", { node: node.name, quiesce: node.quiesceCount });
     if (this.observers.length > 0) this.emit({ type: "drained-begin", node, timeNs: this.sim.now });
-    yield* pollUntilIdle(this, `drained_begin("${node.name}")`, () => whyBusy(node, false));
+  }
+
+  private drained(node: BlockNode): void {
     this.sim.record(TRACE_SRC, "drained", { node: node.name });
     if (this.observers.length > 0) this.emit({ type: "drained", node, timeNs: this.sim.now });
   }
 
-  /** Ends one drained section on `node`; parked guest requests go once the node's last section ends. Does not wait. */
+  /**
+   * Ends one drained section on `node`; parked guest requests go once the
+   * node's last section ends. Polls only while drivers' drain_end callbacks
+   * it started are pending (see drain.ts); with none it returns at once.
+   */
   drainedEnd(node: BlockNode): void {
     this.own(node, "drainedEnd");
     const n = this.directDrains.get(node) ?? 0;
     if (n === 0) throw new Error(`drainedEnd("${node.name}"): no drained section begun on this node is in force`);
     if (n === 1) this.directDrains.delete(node);
     else this.directDrains.set(node, n - 1);
-    unquiesce(node);
+    const counter = { pending: 0 };
+    unquiesce(node, counter);
     this.sim.record(TRACE_SRC, "drained-end", { node: node.name, quiesce: node.quiesceCount });
     if (this.observers.length > 0) this.emit({ type: "drained-end", node, timeNs: this.sim.now });
+    this.sim.pollWhile(`drained_end("${node.name}")`, () => counter.pending > 0);
   }
 
-  /** Drains every node (bdrv_drain_all_begin) and waits until all are idle. Use with `yield*`. */
+  /** Drains every node (bdrv_drain_all_begin) from a coroutine and waits until all are idle. Use with `yield*`. */
   *drainAllBegin(): Process<void> {
+    this.quiesceAll();
+    yield* pollUntilIdle(this, "drain_all_begin", () => this.whyAnyBusy());
+    this.drainedAll();
+  }
+
+  /** The same from the main loop: a nested poll until every node is idle (bdrv_drain_all_begin's AIO_WAIT_WHILE). */
+  drainAllBeginPoll(): void {
+    this.quiesceAll();
+    this.sim.pollWhile("drain_all_begin", () => this.whyAnyBusy() !== undefined);
+    this.drainedAll();
+  }
+
+  private quiesceAll(): void {
     this.drainAllCount++;
     for (const n of this.nodeList.slice()) quiesceForAll(n);
     this.sim.record(TRACE_SRC, "drain-all-begin", { count: this.drainAllCount });
     if (this.observers.length > 0) this.emit({ type: "drain-all-begin", timeNs: this.sim.now });
-    yield* pollUntilIdle(this, "drain_all_begin", () => {
-      for (const n of this.nodeList) {
-        const why = whyBusy(n, true);
-        if (why !== undefined) return why;
-      }
-      return undefined;
-    });
+  }
+
+  private whyAnyBusy(): string | undefined {
+    for (const n of this.nodeList) {
+      const why = whyBusy(n, true);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+
+  private drainedAll(): void {
     this.sim.record(TRACE_SRC, "drain-all", {});
     if (this.observers.length > 0) this.emit({ type: "drain-all", timeNs: this.sim.now });
   }
@@ -275,10 +321,12 @@ export class BlockGraph {
   /** Ends one drain-all section. */
   drainAllEnd(): void {
     if (this.drainAllCount === 0) throw new Error("drainAllEnd: no drain-all section is in force");
-    for (const n of this.nodeList.slice()) if (n.allQuiesce > 0) unquiesceForAll(n);
+    const counter = { pending: 0 };
+    for (const n of this.nodeList.slice()) if (n.allQuiesce > 0) unquiesceForAll(n, counter);
     this.drainAllCount--;
     this.sim.record(TRACE_SRC, "drain-all-end", { count: this.drainAllCount });
     if (this.observers.length > 0) this.emit({ type: "drain-all-end", timeNs: this.sim.now });
+    this.sim.pollWhile("drain_all_end", () => counter.pending > 0);
   }
 
   /** Parents call this when they stop being busy, so pending drains look again. */
@@ -332,8 +380,10 @@ export class BlockGraph {
     if (old) old.parentLinks.splice(old.parentLinks.indexOf(link), 1);
     link.child = node;
     if (node) node.parentLinks.unshift(link); // newest first, as QEMU inserts parents at the list head
-    while (link.quiesced > target) deliverEnd(link);
+    const counter = { pending: 0 };
+    while (link.quiesced > target) deliverEnd(link, counter);
     this.onIdle();
+    this.sim.pollWhile(`drained_end of a moved ${link.role} link`, () => counter.pending > 0); // bdrv_parent_drained_end_single
   }
 
   private own(node: BlockNode, who: string): void {

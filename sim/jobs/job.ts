@@ -14,7 +14,14 @@
  *   work. `behaviour.startShim = false` restores the earlier start, whose first
  *   entry could come from a resume with busy still false.
  * - completion is two-phase: `run` returns inside the coroutine, then the
- *   exit step runs later in the main loop (the deferred_to_main_loop window).
+ *   exit runs later in the main loop as a bottom half (the
+ *   deferred_to_main_loop window); exit, finalization and clean are
+ *   synchronous main-loop code, and where QEMU polls inside them (a drain
+ *   in a driver's clean, job_finish_sync in a transaction's abort) they run
+ *   a nested poll: other jobs' exits and everything else due run inside.
+ *   Left out: the job's AioContext (everything is the main loop's), and
+ *   that QEMU's job sleep timer belongs to the main loop's timer list,
+ *   which a nested aio_poll does not run (here it fires inside polls too).
  */
 import { AioContexts, awaitOp, checkDelay, type AioContext, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer } from "../scheduler/index.js";
 import { strerror, type Errno, type IoError } from "../disk/index.js";
@@ -226,8 +233,6 @@ export class Job {
   /** Pre-shim only: the coroutine was created but not yet entered. */
   private coPending = false;
   private readonly onComplete?: (ret: number) => void;
-  /** @internal notified when the job reaches a completed state (txn abort waits on it). */
-  completionWaiters: (() => void)[] = [];
   /** The event loop the coroutine runs in (QEMU job->aio_context): its main node's; the main loop by default. */
   aioContext: AioContext;
   private readonly aio: AioContexts;
@@ -500,8 +505,8 @@ export class Job {
       job.ret = ret;
       job.deferredToMainLoop = true;
       job.busy = true;
-      // job_exit is a bottom half of the main loop, whatever the job's context.
-      job.ctx.sim.at(job.ctx.sim.now, `job '${job.name}' exit`, () => job.exit(), undefined, 0);
+      // job_exit is a bottom half of the main loop, whatever the job's context (QEMU job_co_entry: aio_bh_schedule_oneshot).
+      job.ctx.sim.bottomHalf(`job '${job.name}' exit`, () => job.exit(), undefined, 0);
     })(), { context: this.aioContext.id });
     // QEMU job_start enters the coroutine with aio_co_enter: from the main loop at once, up to its
     // first yield, when the job is in the main loop; scheduled into its IOThread's loop otherwise.
@@ -591,6 +596,29 @@ export class Job {
     if (this.deferredToMainLoop && !force) return; // a soft cancel after run ended is ignored
     this.cancelled = true;
     this.forceCancel ||= force;
+  }
+
+  /**
+   * Runs the main loop, nested, until this job has completed, entering it
+   * each round so a cancelled job notices (QEMU job_finish_sync's
+   * AIO_WAIT_WHILE). Its exit and whatever else is due run inside. Main loop only.
+   */
+  finishSync(): void {
+    this.ref();
+    this.ctx.sim.pollWhile(`job '${this.name}' to complete`, () => {
+      if (this.completed) return false;
+      this.enter();
+      return !this.completed;
+    });
+    this.unref();
+  }
+
+  /** QEMU job_cancel_sync: cancel, then finish synchronously. Main loop only. */
+  cancelSync(force: boolean): void {
+    this.ref();
+    this.cancel(force);
+    if (!this.completed) this.finishSync();
+    this.unref();
   }
 
   /** QEMU job_cancel: conclude a never-started job at once, else wake it so it notices. */

@@ -8,10 +8,13 @@
  *   completed; then all go to `pending`, and unless one needs manual
  *   finalization, all are prepared, then all committed (finalize);
  * - a failure or cancel of any member force-cancels the others; the abort
- *   then finalizes members one by one, waiting (in virtual time) for each that
- *   has not finished yet; members that had already succeeded get `abort` and
- *   emit BLOCK_JOB_CANCELLED. Every member gets exactly one of commit/abort,
- *   then clean.
+ *   then finalizes members one by one, newest first; one that has not
+ *   completed yet is finished first with job_finish_sync, a nested poll (see
+ *   Job.finishSync), so everything else that is due runs inside the abort,
+ *   and whoever started it (a job's exit, a job-cancel) returns only when
+ *   the whole group is done. Members that had already succeeded get `abort`
+ *   and emit BLOCK_JOB_CANCELLED. Every member gets exactly one of
+ *   commit/abort, then clean.
  * A job created alone gets a private one-member transaction.
  */
 import type { Job } from "./job.js";
@@ -37,8 +40,6 @@ export class JobTxn {
     if (job.completed) throw new Error(`job '${job.name}' completed twice (state '${job.status}')`);
     if (job.updateRc() !== 0) this.abort(job);
     else this.success(job);
-    const waiters = job.completionWaiters.splice(0);
-    for (const w of waiters) w();
   }
 
   private success(job: Job): void {
@@ -62,30 +63,21 @@ export class JobTxn {
     for (const j of [...this.jobs]) j.finalizeSingle();
   }
 
-  /** Cancels every other member and finalizes them all, waiting for those still running. */
+  /** Cancels every other member and finalizes them all, finishing those still running (QEMU job_txn_abort). */
   abort(job: Job): void {
     if (this.aborting) return; // someone else is handling it
     this.aborting = true;
     job.ref();
     for (const other of [...this.jobs]) if (other !== job) other.cancelAsync(true);
-    this.continueAbort(job);
-  }
-
-  private continueAbort(origin: Job): void {
     while (this.jobs.length > 0) {
       const first = this.jobs[0];
-      if (!first.completed && !first.started) {
-        this.completed(first); // a never-started member concludes at once, as job_cancel does
-        continue;
-      }
       if (!first.completed) {
-        // QEMU job_finish_sync: run the event loop, kicking the job, until it completes.
-        first.completionWaiters.push(() => this.continueAbort(origin));
-        first.enter();
-        return;
+        if (!first.started) this.completed(first); // a never-started member concludes at once, as job_cancel does
+        else first.finishSync();
       }
-      first.finalizeSingle();
+      // The nested poll may have run first's whole finalization already (a job-cancel of it inside).
+      if (this.jobs[0] === first && !first.freed && first.txn === this) first.finalizeSingle();
     }
-    origin.unref();
+    job.unref();
   }
 }

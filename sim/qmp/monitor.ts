@@ -46,10 +46,41 @@ export class Monitor<C extends { jm: JobManager }> {
     this.eventListeners.push(fn);
   }
 
+  /**
+   * Waits until the monitor may dispatch: no command is running, and the
+   * main loop is at its top level — QEMU dispatches commands from the
+   * monitor's own context, which a nested poll (AIO_WAIT_WHILE) never runs.
+   */
+  private *acquire(): Process<void> {
+    for (;;) {
+      if (this.busy) yield wait(this.free);
+      else if (this.sim.pollDepth > 0) yield wait(this.sim.pollDone);
+      else break;
+    }
+    this.busy = true;
+  }
+
+  /**
+   * Runs `fn` in the main loop between commands, as QEMU's own main-loop
+   * work that is not a QMP command (a drained section a test harness or an
+   * internal caller takes). A job it enters runs at once; a nested poll in it
+   * runs everything due before it returns.
+   */
+  *mainLoop<T>(fn: () => T): Process<T> {
+    yield* this.acquire();
+    this.ctx.jm.mainLoopProcess = this.sim.running;
+    try {
+      return fn();
+    } finally {
+      this.ctx.jm.mainLoopProcess = undefined;
+      this.busy = false;
+      this.sim.notify(this.free);
+    }
+  }
+
   /** A client's round trip: waits for the monitor, runs the command, returns QMP's response. */
   *execute(cmd: QmpCommand): Process<QmpResponse> {
-    while (this.busy) yield wait(this.free);
-    this.busy = true;
+    yield* this.acquire();
     try {
       this.transcript.push(cmd.arguments === undefined ? { cmd: cmd.execute } : { cmd: cmd.execute, args: cmd.arguments });
       this.sim.record("qmp", "command", { execute: cmd.execute });
@@ -64,7 +95,9 @@ export class Monitor<C extends { jm: JobManager }> {
         this.ctx.jm.mainLoopProcess = undefined;
       }
       // The reply goes out one main-loop round later: work already pending runs first, work it schedules after.
+      // If that work polls (a job's exit finishing its whole transaction), the reply waits for the poll to end.
       yield yieldNow();
+      while (this.sim.pollDepth > 0) yield wait(this.sim.pollDone);
       this.transcript.push("error" in response ? { error: response.error } : { return: response.return });
       this.sim.record("qmp", "error" in response ? "error" : "return", "error" in response ? { ...response.error } : {});
       return cmd.id === undefined ? response : { ...response, id: cmd.id };

@@ -120,15 +120,6 @@ export function backupSyncArgs(source: BlockNode, data: Record<string, unknown>)
   return { sync, bitmap, bitmapMode: mode };
 }
 
-/** Waits until `job` has completed (QEMU job_finish_sync's loop). */
-function* untilCompleted(job: Job): Process<void> {
-  if (job.freed || job.completed) return;
-  const done = new Signal<void>(`job '${job.name}' completed`);
-  job.completionWaiters.push(() => job.ctx.sim.notify(done));
-  job.enter();
-  if (!job.completed) yield wait(done);
-}
-
 function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup", data: Record<string, unknown>, txn: JobTxn | undefined, members: Set<string>): ActionState {
   let source: BlockNode | undefined;
   let drained = false;
@@ -177,8 +168,7 @@ function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup"
       // QEMU job_cancel_sync(job, true). In a grouped transaction a member aborted earlier may
       // already have concluded this job with it (the group's abort): then there is nothing left to do.
       if (!job || job.freed) return;
-      job.cancel(true);
-      yield* untilCompleted(job);
+      job.cancelSync(true);
     },
     clean() {
       if (drained) ctx.graph.drainedEnd(source!);

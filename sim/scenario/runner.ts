@@ -409,14 +409,15 @@ class World {
         if (!list) this.stepDrains.set(node.name, (list = []));
         const d = { node, begun: false };
         list.push(d);
-        yield* qemu.graph.drainedBegin(node);
+        // From the main loop, as QEMU's own callers drain: a nested poll, and the jobs it pauses are entered at once.
+        yield* qemu.monitor.mainLoop(() => qemu.graph.drainedBeginPoll(node));
         d.begun = true;
       } else rep.response = { error: { class: "GenericError", desc: `no node named '${st.drain.node}' at this point` } };
     } else if ("undrain" in st) {
       const d = this.stepDrains.get(st.undrain.node)?.pop();
       if (d && !d.begun) yield* this.until(() => d.begun, `the drained section on ${st.undrain.node} to begin`, rep);
       this.log.push({ t: sim.now, kind: "undrain", client, step: i, node: st.undrain.node });
-      if (d) qemu.graph.drainedEnd(d.node);
+      if (d) yield* qemu.monitor.mainLoop(() => qemu.graph.drainedEnd(d.node)); // the jobs it resumes run at once, up to their next yield
       else rep.response = { error: { class: "GenericError", desc: `undrain of '${st.undrain.node}' without a drain step before it` } };
     } else if ("fault" in st) {
       const { device, ...rule } = st.fault;

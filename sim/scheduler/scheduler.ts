@@ -91,6 +91,8 @@ class Proc implements ProcHandle {
 
 class Callback implements Timer {
   pending = true;
+  /** For a bottom half: the step that scheduled it (-1 otherwise). */
+  bottomHalfStep = -1;
   constructor(readonly label: string, readonly fn: () => void, readonly owner: number, readonly slot: number, readonly context: number) {}
 }
 
@@ -260,6 +262,34 @@ export class Scheduler implements OperationHost {
     return cb;
   }
 
+  /**
+   * Runs `fn` at the current instant as a bottom half, at the tail of the
+   * ready list — except that bottom halves scheduled in one step of the loop
+   * (coroutines it enters at once included) run newest first: QEMU's
+   * aio_bh_enqueue puts a BH at the head of the list that the next
+   * aio_bh_poll takes from the head, so of the BHs one round of the loop
+   * schedules, the last runs first. (A step is the closest thing the kernel
+   * has to a round; BHs from different steps keep their order. This is the
+   * FIFO order only; the strategy still decides at choice points.)
+   */
+  bottomHalf(label: string, fn: () => void, owner?: number, context?: number): Timer {
+    const slot = this.allocSlot();
+    const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot, context ?? this.currentContext);
+    cb.bottomHalfStep = this.loopStep;
+    this.slots[slot] = cb;
+    const r = this.ready;
+    let i = this.readyHead;
+    while (i < this.readyTail && (this.slots[r[i]] as Callback).bottomHalfStep !== this.loopStep) i++;
+    if (i === this.readyTail) this.pushReady(slot);
+    else {
+      r[this.readyTail] = slot; // grow first: copyWithin never lengthens an array
+      r.copyWithin(i + 1, i, this.readyTail);
+      r[i] = slot;
+      this.readyTail++;
+    }
+    return cb;
+  }
+
   /** Runs `fn` after `delayNs` ns of virtual time. */
   after(delayNs: number, label: string, fn: () => void, owner?: number): Timer {
     checkDelay(delayNs, `timer "${label}"`);
@@ -323,6 +353,10 @@ export class Scheduler implements OperationHost {
    * who goes on with its step. Whatever is due runs inside: callbacks, and
    * processes other than the ones whose steps are on the stack (the caller's
    * own process, if any, stays running and cannot be woken meanwhile).
+   * It checks `cond()` between rounds, as aio_poll does: a round runs as
+   * many entries as were ready when it began (all due at the next event
+   * time, if none was ready), so work that became ready together runs
+   * together even if the first of it already ended the wait.
    * Same-instant choices are logged as at top level. If the run ends inside
    * (the poll can never end: a deadlock; a budget; a divergence) the poll
    * throws PollAborted up to run(). Returns at once if `cond()` is false.
@@ -331,6 +365,8 @@ export class Scheduler implements OperationHost {
     if (!cond()) return;
     if (this.outcome !== undefined) throw new PollAborted();
     const outer = this.current;
+    const outerStep = this.loopStep;
+    this.current = undefined; // the poll is the main loop: its callbacks run outside any process
     this.polls.push(what);
     this.hasher.word(0x9011);
     this.record("sched", "poll", { what, depth: this.polls.length });
@@ -339,6 +375,7 @@ export class Scheduler implements OperationHost {
     } finally {
       this.polls.pop();
       this.current = outer;
+      this.loopStep = outerStep;
     }
     this.record("sched", "poll-end", { what, depth: this.polls.length + 1 });
     if (this.polls.length === 0 && this.pollDone.waiters.length > 0) this.notify(this.pollDone);
@@ -361,12 +398,7 @@ export class Scheduler implements OperationHost {
     const p = proc as Proc;
     if (p.state !== "ready") return;
     this.removeReady(p.slot);
-    if (this.readyHead > 0) this.ready[--this.readyHead] = p.slot;
-    else {
-      this.ready.copyWithin(1, 0, this.readyTail);
-      this.ready[0] = p.slot;
-      this.readyTail++;
-    }
+    this.pushReadyFront(p.slot);
   }
 
   /** Resumes a process blocked on an Operation with `value` (ignored if the token is stale). */
@@ -479,15 +511,23 @@ export class Scheduler implements OperationHost {
   private loop(until?: () => boolean): void {
     const heap = this.heap;
     const hasher = this.hasher;
+    let round = 0; // nested only: entries left in the current round (-1: not sized yet)
     for (;;) {
       if (this.outcome !== undefined) {
         if (until !== undefined) throw new PollAborted();
         return;
       }
-      if (until !== undefined && !until()) return;
+      if (until !== undefined && round === 0) {
+        if (!until()) return;
+        round = -1; // a new round: sized when its first entry is taken
+      }
       let slot: number;
       const n = this.readyTail - this.readyHead;
       if (n === 0) {
+        if (round > 0) {
+          round = 0; // what was ready when the round began is gone (cancelled): the round is over
+          continue;
+        }
         const horizon = until === undefined ? this.horizon : undefined;
         if (until === undefined) {
           if (horizon === undefined && this.liveNonDaemon === 0 && this.spawnedNonDaemon > 0) return; // daemons and stray timers are abandoned
@@ -515,6 +555,8 @@ export class Scheduler implements OperationHost {
         if (t !== this.now) this.instantStart = this.steps;
         this.now = t;
         slot = heap.pop();
+        const sizing = round === -1;
+        if (sizing) round = 1;
         if (heap.size > 0 && heap.peekTime() === t) {
           // Several entries due at t: they form the ready list and the strategy picks.
           const ready = this.ready;
@@ -524,6 +566,7 @@ export class Scheduler implements OperationHost {
           while (heap.size > 0 && heap.peekTime() === t);
           this.readyHead = 0;
           this.readyTail = tail;
+          if (sizing) round = tail;
           slot = this.pickReady(tail);
         }
         // else: the only entry due at t runs straight from the heap.
@@ -532,6 +575,7 @@ export class Scheduler implements OperationHost {
           this.outcome = { kind: "step-budget", timeNs: this.now, maxSteps: this.maxSteps };
           continue;
         }
+        if (round === -1) round = n;
         if (n === 1) {
           slot = this.ready[this.readyHead];
           this.readyHead = this.readyTail = 0;
@@ -540,7 +584,7 @@ export class Scheduler implements OperationHost {
         }
       }
       const e = this.slots[slot]!;
-      if (this.steps - this.instantStart >= this.maxInstantSteps && this.spinning(e)) return;
+      if (this.steps - this.instantStart >= this.maxInstantSteps && this.spinning(e)) continue; // the outcome is set: return, or unwind a nested poll
       if (e.context !== 0 && this.contextGate !== undefined) {
         const why = this.contextGate(e.context);
         if (why !== undefined) {
@@ -551,6 +595,8 @@ export class Scheduler implements OperationHost {
         }
       }
       this.steps++;
+      this.loopStep = this.steps;
+      if (round > 0) round--;
       hasher.int(this.now);
       if (e instanceof Proc) {
         hasher.word(e.id);
@@ -753,6 +799,9 @@ export class Scheduler implements OperationHost {
     return true;
   }
 
+  /** The step the loop last took from its queue (enterNow's nested steps do not count): bottom halves it schedules run newest first. */
+  private loopStep = 0;
+
   /** What each running nested poll waits for, outermost first. */
   private readonly polls: string[] = [];
 
@@ -843,6 +892,16 @@ export class Scheduler implements OperationHost {
 
   private pushReady(slot: number): void {
     this.ready[this.readyTail++] = slot;
+  }
+
+  private pushReadyFront(slot: number): void {
+    if (this.readyHead > 0) this.ready[--this.readyHead] = slot;
+    else {
+      this.ready[this.readyTail] = slot; // grow first: copyWithin never lengthens an array
+      this.ready.copyWithin(1, 0, this.readyTail);
+      this.ready[0] = slot;
+      this.readyTail++;
+    }
   }
 
   /** Removes and returns the i-th ready entry, keeping the others in order. */

@@ -152,3 +152,39 @@ describe("pollWhile: a nested event loop inside the current step (AIO_WAIT_WHILE
     expect(order).toEqual(["bh done at 9", "client at 9"]);
   });
 });
+
+describe("pollWhile checks its condition between rounds, as aio_poll does", () => {
+  it("work that was ready together runs together, even when the first of it ends the wait", () => {
+    const sim = new Scheduler();
+    const order: string[] = [];
+    let counter = 1;
+    sim.at(1, "drained_end", () => {
+      sim.at(1, "driver drain_end", () => { order.push("driver cb"); counter--; });
+      sim.at(1, "job exit", () => order.push("job exit"));
+      sim.pollWhile("drain_end callbacks", () => counter > 0);
+      order.push("drained_end returns");
+    });
+    sim.at(1, "later bh", () => order.push("a bottom half scheduled before the poll, at top level"));
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    expect(order).toEqual(["a bottom half scheduled before the poll, at top level", "driver cb", "job exit", "drained_end returns"]);
+  });
+});
+
+describe("bottomHalf: QEMU's oneshot bottom halves", () => {
+  it("those one step schedules run newest first; those of different steps keep their order; other ready work keeps its place", () => {
+    const sim = new Scheduler();
+    const order: string[] = [];
+    sim.at(1, "a", () => {
+      sim.at(1, "timer of a", () => order.push("timer of a"));
+      sim.bottomHalf("bh a1", () => order.push("bh a1"));
+      sim.bottomHalf("bh a2", () => order.push("bh a2"));
+      sim.bottomHalf("bh a3", () => order.push("bh a3"));
+    });
+    sim.at(1, "b", () => {
+      sim.bottomHalf("bh b1", () => order.push("bh b1"));
+      sim.bottomHalf("bh b2", () => order.push("bh b2"));
+    });
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    expect(order).toEqual(["timer of a", "bh a3", "bh a2", "bh a1", "bh b2", "bh b1"]);
+  });
+});

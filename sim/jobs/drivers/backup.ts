@@ -213,23 +213,22 @@ export class BackupDriver implements JobDriver {
   }
 
   /**
-   * Takes the copy-before-write filter out of the graph again: its users move
-   * down to its child at once — the source, or another backup's filter
-   * inserted below it since (QEMU bdrv_drop_filter) —; requests already going
-   * through the filter finish before it goes (QEMU drains around bdrv_cbw_drop).
+   * Takes the copy-before-write filter out of the graph again (QEMU
+   * bdrv_cbw_drop → bdrv_drop_filter): a drained section on the filter
+   * around moving its users down to its child — the source, or another
+   * backup's filter inserted below it since. The drain is a nested poll from
+   * the main loop: requests still going through the filter finish, and
+   * whatever else is due runs inside — another job above the filter (a
+   * second backup of the same source) is waited for until it parks, and if
+   * it has already finished its run, its exit and whole finalization run
+   * here, in the middle of this job's clean (goldens/cancel_two_on_one_source).
    */
   dropFilter(): void {
     const { graph, filter } = this;
+    graph.drainedBeginPoll(filter);
     graph.replaceNode(filter, filter.file ?? this.opts.source);
-    if (filter.inFlight === 0) {
-      graph.removeNode(filter);
-      return;
-    }
-    graph.sim.spawn(`drop ${filter.name}`, (function* (): Process<void> {
-      yield* graph.drainedBegin(filter);
-      graph.drainedEnd(filter);
-      graph.removeNode(filter);
-    })(), { daemon: true });
+    graph.drainedEnd(filter);
+    graph.removeNode(filter);
   }
 }
 
