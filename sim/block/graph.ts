@@ -249,7 +249,7 @@ export class BlockGraph {
    */
   drainedBeginPoll(node: BlockNode): void {
     this.quiesceSection(node);
-    this.sim.pollWhile(`drained_begin("${node.name}")`, () => whyBusy(node, false) !== undefined);
+    this.sim.pollWhile(`drained_begin("${node.name}")`, () => whyBusy(node, false) !== undefined, { onKick: true });
     this.drained(node);
   }
 
@@ -294,7 +294,7 @@ export class BlockGraph {
   /** The same from the main loop: a nested poll until every node is idle (bdrv_drain_all_begin's AIO_WAIT_WHILE). */
   drainAllBeginPoll(): void {
     this.quiesceAll();
-    this.sim.pollWhile("drain_all_begin", () => this.whyAnyBusy() !== undefined);
+    this.sim.pollWhile("drain_all_begin", () => this.whyAnyBusy() !== undefined, { onKick: true });
     this.drainedAll();
   }
 
@@ -332,6 +332,7 @@ export class BlockGraph {
   /** Parents call this when they stop being busy, so pending drains look again. */
   kick(): void {
     if (this.pendingDrains.length > 0) recheck(this);
+    if (this.sim.pollDepth > 0) this.sim.kickPolls();
   }
 
   /** Whether a drainedBegin on `node` would find nothing to wait for right now. */
@@ -364,6 +365,7 @@ export class BlockGraph {
   /** @internal a node or backend ran out of requests. */
   onIdle(): void {
     if (this.pendingDrains.length > 0) recheck(this);
+    if (this.sim.pollDepth > 0) this.sim.kickPolls();
   }
 
   /**

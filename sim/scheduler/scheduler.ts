@@ -360,8 +360,11 @@ export class Scheduler implements OperationHost {
    * Same-instant choices are logged as at top level. If the run ends inside
    * (the poll can never end: a deadlock; a budget; a divergence) the poll
    * throws PollAborted up to run(). Returns at once if `cond()` is false.
+   * With `onKick`, after the first check `cond()` is looked at again only
+   * once someone called `kickPolls()` (QEMU's aio_wait_kick and the wake-ups
+   * of a drain's poll): a condition that changes without a kick stays unseen.
    */
-  pollWhile(what: string, cond: () => boolean): void {
+  pollWhile(what: string, cond: () => boolean, opts: { onKick?: boolean } = {}): void {
     if (!cond()) return;
     if (this.outcome !== undefined) throw new PollAborted();
     const outer = this.current;
@@ -371,7 +374,7 @@ export class Scheduler implements OperationHost {
     this.hasher.word(0x9011);
     this.record("sched", "poll", { what, depth: this.polls.length });
     try {
-      this.loop(cond);
+      this.loop(cond, opts.onKick === true);
     } finally {
       this.polls.pop();
       this.current = outer;
@@ -380,6 +383,13 @@ export class Scheduler implements OperationHost {
     this.record("sched", "poll-end", { what, depth: this.polls.length + 1 });
     if (this.polls.length === 0 && this.pollDone.waiters.length > 0) this.notify(this.pollDone);
   }
+
+  /** Tells every nested poll waiting for a kick to look at its condition again after this round. */
+  kickPolls(): void {
+    this.kickSeq++;
+  }
+
+  private kickSeq = 0;
 
   /** How many nested polls are running (0 at top level). */
   get pollDepth(): number {
@@ -508,17 +518,21 @@ export class Scheduler implements OperationHost {
    * the run by throwing PollAborted when it would otherwise return with an
    * outcome.
    */
-  private loop(until?: () => boolean): void {
+  private loop(until?: () => boolean, onKick = false): void {
     const heap = this.heap;
     const hasher = this.hasher;
     let round = 0; // nested only: entries left in the current round (-1: not sized yet)
+    let seenKick = this.kickSeq - 1; // nested with onKick: the kicks seen when the condition was last checked (the first check is due)
     for (;;) {
       if (this.outcome !== undefined) {
         if (until !== undefined) throw new PollAborted();
         return;
       }
       if (until !== undefined && round === 0) {
-        if (!until()) return;
+        if (!onKick || this.kickSeq !== seenKick) {
+          seenKick = this.kickSeq;
+          if (!until()) return;
+        }
         round = -1; // a new round: sized when its first entry is taken
       }
       let slot: number;
