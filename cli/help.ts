@@ -15,6 +15,7 @@ Commands:
   fuzz [FILE]               property-based fuzzing of generated scenarios or of one scenario's schedules
   explore TARGET            random, PCT or bounded exhaustive exploration of one race's schedules
   races                     the race catalog: found under the buggy profile, clean under the fixed one
+  triage DIR|FILE…          merge a campaign's replay files (many shards, many machines): one line per distinct failure
   record SPEC…              record conformance goldens from a real QEMU 7.2 (needs qemu-system-x86_64)
   conform FILE|DIR…         compare goldens or ../shared/conformance recordings with the simulator
   serve [FILE] --qmp ADDR   the simulated QEMU behind a real QMP socket (unix or TCP)

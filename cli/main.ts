@@ -16,7 +16,7 @@ import { help, HELP } from "./help.js";
 export type { Io } from "./args.js";
 
 /** Commands that print their own help (`COMMAND --help`). */
-const SELF_HELP = ["fuzz", "explore", "races", "record", "conform", "serve"];
+const SELF_HELP = ["fuzz", "explore", "races", "record", "conform", "serve", "triage"];
 /** Every command, for "did you mean" and the list in errors. */
 export const COMMAND_NAMES = [...Object.keys(HELP).filter((k) => k !== "main"), ...SELF_HELP].sort();
 
@@ -56,6 +56,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "fuzz": return await (await import("./fuzz.js")).fuzzCommand(rest, io);
       case "explore": return (await import("./explore.js")).exploreCommand(rest, io);
       case "races": return (await import("./races.js")).racesCommand(rest, io);
+      case "triage": return (await import("./triage.js")).triageCommand(rest, io);
       case "record": return await (await import("../live/record.js")).recordCommand(rest, io);
       case "serve": return await (await import("../serve/main.js")).serveMain(rest);
       case "conform": return (await import("../live/conform.js")).conformCommand(rest, io);

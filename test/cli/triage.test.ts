@@ -1,0 +1,69 @@
+/**
+ * blocksim triage: the replay files of several shards merge into one line
+ * per distinct failure. The shards are real `blocksim fuzz --shard i/n`
+ * campaigns under a profile whose race the fuzzer finds at once; one is run
+ * through GNU parallel on localhost, as the README's recipe does, where
+ * parallel is installed.
+ */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { main, type Io } from "../../cli/main.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "", err = "";
+  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t), tty: false };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+describe("blocksim triage", () => {
+  it("merges two shards' failures: one line per signature, the smallest file as the example; exit 1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-triage-"));
+    for (const i of [1, 2]) {
+      const r = await cli(["fuzz", "--profile", "no-start-shim", "--runs", "40", "--shard", `${i}/2`, "--out", join(dir, `shard-${i}`, "failure.replay.json")]);
+      expect(r.code, r.err).toBe(1);
+    }
+    // The same failure found twice (a copy stands for a second machine's shard).
+    mkdirSync(join(dir, "shard-3"));
+    copyFileSync(join(dir, "shard-1", "failure.replay.json"), join(dir, "shard-3", "failure.replay.json"));
+    writeFileSync(join(dir, "shard-3", "clean.replay.json"), JSON.stringify({ profile: "current", violations: [] }));
+
+    const r = await cli(["triage", join(dir, "shard-1"), join(dir, "shard-2"), join(dir, "shard-3")]);
+    expect(r.code).toBe(1);
+    const lines = r.out.trim().split("\n");
+    expect(lines[0]).toMatch(/^(\d+) replay file\(s\), 3 with a failure, [12] distinct$/);
+    const groups = lines.slice(1).filter((l) => /×/.test(l));
+    expect(groups[0]).toMatch(/^\s+2× \S*no-io-while-paused\S* under no-start-shim: blockdev-backup/);
+    expect(r.out).toMatch(/e\.g\. .*shard-1\/failure\.replay\.json/);
+  });
+
+  it("exits 0 when no file records a failure, 2 for a missing folder", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-triage-"));
+    writeFileSync(join(dir, "a.replay.json"), JSON.stringify({ profile: "current", violations: [] }));
+    writeFileSync(join(dir, "b.replay.json"), "{ not json");
+    const ok = await cli(["triage", dir]);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toBe("2 replay file(s), 0 with a failure, 0 distinct, 1 skipped\n");
+    expect(ok.err).toContain("b.replay.json: not JSON, skipped");
+    const missing = await cli(["triage", join(dir, "nope")]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/triage: .*nope: no such file or folder/);
+  });
+
+  const parallel = spawnSync("parallel", ["--version"], { encoding: "utf8" });
+  it.skipIf(parallel.status !== 0)("runs shards through GNU parallel on localhost (skips where GNU parallel is absent: apt-get install parallel)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-triage-parallel-"));
+    const bin = join(ROOT, "bin", "blocksim.js");
+    const r = spawnSync("parallel", ["--will-cite", "-j2", "--sshlogin", ":", `${process.execPath} ${bin} fuzz --profile no-start-shim --runs 20 --shard {}/2 --out ${dir}/{}/failure.replay.json`, ":::", "1", "2"], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(2); // parallel's exit status: how many jobs failed (fuzz exits 1 on a failure)
+    const t = spawnSync(process.execPath, [bin, "triage", dir], { cwd: ROOT, encoding: "utf8" });
+    expect(t.status).toBe(1);
+    expect(t.stdout).toMatch(/^\d+ replay file\(s\), 2 with a failure/);
+  });
+});
