@@ -6,7 +6,7 @@
  * smallest replay file of the group as its representative.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { EXIT_FAIL, EXIT_OK, UsageError, type Io } from "./args.js";
 
@@ -153,7 +153,7 @@ export function triageCommand(argv: string[], io: Io): number {
   const groups = triage(failures);
   io.out(`${files.length} replay file(s), ${failures.length} with a failure, ${groups.length} distinct${unreadable ? `, ${unreadable} skipped` : ""}\n`);
   for (const g of groups) {
-    io.out(`${String(g.failures.length).padStart(4)}× ${g.signature}\n       e.g. ${relative(process.cwd(), g.representative.file) || g.representative.file}\n`);
+    io.out(`${String(g.failures.length).padStart(4)}× ${g.signature}\n       e.g. ${g.representative.file}\n`);
   }
   return failures.length > 0 ? EXIT_FAIL : EXIT_OK;
 }
