@@ -21,7 +21,7 @@ of the group (fewest commands, then fewest choices) to replay.
 Exit codes: 0 no failure in any file, 1 at least one failure, 2 bad input.
 
 Example (two shards, then their merge):
-  blocksim fuzz --shard 1/2 --out out/1.replay.json & blocksim fuzz --shard 2/2 --out out/2.replay.json; wait
+  mkdir -p out; blocksim fuzz --shard 1/2 --out out/1.replay.json & blocksim fuzz --shard 2/2 --out out/2.replay.json; wait
   blocksim triage out
 `;
 

@@ -27,6 +27,7 @@ describe("blocksim triage", () => {
     const dir = mkdtempSync(join(tmpdir(), "blocksim-triage-"));
     const failed: number[] = [];
     for (const i of [1, 2]) {
+      mkdirSync(join(dir, `shard-${i}`));
       const r = await cli(["fuzz", "--profile", "no-start-shim", "--runs", "40", "--shard", `${i}/2`, "--out", join(dir, `shard-${i}`, "failure.replay.json")]);
       if (r.code === 1) failed.push(i);
       else expect(r.code, r.err).toBe(0);
@@ -63,7 +64,7 @@ describe("blocksim triage", () => {
   it.skipIf(parallel.status !== 0)("runs shards through GNU parallel on localhost (skips where GNU parallel is absent: apt-get install parallel)", () => {
     const dir = mkdtempSync(join(tmpdir(), "blocksim-triage-parallel-"));
     const bin = join(ROOT, "bin", "blocksim.js");
-    const r = spawnSync("parallel", ["--will-cite", "-j2", "--sshlogin", ":", `${process.execPath} ${bin} fuzz --profile no-start-shim --runs 40 --shard {}/2 --out ${dir}/{}/failure.replay.json`, ":::", "1", "2"], { cwd: ROOT, encoding: "utf8" });
+    const r = spawnSync("parallel", ["--will-cite", "-j2", "--sshlogin", ":", `${process.execPath} ${bin} fuzz --profile no-start-shim --runs 40 --shard {}/2 --out ${dir}/shard-{}.replay.json`, ":::", "1", "2"], { cwd: ROOT, encoding: "utf8" });
     // parallel's exit status counts the jobs that failed; a shard that found the race exits 1.
     expect(r.status, r.stderr).toBeGreaterThan(0);
     const t = spawnSync(process.execPath, [bin, "triage", dir], { cwd: ROOT, encoding: "utf8" });
