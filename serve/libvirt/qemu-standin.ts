@@ -64,7 +64,10 @@ export function parseCommandLine(argv: string[]): CommandLine {
       } catch (e) {
         throw new StandInUsageError(`-blockdev ${v}: ${(e as Error).message}`);
       }
-    } else if (opt === "-chardev") cl.monitors.chardev(v.startsWith("socket") ? v : `socket,${v}`);
+    } else if (opt === "-chardev") {
+      // Only socket chardevs can be monitors; others (pty, file for a serial console) are not served.
+      if (v.startsWith("socket,")) cl.monitors.chardev(v);
+    }
     else if (opt === "-mon") cl.monitors.mon(v);
     else if (opt === "-qmp") cl.monitors.qmp(v);
     else if (opt === "-pidfile") cl.pidfile = v;
@@ -86,7 +89,6 @@ export async function standInMain(argv: string[]): Promise<number> {
   }
   let cl: CommandLine;
   try {
-    // -chardev non-socket backends (libvirt adds none for this domain) would be refused by MonitorArgs.
     cl = parseCommandLine(argv);
   } catch (e) {
     process.stderr.write(`qemu-system-x86_64: ${(e as Error).message}\n`);
