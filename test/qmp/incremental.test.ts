@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sameData, type ClusterVersion } from "../../sim/disk/index.js";
+import { sameData, ZERO_VERSION, type ClusterVersion } from "../../sim/disk/index.js";
 import type { QmpResponse } from "../../sim/qmp/types.js";
 import { sleep, type Process } from "../../sim/scheduler/index.js";
 import { drained, MiB, session } from "./harness.js";
@@ -102,5 +102,28 @@ describe("incremental backup: what becomes of the bitmap (bitmap-mode)", () => {
     expect(settled("never", true)).toEqual({ chunks: all, busy: true, error: "Input/output error" });
     // the failed read was cluster 0's; the other copies were already under way and finished
     expect(settled("always", true)).toEqual({ chunks: [0], busy: true, error: "Input/output error" });
+  });
+});
+
+describe("incremental backup through drive-backup (iotest 124's form)", () => {
+  it("drive-backup sync=incremental onto an existing image copies the dirty clusters and clears the bitmap; a refused one leaves no node behind", () => {
+    const replies: string[] = [];
+    const { q } = session(function* (q, qmp) {
+      yield* ok(qmp, "blockdev-add", { driver: "raw", "node-name": "drive0", file: "d1" });
+      yield* ok(qmp, "block-dirty-bitmap-add", { node: "drive0", name: "bitmap0" });
+      yield* qemuIo(qmp, "drive0", "write -P 0x5 1M 128k");
+      const bad = yield* qmp("drive-backup", { "job-id": "j", device: "drive0", target: "d3", mode: "existing", format: "raw", sync: "incremental", bitmap: "nope" });
+      replies.push("error" in bad ? bad.error.desc : "ok");
+      yield* ok(qmp, "drive-backup", { "job-id": "j", device: "drive0", target: "d3", mode: "existing", format: "raw", sync: "incremental", bitmap: "bitmap0" });
+      yield* drained(q);
+      replies.push(JSON.stringify(yield* bitmaps(qmp, "drive0")));
+    });
+    expect(replies).toEqual([
+      "Bitmap 'nope' could not be found",
+      JSON.stringify([{ name: "bitmap0", recording: true, persistent: false, busy: false, granularity: CLUSTER, count: 0 }]),
+    ]);
+    const src = q.devices.get("d1")!, tgt = q.devices.get("d3")!;
+    for (let c = 0; c < 256; c++) expect(sameData(tgt.versionAt(c), c === 16 || c === 17 ? src.versionAt(c) : ZERO_VERSION), `cluster ${c}`).toBe(true);
+    expect(q.graph.nodes().filter((n) => n.device === tgt)).toEqual([]);
   });
 });
