@@ -5,7 +5,7 @@
  * ad90febaf2 any node of the job, not only its main one), and is op-blocked
  * with the reason "block device is in use by block job: <type>" (seed 002).
  */
-import { ACTIVE_BACKEND, adoptContext, nodeContext, type BlockGraph, type BlockNode, type ParentLink } from "../block/index.js";
+import { ACTIVE_BACKEND, adoptContext, blockerReason, nodeContext, type BlockGraph, type BlockNode, type ParentLink } from "../block/index.js";
 import { genericError } from "./errors.js";
 import type { Job, JobDriver } from "./job.js";
 import type { JobManager } from "./manager.js";
@@ -63,7 +63,7 @@ export class JobNodes {
   private attached: { node: BlockNode; link: ParentLink }[] = [];
 
   constructor(readonly job: Job, readonly graph: BlockGraph) {
-    this.reason = new Error(`block device is in use by block job: ${job.type}`);
+    this.reason = blockerReason(`block device is in use by block job: ${job.type}`);
   }
 
   /** Attaches `node`: drains reach the job, and every operation on it is blocked (except DATAPLANE on the main node). */
