@@ -7,11 +7,47 @@ import { genericError } from "../jobs/errors.js";
 
 export type ArgType =
   | "str" | "int" | "bool" | "any" | "size"
-  | { enum: readonly string[] }
+  /** `unmodelled`: values QEMU 7.2 accepts that blocksim does not model. */
+  | { enum: readonly string[]; unmodelled?: readonly string[] }
   | { struct: ArgSpec }
   | { list: ArgType };
 
-export type ArgSpec = Readonly<Record<string, { type: ArgType; optional?: boolean }>>;
+/** `unmodelled`: a member QEMU 7.2 accepts that blocksim does not model (any use is refused as such). */
+export type ArgSpec = Readonly<Record<string, { type: ArgType; optional?: boolean; unmodelled?: boolean }>>;
+
+/**
+ * A command uses something valid in QEMU 7.2 that blocksim does not model.
+ * Not a QmpError: a real QEMU would accept it, so no QMP error class is
+ * right; the scenario loader reports it before a run, and inside a run it
+ * ends the run as a failure naming what is missing.
+ */
+export class NotModelledError extends Error {
+  override name = "NotModelledError";
+  constructor(what: string) {
+    super(`valid in QEMU 7.2, not modelled by blocksim: ${what}`);
+  }
+}
+
+/** What of `value` is valid in QEMU 7.2 but not modelled (paths like `copy-mode: write-blocking`), without judging the rest. */
+export function unmodelledArgs(spec: ArgSpec, value: unknown, path = ""): string[] {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return [];
+  const out: string[] = [];
+  for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+    const m = Object.hasOwn(spec, name) ? spec[name] : undefined;
+    if (!m || v === undefined) continue;
+    const p = path ? `${path}.${name}` : name;
+    if (m.unmodelled) out.push(`parameter '${p}'`);
+    else out.push(...unmodelledValue(m.type, v, p));
+  }
+  return out;
+}
+
+function unmodelledValue(t: ArgType, v: unknown, p: string): string[] {
+  if (typeof t === "string") return [];
+  if ("enum" in t) return typeof v === "string" && t.unmodelled?.includes(v) ? [`'${p}': '${v}'`] : [];
+  if ("list" in t) return Array.isArray(v) ? v.flatMap((x, i) => unmodelledValue(t.list, x, `${p}[${i}]`)) : [];
+  return unmodelledArgs(t.struct, v, p);
+}
 
 const JSON_NAME: Record<string, string> = { str: "string", int: "integer", size: "integer", bool: "boolean" };
 
@@ -29,6 +65,7 @@ export function checkArgs(spec: ArgSpec, value: unknown, path = ""): Record<stri
       continue;
     }
     checkValue(m.type, obj[name], p);
+    if (m.unmodelled) throw new NotModelledError(`parameter '${p}'`);
   }
   for (const name of Object.keys(obj)) {
     if (!(name in spec)) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is unexpected`);
@@ -49,6 +86,7 @@ function checkValue(t: ArgType, v: unknown, p: string): void {
   }
   if ("enum" in t) {
     if (typeof v !== "string") throw genericError(`Invalid parameter type for '${p}', expected: string`);
+    if (t.unmodelled?.includes(v)) throw new NotModelledError(`'${p}': '${v}'`);
     if (!t.enum.includes(v)) throw genericError(`Parameter '${p}' does not accept value '${v}'`);
     return;
   }

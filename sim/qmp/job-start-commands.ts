@@ -35,7 +35,8 @@ const MIRROR_COMMON: ArgSpec = {
   "on-source-error": ON_ERROR,
   "on-target-error": ON_ERROR,
   "filter-node-name": { type: "str", optional: true },
-  "copy-mode": { type: { enum: ["background"] }, optional: true },
+  // QEMU 7.2 also has write-blocking (active mirroring); blocksim's mirror copies in the background only.
+  "copy-mode": { type: { enum: ["background"], unmodelled: ["write-blocking"] }, optional: true },
 };
 
 function defaultId(ctx: QemuContext, node: BlockNode, a: Record<string, unknown>): string {
@@ -88,7 +89,13 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
     run: (ctx, a) => startMirror(ctx, a, false, () => nodeByName(ctx, a.target)),
   },
   "drive-mirror": {
-    args: { ...MIRROR_COMMON, target: { type: "str" }, format: { type: "str", optional: true }, mode: { type: { enum: ["existing", "absolute-paths"] }, optional: true } },
+    args: {
+      ...MIRROR_COMMON, target: { type: "str" }, format: { type: "str", optional: true }, mode: { type: { enum: ["existing", "absolute-paths"] }, optional: true },
+      // In QEMU 7.2's drive-mirror, not modelled: discard handling, naming the new node, replacing a node other than the source.
+      unmap: { type: "bool", optional: true, unmodelled: true },
+      "node-name": { type: "str", optional: true, unmodelled: true },
+      replaces: { type: "str", optional: true, unmodelled: true },
+    },
     run: (ctx, a) => startMirror(ctx, a, true, (source) => targetForFile(ctx, source, a)),
   },
   "block-stream": {

@@ -51,6 +51,9 @@ const BACKUP_COMMON: ArgSpec = {
   "filter-node-name": { type: "str", optional: true },
   bitmap: { type: "str", optional: true },
   "bitmap-mode": { type: { enum: ["on-success", "never", "always"] }, optional: true },
+  // In QEMU 7.2, not modelled: compressed writes to the target, the copy engine's performance knobs.
+  compress: { type: "bool", optional: true, unmodelled: true },
+  "x-perf": { type: "any", optional: true, unmodelled: true },
 };
 
 export const BLOCKDEV_BACKUP_ARGS: ArgSpec = { ...BACKUP_COMMON, target: { type: "str" } };

@@ -6,6 +6,8 @@
  * cannot fail — `never: [BLOCK_JOB_CANCELED]` passes whatever happens.
  */
 import { describeMemberType, MODELLED_EVENTS, QEMU_EVENTS, qemuEvent } from "../qmp/events.js";
+import { unmodelledArgs } from "../qmp/args.js";
+import { COMMANDS } from "../qmp/qemu.js";
 import { checkExpectedReturn } from "../qmp/replies.js";
 import { didYouMean } from "./errors.js";
 import type { Scenario } from "./schema.js";
@@ -52,6 +54,11 @@ export function checkVocabulary(s: Scenario, report: Report): void {
   s.steps.forEach((st, i) => {
     const oe = st["on-event"];
     if (oe) checkEventPattern(oe.event, oe.data, ["steps", i, "on-event"], ["steps", i, "on-event", "event"], "trigger", report);
+    if ("execute" in st && Object.hasOwn(COMMANDS, st.execute)) {
+      for (const what of unmodelledArgs(COMMANDS[st.execute].args, st.arguments)) {
+        report(["steps", i, "arguments"], `valid in QEMU 7.2, not modelled by blocksim: ${st.execute}'s ${what}`);
+      }
+    }
     if ("execute" in st && typeof st.expect === "object" && "return" in st.expect) {
       for (const p of checkExpectedReturn(st.execute, st.expect.return, didYouMean)) report(["steps", i, "expect", "return", ...p.path], p.message);
     }

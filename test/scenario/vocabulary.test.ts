@@ -110,3 +110,38 @@ describe("return expectations are checked against the command's reply", () => {
     expect(Object.keys(COMMANDS).filter((c) => !Object.hasOwn(REPLIES, c))).toEqual([]);
   });
 });
+
+describe("what QEMU 7.2 accepts and blocksim does not model", () => {
+  it("is refused as such at load time, never in QMP's words (mirror copy-mode write-blocking, drive-mirror unmap, backup compress)", () => {
+    const p = problems(`steps:
+  - at: 1ms
+    execute: blockdev-mirror
+    arguments: { job-id: m, device: src, target: tgt, sync: full, copy-mode: write-blocking }
+  - at: 2ms
+    execute: drive-mirror
+    arguments: { device: src, target: /x, sync: full, unmap: true }
+  - at: 3ms
+    execute: blockdev-backup
+    arguments: { device: src, target: tgt, sync: full, compress: true }
+`);
+    expect(p).toEqual([
+      "steps[0].arguments: valid in QEMU 7.2, not modelled by blocksim: blockdev-mirror's 'copy-mode': 'write-blocking'",
+      "steps[1].arguments: valid in QEMU 7.2, not modelled by blocksim: drive-mirror's parameter 'unmap'",
+      "steps[2].arguments: valid in QEMU 7.2, not modelled by blocksim: blockdev-backup's parameter 'compress'",
+    ]);
+  });
+
+  it("inside a run (generated or served commands) it ends the run naming it, never with a QMP error QEMU would not send", async () => {
+    const { Scheduler } = await import("../../sim/scheduler/index.js");
+    const { createQemu } = await import("../../sim/qmp/qemu.js");
+    const sim = new Scheduler();
+    const q = createQemu(sim);
+    sim.spawn("client", (function* () {
+      yield* q.monitor.execute({ execute: "blockdev-add", arguments: { driver: "null-co", "node-name": "src", size: 1048576 } });
+      yield* q.monitor.execute({ execute: "blockdev-add", arguments: { driver: "null-co", "node-name": "tgt", size: 1048576 } });
+      yield* q.monitor.execute({ execute: "blockdev-mirror", arguments: { device: "src", target: "tgt", sync: "full", "copy-mode": "write-blocking" } });
+    })());
+    const r = sim.run();
+    expect(r.outcome).toMatchObject({ kind: "failure", error: "NotModelledError: valid in QEMU 7.2, not modelled by blocksim: 'copy-mode': 'write-blocking'" });
+  });
+});
