@@ -20,6 +20,7 @@ import { INVARIANTS } from "../check/index.js";
 import { issuesToProblems, type Locate } from "./issues.js";
 import { LIMITS } from "./limits.js";
 import { Fragment, Scenario, type Device, type Guest, type Node } from "./schema.js";
+import { allowsError } from "./reply-expect.js";
 import { checkVocabulary } from "./vocabulary.js";
 
 /** A scenario ready to run, with where it came from. */
@@ -439,7 +440,7 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
       else if (j === i) here(["steps", i, "after"], "a step cannot wait for its own reply");
     }
     if ("execute" in st) {
-      const expectsError = st.expect === "error" || (typeof st.expect === "object" && "error" in st.expect);
+      const expectsError = allowsError(st.expect);
       if (!Object.hasOwn(COMMANDS, st.execute) && !expectsError) {
         here(["steps", i, "execute"], `unknown command "${st.execute}"${didYouMean(st.execute, commandNames)}; run \`blocksim commands\` for the list (or add expect: {error: CommandNotFound} to send it anyway)`);
       }

@@ -24,6 +24,7 @@ import {
 } from "../scheduler/index.js";
 import { checkRun, INVARIANTS, type CheckViolation } from "../check/index.js";
 import type { LoadedScenario } from "./loader.js";
+import { describeExpect, replyMatches } from "./reply-expect.js";
 import type { ExpectedEvent, FaultRule, LibvirtCall, Scenario, Step } from "./schema.js";
 import { formatDuration } from "./units.js";
 
@@ -546,25 +547,9 @@ function checkSteps(sc: Scenario, w: World): Failure[] {
     const e = st.expect;
     const got = r === undefined ? "no reply" : "error" in r ? `error ${r.error.class}: ${r.error.desc}` : `return ${JSON.stringify(r.return)}`;
     const isErr = r !== undefined && "error" in r;
-    if (e === "ok") {
-      if (isErr) out.push({ kind: "step", message: `${name} failed: ${got}`, expected: ["a return (no error)"], observed: [got], timeNs: rep.endNs });
-    } else if (e === "error") {
-      if (!isErr) out.push({ kind: "step", message: `${name} succeeded but an error was expected`, expected: ["an error"], observed: [got], timeNs: rep.endNs });
-    } else if ("return" in e) {
-      if (isErr || !subset(e.return, (r as { return: unknown }).return)) {
-        out.push({ kind: "step", message: `${name}: the reply differs`, expected: [`return ${JSON.stringify(e.return)}`], observed: [got], timeNs: rep.endNs });
-      }
-    } else {
-      const want = typeof e.error === "string" ? { class: e.error } : e.error;
-      const ok = isErr && (() => {
-        const er = (r as { error: { class: string; desc: string } }).error;
-        return (want.class === undefined || er.class === want.class) && (want.desc === undefined || er.desc === want.desc) &&
-          (want["desc-contains"] === undefined || er.desc.includes(want["desc-contains"]));
-      })();
-      if (!ok) {
-        const wantText = `error${want.class ? ` ${want.class}` : ""}${want.desc ? `: ${want.desc}` : ""}${want["desc-contains"] ? ` (desc containing "${want["desc-contains"]}")` : ""}`;
-        out.push({ kind: "step", message: `${name}: the reply differs`, expected: [wantText], observed: [got], timeNs: rep.endNs });
-      }
+    if (!replyMatches(e, r, subset)) {
+      const message = e === "ok" ? `${name} failed: ${got}` : e === "error" && !isErr ? `${name} succeeded but an error was expected` : `${name}: the reply differs`;
+      out.push({ kind: "step", message, expected: [describeExpect(e)], observed: [got], timeNs: rep.endNs });
     }
   });
   return out;

@@ -134,7 +134,7 @@ const EventMatch = z.strictObject({
 export const ExpectedEvent = z.union([z.string().min(1), EventMatch], { error: "expected an event name or { event, data }" });
 export type ExpectedEvent = z.infer<typeof ExpectedEvent>;
 
-const StepExpect = z.union([
+const OneExpect = z.union([
   z.literal("ok"),
   z.literal("error"),
   z.strictObject({ return: z.unknown() }),
@@ -145,6 +145,12 @@ const StepExpect = z.union([
     ]),
   }),
 ], { error: `expected "ok", "error", { return: … } or { error: CLASS | { class, desc, desc-contains } }` });
+
+/** What a step's reply must be; `any` for a reply that depends on the schedule. */
+const StepExpect = z.union([
+  OneExpect,
+  z.strictObject({ any: z.array(OneExpect).min(1).max(16) }),
+], { error: `expected "ok", "error", { return: … }, { error: CLASS | { class, desc, desc-contains } } or { any: [ … ] }` });
 export type StepExpect = z.infer<typeof StepExpect>;
 
 const StepCommon = {

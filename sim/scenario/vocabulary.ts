@@ -59,8 +59,13 @@ export function checkVocabulary(s: Scenario, report: Report): void {
         report(["steps", i, "arguments"], `valid in QEMU 7.2, not modelled by blocksim: ${st.execute}'s ${what}`);
       }
     }
-    if ("execute" in st && typeof st.expect === "object" && "return" in st.expect) {
-      for (const p of checkExpectedReturn(st.execute, st.expect.return, didYouMean)) report(["steps", i, "expect", "return", ...p.path], p.message);
+    if ("execute" in st && typeof st.expect === "object") {
+      const ex = st.expect;
+      const alternatives = "any" in ex ? ex.any.map((x, j) => [x, ["any", j]] as const) : [[ex, []] as const];
+      for (const [x, at] of alternatives) {
+        if (typeof x !== "object" || !("return" in x)) continue;
+        for (const p of checkExpectedReturn(st.execute, x.return, didYouMean)) report(["steps", i, "expect", ...at, "return", ...p.path], p.message);
+      }
     }
   });
   const ev = s.expect.events;
