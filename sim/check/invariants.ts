@@ -318,11 +318,11 @@ function firstDifference(a: readonly ClusterVersion[], aCluster: number, b: read
   return undefined;
 }
 
-/** firstDifference over the clusters an incremental backup copies only. */
+/** firstDifference over the clusters a sync=top or sync=bitmap backup chose at creation only. */
 function firstDifferenceIn(d: BackupDriver, target: readonly ClusterVersion[], targetCluster: number, sizeBytes: number): number | undefined {
   const a = { offset: 0, clusterSizeBytes: d.opts.source.clusterSizeBytes, versions: d.pointInTime }, b = { offset: 0, clusterSizeBytes: targetCluster, versions: target };
   const cs = d.copy.clusterSizeBytes, step = Math.min(a.clusterSizeBytes, targetCluster);
-  for (const c of d.bitmapClusters) {
+  for (const c of d.selectedClusters) {
     for (let off = c * cs; off < Math.min((c + 1) * cs, sizeBytes); off += step) {
       if (!sameData(versionAt(a, off), versionAt(b, off))) return off;
     }
@@ -332,7 +332,7 @@ function firstDifferenceIn(d: BackupDriver, target: readonly ClusterVersion[], t
 
 const backupPointInTime: Invariant = {
   name: "backup-point-in-time",
-  description: "when a backup completes successfully its target holds the source exactly as it was at job start (an incremental one: in the clusters its bitmap marked)",
+  description: "when a backup completes successfully its target holds the source exactly as it was at job start (sync=top or an incremental one: in the clusters it chose at creation)",
   when: "step",
   source: "qemu block/backup.c, block/copy-before-write.c",
   attach(ctx) {
@@ -352,8 +352,8 @@ const backupPointInTime: Invariant = {
           const { source, target } = d.opts;
           const size = Math.min(source.sizeBytes, target.sizeBytes);
           const t = target.content(0, target.sizeBytes);
-          // an incremental backup (sync=bitmap) answers only for the clusters its bitmap marked
-          const off = d.opts.sync === "bitmap" ? firstDifferenceIn(d, t.versions, t.clusterSizeBytes, size) : firstDifference(d.pointInTime, source.clusterSizeBytes, t.versions, t.clusterSizeBytes, size);
+          // sync=top and incremental backups answer only for the clusters they chose at creation
+          const off = d.opts.sync === "bitmap" || d.opts.sync === "top" ? firstDifferenceIn(d, t.versions, t.clusterSizeBytes, size) : firstDifference(d.pointInTime, source.clusterSizeBytes, t.versions, t.clusterSizeBytes, size);
           if (off !== undefined) ctx.report({ job: id, detail: `target '${target.name}' differs from the source at job start at offset ${off}`, state: { offset: off, target: target.name, source: source.name } });
         }
       },

@@ -245,6 +245,19 @@ describe("each invariant fires when provoked", () => {
     expect(violations).toEqual([]);
   });
 
+  it("backup-point-in-time: a sync=top backup answers only for the clusters allocated in its source (the backing's data is not its to copy)", () => {
+    const { q, violations } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-del", { "node-name": "spare" });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "ov", file: "d4", backing: "src" });
+      yield* q.graph.node("src").write(0, 2 * MiB, "base-data");
+      yield* q.graph.node("ov").write(4 * MiB, MiB, "overlay-data");
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "ov", target: "tgt", sync: "top" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["backup-point-in-time"] });
+    expect(violations).toEqual([]);
+    expect(q.monitor.events.some((e) => e.event === "BLOCK_JOB_COMPLETED" && e.data.error === undefined && e.data.len === MiB)).toBe(true);
+  });
+
   it("backup-bitmap-settled: a write reaches the source's device without marking the bitmap", () => {
     const { violations } = checked(function* (q, qmp) {
       yield* qmp("block-dirty-bitmap-add", { node: "src", name: "b0" });

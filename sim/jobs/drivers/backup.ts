@@ -77,8 +77,13 @@ export class BackupDriver implements JobDriver {
   private failure: CopyError | undefined;
   private removeHook: () => void = () => {};
 
-  /** sync=bitmap: the clusters (of copy.clusterSizeBytes) the bitmap marked at creation, the only ones the target must hold. */
-  readonly bitmapClusters: number[] = [];
+  /**
+   * sync=top and bitmap: the clusters (of copy.clusterSizeBytes) chosen at
+   * creation (allocated in the source itself, or marked by the bitmap), the
+   * only ones the target answers for; the rest comes from elsewhere (the
+   * target's backing, the earlier backups).
+   */
+  readonly selectedClusters: number[] = [];
   /** The job's name, for trace records (set in activate). */
   private name = "";
 
@@ -91,7 +96,9 @@ export class BackupDriver implements JobDriver {
     else if (opts.sync === "bitmap") {
       const bm = opts.bitmap!;
       this.copy.markDirty((c) => bm.anyDirty(c * clusterSize, Math.min(clusterSize, source.sizeBytes - c * clusterSize)));
-      for (let c = 0; c < this.copy.clusters; c++) if (this.copy.isDirty(c)) this.bitmapClusters.push(c);
+    }
+    if (opts.sync === "top" || opts.sync === "bitmap") {
+      for (let c = 0; c < this.copy.clusters; c++) if (this.copy.isDirty(c)) this.selectedClusters.push(c);
     }
     source.attachBitmap(this.copy.bitmap);
     this.pointInTime = source.content(0, source.sizeBytes).versions;
