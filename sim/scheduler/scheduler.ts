@@ -599,7 +599,8 @@ export class Scheduler implements OperationHost {
       }
       const e = this.slots[slot]!;
       if (this.steps - this.instantStart >= this.maxInstantSteps && this.spinning(e)) continue; // the outcome is set: return, or unwind a nested poll
-      if (e.context !== 0 && this.contextGate !== undefined) {
+      // Without an IOThread the gate is unset and the entry is not even looked at.
+      if (this.contextGate !== undefined && e.context !== 0) {
         const why = this.contextGate(e.context);
         if (why !== undefined) {
           // Its thread is stuck acquiring the AioContext lock: the entry waits for the release.
