@@ -1,9 +1,11 @@
 /**
  * Reads the QMP conversations out of a libvirtd debug log written with
  * `log_filters="1:qemu.qemu_monitor 1:qemu.qemu_monitor_json"`: every
- * command libvirt wrote (`QEMU_MONITOR_IO_WRITE … buf={…}`) and every line
- * it read (`qemuMonitorJSONIOProcessLine … Line [{…}]`), split into one
- * session per QMP greeting, in order.
+ * command libvirt wrote (`QEMU_MONITOR_IO_WRITE: mon=… buf={…}`), every
+ * reply and event it read (`QEMU_MONITOR_RECV_REPLY` / `_EVENT: mon=…`),
+ * one session per monitor from its `qmp_capabilities` on, in the order the
+ * sessions began. Keyed by monitor, so sessions of domains started at the
+ * same time do not mix.
  */
 
 export type QmpMessage = { send: Record<string, unknown> } | { recv: Record<string, unknown> };
@@ -14,37 +16,34 @@ export interface QmpSession {
   messages: QmpMessage[];
 }
 
-const WRITE = /QEMU_MONITOR_IO_WRITE: mon=(0x[0-9a-f]+) buf=(.*)$/;
-const LINE = /qemuMonitorJSONIOProcessLine:\d+ : Line \[(.*)\]$/;
-const MON = /mon=(0x[0-9a-f]+)/;
+const ENTRY = /(QEMU_MONITOR_IO_WRITE|QEMU_MONITOR_RECV_REPLY|QEMU_MONITOR_RECV_EVENT): mon=(0x[0-9a-f]+) (?:buf|reply|event)=(.*)$/;
 
 export function parseLibvirtLog(text: string): QmpSession[] {
   const sessions: QmpSession[] = [];
-  let current: QmpSession | undefined;
-  for (const raw of text.split("\n").map((l) => l.replace(/\r$/, ""))) {
-    const w = WRITE.exec(raw);
-    if (w) {
-      const buf = w[2].trim();
-      let msg: Record<string, unknown>;
-      try { msg = JSON.parse(buf) as Record<string, unknown>; } catch { continue; }
-      if (current) {
-        current.mon = w[1];
-        current.messages.push({ send: msg });
-      }
+  const open = new Map<string, QmpSession>();
+  for (const raw of text.split("\n")) {
+    const m = ENTRY.exec(raw.replace(/\r$/, ""));
+    if (!m) continue;
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(m[3].trim()) as Record<string, unknown>;
+    } catch {
       continue;
     }
-    const l = LINE.exec(raw);
-    if (l) {
-      let msg: Record<string, unknown>;
-      try { msg = JSON.parse(l[1]) as Record<string, unknown>; } catch { continue; }
-      if ("QMP" in msg) {
-        current = { mon: MON.exec(raw)?.[1] ?? "", messages: [] };
-        sessions.push(current);
-      }
-      current?.messages.push({ recv: msg });
+    const mon = m[2];
+    if (m[1] === "QEMU_MONITOR_IO_WRITE" && msg.execute === "qmp_capabilities") {
+      const s = { mon, messages: [] as QmpMessage[] };
+      sessions.push(s);
+      open.set(mon, s);
     }
+    open.get(mon)?.messages.push(m[1] === "QEMU_MONITOR_IO_WRITE" ? { send: msg } : { recv: msg });
   }
   return sessions;
+}
+
+/** The session of the domain whose image directory is `dir` (its commands name files there). */
+export function sessionFor(sessions: QmpSession[], dir: string): QmpSession | undefined {
+  return sessions.filter((s) => s.messages.some((m) => "send" in m && JSON.stringify(m.send).includes(dir))).pop();
 }
 
 /** The commands of a session with the reply each got (matched by id) and the events after it. */

@@ -17,7 +17,7 @@ import { closeSync, mkdtempSync, openSync, readSync, statSync, symlinkSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseLibvirtLog, type QmpSession } from "./qmp-log.js";
+import { parseLibvirtLog, sessionFor, type QmpSession } from "./qmp-log.js";
 import { libvirtMissing, LOG, runSession, virsh } from "./virsh.js";
 
 export const FIXTURE = fileURLToPath(new URL("./fixtures/qemu-7.2.json", import.meta.url));
@@ -63,8 +63,9 @@ async function main(argv: string[]): Promise<void> {
   const from = statSync(LOG).size;
   const steps = runSession(emulator, "blocksim-record", dir);
   const sessions = parseLibvirtLog(logSince(from));
-  const [probes, domain] = [sessions.slice(0, -1), sessions[sessions.length - 1]];
-  if (sessions.length < 2) throw new Error(`expected a probe and a domain session in the log, found ${sessions.length}`);
+  const domain = sessionFor(sessions, dir);
+  const probes = sessions.filter((s) => s !== domain && !s.messages.some((m) => "send" in m && m.send.execute === "cont"));
+  if (!domain || probes.length === 0) throw new Error(`expected libvirt's probe and the domain's session in the log, found ${sessions.length} session(s)`);
   const version = virsh(["version"]).out;
   const fixture: Fixture = {
     provenance: {

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { blockJobLines, firstDifference } from "../../serve/libvirt/compare.js";
-import { parseLibvirtLog } from "../../serve/libvirt/qmp-log.js";
+import { parseLibvirtLog, sessionFor } from "../../serve/libvirt/qmp-log.js";
 import { FIXTURE, logSince, type Fixture } from "../../serve/libvirt/record.js";
 import { libvirtMissing, LOG, runSession } from "../../serve/libvirt/virsh.js";
 import { statSync } from "node:fs";
@@ -39,7 +39,8 @@ describe.skipIf(WHY !== undefined)(`libvirt 9.0 drives the blocksim stand-in${WH
       const norm = (out: string) => out.replaceAll(dir, "$DIR").replace(/\[\s*\d+ %\]/g, "[N %]").replace(/blocksim-e2e-\d+|blocksim-record/g, "DOM").replace(/-+/g, "-");
       expect(steps.map((s) => [s.args[0], s.status, norm(s.out)])).toEqual(recorded.map((s) => [s.args[0], s.status, norm(s.out)]));
       const sessions = parseLibvirtLog(logSince(from));
-      const domain = sessions[sessions.length - 1];
+      const domain = sessionFor(sessions, dir);
+      if (!domain) expect.fail(`no QMP session naming ${dir} in ${LOG}`);
       const real = blockJobLines(fixture.domain, "$DIR");
       const sim = blockJobLines(domain, dir);
       expect(real.length).toBeGreaterThan(40);
