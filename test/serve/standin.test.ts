@@ -68,7 +68,7 @@ describe("blocksim-qemu, the qemu-system-x86_64 stand-in", () => {
       // Recorded from QEMU 7.2 through libvirt: the first qom-get libvirt sends, and query-cpus-fast.
       expect(await c.execute("query-cpus-fast")).toMatchObject({ return: [{ "cpu-index": 0, target: "x86_64" }] });
       expect(await c.execute("cont")).toEqual({ return: {} });
-      await c.waitForEvent((e) => e.event === "RESUME", "RESUME");
+      await c.waitForEvent((e) => e.event === "RESUME", "RESUME", 30_000, 0);
       // libvirt's blockcopy: a protocol node, a create job, the format node, the mirror.
       expect(await c.execute("blockdev-add", { driver: "file", filename: join(dir, "copy.qcow2"), "node-name": "libvirt-2-storage", "auto-read-only": true, discard: "unmap" })).toEqual({ return: {} });
       expect(await c.execute("blockdev-create", { "job-id": "create-libvirt-2-format", options: { driver: "qcow2", file: "libvirt-2-storage", size: 64 << 20, "cluster-size": 65536 } })).toEqual({ return: {} });
@@ -76,13 +76,13 @@ describe("blocksim-qemu, the qemu-system-x86_64 stand-in", () => {
       expect(await c.execute("job-dismiss", { id: "create-libvirt-2-format" })).toEqual({ return: {} });
       expect(await c.execute("blockdev-add", { "node-name": "libvirt-2-format", "read-only": false, driver: "qcow2", file: "libvirt-2-storage", backing: null })).toEqual({ return: {} });
       expect(await c.execute("blockdev-mirror", { "job-id": "copy-vda", device: "libvirt-1-format", target: "libvirt-2-format", sync: "full", "auto-finalize": true, "auto-dismiss": false })).toEqual({ return: {} });
-      await c.waitForEvent((e) => e.event === "BLOCK_JOB_READY", "BLOCK_JOB_READY");
+      await c.waitForEvent((e) => e.event === "BLOCK_JOB_READY", "BLOCK_JOB_READY", 30_000, 0);
       expect(await c.execute("query-named-block-nodes", { flat: true })).toMatchObject({ return: expect.arrayContaining([expect.objectContaining({ "node-name": "libvirt-2-format", image: expect.objectContaining({ "virtual-size": 64 << 20, "cluster-size": 65536, filename: join(dir, "copy.qcow2") }) })]) });
       expect(await c.execute("query-no-such-thing")).toMatchObject({ error: { class: "CommandNotFound" } });
       const statuses = c.events.filter((e) => e.event === "JOB_STATUS_CHANGE" && e.data.id === "create-libvirt-2-format").map((e) => e.data.status);
       expect(statuses).toEqual(["created", "running", "waiting", "pending", "concluded", "null"]);
       p.kill("SIGTERM");
-      await c.waitForEvent((e) => e.event === "SHUTDOWN", "SHUTDOWN");
+      await c.waitForEvent((e) => e.event === "SHUTDOWN", "SHUTDOWN", 30_000, 0);
       expect(await exited).toBe(0);
     } finally {
       p.kill("SIGKILL");
