@@ -19,6 +19,7 @@ import { didYouMean, InputError, type Problem } from "./errors.js";
 import { INVARIANTS } from "../check/index.js";
 import { issuesToProblems, type Locate } from "./issues.js";
 import { LIMITS } from "./limits.js";
+import { withBareNumbers } from "./units.js";
 import { Fragment, Scenario, type Device, type Guest, type Node } from "./schema.js";
 import { allowsError } from "./reply-expect.js";
 import { checkVocabulary } from "./vocabulary.js";
@@ -201,18 +202,28 @@ export interface LoadOptions {
    * folder tree (`--allow-import PATH`).
    */
   allowImport?: string[];
+  /**
+   * Whether sizes, durations and rates may be bare numbers (default: in JSON
+   * only — a file named .json or text that starts with "{").
+   */
+  bareNumbers?: boolean;
+}
+
+/** JSON keeps the default units for bare numbers; YAML, written by people, must say. */
+function bareNumbersIn(file: string, text: string, opts: LoadOptions): boolean {
+  return opts.bareNumbers ?? (/\.json$/i.test(file) || text.trimStart().startsWith("{"));
 }
 
 /** Loads a scenario file with its imports. */
 export function loadScenarioFile(path: string, display = path, opts: LoadOptions = {}): LoadedScenario {
   const p = parseFile(path, display);
   const real = realOrResolved(path);
-  return loadParsed(p, p.text, dirname(resolve(path)), real, importRoots(dirname(real), opts));
+  return loadParsed(p, p.text, dirname(resolve(path)), real, importRoots(dirname(real), opts), bareNumbersIn(path, p.text, opts));
 }
 
 /** Loads a scenario from text (imports resolve against `baseDir`, and stay inside it). */
 export function loadScenarioText(text: string, file = "<inline>", baseDir = process.cwd(), opts: LoadOptions = {}): LoadedScenario {
-  return loadParsed(parseText(text, file), text, baseDir, undefined, importRoots(realOrResolved(baseDir), opts));
+  return loadParsed(parseText(text, file), text, baseDir, undefined, importRoots(realOrResolved(baseDir), opts), bareNumbersIn(file, text, opts));
 }
 
 function realOrResolved(path: string): string {
@@ -235,7 +246,7 @@ function looksLike(data: unknown, keys: string[]): boolean {
   return data !== null && typeof data === "object" && !Array.isArray(data) && Object.keys(data).some((k) => keys.includes(k));
 }
 
-function loadParsed(p: Parsed, text: string, baseDir: string, absPath: string | undefined, roots: string[]): LoadedScenario {
+function loadParsed(p: Parsed, text: string, baseDir: string, absPath: string | undefined, roots: string[], bare: boolean): LoadedScenario {
   if (p.data === null || p.data === undefined) throw new InputError([{ file: p.file, path: "", message: "the file is empty: expected a mapping with at least `name`" }]);
   if (typeof p.data !== "object" || Array.isArray(p.data)) {
     throw new InputError([{ file: p.file, path: "", line: 1, message: `expected a mapping (name:, devices:, nodes:, steps:, expect: …) at the top, got ${Array.isArray(p.data) ? "a list" : typeof p.data}` }]);
@@ -244,7 +255,7 @@ function loadParsed(p: Parsed, text: string, baseDir: string, absPath: string | 
     // Not a scenario (a wrong file, or something sensitive): name the problem, never the file's content.
     throw new InputError([{ file: p.file, path: "", message: `not a scenario file: none of its top-level keys is a scenario key (${SCENARIO_KEYS.join(", ")})` }]);
   }
-  const r = Scenario.safeParse(p.data);
+  const r = withBareNumbers(bare, () => Scenario.safeParse(p.data));
   if (!r.success) throw new InputError(issuesToProblems(r.error.issues, Scenario, p.data, p.file, p.locate));
   const scenario = r.data;
   const merged: Merged = { devices: [], nodes: [], guests: [], hashes: [sha(text)] };
@@ -322,7 +333,7 @@ function importFragment(spec: string, baseDir: string, from: Origin, state: Impo
     // Name the file and the problem, never its lines: it may be anything readable.
     throw new InputError([{ file: f.file, path: "", message: "not a scenario fragment: expected a mapping with devices:, nodes:, guests: and/or import:" }]);
   }
-  const r = Fragment.safeParse(f.data);
+  const r = withBareNumbers(bareNumbersIn(real, f.text, {}), () => Fragment.safeParse(f.data));
   if (!r.success) throw new InputError(issuesToProblems(r.error.issues, Fragment, f.data, f.file, f.locate));
   merged.hashes.push(sha(f.text));
   state.stack.push(real);

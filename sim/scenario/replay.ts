@@ -108,7 +108,8 @@ export function loadReplayFile(path: string): LoadedReplay {
       staleScenario = `the scenario ${replay.scenario.path} (or one of its imports) changed since this replay was recorded (sha256 ${replay.scenario.sha256.slice(0, 12)}… then, ${loaded.contentHash.slice(0, 12)}… now)`;
     }
   } else {
-    loaded = loadScenarioText(stringify(replay.scenario.inline), `${p.file} (inline scenario)`, dirname(resolve(path)));
+    // An inline scenario is the loaded form: numbers in bytes and ns.
+    loaded = loadScenarioText(stringify(replay.scenario.inline), `${p.file} (inline scenario)`, dirname(resolve(path)), { bareNumbers: true });
   }
   return { file: p.file, replay, loaded, choices, ...(staleScenario ? { staleScenario } : {}) };
 }

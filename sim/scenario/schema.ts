@@ -30,12 +30,18 @@ function unit(parse: (v: unknown) => number, example: string) {
   });
 }
 
-/** Bytes: `64MiB`, `4k`, 512. */
-export const Size = unit(parseSize, "64MiB");
-/** Nanoseconds: `2ms`, `500us`, 100 (a plain number is ns). */
-export const Duration = unit(parseDuration, "2ms");
+const SIZE_DOC = "A size with a unit: 512B, 4k/4KiB, 64M/64MiB, 1G/1GiB, 1T (powers of 1024) or kB, MB, GB, TB (powers of 1000). A bare number means bytes and is accepted in JSON files only (0 anywhere).";
+const DURATION_DOC = "A duration with a unit: 100ns, 200us (µs), 2ms, 1.5s, 1min. A bare number means nanoseconds and is accepted in JSON files only (0 anywhere).";
+const RATE_DOC = "A rate with a unit: 200MB/s, 1GiB/s (size units per second); 0 means unlimited. A bare number means bytes per second and is accepted in JSON files only.";
+
+/** Bytes: `64MiB`, `4k`; a bare number only in JSON. */
+export const Size = unit(parseSize, "64MiB").describe(SIZE_DOC);
+/** Nanoseconds: `2ms`, `500us`; a bare number (ns) only in JSON. */
+export const Duration = unit(parseDuration, "2ms").describe(DURATION_DOC);
 /** Bytes per second: `200MB/s`, `1GiB/s`, 0 = unlimited. */
-export const Rate = unit(parseRate, "200MB/s");
+export const Rate = unit(parseRate, "200MB/s").describe(RATE_DOC);
+
+const withDefault = (doc: string, d: string) => `${doc} Default: ${d}.`;
 
 const Name = z.string().regex(/^[A-Za-z][A-Za-z0-9._-]*$/, "expected a name: a letter, then letters, digits, '.', '_' or '-'");
 
@@ -61,12 +67,12 @@ export type FaultRule = z.infer<typeof FaultRule>;
 export const Device = z.strictObject({
   name: z.string().min(1),
   size: Size,
-  "cluster-size": Size.default(65536),
+  "cluster-size": Size.default(65536).describe(withDefault(SIZE_DOC, "64KiB")),
   /** Read and write latency (both), unless read-latency / write-latency say otherwise. */
   latency: Latency.optional(),
   "read-latency": Latency.optional(),
   "write-latency": Latency.optional(),
-  bandwidth: Rate.default(0),
+  bandwidth: Rate.default(0).describe(withDefault(RATE_DOC, "0 (unlimited)")),
   "queue-depth": z.number().int().min(1).max(LIMITS.queueDepth, `expected at most ${LIMITS.queueDepth} requests in flight`).default(32),
   faults: list(FaultRule, LIMITS.deviceRanges, "fault rules").default([]),
   /** Byte ranges already written before the run (as qemu-img would), each a write of its own. */
@@ -110,16 +116,16 @@ export const Guest = z.strictObject({
   drive: Name.optional(),
   pattern: GuestPattern.default("random"),
   "read-fraction": z.number().min(0).max(1).default(0),
-  "request-size": z.union([Size, z.strictObject({ min: Size, max: Size })]).default(4096),
-  align: Size.default(4096),
+  "request-size": z.union([Size, z.strictObject({ min: Size, max: Size })]).default(4096).describe(withDefault(SIZE_DOC, "4KiB")),
+  align: Size.default(4096).describe(withDefault(SIZE_DOC, "4KiB")),
   iodepth: z.number().int().min(1).max(LIMITS.iodepth, `expected at most ${LIMITS.iodepth} requests in flight`).default(1),
-  interval: Latency.default(0),
+  interval: Latency.default(0).describe(withDefault(DURATION_DOC, "0 (back to back)")),
   region: z.strictObject({ offset: Size, length: Size }).optional(),
   "max-requests": z.number().int().min(0).optional(),
   /** The IOThread its device runs in (one of the scenario's `iothreads`): the disk's node graph moves there at setup. */
   iothread: Name.optional(),
   /** When the guest starts issuing (default 0) and stops (default: when the scenario ends). */
-  start: Duration.default(0),
+  start: Duration.default(0).describe(withDefault(DURATION_DOC, "0")),
   stop: Duration.optional(),
 });
 export type Guest = z.infer<typeof Guest>;
@@ -167,7 +173,7 @@ const StepCommon = {
   /** Trigger: once the job with this id is in this status. */
   "on-job": z.strictObject({ id: z.string().min(1), status: z.enum(JOB_STATUSES) }).optional(),
   /** Extra wait after the trigger. */
-  delay: Duration.default(0),
+  delay: Duration.default(0).describe(withDefault(DURATION_DOC, "0")),
 };
 
 const QmpStep = z.strictObject({
@@ -236,7 +242,7 @@ export type Expect = z.infer<typeof Expect>;
 /** How long and how far a run may go. */
 export const Limits = z.strictObject({
   /** Virtual time the run may last (default 60s). */
-  time: Duration.default(60e9),
+  time: Duration.default(60e9).describe(withDefault(DURATION_DOC, "60s")),
   /** Kernel steps the run may take (default 20,000,000). */
   steps: z.number().int().min(1).default(20_000_000),
   /** Kernel steps without virtual time advancing before the run ends as a Zeno run (default 2,000,000). */
@@ -260,9 +266,9 @@ export const DomainSpec = z.strictObject({
   /** Guest disks: the name API calls use (vda) and the QMP device (a guest's drive, also the block job id). */
   disks: list(z.strictObject({ target: Name, device: Name }), LIMITS.devices, "disks").min(1),
   /** One monitor round trip (default 1ms). */
-  "qmp-round-trip": Duration.default(1_000_000),
+  "qmp-round-trip": Duration.default(1_000_000).describe(withDefault(DURATION_DOC, "1ms")),
   /** The bound of the query-wait-bound invariant: a status query gets its job within this (default 100ms). */
-  "query-wait-bound": Duration.default(100_000_000),
+  "query-wait-bound": Duration.default(100_000_000).describe(withDefault(DURATION_DOC, "100ms")),
 });
 
 /** A scenario file. */

@@ -10,6 +10,25 @@
  * followed by `/s`. Durations: ns, us (or µs), ms, s, min.
  */
 
+/**
+ * Whether a quantity may be a bare number (no unit): yes in JSON files, which
+ * are mostly generated (ns, bytes, bytes per second are the documented
+ * defaults), no in YAML, which people write — `latency: 200` would be 200 ns.
+ * Set by the loader around a file's validation.
+ */
+let bareNumbers = true;
+
+/** Runs `fn` with bare numbers allowed or refused. */
+export function withBareNumbers<T>(allowed: boolean, fn: () => T): T {
+  const before = bareNumbers;
+  bareNumbers = allowed;
+  try {
+    return fn();
+  } finally {
+    bareNumbers = before;
+  }
+}
+
 /** A value that is not a well-formed quantity of the expected kind. */
 export class UnitError extends Error {
   override name = "UnitError";
@@ -41,6 +60,7 @@ function parseQuantity(
     if (!Number.isSafeInteger(input) || input < 0) {
       throw new UnitError(`expected ${what} as a whole number >= 0 or a string like "${example}", got ${input}`);
     }
+    if (!bareNumbers && input !== 0) throw needsUnit(what, String(input), example);
     return input;
   }
   if (typeof input !== "string") {
@@ -49,6 +69,7 @@ function parseQuantity(
   const m = NUMBER.exec(input);
   if (!m) throw new UnitError(`expected ${what} like "${example}", got ${JSON.stringify(input)}`);
   const unit = m[3];
+  if (unit === "" && !bareNumbers && Number(m[1]) !== 0) throw needsUnit(what, input.trim(), example);
   if (!Object.hasOwn(factors, unit)) {
     throw new UnitError(`unknown unit "${unit}" in ${JSON.stringify(input)}; ${what} units are ${unitsHelp}`);
   }
@@ -59,6 +80,11 @@ function parseQuantity(
     throw new UnitError(`${JSON.stringify(input)} is not a whole number of ${what === "a duration" ? "nanoseconds" : "bytes"}`);
   }
   return rounded;
+}
+
+function needsUnit(what: string, n: string, example: string): UnitError {
+  const unit = what === "a duration" ? "ns" : what === "a rate" ? "B/s" : "B";
+  return new UnitError(`${what} needs a unit in a YAML file: write ${n}${unit} if you mean ${unit === "ns" ? "nanoseconds" : unit === "B" ? "bytes" : "bytes per second"}, or like "${example}" (a bare number keeps its default unit, ${unit}, only in JSON files)`);
 }
 
 /** Bytes from `64MiB`, `4k`, `1GB`, `512` or a whole number. */

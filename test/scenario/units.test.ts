@@ -54,3 +54,42 @@ describe("formatting", () => {
     expect([100, 4096, 64 * 1024 ** 2, 1024 ** 3].map(formatSize)).toEqual(["100B", "4KiB", "64MiB", "1GiB"]);
   });
 });
+
+describe("units are required in YAML scenario files (issue 18)", () => {
+  const load = async (text: string, file: string) => {
+    const { loadScenarioText } = await import("../../sim/scenario/loader.js");
+    const { InputError } = await import("../../sim/scenario/errors.js");
+    try {
+      return loadScenarioText(text, file);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      return e.problems.map((p) => `${p.path}: ${p.message}`);
+    }
+  };
+
+  it("a bare number for a duration or size is an error in YAML, naming the default it would have meant", async () => {
+    expect(await load("name: u\ndevices: [{ name: d, size: 1MiB, latency: 200 }]\n", "u.yaml")).toEqual([
+      expect.stringMatching(/^devices\[0\]\.latency: a duration needs a unit in a YAML file: write 200ns if you mean nanoseconds, or like "2ms"/),
+    ]);
+    expect(await load("name: u\ndevices: [{ name: d, size: 1048576 }]\n", "u.yaml")).toEqual([expect.stringMatching(/^devices\[0\]\.size: a size needs a unit in a YAML file: write 1048576B/)]);
+    expect(await load('name: u\nsteps: [{ at: "5", execute: query-jobs }]\n', "u.yaml")).toEqual([expect.stringMatching(/^steps\[0\]\.at: a duration needs a unit/)]);
+  });
+
+  it("zero needs no unit; JSON files keep the documented defaults (ns, bytes, bytes/s)", async () => {
+    expect(await load("name: u\ndevices: [{ name: d, size: 1MiB, latency: 0, bandwidth: 0, data: [{ offset: 0, length: 4k }] }]\n", "u.yaml")).toMatchObject({ scenario: { name: "u" } });
+    const j = await load('{"name": "u", "devices": [{"name": "d", "size": 1048576, "latency": 200}]}', "u.json");
+    expect(j).toMatchObject({ scenario: { devices: [{ size: 1048576, latency: 200 }] } });
+  });
+});
+
+describe("the JSON Schema says each quantity's unit and default", () => {
+  it("descriptions name the units, the JSON-only bare numbers and the default", async () => {
+    const { z } = await import("zod");
+    const { Scenario } = await import("../../sim/scenario/schema.js");
+    const j = z.toJSONSchema(Scenario, { io: "input", unrepresentable: "any" }) as { properties: Record<string, any> };
+    const dev = j.properties.devices.items.properties;
+    expect(dev["cluster-size"].description).toMatch(/^A size with a unit: .*bare number means bytes and is accepted in JSON files only.*Default: 64KiB\.$/);
+    expect(dev.latency.anyOf?.[0]?.description ?? dev.latency.description).toMatch(/duration with a unit/);
+    expect(j.properties.limits.properties.time.description).toMatch(/nanoseconds.*Default: 60s\./);
+  });
+});
