@@ -133,12 +133,20 @@ export interface JobBehaviour {
    * running in the old thread.
    */
   enterInJobContext: boolean;
+  /**
+   * job_finish_sync polls with AIO_WAIT_WHILE, which drops the job's
+   * AioContext lock around the poll (de0fbe6480, 2018-08, "job: Use
+   * AIO_WAIT_WHILE() in job_finish_sync()"). Off: it polls the main loop
+   * still holding the lock its caller (a transaction's abort) took, so a job
+   * in an IOThread can never run to completion: QEMU hangs.
+   */
+  finishSyncReleasesContext: boolean;
 }
 
 export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
   startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true, txnRemovesFinalized: true,
   enterWakesSleepingJob: true, finalizeChecksVerbFirst: true, mirrorWaitsOnConflicts: true,
-  jobIdleKicksMainLoop: true, enterInJobContext: true,
+  jobIdleKicksMainLoop: true, enterInJobContext: true, finishSyncReleasesContext: true,
 };
 
 /** QMP events the job core emits (the QMP layer stamps them with virtual time). */
@@ -605,12 +613,32 @@ export class Job {
    */
   finishSync(): void {
     this.ref();
-    this.ctx.sim.pollWhile(`job '${this.name}' to complete`, () => {
-      if (this.completed) return false;
-      this.enter();
-      return !this.completed;
-    });
+    // AIO_WAIT_WHILE(job->aio_context, …): a lock on an IOThread's context that the caller holds
+    // is dropped once around the poll (before de0fbe6480 the poll kept it).
+    const ctx = this.aioContext;
+    const drop = this.aio.active && this.ctx.behaviour.finishSyncReleasesContext && ctx.holder === this.aio.main && ctx.depth > 0;
+    if (drop) this.aio.release(ctx);
+    try {
+      this.ctx.sim.pollWhile(`job '${this.name}' to complete`, () => {
+        if (this.completed) return false;
+        this.enter();
+        return !this.completed;
+      });
+    } finally {
+      if (drop) this.aio.acquire(ctx);
+    }
     this.unref();
+  }
+
+  /** aio_context_acquire of the job's context from the main loop (a no-op without IOThreads). */
+  acquireContext(): AioContext {
+    const ctx = this.aioContext;
+    this.aio.acquire(ctx);
+    return ctx;
+  }
+
+  releaseContext(ctx: AioContext): void {
+    this.aio.release(ctx);
   }
 
   /** QEMU job_cancel_sync: cancel, then finish synchronously. Main loop only. */

@@ -73,7 +73,15 @@ export class JobTxn {
       const first = this.jobs[0];
       if (!first.completed) {
         if (!first.started) this.completed(first); // a never-started member concludes at once, as job_cancel does
-        else first.finishSync();
+        else {
+          // job_completed_txn_abort holds each member's AioContext while it finishes it.
+          const ctx = first.acquireContext();
+          try {
+            first.finishSync();
+          } finally {
+            first.releaseContext(ctx);
+          }
+        }
       }
       // The nested poll may have run first's whole finalization already (a job-cancel of it inside).
       if (this.jobs[0] === first && !first.freed && first.txn === this) first.finalizeSingle();

@@ -107,6 +107,12 @@ export const PROFILES: readonly Profile[] = [
     behaviour: { enterInJobContext: false },
   },
   {
+    name: "finish-sync-holds-context",
+    description: "job_finish_sync (a transaction's abort finishing a cancelled member) polls the main loop still holding the member's AioContext lock: a member in an IOThread never completes and QEMU hangs",
+    change: "before qemu de0fbe6480 (2018-08, 'job: Use AIO_WAIT_WHILE() in job_finish_sync()')",
+    behaviour: { finishSyncReleasesContext: false },
+  },
+  {
     name: "mirror-no-conflict-wait",
     description: "a mirror iteration copies its first dirty chunk again while an earlier copy of it is still in flight; under variable latency the stale copy can land last",
     change: "before qemu 9c83625bdd (2016-04, 'block/mirror: Revive dead yielding code')",

@@ -11,6 +11,7 @@ const CASES: [file: string, buggy: string, invariant: string][] = [
   ["mirror-soft-cancel-pre-ready", "mirror-soft-cancel-pre-ready", "cancel-honoured"],
   ["iothread-drain-no-kick", "job-idle-no-kick", "jobs-conclude"],
   ["iothread-job-old-context", "job-wakes-in-old-context", "job-runs-in-its-context"],
+  ["iothread-txn-abort-hang", "finish-sync-holds-context", "jobs-conclude"],
 ];
 
 describe.each(CASES)("scenarios/races/%s.yaml", (file, buggy, invariant) => {

@@ -79,6 +79,7 @@ describe("the race replay files of shipped scenarios (scenarios/races/*.replay.j
   it("there is one per seed race expressed as a scenario", () => {
     expect(replays.sort()).toEqual([
       "iothread-drain-no-kick.job-idle-no-kick.replay.json", "iothread-job-old-context.job-wakes-in-old-context.replay.json",
+      "iothread-txn-abort-hang.finish-sync-holds-context.replay.json",
       "start-shim.no-start-shim.replay.json", "txn-start-in-commit.txn-start-on-create.replay.json",
     ]);
   });
@@ -90,7 +91,7 @@ describe("the race replay files of shipped scenarios (scenarios/races/*.replay.j
       const r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, replay: rp.choices });
       expect(r.hash).toBe(rp.replay.hash);
       expect(r.ok).toBe(false);
-      const want = f.startsWith("start-shim") ? "no-io-while-paused" : f.startsWith("iothread-drain-no-kick") ? "jobs-conclude"
+      const want = f.startsWith("start-shim") ? "no-io-while-paused" : f.startsWith("iothread-drain-no-kick") || f.startsWith("iothread-txn-abort-hang") ? "jobs-conclude"
         : f.startsWith("iothread-job-old-context") ? "job-runs-in-its-context" : "txn-member-completes-before-commit";
       expect(r.violations.map((v) => v.invariant)).toContain(want);
       const fixed = runScenario(rp.loaded, { seed: rp.replay.seed, profile: "current", strategy: rp.replay.strategy as "random" });
