@@ -5,7 +5,7 @@
  */
 import type { TraceRecord } from "../scheduler/index.js";
 import { describeOutcome, type LogEntry, type RunReport } from "../scenario/runner.js";
-import { formatDuration } from "../scenario/units.js";
+import { formatDuration, formatSize } from "../scenario/units.js";
 import { timestamp } from "../qmp/types.js";
 
 /** Virtual time as fixed-width milliseconds: `   12.345678ms`. */
@@ -52,6 +52,16 @@ export function header(r: RunReport): string {
 }
 
 /** The verdict and, on failure, every failed expectation with its diff. */
+/** Where a run stood when a budget ended it: each job's status and progress, each step still waiting and for what. */
+export function endSummary(r: RunReport): string[] {
+  const jobs = r.jobsAtEnd.filter((j) => j.status !== "null" && j.status !== "concluded")
+    .map((j) => `job ${j.id} (${j.type}) ${j.status}, ${formatSize(j.offset)} of ${formatSize(j.len)}`);
+  const steps = r.steps.filter((s) => s.state !== "done")
+    .map((s) => `steps[${s.index}] ${s.label} ${s.state === "running" ? "still running" : `waits for ${s.waitingFor ?? "its time"}`}`);
+  const parts = [...jobs, ...steps];
+  return [`  when it ended: ${parts.length ? parts.join("; ") : "no job active, no step waiting"}`];
+}
+
 export function verdict(r: RunReport): string {
   const events = r.log.filter((e) => e.kind === "event").length;
   const summary = `${r.steps.length} step${r.steps.length === 1 ? "" : "s"}, ${events} events, ended at ${formatDuration(r.endTimeNs)} (${describeOutcome(r.outcome)}), ${r.choices.length} choices, trace hash ${r.hash}`;
@@ -62,6 +72,7 @@ export function verdict(r: RunReport): string {
     if (f.expected) lines.push("      expected:", ...f.expected.map((l) => `        ${l}`));
     if (f.observed) lines.push("      observed:", ...f.observed.map((l) => `        ${l}`));
   }
+  if (r.outcome.kind === "step-budget" || r.outcome.kind === "time-budget" || r.outcome.kind === "zeno") lines.push(...endSummary(r));
   if (r.outcome.kind === "failure") lines.push(`  (the simulator failed inside ${r.outcome.process}; this is a bug in blocksim or a behaviour it does not model)`);
   if (r.strategy !== "replay") lines.push(`  rerun: blocksim run ${r.file} --seed ${r.seed} --profile ${r.profile} --strategy ${r.strategy}`);
   return lines.join("\n");

@@ -18,14 +18,27 @@ export interface Problem {
 /** Bad input: one or more problems. */
 export class InputError extends Error {
   override name = "InputError";
-  constructor(readonly problems: Problem[]) {
-    super(problems.map(formatProblem).join("\n"));
+  readonly problems: Problem[];
+  constructor(problems: Problem[]) {
+    const inTerms = problems.map(inJsonTerms);
+    super(inTerms.map(formatProblem).join("\n"));
+    this.problems = inTerms;
   }
 }
 
 /** Throws an InputError for one problem. */
 export function inputError(file: string, message: string, extra: Partial<Problem> = {}): InputError {
   return new InputError([{ file, path: "", message, ...extra }]);
+}
+
+/** A problem in a JSON file in JSON's terms: objects and arrays, not YAML's mappings and lists. */
+export function inJsonTerms(p: Problem): Problem {
+  if (!/\.json\b/i.test(p.file)) return p;
+  const message = p.message
+    .replace(/\ba mapping\b/g, "an object").replace(/\bmappings\b/g, "objects").replace(/\bmapping\b/g, "object")
+    .replace(/\ba list\b/g, "an array").replace(/\blists\b/g, "arrays").replace(/\blist\b/g, "array")
+    .replace(/\(name:, devices:, nodes:, steps:, expect: …\)/, '("name", "devices", "nodes", "steps", "expect" …)');
+  return { ...p, message };
 }
 
 /** `file:line:col: at path: message`. */

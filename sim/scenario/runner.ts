@@ -102,6 +102,8 @@ export interface RunReport {
   log: LogEntry[];
   steps: StepReport[];
   jobs: JobSpan[];
+  /** Every job with an id as the run ended: what a budget end's summary shows. */
+  jobsAtEnd: { id: string; type: string; status: string; offset: number; len: number }[];
   violations: CheckViolation[];
   /** Drained sections begun by steps or by QEMU: [node, beginNs, endNs | undefined]. */
   drains: { node: string; beginNs: number; endNs?: number }[];
@@ -163,6 +165,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     log: w.log,
     steps: w.steps,
     jobs: w.jobSpans(),
+    jobsAtEnd: w.allJobs.filter((j) => j.id !== null).map((j) => ({ id: String(j.id), type: j.type, status: j.status, offset: j.progressCurrent, len: j.progressTotal })),
     violations,
     drains: w.drains,
     devices: [...qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted })),

@@ -129,3 +129,11 @@ describe("replay files", () => {
     expect(problems(() => loadReplayFile(join(dir, "r.json")))).toEqual([expect.stringMatching(/^profile: unknown profile "curent" \(did you mean "current"\?\)/)]);
   });
 });
+
+describe("JSON inputs", () => {
+  it("get JSON's terms in errors: objects and arrays, not mappings and lists", () => {
+    const p = problems(() => loadScenarioText('{"name": "j", "devices": {"a": 1}, "steps": [{"at": "1ms", "execute": "query-jobs", "arguments": [1]}]}', "j.json"));
+    expect(p).toEqual(["devices: expected an array, got an object", "steps[0].arguments: expected an object, got an array"]);
+    expect(problems(() => loadScenarioText("[1]", "j.json"))).toEqual([expect.stringMatching(/^expected an object .* at the top, got an array$/)]);
+  });
+});
