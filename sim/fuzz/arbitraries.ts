@@ -41,6 +41,8 @@ export interface TopologyOptions {
   maxTargets?: number;
   /** Whether a qcow2 chain base <- mid <- top may be added (default true), for stream and commit. */
   chains?: boolean;
+  /** Whether some devices get a variable latency (default true). */
+  variableLatency?: boolean;
   /** Whether device faults are drawn (default true). */
   faults?: boolean;
   /**
@@ -72,21 +74,27 @@ export function topology(opts: TopologyOptions = {}): fc.Arbitrary<Topology> {
       targets: fc.integer({ min: 1, max: opts.maxTargets ?? 3 }),
       chain: opts.chains === false ? fc.constant(false) : fc.boolean(),
       latencyUs: fc.array(fc.constantFrom(100, 500, 1000, 2000), { minLength: 9, maxLength: 9 }),
+      // a device with variable latency completes requests out of order (copies of one chunk can overtake each other)
+      spreadUs: opts.variableLatency === false ? fc.constant([]) : fc.array(fc.constantFrom(0, 0, 3000, 10_000), { minLength: 9, maxLength: 9 }),
       faults: opts.faults === false ? fc.constant([]) : fc.array(fc.tuple(fc.nat({ max: 8 }), fault()), { maxLength: 2 }),
     })
-    .map(({ sources, targets, chain, latencyUs, faults }): Topology => {
+    .map(({ sources, targets, chain, latencyUs, spreadUs, faults }): Topology => {
       const devices: FuzzDevice[] = [];
       const nodes: Record<string, unknown>[] = [];
       const t: Topology = { devices, nodes, sources: [], targets: [], chain };
+      const device = (name: string): FuzzDevice => {
+        const i = devices.length, spread = spreadUs[i] ?? 0;
+        return { name, sizeBytes: 4 * MiB, latencyNs: latencyUs[i] * 1000, ...(spread > 0 ? { latencyMaxNs: (latencyUs[i] + spread) * 1000 } : {}) };
+      };
       const add = (kind: "s" | "t", i: number) => {
-        devices.push({ name: `d${kind}${i}`, sizeBytes: 4 * MiB, latencyNs: latencyUs[devices.length] * 1000 });
+        devices.push(device(`d${kind}${i}`));
         nodes.push({ driver: "raw", "node-name": `${kind}${i}`, file: `d${kind}${i}` });
         (kind === "s" ? t.sources : t.targets).push(`${kind}${i}`);
       };
       for (let i = 0; i < sources; i++) add("s", i);
       for (let i = 0; i < targets; i++) add("t", i);
       if (chain) {
-        for (const name of ["base", "mid", "top"]) devices.push({ name: `${name}.qcow2`, sizeBytes: 4 * MiB, latencyNs: latencyUs[devices.length] * 1000 });
+        for (const name of ["base", "mid", "top"]) devices.push(device(`${name}.qcow2`));
         nodes.push({ driver: "raw", "node-name": "base", file: "base.qcow2" });
         nodes.push({ driver: "qcow2", "node-name": "mid", file: "mid.qcow2", backing: "base" });
         nodes.push({ driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "mid" });
@@ -150,6 +158,8 @@ export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedT
     { weight: 1, arbitrary: fc.record({ atNs: at, drain: nodeAny, forNs: timing(20_000_000) }) },
     { weight: 1, arbitrary: fc.record({ atNs: at, guest: source, requests: fc.integer({ min: 1, max: 40 }), intervalNs: fc.constantFrom(0, 100_000, 1_000_000) }) },
     ...(bitmapCmds.length > 0 ? [{ weight: 1, arbitrary: fc.oneof(...bitmapCmds) }] : []),
+    // a guest that keeps writing while a copy job runs (mirror and commit sources: what re-dirties chunks in flight)
+    { weight: 1, arbitrary: fc.record({ atNs: at, guest: source, requests: fc.integer({ min: 100, max: 400 }), intervalNs: fc.constantFrom(100_000, 500_000) }) },
   );
 }
 

@@ -47,7 +47,7 @@ export function toScenarioFile(model: FuzzScenario, run: Pick<ModelRun, "respons
     description: "A shrunk blocksim fuzz failure (its safety phase), exported as a scenario file.",
     profile: opts.profile ?? "current",
     devices: model.devices.map((d) => ({
-      name: d.name, size: d.sizeBytes, latency: d.latencyNs, "queue-depth": 8,
+      name: d.name, size: d.sizeBytes, latency: d.latencyMaxNs === undefined ? d.latencyNs : { min: d.latencyNs, max: d.latencyMaxNs }, "queue-depth": 8,
       ...(d.faults && d.faults.length > 0 ? { faults: d.faults.map((f) => ({ ...(f.op ? { op: f.op } : {}), errno: f.errno, ...(f.once !== undefined ? { once: f.once } : {}), ...(f.afterRequests !== undefined ? { "after-requests": f.afterRequests } : {}) })) } : {}),
     })),
     nodes: model.nodes,

@@ -23,8 +23,10 @@ import { Scheduler, sleep, spawn, type ChoiceLog, type Outcome, type Process, ty
 export interface FuzzDevice {
   name: string;
   sizeBytes: number;
-  /** Read and write latency, ns. */
+  /** Read and write latency, ns (the least, when latencyMaxNs is set). */
   latencyNs: number;
+  /** Set: each request's latency is drawn from [latencyNs, latencyMaxNs], so requests can complete out of order. */
+  latencyMaxNs?: number;
   /** Faults in force during the safety phase. */
   faults?: FaultRule[];
 }
@@ -86,12 +88,16 @@ function backendFor(q: Qemu, node: string) {
   return b;
 }
 
+function latencyOf(d: FuzzDevice): number | { minNs: number; maxNs: number } {
+  return d.latencyMaxNs === undefined ? d.latencyNs : { minNs: d.latencyNs, maxNs: d.latencyMaxNs };
+}
+
 /** Runs one fuzz scenario once; never throws for a broken invariant (the result lists it). */
 export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): ModelRun {
   const sim = new Scheduler({ seed: opts.seed ?? 0, ...(opts.strategy ? { strategy: opts.strategy } : {}), maxTimeNs: model.maxTimeNs ?? 60e9, maxSteps: 5_000_000, trace: opts.trace ?? false });
   const q = createQemu(sim, profileBehaviour(opts.profile ?? "current"));
   const devices = model.devices.map((d) =>
-    q.addDevice({ name: d.name, sizeBytes: d.sizeBytes, clusterSizeBytes: 65536, readLatencyNs: d.latencyNs, writeLatencyNs: d.latencyNs, bandwidthBytesPerSec: 0, queueDepth: 8 }),
+    q.addDevice({ name: d.name, sizeBytes: d.sizeBytes, clusterSizeBytes: 65536, readLatencyNs: latencyOf(d), writeLatencyNs: latencyOf(d), bandwidthBytesPerSec: 0, queueDepth: 8 }),
   );
   model.devices.forEach((d, i) => { for (const f of d.faults ?? []) devices[i].faults.add(f); });
   const check = checkRun(q, opts.invariants ?? INVARIANTS);

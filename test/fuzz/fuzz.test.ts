@@ -48,6 +48,22 @@ describe("fuzzing the current profile", () => {
   });
 });
 
+describe("the widened fuzzer finds the mirror's stale-copy race by itself", () => {
+  it("draws devices with variable latency and long guest writers on job sources", () => {
+    const samples = fc.sample(scenario(), { seed: 3, numRuns: 50 });
+    expect(samples.some((sc) => sc.devices.some((d) => d.latencyMaxNs !== undefined && d.latencyMaxNs > d.latencyNs))).toBe(true);
+    expect(samples.some((sc) => sc.actions.some((a) => "guest" in a && a.requests >= 100))).toBe(true);
+  });
+
+  it("with the conflict wait off (mirror-no-conflict-wait) a mirror or active commit pivots onto a stale chunk; under current the same 150 runs pivot clean (fast-check seed 3)", () => {
+    const stale = fuzzCheck({ seed: 3, numRuns: 150, profile: "mirror-no-conflict-wait", invariants: ["mirror-pivot-content"], replayFile: join(dir, "stale.replay.json") });
+    expect(stale, "the stale-copy race should be found in 150 runs").toBeDefined();
+    expect(stale!.replay.violations[0]).toMatch(/mirror-pivot-content .* at pivot, target '\w+' differs from source/);
+    expect(stale!.replay.scenario.devices.some((d) => d.latencyMaxNs !== undefined)).toBe(true);
+    expect(fuzzCheck({ seed: 3, numRuns: 150, invariants: ["mirror-pivot-content"], replayFile: join(dir, "clean.replay.json") })).toBeUndefined();
+  });
+});
+
 describe("a fuzz failure", () => {
   const file = join(dir, "shim.replay.json");
   const failure = fuzzCheck({ seed: 5, numRuns: 100, profile: "no-start-shim", scenarioOptions: { groupedTransactions: false }, replayFile: file });
