@@ -23,7 +23,8 @@ export function printInvariants(io: Io): number {
 export function listCommands(io: Io): number {
   for (const name of Object.keys(COMMANDS).sort()) {
     const reply = Object.hasOwn(REPLIES, name) ? REPLIES[name] : undefined;
-    const answers = !reply ? "" : reply.kind === "empty" ? "  → {}" : reply.kind === "string" ? "  → str" : `  → [${reply.type}]: ${Object.entries(reply.members).filter(([, m]) => m.modelled).map(([k, m]) => k + (m.optional ? "?" : "")).join(", ")}`;
+    const answers = !reply ? "" : reply.kind === "empty" ? "  → {}" : reply.kind === "string" ? "  → str" :
+      `  → ${reply.kind === "list" ? `[${reply.type}]` : reply.type}: ${Object.entries(reply.members).filter(([, m]) => m.modelled).map(([k, m]) => k + (m.optional ? "?" : "")).join(", ")}`;
     io.out(`${name}${answers}\n${describeArgs(COMMANDS[name].args, "    ") || "    (no arguments)"}\n`);
   }
   return EXIT_OK;

@@ -102,3 +102,12 @@ export function writeGolden(path: string, g: Golden): void {
 export function waitsOf(s: Pick<Spec, "waits">): Record<number, Wait> {
   return Object.fromEntries(Object.entries(s.waits ?? {}).map(([k, w]) => [Number(k), w]));
 }
+
+/**
+ * QEMU names the nodes it makes itself (a job's filter) "#block" and a
+ * random number, different in every run; they become "#block<id>" so runs
+ * line up (the simulator's replay normalises its own the same way).
+ */
+export function implicitNames<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v).replace(/#block\d+/g, "#block<id>")) as T;
+}

@@ -186,6 +186,17 @@ export class QmpClient {
     }
   }
 
+  /** Whether the connection has closed (QEMU exited or crashed). */
+  isClosed(): boolean {
+    return this.closed !== undefined;
+  }
+
+  /** Resolves once the connection closes, reading what QEMU still sends; rejects after the time-out. */
+  waitClosed(timeoutMs = this.defaultTimeoutMs): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return withTimeout(new Promise<void>((r) => this.sock.once("close", () => r())), timeoutMs, "QEMU to close the QMP connection");
+  }
+
   close(): void {
     this.sock.destroy();
   }

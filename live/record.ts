@@ -2,8 +2,8 @@
  * Records a conformance spec against a real QEMU: starts
  * `qemu-system-x86_64 -machine none` with a QMP socket, makes the spec's
  * images, sends its commands with its waits, repeats N runs, normalises
- * (timestamps dropped, the temporary directory as $TMP,
- * query-named-block-nodes as {node: backing file}), merges the runs (values
+ * (timestamps dropped, the temporary directory as $TMP, implicit node
+ * names as #block<id>, query-named-block-nodes as {node: backing file}), merges the runs (values
  * that differ become "<varies>" and are listed; entries seen in only some
  * runs are listed as only_in_some_runs) and writes a golden.
  *
@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
-import { loadSpec, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
+import { implicitNames, loadSpec, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
 import { QmpClient, sleepMs, withTimeout } from "./qmp-client.js";
 
 export interface RecordOptions {
@@ -38,6 +38,10 @@ export interface LiveQemu {
   client: QmpClient;
   dir: string;
   version: string;
+  /** How the process ended, once it has: its exit code, or the signal that killed it. */
+  exitStatus(): { code: number } | { signal: string } | undefined;
+  /** Waits up to `ms` for the process to end; resolves with exitStatus(). */
+  waitExit(ms: number): Promise<{ code: number } | { signal: string } | undefined>;
   stop(): Promise<void>;
 }
 
@@ -49,7 +53,11 @@ export async function startQemu(opts: { qemu?: string; dir?: string; timeoutMs?:
   const child: ChildProcess = spawn(bin, ["-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none", "-qmp", `unix:${sock},server=on,wait=off`], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  let status: { code: number } | { signal: string } | undefined;
+  const exited = new Promise<number | null>((r) => child.once("exit", (code, signal) => {
+    status = signal ? { signal } : { code: code ?? 0 };
+    r(code);
+  }));
   const spawnFailed = new Promise<never>((_, reject) => child.once("error", (e) => reject(new Error(`could not start ${bin}: ${e.message}`))));
   let client: QmpClient;
   try {
@@ -63,7 +71,15 @@ export async function startQemu(opts: { qemu?: string; dir?: string; timeoutMs?:
   return {
     client, dir,
     version: `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro} ${v.package.trim()}`.trim(),
+    exitStatus: () => status,
+    async waitExit(ms) {
+      try {
+        await withTimeout(exited, ms, `${bin} to exit`);
+      } catch { /* still running */ }
+      return status;
+    },
     async stop() {
+      if (status) return client.close();
       try {
         await client.execute("quit", undefined, { record: false, timeoutMs: 5000 });
       } catch { /* it may close the socket before replying */ }
@@ -133,6 +149,9 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
     try {
       const { client } = q;
       const waits = waitsOf(spec);
+      // QEMU may end on a command (quit, or a crash): the transcript then ends with how it exited.
+      const gone = async () => client.isClosed() && (await q.waitExit(5000)) !== undefined;
+      let ended = false;
       for (const [i, c] of spec.commands.entries()) {
         const w = waits[i] ?? {};
         if (w.afterMs) await sleepMs(w.afterMs);
@@ -140,7 +159,19 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
           const hit = () => client.events.filter((e) => e.event === w.untilEvent && (w.status === undefined || e.data.status === w.status)).length >= (w.count ?? 1);
           await client.waitFor(hit, `command ${i} (${c.cmd})'s wait ${JSON.stringify(w)}`, timeoutMs);
         }
-        await client.execute(c.cmd, c.args === undefined ? undefined : withDir(c.args, "$TMP", dir), { timeoutMs });
+        try {
+          await client.execute(c.cmd, c.args === undefined ? undefined : withDir(c.args, "$TMP", dir), { timeoutMs });
+        } catch (e) {
+          if (!(await gone())) throw e;
+        }
+        if (c.cmd === "quit" || client.isClosed()) await client.waitClosed(timeoutMs);
+        if (await gone()) {
+          ended = true;
+          break;
+        }
+      }
+      if (ended) {
+        client.transcript.push({ exit: q.exitStatus()! });
       }
       // Let the jobs run until none moves on by itself and the socket has been quiet a while.
       const status = () => {
@@ -149,7 +180,7 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
         return [...last.values()];
       };
       const deadline = Date.now() + timeoutMs;
-      for (;;) {
+      for (; !ended;) {
         await client.waitFor(() => status().every((s) => SETTLED.has(String(s))), "every job to settle", Math.max(1, deadline - Date.now()));
         await client.quiet(opts.quietMs ?? 300, timeoutMs);
         if (status().every((s) => SETTLED.has(String(s)))) break;
@@ -157,7 +188,7 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
       const transcript = client.transcript.map((t, k, all) => {
         const prev = all[k - 1];
         const entry = "return" in t && prev && "cmd" in prev && prev.cmd === "query-named-block-nodes" ? { return: normaliseNodes(t.return) } : t;
-        return withDir(entry, dir, "$TMP");
+        return implicitNames(withDir(entry, dir, "$TMP"));
       });
       return { transcript, version: q.version };
     } finally {

@@ -10,6 +10,7 @@ import { createQemu } from "../sim/qmp/qemu.js";
 import { packageUrl } from "../sim/scenario/package-root.js";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
 import type { Image, Nondeterminism, Wait } from "./golden.js";
+import { implicitNames } from "./golden.js";
 
 export type { Wait } from "./golden.js";
 
@@ -97,8 +98,10 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replay
   const result = sim.run();
   const out = result.outcome;
   // Jobs left parked (paused, ready, ...) once the client is done are a quiet end, as when the recorder closed QEMU.
-  const quietEnd = out.kind === "deadlock" && clientDone && out.waiting.every((w) => w.process.startsWith("job:"));
-  const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped at ${out.timeNs} ns with ${out.waiting.map((w) => `${w.process} waiting on ${w.on}`).join(", ")}` : undefined;
+  // A QEMU that quit or crashed answers nothing more: the client waits for ever, as the recorder saw the socket close.
+  const gone = !qemu.process.alive;
+  const quietEnd = out.kind === "deadlock" && (gone || (clientDone && out.waiting.every((w) => w.process.startsWith("job:"))));
+  const stuck = out.kind === "deadlock" && !clientDone && !gone ? `the simulation stopped at ${out.timeNs} ns with ${out.waiting.map((w) => `${w.process} waiting on ${w.on}`).join(", ")}` : undefined;
   if (out.kind !== "ok" && !quietEnd && !stuck) throw new Error(`simulation of ${rec.scenario} ended with ${JSON.stringify(out)}`);
   const observed = qemu.monitor.transcript.map((t, i, all) => normalise(t, all[i - 1]));
   const expected = rec.sequence.filter((e): e is TranscriptEntry => !("note" in e));
@@ -113,7 +116,7 @@ export function normalise(t: TranscriptEntry, prev: TranscriptEntry | undefined)
       return [n["node-name"], n["dirty-bitmaps"] ? { backing, "dirty-bitmaps": n["dirty-bitmaps"] } : backing];
     })) };
   }
-  return t;
+  return implicitNames(t);
 }
 
 /** Progress fields, which the recordings' README says to compare as ranges: mid-run values depend on timing. */
@@ -206,5 +209,6 @@ export function line(t: TranscriptEntry): string {
   if ("cmd" in t) return `> ${t.cmd}`;
   if ("event" in t) return `E ${t.event} ${JSON.stringify(t.data)}`;
   if ("error" in t) return `! ${t.error.class}: ${t.error.desc}`;
+  if ("exit" in t) return `X exit ${JSON.stringify(t.exit)}`;
   return `< ${JSON.stringify(t.return)}`;
 }

@@ -52,7 +52,7 @@ export interface ServerOptions {
   limits?: StreamLimits;
   extra?: ExtraCommand;
   intercept?: Intercept;
-  /** Called when a client sends `quit`, after its reply. */
+  /** Called when the simulated QEMU has exited (a client's `quit`, after its reply; or a crash), once its monitors are closed. */
   onQuit?: () => void;
   /** Diagnostics (connections, a simulation that stopped). */
   log?: (msg: string) => void;
@@ -105,6 +105,19 @@ export class QmpServer {
   constructor(private readonly opts: ServerOptions) {
     this.limits = opts.limits ?? DEFAULT_LIMITS;
     opts.world.qemu.monitor.onEvent((e) => this.broadcast(e));
+    // `quit` runs in the simulated QEMU (SHUTDOWN, jobs cancelled, then the reply); when the process ends
+    // that way or by a crash, its monitors close as a real QEMU's do, after what was already written.
+    opts.world.qemu.process.onExit((e) => {
+      this.opts.log?.(`the simulated QEMU ${e.kind === "quit" ? "quit" : `crashed (${e.signal}): ${e.reason}`}; closing its monitors`);
+      setImmediate(() => {
+        for (const s of this.sessions) {
+          s.closed = true;
+          s.sock.end();
+        }
+        this.sessions.clear();
+        this.opts.onQuit?.();
+      });
+    });
   }
 
   get world(): World { return this.opts.world; }
@@ -290,11 +303,6 @@ export class QmpServer {
     if (req.execute === "qmp_capabilities") return answer({ error: { class: "CommandNotFound", desc: "Capabilities negotiation is already complete, command ignored" } });
     if (this.stopped) return answer({ error: { class: "GenericError", desc: `blocksim: the simulation stopped: ${describeOutcome(this.stopped)}` } });
     if (req.execute === CLOCK_STEP) return answer(this.clockStep(req.arguments));
-    if (req.execute === "quit") {
-      answer({ return: {} });
-      setImmediate(() => this.opts.onQuit?.());
-      return;
-    }
     const hook = this.opts.intercept?.(req.execute, req.arguments);
     if (hook && "answer" in hook) return answer(hook.answer);
     if (!hook && !Object.hasOwn(COMMANDS, req.execute)) {

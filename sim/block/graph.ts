@@ -4,6 +4,12 @@
  * replacement for a mirror pivot), drained sections (rule in drain.ts) and
  * an observer hook for invariant checkers.
  *
+ * Node lifetime (QEMU's bdrv_ref/bdrv_unref, counted here as links rather
+ * than a number): a node is held by the monitor (blockdev-add) and by each
+ * parent link — parent nodes, BlockBackends, jobs. `releaseNode` is
+ * bdrv_unref's close path: a node that neither the monitor nor any user
+ * holds any more is closed, and lets go of its own child in turn.
+ *
  * Names follow QEMU's rules and messages: a node name starts with a letter,
  * continues with letters, digits, '-', '.', '_', is at most 31 characters,
  * and is unique among nodes and named BlockBackends.
@@ -17,6 +23,7 @@ import {
 } from "./drain.js";
 import { ParentLink, type DrainParent } from "./links.js";
 import { BlockNode, type BlockRequest, type NodeConfig } from "./node.js";
+import { VmRunState } from "./run-state.js";
 
 /** What an observer sees: requests passing BlockBackends, and drained sections. */
 export type BlockEvent =
@@ -32,6 +39,8 @@ const TRACE_SRC = "block";
 export class BlockGraph {
   /** Drain-all sections in force. */
   drainAllCount = 0;
+  /** Whether the guest's vCPUs run (QMP stop/cont); guests issue nothing while stopped. */
+  readonly vm = new VmRunState();
   /** @internal drains waiting to settle. */
   readonly pendingDrains: DrainWait[] = [];
   private readonly nodeList: BlockNode[] = [];
@@ -135,6 +144,39 @@ export class BlockGraph {
   }
 
   /**
+   * Lets go of a reference to `node` (QEMU bdrv_unref): if neither the
+   * monitor nor any parent holds it any more, it is closed and its own child
+   * is released in turn. Returns the nodes closed, top first.
+   */
+  releaseNode(node: BlockNode): BlockNode[] {
+    const closed: BlockNode[] = [];
+    for (let n: BlockNode | null = node; n && !n.monitorOwned && n.parentLinks.length === 0 && this.byName.get(n.name) === n;) {
+      const child: BlockNode | null = n.childLink?.child ?? null;
+      this.removeNode(n);
+      this.sim.record(TRACE_SRC, "close", { node: n.name });
+      closed.push(n);
+      n = child;
+    }
+    return closed;
+  }
+
+  /**
+   * Whether every user of `node` is a BlockBackend (QEMU bdrv_is_root_node):
+   * no parent node, and no job holding it. Mirror and commit want one.
+   */
+  isRootNode(node: BlockNode): boolean {
+    return node.parentLinks.every((l) => l.role === "root");
+  }
+
+  /**
+   * Whether a BlockBackend uses `node` (QEMU bdrv_has_blk): a named or
+   * anonymous backend's root, or a job that holds it through its own backend.
+   */
+  hasBlk(node: BlockNode): boolean {
+    return node.parentLinks.some((l) => l.role === "root" || (l.role === "user" && l.blk));
+  }
+
+  /**
    * Makes `backing` the backing node of `node` (null drops it): how stream and
    * commit finish. Drains are settled on the link (see drain.ts).
    */
@@ -211,14 +253,16 @@ export class BlockGraph {
   /**
    * Registers a user (a job) as a parent of `node`, so drains reach it. If the
    * node is quiesced, the parent gets one drainedBegin per section in force,
-   * at once. Detach with `detachParent` (which ends them).
+   * at once. Detach with `detachParent` (which ends them). `blk`: the user
+   * holds the node through a BlockBackend of its own (see hasBlk).
    */
-  attachParent(node: BlockNode, parent: DrainParent): ParentLink {
+  attachParent(node: BlockNode, parent: DrainParent, opts: { blk?: boolean } = {}): ParentLink {
     this.own(node, "attachParent");
     for (const fn of ["drainedBegin", "drainedEnd", "drainedPoll"] as const) {
       if (typeof parent?.[fn] !== "function") throw new TypeError(`attachParent("${node.name}"): the parent must have a ${fn}() method`);
     }
     const link = new ParentLink("user", parent, null);
+    link.blk = opts.blk === true;
     this.retarget(link, node);
     return link;
   }

@@ -13,10 +13,11 @@
  *
  * A failed request (IoError) is counted and traced, and the worker carries
  * on; the guest has no error policy (QEMU's werror/rerror) here. Workers are
- * daemons by default, so a guest never keeps a run alive.
+ * daemons by default, so a guest never keeps a run alive. While the VM is
+ * stopped (QMP `stop`, graph.vm) workers issue nothing and wait for `cont`.
  */
 import { IoError } from "../disk/index.js";
-import { sleep, type ProcHandle, type Process, type Scheduler } from "../scheduler/index.js";
+import { sleep, wait, type ProcHandle, type Process, type Scheduler } from "../scheduler/index.js";
 import type { BlockBackend } from "./backend.js";
 
 /** Where requests land. */
@@ -112,6 +113,10 @@ export class GuestWorkload {
         const at = Math.max(t, this.nextIssueNs);
         this.nextIssueNs = at + this.draw(cfg.intervalNs!);
         if (at > t) yield sleep(at - t);
+        if (this.stopped) return;
+      }
+      while (!blk.graph.vm.running) {
+        yield wait(blk.graph.vm.resumed);
         if (this.stopped) return;
       }
       if (cfg.stopAtNs !== undefined && sim.now >= cfg.stopAtNs) return;

@@ -5,5 +5,6 @@ export { BlockBackend, type BackendOptions, type BackendRequest } from "./backen
 export { ParentLink, type DrainParent, type LinkRole } from "./links.js";
 export { abdicate, busyError, createSuccessor, DirtyBitmap, reclaim, type BitmapHolder } from "./bitmap.js";
 export { BLOCK_OP_TYPES, blockerReason, OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
+export { VmRunState } from "./run-state.js";
 export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";
 export { ACTIVE_BACKEND, adoptContext, attachDevice, backendContext, changeAioContext, component, hasBackend, nodeContext } from "./aio-context.js";

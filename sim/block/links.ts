@@ -38,6 +38,12 @@ export type LinkRole = "backing" | "file" | "root" | "user";
 export class ParentLink {
   /** drained_begin calls delivered to the parent through this link and not yet ended. */
   quiesced = 0;
+  /**
+   * A user that holds the node through a BlockBackend of its own (a job's
+   * main node, a mirror's target, a commit's top and base): QEMU's
+   * bdrv_has_blk is true for the node, so blockdev-del says "Node X is in use".
+   */
+  blk = false;
   constructor(
     readonly role: LinkRole,
     /** A BlockNode for backing/file, a BlockBackend for root, the DrainParent for user. */

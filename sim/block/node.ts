@@ -85,6 +85,16 @@ export class BlockNode implements BitmapHolder {
 
   /** Requests on this node that have not finished (including their hooks and backing reads). */
   inFlight = 0;
+  /**
+   * The monitor holds a reference (blockdev-add made it): the node outlives
+   * its last user until blockdev-del. Nodes a job or drive_add made are not
+   * monitor-owned and close when their last user lets go (QEMU bdrv_unref).
+   */
+  monitorOwned = false;
+  /** Opened read-only (blockdev-add or blockdev-reopen `read-only`). */
+  readOnly = false;
+  /** The options it was opened (or last reopened) with, as QMP gave them: what blockdev-reopen compares against. */
+  openOptions: Readonly<Record<string, unknown>> = {};
   /** Drained sections in force on this node (QEMU's quiesce_counter), drain-all ones included. */
   quiesceCount = 0;
   /** @internal the part of quiesceCount that came from drain-all (not passed on to node parents). */

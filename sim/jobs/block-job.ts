@@ -26,6 +26,10 @@ export interface BlockJobOptions {
  * Creates the job for `driver` in state `created` and attaches `nodes` to it
  * (the first as its main node). If the job cannot be created (a refused id),
  * `undo` reverts what the driver already did to the graph, and the error goes on.
+ * The nodes in `blk` the driver holds through a BlockBackend of its own (a
+ * stream's filter, a mirror's target, a commit's top and base); the others,
+ * the main node too, only as the job's children (QEMU 7.2's BlockJob has no
+ * BlockBackend of its own).
  */
 export function createBlockJob(
   env: { jm: JobManager; graph: BlockGraph },
@@ -33,6 +37,7 @@ export function createBlockJob(
   o: BlockJobOptions,
   nodes: BlockNode[],
   undo: () => void = () => {},
+  blk: readonly BlockNode[] = [],
 ): Job {
   let job: Job;
   // The job runs in its main node's AioContext (block_job_create); its other nodes join it as they
@@ -52,7 +57,7 @@ export function createBlockJob(
   }
   driver.nodes = new JobNodes(job, env.graph);
   // QEMU's job BlockBackend sits on the main node; a mirror's target is a BlockBackend too (commit's base is not modelled so).
-  nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0, backend: i === 0 || (i === 1 && driver.type === "mirror") }));
+  nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0, backend: i === 0 || (i === 1 && driver.type === "mirror"), blk: blk.includes(n) }));
   if (ctx) job.setAioContext(ctx);
   return job;
 }
@@ -67,7 +72,7 @@ export class JobNodes {
   }
 
   /** Attaches `node`: drains reach the job, and every operation on it is blocked (except DATAPLANE on the main node). */
-  add(node: BlockNode, opts: { main?: boolean; backend?: boolean } = {}): void {
+  add(node: BlockNode, opts: { main?: boolean; backend?: boolean; blk?: boolean } = {}): void {
     const job = this.job;
     const link = this.graph.attachParent(node, {
       name: `job:${job.name}`,
@@ -83,7 +88,7 @@ export class JobNodes {
       // A parked or finished job issues nothing more; a busy one might (QEMU child_job_drained_poll).
       // Before 89bd030533 a drain did not ask the job at all (behaviour.drainWaitsForJob off).
       drainedPoll: () => job.ctx.behaviour.drainWaitsForJob && !job.freed && job.busy && !job.completed && (job.driver.drainedPoll?.(job) ?? true),
-    });
+    }, { blk: opts.blk });
     node.blockAllOps(this.reason);
     if (opts.main) node.unblockOp("DATAPLANE", this.reason);
     this.attached.push({ node, link });

@@ -47,10 +47,14 @@ function deviceOf(ctx: QemuContext, file: unknown, who: string): Device {
   return dev;
 }
 
-/** Creates the node a blockdev-add (or an inline `image`) describes. */
-function addNode(ctx: QemuContext, a: Record<string, unknown>, name: string | undefined): BlockNode {
-  const make = (cfg: Parameters<typeof ctx.graph.createNode>[0]) =>
-    name === undefined ? ctx.graph.createImplicitNode(cfg) : ctx.graph.createNode(cfg);
+/** Creates the node a blockdev-add (or an inline `image`, or drive_add) describes; `name` undefined: an implicit node. */
+export function addNode(ctx: QemuContext, a: Record<string, unknown>, name: string | undefined): BlockNode {
+  const make = (cfg: Parameters<typeof ctx.graph.createNode>[0]) => {
+    const node = name === undefined ? ctx.graph.createImplicitNode(cfg) : ctx.graph.createNode(cfg);
+    node.openOptions = { ...a };
+    node.readOnly = a["read-only"] === true;
+    return node;
+  };
   const nodeName = name ?? "";
   try {
     switch (a.driver) {
@@ -115,12 +119,15 @@ function addInjectedError(node: BlockNode, rule: Record<string, unknown>): void 
 function nodeInfo(n: BlockNode): Record<string, unknown> {
   const drv = n.driver === "filter" ? n.filterDriver : n.driver;
   const bitmaps = dirtyBitmapsInfo(n);
+  // QEMU reports the backing file the image names, so a job's filter between it and its backing does not show.
+  let backing = n.backing;
+  while (backing?.driver === "filter") backing = backing.file;
   return {
     "node-name": n.name,
     drv,
     file: n.file?.name ?? n.name,
-    ...(n.backing ? { backing_file: n.backing.name, backing_file_depth: n.chain().length - 1 } : {}),
-    ro: false,
+    ...(backing ? { backing_file: backing.name, backing_file_depth: n.chain().filter((x) => x.driver !== "filter").length - 1 } : {}),
+    ro: n.readOnly,
     encrypted: false,
     image: { "virtual-size": n.sizeBytes, format: drv },
     ...(bitmaps ? { "dirty-bitmaps": bitmaps } : {}),
@@ -130,21 +137,36 @@ function nodeInfo(n: BlockNode): Record<string, unknown> {
 export const BLOCK_COMMANDS: Record<string, Command<QemuContext>> = {
   "blockdev-add": {
     args: BLOCKDEV_ADD,
-    run: (ctx, a) => void addNode(ctx, a, a["node-name"] as string),
+    run: (ctx, a) => {
+      const node = addNode(ctx, a, a["node-name"] as string);
+      node.monitorOwned = true;
+    },
   },
   "blockdev-del": {
     args: { "node-name": { type: "str" } },
-    run: (ctx, a) => {
-      const node = ctx.graph.findNode(a["node-name"] as string);
-      if (!node) throw genericError(`Failed to find node with node-name='${String(a["node-name"])}'`);
-      const blocked = node.opBlocker("DRIVE_DEL");
-      if (blocked) throw genericError(blocked.message);
-      if (node.parents().length > 0) throw genericError(`Block device ${node.name} is in use`);
-      ctx.graph.removeNode(node);
-    },
+    run: (ctx, a) => blockdevDel(ctx, a["node-name"] as string),
   },
   "query-named-block-nodes": {
     args: { flat: { type: "bool", optional: true } },
     run: (ctx) => ctx.graph.nodes().map(nodeInfo),
   },
 };
+
+/**
+ * QMP blockdev-del, with QEMU 7.2's checks in its order: a BlockBackend on
+ * the node (a device's, or a job's own), an op blocker (a job's), a node
+ * the monitor does not own (a job's filter, a drive_add node), any other
+ * reference (a parent node). The node then closes, and so do children only
+ * it held.
+ */
+export function blockdevDel(ctx: QemuContext, name: string): void {
+  const node = ctx.graph.findNode(name);
+  if (!node) throw genericError(`Failed to find node with node-name='${name}'`);
+  if (ctx.graph.hasBlk(node)) throw genericError(`Node ${name} is in use`);
+  const blocked = node.opBlocker("DRIVE_DEL");
+  if (blocked) throw genericError(blocked.message);
+  if (!node.monitorOwned) throw genericError(`Node ${name} is not owned by the monitor`);
+  if (node.parents().length > 0) throw genericError(`Block device ${node.deviceOrNodeName()} is in use`);
+  node.monitorOwned = false;
+  ctx.graph.releaseNode(node);
+}

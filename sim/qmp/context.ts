@@ -4,6 +4,7 @@ import type { Device } from "../disk/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { JobManager } from "../jobs/manager.js";
 import type { Scheduler } from "../scheduler/index.js";
+import type { QemuProcess } from "./process.js";
 import type { Behaviour } from "./profiles.js";
 
 export interface QemuContext {
@@ -13,6 +14,10 @@ export interface QemuContext {
   behaviour: Behaviour;
   /** Simulated devices by name: what `file`/`filename` arguments refer to. */
   devices: Map<string, Device>;
+  /** The process: running, quit or crashed. */
+  process: QemuProcess;
+  /** Sends a QMP event that is not a job's (SHUTDOWN, STOP, RESUME). */
+  emitEvent(name: string, data: Record<string, unknown>): void;
 }
 
 /** A node by name, or QEMU's error for an unknown one. */

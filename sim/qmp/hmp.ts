@@ -1,23 +1,37 @@
 /**
- * human-monitor-command: the HMP commands iotests send over QMP. Only
- * `qemu-io DEVICE "COMMAND"` is simulated, with qemu-io's `read` and `write`
- * (-P pattern, -q, -z for write-zeroes) and `flush`, as iotest 124 uses them
- * (`qemu-io drive0 "write -P 0x5 0 64k"`). The request goes straight to the
- * named node (QEMU attaches a temporary BlockBackend to it) and the command
- * returns once it has finished. Its reply is "" whatever happened: QEMU 7.2's
- * qemu-io prints its report on QEMU's standard output, not to the monitor
- * (goldens/incremental_bitmap_errors.json); blocksim puts it in the trace
- * (source "qemu-io").
+ * The human monitor over QMP (`human-monitor-command`, QEMU hmp.c and
+ * monitor/hmp.c): a command line in, the text HMP would print out (lines
+ * end in "\r\n"; errors are printed, the QMP command itself succeeds).
  *
- * Patterns: a written cluster remembers the pattern of the last qemu-io
- * write to it (the simulated disks keep versions, not bytes), so
- * `read -P` verifies per cluster.
+ * HMP commands live in HMP_HANDLERS, one entry each. Simulated:
+ *  - `qemu-io DEVICE "COMMAND"`, with qemu-io's `read` and `write` (-P
+ *    pattern, -q, -z for write-zeroes) and `flush`, as iotest 124 uses them
+ *    (`qemu-io drive0 "write -P 0x5 0 64k"`). The request goes straight to
+ *    the named node (QEMU attaches a temporary BlockBackend to it) and the
+ *    command returns once it has finished. Its reply is "" whatever
+ *    happened: QEMU 7.2's qemu-io prints its report on QEMU's standard
+ *    output, not to the monitor (goldens/incremental_bitmap_errors.json);
+ *    blocksim puts it in the trace (source "qemu-io"). Patterns: a written
+ *    cluster remembers the pattern of the last qemu-io write to it (the
+ *    simulated disks keep versions, not bytes), so `read -P` verifies per
+ *    cluster.
+ *  - `drive_add ADDR OPTS` with if=none: a named BlockBackend (id=) on a new
+ *    node — driver=null-co (size, latency-ns, read-zeroes), or
+ *    format=raw|qcow2 with file= naming a simulated device; node-name and
+ *    read-only as -drive takes them. The node is the backend's alone (not
+ *    the monitor's): it closes when the backend lets go of it.
+ *  - `drive_del ID` (hmp_drive_del): refused while a job blocks DRIVE_DEL on
+ *    the backend's node; else the medium is removed as `eject` does and the
+ *    backend is forgotten (its guest gets ENOMEDIUM). ID naming a node, not a
+ *    backend, is blockdev-del of it, its error printed.
  */
 import type { BlockNode } from "../block/index.js";
 import { IoError, strerror, type ClusterVersion } from "../disk/index.js";
-import { genericError } from "../jobs/errors.js";
+import { genericError, QmpError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
+import { addNode, blockdevDel } from "./block-commands.js";
 import { deviceNode, type QemuContext } from "./context.js";
+import { removeMedium } from "./lifecycle-commands.js";
 import type { Command } from "./monitor.js";
 
 /** qemu-io's cvtnum: a byte count with an optional binary suffix (k, M, G, T); NaN if malformed. */
@@ -91,37 +105,126 @@ function* qemuIo(ctx: QemuContext, node: BlockNode, command: string): Process<st
   return quiet ? "" : `${op === "write" ? "wrote" : "read"} ${bytes}/${bytes} bytes at offset ${offset}\n`;
 }
 
+/** One HMP command: `args` is the rest of the line after the name; returns the printed text. */
+export interface HmpCommand {
+  /** What HMP's argument parser wants first, for its "NAME: X expected" message (undefined: nothing). */
+  expects?: string;
+  run(ctx: QemuContext, args: string): string | Process<string>;
+}
+
+/** An error HMP prints: its text, with the line end HMP adds. */
+const printed = (e: unknown) => `${e instanceof QmpError ? e.desc : (e as Error).message}\r\n`;
+
+/** key=value,key=value as QemuOpts parses it (no escaping of commas). */
+function parseOpts(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of text.split(",")) {
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    out.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? "on" : part.slice(eq + 1));
+  }
+  return out;
+}
+
+function driveAdd(ctx: QemuContext, args: string): string {
+  const words = args.trim().split(/\s+/);
+  const optsText = words[0] === "-n" ? words[2] : words[1];
+  if (optsText === undefined) return "drive_add: string expected\r\nTry \"help drive_add\" for more information\r\n";
+  const opts = parseOpts(optsText);
+  const iface = opts.get("if") ?? "ide";
+  if (iface !== "none") return `blocksim simulates drive_add with if=none only, got if=${iface}\r\n`;
+  const id = opts.get("id");
+  if (id === undefined) return "blocksim simulates drive_add with an id= only\r\n";
+  if (ctx.graph.backends().some((b) => b.name === id)) return `Duplicate ID '${id}' for drive\r\n`;
+  const driver = opts.get("driver") ?? opts.get("format") ?? "raw";
+  const a: Record<string, unknown> = { driver };
+  if (driver === "null-co") {
+    if (opts.has("size")) a.size = Number(opts.get("size"));
+    if (opts.has("latency-ns")) a["latency-ns"] = Number(opts.get("latency-ns"));
+    if (opts.has("read-zeroes")) a["read-zeroes"] = opts.get("read-zeroes") === "on";
+  } else {
+    a.file = opts.get("file");
+  }
+  if (opts.get("read-only") === "on") a["read-only"] = true;
+  try {
+    const node = addNode(ctx, a, opts.get("node-name"));
+    ctx.graph.createBackend({ name: id, issuer: id, root: node, queueWhenDrained: true });
+  } catch (e) {
+    return printed(e);
+  }
+  return "OK\r\n";
+}
+
+function* driveDel(ctx: QemuContext, args: string): Process<string> {
+  const id = args.trim();
+  const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === id);
+  if (!blk) {
+    if (!ctx.graph.findNode(id)) return `Device '${id}' not found\r\n`;
+    try {
+      blockdevDel(ctx, id);
+    } catch (e) {
+      return printed(e);
+    }
+    return "";
+  }
+  const root = blk.root;
+  if (root) {
+    const blocked = root.opBlocker("DRIVE_DEL");
+    if (blocked) return printed(blocked);
+    yield* removeMedium(ctx, blk);
+  }
+  ctx.graph.removeBackend(blk);
+  return "";
+}
+
+/** qemu-io [-d] DEVICE "COMMAND" (errors go to QEMU's standard output: see the header). */
+function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
+  const argv = words(args);
+  if (argv[0] === "-d") argv.shift();
+  if (argv.length !== 2) throw genericError("qemu-io: expected DEVICE \"COMMAND\"");
+  let node: BlockNode;
+  try {
+    node = deviceNode(ctx, argv[0]);
+  } catch {
+    ctx.sim.record("qemu-io", "output", { device: argv[0], output: `Device '${argv[0]}' not found` });
+    return "";
+  }
+  // On a node name (no BlockBackend of that name) QEMU attaches a temporary BlockBackend to the node
+  // for the command and drops it after; attaching and detaching each drain the node (a job above it
+  // pauses and resumes twice, as QEMU 7.2 shows: goldens/cbw_read_error).
+  const temporary = !ctx.graph.backends().some((b) => b.name === argv[0]);
+  if (temporary) {
+    yield* ctx.graph.drainedBegin(node);
+    ctx.graph.drainedEnd(node);
+  }
+  const out = yield* qemuIo(ctx, node, argv[1]);
+  if (temporary) {
+    yield* ctx.graph.drainedBegin(node);
+    ctx.graph.drainedEnd(node);
+  }
+  ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
+  return "";
+}
+
+export const HMP_HANDLERS: Record<string, HmpCommand> = {
+  "qemu-io": { run: qemuIoCommand },
+  drive_add: { expects: "string", run: driveAdd },
+  drive_del: { expects: "block device name", run: driveDel },
+};
+
 export const HMP_COMMANDS: Record<string, Command<QemuContext>> = {
   "human-monitor-command": {
     args: { "command-line": { type: "str" }, "cpu-index": { type: "int", optional: true } },
-    run: (ctx, a) => (function* (): Process<string> {
-      const argv = words(a["command-line"] as string);
-      const cmd = argv.shift();
-      if (cmd !== "qemu-io") return `unknown command: '${cmd ?? ""}'\r\n`;
-      if (argv[0] === "-d") argv.shift();
-      if (argv.length !== 2) throw genericError("qemu-io: expected DEVICE \"COMMAND\"");
-      let node: BlockNode;
-      try {
-        node = deviceNode(ctx, argv[0]);
-      } catch {
-        ctx.sim.record("qemu-io", "output", { device: argv[0], output: `Device '${argv[0]}' not found` });
-        return "";
-      }
-      // On a node name (no BlockBackend of that name) QEMU attaches a temporary BlockBackend to the node
-      // for the command and drops it after; attaching and detaching each drain the node (a job above it
-      // pauses and resumes twice, as QEMU 7.2 shows: goldens/cbw_read_error).
-      const temporary = !ctx.graph.backends().some((b) => b.name === argv[0]);
-      if (temporary) {
-        yield* ctx.graph.drainedBegin(node);
-        ctx.graph.drainedEnd(node);
-      }
-      const out = yield* qemuIo(ctx, node, argv[1]);
-      if (temporary) {
-        yield* ctx.graph.drainedBegin(node);
-        ctx.graph.drainedEnd(node);
-      }
-      ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
-      return "";
-    })(),
+    run: function* (ctx, a): Process<string> {
+      const line = (a["command-line"] as string).trim();
+      const space = line.search(/\s/);
+      const name = space < 0 ? line : line.slice(0, space);
+      const rest = space < 0 ? "" : line.slice(space + 1);
+      const cmd = Object.hasOwn(HMP_HANDLERS, name) ? HMP_HANDLERS[name] : undefined;
+      if (!cmd) return `unknown command: '${name}'\r\n`;
+      if (cmd.expects && rest.trim() === "") return `${name}: ${cmd.expects} expected\r\nTry "help ${name}" for more information\r\n`;
+      const out = cmd.run(ctx, rest);
+      return typeof out === "string" ? out : yield* out;
+    },
   },
 };

@@ -10,8 +10,9 @@ import type { BlockNode } from "../block/index.js";
 import { createCommit } from "../jobs/drivers/commit.js";
 import { createMirror, type MirrorSync } from "../jobs/drivers/mirror.js";
 import { chainBetween, createStream } from "../jobs/drivers/stream.js";
-import { genericError } from "../jobs/errors.js";
+import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
+import type { Process } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
 import { deviceNode, nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
@@ -76,11 +77,24 @@ function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean
   job.start();
 }
 
-/** The bottom of `top`'s backing chain. */
+/** The bottom of `top`'s backing chain (through filters). */
 function bottom(top: BlockNode): BlockNode {
   let n = top;
-  while (n.backing) n = n.backing;
+  while (n.backing ?? n.file) n = (n.backing ?? n.file)!;
   return n;
+}
+
+/** The next node down a chain: backing or filtered child (QEMU bdrv_filter_or_cow_bs). */
+const below = (n: BlockNode) => n.backing ?? n.file;
+
+/** Refuses the operation on the first node from `from` down to `to` that blocks it (`to` excluded unless `inclusive`). */
+function checkChain(from: BlockNode, to: BlockNode | null, op: "STREAM" | "COMMIT_TARGET", inclusive: boolean): void {
+  for (let n: BlockNode | null = from; n; n = below(n)) {
+    if (n === to && !inclusive) return;
+    const blocked = n.opBlocker(op);
+    if (blocked) throw genericError(blocked.message);
+    if (n === to) return;
+  }
 }
 
 export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
@@ -99,12 +113,30 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
     run: (ctx, a) => startMirror(ctx, a, true, (source) => targetForFile(ctx, source, a)),
   },
   "block-stream": {
-    args: { ...JOB_COMMON, base: { type: "str", optional: true }, "base-node": { type: "str", optional: true }, "backing-file": { type: "str", optional: true }, "on-error": ON_ERROR },
+    args: {
+      ...JOB_COMMON, base: { type: "str", optional: true }, "base-node": { type: "str", optional: true }, "backing-file": { type: "str", optional: true },
+      "on-error": ON_ERROR, "filter-node-name": { type: "str", optional: true },
+    },
     run: (ctx, a) => {
       const top = deviceNode(ctx, a.device);
       const baseName = (a["base-node"] ?? a.base) as string | undefined;
       const base = baseName === undefined ? null : nodeByName(ctx, baseName);
-      createStream(ctx, { id: defaultId(ctx, top, a), top, base, onError: a["on-error"] as ErrorAction | undefined, ...common(a) }).start();
+      // QEMU qmp_block_stream: the whole chain from the device down to base must allow STREAM
+      if (base === null || chainBetween(top, base).at(-1)?.children().includes(base)) checkChain(top, base, "STREAM", false);
+      const filterNodeName = a["filter-node-name"] as string | undefined;
+      return (function* (): Process<void> {
+        // QEMU inserts the copy-on-read filter in a drained section of top (bdrv_insert_node): jobs on it blip.
+        yield* ctx.graph.drainedBegin(top);
+        let job: Job;
+        try {
+          job = createStream(ctx, { id: defaultId(ctx, top, a), top, base, filterNodeName, onError: a["on-error"] as ErrorAction | undefined, ...common(a) });
+        } catch (e) {
+          throw e instanceof QmpError || !(e instanceof Error) ? e : genericError(e.message);
+        } finally {
+          ctx.graph.drainedEnd(top);
+        }
+        job.start();
+      })();
     },
   },
   "block-commit": {
@@ -116,18 +148,23 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
     },
     run: (ctx, a) => {
       const active = deviceNode(ctx, a.device);
+      // QEMU qmp_block_commit: the device must be a root node that allows COMMIT_SOURCE
+      if (!ctx.graph.isRootNode(active)) throw genericError("Need a root block node");
+      const srcBlocked = active.opBlocker("COMMIT_SOURCE");
+      if (srcBlocked) throw genericError(srcBlocked.message);
       const topName = (a["top-node"] ?? a.top) as string | undefined;
       const top = topName === undefined ? active : nodeByName(ctx, topName);
       const baseName = (a["base-node"] ?? a.base) as string | undefined;
       const base = baseName === undefined ? bottom(top) : nodeByName(ctx, baseName);
       if (top === base) throw genericError("cannot commit an image into itself");
+      if (chainBetween(top, base).at(-1)?.children().includes(base)) checkChain(top, base, "COMMIT_TARGET", true);
       const id = defaultId(ctx, active, a);
       const onError = a["on-error"] as ErrorAction | undefined;
       if (top === active) {
         const intermediates = chainBetween(top, base).slice(1);
         createMirror(ctx, { id, source: top, target: base, sync: "top", onSourceError: onError, onTargetError: onError, commit: { intermediates }, ...common(a) }).start();
       } else {
-        createCommit(ctx, { id, top, base, onError, ...common(a) }).start();
+        createCommit(ctx, { id, device: active, top, base, onError, ...common(a) }).start();
       }
     },
   },

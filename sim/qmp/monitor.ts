@@ -10,11 +10,16 @@
  * after it (mirror's READY after set-speed's reply, mirror_complete.json).
  * Events are stamped with virtual time and interleave with replies in a
  * transcript shaped like the ../shared/conformance recordings.
+ *
+ * Once the QEMU process is gone (quit, or a command it crashes on: a
+ * handler throws QemuCrash) nothing more crosses the socket: no event, and
+ * a command waits for its reply for ever.
  */
 import { notify, Signal, wait, yieldNow, type Process, type Scheduler } from "../scheduler/index.js";
 import { QmpError } from "../jobs/errors.js";
 import type { JobManager } from "../jobs/manager.js";
 import { checkArgs, type ArgSpec } from "./args.js";
+import { QemuCrash, type QemuProcess } from "./process.js";
 import { timestamp, type QmpCommand, type QmpEvent, type QmpResponse, type TranscriptEntry } from "./types.js";
 
 /** A command: its arguments' schema and what it does (a value, or a process when it must wait). */
@@ -23,7 +28,7 @@ export interface Command<C> {
   run(ctx: C, args: Record<string, unknown>): unknown;
 }
 
-export class Monitor<C extends { jm: JobManager }> {
+export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
   readonly transcript: TranscriptEntry[] = [];
   readonly events: QmpEvent[] = [];
   private busy = false;
@@ -36,6 +41,7 @@ export class Monitor<C extends { jm: JobManager }> {
 
   /** Sends an event to the client (and the transcript). */
   event(name: string, data: Record<string, unknown>): void {
+    if (this.ctx.process && !this.ctx.process.alive) return;
     const ev: QmpEvent = { event: name, data, timestamp: timestamp(this.sim.now) };
     this.events.push(ev);
     this.transcript.push({ event: name, data });
@@ -81,6 +87,13 @@ export class Monitor<C extends { jm: JobManager }> {
   /** A client's round trip: waits for the monitor, runs the command, returns QMP's response. */
   *execute(cmd: QmpCommand): Process<QmpResponse> {
     yield* this.acquire();
+    const proc = this.ctx.process;
+    if (proc && !proc.alive) {
+      // QEMU is gone: nothing answers, and the clients queued behind this one wait for ever too.
+      this.busy = false;
+      this.sim.notify(this.free);
+      return (yield wait(proc.gone)) as never;
+    }
     try {
       this.transcript.push(cmd.arguments === undefined ? { cmd: cmd.execute } : { cmd: cmd.execute, args: cmd.arguments });
       this.sim.record("qmp", "command", { execute: cmd.execute });
@@ -89,6 +102,14 @@ export class Monitor<C extends { jm: JobManager }> {
       try {
         response = { return: yield* this.dispatch(cmd) };
       } catch (e) {
+        if (e instanceof QemuCrash && proc) {
+          this.sim.record("qmp", "crash", { signal: e.signal, reason: e.reason });
+          proc.end({ kind: "crash", signal: e.signal, reason: e.reason });
+          this.transcript.push({ exit: { signal: e.signal } });
+          this.busy = false;
+          this.sim.notify(this.free); // clients queued behind this command now wait for ever too
+          return (yield wait(proc.gone)) as never;
+        }
         if (!(e instanceof QmpError)) throw e; // a simulator bug: fail the run loudly
         response = { error: { class: e.cls, desc: e.desc } };
       } finally {
@@ -100,6 +121,11 @@ export class Monitor<C extends { jm: JobManager }> {
       while (this.sim.pollDepth > 0) yield wait(this.sim.pollDone);
       this.transcript.push("error" in response ? { error: response.error } : { return: response.return });
       this.sim.record("qmp", "error" in response ? "error" : "return", "error" in response ? { ...response.error } : {});
+      if (proc?.exitAfterReply) {
+        this.sim.record("qmp", "exit", { ...proc.exitAfterReply });
+        proc.end(proc.exitAfterReply);
+        this.transcript.push({ exit: { code: 0 } });
+      }
       return cmd.id === undefined ? response : { ...response, id: cmd.id };
     } finally {
       this.busy = false;

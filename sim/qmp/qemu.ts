@@ -13,7 +13,9 @@ import { HMP_COMMANDS } from "./hmp.js";
 import { IOTHREAD_COMMANDS } from "./iothread-commands.js";
 import { JOB_COMMANDS } from "./job-commands.js";
 import { JOB_START_COMMANDS } from "./job-start-commands.js";
+import { LIFECYCLE_COMMANDS } from "./lifecycle-commands.js";
 import { Monitor, type Command } from "./monitor.js";
+import { QemuProcess } from "./process.js";
 import { CURRENT_BEHAVIOUR, type Behaviour } from "./profiles.js";
 import { TRANSACTION_COMMANDS } from "./transaction.js";
 
@@ -24,6 +26,7 @@ export const COMMANDS: Readonly<Record<string, Command<QemuContext>>> = {
   ...JOB_COMMANDS,
   ...JOB_START_COMMANDS,
   ...TRANSACTION_COMMANDS,
+  ...LIFECYCLE_COMMANDS,
   ...HMP_COMMANDS,
   ...IOTHREAD_COMMANDS,
 };
@@ -39,8 +42,11 @@ export function createQemu(sim: Scheduler, behaviour: Partial<Behaviour> = {}): 
   const graph = new BlockGraph(sim);
   const jm = new JobManager(sim, { behaviour: full });
   jm.onIdle(() => graph.kick());
-  const ctx: QemuContext = { sim, graph, jm, behaviour: full, devices: new Map() };
+  const ctx: QemuContext = { sim, graph, jm, behaviour: full, devices: new Map(), process: new QemuProcess(), emitEvent: () => {} };
   const monitor = new Monitor(sim, ctx, COMMANDS);
+  ctx.emitEvent = (name, data) => monitor.event(name, data);
+  // A process that is gone runs no guest any more.
+  ctx.process.onExit(() => (graph.vm.running = false));
   return {
     ...ctx,
     monitor,

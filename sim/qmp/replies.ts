@@ -16,7 +16,7 @@ export interface ReplyMember {
 export type ReplySpec =
   | { kind: "empty" }
   | { kind: "string" }
-  | { kind: "list"; type: string; members: Readonly<Record<string, ReplyMember>> };
+  | { kind: "list" | "object"; type: string; members: Readonly<Record<string, ReplyMember>> };
 
 const m: ReplyMember = { modelled: true };
 const mOpt: ReplyMember = { modelled: true, optional: true };
@@ -53,14 +53,18 @@ const BLOCK_DEVICE_INFO: ReplySpec = {
   },
 };
 
+const STATUS_INFO: ReplySpec = { kind: "object", type: "StatusInfo", members: { running: m, singlestep: m, status: m } };
+
 /** Replies by command name; a command missing here is not checked. */
 export const REPLIES: Readonly<Record<string, ReplySpec>> = {
   "query-jobs": JOB_INFO,
   "query-block-jobs": BLOCK_JOB_INFO,
   "query-named-block-nodes": BLOCK_DEVICE_INFO,
+  "query-status": STATUS_INFO,
   // HMP's output, as text.
   "human-monitor-command": STRING,
   ...Object.fromEntries([
+    "stop", "cont", "quit", "eject", "blockdev-reopen",
     "blockdev-add", "blockdev-del", "blockdev-backup", "drive-backup", "blockdev-mirror", "drive-mirror", "block-stream", "block-commit",
     "job-pause", "job-resume", "job-cancel", "job-complete", "job-finalize", "job-dismiss",
     "block-job-pause", "block-job-resume", "block-job-complete", "block-job-finalize", "block-job-dismiss", "block-job-set-speed", "block-job-cancel",
@@ -87,21 +91,26 @@ export function checkExpectedReturn(command: string, want: unknown, didYouMean: 
     if (typeof want !== "string") out.push({ path: [], message: `${command} answers a string in QEMU 7.2 (the human monitor's output); expected return: "…"` });
     return out;
   }
-  if (!Array.isArray(want)) {
-    out.push({ path: [], message: `${command} answers a list of ${spec.type} in QEMU 7.2; expected return: [ … ]` });
-    return out;
-  }
   const names = Object.keys(spec.members);
-  want.forEach((item, i) => {
+  const checkItem = (item: unknown, at: (string | number)[]) => {
     if (item === null || typeof item !== "object" || Array.isArray(item)) {
-      out.push({ path: [i], message: `each entry of ${command}'s reply is a ${spec.type} object` });
+      out.push({ path: at, message: `${spec.kind === "list" ? `each entry of ${command}'s reply` : `${command}'s reply`} is a ${spec.type} object` });
       return;
     }
     for (const k of Object.keys(item)) {
       const member = Object.hasOwn(spec.members, k) ? spec.members[k] : undefined;
-      if (!member) out.push({ path: [i, k], message: `${spec.type} has no member "${k}"${didYouMean(k, names)}; its members: ${names.join(", ")}` });
-      else if (!member.modelled) out.push({ path: [i, k], message: `valid in QEMU 7.2, not modelled by blocksim: ${spec.type} member "${k}" (blocksim's ${command} leaves it out)` });
+      if (!member) out.push({ path: [...at, k], message: `${spec.type} has no member "${k}"${didYouMean(k, names)}; its members: ${names.join(", ")}` });
+      else if (!member.modelled) out.push({ path: [...at, k], message: `valid in QEMU 7.2, not modelled by blocksim: ${spec.type} member "${k}" (blocksim's ${command} leaves it out)` });
     }
-  });
+  };
+  if (spec.kind === "object") {
+    checkItem(want, []);
+    return out;
+  }
+  if (!Array.isArray(want)) {
+    out.push({ path: [], message: `${command} answers a list of ${spec.type} in QEMU 7.2; expected return: [ … ]` });
+    return out;
+  }
+  want.forEach((item, i) => checkItem(item, [i]));
   return out;
 }

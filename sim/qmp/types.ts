@@ -24,7 +24,9 @@ export type TranscriptEntry =
   | { cmd: string; args?: Record<string, unknown> }
   | { return: unknown }
   | { error: { class: ErrorClass; desc: string } }
-  | { event: string; data: Record<string, unknown> };
+  | { event: string; data: Record<string, unknown> }
+  /** The QEMU process ended: exit code 0 after `quit`, or the signal it died of. */
+  | { exit: { code: number } | { signal: string } };
 
 export function timestamp(nowNs: number): QmpEvent["timestamp"] {
   return { seconds: Math.floor(nowNs / 1e9), microseconds: Math.floor((nowNs % 1e9) / 1000) };

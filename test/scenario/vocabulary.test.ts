@@ -65,8 +65,8 @@ expect: { events: [BLOCK_JOB_COMPLETED, { event: BLOCK_JOB_ERROR, data: { device
 `)).toEqual([]);
   });
 
-  it("the catalog holds the job events blocksim sends, each once", () => {
-    expect([...MODELLED_EVENTS].sort()).toEqual(["BLOCK_JOB_CANCELLED", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_ERROR", "BLOCK_JOB_PENDING", "BLOCK_JOB_READY", "JOB_STATUS_CHANGE"]);
+  it("the catalog holds the events blocksim sends (the jobs', and the run state's), each once", () => {
+    expect([...MODELLED_EVENTS].sort()).toEqual(["BLOCK_JOB_CANCELLED", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_ERROR", "BLOCK_JOB_PENDING", "BLOCK_JOB_READY", "JOB_STATUS_CHANGE", "RESUME", "SHUTDOWN", "STOP"]);
     expect(new Set(QEMU_EVENTS.map((e) => e.name)).size).toBe(QEMU_EVENTS.length);
   });
 });

@@ -5,8 +5,11 @@
  * `top` takes `base` as its backing. It finishes by itself (no ready).
  * on-error as for stream, but ignore just goes on. A commit of the active
  * layer is a different job: see mirror.ts (createMirror with `commit`).
- * Blockers: COMMIT_SOURCE on top, COMMIT_TARGET on base, all ops on every
- * node involved; dropped in clean.
+ * Blockers: all ops on the active layer (`device`, the job's main node, as
+ * QEMU's commit_start creates the job on it), on every node from top to
+ * base, and on base; top and base are held through the job's own
+ * BlockBackends (blockdev-del says "Node X is in use"); dropped in clean.
+ * QEMU's commit_top filter above `top` is not modelled.
  */
 import { IoError } from "../../disk/index.js";
 import type { BlockGraph, BlockNode } from "../../block/index.js";
@@ -18,6 +21,8 @@ import type { JobManager } from "../manager.js";
 import { chainBetween, STREAM_CHUNK } from "./stream.js";
 
 export interface CommitOptions extends BlockJobOptions {
+  /** The active layer the command named (default: top's overlay). */
+  device?: BlockNode;
   top: BlockNode;
   base: BlockNode;
   onError?: ErrorAction;
@@ -76,5 +81,6 @@ export function createCommit(env: { jm: JobManager; graph: BlockGraph }, o: Comm
   if (!chain.at(-1)?.children().includes(o.base)) throw genericError(`Base '${o.base.name}' not found`);
   const blocked = o.top.opBlocker("COMMIT_SOURCE") ?? [o.base, ...chain.slice(1)].map((n) => n.opBlocker("COMMIT_TARGET")).find((b) => b);
   if (blocked) throw genericError(blocked.message);
-  return createBlockJob(env, new CommitDriver(env.graph, o, overlay), o, [...chain, o.base]);
+  const device = o.device ?? overlay;
+  return createBlockJob(env, new CommitDriver(env.graph, o, overlay), o, [device, ...chain, o.base], undefined, [o.top, o.base]);
 }

@@ -251,7 +251,7 @@ export class MirrorDriver implements JobDriver {
 /** Checks and creates a mirror (or active commit) job in state `created` (QEMU mirror_start_job). */
 export function createMirror(env: { jm: JobManager; graph: BlockGraph }, o: MirrorOptions): Job {
   const { source, target } = o;
-  if (source.parents().some((l) => l.parentIsNode)) throw genericError("Need a root block node");
+  if (!env.graph.isRootNode(source)) throw genericError("Need a root block node");
   if (source === target) throw genericError("Can't mirror node into itself");
   const blocked = o.commit
     ? source.opBlocker("COMMIT_SOURCE") ?? target.opBlocker("COMMIT_TARGET")
@@ -259,9 +259,11 @@ export function createMirror(env: { jm: JobManager; graph: BlockGraph }, o: Mirr
   if (blocked) throw genericError(blocked.message);
   if (!o.commit && source.sizeBytes !== target.sizeBytes) throw genericError("Source and target image have different sizes");
   const driver = new MirrorDriver(env.graph, o);
-  return createBlockJob(env, driver, o, [driver.mirrorTop, target, ...(o.commit?.intermediates ?? [])], () => {
+  // The source is a job node too (QEMU block_job_add_bdrv "source"), so blockdev-del of it is op-blocked;
+  // the target is held through the job's own BlockBackend.
+  return createBlockJob(env, driver, o, [driver.mirrorTop, target, source, ...(o.commit?.intermediates ?? [])], () => {
     env.graph.replaceNode(driver.mirrorTop, source);
     env.graph.removeNode(driver.mirrorTop);
     source.removeBitmap(driver.bitmap.name);
-  });
+  }, [target]);
 }

@@ -7,8 +7,15 @@
  * chunks count against the speed limit. on-error: report fails the job,
  * stop pauses and retries the chunk, ignore remembers the first error and
  * goes on (the job still ends with it, offset == len, as iotest 030 shows).
- * Every node from top down to (not including) base is blocked for STREAM;
- * stream keeps its blockers until the job is freed.
+ * At creation a copy-on-read filter node is inserted above `top` (QEMU
+ * 7.2's stream_start; named by `filter-node-name`, else implicit): the users
+ * of top move to it, and it is the job's main node, held through the job's
+ * BlockBackend. The filter's copy-on-read of guest reads is not modelled
+ * (the job's own copy loop is). The filter goes in prepare, or when the job
+ * is freed after a cancel. The stream reads through a BlockBackend of its
+ * own on the filter (blockdev-del: "Node X is in use"). All ops are blocked on the filter and on every
+ * node from top down to (not including) base — down to the bottom when
+ * there is no base; stream keeps its blockers until the job is freed.
  */
 import { IoError, type Errno } from "../../disk/index.js";
 import type { BlockGraph, BlockNode } from "../../block/index.js";
@@ -25,13 +32,25 @@ export interface StreamOptions extends BlockJobOptions {
   /** The node that becomes top's backing (null: stream everything, top ends with no backing). */
   base: BlockNode | null;
   onError?: ErrorAction;
+  /** The copy-on-read filter's node name (QMP filter-node-name; default: implicit). */
+  filterNodeName?: string;
 }
 
 export class StreamDriver implements JobDriver {
   readonly type = "stream" as const;
   nodes!: JobNodes;
+  readonly filter: BlockNode;
 
-  constructor(readonly graph: BlockGraph, readonly opts: StreamOptions) {}
+  constructor(readonly graph: BlockGraph, readonly opts: StreamOptions) {
+    const cfg = { driver: "filter", file: opts.top, filterDriver: "copy-on-read" } as const;
+    this.filter = opts.filterNodeName === undefined ? graph.createImplicitNode(cfg) : graph.createNode({ ...cfg, name: opts.filterNodeName });
+    graph.replaceNode(opts.top, this.filter);
+  }
+
+  /** Moves the filter's users back to top (QEMU bdrv_cor_filter_drop); the node goes once the job lets go of it. */
+  private dropFilter(): void {
+    if (this.graph.findNode(this.filter.name) === this.filter) this.graph.replaceNode(this.filter, this.opts.top);
+  }
 
   *run(job: Job): Process<number> {
     const { top, base } = this.opts;
@@ -71,6 +90,7 @@ export class StreamDriver implements JobDriver {
   }
 
   prepare(): number {
+    this.dropFilter();
     // Only a node with a backing chain is re-pointed (a raw top has nothing to drop).
     if (this.opts.top.backing !== this.opts.base) this.graph.setBacking(this.opts.top, this.opts.base);
     return 0;
@@ -78,6 +98,8 @@ export class StreamDriver implements JobDriver {
 
   free(): void {
     this.nodes.removeAll();
+    this.dropFilter();
+    if (this.graph.findNode(this.filter.name) === this.filter) this.graph.removeNode(this.filter);
   }
 }
 
@@ -98,5 +120,9 @@ export function createStream(env: { jm: JobManager; graph: BlockGraph }, o: Stre
     const blocked = n.opBlocker("STREAM");
     if (blocked) throw genericError(blocked.message);
   }
-  return createBlockJob(env, new StreamDriver(env.graph, o), o, chain);
+  const driver = new StreamDriver(env.graph, o);
+  return createBlockJob(env, driver, o, [driver.filter, ...chain], () => {
+    env.graph.replaceNode(driver.filter, o.top);
+    env.graph.removeNode(driver.filter);
+  }, [driver.filter]);
 }

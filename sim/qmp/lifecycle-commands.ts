@@ -1,0 +1,224 @@
+/**
+ * The node and VM lifecycle over QMP, as QEMU 7.2 has it (blockdev.c,
+ * block.c, softmmu/runstate.c, cpus.c), each checked against real QEMU
+ * (test/conformance/goldens):
+ *
+ *  - `stop` / `cont` / `query-status`: the VM's run state. `stop` sends STOP
+ *    when the VM ran, and drains every node either way (do_vm_stop:
+ *    bdrv_drain_all), so running jobs blip paused→running; guests issue
+ *    nothing until `cont`, which sends RESUME only when the VM was stopped.
+ *  - `eject`: takes the medium out of a BlockBackend (blockdev_remove_medium):
+ *    refused while a job blocks EJECT on its root; the backend is drained
+ *    (blk_drain), then lets go of the node, which closes if nothing else
+ *    holds it (a drive_add node), and guest requests fail with ENOMEDIUM.
+ *  - `blockdev-reopen`: each listed node and its children enter a drained
+ *    section as their options are queued (bdrv_subtree_drained_begin), the
+ *    reopen is prepared and committed, and the sections end: a running job
+ *    on the node blips paused→running and carries on. Options are checked
+ *    against those the node was opened with ("Cannot change the option",
+ *    "cannot be reset to its default value"); what may change: read-only,
+ *    and a qcow2's `backing` (a node name or null). An empty list makes QEMU
+ *    7.2 abort (bdrv_reopen_multiple asserts a non-empty queue).
+ *  - `quit`: SHUTDOWN; then, as qemu_cleanup does, every node is drained
+ *    (and stays drained), every job is cancelled by force and waited for,
+ *    newest first (job_cancel_sync_all); the reply comes last and the
+ *    process exits.
+ *
+ * Left out: tray and device models (a BlockBackend here has no device, so
+ * it is removable with no tray, as QEMU's -drive if=none), `force` and
+ * locked media, frozen backing chains and permission checks on reopen,
+ * per-driver reopen options beyond those blocksim's drivers have.
+ */
+import type { BlockBackend, BlockNode } from "../block/index.js";
+import { QmpError, genericError } from "../jobs/errors.js";
+import type { Process } from "../scheduler/index.js";
+import type { ArgSpec } from "./args.js";
+import type { QemuContext } from "./context.js";
+import type { Command } from "./monitor.js";
+import { QemuCrash } from "./process.js";
+
+/** The named BlockBackend `device` (or qdev `id`) names, with QEMU's errors. */
+export function backendByName(ctx: QemuContext, device: unknown, id: unknown): BlockBackend {
+  if ((device === undefined) === (id === undefined)) throw genericError("Need exactly one of 'device' and 'id'");
+  const name = (device ?? id) as string;
+  const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === name);
+  if (!blk) throw new QmpError("DeviceNotFound", `Device '${name}' not found`);
+  return blk;
+}
+
+/**
+ * Takes the node out of `blk` (QEMU blk_remove_bs): drains the backend's
+ * requests, detaches, and closes the node if nothing else holds it.
+ */
+export function* removeMedium(ctx: QemuContext, blk: BlockBackend): Process<void> {
+  const root = blk.root;
+  if (!root) return;
+  yield* ctx.graph.drainedBegin(root);
+  blk.setRoot(null);
+  ctx.graph.drainedEnd(root);
+  ctx.graph.releaseNode(root);
+}
+
+function* stop(ctx: QemuContext): Process<void> {
+  if (ctx.graph.vm.running) {
+    ctx.graph.vm.running = false;
+    ctx.sim.record("vm", "stop");
+    ctx.emitEvent("STOP", {});
+  }
+  yield* ctx.graph.drainAllBegin();
+  ctx.graph.drainAllEnd();
+}
+
+function cont(ctx: QemuContext): void {
+  if (ctx.graph.vm.running) return;
+  ctx.graph.vm.running = true;
+  ctx.sim.record("vm", "cont");
+  ctx.emitEvent("RESUME", {});
+  ctx.sim.notify(ctx.graph.vm.resumed);
+}
+
+/** qemu_cleanup's block part: drain everything, then cancel every job by force and wait for each. */
+function* quit(ctx: QemuContext): Process<void> {
+  ctx.emitEvent("SHUTDOWN", { guest: false, reason: "host-qmp-quit" });
+  ctx.graph.vm.running = false;
+  yield* ctx.graph.drainAllBegin(); // never ended: nothing may run after this
+  // job_cancel_sync_all: a job left concluded (auto-dismiss off) is still listed, and cancelling it again dismisses it.
+  const jm = ctx.jm;
+  for (let job = jm.jobs[0]; job; job = jm.jobs[0]) job.cancelSync(true);
+  ctx.process.exitAfterReply = { kind: "quit" };
+}
+
+// ---- blockdev-reopen ----
+
+/**
+ * Reopen options of blocksim's drivers: `required` ones the QAPI schema
+ * demands (missing: refused before anything runs), the others with the
+ * default a missing one resets to. `size` has no default: leaving it out is
+ * a reset QEMU refuses.
+ */
+const DRIVER_OPTIONS: Record<string, Record<string, { required?: true; default?: unknown }>> = {
+  "null-co": { size: {}, "latency-ns": { default: 0 }, "read-zeroes": { default: false } },
+  raw: { file: { required: true } },
+  qcow2: { file: { required: true } },
+  blkdebug: { image: { required: true } },
+};
+
+/** Keys every driver takes on reopen. */
+const GENERAL = new Set(["driver", "node-name", "read-only", "backing", "cache", "discard", "detect-zeroes", "auto-read-only", "force-share"]);
+
+/** What the QAPI schema checks before the command runs. */
+function checkSchema(list: unknown[]): void {
+  list.forEach((entry, i) => {
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw genericError(`Invalid parameter type for 'options[${i}]', expected: object`);
+    const o = entry as Record<string, unknown>;
+    if (o.driver === undefined) throw genericError(`Parameter 'options[${i}].driver' is missing`);
+    const known = typeof o.driver === "string" ? DRIVER_OPTIONS[o.driver] : undefined;
+    if (!known) throw genericError(`Parameter 'options[${i}].driver' does not accept value '${String(o.driver)}'`);
+    for (const [key, spec] of Object.entries(known)) if (spec.required && o[key] === undefined) throw genericError(`Parameter 'options[${i}].${key}' is missing`);
+    for (const key of Object.keys(o)) if (!GENERAL.has(key) && !(key in known)) throw genericError(`Parameter 'options[${i}].${key}' is unexpected`);
+  });
+}
+
+interface Reopen {
+  node: BlockNode;
+  readOnly: boolean;
+  backing?: BlockNode | null;
+}
+
+/** Checks one entry's options against what the node was opened with (QEMU bdrv_reopen_prepare). */
+function prepare(ctx: QemuContext, node: BlockNode, o: Record<string, unknown>): Reopen {
+  const opened = node.openOptions;
+  if (o.driver !== opened.driver) throw genericError("Cannot change the option 'driver'");
+  for (const [key, spec] of Object.entries(DRIVER_OPTIONS[o.driver as string])) {
+    const before = opened[key] ?? spec.default;
+    if (o[key] === undefined) {
+      if (before !== spec.default) throw genericError(`Option '${key}' cannot be reset to its default value`);
+    } else if (!sameOption(o[key], before)) {
+      throw genericError(`Cannot change the option '${key}'`);
+    }
+  }
+  const r: Reopen = { node, readOnly: o["read-only"] === true };
+  if (o.driver === "qcow2") {
+    if (!("backing" in o)) {
+      if (node.backing) throw genericError(`backing is missing for '${node.name}'`);
+    } else if (o.backing === null) {
+      r.backing = null;
+    } else {
+      const b = typeof o.backing === "string" ? ctx.graph.findNode(o.backing) : undefined;
+      if (!b) throw genericError(`Cannot find device='' nor node-name='${String(o.backing)}'`);
+      r.backing = b;
+    }
+  } else if (o.backing !== undefined && o.backing !== null) {
+    throw genericError(`Driver '${String(o.driver)}' of node '${node.name}' does not support backing files`);
+  }
+  return r;
+}
+
+/** Two option values name the same thing: equal, or a file given as a device name and as {driver: file, filename}. */
+function sameOption(a: unknown, b: unknown): boolean {
+  const file = (v: unknown) => (typeof v === "object" && v !== null && (v as { driver?: unknown }).driver === "file" ? (v as { filename?: unknown }).filename : v);
+  return JSON.stringify(file(a)) === JSON.stringify(file(b));
+}
+
+function* reopen(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
+  const list = a.options as unknown[];
+  if (list.length === 0) throw new QemuCrash("SIGABRT", "blockdev-reopen with an empty options list: bdrv_reopen_multiple: Assertion `bs_queue != NULL' failed");
+  checkSchema(list);
+  const drained: BlockNode[] = [];
+  const queued: { node: BlockNode; o: Record<string, unknown> }[] = [];
+  try {
+    for (const entry of list) {
+      const o = entry as Record<string, unknown>;
+      if (typeof o["node-name"] !== "string") throw genericError("node-name not specified");
+      const node = ctx.graph.findNode(o["node-name"]);
+      if (!node) throw genericError(`Failed to find node with node-name='${o["node-name"]}'`);
+      for (const n of node.chain()) {
+        yield* ctx.graph.drainedBegin(n);
+        drained.push(n);
+      }
+      queued.push({ node, o });
+    }
+    const plans = queued.map((q) => prepare(ctx, q.node, q.o));
+    for (const p of plans) {
+      p.node.readOnly = p.readOnly;
+      p.node.openOptions = { ...p.node.openOptions, "read-only": p.readOnly };
+      if (p.backing !== undefined && p.node.backing !== p.backing) {
+        try {
+          ctx.graph.setBacking(p.node, p.backing);
+        } catch (e) {
+          throw e instanceof QmpError ? e : genericError((e as Error).message);
+        }
+      }
+      ctx.sim.record("block", "reopen", { node: p.node.name, "read-only": p.readOnly, ...(p.backing !== undefined ? { backing: p.backing?.name ?? null } : {}) });
+    }
+  } finally {
+    for (const n of drained.reverse()) ctx.graph.drainedEnd(n);
+  }
+}
+
+const DEVICE_OR_ID: ArgSpec = { device: { type: "str", optional: true }, id: { type: "str", optional: true } };
+
+export const LIFECYCLE_COMMANDS: Record<string, Command<QemuContext>> = {
+  stop: { args: {}, run: (ctx) => stop(ctx) },
+  cont: { args: {}, run: (ctx) => cont(ctx) },
+  "query-status": {
+    args: {},
+    run: (ctx) => ({ status: ctx.graph.vm.running ? "running" : "paused", singlestep: false, running: ctx.graph.vm.running }),
+  },
+  quit: { args: {}, run: (ctx) => quit(ctx) },
+  eject: {
+    args: { ...DEVICE_OR_ID, force: { type: "bool", optional: true } },
+    run: function* (ctx, a): Process<void> {
+      const blk = backendByName(ctx, a.device, a.id);
+      const root = blk.root;
+      if (!root) return;
+      const blocked = root.opBlocker("EJECT");
+      if (blocked) throw genericError(blocked.message);
+      yield* removeMedium(ctx, blk);
+    },
+  },
+  "blockdev-reopen": {
+    args: { options: { type: { list: "any" } } },
+    run: (ctx, a) => reopen(ctx, a),
+  },
+};

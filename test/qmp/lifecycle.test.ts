@@ -1,0 +1,189 @@
+import { describe, expect, it } from "vitest";
+import { startGuest } from "../../sim/block/index.js";
+import type { QmpResponse } from "../../sim/qmp/types.js";
+import { sleep, type Process } from "../../sim/scheduler/index.js";
+import { drained, MiB, session } from "./harness.js";
+
+type Qmp = (e: string, a?: Record<string, unknown>) => Process<QmpResponse>;
+const text = (r: QmpResponse) => ("error" in r ? `! ${r.error.desc}` : typeof r.return === "string" ? r.return : "ok");
+
+function* driveAdd(qmp: Qmp, opts: string): Process<QmpResponse> {
+  return yield* qmp("human-monitor-command", { "command-line": `drive_add 0 if=none,${opts}` });
+}
+
+describe("stop and cont: the VM's run state", () => {
+  it("a guest issues nothing while the VM is stopped and goes on after cont; STOP and RESUME only on a change", () => {
+    const counts: number[] = [];
+    const { lines } = session(function* (q, qmp) {
+      yield* driveAdd(qmp, "id=drive0,format=raw,file=d1");
+      const blk = q.graph.backends()[0];
+      const guest = startGuest(q.sim, { name: "guest", backend: blk, pattern: "random", requestBytes: 4096, intervalNs: 100_000, stopAtNs: 60_000_000 });
+      yield sleep(5_000_000);
+      yield* qmp("stop");
+      const atStop = guest.stats.issued;
+      yield sleep(20_000_000);
+      counts.push(guest.stats.issued - atStop);
+      expect((yield* qmp("query-status")) as unknown).toEqual({ return: { status: "paused", singlestep: false, running: false } });
+      yield* qmp("stop");
+      yield* qmp("cont");
+      yield* qmp("cont");
+      yield sleep(5_000_000);
+      counts.push(guest.stats.issued - atStop);
+    });
+    expect(counts[0]).toBe(0);
+    expect(counts[1]).toBeGreaterThan(2); // 1 ms a request at iodepth 1, 5 ms after cont
+    expect(lines.filter((l) => /STOP|RESUME/.test(l))).toEqual(["STOP:undefined", "RESUME:undefined"]);
+  });
+});
+
+describe("eject and drive_del", () => {
+  it("eject takes the medium out: the guest's next requests fail with ENOMEDIUM, and a drive_add node closes", () => {
+    const { q } = session(function* (q, qmp) {
+      yield* driveAdd(qmp, "id=drive0,format=raw,file=d1,node-name=n0");
+      const guest = startGuest(q.sim, { name: "guest", backend: q.graph.backends()[0], pattern: "sequential", requestBytes: 4096, intervalNs: 1_000_000, stopAtNs: 40_000_000 });
+      yield sleep(10_000_000);
+      expect(text(yield* qmp("eject", { device: "drive0" }))).toBe("ok");
+      expect(q.graph.findNode("n0")).toBeUndefined();
+      expect(text(yield* qmp("blockdev-del", { "node-name": "n0" }))).toBe("! Failed to find node with node-name='n0'");
+      yield sleep(20_000_000);
+      expect(guest.stats.failed).toBeGreaterThan(0);
+      expect(guest.stats.completed).toBeGreaterThan(0);
+    });
+    expect(q.devices.get("d1")!.inFlight).toBe(0);
+  });
+
+  it("a job on the backend's node blocks eject and drive_del with QEMU's messages; drive_del of a node name is blockdev-del", () => {
+    const out: string[] = [];
+    session(function* (q, qmp) {
+      yield* driveAdd(qmp, "id=drive0,format=raw,file=d1");
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "d2" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "spare", file: "d3" });
+      yield* qmp("blockdev-backup", { "job-id": "j0", device: "drive0", target: "tgt", sync: "full", speed: MiB });
+      out.push(text(yield* qmp("eject", { device: "drive0" })));
+      out.push(text(yield* qmp("human-monitor-command", { "command-line": "drive_del drive0" })));
+      out.push(text(yield* qmp("human-monitor-command", { "command-line": "drive_del tgt" })));
+      out.push(text(yield* qmp("human-monitor-command", { "command-line": "drive_del spare" })));
+      out.push(text(yield* qmp("human-monitor-command", { "command-line": "drive_del spare" })));
+      out.push(text(yield* qmp("human-monitor-command", { "command-line": "nonsense" })));
+      yield* qmp("job-cancel", { id: "j0" });
+      yield* drained(q);
+      out.push(text(yield* qmp("human-monitor-command", { "command-line": "drive_del drive0" })));
+      out.push(text(yield* qmp("eject", { device: "drive0" })));
+    });
+    expect(out).toEqual([
+      "! Node 'drive0' is busy: block device is in use by block job: backup",
+      "Node 'drive0' is busy: block device is in use by block job: backup\r\n",
+      "Node 'tgt' is busy: block device is in use by block job: backup\r\n",
+      "",
+      "Device 'spare' not found\r\n",
+      "unknown command: 'nonsense'\r\n",
+      "",
+      "! Device 'drive0' not found",
+    ]);
+  });
+});
+
+describe("blockdev-del of a node still referenced", () => {
+  it("QEMU 7.2's checks in order: a BlockBackend, an op blocker, not the monitor's, another reference", () => {
+    const out: string[] = [];
+    session(function* (q, qmp) {
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "d1" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "d2" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "msrc", file: "d3" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "mtgt", file: "d4" });
+      yield* qmp("blockdev-backup", { "job-id": "b0", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield* qmp("blockdev-mirror", { "job-id": "m0", device: "msrc", target: "mtgt", sync: "full", speed: MiB });
+      const cbw = q.graph.nodes().find((n) => n.filterDriver === "copy-before-write")!.name;
+      for (const n of ["src", "tgt", "msrc", "mtgt", cbw]) out.push(text(yield* qmp("blockdev-del", { "node-name": n })));
+      yield* qmp("job-cancel", { id: "b0" });
+      yield* qmp("job-cancel", { id: "m0" });
+      yield* drained(q);
+      out.push(text(yield* qmp("blockdev-del", { "node-name": "src" })));
+    });
+    expect(out).toEqual([
+      "! Block device src is in use",
+      "! Node 'tgt' is busy: block device is in use by block job: backup",
+      "! Node 'msrc' is busy: block device is in use by block job: mirror",
+      "! Node mtgt is in use",
+      expect.stringMatching(/^! Node '#block\d+' is busy: block device is in use by block job: backup$/),
+      "ok",
+    ]);
+  });
+});
+
+describe("blockdev-reopen", () => {
+  it("drains the node: a running backup on it pauses and runs on, and its target still ends equal to the source", () => {
+    const { lines, q } = session(function* (q, qmp) {
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "d1" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "d2" });
+      yield* qmp("blockdev-backup", { "job-id": "j0", device: "src", target: "tgt", sync: "full", speed: 8 * MiB });
+      yield sleep(300_000_000);
+      expect(text(yield* qmp("blockdev-reopen", { options: [{ driver: "raw", "node-name": "src", file: "d1", "read-only": true }] }))).toBe("ok");
+      yield* drained(q);
+    });
+    const at = lines.indexOf("> blockdev-reopen");
+    expect(lines.slice(at, at + 4)).toEqual(["> blockdev-reopen", "j0:paused", "j0:running", "<"]);
+    expect(lines).toContain("BLOCK_JOB_COMPLETED:j0");
+    expect(q.graph.node("src").readOnly).toBe(true);
+    expect(q.devices.get("d2")!.content(0, 16 * MiB).versions).toEqual(q.devices.get("d1")!.content(0, 16 * MiB).versions);
+  });
+
+  it("with an empty list QEMU 7.2 aborts: no reply, the process is gone, later commands get no reply either", () => {
+    let replies = 0;
+    const { q, result, transcript } = session(function* (_q, qmp) {
+      yield* qmp("blockdev-add", { driver: "null-co", "node-name": "n", size: MiB });
+      yield* qmp("blockdev-reopen", { options: [] });
+      replies++;
+    });
+    expect(replies).toBe(0);
+    expect(q.process.exit).toEqual({ kind: "crash", signal: "SIGABRT", reason: expect.stringContaining("bs_queue != NULL") });
+    expect(transcript.at(-1)).toEqual({ exit: { signal: "SIGABRT" } });
+    expect(result.outcome.kind).toBe("deadlock");
+  });
+});
+
+describe("quit", () => {
+  it("cancels every job newest first, answers last and exits; a later command gets no reply and no event is sent", () => {
+    let after = 0;
+    const { q, lines } = session(function* (q, qmp) {
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "d1" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "d2" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "msrc", file: "d3" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "mtgt", file: "d4" });
+      yield* qmp("blockdev-backup", { "job-id": "b0", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield* qmp("blockdev-mirror", { "job-id": "m0", device: "msrc", target: "mtgt", sync: "full", speed: MiB });
+      yield sleep(100_000_000);
+      yield* qmp("quit");
+      yield* qmp("query-jobs");
+      after++;
+    });
+    expect(after).toBe(0);
+    expect(q.process.exit).toEqual({ kind: "quit" });
+    expect(q.jm.jobs).toEqual([]);
+    const at = lines.indexOf("> quit");
+    expect(lines.slice(at)).toEqual([
+      "> quit", "SHUTDOWN:undefined", "b0:paused", "m0:paused",
+      "m0:running", "m0:aborting", "BLOCK_JOB_CANCELLED:m0", "m0:concluded", "m0:null",
+      "b0:running", "b0:aborting", "BLOCK_JOB_CANCELLED:b0", "b0:concluded", "b0:null",
+      "<", "<",
+    ]);
+    expect(q.monitor.transcript.at(-1)).toEqual({ exit: { code: 0 } });
+  });
+});
+
+describe("node references and the close path", () => {
+  it("a node closes when its last holder lets go, and lets go of children only it held", () => {
+    session(function* (q, qmp) {
+      yield* qmp("blockdev-add", { driver: "blkdebug", "node-name": "dbg", image: { driver: "raw", file: "d1" } });
+      const inner = q.graph.node("dbg").file!;
+      expect(inner.monitorOwned).toBe(false);
+      yield* qmp("blockdev-del", { "node-name": "dbg" });
+      expect(q.graph.findNode(inner.name)).toBeUndefined();
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "base", file: "d2" });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "d3", backing: "base" });
+      expect(text(yield* qmp("blockdev-del", { "node-name": "base" }))).toBe("! Block device base is in use");
+      yield* qmp("blockdev-del", { "node-name": "top" });
+      expect(q.graph.findNode("base")?.parents()).toEqual([]); // the monitor still holds it
+    });
+  });
+});
