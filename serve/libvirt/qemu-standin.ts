@@ -42,16 +42,19 @@ export interface CommandLine {
   monitors: MonitorArgs;
   pidfile?: string;
   daemonize: boolean;
+  /** -S: the VM starts stopped; libvirt's `cont` starts it (RESUME). */
+  startStopped: boolean;
   name?: string;
   machine?: string;
 }
 
 export function parseCommandLine(argv: string[]): CommandLine {
-  const cl: CommandLine = { blockdevs: [], monitors: new MonitorArgs(), daemonize: false };
+  const cl: CommandLine = { blockdevs: [], monitors: new MonitorArgs(), daemonize: false, startStopped: false };
   for (let i = 0; i < argv.length; i++) {
     const opt = argv[i].startsWith("--") ? argv[i].slice(1) : argv[i];
     if (NO_VALUE.has(opt)) {
       if (opt === "-daemonize") cl.daemonize = true;
+      if (opt === "-S") cl.startStopped = true;
       continue;
     }
     if (!WITH_VALUE.has(opt)) throw new StandInUsageError(`${argv[i]}: invalid option`);
@@ -106,6 +109,7 @@ export async function standInMain(argv: string[]): Promise<number> {
   const world = buildWorld(undefined, {
     setup: function* (qemu) {
       qemuRef = qemu;
+      if (cl.startStopped) qemu.graph.vm.running = false; // stop/cont are simulated: cont sends RESUME
       for (const b of cl.blockdevs) {
         const args = layer.blockdev(b);
         if (!args) continue;
@@ -122,10 +126,7 @@ export async function standInMain(argv: string[]): Promise<number> {
     intercept: (execute, args) => {
       const hook = layer.intercept(execute, args);
       log(`${execute} ${JSON.stringify(args ?? {})}${hook ? ("answer" in hook ? " (answered by the block layer)" : " (rewritten for the simulator)") : ""}`);
-      if (hook) return hook;
-      if (execute === "cont") setImmediate(() => world.qemu.monitor.event("RESUME", {}));
-      if (execute === "stop") setImmediate(() => world.qemu.monitor.event("STOP", {}));
-      return undefined;
+      return hook;
     },
     extra: (execute, args) => replies.answer(execute, args) ?? { error: { class: "CommandNotFound", desc: `The command ${execute} has not been found (blocksim stand-in: no reply recorded from QEMU 7.2 for these arguments)` } },
     onQuit: () => quit(),

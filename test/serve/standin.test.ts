@@ -68,7 +68,7 @@ describe("blocksim-qemu, the qemu-system-x86_64 stand-in", () => {
       // Recorded from QEMU 7.2 through libvirt: the first qom-get libvirt sends, and query-cpus-fast.
       expect(await c.execute("query-cpus-fast")).toMatchObject({ return: [{ "cpu-index": 0, target: "x86_64" }] });
       expect(await c.execute("cont")).toEqual({ return: {} });
-      await c.waitForEvent((e) => e.event === "RESUME", "RESUME", 30_000, 0);
+      await c.waitForEvent((e) => e.event === "RESUME", "RESUME", 30_000, 0); // QEMU sends RESUME before cont's reply
       // libvirt's blockcopy: a protocol node, a create job, the format node, the mirror.
       expect(await c.execute("blockdev-add", { driver: "file", filename: join(dir, "copy.qcow2"), "node-name": "libvirt-2-storage", "auto-read-only": true, discard: "unmap" })).toEqual({ return: {} });
       expect(await c.execute("blockdev-create", { "job-id": "create-libvirt-2-format", options: { driver: "qcow2", file: "libvirt-2-storage", size: 64 << 20, "cluster-size": 65536 } })).toEqual({ return: {} });
