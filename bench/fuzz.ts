@@ -13,9 +13,10 @@
  * A measurement, not a test. Usage: npx tsx bench/fuzz.ts [--runs N]
  */
 import { Worker } from "node:worker_threads";
-import { explore, type ExploreStrategy } from "../sim/fuzz/explore.js";
+import { explore, type ExploreStrategy } from "../sim/harness/explore.js";
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { runScenario } from "../sim/scenario/runner.js";
+import { RandomStrategy } from "../sim/scheduler/index.js";
 import { CATALOG, subjectOf } from "../sim/races/catalog.js";
 
 const SCENARIO = new URL("../scenarios/transaction-of-backups.yaml", import.meta.url).pathname;
@@ -28,7 +29,7 @@ const BUDGET = 500;
 export function fuzzSlice(from: number, count: number): number {
   const loaded = loadScenarioFile(SCENARIO);
   let failed = 0;
-  for (let s = from; s < from + count; s++) if (!runScenario(loaded, { seed: s, strategy: "random" }).ok) failed++;
+  for (let s = from; s < from + count; s++) if (!runScenario(loaded, { seed: s, strategy: new RandomStrategy(s) }).ok) failed++;
   return failed;
 }
 

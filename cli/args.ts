@@ -5,11 +5,12 @@
  * read here, outside the simulation).
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ALL_PROFILES as PROFILES } from "../sim/mgmt/profiles.js";
+import { STRATEGY_NAMES, strategyByName, type StrategyName } from "../sim/harness/strategy.js";
+import { lookupProfile, UnknownProfileError } from "../sim/mgmt/profiles.js";
 import { didYouMean } from "../sim/scenario/errors.js";
 import { escapeTerminal } from "./terminal.js";
-import type { LoadOptions } from "../sim/scenario/loader.js";
-import type { RunOptions, StrategyName } from "../sim/scenario/runner.js";
+import type { LoadedScenario, LoadOptions } from "../sim/scenario/loader.js";
+import type { RunOptions } from "../sim/scenario/runner.js";
 
 export interface Io {
   out(text: string): void;
@@ -77,27 +78,42 @@ export function setupFailure(file: string, r: { failures: { kind: string; messag
   return new UsageError(`${file}: the scenario's world could not be built:\n${setup.map((f) => `  ${f.message}`).join("\n")}`);
 }
 
-export function runOptions(v: Values): RunOptions {
-  const o: RunOptions = {};
+/**
+ * --seed, --profile and --strategy, checked now; the options for a loaded
+ * scenario come later, because a --strategy without --seed is seeded with
+ * the scenario's own seed.
+ */
+export function runOptions(v: Values): (loaded: LoadedScenario) => RunOptions {
+  let seed: number | undefined;
   if (v.seed !== undefined) {
     // Exact or refused: 2^64 would otherwise round to the same double as 2^64+1 and give the same run.
     if (!/^\d+$/.test(v.seed) || !Number.isSafeInteger(Number(v.seed))) {
       throw new UsageError(`--seed expects a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(v.seed)}`);
     }
-    o.seed = Number(v.seed);
+    seed = Number(v.seed);
   }
-  if (v.profile !== undefined) {
-    if (!PROFILES.some((p) => p.name === v.profile)) {
-      throw new UsageError(`unknown profile "${v.profile}"${didYouMean(v.profile, PROFILES.map((p) => p.name))}; known profiles: ${PROFILES.map((p) => p.name).join(", ")}`);
-    }
-    o.profile = v.profile;
-  }
+  const profile = v.profile !== undefined ? profileOption(v.profile) : undefined;
+  let name: StrategyName | undefined;
   if (v.strategy !== undefined) {
-    const names = ["fifo", "random", "pct"];
-    if (!names.includes(v.strategy)) throw new UsageError(`unknown strategy "${v.strategy}"${didYouMean(v.strategy, names)}; expected fifo, random or pct`);
-    o.strategy = v.strategy as StrategyName;
+    const names: readonly string[] = STRATEGY_NAMES;
+    if (!names.includes(v.strategy)) throw new UsageError(`unknown strategy "${v.strategy}"${didYouMean(v.strategy, [...names])}; expected ${names.join(", ")}`);
+    name = v.strategy as StrategyName;
   }
-  return o;
+  return (loaded) => ({
+    ...(seed !== undefined ? { seed } : {}), ...(profile !== undefined ? { profile } : {}),
+    ...(name !== undefined ? { strategy: strategyByName(name, seed ?? loaded.scenario.seed) } : {}),
+  });
+}
+
+/** A --profile value, looked up in the one profile catalog; the same error for an unknown one in every command. */
+export function profileOption(name: string): string {
+  try {
+    lookupProfile(name);
+  } catch (e) {
+    if (!(e instanceof UnknownProfileError)) throw e;
+    throw new UsageError(`unknown profile "${name}"${didYouMean(name, [...e.known])}; known profiles: ${e.known.join(", ")}`);
+  }
+  return name;
 }
 
 export class Progress {

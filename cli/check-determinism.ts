@@ -12,15 +12,15 @@ export function cmdCheckDeterminism(args: string[], io: Io): number {
   const runs = v.runs === undefined ? 3 : Number(v.runs);
   if (!Number.isSafeInteger(runs) || runs < 2) throw new UsageError(`--runs expects a whole number >= 2, got ${JSON.stringify(v.runs)}`);
   const loaded = loadScenarioFile(files[0], files[0], loadOptions(v));
-  const opts = runOptions(v);
+  const opts = runOptions(v); // a strategy object serves one run: a fresh one each time
   const progress = new Progress(io, io.tty);
-  const first = runScenario(loaded, opts);
+  const first = runScenario(loaded, opts(loaded));
   const setup = setupFailure(files[0], first);
   if (setup) throw setup;
   const firstEvents = eventLines(first);
   for (let i = 2; i <= runs; i++) {
     progress.show(`run ${i}/${runs} of ${files[0]}`);
-    const r = runScenario(loaded, opts);
+    const r = runScenario(loaded, opts(loaded));
     if (r.hash !== first.hash) {
       progress.clear();
       const d = firstDifference(firstEvents, eventLines(r));

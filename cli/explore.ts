@@ -4,16 +4,16 @@
  *   blocksim explore TARGET --strategy random|pct|exhaustive [--depth d] [--budget N] [--all]
  *                    [--profile P] [--seed S] [--max-choice-points C] [--max-preemptions K] [--out FILE]
  *
- * TARGET is a race of the catalog (scenarios/races, by name), a fuzz
- * replay file's scenario (*.replay.json written by blocksim fuzz), or a
- * scenario file (random or PCT seeds through the scenario runner). Stops at
+ * TARGET is a race of the catalog (sim/races, by name), a fuzz replay
+ * file's scenario (*.replay.json written by blocksim fuzz), or a scenario
+ * file (any strategy object through the scenario runner). Stops at
  * the first violation (or goes on with --all), shrinks the schedule, writes a
  * replay file. Exit codes: 0 nothing broke, 1 a violation, 2 bad input.
  */
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../sim/scenario/output-file.js";
 import { parseArgs } from "node:util";
-import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject } from "../sim/fuzz/explore.js";
+import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject } from "../sim/harness/explore.js";
 import { FUZZ_REPLAY_VERSION, readFuzzReplay, runModel, type FuzzReplay } from "../sim/fuzz/index.js";
 import { formatChoiceLog } from "../sim/scheduler/index.js";
 import { catalogRace, replayOf, type CatalogRace } from "../sim/races/catalog.js";
@@ -32,8 +32,8 @@ K non-FIFO picks), counting distinct schedules by trace hash. Stops at the
 first violation unless --all, shrinks the schedule and writes a replay file.
 
 TARGET: a race of the catalog (see 'blocksim races'), a fuzz replay file,
-or a scenario file (random and PCT only: one seed per run, no shrinking;
-the replay file is for 'blocksim replay').
+or a scenario file (every strategy; a failure's choice log is shrunk and the
+replay file is for 'blocksim replay').
 
 Options:
   --strategy S            random, pct or exhaustive (default random)
@@ -141,15 +141,14 @@ function isFuzzReplay(path: string): boolean {
   }
 }
 
-/** A scenario file: the runner takes a strategy by name and a seed, so each walk is a seed of random or PCT. */
-function scenarioTarget(path: string, profile: string | undefined, strategy: ExploreStrategy): Target {
-  if (strategy === "exhaustive") throw new Usage("exhaustive exploration needs a catalog race or a fuzz replay: the scenario runner takes its strategy by name only");
+/** A scenario file: the runner takes the walk's strategy object, so every strategy and shrinking work on it. */
+function scenarioTarget(path: string, profile: string | undefined): Target {
   const loaded = loadScenarioFile(path);
   const p = profile ?? loaded.scenario.profile;
   const reports = new Map<string, RunReport>();
   return {
-    label: path, profile: p, anyStrategy: false,
-    subject: (_s, seed) => {
+    label: path, profile: p, anyStrategy: true,
+    subject: (strategy, seed) => {
       const r = runScenario(loaded, { seed, profile: p, strategy });
       reports.set(r.hash, r);
       return { hash: r.hash, choices: r.choices, violations: r.ok ? [] : r.failures.map((f) => ({ invariant: f.kind, detail: f.message })) };
@@ -162,7 +161,7 @@ function scenarioTarget(path: string, profile: string | undefined, strategy: Exp
 
 function resolveTarget(name: string, profile: string | undefined, strategy: ExploreStrategy = "random"): Target {
   if (profile !== undefined) profileOk(profile);
-  if (/\.(ya?ml|json)$/.test(name) && !isFuzzReplay(name)) return scenarioTarget(name, profile, strategy);
+  if (/\.(ya?ml|json)$/.test(name) && !isFuzzReplay(name)) return scenarioTarget(name, profile);
   if (/\.json$/.test(name)) {
     const file: FuzzReplay = readFuzzReplay(name);
     const p = profile ?? file.profile;

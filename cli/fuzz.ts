@@ -23,6 +23,7 @@ import { InputError, formatProblems } from "../sim/scenario/errors.js";
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { makeReplay } from "../sim/scenario/replay.js";
 import { runScenario } from "../sim/scenario/runner.js";
+import { RandomStrategy } from "../sim/scheduler/index.js";
 
 /** Where output goes (the CLI's Io has the same shape). */
 export interface CliIo {
@@ -252,7 +253,7 @@ function fuzzScenarioFile(file: string, o: { runs: number; seed: number; shard: 
   const t0 = performance.now();
   for (let k = 0; k < o.runs; k++) {
     const seed = o.seed + (o.shard.index - 1) + k * o.shard.count;
-    const report = runScenario(loaded, { seed, strategy: "random", ...(o.profile ? { profile: o.profile } : {}) });
+    const report = runScenario(loaded, { seed, strategy: new RandomStrategy(seed), ...(o.profile ? { profile: o.profile } : {}) });
     progress.runs++;
     if (!report.ok) {
       progress.violations++;

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { explore, picksOf, shrinkPicks, type ExploreStrategy } from "../sim/fuzz/explore.js";
+import { explore, picksOf, shrinkPicks, type ExploreStrategy } from "../sim/harness/explore.js";
 import { CATALOG, catalogRace, replayRace, subjectOf, type CatalogReplay, type CatalogRace } from "../sim/races/catalog.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
 

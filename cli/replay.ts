@@ -1,4 +1,5 @@
 /** `blocksim replay REPLAY.json`: repeats a recorded run and says where it departs, if it does. */
+import { ReplayStrategy } from "../sim/scheduler/index.js";
 import { eventLines, firstDifference, loadReplayFile } from "../sim/scenario/replay.js";
 import { runScenario } from "../sim/scenario/runner.js";
 import { EXIT_FAIL, EXIT_OK, parse, UsageError, type Io } from "./args.js";
@@ -13,7 +14,7 @@ export function cmdReplay(args: string[], io: Io): number {
   if (rp.staleScenario) {
     io.err(`blocksim: ${rp.file}: ${rp.staleScenario}; the recorded choices may no longer apply — replaying anyway\n`);
   }
-  const r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, replay: rp.choices, keepTrace: !!v.trace });
+  const r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, strategy: new ReplayStrategy(rp.choices), keepTrace: !!v.trace });
   printRun(io, r, v);
   const problems: string[] = [];
   if (r.outcome.kind === "divergence") {

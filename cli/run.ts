@@ -32,7 +32,7 @@ export function cmdRun(args: string[], io: Io): number {
   if (files.length === 0) throw new UsageError("run needs at least one scenario file; see: blocksim help run");
   if (v["save-replay"] !== undefined && files.length !== 1) throw new UsageError("--save-replay takes one scenario file");
   if (v["save-replay"] !== undefined) checkOutputPath(v["save-replay"], "--save-replay");
-  const opts = { ...runOptions(v), keepTrace: !!v.trace };
+  const opts = runOptions(v);
   const progress = new Progress(io, io.tty && !v.json);
   let code = EXIT_OK;
   for (const [i, file] of files.entries()) {
@@ -47,7 +47,7 @@ export function cmdRun(args: string[], io: Io): number {
       code = EXIT_INPUT;
       continue;
     }
-    const r = runScenario(loaded, { ...opts, onProgress: (ns, n) => progress.tick(() => `running ${file} (${i + 1}/${files.length}): ${formatDuration(ns)} virtual, ${n} events`) });
+    const r = runScenario(loaded, { ...opts(loaded), keepTrace: !!v.trace, onProgress: (ns, n) => progress.tick(() => `running ${file} (${i + 1}/${files.length}): ${formatDuration(ns)} virtual, ${n} events`) });
     progress.clear();
     const setup = setupFailure(file, r);
     if (setup) {

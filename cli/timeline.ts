@@ -1,5 +1,6 @@
 /** `blocksim timeline FILE|REPLAY.json -o OUT.html`: a run drawn as a self-contained HTML page. */
 import { LIMITS } from "../sim/scenario/limits.js";
+import { ReplayStrategy } from "../sim/scheduler/index.js";
 import { loadScenarioFile, readInputFile } from "../sim/scenario/loader.js";
 import { checkOutputPath, writeFileAtomic } from "../sim/scenario/output-file.js";
 import { loadReplayFile } from "../sim/scenario/replay.js";
@@ -18,9 +19,10 @@ export async function cmdTimeline(args: string[], io: Io): Promise<number> {
   let r: RunReport;
   if (/\.replay\.json$/.test(file) || looksLikeReplay(file)) {
     const rp = loadReplayFile(file);
-    r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, replay: rp.choices, keepTrace: true });
+    r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, strategy: new ReplayStrategy(rp.choices), keepTrace: true });
   } else {
-    r = runScenario(loadScenarioFile(file, file, loadOptions(v)), { ...runOptions(v), keepTrace: true });
+    const loaded = loadScenarioFile(file, file, loadOptions(v));
+    r = runScenario(loaded, { ...runOptions(v)(loaded), keepTrace: true });
   }
   const setup = setupFailure(file, r);
   if (setup) throw setup;

@@ -17,6 +17,7 @@ import { INVARIANTS } from "../check/index.js";
 import { loadScenarioFile } from "../scenario/loader.js";
 import { makeReplay } from "../scenario/replay.js";
 import { runScenario, type RunReport } from "../scenario/runner.js";
+import { strategyByName } from "../harness/strategy.js";
 import type { FuzzScenario, ModelRun } from "./model.js";
 
 /** Invariants that need the fuzz run's healing phase (not exported). */
@@ -81,7 +82,7 @@ export function exportFailure(model: FuzzScenario, run: ModelRun, profile: strin
   const attempts: { strategy: "fifo" | "random"; seed: number }[] = [{ strategy: "fifo", seed: 0 }];
   for (let s = 1; s <= seeds; s++) attempts.push({ strategy: "random", seed: s });
   for (const a of attempts) {
-    const report = runScenario(loaded, { strategy: a.strategy, seed: a.seed });
+    const report = runScenario(loaded, { strategy: strategyByName(a.strategy, a.seed), seed: a.seed });
     if (!same(report)) continue;
     const replayFile = `${base}.run.replay.json`;
     writeFileAtomic(replayFile, JSON.stringify(makeReplay(report, loaded, replayFile, scenarioFile), null, 2) + "\n", "the replay file");

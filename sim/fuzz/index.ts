@@ -1,5 +1,5 @@
 /** Fuzzing and schedule exploration: arbitraries, the property API, explorers, shrinking, replay files. */
 export * from "./model.js";
 export * from "./arbitraries.js";
-export * from "./explore.js";
+
 export * from "./property.js";

@@ -1,23 +1,17 @@
 /**
  * A fuzz scenario: plain JSON data in the QMP vocabulary (devices, nodes,
- * guest workloads, device faults, and timed commands), and the one run loop
- * every fuzz, exploration and replay goes through.
- *
- * The run has a safety phase and a liveness phase (TigerBeetle's VOPR
- * habit): the commands run at their times with the faults in force; then the
- * world heals — faults are lifted, user-paused jobs resumed, ready jobs
- * completed, jobs waiting for a manual finalize finalized — and every job
- * must conclude within the time budget. Invariants from sim/check are
- * checked throughout.
+ * guest workloads, device faults, and timed commands), run through the
+ * harness's one run loop: the commands at their times with the faults in
+ * force (safety phase), then heal and the liveness phase, in which every job
+ * must conclude. Invariants from sim/check are checked throughout.
  */
-import { startGuest } from "../block/index.js";
+import { startGuest, type BlockBackend } from "../block/index.js";
 import type { FaultRule } from "../disk/index.js";
-import { waitsForUser } from "../check/invariants.js";
-import { checkRun, INVARIANTS, type CheckViolation, type InvariantSelection } from "../check/index.js";
-import { profileBehaviour } from "../qmp/profiles.js";
-import { createQemu, type Qemu } from "../qmp/qemu.js";
+import { INVARIANTS, type CheckViolation, type InvariantSelection } from "../check/index.js";
+import { runWorld } from "../harness/run.js";
+import { createWorld } from "../harness/world.js";
 import type { QmpResponse } from "../qmp/types.js";
-import { Scheduler, sleep, spawn, type ChoiceLog, type Outcome, type Process, type Strategy } from "../scheduler/index.js";
+import { sleep, spawn, type ChoiceLog, type Outcome, type Process, type Strategy } from "../scheduler/index.js";
 
 /** A simulated disk. */
 export interface FuzzDevice {
@@ -73,83 +67,61 @@ export interface ModelRun {
   events: string[];
 }
 
-const GUEST_BACKENDS = new WeakMap<Qemu, Map<string, ReturnType<Qemu["graph"]["createBackend"]>>>();
-
-function backendFor(q: Qemu, node: string) {
-  let m = GUEST_BACKENDS.get(q);
-  if (!m) GUEST_BACKENDS.set(q, (m = new Map()));
-  let b = m.get(node);
-  if (!b) {
-    const root = q.graph.findNode(node);
-    if (!root) return undefined;
-    b = q.graph.createBackend({ name: `guest-${node}`, issuer: "guest", root, queueWhenDrained: true });
-    m.set(node, b);
-  }
-  return b;
-}
-
-function latencyOf(d: FuzzDevice): number | { minNs: number; maxNs: number } {
-  return d.latencyMaxNs === undefined ? d.latencyNs : { minNs: d.latencyNs, maxNs: d.latencyMaxNs };
-}
-
 /** Runs one fuzz scenario once; never throws for a broken invariant (the result lists it). */
 export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): ModelRun {
-  const sim = new Scheduler({ seed: opts.seed ?? 0, ...(opts.strategy ? { strategy: opts.strategy } : {}), maxTimeNs: model.maxTimeNs ?? 60e9, maxSteps: 5_000_000, trace: opts.trace ?? false });
-  const q = createQemu(sim, profileBehaviour(opts.profile ?? "current"));
-  const devices = model.devices.map((d) =>
-    q.addDevice({ name: d.name, sizeBytes: d.sizeBytes, clusterSizeBytes: 65536, readLatencyNs: latencyOf(d), writeLatencyNs: latencyOf(d), bandwidthBytesPerSec: 0, queueDepth: 8 }),
-  );
-  model.devices.forEach((d, i) => { for (const f of d.faults ?? []) devices[i].faults.add(f); });
-  const check = checkRun(q, opts.invariants ?? INVARIANTS);
+  const world = createWorld({
+    profile: opts.profile ?? "current", seed: opts.seed ?? 0, ...(opts.strategy ? { strategy: opts.strategy } : {}),
+    limits: { timeNs: model.maxTimeNs ?? 60e9, steps: 5_000_000 }, trace: opts.trace ?? false,
+    devices: model.devices.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes, latencyNs: d.latencyMaxNs === undefined ? d.latencyNs : { minNs: d.latencyNs, maxNs: d.latencyMaxNs }, queueDepth: 8, ...(d.faults ? { faults: d.faults } : {}) })),
+    nodes: model.nodes,
+    invariants: opts.invariants ?? INVARIANTS,
+  });
+  const q = world.qemu, sim = world.sim;
   const responses: ModelRun["responses"] = [];
   const events: string[] = [];
   q.jm.onEvent((e) => events.push(e.event === "JOB_STATUS_CHANGE" ? `${String(e.data.id)}:${String(e.data.status)}` : `${e.event} ${String(e.data.device ?? e.data.id)}`));
-  const qmp = function* (execute: string, args?: Record<string, unknown>): Process<QmpResponse> {
-    const response = yield* q.monitor.execute(args ? { execute, arguments: args } : { execute });
-    responses.push({ execute, response });
-    return response;
+  const backends = new Map<string, BlockBackend>();
+  const backendFor = (node: string): BlockBackend | undefined => {
+    let b = backends.get(node);
+    if (!b) {
+      const root = q.graph.findNode(node);
+      if (!root) return undefined;
+      b = q.graph.createBackend({ name: `guest-${node}`, issuer: "guest", root, queueWhenDrained: true });
+      backends.set(node, b);
+    }
+    return b;
   };
-  sim.spawn("client", (function* (): Process {
-    for (const n of model.nodes) yield* qmp("blockdev-add", n);
-    // the guest's disks are attached at boot, before any job inserts a filter above them
-    for (const a of model.actions) if ("guest" in a) backendFor(q, a.guest);
-    const t0 = sim.now;
-    const actions = [...model.actions].sort((a, b) => a.atNs - b.atNs); // stable: equal times keep list order
-    for (const a of actions) {
-      const wait = t0 + a.atNs - sim.now;
-      if (wait > 0) yield sleep(wait);
-      if ("execute" in a) yield* qmp(a.execute, a.arguments);
-      else if ("drain" in a) {
-        const node = q.graph.findNode(a.drain);
-        if (node) {
-          yield spawn(`drain ${a.drain}`, (function* (): Process {
-            // From the main loop, as QEMU's internal callers drain: a nested poll; the jobs it pauses or resumes run at once.
-            yield* q.monitor.mainLoop(() => q.graph.drainedBeginPoll(node));
-            yield sleep(a.forNs);
-            yield* q.monitor.mainLoop(() => q.graph.drainedEnd(node));
-          })());
+  const r = runWorld(world, {
+    name: "client",
+    heal: !opts.noHeal,
+    onHealCommand: (execute, _args, response) => responses.push({ execute, response }),
+    *safety() {
+      model.nodes.forEach((_n, i) => responses.push({ execute: "blockdev-add", response: world.nodeReplies[i] }));
+      // the guest's disks are attached at boot, before any job inserts a filter above them
+      for (const a of model.actions) if ("guest" in a) backendFor(a.guest);
+      const t0 = sim.now;
+      const actions = [...model.actions].sort((a, b) => a.atNs - b.atNs); // stable: equal times keep list order
+      for (const a of actions) {
+        const wait = t0 + a.atNs - sim.now;
+        if (wait > 0) yield sleep(wait);
+        if ("execute" in a) {
+          const response = yield* q.monitor.execute(a.arguments ? { execute: a.execute, arguments: a.arguments } : { execute: a.execute });
+          responses.push({ execute: a.execute, response });
+        } else if ("drain" in a) {
+          const node = q.graph.findNode(a.drain);
+          if (node) {
+            yield spawn(`drain ${a.drain}`, (function* (): Process {
+              yield* q.graph.drainedBegin(node);
+              yield sleep(a.forNs);
+              q.graph.drainedEnd(node);
+            })());
+          }
+        } else {
+          const backend = backendFor(a.guest);
+          if (backend) startGuest(sim, { name: `burst-${a.guest}-${a.atNs}`, backend, pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 2, intervalNs: a.intervalNs, maxRequests: a.requests });
         }
-      } else {
-        const backend = backendFor(q, a.guest);
-        if (backend) startGuest(sim, { name: `burst-${a.guest}-${a.atNs}`, backend, pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 2, intervalNs: a.intervalNs, maxRequests: a.requests });
       }
-    }
-    if (opts.noHeal) return;
-    // liveness phase: heal, then every job must conclude
-    for (const d of devices) d.faults.clear();
-    while (q.jm.jobs.length > 0) { // the run's time budget bounds this
-      for (const j of [...q.jm.jobs]) {
-        if (j.freed || j.id === null) continue;
-        if (j.userPaused && (j.status === "paused" || j.status === "standby" || j.status === "running" || j.status === "ready")) yield* qmp("job-resume", { id: j.id });
-        else if (j.status === "ready") yield* qmp("job-complete", { id: j.id });
-        else if (j.status === "running" && waitsForUser(j, j.status)) yield* qmp("job-cancel", { id: j.id });
-        else if (j.status === "pending" && !j.autoFinalize) yield* qmp("job-finalize", { id: j.id });
-        else if (j.status === "concluded") yield* qmp("job-dismiss", { id: j.id });
-      }
-      yield sleep(5_000_000);
-    }
-  })());
-  const result = sim.run();
-  const violations = check.finish(result);
-  return { violations, outcome: result.outcome, hash: result.hash, choices: result.choices, endTimeNs: result.endTimeNs, steps: result.steps, responses, events };
+    },
+  });
+  return { violations: r.violations, outcome: r.outcome, hash: r.hash, choices: r.choices, endTimeNs: r.endTimeNs, steps: r.kernelSteps, responses, events };
 }

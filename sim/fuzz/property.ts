@@ -15,7 +15,7 @@ import fc from "fast-check";
 import { formatViolation, type CheckViolation, type InvariantSelection } from "../check/index.js";
 import { formatChoiceLog, parseChoiceLog, ReplayStrategy } from "../scheduler/index.js";
 import { scenario as scenarioArb, schedule as scheduleArb, type ScenarioOptions } from "./arbitraries.js";
-import { PickListStrategy } from "./explore.js";
+import { PickListStrategy } from "../harness/strategy.js";
 import { runModel, type FuzzScenario, type ModelRun } from "./model.js";
 
 export const FUZZ_REPLAY_VERSION = 1;

@@ -20,7 +20,9 @@
  *   command"), which libvirt's job code never allowed: a QUERY job may be
  *   taken while a MODIFY job is held. Use it to show what the fix intended.
  */
-import { CURRENT_BEHAVIOUR, PROFILES, profileBehaviour, type Behaviour, type Profile } from "../qmp/profiles.js";
+import { CURRENT_BEHAVIOUR, PROFILES, profileBehaviour, UnknownProfileError, type Behaviour, type Profile } from "../qmp/profiles.js";
+
+export { UnknownProfileError } from "../qmp/profiles.js";
 
 /** Switches of the management layer. */
 export interface MgmtBehaviour {
@@ -89,11 +91,25 @@ export function mgmtBehaviour(name: string): MgmtBehaviour {
   const m = MGMT_PROFILES.find((p) => p.name === name);
   if (m) return { ...DEFAULT_MGMT_BEHAVIOUR, ...m.mgmt };
   if (PROFILES.some((p) => p.name === name)) return { ...DEFAULT_MGMT_BEHAVIOUR };
-  throw new Error(`unknown profile '${name}'; known profiles: ${ALL_PROFILES.map((p) => p.name).join(", ")}`);
+  throw new UnknownProfileError(name, ALL_PROFILES.map((p) => p.name));
 }
 
 /** The QEMU behaviour of any profile name in ALL_PROFILES (management profiles keep QEMU current). */
 export function qemuBehaviour(name: string): Behaviour {
   const m = MGMT_PROFILES.find((p) => p.name === name);
-  return m ? { ...CURRENT_BEHAVIOUR, ...m.behaviour } : profileBehaviour(name);
+  if (m) return { ...CURRENT_BEHAVIOUR, ...m.behaviour };
+  if (!PROFILES.some((p) => p.name === name)) throw new UnknownProfileError(name, ALL_PROFILES.map((p) => p.name));
+  return profileBehaviour(name);
+}
+
+/**
+ * The one lookup of the profile catalog (QMP and management profiles): the
+ * profile, its QEMU behaviour and its management behaviour. Every command
+ * that takes a profile goes through it, so each accepts every profile
+ * `blocksim profiles` lists and refuses an unknown one the same way.
+ */
+export function lookupProfile(name: string): { profile: Profile; qemu: Behaviour; mgmt: MgmtBehaviour } {
+  const profile = ALL_PROFILES.find((p) => p.name === name);
+  if (!profile) throw new UnknownProfileError(name, ALL_PROFILES.map((p) => p.name));
+  return { profile, qemu: qemuBehaviour(name), mgmt: mgmtBehaviour(name) };
 }

@@ -120,9 +120,20 @@ export const PROFILES: readonly Profile[] = [
   },
 ];
 
-/** The behaviour of a named profile; throws with the list of known names. */
+/**
+ * A profile name no catalog knows. A class of its own, so callers tell it
+ * from other errors by type (an exit code never comes from an error's text).
+ */
+export class UnknownProfileError extends Error {
+  override name = "UnknownProfileError";
+  constructor(readonly profile: string, readonly known: readonly string[]) {
+    super(`unknown profile "${profile}"; known profiles: ${known.join(", ")}`);
+  }
+}
+
+/** The behaviour of a named QMP profile; throws UnknownProfileError with the known names. */
 export function profileBehaviour(name: string): Behaviour {
   const p = PROFILES.find((x) => x.name === name);
-  if (!p) throw new Error(`unknown profile '${name}'; known profiles: ${PROFILES.map((x) => x.name).join(", ")}`);
+  if (!p) throw new UnknownProfileError(name, PROFILES.map((x) => x.name));
   return { ...CURRENT_BEHAVIOUR, ...p.behaviour };
 }

@@ -31,7 +31,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { checkRun, type CheckViolation } from "../check/index.js";
-import { explore as exploreSchedules, picksOf, shrinkPicks, PickListStrategy, type ExploreStrategy, type Found, type Subject, type SubjectRun } from "../fuzz/explore.js";
+import { explore as exploreSchedules, picksOf, shrinkPicks, PickListStrategy, type ExploreStrategy, type Found, type Subject, type SubjectRun } from "../harness/explore.js";
 import { packageUrl } from "../scenario/package-root.js";
 import { profileBehaviour } from "../qmp/profiles.js";
 import { createQemu, type Qemu } from "../qmp/qemu.js";

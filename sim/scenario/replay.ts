@@ -25,7 +25,7 @@ const ReplayFile = z.strictObject({
   ], { error: "expected { path, sha256 } or { inline: <scenario> }" }),
   profile: z.string().min(1),
   seed: z.union([z.number().int(), z.string()]),
-  strategy: z.enum(["fifo", "random", "pct", "replay"]),
+  strategy: z.string().min(1),
   /** The choice log, compact (`1:2.0,3.1`) or as JSON entries. */
   choices: z.union([z.string(), z.array(z.union([z.tuple([z.number().int(), z.number().int()]), z.tuple([z.number().int(), z.number().int(), z.string()])]))]),
   hash: z.string().regex(/^[0-9a-f]{16}$/, "expected 16 hex digits (a trace hash)"),

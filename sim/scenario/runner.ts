@@ -1,42 +1,44 @@
 /**
- * Runs a scenario: builds a simulated QEMU (sim/qmp createQemu) under the
- * scenario's profile, declares its devices, adds its nodes with
- * blockdev-add, starts its guests, runs each step as a QMP client process
- * that waits for its trigger, then checks the expectations.
+ * Runs a scenario: turns it into the harness's WorldSpec (devices, nodes,
+ * guests, domain, invariants, profile, seed, strategy), runs each step as a
+ * QMP client process that waits for its trigger as the safety phase of the
+ * harness's run loop, then checks the expectations.
  *
  * A run ends when every step has run (or can no longer be triggered: no
  * step waits on time and no job is active) and no job is active any more;
  * then the guests stop and the kernel finishes what is in flight. Same
  * scenario, seed, profile and strategy ⇒ the same report and trace hash.
+ *
+ * Steps cost linear time in their number: a timed step's process is spawned
+ * only at its time (one clock process holds the rest), a step that follows
+ * another is spawned when that one ends, and a step waiting for an event or
+ * a job status is woken only when its own condition comes true.
  */
 import { BackupDriver } from "../jobs/drivers/backup.js";
 import { MirrorDriver } from "../jobs/drivers/mirror.js";
 import type { Job } from "../jobs/job.js";
-import { createQemu, type Qemu } from "../qmp/qemu.js";
-import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, mgmtBehaviour, poller, qemuBehaviour, QUERY_WAIT_RULE, VirError, watchQueryWait } from "../mgmt/index.js";
+import type { Qemu } from "../qmp/qemu.js";
+import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, poller, VirError } from "../mgmt/index.js";
 import type { QmpResponse } from "../qmp/types.js";
-import { attachDevice, changeAioContext, startGuest, type BlockNode, type GuestWorkload } from "../block/index.js";
-import { versionAt, type ActiveFault, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
-import {
-  AioContexts,
-  FifoStrategy, join, PctStrategy, RandomStrategy, ReplayStrategy, Scheduler, Signal, settle, sleep, wait,
-  type ChoiceLog, type Outcome, type Process, type ProcHandle, type Strategy, type TraceRecord,
-} from "../scheduler/index.js";
-import { checkRun, INVARIANTS, type CheckViolation } from "../check/index.js";
+import type { BlockNode } from "../block/index.js";
+import { versionAt, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
+import { Signal, settle, sleep, spawn, wait, type ChoiceLog, type Outcome, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
+import { runWorld, type Violation } from "../harness/run.js";
+import { strategyByName, type StrategyName } from "../harness/strategy.js";
+import { createWorld, invariantNames as allInvariantNames, type GuestSpec, type World as HarnessWorld, type WorldSpec } from "../harness/world.js";
 import type { LoadedScenario } from "./loader.js";
 import { describeExpect, replyMatches } from "./reply-expect.js";
 import type { ExpectedEvent, FaultRule, LibvirtCall, Scenario, Step } from "./schema.js";
 import { formatDuration } from "./units.js";
 
-export type StrategyName = "fifo" | "random" | "pct";
+export type { StrategyName } from "../harness/strategy.js";
 
 export interface RunOptions {
-  /** Overrides the scenario's seed / profile / strategy. */
+  /** Overrides the scenario's seed / profile. */
   seed?: number | string;
   profile?: string;
-  strategy?: StrategyName;
-  /** Replays this choice log instead of asking a strategy. */
-  replay?: ChoiceLog;
+  /** Who answers the choice points (a ReplayStrategy to replay a log); default: the scenario's strategy, seeded with the seed. */
+  strategy?: Strategy;
   /** Keep the kernel trace in the report (the trace hash is the same either way). */
   keepTrace?: boolean;
   /**
@@ -90,7 +92,8 @@ export interface RunReport {
   file: string;
   profile: string;
   seed: number | string;
-  strategy: StrategyName | "replay";
+  /** The name of the strategy object that ran (fifo, random, pct, replay, picks…). */
+  strategy: string;
   /** Whether every expectation held. */
   ok: boolean;
   failures: Failure[];
@@ -104,18 +107,44 @@ export interface RunReport {
   jobs: JobSpan[];
   /** Every job with an id as the run ended: what a budget end's summary shows. */
   jobsAtEnd: { id: string; type: string; status: string; offset: number; len: number }[];
-  violations: CheckViolation[];
+  violations: Violation[];
   /** Drained sections begun by steps or by QEMU: [node, beginNs, endNs | undefined]. */
   drains: { node: string; beginNs: number; endNs?: number }[];
   devices: { name: string; submitted: number; completed: number; faulted: number }[];
   trace?: TraceRecord[];
 }
 
-/** Picks the strategy object for a run. */
-export function makeStrategy(name: StrategyName, seed: number | string): Strategy {
-  if (name === "random") return new RandomStrategy(seed);
-  if (name === "pct") return new PctStrategy(seed);
-  return new FifoStrategy();
+/** The strategy a scenario's own `strategy:` names, seeded. */
+export function scenarioStrategy(sc: Scenario, seed: number | string, name: StrategyName = sc.strategy): Strategy {
+  return strategyByName(name, seed);
+}
+
+/** The harness's WorldSpec for a scenario. */
+export function worldSpec(sc: Scenario, o: { seed: number | string; profile: string; strategy: Strategy; trace: boolean }): WorldSpec {
+  return {
+    profile: o.profile, seed: o.seed, strategy: o.strategy, trace: o.trace,
+    limits: { steps: sc.limits.steps, timeNs: sc.limits.time, instantSteps: sc.limits["instant-steps"] },
+    devices: sc.devices.map((d) => ({
+      name: d.name, sizeBytes: d.size, clusterSizeBytes: d["cluster-size"],
+      readLatencyNs: latency(d["read-latency"] ?? d.latency), writeLatencyNs: latency(d["write-latency"] ?? d.latency),
+      bandwidthBytesPerSec: d.bandwidth, queueDepth: d["queue-depth"], faults: d.faults.map(diskFault), data: d.data,
+    })),
+    iothreads: sc.iothreads,
+    nodes: sc.nodes as unknown as Record<string, unknown>[],
+    guests: sc.guests.map((g): GuestSpec => ({
+      name: g.name, node: g.node, ...(g.drive !== undefined ? { drive: g.drive } : {}),
+      pattern: typeof g.pattern === "string" ? g.pattern : { kind: "hot" as const, offsetBytes: g.pattern.hot.offset, bytes: g.pattern.hot.length, hotFraction: g.pattern.hot.fraction },
+      readFraction: g["read-fraction"],
+      requestBytes: typeof g["request-size"] === "number" ? g["request-size"] : { minBytes: g["request-size"].min, maxBytes: g["request-size"].max },
+      alignBytes: g.align, iodepth: g.iodepth,
+      intervalNs: typeof g.interval === "number" ? g.interval : { minNs: g.interval.min, maxNs: g.interval.max },
+      regionOffsetBytes: g.region?.offset, regionBytes: g.region?.length,
+      maxRequests: g["max-requests"], startNs: g.start, ...(g.stop !== undefined ? { stopNs: g.stop } : {}),
+      ...(g.iothread !== undefined ? { iothread: g.iothread } : {}),
+    })),
+    ...(sc.domain ? { domain: { disks: sc.domain.disks, qmpRoundTripNs: sc.domain["qmp-round-trip"], queryWaitBoundNs: sc.domain["query-wait-bound"] } } : {}),
+    invariants: invariantNames(sc),
+  };
 }
 
 /** Runs a loaded scenario once. Never throws for a failing expectation; the report says what failed. */
@@ -123,43 +152,32 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const sc = loaded.scenario;
   const seed = opts.seed ?? sc.seed;
   const profile = opts.profile ?? sc.profile;
-  const strategyName = opts.strategy ?? sc.strategy;
-  const strategy = opts.replay ? new ReplayStrategy(opts.replay) : makeStrategy(strategyName, seed);
-  const behaviour = qemuBehaviour(profile);
-  const sim = new Scheduler({ seed, strategy, trace: !!opts.keepTrace, maxSteps: sc.limits.steps, maxTimeNs: sc.limits.time, maxInstantSteps: sc.limits["instant-steps"] });
-  const qemu = createQemu(sim, behaviour);
-  const names = invariantNames(sc);
-  const dom = sc.domain ? new Domain(qemu, { behaviour: mgmtBehaviour(profile), disks: sc.domain.disks, qmpRoundTripNs: sc.domain["qmp-round-trip"] }) : undefined;
-  const mgmtViolations = dom && (sc.expect.invariants === "all" || names.includes(QUERY_WAIT_RULE) || sc.expect.violations.includes(QUERY_WAIT_RULE))
-    ? watchQueryWait(dom, sc.domain!["query-wait-bound"]) : [];
-  const w = new World(sim, qemu, sc, opts.onProgress, dom);
-  const check = checkRun(qemu, names.filter((n) => n !== QUERY_WAIT_RULE));
-  sim.spawn("scenario", w.main());
-  const result = sim.run();
-  const failures: Failure[] = [...w.setupFailures];
-  const violations: CheckViolation[] = [
-    ...check.finish(result),
-    ...mgmtViolations.map((v) => ({ invariant: v.rule, timeNs: v.timeNs, detail: v.detail })),
-  ];
-  if (w.setupFailures.length === 0) {
-    failures.push(...checkOutcome(sc, result.outcome));
-    failures.push(...checkSteps(sc, w));
-    failures.push(...checkEvents(sc, w.log));
-    failures.push(...checkJobs(sc, w));
-    failures.push(...checkData(sc, w, qemu));
-    failures.push(...checkViolations(sc, violations));
+  const strategy = opts.strategy ?? scenarioStrategy(sc, seed);
+  const world = createWorld(worldSpec(sc, { seed, profile, strategy, trace: !!opts.keepTrace }));
+  const w = new Steps(world, sc, opts.onProgress);
+  const result = runWorld(world, { name: "scenario", safety: () => w.main() });
+  const failures: Failure[] = result.setupFailures.map((message) => ({ kind: "setup" as const, message }));
+  const violations = result.violations;
+  if (failures.length === 0) {
+    const add = (fs: Failure[]) => { for (const f of fs) failures.push(f); };
+    add(checkOutcome(sc, result.outcome));
+    add(checkSteps(sc, w));
+    add(checkEvents(sc, w.log));
+    add(checkJobs(sc, w));
+    add(checkData(sc, w, world.qemu));
+    add(checkViolations(sc, violations));
   }
   return {
     name: sc.name,
     file: loaded.file,
     profile,
     seed,
-    strategy: opts.replay ? "replay" : strategyName,
+    strategy: strategy.name,
     ok: failures.length === 0,
     failures,
     outcome: result.outcome,
     endTimeNs: result.endTimeNs,
-    kernelSteps: result.steps,
+    kernelSteps: result.kernelSteps,
     hash: result.hash,
     choices: result.choices,
     log: w.log,
@@ -168,54 +186,99 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     jobsAtEnd: w.allJobs.filter((j) => j.id !== null).map((j) => ({ id: String(j.id), type: j.type, status: j.status, offset: j.progressCurrent, len: j.progressTotal })),
     violations,
     drains: w.drains,
-    devices: [...qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted })),
+    devices: [...world.qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted })),
     ...(result.trace ? { trace: result.trace } : {}),
   };
 }
 
 const ACTIVE = new Set(["running", "waiting", "aborting"]);
 
-/** The simulated world of one run and the processes that drive it. */
-class World {
+/** A drained section a drain step began, for the undrain step that ends it. */
+interface StepDrain { node: BlockNode; begun: boolean; readonly begin: Signal<void> }
+
+/** The steps of one run: their processes, triggers and what they observed. */
+class Steps {
   readonly log: LogEntry[] = [];
   readonly steps: StepReport[];
-  readonly setupFailures: Failure[] = [];
   readonly allJobs: Job[] = [];
   readonly drains: { node: string; beginNs: number; endNs?: number }[] = [];
   /** Mirror jobs' target content at the pivot. */
   readonly targetAtPivot = new Map<Job, Content>();
+  private readonly sim;
+  private readonly qemu: Qemu;
+  private readonly dom?: Domain;
+  /** Notified on every event and step end: the main process re-judges whether the run is over. */
   private readonly progress = new Signal<void>("scenario progress");
-  private readonly seenStatuses = new Map<string, Set<string>>();
   private readonly seenJobs = new Set<Job>();
-  private readonly guests: GuestWorkload[] = [];
-  private readonly faults = new Map<string, ActiveFault[]>();
-  private readonly stepDrains = new Map<string, { node: BlockNode; begun: boolean }[]>();
-  private readonly sleeping = new Set<number>();
-  /** Steps whose process has reached its trigger wait (before that, nobody knows what it waits for). */
-  private readonly armed = new Set<number>();
-  private t0 = 0;
-
+  private readonly stepDrains = new Map<string, StepDrain[]>();
+  /** Per step: its trigger fired, and the signal its process waits on until then (event and job triggers). */
+  private readonly fired: boolean[];
+  private readonly wake: (Signal<void> | undefined)[];
+  /** Steps each step's end triggers (the next step without a trigger, `after:` steps). */
+  private readonly followers: number[][];
+  /** Event-triggered steps by event name, with how many matching events each has seen. */
+  private readonly onEvent = new Map<string, Set<number>>();
+  private readonly eventCounts: number[];
+  /** Job-status-triggered steps by "id status". */
+  private readonly onJob = new Map<string, Set<number>>();
+  /** Steps triggered and not done (running, or sleeping out their delay). */
+  private active = 0;
+  private done = 0;
+  /** Timed steps whose time has not come. */
+  private pendingTimed = 0;
   private events = 0;
 
-  constructor(
-    readonly sim: Scheduler, readonly qemu: Qemu, readonly sc: Scenario,
-    private readonly onProgress?: (virtualNs: number, events: number) => void,
-    private readonly dom?: Domain,
-  ) {
+  constructor(readonly world: HarnessWorld, readonly sc: Scenario, private readonly onProgress?: (virtualNs: number, events: number) => void) {
+    this.sim = world.sim;
+    this.qemu = world.qemu;
+    this.dom = world.dom;
+    const n = sc.steps.length;
     this.steps = sc.steps.map((st, i) => ({ index: i, label: stepLabel(st), client: st.client ?? "client", state: "waiting" }));
-    qemu.monitor.onEvent((e) => {
-      this.log.push({ t: sim.now, kind: "event", event: e.event, data: e.data });
-      this.onProgress?.(sim.now, ++this.events);
-      this.observeJobs();
-      if (e.event === "JOB_STATUS_CHANGE") {
-        const id = String(e.data.id);
-        let s = this.seenStatuses.get(id);
-        if (!s) this.seenStatuses.set(id, (s = new Set()));
-        s.add(String(e.data.status));
-      }
-      sim.notify(this.progress);
+    this.fired = new Array<boolean>(n).fill(false);
+    this.wake = new Array<Signal<void> | undefined>(n).fill(undefined);
+    this.eventCounts = new Array<number>(n).fill(0);
+    this.followers = sc.steps.map(() => []);
+    const ids = new Map<string, number>();
+    sc.steps.forEach((st, i) => { if (st.id !== undefined) ids.set(st.id, i); });
+    sc.steps.forEach((st, i) => {
+      if (st.at !== undefined) this.pendingTimed++;
+      else if (st.after !== undefined) this.followers[ids.get(st.after)!].push(i);
+      else if (st["on-event"] !== undefined) {
+        const name = st["on-event"].event;
+        let set = this.onEvent.get(name);
+        if (!set) this.onEvent.set(name, (set = new Set()));
+        set.add(i);
+      } else if (st["on-job"] !== undefined) {
+        const key = `${st["on-job"].id} ${st["on-job"].status}`;
+        let set = this.onJob.get(key);
+        if (!set) this.onJob.set(key, (set = new Set()));
+        set.add(i);
+      } else if (i > 0) this.followers[i - 1].push(i);
     });
-    qemu.graph.observe((ev) => {
+    this.qemu.monitor.onEvent((e) => {
+      this.log.push({ t: this.sim.now, kind: "event", event: e.event, data: e.data });
+      this.onProgress?.(this.sim.now, ++this.events);
+      this.observeJobs();
+      const waiting = this.onEvent.get(e.event);
+      if (waiting) {
+        for (const i of [...waiting]) {
+          const m = sc.steps[i]["on-event"]!;
+          if (!subset(m.data, e.data) || ++this.eventCounts[i] < m.count) continue;
+          waiting.delete(i);
+          this.fire(i);
+        }
+      }
+      if (e.event === "JOB_STATUS_CHANGE") {
+        const key = `${String(e.data.id)} ${String(e.data.status)}`;
+        const waitingJob = this.onJob.get(key);
+        if (waitingJob) {
+          this.onJob.delete(key);
+          for (const i of waitingJob) this.fire(i);
+        }
+      }
+      this.sim.notify(this.progress);
+    });
+    this.qemu.graph.observe((ev) => {
       if (ev.type === "drained-begin") this.drains.push({ node: ev.node.name, beginNs: ev.timeNs });
       else if (ev.type === "drained-end") {
         const open = [...this.drains].reverse().find((d) => d.node === ev.node.name && d.endNs === undefined);
@@ -224,7 +287,15 @@ class World {
     });
   }
 
-  /** Records jobs as they appear, their status changes, and mirror targets at the pivot. */
+  /** An event or job trigger came true: the step's waiting process goes on. */
+  private fire(i: number): void {
+    this.fired[i] = true;
+    this.active++;
+    const sig = this.wake[i];
+    if (sig) this.sim.notify(sig);
+  }
+
+  /** Records jobs as they appear, and mirror targets at the pivot. */
   private observeJobs(): void {
     for (const j of this.qemu.jm.jobs) {
       if (!this.seenJobs.has(j)) {
@@ -244,12 +315,14 @@ class World {
   jobSpans(): JobSpan[] {
     const spans: JobSpan[] = [];
     const open = new Map<string, JobSpan>();
+    const seen = new Map<string, number>();
     for (const e of this.log) {
       if (e.kind !== "event" || e.event !== "JOB_STATUS_CHANGE") continue;
       const id = String(e.data.id), status = String(e.data.status);
       let span = open.get(id);
       if (!span || status === "created") {
-        const k = spans.filter((s) => s.job === id).length;
+        const k = seen.get(id) ?? 0;
+        seen.set(id, k + 1);
         const type = this.allJobs.filter((j) => j.id === id)[k]?.type ?? "job";
         span = { job: id, type, statuses: [] };
         spans.push(span);
@@ -261,99 +334,47 @@ class World {
     return spans;
   }
 
+  /** The safety phase: arm the steps, then wait until they have all run (or cannot) and no job is active. */
   *main(): Process<void> {
-    const sim = this.sim, sc = this.sc, qemu = this.qemu;
-    // Devices.
-    for (const d of sc.devices) {
-      try {
-        qemu.addDevice({
-          name: d.name, sizeBytes: d.size, clusterSizeBytes: d["cluster-size"],
-          readLatencyNs: latency(d["read-latency"] ?? d.latency), writeLatencyNs: latency(d["write-latency"] ?? d.latency),
-          bandwidthBytesPerSec: d.bandwidth, queueDepth: d["queue-depth"], faults: d.faults.map(diskFault),
-        });
-      } catch (e) {
-        this.setupFailures.push({ kind: "setup", message: `device "${d.name}": ${(e as Error).message}` });
-        return;
+    const sim = this.sim, sc = this.sc, t0 = this.world.t0;
+    // Event- and job-triggered steps wait from the start; the first step without a trigger starts now.
+    sc.steps.forEach((st, i) => {
+      if (st.at === undefined && st.after === undefined && (st["on-event"] !== undefined || st["on-job"] !== undefined)) {
+        this.wake[i] = new Signal<void>(`step ${i} trigger`);
+        sim.spawn(`step ${i} ${this.steps[i].label}`, this.step(st, i), { daemon: true });
       }
-    }
-    // Data already on the devices (written before the run, faults not applied).
-    // Every device is filled at once (each by its own process), so setup lasts as long as the slowest device.
-    const fills: ProcHandle[] = [];
-    for (const d of sc.devices) {
-      if (d.data.length === 0) continue;
-      const dev = qemu.devices.get(d.name)!;
-      fills.push(sim.spawn(`fill ${d.name}`, (function* (): Process<void> {
-        const rules = dev.faults.list().map((f) => f.rule);
-        dev.faults.clear();
-        for (const r of d.data) yield dev.io({ op: "write", offset: r.offset, bytes: r.length, issuer: "qemu-img" });
-        for (const r of rules) dev.faults.add(r);
-      })()));
-    }
-    for (const f of fills) yield join(f);
-    // IOThreads, then nodes, through the monitor as a management layer would.
-    for (const id of sc.iothreads) {
-      const r = yield* qemu.monitor.execute({ execute: "object-add", arguments: { "qom-type": "iothread", id } });
-      if ("error" in r) {
-        this.setupFailures.push({ kind: "setup", message: `iothread "${id}": object-add failed: ${r.error.class}: ${r.error.desc}` });
-        return;
-      }
-    }
-    for (const n of sc.nodes) {
-      const r = yield* qemu.monitor.execute({ execute: "blockdev-add", arguments: n as unknown as Record<string, unknown> });
-      if ("error" in r) {
-        this.setupFailures.push({ kind: "setup", message: `node "${n["node-name"]}": blockdev-add failed: ${r.error.class}: ${r.error.desc}` });
-        return;
-      }
-    }
-    this.t0 = sim.now;
-    // Guests.
-    for (const g of sc.guests) {
-      const node = qemu.graph.findNode(g.node)!;
-      let backend;
-      try {
-        backend = qemu.graph.createBackend({ name: g.drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true });
-        // The guest's device: realized in its IOThread (-device …,iothread=), the disk's graph moves there.
-        const iothread = g.iothread === undefined ? undefined : AioContexts.of(sim).get(g.iothread)!;
-        if (iothread) yield* changeAioContext(qemu.graph, node, iothread, backend);
-        attachDevice(backend);
-        const pattern = typeof g.pattern === "string" ? g.pattern : { kind: "hot" as const, offsetBytes: g.pattern.hot.offset, bytes: g.pattern.hot.length, hotFraction: g.pattern.hot.fraction };
-        const cfg = {
-          name: g.name, backend, pattern, readFraction: g["read-fraction"],
-          requestBytes: typeof g["request-size"] === "number" ? g["request-size"] : { minBytes: g["request-size"].min, maxBytes: g["request-size"].max },
-          alignBytes: g.align, iodepth: g.iodepth,
-          intervalNs: typeof g.interval === "number" ? g.interval : { minNs: g.interval.min, maxNs: g.interval.max },
-          regionOffsetBytes: g.region?.offset, regionBytes: g.region?.length,
-          maxRequests: g["max-requests"], stopAtNs: g.stop === undefined ? undefined : this.t0 + g.stop,
-          context: iothread?.id,
-        };
-        if (g.start === 0) this.guests.push(startGuest(sim, cfg));
-        else {
-          const guests = this.guests;
-          sim.spawn(`${g.name} start`, (function* (): Process<void> {
-            yield sleep(g.start);
-            guests.push(startGuest(sim, cfg));
-          })(), { daemon: true });
+    });
+    if (sc.steps.length > 0 && sc.steps[0].at === undefined && sc.steps[0].after === undefined && sc.steps[0]["on-event"] === undefined && sc.steps[0]["on-job"] === undefined) this.start(0);
+    // One clock process spawns each timed step at its time (equal times keep file order).
+    const timed = sc.steps.map((st, i) => [st.at, i] as const).filter((x): x is readonly [number, number] => x[0] !== undefined).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    if (timed.length > 0) {
+      const self = this;
+      sim.spawn("step clock", (function* (): Process<void> {
+        for (const [at, i] of timed) {
+          if (t0 + at > sim.now) yield sleep(t0 + at - sim.now);
+          self.pendingTimed--;
+          self.start(i);
         }
-      } catch (e) {
-        const msg = (e as Error).message;
-        this.setupFailures.push({ kind: "setup", message: msg.startsWith(`guest "${g.name}"`) ? msg : `guest "${g.name}": ${msg}` });
-        return;
-      }
+      })(), { daemon: true });
     }
-    // Steps, each its own client process.
-    sc.steps.forEach((st, i) => sim.spawn(`step ${i} ${this.steps[i].label}`, this.step(st, i), { daemon: true }));
-    // Wait for the steps to run (or to be stuck), then for the jobs to settle.
     // settle(): let every process woken at this instant reach its next wait before judging (a step may be about to sleep).
+    yield settle();
     while (!this.allStepsSettled() || this.jobsActive()) {
       yield wait(this.progress);
       yield settle();
     }
-    for (const g of this.guests) g.stop();
+  }
+
+  /** Spawns a step whose trigger came (time, or the step it follows ended). */
+  private start(i: number): void {
+    this.fired[i] = true;
+    this.active++;
+    this.sim.spawn(`step ${i} ${this.steps[i].label}`, this.step(this.sc.steps[i], i), { daemon: true });
   }
 
   private allStepsSettled(): boolean {
-    if (this.steps.every((s) => s.state === "done")) return true;
-    if (this.steps.some((s) => s.state === "running") || this.sleeping.size > 0 || this.armed.size < this.steps.length) return false;
+    if (this.done === this.steps.length) return true;
+    if (this.active > 0 || this.pendingTimed > 0) return false;
     return !this.jobsActive(); // every remaining step waits for something only a job could bring
   }
 
@@ -364,39 +385,25 @@ class World {
     ));
   }
 
-  private *sleepFor(i: number, ns: number): Process<void> {
-    if (ns <= 0) return;
-    this.sleeping.add(i);
-    yield sleep(ns);
-    this.sleeping.delete(i);
-  }
-
-  private *until(cond: () => boolean, what: string, rep: StepReport): Process<void> {
-    rep.waitingFor = what;
-    while (!cond()) yield wait(this.progress);
-    rep.waitingFor = undefined;
+  /** What a step that never ran was waiting for. */
+  waitingFor(i: number): string | undefined {
+    const st = this.sc.steps[i];
+    if (this.fired[i] || st.at !== undefined) return undefined;
+    if (st.after !== undefined) return `the reply to step "${st.after}"`;
+    if (st["on-event"] !== undefined) {
+      const m = st["on-event"];
+      return `event ${m.event}${m.data ? ` ${JSON.stringify(m.data)}` : ""}${m.count > 1 ? ` (${m.count} times)` : ""}`;
+    }
+    if (st["on-job"] !== undefined) return `job '${st["on-job"].id}' to reach status ${st["on-job"].status}`;
+    return i > 0 ? `the previous step (steps[${i - 1}] ${this.steps[i - 1].label})` : undefined;
   }
 
   private *step(st: Step, i: number): Process<void> {
     const sim = this.sim, rep = this.steps[i], qemu = this.qemu;
-    this.armed.add(i);
-    // The trigger.
-    if (st.at !== undefined) yield* this.sleepFor(i, this.t0 + st.at - sim.now);
-    else if (st.after !== undefined) {
-      const j = this.sc.steps.findIndex((s) => s.id === st.after);
-      yield* this.until(() => this.steps[j].state === "done", `the reply to step "${st.after}"`, rep);
-    } else if (st["on-event"] !== undefined) {
-      const m = st["on-event"];
-      const want = m.count;
-      yield* this.until(() => this.log.filter((e) => e.kind === "event" && e.event === m.event && subset(m.data, e.data)).length >= want,
-        `event ${m.event}${m.data ? ` ${JSON.stringify(m.data)}` : ""}${want > 1 ? ` (${want} times)` : ""}`, rep);
-    } else if (st["on-job"] !== undefined) {
-      const { id, status } = st["on-job"];
-      yield* this.until(() => this.seenStatuses.get(id)?.has(status) ?? false, `job '${id}' to reach status ${status}`, rep);
-    } else if (i > 0) {
-      yield* this.until(() => this.steps[i - 1].state === "done", `the previous step (steps[${i - 1}] ${this.steps[i - 1].label})`, rep);
-    }
-    yield* this.sleepFor(i, st.delay);
+    // An event or job trigger: wait for it (a timed or following step is spawned only once its trigger came).
+    const sig = this.wake[i];
+    if (sig) while (!this.fired[i]) yield wait(sig);
+    if (st.delay > 0) yield sleep(st.delay);
     rep.state = "running";
     rep.startNs = sim.now;
     const client = rep.client;
@@ -411,25 +418,27 @@ class World {
       if (node) {
         let list = this.stepDrains.get(node.name);
         if (!list) this.stepDrains.set(node.name, (list = []));
-        const d = { node, begun: false };
+        const d: StepDrain = { node, begun: false, begin: new Signal<void>(`drain of ${node.name} begun`) };
         list.push(d);
         // From the main loop, as QEMU's own callers drain: a nested poll, and the jobs it pauses are entered at once.
         yield* qemu.monitor.mainLoop(() => qemu.graph.drainedBeginPoll(node));
         d.begun = true;
+        sim.notify(d.begin);
       } else rep.response = { error: { class: "GenericError", desc: `no node named '${st.drain.node}' at this point` } };
     } else if ("undrain" in st) {
       const d = this.stepDrains.get(st.undrain.node)?.pop();
-      if (d && !d.begun) yield* this.until(() => d.begun, `the drained section on ${st.undrain.node} to begin`, rep);
+      if (d && !d.begun) {
+        rep.waitingFor = `the drained section on ${st.undrain.node} to begin`;
+        while (!d.begun) yield wait(d.begin);
+        rep.waitingFor = undefined;
+      }
       this.log.push({ t: sim.now, kind: "undrain", client, step: i, node: st.undrain.node });
       if (d) yield* qemu.monitor.mainLoop(() => qemu.graph.drainedEnd(d.node)); // the jobs it resumes run at once, up to their next yield
       else rep.response = { error: { class: "GenericError", desc: `undrain of '${st.undrain.node}' without a drain step before it` } };
     } else if ("fault" in st) {
       const { device, ...rule } = st.fault;
       this.log.push({ t: sim.now, kind: "fault", client, step: i, device });
-      const f = qemu.devices.get(device)!.faults.add(diskFault(rule));
-      let list = this.faults.get(device);
-      if (!list) this.faults.set(device, (list = []));
-      list.push(f);
+      qemu.devices.get(device)!.faults.add(diskFault(rule));
     } else if ("libvirt" in st) {
       const { api, ...args } = st.libvirt;
       this.log.push({ t: sim.now, kind: "cmd", client, step: i, execute: api, arguments: args, mgmt: true });
@@ -446,7 +455,7 @@ class World {
       this.log.push({ t: sim.now, kind: "cmd", client, step: i, execute: "poll virDomainGetBlockJobInfo", arguments: { disk: p.disk, every: formatDuration(p.interval) }, mgmt: true });
       const samples = yield* poller(this.dom!, client, {
         disk: p.disk, intervalNs: p.interval, ...(p.count !== undefined ? { count: p.count } : {}),
-        ...(p.until !== undefined ? { untilNs: this.t0 + p.until } : {}), ...(p["stop-when-gone"] ? { stopWhenGone: true } : {}),
+        ...(p.until !== undefined ? { untilNs: this.world.t0 + p.until } : {}), ...(p["stop-when-gone"] ? { stopWhenGone: true } : {}),
       });
       const worst = samples.reduce((m, x) => Math.max(m, x.returnNs - x.callNs), 0);
       rep.response = { return: { calls: samples.length, errors: samples.filter((x) => x.error).length, "worst-latency-ns": worst } };
@@ -457,7 +466,10 @@ class World {
     }
     rep.endNs = sim.now;
     rep.state = "done";
+    this.active--;
+    this.done++;
     this.observeJobs();
+    for (const f of this.followers[i]) this.start(f);
     sim.notify(this.progress);
   }
 }
@@ -533,13 +545,13 @@ export function describeOutcome(o: Outcome): string {
   }
 }
 
-function checkSteps(sc: Scenario, w: World): Failure[] {
+function checkSteps(sc: Scenario, w: Steps): Failure[] {
   const out: Failure[] = [];
   sc.steps.forEach((st, i) => {
     const rep = w.steps[i];
     const name = `steps[${i}] ${rep.label}`;
     if (rep.state !== "done") {
-      out.push({ kind: "trigger", message: rep.state === "running" ? `${name} had not finished when the run ended` : `${name} never ran: it was waiting for ${rep.waitingFor ?? "its time"}` });
+      out.push({ kind: "trigger", message: rep.state === "running" ? `${name} had not finished when the run ended` : `${name} never ran: it was waiting for ${rep.waitingFor ?? w.waitingFor(i) ?? "its time"}` });
       return;
     }
     const r = rep.response;
@@ -616,7 +628,7 @@ function checkEvents(sc: Scenario, log: LogEntry[]): Failure[] {
   return out;
 }
 
-function checkJobs(sc: Scenario, w: World): Failure[] {
+function checkJobs(sc: Scenario, w: Steps): Failure[] {
   const out: Failure[] = [];
   const spans = w.jobSpans();
   for (const [id, want] of Object.entries(sc.expect.jobs ?? {})) {
@@ -652,7 +664,7 @@ function compareContent(want: readonly ClusterVersion[], wantCluster: number, go
   return { differ, first };
 }
 
-function checkData(sc: Scenario, w: World, qemu: Qemu): Failure[] {
+function checkData(sc: Scenario, w: Steps, qemu: Qemu): Failure[] {
   const out: Failure[] = [];
   const byId = (id: string) => [...w.allJobs].reverse().find((j) => j.id === id);
   for (const d of sc.expect.data ?? []) {
@@ -685,15 +697,15 @@ function checkData(sc: Scenario, w: World, qemu: Qemu): Failure[] {
 /** The invariants a scenario asks for, plus those it expects to see violated. */
 function invariantNames(sc: Scenario): string[] {
   const inv = sc.expect.invariants;
-  const all = [...INVARIANTS.map((i) => i.name), QUERY_WAIT_RULE];
+  const all = allInvariantNames();
   const names = new Set([...(inv === "all" ? all : inv === "none" ? [] : inv), ...sc.expect.violations]);
   return all.filter((n) => names.has(n));
 }
 
-function checkViolations(sc: Scenario, violations: CheckViolation[]): Failure[] {
+function checkViolations(sc: Scenario, violations: Violation[]): Failure[] {
   const out: Failure[] = [];
   const expected = new Set(sc.expect.violations);
-  const byName = new Map<string, CheckViolation[]>();
+  const byName = new Map<string, Violation[]>();
   for (const v of violations) {
     if (expected.has(v.invariant)) continue;
     let list = byName.get(v.invariant);

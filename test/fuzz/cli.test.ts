@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { exploreCommand } from "../../cli/explore.js";
+import { main } from "../../cli/main.js";
 import { fuzzCommand, parseShard, parseWallTime, shardUnits, type CliIo } from "../../cli/fuzz.js";
 import { formatTable, racesCommand } from "../../cli/races.js";
 
@@ -63,18 +64,23 @@ describe("blocksim explore", () => {
     expect(again.stdout).toContain("(as recorded)");
   });
 
-  it("explores a scenario file by seeds and writes a replay for blocksim replay; refuses exhaustive there", () => {
+  it("explores a scenario file by seeds, or exhaustively, and writes a replay that blocksim replay reproduces", async () => {
     const io = capture(), out = join(dir, "drain.replay.json");
     expect(exploreCommand([repo("scenarios/races/drain-during-job-io.yaml"), "--profile", "drain-ignores-jobs", "--out", out], io)).toBe(1);
     expect(io.stdout).toContain("job-io-in-drained-section");
     expect(io.stdout).toContain(`replay: npx blocksim replay ${out}`);
     expect(io.stdout).toContain(`timeline: npx blocksim timeline ${out} -o ${out.replace(/\.json$/, "")}.html`);
-    expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 1, profile: "drain-ignores-jobs", strategy: "random" });
+    expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 1, profile: "drain-ignores-jobs" });
     const clean = capture();
     expect(exploreCommand([repo("scenarios/races/drain-during-job-io.yaml"), "--strategy", "pct", "--budget", "10"], clean)).toBe(0);
     expect(clean.stdout).toMatch(/strategy pct: 10 runs, \d+ distinct schedules, 0 violating/);
-    const ex = capture();
-    expect(exploreCommand([repo("scenarios/races/drain-during-job-io.yaml"), "--strategy", "exhaustive"], ex)).toBe(2);
+    const ex = capture(), exOut = join(dir, "start-shim.exhaustive.replay.json");
+    expect(exploreCommand([repo("scenarios/start-shim.yaml"), "--profile", "no-start-shim", "--strategy", "exhaustive", "--out", exOut], ex)).toBe(1);
+    expect(ex.stdout).toContain("no-io-while-paused");
+    expect(ex.stdout).toMatch(/shrunk schedule: \d+ picks/);
+    const again = capture();
+    expect(await main(["replay", exOut, "--quiet"], again)).toBe(1);
+    expect(again.stdout).toMatch(/REPLAY REPRODUCED .*and the same failure/);
   });
 
   it("refuses an unknown strategy or target", () => {

@@ -23,6 +23,6 @@ describe("management profiles", () => {
   });
 
   it("an unknown name is refused with the list of known ones", () => {
-    expect(() => mgmtBehaviour("libvirt-9")).toThrow(/^unknown profile 'libvirt-9'; known profiles: current, .*info-modify-job, libvirt-1\.2\.9, libvirt-1\.2\.17, query-beside-modify$/);
+    expect(() => mgmtBehaviour("libvirt-9")).toThrow(/^unknown profile "libvirt-9"; known profiles: current, .*info-modify-job, libvirt-1\.2\.9, libvirt-1\.2\.17, query-beside-modify$/);
   });
 });

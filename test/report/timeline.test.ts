@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { RandomStrategy } from "../../sim/scheduler/index.js";
 import { renderTimeline, STATUS_COLOURS } from "../../sim/report/timeline.js";
 import { loadScenarioFile } from "../../sim/scenario/loader.js";
 import { runScenario, type RunOptions } from "../../sim/scenario/runner.js";
@@ -82,7 +83,7 @@ describe("the timeline page", () => {
   });
 
   it("highlights the first violation", () => {
-    const { html } = page("start-shim.yaml", { profile: "no-start-shim", strategy: "random", seed: 1 });
+    const { html } = page("start-shim.yaml", { profile: "no-start-shim", strategy: new RandomStrategy(1), seed: 1 });
     expect(html).toMatch(/<g class="violation"><line x1="[\d.]+"/);
     expect(html).toContain("no-io-while-paused (job j0): backup copy of clusters 0+16 while paused");
     expect(html).toContain("FAIL: 2 expectations failed.");
@@ -111,7 +112,7 @@ describe("the timeline page", () => {
     expect(countColour(ok, hexRgb(STATUS_COLOURS.running))).toBeGreaterThan(2000);
     expect(countColour(ok, hexRgb(STATUS_COLOURS.paused))).toBeGreaterThan(500);
     expect(countColour(ok, [0xd5, 0x00, 0x00])).toBe(0);
-    const bad = shot(page("start-shim.yaml", { profile: "no-start-shim", strategy: "random", seed: 1 }).html, "violation");
+    const bad = shot(page("start-shim.yaml", { profile: "no-start-shim", strategy: new RandomStrategy(1), seed: 1 }).html, "violation");
     expect(countColour(bad, [0xd5, 0x00, 0x00])).toBeGreaterThan(100);
   });
 });

@@ -1,9 +1,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { loadScenarioFile } from "../../sim/scenario/loader.js";
-import { runScenario } from "../../sim/scenario/runner.js";
+import { runScenario, type RunOptions } from "../../sim/scenario/runner.js";
 import { loadReplayFile } from "../../sim/scenario/replay.js";
 import { verdict } from "../../sim/report/text.js";
+import { RandomStrategy, ReplayStrategy } from "../../sim/scheduler/index.js";
 
 const dir = new URL("../../scenarios/", import.meta.url);
 const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
@@ -30,10 +31,10 @@ describe("every shipped scenario", () => {
 });
 
 describe("the scenarios show what they say", () => {
-  const run = (f: string, opts = {}) => runScenario(loadScenarioFile(new URL(f, dir).pathname, f), opts);
+  const run = (f: string, opts: RunOptions = {}) => runScenario(loadScenarioFile(new URL(f, dir).pathname, f), opts);
 
   it("start-shim: under no-start-shim some random schedule does I/O while paused, and the report names the invariant", () => {
-    const r = run("start-shim.yaml", { profile: "no-start-shim", strategy: "random", seed: 1 });
+    const r = run("start-shim.yaml", { profile: "no-start-shim", strategy: new RandomStrategy(1), seed: 1 });
     expect(r.ok).toBe(false);
     expect(r.violations.some((v) => v.invariant === "no-io-while-paused")).toBe(true);
     expect(r.failures.some((f) => f.kind === "invariant" && f.message.includes("no-io-while-paused"))).toBe(true);
@@ -88,13 +89,13 @@ describe("the race replay files of shipped scenarios (scenarios/races/*.replay.j
     it(`${f}: reproduces the same violation and trace hash; the same scenario passes under the current profile`, () => {
       const rp = loadReplayFile(new URL(f, races).pathname);
       expect(rp.staleScenario).toBeUndefined();
-      const r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, replay: rp.choices });
+      const r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, strategy: new ReplayStrategy(rp.choices) });
       expect(r.hash).toBe(rp.replay.hash);
       expect(r.ok).toBe(false);
       const want = f.startsWith("start-shim") ? "no-io-while-paused" : f.startsWith("iothread-drain-no-kick") || f.startsWith("iothread-txn-abort-hang") ? "jobs-conclude"
         : f.startsWith("iothread-job-old-context") ? "job-runs-in-its-context" : "txn-member-completes-before-commit";
       expect(r.violations.map((v) => v.invariant)).toContain(want);
-      const fixed = runScenario(rp.loaded, { seed: rp.replay.seed, profile: "current", strategy: rp.replay.strategy as "random" });
+      const fixed = runScenario(rp.loaded, { seed: rp.replay.seed, profile: "current", strategy: new RandomStrategy(rp.replay.seed) });
       expect(fixed.ok, verdict(fixed)).toBe(true);
     });
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { explore, nextPrefix, PickListStrategy, shrinkPicks, type Subject } from "../../sim/fuzz/index.js";
+import { explore, nextPrefix, PickListStrategy, shrinkPicks, type Subject } from "../../sim/harness/explore.js";
 import { parseChoiceLog, Scheduler, yieldNow, type Process } from "../../sim/scheduler/index.js";
 import { START_SHIM_RACE, TXN_START_RACE, type Race } from "../../sim/races/seed-races.js";
 

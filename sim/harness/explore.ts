@@ -10,6 +10,9 @@
  * order fast-check's shrinker and `shrinkPicks` both move in.
  */
 import { PctStrategy, RandomStrategy, type ChoiceLog, type Strategy } from "../scheduler/index.js";
+import { PickListStrategy, picksOf } from "./strategy.js";
+
+export { PickListStrategy, picksOf } from "./strategy.js";
 
 /** What one run of a subject reports. */
 export interface SubjectRun {
@@ -21,28 +24,6 @@ export interface SubjectRun {
 
 /** Runs the scenario once under `strategy`; `seed` also seeds the run's own PRNG streams. */
 export type Subject = (strategy: Strategy, seed: number) => SubjectRun;
-
-/** Answers choice point i with `picks[i] % n`, and 0 (FIFO) past the end of the list. */
-export class PickListStrategy implements Strategy {
-  readonly name = "picks";
-  /** The width n of every choice point met, in order. */
-  readonly widths: number[] = [];
-  constructor(readonly picks: readonly number[]) {}
-  private pick(n: number, index: number): number {
-    this.widths[index] = n;
-    const p = this.picks[index];
-    return p === undefined ? 0 : p % n;
-  }
-  pickNext(n: number, _ownerOf: (i: number) => number, index: number): number {
-    return this.pick(n, index);
-  }
-  choose(_label: string, n: number, index: number): number {
-    return this.pick(n, index);
-  }
-}
-
-/** The picks a choice log took, as a pick list. */
-export const picksOf = (log: ChoiceLog): number[] => log.map((c) => c[1]);
 
 export type ExploreStrategy = "random" | "pct" | "exhaustive";
 

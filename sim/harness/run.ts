@@ -1,0 +1,90 @@
+/**
+ * The one run loop (TigerBeetle's VOPR habit): setup, then the safety phase
+ * (the subject's driver: steps, commands, faults, with every invariant
+ * watching), then — when asked — heal (faults lifted, user-paused jobs
+ * resumed, ready jobs completed, manual finalizes done, concluded jobs
+ * dismissed) and the liveness phase, in which every job must conclude within
+ * the time budget. Guests stop at the end. Same spec and driver ⇒ same trace
+ * hash.
+ */
+import { waitsForUser } from "../check/invariants.js";
+import type { CheckViolation } from "../check/index.js";
+import type { QmpResponse } from "../qmp/types.js";
+import { sleep, type ChoiceLog, type Outcome, type Process, type TraceRecord } from "../scheduler/index.js";
+import { createWorld, type World, type WorldSpec } from "./world.js";
+
+/** A broken invariant: the one shape every layer above sim/check reports. */
+export type Violation = CheckViolation;
+
+/** What drives a world: its safety phase, and whether to heal and require liveness afterwards. */
+export interface Driver {
+  /** The name of the process that runs setup and the phases (it is part of the trace; default "harness"). */
+  name?: string;
+  /** The safety phase, run after setup. */
+  safety(world: World): Process<void>;
+  /** Heal the world after the safety phase and let every job conclude (default false). */
+  heal?: boolean;
+  /** Called with every QMP command the heal phase sends and its reply (to log them). */
+  onHealCommand?(execute: string, args: Record<string, unknown>, response: QmpResponse): void;
+}
+
+export interface HarnessRun {
+  world: World;
+  outcome: Outcome;
+  endTimeNs: number;
+  kernelSteps: number;
+  hash: string;
+  choices: ChoiceLog;
+  /** Every broken invariant, step ones first, then end-of-run ones. */
+  violations: Violation[];
+  /** The world could not be built (a device, node or guest refused); nothing else ran. */
+  setupFailures: string[];
+  trace?: TraceRecord[];
+}
+
+/** How often the liveness phase looks at the jobs again. */
+const HEAL_POLL_NS = 5_000_000;
+
+/** Builds the world from `spec` and runs it through `driver`. */
+export function run(spec: WorldSpec, driver: Driver): HarnessRun {
+  return runWorld(createWorld(spec), driver);
+}
+
+/** Runs an already built world (whose scheduler has not run) through `driver`. */
+export function runWorld(world: World, driver: Driver): HarnessRun {
+  const { sim } = world;
+  sim.spawn(driver.name ?? "harness", (function* (): Process<void> {
+    yield* world.setup();
+    if (world.setupFailures.length > 0) return;
+    yield* driver.safety(world);
+    if (driver.heal) yield* heal(world, driver);
+    for (const g of world.guests) g.stop();
+  })());
+  const result = sim.run();
+  const violations = world.check.finish(result);
+  return {
+    world, outcome: result.outcome, endTimeNs: result.endTimeNs, kernelSteps: result.steps, hash: result.hash, choices: result.choices,
+    violations, setupFailures: world.setupFailures, ...(result.trace ? { trace: result.trace } : {}),
+  };
+}
+
+/** Heal, then the liveness phase: drive every job to its end as a patient administrator would. */
+function* heal(world: World, driver: Driver): Process<void> {
+  const q = world.qemu;
+  for (const d of q.devices.values()) d.faults.clear();
+  const qmp = function* (execute: string, args: Record<string, unknown>): Process<void> {
+    const r = yield* q.monitor.execute({ execute, arguments: args });
+    driver.onHealCommand?.(execute, args, r);
+  };
+  while (q.jm.jobs.length > 0) { // the run's time budget bounds this
+    for (const j of [...q.jm.jobs]) {
+      if (j.freed || j.id === null) continue;
+      if (j.userPaused && (j.status === "paused" || j.status === "standby" || j.status === "running" || j.status === "ready")) yield* qmp("job-resume", { id: j.id });
+      else if (j.status === "ready") yield* qmp("job-complete", { id: j.id });
+      else if (j.status === "running" && waitsForUser(j, j.status)) yield* qmp("job-cancel", { id: j.id });
+      else if (j.status === "pending" && !j.autoFinalize) yield* qmp("job-finalize", { id: j.id });
+      else if (j.status === "concluded") yield* qmp("job-dismiss", { id: j.id });
+    }
+    yield sleep(HEAL_POLL_NS);
+  }
+}

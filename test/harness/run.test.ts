@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { run } from "../../sim/harness/run.js";
+import { createWorld, DEVICE_DEFAULTS } from "../../sim/harness/world.js";
+import { UnknownProfileError } from "../../sim/mgmt/profiles.js";
+import { RandomStrategy, sleep } from "../../sim/scheduler/index.js";
+
+const MiB = 1 << 20;
+const spec = (profile = "current") => ({
+  profile,
+  devices: [{ name: "a.img", sizeBytes: 4 * MiB, latencyNs: 100_000, data: [{ offset: 0, length: 4 * MiB }] }, { name: "b.img", sizeBytes: 4 * MiB }],
+  nodes: [{ driver: "raw", "node-name": "src", file: "a.img" }, { driver: "raw", "node-name": "tgt", file: "b.img" }],
+});
+
+describe("createWorld", () => {
+  it("builds devices with the one set of defaults, and refuses an unknown profile by type", () => {
+    const w = createWorld(spec());
+    const b = w.qemu.devices.get("b.img")!;
+    expect(b.queueDepth).toBe(DEVICE_DEFAULTS.queueDepth);
+    expect(b.clusterSizeBytes).toBe(DEVICE_DEFAULTS.clusterSizeBytes);
+    expect(() => createWorld(spec("no-such-profile"))).toThrow(UnknownProfileError);
+  });
+
+  it("accepts a management-layer profile (one catalog)", () => {
+    expect(createWorld(spec("info-modify-job")).profile).toBe("info-modify-job");
+  });
+
+  it("reports a node that cannot be added as a setup failure, and runs nothing else", () => {
+    let ran = false;
+    const r = run({ ...spec(), nodes: [{ driver: "raw", "node-name": "x", file: "missing.img" }] }, { *safety() { ran = true; } });
+    expect(r.setupFailures[0]).toMatch(/^node "x": blockdev-add failed/);
+    expect(ran).toBe(false);
+  });
+});
+
+describe("the run loop", () => {
+  const pausedBackup = { *safety(w: ReturnType<typeof createWorld>) {
+    yield* w.qemu.monitor.execute({ execute: "blockdev-backup", arguments: { "job-id": "j0", device: "src", target: "tgt", sync: "full" } });
+    yield* w.qemu.monitor.execute({ execute: "job-pause", arguments: { id: "j0" } });
+    yield sleep(1_000_000);
+  } };
+
+  it("without heal, a user-paused job stays; with heal, the liveness phase resumes it and it concludes", () => {
+    const noHeal = run(spec(), pausedBackup);
+    expect(noHeal.world.qemu.jm.get("j0")?.status).toBe("paused");
+    const healed = run(spec(), { ...pausedBackup, heal: true });
+    expect(healed.world.qemu.jm.jobs).toEqual([]);
+    expect(healed.violations).toEqual([]);
+    expect(healed.outcome.kind).toBe("ok");
+  });
+
+  it("the same spec and driver give the same trace hash; the strategy object decides the choices", () => {
+    const a = run({ ...spec(), strategy: new RandomStrategy(3) }, { ...pausedBackup, heal: true });
+    const b = run({ ...spec(), strategy: new RandomStrategy(3) }, { ...pausedBackup, heal: true });
+    expect(b.hash).toBe(a.hash);
+    expect(b.choices).toEqual(a.choices);
+  });
+});
