@@ -13,7 +13,8 @@ import { createQemu, type Qemu } from "../sim/qmp/qemu.js";
 import type { QmpResponse } from "../sim/qmp/types.js";
 import { join, ReplayStrategy, Scheduler, Signal, sleep, wait, type ChoiceLog, type Outcome, type Process, type ProcHandle } from "../sim/scheduler/index.js";
 import type { LoadedScenario } from "../sim/scenario/loader.js";
-import { makeStrategy, subset } from "../sim/scenario/runner.js";
+import { subset } from "../sim/scenario/runner.js";
+import { strategyByName } from "../sim/harness/strategy.js";
 import type { FaultRule, Scenario, Step } from "../sim/scenario/schema.js";
 
 export interface WorldOptions {
@@ -58,7 +59,7 @@ export function buildWorld(loaded: LoadedScenario | undefined, opts: WorldOption
   const profile = sc?.profile ?? "current";
   const seed = sc?.seed ?? 0;
   const strategyName = sc?.strategy ?? "fifo";
-  const strategy = opts.choices ? new ReplayStrategy(opts.choices) : makeStrategy(strategyName, seed);
+  const strategy = opts.choices ? new ReplayStrategy(opts.choices) : strategyByName(strategyName, seed);
   const sim = new Scheduler({ seed, strategy, trace: !!opts.trace, ...(sc ? { maxSteps: sc.limits.steps } : {}) });
   const qemu = createQemu(sim, qemuBehaviour(profile));
   let error: string | undefined;
