@@ -3,6 +3,7 @@
  * schedule accepts any of several outcomes, so exploring a race does not
  * fail on the schedules where the other answer is right.
  */
+import { RandomStrategy } from "../../sim/scheduler/index.js";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../sim/scenario/errors.js";
 import { loadScenarioText } from "../../sim/scenario/loader.js";
@@ -24,7 +25,7 @@ describe("expect: { any: [ … ] }", () => {
   it("passes when the reply is one of the alternatives, whichever schedule gives it", () => {
     const loaded = loadScenarioText(scenario("{ any: [ok, { error: { class: GenericError, desc-contains: \"not found\" } }] }"));
     for (let seed = 0; seed < 6; seed++) {
-      const r = runScenario(loaded, { strategy: "random", seed });
+      const r = runScenario(loaded, { strategy: new RandomStrategy(seed), seed });
       expect(r.failures.filter((f) => f.kind === "step"), `seed ${seed}`).toEqual([]);
     }
   });

@@ -5,6 +5,7 @@
  * after seed, as it does under FIFO.
  */
 import { readdirSync } from "node:fs";
+import { strategyByName } from "../../sim/harness/strategy.js";
 import { describe, expect, it } from "vitest";
 import { loadScenarioFile } from "../../sim/scenario/loader.js";
 import { runScenario } from "../../sim/scenario/runner.js";
@@ -20,7 +21,7 @@ describe("every shipped scenario passes under random and PCT, seeds 1..20", () =
       const loaded = loadScenarioFile(new URL(f, dir).pathname, `scenarios/${f}`);
       for (const strategy of ["random", "pct"] as const) {
         for (const seed of SEEDS) {
-          const r = runScenario(loaded, { strategy, seed });
+          const r = runScenario(loaded, { strategy: strategyByName(strategy, seed), seed });
           expect(r.ok, `blocksim run scenarios/${f} --strategy ${strategy} --seed ${seed}\n${verdict(r)}`).toBe(true);
         }
       }
