@@ -111,9 +111,10 @@ export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): Model
           const node = q.graph.findNode(a.drain);
           if (node) {
             yield spawn(`drain ${a.drain}`, (function* (): Process {
-              yield* q.graph.drainedBegin(node);
+              // From the main loop, as QEMU's internal callers drain: a nested poll; the jobs it pauses or resumes run at once.
+              yield* q.monitor.mainLoop(() => q.graph.drainedBeginPoll(node));
               yield sleep(a.forNs);
-              q.graph.drainedEnd(node);
+              yield* q.monitor.mainLoop(() => q.graph.drainedEnd(node));
             })());
           }
         } else {
