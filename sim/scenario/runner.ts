@@ -156,6 +156,8 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const world = createWorld(worldSpec(sc, { seed, profile, strategy, trace: !!opts.keepTrace }));
   const w = new Steps(world, sc, opts.onProgress);
   const result = runWorld(world, { name: "scenario", safety: () => w.main() });
+  // A step that never ran says what it was waiting for (reports and summaries read it).
+  w.steps.forEach((s, i) => { if (s.state === "waiting" && s.waitingFor === undefined) { const what = w.waitingFor(i); if (what !== undefined) s.waitingFor = what; } });
   const failures: Failure[] = result.setupFailures.map((message) => ({ kind: "setup" as const, message }));
   const violations = result.violations;
   if (failures.length === 0) {
