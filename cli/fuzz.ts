@@ -173,15 +173,20 @@ async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
   const units = shardUnits(o.seed, o.runs, o.shard.count * o.workers, o.shard);
   io.out(`blocksim fuzz: profile ${o.profile}, ${units.length} unit(s) of ${units[0]?.runs ?? 0} runs (fast-check seeds ${units.map((u) => u.seed).join(", ")})${o.shard.count > 1 ? `, shard ${o.shard.index}/${o.shard.count}` : ""}\n`);
   const progress = new Progress(io);
-  let failure: FuzzFailure | undefined;
-  const replayFile = (s: number) => o.out ?? `blocksim-fuzz-${s}.replay.json`;
+  let failures: FuzzFailure[] = [];
+  // One file per unit when several may fail: --out x.replay.json becomes x-<seed>.replay.json.
+  const replayFile = (s: number) =>
+    o.out === undefined ? `blocksim-fuzz-${s}.replay.json` : units.length > 1 ? o.out.replace(/(\.replay\.json|\.json)?$/, (m) => `-${s}${m}`) : o.out;
   if (o.workers <= 1) {
     for (const u of units) {
-      failure = fuzzCheck({
+      const failure = fuzzCheck({
         seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed), interruptAfterMs: o.timeMs,
         onRun: (r) => { progress.runs++; if (r.violations.length > 0) progress.violations++; progress.tick(); },
       });
-      if (failure) break;
+      if (failure) {
+        failures = [failure];
+        break;
+      }
     }
   } else {
     const results = await Promise.all(units.map((u) => runWorker({ seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed), timeMs: o.timeMs }, (n, v) => {
@@ -189,21 +194,24 @@ async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
       progress.violations += v;
       progress.tick();
     })));
-    failure = results.find((r) => r !== undefined);
+    failures = results.filter((r): r is FuzzFailure => r !== undefined);
   }
   progress.tick(true);
   progress.done();
-  if (!failure) {
+  if (failures.length === 0) {
     io.out(`blocksim fuzz: no violation in ${progress.runs} runs\n`);
     return 0;
   }
-  io.out(failure.message + "\n");
-  // The same failure as a scenario file, and (when the runner fails it the same way) its timeline.
-  const base = failure.replayFile.replace(/\.replay\.json$|\.json$/, "");
-  const ex = exportFailure(failure.replay.scenario, replayFuzz(failure.replay).run, o.profile, base);
-  io.out(`scenario file: ${ex.scenarioFile} (blocksim run ${ex.scenarioFile})\n`);
-  if (ex.replayFile) io.out(`timeline: npx blocksim timeline ${ex.replayFile} -o ${base}.html\n`);
-  else io.out("timeline: the scenario file does not fail the same way under the scenario runner (FIFO and 20 random seeds); the fuzz schedule is needed to see it\n");
+  if (failures.length > 1) io.out(`blocksim fuzz: ${failures.length} units failed\n`);
+  for (const failure of failures) {
+    io.out(failure.message + "\n");
+    // The same failure as a scenario file, and (when the runner fails it the same way) its timeline.
+    const base = failure.replayFile.replace(/\.replay\.json$|\.json$/, "");
+    const ex = exportFailure(failure.replay.scenario, replayFuzz(failure.replay).run, o.profile, base);
+    io.out(`scenario file: ${ex.scenarioFile} (blocksim run ${ex.scenarioFile})\n`);
+    if (ex.replayFile) io.out(`runner replay file: ${ex.replayFile}\ntimeline: npx blocksim timeline ${ex.replayFile} -o ${base}.html\n`);
+    else io.out("timeline: the scenario file does not fail the same way under the scenario runner (FIFO and 20 random seeds); the fuzz schedule is needed to see it\n");
+  }
   return 1;
 }
 

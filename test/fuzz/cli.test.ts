@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -103,6 +103,17 @@ describe("blocksim fuzz", () => {
     expect(await fuzzCommand(["--replay", out], again)).toBe(1);
     expect(again.stdout).toContain("(as recorded)");
   });
+
+  it("--workers 2 reports every failing unit and names every file it writes", async () => {
+    const sub = join(dir, "workers");
+    mkdirSync(sub);
+    const io = capture();
+    expect(await fuzzCommand(["--profile", "no-start-shim", "--runs", "100", "--seed", "5", "--workers", "2", "--out", join(sub, "f.replay.json")], io)).toBe(1);
+    expect(io.stdout).toContain("blocksim fuzz: 2 units failed");
+    const written = readdirSync(sub).sort();
+    expect(written.length).toBe(6);
+    for (const f of written) expect(io.stdout, f).toContain(join(sub, f));
+  }, 60_000);
 
   it("bad options get exit 2", async () => {
     const io = capture();
