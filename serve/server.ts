@@ -59,6 +59,10 @@ export interface ServerOptions {
 }
 
 const CLOCK_STEP = "x-blocksim-clock-step";
+/** Requests a monitor may have queued before its socket stops being read (QEMU's QMP_REQ_QUEUE_LEN_MAX is 8). */
+export const MAX_QUEUED = 8;
+/** Monitors served at once; a further connection is closed at once. */
+export const MAX_MONITORS = 64;
 /** In deterministic mode, how many kernel events one turn of the Node event loop may run before yielding to I/O. */
 const EVENTS_PER_TURN = 20_000;
 /** Longest the realtime driver sleeps (it wakes earlier for the next event). */
@@ -157,12 +161,19 @@ export class QmpServer {
 
   /** Serves QMP on one connected socket. */
   attach(sock: Socket): void {
+    if (this.sessions.size >= MAX_MONITORS) {
+      this.opts.log?.(`refused a connection: ${MAX_MONITORS} monitors are connected already`);
+      sock.destroy();
+      return;
+    }
     const s = new Session(this.nextClient++, sock, this.limits);
     this.sessions.add(s);
     sock.setEncoding("utf8");
     sock.on("data", (chunk: string) => {
       s.lastInputMs = performance.now();
       s.queue.push(...s.parser.feed(chunk));
+      // Like QEMU, stop reading a monitor whose requests pile up; reading resumes as they are served.
+      if (s.queue.length >= MAX_QUEUED) sock.pause();
       this.kick();
     });
     const gone = () => {
@@ -282,6 +293,7 @@ export class QmpServer {
   private serveQueues(): void {
     for (const s of this.sessions) {
       while (!s.inFlight && !s.closed && s.queue.length > 0) this.serveOne(s, s.queue.shift()!);
+      if (s.sock.isPaused() && s.queue.length < MAX_QUEUED && !s.closed) s.sock.resume();
     }
   }
 

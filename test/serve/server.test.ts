@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { MAX_MONITORS } from "../../serve/server.js";
 import { RawClient, startServer } from "./helpers.js";
 
 const SCENARIO = `
@@ -156,5 +157,24 @@ describe("blocksim serve: QMP over a real socket", () => {
     expect(await b.cmd("job-resume", { id: "j0" })).toEqual({ return: {} });
     const log = server.replies.map((r) => `${r.client} ${r.execute}`).filter((x) => x !== "2 query-jobs");
     expect(log).toEqual(["1 blockdev-backup", "1 job-pause", "2 job-resume"]);
+  });
+
+  it("a client sending 200 requests at once gets 200 replies in order (its socket is read as the queue drains, as QEMU's is)", async () => {
+    const { client } = await setUp();
+    const c = await client();
+    const from = c.lines.length;
+    c.send(Array.from({ length: 200 }, (_, i) => JSON.stringify({ execute: "query-jobs", id: i }) + "\n").join(""));
+    await c.until((l) => l.id === 199, from);
+    expect(c.lines.slice(from).map((l) => l.id)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+
+  it(`serves at most ${MAX_MONITORS} monitors at once; one more is closed, and the others go on`, async () => {
+    const { client, path } = await setUp();
+    const first = await client();
+    for (let i = 1; i < MAX_MONITORS; i++) await client(false);
+    const extra = await RawClient.connect(path);
+    cleanup.unshift(async () => extra.close());
+    await expect(extra.until((l) => "QMP" in l)).rejects.toThrow(/connection closed/);
+    expect(await first.cmd("query-jobs")).toEqual({ return: [] });
   });
 });
