@@ -91,7 +91,9 @@ export class BackupDriver implements JobDriver {
     const { source, target } = opts;
     const clusterSize = Math.max(BACKUP_MIN_CLUSTER, target.clusterSizeBytes);
     this.copy = new BlockCopy(source, target, clusterSize);
-    if (opts.sync === "full") this.copy.markDirty();
+    // sync=none: every cluster may still be copied before a write (QEMU sets the whole copy bitmap);
+    // only the job itself copies nothing. So len is the device's size from the start (goldens/backup_sync_none).
+    if (opts.sync === "full" || opts.sync === "none") this.copy.markDirty();
     else if (opts.sync === "top") this.copy.markDirty((c) => source.isAllocated(c * clusterSize, Math.min(clusterSize, source.sizeBytes - c * clusterSize)));
     else if (opts.sync === "bitmap") {
       const bm = opts.bitmap!;
