@@ -104,7 +104,7 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
       } catch (e) {
         if (e instanceof QemuCrash && proc) {
           this.sim.record("qmp", "crash", { signal: e.signal, reason: e.reason });
-          proc.end({ kind: "crash", signal: e.signal, reason: e.reason });
+          proc.end({ kind: "crash", signal: e.signal, reason: e.reason }, this.sim.now);
           this.transcript.push({ exit: { signal: e.signal } });
           this.busy = false;
           this.sim.notify(this.free); // clients queued behind this command now wait for ever too
@@ -123,7 +123,7 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
       this.sim.record("qmp", "error" in response ? "error" : "return", "error" in response ? { ...response.error } : {});
       if (proc?.exitAfterReply) {
         this.sim.record("qmp", "exit", { ...proc.exitAfterReply });
-        proc.end(proc.exitAfterReply);
+        proc.end(proc.exitAfterReply, this.sim.now);
         this.transcript.push({ exit: { code: 0 } });
       }
       return cmd.id === undefined ? response : { ...response, id: cmd.id };

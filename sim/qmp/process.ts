@@ -25,6 +25,8 @@ export class QemuCrash extends Error {
 export class QemuProcess {
   /** Undefined while the process runs. */
   exit: QemuExit | undefined = undefined;
+  /** Virtual time at which it ended. */
+  endedAtNs: number | undefined = undefined;
   /** Set by `quit`: the process exits once the command's reply is out. */
   exitAfterReply: QemuExit | undefined = undefined;
   /** Never notified: what a client waits on for a reply from a process that is gone. */
@@ -40,10 +42,11 @@ export class QemuProcess {
     this.listeners.push(fn);
   }
 
-  /** Ends the process (first end wins). */
-  end(e: QemuExit): void {
+  /** Ends the process at virtual time `nowNs` (first end wins). */
+  end(e: QemuExit, nowNs: number): void {
     if (this.exit) return;
     this.exit = e;
+    this.endedAtNs = nowNs;
     for (const fn of this.listeners) fn(e);
   }
 }

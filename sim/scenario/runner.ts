@@ -19,6 +19,7 @@ import { MirrorDriver } from "../jobs/drivers/mirror.js";
 import type { Job } from "../jobs/job.js";
 import type { Qemu } from "../qmp/qemu.js";
 import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, poller, VirError } from "../mgmt/index.js";
+import type { QemuExit } from "../qmp/process.js";
 import type { QmpResponse } from "../qmp/types.js";
 import type { BlockNode } from "../block/index.js";
 import { versionAt, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
@@ -97,7 +98,7 @@ export interface RunReport {
   /** Whether every expectation held. */
   ok: boolean;
   failures: Failure[];
-  outcome: Outcome;
+  outcome: RunOutcome;
   endTimeNs: number;
   kernelSteps: number;
   hash: string;
@@ -147,6 +148,19 @@ export function worldSpec(sc: Scenario, o: { seed: number | string; profile: str
   };
 }
 
+/**
+ * How a run ended: the kernel's outcome, or the simulated QEMU's crash (a
+ * command real QEMU 7.2 dies on: no reply, nothing more runs that matters).
+ * A run whose QEMU quit ends `ok` though clients still wait for replies.
+ */
+export type RunOutcome = Outcome | { kind: "qemu-crash"; timeNs: number; signal: string; reason: string };
+
+function runOutcome(o: Outcome, exit: QemuExit | undefined, crashedAtNs: number): RunOutcome {
+  if (exit?.kind === "crash") return { kind: "qemu-crash", timeNs: crashedAtNs, signal: exit.signal, reason: exit.reason };
+  if (exit?.kind === "quit" && o.kind === "deadlock") return { kind: "ok" };
+  return o;
+}
+
 /** Runs a loaded scenario once. Never throws for a failing expectation; the report says what failed. */
 export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunReport {
   const sc = loaded.scenario;
@@ -159,11 +173,13 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   // A step that never ran says what it was waiting for (reports and summaries read it).
   w.steps.forEach((s, i) => { if (s.state === "waiting" && s.waitingFor === undefined) { const what = w.waitingFor(i); if (what !== undefined) s.waitingFor = what; } });
   const failures: Failure[] = result.setupFailures.map((message) => ({ kind: "setup" as const, message }));
-  const violations = result.violations;
+  const outcome = runOutcome(result.outcome, world.qemu.process.exit, world.qemu.process.endedAtNs ?? result.endTimeNs);
+  // A crashed QEMU concludes no job: liveness is not asked of it (safety rules still hold up to the crash).
+  const violations = outcome.kind === "qemu-crash" ? result.violations.filter((v) => v.invariant !== "jobs-conclude") : result.violations;
   if (failures.length === 0) {
     const add = (fs: Failure[]) => { for (const f of fs) failures.push(f); };
-    add(checkOutcome(sc, result.outcome));
-    add(checkSteps(sc, w));
+    add(checkOutcome(sc, outcome));
+    add(checkSteps(sc, w, outcome));
     add(checkEvents(sc, w.log));
     add(checkJobs(sc, w));
     add(checkData(sc, w, world.qemu));
@@ -177,7 +193,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     strategy: strategy.name,
     ok: failures.length === 0,
     failures,
-    outcome: result.outcome,
+    outcome,
     endTimeNs: result.endTimeNs,
     kernelSteps: result.kernelSteps,
     hash: result.hash,
@@ -529,14 +545,15 @@ export function subset(want: unknown, got: unknown): boolean {
 
 // ---- expectations ----
 
-function checkOutcome(sc: Scenario, outcome: Outcome): Failure[] {
+function checkOutcome(sc: Scenario, outcome: RunOutcome): Failure[] {
   if (outcome.kind === sc.expect.outcome) return [];
   return [{ kind: "outcome", message: `the run ended with ${describeOutcome(outcome)}; expected ${sc.expect.outcome}` }];
 }
 
 /** One line for a kernel outcome. */
-export function describeOutcome(o: Outcome): string {
+export function describeOutcome(o: RunOutcome): string {
   switch (o.kind) {
+    case "qemu-crash": return `QEMU crashed at ${formatDuration(o.timeNs)} (${o.signal}): ${o.reason}`;
     case "ok": return "ok";
     case "failure": return `a failure at ${formatDuration(o.timeNs)} in ${o.process}: ${o.error}`;
     case "deadlock": return `a deadlock at ${formatDuration(o.timeNs)}: ${o.waiting.map((w) => `${w.process} waits for ${w.on}`).join("; ") || "nothing runnable"}`;
@@ -547,11 +564,12 @@ export function describeOutcome(o: Outcome): string {
   }
 }
 
-function checkSteps(sc: Scenario, w: Steps): Failure[] {
+function checkSteps(sc: Scenario, w: Steps, outcome: RunOutcome): Failure[] {
   const out: Failure[] = [];
   sc.steps.forEach((st, i) => {
     const rep = w.steps[i];
     const name = `steps[${i}] ${rep.label}`;
+    if (rep.state === "running" && outcome.kind === "qemu-crash") return; // the command QEMU died on: no reply is its answer
     if (rep.state !== "done") {
       out.push({ kind: "trigger", message: rep.state === "running" ? `${name} had not finished when the run ended` : `${name} never ran: it was waiting for ${rep.waitingFor ?? w.waitingFor(i) ?? "its time"}` });
       return;

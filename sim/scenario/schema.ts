@@ -235,7 +235,7 @@ export const Expect = z.strictObject({
   /** Invariants this scenario expects to be violated (a race reproduced). */
   violations: z.array(z.string()).default([]),
   /** How the kernel run must end (default ok). */
-  outcome: z.enum(["ok", "deadlock", "time-budget", "step-budget", "zeno", "failure"]).default("ok"),
+  outcome: z.enum(["ok", "deadlock", "time-budget", "step-budget", "zeno", "failure", "qemu-crash"]).default("ok"),
 });
 export type Expect = z.infer<typeof Expect>;
 
