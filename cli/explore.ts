@@ -17,7 +17,7 @@ import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject } fro
 import { FUZZ_REPLAY_VERSION, readFuzzReplay, runModel, type FuzzReplay } from "../sim/fuzz/index.js";
 import { formatChoiceLog } from "../sim/scheduler/index.js";
 import { catalogRace, replayOf, type CatalogRace } from "../sim/races/catalog.js";
-import { ALL_PROFILES } from "../sim/mgmt/profiles.js";
+import { profileOption, UsageError } from "./args.js";
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { makeReplay } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
@@ -113,7 +113,7 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
     if (target.timelineCommand) io.out(`timeline: ${target.timelineCommand(out)}\n`);
     return 1;
   } catch (e) {
-    if (e instanceof Usage || (e instanceof Error && /^unknown (race|profile)|replay|JSON/.test(e.message))) {
+    if (e instanceof Usage || e instanceof UsageError || (e instanceof Error && /^unknown race|replay|JSON/.test(e.message))) {
       io.err(`blocksim explore: ${(e as Error).message}\n`);
       return 2;
     }
@@ -160,7 +160,7 @@ function scenarioTarget(path: string, profile: string | undefined): Target {
 }
 
 function resolveTarget(name: string, profile: string | undefined, strategy: ExploreStrategy = "random"): Target {
-  if (profile !== undefined) profileOk(profile);
+  if (profile !== undefined) profileOption(profile);
   if (/\.(ya?ml|json)$/.test(name) && !isFuzzReplay(name)) return scenarioTarget(name, profile);
   if (/\.json$/.test(name)) {
     const file: FuzzReplay = readFuzzReplay(name);
@@ -180,8 +180,4 @@ function resolveTarget(name: string, profile: string | undefined, strategy: Expl
     replay: (seed, r) => ({ ...replayOf({ race, strategy: "random", runs: 0, fixed: { runs: 0, found: false }, found: { run: 0, seed, result: r } })!, profile: p }),
     replayCommand: (f) => `npx blocksim races --replay ${f}`,
   };
-}
-
-function profileOk(p: string): void {
-  if (!ALL_PROFILES.some((x) => x.name === p)) throw new Usage(`unknown profile '${p}'; known profiles: ${ALL_PROFILES.map((x) => x.name).join(", ")}`);
 }

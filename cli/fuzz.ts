@@ -18,7 +18,7 @@ import { Worker } from "node:worker_threads";
 import { formatViolation } from "../sim/check/index.js";
 import { exportFailure } from "../sim/fuzz/export.js";
 import { fuzzCheck, readFuzzReplay, replayFuzz, type FuzzFailure } from "../sim/fuzz/index.js";
-import { profileBehaviour } from "../sim/qmp/profiles.js";
+import { profileOption, UsageError } from "./args.js";
 import { InputError, formatProblems } from "../sim/scenario/errors.js";
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { makeReplay } from "../sim/scenario/replay.js";
@@ -143,11 +143,11 @@ export async function fuzzCommand(argv: string[], io: CliIo = defaultIo): Promis
     const workers = positiveInt("--workers", values.workers, 1);
     const shard = values.shard !== undefined ? parseShard(values.shard) : { index: 1, count: 1 };
     const timeMs = values.time !== undefined ? parseWallTime(values.time) : undefined;
-    if (values.profile !== undefined) profileBehaviour(values.profile); // unknown profile: a clear error now
+    if (values.profile !== undefined) profileOption(values.profile); // the one catalog: every profile `blocksim profiles` lists
     if (positionals.length === 1) return fuzzScenarioFile(positionals[0], { runs, seed, shard, timeMs, profile: values.profile, out: values.out }, io);
     return await fuzzGenerated({ runs, seed, workers, shard, timeMs, profile: values.profile ?? "current", out: values.out }, io);
   } catch (e) {
-    if (e instanceof Usage || (e instanceof Error && ((e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") || /^unknown profile/.test(e.message)))) {
+    if (e instanceof Usage || e instanceof UsageError || (e instanceof Error && (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"))) {
       io.err(`blocksim fuzz: ${e.message}\n`);
       return 2;
     }

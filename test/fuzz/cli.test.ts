@@ -91,6 +91,21 @@ describe("blocksim explore", () => {
   });
 });
 
+describe("one profile catalog", () => {
+  it("fuzz and explore take a management-layer profile, and refuse an unknown one with run's error text", async () => {
+    const io = capture();
+    expect(await fuzzCommand(["--profile", "info-modify-job", "--runs", "3", "--out", join(dir, "mgmt.replay.json")], io)).toBe(0);
+    expect(io.stdout).toContain("profile info-modify-job");
+    const bad = capture(), badExplore = capture(), badRun = capture();
+    expect(await fuzzCommand(["--profile", "no-shim", "--runs", "1"], bad)).toBe(2);
+    expect(exploreCommand(["drain-during-job-io", "--profile", "no-shim"], badExplore)).toBe(2);
+    expect(await main(["run", repo("scenarios/backup.yaml"), "--profile", "no-shim"], badRun)).toBe(2);
+    const text = (s: string) => s.replace(/^blocksim( \w+)?: /, "").trim();
+    expect(text(bad.stderr)).toBe(text(badRun.stderr));
+    expect(text(badExplore.stderr)).toBe(text(badRun.stderr));
+  });
+});
+
 describe("blocksim fuzz", () => {
   it("finds the seed-000 race under no-start-shim, writes the replay and prints the command; --replay reproduces it", async () => {
     const io = capture(), out = join(dir, "shim.json");
