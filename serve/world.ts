@@ -7,15 +7,14 @@
  * `expect` is not checked: a live session has no end to check it at.
  */
 import { startGuest, type GuestWorkload } from "../sim/block/index.js";
-import type { FaultRule as DiskFaultRule, LatencyNs } from "../sim/disk/index.js";
 import { qemuBehaviour } from "../sim/mgmt/index.js";
 import { createQemu, type Qemu } from "../sim/qmp/qemu.js";
 import type { QmpResponse } from "../sim/qmp/types.js";
 import { join, ReplayStrategy, Scheduler, Signal, sleep, wait, type ChoiceLog, type Outcome, type Process, type ProcHandle } from "../sim/scheduler/index.js";
 import type { LoadedScenario } from "../sim/scenario/loader.js";
-import { subset } from "../sim/scenario/runner.js";
+import { diskFault, latency, subset } from "../sim/scenario/runner.js";
 import { strategyByName } from "../sim/harness/strategy.js";
-import type { FaultRule, Scenario, Step } from "../sim/scenario/schema.js";
+import type { Scenario, Step } from "../sim/scenario/schema.js";
 
 export interface WorldOptions {
   /** Runs first in the setup process (the stand-in declares its -blockdev devices and nodes here). */
@@ -184,23 +183,6 @@ function* stepClient(sim: Scheduler, qemu: Qemu, sc: Scenario, t0: number, lines
     sim.notify(progress);
   })(), { daemon: true }));
   for (const p of procs) yield join(p);
-}
-
-function latency(l: number | { min: number; max: number } | undefined): LatencyNs {
-  if (l === undefined) return 0;
-  return typeof l === "number" ? l : { minNs: l.min, maxNs: l.max };
-}
-
-function diskFault(f: FaultRule): DiskFaultRule {
-  return {
-    ...(f.op !== undefined ? { op: f.op } : {}),
-    errno: f.errno as DiskFaultRule["errno"],
-    ...(f.range ? { startBytes: f.range.offset, endBytes: f.range.offset + f.range.length } : {}),
-    ...(f.issuer !== undefined ? { issuer: f.issuer } : {}),
-    ...(f.once !== undefined ? { once: f.once } : {}),
-    ...(f["after-requests"] !== undefined ? { afterRequests: f["after-requests"] } : {}),
-    ...(f.choose !== undefined ? { choose: f.choose } : {}),
-  };
 }
 
 /** Runs the setup process to its end on virtual time (nothing else is driving the world yet); throws what went wrong. */

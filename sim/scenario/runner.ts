@@ -507,12 +507,14 @@ function libvirtCall(dom: Domain, client: string, c: LibvirtCall): Process<unkno
   }
 }
 
-function latency(l: number | { min: number; max: number } | undefined): LatencyNs {
+/** A scenario device's latency as the disk model takes it (also for blocksim serve). */
+export function latency(l: number | { min: number; max: number } | undefined): LatencyNs {
   if (l === undefined) return 0;
   return typeof l === "number" ? l : { minNs: l.min, maxNs: l.max };
 }
 
-function diskFault(f: FaultRule): DiskFaultRule {
+/** A scenario fault rule as the disk model takes it (also for blocksim serve). */
+export function diskFault(f: FaultRule): DiskFaultRule {
   return {
     ...(f.op !== undefined ? { op: f.op } : {}),
     errno: f.errno as DiskFaultRule["errno"],
