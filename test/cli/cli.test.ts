@@ -4,10 +4,10 @@
  * main() in-process with captured output.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { main, type Io } from "../../cli/main.js";
 
@@ -31,6 +31,7 @@ async function run(...args: string[]) {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), "blocksim-cli-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("the real binary", () => {
   it("runs a scenario: the event log, PASS, exit 0", () => {

@@ -6,14 +6,21 @@
  * parallel is installed.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { main, type Io } from "../../cli/main.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const made: string[] = [];
+const tempDir = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+};
+afterAll(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "", err = "";
@@ -24,7 +31,7 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
 
 describe("blocksim triage", () => {
   it("merges two shards' failures: one line per signature, the smallest file as the example; exit 1", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "blocksim-triage-"));
+    const dir = tempDir("blocksim-triage-");
     const failed: number[] = [];
     for (const i of [1, 2]) {
       mkdirSync(join(dir, `shard-${i}`));
@@ -48,7 +55,7 @@ describe("blocksim triage", () => {
   });
 
   it("exits 0 when no file records a failure, 2 for a missing folder", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "blocksim-triage-"));
+    const dir = tempDir("blocksim-triage-");
     writeFileSync(join(dir, "a.replay.json"), JSON.stringify({ profile: "current", violations: [] }));
     writeFileSync(join(dir, "b.replay.json"), "{ not json");
     const ok = await cli(["triage", dir]);
@@ -62,7 +69,7 @@ describe("blocksim triage", () => {
 
   const parallel = spawnSync("parallel", ["--version"], { encoding: "utf8" });
   it.skipIf(parallel.status !== 0)("runs shards through GNU parallel on localhost (skips where GNU parallel is absent: apt-get install parallel)", () => {
-    const dir = mkdtempSync(join(tmpdir(), "blocksim-triage-parallel-"));
+    const dir = tempDir("blocksim-triage-parallel-");
     const bin = join(ROOT, "bin", "blocksim.js");
     const r = spawnSync("parallel", ["--will-cite", "-j2", "--sshlogin", ":", `${process.execPath} ${bin} fuzz --profile no-start-shim --runs 40 --shard {}/2 --out ${dir}/shard-{}.replay.json`, ":::", "1", "2"], { cwd: ROOT, encoding: "utf8" });
     // parallel's exit status counts the jobs that failed; a shard that found the race exits 1.

@@ -1,13 +1,14 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { exploreCommand } from "../../cli/explore.js";
 import { main } from "../../cli/main.js";
 import { fuzzCommand, parseShard, parseWallTime, shardUnits, type CliIo } from "../../cli/fuzz.js";
 import { formatTable, racesCommand } from "../../cli/races.js";
 
 const dir = mkdtempSync(join(tmpdir(), "blocksim-cli-fuzz-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** A path under the repository, whatever the working directory. */
 const repo = (p: string) => new URL(`../../${p}`, import.meta.url).pathname;
 

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { exportFailure, toScenarioFile } from "../../sim/fuzz/export.js";
 import { runModel, type FuzzScenario } from "../../sim/fuzz/index.js";
 import { loadScenarioFile } from "../../sim/scenario/loader.js";
@@ -9,6 +9,7 @@ import { runScenario } from "../../sim/scenario/runner.js";
 
 const MiB = 1 << 20;
 const dir = mkdtempSync(join(tmpdir(), "blocksim-export-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Seed 000 as a fuzz scenario: a guest on s0, a backup created at 2 ms (a one-action transaction, so inside a drained section). */
 const shim: FuzzScenario = {

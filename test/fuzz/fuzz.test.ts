@@ -1,11 +1,12 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { fuzz, fuzzCheck, readFuzzReplay, replayFuzz, runModel, scenario, schedule, type FuzzScenario } from "../../sim/fuzz/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "blocksim-fuzz-test-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const MiB = 1 << 20;
 
 describe("the scenario arbitrary", () => {
