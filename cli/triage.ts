@@ -40,14 +40,10 @@ export interface Failure {
   choices: number;
 }
 
-/** The invariant named by a violation: an object's `invariant` or `rule`, or a formatted line's "[t ms] name (…): …". */
-function invariantOf(v: unknown): string {
-  if (typeof v === "object" && v !== null) {
-    const o = v as Record<string, unknown>;
-    return String(o.invariant ?? o.rule ?? "?");
-  }
-  const m = /^\s*(?:\[[^\]]*\]\s*)?([a-z0-9-]+)/.exec(String(v));
-  return m ? m[1] : String(v);
+/** The invariant a violation line names: "[t ms] name (…): …" (fuzz) or "name: …" (race replays). */
+function invariantOf(line: unknown): string {
+  const m = /^\s*(?:\[[^\]]*\]\s*)?([a-z0-9-]+)/.exec(String(line));
+  return m ? m[1] : String(line);
 }
 
 function actionShape(a: Record<string, unknown>): string {
@@ -67,18 +63,18 @@ function actionShape(a: Record<string, unknown>): string {
 export function failureOf(file: string, json: unknown): Failure | undefined {
   if (typeof json !== "object" || json === null) return undefined;
   const f = json as Record<string, unknown>;
-  const violations = Array.isArray(f.violations) ? f.violations : Array.isArray(f.expectedViolations) ? f.expectedViolations : [];
+  const violations = Array.isArray(f.violations) ? f.violations : [];
   if (violations.length === 0) return undefined;
-  const scenario = (f.scenario ?? (f.subject as Record<string, unknown> | undefined)?.scenario) as Record<string, unknown> | undefined;
-  const actions = Array.isArray(scenario?.actions) ? (scenario!.actions as Record<string, unknown>[]) : undefined;
-  const shape = actions ? actions.map(actionShape) : [String(scenario?.name ?? (f.subject as Record<string, unknown> | undefined)?.path ?? f.race ?? "?")];
+  // A fuzz replay holds its scenario inline; a race replay names its race.
+  const actions = (f.scenario as { actions?: unknown } | undefined)?.actions;
+  const shape = Array.isArray(actions) ? (actions as Record<string, unknown>[]).map(actionShape) : [String(f.race ?? "?")];
   const choices = typeof f.choices === "string" ? f.choices.length : Array.isArray(f.choices) ? f.choices.length : 0;
   return {
     file,
     profile: String(f.profile ?? "current"),
     invariants: [...new Set(violations.map(invariantOf))].sort(),
     shape,
-    commands: actions?.length ?? 0,
+    commands: Array.isArray(actions) ? actions.length : 0,
     choices,
   };
 }
