@@ -12,10 +12,11 @@
  * Usage: npx tsx bench/campaign.ts [--runs N] [--rounds R]   (default 2,000 runs, 3 rounds)
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { childrenCpu } from "./child-cpu.js";
 import { median } from "./reference-kernel.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -25,23 +26,17 @@ const arg = (name: string, dflt: number) => {
 };
 const RUNS = arg("--runs", 2000), ROUNDS = arg("--rounds", 3);
 
-function childrenCpu(): number {
-  const stat = readFileSync("/proc/self/stat", "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[13]) + Number(fields[14])) / 100;
-}
-
 function campaign(workers: number, seed: number): { wall: number; cpu: number } {
   const out = mkdtempSync(join(tmpdir(), "blocksim-bench-"));
-  const cpu0 = childrenCpu(), t0 = performance.now();
+  const cpu0 = childrenCpu()!, t0 = performance.now();
   const r = spawnSync(process.execPath, [join(ROOT, "bin", "blocksim.js"), "fuzz", "--runs", String(RUNS), "--seed", String(seed), "--workers", String(workers), "--out", out], { cwd: ROOT, encoding: "utf8" });
-  const wall = (performance.now() - t0) / 1000, cpu = childrenCpu() - cpu0;
+  const wall = (performance.now() - t0) / 1000, cpu = childrenCpu()! - cpu0;
   rmSync(out, { recursive: true, force: true });
   if (r.status !== 0 && r.status !== 1) throw new Error(`blocksim fuzz exited ${r.status}: ${r.stderr}`);
   return { wall, cpu };
 }
 
-if (!existsSync("/proc/self/stat")) throw new Error("bench/campaign.ts reads child CPU time from /proc (Linux)");
+if (childrenCpu() === undefined) throw new Error("bench/campaign.ts reads child CPU time from /proc (Linux)");
 console.log(`blocksim fuzz --runs ${RUNS}, cold start, 1 and 2 workers in turn, ${ROUNDS} rounds`);
 const one: { wall: number; cpu: number }[] = [], two: { wall: number; cpu: number }[] = [];
 for (let i = 0; i < ROUNDS; i++) {

@@ -12,24 +12,15 @@
  * Usage: npx tsx bench/startup.ts [--runs N]   (default 15 of each)
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { childrenCpu } from "./child-cpu.js";
 import { median } from "./reference-kernel.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const at = process.argv.indexOf("--runs");
 const RUNS = at > 0 ? Number(process.argv[at + 1]) : 15;
-const TICK_S = 0.01;
-
-/** CPU seconds of every waited-for child so far (cutime + cstime), or undefined off Linux. */
-function childrenCpu(): number | undefined {
-  if (!existsSync("/proc/self/stat")) return undefined;
-  const stat = readFileSync("/proc/self/stat", "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[13]) + Number(fields[14])) * TICK_S; // fields 16 and 17 of proc(5), counted from state
-}
-
 interface Measured { wall: number[]; cpu: number }
 
 function measure(cmd: string[], into: Measured): void {
