@@ -124,6 +124,18 @@ function removeBitmap(ctx: QemuContext, a: Record<string, unknown>): { node: Blo
   return found;
 }
 
+/** A command that finds node/name's bitmap, refuses it while busy (QEMU's message), and applies `op`. */
+function onIdleBitmap(op: (b: DirtyBitmap) => void): Command<QemuContext> {
+  return {
+    args: NODE_NAME,
+    run: (ctx, a) => {
+      const { bitmap } = lookupBitmap(ctx, a.node, a.name);
+      checkNotBusy(bitmap);
+      op(bitmap);
+    },
+  };
+}
+
 export const BITMAP_COMMANDS: Record<string, Command<QemuContext>> = {
   "block-dirty-bitmap-add": { args: BITMAP_ADD_ARGS, run: (ctx, a) => void addBitmap(ctx, a) },
   "block-dirty-bitmap-remove": {
@@ -133,30 +145,9 @@ export const BITMAP_COMMANDS: Record<string, Command<QemuContext>> = {
       node.releaseBitmap(bitmap);
     },
   },
-  "block-dirty-bitmap-clear": {
-    args: NODE_NAME,
-    run: (ctx, a) => {
-      const { bitmap } = lookupBitmap(ctx, a.node, a.name);
-      checkNotBusy(bitmap);
-      bitmap.clear();
-    },
-  },
-  "block-dirty-bitmap-enable": {
-    args: NODE_NAME,
-    run: (ctx, a) => {
-      const { bitmap } = lookupBitmap(ctx, a.node, a.name);
-      checkNotBusy(bitmap);
-      bitmap.enable();
-    },
-  },
-  "block-dirty-bitmap-disable": {
-    args: NODE_NAME,
-    run: (ctx, a) => {
-      const { bitmap } = lookupBitmap(ctx, a.node, a.name);
-      checkNotBusy(bitmap);
-      bitmap.disable();
-    },
-  },
+  "block-dirty-bitmap-clear": onIdleBitmap((b) => b.clear()),
+  "block-dirty-bitmap-enable": onIdleBitmap((b) => b.enable()),
+  "block-dirty-bitmap-disable": onIdleBitmap((b) => b.disable()),
   "block-dirty-bitmap-merge": { args: BITMAP_MERGE_ARGS, run: (ctx, a) => void mergeBitmaps(ctx, a) },
 };
 
