@@ -19,6 +19,8 @@ export interface Io {
   tty: boolean;
   /** stderr without escaping, for blocksim's own terminal control (the progress line); default err. */
   rawErr?(text: string): void;
+  /** The terminal's width, if known: a progress line longer than this would wrap and could not be redrawn in place. */
+  columns?: number;
 }
 
 export const EXIT_OK = 0, EXIT_FAIL = 1, EXIT_INPUT = 2;
@@ -116,23 +118,33 @@ export function profileOption(name: string): string {
   return name;
 }
 
+/**
+ * The progress line on a terminal: one line redrawn in place (carriage
+ * return, erase line), never wider than the terminal, cleared before any
+ * other output. Calls from inside a run are throttled by wall time here;
+ * the simulation only offers a look every so many kernel steps.
+ */
 export class Progress {
   private shown = false;
   private readonly started = Date.now();
-  constructor(private readonly io: Io, private readonly enabled: boolean) {}
-  private lastMs = 0;
-  /** A throttled show for calls from inside a run (at most every 200 ms of wall time). */
+  /** When tick last drew (wall ms); the first tick always draws. */
+  private lastMs = -Infinity;
+  constructor(private readonly io: Io, private readonly enabled: boolean, private readonly intervalMs = 200) {}
+  /** A throttled show for calls from inside a run (at most once per interval of wall time); `text` is built only when drawn. */
   tick(text: () => string): void {
     if (!this.enabled) return;
     const now = Date.now();
-    if (now - this.lastMs < 200) return;
+    if (now - this.lastMs < this.intervalMs) return;
     this.lastMs = now;
     this.show(text());
   }
   show(text: string): void {
     if (!this.enabled) return;
     const secs = ((Date.now() - this.started) / 1000).toFixed(1);
-    (this.io.rawErr ?? this.io.err)(`\r\x1b[2K${escapeTerminal(text)} (${secs}s)`);
+    let line = `${escapeTerminal(text)} (${secs}s)`;
+    const width = this.io.columns;
+    if (width !== undefined && width > 10 && line.length > width - 1) line = `${line.slice(0, width - 2)}…`;
+    (this.io.rawErr ?? this.io.err)(`\r\x1b[2K${line}`);
     this.shown = true;
   }
   clear(): void {

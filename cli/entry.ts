@@ -36,6 +36,7 @@ const io: Io = {
   err: (t) => write(process.stderr, "standard error", escapeTerminal(t)),
   rawErr: (t) => write(process.stderr, "standard error", t),
   tty: !!process.stderr.isTTY,
+  ...(process.stderr.isTTY && process.stderr.columns ? { columns: process.stderr.columns } : {}),
 };
 main(process.argv.slice(2), io).then(
   (code) => {

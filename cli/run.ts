@@ -4,8 +4,7 @@ import { formatProblems, InputError } from "../sim/scenario/errors.js";
 import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js";
 import { makeReplay } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
-import { formatDuration } from "../sim/scenario/units.js";
-import { header, logLine, qmpJsonLines, traceLine, verdict } from "../sim/report/text.js";
+import { header, logLine, progressLine, qmpJsonLines, traceLine, verdict } from "../sim/report/text.js";
 import { EXIT_FAIL, EXIT_INPUT, EXIT_OK, loadOptions, parse, setupFailure, Progress, runOptions, UsageError, type Io, type Values } from "./args.js";
 import { help } from "./help.js";
 
@@ -47,7 +46,7 @@ export function cmdRun(args: string[], io: Io): number {
       code = EXIT_INPUT;
       continue;
     }
-    const r = runScenario(loaded, { ...opts(loaded), keepTrace: !!v.trace, onProgress: (ns, n) => progress.tick(() => `running ${file} (${i + 1}/${files.length}): ${formatDuration(ns)} virtual, ${n} events`) });
+    const r = runScenario(loaded, { ...opts(loaded), keepTrace: !!v.trace, onProgress: (p) => progress.tick(() => `running ${file} (${i + 1}/${files.length}): ${progressLine(p)}`) });
     progress.clear();
     const setup = setupFailure(file, r);
     if (setup) {

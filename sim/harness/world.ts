@@ -13,7 +13,7 @@ import { Domain, queryWaitInvariant, QUERY_WAIT_RULE, type DiskConfig } from "..
 import { lookupProfile } from "../mgmt/profiles.js";
 import { createQemu, type Qemu } from "../qmp/qemu.js";
 import type { QmpResponse } from "../qmp/types.js";
-import { AioContexts, FifoStrategy, join, Scheduler, sleep, type Process, type ProcHandle, type Strategy } from "../scheduler/index.js";
+import { AioContexts, FifoStrategy, join, Scheduler, sleep, type Process, type ProcHandle, type SchedulerOptions, type Strategy } from "../scheduler/index.js";
 
 /** A simulated device; what is left out takes the defaults below. */
 export interface DeviceSpec {
@@ -68,6 +68,8 @@ export interface WorldSpec {
   limits?: { timeNs?: number; steps?: number; instantSteps?: number };
   /** Keep the kernel trace. */
   trace?: boolean;
+  /** Looks at the run every so many kernel steps without touching it (a progress line). */
+  observer?: SchedulerOptions["observer"];
   devices?: DeviceSpec[];
   /** IOThreads (object-add at setup, before the nodes). */
   iothreads?: string[];
@@ -112,6 +114,7 @@ export function createWorld(spec: WorldSpec): World {
     seed: spec.seed ?? 0, strategy: spec.strategy ?? new FifoStrategy(), trace: spec.trace ?? false,
     ...(spec.limits?.steps !== undefined ? { maxSteps: spec.limits.steps } : {}), ...(spec.limits?.timeNs !== undefined ? { maxTimeNs: spec.limits.timeNs } : {}),
     ...(spec.limits?.instantSteps !== undefined ? { maxInstantSteps: spec.limits.instantSteps } : {}),
+    ...(spec.observer ? { observer: spec.observer } : {}),
   });
   const qemu = createQemu(sim, behaviour.qemu);
   const dom = spec.domain ? new Domain(qemu, { behaviour: behaviour.mgmt, disks: spec.domain.disks, ...(spec.domain.qmpRoundTripNs !== undefined ? { qmpRoundTripNs: spec.domain.qmpRoundTripNs } : {}) }) : undefined;

@@ -4,8 +4,8 @@
  * versus observed for each failed expectation.
  */
 import type { TraceRecord } from "../scheduler/index.js";
-import { describeOutcome, type LogEntry, type RunReport } from "../scenario/runner.js";
-import { formatDuration, formatSize } from "../scenario/units.js";
+import { describeOutcome, type LogEntry, type RunProgress, type RunReport } from "../scenario/runner.js";
+import { formatDuration, formatSize, formatTime } from "../scenario/units.js";
 import { timestamp } from "../qmp/types.js";
 
 /** Virtual time as fixed-width milliseconds: `   12.345678ms`. */
@@ -44,6 +44,13 @@ export function qmpJsonLines(r: RunReport): string[] {
 /** A kernel trace record as a line. */
 export function traceLine(r: TraceRecord): string {
   return `${timeColumn(r.t)}  ${r.src.padEnd(12)} ${r.kind}${r.data ? ` ${clip(JSON.stringify(r.data), 200)}` : ""}`;
+}
+
+/** A long run's progress line (the CLI shows it on a terminal): virtual time since setup, events, each job's offset of len. */
+export function progressLine(p: RunProgress): string {
+  if (!p.setupDone) return `setting up: ${formatTime(p.sinceSetupNs)} virtual, ${p.kernelSteps} kernel steps`;
+  const jobs = p.jobs.map((j) => `job ${j.id} (${j.type}) ${j.status} ${formatSize(j.offset)} of ${formatSize(j.len)}${j.len > 0 ? ` (${Math.floor((100 * j.offset) / j.len)}%)` : ""}`);
+  return `${formatTime(p.sinceSetupNs)} virtual, ${p.events} event${p.events === 1 ? "" : "s"}, ${p.kernelSteps} kernel steps${jobs.length ? `; ${jobs.join("; ")}` : "; no job"}`;
 }
 
 /** The header: what ran, with every parameter needed to run it again. */

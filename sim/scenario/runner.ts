@@ -43,12 +43,26 @@ export interface RunOptions {
   /** Keep the kernel trace in the report (the trace hash is the same either way). */
   keepTrace?: boolean;
   /**
-   * Called on every QMP event and step end with the virtual time and the
-   * number of events so far. It observes only (the CLI's progress line); it
-   * must not touch the simulation.
+   * Called every PROGRESS_EVERY_STEPS kernel steps with where the run
+   * stands. It observes only (the CLI's progress line); it must not touch
+   * the simulation, and a run is the same with it or without it.
    */
-  onProgress?: (virtualNs: number, events: number) => void;
+  onProgress?: (p: RunProgress) => void;
 }
+
+/** Where a run stands, for a progress line. */
+export interface RunProgress {
+  /** Virtual time since setup ended (negative: setup still runs). */
+  sinceSetupNs: number;
+  setupDone: boolean;
+  kernelSteps: number;
+  events: number;
+  /** Every job with an id, as now. */
+  jobs: { id: string; type: string; status: string; offset: number; len: number }[];
+}
+
+/** How often (in kernel steps) onProgress is called: often enough for a line updated a few times a second. */
+export const PROGRESS_EVERY_STEPS = 5000;
 
 /** One line of the event log. */
 export type LogEntry =
@@ -167,8 +181,20 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const seed = opts.seed ?? sc.seed;
   const profile = opts.profile ?? sc.profile;
   const strategy = opts.strategy ?? scenarioStrategy(sc, seed);
-  const world = createWorld(worldSpec(sc, { seed, profile, strategy, trace: !!opts.keepTrace }));
-  const w = new Steps(world, sc, opts.onProgress);
+  let w: Steps | undefined;
+  const onProgress = opts.onProgress;
+  const observer = onProgress && {
+    everySteps: PROGRESS_EVERY_STEPS,
+    observe: (nowNs: number, kernelSteps: number) => {
+      const setupDone = w!.setupDone();
+      onProgress({
+        sinceSetupNs: nowNs - world.t0, setupDone, kernelSteps, events: w!.eventCount,
+        jobs: world.qemu.jm.jobs.filter((j) => j.id !== null && !j.freed).map((j) => ({ id: String(j.id), type: j.type, status: j.status, offset: j.progressCurrent, len: j.progressTotal })),
+      });
+    },
+  };
+  const world = createWorld({ ...worldSpec(sc, { seed, profile, strategy, trace: !!opts.keepTrace }), ...(observer ? { observer } : {}) });
+  w = new Steps(world, sc);
   const result = runWorld(world, { name: "scenario", safety: () => w.main() });
   // A step that never ran says what it was waiting for (reports and summaries read it).
   w.steps.forEach((s, i) => { if (s.state === "waiting" && s.waitingFor === undefined) { const what = w.waitingFor(i); if (what !== undefined) s.waitingFor = what; } });
@@ -244,9 +270,12 @@ class Steps {
   private done = 0;
   /** Timed steps whose time has not come. */
   private pendingTimed = 0;
-  private events = 0;
+  /** QMP events so far. */
+  eventCount = 0;
+  /** The safety phase began: setup is over. */
+  private started = false;
 
-  constructor(readonly world: HarnessWorld, readonly sc: Scenario, private readonly onProgress?: (virtualNs: number, events: number) => void) {
+  constructor(readonly world: HarnessWorld, readonly sc: Scenario) {
     this.sim = world.sim;
     this.qemu = world.qemu;
     this.dom = world.dom;
@@ -275,7 +304,7 @@ class Steps {
     });
     this.qemu.monitor.onEvent((e) => {
       this.log.push({ t: this.sim.now, kind: "event", event: e.event, data: e.data });
-      this.onProgress?.(this.sim.now, ++this.events);
+      this.eventCount++;
       this.observeJobs();
       const waiting = this.onEvent.get(e.event);
       if (waiting) {
@@ -355,6 +384,7 @@ class Steps {
   /** The safety phase: arm the steps, then wait until they have all run (or cannot) and no job is active. */
   *main(): Process<void> {
     const sim = this.sim, sc = this.sc, t0 = this.world.t0;
+    this.started = true;
     // Event- and job-triggered steps wait from the start; the first step without a trigger starts now.
     sc.steps.forEach((st, i) => {
       if (st.at === undefined && st.after === undefined && (st["on-event"] !== undefined || st["on-job"] !== undefined)) {
@@ -381,6 +411,10 @@ class Steps {
       yield wait(this.progress);
       yield settle();
     }
+  }
+
+  setupDone(): boolean {
+    return this.started;
   }
 
   /** Spawns a step whose trigger came (time, or the step it follows ended). */

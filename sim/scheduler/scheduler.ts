@@ -39,6 +39,12 @@ export interface SchedulerOptions {
   maxTimeNs?: number;
   /** Zeno guard: the run stops after this many steps without virtual time advancing (default 2,000,000). */
   maxInstantSteps?: number;
+  /**
+   * Called between loop steps every `everySteps` steps, for a view of a long
+   * run from outside (the CLI's progress line). It only looks: it must not
+   * spawn, wake or schedule anything, so the run is the same with or without it.
+   */
+  observer?: { everySteps: number; observe(nowNs: number, steps: number): void };
 }
 
 export type Outcome =
@@ -157,6 +163,9 @@ export class Scheduler implements OperationHost {
   private readonly maxSteps: number;
   private readonly maxTimeNs: number;
   private readonly maxInstantSteps: number;
+  private readonly observer: SchedulerOptions["observer"];
+  /** The step count at which the observer looks next (never without one). */
+  private nextObservation = Infinity;
   /** The step count when virtual time last advanced. */
   private instantStart = 0;
   /** Steps per process name once the Zeno bound is reached. */
@@ -186,6 +195,11 @@ export class Scheduler implements OperationHost {
     this.maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
     this.maxTimeNs = opts.maxTimeNs ?? Infinity;
     this.maxInstantSteps = opts.maxInstantSteps ?? DEFAULT_MAX_INSTANT_STEPS;
+    this.observer = opts.observer;
+    if (this.observer) {
+      if (!(this.observer.everySteps >= 1)) throw new RangeError(`observer.everySteps must be at least 1, got ${this.observer.everySteps}`);
+      this.nextObservation = this.observer.everySteps;
+    }
   }
 
   // ---- API for the layers above ----
@@ -611,6 +625,10 @@ export class Scheduler implements OperationHost {
       }
       this.steps++;
       this.loopStep = this.steps;
+      if (this.steps >= this.nextObservation) {
+        this.nextObservation = this.steps + this.observer!.everySteps;
+        this.observer!.observe(this.now, this.steps);
+      }
       if (round > 0) round--;
       hasher.int(this.now);
       if (e instanceof Proc) {
