@@ -12,7 +12,7 @@ import { createQemu, type Qemu } from "../sim/qmp/qemu.js";
 import type { QmpResponse } from "../sim/qmp/types.js";
 import { join, ReplayStrategy, Scheduler, Signal, sleep, wait, type ChoiceLog, type Outcome, type Process, type ProcHandle } from "../sim/scheduler/index.js";
 import type { LoadedScenario } from "../sim/scenario/loader.js";
-import { diskFault, latency, subset } from "../sim/scenario/runner.js";
+import { diskFault, latency, moment, subset } from "../sim/scenario/runner.js";
 import { strategyByName } from "../sim/harness/strategy.js";
 import type { Scenario, Step } from "../sim/scenario/schema.js";
 
@@ -145,7 +145,8 @@ function* stepClient(sim: Scheduler, qemu: Qemu, sc: Scenario, t0: number, lines
       while (!cond()) yield wait(progress);
     };
     if (st.at !== undefined) {
-      if (t0 + st.at > sim.now) yield sleep(t0 + st.at - sim.now);
+      const at = yield* moment(st.at, `steps[${i}].at`);
+      if (t0 + at > sim.now) yield sleep(t0 + at - sim.now);
     } else if (st.after !== undefined) {
       const j = sc.steps.findIndex((s) => s.id === st.after);
       yield* until(() => done.has(j));
@@ -158,7 +159,8 @@ function* stepClient(sim: Scheduler, qemu: Qemu, sc: Scenario, t0: number, lines
     } else if (i > 0) {
       yield* until(() => done.has(i - 1));
     }
-    if (st.delay > 0) yield sleep(st.delay);
+    const delay = yield* moment(st.delay, `steps[${i}].delay`);
+    if (delay > 0) yield sleep(delay);
     if ("execute" in st) {
       lines.push({ t: sim.now, step: i, execute: st.execute });
       const r = yield* qemu.monitor.execute(st.arguments === undefined ? { execute: st.execute } : { execute: st.execute, arguments: st.arguments });

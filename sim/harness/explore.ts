@@ -116,8 +116,9 @@ export function nextPrefix(picks: readonly number[], widths: readonly number[], 
 }
 
 /**
- * Greedy shrinking of a failing schedule: drop the tail, then set picks to 0
- * one at a time (last first), keeping each change under which `stillFails`.
+ * Greedy shrinking of a failing schedule: drop the tail, set picks to 0 one
+ * at a time (last first), then lower each pick left (binary search), keeping
+ * each change under which `stillFails`.
  * `seed` must be the seed of the failing run (it seeds the run's own streams).
  * Returns the smallest failing pick list found and its run.
  */
@@ -148,6 +149,17 @@ export function shrinkPicks(subject: Subject, picks: readonly number[], stillFai
     const cand = [...best];
     cand[i] = 0;
     attempt(cand);
+  }
+  // A pick left non-zero is lowered as far as it still fails (a chosen moment moves towards its `from`).
+  for (let i = best.length - 1; i >= 0; i--) {
+    let lo = 1, hi = best[i] - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const cand = [...best];
+      cand[i] = mid;
+      if (attempt(cand)) hi = mid - 1;
+      else lo = mid + 1;
+    }
   }
   while (best.length > 0 && best[best.length - 1] === 0) best = best.slice(0, -1);
   return { picks: best, result, runs };

@@ -27,6 +27,8 @@ export const LIMITS = {
   steps: 100_000,
   /** Entries in expect.events, expect.never, expect.jobs and expect.data, each. */
   expectations: 100_000,
+  /** Options of one chosen moment (`at: { choose: … }`). */
+  chooseOptions: 10_000,
   /** Entries in a replay's choice log. */
   choices: 50_000_000,
 } as const;

@@ -362,8 +362,14 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
     problems.push({ file: o.file, path: pathText([...o.path, ...sub]), ...(o.locate([...o.path, ...sub]) ?? o.locate(o.path) ?? {}), message });
   const here = (path: (string | number)[], message: string) => at({ file: p.file, locate: p.locate, path: [] }, path, message);
 
-  if (!PROFILES.some((x) => x.name === s.profile)) {
-    here(["profile"], `unknown profile "${s.profile}"${didYouMean(s.profile, PROFILES.map((x) => x.name))}; known profiles: ${PROFILES.map((x) => x.name).join(", ")}`);
+  const checkProfile = (name: string, path: (string | number)[]) => {
+    if (!PROFILES.some((x) => x.name === name)) here(path, `unknown profile "${name}"${didYouMean(name, PROFILES.map((x) => x.name))}; known profiles: ${PROFILES.map((x) => x.name).join(", ")}`);
+  };
+  checkProfile(s.profile, ["profile"]);
+  if (s.race) {
+    checkProfile(s.race["buggy-profile"], ["race", "buggy-profile"]);
+    checkProfile(s.race["fixed-profile"], ["race", "fixed-profile"]);
+    if (s.race["buggy-profile"] === s.race["fixed-profile"]) here(["race", "fixed-profile"], `the fixed profile is the buggy one ("${s.race["buggy-profile"]}"): a race is found under one and gone under the other`);
   }
 
   s.iothreads.forEach((n, i) => {
@@ -475,6 +481,10 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
       here(["steps", i, "fault" in st ? "fault" : "heal", "device"], `no device named "${devRef}"${didYouMean(devRef, deviceNames)}`);
     }
     if ("fault" in st) checkFault(st.fault, (sub, msg) => here(["steps", i, "fault", ...sub], msg));
+    for (const key of ["at", "delay"] as const) {
+      const m = st[key];
+      if (typeof m === "object") checkChosenMoment(m, (sub, msg) => here(["steps", i, key, "choose", ...sub], msg));
+    }
   });
 
   checkVocabulary(s, here);
@@ -492,6 +502,11 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
   if (!s.domain && [...(Array.isArray(inv) ? inv : []), ...s.expect.violations].includes(QUERY_WAIT_RULE)) {
     here(["expect"], `${QUERY_WAIT_RULE} is an invariant of the management layer: declare a domain to use it`);
   }
+  s.race?.breaks.forEach((n, i) => {
+    if (!known.includes(n)) here(["race", "breaks", i], `unknown invariant "${n}"${didYouMean(n, known)}; run \`blocksim invariants\` for the list`);
+    else if (n === QUERY_WAIT_RULE && !s.domain) here(["race", "breaks", i], `${QUERY_WAIT_RULE} is an invariant of the management layer: declare a domain to use it`);
+    if (s.race!.breaks.indexOf(n) !== i) here(["race", "breaks", i], `invariant "${n}" is listed twice`);
+  });
   s.expect.data?.forEach((d, i) => {
     if ("same" in d) {
       d.same.forEach((n, j) => {
@@ -500,6 +515,15 @@ function checkReferences(s: Scenario, m: Merged, p: Parsed): Problem[] {
     }
   });
   return problems;
+}
+
+/** A chosen moment: a positive step, to >= from, whole steps between them, and not too many options. */
+function checkChosenMoment(m: { choose: { from: number; to: number; step: number } }, report: (sub: (string | number)[], msg: string) => void): void {
+  const { from, to, step } = m.choose;
+  if (step < 1) report(["step"], "expected a step of at least 1ns");
+  else if (to < from) report(["to"], `expected to >= from (${from} ns), got ${to} ns`);
+  else if ((to - from) % step !== 0) report(["to"], `expected from plus a whole number of steps: ${to - from} ns from \`from\` is not a multiple of the step (${step} ns)`);
+  else if ((to - from) / step + 1 > LIMITS.chooseOptions) report(["step"], `${(to - from) / step + 1} options: at most ${LIMITS.chooseOptions} (blocksim's limit for untrusted input); take a larger step`);
 }
 
 function checkFault(f: { range?: { offset: number; length: number } }, report: (sub: (string | number)[], msg: string) => void): void {

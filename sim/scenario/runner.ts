@@ -23,13 +23,13 @@ import type { QemuExit } from "../qmp/process.js";
 import type { QmpResponse } from "../qmp/types.js";
 import type { BlockNode } from "../block/index.js";
 import { versionAt, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
-import { Signal, settle, sleep, spawn, wait, type ChoiceLog, type Outcome, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
+import { choose, Signal, settle, sleep, spawn, wait, type ChoiceLog, type Outcome, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
 import { runWorld, type Violation } from "../harness/run.js";
 import { strategyByName, type StrategyName } from "../harness/strategy.js";
 import { createWorld, invariantNames as allInvariantNames, type GuestSpec, type World as HarnessWorld, type WorldSpec } from "../harness/world.js";
 import type { LoadedScenario } from "./loader.js";
 import { describeExpect, replyMatches } from "./reply-expect.js";
-import type { ExpectedEvent, FaultRule, LibvirtCall, Scenario, Step } from "./schema.js";
+import type { ChosenMoment, ExpectedEvent, FaultRule, LibvirtCall, Scenario, Step } from "./schema.js";
 import { formatDuration } from "./units.js";
 
 export type { StrategyName } from "../harness/strategy.js";
@@ -132,6 +132,19 @@ export interface RunReport {
 /** The strategy a scenario's own `strategy:` names, seeded. */
 export function scenarioStrategy(sc: Scenario, seed: number | string, name: StrategyName = sc.strategy): Strategy {
   return strategyByName(name, seed);
+}
+
+/**
+ * A step's `at` or `delay`: a fixed duration, or the strategy's pick among
+ * from, from+step, …, to — a choice point logged under `label`, so
+ * exploration tries it, shrinking moves it towards `from` (pick 0, FIFO's
+ * answer) and a replay takes the same one.
+ */
+export function* moment(m: number | ChosenMoment, label: string): Process<number> {
+  if (typeof m === "number") return m;
+  const { from, to, step } = m.choose;
+  const pick = (yield choose(label, (to - from) / step + 1)) as number;
+  return from + pick * step;
 }
 
 /** The harness's WorldSpec for a scenario. */
@@ -393,8 +406,11 @@ class Steps {
       }
     });
     if (sc.steps.length > 0 && sc.steps[0].at === undefined && sc.steps[0].after === undefined && sc.steps[0]["on-event"] === undefined && sc.steps[0]["on-job"] === undefined) this.start(0);
+    // Chosen moments are picked first, in file order: the first choice points of the run.
+    const timed: [number, number][] = [];
+    for (const [i, st] of sc.steps.entries()) if (st.at !== undefined) timed.push([yield* moment(st.at, `steps[${i}].at`), i]);
     // One clock process spawns each timed step at its time (equal times keep file order).
-    const timed = sc.steps.map((st, i) => [st.at, i] as const).filter((x): x is readonly [number, number] => x[0] !== undefined).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    timed.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     if (timed.length > 0) {
       const self = this;
       sim.spawn("step clock", (function* (): Process<void> {
@@ -455,7 +471,8 @@ class Steps {
     // An event or job trigger: wait for it (a timed or following step is spawned only once its trigger came).
     const sig = this.wake[i];
     if (sig) while (!this.fired[i]) yield wait(sig);
-    if (st.delay > 0) yield sleep(st.delay);
+    const delay = yield* moment(st.delay, `steps[${i}].delay`);
+    if (delay > 0) yield sleep(delay);
     rep.state = "running";
     rep.startNs = sim.now;
     const client = rep.client;
@@ -750,11 +767,11 @@ function checkData(sc: Scenario, w: Steps, qemu: Qemu): Failure[] {
   return out;
 }
 
-/** The invariants a scenario asks for, plus those it expects to see violated. */
+/** The invariants a scenario asks for, plus those it expects to see violated and those its race breaks. */
 function invariantNames(sc: Scenario): string[] {
   const inv = sc.expect.invariants;
   const all = allInvariantNames();
-  const names = new Set([...(inv === "all" ? all : inv === "none" ? [] : inv), ...sc.expect.violations]);
+  const names = new Set([...(inv === "all" ? all : inv === "none" ? [] : inv), ...sc.expect.violations, ...(sc.race?.breaks ?? [])]);
   return all.filter((n) => names.has(n));
 }
 

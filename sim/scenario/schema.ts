@@ -159,21 +159,40 @@ const StepExpect = z.union([
 ], { error: `expected "ok", "error", { return: … }, { error: CLASS | { class, desc, desc-contains } } or { any: [ … ] }` });
 export type StepExpect = z.infer<typeof StepExpect>;
 
+/**
+ * A moment left to the strategy: one of from, from+step, …, to. It is a
+ * logged choice point (label `steps[i].at` or `steps[i].delay`), so random,
+ * PCT and exhaustive exploration try its values, shrinking moves it towards
+ * `from`, and a replay takes the same one. FIFO (the default strategy) takes
+ * `from`.
+ */
+export const ChosenMoment = z.strictObject({
+  choose: z.strictObject({
+    from: Duration,
+    to: Duration,
+    step: Duration,
+  }),
+});
+export type ChosenMoment = z.infer<typeof ChosenMoment>;
+
+const MOMENT_ERROR = `expected a duration like "2ms" or { choose: { from: 0ms, to: 2ms, step: 250us } }`;
+const Moment = z.union([Duration, ChosenMoment], { error: MOMENT_ERROR }).describe(`${DURATION_DOC} Or { choose: { from, to, step } }: a moment the strategy picks among from, from+step, …, to (a logged choice point; FIFO takes from).`);
+
 const StepCommon = {
   /** A name other steps can wait for (`after`). */
   id: Name.optional(),
   /** The QMP client issuing it: a lane in the timeline (default "client"). */
   client: Name.optional(),
-  /** Trigger: at this virtual time since the start. */
-  at: Duration.optional(),
+  /** Trigger: at this virtual time since the start, or at a chosen one. */
+  at: Moment.optional(),
   /** Trigger: once the step with this id has its reply. */
   after: Name.optional(),
   /** Trigger: once this event (count times, default 1) has been seen. */
   "on-event": z.strictObject({ event: z.string().min(1), data: z.record(z.string(), z.unknown()).optional(), count: z.number().int().min(1).default(1) }).optional(),
   /** Trigger: once the job with this id is in this status. */
   "on-job": z.strictObject({ id: z.string().min(1), status: z.enum(JOB_STATUSES) }).optional(),
-  /** Extra wait after the trigger. */
-  delay: Duration.default(0).describe(withDefault(DURATION_DOC, "0")),
+  /** Extra wait after the trigger, or a chosen one. */
+  delay: Moment.default(0).describe(withDefault(`${DURATION_DOC} Or { choose: { from, to, step } } (a logged choice point; FIFO takes from).`, "0")),
 };
 
 const QmpStep = z.strictObject({
@@ -271,10 +290,45 @@ export const DomainSpec = z.strictObject({
   "query-wait-bound": Duration.default(100_000_000).describe(withDefault(DURATION_DOC, "100ms")),
 });
 
+/** A commit of QEMU's or libvirt's history. */
+const Commit = z.strictObject({
+  project: z.enum(["qemu", "libvirt"]),
+  commit: z.string().regex(/^[0-9a-f]{7,40}$/, "expected a commit id: 7 to 40 lowercase hex digits"),
+  title: z.string().min(1),
+  /** The commit's author date. */
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "expected a date YYYY-MM-DD"),
+});
+
+/**
+ * A race from QEMU's (or libvirt's) history that this scenario reproduces:
+ * the scenario holds under `fixed-profile` and breaks an invariant of
+ * `breaks` under `buggy-profile` for some schedule. `blocksim races` hunts
+ * every file that has this header. The race's name is the scenario's name.
+ */
+export const RaceHeader = z.strictObject({
+  /** The commit that fixed it. */
+  "fixed-by": Commit,
+  /** The commit that brought it in, when it was a regression. */
+  "introduced-by": Commit.optional(),
+  /** The profile that restores the buggy code path. */
+  "buggy-profile": z.string().min(1),
+  /** A profile with the fix (default current). */
+  "fixed-profile": z.string().min(1).default("current"),
+  /** The invariants the race breaks (always checked, whatever expect.invariants says). */
+  breaks: z.array(z.string().min(1)).min(1).max(16, "at most 16 invariants"),
+  /** Where it was reported: a bug tracker link, a mailing-list thread, the commit's Reported-by, a blocksim seed. */
+  reported: z.string().min(1),
+  /** Anything else a reader should know (a counterfactual fixed profile, what the model leaves out). */
+  note: z.string().optional(),
+});
+export type RaceHeader = z.infer<typeof RaceHeader>;
+
 /** A scenario file. */
 export const Scenario = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
+  /** This scenario reproduces a historical race (see RaceHeader). */
+  race: RaceHeader.optional(),
   profile: z.string().default("current"),
   seed: z.union([z.number().int(), z.string()]).default(0),
   strategy: z.enum(["fifo", "random", "pct"]).default("fifo"),
