@@ -51,6 +51,13 @@ export interface BlockRequest {
 /** Runs in the writer's process before a modifying request on the node is issued; may do I/O. Throwing fails the request. */
 export type BeforeWriteHook = (req: BlockRequest, node: BlockNode) => Process<void>;
 
+/**
+ * A filter driver's own write path (QEMU's .bdrv_co_pwritev of the filter):
+ * runs in the writer's process in place of passing the modifying request to
+ * the filtered child; `pass` does that, and resumes with what it returns.
+ */
+export type FilterWrite = (req: BlockRequest, pass: () => Process<unknown>) => Process<unknown>;
+
 /** How to build a node; see the header for the drivers. */
 export type NodeConfig =
   | { name: string; driver: "raw"; device: Device }
@@ -108,6 +115,7 @@ export class BlockNode implements BitmapHolder {
   private readonly nullReadZeroes: boolean;
   private hooks: BeforeWriteHook[] = [];
   private readHooks: BeforeWriteHook[] = [];
+  private filterWrite: FilterWrite | null = null;
   private readonly bitmapList: DirtyBitmap[] = [];
 
   /** @internal use graph.createNode. */
@@ -296,6 +304,12 @@ export class BlockNode implements BitmapHolder {
     };
   }
 
+  /** Gives this filter its own write path (mirror_top in write-blocking mode); null takes it away. */
+  setFilterWrite(fn: FilterWrite | null): void {
+    if (this.driver !== "filter") throw new TypeError(`node "${this.name}": only a filter has a write path of its own`);
+    this.filterWrite = fn;
+  }
+
   /** Runs `hook` before every read on this node (blkdebug's read faults); throwing fails the read. Returns the remover. */
   addBeforeReadHook(hook: BeforeWriteHook): () => void {
     this.readHooks = [...this.readHooks, hook];
@@ -411,15 +425,21 @@ export class BlockNode implements BitmapHolder {
 
   private *doWrite(req: BlockRequest): Process<number> {
     if (this.device) return (yield this.device.io(req)) as number;
-    if (this.driver === "filter") return (yield* this.file!.io(req)) as number;
+    if (this.driver === "filter") return (yield* this.passDown(req)) as number;
     if (this.nullLatencyNs > 0) yield sleep(this.nullLatencyNs);
     return 0;
+  }
+
+  /** A filter's modifying request (not flush) to its child, through the filter's own write path if it has one. */
+  private passDown(req: BlockRequest): Process<unknown> {
+    const child = this.file!;
+    return this.filterWrite === null || req.op === "flush" ? child.io(req) : this.filterWrite(req, () => child.io(req));
   }
 
   /** flush, write-zeroes, discard: no result. */
   private *doPassive(req: BlockRequest): Process<void> {
     if (this.device) yield this.device.io(req);
-    else if (this.driver === "filter") yield* this.file!.io(req);
+    else if (this.driver === "filter") yield* this.passDown(req);
     else if (this.nullLatencyNs > 0) yield sleep(this.nullLatencyNs);
   }
 

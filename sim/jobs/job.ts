@@ -227,6 +227,15 @@ export class Job {
   progressTotal = 0;
   speed: number;
   readonly limit: RateLimit;
+  /**
+   * What the job told its rate limit it copied while it had a speed: when,
+   * how much, at what speed, and whether the sleep before it was cut short
+   * (an early wake). Nothing in the simulation reads it; the rate invariant
+   * (sim/check) does.
+   */
+  readonly copyLedger: { t: number; bytes: number; speed: number; afterEarlyWake: boolean }[] = [];
+  /** The job's last rate or idle sleep ended before its deadline (entered by pause, resume, complete...). */
+  private wokeEarly = false;
   iostatus: IoStatus = "ok";
   freed = false;
   /** Whether the driver has asked to be completed (mirror's should_complete). */
@@ -436,7 +445,17 @@ export class Job {
 
   /** Accounts `bytes` of work against the speed limit and sleeps as much as it says (0 still yields once). */
   *rateLimitedSleep(bytes: number): Process<void> {
-    yield* this.sleepNs(this.limit.delayNs(this.ctx.sim.now, bytes));
+    yield* this.sleepNs(this.accountCopy(bytes));
+  }
+
+  /** Accounts `bytes` just copied (or issued) against the speed limit; returns the delay before the next chunk. */
+  accountCopy(bytes: number): number {
+    const now = this.ctx.sim.now;
+    if (this.speed > 0 && bytes > 0) {
+      this.copyLedger.push({ t: now, bytes, speed: this.speed, afterEarlyWake: this.wokeEarly });
+      this.wokeEarly = false;
+    }
+    return this.limit.delayNs(now, bytes);
   }
 
   private *doYield(deadlineNs: number | undefined): Process<void> {
@@ -449,6 +468,7 @@ export class Job {
     this.busy = false;
     this.ctx.idle(this);
     yield awaitOp(this.park);
+    if (deadlineNs !== undefined) this.wokeEarly = this.ctx.sim.now < deadlineNs;
     // enter() set busy before waking us
     if (this.aio.active) this.checkThread();
   }

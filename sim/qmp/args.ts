@@ -12,8 +12,11 @@ export type ArgType =
   | { struct: ArgSpec }
   | { list: ArgType };
 
-/** `unmodelled`: a member QEMU 7.2 accepts that blocksim does not model (any use is refused as such). */
-export type ArgSpec = Readonly<Record<string, { type: ArgType; optional?: boolean; unmodelled?: boolean }>>;
+/**
+ * `unmodelled`: a member QEMU 7.2 accepts that blocksim does not model (any use is refused as such);
+ * `unmodelledValues`: values of a scalar member that are refused so (the others are modelled).
+ */
+export type ArgSpec = Readonly<Record<string, { type: ArgType; optional?: boolean; unmodelled?: boolean; unmodelledValues?: readonly unknown[] }>>;
 
 /**
  * A command uses something valid in QEMU 7.2 that blocksim does not model.
@@ -37,6 +40,7 @@ export function unmodelledArgs(spec: ArgSpec, value: unknown, path = ""): string
     if (!m || v === undefined) continue;
     const p = path ? `${path}.${name}` : name;
     if (m.unmodelled) out.push(`parameter '${p}'`);
+    else if (m.unmodelledValues?.includes(v)) out.push(`'${p}': ${JSON.stringify(v)}`);
     else out.push(...unmodelledValue(m.type, v, p));
   }
   return out;
@@ -66,6 +70,7 @@ export function checkArgs(spec: ArgSpec, value: unknown, path = ""): Record<stri
     }
     checkValue(m.type, obj[name], p);
     if (m.unmodelled) throw new NotModelledError(`parameter '${p}'`);
+    if (m.unmodelledValues?.includes(obj[name])) throw new NotModelledError(`'${p}': ${JSON.stringify(obj[name])}`);
   }
   for (const name of Object.keys(obj)) {
     if (!(name in spec)) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is unexpected`);

@@ -8,7 +8,7 @@
  */
 import type { BlockNode } from "../block/index.js";
 import { createCommit } from "../jobs/drivers/commit.js";
-import { createMirror, type MirrorSync } from "../jobs/drivers/mirror.js";
+import { createMirror, type MirrorCopyMode, type MirrorSync } from "../jobs/drivers/mirror.js";
 import { chainBetween, createStream } from "../jobs/drivers/stream.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
@@ -36,8 +36,7 @@ const MIRROR_COMMON: ArgSpec = {
   "on-source-error": ON_ERROR,
   "on-target-error": ON_ERROR,
   "filter-node-name": { type: "str", optional: true },
-  // QEMU 7.2 also has write-blocking (active mirroring); blocksim's mirror copies in the background only.
-  "copy-mode": { type: { enum: ["background"], unmodelled: ["write-blocking"] }, optional: true },
+  "copy-mode": { type: { enum: ["background", "write-blocking"] }, optional: true },
 };
 
 function defaultId(ctx: QemuContext, node: BlockNode, a: Record<string, unknown>): string {
@@ -64,6 +63,7 @@ function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean
     granularityBytes: a.granularity as number | undefined,
     onSourceError: a["on-source-error"] as ErrorAction | undefined,
     onTargetError: a["on-target-error"] as ErrorAction | undefined,
+    copyMode: a["copy-mode"] as MirrorCopyMode | undefined,
     ...common(a),
   });
   let job: Job;
@@ -105,8 +105,9 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
   "drive-mirror": {
     args: {
       ...MIRROR_COMMON, target: { type: "str" }, format: { type: "str", optional: true }, mode: { type: { enum: ["existing", "absolute-paths"] }, optional: true },
-      // In QEMU 7.2's drive-mirror, not modelled: discard handling, naming the new node, replacing a node other than the source.
-      unmap: { type: "bool", optional: true, unmodelled: true },
+      // unmap: true (QEMU's default: zeroed source areas may be unmapped on the target) is what blocksim does, whose
+      // copies carry content, not allocation. Not modelled: unmap false, naming the new node, replacing a node other than the source.
+      unmap: { type: "bool", optional: true, unmodelledValues: [false] },
       "node-name": { type: "str", optional: true, unmodelled: true },
       replaces: { type: "str", optional: true, unmodelled: true },
     },

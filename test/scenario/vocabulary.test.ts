@@ -112,21 +112,21 @@ describe("return expectations are checked against the command's reply", () => {
 });
 
 describe("what QEMU 7.2 accepts and blocksim does not model", () => {
-  it("is refused as such at load time, never in QMP's words (mirror copy-mode write-blocking, drive-mirror unmap, backup compress)", () => {
+  it("is refused as such at load time, never in QMP's words (drive-mirror node-name, drive-mirror unmap false, backup compress)", () => {
     const p = problems(`steps:
   - at: 1ms
-    execute: blockdev-mirror
-    arguments: { job-id: m, device: src, target: tgt, sync: full, copy-mode: write-blocking }
+    execute: drive-mirror
+    arguments: { job-id: m, device: src, target: /x, sync: full, node-name: n, copy-mode: write-blocking }
   - at: 2ms
     execute: drive-mirror
-    arguments: { device: src, target: /x, sync: full, unmap: true }
+    arguments: { device: src, target: /x, sync: full, unmap: false }
   - at: 3ms
     execute: blockdev-backup
     arguments: { device: src, target: tgt, sync: full, compress: true }
 `);
     expect(p).toEqual([
-      "steps[0].arguments: valid in QEMU 7.2, not modelled by blocksim: blockdev-mirror's 'copy-mode': 'write-blocking'",
-      "steps[1].arguments: valid in QEMU 7.2, not modelled by blocksim: drive-mirror's parameter 'unmap'",
+      "steps[0].arguments: valid in QEMU 7.2, not modelled by blocksim: drive-mirror's parameter 'node-name'",
+      "steps[1].arguments: valid in QEMU 7.2, not modelled by blocksim: drive-mirror's 'unmap': false",
       "steps[2].arguments: valid in QEMU 7.2, not modelled by blocksim: blockdev-backup's parameter 'compress'",
     ]);
   });
@@ -139,9 +139,9 @@ describe("what QEMU 7.2 accepts and blocksim does not model", () => {
     sim.spawn("client", (function* () {
       yield* q.monitor.execute({ execute: "blockdev-add", arguments: { driver: "null-co", "node-name": "src", size: 1048576 } });
       yield* q.monitor.execute({ execute: "blockdev-add", arguments: { driver: "null-co", "node-name": "tgt", size: 1048576 } });
-      yield* q.monitor.execute({ execute: "blockdev-mirror", arguments: { device: "src", target: "tgt", sync: "full", "copy-mode": "write-blocking" } });
+      yield* q.monitor.execute({ execute: "blockdev-backup", arguments: { device: "src", target: "tgt", sync: "full", compress: true } });
     })());
     const r = sim.run();
-    expect(r.outcome).toMatchObject({ kind: "failure", error: "NotModelledError: valid in QEMU 7.2, not modelled by blocksim: 'copy-mode': 'write-blocking'" });
+    expect(r.outcome).toMatchObject({ kind: "failure", error: "NotModelledError: valid in QEMU 7.2, not modelled by blocksim: parameter 'compress'" });
   });
 });

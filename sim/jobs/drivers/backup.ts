@@ -171,7 +171,7 @@ export class BackupDriver implements JobDriver {
       this.inFlight++;
       const task = (yield spawn(`${issuer} copy ${next.first}+${next.count}`, this.task(next.first, next.count, issuer))) as ProcHandle;
       job.ctx.sim.enterNow(task); // QEMU enters a block-copy task at once, up to its first yield
-      job.limit.delayNs(job.ctx.sim.now, next.count * copy.clusterSizeBytes); // accounted once issued
+      job.accountCopy(next.count * copy.clusterSizeBytes); // accounted once issued
     }
     while (this.inFlight > 0) yield wait(copy.changed);
     return 0;

@@ -55,7 +55,7 @@ export class CommitDriver implements JobDriver {
           if (action === "report") return job.fail(e.errno);
           if (action === "stop") continue; // retry this chunk after the resume
         }
-        delayNs = job.limit.delayNs(job.ctx.sim.now, a.bytes);
+        delayNs = job.accountCopy(a.bytes);
       }
       offset += a.bytes;
       job.progressUpdate(a.bytes);

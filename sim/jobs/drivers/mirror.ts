@@ -24,9 +24,23 @@
  * Active commit is this job with type "commit": source = the active top,
  * target = its base, dirty = what is allocated above the base; the pivot
  * moves the guest onto the base.
+ *
+ * copy-mode write-blocking (active mirroring, QEMU 7.2): the bitmap is
+ * disabled, so guest writes no longer dirty it; instead mirror_top's own
+ * write path copies each guest write to the target before the write
+ * completes (bdrv_mirror_top_do_write). It starts once run() has set up the
+ * bitmap (7.2 gives the filter its job only then), and stops while the job
+ * has failed or is hard-cancelled (those writes are then neither copied nor
+ * tracked, as in 7.2). An active write first waits until no copy or other
+ * active write covers any chunk of its range (active_write_prepare), holds
+ * those chunks, writes the source, then the target (do_sync_target_write):
+ * a partly written chunk that is still dirty is left to the background copy,
+ * the whole chunks written are cleared; a failed target write dirties the
+ * chunks again and goes to on-target-error. The guest's write waits for all
+ * of it. The background copy of the bitmap goes on as in background mode.
  */
 import { IoError, type Errno } from "../../disk/index.js";
-import type { BlockGraph, BlockNode, DirtyBitmap } from "../../block/index.js";
+import type { BlockGraph, BlockNode, BlockRequest, DirtyBitmap } from "../../block/index.js";
 import type { ClusterVersion } from "../../disk/index.js";
 import { notify, Signal, sleep, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
@@ -36,6 +50,7 @@ import type { JobManager } from "../manager.js";
 import { SLICE_NS } from "../ratelimit.js";
 
 export type MirrorSync = "full" | "top" | "none";
+export type MirrorCopyMode = "background" | "write-blocking";
 
 export interface MirrorOptions extends BlockJobOptions {
   source: BlockNode;
@@ -45,6 +60,8 @@ export interface MirrorOptions extends BlockJobOptions {
   granularityBytes?: number;
   onSourceError?: ErrorAction;
   onTargetError?: ErrorAction;
+  /** Default background; active commit is always background. */
+  copyMode?: MirrorCopyMode;
   /** Active commit: the job type "commit" and the nodes between source and target it also blocks. */
   commit?: { intermediates: BlockNode[] };
 }
@@ -71,6 +88,10 @@ export class MirrorDriver implements JobDriver {
   /** The job drains its own source while converging; it must not wait for itself. */
   private inDrain = false;
   private drainHeld = false;
+  /** The job, once run() has set up the bitmap: write-blocking mode copies guest writes from then on. */
+  private activeJob: Job | undefined;
+  /** Bytes of active writes being written to the target (QEMU active_write_bytes_in_flight). */
+  private activeBytesInFlight = 0;
 
   constructor(readonly graph: BlockGraph, readonly opts: MirrorOptions) {
     this.type = opts.commit ? "commit" : "mirror";
@@ -79,6 +100,10 @@ export class MirrorDriver implements JobDriver {
     this.bitmap.clear();
     this.mirrorTop = graph.createImplicitNode({ driver: "filter", file: opts.source, filterDriver: opts.commit ? "commit_top" : "mirror_top" });
     graph.replaceNode(opts.source, this.mirrorTop);
+    if (opts.copyMode === "write-blocking") {
+      this.bitmap.disable(); // active writes copy guest writes themselves; the bitmap only shrinks
+      this.mirrorTop.setFilterWrite((req, pass) => this.topWrite(req, pass));
+    }
   }
 
   *run(job: Job): Process<number> {
@@ -93,11 +118,12 @@ export class MirrorDriver implements JobDriver {
         if (a.allocated) bm.set(r.offset, r.bytes);
       }
     }
+    this.activeJob = job;
     for (;;) {
       yield* job.pausePoint();
       if (job.isCancelled || this.failure) break;
       const cnt = bm.count;
-      job.progressSetRemaining(this.bytesInFlight + bm.dirtyBytes);
+      job.progressSetRemaining(this.bytesInFlight + bm.dirtyBytes + this.activeBytesInFlight);
       if (this.inFlight >= MAX_IN_FLIGHT || (cnt === 0 && this.inFlight > 0)) {
         yield wait(this.opDone);
         continue;
@@ -170,7 +196,7 @@ export class MirrorDriver implements JobDriver {
       job.ctx.sim.enterNow(op); // QEMU enters a mirror operation at once, up to its first yield
       bytes += len;
     }
-    return job.limit.delayNs(job.ctx.sim.now, bytes);
+    return job.accountCopy(bytes);
   }
 
   private chunksOf(offset: number, bytes: number): number[] {
@@ -196,6 +222,62 @@ export class MirrorDriver implements JobDriver {
       // an operation re-copying a chunk may already own it (only without the conflict wait)
       for (const k of chunks) if (this.chunkInFlight.get(k) === landed) this.chunkInFlight.delete(k);
       yield notify(this.opDone);
+    }
+  }
+
+  /** mirror_top's write path in write-blocking mode: the guest's write, then its copy to the target. */
+  private *topWrite(req: BlockRequest, pass: () => Process<unknown>): Process<unknown> {
+    const job = this.activeJob;
+    if (job === undefined || this.failure || job.isCancelled) return yield* pass();
+    const chunks = this.chunksOf(req.offset, req.bytes);
+    // Wait for the whole range: a copy of now stale data must land first (active_write_prepare).
+    while (!this.failure && chunks.some((k) => this.chunkInFlight.has(k))) yield wait(this.opDone);
+    const held = {};
+    for (const k of chunks) this.chunkInFlight.set(k, held);
+    try {
+      const r = yield* pass();
+      yield* this.syncTargetWrite(job, req);
+      return r;
+    } finally {
+      for (const k of chunks) if (this.chunkInFlight.get(k) === held) this.chunkInFlight.delete(k);
+      yield notify(this.opDone);
+    }
+  }
+
+  /** QEMU do_sync_target_write: the part of a guest write the background copy does not own, to the target. */
+  private *syncTargetWrite(job: Job, req: BlockRequest): Process<void> {
+    const bm = this.bitmap, g = bm.granularityBytes;
+    let offset = req.offset, bytes = req.bytes;
+    // A partly written chunk that is dirty anyway is left to the background copy (its bit stays).
+    if (offset % g !== 0 && bm.isDirty(Math.floor(offset / g))) {
+      const skip = g - (offset % g);
+      if (bytes <= skip) return;
+      offset += skip;
+      bytes -= skip;
+    }
+    if ((offset + bytes) % g !== 0 && bm.isDirty(Math.floor((offset + bytes - 1) / g))) {
+      const tail = (offset + bytes) % g;
+      if (bytes <= tail) return;
+      bytes -= tail;
+    }
+    const clearFrom = Math.ceil(offset / g) * g, clearTo = Math.floor((offset + bytes) / g) * g;
+    if (clearFrom < clearTo) bm.reset(clearFrom, clearTo - clearFrom);
+    job.progressIncreaseRemaining(bytes);
+    this.activeBytesInFlight += bytes;
+    const { source, target } = this.opts;
+    const issuer = `${req.issuer} via mirror ${job.name}`; // the guest's write, through the job's target BlockBackend
+    try {
+      if (req.op === "write") yield* target.write(offset, bytes, issuer, source.content(offset, bytes));
+      else if (req.op === "write-zeroes") yield* target.writeZeroes(offset, bytes, issuer);
+      else yield* target.discard(offset, bytes, issuer);
+      this.activeBytesInFlight -= bytes;
+      job.progressUpdate(bytes);
+    } catch (e) {
+      this.activeBytesInFlight -= bytes;
+      if (!(e instanceof IoError)) throw e;
+      const from = Math.floor(offset / g) * g;
+      bm.set(from, Math.min(Math.ceil((offset + bytes) / g) * g, bm.sizeBytes) - from);
+      if (job.requestFailed(this.opts.onTargetError ?? "report", e) === "report") this.failure ??= { errno: e.errno };
     }
   }
 
@@ -229,6 +311,8 @@ export class MirrorDriver implements JobDriver {
   /** QEMU mirror_exit_common: pivot if asked, drop the filter, the bitmap, the blockers, the drain. */
   private exit(job: Job, pivot: boolean): void {
     const { source, target } = this.opts;
+    this.activeJob = undefined;
+    this.mirrorTop.setFilterWrite(null);
     this.nodes.removeAll();
     if (pivot) {
       this.contentAtPivot = source.content(0, source.sizeBytes).versions;

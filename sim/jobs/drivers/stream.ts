@@ -80,7 +80,7 @@ export class StreamDriver implements JobDriver {
             if (action === "stop") continue; // retry this chunk after the resume
             firstError ??= e.errno;
           }
-          delayNs = job.limit.delayNs(job.ctx.sim.now, n);
+          delayNs = job.accountCopy(n);
         }
       }
       offset += n;
