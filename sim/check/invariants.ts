@@ -191,6 +191,45 @@ const jobIoInDrainedSection: Invariant = {
   },
 };
 
+/** `node` and every node above it (parent nodes, recursively): the nodes a drain on it quiesces. */
+function withAncestors(node: BlockNode): Set<BlockNode> {
+  const seen = new Set<BlockNode>([node]);
+  const todo = [node];
+  while (todo.length > 0) {
+    for (const l of todo.pop()!.parentLinks) {
+      if (l.parentIsNode && !seen.has(l.parent as BlockNode)) {
+        seen.add(l.parent as BlockNode);
+        todo.push(l.parent as BlockNode);
+      }
+    }
+  }
+  return seen;
+}
+
+const jobExitInDrainedSection: Invariant = {
+  name: "job-exit-in-drained-section",
+  description: "a drained section settles only once every job it pauses has no completion (job_exit) pending: else the job completes, changing the graph, inside the section",
+  when: "step",
+  source: "qemu b5a7a05735 (blockjob.c child_job_drained_poll, job.c job_co_entry)",
+  attach(ctx) {
+    const check = (drained: Set<BlockNode> | undefined, where: string) => {
+      for (const job of ctx.world.jm.jobs) {
+        if (job.freed || !job.deferredToMainLoop || !job.busy) continue;
+        const nodes = (job.driver as { nodes?: { nodes(): BlockNode[] } }).nodes?.nodes() ?? [];
+        const hit = drained === undefined ? nodes[0] : nodes.find((n) => drained.has(n));
+        if (hit !== undefined) ctx.report({ job: job.name, detail: `${where} settled while job '${job.name}' (on node '${hit.name}') had its completion pending`, state: { node: hit.name, status: job.status } });
+      }
+    };
+    return {
+      kinds: [],
+      onBlock(ev) {
+        if (ev.type === "drained") check(withAncestors(ev.node), `a drained section on node '${ev.node.name}'`);
+        else if (ev.type === "drain-all") check(undefined, "a drain-all section");
+      },
+    };
+  },
+};
+
 const eventsMatchStates: Invariant = {
   name: "events-match-states",
   description: "JOB_STATUS_CHANGE follows each status change of a named job, in order; BLOCK_JOB_READY only in ready; BLOCK_JOB_COMPLETED/CANCELLED once, before concluded",
@@ -514,6 +553,7 @@ export const INVARIANTS: readonly Invariant[] = [
   jobIoWhilePaused,
   jobIoAfterConclude,
   jobIoInDrainedSection,
+  jobExitInDrainedSection,
   eventsMatchStates,
   txnAllOrNothing,
   cancelHonoured,

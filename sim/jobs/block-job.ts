@@ -86,8 +86,10 @@ export class JobNodes {
         if (!job.freed) job.resume();
       },
       // A parked or finished job issues nothing more; a busy one might (QEMU child_job_drained_poll).
-      // Before 89bd030533 a drain did not ask the job at all (behaviour.drainWaitsForJob off).
-      drainedPoll: () => job.ctx.behaviour.drainWaitsForJob && !job.freed && job.busy && !job.completed && (job.driver.drainedPoll?.(job) ?? true),
+      // Before 89bd030533 a drain did not ask the job at all (behaviour.drainWaitsForJob off); between
+      // 4cf077b59f and b5a7a05735 a job whose exit was pending counted as quiescent (drainWaitsForJobExit off).
+      drainedPoll: () => job.ctx.behaviour.drainWaitsForJob && !job.freed && job.busy && !job.completed
+        && (job.ctx.behaviour.drainWaitsForJobExit || !job.deferredToMainLoop) && (job.driver.drainedPoll?.(job) ?? true),
     }, { blk: opts.blk });
     node.blockAllOps(this.reason);
     if (opts.main) node.unblockOp("DATAPLANE", this.reason);

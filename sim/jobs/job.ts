@@ -141,12 +141,21 @@ export interface JobBehaviour {
    * in an IOThread can never run to completion: QEMU hangs.
    */
   finishSyncReleasesContext: boolean;
+  /**
+   * A drain waits for a job whose run has returned until its exit (job_exit,
+   * a main-loop bottom half) has begun: the job stays busy meanwhile
+   * (b5a7a05735, 2018-09, "blockjob: Lie better in child_job_drained_poll()").
+   * Off: as between 4cf077b59f and that fix, a job whose exit is pending
+   * counts as quiescent, so the drain settles first and the job completes,
+   * changing the graph, inside the drained section.
+   */
+  drainWaitsForJobExit: boolean;
 }
 
 export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
   startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true, txnRemovesFinalized: true,
   enterWakesSleepingJob: true, finalizeChecksVerbFirst: true, mirrorWaitsOnConflicts: true,
-  jobIdleKicksMainLoop: true, enterInJobContext: true, finishSyncReleasesContext: true,
+  jobIdleKicksMainLoop: true, enterInJobContext: true, finishSyncReleasesContext: true, drainWaitsForJobExit: true,
 };
 
 /** QMP events the job core emits (the QMP layer stamps them with virtual time). */

@@ -113,6 +113,12 @@ export const PROFILES: readonly Profile[] = [
     behaviour: { finishSyncReleasesContext: false },
   },
   {
+    name: "drain-skips-pending-exit",
+    description: "a job whose run has returned but whose exit (a main-loop bottom half) has not run yet counts as quiescent: a drain settles first, and the job completes inside the drained section",
+    change: "between qemu 4cf077b59f (2018-08, 'block: Remove aio_poll() in bdrv_drain_poll variants') and b5a7a05735 (2018-09, 'blockjob: Lie better in child_job_drained_poll()'); before 91af091f92 (2017-04) too",
+    behaviour: { drainWaitsForJobExit: false },
+  },
+  {
     name: "mirror-no-conflict-wait",
     description: "a mirror iteration copies its first dirty chunk again while an earlier copy of it is still in flight; under variable latency the stale copy can land last",
     change: "before qemu 9c83625bdd (2016-04, 'block/mirror: Revive dead yielding code')",

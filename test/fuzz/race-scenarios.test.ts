@@ -12,6 +12,7 @@ const CASES: [file: string, buggy: string, invariant: string][] = [
   ["iothread-drain-no-kick", "job-idle-no-kick", "jobs-conclude"],
   ["iothread-job-old-context", "job-wakes-in-old-context", "job-runs-in-its-context"],
   ["iothread-txn-abort-hang", "finish-sync-holds-context", "jobs-conclude"],
+  ["drain-skips-pending-exit", "drain-skips-pending-exit", "job-exit-in-drained-section"],
 ];
 
 describe.each(CASES)("scenarios/races/%s.yaml", (file, buggy, invariant) => {
