@@ -15,7 +15,8 @@
  * and is unique among nodes and named BlockBackends.
  */
 import type { Device } from "../disk/index.js";
-import type { Process, Scheduler } from "../scheduler/index.js";
+import { AioContexts, type Process, type Scheduler } from "../scheduler/index.js";
+import { nodeContext } from "./aio-context.js";
 import { BlockBackend, type BackendOptions } from "./backend.js";
 import {
   deliverBegin, deliverEnd, owed, pollUntilIdle, quiesce, quiesceForAll, recheck, unquiesce, unquiesceForAll, whyBusy,
@@ -293,8 +294,27 @@ export class BlockGraph {
    */
   drainedBeginPoll(node: BlockNode): void {
     this.quiesceSection(node);
-    this.sim.pollWhile(`drained_begin("${node.name}")`, () => whyBusy(node, false) !== undefined, { onKick: true });
+    this.pollOnNode(node, `drained_begin("${node.name}")`, () => whyBusy(node, false) !== undefined, true);
     this.drained(node);
+  }
+
+  /**
+   * BDRV_POLL_WHILE(node, cond) from the main loop: AIO_WAIT_WHILE on the
+   * node's AioContext, which drops that context's lock once around the poll
+   * when the main loop holds it (a job's exit holds its job's), so the
+   * IOThread can run meanwhile. A lock taken twice stays held.
+   */
+  private pollOnNode(node: BlockNode, what: string, cond: () => boolean, onKick: boolean): void {
+    if (!cond()) return;
+    const aio = AioContexts.of(this.sim);
+    const ctx = aio.active ? nodeContext(node) : undefined;
+    const drop = ctx !== undefined && !ctx.isMain && ctx.holder === aio.main && aio.current() === aio.main;
+    if (drop) aio.release(ctx);
+    try {
+      this.sim.pollWhile(what, cond, { onKick });
+    } finally {
+      if (drop) aio.acquire(ctx);
+    }
   }
 
   private quiesceSection(node: BlockNode): void {
@@ -325,7 +345,7 @@ export class BlockGraph {
     unquiesce(node, counter);
     this.sim.record(TRACE_SRC, "drained-end", { node: node.name, quiesce: node.quiesceCount });
     if (this.observers.length > 0) this.emit({ type: "drained-end", node, timeNs: this.sim.now });
-    this.sim.pollWhile(`drained_end("${node.name}")`, () => counter.pending > 0);
+    this.pollOnNode(node, `drained_end("${node.name}")`, () => counter.pending > 0, false);
   }
 
   /** Drains every node (bdrv_drain_all_begin) from a coroutine and waits until all are idle. Use with `yield*`. */

@@ -150,12 +150,30 @@ export interface JobBehaviour {
    * changing the graph, inside the drained section.
    */
   drainWaitsForJobExit: boolean;
+  /**
+   * job_txn_apply drops the caller's AioContext lock before taking each
+   * member's (49880165a4, 2018-08, "job: Fix nested aio_poll() hanging in
+   * job_txn_apply"; since b660a84bbb it takes each member's). Off: the lock
+   * a job's exit holds stays held and the member's is taken again, so a
+   * poll in a member's finalization (a backup dropping its filter) leaves
+   * the IOThread locked: QEMU hangs.
+   */
+  txnApplyReleasesCaller: boolean;
+  /**
+   * job_completed_txn_abort holds only the member's AioContext lock while
+   * it finishes and finalizes it (644f3a29bd, 2018-09, "job: Avoid
+   * deadlocks in job_completed_txn_abort()"). Off: the caller's lock stays
+   * held and every member's is taken up front, so members in one IOThread
+   * are finished with its lock held more than once: QEMU hangs.
+   */
+  txnAbortLocksOneContext: boolean;
 }
 
 export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
   startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true, txnRemovesFinalized: true,
   enterWakesSleepingJob: true, finalizeChecksVerbFirst: true, mirrorWaitsOnConflicts: true,
   jobIdleKicksMainLoop: true, enterInJobContext: true, finishSyncReleasesContext: true, drainWaitsForJobExit: true,
+  txnApplyReleasesCaller: true, txnAbortLocksOneContext: true,
 };
 
 /** QMP events the job core emits (the QMP layer stamps them with virtual time). */
@@ -564,13 +582,33 @@ export class Job {
     if (this.ctx.behaviour.enterInJobContext && this.co && (this.co.state === "ready" || this.co.state === "blocked" || this.co.state === "running")) this.ctx.sim.moveToContext(this.co, ctx.id);
   }
 
-  /** The main-loop half of completion (QEMU job_exit). */
+  /**
+   * The main-loop half of completion (QEMU job_exit), holding the job's
+   * AioContext lock: the transaction code below drops it where it polls.
+   */
   private exit(): void {
     this.ref();
-    this.busy = false;
-    this.ctx.idle(this);
-    this.txnOps().completed(this);
+    const ctx = this.acquireContext();
+    try {
+      this.busy = false;
+      this.ctx.idle(this);
+      this.txnOps().completed(this);
+    } finally {
+      this.releaseContext(ctx);
+    }
     this.unref();
+  }
+
+  /**
+   * Drops the lock of this job's AioContext if the main loop holds it (QEMU
+   * job_txn_apply and job_completed_txn_abort release the caller's context
+   * before taking each member's); returns the undo.
+   */
+  releaseCallerContext(): () => void {
+    const ctx = this.aioContext;
+    if (!this.aio.active || ctx.isMain || ctx.holder !== this.aio.main || ctx.depth === 0) return () => {};
+    this.aio.release(ctx);
+    return () => this.aio.acquire(ctx);
   }
 
   private txnOps(): JobTxn {

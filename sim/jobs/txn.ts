@@ -54,37 +54,76 @@ export class JobTxn {
 
   /** Prepare every member, then commit all, or abort all if a prepare fails (QEMU job_do_finalize). */
   finalize(job: Job): void {
-    for (const j of [...this.jobs]) {
-      if (j.prepare() !== 0) {
-        this.abort(job);
-        return;
-      }
+    if (!this.apply(job, (j) => j.prepare() === 0)) {
+      this.abort(job);
+      return;
     }
-    for (const j of [...this.jobs]) j.finalizeSingle();
+    this.apply(job, (j) => {
+      j.finalizeSingle();
+      return true;
+    });
   }
 
-  /** Cancels every other member and finalizes them all, finishing those still running (QEMU job_txn_abort). */
+  /**
+   * Runs `fn` on every member until one returns false (QEMU job_txn_apply).
+   * The caller's AioContext lock (a job's exit holds its job's) is dropped
+   * first and each member's taken around its call, so a member's callback
+   * polling its own context holds that lock once. Before 49880165a4
+   * (behaviour.txnApplyReleasesCaller off) the caller's lock stayed held
+   * too: a member in the caller's IOThread was locked twice there.
+   */
+  private apply(job: Job, fn: (j: Job) => boolean): boolean {
+    const undo = job.ctx.behaviour.txnApplyReleasesCaller ? job.releaseCallerContext() : () => {};
+    try {
+      for (const j of [...this.jobs]) {
+        const ctx = j.acquireContext();
+        try {
+          if (!fn(j)) return false;
+        } finally {
+          j.releaseContext(ctx);
+        }
+      }
+      return true;
+    } finally {
+      undo();
+    }
+  }
+
+  /**
+   * Cancels every other member and finalizes them all, finishing those
+   * still running (QEMU job_completed_txn_abort): the caller's AioContext
+   * lock is dropped, and each member's is held while it is finished and
+   * finalized. Before 644f3a29bd (behaviour.txnAbortLocksOneContext off)
+   * the caller's lock stayed held and every member's was taken up front, so
+   * finishing a member held its IOThread's lock more than once.
+   */
   abort(job: Job): void {
     if (this.aborting) return; // someone else is handling it
     this.aborting = true;
     job.ref();
-    for (const other of [...this.jobs]) if (other !== job) other.cancelAsync(true);
-    while (this.jobs.length > 0) {
-      const first = this.jobs[0];
-      if (!first.completed) {
-        if (!first.started) this.completed(first); // a never-started member concludes at once, as job_cancel does
-        else {
-          // job_completed_txn_abort holds each member's AioContext while it finishes it.
-          const ctx = first.acquireContext();
-          try {
-            first.finishSync();
-          } finally {
-            first.releaseContext(ctx);
+    const oneAtATime = job.ctx.behaviour.txnAbortLocksOneContext;
+    const undo = oneAtATime ? job.releaseCallerContext() : () => {};
+    const upFront = oneAtATime ? [] : this.jobs.map((j) => ({ job: j, ctx: j.acquireContext() }));
+    try {
+      for (const other of [...this.jobs]) if (other !== job) other.cancelAsync(true);
+      while (this.jobs.length > 0) {
+        const first = this.jobs[0];
+        const held = upFront.findIndex((h) => h.job === first);
+        const ctx = held >= 0 ? upFront.splice(held, 1)[0].ctx : first.acquireContext();
+        try {
+          if (!first.completed) {
+            if (!first.started) this.completed(first); // a never-started member concludes at once, as job_cancel does
+            else first.finishSync();
           }
+          // The nested poll may have run first's whole finalization already (a job-cancel of it inside).
+          if (this.jobs[0] === first && !first.freed && first.txn === this) first.finalizeSingle();
+        } finally {
+          first.releaseContext(ctx);
         }
       }
-      // The nested poll may have run first's whole finalization already (a job-cancel of it inside).
-      if (this.jobs[0] === first && !first.freed && first.txn === this) first.finalizeSingle();
+    } finally {
+      for (const h of upFront) h.job.releaseContext(h.ctx);
+      undo();
     }
     job.unref();
   }

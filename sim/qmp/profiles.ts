@@ -119,6 +119,18 @@ export const PROFILES: readonly Profile[] = [
     behaviour: { drainWaitsForJobExit: false },
   },
   {
+    name: "txn-apply-relocks-context",
+    description: "job_txn_apply takes each member's AioContext lock on top of the one the finishing job's exit holds: a poll in a member's finalization (a backup dropping its filter) leaves its IOThread locked, and QEMU hangs",
+    change: "before qemu 49880165a4 (2018-08, 'job: Fix nested aio_poll() hanging in job_txn_apply')",
+    behaviour: { txnApplyReleasesCaller: false },
+  },
+  {
+    name: "txn-abort-locks-all-contexts",
+    description: "job_completed_txn_abort keeps the failing job's AioContext lock and takes every member's up front: finishing a member whose IOThread is locked more than once never ends, and QEMU hangs",
+    change: "before qemu 644f3a29bd (2018-09, 'job: Avoid deadlocks in job_completed_txn_abort()'), after de0fbe6480",
+    behaviour: { txnAbortLocksOneContext: false },
+  },
+  {
     name: "mirror-no-conflict-wait",
     description: "a mirror iteration copies its first dirty chunk again while an earlier copy of it is still in flight; under variable latency the stale copy can land last",
     change: "before qemu 9c83625bdd (2016-04, 'block/mirror: Revive dead yielding code')",

@@ -13,6 +13,8 @@ const CASES: [file: string, buggy: string, invariant: string][] = [
   ["iothread-job-old-context", "job-wakes-in-old-context", "job-runs-in-its-context"],
   ["iothread-txn-abort-hang", "finish-sync-holds-context", "jobs-conclude"],
   ["drain-skips-pending-exit", "drain-skips-pending-exit", "job-exit-in-drained-section"],
+  ["iothread-txn-abort-locks-all", "txn-abort-locks-all-contexts", "jobs-conclude"],
+  ["iothread-txn-apply-relock", "txn-apply-relocks-context", "jobs-conclude"],
 ];
 
 describe.each(CASES)("scenarios/races/%s.yaml", (file, buggy, invariant) => {
