@@ -30,6 +30,6 @@ export function cmdCheckDeterminism(args: string[], io: Io): number {
     }
   }
   progress.clear();
-  io.out(`DETERMINISTIC: ${runs} runs of ${files[0]} (profile ${first.profile}, seed ${first.seed}, strategy ${first.strategy}) all have trace hash ${first.hash}, ${describeOutcome(first.outcome)}\n`);
+  io.out(`DETERMINISTIC: ${runs} runs of ${files[0]} (profile ${first.profile}, seed ${first.seed}, strategy ${first.strategy}) all have trace hash ${first.hash}, ${describeOutcome(first.outcome, first.setupEndNs)}\n`);
   return EXIT_OK;
 }

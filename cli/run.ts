@@ -4,7 +4,7 @@ import { formatProblems, InputError } from "../sim/scenario/errors.js";
 import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js";
 import { makeReplay } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
-import { header, logLine, progressLine, qmpJsonLines, traceLine, verdict } from "../sim/report/text.js";
+import { eventLog, header, kernelTrace, progressLine, qmpJsonLines, verdict } from "../sim/report/text.js";
 import { EXIT_FAIL, EXIT_INPUT, EXIT_OK, loadOptions, parse, setupFailure, Progress, runOptions, UsageError, type Io, type Values } from "./args.js";
 import { help } from "./help.js";
 
@@ -16,8 +16,7 @@ export function printRun(io: Io, r: RunReport, v: Values): void {
   } else {
     if (!v.quiet) {
       lines.push(header(r));
-      if (v.trace) for (const t of r.trace ?? []) lines.push(traceLine(t));
-      else for (const e of r.log) lines.push(logLine(e));
+      for (const l of v.trace ? kernelTrace(r) : eventLog(r)) lines.push(l);
     }
     lines.push(verdict(r));
   }

@@ -9,7 +9,7 @@
 import type { TraceRecord } from "../scheduler/index.js";
 import { describeOutcome, eventLine, type RunReport } from "../scenario/runner.js";
 import { formatDuration } from "../scenario/units.js";
-import { logLine } from "./text.js";
+import { eventLog } from "./text.js";
 
 /** Colours of job states (QEMU JobStatus). */
 export const STATUS_COLOURS: Readonly<Record<string, string>> = {
@@ -113,7 +113,7 @@ export function renderTimeline(r: RunReport): string {
   const v = r.violations[0];
   const timed = r.failures.filter((f) => f.timeNs !== undefined).sort((a, b) => a.timeNs! - b.timeNs!)[0];
   const failT = v?.timeNs ?? timed?.timeNs ?? (r.outcome.kind !== "ok" && "timeNs" in r.outcome ? r.outcome.timeNs : undefined);
-  const failText = v ? `${v.invariant}${v.job ? ` (job ${v.job})` : ""}: ${v.detail}` : timed ? timed.message : r.outcome.kind !== "ok" ? describeOutcome(r.outcome) : "";
+  const failText = v ? `${v.invariant}${v.job ? ` (job ${v.job})` : ""}: ${v.detail}` : timed ? timed.message : r.outcome.kind !== "ok" ? describeOutcome(r.outcome, r.setupEndNs) : "";
   const mark = failT === undefined ? "" :
     `<g class="violation"><line x1="${x(failT).toFixed(2)}" y1="${TOP - 4}" x2="${x(failT).toFixed(2)}" y2="${height - 24}"/><text x="${(x(failT) > W / 2 ? x(failT) - 4 : x(failT) + 4).toFixed(2)}" y="${height - 8}" text-anchor="${x(failT) > W / 2 ? "end" : "start"}">${esc(`${formatDuration(failT)} ${failText}`.slice(0, 90))}</text><title>${esc(failText)}</title></g>`;
 
@@ -140,7 +140,7 @@ pre{background:#f6f6f6;padding:6px;overflow-x:auto} #log{max-height:420px;overfl
 </style></head>
 <body>
 <h1>${esc(r.name)}</h1>
-<div class="meta">${esc(r.file)} · profile ${esc(r.profile)} · seed ${esc(String(r.seed))} · strategy ${esc(r.strategy)} · ended at ${esc(formatDuration(r.endTimeNs))} (${esc(describeOutcome(r.outcome))}) · trace hash ${esc(r.hash)}</div>
+<div class="meta">${esc(r.file)} · profile ${esc(r.profile)} · seed ${esc(String(r.seed))} · strategy ${esc(r.strategy)} · ended at ${esc(formatDuration(r.endTimeNs))} (${esc(describeOutcome(r.outcome, r.setupEndNs))}) · trace hash ${esc(r.hash)}</div>
 <div class="legend">${legend} <span class="key"><i style="background:#546e7a"></i>command</span> <span class="key"><i style="background:#ff9800"></i>drained</span> <span class="key"><i style="background:#26a69a"></i>I/O</span></div>
 <svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}">
 ${ticks.join("")}
@@ -149,7 +149,7 @@ ${mark}
 </svg>
 ${failures}
 <h2>Event log</h2>
-<div id="log">${esc(r.log.map(logLine).join("\n"))}</div>
+<div id="log">${esc(eventLog(r).join("\n"))}</div>
 </body></html>
 `;
 }

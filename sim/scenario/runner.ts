@@ -30,7 +30,7 @@ import { createWorld, invariantNames as allInvariantNames, type GuestSpec, type 
 import type { LoadedScenario } from "./loader.js";
 import { describeExpect, replyMatches } from "./reply-expect.js";
 import type { ChosenMoment, ExpectedEvent, FaultRule, LibvirtCall, Scenario, Step } from "./schema.js";
-import { formatDuration } from "./units.js";
+import { formatDuration, formatTime } from "./units.js";
 
 export type { StrategyName } from "../harness/strategy.js";
 
@@ -114,6 +114,11 @@ export interface RunReport {
   failures: Failure[];
   outcome: RunOutcome;
   endTimeNs: number;
+  /** When setup ended (devices filled, nodes added): reports count time from here, so a step `at: 5ms` shows at 5 ms. */
+  setupEndNs: number;
+  /** How many log entries (events during setup) and trace records came before the end of setup. */
+  setupLogIndex: number;
+  setupTraceIndex?: number;
   kernelSteps: number;
   hash: string;
   choices: ChoiceLog;
@@ -217,12 +222,12 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const violations = outcome.kind === "qemu-crash" ? result.violations.filter((v) => v.invariant !== "jobs-conclude") : result.violations;
   if (failures.length === 0) {
     const add = (fs: Failure[]) => { for (const f of fs) failures.push(f); };
-    add(checkOutcome(sc, outcome));
+    add(checkOutcome(sc, outcome, world.t0));
     add(checkSteps(sc, w, outcome));
-    add(checkEvents(sc, w.log));
+    add(checkEvents(sc, w.log, world.t0));
     add(checkJobs(sc, w));
     add(checkData(sc, w, world.qemu));
-    add(checkViolations(sc, violations));
+    add(checkViolations(sc, violations, world.t0));
   }
   return {
     name: sc.name,
@@ -234,6 +239,9 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     failures,
     outcome,
     endTimeNs: result.endTimeNs,
+    setupEndNs: world.t0,
+    setupLogIndex: w.setupLogIndex,
+    ...(w.setupTraceIndex !== undefined ? { setupTraceIndex: w.setupTraceIndex } : {}),
     kernelSteps: result.kernelSteps,
     hash: result.hash,
     choices: result.choices,
@@ -287,6 +295,9 @@ class Steps {
   eventCount = 0;
   /** The safety phase began: setup is over. */
   private started = false;
+  /** Log entries and trace records made during setup. */
+  setupLogIndex = 0;
+  setupTraceIndex: number | undefined;
 
   constructor(readonly world: HarnessWorld, readonly sc: Scenario) {
     this.sim = world.sim;
@@ -398,6 +409,8 @@ class Steps {
   *main(): Process<void> {
     const sim = this.sim, sc = this.sc, t0 = this.world.t0;
     this.started = true;
+    this.setupLogIndex = this.log.length;
+    if (sim.tracing) this.setupTraceIndex = sim.result().trace!.length;
     // Event- and job-triggered steps wait from the start; the first step without a trigger starts now.
     sc.steps.forEach((st, i) => {
       if (st.at === undefined && st.after === undefined && (st["on-event"] !== undefined || st["on-job"] !== undefined)) {
@@ -598,21 +611,26 @@ export function subset(want: unknown, got: unknown): boolean {
 
 // ---- expectations ----
 
-function checkOutcome(sc: Scenario, outcome: RunOutcome): Failure[] {
+function checkOutcome(sc: Scenario, outcome: RunOutcome, t0: number): Failure[] {
   if (outcome.kind === sc.expect.outcome) return [];
-  return [{ kind: "outcome", message: `the run ended with ${describeOutcome(outcome)}; expected ${sc.expect.outcome}` }];
+  return [{ kind: "outcome", message: `the run ended with ${describeOutcome(outcome, t0)}; expected ${sc.expect.outcome}` }];
 }
 
-/** One line for a kernel outcome. */
-export function describeOutcome(o: RunOutcome): string {
+/**
+ * One line for a kernel outcome; its moments count from `t0`, the end of
+ * setup, as the event log does. The time limit is a duration counted from
+ * the start of the run, as the scenario's `limits.time` is.
+ */
+export function describeOutcome(o: RunOutcome, t0: number): string {
+  const at = (ns: number) => formatTime(ns - t0);
   switch (o.kind) {
-    case "qemu-crash": return `QEMU crashed at ${formatDuration(o.timeNs)} (${o.signal}): ${o.reason}`;
+    case "qemu-crash": return `QEMU crashed at ${at(o.timeNs)} (${o.signal}): ${o.reason}`;
     case "ok": return "ok";
-    case "failure": return `a failure at ${formatDuration(o.timeNs)} in ${o.process}: ${o.error}`;
-    case "deadlock": return `a deadlock at ${formatDuration(o.timeNs)}: ${o.waiting.map((w) => `${w.process} waits for ${w.on}`).join("; ") || "nothing runnable"}`;
-    case "step-budget": return `the step limit (${o.maxSteps} kernel steps) at ${formatDuration(o.timeNs)}`;
-    case "time-budget": return `the time limit (${formatDuration(o.maxTimeNs)}) with work still due at ${formatDuration(o.nextEventNs)}`;
-    case "zeno": return `a Zeno run: virtual time stood still at ${formatDuration(o.timeNs)} for ${o.steps} kernel steps; spinning: ${o.spinning.join(", ")}`;
+    case "failure": return `a failure at ${at(o.timeNs)} in ${o.process}: ${o.error}`;
+    case "deadlock": return `a deadlock at ${at(o.timeNs)}: ${o.waiting.map((w) => `${w.process} waits for ${w.on}`).join("; ") || "nothing runnable"}`;
+    case "step-budget": return `the step limit (${o.maxSteps} kernel steps) at ${at(o.timeNs)}`;
+    case "time-budget": return `the time limit (${formatDuration(o.maxTimeNs)} from the start of setup) with work still due at ${at(o.nextEventNs)}`;
+    case "zeno": return `a Zeno run: virtual time stood still at ${at(o.timeNs)} for ${o.steps} kernel steps; spinning: ${o.spinning.join(", ")}`;
     case "divergence": return `a divergence from the replayed choice log at choice #${o.index}: ${o.error}`;
   }
 }
@@ -657,8 +675,9 @@ function wantLine(w: ExpectedEvent): string {
   return typeof w === "string" ? w : `${w.event}${w.data ? ` ${JSON.stringify(w.data)}` : ""}`;
 }
 
-function checkEvents(sc: Scenario, log: LogEntry[]): Failure[] {
+function checkEvents(sc: Scenario, log: LogEntry[], t0: number): Failure[] {
   const out: Failure[] = [];
+  const moment = (ns: number) => formatTime(ns - t0);
   const events = log.filter((e): e is Extract<LogEntry, { kind: "event" }> => e.kind === "event");
   const spec = sc.expect.events;
   if (spec !== undefined) {
@@ -673,7 +692,7 @@ function checkEvents(sc: Scenario, log: LogEntry[]): Failure[] {
           message: `the events differ from the expected exact sequence at event #${at}`,
           ...(events[at] ? { timeNs: events[at].t } : {}),
           expected: sequence.slice(from, at + 3).map((w, k) => `${from + k === at ? "=>" : "  "} #${from + k} ${wantLine(w)}`).concat(sequence[at] === undefined ? [`=> #${at} (no more events expected)`] : []),
-          observed: events.slice(from, at + 3).map((e, k) => `${from + k === at ? "=>" : "  "} #${from + k} ${formatDuration(e.t)} ${eventLine(e)}`).concat(events[at] === undefined ? [`=> #${at} (no more events)`] : []),
+          observed: events.slice(from, at + 3).map((e, k) => `${from + k === at ? "=>" : "  "} #${from + k} ${moment(e.t)} ${eventLine(e)}`).concat(events[at] === undefined ? [`=> #${at} (no more events)`] : []),
         });
       }
     } else {
@@ -687,16 +706,16 @@ function checkEvents(sc: Scenario, log: LogEntry[]): Failure[] {
       if (j < sequence.length) {
         out.push({
           kind: "events",
-          message: `expected event #${j} of the sequence (${wantLine(sequence[j])}) ${j === 0 ? "never came" : `never came after event #${j - 1} (${wantLine(sequence[j - 1])}, seen at ${formatDuration(events[lastMatch].t)})`}`,
+          message: `expected event #${j} of the sequence (${wantLine(sequence[j])}) ${j === 0 ? "never came" : `never came after event #${j - 1} (${wantLine(sequence[j - 1])}, seen at ${moment(events[lastMatch].t)})`}`,
           expected: sequence.map((w, k) => `${k < j ? "ok" : k === j ? "=>" : "  "} ${wantLine(w)}`),
-          observed: events.slice(lastMatch + 1, lastMatch + 13).map((e) => `   ${formatDuration(e.t)} ${eventLine(e)}`).concat(events.length > lastMatch + 13 ? [`   … ${events.length - lastMatch - 13} more`] : []),
+          observed: events.slice(lastMatch + 1, lastMatch + 13).map((e) => `   ${moment(e.t)} ${eventLine(e)}`).concat(events.length > lastMatch + 13 ? [`   … ${events.length - lastMatch - 13} more`] : []),
         });
       }
     }
   }
   for (const w of sc.expect.never ?? []) {
     const hit = events.find((e) => eventMatches(w, e));
-    if (hit) out.push({ kind: "never", message: `an event that must not happen did, at ${formatDuration(hit.t)}: ${eventLine(hit)}`, expected: [`never ${wantLine(w)}`], observed: [eventLine(hit)], timeNs: hit.t });
+    if (hit) out.push({ kind: "never", message: `an event that must not happen did, at ${moment(hit.t)}: ${eventLine(hit)}`, expected: [`never ${wantLine(w)}`], observed: [eventLine(hit)], timeNs: hit.t });
   }
   return out;
 }
@@ -713,7 +732,7 @@ function checkJobs(sc: Scenario, w: Steps): Failure[] {
       continue;
     }
     const got = last.statuses[last.statuses.length - 1][1];
-    if (got !== status) out.push({ kind: "job", message: `job '${id}' ended ${got}, expected ${status}`, expected: [`${id}: ${status}`], observed: [`${id}: ${got} (${last.statuses.map(([t, s]) => `${s}@${formatDuration(t)}`).join(" -> ")})`] });
+    if (got !== status) out.push({ kind: "job", message: `job '${id}' ended ${got}, expected ${status}`, expected: [`${id}: ${status}`], observed: [`${id}: ${got} (${last.statuses.map(([t, s]) => `${s} at ${formatTime(t - w.world.t0)}`).join(" -> ")})`] });
     if (error !== undefined) {
       const ev = [...w.log].reverse().find((e) => e.kind === "event" && (e.event === "BLOCK_JOB_COMPLETED" || e.event === "BLOCK_JOB_CANCELLED") && e.data.device === id) as { data: Record<string, unknown> } | undefined;
       const gotErr = ev?.data.error;
@@ -775,7 +794,7 @@ function invariantNames(sc: Scenario): string[] {
   return all.filter((n) => names.has(n));
 }
 
-function checkViolations(sc: Scenario, violations: Violation[]): Failure[] {
+function checkViolations(sc: Scenario, violations: Violation[], t0: number): Failure[] {
   const out: Failure[] = [];
   const expected = new Set(sc.expect.violations);
   const byName = new Map<string, Violation[]>();
@@ -788,7 +807,7 @@ function checkViolations(sc: Scenario, violations: Violation[]): Failure[] {
   for (const [name, list] of byName) {
     const v = list[0];
     const more = list.length > 1 ? ` (and ${list.length - 1} more time${list.length === 2 ? "" : "s"})` : "";
-    out.push({ kind: "invariant", message: `invariant ${name} violated at ${formatDuration(v.timeNs)}${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}${more}`, timeNs: v.timeNs });
+    out.push({ kind: "invariant", message: `invariant ${name} violated at ${formatTime(v.timeNs - t0)}${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}${more}`, timeNs: v.timeNs });
   }
   for (const name of expected) {
     if (!violations.some((v) => v.invariant === name)) out.push({ kind: "invariant", message: `expected invariant ${name} to be violated (the race reproduced), but it held` });

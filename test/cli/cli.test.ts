@@ -39,7 +39,9 @@ describe("the real binary", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^scenario stream \(scenarios\/stream.yaml\)\nprofile current · seed 0 · strategy fifo\n/);
-    expect(r.stdout).toMatch(/\d+\.\d{6}ms {2}client {3}> block-stream \{"job-id":"stream0","device":"top","base-node":"base"\}/);
+    expect(r.stdout).toMatch(/\n {4}0\.000000 ms {2}── setup ended after 0\.100000 ms .*; times count from here\n/);
+    expect(r.stdout).toMatch(/\n {4}0\.000000 ms {2}client {3}> steps\[0\] block-stream \{"job-id":"stream0","device":"top","base-node":"base"\}\n/);
+    expect(r.stdout).toMatch(/\n {4}0\.000000 ms {2}client {3}< steps\[0\] block-stream: return \{\}\n/);
     expect(r.stdout).toMatch(/event {6}JOB_STATUS_CHANGE \{"id":"stream0","status":"created"\}/);
     expect(r.stdout).toMatch(/\nPASS stream: 2 steps, 7 events, .*trace hash [0-9a-f]{16}\n$/);
   });
@@ -86,7 +88,8 @@ describe("blocksim in-process", () => {
   it("--trace prints the kernel trace instead of the event log", async () => {
     const r = await run("run", join(ROOT, "scenarios/stream.yaml"), "--trace");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/\n {6}0\.000000ms {2}sched {8}spawn \{"id":1,"name":"scenario"\}\n/);
+    expect(r.stdout).toMatch(/\n {3}-0\.100000 ms {2}sched {8}spawn \{"id":1,"name":"scenario"\}\n/);
+    expect(r.stdout).toMatch(/\n {4}0\.000000 ms {2}── setup ended after 0\.100000 ms /);
     expect(r.stdout).toMatch(/ top\.qcow2 +io \{"op":"write"/);
     expect(r.stdout).not.toContain("> block-stream");
   });
