@@ -13,7 +13,7 @@ const failure = fuzzCheck({
   seed: job.seed, numRuns: job.numRuns, profile: job.profile, replayFile: job.replayFile, interruptAfterMs: job.timeMs,
   onRun: (r) => {
     runs++;
-    if (r.violations.length > 0) violations++;
+    if (r.violations.length > 0 || r.outcome.kind === "qemu-crash") violations++;
     if (runs >= 20) flush();
   },
 });

@@ -18,6 +18,7 @@ import { Worker } from "node:worker_threads";
 import { formatViolation } from "../sim/check/index.js";
 import { exportFailure } from "../sim/fuzz/export.js";
 import { fuzzCheck, readFuzzReplay, replayFuzz, type FuzzFailure } from "../sim/fuzz/index.js";
+import { describeRunOutcome } from "../sim/harness/run.js";
 import { profileOption, UsageError } from "./args.js";
 import { InputError, formatProblems } from "../sim/scenario/errors.js";
 import { loadScenarioFile } from "../sim/scenario/loader.js";
@@ -181,7 +182,7 @@ async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
     for (const u of units) {
       const failure = fuzzCheck({
         seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed), interruptAfterMs: o.timeMs,
-        onRun: (r) => { progress.runs++; if (r.violations.length > 0) progress.violations++; progress.tick(); },
+        onRun: (r) => { progress.runs++; if (r.violations.length > 0 || r.outcome.kind === "qemu-crash") progress.violations++; progress.tick(); },
       });
       if (failure) {
         failures = [failure];
@@ -250,9 +251,11 @@ function replayCommand(path: string, io: CliIo): number {
   }
   const r = replayFuzz(replay);
   io.out(`${path}: profile ${replay.profile}, ${replay.scenario.actions.length} actions, trace hash ${r.run.hash} (${r.sameHash ? "as recorded" : `recorded ${replay.hash}: the run departs`})\n`);
+  const crashed = r.run.outcome.kind === "qemu-crash";
+  if (crashed) io.out(`  ${describeRunOutcome(r.run.outcome)}\n`);
   for (const v of r.violations) io.out(`  ${formatViolation(v)}\n`);
-  if (r.violations.length === 0) io.out("  no violation\n");
-  return r.violations.length > 0 || !r.sameHash ? 1 : 0;
+  if (r.violations.length === 0 && !crashed) io.out("  no violation\n");
+  return r.violations.length > 0 || crashed || !r.sameHash ? 1 : 0;
 }
 
 function fuzzScenarioFile(file: string, o: { runs: number; seed: number; shard: { index: number; count: number }; timeMs?: number; profile?: string; out?: string }, io: CliIo): number {

@@ -8,10 +8,10 @@
 import { startGuest, type BlockBackend } from "../block/index.js";
 import type { FaultRule } from "../disk/index.js";
 import { INVARIANTS, type CheckViolation, type InvariantSelection } from "../check/index.js";
-import { runWorld } from "../harness/run.js";
+import { runWorld, type RunOutcome } from "../harness/run.js";
 import { createWorld } from "../harness/world.js";
 import type { QmpResponse } from "../qmp/types.js";
-import { sleep, spawn, type ChoiceLog, type Outcome, type Process, type Strategy } from "../scheduler/index.js";
+import { sleep, spawn, type ChoiceLog, type Process, type Strategy } from "../scheduler/index.js";
 
 /** A simulated disk. */
 export interface FuzzDevice {
@@ -56,7 +56,8 @@ export interface ModelRunOptions {
 
 export interface ModelRun {
   violations: CheckViolation[];
-  outcome: Outcome;
+  /** The harness's outcome: qemu-crash when the simulated QEMU died on a command real QEMU 7.2 dies on. */
+  outcome: RunOutcome;
   hash: string;
   choices: ChoiceLog;
   endTimeNs: number;

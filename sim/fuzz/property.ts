@@ -15,6 +15,7 @@ import fc from "fast-check";
 import { formatViolation, type CheckViolation, type InvariantSelection } from "../check/index.js";
 import { formatChoiceLog, parseChoiceLog, ReplayStrategy } from "../scheduler/index.js";
 import { scenario as scenarioArb, schedule as scheduleArb, type ScenarioOptions } from "./arbitraries.js";
+import { describeRunOutcome } from "../harness/run.js";
 import { PickListStrategy } from "../harness/strategy.js";
 import { runModel, type FuzzScenario, type ModelRun } from "./model.js";
 
@@ -71,7 +72,8 @@ export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
   const prop = fc.property(arb, scheduleArb(), (sc, picks) => {
     const r = run(sc, picks);
     opts.onRun?.(r);
-    if (r.violations.length > 0) return false;
+    // A crash is reported like a broken invariant: a command sequence real QEMU 7.2 dies on.
+    if (r.violations.length > 0 || r.outcome.kind === "qemu-crash") return false;
     return opts.property?.(r, sc) !== false;
   });
   const out = fc.check(prop, { seed, numRuns: opts.numRuns ?? 100, ...(opts.interruptAfterMs !== undefined ? { interruptAfterTimeLimit: opts.interruptAfterMs, markInterruptAsFailure: false } : {}) });
@@ -82,13 +84,13 @@ export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
     "blocksim-fuzz-replay": FUZZ_REPLAY_VERSION,
     profile, seed: 0, scenario: sc,
     choices: formatChoiceLog(r.choices), hash: r.hash,
-    violations: r.violations.map(formatViolation),
+    violations: [...(r.outcome.kind === "qemu-crash" ? [describeRunOutcome(r.outcome)] : []), ...r.violations.map(formatViolation)],
     found: { fcSeed: seed, ...(out.counterexamplePath ? { path: out.counterexamplePath } : {}), runs: out.numRuns },
   };
   const replayFile = opts.replayFile ?? `blocksim-fuzz-${seed}.replay.json`;
   writeFileAtomic(replayFile, JSON.stringify(replay, null, 2) + "\n", "the replay file");
   const command = `npx blocksim fuzz --replay ${replayFile}`;
-  const lines = r.violations.map(formatViolation);
+  const lines = [...(r.outcome.kind === "qemu-crash" ? [describeRunOutcome(r.outcome)] : []), ...r.violations.map(formatViolation)];
   const why = lines.length > 0 ? [...lines.slice(0, 5), ...(lines.length > 5 ? [`(and ${lines.length - 5} more)`] : [])].join("\n  ") : out.errorInstance ? String(out.errorInstance) : "the property returned false";
   const message = [
     `blocksim fuzz: property failed after ${out.numRuns} runs (fast-check seed ${seed}, path ${out.counterexamplePath ?? "-"}, ${out.numShrinks} shrinks)`,

@@ -9,12 +9,37 @@
  */
 import { waitsForUser } from "../check/invariants.js";
 import type { CheckViolation } from "../check/index.js";
+import type { QemuExit } from "../qmp/process.js";
 import type { QmpResponse } from "../qmp/types.js";
 import { sleep, type ChoiceLog, type Outcome, type Process, type TraceRecord } from "../scheduler/index.js";
 import { createWorld, type World, type WorldSpec } from "./world.js";
 
 /** A broken invariant: the one shape every layer above sim/check reports. */
 export type Violation = CheckViolation;
+
+/**
+ * How a run ended: the kernel's outcome, or the simulated QEMU's crash (a
+ * command real QEMU 7.2 dies on, such as blockdev-reopen of an empty list:
+ * no reply, nothing more runs that matters). A run whose QEMU quit ends `ok`
+ * though clients still wait for replies.
+ */
+export type RunOutcome = Outcome | { kind: "qemu-crash"; timeNs: number; signal: string; reason: string };
+
+/** The run's outcome from the kernel's and the QEMU process's. */
+export function runOutcome(o: Outcome, exit: QemuExit | undefined, endedAtNs: number): RunOutcome {
+  if (exit?.kind === "crash") return { kind: "qemu-crash", timeNs: endedAtNs, signal: exit.signal, reason: exit.reason };
+  if (exit?.kind === "quit" && o.kind === "deadlock") return { kind: "ok" };
+  return o;
+}
+
+/** One line for an outcome that is not `ok`, for reports. */
+export function describeRunOutcome(o: RunOutcome): string {
+  switch (o.kind) {
+    case "qemu-crash": return `QEMU crashed at ${(o.timeNs / 1e6).toFixed(3)} ms (${o.signal}): ${o.reason}`;
+    case "failure": return `failure: ${o.error}`;
+    default: return o.kind;
+  }
+}
 
 /** What drives a world: its safety phase, and whether to heal and require liveness afterwards. */
 export interface Driver {
@@ -30,12 +55,13 @@ export interface Driver {
 
 export interface HarnessRun {
   world: World;
-  outcome: Outcome;
+  /** The kernel's outcome, or qemu-crash when the simulated QEMU died (see RunOutcome). */
+  outcome: RunOutcome;
   endTimeNs: number;
   kernelSteps: number;
   hash: string;
   choices: ChoiceLog;
-  /** Every broken invariant, step ones first, then end-of-run ones. */
+  /** Every broken invariant, step ones first, then end-of-run ones (after a crash, not jobs-conclude: liveness is not asked of a dead QEMU). */
   violations: Violation[];
   /** The world could not be built (a device, node or guest refused); nothing else ran. */
   setupFailures: string[];
@@ -57,13 +83,17 @@ export function runWorld(world: World, driver: Driver): HarnessRun {
     yield* world.setup();
     if (world.setupFailures.length > 0) return;
     yield* driver.safety(world);
-    if (driver.heal) yield* heal(world, driver);
+    if (driver.heal && world.qemu.process.alive) yield* heal(world, driver);
     for (const g of world.guests) g.stop();
   })());
   const result = sim.run();
-  const violations = world.check.finish(result);
+  const proc = world.qemu.process;
+  const outcome = runOutcome(result.outcome, proc.exit, proc.endedAtNs ?? result.endTimeNs);
+  const all = world.check.finish(result);
+  // A crashed QEMU concludes no job: liveness is not asked of it (safety rules still hold up to the crash).
+  const violations = outcome.kind === "qemu-crash" ? all.filter((v) => v.invariant !== "jobs-conclude") : all;
   return {
-    world, outcome: result.outcome, endTimeNs: result.endTimeNs, kernelSteps: result.steps, hash: result.hash, choices: result.choices,
+    world, outcome, endTimeNs: result.endTimeNs, kernelSteps: result.steps, hash: result.hash, choices: result.choices,
     violations, setupFailures: world.setupFailures, ...(result.trace ? { trace: result.trace } : {}),
   };
 }

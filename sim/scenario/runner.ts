@@ -19,12 +19,12 @@ import { MirrorDriver } from "../jobs/drivers/mirror.js";
 import type { Job } from "../jobs/job.js";
 import type { Qemu } from "../qmp/qemu.js";
 import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, poller, VirError } from "../mgmt/index.js";
-import type { QemuExit } from "../qmp/process.js";
 import type { QmpResponse } from "../qmp/types.js";
 import type { BlockNode } from "../block/index.js";
 import { versionAt, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
 import { choose, Signal, settle, sleep, spawn, wait, type ChoiceLog, type Outcome, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
-import { runWorld, type Violation } from "../harness/run.js";
+import { runWorld, type RunOutcome, type Violation } from "../harness/run.js";
+export type { RunOutcome } from "../harness/run.js";
 import { strategyByName, type StrategyName } from "../harness/strategy.js";
 import { createWorld, invariantNames as allInvariantNames, type GuestSpec, type World as HarnessWorld, type WorldSpec } from "../harness/world.js";
 import type { LoadedScenario } from "./loader.js";
@@ -180,19 +180,6 @@ export function worldSpec(sc: Scenario, o: { seed: number | string; profile: str
   };
 }
 
-/**
- * How a run ended: the kernel's outcome, or the simulated QEMU's crash (a
- * command real QEMU 7.2 dies on: no reply, nothing more runs that matters).
- * A run whose QEMU quit ends `ok` though clients still wait for replies.
- */
-export type RunOutcome = Outcome | { kind: "qemu-crash"; timeNs: number; signal: string; reason: string };
-
-function runOutcome(o: Outcome, exit: QemuExit | undefined, crashedAtNs: number): RunOutcome {
-  if (exit?.kind === "crash") return { kind: "qemu-crash", timeNs: crashedAtNs, signal: exit.signal, reason: exit.reason };
-  if (exit?.kind === "quit" && o.kind === "deadlock") return { kind: "ok" };
-  return o;
-}
-
 /** Runs a loaded scenario once. Never throws for a failing expectation; the report says what failed. */
 export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunReport {
   const sc = loaded.scenario;
@@ -217,9 +204,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   // A step that never ran says what it was waiting for (reports and summaries read it).
   w.steps.forEach((s, i) => { if (s.state === "waiting" && s.waitingFor === undefined) { const what = w.waitingFor(i); if (what !== undefined) s.waitingFor = what; } });
   const failures: Failure[] = result.setupFailures.map((message) => ({ kind: "setup" as const, message }));
-  const outcome = runOutcome(result.outcome, world.qemu.process.exit, world.qemu.process.endedAtNs ?? result.endTimeNs);
-  // A crashed QEMU concludes no job: liveness is not asked of it (safety rules still hold up to the crash).
-  const violations = outcome.kind === "qemu-crash" ? result.violations.filter((v) => v.invariant !== "jobs-conclude") : result.violations;
+  const { outcome, violations } = result;
   if (failures.length === 0) {
     const add = (fs: Failure[]) => { for (const f of fs) failures.push(f); };
     add(checkOutcome(sc, outcome, world.t0));

@@ -108,6 +108,15 @@ describe("user properties", () => {
     expect(f?.message).toContain('0.0ms {"execute":"blockdev-backup"');
   });
 
+  it("a command real QEMU 7.2 dies on is reported as the qemu-crash outcome, by the model and by fuzzCheck", () => {
+    const crash: FuzzScenario = { ...one, actions: [...one.actions, { atNs: 1_000_000, execute: "blockdev-reopen", arguments: { options: [] } }] };
+    expect(runModel(crash).outcome).toMatchObject({ kind: "qemu-crash", signal: "SIGABRT" });
+    const f = fuzzCheck({ seed: 1, numRuns: 5, scenarios: fc.constant(crash), replayFile: join(dir, "crash.replay.json") });
+    expect(f?.message).toMatch(/QEMU crashed at 1\.000 ms \(SIGABRT\): .*bs_queue != NULL/);
+    expect(f?.replay.violations[0]).toMatch(/^QEMU crashed at/);
+    expect(runModel(one).outcome.kind).toBe("ok");
+  });
+
   it("a replay file of another kind is refused clearly", () => {
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify({ "blocksim-replay": 1 }));

@@ -54,4 +54,16 @@ describe("the run loop", () => {
     expect(b.hash).toBe(a.hash);
     expect(b.choices).toEqual(a.choices);
   });
+
+  it("a QEMU that crashes (blockdev-reopen of an empty list) ends the run as qemu-crash, with no heal and no liveness violation", () => {
+    const healed: string[] = [];
+    const r = run(spec(), { heal: true, onHealCommand: (execute) => healed.push(execute), *safety(w) {
+      yield* w.qemu.monitor.execute({ execute: "blockdev-backup", arguments: { "job-id": "j0", device: "src", target: "tgt", sync: "full", speed: 1 << 20 } });
+      yield sleep(1_000_000);
+      yield* w.qemu.monitor.execute({ execute: "blockdev-reopen", arguments: { options: [] } });
+    } });
+    expect(r.outcome).toEqual({ kind: "qemu-crash", timeNs: expect.any(Number), signal: "SIGABRT", reason: expect.stringContaining("bs_queue != NULL") });
+    expect(r.violations.map((v) => v.invariant)).not.toContain("jobs-conclude");
+    expect(healed).toEqual([]); // nothing is sent to a process that is gone
+  });
 });
