@@ -2,7 +2,7 @@
  * Which AioContext a node lives in, and moving a node there.
  *
  * Stands for (QEMU 7.2 block.c): bdrv_get_aio_context (`nodeContext`),
- * bdrv_has_blk (`hasBackend`), bdrv_try_change_aio_context with
+ * bdrv_try_change_aio_context with
  * bdrv_change_aio_context and the parents' change_aio_ctx callbacks
  * (`changeAioContext`): the whole connected part of the graph moves
  * together — children, parent nodes, BlockBackends and jobs (a job drags
@@ -46,11 +46,6 @@ export function backendContext(blk: BlockBackend): AioContext {
 /** Marks a backend as a guest device's: from now on its node cannot move to another context. */
 export function attachDevice(blk: BlockBackend): void {
   DEVICE_BACKENDS.add(blk);
-}
-
-/** Whether a BlockBackend uses `node` (QEMU bdrv_has_blk): a device's, or a job's. */
-export function hasBackend(node: BlockNode): boolean {
-  return node.parentLinks.some((l) => l.role === "root" || (l.role === "user" && (l.parent as DrainParent).viaBackend === true));
 }
 
 /** The connected part of the graph around `node`: nodes, backends and users (jobs). */

@@ -7,4 +7,4 @@ export { abdicate, busyError, createSuccessor, DirtyBitmap, reclaim, type Bitmap
 export { BLOCK_OP_TYPES, blockerReason, OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
 export { VmRunState } from "./run-state.js";
 export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";
-export { ACTIVE_BACKEND, adoptContext, attachDevice, backendContext, changeAioContext, component, hasBackend, nodeContext } from "./aio-context.js";
+export { ACTIVE_BACKEND, adoptContext, attachDevice, backendContext, changeAioContext, component, nodeContext } from "./aio-context.js";

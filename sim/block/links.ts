@@ -27,8 +27,6 @@ export interface DrainParent {
   aioNodes?(): readonly BlockNode[];
   /** Follows the node into another AioContext (a job moves its coroutine). */
   setAioContext?(ctx: AioContext): void;
-  /** It uses the node through a BlockBackend (QEMU bdrv_has_blk counts it). */
-  readonly viaBackend?: boolean;
 }
 
 /** What a link means: a node's backing or file child, a BlockBackend's root, or a registered user. */
@@ -39,9 +37,10 @@ export class ParentLink {
   /** drained_begin calls delivered to the parent through this link and not yet ended. */
   quiesced = 0;
   /**
-   * A user that holds the node through a BlockBackend of its own (a job's
-   * main node, a mirror's target, a commit's top and base): QEMU's
-   * bdrv_has_blk is true for the node, so blockdev-del says "Node X is in use".
+   * A user that holds the node through a BlockBackend of its own (a
+   * stream's filter, a mirror's target, a commit's top and base; since QEMU
+   * 7.0 a job has none on its main node): the node counts for QEMU's
+   * bdrv_has_blk, as a BlockBackend's root does (see BlockGraph.hasBlk).
    */
   blk = false;
   constructor(

@@ -56,8 +56,7 @@ export function createBlockJob(
     throw e;
   }
   driver.nodes = new JobNodes(job, env.graph);
-  // QEMU's job BlockBackend sits on the main node; a mirror's target is a BlockBackend too (commit's base is not modelled so).
-  nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0, backend: i === 0 || (i === 1 && driver.type === "mirror"), blk: blk.includes(n) }));
+  nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0, blk: blk.includes(n) }));
   if (ctx) job.setAioContext(ctx);
   return job;
 }
@@ -72,11 +71,10 @@ export class JobNodes {
   }
 
   /** Attaches `node`: drains reach the job, and every operation on it is blocked (except DATAPLANE on the main node). */
-  add(node: BlockNode, opts: { main?: boolean; backend?: boolean; blk?: boolean } = {}): void {
+  add(node: BlockNode, opts: { main?: boolean; blk?: boolean } = {}): void {
     const job = this.job;
     const link = this.graph.attachParent(node, {
       name: `job:${job.name}`,
-      viaBackend: opts.backend ?? false,
       aioNodes: () => this.nodes(),
       setAioContext: (ctx) => {
         if (!job.freed) job.setAioContext(ctx);

@@ -10,7 +10,7 @@
  * run at its next use (a use-after-free). Other qom-types QEMU knows are
  * refused as not modelled.
  */
-import { ACTIVE_BACKEND, changeAioContext, hasBackend } from "../block/index.js";
+import { ACTIVE_BACKEND, changeAioContext } from "../block/index.js";
 import { genericError } from "../jobs/errors.js";
 import { AioContexts, type Process } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
@@ -58,7 +58,7 @@ function* setIothread(ctx: QemuContext, a: Record<string, unknown>): Process<voi
   if (iothread !== null && typeof iothread !== "string") throw genericError("Invalid parameter type for 'iothread', expected: StrOrNull");
   const node = ctx.graph.findNode(name);
   if (!node) throw genericError(`Failed to find node with node-name='${name}'`);
-  if (a.force !== true && hasBackend(node)) {
+  if (a.force !== true && ctx.graph.hasBlk(node)) {
     throw genericError(`Node ${name} is associated with a BlockBackend and could be in use (use force=true to override this check)`);
   }
   const aio = AioContexts.of(ctx.sim);
