@@ -18,6 +18,8 @@ it("the README's limits table matches sim/scenario/limits.ts, and the command bl
     `| steps | ${n(LIMITS.steps)} |`,
     `| options of one chosen moment (\`at: { choose: … }\`) | ${n(LIMITS.chooseOptions)} |`,
     `| entries in \`expect.events\`, \`never\`, \`data\` | ${n(LIMITS.expectations)} each |`,
+    `| job ids in \`expect.jobs\` | ${n(LIMITS.expectJobs)} |`,
+    `| names in \`expect.invariants\`, \`violations\` | ${n(LIMITS.invariantNames)} each |`,
     `| a replay's choice log | ${n(LIMITS.choices)} entries |`,
   ]) expect(section).toContain(row);
   const block = readme.slice(readme.indexOf("## Command line"), readme.indexOf("Exit codes:"));

@@ -15,6 +15,12 @@ export interface Problem {
   message: string;
 }
 
+/**
+ * The most problems one file reports: enough for any screen, and a file of
+ * 10^5 bad entries costs no more to report than one of a hundred.
+ */
+export const MAX_PROBLEMS = 100;
+
 /** Bad input: one or more problems. */
 export class InputError extends Error {
   override name = "InputError";
@@ -36,7 +42,7 @@ export function inJsonTerms(p: Problem): Problem {
   if (!/\.json\b/i.test(p.file)) return p;
   const message = p.message
     .replace(/\ba mapping\b/g, "an object").replace(/\bmappings\b/g, "objects").replace(/\bmapping\b/g, "object")
-    .replace(/\ba list\b/g, "an array").replace(/\blists\b/g, "arrays").replace(/\blist\b/g, "array")
+    .replace(/\ba list\b/g, "an array").replace(/\blists\b/g, "arrays").replace(/(?<!for the )\blist\b/g, "array")
     .replace(/\(name:, devices:, nodes:, steps:, expect: …\)/, '("name", "devices", "nodes", "steps", "expect" …)');
   return { ...p, message };
 }
@@ -50,8 +56,10 @@ export function formatProblem(p: Problem): string {
 /** The problems as a one-screen report (at most `max` problems, then a count). */
 export function formatProblems(problems: Problem[], max = 12): string {
   const shown = problems.slice(0, max).map((p) => `  ${formatProblem(p)}`);
-  if (problems.length > max) shown.push(`  … and ${problems.length - max} more`);
-  return `${problems.length === 1 ? "1 problem" : `${problems.length} problems`}:\n${shown.join("\n")}`;
+  // A list cut at MAX_PROBLEMS counts "at least".
+  const more = problems.length >= MAX_PROBLEMS ? " or more" : "";
+  if (problems.length > max) shown.push(`  … and ${problems.length - max}${more} more`.replace(" or more more", " or more"));
+  return `${problems.length === 1 ? "1 problem" : `${problems.length}${more} problems`}:\n${shown.join("\n")}`;
 }
 
 /** `a.b[2].c` from a path of keys and indices. */
@@ -85,6 +93,9 @@ export function closest(word: string, candidates: readonly string[]): string | u
   let best: string | undefined, bestD = Infinity;
   const lw = word.toLowerCase();
   for (const c of candidates) {
+    // No limit below exceeds 3 and the distance is at least the difference in length: skip the rest unmeasured
+    // (a megabyte-long word costs nothing, not a megabyte-squared table).
+    if (Math.abs(c.length - word.length) > 3) continue;
     const d = editDistance(lw, c.toLowerCase());
     if (d < bestD) {
       best = c;

@@ -5,7 +5,7 @@
  * branch that fits the data best speaks, not all of them.
  */
 import type { z } from "zod";
-import { closest, didYouMean, formatPath, type Problem } from "./errors.js";
+import { closest, didYouMean, formatPath, MAX_PROBLEMS, type Problem } from "./errors.js";
 
 type Path = (string | number)[];
 type Issue = z.core.$ZodIssue;
@@ -111,6 +111,7 @@ export function issuesToProblems(issues: readonly Issue[], schema: unknown, data
   const out: (Problem & { missing?: string; suggests?: string; parent?: string })[] = [];
   const walk = (list: readonly Issue[], base: Path, branchSchema: unknown) => {
     for (const issue of list) {
+      if (out.length >= 2 * MAX_PROBLEMS) return; // some are merged below (a missing key next to its misspelling)
       const path = [...base, ...(issue.path as Path)];
       const value = dataAt(data, path);
       const at = (p: Path, key?: string) => locate(p, key === undefined ? undefined : { key }) ?? locate(p.slice(0, -1)) ?? {};
@@ -205,7 +206,8 @@ export function issuesToProblems(issues: readonly Issue[], schema: unknown, data
       if (seen.has(k)) return false;
       seen.add(k);
       return true;
-    });
+    })
+    .slice(0, MAX_PROBLEMS);
 }
 
 /** Like schemaAt but leaves a union at the end of the path as the union itself. */

@@ -25,10 +25,14 @@ export const LIMITS = {
   /** Byte ranges and fault rules on one device. */
   deviceRanges: 10_000,
   steps: 100_000,
-  /** Entries in expect.events, expect.never, expect.jobs and expect.data, each. */
+  /** Entries in expect.events, expect.never and expect.data, each. */
   expectations: 100_000,
   /** Options of one chosen moment (`at: { choose: … }`). */
   chooseOptions: 10_000,
+  /** Job ids in expect.jobs (each job needs a step that starts it). */
+  expectJobs: 10_000,
+  /** Names in expect.invariants and expect.violations, each (blocksim has a few dozen invariants). */
+  invariantNames: 1_000,
   /** Entries in a replay's choice log. */
   choices: 50_000_000,
 } as const;

@@ -242,7 +242,9 @@ export const Expect = z.strictObject({
   /** Final job status by job id ("null" once dismissed), optionally with the error it ended with. */
   jobs: z.record(z.string(), z.union([z.enum(JOB_STATUSES), z.strictObject({ status: z.enum(JOB_STATUSES), error: z.string().optional() })], {
     error: `expected a job status (${JOB_STATUSES.join(", ")}) or { status, error }`,
-  })).optional(),
+  })).refine((jobs) => Object.keys(jobs).length <= LIMITS.expectJobs, {
+    error: (iss) => `expected at most ${LIMITS.expectJobs} job ids (blocksim's limit for untrusted input), got ${Object.keys(iss.input as object).length}`,
+  }).optional(),
   /** Data checks. */
   data: list(z.union([
     z.strictObject({ backup: z.string().min(1) }),
@@ -250,9 +252,11 @@ export const Expect = z.strictObject({
     z.strictObject({ same: z.tuple([Name, Name]) }),
   ], { error: "expected { backup: JOB }, { mirror: JOB } or { same: [NODE, NODE] }" }), LIMITS.expectations, "data checks").optional(),
   /** Invariants to check (default: all); see `blocksim invariants`. */
-  invariants: z.union([z.literal("all"), z.literal("none"), z.array(z.string())]).default("all"),
+  invariants: z.union([z.literal("all"), z.literal("none"), z.array(z.string())]).refine((v) => !Array.isArray(v) || v.length <= LIMITS.invariantNames, {
+    error: (iss) => `expected at most ${LIMITS.invariantNames} items (blocksim's limit for untrusted input), got ${(iss.input as unknown[]).length}`,
+  }).default("all"),
   /** Invariants this scenario expects to be violated (a race reproduced). */
-  violations: z.array(z.string()).default([]),
+  violations: list(z.string(), LIMITS.invariantNames, "invariant names").default([]),
   /** How the kernel run must end (default ok). */
   outcome: z.enum(["ok", "deadlock", "time-budget", "step-budget", "zeno", "failure", "qemu-crash"]).default("ok"),
 });

@@ -5,13 +5,13 @@
  * echoed, bounds on every dimension, `__proto__` keys and deep nesting
  * refused with a clean error.
  */
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../sim/scenario/errors.js";
-import { loadScenarioFile, loadScenarioText, type LoadOptions } from "../../sim/scenario/loader.js";
+import { formatProblems, InputError, MAX_PROBLEMS } from "../../sim/scenario/errors.js";
+import { loadScenarioFile, loadScenarioText, parseText, type LoadOptions } from "../../sim/scenario/loader.js";
 import { LIMITS } from "../../sim/scenario/limits.js";
 import { loadReplayFile } from "../../sim/scenario/replay.js";
 
@@ -100,6 +100,29 @@ describe("bounds and shapes", () => {
     expect(one("name: b\ndevices: [{ name: d, size: 1MiB, queue-depth: 1000000 }]\n")).toEqual([expect.stringMatching(/^devices\[0\]\.queue-depth: expected at most 4096/)]);
     const never = Array.from({ length: LIMITS.expectations + 1 }, () => "BLOCK_JOB_READY").join(", ");
     expect(one(`name: b\nexpect: { never: [${never}] }\n`)).toEqual([expect.stringMatching(/^expect\.never: expected at most 100000 items/)]);
+    const jobs = Object.fromEntries(Array.from({ length: LIMITS.expectJobs + 1 }, (_, i) => [`j${i}`, "concluded"]));
+    expect(problems(() => loadScenarioText(JSON.stringify({ name: "b", expect: { jobs } }), "b.json"))).toEqual([`expect.jobs: expected at most ${LIMITS.expectJobs} job ids (blocksim's limit for untrusted input), got ${LIMITS.expectJobs + 1}`]);
+    const names = Array.from({ length: LIMITS.invariantNames + 1 }, () => "backup-point-in-time");
+    for (const key of ["invariants", "violations"]) {
+      expect(problems(() => loadScenarioText(JSON.stringify({ name: "b", expect: { [key]: names } }), "b.json"))).toEqual([expect.stringMatching(new RegExp(`^expect\\.${key}: expected at most ${LIMITS.invariantNames} items`))]);
+    }
+  });
+
+  it("a file of many bad entries reports the first hundred problems and says there may be more", () => {
+    const steps = Array.from({ length: 1_000 }, (_, i) => ({ at: i, exeute: "query-jobs" }));
+    try {
+      loadScenarioText(JSON.stringify({ name: "b", steps }), "b.json");
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InputError);
+      expect((e as InputError).problems).toHaveLength(MAX_PROBLEMS);
+      expect((e as InputError).problems[99].path).toBe("steps[99].exeute");
+      expect(formatProblems((e as InputError).problems)).toMatch(/^100 or more problems:[^]*\n {2}… and 88 or more$/);
+    }
+  });
+
+  it("a word of a megabyte gets no did-you-mean search over it (the edit distance table would be a megabyte squared)", () => {
+    expect(one(`name: b\nsteps: [{ at: 1ms, execute: ${"x".repeat(1 << 20)} }]\n`)).toEqual([expect.stringMatching(/^steps\[0\]\.execute: unknown command "x{20,}/)]);
   });
 
   it("__proto__ keys are refused, not dropped", () => {
@@ -127,6 +150,39 @@ describe("replay files", () => {
       "r.json": JSON.stringify({ "blocksim-replay": 1, scenario: { path: "s.yaml" }, profile: "curent", seed: 0, strategy: "fifo", choices: "1:", hash: "0000000000000000" }),
     });
     expect(problems(() => loadReplayFile(join(dir, "r.json")))).toEqual([expect.stringMatching(/^profile: unknown profile "curent" \(did you mean "current"\?\)/)]);
+  });
+});
+
+describe("large files load in linear time", () => {
+  it("a mapping of 50,000 keys parses (the YAML parser's own repeated-key check was quadratic: 10^5 keys took minutes)", () => {
+    const text = `jobs:\n${Array.from({ length: 50_000 }, (_, i) => `  j${i}: concluded\n`).join("")}`;
+    expect(Object.keys((parseText(text, "b.yaml").data as { jobs: object }).jobs)).toHaveLength(50_000);
+  });
+
+  it("repeated keys are still refused, in block and flow mappings at any depth, in YAML and in JSON, with both lines", () => {
+    for (const [text, file, line] of [
+      ["name: a\nsteps:\n  - at: 1ms\n    execute: query-jobs\n    at: 2ms\n", "b.yaml", 5],
+      ["name: a\nexpect: { jobs: { j: concluded, j: null } }\n", "b.yaml", 2],
+      ['{"name": "a",\n "expect": {"jobs": {"j": "concluded",\n "\\u006a": "null"}}}', "b.json", 3],
+    ] as const) {
+      try {
+        loadScenarioText(text, file);
+        expect.unreachable(text);
+      } catch (e) {
+        expect((e as InputError).problems, text).toEqual([expect.objectContaining({ line, message: expect.stringMatching(/^not valid YAML\/JSON: Map keys must be unique \(this key is already at line \d\)$/) })]);
+      }
+    }
+  });
+
+  it("JSON read by JSON.parse gives the same scenario as the YAML parser (every shipped scenario, as JSON)", () => {
+    const dir = new URL("../../scenarios/", import.meta.url).pathname;
+    for (const f of readdirSync(dir).filter((x) => /\.ya?ml$/.test(x))) {
+      const yamlLoaded = loadScenarioFile(join(dir, f), f);
+      const json = JSON.stringify(yamlLoaded.scenario);
+      // A leading comment is not JSON, so the same text goes through the YAML parser.
+      const viaYaml = loadScenarioText(`# via YAML\n${json}`, `${f}.json`, dir).scenario;
+      expect(loadScenarioText(json, `${f}.json`, dir).scenario, f).toEqual(viaYaml);
+    }
   });
 });
 
