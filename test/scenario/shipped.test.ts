@@ -86,8 +86,10 @@ describe("the race replay files of shipped scenarios (scenarios/races/*.replay.j
 
   it("there is one per seed race expressed as a scenario", () => {
     expect(replays.sort()).toEqual([
+      "drain-skips-pending-exit.drain-skips-pending-exit.replay.json",
       "iothread-drain-no-kick.job-idle-no-kick.replay.json", "iothread-job-old-context.job-wakes-in-old-context.replay.json",
-      "iothread-txn-abort-hang.finish-sync-holds-context.replay.json",
+      "iothread-txn-abort-hang.finish-sync-holds-context.replay.json", "iothread-txn-abort-locks-all.txn-abort-locks-all-contexts.replay.json",
+      "iothread-txn-apply-relock.txn-apply-relocks-context.replay.json",
       "start-shim.no-start-shim.replay.json", "txn-start-in-commit.txn-start-on-create.replay.json",
     ]);
   });
@@ -99,8 +101,8 @@ describe("the race replay files of shipped scenarios (scenarios/races/*.replay.j
       const r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, strategy: new ReplayStrategy(rp.choices) });
       expect(r.hash).toBe(rp.replay.hash);
       expect(r.ok).toBe(false);
-      const want = f.startsWith("start-shim") ? "no-io-while-paused" : f.startsWith("iothread-drain-no-kick") || f.startsWith("iothread-txn-abort-hang") ? "jobs-conclude"
-        : f.startsWith("iothread-job-old-context") ? "job-runs-in-its-context" : "txn-member-completes-before-commit";
+      const want = f.startsWith("start-shim") ? "no-io-while-paused" : f.startsWith("iothread-job-old-context") ? "job-runs-in-its-context"
+        : f.startsWith("drain-skips-pending-exit") ? "job-exit-in-drained-section" : f.startsWith("iothread-") ? "jobs-conclude" : "txn-member-completes-before-commit";
       expect(r.violations.map((v) => v.invariant)).toContain(want);
       const fixed = runScenario(rp.loaded, { seed: rp.replay.seed, profile: "current", strategy: new RandomStrategy(rp.replay.seed) });
       expect(fixed.ok, verdict(fixed)).toBe(true);
