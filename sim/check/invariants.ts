@@ -14,8 +14,13 @@
 import type { BlockNode } from "../block/index.js";
 import { sameData, versionAt, type ClusterVersion } from "../disk/index.js";
 import { BackupDriver } from "../jobs/drivers/backup.js";
+import { CommitDriver } from "../jobs/drivers/commit.js";
 import { MirrorDriver } from "../jobs/drivers/mirror.js";
+import { StreamDriver } from "../jobs/drivers/stream.js";
+import type { Job } from "../jobs/job.js";
+import { SLICE_NS } from "../jobs/ratelimit.js";
 import { isLegalTransition, type JobStatus } from "../jobs/status.js";
+import type { TranscriptEntry } from "../qmp/types.js";
 import type { TraceRecord } from "../scheduler/index.js";
 import type { CheckContext, Invariant, Monitor, World } from "./types.js";
 
@@ -539,6 +544,215 @@ const opBlockersHonoured: Invariant = {
   },
 };
 
+/**
+ * The rate a job keeps, from what it accounts (Job.copyLedger): between any
+ * two of its copies at one speed, what it copied is at most speed × the time
+ * between them plus one slice's quota. QEMU's slices give exactly that: a
+ * chunk is taken only once the slice's quota, stretched by what was copied,
+ * has run out (the chunk that crosses the quota is not delayed, hence one
+ * quota of slack). QEMU 7.2's stream, commit and mirror take their next chunk
+ * at once when their sleep is cut short (a pause, resume, complete: fixed in
+ * 8.1, "blockjob: Adhere to rate limit even when reentered early"), so for
+ * them a window starts again after such an early wake; 7.2's backup checks
+ * the limit before each chunk and gets no such exception.
+ */
+function rateViolation(job: Job): { detail: string; state: Record<string, unknown>; timeNs: number } | undefined {
+  const earlyWakeExempt = job.type !== "backup";
+  let speed = -1, copied = 0, minSlack = Infinity, minAt = 0;
+  for (const e of job.copyLedger) {
+    if (e.speed !== speed || (earlyWakeExempt && e.afterEarlyWake)) {
+      speed = e.speed;
+      copied = 0;
+      minSlack = Infinity;
+    }
+    // g = copied before this entry - speed × t; a window [t_i, t_j) holds g_j - g_i bytes beyond speed × (t_j - t_i)
+    const g = copied - (speed * e.t) / 1e9;
+    if (g < minSlack) {
+      minSlack = g;
+      minAt = e.t;
+    }
+    const quota = Math.max((speed * SLICE_NS) / 1e9, 1);
+    const over = g - minSlack;
+    if (over > quota + speed / 1e8 + 1) { // slack for the limit's whole-ns slice ends
+      const windowNs = e.t - minAt;
+      return {
+        timeNs: e.t,
+        detail: `copied ${Math.round(over + (speed * windowNs) / 1e9)} bytes in the ${(windowNs / 1e6).toFixed(3)} ms before this chunk at speed ${speed} B/s (at most ${Math.round((speed * windowNs) / 1e9 + quota)})`,
+        state: { speed, windowStartNs: minAt, windowEndNs: e.t, quota, excessBytes: Math.round(over - quota) },
+      };
+    }
+    copied += e.bytes;
+  }
+  return undefined;
+}
+
+const rateLimitHonoured: Invariant = {
+  name: "rate-limit-honoured",
+  description: "a rate-limited job never copies faster than its speed: between two of its copies at one speed, at most speed x the time between them plus one 100 ms slice's quota (stream, commit and mirror: counted afresh after an early wake, which QEMU 7.2 lets them use; fixed in 8.1)",
+  when: "step",
+  source: "qemu include/qemu/ratelimit.h, blockjob.c block_job_ratelimit_get_delay; 8.1 'blockjob: Adhere to rate limit even when reentered early'",
+  attach(ctx) {
+    const checked = new WeakSet<Job>();
+    const check = (job: Job) => {
+      if (checked.has(job)) return;
+      checked.add(job);
+      const v = rateViolation(job);
+      if (v) ctx.report({ job: job.name, ...v });
+    };
+    return {
+      kinds: ["status"],
+      onRecord(r) {
+        if (r.kind !== "status" || r.data?.to !== "concluded") return;
+        const id = jobOf(r.src), job = id === undefined ? undefined : ctx.world.jm.get(id);
+        if (job) check(job);
+      },
+      end() {
+        for (const job of ctx.world.jm.jobs) check(job);
+      },
+    };
+  },
+};
+
+const pauseAtPausePoint: Invariant = {
+  name: "pause-at-pause-point",
+  description: "a pause takes effect at the job's next pause point: a job asked to pause while it sits in a sleep or yield (both pause points) is entered at once, never left to sleep on until its timer",
+  when: "step",
+  source: "qemu job.c job_pause (job_enter), job_sleep_ns, job_pause_point",
+  attach(ctx) {
+    const reported = new WeakSet<Job>();
+    return {
+      // after each reply (job-pause, a drain step) and each status change, the state has settled
+      kinds: ["return", "status"],
+      onRecord(r) {
+        if (r.kind !== "status" && !(r.kind === "return" && r.src === "qmp")) return;
+        for (const job of ctx.world.jm.jobs) {
+          const parked = job.started && !job.deferredToMainLoop && !job.busy && !job.paused && !job.isCancelled && (job.status === "running" || job.status === "ready");
+          if (!parked || job.pauseCount === 0) {
+            if (job.paused) reported.delete(job);
+            continue;
+          }
+          if (reported.has(job)) continue;
+          reported.add(job);
+          ctx.report({ job: job.name, detail: `pause requested (pause count ${job.pauseCount}) while the job sits at a pause point in status ${job.status}, but it was not entered: the pause waits for its sleep to end`, state: { status: job.status, pauseCount: job.pauseCount, userPaused: job.userPaused } });
+        }
+      },
+    };
+  },
+};
+
+/**
+ * What the QMP client asked of each job, from the monitor's transcript:
+ * completes, and hard cancels (job-cancel, block-job-cancel with force,
+ * quit). Both count from the command itself, since either can end the job
+ * before the reply; a complete refused with an error is struck off again.
+ * A job id's history starts again when it is reused.
+ */
+class QmpAsks {
+  static readonly KINDS = ["command", "error", "status"];
+  readonly completed = new Set<string>();
+  readonly hardCancelled = new Set<string>();
+  quit = false;
+  /** The job a complete in progress added to `completed` (struck off if the command fails). */
+  private completing: string | undefined;
+  constructor(private readonly transcript: readonly TranscriptEntry[] | undefined) {}
+  onRecord(r: TraceRecord): void {
+    if (r.src === "qmp") {
+      if (r.kind === "command") {
+        const last = this.transcript?.at(-1);
+        const c = last !== undefined && "cmd" in last ? last : undefined;
+        const a = c?.args ?? {};
+        this.completing = undefined;
+        if (c?.cmd === "job-cancel") this.hardCancelled.add(String(a.id));
+        else if (c?.cmd === "block-job-cancel" && a.force === true) this.hardCancelled.add(String(a.device));
+        else if (c?.cmd === "quit") this.quit = true;
+        else if (c?.cmd === "job-complete" || c?.cmd === "block-job-complete") {
+          const id = String(c.cmd === "job-complete" ? a.id : a.device);
+          if (!this.completed.has(id)) this.completed.add((this.completing = id));
+        }
+      } else if (r.kind === "error" && this.completing !== undefined) {
+        this.completed.delete(this.completing);
+        this.completing = undefined;
+      }
+      return;
+    }
+    const job = jobOf(r.src);
+    if (job !== undefined && r.kind === "status" && r.data?.to === "created") {
+      this.completed.delete(job);
+      this.hardCancelled.delete(job);
+    }
+  }
+}
+
+const completeNotCancelled: Invariant = {
+  name: "complete-not-cancelled",
+  description: "a job whose job-complete (or block-job-complete) was accepted never ends in BLOCK_JOB_CANCELLED unless a hard cancel (job-cancel, block-job-cancel force, quit) came after it",
+  when: "step",
+  source: "qemu job.c job_complete, job_cancel (force), mirror_complete",
+  attach(ctx) {
+    const asks = new QmpAsks(ctx.world.monitor?.transcript);
+    return {
+      kinds: [...QmpAsks.KINDS, "BLOCK_JOB_CANCELLED"],
+      onRecord(r) {
+        if (r.kind !== "BLOCK_JOB_CANCELLED") {
+          asks.onRecord(r);
+          return;
+        }
+        if (r.src !== "event") return;
+        const id = String(r.data?.device);
+        if (asks.completed.has(id) && !asks.hardCancelled.has(id) && !asks.quit) {
+          ctx.report({ job: id, detail: "BLOCK_JOB_CANCELLED after an accepted job-complete, with no hard cancel since", state: { status: ctx.world.jm.get(id)?.status ?? null } });
+        }
+      },
+    };
+  },
+};
+
+const outcomeApplied: Invariant = {
+  name: "outcome-applied",
+  description: "a job's commit or abort matches the outcome reported for it: a mirror (or active commit) pivots exactly when it completes without error after an accepted job-complete; a stream or intermediate commit re-points the chain exactly when it completes without error",
+  when: "step",
+  source: "qemu job.c job_finalize_single (commit or abort), mirror_exit_common, stream_prepare, commit_prepare",
+  attach(ctx) {
+    const asks = new QmpAsks(ctx.world.monitor?.transcript);
+    /** The backing a stream's top or a commit's overlay had when the job was made. */
+    const chainBefore = new Map<string, { node: BlockNode; backing: BlockNode | null }>();
+    return {
+      kinds: [...QmpAsks.KINDS, "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
+      onRecord(r) {
+        if (r.src !== "event") {
+          asks.onRecord(r);
+          const job = jobOf(r.src);
+          if (job !== undefined && r.kind === "status") {
+            if (r.data?.to === "created") chainBefore.delete(job);
+            else if (!chainBefore.has(job)) {
+              // jobs enter the job list just after their `created` record: take the driver at the next one
+              const d = ctx.world.jm.get(job)?.driver;
+              const node = d instanceof StreamDriver ? d.opts.top : d instanceof CommitDriver ? d.overlay : undefined;
+              if (node) chainBefore.set(job, { node, backing: node.backing });
+            }
+          }
+          return;
+        }
+        if (r.kind !== "BLOCK_JOB_COMPLETED" && r.kind !== "BLOCK_JOB_CANCELLED") return;
+        const id = String(r.data?.device), d = ctx.world.jm.get(id)?.driver;
+        const ok = r.kind === "BLOCK_JOB_COMPLETED" && r.data?.error === undefined;
+        const outcome = ok ? "completed" : r.kind === "BLOCK_JOB_CANCELLED" ? "cancelled" : "failed";
+        if (d instanceof MirrorDriver) {
+          const expected = ok && asks.completed.has(id);
+          if (d.pivoted !== expected) ctx.report({ job: id, detail: `${outcome}${asks.completed.has(id) ? " after an accepted job-complete" : " without job-complete"}, yet it ${d.pivoted ? "pivoted" : "did not pivot"}`, state: { pivoted: d.pivoted, outcome } });
+          return;
+        }
+        const before = chainBefore.get(id);
+        if (!before || !(d instanceof StreamDriver || d instanceof CommitDriver)) return;
+        const base = d.opts.base;
+        const now = before.node.backing;
+        if (ok && now !== base) ctx.report({ job: id, detail: `completed, yet '${before.node.name}' still has backing '${now?.name ?? "none"}', not '${base?.name ?? "none"}'`, state: { outcome } });
+        else if (!ok && now !== before.backing) ctx.report({ job: id, detail: `${outcome}, yet '${before.node.name}' now has backing '${now?.name ?? "none"}' (it had '${before.backing?.name ?? "none"}')`, state: { outcome } });
+      },
+    };
+  },
+};
+
 /** Every invariant, in report order. */
 export const INVARIANTS: readonly Invariant[] = [
   legalTransitions,
@@ -561,6 +775,10 @@ export const INVARIANTS: readonly Invariant[] = [
   mirrorPivotContent,
   backupPointInTime,
   backupBitmapSettled,
+  rateLimitHonoured,
+  pauseAtPausePoint,
+  completeNotCancelled,
+  outcomeApplied,
   jobsConclude,
 ];
 

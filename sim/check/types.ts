@@ -5,6 +5,7 @@
  */
 import type { BlockEvent, BlockGraph } from "../block/index.js";
 import type { JobManager } from "../jobs/manager.js";
+import type { TranscriptEntry } from "../qmp/types.js";
 import type { RunResult, Scheduler, TraceRecord } from "../scheduler/index.js";
 
 /** What the checker observes: one simulated QEMU (a `Qemu` from sim/qmp is one). */
@@ -12,6 +13,8 @@ export interface World {
   sim: Scheduler;
   graph: BlockGraph;
   jm: JobManager;
+  /** Its QMP monitor, when it has one: invariants about commands read their arguments from the transcript. */
+  monitor?: { readonly transcript: readonly TranscriptEntry[] };
 }
 
 /** One broken invariant, with the state that broke it. */

@@ -5,15 +5,18 @@ import { createQemu, type Qemu } from "../../sim/qmp/qemu.js";
 import type { Behaviour } from "../../sim/qmp/profiles.js";
 import type { QmpResponse } from "../../sim/qmp/types.js";
 import { RandomStrategy, Scheduler, sleep, spawn, type Process, type Strategy } from "../../sim/scheduler/index.js";
+import { createBlockJob, type JobNodes } from "../../sim/jobs/block-job.js";
+import type { StreamDriver } from "../../sim/jobs/drivers/stream.js";
+import type { Job } from "../../sim/jobs/job.js";
 
 const MiB = 1 << 20;
 type Qmp = (execute: string, args?: Record<string, unknown>) => Process<QmpResponse>;
 
-/** A simulated QEMU with nodes src/tgt/other/spare on 16 MiB devices, all invariants attached, and a client script. */
+/** A simulated QEMU with nodes src/tgt/other/spare on 16 MiB devices (and a spare device d5), all invariants attached, and a client script. */
 function checked(script: (q: Qemu, qmp: Qmp) => Process, opts: { behaviour?: Partial<Behaviour>; strategy?: Strategy; maxTimeNs?: number; invariants?: string[] } = {}) {
   const sim = new Scheduler({ maxTimeNs: opts.maxTimeNs ?? 60e9, maxSteps: 5_000_000, ...(opts.strategy ? { strategy: opts.strategy, seed: 1 } : {}) });
   const q = createQemu(sim, opts.behaviour ?? {});
-  for (const name of ["d1", "d2", "d3", "d4"]) {
+  for (const name of ["d1", "d2", "d3", "d4", "d5"]) {
     q.addDevice({ name, sizeBytes: 16 * MiB, clusterSizeBytes: 65536, readLatencyNs: 1_000_000, writeLatencyNs: 1_000_000, bandwidthBytesPerSec: 0, queueDepth: 8 });
   }
   const qmp: Qmp = (execute, args) => q.monitor.execute(args ? { execute, arguments: args } : { execute });
@@ -337,6 +340,100 @@ describe("each invariant fires when provoked", () => {
     }, { invariants: ["cancel-honoured"] });
     expect(late.violations).toEqual([]);
     expect(late.q.jm.events.map((e) => e.event)).toContain("BLOCK_JOB_COMPLETED");
+  });
+
+  it("rate-limit-honoured: a job that copies without sleeping out its rate-limit delay; quiet when it sleeps it", () => {
+    for (const honest of [false, true]) {
+      const { violations } = checked(function* (q) {
+        const driver = {
+          type: "stream" as const, nodes: undefined as unknown as JobNodes,
+          *run(job: Job): Process<number> {
+            for (let i = 0; i < 20; i++) {
+              const delay = job.accountCopy(MiB);
+              yield* job.sleepNs(honest ? delay : 1_000_000);
+            }
+            return 0;
+          },
+        };
+        createBlockJob(q, driver, { id: "greedy", speedBytesPerSec: MiB }, [q.graph.node("src")]).start();
+        yield* untilNoJobs(q);
+      }, { invariants: ["rate-limit-honoured"], maxTimeNs: 600e9 });
+      if (honest) expect(violations).toEqual([]);
+      else expect(violations).toMatchObject([{ invariant: "rate-limit-honoured", job: "greedy", state: { speed: MiB } }]);
+    }
+  });
+
+  it("rate-limit-honoured stays quiet for QEMU 7.2's early wake: a stream paused and resumed mid-sleep takes its next chunk at once", () => {
+    let streamLedger: Job["copyLedger"] = [];
+    const { violations, q } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "d5", backing: "src" });
+      yield* qmp("block-stream", { "job-id": "s", device: "top", speed: MiB });
+      streamLedger = q.jm.get("s")!.copyLedger;
+      for (let i = 0; i < 4; i++) {
+        yield sleep(150_000_000);
+        yield* qmp("job-pause", { id: "s" });
+        yield* untilStatus(q, "s", "paused");
+        yield* qmp("job-resume", { id: "s" });
+      }
+      yield* untilNoJobs(q);
+    }, { invariants: ["rate-limit-honoured"], maxTimeNs: 600e9 });
+    expect(violations).toEqual([]);
+    // the exception was used: chunks taken right after a sleep cut short by the pause
+    const ledger = q.jm.events.length > 0 ? streamLedger : [];
+    expect(ledger.filter((e) => e.afterEarlyWake).length).toBeGreaterThan(0);
+    expect(q.jm.events.map((e) => e.event)).toContain("BLOCK_JOB_COMPLETED");
+  });
+
+  it("pause-at-pause-point: job-pause of a job asleep for its rate limit is not honoured until the sleep ends (enter-skips-sleeping-job); quiet under current", () => {
+    const script = function* (q: Qemu, qmp: Qmp): Process {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield sleep(50_000_000); // asleep for its rate limit
+      yield* qmp("job-pause", { id: "j" });
+      yield* untilStatus(q, "j", "paused");
+      yield* qmp("job-cancel", { id: "j" });
+      yield* untilNoJobs(q);
+    };
+    const buggy = checked(script, { behaviour: { enterWakesSleepingJob: false }, invariants: ["pause-at-pause-point"] });
+    expect(buggy.violations).toMatchObject([{ invariant: "pause-at-pause-point", job: "j", state: { status: "running", pauseCount: 1, userPaused: true } }]);
+    expect(checked(script, { invariants: ["pause-at-pause-point"] }).violations).toEqual([]);
+  });
+
+  it("complete-not-cancelled: a job hard-cancelled inside the model after an accepted job-complete; quiet when the client cancels", () => {
+    for (const byClient of [false, true]) {
+      const { violations } = checked(function* (q, qmp) {
+        yield* qmp("blockdev-mirror", { "job-id": "m", device: "src", target: "tgt", sync: "full" });
+        yield* untilStatus(q, "m", "ready");
+        yield* qmp("job-pause", { id: "m" });
+        yield* untilStatus(q, "m", "standby");
+        yield* qmp("job-complete", { id: "m" }); // accepted in standby, takes effect on resume
+        if (byClient) yield* qmp("job-cancel", { id: "m" });
+        else q.jm.get("m")!.userCancel(true); // no QMP command asked for it
+        yield* untilNoJobs(q);
+      }, { invariants: ["complete-not-cancelled"] });
+      if (byClient) expect(violations).toEqual([]);
+      else expect(violations).toMatchObject([{ invariant: "complete-not-cancelled", job: "m" }]);
+    }
+  });
+
+  it("outcome-applied: a mirror that pivots without an accepted job-complete, and a stream that completes without re-pointing its top", () => {
+    const mirror = checked(function* (q, qmp) {
+      yield* qmp("blockdev-mirror", { "job-id": "m", device: "src", target: "tgt", sync: "full" });
+      yield* untilStatus(q, "m", "ready");
+      const job = q.jm.get("m")!;
+      job.driver.complete!(job); // not through QMP
+      yield* untilNoJobs(q);
+    }, { invariants: ["outcome-applied"] });
+    expect(mirror.violations).toMatchObject([{ invariant: "outcome-applied", job: "m", detail: "completed without job-complete, yet it pivoted" }]);
+    for (const broken of [true, false]) {
+      const stream = checked(function* (q, qmp) {
+        yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "d5", backing: "src" });
+        yield* qmp("block-stream", { "job-id": "s", device: "top" });
+        if (broken) (q.jm.get("s")!.driver as StreamDriver).prepare = () => 0;
+        yield* untilNoJobs(q);
+      }, { invariants: ["outcome-applied"] });
+      if (broken) expect(stream.violations).toMatchObject([{ invariant: "outcome-applied", job: "s", detail: "completed, yet 'top' still has backing 'src', not 'none'" }]);
+      else expect(stream.violations).toEqual([]);
+    }
   });
 
   it("op-blockers-honoured: a job's write lands on a node another job holds; a second backup of the same source is fine", () => {
