@@ -54,6 +54,11 @@ export interface TopologyOptions {
   groupedTransactions?: boolean;
   /** Whether dirty bitmaps and incremental backups are drawn (default true). */
   bitmaps?: boolean;
+  /**
+   * Whether mirrors may also use copy-mode write-blocking (default false, so
+   * the generated runs of a seed stay what they were before it was modelled).
+   */
+  activeMirror?: boolean;
 }
 
 export interface Topology {
@@ -110,7 +115,7 @@ export function topology(opts: TopologyOptions = {}): fc.Arbitrary<Topology> {
 const JOB_IDS = ["j0", "j1", "j2"];
 
 /** One timed action from the QMP vocabulary over a topology. */
-export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedTransactions?: boolean; bitmaps?: boolean } = {}): fc.Arbitrary<FuzzAction> {
+export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedTransactions?: boolean; bitmaps?: boolean; activeMirror?: boolean } = {}): fc.Arbitrary<FuzzAction> {
   const { chain } = topo;
   const at = timing(maxTimeNs);
   const id = fc.constantFrom(...JOB_IDS);
@@ -139,6 +144,10 @@ export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedT
       grouped: opts.groupedTransactions === false ? fc.constant(false) : fc.boolean(),
     }).map((t) => (t.grouped ? { actions: t.actions, properties: { "completion-mode": "grouped" } } : { actions: t.actions }))),
   ];
+  if (opts.activeMirror) {
+    starts.push(cmd("blockdev-mirror", fc.record({ id, device: source, target, speed, c: common })
+      .map((m) => clean({ "job-id": m.id, device: m.device, target: m.target, sync: "full", speed: m.speed, "copy-mode": "write-blocking", ...m.c }))));
+  }
   const bitmapCmds: fc.Arbitrary<FuzzAction>[] = [];
   if (opts.bitmaps !== false) {
     // incremental backups of one bitmap name per source; a missing or busy bitmap is just a refused command

@@ -260,8 +260,8 @@ export class Job {
    * (an early wake). Nothing in the simulation reads it; the rate invariant
    * (sim/check) does.
    */
-  readonly copyLedger: { t: number; bytes: number; speed: number; afterEarlyWake: boolean }[] = [];
-  /** The job's last rate or idle sleep ended before its deadline (entered by pause, resume, complete...). */
+  readonly copyLedger: { t: number; bytes: number; speed: number; afterEarlyWake: boolean; readyNotCompleting: boolean }[] = [];
+  /** Since the last accounted copy, a sleep ended before its deadline (entered by pause, resume, complete...) or was skipped for a pause. */
   private wokeEarly = false;
   iostatus: IoStatus = "ok";
   freed = false;
@@ -467,6 +467,7 @@ export class Job {
     checkDelay(ns, `job '${this.name}' sleep`);
     if (this.isCancelled) return;
     if (!this.shouldPause) yield* this.doYield(this.ctx.sim.now + ns);
+    else if (ns > 0) this.wokeEarly = true; // a pending pause skips the sleep (QEMU job_sleep_ns)
     yield* this.pausePoint();
   }
 
@@ -479,7 +480,7 @@ export class Job {
   accountCopy(bytes: number): number {
     const now = this.ctx.sim.now;
     if (this.speed > 0 && bytes > 0) {
-      this.copyLedger.push({ t: now, bytes, speed: this.speed, afterEarlyWake: this.wokeEarly });
+      this.copyLedger.push({ t: now, bytes, speed: this.speed, afterEarlyWake: this.wokeEarly, readyNotCompleting: this.ready && !this.shouldComplete && !this.cancelled });
       this.wokeEarly = false;
     }
     return this.limit.delayNs(now, bytes);
@@ -495,7 +496,7 @@ export class Job {
     this.busy = false;
     this.ctx.idle(this);
     yield awaitOp(this.park);
-    if (deadlineNs !== undefined) this.wokeEarly = this.ctx.sim.now < deadlineNs;
+    if (deadlineNs !== undefined && this.ctx.sim.now < deadlineNs) this.wokeEarly = true;
     // enter() set busy before waking us
     if (this.aio.active) this.checkThread();
   }
