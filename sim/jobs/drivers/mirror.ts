@@ -150,7 +150,8 @@ export class MirrorDriver implements JobDriver {
           continue;
         }
       }
-      if (this.synced && !shouldComplete && delayNs === 0) delayNs = this.inFlight === 0 && bm.count === 0 ? SLICE_NS : 0;
+      // QEMU 7.2: READY and not completing, the rate-limit delay is dropped: a slice when idle, else none at all
+      if (this.synced && !shouldComplete) delayNs = this.inFlight === 0 && bm.count === 0 ? SLICE_NS : 0;
       yield* job.sleepNs(delayNs);
     }
     while (this.inFlight > 0) yield wait(this.opDone);

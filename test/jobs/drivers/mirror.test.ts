@@ -163,3 +163,25 @@ describe("mirror copy-mode write-blocking (active mirroring, QEMU 7.2)", () => {
     expect(w.jm.violations).toEqual([]);
   });
 });
+
+describe("mirror speed in READY (QEMU 7.2 mirror_run)", () => {
+  it("a READY mirror that is not completing does not sleep for its rate limit: new writes are copied at once", () => {
+    const w = blockWorld();
+    const src = w.disk("src", 4 * MiB), tgt = w.disk("tgt", 4 * MiB);
+    const blk = w.graph.createBackend({ name: "drive0", issuer: "guest", root: src, queueWhenDrained: true });
+    let lagging = -1;
+    w.run(function* () {
+      const job = createMirror(w, { id: "m0", source: src, target: tgt, sync: "full", speedBytesPerSec: 1 * MiB });
+      job.start();
+      while (job.status !== "ready") yield sleep(10_000_000);
+      // two bursts of 1 MiB, 150 ms apart: at 1 MiB/s the first one's copy would hold the second back for a second
+      for (const burst of [0, 1]) {
+        for (let i = 0; i < 16; i++) yield* blk.write((burst * 16 + i) * 65536, 65536);
+        yield sleep(150_000_000); // more than the idle slice after which the job looks again
+      }
+      lagging = (job.driver as MirrorDriver).bitmap.count;
+      job.userCancel(true);
+    });
+    expect(lagging).toBe(0);
+  });
+});
