@@ -4,24 +4,22 @@
  *   blocksim explore TARGET --strategy random|pct|exhaustive [--depth d] [--budget N] [--all]
  *                    [--profile P] [--seed S] [--max-choice-points C] [--max-preemptions K] [--out FILE]
  *
- * TARGET is a race of the catalog (sim/races, by name), a fuzz replay
- * file's scenario (*.replay.json written by blocksim fuzz), or a scenario
- * file (any strategy object through the scenario runner). Stops at
+ * TARGET is a scenario file, a replay file's subject (its scenario, fuzz
+ * case or race), or a race of the catalog by name. Stops at
  * the first violation (or goes on with --all), shrinks the schedule, writes a
  * replay file. Exit codes: 0 nothing broke, 1 a violation, 2 bad input.
  */
-import { readFileSync } from "node:fs";
-import { writeFileAtomic } from "../sim/scenario/output-file.js";
+import { dirname, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
-import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject } from "../sim/harness/explore.js";
-import { FUZZ_REPLAY_VERSION, readFuzzReplay, runModel, type FuzzReplay } from "../sim/fuzz/index.js";
-import { formatChoiceLog } from "../sim/scheduler/index.js";
-import { catalogRace, replayOf, type CatalogRace } from "../sim/races/catalog.js";
-import { profileOption, UsageError } from "./args.js";
-import { loadScenarioFile } from "../sim/scenario/loader.js";
-import { makeReplay } from "../sim/scenario/replay.js";
+import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject, type SubjectRun } from "../sim/harness/explore.js";
+import { catalogRace } from "../sim/races/catalog.js";
+import { LIMITS } from "../sim/scenario/limits.js";
+import { loadScenarioFile, readInputFile, type LoadedScenario } from "../sim/scenario/loader.js";
+import { makeReplay, makeReplayOf, OldReplayFormatError, readReplayFile, REPLAY_FORMAT, REPLAY_VERSION, writeReplayFile, type ReadReplay, type ReplayFile, type ReplaySubject } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
+import { profileOption, UsageError } from "./args.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
+import { runReplay } from "./replay-subject.js";
 
 export const EXPLORE_HELP = `Usage: blocksim explore TARGET --strategy random|pct|exhaustive [options]
 
@@ -31,9 +29,10 @@ enumeration (every schedule whose first C choice points branch, with at most
 K non-FIFO picks), counting distinct schedules by trace hash. Stops at the
 first violation unless --all, shrinks the schedule and writes a replay file.
 
-TARGET: a race of the catalog (see 'blocksim races'), a fuzz replay file,
-or a scenario file (every strategy; a failure's choice log is shrunk and the
-replay file is for 'blocksim replay').
+TARGET: a scenario file, a replay file (its subject: a scenario, a fuzz case
+or a race), or a race of the catalog by name (see 'blocksim races'). A
+failure's choice log is shrunk; the replay file is for 'blocksim replay' and
+'blocksim timeline'.
 
 Options:
   --strategy S            random, pct or exhaustive (default random)
@@ -74,7 +73,7 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
     return 0;
   }
   try {
-    if (positionals.length !== 1) throw new Usage(`explore takes one TARGET (a catalog race or a fuzz replay file), got ${positionals.length}`);
+    if (positionals.length !== 1) throw new Usage(`explore takes one TARGET (a scenario file, a replay file or a catalog race), got ${positionals.length}`);
     const strategy = (values.strategy ?? "random") as ExploreStrategy;
     if (!["random", "pct", "exhaustive"].includes(strategy)) throw new Usage(`--strategy expects random, pct or exhaustive, got "${values.strategy}"`);
     const int = (name: string, v: string | undefined, d: number) => {
@@ -88,7 +87,8 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
       maxChoicePoints: int("--max-choice-points", values["max-choice-points"], 12), maxPreemptions: int("--max-preemptions", values["max-preemptions"], 2),
       all: values.all === true, seed: int("--seed", values.seed, 1),
     };
-    const target = resolveTarget(positionals[0], values.profile, strategy);
+    const out = values.out ?? `${positionals[0].replace(/^.*\//, "").replace(/(\.replay)?\.(ya?ml|json)$/, "").replace(/[^A-Za-z0-9._-]+/g, "_")}.${strategy}.replay.json`;
+    const target = resolveTarget(positionals[0], values.profile, strategy, () => out);
     const t0 = performance.now();
     const result = explore(target.subject, {
       ...opts,
@@ -101,20 +101,18 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
     const first = result.found[0];
     io.out(`first violation at run ${first.run} (seed ${first.seed}):\n`);
     for (const v of first.result.violations.slice(0, 5)) io.out(`  ${v.invariant}: ${v.detail}\n`);
-    let kept = first.result;
-    if (target.anyStrategy) {
-      const shrunk = shrinkPicks(target.subject, picksOf(first.result.choices), (r) => r.violations.length > 0, { seed: first.seed, maxRuns: 300 });
-      io.out(`shrunk schedule: ${shrunk.picks.length} picks, ${shrunk.picks.filter((p) => p !== 0).length} non-FIFO (from ${first.result.choices.length}), in ${shrunk.runs} runs\n`);
-      kept = shrunk.result;
-    }
-    const out = values.out ?? `${target.label.replace(/\.(ya?ml|json)$/, "").replace(/[^A-Za-z0-9._-]+/g, "_")}.${strategy}.replay.json`;
-    writeFileAtomic(out, JSON.stringify(target.replay(first.seed, kept, out), null, 2) + "\n", "the replay file");
-    io.out(`replay file: ${out}\nreplay: ${target.replayCommand(out)}\n`);
-    if (target.timelineCommand) io.out(`timeline: ${target.timelineCommand(out)}\n`);
+    const shrunk = shrinkPicks(target.subject, picksOf(first.result.choices), (r) => r.violations.length > 0, { seed: first.seed, maxRuns: 300 });
+    io.out(`shrunk schedule: ${shrunk.picks.length} picks, ${shrunk.picks.filter((p) => p !== 0).length} non-FIFO (from ${first.result.choices.length}), in ${shrunk.runs} runs\n`);
+    writeReplayFile(out, target.replay(shrunk.result));
+    io.out(`replay file: ${out}\nreplay: npx blocksim replay ${out}\ntimeline: npx blocksim timeline ${out} -o ${out.replace(/(\.replay)?\.json$/, "")}.html\n`);
     return 1;
   } catch (e) {
-    if (e instanceof Usage || e instanceof UsageError || (e instanceof Error && /^unknown race|replay|JSON/.test(e.message))) {
+    if (e instanceof Usage || e instanceof UsageError || (e instanceof Error && /^unknown race/.test(e.message))) {
       io.err(`blocksim explore: ${(e as Error).message}\n`);
+      return 2;
+    }
+    if (e instanceof OldReplayFormatError) {
+      io.err(`blocksim: ${e.message}\n`);
       return 2;
     }
     throw e;
@@ -125,59 +123,69 @@ interface Target {
   label: string;
   profile: string;
   subject: Subject;
-  replay(seed: number, result: ReturnType<Subject>, out: string): unknown;
-  replayCommand(file: string): string;
-  /** The command that draws the replay's timeline, when there is one. */
-  timelineCommand?(file: string): string;
-  /** Whether its schedules can be driven by any strategy (exhaustive, shrinking); scenario files take only seeds. */
-  anyStrategy: boolean;
+  /** The replay file of a run the subject made. */
+  replay(result: SubjectRun): ReplayFile;
 }
 
-function isFuzzReplay(path: string): boolean {
+/** A scenario file, a replay file's subject (scenario, fuzz case or race), or a catalog race by name: all run through the replay runner. */
+function resolveTarget(name: string, profile: string | undefined, strategy: ExploreStrategy, out: () => string): Target {
+  if (profile !== undefined) profileOption(profile);
+  let rp: ReadReplay;
+  let p: string;
+  let scenarioFile: { loaded: LoadedScenario; path: string } | undefined;
+  if (/\.(ya?ml|json)$/.test(name) && !isReplayFile(name)) {
+    const loaded = loadScenarioFile(name);
+    scenarioFile = { loaded, path: name };
+    p = profile ?? loaded.scenario.profile;
+    rp = subjectOnly({ inline: {} }, name);
+  } else if (/\.json$/.test(name)) {
+    rp = readReplayFile(name);
+    p = profile ?? rp.replay.profile;
+  } else {
+    const race = catalogRace(name);
+    p = profile ?? race.buggyProfile;
+    rp = subjectOnly({ race: race.name }, race.name);
+  }
+  const reports = new Map<string, RunReport>();
+  const foundBy = () => `blocksim explore ${name} --strategy ${strategy} --profile ${p}`;
+  return {
+    label: scenarioFile ? name : rp.file, profile: p,
+    subject: (strat, seed) => {
+      const r = scenarioFile ? runScenario(scenarioFile.loaded, { seed, profile: p, strategy: strat }) : runReplay(rp, { strategy: strat, seed, profile: p }).report;
+      reports.set(r.hash, r);
+      return { hash: r.hash, choices: r.choices, violations: brokenBy(r) };
+    },
+    replay: (result) => {
+      const r = reports.get(result.hash)!;
+      if (scenarioFile) return makeReplay(r, scenarioFile.loaded, out(), scenarioFile.path, foundBy());
+      const s = rp.replay.subject;
+      // A scenario subject's path is relative to the file it came from; the new file may be elsewhere.
+      const subject = "scenario" in s ? { ...s, scenario: relative(dirname(resolve(out())), resolve(rp.dir, s.scenario)).split(sep).join("/") } : s;
+      return makeReplayOf(subject, r, foundBy());
+    },
+  };
+}
+
+/** What breaks a run for exploration: its violations and failed expectations (a scenario that expects a violation passes with it). */
+function brokenBy(r: RunReport): SubjectRun["violations"] {
+  if (r.ok) return [];
+  const other = r.failures.filter((f) => f.kind !== "invariant").map((f) => ({ invariant: f.kind, detail: f.message, ...(f.timeNs !== undefined ? { timeNs: f.timeNs } : {}) }));
+  return [...r.violations, ...other];
+}
+
+/** A subject named on the command line, as a replay without a recording. */
+function subjectOnly(subject: ReplaySubject, label: string): ReadReplay {
+  return {
+    file: label, dir: process.cwd(), choices: [], locate: () => undefined,
+    replay: { [REPLAY_FORMAT]: REPLAY_VERSION, subject, profile: "current", seed: 0, strategy: "fifo", choices: "", hash: "0".repeat(16), ok: true, violations: [] },
+  };
+}
+
+function isReplayFile(path: string): boolean {
   try {
-    return (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>)["blocksim-fuzz-replay"] !== undefined;
+    const text = readInputFile(path, path, LIMITS.replayBytes);
+    return text.includes(`"${REPLAY_FORMAT}"`) || /"blocksim-(race|fuzz)-replay"/.test(text);
   } catch {
     return false;
   }
-}
-
-/** A scenario file: the runner takes the walk's strategy object, so every strategy and shrinking work on it. */
-function scenarioTarget(path: string, profile: string | undefined): Target {
-  const loaded = loadScenarioFile(path);
-  const p = profile ?? loaded.scenario.profile;
-  const reports = new Map<string, RunReport>();
-  return {
-    label: path, profile: p, anyStrategy: true,
-    subject: (strategy, seed) => {
-      const r = runScenario(loaded, { seed, profile: p, strategy });
-      reports.set(r.hash, r);
-      return { hash: r.hash, choices: r.choices, violations: r.ok ? [] : r.failures.map((f) => ({ invariant: f.kind, detail: f.message })) };
-    },
-    replay: (_seed, r, out) => makeReplay(reports.get(r.hash)!, loaded, out, path),
-    replayCommand: (f) => `npx blocksim replay ${f}`,
-    timelineCommand: (f) => `npx blocksim timeline ${f} -o ${f.replace(/\.json$/, "")}.html`,
-  };
-}
-
-function resolveTarget(name: string, profile: string | undefined, strategy: ExploreStrategy = "random"): Target {
-  if (profile !== undefined) profileOption(profile);
-  if (/\.(ya?ml|json)$/.test(name) && !isFuzzReplay(name)) return scenarioTarget(name, profile);
-  if (/\.json$/.test(name)) {
-    const file: FuzzReplay = readFuzzReplay(name);
-    const p = profile ?? file.profile;
-    return {
-      label: name, profile: p, anyStrategy: true,
-      subject: (strategy, seed) => runModel(file.scenario, { profile: p, strategy, seed }),
-      replay: (seed, r): FuzzReplay => ({ "blocksim-fuzz-replay": FUZZ_REPLAY_VERSION, profile: p, seed, scenario: file.scenario, choices: formatChoiceLog(r.choices), hash: r.hash, violations: r.violations.map((v) => `${v.invariant}: ${v.detail}`) }),
-      replayCommand: (f) => `npx blocksim fuzz --replay ${f}`,
-    };
-  }
-  const race: CatalogRace = catalogRace(name);
-  const p = profile ?? race.buggyProfile;
-  return {
-    label: race.name, profile: p, anyStrategy: true,
-    subject: (strategy, seed) => race.run(p, seed, strategy),
-    replay: (seed, r) => ({ ...replayOf({ race, strategy: "random", runs: 0, fixed: { runs: 0, found: false }, found: { run: 0, seed, result: r } })!, profile: p }),
-    replayCommand: (f) => `npx blocksim races --replay ${f}`,
-  };
 }

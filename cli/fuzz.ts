@@ -6,7 +6,7 @@
  *   blocksim fuzz FILE [--runs N] [--seed S] [--profile P] [--shard i/n] [--time 30s] [--out FILE]
  *       run a scenario file under the random strategy, seed after seed, until an expectation fails
  *   blocksim fuzz --replay FILE
- *       re-run a fuzz replay file exactly
+ *       the same as `blocksim replay FILE`
  *
  * Exit codes: 0 nothing broke, 1 a violation (replay written), 2 bad input.
  * Wall-clock time is read here (progress, --time), never inside the simulation.
@@ -15,14 +15,11 @@ import { basename } from "node:path";
 import { writeFileAtomic } from "../sim/scenario/output-file.js";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
-import { formatViolation } from "../sim/check/index.js";
-import { exportFailure } from "../sim/fuzz/export.js";
-import { fuzzCheck, readFuzzReplay, replayFuzz, type FuzzFailure } from "../sim/fuzz/index.js";
-import { describeRunOutcome } from "../sim/harness/run.js";
+import { fuzzCheck, type FuzzFailure } from "../sim/fuzz/index.js";
 import { profileOption, UsageError } from "./args.js";
 import { InputError, formatProblems } from "../sim/scenario/errors.js";
 import { loadScenarioFile } from "../sim/scenario/loader.js";
-import { makeReplay } from "../sim/scenario/replay.js";
+import { makeReplay, OldReplayFormatError, writeReplayFile } from "../sim/scenario/replay.js";
 import { runScenario } from "../sim/scenario/runner.js";
 import { RandomStrategy } from "../sim/scheduler/index.js";
 
@@ -46,7 +43,8 @@ Without FILE: generates scenarios from the QMP vocabulary (job creations,
 transactions, pauses, resumes, cancels, completes, set-speeds, drains, guest
 bursts, device faults on random topologies) and a schedule for each, checks
 every invariant, and on a failure shrinks both the command list and the
-schedule, writes a replay file and prints the command that replays it.
+schedule, writes one replay file (for 'blocksim replay' and 'blocksim
+timeline') and prints the commands that replay and draw it.
 With FILE (a scenario file): runs it under the random strategy, one seed
 after another, until an expectation fails; writes a replay file for
 'blocksim replay' and 'blocksim timeline'.
@@ -59,7 +57,7 @@ Options:
   --shard i/n     run only shard i of n of the seed space (deterministic)
   --time T        stop after this wall time (e.g. 30s, 2m)
   --out FILE      where the replay file goes
-  --replay FILE   re-run a fuzz replay file and report
+  --replay FILE   the same as 'blocksim replay FILE'
 
 Examples:
   blocksim fuzz --runs 500 --seed 7
@@ -136,7 +134,8 @@ export async function fuzzCommand(argv: string[], io: CliIo = defaultIo): Promis
       io.out(FUZZ_HELP + "\n");
       return 0;
     }
-    if (values.replay !== undefined) return replayCommand(values.replay, io);
+    // The same command as `blocksim replay FILE`: one code path, one output.
+    if (values.replay !== undefined) return (await import("./replay.js")).replayFile(values.replay, io);
     if (positionals.length > 1) throw new Usage(`fuzz takes at most one scenario file, got ${positionals.length}`);
     const runs = positiveInt("--runs", values.runs, 200);
     const seed = values.seed === undefined ? 1 : Number(values.seed);
@@ -153,7 +152,11 @@ export async function fuzzCommand(argv: string[], io: CliIo = defaultIo): Promis
       return 2;
     }
     if (e instanceof InputError) {
-      io.err(`blocksim fuzz: bad input — ${formatProblems(e.problems)}\n`);
+      io.err(`blocksim: bad input — ${formatProblems(e.problems)}\n`);
+      return 2;
+    }
+    if (e instanceof OldReplayFormatError) {
+      io.err(`blocksim: ${e.message}\n`);
       return 2;
     }
     throw e;
@@ -204,15 +207,7 @@ async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
     return 0;
   }
   if (failures.length > 1) io.out(`blocksim fuzz: ${failures.length} units failed\n`);
-  for (const failure of failures) {
-    io.out(failure.message + "\n");
-    // The same failure as a scenario file, and (when the runner fails it the same way) its timeline.
-    const base = failure.replayFile.replace(/\.replay\.json$|\.json$/, "");
-    const ex = exportFailure(failure.replay.scenario, replayFuzz(failure.replay).run, o.profile, base);
-    io.out(`scenario file: ${ex.scenarioFile} (blocksim run ${ex.scenarioFile})\n`);
-    if (ex.replayFile) io.out(`runner replay file: ${ex.replayFile}\ntimeline: npx blocksim timeline ${ex.replayFile} -o ${base}.html\n`);
-    else io.out("timeline: the scenario file does not fail the same way under the scenario runner (FIFO and 20 random seeds); the fuzz schedule is needed to see it\n");
-  }
+  for (const failure of failures) io.out(failure.message + "\n");
   return 1;
 }
 
@@ -241,23 +236,6 @@ function runWorker(job: WorkerJob, onRuns: (runs: number, violations: number) =>
   });
 }
 
-function replayCommand(path: string, io: CliIo): number {
-  let replay;
-  try {
-    replay = readFuzzReplay(path);
-  } catch (e) {
-    io.err(`blocksim fuzz: ${(e as Error).message}\n`);
-    return 2;
-  }
-  const r = replayFuzz(replay);
-  io.out(`${path}: profile ${replay.profile}, ${replay.scenario.actions.length} actions, trace hash ${r.run.hash} (${r.sameHash ? "as recorded" : `recorded ${replay.hash}: the run departs`})\n`);
-  const crashed = r.run.outcome.kind === "qemu-crash";
-  if (crashed) io.out(`  ${describeRunOutcome(r.run.outcome)}\n`);
-  for (const v of r.violations) io.out(`  ${formatViolation(v)}\n`);
-  if (r.violations.length === 0 && !crashed) io.out("  no violation\n");
-  return r.violations.length > 0 || crashed || !r.sameHash ? 1 : 0;
-}
-
 function fuzzScenarioFile(file: string, o: { runs: number; seed: number; shard: { index: number; count: number }; timeMs?: number; profile?: string; out?: string }, io: CliIo): number {
   const loaded = loadScenarioFile(file);
   const progress = new Progress(io);
@@ -272,10 +250,10 @@ function fuzzScenarioFile(file: string, o: { runs: number; seed: number; shard: 
       progress.done();
       // Default: the working folder, never beside the scenario (which may be in the source tree).
       const out = o.out ?? basename(file).replace(/\.(ya?ml|json)$/, "") + `.seed-${seed}.replay.json`;
-      writeFileAtomic(out, JSON.stringify(makeReplay(report, loaded, out, file), null, 2) + "\n", "the replay file");
+      writeReplayFile(out, makeReplay(report, loaded, out, file, `blocksim fuzz ${file}: random strategy, seed ${seed} (run ${k + 1})`));
       io.out(`blocksim fuzz: ${file} failed at seed ${seed} (run ${k + 1}, random strategy, profile ${report.profile})\n`);
       for (const f of report.failures.slice(0, 5)) io.out(`  ${f.kind}: ${f.message}\n`);
-      io.out(`replay file: ${out}\nreplay: npx blocksim replay ${out}\ntimeline: npx blocksim timeline ${out} -o ${out.replace(/\.json$/, "")}.html\n`);
+      io.out(`replay file: ${out}\nreplay: npx blocksim replay ${out}\ntimeline: npx blocksim timeline ${out} -o ${out.replace(/(\.replay)?\.json$/, "")}.html\n`);
       return 1;
     }
     progress.tick();

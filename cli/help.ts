@@ -10,6 +10,7 @@ Usage: blocksim <command> [options]
 Commands:
   run FILE…                 run scenario files and check their expectations
   replay REPLAY.json        repeat a recorded run exactly and verify its trace hash
+  convert-replay OLD -o NEW rewrite a replay file of an older format in the current one
   check-determinism FILE    run a scenario several times and compare trace hashes
   timeline FILE|REPLAY      draw a run as a self-contained HTML page (SVG timeline)
   fuzz [FILE]               property-based fuzzing of generated scenarios or of one scenario's schedules
@@ -32,7 +33,7 @@ Exit codes: 0 expectations held, 1 an expectation failed, 2 bad input.
 Examples:
   blocksim run scenarios/transaction-of-backups.yaml
   blocksim run scenarios/*.yaml --strategy random --seed 7
-  blocksim replay scenarios/races/txn-start-in-commit.txn-start-on-create.replay.json
+  blocksim replay scenarios/txn-start-in-commit.txn-start-on-create.replay.json
   blocksim help run`,
   run: `Usage: blocksim run FILE… [options]
 
@@ -59,17 +60,33 @@ Examples:
   blocksim run scenarios/mirror.yaml --json
   blocksim run scenarios/txn-start-in-commit.yaml --profile txn-start-on-create --strategy random --seed 3
   blocksim run scenarios/backup.yaml --save-replay /tmp/backup.replay.json`,
-  replay: `Usage: blocksim replay REPLAY.json [--json] [--trace] [--quiet]
+  replay: `Usage: blocksim replay REPLAY.json [--json] [--trace] [--quiet] [--allow-import PATH]
 
-Repeats a recorded run: same scenario, profile, seed and choice log. Checks
+Repeats a recorded run — of a scenario file, an inline scenario, a fuzz
+case or a catalog race — with the same profile, seed and choice log. Checks
 that the scenario file is unchanged (sha256), that the run takes the same
-choices and ends with the same trace hash, and says exactly where it departs
-if not. Exit 0 when reproduced and the expectations hold, 1 otherwise
-(a reproduced race exits 1 every time, with the same failure).
+choices, ends with the same trace hash and the same violations, and says
+exactly where it departs if not. Exit 0 when reproduced and the run passed,
+1 otherwise (a reproduced race exits 1 every time, with the same failure),
+2 bad input. A replay file's scenario must lie inside the replay file's
+folder tree unless --allow-import PATH allows another. 'fuzz --replay' and
+'races --replay' are this command.
 
 Examples:
-  blocksim replay scenarios/races/start-shim.no-start-shim.replay.json
+  blocksim replay scenarios/start-shim.no-start-shim.replay.json
   blocksim run scenarios/backup.yaml --save-replay r.json && blocksim replay r.json`,
+  "convert-replay": `Usage: blocksim convert-replay OLD.json -o NEW.replay.json [--allow-import PATH]
+
+Rewrites a replay file of an older format ("blocksim-replay": 1,
+"blocksim-race-replay", "blocksim-fuzz-replay", or { "version", "race" }) in
+the current one. It replays the old run exactly and writes NEW only when the
+run gives the recorded trace hash; NEW may be OLD's own path.
+
+Exit codes: 0 converted, 1 the old run no longer reproduces (nothing written),
+2 bad input.
+
+Example:
+  blocksim convert-replay old.replay.json -o old.replay.json`,
   "check-determinism": `Usage: blocksim check-determinism FILE [--runs N] [--seed N] [--profile P] [--strategy S]
 
 Runs the scenario N times (default 3) with the same parameters and compares
@@ -92,7 +109,7 @@ written either way), 2 bad input (nothing is written).
 
 Examples:
   blocksim timeline scenarios/transaction-of-backups.yaml -o txn.html
-  blocksim timeline scenarios/races/txn-start-in-commit.txn-start-on-create.replay.json -o race.html`,
+  blocksim timeline scenarios/txn-start-in-commit.txn-start-on-create.replay.json -o race.html`,
   profiles: `Usage: blocksim profiles
 
 Lists the profiles: named sets of behaviour switches that restore a

@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { didYouMean, formatProblems, InputError } from "../sim/scenario/errors.js";
 import { OutputError } from "../sim/scenario/output-file.js";
+import { OldReplayFormatError } from "../sim/scenario/replay.js";
 import { packagePath } from "../sim/scenario/package-root.js";
 import { EXIT_INPUT, EXIT_OK, UsageError, type Io } from "./args.js";
 import { help, HELP } from "./help.js";
@@ -51,6 +52,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       // Each command is loaded only when asked for, so start-up pays for one.
       case "run": return (await import("./run.js")).cmdRun(rest, io);
       case "replay": return (await import("./replay.js")).cmdReplay(rest, io);
+      case "convert-replay": return (await import("./convert-replay.js")).cmdConvertReplay(rest, io);
       case "check-determinism": return (await import("./check-determinism.js")).cmdCheckDeterminism(rest, io);
       case "timeline": return await (await import("./timeline.js")).cmdTimeline(rest, io);
       case "fuzz": return await (await import("./fuzz.js")).fuzzCommand(rest, io);
@@ -76,7 +78,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io.err(`blocksim: ${e.message}\n`);
       return EXIT_INPUT;
     }
-    if (e instanceof OutputError) {
+    if (e instanceof OutputError || e instanceof OldReplayFormatError) {
       io.err(`blocksim: ${e.message}\n`);
       return EXIT_INPUT;
     }

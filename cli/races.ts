@@ -8,11 +8,13 @@
  * Exit codes: 0 every race found under its buggy profile and none under its
  * fixed one; 1 otherwise (or a replay that fails); 2 bad input.
  */
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { explore, picksOf, shrinkPicks, type ExploreStrategy } from "../sim/harness/explore.js";
-import { CATALOG, catalogRace, replayRace, subjectOf, type CatalogReplay, type CatalogRace } from "../sim/races/catalog.js";
+import { CATALOG, catalogRace, subjectOf, type CatalogRace } from "../sim/races/catalog.js";
+import { InputError, formatProblems } from "../sim/scenario/errors.js";
+import { OldReplayFormatError } from "../sim/scenario/replay.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
+import { replayFile } from "./replay.js";
 
 export const RACES_HELP = `Usage: blocksim races [options]
        blocksim races --replay FILE
@@ -28,7 +30,7 @@ Options:
   --strategy S    random or pct (default random)
   --race NAME     only this race
   --json          one JSON object per race instead of the table
-  --replay FILE   re-run a race replay file (<race>.replay.json) and report
+  --replay FILE   the same as 'blocksim replay FILE'
 
 Examples:
   blocksim races
@@ -100,7 +102,8 @@ export function racesCommand(argv: string[], io: CliIo = defaultIo): number {
     return 0;
   }
   try {
-    if (values.replay !== undefined) return replayCommand(values.replay, io);
+    // The same command as `blocksim replay FILE`: one code path, one output.
+    if (values.replay !== undefined) return replayFile(values.replay, io);
     const budget = values.budget === undefined ? 100 : Number(values.budget);
     if (!Number.isSafeInteger(budget) || budget < 1) throw new Error(`--budget expects a positive integer, got "${values.budget}"`);
     const strategy = (values.strategy ?? "random") as ExploreStrategy;
@@ -117,25 +120,9 @@ export function racesCommand(argv: string[], io: CliIo = defaultIo): number {
     if (!values.json) io.out(formatTable(rows) + "\n");
     return rows.every((r) => r.found && r.cleanUnderFixed) ? 0 : 1;
   } catch (e) {
-    io.err(`blocksim races: ${(e as Error).message}\n`);
+    if (e instanceof InputError) io.err(`blocksim: bad input — ${formatProblems(e.problems)}\n`);
+    else if (e instanceof OldReplayFormatError) io.err(`blocksim: ${e.message}\n`);
+    else io.err(`blocksim races: ${(e as Error).message}\n`);
     return 2;
   }
-}
-
-function replayCommand(path: string, io: CliIo): number {
-  let file: CatalogReplay;
-  try {
-    file = JSON.parse(readFileSync(path, "utf8")) as CatalogReplay;
-  } catch (e) {
-    io.err(`blocksim races: ${path}: not a readable JSON file (${(e as Error).message})\n`);
-    return 2;
-  }
-  if (file["blocksim-race-replay"] !== 1) {
-    io.err(`blocksim races: ${path}: expected "blocksim-race-replay": 1 (a replay file of the race catalog)\n`);
-    return 2;
-  }
-  const run = replayRace(file);
-  io.out(`${path}: race ${file.race}, profile ${file.profile}, trace hash ${run.hash} (${run.hash === file.hash ? "as recorded" : `recorded ${file.hash}: the run departs`})\n`);
-  for (const v of run.violations.slice(0, 5)) io.out(`  ${v.invariant}: ${v.detail}\n`);
-  return run.violations.length > 0 || run.hash !== file.hash ? 1 : 0;
 }

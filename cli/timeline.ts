@@ -1,9 +1,9 @@
 /** `blocksim timeline FILE|REPLAY.json -o OUT.html`: a run drawn as a self-contained HTML page. */
 import { LIMITS } from "../sim/scenario/limits.js";
-import { ReplayStrategy } from "../sim/scheduler/index.js";
 import { loadScenarioFile, readInputFile } from "../sim/scenario/loader.js";
 import { checkOutputPath, writeFileAtomic } from "../sim/scenario/output-file.js";
-import { loadReplayFile } from "../sim/scenario/replay.js";
+import { readReplayFile, REPLAY_FORMAT } from "../sim/scenario/replay.js";
+import { runReplay } from "./replay-subject.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
 import { EXIT_FAIL, EXIT_OK, loadOptions, parse, runOptions, setupFailure, UsageError, type Io } from "./args.js";
 import { help } from "./help.js";
@@ -18,8 +18,7 @@ export async function cmdTimeline(args: string[], io: Io): Promise<number> {
   const file = files[0];
   let r: RunReport;
   if (/\.replay\.json$/.test(file) || looksLikeReplay(file)) {
-    const rp = loadReplayFile(file);
-    r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, strategy: new ReplayStrategy(rp.choices), keepTrace: true });
+    r = runReplay(readReplayFile(file), { trace: true, ...loadOptions(v) }).report;
   } else {
     const loaded = loadScenarioFile(file, file, loadOptions(v));
     r = runScenario(loaded, { ...runOptions(v)(loaded), keepTrace: true });
@@ -34,7 +33,8 @@ export async function cmdTimeline(args: string[], io: Io): Promise<number> {
 
 function looksLikeReplay(file: string): boolean {
   try {
-    return readInputFile(file, file, LIMITS.replayBytes).includes('"blocksim-replay"');
+    const text = readInputFile(file, file, LIMITS.replayBytes);
+    return text.includes(`"${REPLAY_FORMAT}"`) || /"blocksim-(race|fuzz)-replay"/.test(text);
   } catch {
     return false;
   }

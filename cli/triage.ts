@@ -5,9 +5,11 @@
  * commands in order) — and prints one line per distinct bug with the
  * smallest replay file of the group as its representative.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { formatProblem, InputError } from "../sim/scenario/errors.js";
+import { OldReplayFormatError, readReplayFile, type ReplayFile } from "../sim/scenario/replay.js";
 import { EXIT_FAIL, EXIT_OK, UsageError, type Io } from "./args.js";
 
 export const TRIAGE_HELP = `blocksim triage DIR|FILE… — one line per distinct failure found by a campaign
@@ -40,12 +42,6 @@ export interface Failure {
   choices: number;
 }
 
-/** The invariant a violation line names: "[t ms] name (…): …" (fuzz) or "name: …" (race replays). */
-function invariantOf(line: unknown): string {
-  const m = /^\s*(?:\[[^\]]*\]\s*)?([a-z0-9-]+)/.exec(String(line));
-  return m ? m[1] : String(line);
-}
-
 function actionShape(a: Record<string, unknown>): string {
   if (typeof a.execute === "string") {
     if (a.execute === "transaction") {
@@ -60,22 +56,20 @@ function actionShape(a: Record<string, unknown>): string {
 }
 
 /** The failure a replay file records, or undefined for a clean run or a file of another kind. */
-export function failureOf(file: string, json: unknown): Failure | undefined {
-  if (typeof json !== "object" || json === null) return undefined;
-  const f = json as Record<string, unknown>;
-  const violations = Array.isArray(f.violations) ? f.violations : [];
-  if (violations.length === 0) return undefined;
-  // A fuzz replay holds its scenario inline; a race replay names its race.
-  const actions = (f.scenario as { actions?: unknown } | undefined)?.actions;
-  const shape = Array.isArray(actions) ? (actions as Record<string, unknown>[]).map(actionShape) : [String(f.race ?? "?")];
-  const choices = typeof f.choices === "string" ? f.choices.length : Array.isArray(f.choices) ? f.choices.length : 0;
+export function failureOf(file: string, replay: ReplayFile): Failure | undefined {
+  if (replay.ok && replay.violations.length === 0) return undefined;
+  const s = replay.subject;
+  // A fuzz case holds its commands; a race or scenario is named.
+  const actions = "fuzz" in s && Array.isArray(s.fuzz.actions) ? (s.fuzz.actions as Record<string, unknown>[]) : undefined;
+  const shape = actions ? actions.map(actionShape) : ["race" in s ? `race ${s.race}` : "scenario" in s ? `scenario ${s.scenario}` : "inline" in s ? `scenario ${String(s.inline.name ?? "(inline)")}` : "fuzz case"];
+  const named = replay.violations.map((v) => v.invariant);
   return {
     file,
-    profile: String(f.profile ?? "current"),
-    invariants: [...new Set(violations.map(invariantOf))].sort(),
+    profile: replay.profile,
+    invariants: [...new Set(named.length > 0 ? named : ["expectation"])].sort(),
     shape,
-    commands: Array.isArray(actions) ? actions.length : 0,
-    choices,
+    commands: actions ? actions.length : 0,
+    choices: typeof replay.choices === "string" ? replay.choices.length : replay.choices.length,
   };
 }
 
@@ -135,15 +129,18 @@ export function triageCommand(argv: string[], io: Io): number {
       unreadable++;
       continue;
     }
-    let json: unknown;
+    let replay: ReplayFile;
     try {
-      json = JSON.parse(readFileSync(file, "utf8"));
-    } catch {
-      io.err(`blocksim triage: ${file}: not JSON, skipped\n`);
+      replay = readReplayFile(file).replay;
+    } catch (e) {
+      // Not a replay file this blocksim reads: named with why (an old format names its converting command), and skipped.
+      const why = e instanceof OldReplayFormatError ? e.message : e instanceof InputError ? formatProblem(e.problems[0]) : undefined;
+      if (why === undefined) throw e;
+      io.err(`blocksim triage: skipped ${why}\n`);
       unreadable++;
       continue;
     }
-    const f = failureOf(file, json);
+    const f = failureOf(file, replay);
     if (f) failures.push(f);
   }
   const groups = triage(failures);

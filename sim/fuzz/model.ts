@@ -9,9 +9,9 @@ import { startGuest, type BlockBackend } from "../block/index.js";
 import type { FaultRule } from "../disk/index.js";
 import { INVARIANTS, type CheckViolation, type InvariantSelection } from "../check/index.js";
 import { runWorld, type RunOutcome } from "../harness/run.js";
-import { createWorld } from "../harness/world.js";
+import { createWorld, type World } from "../harness/world.js";
 import type { QmpResponse } from "../qmp/types.js";
-import { sleep, spawn, type ChoiceLog, type Process, type Strategy } from "../scheduler/index.js";
+import { sleep, spawn, type ChoiceLog, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
 
 /** A simulated disk. */
 export interface FuzzDevice {
@@ -52,6 +52,10 @@ export interface ModelRunOptions {
   /** Skip the liveness phase (no healing; jobs-conclude is then not meaningful). */
   noHeal?: boolean;
   trace?: boolean;
+  /** Watches the world before it runs (a replay's timeline records its events); must not change it. */
+  observe?: (world: World) => void;
+  /** Told of every command of the safety phase with the virtual times it was sent and answered. */
+  onCommand?: (c: { execute: string; arguments?: Record<string, unknown>; response: QmpResponse; startNs: number; endNs: number }) => void;
 }
 
 export interface ModelRun {
@@ -66,6 +70,8 @@ export interface ModelRun {
   responses: { execute: string; response: QmpResponse }[];
   /** Job events, `<event> <id>` or `<id>:<status>`, in order. */
   events: string[];
+  /** The kernel trace, when asked for. */
+  trace?: TraceRecord[];
 }
 
 /** Runs one fuzz scenario once; never throws for a broken invariant (the result lists it). */
@@ -78,6 +84,7 @@ export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): Model
     invariants: opts.invariants ?? INVARIANTS,
   });
   const q = world.qemu, sim = world.sim;
+  opts.observe?.(world);
   const responses: ModelRun["responses"] = [];
   const events: string[] = [];
   q.jm.onEvent((e) => events.push(e.event === "JOB_STATUS_CHANGE" ? `${String(e.data.id)}:${String(e.data.status)}` : `${e.event} ${String(e.data.device ?? e.data.id)}`));
@@ -106,8 +113,10 @@ export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): Model
         const wait = t0 + a.atNs - sim.now;
         if (wait > 0) yield sleep(wait);
         if ("execute" in a) {
+          const startNs = sim.now;
           const response = yield* q.monitor.execute(a.arguments ? { execute: a.execute, arguments: a.arguments } : { execute: a.execute });
           responses.push({ execute: a.execute, response });
+          opts.onCommand?.({ execute: a.execute, ...(a.arguments ? { arguments: a.arguments } : {}), response, startNs, endNs: sim.now });
         } else if ("drain" in a) {
           const node = q.graph.findNode(a.drain);
           if (node) {
@@ -125,5 +134,5 @@ export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): Model
       }
     },
   });
-  return { violations: r.violations, outcome: r.outcome, hash: r.hash, choices: r.choices, endTimeNs: r.endTimeNs, steps: r.kernelSteps, responses, events };
+  return { violations: r.violations, outcome: r.outcome, hash: r.hash, choices: r.choices, endTimeNs: r.endTimeNs, steps: r.kernelSteps, responses, events, ...(r.trace ? { trace: r.trace } : {}) };
 }

@@ -9,30 +9,14 @@
  * `fuzz` throws (so vitest fails) with the seed, the shrunk counterexample,
  * the violations, the replay file and the command.
  */
-import { readFileSync } from "node:fs";
-import { writeFileAtomic } from "../scenario/output-file.js";
 import fc from "fast-check";
-import { formatViolation, type CheckViolation, type InvariantSelection } from "../check/index.js";
-import { formatChoiceLog, parseChoiceLog, ReplayStrategy } from "../scheduler/index.js";
+import { formatViolation, type InvariantSelection } from "../check/index.js";
+import { makeReplayOf, writeReplayFile, type ReplayFile } from "../scenario/replay.js";
 import { scenario as scenarioArb, schedule as scheduleArb, type ScenarioOptions } from "./arbitraries.js";
 import { describeRunOutcome } from "../harness/run.js";
 import { PickListStrategy } from "../harness/strategy.js";
 import { runModel, type FuzzScenario, type ModelRun } from "./model.js";
-
-export const FUZZ_REPLAY_VERSION = 1;
-
-/** A fuzz replay file: the scenario inline, the profile, the run seed, the exact choice log and the trace hash it gave. */
-export interface FuzzReplay {
-  "blocksim-fuzz-replay": typeof FUZZ_REPLAY_VERSION;
-  profile: string;
-  seed: number;
-  scenario: FuzzScenario;
-  choices: string;
-  hash: string;
-  violations: string[];
-  /** How it was found: the fast-check seed and path. */
-  found?: { fcSeed: number; path?: string; runs: number };
-}
+import { fuzzReport } from "./report.js";
 
 export interface FuzzOptions {
   /** fast-check seed: fixed, so the run is the same each time (default 42). */
@@ -58,7 +42,10 @@ export interface FuzzOptions {
 }
 
 export interface FuzzFailure {
-  replay: FuzzReplay;
+  /** The replay file written (subject: the shrunk fuzz case). */
+  replay: ReplayFile;
+  /** The shrunk case. */
+  scenario: FuzzScenario;
   replayFile: string;
   command: string;
   message: string;
@@ -79,17 +66,14 @@ export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
   const out = fc.check(prop, { seed, numRuns: opts.numRuns ?? 100, ...(opts.interruptAfterMs !== undefined ? { interruptAfterTimeLimit: opts.interruptAfterMs, markInterruptAsFailure: false } : {}) });
   if (!out.failed || !out.counterexample) return undefined;
   const [sc, picks] = out.counterexample;
-  const r = run(sc, picks);
-  const replay: FuzzReplay = {
-    "blocksim-fuzz-replay": FUZZ_REPLAY_VERSION,
-    profile, seed: 0, scenario: sc,
-    choices: formatChoiceLog(r.choices), hash: r.hash,
-    violations: [...(r.outcome.kind === "qemu-crash" ? [describeRunOutcome(r.outcome)] : []), ...r.violations.map(formatViolation)],
-    found: { fcSeed: seed, ...(out.counterexamplePath ? { path: out.counterexamplePath } : {}), runs: out.numRuns },
-  };
+  // The shrunk case once more, watched, for the replay file (its events) — the same run: same case, same picks.
+  const r = fuzzReport(sc, { profile, seed: 0, strategy: new PickListStrategy(picks), ...(opts.invariants ? { invariants: opts.invariants } : {}) });
+  const names = opts.invariants?.map((i) => (typeof i === "string" ? i : i.name));
+  const replay = makeReplayOf({ fuzz: sc as unknown as Record<string, unknown>, ...(names ? { invariants: names } : {}) }, r,
+    `blocksim fuzz: fast-check seed ${seed}, path ${out.counterexamplePath ?? "-"}, after ${out.numRuns} runs`);
   const replayFile = opts.replayFile ?? `blocksim-fuzz-${seed}.replay.json`;
-  writeFileAtomic(replayFile, JSON.stringify(replay, null, 2) + "\n", "the replay file");
-  const command = `npx blocksim fuzz --replay ${replayFile}`;
+  writeReplayFile(replayFile, replay);
+  const command = `npx blocksim replay ${replayFile}`;
   const lines = [...(r.outcome.kind === "qemu-crash" ? [describeRunOutcome(r.outcome)] : []), ...r.violations.map(formatViolation)];
   const why = lines.length > 0 ? [...lines.slice(0, 5), ...(lines.length > 5 ? [`(and ${lines.length - 5} more)`] : [])].join("\n  ") : out.errorInstance ? String(out.errorInstance) : "the property returned false";
   const message = [
@@ -99,8 +83,9 @@ export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
     ...sc.actions.map((a) => `  ${describeAction(a)}`),
     `replay file: ${replayFile}`,
     `replay: ${command}`,
+    `timeline: npx blocksim timeline ${replayFile} -o ${replayFile.replace(/(\.replay)?\.json$/, "")}.html`,
   ].join("\n");
-  return { replay, replayFile, command, message };
+  return { replay, scenario: sc, replayFile, command, message };
 }
 
 /** Like fuzzCheck, but throws the failure message: the form for a vitest `it`. */
@@ -115,28 +100,4 @@ export function describeAction(a: FuzzScenario["actions"][number]): string {
   if ("execute" in a) return `${t} ${JSON.stringify({ execute: a.execute, arguments: a.arguments })}`;
   if ("drain" in a) return `${t} drain ${a.drain} for ${(a.forNs / 1e6).toFixed(1)}ms`;
   return `${t} guest burst on ${a.guest}: ${a.requests} writes every ${(a.intervalNs / 1e6).toFixed(1)}ms`;
-}
-
-/** Reads a fuzz replay file, with a clear error for anything else. */
-export function readFuzzReplay(path: string): FuzzReplay {
-  let data: unknown;
-  try {
-    data = JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    throw new Error(`${path}: not a readable JSON file (${(e as Error).message})`);
-  }
-  const f = data as Partial<FuzzReplay>;
-  if (typeof f !== "object" || f === null || f["blocksim-fuzz-replay"] !== FUZZ_REPLAY_VERSION) {
-    throw new Error(`${path}: expected "blocksim-fuzz-replay": ${FUZZ_REPLAY_VERSION} (a replay file written by blocksim fuzz)`);
-  }
-  if (typeof f.choices !== "string" || typeof f.hash !== "string" || typeof f.profile !== "string" || typeof f.scenario !== "object") {
-    throw new Error(`${path}: a fuzz replay needs profile, scenario, choices and hash`);
-  }
-  return f as FuzzReplay;
-}
-
-/** Re-runs a replay exactly; `sameHash` says whether it gave the recorded trace hash. */
-export function replayFuzz(replay: FuzzReplay): { run: ModelRun; sameHash: boolean; violations: CheckViolation[] } {
-  const run = runModel(replay.scenario, { profile: replay.profile, seed: replay.seed, strategy: new ReplayStrategy(parseChoiceLog(replay.choices)) });
-  return { run, sameHash: run.hash === replay.hash, violations: run.violations };
 }

@@ -33,10 +33,11 @@ import { writeFileSync } from "node:fs";
 import { checkRun, type CheckViolation } from "../check/index.js";
 import { explore as exploreSchedules, picksOf, shrinkPicks, PickListStrategy, type ExploreStrategy, type Found, type Subject, type SubjectRun } from "../harness/explore.js";
 import { packageUrl } from "../scenario/package-root.js";
+import { makeReplayRecord, replayText, type ReplayFile } from "../scenario/replay.js";
 import { profileBehaviour } from "../qmp/profiles.js";
 import { createQemu, type Qemu } from "../qmp/qemu.js";
 import type { QmpResponse } from "../qmp/types.js";
-import { choose, formatChoiceLog, parseChoiceLog, ReplayStrategy, Scheduler, sleep, spawn, type Process, type Strategy } from "../scheduler/index.js";
+import { choose, parseChoiceLog, ReplayStrategy, Scheduler, sleep, spawn, type Process, type Strategy } from "../scheduler/index.js";
 import { SEED_004_RACES } from "./seed-004.js";
 import { SEED_RACES, TXN_START_RACE } from "./seed-races.js";
 
@@ -359,33 +360,21 @@ export function hunt(race: CatalogRace, opts: { strategy?: ExploreStrategy; budg
   return { race, strategy, ...(found ? { found } : {}), runs: buggy.runs, ...(shrunk ? { shrunk } : {}), fixed: { runs: fixed.runs, found: fixed.found.length > 0 } };
 }
 
-/** A catalog replay file: the race by name, the profile and seed, the exact choice log and trace hash. */
-export interface CatalogReplay {
-  "blocksim-race-replay": 1;
-  race: string;
-  profile: string;
-  seed: number;
-  choices: string;
-  hash: string;
-  invariant: string;
-  violations: string[];
-}
-
-/** The replay of a hunt's shrunk (or found) schedule. */
-export function replayOf(h: RaceHunt): CatalogReplay | undefined {
+/** The replay file (subject: the race by name) of a hunt's shrunk (or found) schedule. */
+export function replayOf(h: RaceHunt): ReplayFile | undefined {
   const f = h.found;
   if (!f) return undefined;
   const result = h.shrunk?.result ?? f.result;
-  return {
-    "blocksim-race-replay": 1, race: h.race.name, profile: h.race.buggyProfile, seed: f.seed,
-    choices: formatChoiceLog(result.choices), hash: result.hash, invariant: h.race.invariant,
-    violations: result.violations.map((v) => `${v.invariant}: ${v.detail}`),
-  };
+  return makeReplayRecord({ race: h.race.name }, {
+    profile: h.race.buggyProfile, seed: f.seed, strategy: h.shrunk ? "picks" : h.strategy, choices: result.choices, hash: result.hash,
+    ok: result.violations.length === 0, violations: result.violations, foundBy: `sim/races/catalog.ts: ${h.strategy} exploration under ${h.race.buggyProfile}${h.shrunk ? ", shrunk" : ""}`,
+  });
 }
 
-/** Re-runs a catalog replay exactly. */
-export function replayRace(file: CatalogReplay): SubjectRun {
-  return catalogRace(file.race).run(file.profile, file.seed, new ReplayStrategy(parseChoiceLog(file.choices)));
+/** Re-runs a race replay file exactly (its subject must be a race). */
+export function replayRace(file: ReplayFile): SubjectRun {
+  if (!("race" in file.subject)) throw new Error("replayRace: the replay file's subject is not a race");
+  return catalogRace(file.subject.race).run(file.profile, Number(file.seed), new ReplayStrategy(parseChoiceLog(String(file.choices))));
 }
 
 export { PickListStrategy };
@@ -398,7 +387,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(`${race.name} (fixed by ${race.fixedBy}): under ${race.buggyProfile} ${h.found ? `found at run ${h.found.run}: ${first?.detail}` : `NOT found in ${h.runs} runs`}; under ${race.fixedProfile} ${h.fixed.found ? "FOUND (unexpected)" : `none in ${h.fixed.runs} runs`}`);
     const rep = replayOf(h);
     if (write && rep && race.replayFile) {
-      writeFileSync(race.replayFile, JSON.stringify(rep, null, 2) + "\n");
+      writeFileSync(race.replayFile, replayText(rep));
       console.log(`  wrote ${race.replayFile.pathname}`);
     }
   }

@@ -33,7 +33,8 @@ import {
   type AborterResult, type CallRecord, type JobWait, type MgmtViolation, type PollSample,
 } from "../mgmt/index.js";
 import { createQemu } from "../qmp/qemu.js";
-import { explore, replayPath, type ReplayFile as Seed004ReplayFile } from "./seed-races.js";
+import { explore, raceReplayFile, replayPath } from "./seed-races.js";
+import { replayText } from "../scenario/replay.js";
 import { choose, formatChoiceLog, RandomStrategy, Scheduler, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
 
 const MiB = 1 << 20;
@@ -171,7 +172,7 @@ export const ASYNC_JOB_RACE: Seed004Race = {
 export const SEED_004_RACES: readonly Seed004Race[] = [SYNC_ABORT_RACE, ASYNC_JOB_RACE];
 
 // The explorer and the replay files are seed-races.ts's, shared by every race built in code.
-export { explore, readReplay, replay, replayPath, type ReplayFile as Seed004ReplayFile } from "./seed-races.js";
+export { explore, readReplay, replay, replayPath } from "./seed-races.js";
 
 const fmt = (ns: number) => (ns >= 1e9 ? `${(ns / 1e9).toFixed(3)} s` : `${(ns / 1e6).toFixed(1)} ms`);
 
@@ -198,11 +199,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const clean = explore(race, race.fixedProfile, 20);
     console.log(`under ${race.buggyProfile}: ${found ? `found at seed ${found.seed}: ${found.run.violations[0]!.detail}` : "NOT found in 20 seeds"}; under ${race.fixedProfile}: ${clean ? "FOUND (unexpected)" : "none in 20 seeds"}`);
     if (found && write) {
-      const file: Seed004ReplayFile = {
-        version: 1, race: race.name, profile: race.buggyProfile, seed: found.seed, strategy: "replay",
-        choices: found.run.choices, hash: found.run.hash, rule: race.rule, detail: found.run.violations[0]!.detail,
-      };
-      writeFileSync(replayPath(race), JSON.stringify(file, null, 2) + "\n");
+      writeFileSync(replayPath(race), replayText(raceReplayFile(race, found.seed, found.run)));
       console.log(`  wrote ${replayPath(race).pathname}`);
     }
   }

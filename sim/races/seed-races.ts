@@ -18,6 +18,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { startGuest } from "../block/index.js";
 import { packageUrl } from "../scenario/package-root.js";
+import { makeReplayRecord, replayText, type ReplayFile } from "../scenario/replay.js";
 import type { Violation } from "../jobs/job.js";
 import { profileBehaviour } from "../qmp/profiles.js";
 import { createQemu } from "../qmp/qemu.js";
@@ -133,23 +134,19 @@ export function explore<R extends { violations: readonly { rule: string }[] }>(r
   return undefined;
 }
 
-/** What a replay file holds: enough to re-run the exact schedule and check it fails the same way. */
-export interface ReplayFile {
-  version: 1;
-  race: string;
-  profile: string;
-  seed: number;
-  strategy: "replay";
-  choices: string;
-  hash: string;
-  rule: string;
-  /** The first violation's text, for a person reading the file. */
-  detail?: string;
+/** Re-runs a replay file's schedule exactly. */
+export function replay<R extends { violations: readonly { rule: string }[] }>(race: CodeRace<R>, file: ReplayFile): R {
+  return race.run(file.profile, Number(file.seed), new ReplayStrategy(parseChoiceLog(String(file.choices))));
 }
 
-/** Re-runs the file's schedule exactly. */
-export function replay<R extends { violations: readonly { rule: string }[] }>(race: CodeRace<R>, file: ReplayFile): R {
-  return race.run(file.profile, file.seed, new ReplayStrategy(parseChoiceLog(file.choices)));
+/** The replay file of a run that broke the race's rule (subject: the race by name). */
+export function raceReplayFile(race: { name: string; rule: string; buggyProfile: string }, seed: number, run: { hash: string; choices: string; violations: readonly { rule: string; detail: string; timeNs?: number }[] }): ReplayFile {
+  const broken = run.violations.filter((v) => v.rule === race.rule);
+  return makeReplayRecord({ race: race.name }, {
+    profile: race.buggyProfile, seed, strategy: "random", choices: run.choices, hash: run.hash, ok: broken.length === 0,
+    violations: broken.map((v) => ({ invariant: v.rule, detail: v.detail, ...(v.timeNs !== undefined ? { timeNs: v.timeNs } : {}) })),
+    foundBy: `random exploration under ${race.buggyProfile}, seed ${seed}`,
+  });
 }
 
 /** Where a race's replay file lives: beside these scripts, named after the race. */
@@ -166,8 +163,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const clean = explore(race, "current", 50);
     console.log(`${race.name} (fixed by ${race.fixedBy}): under ${race.buggyProfile} ${found ? `found at seed ${found.seed}: ${found.run.violations.find((v) => v.rule === race.rule)!.detail}` : "NOT found in 50 seeds"}; under current ${clean ? "FOUND (unexpected)" : "none in 50 seeds"}`);
     if (found && write) {
-      const file: ReplayFile = { version: 1, race: race.name, profile: race.buggyProfile, seed: found.seed, strategy: "replay", choices: found.run.choices, hash: found.run.hash, rule: race.rule };
-      writeFileSync(replayPath(race), JSON.stringify(file, null, 2) + "\n");
+      writeFileSync(replayPath(race), replayText(raceReplayFile(race, found.seed, found.run)));
       console.log(`  wrote ${replayPath(race).pathname}`);
     }
   }

@@ -1,95 +1,145 @@
 /**
- * Replay files: everything needed to repeat one run exactly — the scenario
- * (by path and content hash, or inline), profile, seed, strategy, the choice
- * log — and what the run gave: the trace hash, the outcome and its event
- * log, so a replay that departs can say where.
+ * The replay file format — one for every command that writes a run down
+ * (`run --save-replay`, `fuzz`, `explore`, `races`) and every command that
+ * reads one (`replay`, `timeline`, `triage`). One schema, one reader, one
+ * writer; README "Replay files" describes each field.
+ *
+ * A replay file holds what is needed to repeat one run exactly — its
+ * subject, profile, seed and choice log — and what the run gave: the trace
+ * hash, whether it passed, the violations and the event log, so a replay
+ * that departs can say where. Subjects:
+ *   { scenario: PATH, sha256 }  a scenario file, PATH relative to the replay
+ *                               file and inside its folder tree (the import policy)
+ *   { inline: {…} }             a scenario in its loaded form (bytes, ns)
+ *   { fuzz: {…}, invariants? }  a generated fuzz case (sim/fuzz validates it), and
+ *                               the invariants checked when not all
+ *   { race: NAME }              a race of the catalog that is still built in code
+ *
+ * Files in the formats that came before (blocksim-replay 1,
+ * blocksim-race-replay, {version, race}, blocksim-fuzz-replay) are refused
+ * with one line naming the command that converts them.
  */
-import { dirname, relative, resolve } from "node:path";
+import { realpathSync } from "node:fs";
+import { dirname, relative, resolve, sep } from "node:path";
+import { stringify } from "yaml";
 import { z } from "zod";
 import { formatChoiceLog, parseChoiceLog, type ChoiceLog } from "../scheduler/index.js";
 import { ALL_PROFILES } from "../mgmt/profiles.js";
+import type { Violation } from "../harness/run.js";
 import { didYouMean, InputError } from "./errors.js";
 import { LIMITS } from "./limits.js";
-import { issuesToProblems } from "./issues.js";
-import { loadScenarioFile, loadScenarioText, parseFile, type LoadedScenario } from "./loader.js";
+import { issuesToProblems, type Locate } from "./issues.js";
+import { loadScenarioFile, loadScenarioText, parseFile, type LoadedScenario, type LoadOptions } from "./loader.js";
+import { writeFileAtomic } from "./output-file.js";
 import { eventLine, type RunReport } from "./runner.js";
-import { stringify } from "yaml";
 
-export const REPLAY_VERSION = 1;
+export const REPLAY_FORMAT = "blocksim-replay";
+export const REPLAY_VERSION = 2;
+
+/** The command that converts a file of an older format (README "Replay files"). */
+export const convertCommand = (file: string) => `blocksim convert-replay ${file} -o ${file.replace(/(\.replay)?\.json$/i, "")}.replay.json`;
+
+const hex = (n: number, what: string) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `expected ${n} hex digits (${what})`);
+
+const Subject = z.union([
+  z.strictObject({ scenario: z.string().min(1).max(4096), sha256: hex(64, "the sha256 of the scenario and its imports") }),
+  z.strictObject({ inline: z.record(z.string(), z.unknown()) }),
+  z.strictObject({ fuzz: z.record(z.string(), z.unknown()), invariants: z.array(z.string().min(1).max(200)).max(1000).optional() }),
+  z.strictObject({ race: z.string().regex(/^[a-z0-9][a-z0-9-]{0,99}$/, "expected a race name (see: blocksim races)") }),
+], { error: 'expected one of { "scenario": PATH, "sha256": HASH }, { "inline": SCENARIO }, { "fuzz": CASE }, { "race": NAME }' });
+export type ReplaySubject = z.infer<typeof Subject>;
+
+const RecordedViolation = z.strictObject({
+  invariant: z.string().min(1).max(200),
+  detail: z.string().max(100_000),
+  "time-ns": z.number().int().nonnegative().optional(),
+  job: z.string().max(1000).optional(),
+});
+export type RecordedViolation = z.infer<typeof RecordedViolation>;
 
 const ReplayFile = z.strictObject({
-  "blocksim-replay": z.literal(REPLAY_VERSION, { error: `expected "blocksim-replay": ${REPLAY_VERSION} (the replay format version this blocksim reads)` }),
-  scenario: z.union([
-    z.strictObject({ path: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 hex digits").optional() }),
-    z.strictObject({ inline: z.record(z.string(), z.unknown()) }),
-  ], { error: "expected { path, sha256 } or { inline: <scenario> }" }),
-  profile: z.string().min(1),
-  seed: z.union([z.number().int(), z.string()]),
-  strategy: z.string().min(1),
+  [REPLAY_FORMAT]: z.literal(REPLAY_VERSION, { error: `expected "${REPLAY_FORMAT}": ${REPLAY_VERSION} (the replay format version this blocksim reads)` }),
+  /** What ran. */
+  subject: Subject,
+  profile: z.string().min(1).max(200),
+  /** The seed of the run's own random streams (a string keeps a seed beyond 2^53 exact). */
+  seed: z.union([z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER), z.string().regex(/^\d{1,40}$/, "expected a whole number")]),
+  /** The strategy that made the choices (fifo, random, pct, exhaustive, picks…); a replay follows the choice log whatever it says. */
+  strategy: z.string().min(1).max(100),
   /** The choice log, compact (`1:2.0,3.1`) or as JSON entries. */
   choices: z.union([z.string(), z.array(z.union([z.tuple([z.number().int(), z.number().int()]), z.tuple([z.number().int(), z.number().int(), z.string()])]))]),
-  hash: z.string().regex(/^[0-9a-f]{16}$/, "expected 16 hex digits (a trace hash)"),
-  ok: z.boolean().optional(),
-  outcome: z.string().optional(),
-  failures: z.array(z.string()).optional(),
-  /** Events with their virtual times, to show where a departing run differs. */
-  events: z.array(z.string()).optional(),
+  hash: hex(16, "a trace hash"),
+  /** The recorded result: true when the run passed (every expectation held; no violation for a fuzz case or race). */
+  ok: z.boolean(),
+  /** How the kernel ended the run (ok, deadlock, time-budget, qemu-crash…). */
+  outcome: z.string().max(100).optional(),
+  violations: z.array(RecordedViolation).max(100_000),
+  /** Failed expectations of a scenario, one line each. */
+  failures: z.array(z.string().max(100_000)).max(100_000).optional(),
+  /** QMP events with their virtual times, `<ns> <EVENT> <data>`: where a departing run differs. */
+  events: z.array(z.string().max(1_000_000)).max(10_000_000).optional(),
+  /** How the run was found, for people (the command, fast-check seed and path…). */
+  "found-by": z.string().max(10_000).optional(),
 });
 export type ReplayFile = z.infer<typeof ReplayFile>;
 
-/** A replay file read and its scenario loaded. */
-export interface LoadedReplay {
+/** Older formats, by the key that marks them. */
+const OLD_FORMATS: { test(o: Record<string, unknown>): boolean; name: string }[] = [
+  { test: (o) => REPLAY_FORMAT in o && o[REPLAY_FORMAT] === 1, name: `"${REPLAY_FORMAT}": 1` },
+  { test: (o) => "blocksim-race-replay" in o, name: '"blocksim-race-replay" (a race of the catalog)' },
+  { test: (o) => "blocksim-fuzz-replay" in o, name: '"blocksim-fuzz-replay" (blocksim fuzz)' },
+  { test: (o) => "race" in o && "version" in o && !(REPLAY_FORMAT in o), name: '{ "version", "race" } (a race built in code)' },
+];
+
+/** The name of the old format `data` is in, if it is in one. */
+export function oldFormatOf(data: unknown): string | undefined {
+  if (data === null || typeof data !== "object" || Array.isArray(data)) return undefined;
+  return OLD_FORMATS.find((f) => f.test(data as Record<string, unknown>))?.name;
+}
+
+/** A replay file in a format this blocksim no longer reads: one line, naming the converting command. */
+export class OldReplayFormatError extends Error {
+  override name = "OldReplayFormatError";
+}
+
+/** A replay file read and checked (its subject not yet loaded). */
+export interface ReadReplay {
+  /** The file as given (for messages). */
   file: string;
+  /** Its folder: a scenario subject's path is relative to it. */
+  dir: string;
   replay: ReplayFile;
-  loaded: LoadedScenario;
   choices: ChoiceLog;
-  /** Set when the scenario file changed since the replay was written. */
-  staleScenario?: string;
+  /** Line and column of a path inside the file, for errors about the subject. */
+  locate: Locate;
 }
 
-/** Event lines as stored in replay files: `<ns> <EVENT> <data>`. */
-export function eventLines(report: RunReport): string[] {
-  return report.log.filter((e) => e.kind === "event").map((e) => `${e.t} ${eventLine(e as { event: string; data: Record<string, unknown> })}`);
-}
-
-/** Builds the replay file for a run of a scenario file. */
-export function makeReplay(report: RunReport, loaded: LoadedScenario, replayPath: string, scenarioPath: string | undefined): ReplayFile {
-  const scenario = scenarioPath !== undefined
-    ? { path: relative(dirname(resolve(replayPath)), resolve(scenarioPath)) || scenarioPath, sha256: loaded.contentHash }
-    : { inline: loaded.scenario as unknown as Record<string, unknown> };
-  return {
-    "blocksim-replay": REPLAY_VERSION,
-    scenario,
-    profile: report.profile,
-    seed: report.seed,
-    strategy: report.strategy,
-    choices: formatChoiceLog(report.choices),
-    hash: report.hash,
-    ok: report.ok,
-    outcome: report.outcome.kind,
-    failures: report.failures.map((f) => f.message),
-    events: eventLines(report),
-  };
-}
-
-/** Reads a replay file; every problem is an InputError naming file, line and path. */
-export function loadReplayFile(path: string): LoadedReplay {
+/** Reads a replay file; every problem is an InputError naming file, line and path; an old format an OldReplayFormatError. */
+export function readReplayFile(path: string): ReadReplay {
   const p = parseFile(path, path, LIMITS.replayBytes);
+  const top = (message: string) => new InputError([{ file: p.file, path: "", line: 1, message }]);
   if (p.data === null || typeof p.data !== "object" || Array.isArray(p.data)) {
-    throw new InputError([{ file: p.file, path: "", line: 1, message: `expected a replay file (a JSON object with "blocksim-replay": ${REPLAY_VERSION}), got ${p.data === null ? "an empty file" : Array.isArray(p.data) ? "a list" : typeof p.data}` }]);
+    throw top(`expected a replay file (a JSON object with "${REPLAY_FORMAT}": ${REPLAY_VERSION}), got ${p.data === null ? "an empty file" : Array.isArray(p.data) ? "a list" : typeof p.data}`);
   }
-  if (!("blocksim-replay" in (p.data as object)) && "race" in (p.data as object) && "version" in (p.data as object)) {
-    throw new InputError([{ file: p.file, path: "", line: 1, message: `this is a replay of a race built in code (sim/races/seed-races.ts), not a blocksim replay file: run \`npx tsx sim/races/seed-races.ts\` for it` }]);
+  const old = oldFormatOf(p.data);
+  if (old !== undefined) throw new OldReplayFormatError(`${p.file}: an old replay format (${old}); convert it with: ${convertCommand(p.file)}`);
+  const o = p.data as Record<string, unknown>;
+  if (!(REPLAY_FORMAT in o)) {
+    if ("blocksim-serve-replay" in o) throw top("this is a session of blocksim serve: run it again with `blocksim serve --replay FILE`");
+    if ("name" in o) throw top("this looks like a scenario, not a replay file: use `blocksim run` for it");
+    throw top(`not a replay file: expected "${REPLAY_FORMAT}": ${REPLAY_VERSION} at the top`);
   }
-  if (!("blocksim-replay" in (p.data as object)) && "name" in (p.data as object)) {
-    throw new InputError([{ file: p.file, path: "", line: 1, message: "this looks like a scenario, not a replay file: use `blocksim run` for it" }]);
-  }
-  const r = ReplayFile.safeParse(p.data);
-  if (!r.success) throw new InputError(issuesToProblems(r.error.issues, ReplayFile, p.data, p.file, p.locate));
+  return checkReplay(p.data, p.file, dirname(resolve(path)), p.locate);
+}
+
+/** Checks replay data in the current format (read from `file`, whose folder is `dir`). */
+export function checkReplay(data: unknown, file: string, dir: string, locate: Locate): ReadReplay {
+  const r = ReplayFile.safeParse(data);
+  if (!r.success) throw new InputError(issuesToProblems(r.error.issues, ReplayFile, data, file, locate));
   const replay = r.data;
   const profiles = ALL_PROFILES.map((x) => x.name);
   if (!profiles.includes(replay.profile)) {
-    throw new InputError([{ file: p.file, path: "profile", ...(p.locate(["profile"]) ?? {}), message: `unknown profile "${replay.profile}"${didYouMean(replay.profile, profiles)}; known profiles: ${profiles.join(", ")}` }]);
+    throw new InputError([{ file, path: "profile", ...(locate(["profile"]) ?? {}), message: `unknown profile "${replay.profile}"${didYouMean(replay.profile, profiles)}; known profiles: ${profiles.join(", ")}` }]);
   }
   let choices: ChoiceLog;
   try {
@@ -97,21 +147,144 @@ export function loadReplayFile(path: string): LoadedReplay {
     if (choices.length > LIMITS.choices) throw new Error(`choice log: ${choices.length} entries, more than blocksim replays (${LIMITS.choices})`);
     for (const [i, c] of choices.entries()) if (c[1] < 0 || c[1] >= c[0]) throw new Error(`choice log: entry ${i} picks ${c[1]} of only ${c[0]} options`);
   } catch (e) {
-    throw new InputError([{ file: p.file, path: "choices", ...(p.locate(["choices"]) ?? {}), message: (e as Error).message }]);
+    throw new InputError([{ file, path: "choices", ...(locate(["choices"]) ?? {}), message: (e as Error).message }]);
   }
+  return { file, dir, replay, choices, locate };
+}
+
+/** A scenario or inline subject loaded. */
+export interface ReplayScenario {
+  loaded: LoadedScenario;
+  /** Set when the scenario file changed since the replay was written. */
+  staleScenario?: string;
+}
+
+function realOrResolved(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * Loads the scenario of a scenario or inline subject. A scenario path
+ * resolves relative to the replay file and, like an import, must stay
+ * inside the replay file's folder tree unless `allowImport` widens it;
+ * only a regular file within the size limit is read.
+ */
+export function loadReplayScenario(rp: ReadReplay, opts: LoadOptions = {}): ReplayScenario {
+  const s = rp.replay.subject;
+  if ("inline" in s) {
+    // An inline scenario is the loaded form: numbers in bytes and ns; its imports stay inside the replay file's folder.
+    return { loaded: loadScenarioText(stringify(s.inline), `${rp.file} (inline scenario)`, rp.dir, { ...opts, bareNumbers: true }) };
+  }
+  if (!("scenario" in s)) throw new Error(`loadReplayScenario: the subject of ${rp.file} is not a scenario`);
+  const scenarioPath = resolve(rp.dir, s.scenario);
+  const real = realOrResolved(scenarioPath);
+  const roots = [realOrResolved(rp.dir), ...(opts.allowImport ?? []).map(realOrResolved)];
+  const inside = (root: string) => real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
+  if (!roots.some(inside)) {
+    throw new InputError([{ file: rp.file, path: "subject.scenario", message: `the scenario ${JSON.stringify(s.scenario)} resolves to ${real}, outside the replay file's folder ${roots[0]}; expected a scenario inside the replay file's folder tree (or allow another with --allow-import PATH)` }]);
+  }
+  const display = relative(process.cwd(), scenarioPath) || scenarioPath;
   let loaded: LoadedScenario;
-  let staleScenario: string | undefined;
-  if ("path" in replay.scenario) {
-    const scenarioPath = resolve(dirname(resolve(path)), replay.scenario.path);
-    loaded = loadScenarioFile(scenarioPath, relative(process.cwd(), scenarioPath) || scenarioPath);
-    if (replay.scenario.sha256 !== undefined && replay.scenario.sha256 !== loaded.contentHash) {
-      staleScenario = `the scenario ${replay.scenario.path} (or one of its imports) changed since this replay was recorded (sha256 ${replay.scenario.sha256.slice(0, 12)}… then, ${loaded.contentHash.slice(0, 12)}… now)`;
+  try {
+    loaded = loadScenarioFile(scenarioPath, display, opts);
+  } catch (e) {
+    // A scenario that cannot be read is named with where the replay file points at it.
+    if (e instanceof InputError && e.problems.length === 1 && e.problems[0].message.startsWith("cannot read the file")) {
+      throw new InputError([{ file: rp.file, path: "subject.scenario", message: `the scenario ${JSON.stringify(s.scenario)} (${display}): ${e.problems[0].message}; expected a scenario file beside the replay file` }]);
     }
-  } else {
-    // An inline scenario is the loaded form: numbers in bytes and ns.
-    loaded = loadScenarioText(stringify(replay.scenario.inline), `${p.file} (inline scenario)`, dirname(resolve(path)), { bareNumbers: true });
+    throw e;
   }
-  return { file: p.file, replay, loaded, choices, ...(staleScenario ? { staleScenario } : {}) };
+  const staleScenario = s.sha256 !== loaded.contentHash
+    ? `the scenario ${s.scenario} (or one of its imports) changed since this replay was recorded (sha256 ${s.sha256.slice(0, 12)}… then, ${loaded.contentHash.slice(0, 12)}… now)`
+    : undefined;
+  return { loaded, ...(staleScenario ? { staleScenario } : {}) };
+}
+
+/** Event lines as stored in replay files: `<ns> <EVENT> <data>`. */
+export function eventLines(report: Pick<RunReport, "log">): string[] {
+  return report.log.filter((e) => e.kind === "event").map((e) => `${e.t} ${eventLine(e as { event: string; data: Record<string, unknown> })}`);
+}
+
+/** Violations as a replay file records them. */
+export function recordViolations(vs: readonly (Pick<Violation, "invariant" | "detail" | "job"> & { timeNs?: number })[]): RecordedViolation[] {
+  return vs.map((v) => ({ invariant: v.invariant, detail: v.detail, ...(v.timeNs !== undefined ? { "time-ns": v.timeNs } : {}), ...(v.job !== undefined ? { job: v.job } : {}) }));
+}
+
+/**
+ * The subject of a scenario run: by path relative to where the replay file
+ * goes when the scenario lies inside that folder tree (where a replay may
+ * look, by the import policy); else inline, so the file replays anywhere.
+ */
+export function scenarioSubject(loaded: LoadedScenario, replayPath: string, scenarioPath: string | undefined): ReplaySubject {
+  const dir = realOrResolved(dirname(resolve(replayPath)));
+  const real = scenarioPath === undefined ? undefined : realOrResolved(scenarioPath);
+  if (real === undefined || !(real === dir || real.startsWith(dir.endsWith(sep) ? dir : dir + sep))) return { inline: loaded.scenario as unknown as Record<string, unknown> };
+  return { scenario: relative(dir, real).split(sep).join("/"), sha256: loaded.contentHash };
+}
+
+/** What a run gave, as the writer takes it. */
+export interface RunRecord {
+  profile: string;
+  seed: number | string;
+  strategy: string;
+  choices: ChoiceLog | string;
+  hash: string;
+  ok: boolean;
+  outcome?: string;
+  violations: readonly Pick<Violation, "invariant" | "detail" | "job">[] | readonly (Pick<Violation, "invariant" | "detail" | "job"> & { timeNs?: number })[];
+  failures?: string[];
+  events?: string[];
+  foundBy?: string;
+}
+
+/** The replay file of one run of `subject` (the one writer every command uses). */
+export function makeReplayRecord(subject: ReplaySubject, r: RunRecord): ReplayFile {
+  return {
+    [REPLAY_FORMAT]: REPLAY_VERSION,
+    subject,
+    profile: r.profile,
+    seed: r.seed,
+    strategy: r.strategy,
+    choices: typeof r.choices === "string" ? r.choices : formatChoiceLog(r.choices),
+    hash: r.hash,
+    ok: r.ok,
+    ...(r.outcome !== undefined ? { outcome: r.outcome } : {}),
+    violations: recordViolations(r.violations as readonly (Pick<Violation, "invariant" | "detail" | "job"> & { timeNs?: number })[]),
+    ...(r.failures !== undefined ? { failures: r.failures } : {}),
+    ...(r.events !== undefined ? { events: r.events } : {}),
+    ...(r.foundBy !== undefined ? { "found-by": r.foundBy } : {}),
+  };
+}
+
+/** The replay file of a run of any subject (a RunReport: the scenario runner's, or one made for a fuzz case or race). */
+export function makeReplayOf(subject: ReplaySubject, report: RunReport, foundBy?: string): ReplayFile {
+  return makeReplayRecord(subject, {
+    profile: report.profile, seed: report.seed, strategy: report.strategy, choices: report.choices, hash: report.hash,
+    // A race built in code drives its own kernel: the report has no outcome of its own to record.
+    ok: report.ok, ...("race" in subject ? {} : { outcome: report.outcome.kind }), violations: report.violations,
+    ...("inline" in subject || "scenario" in subject ? { failures: report.failures.map((f) => f.message) } : {}),
+    ...(report.log.length > 0 ? { events: eventLines(report) } : {}),
+    ...(foundBy !== undefined ? { foundBy } : {}),
+  });
+}
+
+/** Builds the replay file for a run of a scenario (a file, or inline when `scenarioPath` is undefined). */
+export function makeReplay(report: RunReport, loaded: LoadedScenario, replayPath: string, scenarioPath: string | undefined, foundBy?: string): ReplayFile {
+  return makeReplayOf(scenarioSubject(loaded, replayPath, scenarioPath), report, foundBy);
+}
+
+/** The text of a replay file. */
+export function replayText(replay: ReplayFile): string {
+  return JSON.stringify(replay, null, 1) + "\n";
+}
+
+/** Writes a replay file atomically (`what` names the option or file in an error). */
+export function writeReplayFile(path: string, replay: ReplayFile, what = "the replay file"): void {
+  writeFileAtomic(path, replayText(replay), what);
 }
 
 /** Where two event logs first differ, or undefined. */

@@ -134,16 +134,18 @@ expect:
     const replay = join(tmp, "s.replay.json");
     expect((await run("run", join(ROOT, "scenarios/stream.yaml"), "--quiet", "--save-replay", replay)).code).toBe(0);
     const doc = JSON.parse(readFileSync(replay, "utf8")) as Record<string, unknown>;
+    // The scenario lies outside the replay file's folder, so the replay holds it inline (in its loaded form).
+    expect(Object.keys(doc.subject as object)).toEqual(["inline"]);
     const inline = parse(readFileSync(join(ROOT, "scenarios/stream.yaml"), "utf8")) as Record<string, unknown>;
     // Imports of an inline scenario stay inside the replay file's folder tree: the fragment is copied beside it.
     writeFileSync(join(tmp, "qcow2-chain.yaml"), readFileSync(join(ROOT, "scenarios/fragments/qcow2-chain.yaml")));
     inline.import = ["qcow2-chain.yaml"];
-    writeFileSync(replay, JSON.stringify({ ...doc, scenario: { inline } }));
+    writeFileSync(replay, JSON.stringify({ ...doc, subject: { inline } }));
     const r = await run("replay", replay, "--quiet");
     expect(r.stdout).toContain(`REPLAY REPRODUCED ${replay}: same choices, trace hash ${doc.hash as string}`);
     expect(r.code).toBe(0);
     inline.import = [join(ROOT, "scenarios/fragments/qcow2-chain.yaml")];
-    writeFileSync(replay, JSON.stringify({ ...doc, scenario: { inline } }));
+    writeFileSync(replay, JSON.stringify({ ...doc, subject: { inline } }));
     const out = await run("replay", replay, "--quiet");
     expect(out.code).toBe(2);
     expect(out.stderr).toMatch(/outside the scenario's folder/);
@@ -163,10 +165,11 @@ expect:
 
   it("replay: a malformed replay file is bad input", async () => {
     const replay = join(tmp, "bad.replay.json");
-    writeFileSync(replay, `{"blocksim-replay": 1, "scenario": {"path": "x.yaml"}, "profile": "current", "seed": 0, "strategy": "fifo", "choices": "1:3.5", "hash": "abc"}`);
+    writeFileSync(replay, `{"blocksim-replay": 2, "subject": {"scenario": "x.yaml", "sha256": "${"0".repeat(64)}"}, "profile": "current", "seed": 0, "strategy": "fifo", "choices": "1:3.5", "hash": "abc", "ok": true, "violations": []}`);
     const r = await run("replay", replay);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('at hash: expected 16 hex digits (a trace hash)');
+    expect(r.stderr).toMatch(/bad\.replay\.json:1:\d+: at hash: expected 16 hex digits \(a trace hash\)/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
   it("check-determinism compares hashes", async () => {
@@ -230,7 +233,7 @@ expect:
     expect((await run("invariants")).stdout).toContain("txn-member-completes-before-commit (checked at every step)\n");
     const bad = await run("rnu", "x.yaml");
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^blocksim: unknown command "rnu" \(did you mean "run"\?\); commands: check-determinism, commands, conform, events, explore, fuzz, .*; see: blocksim --help\n$/);
+    expect(bad.stderr).toMatch(/^blocksim: unknown command "rnu" \(did you mean "run"\?\); commands: check-determinism, commands, conform, convert-replay, events, explore, fuzz, .*; see: blocksim --help\n$/);
     const opt = await run("run", "x.yaml", "--seeed", "3");
     expect(opt.code).toBe(2);
     expect(opt.stderr).toContain("unknown option --seeed for 'run' (did you mean \"--seed\"?)");

@@ -42,7 +42,7 @@ describe("output targets", () => {
     const before = statSync(out).ino;
     expect((await run("run", "scenarios/backup.yaml", "--quiet", "--save-replay", out)).code).toBe(0);
     expect(statSync(out).ino).not.toBe(before);
-    expect(JSON.parse(readFileSync(out, "utf8"))["blocksim-replay"]).toBe(1);
+    expect(JSON.parse(readFileSync(out, "utf8"))["blocksim-replay"]).toBe(2);
     expect(readdirSync(tmp).filter((f) => f.includes(".tmp"))).toEqual([]);
   });
 });

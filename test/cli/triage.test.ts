@@ -43,7 +43,7 @@ describe("blocksim triage", () => {
     // The same failure found twice (a copy stands for a second machine's shard).
     mkdirSync(join(dir, "shard-3"));
     copyFileSync(join(dir, `shard-${failed[0]}`, "failure.replay.json"), join(dir, "shard-3", "failure.replay.json"));
-    writeFileSync(join(dir, "shard-3", "clean.replay.json"), JSON.stringify({ profile: "current", violations: [] }));
+    expect((await cli(["run", join(ROOT, "scenarios/backup.yaml"), "--quiet", "--save-replay", join(dir, "shard-3", "clean.replay.json")])).code).toBe(0);
 
     const r = await cli(["triage", join(dir, "shard-1"), join(dir, "shard-2"), join(dir, "shard-3")]);
     expect(r.code).toBe(1);
@@ -56,12 +56,14 @@ describe("blocksim triage", () => {
 
   it("exits 0 when no file records a failure, 2 for a missing folder", async () => {
     const dir = tempDir("blocksim-triage-");
-    writeFileSync(join(dir, "a.replay.json"), JSON.stringify({ profile: "current", violations: [] }));
+    expect((await cli(["run", join(ROOT, "scenarios/backup.yaml"), "--quiet", "--save-replay", join(dir, "a.replay.json")])).code).toBe(0);
     writeFileSync(join(dir, "b.replay.json"), "{ not json");
+    writeFileSync(join(dir, "c.replay.json"), JSON.stringify({ "blocksim-race-replay": 1, race: "txn-dead-pointer" }));
     const ok = await cli(["triage", dir]);
     expect(ok.code).toBe(0);
-    expect(ok.out).toBe("2 replay file(s), 0 with a failure, 0 distinct, 1 skipped\n");
-    expect(ok.err).toContain("b.replay.json: not JSON, skipped");
+    expect(ok.out).toBe("3 replay file(s), 0 with a failure, 0 distinct, 2 skipped\n");
+    expect(ok.err).toMatch(/skipped .*b\.replay\.json:1:\d+: not valid YAML\/JSON/);
+    expect(ok.err).toContain(`skipped ${join(dir, "c.replay.json")}: an old replay format ("blocksim-race-replay" (a race of the catalog)); convert it with: blocksim convert-replay`);
     const missing = await cli(["triage", join(dir, "nope")]);
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/triage: .*nope: no such file or folder/);

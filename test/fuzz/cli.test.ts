@@ -26,12 +26,17 @@ describe("blocksim races", () => {
     expect(lines[2]).toMatch(/^cancel-error-stopped-job\s+qemu e321c0597c\s+yes\s+1\s+200\.0 ms\s+\d+ ms\s+1\/1\s+yes \(5 runs\)$/);
   });
 
-  it("replays a catalog replay file with the same trace hash (exit 1: it fails, as it should)", () => {
-    const io = capture();
-    expect(racesCommand(["--replay", repo("scenarios/races/error-stop-stacks-pauses.replay.json")], io)).toBe(1);
-    const file = JSON.parse(readFileSync(repo("scenarios/races/error-stop-stacks-pauses.replay.json"), "utf8")) as { hash: string };
-    expect(io.stdout).toContain(`trace hash ${file.hash} (as recorded)`);
-    expect(io.stdout).toContain("jobs-conclude: still paused at the end of the run (pause count 1)");
+  it("--replay is blocksim replay: the same output and exit code (1: the race reproduces, as it should)", async () => {
+    const f = repo("scenarios/races/error-stop-stacks-pauses.replay.json");
+    const io = capture(), viaReplay = capture(), viaFuzz = capture();
+    expect(racesCommand(["--replay", f], io)).toBe(1);
+    expect(await main(["replay", f], viaReplay)).toBe(1);
+    expect(await fuzzCommand(["--replay", f], viaFuzz)).toBe(1);
+    const file = JSON.parse(readFileSync(f, "utf8")) as { hash: string };
+    expect(io.stdout).toContain(`REPLAY REPRODUCED ${f}: same choices, trace hash ${file.hash}, and the same failure`);
+    expect(io.stdout).toContain("jobs-conclude violated: still paused at the end of the run (pause count 1)");
+    expect(viaReplay.stdout).toBe(io.stdout);
+    expect(viaFuzz.stdout).toBe(io.stdout);
   });
 
   it("refuses bad input with exit 2 and a clear message", () => {
@@ -55,14 +60,15 @@ describe("blocksim explore", () => {
     expect(io.stdout).toMatch(/strategy exhaustive: (\d+) runs, \1 distinct schedules \(every schedule within the bounds\), 0 violating/);
   });
 
-  it("a walk under the buggy profile stops at the first violation, shrinks it and writes a replay that races --replay reproduces", () => {
+  it("a walk under the buggy profile stops at the first violation, shrinks it and writes a replay that blocksim replay reproduces", async () => {
     const io = capture(), out = join(dir, "soft.json");
     expect(exploreCommand(["mirror-soft-cancel-pre-ready", "--strategy", "pct", "--budget", "50", "--out", out], io)).toBe(1);
     expect(io.stdout).toContain("cancel-honoured: cancelled in status running, yet completed successfully");
-    expect(io.stdout).toContain(`replay: npx blocksim races --replay ${out}`);
+    expect(io.stdout).toContain(`replay: npx blocksim replay ${out}`);
+    expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 2, subject: { race: "mirror-soft-cancel-pre-ready" }, ok: false });
     const again = capture();
-    expect(racesCommand(["--replay", out], again)).toBe(1);
-    expect(again.stdout).toContain("(as recorded)");
+    expect(await main(["replay", out, "--quiet"], again)).toBe(1);
+    expect(again.stdout).toMatch(/REPLAY REPRODUCED .*and the same failure/);
   });
 
   it("explores a scenario file by seeds, or exhaustively, and writes a replay that blocksim replay reproduces", async () => {
@@ -70,8 +76,9 @@ describe("blocksim explore", () => {
     expect(exploreCommand([repo("scenarios/races/drain-during-job-io.yaml"), "--profile", "drain-ignores-jobs", "--out", out], io)).toBe(1);
     expect(io.stdout).toContain("job-io-in-drained-section");
     expect(io.stdout).toContain(`replay: npx blocksim replay ${out}`);
-    expect(io.stdout).toContain(`timeline: npx blocksim timeline ${out} -o ${out.replace(/\.json$/, "")}.html`);
-    expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 1, profile: "drain-ignores-jobs" });
+    expect(io.stdout).toContain(`timeline: npx blocksim timeline ${out} -o ${out.replace(/\.replay\.json$/, "")}.html`);
+    // The scenario lies outside the replay file's folder: the replay holds it inline.
+    expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 2, profile: "drain-ignores-jobs", subject: { inline: { name: "drain-during-job-io" } } });
     const clean = capture();
     expect(exploreCommand([repo("scenarios/races/drain-during-job-io.yaml"), "--strategy", "pct", "--budget", "10"], clean)).toBe(0);
     expect(clean.stdout).toMatch(/strategy pct: 10 runs, \d+ distinct schedules, 0 violating/);
@@ -108,16 +115,22 @@ describe("one profile catalog", () => {
 });
 
 describe("blocksim fuzz", () => {
-  it("finds the seed-000 race under no-start-shim, writes the replay and prints the command; --replay reproduces it", async () => {
-    const io = capture(), out = join(dir, "shim.json");
+  it("finds the seed-000 race under no-start-shim, writes exactly one replay file, which replay and timeline accept", async () => {
+    const sub = join(dir, "one");
+    mkdirSync(sub);
+    const io = capture(), out = join(sub, "shim.replay.json");
     expect(await fuzzCommand(["--profile", "no-start-shim", "--runs", "50", "--seed", "5", "--out", out], io)).toBe(1);
     expect(io.stdout).toContain("no-io-while-paused");
-    expect(io.stdout).toContain(`replay: npx blocksim fuzz --replay ${out}`);
-    expect(io.stdout).toContain(`scenario file: ${join(dir, "shim.scenario.json")}`);
-    expect(io.stdout).toContain(`timeline: npx blocksim timeline ${join(dir, "shim.run.replay.json")} -o ${join(dir, "shim.html")}`);
-    const again = capture();
-    expect(await fuzzCommand(["--replay", out], again)).toBe(1);
-    expect(again.stdout).toContain("(as recorded)");
+    expect(io.stdout).toContain(`replay: npx blocksim replay ${out}`);
+    expect(io.stdout).toContain(`timeline: npx blocksim timeline ${out} -o ${join(sub, "shim.html")}`);
+    expect(readdirSync(sub)).toEqual(["shim.replay.json"]);
+    const again = capture(), viaFuzz = capture();
+    expect(await main(["replay", out], again)).toBe(1);
+    expect(again.stdout).toMatch(/REPLAY REPRODUCED .*and the same failure/);
+    expect(await fuzzCommand(["--replay", out], viaFuzz)).toBe(1);
+    expect(viaFuzz.stdout).toBe(again.stdout);
+    expect(await main(["timeline", out, "-o", join(sub, "shim.html")], capture())).toBe(1);
+    expect(readFileSync(join(sub, "shim.html"), "utf8")).toContain("no-io-while-paused");
   });
 
   it("--workers 2 reports every failing unit and names every file it writes", async () => {
@@ -127,7 +140,7 @@ describe("blocksim fuzz", () => {
     expect(await fuzzCommand(["--profile", "no-start-shim", "--runs", "100", "--seed", "5", "--workers", "2", "--out", join(sub, "f.replay.json")], io)).toBe(1);
     expect(io.stdout).toContain("blocksim fuzz: 2 units failed");
     const written = readdirSync(sub).sort();
-    expect(written.length).toBe(6);
+    expect(written.length).toBe(2); // one replay file per failing unit
     for (const f of written) expect(io.stdout, f).toContain(join(sub, f));
   }, 60_000);
 

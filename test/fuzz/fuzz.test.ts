@@ -3,9 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { fuzz, fuzzCheck, readFuzzReplay, replayFuzz, runModel, scenario, schedule, type FuzzScenario } from "../../sim/fuzz/index.js";
+import { main, type Io } from "../../cli/main.js";
+import { fuzz, fuzzCheck, runModel, scenario, schedule, type FuzzScenario } from "../../sim/fuzz/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "blocksim-fuzz-test-"));
+
+async function cli(...args: string[]) {
+  const io: Io & { stdout: string; stderr: string } = { stdout: "", stderr: "", tty: false, out: (t) => void (io.stdout += t), err: (t) => void (io.stderr += t) };
+  const code = await main(args, io);
+  return { code, stdout: io.stdout, stderr: io.stderr };
+}
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const MiB = 1 << 20;
 
@@ -59,8 +66,9 @@ describe("the widened fuzzer finds the mirror's stale-copy race by itself", () =
   it("with the conflict wait off (mirror-no-conflict-wait) a mirror or active commit pivots onto a stale chunk; under current the same 100 runs pivot clean (fast-check seed 4)", () => {
     const stale = fuzzCheck({ seed: 4, numRuns: 100, profile: "mirror-no-conflict-wait", invariants: ["mirror-pivot-content"], replayFile: join(dir, "stale.replay.json") });
     expect(stale, "the stale-copy race should be found in 100 runs").toBeDefined();
-    expect(stale!.replay.violations[0]).toMatch(/mirror-pivot-content .* at pivot, target '\w+' differs from source/);
-    expect(stale!.replay.scenario.devices.some((d) => d.latencyMaxNs !== undefined)).toBe(true);
+    expect(stale!.replay.violations[0]).toMatchObject({ invariant: "mirror-pivot-content", detail: expect.stringMatching(/at pivot, target '\w+' differs from source/) });
+    expect(stale!.scenario.devices.some((d) => d.latencyMaxNs !== undefined)).toBe(true);
+    expect(stale!.replay.subject).toMatchObject({ invariants: ["mirror-pivot-content"] });
     expect(fuzzCheck({ seed: 4, numRuns: 100, invariants: ["mirror-pivot-content"], replayFile: join(dir, "clean.replay.json") })).toBeUndefined();
   });
 });
@@ -71,27 +79,43 @@ describe("a fuzz failure", () => {
 
   it("is found under the profile without the start shim, shrunk to a few actions", () => {
     expect(failure, "the seed-000 race should be found in 100 runs").toBeDefined();
-    expect(failure!.replay.violations.some((v) => v.includes("no-io-while-paused"))).toBe(true);
-    expect(failure!.replay.scenario.actions.length).toBeLessThanOrEqual(3);
-    expect(failure!.replay.scenario.actions.some((a) => "execute" in a && /backup|transaction|mirror|stream|commit/.test(a.execute))).toBe(true);
+    expect(failure!.replay.violations.some((v) => v.invariant === "no-io-while-paused")).toBe(true);
+    expect(failure!.scenario.actions.length).toBeLessThanOrEqual(3);
+    expect(failure!.scenario.actions.some((a) => "execute" in a && /backup|transaction|mirror|stream|commit/.test(a.execute))).toBe(true);
+    expect(failure!.replay.subject).toEqual({ fuzz: failure!.scenario });
   });
 
   it("prints the seed, the violation, the replay file and the one-line command", () => {
     expect(failure!.message).toMatch(/^blocksim fuzz: property failed after \d+ runs \(fast-check seed 5, path [\d:]+, \d+ shrinks\)/);
     expect(failure!.message).toContain("no-io-while-paused");
-    expect(failure!.message).toContain(`replay: npx blocksim fuzz --replay ${file}`);
-    expect(failure!.command).toBe(`npx blocksim fuzz --replay ${file}`);
+    expect(failure!.message).toContain(`replay: npx blocksim replay ${file}`);
+    expect(failure!.message).toContain(`timeline: npx blocksim timeline ${file} -o ${join(dir, "shim")}.html`);
+    expect(failure!.command).toBe(`npx blocksim replay ${file}`);
   });
 
-  it("writes a replay file that reproduces the same trace hash and violations", () => {
-    const replay = readFuzzReplay(file);
-    const again = replayFuzz(replay);
-    expect(again.sameHash).toBe(true);
-    expect(again.violations.map((v) => v.invariant)).toContain("no-io-while-paused");
+  it("writes one replay file that blocksim replay reproduces (same trace hash, same violation) and timeline draws", async () => {
+    const r = await cli("replay", file, "--quiet");
+    expect(r.stdout).toContain(`REPLAY REPRODUCED ${file}: same choices, trace hash ${failure!.replay.hash}, and the same failure`);
+    expect(r.code).toBe(1);
+    const t = await cli("timeline", file, "-o", join(dir, "shim.html"));
+    expect(t.stdout).toBe(`FAIL fuzz case: timeline written to ${join(dir, "shim.html")}\n`);
+    expect(readFileSync(join(dir, "shim.html"), "utf8")).toMatch(/job j\d+|blockdev-backup|no-io-while-paused/);
+  });
+
+  it("a file of the old fuzz format is refused in one line, and convert-replay converts it", async () => {
+    const old = join(dir, "old.replay.json"), conv = join(dir, "old-new.replay.json");
+    const rec = failure!.replay;
+    writeFileSync(old, JSON.stringify({ "blocksim-fuzz-replay": 1, profile: rec.profile, seed: 0, scenario: failure!.scenario, choices: rec.choices, hash: rec.hash, violations: [], found: { fcSeed: 5, runs: 9 } }));
+    const refused = await cli("replay", old);
+    expect(refused.stderr).toBe(`blocksim: ${old}: an old replay format ("blocksim-fuzz-replay" (blocksim fuzz)); convert it with: blocksim convert-replay ${old} -o ${old}\n`);
+    expect(refused.code).toBe(2);
+    expect((await cli("convert-replay", old, "-o", conv)).code).toBe(0);
+    expect(JSON.parse(readFileSync(conv, "utf8"))).toMatchObject({ subject: { fuzz: failure!.scenario }, hash: rec.hash, ok: false, violations: rec.violations });
+    expect((await cli("replay", conv, "--quiet")).stdout).toContain(`REPLAY REPRODUCED ${conv}`);
   });
 
   it("fuzz() throws the same message, so a vitest property fails with it", () => {
-    expect(() => fuzz({ seed: 5, numRuns: 100, profile: "no-start-shim", scenarioOptions: { groupedTransactions: false }, replayFile: file })).toThrow(/replay: npx blocksim fuzz --replay/);
+    expect(() => fuzz({ seed: 5, numRuns: 100, profile: "no-start-shim", scenarioOptions: { groupedTransactions: false }, replayFile: file })).toThrow(/replay: npx blocksim replay /);
   });
 });
 
@@ -113,14 +137,8 @@ describe("user properties", () => {
     expect(runModel(crash).outcome).toMatchObject({ kind: "qemu-crash", signal: "SIGABRT" });
     const f = fuzzCheck({ seed: 1, numRuns: 5, scenarios: fc.constant(crash), replayFile: join(dir, "crash.replay.json") });
     expect(f?.message).toMatch(/QEMU crashed at 1\.000 ms \(SIGABRT\): .*bs_queue != NULL/);
-    expect(f?.replay.violations[0]).toMatch(/^QEMU crashed at/);
+    expect(f?.replay).toMatchObject({ ok: false, outcome: "qemu-crash" });
     expect(runModel(one).outcome.kind).toBe("ok");
   });
 
-  it("a replay file of another kind is refused clearly", () => {
-    const bad = join(dir, "bad.json");
-    writeFileSync(bad, JSON.stringify({ "blocksim-replay": 1 }));
-    expect(() => readFuzzReplay(bad)).toThrow(`${bad}: expected "blocksim-fuzz-replay": 1 (a replay file written by blocksim fuzz)`);
-    expect(readFileSync(bad, "utf8")).toContain("blocksim-replay");
-  });
 });

@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ALL_PROFILES } from "../../sim/mgmt/profiles.js";
-import { CATALOG, catalogRace, hunt, replayRace, type CatalogReplay } from "../../sim/races/catalog.js";
+import { CATALOG, catalogRace, hunt, replayRace } from "../../sim/races/catalog.js";
+import { readReplayFile } from "../../sim/scenario/replay.js";
 
 const BUDGET = 20;
 const NEW = CATALOG.filter((r) => r.replayFile);
@@ -34,10 +34,11 @@ describe.each(NEW.map((r) => [r.name, r] as const))("race %s", (_name, race) => 
   });
 
   it("its replay file fails the same way, with the same trace hash", () => {
-    const file = JSON.parse(readFileSync(race.replayFile!, "utf8")) as CatalogReplay;
-    expect(file.race).toBe(race.name);
+    const file = readReplayFile(race.replayFile!.pathname).replay;
+    expect(file.subject).toEqual({ race: race.name });
     const run = replayRace(file);
     expect(run.hash).toBe(file.hash);
-    expect(run.violations.map((v) => v.invariant)).toContain(file.invariant);
+    expect(run.violations.map((v) => v.invariant)).toContain(race.invariant);
+    expect(file.violations.map((v) => v.invariant)).toContain(race.invariant);
   });
 });

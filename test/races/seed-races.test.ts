@@ -20,7 +20,9 @@ describe.each(SEED_RACES.map((r) => [r.name, r] as const))("seed race %s", (_nam
     const file = readReplay(race);
     const run = replay(race, file);
     expect(run.hash).toBe(file.hash);
-    expect(run.violations.map((v) => v.rule)).toContain(file.rule);
+    expect(file.subject).toEqual({ race: race.name });
+    expect(run.violations.map((v) => v.rule)).toContain(race.rule);
+    expect(file.violations.map((v) => v.invariant)).toContain(race.rule);
   });
 
   it("runs identically twice from the same seed", () => {

@@ -12,7 +12,7 @@ import { runScenario } from "../../sim/scenario/runner.js";
 import { verdict } from "../../sim/report/text.js";
 
 const dir = new URL("../../scenarios/", import.meta.url);
-const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith(".replay.json")).sort();
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
 
 describe("every shipped scenario passes under random and PCT, seeds 1..20", () => {

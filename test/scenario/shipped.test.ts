@@ -2,12 +2,12 @@ import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { loadScenarioFile } from "../../sim/scenario/loader.js";
 import { runScenario, type RunOptions } from "../../sim/scenario/runner.js";
-import { loadReplayFile } from "../../sim/scenario/replay.js";
+import { loadReplayScenario, readReplayFile } from "../../sim/scenario/replay.js";
 import { verdict } from "../../sim/report/text.js";
-import { RandomStrategy, ReplayStrategy } from "../../sim/scheduler/index.js";
+import { RandomStrategy } from "../../sim/scheduler/index.js";
 
 const dir = new URL("../../scenarios/", import.meta.url);
-const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith(".replay.json")).sort();
 
 describe("every shipped scenario", () => {
   it("is listed in scenarios/README.md", () => {
@@ -80,31 +80,30 @@ describe("the scenarios show what they say", () => {
   });
 });
 
-describe("the race replay files of shipped scenarios (scenarios/races/*.replay.json in blocksim's format)", () => {
-  const races = new URL("races/", dir);
-  const replays = readdirSync(races).filter((f) => f.endsWith(".replay.json")).filter((f) => readFileSync(new URL(f, races), "utf8").includes('"blocksim-replay"'));
+describe("the replay files of shipped race scenarios (subject: a scenario file)", () => {
+  const replays = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith(".replay.json"))
+    .filter((f) => "scenario" in readReplayFile(new URL(f, dir).pathname).replay.subject).sort();
 
   it("there is one per seed race expressed as a scenario", () => {
-    expect(replays.sort()).toEqual([
-      "drain-skips-pending-exit.drain-skips-pending-exit.replay.json",
-      "iothread-drain-no-kick.job-idle-no-kick.replay.json", "iothread-job-old-context.job-wakes-in-old-context.replay.json",
-      "iothread-txn-abort-hang.finish-sync-holds-context.replay.json", "iothread-txn-abort-locks-all.txn-abort-locks-all-contexts.replay.json",
-      "iothread-txn-apply-relock.txn-apply-relocks-context.replay.json",
+    expect(replays).toEqual([
+      "races/drain-skips-pending-exit.drain-skips-pending-exit.replay.json",
+      "races/iothread-drain-no-kick.job-idle-no-kick.replay.json", "races/iothread-job-old-context.job-wakes-in-old-context.replay.json",
+      "races/iothread-txn-abort-hang.finish-sync-holds-context.replay.json", "races/iothread-txn-abort-locks-all.txn-abort-locks-all-contexts.replay.json",
+      "races/iothread-txn-apply-relock.txn-apply-relocks-context.replay.json",
       "start-shim.no-start-shim.replay.json", "txn-start-in-commit.txn-start-on-create.replay.json",
     ]);
   });
 
   for (const f of replays) {
-    it(`${f}: reproduces the same violation and trace hash; the same scenario passes under the current profile`, () => {
-      const rp = loadReplayFile(new URL(f, races).pathname);
-      expect(rp.staleScenario).toBeUndefined();
-      const r = runScenario(rp.loaded, { seed: rp.replay.seed, profile: rp.replay.profile, strategy: new ReplayStrategy(rp.choices) });
-      expect(r.hash).toBe(rp.replay.hash);
-      expect(r.ok).toBe(false);
-      const want = f.startsWith("start-shim") ? "no-io-while-paused" : f.startsWith("iothread-job-old-context") ? "job-runs-in-its-context"
-        : f.startsWith("drain-skips-pending-exit") ? "job-exit-in-drained-section" : f.startsWith("iothread-") ? "jobs-conclude" : "txn-member-completes-before-commit";
-      expect(r.violations.map((v) => v.invariant)).toContain(want);
-      const fixed = runScenario(rp.loaded, { seed: rp.replay.seed, profile: "current", strategy: new RandomStrategy(rp.replay.seed) });
+    it(`${f}: records the race's violation; the same scenario passes under the current profile`, () => {
+      const rp = readReplayFile(new URL(f, dir).pathname);
+      const { loaded, staleScenario } = loadReplayScenario(rp);
+      expect(staleScenario).toBeUndefined();
+      expect(rp.replay.ok).toBe(false);
+      const want = f.startsWith("start-shim") ? "no-io-while-paused" : f.includes("iothread-job-old-context") ? "job-runs-in-its-context"
+        : f.includes("drain-skips-pending-exit") ? "job-exit-in-drained-section" : f.includes("iothread-") ? "jobs-conclude" : "txn-member-completes-before-commit";
+      expect(rp.replay.violations.map((v) => v.invariant)).toContain(want);
+      const fixed = runScenario(loaded, { seed: rp.replay.seed, profile: "current", strategy: new RandomStrategy(rp.replay.seed) });
       expect(fixed.ok, verdict(fixed)).toBe(true);
     });
   }

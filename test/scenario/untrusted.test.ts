@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import { formatProblems, InputError, MAX_PROBLEMS } from "../../sim/scenario/errors.js";
 import { loadScenarioFile, loadScenarioText, parseText, type LoadOptions } from "../../sim/scenario/loader.js";
 import { LIMITS } from "../../sim/scenario/limits.js";
-import { loadReplayFile } from "../../sim/scenario/replay.js";
+import { loadReplayScenario, readReplayFile } from "../../sim/scenario/replay.js";
 
 const root = mkdtempSync(join(tmpdir(), "blocksim-untrusted-"));
 let n = 0;
@@ -144,12 +144,40 @@ describe("bounds and shapes", () => {
 });
 
 describe("replay files", () => {
+  const replay = (subject: unknown, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ "blocksim-replay": 2, subject, profile: "current", seed: 0, strategy: "fifo", choices: "1:", hash: "0000000000000000", ok: true, violations: [], ...extra });
+  const SHA = "0".repeat(64);
+  const loadIn = (dir: string, file = "r.replay.json", opts: LoadOptions = {}) => problems(() => loadReplayScenario(readReplayFile(join(dir, file)), opts));
+
   it("a replay naming an unknown profile gets a clean error with a did-you-mean", () => {
+    const dir = tree({ "s.yaml": "name: s\n", "r.json": replay({ scenario: "s.yaml", sha256: SHA }, { profile: "curent" }) });
+    expect(problems(() => readReplayFile(join(dir, "r.json")))).toEqual([expect.stringMatching(/^profile: unknown profile "curent" \(did you mean "current"\?\)/)]);
+  });
+
+  it("its scenario path stays inside the replay file's folder tree (../, absolute, symlinks out refused); --allow-import widens it", () => {
+    const outside = tree({ "s.yaml": "name: s\n" });
     const dir = tree({
-      "s.yaml": "name: s\n",
-      "r.json": JSON.stringify({ "blocksim-replay": 1, scenario: { path: "s.yaml" }, profile: "curent", seed: 0, strategy: "fifo", choices: "1:", hash: "0000000000000000" }),
+      "up.replay.json": replay({ scenario: `../${outside.split("/").pop()}/s.yaml`, sha256: SHA }),
+      "abs.replay.json": replay({ scenario: join(outside, "s.yaml"), sha256: SHA }),
+      "link.replay.json": replay({ scenario: "link.yaml", sha256: SHA }),
+      "sub/in.yaml": "name: s\n", "ok.replay.json": replay({ scenario: "sub/in.yaml", sha256: SHA }),
     });
-    expect(problems(() => loadReplayFile(join(dir, "r.json")))).toEqual([expect.stringMatching(/^profile: unknown profile "curent" \(did you mean "current"\?\)/)]);
+    symlinkSync(join(outside, "s.yaml"), join(dir, "link.yaml"));
+    for (const f of ["up.replay.json", "abs.replay.json", "link.replay.json"]) {
+      expect(loadIn(dir, f), f).toEqual([expect.stringMatching(/^subject\.scenario: the scenario ".*" resolves to .*, outside the replay file's folder .*; expected a scenario inside the replay file's folder tree \(or allow another with --allow-import PATH\)$/)]);
+      expect(loadIn(dir, f, { allowImport: [outside] }), f).toEqual([]);
+    }
+    expect(loadIn(dir, "ok.replay.json")).toEqual([]);
+  });
+
+  it("its scenario must be a regular file within the size limit: a folder, a FIFO, a missing file and a huge file are refused by name", () => {
+    const dir = tree({ "big.yaml": "name: s\n" + "#".repeat(LIMITS.fileBytes) + "\n" });
+    mkdirSync(join(dir, "folder.yaml"));
+    execFileSync("mkfifo", [join(dir, "fifo.yaml")]);
+    for (const [name, why] of [["folder.yaml", "is a directory"], ["fifo.yaml", "not a regular file"], ["missing.yaml", "no such file"], ["big.yaml", "more than blocksim reads"]]) {
+      writeFileSync(join(dir, "r.replay.json"), replay({ scenario: name, sha256: SHA }));
+      expect(loadIn(dir), name).toEqual([expect.stringMatching(new RegExp(`^subject\\.scenario: the scenario "${name}" \\(.*\\): cannot read the file: .*${why}.*; expected a scenario file beside the replay file$`))]);
+    }
   });
 });
 

@@ -1,0 +1,83 @@
+/**
+ * Runs the subject of a replay file — a scenario (by path or inline), a
+ * generated fuzz case, or a race of the catalog still built in code — under
+ * the file's profile, seed and choice log, and says whether the run
+ * reproduced what the file recorded. `replay`, `fuzz --replay`,
+ * `races --replay`, `timeline` and `convert-replay` all come through here.
+ */
+import { fuzzReport } from "../sim/fuzz/report.js";
+import { parseFuzzCase } from "../sim/fuzz/case.js";
+import { catalogRace } from "../sim/races/catalog.js";
+import { InputError } from "../sim/scenario/errors.js";
+import type { LoadOptions } from "../sim/scenario/loader.js";
+import { eventLines, firstDifference, loadReplayScenario, type ReadReplay, type ReplaySubject } from "../sim/scenario/replay.js";
+import { runScenario, type RunReport } from "../sim/scenario/runner.js";
+import { ReplayStrategy, type Strategy } from "../sim/scheduler/index.js";
+
+export interface ReplayedRun {
+  report: RunReport;
+  /** Set when the subject's scenario file changed since the recording. */
+  staleScenario?: string;
+}
+
+/** What a subject is, in a few words (for headers and errors). */
+export function subjectLabel(s: ReplaySubject): string {
+  if ("scenario" in s) return `scenario ${s.scenario}`;
+  if ("inline" in s) return "inline scenario";
+  if ("fuzz" in s) return "fuzz case";
+  return `race ${s.race}`;
+}
+
+/** Runs the file's subject under its choice log (or under `strategy`, for exploration of the same subject). */
+export function runReplay(rp: ReadReplay, o: { trace?: boolean; strategy?: Strategy; seed?: number | string; profile?: string } & LoadOptions = {}): ReplayedRun {
+  const s = rp.replay.subject;
+  const strategy = o.strategy ?? new ReplayStrategy(rp.choices);
+  const seed = o.seed ?? rp.replay.seed, profile = o.profile ?? rp.replay.profile;
+  if ("scenario" in s || "inline" in s) {
+    const { loaded, staleScenario } = loadReplayScenario(rp, o);
+    const report = runScenario(loaded, { seed, profile, strategy, keepTrace: !!o.trace });
+    return { report, ...(staleScenario ? { staleScenario } : {}) };
+  }
+  if ("fuzz" in s) {
+    const model = parseFuzzCase(s.fuzz, rp.file, ["subject", "fuzz"], rp.locate);
+    return { report: fuzzReport(model, { profile, seed, strategy, trace: !!o.trace, ...(s.invariants ? { invariants: s.invariants } : {}) }) };
+  }
+  return { report: raceReport(rp, s.race, profile, seed, strategy) };
+}
+
+/** A race of the catalog run once, as a report (it has no event log: the race drives QEMU itself). */
+function raceReport(rp: ReadReplay, name: string, profile: string, seed: number | string, strategy: Strategy): RunReport {
+  let race;
+  try {
+    race = catalogRace(name);
+  } catch (e) {
+    throw new InputError([{ file: rp.file, path: "subject.race", ...(rp.locate(["subject", "race"]) ?? {}), message: (e as Error).message }]);
+  }
+  const r = race.run(profile, Number(seed), strategy);
+  const violations = r.violations.map((v) => ({ invariant: v.invariant, detail: v.detail, timeNs: v.timeNs ?? 0 }));
+  return {
+    name: race.name, file: rp.file, profile, seed, strategy: strategy.name, ok: violations.length === 0,
+    failures: violations.map((v) => ({ kind: "invariant" as const, message: `invariant ${v.invariant} violated: ${v.detail}`, timeNs: v.timeNs })),
+    outcome: { kind: "ok" }, endTimeNs: Math.max(0, ...violations.map((v) => v.timeNs)), kernelSteps: 0, hash: r.hash, choices: r.choices,
+    log: [], steps: [], jobs: [], jobsAtEnd: [], violations, drains: [], devices: [],
+  };
+}
+
+/** How the run departs from the recording; empty when it reproduced it. */
+export function departures(rp: ReadReplay, r: RunReport): string[] {
+  const problems: string[] = [];
+  const rec = rp.replay;
+  if (r.outcome.kind === "divergence") {
+    problems.push(`the run departs from the recorded choice log at choice #${r.outcome.index} (virtual time ${r.outcome.timeNs} ns): ${r.outcome.error}`);
+  }
+  if (r.hash !== rec.hash) {
+    problems.push(`trace hash ${r.hash} differs from the recorded ${rec.hash}`);
+    const d = rec.events && rec.events.length + r.log.length > 0 ? firstDifference(rec.events, eventLines(r)) : undefined;
+    if (d) problems.push(`first differing event, #${d.index}:\n      recorded: ${d.recorded ?? "(no more events)"}\n      now:      ${d.now ?? "(no more events)"}`);
+    else if (rec.events && rec.events.length > 0) problems.push("the events are the same; the difference is in the kernel trace (I/O or scheduling), run with --trace to compare");
+  }
+  const names = (vs: readonly { invariant: string }[]) => [...new Set(vs.map((v) => v.invariant))].sort().join(", ") || "none";
+  if (names(rec.violations) !== names(r.violations)) problems.push(`violations: recorded ${names(rec.violations)}, now ${names(r.violations)}`);
+  if (rec.ok !== r.ok) problems.push(`the recorded run ${rec.ok ? "passed" : "failed"}, this one ${r.ok ? "passed" : "failed"}`);
+  return problems;
+}

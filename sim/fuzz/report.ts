@@ -1,0 +1,79 @@
+/**
+ * A fuzz case run as a RunReport — the shape `replay`, `timeline` and the
+ * replay file's writer read for every subject: the commands as a client
+ * lane, the events with their times, job spans, drained sections, devices.
+ * It only watches the run: the trace hash is the one runModel gives.
+ */
+import { describeRunOutcome } from "../harness/run.js";
+import type { Strategy } from "../scheduler/index.js";
+import type { JobSpan, LogEntry, RunReport, StepReport } from "../scenario/runner.js";
+import { runModel, type FuzzScenario, type ModelRunOptions } from "./model.js";
+
+export interface FuzzReportOptions {
+  profile: string;
+  seed: number | string;
+  strategy: Strategy;
+  trace?: boolean;
+  invariants?: ModelRunOptions["invariants"];
+}
+
+/** Runs a fuzz case once and reports it as the scenario runner would. */
+export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport {
+  const log: LogEntry[] = [];
+  const steps: StepReport[] = [];
+  const drains: RunReport["drains"] = [];
+  let devices: () => RunReport["devices"] = () => [];
+  const run = runModel(model, {
+    profile: o.profile, seed: Number(o.seed), strategy: o.strategy, trace: !!o.trace, ...(o.invariants ? { invariants: o.invariants } : {}),
+    observe: (world) => {
+      world.qemu.monitor.onEvent((e) => log.push({ t: world.sim.now, kind: "event", event: e.event, data: e.data }));
+      world.qemu.graph.observe((ev) => {
+        if (ev.type === "drained-begin") drains.push({ node: ev.node.name, beginNs: ev.timeNs });
+        else if (ev.type === "drained-end") {
+          const open = [...drains].reverse().find((d) => d.node === ev.node.name && d.endNs === undefined);
+          if (open) open.endNs = ev.timeNs;
+        }
+      });
+      devices = () => [...world.qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted }));
+    },
+    onCommand: (c) => {
+      const index = steps.length;
+      steps.push({ index, label: c.execute, client: "client", state: "done", startNs: c.startNs, endNs: c.endNs, response: c.response });
+      log.push({ t: c.startNs, kind: "cmd", client: "client", step: index, execute: c.execute, ...(c.arguments ? { arguments: c.arguments } : {}) });
+      log.push({ t: c.endNs, kind: "reply", client: "client", step: index, response: c.response });
+    },
+  });
+  log.sort((a, b) => a.t - b.t); // stable: commands and events of one instant keep their order
+  // A crash fails the case as a broken invariant does (a command sequence real QEMU 7.2 dies on).
+  const crashed = run.outcome.kind === "qemu-crash";
+  const ok = run.violations.length === 0 && !crashed;
+  return {
+    name: model.name ?? "fuzz case", file: "(fuzz case)", profile: o.profile, seed: o.seed, strategy: o.strategy.name, ok,
+    failures: [
+      ...(run.outcome.kind === "qemu-crash" ? [{ kind: "outcome" as const, message: describeRunOutcome(run.outcome), timeNs: run.outcome.timeNs }] : []),
+      ...run.violations.map((v) => ({ kind: "invariant" as const, message: `invariant ${v.invariant} violated${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}`, timeNs: v.timeNs })),
+    ],
+    outcome: run.outcome, endTimeNs: run.endTimeNs, kernelSteps: run.steps, hash: run.hash, choices: run.choices,
+    log, steps, jobs: jobSpans(log), jobsAtEnd: [], violations: run.violations, drains, devices: devices(),
+    ...(run.trace ? { trace: run.trace } : {}),
+  };
+}
+
+/** Each job's status changes, from its JOB_STATUS_CHANGE events. */
+function jobSpans(log: readonly LogEntry[]): JobSpan[] {
+  const spans: JobSpan[] = [];
+  const open = new Map<string, JobSpan>();
+  for (const e of log) {
+    if (e.kind !== "event" || e.event !== "JOB_STATUS_CHANGE") continue;
+    const id = String(e.data.id), status = String(e.data.status);
+    let span = open.get(id);
+    if (!span || status === "created") {
+      span = { job: id, type: "job", statuses: [] };
+      spans.push(span);
+      open.set(id, span);
+    }
+    span.statuses.push([e.t, status]);
+    if (status === "null") open.delete(id);
+  }
+  return spans;
+}
