@@ -59,7 +59,7 @@ function raceReport(rp: ReadReplay, name: string, profile: string, seed: number 
     name: race.name, file: rp.file, profile, seed, strategy: strategy.name, ok: violations.length === 0,
     failures: violations.map((v) => ({ kind: "invariant" as const, message: `invariant ${v.invariant} violated: ${v.detail}`, timeNs: v.timeNs })),
     outcome: { kind: "ok" }, endTimeNs: Math.max(0, ...violations.map((v) => v.timeNs)), kernelSteps: 0, hash: r.hash, choices: r.choices,
-    log: [], steps: [], jobs: [], jobsAtEnd: [], violations, drains: [], devices: [],
+    setupEndNs: 0, setupLogIndex: 0, log: [], steps: [], jobs: [], jobsAtEnd: [], violations, drains: [], devices: [],
   };
 }
 

@@ -23,6 +23,7 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
   const steps: StepReport[] = [];
   const drains: RunReport["drains"] = [];
   let devices: () => RunReport["devices"] = () => [];
+  let setupEnd = () => 0;
   const run = runModel(model, {
     profile: o.profile, seed: Number(o.seed), strategy: o.strategy, trace: !!o.trace, ...(o.invariants ? { invariants: o.invariants } : {}),
     observe: (world) => {
@@ -34,6 +35,7 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
           if (open) open.endNs = ev.timeNs;
         }
       });
+      setupEnd = () => world.t0;
       devices = () => [...world.qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted }));
     },
     onCommand: (c) => {
@@ -44,6 +46,8 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
     },
   });
   log.sort((a, b) => a.t - b.t); // stable: commands and events of one instant keep their order
+  const setupEndNs = setupEnd();
+  const setupLogIndex = log.filter((e) => e.t < setupEndNs).length;
   // A crash fails the case as a broken invariant does (a command sequence real QEMU 7.2 dies on).
   const crashed = run.outcome.kind === "qemu-crash";
   const ok = run.violations.length === 0 && !crashed;
@@ -54,7 +58,7 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
       ...run.violations.map((v) => ({ kind: "invariant" as const, message: `invariant ${v.invariant} violated${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}`, timeNs: v.timeNs })),
     ],
     outcome: run.outcome, endTimeNs: run.endTimeNs, kernelSteps: run.steps, hash: run.hash, choices: run.choices,
-    log, steps, jobs: jobSpans(log), jobsAtEnd: [], violations: run.violations, drains, devices: devices(),
+    setupEndNs, setupLogIndex, log, steps, jobs: jobSpans(log), jobsAtEnd: [], violations: run.violations, drains, devices: devices(),
     ...(run.trace ? { trace: run.trace } : {}),
   };
 }
