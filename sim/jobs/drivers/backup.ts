@@ -142,6 +142,8 @@ export class BackupDriver implements JobDriver {
       if (this.failure) {
         // A failed copy ends the copy call: let the tasks in flight finish, then one error action.
         while (this.inFlight > 0 && !job.isCancelled) yield* this.waitForCopy(job);
+        // QEMU 7.2 backup_loop: a cancelled job cancels the call, waits for its tasks and ends with 0, no error action
+        if (job.isCancelled) break;
         const err = this.failure;
         this.failure = undefined;
         const onError = (err.operation === "read" ? o.onSourceError : o.onTargetError) ?? "report";

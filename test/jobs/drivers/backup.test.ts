@@ -120,3 +120,22 @@ describe("backup under random schedules", () => {
     }
   });
 });
+
+describe("backup cancelled while its copies fail", () => {
+  it("waits for its copy tasks and ends cancelled, with no error action and no I/O after it is freed (fuzz seed 71000)", async () => {
+    const { runModel } = await import("../../../sim/fuzz/index.js");
+    const dev = (name: string, latencyNs: number, latencyMaxNs: number) => ({ name, sizeBytes: 4 * MiB, latencyNs, latencyMaxNs });
+    const run = runModel({
+      devices: [{ ...dev("ds0", 100_000, 10_100_000), faults: [{ op: "read", errno: "ENOSPC", once: false, afterRequests: 3 }] }, dev("dt0", 100_000, 10_100_000)],
+      nodes: [{ driver: "raw", "node-name": "s0", file: "ds0" }, { driver: "raw", "node-name": "t0", file: "dt0" }],
+      actions: [
+        { atNs: 0, execute: "transaction", arguments: { actions: [{ type: "blockdev-backup", data: { "job-id": "j1", device: "s0", target: "t0", sync: "full" } }] } },
+        { atNs: 100_000, execute: "job-cancel", arguments: { id: "j1" } },
+      ],
+      maxTimeNs: 30e9,
+    } as Parameters<typeof runModel>[0]);
+    expect(run.violations).toEqual([]);
+    expect(run.events).toContain("BLOCK_JOB_CANCELLED j1");
+    expect(run.events.some((e) => e.startsWith("BLOCK_JOB_ERROR"))).toBe(false);
+  });
+});
