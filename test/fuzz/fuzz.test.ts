@@ -28,6 +28,20 @@ describe("the scenario arbitrary", () => {
     }
   });
 
+  it("with activeMirror, also draws write-blocking mirrors, and those runs break no invariant (fast-check seed 9)", () => {
+    const active = fc.sample(scenario({ activeMirror: true }), { seed: 9, numRuns: 60 })
+      .filter((sc) => sc.actions.some((a) => "execute" in a && a.arguments?.["copy-mode"] === "write-blocking"));
+    expect(active.length).toBeGreaterThan(5);
+    expect(fc.sample(scenario(), { seed: 9, numRuns: 60 }).some((sc) => sc.actions.some((a) => "execute" in a && a.arguments?.["copy-mode"] !== undefined))).toBe(false);
+    let mirrored = 0;
+    for (const sc of active.slice(0, 12)) {
+      const r = runModel(sc);
+      expect(r.violations, JSON.stringify(sc.actions)).toEqual([]);
+      if (r.events.some((e) => /^BLOCK_JOB_(READY|COMPLETED)/.test(e))) mirrored++;
+    }
+    expect(mirrored).toBeGreaterThan(0);
+  });
+
   it("covers the vocabulary: job starts, verbs, transactions, drains and guest bursts all appear", () => {
     const kinds = new Set<string>();
     for (const sc of fc.sample(scenario(), { seed: 1, numRuns: 200 })) {
