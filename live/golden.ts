@@ -42,6 +42,11 @@ export interface Spec {
   commands: { cmd: string; args?: Record<string, unknown> }[];
   /** By command index (JSON object keys are strings). */
   waits?: Record<string, Wait>;
+  /**
+   * The machine QEMU runs: "none" (the default: no guest at all) or "pc"
+   * (started stopped, -S, so `device_add` can plug virtio-blk-pci disks).
+   */
+  machine?: "none" | "pc";
 }
 
 export type SequenceEntry = TranscriptEntry | { note: string };
@@ -79,6 +84,7 @@ export function loadSpec(path: string | URL): Spec {
     if (!Number.isInteger(i) || i < 0 || i >= s.commands.length) throw new Error(`${where}: waits.${k} names no command (there are ${s.commands.length})`);
     for (const key of Object.keys(w)) if (!["afterMs", "untilEvent", "status", "count"].includes(key)) throw new Error(`${where}: waits.${k}.${key} is not a wait (afterMs, untilEvent, status, count)`);
   }
+  if (s.machine !== undefined && s.machine !== "none" && s.machine !== "pc") throw new Error(`${where}: 'machine' must be "none" or "pc", got ${JSON.stringify(s.machine)}`);
   for (const [i, img] of (s.images ?? []).entries()) {
     if (typeof img.file !== "string" || !/^[\w.-]+$/.test(img.file)) throw new Error(`${where}: images[${i}].file must be a plain file name`);
     if (img.format !== "qcow2" && img.format !== "raw") throw new Error(`${where}: images[${i}].format must be qcow2 or raw`);

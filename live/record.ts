@@ -46,11 +46,13 @@ export interface LiveQemu {
 }
 
 /** Starts a QEMU with no machine and no guest, and connects to its QMP socket. */
-export async function startQemu(opts: { qemu?: string; dir?: string; timeoutMs?: number } = {}): Promise<LiveQemu> {
+export async function startQemu(opts: { qemu?: string; dir?: string; timeoutMs?: number; machine?: "none" | "pc" } = {}): Promise<LiveQemu> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "blocksim-live-"));
   const sock = join(dir, "qmp.sock");
   const bin = opts.qemu ?? "qemu-system-x86_64";
-  const child: ChildProcess = spawn(bin, ["-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none", "-qmp", `unix:${sock},server=on,wait=off`], { stdio: ["ignore", "ignore", "pipe"] });
+  // -machine pc (stopped: -S) gives device_add a PCI bus for guest disks; none has no bus at all.
+  const machine = opts.machine === "pc" ? ["-machine", "pc", "-S"] : ["-machine", "none"];
+  const child: ChildProcess = spawn(bin, [...machine, "-accel", "tcg", "-nodefaults", "-display", "none", "-qmp", `unix:${sock},server=on,wait=off`], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   let status: { code: number } | { signal: string } | undefined;
@@ -145,7 +147,7 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
   const dir = mkdtempSync(join(tmpdir(), "blocksim-live-"));
   try {
     makeImages(spec, dir);
-    const q = await startQemu({ qemu: opts.qemu, dir, timeoutMs });
+    const q = await startQemu({ qemu: opts.qemu, dir, timeoutMs, machine: spec.machine });
     try {
       const { client } = q;
       const waits = waitsOf(spec);
@@ -288,6 +290,7 @@ export async function recordGolden(spec: Spec, opts: RecordOptions = {}): Promis
     description: spec.description,
     qemu: version,
     runs: runs.length,
+    ...(spec.machine ? { machine: spec.machine } : {}),
     ...(spec.images ? { images: spec.images } : {}),
     commands: spec.commands,
     ...(spec.waits ? { waits: spec.waits } : {}),

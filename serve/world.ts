@@ -6,7 +6,7 @@
  * its QMP steps as a second client inside the simulation. The scenario's
  * `expect` is not checked: a live session has no end to check it at.
  */
-import { startGuest, type GuestWorkload } from "../sim/block/index.js";
+import { guestDevicePerms, startGuest, type GuestWorkload } from "../sim/block/index.js";
 import { qemuBehaviour } from "../sim/mgmt/index.js";
 import { createQemu, type Qemu } from "../sim/qmp/qemu.js";
 import type { QmpResponse } from "../sim/qmp/types.js";
@@ -103,7 +103,7 @@ export function buildWorld(loaded: LoadedScenario | undefined, opts: WorldOption
     const t0 = sim.now;
     for (const g of sc.guests) {
       const node = qemu.graph.findNode(g.node)!;
-      const backend = qemu.graph.createBackend({ name: g.drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true });
+      const backend = qemu.graph.createBackend({ name: g.drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true, perms: guestDevicePerms() });
       const pattern = typeof g.pattern === "string" ? g.pattern : { kind: "hot" as const, offsetBytes: g.pattern.hot.offset, bytes: g.pattern.hot.length, hotFraction: g.pattern.hot.fraction };
       const cfg = {
         name: g.name, backend, pattern, readFraction: g["read-fraction"],

@@ -37,6 +37,13 @@ export interface BackendOptions {
   root?: BlockNode | null;
   /** Park new requests while drained (default false; true for a guest). */
   queueWhenDrained?: boolean;
+  /**
+   * What it takes from its node and lets others do (QEMU blk_new's perm and
+   * shared_perm; see permissions.ts), checked when it is attached. `user`:
+   * how QEMU names it in a conflict (default "block device 'NAME'", or "an
+   * unnamed block device"). Omitted: it takes nothing and shares all.
+   */
+  perms?: { perm: number; shared: number; user?: string };
 }
 
 /** A user of a node; issue requests with `yield* blk.write(...)`. */

@@ -23,6 +23,7 @@ import {
   type DrainWait,
 } from "./drain.js";
 import { ParentLink, type DrainParent } from "./links.js";
+import { checkPermissions, setLinkPerms } from "./permissions.js";
 import { BlockNode, type BlockRequest, type NodeConfig } from "./node.js";
 import { VmRunState } from "./run-state.js";
 
@@ -230,11 +231,14 @@ export class BlockGraph {
       if (this.byName.has(name)) throw new Error(`Device name '${name}' conflicts with an existing node name`);
     }
     const blk = new BlockBackend(this, opts);
-    this.backendList.push(blk);
-    if (opts.root) {
-      this.own(opts.root, `backend "${blk.name || blk.issuer}": root`);
-      this.retarget(blk.link, opts.root);
+    if (opts.root) this.own(opts.root, `backend "${blk.name || blk.issuer}": root`);
+    if (opts.perms) {
+      const perms = { perm: opts.perms.perm, shared: opts.perms.shared, user: opts.perms.user ?? (name !== "" ? `block device '${name}'` : "an unnamed block device"), childName: "root" };
+      if (opts.root) checkPermissions(opts.root, { node: opts.root, perms }); // blk_insert_bs: refused before anything moves
+      setLinkPerms(blk.link, perms);
     }
+    this.backendList.push(blk);
+    if (opts.root) this.retarget(blk.link, opts.root);
     return blk;
   }
 

@@ -20,9 +20,10 @@
  * `yield*` in the issuing process, so a hook can do I/O and the write waits.
  *
  * Limits: no request serialisation or overlap tracking between concurrent
- * requests (QEMU's tracked requests), no copy-on-read, no permissions, no
- * resize. A qcow2 read with mixed allocation is split into runs issued one
- * after another, as qcow2 does.
+ * requests (QEMU's tracked requests), no copy-on-read, no resize (block
+ * permissions are checked when users attach: permissions.ts). A qcow2 read
+ * with mixed allocation is split into runs issued one after another, as
+ * qcow2 does.
  */
 import {
   IoError, versionAt, ZERO_VERSION,

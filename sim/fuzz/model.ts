@@ -5,7 +5,7 @@
  * force (safety phase), then heal and the liveness phase, in which every job
  * must conclude. Invariants from sim/check are checked throughout.
  */
-import { startGuest, type BlockBackend } from "../block/index.js";
+import { guestDevicePerms, startGuest, type BlockBackend } from "../block/index.js";
 import type { FaultRule } from "../disk/index.js";
 import { INVARIANTS, type CheckViolation, type InvariantSelection } from "../check/index.js";
 import { runWorld, type RunOutcome } from "../harness/run.js";
@@ -94,7 +94,7 @@ export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): Model
     if (!b) {
       const root = q.graph.findNode(node);
       if (!root) return undefined;
-      b = q.graph.createBackend({ name: `guest-${node}`, issuer: "guest", root, queueWhenDrained: true });
+      b = q.graph.createBackend({ name: `guest-${node}`, issuer: "guest", root, queueWhenDrained: true, perms: guestDevicePerms() });
       backends.set(node, b);
     }
     return b;

@@ -6,7 +6,7 @@
  * invariants that watch it all. Every user — scenario runner, fuzzer, race
  * catalog, conformance — builds its world here and nowhere else.
  */
-import { attachDevice, changeAioContext, startGuest, type GuestConfig, type GuestWorkload } from "../block/index.js";
+import { attachDevice, changeAioContext, guestDevicePerms, startGuest, type GuestConfig, type GuestWorkload } from "../block/index.js";
 import type { FaultRule, LatencyNs } from "../disk/index.js";
 import { checkRun, INVARIANTS, type Invariant, type RunCheck } from "../check/index.js";
 import { Domain, queryWaitInvariant, QUERY_WAIT_RULE, type DiskConfig } from "../mgmt/index.js";
@@ -179,7 +179,7 @@ export function createWorld(spec: WorldSpec): World {
           const node = qemu.graph.findNode(g.node);
           if (!node) throw new Error(`no node named '${g.node}'`);
           const { node: _n, drive, startNs, stopNs, iothread: iothreadId, ...rest } = g;
-          const backend = qemu.graph.createBackend({ name: drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true });
+          const backend = qemu.graph.createBackend({ name: drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true, perms: guestDevicePerms() });
           // The guest's device: realized in its IOThread, the disk's graph moves there.
           const iothread = iothreadId === undefined ? undefined : AioContexts.of(sim).get(iothreadId)!;
           if (iothread) yield* changeAioContext(qemu.graph, node, iothread, backend);

@@ -5,11 +5,27 @@
  * ad90febaf2 any node of the job, not only its main one), and is op-blocked
  * with the reason "block device is in use by block job: <type>" (seed 002).
  */
-import { ACTIVE_BACKEND, adoptContext, blockerReason, nodeContext, type BlockGraph, type BlockNode, type ParentLink } from "../block/index.js";
+import {
+  ACTIVE_BACKEND, adoptContext, blockerReason, checkPermissions, clearLinkPerms, nodeContext, PermissionConflict, setLinkPerms,
+  type BlockGraph, type BlockNode, type ParentLink,
+} from "../block/index.js";
 import { genericError } from "./errors.js";
 import type { Job, JobDriver } from "./job.js";
 import type { JobManager } from "./manager.js";
 import type { JobTxn } from "./txn.js";
+
+/**
+ * A job's permissions on one of its nodes (QEMU block_job_add_bdrv's perm and
+ * shared_perm, or those of a BlockBackend the driver puts on the node; see
+ * sim/block/permissions.ts). `user`: who QEMU names in a conflict (default
+ * "<type> job '<id>'").
+ */
+export interface NodePerms {
+  perm: number;
+  shared: number;
+  childName: string;
+  user?: string;
+}
 
 /** What every block job is created with. */
 export interface BlockJobOptions {
@@ -38,6 +54,7 @@ export function createBlockJob(
   nodes: BlockNode[],
   undo: () => void = () => {},
   blk: readonly BlockNode[] = [],
+  perms: readonly (NodePerms | undefined)[] = [],
 ): Job {
   let job: Job;
   // The job runs in its main node's AioContext (block_job_create); its other nodes join it as they
@@ -56,7 +73,16 @@ export function createBlockJob(
     throw e;
   }
   driver.nodes = new JobNodes(job, env.graph);
-  nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0, blk: blk.includes(n) }));
+  try {
+    nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0, blk: blk.includes(n), perms: perms[i] }));
+  } catch (e) {
+    if (!(e instanceof PermissionConflict)) throw e;
+    // QEMU: the job was created (its `created` event is out), so it fails early: null, freed.
+    driver.nodes.removeAll();
+    undo();
+    job.earlyFail();
+    throw genericError(e.message);
+  }
   if (ctx) job.setAioContext(ctx);
   return job;
 }
@@ -70,9 +96,15 @@ export class JobNodes {
     this.reason = blockerReason(`block device is in use by block job: ${job.type}`);
   }
 
-  /** Attaches `node`: drains reach the job, and every operation on it is blocked (except DATAPLANE on the main node). */
-  add(node: BlockNode, opts: { main?: boolean; blk?: boolean } = {}): void {
+  /**
+   * Attaches `node`: drains reach the job, and every operation on it is
+   * blocked (except DATAPLANE on the main node). With `perms`, they are
+   * checked first; a conflict throws PermissionConflict and attaches nothing.
+   */
+  add(node: BlockNode, opts: { main?: boolean; blk?: boolean; perms?: NodePerms } = {}): void {
     const job = this.job;
+    const perms = opts.perms && { ...opts.perms, user: opts.perms.user ?? `${job.type} job '${job.id ?? ""}'` };
+    if (perms) checkPermissions(node, { node, perms });
     const link = this.graph.attachParent(node, {
       name: `job:${job.name}`,
       aioNodes: () => this.nodes(),
@@ -89,6 +121,7 @@ export class JobNodes {
       drainedPoll: () => job.ctx.behaviour.drainWaitsForJob && !job.freed && job.busy && !job.completed
         && (job.ctx.behaviour.drainWaitsForJobExit || !job.deferredToMainLoop) && (job.driver.drainedPoll?.(job) ?? true),
     }, { blk: opts.blk });
+    if (perms) setLinkPerms(link, perms);
     node.blockAllOps(this.reason);
     if (opts.main) node.unblockOp("DATAPLANE", this.reason);
     this.attached.push({ node, link });
@@ -104,6 +137,7 @@ export class JobNodes {
     this.attached = [];
     for (const { node, link } of all) {
       node.unblockAllOps(this.reason);
+      clearLinkPerms(link);
       this.graph.detachParent(link);
     }
   }

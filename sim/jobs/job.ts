@@ -656,6 +656,18 @@ export class Job {
     this.unref();
   }
 
+  /**
+   * QEMU job_early_fail: a job whose setup failed after it was created (a
+   * permission its driver could not take) goes from created straight to
+   * null and is freed, leaving its transaction.
+   */
+  earlyFail(): void {
+    if (this.status !== "created") throw new Error(`job '${this.name}': early fail in state '${this.status}'`);
+    this.txn?.remove(this);
+    this.txn = null;
+    this.doDismiss();
+  }
+
   /** Marks the job cancelled (QEMU job_cancel_async); undoes an outstanding user pause. */
   cancelAsync(force: boolean): void {
     force = this.driver.cancel ? this.driver.cancel(this, force) : true;

@@ -25,12 +25,13 @@
  *    backend is forgotten (its guest gets ENOMEDIUM). ID naming a node, not a
  *    backend, is blockdev-del of it, its error printed.
  */
-import type { BlockNode } from "../block/index.js";
+import { DRIVE_PERMS, type BlockNode } from "../block/index.js";
 import { IoError, strerror, type ClusterVersion } from "../disk/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
 import { addNode, blockdevDel } from "./block-commands.js";
 import { deviceNode, type QemuContext } from "./context.js";
+import { diskByQomPath } from "./device-commands.js";
 import { removeMedium } from "./lifecycle-commands.js";
 import type { Command } from "./monitor.js";
 
@@ -148,7 +149,7 @@ function driveAdd(ctx: QemuContext, args: string): string {
   if (opts.get("read-only") === "on") a["read-only"] = true;
   try {
     const node = addNode(ctx, a, opts.get("node-name"));
-    ctx.graph.createBackend({ name: id, issuer: id, root: node, queueWhenDrained: true });
+    ctx.graph.createBackend({ name: id, issuer: id, root: node, queueWhenDrained: true, perms: DRIVE_PERMS });
   } catch (e) {
     return printed(e);
   }
@@ -180,8 +181,18 @@ function* driveDel(ctx: QemuContext, args: string): Process<string> {
 /** qemu-io [-d] DEVICE "COMMAND" (errors go to QEMU's standard output: see the header). */
 function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
   const argv = words(args);
-  if (argv[0] === "-d") argv.shift();
+  const qdev = argv[0] === "-d";
+  if (qdev) argv.shift();
   if (argv.length !== 2) throw genericError("qemu-io: expected DEVICE \"COMMAND\"");
+  if (qdev) {
+    // -d: a guest device by qdev id or QOM path; its disk's BlockBackend (sim/qmp/device-commands.ts)
+    const blk = diskByQomPath(ctx, argv[0]);
+    if (blk === undefined) return `Error: Device '${argv[0]}' not found\r\n`;
+    if (blk === "no-backend" || !blk.root) return "Error: Device does not have a block device backend\r\n";
+    const out = yield* qemuIo(ctx, blk.root, argv[1]);
+    ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
+    return "";
+  }
   let node: BlockNode;
   try {
     node = deviceNode(ctx, argv[0]);

@@ -8,6 +8,7 @@ import { JobManager } from "../jobs/manager.js";
 import type { Scheduler } from "../scheduler/index.js";
 import { BITMAP_COMMANDS } from "./bitmap-commands.js";
 import { BLOCK_COMMANDS } from "./block-commands.js";
+import { DEVICE_COMMANDS } from "./device-commands.js";
 import type { QemuContext } from "./context.js";
 import { HMP_COMMANDS } from "./hmp.js";
 import { IOTHREAD_COMMANDS } from "./iothread-commands.js";
@@ -29,6 +30,7 @@ export const COMMANDS: Readonly<Record<string, Command<QemuContext>>> = {
   ...LIFECYCLE_COMMANDS,
   ...HMP_COMMANDS,
   ...IOTHREAD_COMMANDS,
+  ...DEVICE_COMMANDS,
 };
 
 export interface Qemu extends QemuContext {

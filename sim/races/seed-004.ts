@@ -27,7 +27,7 @@
  *   call waits at most for one nested monitor call (1 ms).
  */
 import { writeFileSync } from "node:fs";
-import { startGuest } from "../block/index.js";
+import { guestDevicePerms, startGuest } from "../block/index.js";
 import {
   aborter, blockCopy, Domain, formatHistograms, renderTimeline, latencyByApi, migrateWithStorage, mgmtBehaviour, poller, qemuBehaviour, starter, watchQueryWait,
   type AborterResult, type CallRecord, type JobWait, type MgmtViolation, type PollSample,
@@ -95,7 +95,7 @@ function* boot(q: ReturnType<typeof createQemu>): Process<void> {
   const r = yield* q.monitor.execute({ execute: "blockdev-add", arguments: { driver: "raw", "node-name": "disk0", file: "disk.img" } });
   if ("error" in r) throw new Error(r.error.desc);
   startGuest(q.sim, {
-    name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node("disk0"), queueWhenDrained: true }),
+    name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node("disk0"), queueWhenDrained: true, perms: guestDevicePerms() }),
     pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 1, intervalNs: { minNs: 0, maxNs: 200 * ms },
   });
 }

@@ -16,7 +16,7 @@
  *   with the job still marked paused, and it does I/O "while paused".
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { startGuest } from "../block/index.js";
+import { guestDevicePerms, startGuest } from "../block/index.js";
 import { packageUrl } from "../scenario/package-root.js";
 import { makeReplayRecord, replayText, type ReplayFile } from "../scenario/replay.js";
 import type { Violation } from "../jobs/job.js";
@@ -58,7 +58,7 @@ function world(profile: string, seed: number, strategy: Strategy) {
   /** A guest writing 64 KiB blocks at random to `node`, `iodepth` deep, up to `maxGapNs` apart. */
   const guest = (node: string, iodepth: number, maxGapNs: number) =>
     startGuest(sim, {
-      name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node(node), queueWhenDrained: true }),
+      name: "guest", backend: q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node(node), queueWhenDrained: true, perms: guestDevicePerms() }),
       pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth, intervalNs: { minNs: 0, maxNs: maxGapNs },
     });
   return { sim, q, disk, qmp, guest };

@@ -24,8 +24,8 @@ describe("the goldens recorded from a real QEMU 7.2 (test/conformance/goldens)",
     for (const name of names(SPECS_DIR)) {
       const spec = loadSpec(new URL(`${name}.json`, SPECS_DIR));
       const golden = loadGolden(new URL(`${name}.json`, GOLDENS_DIR));
-      expect({ scenario: golden.scenario, commands: golden.commands, waits: golden.waits, images: golden.images }, `${name}: re-record it (npx tsx live/record.ts test/conformance/specs/${name}.json)`)
-        .toEqual({ scenario: spec.scenario, commands: spec.commands, waits: spec.waits, images: spec.images });
+      expect({ scenario: golden.scenario, commands: golden.commands, waits: golden.waits, images: golden.images, machine: golden.machine }, `${name}: re-record it (npx tsx live/record.ts test/conformance/specs/${name}.json)`)
+        .toEqual({ scenario: spec.scenario, commands: spec.commands, waits: spec.waits, images: spec.images, machine: spec.machine });
       expect(golden.qemu).toMatch(/^7\.2\./);
       expect(golden.runs).toBeGreaterThanOrEqual(3);
     }

@@ -34,7 +34,8 @@
  * conformance/id_and_blockers.json shows). Filter and blockers go in clean.
  */
 import type { ClusterVersion } from "../../disk/index.js";
-import { abdicate, busyError, createSuccessor, reclaim, type BlockGraph, type BlockNode, type DirtyBitmap } from "../../block/index.js";
+import { abdicate, busyError, checkPermissions, createSuccessor, PermissionConflict, reclaim, type BlockGraph, type BlockNode, type DirtyBitmap } from "../../block/index.js";
+import { backupPerms, cbwTargetPerms } from "../node-perms.js";
 import { spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { IoError } from "../../disk/index.js";
 import { BlockCopy, type CopyError } from "../block-copy.js";
@@ -106,7 +107,22 @@ export class BackupDriver implements JobDriver {
     this.pointInTime = source.content(0, source.sizeBytes).versions;
     const filter = { driver: "filter" as const, file: source, filterDriver: "copy-before-write" };
     this.filter = opts.filterNodeName ? graph.createNode({ ...filter, name: opts.filterNodeName }) : graph.createImplicitNode(filter);
+    // QEMU bdrv_cbw_append: opening the filter attaches its target child (a conflict there fails the
+    // node's creation), then bdrv_insert_node moves the source's users onto it (a conflict: no replace).
+    try {
+      checkPermissions(target, { node: target, perms: { ...cbwTargetPerms(this.filter), user: `node '${this.filter.name}'` } });
+    } catch (e) {
+      graph.removeNode(this.filter);
+      throw e instanceof PermissionConflict ? genericError(`Could not create node: ${e.message}`) : e;
+    }
     graph.replaceNode(source, this.filter);
+    try {
+      checkPermissions(this.filter);
+    } catch (e) {
+      graph.replaceNode(this.filter, source);
+      graph.removeNode(this.filter);
+      throw e instanceof PermissionConflict ? genericError(`Could not replace node: ${e.message}`) : e;
+    }
   }
 
   /** Starts copy-before-write for `job` (from creation on: that is the point in time). */
@@ -276,12 +292,18 @@ export function createBackup(env: { jm: JobManager; graph: BlockGraph }, o: Back
     unfreeze();
     throw genericError(`Duplicate nodes with node-name='${o.filterNodeName}'`);
   }
-  const driver = new BackupDriver(env.graph, o);
+  let driver: BackupDriver;
+  try {
+    driver = new BackupDriver(env.graph, o);
+  } catch (e) {
+    unfreeze();
+    throw e;
+  }
   const job = createBlockJob(env, driver, o, [driver.filter, target], () => {
     source.releaseBitmap(driver.copy.bitmap);
     driver.dropFilter();
     unfreeze();
-  });
+  }, [], backupPerms(driver.filter));
   driver.activate(job);
   return job;
 }

@@ -12,9 +12,10 @@
  * QEMU's commit_top filter above `top` is not modelled.
  */
 import { IoError } from "../../disk/index.js";
-import type { BlockGraph, BlockNode } from "../../block/index.js";
+import { clearLinkPerms, setLinkPerms, type BlockGraph, type BlockNode, type ParentLink } from "../../block/index.js";
 import type { Process } from "../../scheduler/index.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
+import { COMMIT_TOP_CHILD, commitPerms } from "../node-perms.js";
 import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver } from "../job.js";
 import type { JobManager } from "../manager.js";
@@ -64,12 +65,19 @@ export class CommitDriver implements JobDriver {
   }
 
   prepare(): number {
+    clearLinkPerms(this.overlayLink());
     this.graph.setBacking(this.overlay, this.opts.base);
     return 0;
   }
 
   clean(): void {
     this.nodes.removeAll();
+    clearLinkPerms(this.overlayLink());
+  }
+
+  /** The overlay's backing link: QEMU's commit_top filter sits on it while the job runs (see COMMIT_TOP_CHILD). */
+  overlayLink(): ParentLink {
+    return this.overlay.childLink!;
   }
 }
 
@@ -82,5 +90,7 @@ export function createCommit(env: { jm: JobManager; graph: BlockGraph }, o: Comm
   const blocked = o.top.opBlocker("COMMIT_SOURCE") ?? [o.base, ...chain.slice(1)].map((n) => n.opBlocker("COMMIT_TARGET")).find((b) => b);
   if (blocked) throw genericError(blocked.message);
   const device = o.device ?? overlay;
-  return createBlockJob(env, new CommitDriver(env.graph, o, overlay), o, [device, ...chain, o.base], undefined, [o.top, o.base]);
+  const driver = new CommitDriver(env.graph, o, overlay);
+  setLinkPerms(driver.overlayLink(), { ...COMMIT_TOP_CHILD, user: `node '${overlay.name}'` });
+  return createBlockJob(env, driver, o, [device, ...chain, o.base], () => clearLinkPerms(driver.overlayLink()), [o.top, o.base], commitPerms(o.top, chain, o.base));
 }

@@ -44,6 +44,7 @@ import type { BlockGraph, BlockNode, BlockRequest, DirtyBitmap } from "../../blo
 import type { ClusterVersion } from "../../disk/index.js";
 import { notify, Signal, sleep, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
+import { mirrorPerms } from "../node-perms.js";
 import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver, JobType } from "../job.js";
 import type { JobManager } from "../manager.js";
@@ -350,5 +351,5 @@ export function createMirror(env: { jm: JobManager; graph: BlockGraph }, o: Mirr
     env.graph.replaceNode(driver.mirrorTop, source);
     env.graph.removeNode(driver.mirrorTop);
     source.removeBitmap(driver.bitmap.name);
-  }, [target]);
+  }, [target], mirrorPerms(o));
 }

@@ -21,6 +21,7 @@ import { IoError, type Errno } from "../../disk/index.js";
 import type { BlockGraph, BlockNode } from "../../block/index.js";
 import type { Process } from "../../scheduler/index.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
+import { streamPerms } from "../node-perms.js";
 import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver } from "../job.js";
 import type { JobManager } from "../manager.js";
@@ -124,5 +125,5 @@ export function createStream(env: { jm: JobManager; graph: BlockGraph }, o: Stre
   return createBlockJob(env, driver, o, [driver.filter, ...chain], () => {
     env.graph.replaceNode(driver.filter, o.top);
     env.graph.removeNode(driver.filter);
-  }, [driver.filter]);
+  }, [driver.filter], streamPerms(chain));
 }
