@@ -43,7 +43,7 @@ export function blockerReason(message: string): Error {
   }
 }
 
-/** The error an operation on a blocked node gets; QMP reports it as a GenericError with this message. */
+/** The error an operation on a blocked node gets; QMP reports it as a GenericError with this message. An expected answer: no stack. */
 export class OpBlockedError extends Error {
   override name = "OpBlockedError";
   constructor(
@@ -53,7 +53,10 @@ export class OpBlockedError extends Error {
     /** The blocker's reason object itself. */
     readonly reason: Error,
   ) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`Node '${nodeName}' is busy: ${reason.message}`);
+    Error.stackTraceLimit = limit;
   }
 }
 

@@ -181,12 +181,13 @@ export interface ScenarioOptions extends TopologyOptions {
 
 /** A whole fuzz scenario: a random topology and a list of timed actions over it. */
 export function scenario(opts: ScenarioOptions = {}): fc.Arbitrary<FuzzScenario> {
-  return topology(opts).chain((t) =>
-    fc.array(action(t, opts.maxTimeNs, opts), { minLength: 1, maxLength: opts.maxActions ?? 8 }).map((actions): FuzzScenario => ({
-      devices: t.devices,
-      nodes: t.nodes,
-      actions,
-      maxTimeNs: 30e9,
-    })),
-  );
+  // The action arbitrary depends only on the topology's shape (node names), of which there are a few:
+  // built once per shape, not once per drawn scenario (arbitraries are immutable, so the draws are the same).
+  const actionLists = new Map<string, fc.Arbitrary<FuzzAction[]>>();
+  return topology(opts).chain((t) => {
+    const shape = `${t.sources.length}/${t.targets.length}/${t.chain}`;
+    let actions = actionLists.get(shape);
+    if (!actions) actionLists.set(shape, actions = fc.array(action(t, opts.maxTimeNs, opts), { minLength: 1, maxLength: opts.maxActions ?? 8 }));
+    return actions.map((list): FuzzScenario => ({ devices: t.devices, nodes: t.nodes, actions: list, maxTimeNs: 30e9 }));
+  });
 }

@@ -11,7 +11,7 @@ import { waitsForUser } from "../check/invariants.js";
 import type { CheckViolation } from "../check/index.js";
 import type { QemuExit } from "../qmp/process.js";
 import type { QmpResponse } from "../qmp/types.js";
-import { sleep, type ChoiceLog, type Outcome, type Process, type TraceRecord } from "../scheduler/index.js";
+import { wait, type ChoiceLog, type Outcome, type Process, type TraceRecord } from "../scheduler/index.js";
 import { createWorld, type World, type WorldSpec } from "./world.js";
 
 /** A broken invariant: the one shape every layer above sim/check reports. */
@@ -68,9 +68,6 @@ export interface HarnessRun {
   trace?: TraceRecord[];
 }
 
-/** How often the liveness phase looks at the jobs again. */
-const HEAL_POLL_NS = 5_000_000;
-
 /** Builds the world from `spec` and runs it through `driver`. */
 export function run(spec: WorldSpec, driver: Driver): HarnessRun {
   return runWorld(createWorld(spec), driver);
@@ -98,16 +95,22 @@ export function runWorld(world: World, driver: Driver): HarnessRun {
   };
 }
 
-/** Heal, then the liveness phase: drive every job to its end as a patient administrator would. */
+/**
+ * Heal, then the liveness phase: drive every job to its end as a patient
+ * administrator would, acting on each job status change as a management
+ * layer acts on JOB_STATUS_CHANGE (no polling: between changes nothing runs
+ * here, so the phase costs steps only when a job moves).
+ */
 function* heal(world: World, driver: Driver): Process<void> {
-  const q = world.qemu;
+  const q = world.qemu, jm = q.jm;
   for (const d of q.devices.values()) d.faults.clear();
   const qmp = function* (execute: string, args: Record<string, unknown>): Process<void> {
     const r = yield* q.monitor.execute({ execute, arguments: args });
     driver.onHealCommand?.(execute, args, r);
   };
-  while (q.jm.jobs.length > 0) { // the run's time budget bounds this
-    for (const j of [...q.jm.jobs]) {
+  while (jm.jobs.length > 0) { // the run's time budget bounds this
+    const seen = jm.changes;
+    for (const j of [...jm.jobs]) {
       if (j.freed || j.id === null) continue;
       if (j.userPaused && (j.status === "paused" || j.status === "standby" || j.status === "running" || j.status === "ready")) yield* qmp("job-resume", { id: j.id });
       else if (j.status === "ready") yield* qmp("job-complete", { id: j.id });
@@ -115,6 +118,7 @@ function* heal(world: World, driver: Driver): Process<void> {
       else if (j.status === "pending" && !j.autoFinalize) yield* qmp("job-finalize", { id: j.id });
       else if (j.status === "concluded") yield* qmp("job-dismiss", { id: j.id });
     }
-    yield sleep(HEAL_POLL_NS);
+    // A change during the pass (the commands' own, or a job's meanwhile) is looked at again at once.
+    if (jm.changes === seen && jm.jobs.length > 0) yield wait(jm.statusChanged);
   }
 }

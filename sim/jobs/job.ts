@@ -200,6 +200,8 @@ export interface JobContext {
   idle(job: Job): void;
   /** Called when a job is freed, so registries drop it. */
   freed(job: Job): void;
+  /** Called when what a user can see of a job changes (its status, user pause, or its end), so its watchers look again. */
+  changed(job: Job): void;
   /** Whether the code running now is a coroutine (a job or its tasks) rather than the main loop. */
   inCoroutine(): boolean;
 }
@@ -333,6 +335,7 @@ export class Job {
     this.status = to;
     this.ctx.sim.record(`job:${this.name}`, "status", { from, to });
     if (from !== to) this.emit("JOB_STATUS_CHANGE", { id: this.id, status: to });
+    this.ctx.changed(this);
   }
 
   /** Refuses a verb the current state does not accept, with QEMU's message. */
@@ -370,6 +373,7 @@ export class Job {
     this.freed = true;
     this.ctx.sim.record(`job:${this.name}`, "freed");
     this.ctx.freed(this);
+    this.ctx.changed(this);
   }
 
   /** Any touch of a freed job is a use-after-free: the run fails loudly. */
@@ -753,6 +757,7 @@ export class Job {
     if (this.userPaused) throw genericError("Job is already paused");
     this.userPaused = true;
     this.pause();
+    this.ctx.changed(this);
   }
 
   userResume(): void {
@@ -825,6 +830,7 @@ export class Job {
       if (!this.userPaused || !this.ctx.behaviour.errorStopPausesOnce) {
         this.pause();
         this.userPaused = true;
+        this.ctx.changed(this);
       }
       if (this.iostatus === "ok") this.iostatus = errno === "ENOSPC" ? "nospace" : "failed";
     }

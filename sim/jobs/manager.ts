@@ -3,7 +3,7 @@
  * job ids, and is the JobContext every job reports to — events out, broken
  * rules, idle notifications for drain pollers.
  */
-import type { ProcHandle, Scheduler } from "../scheduler/index.js";
+import { Signal, type ProcHandle, type Scheduler } from "../scheduler/index.js";
 import { genericError } from "./errors.js";
 import { CURRENT_JOB_BEHAVIOUR, Job, type JobBehaviour, type JobContext, type JobEvent, type JobOptions, type Violation } from "./job.js";
 import { JobTxn } from "./txn.js";
@@ -24,6 +24,14 @@ export class JobManager implements JobContext {
   private readonly eventListeners: ((e: JobEvent) => void)[] = [];
   private readonly idleListeners: ((job: Job) => void)[] = [];
   private txnSeq = 0;
+  /**
+   * Notified when a job's status, user pause or life changes: a watcher
+   * (the harness's liveness phase, as a management layer waits for
+   * JOB_STATUS_CHANGE) waits on it instead of polling.
+   */
+  readonly statusChanged = new Signal<void>("a job's status to change");
+  /** How many such changes so far: a watcher compares it to see whether it missed one while busy. */
+  changes = 0;
 
   constructor(readonly sim: Scheduler, opts: JobManagerOptions = {}) {
     this.behaviour = { ...CURRENT_JOB_BEHAVIOUR, ...opts.behaviour };
@@ -99,5 +107,10 @@ export class JobManager implements JobContext {
   freed(job: Job): void {
     const i = this.jobs.indexOf(job);
     if (i >= 0) this.jobs.splice(i, 1);
+  }
+
+  changed(_job: Job): void {
+    this.changes++;
+    if (this.statusChanged.waiters.length > 0) this.sim.notify(this.statusChanged);
   }
 }

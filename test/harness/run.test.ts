@@ -48,6 +48,24 @@ describe("the run loop", () => {
     expect(healed.outcome.kind).toBe("ok");
   });
 
+  it("the liveness phase acts when a job's status changes, not on a timer: a mirror is completed the instant it is ready", () => {
+    const readyAt: number[] = [], sent: { execute: string; at: number }[] = [];
+    let world: ReturnType<typeof createWorld> | undefined;
+    const r = run(spec(), {
+      heal: true,
+      *safety(w) {
+        world = w;
+        w.qemu.jm.onEvent((e) => { if (e.event === "BLOCK_JOB_READY") readyAt.push(w.sim.now); });
+        yield* w.qemu.monitor.execute({ execute: "blockdev-mirror", arguments: { "job-id": "m0", device: "src", target: "tgt", sync: "full" } });
+      },
+      onHealCommand: (execute) => sent.push({ execute, at: world!.sim.now }),
+    });
+    expect(r.violations).toEqual([]);
+    expect(readyAt.length).toBe(1);
+    expect(sent.map((c) => c.execute)).toEqual(["job-complete"]);
+    expect(sent[0].at).toBe(readyAt[0]);
+  });
+
   it("the same spec and driver give the same trace hash; the strategy object decides the choices", () => {
     const a = run({ ...spec(), strategy: new RandomStrategy(3) }, { ...pausedBackup, heal: true });
     const b = run({ ...spec(), strategy: new RandomStrategy(3) }, { ...pausedBackup, heal: true });
