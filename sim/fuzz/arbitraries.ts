@@ -123,7 +123,11 @@ export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedT
   const target = fc.constantFrom(...topo.targets);
   const speed = fc.option(fc.constantFrom(1 * MiB, 4 * MiB, 16 * MiB), { nil: undefined });
   const common = fc.record({ "auto-finalize": fc.option(fc.boolean(), { nil: undefined }), "auto-dismiss": fc.option(fc.boolean(), { nil: undefined }) });
-  const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const clean = (o: Record<string, unknown>) => {
+    const out: Record<string, unknown> = {};
+    for (const k in o) if (o[k] !== undefined) out[k] = o[k];
+    return out;
+  };
   const backupData = fc.record({ id, device: source, target, sync: fc.constantFrom("full", "top", "none"), speed, c: common })
     .map((b) => clean({ "job-id": b.id, device: b.device, target: b.target, sync: b.sync, speed: b.speed, ...b.c }));
   const cmd = (execute: string, args: fc.Arbitrary<Record<string, unknown>>) => fc.record({ atNs: at, execute: fc.constant(execute), arguments: args });

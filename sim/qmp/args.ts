@@ -55,6 +55,14 @@ function unmodelledValue(t: ArgType, v: unknown, p: string): string[] {
 
 const JSON_NAME: Record<string, string> = { str: "string", int: "integer", size: "integer", bool: "boolean" };
 
+/** A spec's members in order, listed once per spec (specs are module constants; every command checks one). */
+const MEMBERS = new WeakMap<ArgSpec, [string, ArgSpec[string]][]>();
+function membersOf(spec: ArgSpec): [string, ArgSpec[string]][] {
+  let list = MEMBERS.get(spec);
+  if (list === undefined) MEMBERS.set(spec, (list = Object.entries(spec)));
+  return list;
+}
+
 /** Checks `value` against `spec`; throws a GenericError naming the parameter (path like `actions[0].data.device`). */
 export function checkArgs(spec: ArgSpec, value: unknown, path = ""): Record<string, unknown> {
   if (value === undefined || value === null) value = {};
@@ -62,15 +70,16 @@ export function checkArgs(spec: ArgSpec, value: unknown, path = ""): Record<stri
     throw genericError(path ? `Invalid parameter type for '${path}', expected: object` : "QMP input member 'arguments' must be an object");
   }
   const obj = value as Record<string, unknown>;
-  for (const [name, m] of Object.entries(spec)) {
-    const p = path ? `${path}.${name}` : name;
-    if (obj[name] === undefined) {
-      if (!m.optional) throw genericError(`Parameter '${p}' is missing`);
+  for (const [name, m] of membersOf(spec)) {
+    const v = obj[name];
+    if (v === undefined) {
+      if (!m.optional) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is missing`);
       continue;
     }
-    checkValue(m.type, obj[name], p);
+    const p = path ? `${path}.${name}` : name;
+    checkValue(m.type, v, p);
     if (m.unmodelled) throw new NotModelledError(`parameter '${p}'`);
-    if (m.unmodelledValues?.includes(obj[name])) throw new NotModelledError(`'${p}': ${JSON.stringify(obj[name])}`);
+    if (m.unmodelledValues?.includes(v)) throw new NotModelledError(`'${p}': ${JSON.stringify(v)}`);
   }
   for (const name of Object.keys(obj)) {
     if (!(name in spec)) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is unexpected`);
