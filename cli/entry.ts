@@ -3,6 +3,7 @@
  * main.ts so that importing the command line (tests do) starts nothing.
  */
 import { describeErrno } from "../sim/scenario/output-file.js";
+import { runsCampaign, tuneForCampaign } from "./jit.js";
 import { main, type Io } from "./main.js";
 import { escapeTerminal } from "./terminal.js";
 
@@ -38,6 +39,7 @@ const io: Io = {
   tty: !!process.stderr.isTTY,
   ...(process.stderr.isTTY && process.stderr.columns ? { columns: process.stderr.columns } : {}),
 };
+if (runsCampaign(process.argv.slice(2))) tuneForCampaign();
 main(process.argv.slice(2), io).then(
   (code) => {
     process.exitCode = code;
