@@ -183,7 +183,7 @@ expect:
     const r = await run("timeline", join(ROOT, "scenarios/commit.yaml"), "-o", out);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`PASS commit: timeline written to ${out}\n`);
-    expect(readFileSync(out, "utf8")).toContain(">job commit1 (commit)<");
+    expect(readFileSync(out, "utf8")).toContain('"label":"job commit1 (commit)"');
     const replay = join(tmp, "c.replay.json");
     await run("run", join(ROOT, "scenarios/commit.yaml"), "--quiet", "--save-replay", replay);
     expect((await run("timeline", replay, "-o", out)).code).toBe(0);
