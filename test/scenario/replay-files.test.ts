@@ -44,7 +44,7 @@ describe("every shipped replay file", () => {
       const t = await cli("timeline", f, "-o", out);
       expect(t.stderr).toBe("");
       expect(t.code).toBe(rec.ok ? 0 : 1);
-      expect(readFileSync(out, "utf8")).toMatch(/^<!doctype html>[\s\S]*<svg/);
+      expect(readFileSync(out, "utf8")).toMatch(/^<!doctype html>[\s\S]*<script type="application\/json" id="timeline-data">\{[^<]*"lanes":\[/);
     });
   }
 });
