@@ -1,7 +1,7 @@
 /**
  * `blocksim convert-replay OLD -o NEW`: rewrites a replay file of an older
  * format (blocksim-replay 1, blocksim-race-replay, { version, race },
- * blocksim-fuzz-replay) in the current one. It replays the old file's run
+ * blocksim-fuzz-replay, blocksim-serve-replay) in the current one. It replays the old file's run
  * exactly — same subject, profile, seed and choice log — and writes the new
  * file only when the run gives the recorded trace hash, recording what the
  * run gave (violations, events).
@@ -28,7 +28,7 @@ export function cmdConvertReplay(args: string[], io: Io): number {
   const bad = (path: string, message: string) => new InputError([{ file: p.file, path, ...(p.locate(path ? path.split(".") : []) ?? {}), message }]);
   if (old === undefined) {
     if (p.data !== null && typeof p.data === "object" && (p.data as Record<string, unknown>)[REPLAY_FORMAT] === REPLAY_VERSION) throw bad("", `already in the current format ("${REPLAY_FORMAT}": ${REPLAY_VERSION}); nothing to convert`);
-    throw bad("", `not a replay file of an older blocksim format (expected "${REPLAY_FORMAT}": 1, "blocksim-race-replay", "blocksim-fuzz-replay" or { "version", "race" })`);
+    throw bad("", `not a replay file of an older blocksim format (expected "${REPLAY_FORMAT}": 1, "blocksim-race-replay", "blocksim-fuzz-replay", "blocksim-serve-replay" or { "version", "race" })`);
   }
   const o = p.data as Record<string, unknown>;
   const str = (k: string) => {
@@ -48,6 +48,14 @@ export function cmdConvertReplay(args: string[], io: Io): number {
     } else if (sc && sc.inline !== null && typeof sc.inline === "object") subject = { inline: sc.inline as Record<string, unknown> };
     else throw bad("scenario", "expected { path, sha256 } or { inline: SCENARIO }");
     strategy = str("strategy");
+  } else if ("blocksim-serve-replay" in o) {
+    const sc = o.scenario as { path?: unknown; sha256?: unknown } | null;
+    const where = sc && typeof sc.path === "string"
+      ? { scenario: relative(dirname(resolve(v.output)), resolve(dirname(resolve(file)), sc.path)).split(sep).join("/"), ...(typeof sc.sha256 === "string" ? { sha256: sc.sha256 } : {}) }
+      : {};
+    subject = { session: { ...where, clock: str("clock"), actions: o.actions as never, "end-ns": o["end-ns"] as number, replies: o.replies as never } };
+    strategy = str("strategy");
+    foundBy = `blocksim serve --clock ${str("clock")}`;
   } else if ("blocksim-fuzz-replay" in o) {
     if (o.scenario === null || typeof o.scenario !== "object") throw bad("scenario", "expected the fuzz case (an object)");
     subject = { fuzz: o.scenario as Record<string, unknown> };
@@ -64,9 +72,10 @@ export function cmdConvertReplay(args: string[], io: Io): number {
   };
   const rp = checkReplay(draft, p.file, dirname(resolve(v.output)), (path) => p.locate(path[0] === "subject" ? ["scenario", ...path.slice(2)] : path));
   if ("scenario" in subject && subject.sha256 === "0".repeat(64)) subject.sha256 = loadReplayScenario(rp, loadOptions(v)).loaded.contentHash;
-  const { report, staleScenario } = runReplay(rp, { ...loadOptions(v) });
+  const run = runReplay(rp, { ...loadOptions(v) });
+  const { report, staleScenario } = run;
   if (staleScenario) io.err(`blocksim: ${p.file}: ${staleScenario}\n`);
-  const problems = departures(rp, report).filter((d) => !/^violations: |^the recorded run (passed|failed)/.test(d));
+  const problems = departures(rp, run).filter((d) => !/^violations: |^the recorded run (passed|failed)/.test(d));
   if (problems.length > 0) {
     io.out(`NOT CONVERTED ${p.file}: its run no longer reproduces the recording, so the new file would not either:\n${problems.map((d) => `  ${d}`).join("\n")}\nRecord the run again instead (blocksim run --save-replay, blocksim races, blocksim explore).\n`);
     return EXIT_FAIL;

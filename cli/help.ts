@@ -63,14 +63,15 @@ Examples:
   replay: `Usage: blocksim replay REPLAY.json [--json] [--trace] [--quiet] [--allow-import PATH]
 
 Repeats a recorded run — of a scenario file, an inline scenario, a fuzz
-case or a catalog race — with the same profile, seed and choice log. Checks
+case, a catalog race or a blocksim serve session — with the same profile,
+seed and choice log. Checks
 that the scenario file is unchanged (sha256), that the run takes the same
 choices, ends with the same trace hash and the same violations, and says
 exactly where it departs if not. Exit 0 when reproduced and the run passed,
 1 otherwise (a reproduced race exits 1 every time, with the same failure),
 2 bad input. A replay file's scenario must lie inside the replay file's
 folder tree unless --allow-import PATH allows another. 'fuzz --replay' and
-'races --replay' are this command.
+'races --replay' and 'serve --replay' are this command.
 
 Examples:
   blocksim replay scenarios/start-shim.no-start-shim.replay.json
@@ -78,7 +79,8 @@ Examples:
   "convert-replay": `Usage: blocksim convert-replay OLD.json -o NEW.replay.json [--allow-import PATH]
 
 Rewrites a replay file of an older format ("blocksim-replay": 1,
-"blocksim-race-replay", "blocksim-fuzz-replay", or { "version", "race" }) in
+"blocksim-race-replay", "blocksim-fuzz-replay", "blocksim-serve-replay", or
+{ "version", "race" }) in
 the current one. It replays the old run exactly and writes NEW only when the
 run gives the recorded trace hash; NEW may be OLD's own path.
 

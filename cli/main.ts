@@ -60,7 +60,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "races": return (await import("./races.js")).racesCommand(rest, io);
       case "triage": return (await import("./triage.js")).triageCommand(rest, io);
       case "record": return await (await import("../live/record.js")).recordCommand(rest, io);
-      case "serve": return await (await import("../serve/main.js")).serveMain(rest);
+      case "serve":
+        // `serve --replay FILE` is `replay FILE`: a session's replay file is in the one format.
+        if (rest[0] === "--replay" && rest.length === 2) return (await import("./replay.js")).cmdReplay([rest[1]], io);
+        return await (await import("../serve/main.js")).serveMain(rest);
       case "conform": return (await import("../live/conform.js")).conformCommand(rest, io);
       case "profiles": return noOptions(cmd, rest, io, (await import("./lists.js")).listProfiles);
       case "invariants": return noOptions(cmd, rest, io, (await import("./lists.js")).printInvariants);

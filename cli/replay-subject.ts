@@ -10,12 +10,15 @@ import { parseFuzzCase } from "../sim/fuzz/case.js";
 import { catalogRace } from "../sim/races/catalog.js";
 import { InputError } from "../sim/scenario/errors.js";
 import type { LoadOptions } from "../sim/scenario/loader.js";
-import { eventLines, firstDifference, loadReplayScenario, type ReadReplay, type ReplaySubject } from "../sim/scenario/replay.js";
+import { eventLines, firstDifference, loadReplayScenario, loadSessionScenario, type ReadReplay, type ReplaySubject } from "../sim/scenario/replay.js";
+import { replayServe, ServeReplayError } from "../serve/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
 import { ReplayStrategy, type Strategy } from "../sim/scheduler/index.js";
 
 export interface ReplayedRun {
   report: RunReport;
+  /** Departures only the subject can see (a session's replies). */
+  problems?: string[];
   /** Set when the subject's scenario file changed since the recording. */
   staleScenario?: string;
 }
@@ -25,6 +28,7 @@ export function subjectLabel(s: ReplaySubject): string {
   if ("scenario" in s) return `scenario ${s.scenario}`;
   if ("inline" in s) return "inline scenario";
   if ("fuzz" in s) return "fuzz case";
+  if ("session" in s) return "blocksim serve session";
   return `race ${s.race}`;
 }
 
@@ -42,7 +46,29 @@ export function runReplay(rp: ReadReplay, o: { trace?: boolean; strategy?: Strat
     const model = parseFuzzCase(s.fuzz, rp.file, ["subject", "fuzz"], rp.locate);
     return { report: fuzzReport(model, { profile, seed, strategy, trace: !!o.trace, ...(s.invariants ? { invariants: s.invariants } : {}) }) };
   }
+  if ("session" in s) {
+    // A session replays its commands at their virtual times; it has no other schedule to explore.
+    if (o.strategy) throw new InputError([{ file: rp.file, path: "subject.session", message: "a blocksim serve session replays its recorded commands only: expected a scenario, fuzz case or race to explore" }]);
+    const where = loadSessionScenario(rp, o);
+    let r;
+    try {
+      r = replayServe(s.session, where?.loaded, rp.choices, rp.replay.hash, { trace: !!o.trace });
+    } catch (e) {
+      if (!(e instanceof ServeReplayError)) throw e;
+      return { report: { ...emptyReport(rp), ok: false }, problems: [e.message] };
+    }
+    return { report: r.report, ...(r.difference ? { problems: [`first differing reply, ${r.difference}`] } : {}), ...(where?.staleScenario ? { staleScenario: where.staleScenario } : {}) };
+  }
   return { report: raceReport(rp, s.race, profile, seed, strategy) };
+}
+
+/** A report of a run that did not get far (a session that stopped). */
+function emptyReport(rp: ReadReplay): RunReport {
+  const r = rp.replay;
+  return {
+    name: rp.file, file: rp.file, profile: r.profile, seed: r.seed, strategy: r.strategy, ok: true, failures: [], outcome: { kind: "ok" }, endTimeNs: 0,
+    setupEndNs: 0, setupLogIndex: 0, kernelSteps: 0, hash: "0".repeat(16), choices: [], log: [], steps: [], jobs: [], jobsAtEnd: [], violations: [], drains: [], devices: [],
+  };
 }
 
 /** A race of the catalog run once, as a report (it has no event log: the race drives QEMU itself). */
@@ -64,8 +90,9 @@ function raceReport(rp: ReadReplay, name: string, profile: string, seed: number 
 }
 
 /** How the run departs from the recording; empty when it reproduced it. */
-export function departures(rp: ReadReplay, r: RunReport): string[] {
-  const problems: string[] = [];
+export function departures(rp: ReadReplay, run: ReplayedRun): string[] {
+  const r = run.report;
+  const problems: string[] = [...(run.problems ?? [])];
   const rec = rp.replay;
   if (r.outcome.kind === "divergence") {
     problems.push(`the run departs from the recorded choice log at choice #${r.outcome.index} (virtual time ${r.outcome.timeNs} ns): ${r.outcome.error}`);

@@ -19,10 +19,11 @@ export function cmdReplay(args: string[], io: Io): number {
 /** Replays one file and prints the run and the verdict: 0 it reproduced a passing run, 1 a failing one (or it departs). */
 export function replayFile(file: string, io: Io, v: { json?: boolean; trace?: boolean; quiet?: boolean; "allow-import"?: string[] } = {}): number {
   const rp = readReplayFile(file);
-  const { report: r, staleScenario } = runReplay(rp, { trace: !!v.trace, ...loadOptions(v) });
+  const run = runReplay(rp, { trace: !!v.trace, ...loadOptions(v) });
+  const { report: r, staleScenario } = run;
   if (staleScenario) io.err(`blocksim: ${rp.file}: ${staleScenario}; the recorded choices may no longer apply — replaying anyway\n`);
   printRun(io, r, v);
-  const problems = departures(rp, r);
+  const problems = departures(rp, run);
   if (problems.length > 0) {
     if (!v.json) io.out(`REPLAY DEPARTS from ${rp.file}:\n${problems.map((p) => `  ${p}`).join("\n")}\n`);
     else io.out(JSON.stringify({ replay: { file: rp.file, reproduced: false, problems } }) + "\n");

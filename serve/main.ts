@@ -8,7 +8,7 @@ import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js
 import { AddressError, MonitorArgs } from "./address.js";
 import { ClockError, DEFAULT_GRACE_MS, describeClock, parseClock } from "./clock.js";
 import { DEFAULT_LIMITS } from "./json-stream.js";
-import { makeServeReplay, readServeReplay, replayServe, ServeReplayError, writeServeReplay } from "./replay.js";
+import { makeServeReplay, ServeReplayError, writeServeReplay } from "./replay.js";
 import { QmpServer } from "./server.js";
 import { buildWorld, unsupportedStep } from "./world.js";
 
@@ -31,7 +31,7 @@ one more client inside the simulation.
   --grace MS             the idle grace of deterministic mode (default ${DEFAULT_GRACE_MS})
   --max-message BYTES    the largest JSON request accepted (default ${DEFAULT_LIMITS.maxValueBytes})
   --save-replay FILE     on exit, write the replay file of the session
-  --replay FILE          run a saved session again (no sockets): same replies, same trace hash
+  --replay FILE          run a saved session again (no sockets): the same as blocksim replay FILE
 
 x-blocksim-clock-step {"ns": N} advances virtual time by N ns (to the next
 event without ns) in deterministic and step modes; replies {"clock-ns": T}.
@@ -88,14 +88,8 @@ async function serve(argv: string[]): Promise<number> {
     else if (scenarioPath === undefined) scenarioPath = a;
     else throw new UsageError(`one scenario file only (got ${scenarioPath} and ${a})`);
   }
-  if (replayFrom !== undefined) {
-    const { replay, loaded } = readServeReplay(replayFrom);
-    const r = replayServe(replay, loaded);
-    for (const x of r.replies) process.stdout.write(`${x.t} client ${x.client} ${x.execute} -> ${JSON.stringify(x.response)}\n`);
-    if (r.ok) process.stdout.write(`replayed ${replay.actions.length} commands: same replies, trace hash ${r.hash}\n`);
-    else process.stdout.write(`the replay departs: ${r.difference ?? `trace hash ${r.hash}, recorded ${replay.hash}`}\n`);
-    return r.ok ? 0 : 1;
-  }
+  // The command line sends `serve --replay FILE` to `blocksim replay FILE` (cli/main.ts): one code path for every replay file.
+  if (replayFrom !== undefined) throw new UsageError(`--replay takes no other option: blocksim serve --replay FILE is blocksim replay FILE`);
   const clock = parseClock(clockSpec, grace);
   const listens = mon.listens();
   if (listens.length === 0) throw new UsageError("where should QMP listen? give --qmp unix:PATH or --qmp tcp:HOST:PORT");
@@ -128,7 +122,7 @@ async function serve(argv: string[]): Promise<number> {
   await server.close();
   if (saveReplay !== undefined) {
     writeServeReplay(saveReplay, makeServeReplay(world, loaded, scenarioPath, saveReplay, clockSpec, server.actions, server.replies));
-    process.stderr.write(`blocksim serve: wrote ${saveReplay} (${server.actions.length} commands; blocksim serve --replay ${saveReplay})\n`);
+    process.stderr.write(`blocksim serve: wrote ${saveReplay} (${server.actions.length} commands; blocksim replay ${saveReplay})\n`);
   }
   return server.outcome && server.outcome.kind !== "ok" ? 1 : 0;
 }

@@ -1,125 +1,127 @@
 /**
- * The replay file `blocksim serve --save-replay` writes on exit: the
- * scenario (path and sha256), profile, seed, strategy and choice log, and
- * every command that reached the simulation with its virtual time and
- * monitor. Spawning the same client processes at the same virtual times
- * rebuilds the run exactly — the same replies, events and trace hash —
- * whatever the wall clock did during the live session.
+ * A `blocksim serve` session as a replay file — the one format (README
+ * "Replay files"), subject `{ session: … }`: the scenario (by path and
+ * sha256, or inline), the clock, every command that reached the simulation
+ * with its virtual time and monitor, the replies sent, and the profile,
+ * seed, choice log and trace hash. Spawning the same client processes at
+ * the same virtual times rebuilds the run exactly — the same replies,
+ * events and trace hash — whatever the wall clock did during the live
+ * session. `blocksim replay FILE` runs it (so does `serve --replay FILE`).
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { dirname, relative, resolve } from "node:path";
-import { formatChoiceLog, parseChoiceLog, type Process } from "../sim/scheduler/index.js";
+import type { LogEntry, RunReport, StepReport } from "../sim/scenario/runner.js";
+import { jobSpans } from "../sim/report/job-spans.js";
+import { makeReplayRecord, scenarioSubject, writeReplayFile, type ReplayFile, type SessionRecord } from "../sim/scenario/replay.js";
+import type { ChoiceLog, Process } from "../sim/scheduler/index.js";
 import type { QmpResponse } from "../sim/qmp/types.js";
-import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js";
+import type { LoadedScenario } from "../sim/scenario/loader.js";
 import type { Action } from "./server.js";
 import { buildWorld, describeOutcome, runSetup, type World } from "./world.js";
 
-export const SERVE_REPLAY_VERSION = 1;
+type Reply = SessionRecord["replies"][number];
 
-export interface ServeReplay {
-  "blocksim-serve-replay": typeof SERVE_REPLAY_VERSION;
-  scenario: { path: string; sha256: string } | null;
-  profile: string;
-  seed: number | string;
-  strategy: string;
-  clock: string;
-  choices: string;
-  actions: Action[];
-  /** Virtual time when the session ended. */
-  "end-ns": number;
-  hash: string;
-  /** Each command's reply, in action order (clock steps left out). */
-  replies: { client: number; execute: string; t: number; response: QmpResponse }[];
-}
-
-/** The replay of a finished session (world: what the server ran; actions: its log; replies as they went out). */
+/** The replay file of a finished session (world: what the server ran; actions: its log; replies as they went out). */
 export function makeServeReplay(world: World, loaded: LoadedScenario | undefined, scenarioPath: string | undefined, outPath: string,
-  clock: string, actions: Action[], replies: ServeReplay["replies"]): ServeReplay {
+  clock: string, actions: Action[], replies: { client: number; execute: string; t: number; response: QmpResponse }[]): ReplayFile {
   const r = world.sim.result();
-  return {
-    "blocksim-serve-replay": SERVE_REPLAY_VERSION,
-    scenario: loaded && scenarioPath ? { path: relative(dirname(resolve(outPath)), resolve(scenarioPath)), sha256: loaded.contentHash } : null,
-    profile: world.profile,
-    seed: world.seed,
-    strategy: world.strategy,
-    clock,
-    choices: formatChoiceLog(r.choices),
-    actions,
-    "end-ns": world.sim.now,
-    hash: r.hash,
-    replies,
+  const where = loaded ? scenarioSubject(loaded, outPath, scenarioPath) : {};
+  const session: SessionRecord = {
+    ...where, clock, actions, "end-ns": world.sim.now,
+    replies: replies.map((x) => ({ ...x, response: x.response as unknown as Record<string, unknown> })),
   };
+  // A session has no expectations and checks no invariants: it passes when it replays.
+  return makeReplayRecord({ session }, {
+    profile: world.profile, seed: world.seed, strategy: world.strategy, choices: r.choices, hash: r.hash, ok: true, violations: [],
+    foundBy: `blocksim serve --clock ${clock}`,
+  });
 }
 
-export function writeServeReplay(path: string, rep: ServeReplay): void {
-  writeFileSync(path, JSON.stringify(rep, null, 1) + "\n");
+export function writeServeReplay(path: string, rep: ReplayFile): void {
+  writeReplayFile(path, rep, "--save-replay");
 }
 
 export class ServeReplayError extends Error {}
 
-export function readServeReplay(path: string): { replay: ServeReplay; loaded: LoadedScenario | undefined } {
-  let data: unknown;
-  try {
-    data = JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    throw new ServeReplayError(`${path}: not a readable JSON file: ${(e as Error).message}`);
-  }
-  const o = data as Partial<ServeReplay>;
-  if (!o || typeof o !== "object" || o["blocksim-serve-replay"] !== SERVE_REPLAY_VERSION) {
-    throw new ServeReplayError(`${path}: expected "blocksim-serve-replay": ${SERVE_REPLAY_VERSION} (a replay file written by blocksim serve --save-replay)`);
-  }
-  for (const k of ["choices", "hash", "clock"] as const) if (typeof o[k] !== "string") throw new ServeReplayError(`${path}: at ${k}: expected a string`);
-  if (!Array.isArray(o.actions)) throw new ServeReplayError(`${path}: at actions: expected a list`);
-  o.actions.forEach((a, i) => {
-    if (!a || typeof a !== "object" || !Number.isSafeInteger(a.t) || !Number.isSafeInteger(a.client) || typeof a.execute !== "string") {
-      throw new ServeReplayError(`${path}: at actions[${i}]: expected { t, client, execute, arguments? }`);
-    }
-  });
-  if (!Number.isSafeInteger(o["end-ns"])) throw new ServeReplayError(`${path}: at end-ns: expected an integer (ns)`);
-  const loaded = o.scenario ? loadScenarioFile(resolve(dirname(resolve(path)), o.scenario.path)) : undefined;
-  if (loaded && o.scenario && loaded.contentHash !== o.scenario.sha256) {
-    throw new ServeReplayError(`${path}: the scenario ${o.scenario.path} changed since this replay was recorded`);
-  }
-  return { replay: o as ServeReplay, loaded };
-}
-
 export interface ReplayResult {
   hash: string;
   ok: boolean;
-  replies: ServeReplay["replies"];
+  replies: Reply[];
   /** The first reply that differs from the recorded one, if any. */
   difference?: string;
+  /** The run, as the report `replay` and `timeline` print and draw. */
+  report: RunReport;
 }
 
-/** Runs a serve session again from its replay file, without sockets or wall time. */
-export function replayServe(replay: ServeReplay, loaded: LoadedScenario | undefined): ReplayResult {
-  const world = buildWorld(loaded, { choices: parseChoiceLog(replay.choices) });
+/** Runs a serve session again from its record, without sockets or wall time. */
+export function replayServe(session: SessionRecord, loaded: LoadedScenario | undefined, choices: ChoiceLog, recordedHash: string, o: { trace?: boolean } = {}): ReplayResult {
+  const world = buildWorld(loaded, { choices, trace: !!o.trace });
+  const watch = watchSession(world);
   runSetup(world);
   const { sim, qemu } = world;
-  const replies: ServeReplay["replies"] = [];
+  const replies: Reply[] = [];
   const step = (t: number) => {
-    const o = sim.advanceTo(Math.max(t, sim.now));
-    if (o) throw new ServeReplayError(`the replay stopped: ${describeOutcome(o)}`);
+    const out = sim.advanceTo(Math.max(t, sim.now));
+    if (out) throw new ServeReplayError(`the replay stopped: ${describeOutcome(out)}`);
   };
-  for (const a of replay.actions) {
+  for (const a of session.actions) {
     step(a.t);
     if (a.execute === "x-blocksim-clock-step") {
       step(Number((a.arguments as { to: number }).to));
       continue;
     }
     const cmd = a.arguments === undefined ? { execute: a.execute } : { execute: a.execute, arguments: a.arguments };
+    const index = watch.command(a.client, a.execute, a.arguments, sim.now);
     sim.spawn(`qmp client ${a.client}`, (function* (): Process<void> {
       const response = yield* qemu.monitor.execute(cmd);
-      replies.push({ client: a.client, execute: a.execute, t: sim.now, response });
+      replies.push({ client: a.client, execute: a.execute, t: sim.now, response: response as unknown as Record<string, unknown> });
+      watch.reply(index, response, sim.now);
     })(), { daemon: true });
     step(a.t);
   }
-  step(replay["end-ns"]);
-  const hash = sim.result().hash;
-  const want = replay.replies.map((r) => JSON.stringify(r));
+  step(session["end-ns"]);
+  const result = sim.result();
+  const want = session.replies.map((r) => JSON.stringify(r));
   const got = replies.map((r) => JSON.stringify(r));
   const i = want.findIndex((w, k) => w !== got[k]);
   const difference = i >= 0 ? `reply #${i}: recorded ${want[i]}, now ${got[i] ?? "(none)"}`
     : got.length > want.length ? `reply #${want.length}: recorded none, now ${got[want.length]}` : undefined;
-  return { hash, ok: hash === replay.hash && difference === undefined, replies, ...(difference ? { difference } : {}) };
+  const report = watch.report(result, session);
+  return { hash: result.hash, ok: result.hash === recordedHash && difference === undefined, replies, ...(difference ? { difference } : {}), report };
 }
+
+/** Watches a session's world: events, commands and replies per monitor, drained sections; makes its RunReport. */
+function watchSession(world: World) {
+  const log: LogEntry[] = [];
+  const steps: StepReport[] = [];
+  const drains: RunReport["drains"] = [];
+  world.qemu.monitor.onEvent((e) => log.push({ t: world.sim.now, kind: "event", event: e.event, data: e.data }));
+  world.qemu.graph.observe((ev) => {
+    if (ev.type === "drained-begin") drains.push({ node: ev.node.name, beginNs: ev.timeNs });
+    else if (ev.type === "drained-end") {
+      const open = [...drains].reverse().find((d) => d.node === ev.node.name && d.endNs === undefined);
+      if (open) open.endNs = ev.timeNs;
+    }
+  });
+  return {
+    command(client: number, execute: string, args: Record<string, unknown> | undefined, t: number): number {
+      const index = steps.length;
+      steps.push({ index, label: execute, client: `monitor ${client}`, state: "running", startNs: t });
+      log.push({ t, kind: "cmd", client: `monitor ${client}`, step: index, execute, ...(args ? { arguments: args } : {}) });
+      return index;
+    },
+    reply(index: number, response: QmpResponse, t: number): void {
+      Object.assign(steps[index], { state: "done", endNs: t, response });
+      log.push({ t, kind: "reply", client: steps[index].client, step: index, response });
+    },
+    report(result: ReturnType<World["sim"]["result"]>, session: SessionRecord): RunReport {
+      const setupEndNs = session.actions[0]?.t ?? 0;
+      return {
+        name: "blocksim serve session", file: "(session)", profile: world.profile, seed: world.seed, strategy: world.strategy, ok: true, failures: [],
+        outcome: { kind: "ok" }, endTimeNs: world.sim.now, setupEndNs, setupLogIndex: log.filter((e) => e.t < setupEndNs).length,
+        kernelSteps: result.steps, hash: result.hash, choices: result.choices, log, steps, jobs: jobSpans(log), jobsAtEnd: [], violations: [], drains,
+        devices: [...world.qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted })),
+        ...(result.trace ? { trace: result.trace } : {}),
+      };
+    },
+  };
+}
+

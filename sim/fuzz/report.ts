@@ -6,7 +6,8 @@
  */
 import { describeRunOutcome } from "../harness/run.js";
 import type { Strategy } from "../scheduler/index.js";
-import type { JobSpan, LogEntry, RunReport, StepReport } from "../scenario/runner.js";
+import type { LogEntry, RunReport, StepReport } from "../scenario/runner.js";
+import { jobSpans } from "../report/job-spans.js";
 import { runModel, type FuzzScenario, type ModelRunOptions } from "./model.js";
 
 export interface FuzzReportOptions {
@@ -61,23 +62,4 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
     setupEndNs, setupLogIndex, log, steps, jobs: jobSpans(log), jobsAtEnd: [], violations: run.violations, drains, devices: devices(),
     ...(run.trace ? { trace: run.trace } : {}),
   };
-}
-
-/** Each job's status changes, from its JOB_STATUS_CHANGE events. */
-function jobSpans(log: readonly LogEntry[]): JobSpan[] {
-  const spans: JobSpan[] = [];
-  const open = new Map<string, JobSpan>();
-  for (const e of log) {
-    if (e.kind !== "event" || e.event !== "JOB_STATUS_CHANGE") continue;
-    const id = String(e.data.id), status = String(e.data.status);
-    let span = open.get(id);
-    if (!span || status === "created") {
-      span = { job: id, type: "job", statuses: [] };
-      spans.push(span);
-      open.set(id, span);
-    }
-    span.statuses.push([e.t, status]);
-    if (status === "null") open.delete(id);
-  }
-  return spans;
 }

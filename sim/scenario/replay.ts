@@ -14,9 +14,12 @@
  *   { fuzz: {…}, invariants? }  a generated fuzz case (sim/fuzz validates it), and
  *                               the invariants checked when not all
  *   { race: NAME }              a race of the catalog that is still built in code
+ *   { session: {…} }            a `blocksim serve` session: its scenario (path or
+ *                               inline, if any), clock, commands and replies
  *
  * Files in the formats that came before (blocksim-replay 1,
- * blocksim-race-replay, {version, race}, blocksim-fuzz-replay) are refused
+ * blocksim-race-replay, {version, race}, blocksim-fuzz-replay,
+ * blocksim-serve-replay) are refused
  * with one line naming the command that converts them.
  */
 import { realpathSync } from "node:fs";
@@ -41,12 +44,26 @@ export const convertCommand = (file: string) => `blocksim convert-replay ${file}
 
 const hex = (n: number, what: string) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `expected ${n} hex digits (${what})`);
 
+const ns = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** A `blocksim serve` session: its scenario (if any), clock, every command with its virtual time and monitor, and the replies sent. */
+const Session = z.strictObject({
+  scenario: z.string().min(1).max(4096).optional(),
+  sha256: hex(64, "the sha256 of the scenario and its imports").optional(),
+  inline: z.record(z.string(), z.unknown()).optional(),
+  clock: z.string().min(1).max(100),
+  actions: z.array(z.strictObject({ t: ns, client: z.number().int().nonnegative().max(1_000_000), execute: z.string().min(1).max(200), arguments: z.record(z.string(), z.unknown()).optional() })).max(LIMITS.steps),
+  "end-ns": ns,
+  replies: z.array(z.strictObject({ client: z.number().int().nonnegative().max(1_000_000), execute: z.string().min(1).max(200), t: ns, response: z.record(z.string(), z.unknown()) })).max(LIMITS.steps),
+});
+export type SessionRecord = z.infer<typeof Session>;
+
 const Subject = z.union([
   z.strictObject({ scenario: z.string().min(1).max(4096), sha256: hex(64, "the sha256 of the scenario and its imports") }),
   z.strictObject({ inline: z.record(z.string(), z.unknown()) }),
   z.strictObject({ fuzz: z.record(z.string(), z.unknown()), invariants: z.array(z.string().min(1).max(200)).max(1000).optional() }),
   z.strictObject({ race: z.string().regex(/^[a-z0-9][a-z0-9-]{0,99}$/, "expected a race name (see: blocksim races)") }),
-], { error: 'expected one of { "scenario": PATH, "sha256": HASH }, { "inline": SCENARIO }, { "fuzz": CASE }, { "race": NAME }' });
+  z.strictObject({ session: Session }),
+], { error: 'expected one of { "scenario": PATH, "sha256": HASH }, { "inline": SCENARIO }, { "fuzz": CASE }, { "race": NAME }, { "session": SESSION }' });
 export type ReplaySubject = z.infer<typeof Subject>;
 
 const RecordedViolation = z.strictObject({
@@ -88,6 +105,7 @@ const OLD_FORMATS: { test(o: Record<string, unknown>): boolean; name: string }[]
   { test: (o) => REPLAY_FORMAT in o && o[REPLAY_FORMAT] === 1, name: `"${REPLAY_FORMAT}": 1` },
   { test: (o) => "blocksim-race-replay" in o, name: '"blocksim-race-replay" (a race of the catalog)' },
   { test: (o) => "blocksim-fuzz-replay" in o, name: '"blocksim-fuzz-replay" (blocksim fuzz)' },
+  { test: (o) => "blocksim-serve-replay" in o, name: '"blocksim-serve-replay" (blocksim serve)' },
   { test: (o) => "race" in o && "version" in o && !(REPLAY_FORMAT in o), name: '{ "version", "race" } (a race built in code)' },
 ];
 
@@ -125,7 +143,6 @@ export function readReplayFile(path: string): ReadReplay {
   if (old !== undefined) throw new OldReplayFormatError(`${p.file}: an old replay format (${old}); convert it with: ${convertCommand(p.file)}`);
   const o = p.data as Record<string, unknown>;
   if (!(REPLAY_FORMAT in o)) {
-    if ("blocksim-serve-replay" in o) throw top("this is a session of blocksim serve: run it again with `blocksim serve --replay FILE`");
     if ("name" in o) throw top("this looks like a scenario, not a replay file: use `blocksim run` for it");
     throw top(`not a replay file: expected "${REPLAY_FORMAT}": ${REPLAY_VERSION} at the top`);
   }
@@ -175,17 +192,29 @@ function realOrResolved(path: string): string {
  */
 export function loadReplayScenario(rp: ReadReplay, opts: LoadOptions = {}): ReplayScenario {
   const s = rp.replay.subject;
-  if ("inline" in s) {
+  const got = "session" in s ? loadWhere(rp, s.session, "subject.session", opts) : "inline" in s || "scenario" in s ? loadWhere(rp, s, "subject", opts) : undefined;
+  if (got === undefined) throw new Error(`loadReplayScenario: the subject of ${rp.file} holds no scenario`);
+  return got;
+}
+
+/** The scenario of a session subject, if it has one. */
+export function loadSessionScenario(rp: ReadReplay, opts: LoadOptions = {}): ReplayScenario | undefined {
+  const s = rp.replay.subject;
+  return "session" in s ? loadWhere(rp, s.session, "subject.session", opts) : undefined;
+}
+
+function loadWhere(rp: ReadReplay, s: { scenario?: string; sha256?: string; inline?: Record<string, unknown> }, at: string, opts: LoadOptions): ReplayScenario | undefined {
+  if (s.inline !== undefined) {
     // An inline scenario is the loaded form: numbers in bytes and ns; its imports stay inside the replay file's folder.
     return { loaded: loadScenarioText(stringify(s.inline), `${rp.file} (inline scenario)`, rp.dir, { ...opts, bareNumbers: true }) };
   }
-  if (!("scenario" in s)) throw new Error(`loadReplayScenario: the subject of ${rp.file} is not a scenario`);
+  if (s.scenario === undefined) return undefined;
   const scenarioPath = resolve(rp.dir, s.scenario);
   const real = realOrResolved(scenarioPath);
   const roots = [realOrResolved(rp.dir), ...(opts.allowImport ?? []).map(realOrResolved)];
   const inside = (root: string) => real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
   if (!roots.some(inside)) {
-    throw new InputError([{ file: rp.file, path: "subject.scenario", message: `the scenario ${JSON.stringify(s.scenario)} resolves to ${real}, outside the replay file's folder ${roots[0]}; expected a scenario inside the replay file's folder tree (or allow another with --allow-import PATH)` }]);
+    throw new InputError([{ file: rp.file, path: `${at}.scenario`, message: `the scenario ${JSON.stringify(s.scenario)} resolves to ${real}, outside the replay file's folder ${roots[0]}; expected a scenario inside the replay file's folder tree (or allow another with --allow-import PATH)` }]);
   }
   const display = relative(process.cwd(), scenarioPath) || scenarioPath;
   let loaded: LoadedScenario;
@@ -194,11 +223,11 @@ export function loadReplayScenario(rp: ReadReplay, opts: LoadOptions = {}): Repl
   } catch (e) {
     // A scenario that cannot be read is named with where the replay file points at it.
     if (e instanceof InputError && e.problems.length === 1 && e.problems[0].message.startsWith("cannot read the file")) {
-      throw new InputError([{ file: rp.file, path: "subject.scenario", message: `the scenario ${JSON.stringify(s.scenario)} (${display}): ${e.problems[0].message}; expected a scenario file beside the replay file` }]);
+      throw new InputError([{ file: rp.file, path: `${at}.scenario`, message: `the scenario ${JSON.stringify(s.scenario)} (${display}): ${e.problems[0].message}; expected a scenario file beside the replay file` }]);
     }
     throw e;
   }
-  const staleScenario = s.sha256 !== loaded.contentHash
+  const staleScenario = s.sha256 !== undefined && s.sha256 !== loaded.contentHash
     ? `the scenario ${s.scenario} (or one of its imports) changed since this replay was recorded (sha256 ${s.sha256.slice(0, 12)}… then, ${loaded.contentHash.slice(0, 12)}… now)`
     : undefined;
   return { loaded, ...(staleScenario ? { staleScenario } : {}) };

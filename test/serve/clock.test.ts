@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseClock } from "../../serve/clock.js";
-import { makeServeReplay, readServeReplay, replayServe, writeServeReplay } from "../../serve/replay.js";
+import { main, type Io } from "../../cli/main.js";
+import { makeServeReplay, writeServeReplay } from "../../serve/replay.js";
+import { loadScenarioText } from "../../sim/scenario/loader.js";
 import { RawClient, startServer } from "./helpers.js";
 
 const SCENARIO = `
@@ -76,19 +78,40 @@ describe("blocksim serve clock modes", () => {
     const dir = mkdtempSync(join(tmpdir(), "blocksim-serve-replay-"));
     cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, "s.replay.json");
-    writeServeReplay(file, makeServeReplay(s.server.world, undefined, undefined, file, "deterministic", s.server.actions, s.server.replies));
-    const { replay } = readServeReplay(file);
-    expect(replay.actions.filter((a) => a.execute === "query-jobs")).toHaveLength(6);
-    // The scenario was inline in this test: replay with the same world spec.
-    const { loadScenarioText } = await import("../../sim/scenario/loader.js");
-    const r = replayServe(replay, loadScenarioText(SCENARIO, "test.yaml"));
-    expect(r.difference).toBeUndefined();
-    expect(r.replies).toEqual(s.server.replies);
-    expect(r.hash).toBe(replay.hash);
-    expect(r.ok).toBe(true);
+    // The scenario was text in this test: the replay file holds it inline.
+    writeServeReplay(file, makeServeReplay(s.server.world, loadScenarioText(SCENARIO, "test.yaml"), undefined, file, "deterministic", s.server.actions, s.server.replies));
+    const doc = JSON.parse(readFileSync(file, "utf8")) as { "blocksim-replay": number; hash: string; subject: { session: { actions: { t: number; execute: string }[]; replies: unknown[]; inline?: unknown } } };
+    expect(doc["blocksim-replay"]).toBe(2);
+    expect(doc.subject.session.inline).toBeDefined();
+    expect(doc.subject.session.actions.filter((a) => a.execute === "query-jobs")).toHaveLength(6);
+    expect(doc.subject.session.replies).toEqual(JSON.parse(JSON.stringify(s.server.replies)));
+    const cli = async (...args: string[]) => {
+      const io: Io & { stdout: string; stderr: string } = { stdout: "", stderr: "", tty: false, out: (t) => void (io.stdout += t), err: (t) => void (io.stderr += t) };
+      return { code: await main(args, io), ...io };
+    };
+    // blocksim replay (and serve --replay, the same command): same replies, same trace hash; timeline draws the session.
+    for (const args of [["replay", file, "--quiet"], ["serve", "--replay", file]]) {
+      const r = await cli(...args);
+      expect(r.stderr + r.stdout, args.join(" ")).toContain(`REPLAY REPRODUCED ${file}: same choices, trace hash ${doc.hash}\n`);
+      expect(r.code).toBe(0);
+    }
+    expect((await cli("timeline", file, "-o", join(dir, "s.html"))).code).toBe(0);
+    expect(readFileSync(join(dir, "s.html"), "utf8")).toContain("monitor 1");
+    // A session file of the old format (blocksim-serve-replay) is refused in one line, and convert-replay converts it.
+    writeFileSync(join(dir, "s.yaml"), SCENARIO);
+    const full = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown> & { subject: { session: Record<string, unknown> } };
+    const { inline: _inline, ...session } = full.subject.session;
+    const old = join(dir, "old.json");
+    writeFileSync(old, JSON.stringify({ "blocksim-serve-replay": 1, scenario: { path: "s.yaml", sha256: loadScenarioText(SCENARIO, "s.yaml").contentHash }, profile: full.profile, seed: full.seed, strategy: full.strategy, choices: full.choices, hash: full.hash, ...session }));
+    const refused = await cli("replay", old);
+    expect(refused.stderr).toBe(`blocksim: ${old}: an old replay format ("blocksim-serve-replay" (blocksim serve)); convert it with: blocksim convert-replay ${old} -o ${join(dir, "old")}.replay.json\n`);
+    expect((await cli("convert-replay", old, "-o", join(dir, "old.replay.json"))).code).toBe(0);
+    expect((await cli("replay", join(dir, "old.replay.json"), "--quiet")).stdout).toContain(`REPLAY REPRODUCED ${join(dir, "old.replay.json")}: same choices, trace hash ${doc.hash}\n`);
     // A tampered replay departs and says where.
-    const bad = { ...replay, actions: replay.actions.map((a, i) => (i === 1 ? { ...a, t: a.t + 7_000_000 } : a)) };
-    const d = replayServe(bad, loadScenarioText(SCENARIO, "test.yaml"));
-    expect(d.ok).toBe(false);
+    doc.subject.session.actions = doc.subject.session.actions.map((a, i) => (i === 1 ? { ...a, t: a.t + 7_000_000 } : a));
+    writeFileSync(file, JSON.stringify(doc));
+    const d = await cli("replay", file, "--quiet");
+    expect(d.code).toBe(1);
+    expect(d.stdout).toMatch(/REPLAY DEPARTS from .*:\n {2}first differing reply, reply #\d+: recorded /);
   });
 });
