@@ -577,15 +577,15 @@ const opBlockersHonoured: Invariant = {
  * 8.1, "blockjob: Adhere to rate limit even when reentered early"), so for
  * them a window starts again after such an early wake; 7.2's backup checks
  * the limit before each chunk and gets no such exception. A READY mirror
- * that is not completing does not sleep for its rate limit at all in 7.2
- * (mirror_run sleeps 0 while anything is dirty, a slice when idle): what it
- * copies there is not paced, and no window spans it.
+ * does not sleep for its rate limit at all in 7.2 (mirror_run sleeps 0 while
+ * anything is dirty, a slice when idle, completing or not): what it copies
+ * there is not paced, and no window spans it.
  */
 function rateViolation(job: Job): { detail: string; state: Record<string, unknown>; timeNs: number } | undefined {
   const earlyWakeExempt = job.type !== "backup", mirror = job.driver instanceof MirrorDriver;
   let speed = -1, copied = 0, minSlack = Infinity, minAt = 0;
   for (const e of job.copyLedger) {
-    if (mirror && e.readyNotCompleting) {
+    if (mirror && e.ready) {
       speed = -1; // unpaced: the next paced copy starts a new window
       continue;
     }
@@ -617,7 +617,7 @@ function rateViolation(job: Job): { detail: string; state: Record<string, unknow
 
 const rateLimitHonoured: Invariant = {
   name: "rate-limit-honoured",
-  description: "a rate-limited job never copies faster than its speed: between two of its copies at one speed, at most speed x the time between them plus one 100 ms slice's quota (stream, commit and mirror: counted afresh after an early wake, which QEMU 7.2 lets them use, fixed in 8.1; a READY mirror not completing is not paced in 7.2)",
+  description: "a rate-limited job never copies faster than its speed: between two of its copies at one speed, at most speed x the time between them plus one 100 ms slice's quota (stream, commit and mirror: counted afresh after an early wake, which QEMU 7.2 lets them use, fixed in 8.1; a READY mirror is not paced in 7.2)",
   when: "step",
   source: "qemu include/qemu/ratelimit.h, blockjob.c block_job_ratelimit_get_delay; 8.1 'blockjob: Adhere to rate limit even when reentered early'",
   attach(ctx) {

@@ -259,10 +259,10 @@ export class Job {
   /**
    * What the job told its rate limit it copied while it had a speed: when,
    * how much, at what speed, and whether the sleep before it was cut short
-   * (an early wake). Nothing in the simulation reads it; the rate invariant
+   * (an early wake), and whether the job was READY. Nothing in the simulation reads it; the rate invariant
    * (sim/check) does.
    */
-  readonly copyLedger: { t: number; bytes: number; speed: number; afterEarlyWake: boolean; readyNotCompleting: boolean }[] = [];
+  readonly copyLedger: { t: number; bytes: number; speed: number; afterEarlyWake: boolean; ready: boolean }[] = [];
   /** Since the last accounted copy, a sleep ended before its deadline (entered by pause, resume, complete...) or was skipped for a pause. */
   private wokeEarly = false;
   iostatus: IoStatus = "ok";
@@ -484,7 +484,7 @@ export class Job {
   accountCopy(bytes: number): number {
     const now = this.ctx.sim.now;
     if (this.speed > 0 && bytes > 0) {
-      this.copyLedger.push({ t: now, bytes, speed: this.speed, afterEarlyWake: this.wokeEarly, readyNotCompleting: this.ready && !this.shouldComplete && !this.cancelled });
+      this.copyLedger.push({ t: now, bytes, speed: this.speed, afterEarlyWake: this.wokeEarly, ready: this.ready });
       this.wokeEarly = false;
     }
     return this.limit.delayNs(now, bytes);

@@ -151,7 +151,8 @@ export class MirrorDriver implements JobDriver {
           continue;
         }
       }
-      // QEMU 7.2: READY and not completing, the rate-limit delay is dropped: a slice when idle, else none at all
+      // QEMU 7.2: in READY the rate-limit delay is dropped: a slice when idle, else none at all (completing or not:
+      // `shouldComplete` is only looked at when nothing is dirty or in flight)
       if (this.synced && !shouldComplete) delayNs = this.inFlight === 0 && bm.count === 0 ? SLICE_NS : 0;
       yield* job.sleepNs(delayNs);
     }
