@@ -51,7 +51,9 @@
  * (yield before draining to model the bounce). Interrupting a drainer while
  * it polls leaves the section begun; it must still be ended. Left out:
  * subtree drains, aio_disable_external (the BlockBackend's queueing stands
- * for it), AioContexts other than the main loop's.
+ * for it). A node in an IOThread: the main loop's poll drops the node's
+ * AioContext lock once if it holds it (BDRV_POLL_WHILE), and that
+ * IOThread's entries run meanwhile, as the thread goes on concurrently.
  */
 import { awaitOp, type Operation, type OperationHost, type ProcHandle, type Process } from "../scheduler/index.js";
 import type { BlockGraph } from "./graph.js";

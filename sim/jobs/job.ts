@@ -19,9 +19,10 @@
  *   synchronous main-loop code, and where QEMU polls inside them (a drain
  *   in a driver's clean, job_finish_sync in a transaction's abort) they run
  *   a nested poll: other jobs' exits and everything else due run inside.
- *   Left out: the job's AioContext (everything is the main loop's), and
- *   that QEMU's job sleep timer belongs to the main loop's timer list,
- *   which a nested aio_poll does not run (here it fires inside polls too).
+ *   The exit holds the job's AioContext lock (job_exit); the coroutine
+ *   runs in the job's AioContext. Left out: that QEMU's job sleep timer
+ *   belongs to the main loop's timer list, which a nested aio_poll does not
+ *   run (here it fires inside polls too).
  */
 import { AioContexts, awaitOp, checkDelay, type AioContext, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer } from "../scheduler/index.js";
 import { strerror, type Errno, type IoError } from "../disk/index.js";

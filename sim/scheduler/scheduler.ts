@@ -381,6 +381,11 @@ export class Scheduler implements OperationHost {
   pollWhile(what: string, cond: () => boolean, opts: { onKick?: boolean } = {}): void {
     if (!cond()) return;
     if (this.outcome !== undefined) throw new PollAborted();
+    // The poll is the main thread's aio_poll(qemu_get_aio_context()): main-loop entries run inside it, and an
+    // IOThread's entries due meanwhile run too — that thread goes on concurrently, the same order either way.
+    // An IOThread polling its own loop would put the main loop's entries on its stack instead: not modelled.
+    const from = this.currentContext;
+    if (from !== 0) throw new Error(`internal: nested poll "${what}" from the event loop of AioContext ${from} (an IOThread): only the main loop's polls are modelled`);
     const outer = this.current;
     const outerStep = this.loopStep;
     this.current = undefined; // the poll is the main loop: its callbacks run outside any process

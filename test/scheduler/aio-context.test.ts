@@ -86,6 +86,32 @@ describe("AioContexts: one event loop per IOThread, in virtual time", () => {
     expect(JSON.stringify(world(2).outcome)).toContain("the AioContext lock of io0, held 1 time by the main loop");
   });
 
+  it("a nested poll from the main loop runs main-loop entries itself and lets an IOThread's run on; their code sees its own context, the poller sees the main loop", () => {
+    const sim = new Scheduler({ trace: true });
+    const aio = AioContexts.of(sim);
+    const io0 = aio.create("io0");
+    const seen: string[] = [];
+    let ioDone = false;
+    sim.at(5, "io0 work", () => {
+      seen.push(`io0 work in ${aio.current().name}`);
+      ioDone = true;
+    }, undefined, io0.id);
+    sim.at(3, "main bh", () => seen.push(`main bh in ${aio.current().name}`), undefined, 0);
+    sim.at(1, "poller", () => {
+      sim.pollWhile("io0 work done", () => !ioDone);
+      seen.push(`poll returns in ${aio.current().name} at ${sim.now}`);
+    }, undefined, 0);
+    expect(sim.run().outcome.kind).toBe("ok");
+    expect(seen).toEqual(["main bh in main", "io0 work in io0", "poll returns in main at 5"]);
+  });
+
+  it("a nested poll from an IOThread's loop is refused loudly (QEMU's IOThreads poll their own context, which this kernel does not model)", () => {
+    const sim = new Scheduler({});
+    const io0 = AioContexts.of(sim).create("io0");
+    sim.at(1, "io0 poller", () => sim.pollWhile("something", () => true), undefined, io0.id);
+    expect(sim.run().outcome).toMatchObject({ kind: "failure", process: "io0 poller", error: expect.stringContaining("only the main loop's polls are modelled") });
+  });
+
   it("a run with IOThreads is deterministic under a random strategy (same seed, same hash)", () => {
     const run = (seed: number) => {
       const sim = new Scheduler({ strategy: new RandomStrategy(seed) });
