@@ -9,7 +9,7 @@
 import type { BlockNode } from "../block/index.js";
 import { createCommit } from "../jobs/drivers/commit.js";
 import { createMirror, type MirrorCopyMode, type MirrorSync } from "../jobs/drivers/mirror.js";
-import { chainBetween, createStream } from "../jobs/drivers/stream.js";
+import { chainBetween, checkStream, createStream, insertStreamFilter } from "../jobs/drivers/stream.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
 import type { Process } from "../scheduler/index.js";
@@ -126,15 +126,22 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
       if (base === null || chainBetween(top, base).at(-1)?.children().includes(base)) checkChain(top, base, "STREAM", false);
       const filterNodeName = a["filter-node-name"] as string | undefined;
       return (function* (): Process<void> {
-        // QEMU inserts the copy-on-read filter in a drained section of top (bdrv_insert_node): jobs on it blip.
-        yield* ctx.graph.drainedBegin(top);
+        const o = { id: defaultId(ctx, top, a), top, base, filterNodeName, onError: a["on-error"] as ErrorAction | undefined, ...common(a) };
         let job: Job;
         try {
-          job = createStream(ctx, { id: defaultId(ctx, top, a), top, base, filterNodeName, onError: a["on-error"] as ErrorAction | undefined, ...common(a) });
+          checkStream(o);
+          // QEMU inserts the copy-on-read filter in a drained section of top (bdrv_insert_node), then creates
+          // the job: jobs on top blip, and the drained section's end re-enters them before the stream's `created`.
+          yield* ctx.graph.drainedBegin(top);
+          let filter: BlockNode;
+          try {
+            filter = insertStreamFilter(ctx.graph, top, filterNodeName);
+          } finally {
+            ctx.graph.drainedEnd(top);
+          }
+          job = createStream(ctx, { ...o, filter });
         } catch (e) {
           throw e instanceof QmpError || !(e instanceof Error) ? e : genericError(e.message);
-        } finally {
-          ctx.graph.drainedEnd(top);
         }
         job.start();
       })();

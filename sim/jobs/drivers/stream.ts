@@ -7,10 +7,10 @@
  * chunks count against the speed limit. on-error: report fails the job,
  * stop pauses and retries the chunk, ignore remembers the first error and
  * goes on (the job still ends with it, offset == len, as iotest 030 shows).
- * At creation a copy-on-read filter node is inserted above `top` (QEMU
- * 7.2's stream_start; named by `filter-node-name`, else implicit): the users
- * of top move to it, and it is the job's main node, held through the job's
- * BlockBackend. The filter's copy-on-read of guest reads is not modelled
+ * Before the job is created a copy-on-read filter node is inserted above
+ * `top` (QEMU 7.2's stream_start: bdrv_cor_filter_append, then
+ * block_job_create; named by `filter-node-name`, else implicit): the users
+ * of top move to it, and it is the job's main node. The filter's copy-on-read of guest reads is not modelled
  * (the job's own copy loop is). The filter goes in prepare, or when the job
  * is freed after a cancel. The stream reads through a BlockBackend of its
  * own on the filter (blockdev-del: "Node X is in use"). All ops are blocked on the filter and on every
@@ -35,6 +35,19 @@ export interface StreamOptions extends BlockJobOptions {
   onError?: ErrorAction;
   /** The copy-on-read filter's node name (QMP filter-node-name; default: implicit). */
   filterNodeName?: string;
+  /** The filter, when the caller already inserted it (insertStreamFilter, inside its own drained section). */
+  filter?: BlockNode;
+}
+
+/**
+ * Inserts the copy-on-read filter above `top` (QEMU bdrv_cor_filter_append):
+ * the users of top move to it. The caller holds top drained around it.
+ */
+export function insertStreamFilter(graph: BlockGraph, top: BlockNode, filterNodeName: string | undefined): BlockNode {
+  const cfg = { driver: "filter", file: top, filterDriver: "copy-on-read" } as const;
+  const filter = filterNodeName === undefined ? graph.createImplicitNode(cfg) : graph.createNode({ ...cfg, name: filterNodeName });
+  graph.replaceNode(top, filter);
+  return filter;
 }
 
 export class StreamDriver implements JobDriver {
@@ -43,9 +56,7 @@ export class StreamDriver implements JobDriver {
   readonly filter: BlockNode;
 
   constructor(readonly graph: BlockGraph, readonly opts: StreamOptions) {
-    const cfg = { driver: "filter", file: opts.top, filterDriver: "copy-on-read" } as const;
-    this.filter = opts.filterNodeName === undefined ? graph.createImplicitNode(cfg) : graph.createNode({ ...cfg, name: opts.filterNodeName });
-    graph.replaceNode(opts.top, this.filter);
+    this.filter = opts.filter ?? insertStreamFilter(graph, opts.top, opts.filterNodeName);
   }
 
   /** Moves the filter's users back to top (QEMU bdrv_cor_filter_drop); the node goes once the job lets go of it. */
@@ -90,10 +101,33 @@ export class StreamDriver implements JobDriver {
     return firstError ? job.fail(firstError) : 0;
   }
 
+  /**
+   * QEMU stream_prepare: the filter goes (bdrv_cor_filter_drop, a drained
+   * section of the filter around the node replacement), then top's backing
+   * becomes base inside a drained section of top (bdrv_set_backing_hd).
+   * Both are drains from the main loop, so nested polls, and jobs above
+   * (a backup's copy-before-write filter) blip paused→running at each.
+   */
   prepare(): number {
-    this.dropFilter();
+    const { graph, filter } = this;
+    const { top, base } = this.opts;
+    if (graph.findNode(filter.name) === filter) {
+      graph.drainedBeginPoll(filter);
+      try {
+        this.dropFilter();
+      } finally {
+        graph.drainedEnd(filter);
+      }
+    }
     // Only a node with a backing chain is re-pointed (a raw top has nothing to drop).
-    if (this.opts.top.backing !== this.opts.base) this.graph.setBacking(this.opts.top, this.opts.base);
+    if (top.backing !== base) {
+      graph.drainedBeginPoll(top);
+      try {
+        graph.setBacking(top, base);
+      } finally {
+        graph.drainedEnd(top);
+      }
+    }
     return 0;
   }
 
@@ -111,8 +145,8 @@ export function chainBetween(top: BlockNode, base: BlockNode | null): BlockNode[
   return out;
 }
 
-/** Checks and creates a stream job in state `created` (QEMU qmp_block_stream + stream_start). */
-export function createStream(env: { jm: JobManager; graph: BlockGraph }, o: StreamOptions): Job {
+/** The checks of QEMU qmp_block_stream and stream_start that come before the filter goes in; throws QmpError. */
+export function checkStream(o: { top: BlockNode; base: BlockNode | null }): void {
   const chain = chainBetween(o.top, o.base);
   if (o.base && !chain.at(-1)?.children().includes(o.base)) {
     throw genericError(`Node '${o.base.name}' is not a backing image of '${o.top.name}'`);
@@ -121,6 +155,12 @@ export function createStream(env: { jm: JobManager; graph: BlockGraph }, o: Stre
     const blocked = n.opBlocker("STREAM");
     if (blocked) throw genericError(blocked.message);
   }
+}
+
+/** Checks and creates a stream job in state `created` (QEMU qmp_block_stream + stream_start). */
+export function createStream(env: { jm: JobManager; graph: BlockGraph }, o: StreamOptions): Job {
+  checkStream(o);
+  const chain = chainBetween(o.top, o.base);
   const driver = new StreamDriver(env.graph, o);
   return createBlockJob(env, driver, o, [driver.filter, ...chain], () => {
     env.graph.replaceNode(driver.filter, o.top);
