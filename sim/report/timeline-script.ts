@@ -124,6 +124,7 @@ export const TIMELINE_SCRIPT = String.raw`(function () {
     ticks.forEach(function (t) { el("text", { x: t.left, y: 15, class: "tick" }, axis.svg).textContent = t.text; });
     background(axis.svg, AXIS_H);
 
+    if (M.lanes.length === 0) row("nothing to draw: this run logged no command, event, drained section or I/O", "lane lane-empty", BAR);
     M.lanes.forEach(function (lane) {
       var labels = [];
       var items = lane.items;
