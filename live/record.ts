@@ -45,6 +45,37 @@ export interface LiveQemu {
   stop(): Promise<void>;
 }
 
+/**
+ * What to undo if blocksim is told to stop (SIGINT, SIGTERM, SIGHUP) while
+ * it drives a real QEMU: without it a kill left each QEMU running, adopted
+ * by init, and its folder in /tmp. The handlers are installed only while
+ * there is something to undo; after undoing, the signal is raised again
+ * with no handler, so blocksim ends as killed by it (status 128 + its number).
+ */
+const undoOnStop = new Set<() => void>();
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+function onStopSignal(signal: NodeJS.Signals): void {
+  for (const undo of undoOnStop) {
+    try {
+      undo();
+    } catch { /* the rest still gets undone */ }
+  }
+  undoOnStop.clear();
+  for (const s of STOP_SIGNALS) process.removeListener(s, onStopSignal);
+  process.kill(process.pid, signal);
+}
+
+/** Runs `undo` if a stop signal comes before the returned function is called. */
+function untilStopped(undo: () => void): () => void {
+  if (undoOnStop.size === 0) for (const s of STOP_SIGNALS) process.on(s, onStopSignal);
+  undoOnStop.add(undo);
+  return () => {
+    undoOnStop.delete(undo);
+    if (undoOnStop.size === 0) for (const s of STOP_SIGNALS) process.removeListener(s, onStopSignal);
+  };
+}
+
 /** Starts a QEMU with no machine and no guest, and connects to its QMP socket. */
 export async function startQemu(opts: { qemu?: string; dir?: string; timeoutMs?: number; machine?: "none" | "pc" } = {}): Promise<LiveQemu> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "blocksim-live-"));
@@ -53,6 +84,9 @@ export async function startQemu(opts: { qemu?: string; dir?: string; timeoutMs?:
   // -machine pc (stopped: -S) gives device_add a PCI bus for guest disks; none has no bus at all.
   const machine = opts.machine === "pc" ? ["-machine", "pc", "-S"] : ["-machine", "none"];
   const child: ChildProcess = spawn(bin, [...machine, "-accel", "tcg", "-nodefaults", "-display", "none", "-qmp", `unix:${sock},server=on,wait=off`], { stdio: ["ignore", "ignore", "pipe"] });
+  const forget = untilStopped(() => child.kill("SIGKILL"));
+  child.once("exit", forget);
+  child.once("error", forget);
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   let status: { code: number } | { signal: string } | undefined;
@@ -145,6 +179,7 @@ function plainFilename(name: string): string {
 export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{ transcript: TranscriptEntry[]; version: string }> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const dir = mkdtempSync(join(tmpdir(), "blocksim-live-"));
+  const forget = untilStopped(() => rmSync(dir, { recursive: true, force: true }));
   try {
     makeImages(spec, dir);
     const q = await startQemu({ qemu: opts.qemu, dir, timeoutMs, machine: spec.machine });
@@ -198,6 +233,7 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    forget();
   }
 }
 

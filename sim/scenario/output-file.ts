@@ -56,6 +56,29 @@ export function checkOutputPath(path: string, what: string): void {
   }
 }
 
+/**
+ * A cell shared with a thread that may end the process (cli/orphan-guard.ts):
+ * 0 idle, 1 an output file is being written, 2 the process is ending. A write
+ * takes it from 0 to 1 and back; the ending thread takes it from 0 to 2, so the
+ * process never ends between a temporary file's creation and its rename.
+ */
+let guard: Int32Array | undefined;
+
+export function shareOutputGuard(cell: Int32Array): void {
+  guard = cell;
+}
+
+function beginWrite(): void {
+  // 2: the process is ending; wait for that rather than start a file that would be left half written.
+  while (guard && Atomics.compareExchange(guard, 0, 0, 1) !== 0) Atomics.wait(guard, 0, 2, 1000);
+}
+
+function endWrite(): void {
+  if (!guard) return;
+  Atomics.store(guard, 0, 0);
+  Atomics.notify(guard, 0);
+}
+
 /** Writes `text` to `path` atomically (temp file beside it, then rename). `what` names it in errors ("--save-replay"). */
 export function writeFileAtomic(path: string, text: string, what: string): void {
   checkOutputPath(path, what);
@@ -64,6 +87,7 @@ export function writeFileAtomic(path: string, text: string, what: string): void 
   const fail = (why: string) => new OutputError(`cannot write ${what} ${path}: ${why}`);
   const tmp = join(dir, `.${basename(abs)}.${process.pid}.tmp`);
   let fd: number | undefined;
+  beginWrite();
   try {
     fd = openSync(tmp, "wx", 0o644);
     const buf = Buffer.from(text, "utf8");
@@ -80,5 +104,7 @@ export function writeFileAtomic(path: string, text: string, what: string): void 
       // nothing was created
     }
     throw fail(describeErrno(e));
+  } finally {
+    endWrite();
   }
 }
