@@ -9,6 +9,7 @@ import { STRATEGY_NAMES, strategyByName, type StrategyName } from "../sim/harnes
 import { lookupProfile, UnknownProfileError } from "../sim/mgmt/profiles.js";
 import { didYouMean } from "../sim/scenario/errors.js";
 import { escapeTerminal } from "./terminal.js";
+import { UsageError, wholeNumberOption } from "../sim/scenario/limits.js";
 import type { LoadedScenario, LoadOptions } from "../sim/scenario/loader.js";
 import type { RunOptions } from "../sim/scenario/runner.js";
 
@@ -25,7 +26,7 @@ export interface Io {
 
 export const EXIT_OK = 0, EXIT_FAIL = 1, EXIT_INPUT = 2;
 
-export class UsageError extends Error {}
+export { UsageError } from "../sim/scenario/limits.js";
 
 export const RUN_OPTIONS = {
   seed: { type: "string" },
@@ -86,14 +87,8 @@ export function setupFailure(file: string, r: { failures: { kind: string; messag
  * the scenario's own seed.
  */
 export function runOptions(v: Values): (loaded: LoadedScenario) => RunOptions {
-  let seed: number | undefined;
-  if (v.seed !== undefined) {
-    // Exact or refused: 2^64 would otherwise round to the same double as 2^64+1 and give the same run.
-    if (!/^\d+$/.test(v.seed) || !Number.isSafeInteger(Number(v.seed))) {
-      throw new UsageError(`--seed expects a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(v.seed)}`);
-    }
-    seed = Number(v.seed);
-  }
+  // Exact or refused: 2^64 would otherwise round to the same double as 2^64+1 and give the same run.
+  const seed = v.seed === undefined ? undefined : wholeNumberOption("--seed", v.seed, 0);
   const profile = v.profile !== undefined ? profileOption(v.profile) : undefined;
   let name: StrategyName | undefined;
   if (v.strategy !== undefined) {

@@ -4,13 +4,13 @@ import { eventLines, firstDifference } from "../sim/scenario/replay.js";
 import { describeOutcome, runScenario } from "../sim/scenario/runner.js";
 import { EXIT_FAIL, EXIT_OK, loadOptions, parse, Progress, runOptions, setupFailure, UsageError, type Io } from "./args.js";
 import { help } from "./help.js";
+import { wholeNumberOption } from "../sim/scenario/limits.js";
 
 export function cmdCheckDeterminism(args: string[], io: Io): number {
   const { values: v, files } = parse(args, ["runs", "seed", "profile", "strategy", "allow-import", "help"], "check-determinism");
   if (v.help) return help("check-determinism", io);
   if (files.length !== 1) throw new UsageError("check-determinism takes exactly one scenario file; see: blocksim help check-determinism");
-  const runs = v.runs === undefined ? 3 : Number(v.runs);
-  if (!Number.isSafeInteger(runs) || runs < 2) throw new UsageError(`--runs expects a whole number >= 2, got ${JSON.stringify(v.runs)}`);
+  const runs = wholeNumberOption("check-determinism --runs", v.runs, 3);
   const loaded = loadScenarioFile(files[0], files[0], loadOptions(v));
   const opts = runOptions(v); // a strategy object serves one run: a fresh one each time
   const progress = new Progress(io, io.tty);

@@ -13,7 +13,7 @@ import { dirname, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject, type SubjectRun } from "../sim/harness/explore.js";
 import { catalogRace } from "../sim/races/catalog.js";
-import { LIMITS } from "../sim/scenario/limits.js";
+import { LIMITS, OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/limits.js";
 import { loadScenarioFile, readInputFile, type LoadedScenario } from "../sim/scenario/loader.js";
 import { makeReplay, makeReplayOf, OldReplayFormatError, readReplayFile, REPLAY_FORMAT, REPLAY_VERSION, writeReplayFile, type ReadReplay, type ReplayFile, type ReplaySubject } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
@@ -76,17 +76,16 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
     if (positionals.length !== 1) throw new Usage(`explore takes one TARGET (a scenario file, a replay file or a catalog race), got ${positionals.length}`);
     const strategy = (values.strategy ?? "random") as ExploreStrategy;
     if (!["random", "pct", "exhaustive"].includes(strategy)) throw new Usage(`--strategy expects random, pct or exhaustive, got "${values.strategy}"`);
-    const int = (name: string, v: string | undefined, d: number) => {
-      if (v === undefined) return d;
-      const n = Number(v);
-      if (!Number.isSafeInteger(n) || n < 0) throw new Usage(`${name} expects a non-negative integer, got "${v}"`);
-      return n;
-    };
     const opts = {
-      strategy, budget: int("--budget", values.budget, 1000), depth: int("--depth", values.depth, 3),
-      maxChoicePoints: int("--max-choice-points", values["max-choice-points"], 12), maxPreemptions: int("--max-preemptions", values["max-preemptions"], 2),
-      all: values.all === true, seed: int("--seed", values.seed, 1),
+      strategy, budget: wholeNumberOption("explore --budget", values.budget, 1000), depth: wholeNumberOption("explore --depth", values.depth, 3),
+      maxChoicePoints: wholeNumberOption("explore --max-choice-points", values["max-choice-points"], 12),
+      maxPreemptions: wholeNumberOption("explore --max-preemptions", values["max-preemptions"], 2),
+      all: values.all === true, seed: wholeNumberOption("explore --seed", values.seed, 1),
     };
+    // Walk i takes seed + i: the last must still be exact.
+    if (opts.seed > OPTION_LIMITS["explore --seed"].max - (opts.budget - 1)) {
+      throw new Usage(`--seed ${opts.seed} with --budget ${opts.budget} would use seeds past ${OPTION_LIMITS["explore --seed"].max} (2^53 - 1, the largest exact one)`);
+    }
     const out = values.out ?? `${positionals[0].replace(/^.*\//, "").replace(/(\.replay)?\.(ya?ml|json)$/, "").replace(/[^A-Za-z0-9._-]+/g, "_")}.${strategy}.replay.json`;
     const target = resolveTarget(positionals[0], values.profile, strategy, () => out);
     const t0 = performance.now();

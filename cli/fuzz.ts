@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { fuzzCheck, type FuzzFailure } from "../sim/fuzz/index.js";
 import { profileOption, UsageError } from "./args.js";
+import { MAX_WALL_MS, OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/limits.js";
 import { InputError, formatProblems } from "../sim/scenario/errors.js";
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { makeReplay, OldReplayFormatError, writeReplayFile } from "../sim/scenario/replay.js";
@@ -69,25 +70,23 @@ class Usage extends Error {}
 
 /** "30s", "2m", "1500ms" → ms. */
 export function parseWallTime(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  if (!m) throw new Usage(`--time expects a duration like 30s, 2m or 500ms, got "${text}"`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  const m = /^(\d{1,12}(?:\.\d{1,9})?)(ms|s|m|h)$/.exec(text.trim());
+  if (!m) throw new Usage(`--time expects a duration like 30s, 2m or 500ms, got ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}`);
+  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  if (ms < 1 || ms > MAX_WALL_MS) throw new Usage(`--time expects a duration from 1ms to ${MAX_WALL_MS / 3_600_000}h, got "${text}"`);
+  return ms;
 }
 
 /** "2/4" → { index: 2, count: 4 } (1-based). */
 export function parseShard(text: string): { index: number; count: number } {
-  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const m = /^(\d{1,20})\/(\d{1,20})$/.exec(text.trim());
   const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
-  if (!m || count < 1 || index < 1 || index > count) throw new Usage(`--shard expects i/n with 1 <= i <= n, got "${text}"`);
+  const { max } = OPTION_LIMITS["fuzz --shard"];
+  if (!m || count < 1 || index < 1 || index > count) throw new Usage(`--shard expects i/n with 1 <= i <= n, got ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}`);
+  if (count > max) throw new Usage(`--shard expects at most ${max.toLocaleString("en-US")} shards, got "${text}"`);
   return { index, count };
 }
 
-function positiveInt(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Usage(`${name} expects a positive integer, got "${v}"`);
-  return n;
-}
 
 /**
  * The units of work of a fuzz campaign: `units` fast-check seeds (seed,
@@ -137,11 +136,15 @@ export async function fuzzCommand(argv: string[], io: CliIo = defaultIo): Promis
     // The same command as `blocksim replay FILE`: one code path, one output.
     if (values.replay !== undefined) return (await import("./replay.js")).replayFile(values.replay, io);
     if (positionals.length > 1) throw new Usage(`fuzz takes at most one scenario file, got ${positionals.length}`);
-    const runs = positiveInt("--runs", values.runs, 200);
-    const seed = values.seed === undefined ? 1 : Number(values.seed);
-    if (!Number.isSafeInteger(seed)) throw new Usage(`--seed expects an integer, got "${values.seed}"`);
-    const workers = positiveInt("--workers", values.workers, 1);
+    const runs = wholeNumberOption("fuzz --runs", values.runs, 200);
+    const seed = wholeNumberOption("fuzz --seed", values.seed, 1);
+    const workers = wholeNumberOption("fuzz --workers", values.workers, 1);
     const shard = values.shard !== undefined ? parseShard(values.shard) : { index: 1, count: 1 };
+    // Each unit (or, for a file, each run) takes the next seed: the last must still be exact.
+    const seeds = positionals.length === 1 ? runs * shard.count : shard.count * workers;
+    if (seed + seeds - 1 > OPTION_LIMITS["fuzz --seed"].max) {
+      throw new Usage(`--seed ${seed} would use seeds up to ${seed + seeds - 1} (one per ${positionals.length === 1 ? "run of every shard" : "unit: shards × workers"}), past ${OPTION_LIMITS["fuzz --seed"].max}, the largest fuzz seed (fast-check keeps 32 bits of a seed)`);
+    }
     const timeMs = values.time !== undefined ? parseWallTime(values.time) : undefined;
     if (values.profile !== undefined) profileOption(values.profile); // the one catalog: every profile `blocksim profiles` lists
     if (positionals.length === 1) return fuzzScenarioFile(positionals[0], { runs, seed, shard, timeMs, profile: values.profile, out: values.out }, io);

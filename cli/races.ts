@@ -15,6 +15,7 @@ import { InputError, formatProblems } from "../sim/scenario/errors.js";
 import { OldReplayFormatError } from "../sim/scenario/replay.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
 import { replayFile } from "./replay.js";
+import { wholeNumberOption } from "../sim/scenario/limits.js";
 
 export const RACES_HELP = `Usage: blocksim races [options]
        blocksim races --replay FILE
@@ -104,8 +105,7 @@ export function racesCommand(argv: string[], io: CliIo = defaultIo): number {
   try {
     // The same command as `blocksim replay FILE`: one code path, one output.
     if (values.replay !== undefined) return replayFile(values.replay, io);
-    const budget = values.budget === undefined ? 100 : Number(values.budget);
-    if (!Number.isSafeInteger(budget) || budget < 1) throw new Error(`--budget expects a positive integer, got "${values.budget}"`);
+    const budget = wholeNumberOption("races --budget", values.budget, 100);
     const strategy = (values.strategy ?? "random") as ExploreStrategy;
     if (strategy !== "random" && strategy !== "pct") throw new Error(`--strategy expects random or pct, got "${values.strategy}"`);
     const races = values.race !== undefined ? [catalogRace(values.race)] : CATALOG;

@@ -7,9 +7,13 @@
  * README) with the spec's `waits` and `images` kept so the simulator can
  * replay it with the same timing.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
+import { InputError } from "../sim/scenario/errors.js";
+import { readInputFile } from "../sim/scenario/loader.js";
+import { writeFileAtomic } from "../sim/scenario/output-file.js";
 
 /** When to send command i: after a pause, and/or once an event (optionally for a status) has been seen. */
 export interface Wait {
@@ -64,7 +68,14 @@ export interface Golden extends Spec {
 }
 
 export function readJson<T>(path: string | URL): T {
-  const text = readFileSync(path, "utf8");
+  // A regular file of bounded size (a FIFO would block, /dev/zero would never end); errors name the file, not its content.
+  let text: string;
+  try {
+    text = readInputFile(path instanceof URL ? fileURLToPath(path) : path, String(path));
+  } catch (e) {
+    if (e instanceof InputError) throw new Error(e.message);
+    throw e;
+  }
   try {
     return JSON.parse(text) as T;
   } catch (e) {
@@ -101,7 +112,7 @@ export function loadGolden(path: string | URL): Golden {
 
 export function writeGolden(path: string, g: Golden): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify(g, null, 1) + "\n");
+  writeFileAtomic(path, JSON.stringify(g, null, 1) + "\n", "the golden");
 }
 
 /** The waits of a spec or golden, by command index. */

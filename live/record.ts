@@ -12,11 +12,13 @@
  * Default: 3 runs, goldens in test/conformance/goldens/.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
+import { UsageError, wholeNumberOption } from "../sim/scenario/limits.js";
+import { checkOutputPath, describeErrno, OutputError } from "../sim/scenario/output-file.js";
 import { implicitNames, loadSpec, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
 import { QmpClient, sleepMs, withTimeout } from "./qmp-client.js";
 
@@ -374,17 +376,20 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
   const opts: RecordOptions = { log: (l) => io.err(l + "\n") };
   // Never into the source tree by default: the current folder, unless --out says where.
   let out = ".";
+  let runs: string | undefined;
+  // --runs=3 is --runs 3, as for every other command
+  argv = argv.flatMap((a) => (/^--(runs|out|qemu)=/.test(a) ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a]));
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--help" || a === "-h") {
       io.out(RECORD_USAGE);
       return 0;
     }
-    if ((a === "--runs" || a === "--out" || a === "--qemu") && (argv[i + 1] === undefined || argv[i + 1].startsWith("-"))) {
+    if ((a === "--runs" || a === "--out" || a === "--qemu") && (argv[i + 1] === undefined || (argv[i + 1].startsWith("-") && !/^-\d/.test(argv[i + 1])))) {
       io.err(`record: ${a} needs a value; see: blocksim record --help\n`);
       return 2;
     }
-    if (a === "--runs") opts.runs = Number(argv[++i]);
+    if (a === "--runs") runs = argv[++i];
     else if (a === "--out") out = argv[++i];
     else if (a === "--qemu") opts.qemu = argv[++i];
     else if (a.startsWith("-")) {
@@ -396,8 +401,11 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
     io.err(RECORD_USAGE);
     return 2;
   }
-  if (!Number.isInteger(opts.runs ?? 3) || (opts.runs ?? 3) < 1) {
-    io.err("record: --runs must be a positive integer\n");
+  try {
+    opts.runs = wholeNumberOption("record --runs", runs, 3);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`record: ${e.message}\n`);
     return 2;
   }
   const specs: Spec[] = [];
@@ -408,6 +416,14 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
       io.err(`record: ${f}: ${e instanceof Error ? e.message : String(e)}\n`);
       return 2;
     }
+  }
+  try {
+    // Before minutes of recording, not after: a folder that cannot take the goldens.
+    mkdirSync(out, { recursive: true });
+    for (const spec of specs) checkOutputPath(join(out, `${spec.scenario}.json`), "the golden");
+  } catch (e) {
+    io.err(`record: ${e instanceof OutputError ? e.message : `cannot make the folder ${out}: ${describeErrno(e)}`}\n`);
+    return 2;
   }
   for (const spec of specs) {
     const golden = await recordGolden(spec, opts);

@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS } from "./json-stream.js";
 import { makeServeReplay, ServeReplayError, writeServeReplay } from "./replay.js";
 import { QmpServer } from "./server.js";
 import { buildWorld, unsupportedStep } from "./world.js";
+import { OPTION_LIMITS } from "../sim/scenario/limits.js";
 
 export const SERVE_HELP = `blocksim serve [SCENARIO] --qmp unix:PATH|tcp:HOST:PORT [options]
 blocksim serve --replay FILE
@@ -80,8 +81,8 @@ async function serve(argv: string[]): Promise<number> {
     else if (a === "-chardev" || a === "--chardev") mon.chardev(val());
     else if (a === "-mon" || a === "--mon") mon.mon(val());
     else if (a === "--clock") clockSpec = val();
-    else if (a === "--grace") grace = wholeNumber(a, val(), 1, 10_000);
-    else if (a === "--max-message") maxMessage = wholeNumber(a, val(), 64, 64 << 20);
+    else if (a === "--grace") grace = wholeNumber(a, val(), OPTION_LIMITS["serve --grace"]);
+    else if (a === "--max-message") maxMessage = wholeNumber(a, val(), OPTION_LIMITS["serve --max-message"]);
     else if (a === "--save-replay") saveReplay = val();
     else if (a === "--replay") replayFrom = val();
     else if (a.startsWith("-")) throw new UsageError(`unknown option ${a} (see blocksim serve --help)`);
@@ -127,8 +128,8 @@ async function serve(argv: string[]): Promise<number> {
   return server.outcome && server.outcome.kind !== "ok" ? 1 : 0;
 }
 
-function wholeNumber(opt: string, v: string, min: number, max: number): number {
-  const n = Number(v);
+function wholeNumber(opt: string, v: string, { min, max }: { min: number; max: number }): number {
+  const n = /^\d{1,20}$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${opt} ${v}: expected a whole number in [${min}, ${max}]`);
   return n;
 }

@@ -35,4 +35,54 @@ export const LIMITS = {
   invariantNames: 1_000,
   /** Entries in a replay's choice log. */
   choices: 50_000_000,
+  /** A scenario's `limits.steps` (kernel steps; a few minutes of CPU). */
+  kernelSteps: 200_000_000,
 } as const;
+
+/**
+ * The whole-number options of the command line and the range each takes
+ * (a mistyped 1e12, a negative count or a seed past exactness is refused by
+ * name, never rounded or run for days). Seeds stay exact: run's seeds name
+ * PRNG streams by their decimal text, so any safe integer; fast-check keeps
+ * only 32 bits of its seed, so fuzz's seeds (each unit's too) stay below 2^32.
+ */
+export const OPTION_LIMITS = {
+  "--seed": { min: 0, max: Number.MAX_SAFE_INTEGER },
+  "check-determinism --runs": { min: 2, max: 1_000 },
+  "fuzz --seed": { min: 0, max: 2 ** 32 - 1 },
+  "fuzz --runs": { min: 1, max: 10_000_000 },
+  "fuzz --workers": { min: 1, max: 64 },
+  "fuzz --shard": { min: 1, max: 10_000 },
+  "explore --seed": { min: 0, max: Number.MAX_SAFE_INTEGER },
+  "explore --budget": { min: 1, max: 1_000_000 },
+  "explore --depth": { min: 1, max: 100 },
+  "explore --max-choice-points": { min: 0, max: 1_000 },
+  "explore --max-preemptions": { min: 0, max: 100 },
+  "races --budget": { min: 1, max: 1_000_000 },
+  "record --runs": { min: 1, max: 100 },
+  "serve --grace": { min: 1, max: 10_000 },
+  "serve --max-message": { min: 64, max: 64 << 20 },
+} as const;
+
+/** `fuzz --time` and other wall-clock durations: at most a day. */
+export const MAX_WALL_MS = 24 * 3_600_000;
+
+/** A command line that cannot be run as given (exit 2, one line, never a stack). */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/**
+ * The value of a whole-number option: decimal digits only (no 1e3, 0x10,
+ * -1 or 2.5), within OPTION_LIMITS; `fallback` when it is not given.
+ */
+export function wholeNumberOption(option: keyof typeof OPTION_LIMITS, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const { min, max } = OPTION_LIMITS[option];
+  const flag = option.slice(option.indexOf("--"));
+  const n = /^\d{1,20}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new UsageError(`${flag} expects a whole number from ${min.toLocaleString("en-US")} to ${max.toLocaleString("en-US")}, got ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}`);
+  }
+  return n;
+}

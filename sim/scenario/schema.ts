@@ -267,9 +267,9 @@ export const Limits = z.strictObject({
   /** Virtual time the run may last (default 60s). */
   time: Duration.default(60e9).describe(withDefault(DURATION_DOC, "60s")),
   /** Kernel steps the run may take (default 20,000,000). */
-  steps: z.number().int().min(1).default(20_000_000),
+  steps: z.number().int().min(1).max(LIMITS.kernelSteps, `expected at most ${LIMITS.kernelSteps} kernel steps`).default(20_000_000),
   /** Kernel steps without virtual time advancing before the run ends as a Zeno run (default 2,000,000). */
-  "instant-steps": z.number().int().min(1).default(2_000_000),
+  "instant-steps": z.number().int().min(1).max(LIMITS.kernelSteps, `expected at most ${LIMITS.kernelSteps} kernel steps`).default(2_000_000),
 });
 
 /** The parts a shared fragment may hold. */
