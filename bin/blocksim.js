@@ -10,6 +10,9 @@ import Module, { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
+import { guardAgainstOrphaning } from "./orphan-guard.js";
+
+guardAgainstOrphaning();
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = process.env.BLOCKSIM_DIST ?? join(root, "dist");

@@ -5,7 +5,6 @@
 import { describeErrno } from "../sim/scenario/output-file.js";
 import { runsCampaign, tuneForCampaign } from "./jit.js";
 import { main, type Io } from "./main.js";
-import { guardAgainstOrphaning } from "./orphan-guard.js";
 import { escapeTerminal } from "./terminal.js";
 
 /** Standard output could not be written (a full disk, an I/O error): blocksim's own line, exit 2. */
@@ -17,8 +16,6 @@ function outputFailed(name: string, e: unknown): never {
   }
   process.exit(2);
 }
-
-guardAgainstOrphaning();
 
 // `blocksim run … | head`: a closed pipe ends the output quietly, as other tools do.
 for (const [stream, name] of [[process.stdout, "standard output"], [process.stderr, "standard error"]] as const) {

@@ -57,16 +57,13 @@ export function checkOutputPath(path: string, what: string): void {
 }
 
 /**
- * A cell shared with a thread that may end the process (cli/orphan-guard.ts):
- * 0 idle, 1 an output file is being written, 2 the process is ending. A write
- * takes it from 0 to 1 and back; the ending thread takes it from 0 to 2, so the
+ * A cell shared with a thread that may end the process (bin/orphan-guard.js,
+ * which sets it up before this module is loaded, hence a global): 0 idle,
+ * 1 an output file is being written, 2 the process is ending. A write takes
+ * it from 0 to 1 and back; the ending thread takes it from 0 to 2, so the
  * process never ends between a temporary file's creation and its rename.
  */
-let guard: Int32Array | undefined;
-
-export function shareOutputGuard(cell: Int32Array): void {
-  guard = cell;
-}
+const guard = (globalThis as { [key: symbol]: Int32Array | undefined })[Symbol.for("blocksim.output-guard")];
 
 function beginWrite(): void {
   // 2: the process is ending; wait for that rather than start a file that would be left half written.
