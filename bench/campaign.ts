@@ -26,6 +26,7 @@ const arg = (name: string, dflt: number) => {
 };
 const RUNS = arg("--runs", 2000), ROUNDS = arg("--rounds", 3);
 
+/** One campaign; throws when it stopped at a violation (its runs and shrinks are then no throughput figure). */
 function campaign(workers: number, seed: number): { wall: number; cpu: number } {
   const out = mkdtempSync(join(tmpdir(), "blocksim-bench-"));
   const cpu0 = childrenCpu()!, t0 = performance.now();
@@ -33,6 +34,9 @@ function campaign(workers: number, seed: number): { wall: number; cpu: number } 
   const wall = (performance.now() - t0) / 1000, cpu = childrenCpu()! - cpu0;
   rmSync(out, { recursive: true, force: true });
   if (r.status !== 0 && r.status !== 1) throw new Error(`blocksim fuzz exited ${r.status}: ${r.stderr}`);
+  if (!r.stdout.includes(`no violation in ${RUNS} runs`)) {
+    throw new Error(`blocksim fuzz --seed ${seed} --workers ${workers} did not run ${RUNS} clean runs, so it gives no throughput figure:\n${r.stdout.split("\n").slice(0, 3).join("\n")}`);
+  }
   return { wall, cpu };
 }
 

@@ -60,25 +60,31 @@ export class OpBlockedError extends Error {
   }
 }
 
-/** The blocker lists of one node. */
+const OP_INDEX = new Map<BlockOpType, number>(BLOCK_OP_TYPES.map((t, i) => [t, i]));
+const NONE: readonly Error[] = Object.freeze([]);
+
+/** The blocker lists of one node (each made when first blocked: every node has them, few nodes are ever blocked). */
 export class OpBlockers {
-  private readonly lists = new Map<BlockOpType, Error[]>(BLOCK_OP_TYPES.map((t) => [t, []]));
+  private readonly lists: (Error[] | undefined)[] = [];
 
   /** Blocks `op` for `reason` (newest first, as QEMU inserts at the list head). */
   block(op: BlockOpType, reason: Error): void {
-    this.list(op).unshift(checkReason(reason));
+    checkReason(reason);
+    const i = indexOf(op);
+    (this.lists[i] ??= []).unshift(reason);
   }
 
   /** Removes every entry of `op` whose reason is this exact object. */
   unblock(op: BlockOpType, reason: Error): void {
-    const l = this.list(op);
+    const l = this.lists[indexOf(op)];
+    if (l === undefined) return;
     for (let i = l.length - 1; i >= 0; i--) if (l[i] === reason) l.splice(i, 1);
   }
 
   /** Blocks every operation type for `reason`. */
   blockAll(reason: Error): void {
     checkReason(reason);
-    for (const l of this.lists.values()) l.unshift(reason);
+    for (let i = 0; i < BLOCK_OP_TYPES.length; i++) (this.lists[i] ??= []).unshift(reason);
   }
 
   /** Unblocks every operation type for `reason`. */
@@ -88,24 +94,24 @@ export class OpBlockers {
 
   /** Whether `op` has any blocker. */
   isBlocked(op: BlockOpType): boolean {
-    return this.list(op).length > 0;
+    return this.reasons(op).length > 0;
   }
 
   /** The most recently added reason blocking `op`, if any. */
   first(op: BlockOpType): Error | undefined {
-    return this.list(op)[0];
+    return this.reasons(op)[0];
   }
 
   /** All reasons blocking `op`, newest first. */
   reasons(op: BlockOpType): readonly Error[] {
-    return this.list(op);
+    return this.lists[indexOf(op)] ?? NONE;
   }
+}
 
-  private list(op: BlockOpType): Error[] {
-    const l = this.lists.get(op);
-    if (!l) throw new TypeError(`unknown block operation type ${JSON.stringify(op)} (expected one of ${BLOCK_OP_TYPES.join(", ")})`);
-    return l;
-  }
+function indexOf(op: BlockOpType): number {
+  const i = OP_INDEX.get(op);
+  if (i === undefined) throw new TypeError(`unknown block operation type ${JSON.stringify(op)} (expected one of ${BLOCK_OP_TYPES.join(", ")})`);
+  return i;
 }
 
 function checkReason(reason: Error): Error {
