@@ -25,7 +25,8 @@
  * target = its base, dirty = what is allocated above the base; the pivot
  * moves the guest onto the base.
  *
- * copy-mode write-blocking (active mirroring, QEMU 7.2): the bitmap is
+ * copy-mode write-blocking (active mirroring, QEMU 7.2; the QMP command
+ * inserts mirror_top in a drained section of the source): the bitmap is
  * disabled, so guest writes no longer dirty it; instead mirror_top's own
  * write path copies each guest write to the target before the write
  * completes (bdrv_mirror_top_do_write). It starts once run() has set up the
