@@ -38,8 +38,11 @@ Examples:
   run: `Usage: blocksim run FILE… [options]
 
 Runs each scenario file (YAML or JSON) and prints its event log (virtual
-time, source, what happened), then PASS or FAIL with a diff of expected
-versus observed for every failed expectation.
+time from the end of setup, source, what happened; a reply names the step
+and command it answers; long lines folded), then PASS or FAIL with a diff of
+expected versus observed for every failed expectation. On a terminal a
+progress line (virtual time, each job's offset of len) shows while a run is
+long; never when piped or with --json.
 
 Options:
   --seed N             override the scenario's seed
@@ -102,9 +105,12 @@ Examples:
   timeline: `Usage: blocksim timeline FILE|REPLAY.json -o OUT.html [--seed N] [--profile P] [--strategy S]
 
 Runs a scenario (or repeats a replay) and writes a self-contained HTML page
-with an SVG timeline: a lane per QMP client, job, drained node and device;
-job states as coloured spans; commands and events as markers with tooltips;
-the first violation or failure highlighted.
+with a timeline: a lane per QMP client, job, drained node and device; job
+states as coloured spans; commands and events as labelled markers with
+tooltips; the first violation or failure highlighted with its full text.
+Zoom and pan with + − and the arrow keys, the wheel or dragging; 0 shows
+the whole run, v the window around the violation, m switches the x axis
+(virtual time, log order, or both: events at one instant stand apart).
 
 Exit codes, as run: 0 the run's expectations held, 1 one failed (the page is
 written either way), 2 bad input (nothing is written).
