@@ -584,12 +584,16 @@ const opBlockersHonoured: Invariant = {
 function rateViolation(job: Job): { detail: string; state: Record<string, unknown>; timeNs: number } | undefined {
   const earlyWakeExempt = job.type !== "backup", mirror = job.driver instanceof MirrorDriver;
   let speed = -1, copied = 0, minSlack = Infinity, minAt = 0;
+  // After block-job-set-speed the limiter keeps the slice in force (ratelimit_set_speed leaves it), so
+  // the new speed's first window may hold what is left of that slice's quota on top of its own: one more quota.
+  let carried = false;
   for (const e of job.copyLedger) {
     if (mirror && e.ready) {
       speed = -1; // unpaced: the next paced copy starts a new window
       continue;
     }
     if (e.speed !== speed || (earlyWakeExempt && e.afterEarlyWake)) {
+      carried = speed > 0 && e.speed !== speed;
       speed = e.speed;
       copied = 0;
       minSlack = Infinity;
@@ -602,7 +606,7 @@ function rateViolation(job: Job): { detail: string; state: Record<string, unknow
     }
     const quota = Math.max((speed * SLICE_NS) / 1e9, 1);
     const over = g - minSlack;
-    if (over > quota + speed / 1e8 + 1) { // slack for the limit's whole-ns slice ends
+    if (over > quota * (carried ? 2 : 1) + speed / 1e8 + 1) { // slack for the limit's whole-ns slice ends
       const windowNs = e.t - minAt;
       return {
         timeNs: e.t,
@@ -617,7 +621,7 @@ function rateViolation(job: Job): { detail: string; state: Record<string, unknow
 
 const rateLimitHonoured: Invariant = {
   name: "rate-limit-honoured",
-  description: "a rate-limited job never copies faster than its speed: between two of its copies at one speed, at most speed x the time between them plus one 100 ms slice's quota (stream, commit and mirror: counted afresh after an early wake, which QEMU 7.2 lets them use, fixed in 8.1; a READY mirror is not paced in 7.2)",
+  description: "a rate-limited job never copies faster than its speed: between two of its copies at one speed, at most speed x the time between them plus one 100 ms slice's quota (stream, commit and mirror: counted afresh after an early wake, which QEMU 7.2 lets them use, fixed in 8.1; a READY mirror is not paced in 7.2); after block-job-set-speed one more quota, as the limiter keeps the slice in force",
   when: "step",
   source: "qemu include/qemu/ratelimit.h, blockjob.c block_job_ratelimit_get_delay; 8.1 'blockjob: Adhere to rate limit even when reentered early'",
   attach(ctx) {

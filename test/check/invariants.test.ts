@@ -8,6 +8,7 @@ import { RandomStrategy, Scheduler, sleep, spawn, type Process, type Strategy } 
 import { createBlockJob, type JobNodes } from "../../sim/jobs/block-job.js";
 import type { StreamDriver } from "../../sim/jobs/drivers/stream.js";
 import type { Job } from "../../sim/jobs/job.js";
+import { runModel, type FuzzScenario } from "../../sim/fuzz/index.js";
 
 const MiB = 1 << 20;
 type Qmp = (execute: string, args?: Record<string, unknown>) => Process<QmpResponse>;
@@ -361,6 +362,23 @@ describe("each invariant fires when provoked", () => {
       if (honest) expect(violations).toEqual([]);
       else expect(violations).toMatchObject([{ invariant: "rate-limit-honoured", job: "greedy", state: { speed: MiB } }]);
     }
+  });
+
+  it("rate-limit-honoured allows one more quota after block-job-set-speed, whose limiter keeps the slice in force (fuzz seed 60004)", () => {
+    const sc: FuzzScenario = {
+      devices: [{ name: "ds0", sizeBytes: 4 * MiB, latencyNs: 1_000_000 }, { name: "dt2", sizeBytes: 4 * MiB, latencyNs: 100_000 }],
+      nodes: [{ driver: "raw", "node-name": "s0", file: "ds0" }, { driver: "raw", "node-name": "t2", file: "dt2" }],
+      actions: [
+        { atNs: 0, execute: "blockdev-mirror", arguments: { "job-id": "j1", device: "s0", target: "t2", sync: "full", speed: MiB } },
+        { atNs: 52_800_000, guest: "s0", requests: 299, intervalNs: 100_000 },
+        { atNs: 161_500_000, execute: "block-job-set-speed", arguments: { device: "j1", speed: 64 * MiB } },
+      ],
+      maxTimeNs: 30e9,
+    };
+    const r = runModel(sc, { invariants: ["rate-limit-honoured"] });
+    expect(r.responses.map((x) => x.response)).not.toContainEqual(expect.objectContaining({ error: expect.anything() }));
+    expect(r.events).toContain("BLOCK_JOB_COMPLETED j1");
+    expect(r.violations).toEqual([]);
   });
 
   it("rate-limit-honoured stays quiet for QEMU 7.2's early wake: a stream paused and resumed mid-sleep takes its next chunk at once", () => {
