@@ -183,7 +183,7 @@ function subjectOnly(subject: ReplaySubject, label: string): ReadReplay {
 function isReplayFile(path: string): boolean {
   try {
     const text = readInputFile(path, path, LIMITS.replayBytes);
-    return text.includes(`"${REPLAY_FORMAT}"`) || /"blocksim-(race|fuzz)-replay"/.test(text);
+    return text.includes(`"${REPLAY_FORMAT}"`) || /"blocksim-(race|fuzz|serve)-replay"/.test(text);
   } catch {
     return false;
   }

@@ -34,7 +34,7 @@ export async function cmdTimeline(args: string[], io: Io): Promise<number> {
 function looksLikeReplay(file: string): boolean {
   try {
     const text = readInputFile(file, file, LIMITS.replayBytes);
-    return text.includes(`"${REPLAY_FORMAT}"`) || /"blocksim-(race|fuzz)-replay"/.test(text);
+    return text.includes(`"${REPLAY_FORMAT}"`) || /"blocksim-(race|fuzz|serve)-replay"/.test(text);
   } catch {
     return false;
   }

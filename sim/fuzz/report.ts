@@ -4,7 +4,7 @@
  * lane, the events with their times, job spans, drained sections, devices.
  * It only watches the run: the trace hash is the one runModel gives.
  */
-import { describeRunOutcome } from "../harness/run.js";
+import { describeRunOutcome, type Violation } from "../harness/run.js";
 import type { Strategy } from "../scheduler/index.js";
 import type { LogEntry, RunReport, StepReport } from "../scenario/runner.js";
 import { jobSpans } from "../report/job-spans.js";
@@ -56,10 +56,24 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
     name: model.name ?? "fuzz case", file: "(fuzz case)", profile: o.profile, seed: o.seed, strategy: o.strategy.name, ok,
     failures: [
       ...(run.outcome.kind === "qemu-crash" ? [{ kind: "outcome" as const, message: describeRunOutcome(run.outcome), timeNs: run.outcome.timeNs }] : []),
-      ...run.violations.map((v) => ({ kind: "invariant" as const, message: `invariant ${v.invariant} violated${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}`, timeNs: v.timeNs })),
+      ...byInvariant(run.violations).map(([v, n]) => ({
+        kind: "invariant" as const, timeNs: v.timeNs,
+        message: `invariant ${v.invariant} violated${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}${n > 1 ? ` (and ${n - 1} more time${n === 2 ? "" : "s"})` : ""}`,
+      })),
     ],
     outcome: run.outcome, endTimeNs: run.endTimeNs, kernelSteps: run.steps, hash: run.hash, choices: run.choices,
     setupEndNs, setupLogIndex, log, steps, jobs: jobSpans(log), jobsAtEnd: [], violations: run.violations, drains, devices: devices(),
     ...(run.trace ? { trace: run.trace } : {}),
   };
+}
+
+/** The first violation of each invariant, with how many times it broke (as the scenario runner reports them). */
+function byInvariant(vs: readonly Violation[]): [Violation, number][] {
+  const first = new Map<string, [Violation, number]>();
+  for (const v of vs) {
+    const seen = first.get(v.invariant);
+    if (seen) seen[1]++;
+    else first.set(v.invariant, [v, 1]);
+  }
+  return [...first.values()];
 }

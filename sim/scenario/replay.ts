@@ -214,7 +214,7 @@ function loadWhere(rp: ReadReplay, s: { scenario?: string; sha256?: string; inli
   const roots = [realOrResolved(rp.dir), ...(opts.allowImport ?? []).map(realOrResolved)];
   const inside = (root: string) => real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
   if (!roots.some(inside)) {
-    throw new InputError([{ file: rp.file, path: `${at}.scenario`, message: `the scenario ${JSON.stringify(s.scenario)} resolves to ${real}, outside the replay file's folder ${roots[0]}; expected a scenario inside the replay file's folder tree (or allow another with --allow-import PATH)` }]);
+    throw new InputError([{ file: rp.file, path: `${at}.scenario`, ...(rp.locate([...at.split("."), "scenario"]) ?? {}), message: `the scenario ${JSON.stringify(s.scenario)} resolves to ${real}, outside the replay file's folder ${roots[0]}; expected a scenario inside the replay file's folder tree (or allow another with --allow-import PATH)` }]);
   }
   const display = relative(process.cwd(), scenarioPath) || scenarioPath;
   let loaded: LoadedScenario;
@@ -223,7 +223,7 @@ function loadWhere(rp: ReadReplay, s: { scenario?: string; sha256?: string; inli
   } catch (e) {
     // A scenario that cannot be read is named with where the replay file points at it.
     if (e instanceof InputError && e.problems.length === 1 && e.problems[0].message.startsWith("cannot read the file")) {
-      throw new InputError([{ file: rp.file, path: `${at}.scenario`, message: `the scenario ${JSON.stringify(s.scenario)} (${display}): ${e.problems[0].message}; expected a scenario file beside the replay file` }]);
+      throw new InputError([{ file: rp.file, path: `${at}.scenario`, ...(rp.locate([...at.split("."), "scenario"]) ?? {}), message: `the scenario ${JSON.stringify(s.scenario)} (${display}): ${e.problems[0].message}; expected a scenario file beside the replay file` }]);
     }
     throw e;
   }
