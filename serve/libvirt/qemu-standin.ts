@@ -164,10 +164,11 @@ export async function standInMain(argv: string[]): Promise<number> {
 /** -daemonize: run a detached copy and exit once it is listening. */
 async function daemonize(argv: string[]): Promise<number> {
   const { createServer } = await import("node:net");
-  const { mkdtempSync } = await import("node:fs");
+  const { mkdtempSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
-  const sock = join(mkdtempSync(join(tmpdir(), "blocksim-qemu-")), "ready.sock");
+  const dir = mkdtempSync(join(tmpdir(), "blocksim-qemu-"));
+  const sock = join(dir, "ready.sock");
   const ready = new Promise<boolean>((resolve) => {
     const srv = createServer((c) => c.on("data", () => { srv.close(); resolve(true); }));
     srv.listen(sock);
@@ -177,5 +178,7 @@ async function daemonize(argv: string[]): Promise<number> {
     detached: true, stdio: "ignore", env: { ...process.env, BLOCKSIM_QEMU_DAEMON: sock },
   });
   child.unref();
-  return (await ready) ? 0 : 1;
+  const listening = await ready;
+  rmSync(dir, { recursive: true, force: true }); // the copy has said it listens: the ready socket is done with
+  return listening ? 0 : 1;
 }

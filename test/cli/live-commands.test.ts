@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -31,6 +31,7 @@ describe("blocksim conform and record", () => {
     expect(await main(["conform", dir], i)).toBe(1);
     expect(o.out).toMatch(/DIFF {2}target_error_ignore: departs at entry 10/);
     expect(o.out).toMatch(/1 undeclared difference/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("record and conform have help: help record, record --help, help conform, conform --help (exit 0)", async () => {
@@ -48,6 +49,7 @@ describe("blocksim conform and record", () => {
     expect(await main(["record", join(dir, "bad.json")], i)).toBe(2);
     expect(o.err).toMatch(/^record: .*bad\.json: /);
     expect(await main(["record", join(dir, "bad.json"), "--out"], i)).toBe(2);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("both refuse bad arguments with exit 2 and a usage line", async () => {

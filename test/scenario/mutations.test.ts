@@ -5,11 +5,11 @@
  * report — no crash, no hang.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { InputError } from "../../sim/scenario/errors.js";
 import { LIMITS } from "../../sim/scenario/limits.js";
@@ -119,6 +119,7 @@ describe("the loader against hostile import trees", () => {
   type Target = "fragment" | "diamond" | "cycle" | "fifo" | "dev-zero" | "dev-null" | "symlink-out" | "not-fragment" | "not-yaml" | "huge" | "big-count" | "deep";
   const targets: Target[] = ["fragment", "diamond", "cycle", "fifo", "dev-zero", "dev-null", "symlink-out", "not-fragment", "not-yaml", "huge", "big-count", "deep"];
   const base = mkdtempSync(join(tmpdir(), "blocksim-hostile-"));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
   let n = 0;
 
   function build(kinds: Target[]): string {

@@ -5,17 +5,18 @@
  * echoed, bounds on every dimension, `__proto__` keys and deep nesting
  * refused with a clean error.
  */
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { formatProblems, InputError, MAX_PROBLEMS } from "../../sim/scenario/errors.js";
 import { loadScenarioFile, loadScenarioText, parseText, type LoadOptions } from "../../sim/scenario/loader.js";
 import { LIMITS } from "../../sim/scenario/limits.js";
 import { loadReplayScenario, readReplayFile } from "../../sim/scenario/replay.js";
 
 const root = mkdtempSync(join(tmpdir(), "blocksim-untrusted-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 
 /** Writes files into a fresh folder; returns its path. */
