@@ -16,6 +16,7 @@ it("the README's limits table matches sim/scenario/limits.ts, and the command bl
     `| a guest's \`iodepth\` / a device's \`queue-depth\` | ${n(LIMITS.iodepth)} / ${n(LIMITS.queueDepth)} |`,
     `| a device's data ranges or fault rules | ${n(LIMITS.deviceRanges)} |`,
     `| steps | ${n(LIMITS.steps)} |`,
+    `| clusters of all devices together | ${n(LIMITS.clusters)} `,
     `| options of one chosen moment (\`at: { choose: … }\`) | ${n(LIMITS.chooseOptions)} |`,
     `| entries in \`expect.events\`, \`never\`, \`data\` | ${n(LIMITS.expectations)} each |`,
     `| job ids in \`expect.jobs\` | ${n(LIMITS.expectJobs)} |`,

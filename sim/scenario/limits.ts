@@ -35,6 +35,8 @@ export const LIMITS = {
   invariantNames: 1_000,
   /** Entries in a replay's choice log. */
   choices: 50_000_000,
+  /** Clusters of all devices together (blocksim keeps a version per cluster: about 9 bytes each). */
+  clusters: 64 * 1024 * 1024,
   /** A scenario's `limits.steps` (kernel steps; a few minutes of CPU). */
   kernelSteps: 200_000_000,
 } as const;

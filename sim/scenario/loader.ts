@@ -494,6 +494,7 @@ function collectReferenceProblems(s: Scenario, m: Merged, p: Parsed, problems: P
   });
 
   const devices = new Map<string, Origin>();
+  let clusters = 0;
   for (const { value: d, from } of m.devices) {
     const prev = devices.get(d.name);
     if (prev) at(from, ["name"], `device "${d.name}" is declared twice (first in ${prev.file} at ${pathText(prev.path)})`);
@@ -502,6 +503,13 @@ function collectReferenceProblems(s: Scenario, m: Merged, p: Parsed, problems: P
     if (d.size < 1) at(from, ["size"], "expected a size of at least 1 byte");
     else if (d.size / Math.max(512, d["cluster-size"]) > MAX_CLUSTERS) {
       at(from, ["size"], `${d.size} bytes make ${Math.ceil(d.size / d["cluster-size"])} clusters of ${d["cluster-size"]} bytes; blocksim keeps a version per cluster and allows at most ${MAX_CLUSTERS}: use a larger cluster-size or a smaller device`);
+    } else {
+      // Each device's clusters are allowed; a thousand of the largest would take tens of gigabytes together.
+      clusters += Math.ceil(d.size / Math.max(512, d["cluster-size"]));
+      if (clusters > LIMITS.clusters) {
+        at(from, ["size"], `the devices up to this one have ${clusters} clusters together, more than blocksim's limit of ${LIMITS.clusters} (a version is kept per cluster): use larger cluster-sizes or smaller devices`);
+        clusters = -Infinity; // said once
+      }
     }
     d.data.forEach((r, i) => {
       if (r.length === 0) at(from, ["data", i, "length"], "expected a length of at least 1 byte");

@@ -109,6 +109,13 @@ describe("bounds and shapes", () => {
     }
   });
 
+  it("the clusters of all devices together are bounded (a thousand devices of 2^22 clusters each took over 4 GB and aborted)", () => {
+    const devices = Array.from({ length: 1000 }, (_, i) => ({ name: `d${i}`, size: "256GiB", "cluster-size": 65536 }));
+    expect(problems(() => loadScenarioText(JSON.stringify({ name: "b", devices }), "b.json"))).toEqual([
+      expect.stringMatching(new RegExp(`^devices\\[16\\]\\.size: the devices up to this one have ${17 * 4194304} clusters together, more than blocksim's limit of ${LIMITS.clusters}`)),
+    ]);
+  });
+
   it("a file of many bad entries reports the first hundred problems and says there may be more", () => {
     const steps = Array.from({ length: 1_000 }, (_, i) => ({ at: i, exeute: "query-jobs" }));
     try {
