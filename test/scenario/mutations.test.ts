@@ -107,6 +107,33 @@ describe("random mutations of the shipped scenarios", () => {
   }, 240_000);
 });
 
+describe("JSON read by JSON.parse and by the YAML parser", () => {
+  it("give the same scenario, or the same problems, for mutants written as JSON (with repeated keys spliced in)", () => {
+    const result = (text: string) => {
+      try {
+        return { scenario: loadScenarioText(text, "m.json", dir.pathname).scenario };
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        return { problems: e.problems.map((p) => `${p.path}: ${p.message.replace(/line \d+/g, "line N")}`) }; // the comment shifts lines by one
+      }
+    };
+    fc.assert(
+      fc.property(fc.nat(goods.length - 1), fc.array(mutation, { maxLength: 3 }), fc.nat(), fc.boolean(), (gi, ms, at, repeat) => {
+        let text = JSON.stringify(mutate(goods[gi].doc, ms));
+        // A repeated key after some "{": JSON.parse would keep the last silently; both paths must refuse it.
+        const brace = [...text.matchAll(/\{"([^"]+)":/g)];
+        if (repeat && brace.length > 0) {
+          const m = brace[at % brace.length];
+          text = text.slice(0, m.index + 1) + `"${m[1]}": 0, ` + text.slice(m.index + 1);
+        }
+        // A leading comment is not JSON: the same document, through the YAML parser.
+        expect(result(text), text.slice(0, 200)).toEqual(result(`# through YAML\n${text}`));
+      }),
+      { seed: 20261130, numRuns: 150 },
+    );
+  }, 120_000);
+});
+
 /**
  * The loader against hostile file trees (issue 19): a scenario importing a
  * random graph of files — fragments, diamonds, cycles, FIFOs, device files,
@@ -116,8 +143,10 @@ describe("random mutations of the shipped scenarios", () => {
  */
 describe("the loader against hostile import trees", () => {
   const SECRET = "TOPSECRET-4242";
-  type Target = "fragment" | "diamond" | "cycle" | "fifo" | "dev-zero" | "dev-null" | "symlink-out" | "not-fragment" | "not-yaml" | "huge" | "big-count" | "deep";
-  const targets: Target[] = ["fragment", "diamond", "cycle", "fifo", "dev-zero", "dev-null", "symlink-out", "not-fragment", "not-yaml", "huge", "big-count", "deep"];
+  type Target = "fragment" | "diamond" | "cycle" | "fifo" | "dev-zero" | "dev-null" | "symlink-out" | "not-fragment" | "not-yaml" | "huge" | "big-count" | "deep"
+    | "repeated-key" | "json-fragment" | "json-repeated-key" | "many-clusters" | "many-problems";
+  const targets: Target[] = ["fragment", "diamond", "cycle", "fifo", "dev-zero", "dev-null", "symlink-out", "not-fragment", "not-yaml", "huge", "big-count", "deep",
+    "repeated-key", "json-fragment", "json-repeated-key", "many-clusters", "many-problems"];
   const base = mkdtempSync(join(tmpdir(), "blocksim-hostile-"));
   afterAll(() => rmSync(base, { recursive: true, force: true }));
   let n = 0;
@@ -142,6 +171,11 @@ describe("the loader against hostile import trees", () => {
         case "huge": writeFileSync(path, `description: "${"x".repeat(LIMITS.fileBytes + 1)}"\n`); break;
         case "big-count": writeFileSync(path, `guests: [{ node: n, iodepth: 100000000 }]\ndevices: [{ name: big${i}, size: 1MiB, queue-depth: 1000000000 }]\n`); break;
         case "deep": writeFileSync(path, `devices: ${"[".repeat(500)}${"]".repeat(500)}\n`); break;
+        case "repeated-key": writeFileSync(path, `${SECRET}: 1\n${SECRET}: 2\n`); break;
+        case "json-fragment": writeFileSync(path, JSON.stringify({ devices: [{ name: `j${i}`, size: 1 << 20 }] })); break;
+        case "json-repeated-key": writeFileSync(path, `{"devices": [], "${SECRET}": 1, "${SECRET}": 2}`); break;
+        case "many-clusters": writeFileSync(path, JSON.stringify({ devices: Array.from({ length: 20 }, (_, k) => ({ name: `c${i}-${k}`, size: 2 ** 38, "cluster-size": 65536 })) })); break;
+        case "many-problems": writeFileSync(path, JSON.stringify({ devices: Array.from({ length: 5000 }, (_, k) => ({ name: `p${i}-${k}`, size: -1, [SECRET]: 1 })) })); break;
       }
       imports.push(f);
     });
