@@ -17,7 +17,7 @@ import { explore, type ExploreStrategy } from "../sim/harness/explore.js";
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { runScenario } from "../sim/scenario/runner.js";
 import { RandomStrategy } from "../sim/scheduler/index.js";
-import { CATALOG, subjectOf } from "../sim/races/catalog.js";
+import { breaksSubject, loadRaces } from "../sim/races/catalog.js";
 
 const SCENARIO = new URL("../scenarios/transaction-of-backups.yaml", import.meta.url).pathname;
 const argRuns = process.argv.indexOf("--runs");
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   console.log(`\nruns and wall time to the first violation, median over ${SEEDS} exploration seeds (budget ${BUDGET} runs):`);
   console.log("| race | random: runs | random: wall | PCT: runs | PCT: wall | under 1 s |");
   console.log("|---|---|---|---|---|---|");
-  for (const race of CATALOG) {
+  for (const race of loadRaces()) {
     const cells: string[] = [];
     let best = Infinity;
     for (const strategy of ["random", "pct"] as ExploreStrategy[]) {
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
       let missed = 0;
       for (let k = 0; k < SEEDS; k++) {
         const t = performance.now();
-        const r = explore(subjectOf(race, race.buggyProfile), { strategy, budget: BUDGET, seed: 1 + k * BUDGET });
+        const r = explore(breaksSubject(race, race.header["buggy-profile"]), { strategy, budget: BUDGET, seed: 1 + k * BUDGET });
         wall.push(performance.now() - t);
         if (r.found.length > 0) runs.push(r.found[0].run);
         else missed++;

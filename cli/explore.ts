@@ -12,7 +12,7 @@
 import { dirname, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject, type SubjectRun } from "../sim/harness/explore.js";
-import { catalogRace } from "../sim/races/catalog.js";
+import { loadRaces } from "../sim/races/catalog.js";
 import { LIMITS, OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/limits.js";
 import { loadScenarioFile, readInputFile, type LoadedScenario } from "../sim/scenario/loader.js";
 import { makeReplay, makeReplayOf, OldReplayFormatError, readReplayFile, REPLAY_FORMAT, REPLAY_VERSION, writeReplayFile, type ReadReplay, type ReplayFile, type ReplaySubject } from "../sim/scenario/replay.js";
@@ -41,7 +41,7 @@ Options:
   --max-choice-points C   exhaustive: branch at the first C choice points (default 12)
   --max-preemptions K     exhaustive: at most K non-FIFO picks (default 2)
   --all                   do not stop at the first violation
-  --profile P             profile (default: the race's buggy profile, or the replay's)
+  --profile P             profile (default: the race's buggy profile, the replay's, or the file's)
   --seed S                first seed of random and PCT walks (default 1)
   --out FILE              where the replay file goes
 
@@ -106,7 +106,7 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
     io.out(`replay file: ${out}\nreplay: npx blocksim replay ${out}\ntimeline: npx blocksim timeline ${out} -o ${out.replace(/(\.replay)?\.json$/, "")}.html\n`);
     return 1;
   } catch (e) {
-    if (e instanceof Usage || e instanceof UsageError || (e instanceof Error && /^unknown race/.test(e.message))) {
+    if (e instanceof Usage || e instanceof UsageError) {
       io.err(`blocksim explore: ${(e as Error).message}\n`);
       return 2;
     }
@@ -141,9 +141,13 @@ function resolveTarget(name: string, profile: string | undefined, strategy: Expl
     rp = readReplayFile(name);
     p = profile ?? rp.replay.profile;
   } else {
-    const race = catalogRace(name);
-    p = profile ?? race.buggyProfile;
-    rp = subjectOnly({ race: race.name }, race.name);
+    // A race of the catalog by name: its scenario file, under its buggy profile.
+    const races = loadRaces();
+    const race = races.find((r) => r.name === name);
+    if (!race) throw new Usage(`unknown race '${name}' (and not a .yaml, .yml or .json file); known races: ${races.map((r) => r.name).join(", ")}`);
+    scenarioFile = { loaded: race.loaded, path: race.file };
+    p = profile ?? race.header["buggy-profile"];
+    rp = subjectOnly({ inline: {} }, race.file);
   }
   const reports = new Map<string, RunReport>();
   const foundBy = () => `blocksim explore ${name} --strategy ${strategy} --profile ${p}`;

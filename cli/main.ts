@@ -57,7 +57,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "timeline": return await (await import("./timeline.js")).cmdTimeline(rest, io);
       case "fuzz": return await (await import("./fuzz.js")).fuzzCommand(rest, io);
       case "explore": return (await import("./explore.js")).exploreCommand(rest, io);
-      case "races": return (await import("./races.js")).racesCommand(rest, io);
+      case "races": return await (await import("./races.js")).racesCommand(rest, io);
       case "triage": return (await import("./triage.js")).triageCommand(rest, io);
       case "record": return await (await import("../live/record.js")).recordCommand(rest, io);
       case "serve":

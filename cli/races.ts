@@ -1,49 +1,57 @@
 /**
- * `blocksim races`: hunts every race of the catalog under its buggy profile
- * and under its fixed one, and prints a table.
+ * `blocksim races`: hunts every race scenario file (a `race:` header) under
+ * its buggy profile and under its fixed one, and prints a table.
  *
- *   blocksim races [--budget N] [--strategy random|pct] [--race NAME] [--json]
- *   blocksim races --replay FILE
+ *   blocksim races [PATH…] [--budget N] [--strategy random|pct|exhaustive] [--race NAME] [--json] [--out DIR]
+ *   blocksim races --replay FILE        (the same as blocksim replay FILE)
  *
- * Exit codes: 0 every race found under its buggy profile and none under its
- * fixed one; 1 otherwise (or a replay that fails); 2 bad input.
+ * Exit codes: 0 every race found under its buggy profile and clean under its
+ * fixed one; 1 otherwise; 2 bad input.
  */
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { explore, picksOf, shrinkPicks, type ExploreStrategy } from "../sim/harness/explore.js";
-import { CATALOG, catalogRace, subjectOf, type CatalogRace } from "../sim/races/catalog.js";
-import { InputError, formatProblems } from "../sim/scenario/errors.js";
-import { OldReplayFormatError } from "../sim/scenario/replay.js";
+import type { ExploreStrategy } from "../sim/harness/explore.js";
+import { fixedByLine, huntRace, loadRaces, RACES_DIR, type Race, type RaceHunt } from "../sim/races/catalog.js";
+import { checkOutputPath } from "../sim/scenario/output-file.js";
+import { makeReplay, writeReplayFile } from "../sim/scenario/replay.js";
+import { UsageError } from "./args.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
 import { replayFile } from "./replay.js";
 import { wholeNumberOption } from "../sim/scenario/limits.js";
 
-export const RACES_HELP = `Usage: blocksim races [options]
+export const RACES_HELP = `Usage: blocksim races [PATH…] [options]
        blocksim races --replay FILE
 
-Runs each race of the catalog (scenarios/races) under its buggy profile until
-its invariant breaks, shrinks the schedule, then runs the same budget under
-the fixed profile, and prints: race, fixed by, found under the buggy profile,
-runs and virtual and wall time to the first violation, shrunk size, clean
-under the fixed profile.
+Hunts each race scenario file (a scenario with a \`race:\` header; PATH is a
+file or a folder, default the race catalog scenarios/races): explores it
+under its buggy profile until a schedule breaks an invariant the header
+names, shrinks that schedule, then runs the same budget under its fixed
+profile, where every schedule must hold every expectation of the file.
+Prints: race, fixed by, found, runs and virtual and wall time to the first
+violation, shrunk schedule size, clean under the fixed profile.
 
 Options:
   --budget N      runs per race and profile (default 100)
-  --strategy S    random or pct (default random)
+  --strategy S    random, pct or exhaustive (default random)
   --race NAME     only this race
   --json          one JSON object per race instead of the table
-  --replay FILE   the same as 'blocksim replay FILE'
+  --out DIR       write each found race's replay file, <race>.replay.json, into DIR
+  --replay FILE   the same as: blocksim replay FILE
 
 Examples:
   blocksim races
   blocksim races --strategy pct --budget 50
-  blocksim races --replay scenarios/races/drain-during-job-io.replay.json`;
+  blocksim races scenarios/races/drain-during-job-io.yaml --out /tmp/replays
+  blocksim replay scenarios/races/drain-during-job-io.replay.json`;
 
 /** One row of the table. */
 export interface RaceRow {
   race: string;
+  file: string;
   fixedBy: string;
   buggyProfile: string;
   fixedProfile: string;
+  breaks: string[];
   found: boolean;
   runsToFirst?: number;
   virtualMsToFirst?: number;
@@ -52,25 +60,28 @@ export interface RaceRow {
   shrunkNonFifo?: number;
   fixedRuns: number;
   cleanUnderFixed: boolean;
+  /** Under the fixed profile, the first failing seed and what failed. */
+  fixedFailure?: string;
+  /** The replay file written (with --out). */
+  replay?: string;
 }
 
-/** Hunts one race (wall time is measured here, in the CLI, never in the simulation). */
-export function raceRow(race: CatalogRace, strategy: ExploreStrategy, budget: number): RaceRow {
+/** Hunts one race; wall time is measured here, in the CLI, never in the simulation. */
+export function raceRow(race: Race, strategy: ExploreStrategy, budget: number): { row: RaceRow; hunt: RaceHunt } {
   const t0 = performance.now();
-  const buggy = explore(subjectOf(race, race.buggyProfile), { strategy, budget });
-  const wallMs = performance.now() - t0;
-  const first = buggy.found[0];
-  let shrunk: number[] | undefined;
-  if (first) shrunk = shrinkPicks(subjectOf(race, race.buggyProfile), picksOf(first.result.choices), (r) => r.violations.length > 0, { seed: first.seed, maxRuns: 200 }).picks;
-  const fixed = explore(subjectOf(race, race.fixedProfile), { strategy, budget });
+  let wallMs = 0;
+  const h = huntRace(race, { strategy, budget, onPhase: (p) => { if (p !== "buggy" && wallMs === 0) wallMs = performance.now() - t0; } });
+  const first = h.found;
   const tNs = first?.result.violations.find((v) => v.timeNs !== undefined)?.timeNs;
-  return {
-    race: race.name, fixedBy: race.fixedBy, buggyProfile: race.buggyProfile, fixedProfile: race.fixedProfile,
-    found: first !== undefined,
+  const row: RaceRow = {
+    race: race.name, file: race.file, fixedBy: fixedByLine(race.header), buggyProfile: race.header["buggy-profile"], fixedProfile: race.header["fixed-profile"],
+    breaks: race.header.breaks, found: first !== undefined,
     ...(first ? { runsToFirst: first.run, wallMsToFirst: Math.round(wallMs), ...(tNs !== undefined ? { virtualMsToFirst: tNs / 1e6 } : {}) } : {}),
-    ...(shrunk ? { shrunkPicks: shrunk.length, shrunkNonFifo: shrunk.filter((p) => p !== 0).length } : {}),
-    fixedRuns: fixed.runs, cleanUnderFixed: fixed.found.length === 0,
+    ...(h.shrunk ? { shrunkPicks: h.shrunk.picks.length, shrunkNonFifo: h.shrunk.picks.filter((p) => p !== 0).length } : {}),
+    fixedRuns: h.fixed.runs, cleanUnderFixed: h.fixed.clean,
+    ...(h.fixed.failure ? { fixedFailure: `seed ${h.fixed.failure.seed}: ${h.fixed.failure.detail}` } : {}),
   };
+  return { row, hunt: h };
 }
 
 /** The table, one line per race. */
@@ -83,16 +94,24 @@ export function formatTable(rows: RaceRow[]): string {
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd();
-  return [line(head), line(w.map((n) => "-".repeat(n))), ...body.map(line)].join("\n");
+  const notes = rows.flatMap((r) => [
+    ...(r.found ? [] : [`${r.race}: no schedule broke ${r.breaks.join(" or ")} under ${r.buggyProfile} in ${r.fixedRuns} runs`]),
+    ...(r.fixedFailure ? [`${r.race}: under ${r.fixedProfile}, ${r.fixedFailure}`] : []),
+    ...(r.replay ? [`${r.race}: replay file ${r.replay}`] : []),
+  ]);
+  return [line(head), line(w.map((n) => "-".repeat(n))), ...body.map(line), ...(notes.length ? ["", ...notes] : [])].join("\n");
 }
 
-/** `blocksim races …`; returns the exit code. */
-export function racesCommand(argv: string[], io: CliIo = defaultIo): number {
-  let values;
+/**
+ * `blocksim races …`; returns the exit code. Bad input throws UsageError or
+ * the loader's InputError, which the command line prints (exit 2).
+ */
+export async function racesCommand(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  let values, positionals;
   try {
-    ({ values } = parseArgs({
-      args: argv, strict: true,
-      options: { budget: { type: "string" }, strategy: { type: "string" }, race: { type: "string" }, json: { type: "boolean" }, replay: { type: "string" }, help: { type: "boolean", short: "h" } },
+    ({ values, positionals } = parseArgs({
+      args: argv, strict: true, allowPositionals: true,
+      options: { budget: { type: "string" }, strategy: { type: "string" }, race: { type: "string" }, json: { type: "boolean" }, out: { type: "string" }, replay: { type: "string" }, help: { type: "boolean", short: "h" } },
     }));
   } catch (e) {
     io.err(`blocksim races: ${(e as Error).message}\n`);
@@ -102,27 +121,33 @@ export function racesCommand(argv: string[], io: CliIo = defaultIo): number {
     io.out(RACES_HELP + "\n");
     return 0;
   }
-  try {
-    // The same command as `blocksim replay FILE`: one code path, one output.
-    if (values.replay !== undefined) return replayFile(values.replay, io);
-    const budget = wholeNumberOption("races --budget", values.budget, 100);
-    const strategy = (values.strategy ?? "random") as ExploreStrategy;
-    if (strategy !== "random" && strategy !== "pct") throw new Error(`--strategy expects random or pct, got "${values.strategy}"`);
-    const races = values.race !== undefined ? [catalogRace(values.race)] : CATALOG;
-    const rows: RaceRow[] = [];
-    for (const race of races) {
-      if (io.tty && !values.json) io.err(`\r${race.name}…                              `);
-      const row = raceRow(race, strategy, budget);
-      rows.push(row);
-      if (values.json) io.out(JSON.stringify(row) + "\n");
-    }
-    if (io.tty && !values.json) io.err("\r" + " ".repeat(60) + "\r");
-    if (!values.json) io.out(formatTable(rows) + "\n");
-    return rows.every((r) => r.found && r.cleanUnderFixed) ? 0 : 1;
-  } catch (e) {
-    if (e instanceof InputError) io.err(`blocksim: bad input — ${formatProblems(e.problems)}\n`);
-    else if (e instanceof OldReplayFormatError) io.err(`blocksim: ${e.message}\n`);
-    else io.err(`blocksim races: ${(e as Error).message}\n`);
-    return 2;
+  // The same command as `blocksim replay FILE`: one code path, one output.
+  if (values.replay !== undefined) return replayFile(values.replay, io);
+  const budget = wholeNumberOption("races --budget", values.budget, 100);
+  const strategy = (values.strategy ?? "random") as ExploreStrategy;
+  if (!["random", "pct", "exhaustive"].includes(strategy)) throw new UsageError(`races: --strategy expects random, pct or exhaustive, got "${values.strategy}"`);
+  let races = loadRaces(positionals.length > 0 ? positionals : [RACES_DIR]);
+  if (values.race !== undefined) {
+    const one = races.filter((r) => r.name === values.race);
+    if (one.length === 0) throw new UsageError(`races: unknown race '${values.race}'; known races: ${races.map((r) => r.name).join(", ")}`);
+    races = one;
   }
+  if (races.length === 0) throw new UsageError(`races: no race scenario files (scenarios with a race: header) in ${positionals.join(", ") || RACES_DIR}`);
+  if (values.out !== undefined) checkOutputPath(join(values.out, `${races[0].name}.replay.json`), "the replay files");
+  const rows: RaceRow[] = [];
+  for (const race of races) {
+    if (io.tty && !values.json) io.err(`\r${race.name}…                              `);
+    const { row, hunt } = raceRow(race, strategy, budget);
+    const kept = hunt.shrunk?.report ?? hunt.found?.report;
+    if (values.out !== undefined && kept) {
+      const path = join(values.out, `${race.name}.replay.json`);
+      writeReplayFile(path, makeReplay(kept, race.loaded, path, race.file, `blocksim races ${race.file} --strategy ${strategy} --budget ${budget} (under ${race.header["buggy-profile"]}, shrunk)`));
+      row.replay = path;
+    }
+    rows.push(row);
+    if (values.json) io.out(JSON.stringify(row) + "\n");
+  }
+  if (io.tty && !values.json) io.err("\r" + " ".repeat(60) + "\r");
+  if (!values.json) io.out(formatTable(rows) + "\n");
+  return rows.every((r) => r.found && r.cleanUnderFixed) ? 0 : 1;
 }

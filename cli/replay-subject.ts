@@ -1,13 +1,13 @@
 /**
  * Runs the subject of a replay file — a scenario (by path or inline), a
- * generated fuzz case, or a race of the catalog still built in code — under
+ * generated fuzz case, or a race of the catalog by name (its scenario file) — under
  * the file's profile, seed and choice log, and says whether the run
  * reproduced what the file recorded. `replay`, `fuzz --replay`,
  * `races --replay`, `timeline` and `convert-replay` all come through here.
  */
 import { fuzzReport } from "../sim/fuzz/report.js";
 import { parseFuzzCase } from "../sim/fuzz/case.js";
-import { catalogRace } from "../sim/races/catalog.js";
+import { loadRaces } from "../sim/races/catalog.js";
 import { InputError } from "../sim/scenario/errors.js";
 import type { LoadOptions } from "../sim/scenario/loader.js";
 import { eventLines, firstDifference, loadReplayScenario, loadSessionScenario, type ReadReplay, type ReplaySubject } from "../sim/scenario/replay.js";
@@ -59,7 +59,7 @@ export function runReplay(rp: ReadReplay, o: { trace?: boolean; strategy?: Strat
     }
     return { report: r.report, ...(r.difference ? { problems: [`first differing reply, ${r.difference}`] } : {}), ...(where?.staleScenario ? { staleScenario: where.staleScenario } : {}) };
   }
-  return { report: raceReport(rp, s.race, profile, seed, strategy) };
+  return { report: raceReport(rp, s.race, profile, seed, strategy, !!o.trace) };
 }
 
 /** A report of a run that did not get far (a session that stopped). */
@@ -71,22 +71,12 @@ function emptyReport(rp: ReadReplay): RunReport {
   };
 }
 
-/** A race of the catalog run once, as a report (it has no event log: the race drives QEMU itself). */
-function raceReport(rp: ReadReplay, name: string, profile: string, seed: number | string, strategy: Strategy): RunReport {
-  let race;
-  try {
-    race = catalogRace(name);
-  } catch (e) {
-    throw new InputError([{ file: rp.file, path: "subject.race", ...(rp.locate(["subject", "race"]) ?? {}), message: (e as Error).message }]);
-  }
-  const r = race.run(profile, Number(seed), strategy);
-  const violations = r.violations.map((v) => ({ invariant: v.invariant, detail: v.detail, timeNs: v.timeNs ?? 0 }));
-  return {
-    name: race.name, file: rp.file, profile, seed, strategy: strategy.name, ok: violations.length === 0,
-    failures: violations.map((v) => ({ kind: "invariant" as const, message: `invariant ${v.invariant} violated: ${v.detail}`, timeNs: v.timeNs })),
-    outcome: { kind: "ok" }, endTimeNs: Math.max(0, ...violations.map((v) => v.timeNs)), kernelSteps: 0, hash: r.hash, choices: r.choices,
-    setupEndNs: 0, setupLogIndex: 0, log: [], steps: [], jobs: [], jobsAtEnd: [], violations, drains: [], devices: [],
-  };
+/** A race of the catalog by name: its scenario file (scenarios/races), run under the replay's profile, seed and choices. */
+function raceReport(rp: ReadReplay, name: string, profile: string, seed: number | string, strategy: Strategy, trace: boolean): RunReport {
+  const races = loadRaces();
+  const race = races.find((r) => r.name === name);
+  if (!race) throw new InputError([{ file: rp.file, path: "subject.race", ...(rp.locate(["subject", "race"]) ?? {}), message: `unknown race '${name}'; known races: ${races.map((r) => r.name).join(", ")}` }]);
+  return runScenario(race.loaded, { seed, profile, strategy, keepTrace: trace });
 }
 
 /** How the run departs from the recording; empty when it reproduced it. */

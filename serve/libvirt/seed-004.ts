@@ -2,7 +2,7 @@
  * Seed 004 on real libvirt 9.0: how long `virsh blockjob --info` waits while
  * a synchronous `virsh blockjob --abort` runs, with the blocksim stand-in
  * as the emulator and a slow simulated copy target — beside what the
- * management layer (sim/mgmt, seed-004's sync-abort race) predicts for the
+ * management layer (sim/mgmt, scenarios/races/seed-004-sync-abort.yaml) predicts for the
  * same scenario: a 64 MiB disk (100 µs) copied to a 4 MiB/s target (1 ms,
  * queue depth 8), the copy started at 100 ms, the abort at 2 s, a poller
  * every 50 ms from 200 ms. The stand-in runs no guest (the model's guest
@@ -17,7 +17,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RandomStrategy } from "../../sim/scheduler/index.js";
-import { SYNC_ABORT_RACE } from "../../sim/races/seed-004.js";
+import type { Domain } from "../../sim/mgmt/index.js";
+import { loadScenarioFile } from "../../sim/scenario/loader.js";
+import { packagePath } from "../../sim/scenario/package-root.js";
+import { runScenario } from "../../sim/scenario/runner.js";
 import { domainXml } from "./domain.js";
 import { libvirtMissing, makeImages, URI, virsh } from "./virsh.js";
 
@@ -97,9 +100,13 @@ export async function measureOnLibvirt(): Promise<Seed004Measurement> {
 
 /** What sim/mgmt predicts for the same scenario under the profile closest to libvirt 9.0's sync abort (libvirt-1.2.17: waits for the event holding MODIFY). */
 export function predict(seeds: number[]): { abortMs: number; worstWaitMs: number; worstLatencyMs: number }[] {
+  const loaded = loadScenarioFile(packagePath("scenarios", "races", "seed-004-sync-abort.yaml"));
   return seeds.map((seed) => {
-    const r = SYNC_ABORT_RACE.run("libvirt-1.2.17", seed, new RandomStrategy(seed));
-    return { abortMs: r.abort ? (r.abort.returnNs - r.abort.callNs) / 1e6 : NaN, worstWaitMs: r.worstQueryWaitNs / 1e6, worstLatencyMs: r.worstQueryLatencyNs / 1e6 };
+    let dom: Domain | undefined;
+    runScenario(loaded, { profile: "libvirt-1.2.17", seed, strategy: new RandomStrategy(seed), inspect: (w) => (dom = w.dom) });
+    const abort = dom!.calls.find((c) => c.call.api === "virDomainBlockJobAbort");
+    const info = dom!.calls.filter((c) => c.call.api === "virDomainGetBlockJobInfo");
+    return { abortMs: abort ? abort.latencyNs / 1e6 : NaN, worstWaitMs: Math.max(0, ...info.map((c) => c.jobWaitNs)) / 1e6, worstLatencyMs: Math.max(0, ...info.map((c) => c.latencyNs)) / 1e6 };
   });
 }
 

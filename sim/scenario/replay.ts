@@ -13,7 +13,8 @@
  *   { inline: {…} }             a scenario in its loaded form (bytes, ns)
  *   { fuzz: {…}, invariants? }  a generated fuzz case (sim/fuzz validates it), and
  *                               the invariants checked when not all
- *   { race: NAME }              a race of the catalog that is still built in code
+ *   { race: NAME }              a race of the catalog by name: its scenario file in
+ *                               scenarios/races (the races' own files name the path)
  *   { session: {…} }            a `blocksim serve` session: its scenario (path or
  *                               inline, if any), clock, commands and replies
  *
@@ -293,9 +294,8 @@ export function makeReplayRecord(subject: ReplaySubject, r: RunRecord): ReplayFi
 export function makeReplayOf(subject: ReplaySubject, report: RunReport, foundBy?: string): ReplayFile {
   return makeReplayRecord(subject, {
     profile: report.profile, seed: report.seed, strategy: report.strategy, choices: report.choices, hash: report.hash,
-    // A race built in code drives its own kernel: the report has no outcome of its own to record.
-    ok: report.ok, ...("race" in subject ? {} : { outcome: report.outcome.kind }), violations: report.violations,
-    ...("inline" in subject || "scenario" in subject ? { failures: report.failures.map((f) => f.message) } : {}),
+    ok: report.ok, outcome: report.outcome.kind, violations: report.violations,
+    ...("inline" in subject || "scenario" in subject || "race" in subject ? { failures: report.failures.map((f) => f.message) } : {}),
     ...(report.log.length > 0 ? { events: eventLines(report) } : {}),
     ...(foundBy !== undefined ? { foundBy } : {}),
   });

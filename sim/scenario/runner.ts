@@ -18,7 +18,7 @@ import { BackupDriver } from "../jobs/drivers/backup.js";
 import { MirrorDriver } from "../jobs/drivers/mirror.js";
 import type { Job } from "../jobs/job.js";
 import type { Qemu } from "../qmp/qemu.js";
-import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, poller, VirError } from "../mgmt/index.js";
+import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, migrateWithStorage, poller, VirError } from "../mgmt/index.js";
 import type { QmpResponse } from "../qmp/types.js";
 import type { BlockNode } from "../block/index.js";
 import { versionAt, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
@@ -48,6 +48,8 @@ export interface RunOptions {
    * the simulation, and a run is the same with it or without it.
    */
   onProgress?: (p: RunProgress) => void;
+  /** Called once after the run with its world: a library user's look at the QEMU, devices and management layer as they ended. */
+  inspect?: (world: HarnessWorld) => void;
 }
 
 /** Where a run stands, for a progress line. */
@@ -201,6 +203,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const world = createWorld({ ...worldSpec(sc, { seed, profile, strategy, trace: !!opts.keepTrace }), ...(observer ? { observer } : {}) });
   w = new Steps(world, sc);
   const result = runWorld(world, { name: "scenario", safety: () => w.main() });
+  opts.inspect?.(world);
   // A step that never ran says what it was waiting for (reports and summaries read it).
   w.steps.forEach((s, i) => { if (s.state === "waiting" && s.waitingFor === undefined) { const what = w.waitingFor(i); if (what !== undefined) s.waitingFor = what; } });
   const failures: Failure[] = result.setupFailures.map((message) => ({ kind: "setup" as const, message }));
@@ -549,6 +552,7 @@ function libvirtCall(dom: Domain, client: string, c: LibvirtCall): Process<unkno
     case "virDomainBlockJobSetSpeed": return blockJobSetSpeed(dom, client, c.disk, c["bandwidth-mib"]);
     case "virDomainBlockPull": return blockPull(dom, client, c.disk, { ...(c["bandwidth-mib"] !== undefined ? { bandwidthMiB: c["bandwidth-mib"] } : {}), ...(c.base !== undefined ? { base: c.base } : {}) });
     case "virDomainBlockCopy": return blockCopy(dom, client, c.disk, { dest: c.dest, ...(c["bandwidth-mib"] !== undefined ? { bandwidthMiB: c["bandwidth-mib"] } : {}), ...(c.shallow !== undefined ? { shallow: c.shallow } : {}), ...(c["reuse-ext"] !== undefined ? { reuseExt: c["reuse-ext"] } : {}) });
+    case "virDomainMigrate": return migrateWithStorage(dom, client, { dests: { [c.disk]: c.dest }, memoryPhaseNs: c["memory-phase"], ...(c["bandwidth-mib"] !== undefined ? { bandwidthMiB: c["bandwidth-mib"] } : {}) });
     case "virDomainBlockCommit": return blockCommit(dom, client, c.disk, {
       ...(c.top !== undefined ? { top: c.top } : {}), ...(c.base !== undefined ? { base: c.base } : {}), ...(c["bandwidth-mib"] !== undefined ? { bandwidthMiB: c["bandwidth-mib"] } : {}),
       ...(c.active !== undefined ? { active: c.active } : {}), ...(c["active-node"] !== undefined ? { activeNode: c["active-node"] } : {}),

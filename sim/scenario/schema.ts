@@ -217,6 +217,8 @@ const LibvirtCall = z.discriminatedUnion("api", [
   z.strictObject({ api: z.literal("virDomainBlockPull"), disk: Disk, "bandwidth-mib": MiBps.optional(), base: z.string().optional() }),
   z.strictObject({ api: z.literal("virDomainBlockCopy"), disk: Disk, dest: z.string().min(1), "bandwidth-mib": MiBps.optional(), shallow: z.boolean().optional(), "reuse-ext": z.boolean().optional() }),
   z.strictObject({ api: z.literal("virDomainBlockCommit"), disk: Disk, top: z.string().optional(), base: z.string().optional(), "bandwidth-mib": MiBps.optional(), active: z.boolean().optional(), "active-node": z.string().optional() }),
+  /** A migration with non-shared storage (MIGRATION_OUT async job): the disk mirrored to `dest`, then the memory phase. */
+  z.strictObject({ api: z.literal("virDomainMigrate"), disk: Disk, dest: z.string().min(1), "memory-phase": Duration, "bandwidth-mib": MiBps.optional() }),
 ]);
 export type LibvirtCall = z.infer<typeof LibvirtCall>;
 const LibvirtStep = z.strictObject({ ...StepCommon, libvirt: LibvirtCall, expect: StepExpect.default("ok") });

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { exploreCommand } from "../../cli/explore.js";
 import { main } from "../../cli/main.js";
 import { fuzzCommand, parseShard, parseWallTime, shardUnits, type CliIo } from "../../cli/fuzz.js";
-import { formatTable, racesCommand } from "../../cli/races.js";
+import { formatTable } from "../../cli/races.js";
 
 const dir = mkdtempSync(join(tmpdir(), "blocksim-cli-fuzz-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,38 +18,55 @@ function capture(): CliIo & { stdout: string; stderr: string } {
 }
 
 describe("blocksim races", () => {
-  it("prints the table: found under the buggy profile, clean under the fixed one; exit 0", () => {
+  it("prints the table: found under the buggy profile, clean under the fixed one; exit 0", async () => {
     const io = capture();
-    expect(racesCommand(["--race", "cancel-error-stopped-job", "--budget", "5"], io)).toBe(0);
+    expect(await main(["races", "--race", "cancel-error-stopped-job", "--budget", "5"], io)).toBe(0);
     const lines = io.stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^race\s+fixed by\s+found\s+runs\s+virtual\s+wall\s+shrunk \(picks\/non-FIFO\)\s+clean when fixed$/);
-    expect(lines[2]).toMatch(/^cancel-error-stopped-job\s+qemu e321c0597c\s+yes\s+1\s+200\.0 ms\s+\d+ ms\s+1\/1\s+yes \(5 runs\)$/);
+    expect(lines[2]).toMatch(/^cancel-error-stopped-job\s+qemu e321c0597c\s+yes\s+1\s+\d+\.\d ms\s+\d+ ms\s+0\/0\s+yes \(5 runs\)$/);
   });
 
   it("--replay is blocksim replay: the same output and exit code (1: the race reproduces, as it should)", async () => {
     const f = repo("scenarios/races/error-stop-stacks-pauses.replay.json");
     const io = capture(), viaReplay = capture(), viaFuzz = capture();
-    expect(racesCommand(["--replay", f], io)).toBe(1);
+    expect(await main(["races", "--replay", f], io)).toBe(1);
     expect(await main(["replay", f], viaReplay)).toBe(1);
     expect(await fuzzCommand(["--replay", f], viaFuzz)).toBe(1);
     const file = JSON.parse(readFileSync(f, "utf8")) as { hash: string };
     expect(io.stdout).toContain(`REPLAY REPRODUCED ${f}: same choices, trace hash ${file.hash}, and the same failure`);
-    expect(io.stdout).toContain("jobs-conclude violated: still paused at the end of the run (pause count 1)");
+    expect(io.stdout).toContain("jobs-conclude violated");
     expect(viaReplay.stdout).toBe(io.stdout);
     expect(viaFuzz.stdout).toBe(io.stdout);
   });
 
-  it("refuses bad input with exit 2 and a clear message", () => {
+  it("hunts the files it is given and writes each found race's replay file, which blocksim replay reproduces", async () => {
+    const io = capture(), out = join(dir, "races-out");
+    mkdirSync(out);
+    expect(await main(["races", repo("scenarios/races/set-speed-zero-no-kick.yaml"), "--budget", "5", "--out", out], io)).toBe(0);
+    expect(readdirSync(out)).toEqual(["set-speed-zero-no-kick.replay.json"]);
+    expect(io.stdout).toContain(`set-speed-zero-no-kick: replay file ${join(out, "set-speed-zero-no-kick.replay.json")}`);
+    const again = capture();
+    expect(await main(["races", "--replay", join(out, "set-speed-zero-no-kick.replay.json")], again)).toBe(1);
+    expect(again.stdout).toMatch(/REPLAY REPRODUCED .*and the same failure/);
+    expect(again.stdout).toContain("jobs-conclude");
+  });
+
+  it("refuses bad input with exit 2 and a clear message", async () => {
     const io = capture();
-    expect(racesCommand(["--race", "nope"], io)).toBe(2);
-    expect(io.stderr).toMatch(/^blocksim races: unknown race 'nope'; known races: /);
-    expect(racesCommand(["--budget", "0"], capture())).toBe(2);
-    expect(racesCommand(["--bogus"], capture())).toBe(2);
+    expect(await main(["races", "--race", "nope"], io)).toBe(2);
+    expect(io.stderr).toMatch(/^blocksim: races: unknown race 'nope'; known races: cancel-error-stopped-job, /);
+    expect(await main(["races", "--budget", "0"], capture())).toBe(2);
+    expect(await main(["races", "--bogus"], capture())).toBe(2);
+    const noHeader = capture();
+    expect(await main(["races", repo("scenarios/backup.yaml")], noHeader)).toBe(2);
+    expect(noHeader.stderr).toContain("no `race:` header");
   });
 
   it("marks a race not found or not clean", () => {
-    const t = formatTable([{ race: "r", fixedBy: "qemu abc (x)", buggyProfile: "b", fixedProfile: "c", found: false, fixedRuns: 3, cleanUnderFixed: false }]);
+    const t = formatTable([{ race: "r", file: "r.yaml", fixedBy: "qemu abc (x)", buggyProfile: "b", fixedProfile: "c", breaks: ["no-crash"], found: false, fixedRuns: 3, cleanUnderFixed: false, fixedFailure: "seed 2: boom" }]);
     expect(t.split("\n")[2]).toMatch(/^r\s+qemu abc\s+NO\s+-\s+-\s+-\s+-\s+NO$/);
+    expect(t).toContain("r: no schedule broke no-crash under b in 3 runs");
+    expect(t).toContain("r: under c, seed 2: boom");
   });
 });
 
@@ -60,12 +77,13 @@ describe("blocksim explore", () => {
     expect(io.stdout).toMatch(/strategy exhaustive: (\d+) runs, \1 distinct schedules \(every schedule within the bounds\), 0 violating/);
   });
 
-  it("a walk under the buggy profile stops at the first violation, shrinks it and writes a replay that blocksim replay reproduces", async () => {
+  it("a race by name: a walk under its buggy profile stops at the first violation, shrinks it and writes a replay that blocksim replay reproduces", async () => {
     const io = capture(), out = join(dir, "soft.json");
     expect(exploreCommand(["mirror-soft-cancel-pre-ready", "--strategy", "pct", "--budget", "50", "--out", out], io)).toBe(1);
+    expect(io.stdout).toContain("profile mirror-soft-cancel-pre-ready");
     expect(io.stdout).toContain("cancel-honoured: cancelled in status running, yet completed successfully");
     expect(io.stdout).toContain(`replay: npx blocksim replay ${out}`);
-    expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 2, subject: { race: "mirror-soft-cancel-pre-ready" }, ok: false });
+    expect(JSON.parse(readFileSync(out, "utf8"))).toMatchObject({ "blocksim-replay": 2, subject: { inline: expect.objectContaining({ name: "mirror-soft-cancel-pre-ready" }) }, ok: false });
     const again = capture();
     expect(await main(["replay", out, "--quiet"], again)).toBe(1);
     expect(again.stdout).toMatch(/REPLAY REPRODUCED .*and the same failure/);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { explore, nextPrefix, PickListStrategy, shrinkPicks, type Subject } from "../../sim/harness/explore.js";
-import { parseChoiceLog, Scheduler, yieldNow, type Process } from "../../sim/scheduler/index.js";
-import { START_SHIM_RACE, TXN_START_RACE, type Race } from "../../sim/races/seed-races.js";
+import { Scheduler, yieldNow, type Process } from "../../sim/scheduler/index.js";
+import { breaksSubject, loadRaces, type Race } from "../../sim/races/catalog.js";
 
 /**
  * k processes, all ready at once, each recording and yielding `yields` times
@@ -24,10 +24,8 @@ const interleavings = (k: number, steps: number, bad?: (order: string) => boolea
   return { hash: r.hash, choices: r.choices, violations: bad?.(order) ? [{ invariant: "bad-order", detail: order }] : [] };
 };
 
-const raceSubject = (race: Race, profile: string): Subject => (strategy, seed) => {
-  const r = race.run(profile, seed, strategy);
-  return { hash: r.hash, choices: parseChoiceLog(r.choices), violations: r.violations.filter((v) => v.rule === race.rule).map((v) => ({ invariant: v.rule, detail: v.detail })) };
-};
+const raceSubject = (race: Race, profile: string): Subject => breaksSubject(race, profile);
+const [TXN_START_RACE, START_SHIM_RACE] = ["txn-start-before-commit", "pause-before-first-start"].map((n) => loadRaces().find((r) => r.name === n)!);
 
 describe("PickListStrategy", () => {
   it("answers pick % n, then FIFO past the end, and records each width", () => {
@@ -76,8 +74,8 @@ describe("bounded exhaustive exploration", () => {
 
 describe("random and PCT walks over the seed races", () => {
   for (const race of [TXN_START_RACE, START_SHIM_RACE]) {
-    it(`${race.name}: random finds it under ${race.buggyProfile}, not under current`, () => {
-      const found = explore(raceSubject(race, race.buggyProfile), { strategy: "random", budget: 20 });
+    it(`${race.name}: random finds it under ${race.header["buggy-profile"]}, not under current`, () => {
+      const found = explore(raceSubject(race, race.header["buggy-profile"]), { strategy: "random", budget: 20 });
       expect(found.found.length, `random, 20 seeds`).toBe(1);
       const clean = explore(raceSubject(race, "current"), { strategy: "random", budget: 20 });
       expect(clean.found).toEqual([]);
@@ -96,7 +94,7 @@ describe("random and PCT walks over the seed races", () => {
 
 describe("shrinking a failing schedule", () => {
   it("keeps it failing and makes it no longer and no more preemptive", () => {
-    const subject = raceSubject(START_SHIM_RACE, START_SHIM_RACE.buggyProfile);
+    const subject = raceSubject(START_SHIM_RACE, START_SHIM_RACE.header["buggy-profile"]);
     const found = explore(subject, { strategy: "random", budget: 20 }).found[0];
     const picks = found.result.choices.map((c) => c[1]);
     const shrunk = shrinkPicks(subject, picks, (r) => r.violations.length > 0, { seed: found.seed });
