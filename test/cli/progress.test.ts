@@ -8,13 +8,19 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main, type Io } from "../../cli/main.js";
 import { loadScenarioText } from "../../sim/scenario/loader.js";
 import { PROGRESS_EVERY_STEPS, runScenario, type RunProgress } from "../../sim/scenario/runner.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const tmp = mkdtempSync(join(tmpdir(), "blocksim-progress-"));
+// Made when the tests start (not when the file is loaded), so a file loaded but not run leaves nothing behind.
+let tmp = "", file = "";
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), "blocksim-progress-"));
+  file = join(tmp, "long.yaml");
+  writeFileSync(file, LONG);
+});
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 // A mirror long enough for a few looks (about 60,000 kernel steps), with a guest writing under it.
@@ -30,8 +36,6 @@ steps:
     execute: job-complete
     arguments: { id: m0 }
 `;
-const file = join(tmp, "long.yaml");
-writeFileSync(file, LONG);
 
 function io(tty: boolean, columns?: number): Io & { stdout: string; stderr: string } {
   const o = { stdout: "", stderr: "", tty, ...(columns ? { columns } : {}), out: (t: string) => void (o.stdout += t), err: (t: string) => void (o.stderr += t) };

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RandomStrategy } from "../../sim/scheduler/index.js";
 import { renderTimeline, STATUS_COLOURS, timelineModel, type TimelineItem } from "../../sim/report/timeline.js";
 import { loadScenarioFile } from "../../sim/scenario/loader.js";
@@ -19,7 +19,9 @@ import { runScenario, type RunOptions } from "../../sim/scenario/runner.js";
 
 const dir = new URL("../../scenarios/", import.meta.url);
 const CHROMIUM = "/usr/bin/chromium";
-const tmp = mkdtempSync(join(tmpdir(), "blocksim-timeline-"));
+// Made when the tests start (not when the file is loaded), so a file loaded but not run leaves nothing behind.
+let tmp = "";
+beforeAll(() => { tmp = mkdtempSync(join(tmpdir(), "blocksim-timeline-")); });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function report(file: string, opts: RunOptions = {}) {
