@@ -38,7 +38,7 @@ function coreRule(name: string, description: string, source?: string): Invariant
     attach: (ctx) => ({
       kinds: ["violation"],
       onRecord(r) {
-        if (r.src === "check" && r.kind === "violation" && r.data?.rule === name) {
+        if (r.src === "check" && r.kind === "violation" && r.data?.invariant === name) {
           ctx.report({ job: String(r.data.job), detail: String(r.data.detail), state: { reportedBy: "job core" } });
         }
       },

@@ -5,6 +5,7 @@
  */
 import type { BlockEvent, BlockGraph } from "../block/index.js";
 import type { JobManager } from "../jobs/manager.js";
+import type { Violation } from "../jobs/violation.js";
 import type { TranscriptEntry } from "../qmp/types.js";
 import type { RunResult, Scheduler, TraceRecord } from "../scheduler/index.js";
 
@@ -17,18 +18,8 @@ export interface World {
   monitor?: { readonly transcript: readonly TranscriptEntry[] };
 }
 
-/** One broken invariant, with the state that broke it. */
-export interface CheckViolation {
-  invariant: string;
-  /** Virtual time of the breaking step, ns. */
-  timeNs: number;
-  /** The job concerned, if any. */
-  job?: string;
-  /** One line: what happened. */
-  detail: string;
-  /** The relevant state at that moment (plain JSON), for the report. */
-  state?: Record<string, unknown>;
-}
+/** One broken invariant, with the state that broke it: the one Violation type (sim/jobs/violation.ts). */
+export type CheckViolation = Violation;
 
 /** Where a monitor sends what it finds. */
 export interface CheckContext {

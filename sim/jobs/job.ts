@@ -183,13 +183,9 @@ export interface JobEvent {
   data: Record<string, unknown>;
 }
 
-/** A broken rule observed while running: the run goes on, the report names it. */
-export interface Violation {
-  timeNs: number;
-  rule: string;
-  job: string;
-  detail: string;
-}
+/** A broken invariant observed while running (the run goes on, the report names it): the one Violation type. */
+import type { Violation } from "./violation.js";
+export type { Violation };
 
 /** What every job shares: the kernel, behaviour switches, and where events and violations go. */
 export interface JobContext {
@@ -395,7 +391,7 @@ export class Job {
   resume(): void {
     this.assertAlive("resume");
     if (this.pauseCount <= 0) {
-      this.ctx.violation({ rule: "pause-count-non-negative", job: this.name, detail: "resume with pause_count 0" });
+      this.ctx.violation({ invariant: "pause-count-non-negative", job: this.name, detail: "resume with pause_count 0" });
       return;
     }
     this.pauseCount--;
@@ -423,7 +419,7 @@ export class Job {
     }
     if (!this.parked && this.co) {
       // busy says parked but the coroutine is running (in I/O): entering it now would re-enter a live coroutine.
-      this.ctx.violation({ rule: "coroutine-reentered", job: this.name, detail: "entered while not parked at a yield point (busy was false)" });
+      this.ctx.violation({ invariant: "coroutine-reentered", job: this.name, detail: "entered while not parked at a yield point (busy was false)" });
       return;
     }
     if (this.sleepTimer) {
@@ -511,7 +507,7 @@ export class Job {
     const running = this.ctx.sim.currentContext;
     if (running === this.aioContext.id || this.wrongThreadReported) return;
     this.wrongThreadReported = true;
-    this.ctx.violation({ rule: "job-runs-in-its-context", job: this.name, detail: `coroutine running in the loop of ${this.aio.byNumber(running).name}, but the job's AioContext is ${this.aioContext.name}` });
+    this.ctx.violation({ invariant: "job-runs-in-its-context", job: this.name, detail: `coroutine running in the loop of ${this.aio.byNumber(running).name}, but the job's AioContext is ${this.aioContext.name}` });
   }
 
   private enterPause(): JobStatus {
@@ -872,9 +868,9 @@ export class Job {
   /** Reports a job-issued request made while the job may not do I/O. */
   checkMayIssueIo(what: string): void {
     if (this.freed || this.status === "concluded" || this.status === "null") {
-      this.ctx.violation({ rule: "no-io-after-conclude", job: this.name, detail: `${what} in state ${this.freed ? "freed" : this.status}` });
+      this.ctx.violation({ invariant: "no-io-after-conclude", job: this.name, detail: `${what} in state ${this.freed ? "freed" : this.status}` });
     } else if (this.paused) {
-      this.ctx.violation({ rule: "no-io-while-paused", job: this.name, detail: `${what} while paused (state ${this.status})` });
+      this.ctx.violation({ invariant: "no-io-while-paused", job: this.name, detail: `${what} while paused (state ${this.status})` });
     }
   }
 }

@@ -12,6 +12,7 @@
  * `queryWaitInvariant(max)`, shaped like sim/check's Invariant, which reads
  * the `job-acquired`/`job-failed` trace records a Domain writes.
  */
+import type { Violation } from "../jobs/violation.js";
 import type { TraceRecord } from "../scheduler/index.js";
 import type { Domain, JobWait } from "./domain.js";
 import { formatNs } from "./histogram.js";
@@ -21,13 +22,12 @@ export const QUERY_APIS: readonly string[] = ["virDomainGetBlockJobInfo"];
 
 export const QUERY_WAIT_RULE = "query-wait-bound";
 
-export interface MgmtViolation {
-  rule: typeof QUERY_WAIT_RULE;
-  timeNs: number;
+/** A query-wait-bound violation: the one Violation type, with who waited, in which API, and how long. */
+export interface MgmtViolation extends Violation {
+  invariant: typeof QUERY_WAIT_RULE;
   client: string;
   api: string;
   waitedNs: number;
-  detail: string;
 }
 
 function detailOf(api: string, client: string, waitedNs: number, maxWaitNs: number, ok: boolean, blockedBy: readonly string[]): string {
@@ -41,7 +41,7 @@ export function watchQueryWait(dom: Domain, maxWaitNs: number): MgmtViolation[] 
     if (!QUERY_APIS.includes(w.call.api) || w.kind === "async-nested") return;
     if (w.waitedNs <= maxWaitNs && w.ok) return;
     out.push({
-      rule: QUERY_WAIT_RULE, timeNs: w.endNs, client: w.call.client, api: w.call.api, waitedNs: w.waitedNs,
+      invariant: QUERY_WAIT_RULE, timeNs: w.endNs, client: w.call.client, api: w.call.api, waitedNs: w.waitedNs,
       detail: detailOf(w.call.api, w.call.client, w.waitedNs, maxWaitNs, w.ok, w.blockedBy),
     });
   });

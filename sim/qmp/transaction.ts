@@ -215,7 +215,7 @@ export function* runTransaction(ctx: QemuContext, actions: { type: string; data:
   const stopWatching = ctx.jm.onEvent((e) => {
     const id = e.data.device;
     if (!committed && (e.event === "BLOCK_JOB_COMPLETED" || e.event === "BLOCK_JOB_CANCELLED") && typeof id === "string" && members.has(id)) {
-      ctx.jm.violation({ rule: "txn-member-completes-before-commit", job: id, detail: `${e.event} while the transaction was still being prepared` });
+      ctx.jm.violation({ invariant: "txn-member-completes-before-commit", job: id, detail: `${e.event} while the transaction was still being prepared` });
     }
   });
   yield* ctx.graph.drainAllBegin();

@@ -251,7 +251,7 @@ describe("start shim orderings (seed 000)", () => {
       expect(job.busy).toBe(false); // the lie the shim fixed
       yield* until(() => job.freed);
     }, { behaviour: { startShim: false } });
-    expect(jm.violations.map((v) => v.rule)).toContain("no-io-while-paused");
+    expect(jm.violations.map((v) => v.invariant)).toContain("no-io-while-paused");
   });
 });
 
