@@ -18,7 +18,7 @@ import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
 import { UsageError, wholeNumberOption } from "../sim/scenario/limits.js";
-import { checkOutputPath, describeErrno, OutputError } from "../sim/scenario/output-file.js";
+import { checkOutputPath, describeErrno, onKernelFileSystem, OutputError } from "../sim/scenario/output-file.js";
 import { implicitNames, loadSpec, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
 import { QmpClient, sleepMs, withTimeout } from "./qmp-client.js";
 
@@ -419,10 +419,12 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
   }
   try {
     // Before minutes of recording, not after: a folder that cannot take the goldens.
+    if (onKernelFileSystem(out)) throw new OutputError(`cannot write the golden in ${out}: not a place for files (a kernel or device file system)`);
     mkdirSync(out, { recursive: true });
     for (const spec of specs) checkOutputPath(join(out, `${spec.scenario}.json`), "the golden");
   } catch (e) {
-    io.err(`record: ${e instanceof OutputError ? e.message : `cannot make the folder ${out}: ${describeErrno(e)}`}\n`);
+    const why = (e as NodeJS.ErrnoException).code === "EEXIST" || (e as NodeJS.ErrnoException).code === "ENOTDIR" ? "it, or a folder on its path, is a file" : describeErrno(e);
+    io.err(`record: ${e instanceof OutputError ? e.message : `cannot make the folder ${out}: ${why}`}\n`);
     return 2;
   }
   for (const spec of specs) {

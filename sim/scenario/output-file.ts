@@ -32,13 +32,18 @@ export function describeErrno(e: unknown): string {
   return (code && WHY[code]) ?? code ?? (e instanceof Error ? e.message : String(e));
 }
 
+/** Whether a path is on /proc, /sys or /dev (no place for files; Node's recursive mkdir even loops there). */
+export function onKernelFileSystem(path: string): boolean {
+  return /^\/(proc|sys|dev)(\/|$)/.test(resolve(path));
+}
+
 /** Refuses a target that cannot become a regular file, before any work is done for it. */
 export function checkOutputPath(path: string, what: string): void {
   if (path.trim() === "") throw new OutputError(`${what} expects a file path, got ${JSON.stringify(path)}`);
   const abs = resolve(path);
   const dir = dirname(abs);
   const fail = (why: string) => new OutputError(`cannot write ${what} ${path}: ${why}`);
-  if (/^\/(proc|sys|dev)(\/|$)/.test(abs)) throw fail("not a place for files (a kernel or device file system)");
+  if (onKernelFileSystem(abs)) throw fail("not a place for files (a kernel or device file system)");
   let st;
   try {
     st = statSync(dir);

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,6 +50,23 @@ describe("blocksim conform and record", () => {
     expect(await main(["record", join(dir, "bad.json")], i)).toBe(2);
     expect(o.err).toMatch(/^record: .*bad\.json: /);
     expect(await main(["record", join(dir, "bad.json"), "--out"], i)).toBe(2);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("record: a spec that is a FIFO or a device is refused without reading it, and an output folder that cannot take the golden before any QEMU starts (exit 2)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-record-"));
+    execFileSync("mkfifo", [join(dir, "fifo.json")]);
+    for (const [args, message] of [
+      [[join(dir, "fifo.json")], /not a regular file/],
+      [["/dev/zero"], /not a regular file/],
+      [["test/conformance/specs/backup_sync_none.json", "--out", "/proc/goldens"], /cannot (write the golden|make the folder)/],
+      [["test/conformance/specs/backup_sync_none.json", "--out", join(dir, "fifo.json")], /cannot (write the golden|make the folder)/],
+    ] as const) {
+      const { o, io: i } = io();
+      expect(await main(["record", ...args], i), args.join(" ")).toBe(2);
+      expect(o.err, args.join(" ")).toMatch(message);
+      expect(o.err.split("\n"), args.join(" ")).toHaveLength(2);
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
