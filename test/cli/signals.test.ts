@@ -11,7 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), "blocksim-signals-"));
@@ -75,7 +75,7 @@ async function startUnderNpx(name: string) {
   rmSync(dir, { recursive: true, force: true });
   spawnSync("mkdir", ["-p", dir]);
   writeFileSync(join(dir, "long.yaml"), LONG);
-  const npm = spawn("npx", ["blocksim", "run", join(dir, "long.yaml"), "--save-replay", join(dir, "out.replay.json")], { cwd: ROOT, stdio: "ignore", detached: true });
+  const npm = spawn("npx", ["blocksim", "run", join(dir, "long.yaml"), "--save-replay", join(dir, "out.replay.json")], { cwd: ROOT, stdio: "ignore", detached: true, env: NPX_ENV });
   let shell: Proc | undefined, node: Proc | undefined;
   await eventually(() => {
     shell = childrenOf(npm.pid!).find((p) => p.comm === "sh");
@@ -89,7 +89,19 @@ async function startUnderNpx(name: string) {
   return { npm, shell: shell!, node, dir };
 }
 
+/**
+ * npx links the project into its cache on first use; a kill during that, or two npx at once in one
+ * folder, can leave a broken cache entry that fails every later npx there. The tests use a cache of
+ * their own, filled once before any kill.
+ */
+const NPX_ENV = { ...process.env, npm_config_cache: join(tmp, "npm-cache"), npm_config_update_notifier: "false" };
 const npxWorks = process.platform === "linux" && spawnSync("npx", ["--version"]).status === 0;
+
+beforeAll(() => {
+  if (!npxWorks) return;
+  const r = spawnSync("npx", ["blocksim", "--version"], { cwd: ROOT, env: NPX_ENV, encoding: "utf8", timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`npx blocksim --version failed (status ${r.status}): ${r.stderr}`);
+}, 150_000);
 
 describe.skipIf(!npxWorks)("npx blocksim signalled through npm", () => {
   for (const signal of ["SIGTERM", "SIGHUP"] as const) {
