@@ -94,13 +94,7 @@ function watchSession(world: World) {
   const steps: StepReport[] = [];
   const drains: RunReport["drains"] = [];
   world.qemu.monitor.onEvent((e) => log.push({ t: world.sim.now, kind: "event", event: e.event, data: e.data }));
-  world.qemu.graph.observe((ev) => {
-    if (ev.type === "drained-begin") drains.push({ node: ev.node.name, beginNs: ev.timeNs });
-    else if (ev.type === "drained-end") {
-      const open = [...drains].reverse().find((d) => d.node === ev.node.name && d.endNs === undefined);
-      if (open) open.endNs = ev.timeNs;
-    }
-  });
+  world.qemu.graph.recordDrainedSections(drains);
   return {
     command(client: number, execute: string, args: Record<string, unknown> | undefined, t: number): number {
       const index = steps.length;

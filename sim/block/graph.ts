@@ -27,6 +27,13 @@ import { checkPermissions, setLinkPerms } from "./permissions.js";
 import { BlockNode, type BlockRequest, type NodeConfig } from "./node.js";
 import { VmRunState } from "./run-state.js";
 
+/** A drained section of one node, in virtual ns; endNs is absent while it is open. */
+export interface DrainedSpan {
+  node: string;
+  beginNs: number;
+  endNs?: number;
+}
+
 /** What an observer sees: requests passing BlockBackends, and drained sections. */
 export type BlockEvent =
   | { type: "submit"; backend: BlockBackend; req: BlockRequest; timeNs: number }
@@ -416,6 +423,24 @@ export class BlockGraph {
     return () => {
       this.observers = this.observers.filter((f) => f !== fn);
     };
+  }
+
+  /**
+   * The drained sections taken from now on, as spans into `into` (a report's drain bars): a
+   * drained_end closes the newest open section of its node.
+   */
+  recordDrainedSections(into: DrainedSpan[]): void {
+    this.observe((ev) => {
+      if (ev.type === "drained-begin") into.push({ node: ev.node.name, beginNs: ev.timeNs });
+      else if (ev.type === "drained-end") {
+        for (let i = into.length - 1; i >= 0; i--) {
+          if (into[i].node === ev.node.name && into[i].endNs === undefined) {
+            into[i].endNs = ev.timeNs;
+            break;
+          }
+        }
+      }
+    });
   }
 
   /** @internal */

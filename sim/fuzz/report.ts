@@ -29,13 +29,7 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
     profile: o.profile, seed: Number(o.seed), strategy: o.strategy, trace: !!o.trace, ...(o.invariants ? { invariants: o.invariants } : {}),
     observe: (world) => {
       world.qemu.monitor.onEvent((e) => log.push({ t: world.sim.now, kind: "event", event: e.event, data: e.data }));
-      world.qemu.graph.observe((ev) => {
-        if (ev.type === "drained-begin") drains.push({ node: ev.node.name, beginNs: ev.timeNs });
-        else if (ev.type === "drained-end") {
-          const open = [...drains].reverse().find((d) => d.node === ev.node.name && d.endNs === undefined);
-          if (open) open.endNs = ev.timeNs;
-        }
-      });
+      world.qemu.graph.recordDrainedSections(drains);
       setupEnd = () => world.t0;
       devices = () => [...world.qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted }));
     },

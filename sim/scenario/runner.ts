@@ -20,7 +20,7 @@ import type { Job } from "../jobs/job.js";
 import type { Qemu } from "../qmp/qemu.js";
 import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Domain, getBlockJobInfo, migrateWithStorage, poller, VirError } from "../mgmt/index.js";
 import type { QmpResponse } from "../qmp/types.js";
-import type { BlockNode } from "../block/index.js";
+import type { BlockNode, DrainedSpan } from "../block/index.js";
 import { versionAt, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
 import { choose, Signal, settle, sleep, spawn, wait, type ChoiceLog, type Outcome, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
 import { runWorld, type RunOutcome, type Violation } from "../harness/run.js";
@@ -131,7 +131,7 @@ export interface RunReport {
   jobsAtEnd: { id: string; type: string; status: string; offset: number; len: number }[];
   violations: Violation[];
   /** Drained sections begun by steps or by QEMU: [node, beginNs, endNs | undefined]. */
-  drains: { node: string; beginNs: number; endNs?: number }[];
+  drains: DrainedSpan[];
   devices: { name: string; submitted: number; completed: number; faulted: number }[];
   trace?: TraceRecord[];
 }
@@ -254,7 +254,7 @@ class Steps {
   readonly log: LogEntry[] = [];
   readonly steps: StepReport[];
   readonly allJobs: Job[] = [];
-  readonly drains: { node: string; beginNs: number; endNs?: number }[] = [];
+  readonly drains: DrainedSpan[] = [];
   /** Mirror jobs' target content at the pivot. */
   readonly targetAtPivot = new Map<Job, Content>();
   private readonly sim;
@@ -337,13 +337,7 @@ class Steps {
       }
       this.sim.notify(this.progress);
     });
-    this.qemu.graph.observe((ev) => {
-      if (ev.type === "drained-begin") this.drains.push({ node: ev.node.name, beginNs: ev.timeNs });
-      else if (ev.type === "drained-end") {
-        const open = [...this.drains].reverse().find((d) => d.node === ev.node.name && d.endNs === undefined);
-        if (open) open.endNs = ev.timeNs;
-      }
-    });
+    this.qemu.graph.recordDrainedSections(this.drains);
   }
 
   /** An event or job trigger came true: the step's waiting process goes on. */
