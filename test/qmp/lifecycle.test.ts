@@ -7,6 +7,16 @@ import { drained, MiB, session } from "./harness.js";
 type Qmp = (e: string, a?: Record<string, unknown>) => Process<QmpResponse>;
 const text = (r: QmpResponse) => ("error" in r ? `! ${r.error.desc}` : typeof r.return === "string" ? r.return : "ok");
 
+/** A backup b0 (src → tgt) and a mirror m0 (msrc → mtgt), both limited to 1 MiB/s so they are still running. */
+function* backupAndMirror(qmp: Qmp): Process<void> {
+  yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "d1" });
+  yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "d2" });
+  yield* qmp("blockdev-add", { driver: "raw", "node-name": "msrc", file: "d3" });
+  yield* qmp("blockdev-add", { driver: "raw", "node-name": "mtgt", file: "d4" });
+  yield* qmp("blockdev-backup", { "job-id": "b0", device: "src", target: "tgt", sync: "full", speed: MiB });
+  yield* qmp("blockdev-mirror", { "job-id": "m0", device: "msrc", target: "mtgt", sync: "full", speed: MiB });
+}
+
 function* driveAdd(qmp: Qmp, opts: string): Process<QmpResponse> {
   return yield* qmp("human-monitor-command", { "command-line": `drive_add 0 if=none,${opts}` });
 }
@@ -87,12 +97,7 @@ describe("blockdev-del of a node still referenced", () => {
   it("QEMU 7.2's checks in order: a BlockBackend, an op blocker, not the monitor's, another reference", () => {
     const out: string[] = [];
     session(function* (q, qmp) {
-      yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "d1" });
-      yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "d2" });
-      yield* qmp("blockdev-add", { driver: "raw", "node-name": "msrc", file: "d3" });
-      yield* qmp("blockdev-add", { driver: "raw", "node-name": "mtgt", file: "d4" });
-      yield* qmp("blockdev-backup", { "job-id": "b0", device: "src", target: "tgt", sync: "full", speed: MiB });
-      yield* qmp("blockdev-mirror", { "job-id": "m0", device: "msrc", target: "mtgt", sync: "full", speed: MiB });
+      yield* backupAndMirror(qmp);
       const cbw = q.graph.nodes().find((n) => n.filterDriver === "copy-before-write")!.name;
       for (const n of ["src", "tgt", "msrc", "mtgt", cbw]) out.push(text(yield* qmp("blockdev-del", { "node-name": n })));
       yield* qmp("job-cancel", { id: "b0" });
@@ -146,12 +151,7 @@ describe("quit", () => {
   it("cancels every job newest first, answers last and exits; a later command gets no reply and no event is sent", () => {
     let after = 0;
     const { q, lines } = session(function* (q, qmp) {
-      yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "d1" });
-      yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "d2" });
-      yield* qmp("blockdev-add", { driver: "raw", "node-name": "msrc", file: "d3" });
-      yield* qmp("blockdev-add", { driver: "raw", "node-name": "mtgt", file: "d4" });
-      yield* qmp("blockdev-backup", { "job-id": "b0", device: "src", target: "tgt", sync: "full", speed: MiB });
-      yield* qmp("blockdev-mirror", { "job-id": "m0", device: "msrc", target: "mtgt", sync: "full", speed: MiB });
+      yield* backupAndMirror(qmp);
       yield sleep(100_000_000);
       yield* qmp("quit");
       yield* qmp("query-jobs");
