@@ -12,7 +12,6 @@
  * Wall-clock time is read here (progress, --time), never inside the simulation.
  */
 import { basename } from "node:path";
-import { writeFileAtomic } from "../sim/scenario/output-file.js";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { fuzzCheck, type FuzzFailure } from "../sim/fuzz/index.js";

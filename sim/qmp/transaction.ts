@@ -24,7 +24,7 @@ import { BITMAP_ACTIONS } from "./bitmap-commands.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
 import type { JobTxn } from "../jobs/txn.js";
-import { Signal, wait, type Process } from "../scheduler/index.js";
+import type { Process } from "../scheduler/index.js";
 import { checkArgs, type ArgSpec } from "./args.js";
 import { deviceNode, nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";

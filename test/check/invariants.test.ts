@@ -4,7 +4,7 @@ import { checkRun, formatViolation, INVARIANTS, invariantByName, listInvariants,
 import { createQemu, type Qemu } from "../../sim/qmp/qemu.js";
 import type { Behaviour } from "../../sim/qmp/profiles.js";
 import type { QmpResponse } from "../../sim/qmp/types.js";
-import { RandomStrategy, Scheduler, sleep, spawn, type Process, type Strategy } from "../../sim/scheduler/index.js";
+import { RandomStrategy, Scheduler, sleep, type Process, type Strategy } from "../../sim/scheduler/index.js";
 import { createBlockJob, type JobNodes } from "../../sim/jobs/block-job.js";
 import type { StreamDriver } from "../../sim/jobs/drivers/stream.js";
 import type { Job } from "../../sim/jobs/job.js";

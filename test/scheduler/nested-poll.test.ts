@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RandomStrategy, ReplayStrategy, Scheduler, sleep, spawn, wait, notify, Signal, type Process } from "../../sim/scheduler/index.js";
+import { RandomStrategy, ReplayStrategy, Scheduler, sleep, wait, notify, Signal, type Process } from "../../sim/scheduler/index.js";
 
 describe("pollWhile: a nested event loop inside the current step (AIO_WAIT_WHILE)", () => {
   it("runs timers due later from inside a callback, then the callback goes on at the time the poll ended", () => {
