@@ -2,11 +2,14 @@
  * Replays a ../shared/conformance recording, or a golden recorded by
  * live/record.ts (test/conformance/goldens/), through a simulated QEMU and
  * returns both transcripts, normalised the way the recorder normalised
- * (query-named-block-nodes as {node: backing file name}).
+ * (query-named-block-nodes as {node: backing file name}). The world is the
+ * harness's (createWorld): the recording's images are its devices, written
+ * at setup; the recorded commands are the safety phase.
  */
 import { readFileSync } from "node:fs";
-import { Scheduler, sleep, Signal, wait, type Process } from "../sim/scheduler/index.js";
-import { createQemu } from "../sim/qmp/qemu.js";
+import { sleep, Signal, wait, type Process } from "../sim/scheduler/index.js";
+import { runWorld } from "../sim/harness/run.js";
+import { createWorld, type DeviceSpec } from "../sim/harness/world.js";
 import { packageUrl } from "../sim/scenario/package-root.js";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
 import type { Image, Nondeterminism, Wait } from "./golden.js";
@@ -66,9 +69,15 @@ export interface Replayed {
   stuck?: string;
 }
 
+/** A recording's image files as the world's devices ($TMP/<file>), with what was written into them before the run. */
+export function imageDevices(images: Image[]): DeviceSpec[] {
+  return images.map((img) => ({ name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, data: (img.writes ?? []).map(([offset, length]) => ({ offset, length })) }));
+}
+
 export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replayed {
-  const sim = new Scheduler({ maxSteps: 20_000_000, maxTimeNs: 3600e9 });
-  const qemu = createQemu(sim);
+  // No invariants: a recording is compared, not checked.
+  const world = createWorld({ limits: { steps: 20_000_000, timeNs: 3600e9 }, devices: imageDevices(rec.images ?? CHAIN), invariants: [] });
+  const { sim, qemu } = world;
   const seen: { event: string; status?: unknown }[] = [];
   const newEvent = new Signal<void>("event");
   qemu.monitor.onEvent((e) => {
@@ -76,11 +85,7 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replay
     sim.notify(newEvent);
   });
   let clientDone = false;
-  sim.spawn("client", (function* (): Process {
-    for (const img of rec.images ?? CHAIN) {
-      const dev = qemu.addDevice({ name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 32 });
-      for (const [offset, bytes] of img.writes ?? []) yield dev.io({ op: "write", offset, bytes, issuer: "qemu-io" });
-    }
+  const run = runWorld(world, { name: "client", *safety(): Process<void> {
     for (let i = 0; i < rec.commands.length; i++) {
       const w = waits[i] ?? {};
       if (w.afterMs) yield sleep(w.afterMs * 1e6);
@@ -94,14 +99,14 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replay
     // let the last jobs run until none moves on by itself, as the recorder did before closing
     while (qemu.jm.jobs.some((j) => !j.userPaused && !SETTLED.has(j.status))) yield sleep(1e6);
     clientDone = true;
-  })());
-  const result = sim.run();
-  const out = result.outcome;
+  } });
+  if (run.setupFailures.length > 0) throw new Error(`simulation of ${rec.scenario}: its images could not be set up: ${run.setupFailures.join("; ")}`);
+  const out = run.outcome;
   // Jobs left parked (paused, ready, ...) once the client is done are a quiet end, as when the recorder closed QEMU.
-  // A QEMU that quit or crashed answers nothing more: the client waits for ever, as the recorder saw the socket close.
-  const gone = !qemu.process.alive;
-  const quietEnd = out.kind === "deadlock" && (gone || (clientDone && out.waiting.every((w) => w.process.startsWith("job:"))));
-  const stuck = out.kind === "deadlock" && !clientDone && !gone ? `the simulation stopped at ${out.timeNs} ns with ${out.waiting.map((w) => `${w.process} waiting on ${w.on}`).join(", ")}` : undefined;
+  // A QEMU that quit or crashed answers nothing more: the client waits for ever, as the recorder saw the socket close
+  // (the harness's outcome is then ok or qemu-crash).
+  const quietEnd = out.kind === "qemu-crash" || (out.kind === "deadlock" && clientDone && out.waiting.every((w) => w.process.startsWith("job:")));
+  const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped at ${out.timeNs} ns with ${out.waiting.map((w) => `${w.process} waiting on ${w.on}`).join(", ")}` : undefined;
   if (out.kind !== "ok" && !quietEnd && !stuck) throw new Error(`simulation of ${rec.scenario} ended with ${JSON.stringify(out)}`);
   const observed = qemu.monitor.transcript.map((t, i, all) => normalise(t, all[i - 1]));
   const expected = rec.sequence.filter((e): e is TranscriptEntry => !("note" in e));

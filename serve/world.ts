@@ -1,24 +1,28 @@
 /**
- * The simulated QEMU that `blocksim serve` puts behind its socket, built
- * from a scenario file: the scheduler (seed, strategy), a QEMU under the
- * scenario's profile, its devices with their data and faults, its nodes
- * (added through the monitor, as a management layer would), its guests, and
- * its QMP steps as a second client inside the simulation. The scenario's
- * `expect` is not checked: a live session has no end to check it at.
+ * The simulated QEMU that `blocksim serve` puts behind its socket: the
+ * harness's world (createWorld) built from a scenario file as `blocksim run`
+ * builds it — scheduler (seed, strategy), a QEMU under the scenario's
+ * profile, its devices with their data and faults, its IOThreads, its nodes
+ * (added through the monitor, as a management layer would), its guests —
+ * and the scenario's QMP steps as a second client inside the simulation.
+ * Three things of the scenario a live session leaves out: the management
+ * layer (the client on the socket is the management layer), the invariants
+ * and the virtual-time budget (a session has no end to check them at; the
+ * step budget stays, against a spinning world).
  */
-import { guestDevicePerms, startGuest, type GuestWorkload } from "../sim/block/index.js";
-import { qemuBehaviour } from "../sim/mgmt/index.js";
-import { createQemu, type Qemu } from "../sim/qmp/qemu.js";
+import type { GuestWorkload } from "../sim/block/index.js";
+import type { Qemu } from "../sim/qmp/qemu.js";
 import type { QmpResponse } from "../sim/qmp/types.js";
-import { join, ReplayStrategy, Scheduler, Signal, sleep, wait, type ChoiceLog, type Outcome, type Process, type ProcHandle } from "../sim/scheduler/index.js";
+import { join, ReplayStrategy, Signal, sleep, wait, type ChoiceLog, type Outcome, type Process, type ProcHandle, type Scheduler } from "../sim/scheduler/index.js";
 import type { LoadedScenario } from "../sim/scenario/loader.js";
-import { diskFault, latency, moment, subset } from "../sim/scenario/runner.js";
+import { diskFault, moment, subset, worldSpec } from "../sim/scenario/runner.js";
 import { strategyByName } from "../sim/harness/strategy.js";
+import { createWorld, type World as HarnessWorld, type WorldSpec } from "../sim/harness/world.js";
 import type { Scenario, Step } from "../sim/scenario/schema.js";
 
 export interface WorldOptions {
   /** Runs first in the setup process (the stand-in declares its -blockdev devices and nodes here). */
-  setup?: (qemu: Qemu) => Process<void>;
+  setup?: (world: HarnessWorld) => Process<void>;
   /** Replays this choice log instead of the scenario's strategy. */
   choices?: ChoiceLog;
   trace?: boolean;
@@ -33,6 +37,8 @@ export interface StepLine {
 }
 
 export interface World {
+  /** The harness's world the session runs. */
+  harness: HarnessWorld;
   sim: Scheduler;
   qemu: Qemu;
   profile: string;
@@ -59,69 +65,33 @@ export function buildWorld(loaded: LoadedScenario | undefined, opts: WorldOption
   const seed = sc?.seed ?? 0;
   const strategyName = sc?.strategy ?? "fifo";
   const strategy = opts.choices ? new ReplayStrategy(opts.choices) : strategyByName(strategyName, seed);
-  const sim = new Scheduler({ seed, strategy, trace: !!opts.trace, ...(sc ? { maxSteps: sc.limits.steps } : {}) });
-  const qemu = createQemu(sim, qemuBehaviour(profile));
+  const trace = !!opts.trace;
+  let spec: WorldSpec = { profile, seed, strategy, trace, invariants: [] };
+  if (sc) {
+    const { domain: _noManagementLayer, limits: _limits, ...scenarioWorld } = worldSpec(sc, { seed, profile, strategy, trace });
+    spec = { ...scenarioWorld, limits: { steps: sc.limits.steps }, invariants: [] };
+  }
+  const world = createWorld(spec);
+  const { sim, qemu } = world;
   let error: string | undefined;
   const steps: StepLine[] = [];
-  const guests: GuestWorkload[] = [];
   const setup = sim.spawn("setup", (function* (): Process<void> {
     if (opts.setup) {
       try {
-        yield* opts.setup(qemu);
+        yield* opts.setup(world);
       } catch (e) {
         error = (e as Error).message;
         return;
       }
     }
-    if (!sc) return;
-    for (const d of sc.devices) {
-      qemu.addDevice({
-        name: d.name, sizeBytes: d.size, clusterSizeBytes: d["cluster-size"],
-        readLatencyNs: latency(d["read-latency"] ?? d.latency), writeLatencyNs: latency(d["write-latency"] ?? d.latency),
-        bandwidthBytesPerSec: d.bandwidth, queueDepth: d["queue-depth"], faults: d.faults.map(diskFault),
-      });
+    yield* world.setup();
+    if (world.setupFailures.length > 0) {
+      error = world.setupFailures.join("; ");
+      return;
     }
-    const fills: ProcHandle[] = [];
-    for (const d of sc.devices) {
-      if (d.data.length === 0) continue;
-      const dev = qemu.devices.get(d.name)!;
-      fills.push(sim.spawn(`fill ${d.name}`, (function* (): Process<void> {
-        const rules = dev.faults.list().map((f) => f.rule);
-        dev.faults.clear();
-        for (const r of d.data) yield dev.io({ op: "write", offset: r.offset, bytes: r.length, issuer: "qemu-img" });
-        for (const r of rules) dev.faults.add(r);
-      })()));
-    }
-    for (const f of fills) yield join(f);
-    for (const n of sc.nodes) {
-      const r = yield* qemu.monitor.execute({ execute: "blockdev-add", arguments: n as unknown as Record<string, unknown> });
-      if ("error" in r) {
-        error = `node "${n["node-name"]}": blockdev-add failed: ${r.error.class}: ${r.error.desc}`;
-        return;
-      }
-    }
-    const t0 = sim.now;
-    for (const g of sc.guests) {
-      const node = qemu.graph.findNode(g.node)!;
-      const backend = qemu.graph.createBackend({ name: g.drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true, perms: guestDevicePerms() });
-      const pattern = typeof g.pattern === "string" ? g.pattern : { kind: "hot" as const, offsetBytes: g.pattern.hot.offset, bytes: g.pattern.hot.length, hotFraction: g.pattern.hot.fraction };
-      const cfg = {
-        name: g.name, backend, pattern, readFraction: g["read-fraction"],
-        requestBytes: typeof g["request-size"] === "number" ? g["request-size"] : { minBytes: g["request-size"].min, maxBytes: g["request-size"].max },
-        alignBytes: g.align, iodepth: g.iodepth,
-        intervalNs: typeof g.interval === "number" ? g.interval : { minNs: g.interval.min, maxNs: g.interval.max },
-        regionOffsetBytes: g.region?.offset, regionBytes: g.region?.length,
-        maxRequests: g["max-requests"], stopAtNs: g.stop === undefined ? undefined : t0 + g.stop,
-      };
-      if (g.start === 0) guests.push(startGuest(sim, cfg));
-      else sim.spawn(`${g.name} start`, (function* (): Process<void> {
-        yield sleep(g.start);
-        guests.push(startGuest(sim, cfg));
-      })(), { daemon: true });
-    }
-    if (sc.steps.length > 0) sim.spawn("scenario steps", stepClient(sim, qemu, sc, t0, steps), { daemon: true });
+    if (sc && sc.steps.length > 0) sim.spawn("scenario steps", stepClient(sim, qemu, sc, world.t0, steps), { daemon: true });
   })());
-  return { sim, qemu, profile, seed, strategy: opts.choices ? "replay" : strategyName, setup, setupError: () => error, steps, guests };
+  return { harness: world, sim, qemu, profile, seed, strategy: opts.choices ? "replay" : strategyName, setup, setupError: () => error, steps, guests: world.guests };
 }
 
 /** The scenario's steps as one more QMP client: each waits for its trigger, then acts. */

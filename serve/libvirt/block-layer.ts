@@ -8,13 +8,12 @@
  * (QEMU's formats the file, here the device gets the size it asks for).
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
-import type { Qemu } from "../../sim/qmp/qemu.js";
 import type { QmpResponse } from "../../sim/qmp/types.js";
-import type { DeviceConfig } from "../../sim/disk/index.js";
+import type { DeviceSpec, World } from "../../sim/harness/world.js";
 import type { Intercept } from "../server.js";
 
-/** The device parameters of a simulated image file (latency, bandwidth…); by default an instant device. */
-export type DeviceTuning = (filename: string) => Partial<DeviceConfig>;
+/** The device parameters of a simulated image file (latency, bandwidth…); what is left out takes the harness's device defaults (an instant device). */
+export type DeviceTuning = (filename: string) => Omit<DeviceSpec, "name" | "sizeBytes">;
 
 const FORMAT_KEYS = new Set(["driver", "node-name", "file", "backing", "read-only", "cache", "discard"]);
 
@@ -40,7 +39,12 @@ export class LibvirtBlockLayer {
   /** create jobs: id → status. */
   private readonly createJobs = new Map<string, string>();
 
-  constructor(private readonly qemu: () => Qemu, private readonly tuning: DeviceTuning = () => ({})) {}
+  /** `world`: the harness's world the stand-in serves, which declares the devices. */
+  constructor(private readonly world: () => World, private readonly tuning: DeviceTuning = () => ({})) {}
+
+  private qemu() {
+    return this.world().qemu;
+  }
 
   /** A -blockdev option or a blockdev-add: undefined for a protocol node (kept here), else the simulator's arguments. */
   blockdev(a: Record<string, unknown>): Record<string, unknown> | undefined {
@@ -59,10 +63,10 @@ export class LibvirtBlockLayer {
   }
 
   private ensureDevice(filename: string): void {
-    const q = this.qemu();
-    if (q.devices.has(filename)) return;
+    const w = this.world();
+    if (w.qemu.devices.has(filename)) return;
     const size = this.created.get(filename) ?? imageSize(filename) ?? 0;
-    q.addDevice({ name: filename, sizeBytes: size, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 32, ...this.tuning(filename) });
+    w.declareDevice({ ...this.tuning(filename), name: filename, sizeBytes: size });
   }
 
   private event(status: string, id: string): void {

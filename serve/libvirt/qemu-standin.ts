@@ -21,7 +21,7 @@ import { MonitorArgs } from "../address.js";
 import { parseClock } from "../clock.js";
 import { QmpServer } from "../server.js";
 import { buildWorld } from "../world.js";
-import type { Qemu } from "../../sim/qmp/qemu.js";
+import type { World as HarnessWorld } from "../../sim/harness/world.js";
 import { LibvirtBlockLayer } from "./block-layer.js";
 import { RecordedReplies } from "./fixtures.js";
 
@@ -100,15 +100,17 @@ export async function standInMain(argv: string[]): Promise<number> {
   if (cl.daemonize && !process.env.BLOCKSIM_QEMU_DAEMON) return daemonize(argv);
   const config: Config = process.env.BLOCKSIM_QEMU_CONFIG ? JSON.parse(readFileSync(process.env.BLOCKSIM_QEMU_CONFIG, "utf8")) as Config : {};
   log(`start ${argv.join(" ")}`);
-  let qemuRef: Qemu | undefined;
-  const layer = new LibvirtBlockLayer(() => qemuRef!, (filename) => {
+  let worldRef: HarnessWorld | undefined;
+  const layer = new LibvirtBlockLayer(() => worldRef!, (filename) => {
     const d = config.devices?.find((x) => filename.includes(x.match));
-    return d ? { bandwidthBytesPerSec: d.bandwidth ?? 0, readLatencyNs: d.latency ?? 0, writeLatencyNs: d.latency ?? 0, queueDepth: d["queue-depth"] ?? 32 } : {};
+    if (!d) return {};
+    return { ...(d.bandwidth !== undefined ? { bandwidthBytesPerSec: d.bandwidth } : {}), ...(d.latency !== undefined ? { latencyNs: d.latency } : {}), ...(d["queue-depth"] !== undefined ? { queueDepth: d["queue-depth"] } : {}) };
   });
   const replies = new RecordedReplies(cl.machine?.startsWith("none") ? (/accel=kvm/.test(cl.machine) ? "probe-kvm" : "probe-tcg") : "domain");
   const world = buildWorld(undefined, {
-    setup: function* (qemu) {
-      qemuRef = qemu;
+    setup: function* (w) {
+      worldRef = w;
+      const qemu = w.qemu;
       if (cl.startStopped) qemu.graph.vm.running = false; // stop/cont are simulated: cont sends RESUME
       for (const b of cl.blockdevs) {
         const args = layer.blockdev(b);
@@ -118,7 +120,7 @@ export async function standInMain(argv: string[]): Promise<number> {
       }
     },
   });
-  qemuRef = world.qemu;
+  worldRef = world.harness;
   let quit: () => void = () => {};
   const stopped = new Promise<void>((r) => (quit = r));
   const server = new QmpServer({

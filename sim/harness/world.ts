@@ -4,10 +4,12 @@
  * devices (with the one set of device defaults), nodes added through the
  * monitor, guests, the management layer when the spec has a domain, and the
  * invariants that watch it all. Every user — scenario runner, fuzzer, race
- * catalog, conformance — builds its world here and nowhere else.
+ * catalog, the conformance replay (live/spec-driver.ts), `blocksim serve` and
+ * its QEMU stand-in — builds its world here and nowhere else
+ * (test/harness/one-world.test.ts holds shipped code to that).
  */
 import { attachDevice, changeAioContext, guestDevicePerms, startGuest, type GuestConfig, type GuestWorkload } from "../block/index.js";
-import type { FaultRule, LatencyNs } from "../disk/index.js";
+import type { Device, FaultRule, LatencyNs } from "../disk/index.js";
 import { checkRun, INVARIANTS, type Invariant, type RunCheck } from "../check/index.js";
 import { Domain, queryWaitInvariant, QUERY_WAIT_RULE, type DiskConfig } from "../mgmt/index.js";
 import { lookupProfile } from "../mgmt/profiles.js";
@@ -104,6 +106,22 @@ export interface World {
   readonly t0: number;
   /** Devices get their data, nodes are added, guests start. Sets t0. */
   setup(): Process<void>;
+  /**
+   * Declares one more device, with the defaults (for a device that appears
+   * while the world runs: the QEMU stand-in's images, named by libvirt's
+   * blockdev-add). Throws when QEMU refuses it (a name declared twice, a bad size).
+   */
+  declareDevice(d: DeviceSpec): Device;
+}
+
+/** The simulated QEMU's device for a DeviceSpec: what is left out takes DEVICE_DEFAULTS. */
+function declareDevice(qemu: Qemu, d: DeviceSpec): Device {
+  return qemu.addDevice({
+    name: d.name, sizeBytes: d.sizeBytes, clusterSizeBytes: d.clusterSizeBytes ?? DEVICE_DEFAULTS.clusterSizeBytes,
+    readLatencyNs: d.readLatencyNs ?? d.latencyNs ?? DEVICE_DEFAULTS.latencyNs, writeLatencyNs: d.writeLatencyNs ?? d.latencyNs ?? DEVICE_DEFAULTS.latencyNs,
+    bandwidthBytesPerSec: d.bandwidthBytesPerSec ?? DEVICE_DEFAULTS.bandwidthBytesPerSec, queueDepth: d.queueDepth ?? DEVICE_DEFAULTS.queueDepth,
+    ...(d.faults && d.faults.length > 0 ? { faults: d.faults } : {}),
+  });
 }
 
 /** Builds the world; nothing runs until the scheduler does. */
@@ -121,12 +139,7 @@ export function createWorld(spec: WorldSpec): World {
   const setupFailures: string[] = [];
   for (const d of spec.devices ?? []) {
     try {
-      qemu.addDevice({
-        name: d.name, sizeBytes: d.sizeBytes, clusterSizeBytes: d.clusterSizeBytes ?? DEVICE_DEFAULTS.clusterSizeBytes,
-        readLatencyNs: d.readLatencyNs ?? d.latencyNs ?? DEVICE_DEFAULTS.latencyNs, writeLatencyNs: d.writeLatencyNs ?? d.latencyNs ?? DEVICE_DEFAULTS.latencyNs,
-        bandwidthBytesPerSec: d.bandwidthBytesPerSec ?? DEVICE_DEFAULTS.bandwidthBytesPerSec, queueDepth: d.queueDepth ?? DEVICE_DEFAULTS.queueDepth,
-        ...(d.faults && d.faults.length > 0 ? { faults: d.faults } : {}),
-      });
+      declareDevice(qemu, d);
     } catch (e) {
       setupFailures.push(`device "${d.name}": ${(e as Error).message}`);
       break;
@@ -141,6 +154,7 @@ export function createWorld(spec: WorldSpec): World {
   const nodeReplies: QmpResponse[] = [];
   const world: World = {
     spec, profile, sim, qemu, ...(dom ? { dom } : {}), check, guests, nodeReplies, setupFailures, t0: 0,
+    declareDevice: (d) => declareDevice(qemu, d),
     *setup(): Process<void> {
       if (setupFailures.length > 0) return;
       // Every device is filled at once (each by its own process), so setup lasts as long as the slowest device.

@@ -1,0 +1,42 @@
+/**
+ * `blocksim serve` builds its world from a scenario as `blocksim run` does
+ * (the harness's createWorld): the scenario's IOThreads exist, a guest's disk
+ * moves to its guest's IOThread and carries its device, so QEMU refuses to
+ * move it back.
+ */
+import { describe, expect, it } from "vitest";
+import { buildWorld, runSetup } from "../../serve/world.js";
+import { loadScenarioText } from "../../sim/scenario/loader.js";
+import type { QmpResponse } from "../../sim/qmp/types.js";
+import type { Process } from "../../sim/scheduler/index.js";
+
+const SCENARIO = `
+name: serve-world
+iothreads: [io0]
+devices:
+  - { name: disk.img, size: 4MiB }
+  - { name: spare.img, size: 4MiB }
+nodes:
+  - { driver: raw, node-name: disk, file: disk.img }
+  - { driver: raw, node-name: spare, file: spare.img }
+guests:
+  - { name: guest, node: disk, pattern: sequential, request-size: 64k, iodepth: 1, interval: 1ms, stop: 10ms, iothread: io0 }
+`;
+
+describe("serve's world", () => {
+  it("has the scenario's IOThreads and attached guest devices, as a run's world has", () => {
+    const world = buildWorld(loadScenarioText(SCENARIO, "s.yaml"));
+    runSetup(world);
+    const replies: QmpResponse[] = [];
+    world.sim.spawn("client", (function* (): Process<void> {
+      replies.push(yield* world.qemu.monitor.execute({ execute: "x-blockdev-set-iothread", arguments: { "node-name": "spare", iothread: "io0" } }));
+      replies.push(yield* world.qemu.monitor.execute({ execute: "x-blockdev-set-iothread", arguments: { "node-name": "disk", iothread: null, force: true } }));
+    })(), { daemon: true });
+    expect(world.sim.advanceTo(world.sim.now + 1_000_000)).toBeUndefined();
+    expect(replies).toEqual([
+      { return: {} },
+      { error: { class: "GenericError", desc: "Cannot change iothread of active block backend" } },
+    ]);
+  });
+
+});
