@@ -8,6 +8,7 @@
 import { fuzzReport } from "../sim/fuzz/report.js";
 import { parseFuzzCase } from "../sim/fuzz/case.js";
 import { loadRaces } from "../sim/races/catalog.js";
+import { formatTime } from "../sim/check/index.js";
 import { InputError } from "../sim/scenario/errors.js";
 import type { LoadOptions } from "../sim/scenario/loader.js";
 import { eventLines, firstDifference, loadReplayScenario, loadSessionScenario, type ReadReplay, type ReplaySubject } from "../sim/scenario/replay.js";
@@ -85,7 +86,7 @@ export function departures(rp: ReadReplay, run: ReplayedRun): string[] {
   const problems: string[] = [...(run.problems ?? [])];
   const rec = rp.replay;
   if (r.outcome.kind === "divergence") {
-    problems.push(`the run departs from the recorded choice log at choice #${r.outcome.index} (virtual time ${r.outcome.timeNs} ns): ${r.outcome.error}`);
+    problems.push(`the run departs from the recorded choice log at choice #${r.outcome.index} (at ${formatTime(r.outcome.timeNs - r.setupEndNs)}, as the event log counts): ${r.outcome.error}`);
   }
   if (r.hash !== rec.hash) {
     problems.push(`trace hash ${r.hash} differs from the recorded ${rec.hash}`);

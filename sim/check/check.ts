@@ -9,6 +9,7 @@
  */
 import type { RunResult, TraceRecord } from "../scheduler/index.js";
 import { INVARIANTS, invariantByName } from "./invariants.js";
+import { formatTime } from "./time.js";
 import type { CheckViolation, Invariant, Monitor, World } from "./types.js";
 
 export interface RunCheck {
@@ -71,10 +72,9 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
   };
 }
 
-/** One line per violation, for reports and failure messages. */
+/** One line per violation, for reports and failure messages; its moment counts from the start of the run. */
 export function formatViolation(v: CheckViolation): string {
-  const t = (v.timeNs / 1e6).toFixed(3);
-  return `[${t} ms] ${v.invariant}${v.job !== undefined ? ` (job ${v.job})` : ""}: ${v.detail}${v.state ? ` ${JSON.stringify(v.state)}` : ""}`;
+  return `[${formatTime(v.timeNs)}] ${v.invariant}${v.job !== undefined ? ` (job ${v.job})` : ""}: ${v.detail}${v.state ? ` ${JSON.stringify(v.state)}` : ""}`;
 }
 
 /** The catalog for `blocksim invariants`-style listings: name, when, description, source. */

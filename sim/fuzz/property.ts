@@ -10,8 +10,9 @@
  * the violations, the replay file and the command.
  */
 import fc from "fast-check";
-import { formatViolation, type InvariantSelection } from "../check/index.js";
+import { formatTime, formatViolation, type InvariantSelection } from "../check/index.js";
 import { makeReplayOf, writeReplayFile, type ReplayFile } from "../scenario/replay.js";
+import { formatDuration } from "../scenario/units.js";
 import { scenario as scenarioArb, schedule as scheduleArb, type ScenarioOptions } from "./arbitraries.js";
 import { describeRunOutcome } from "../harness/run.js";
 import { PickListStrategy } from "../harness/strategy.js";
@@ -94,10 +95,10 @@ export function fuzz(opts: FuzzOptions = {}): void {
   if (f) throw new Error(f.message);
 }
 
-/** One line per action, QMP-shaped. */
+/** One line per action, QMP-shaped: its moment as reports print one, its durations as scenario files write them. */
 export function describeAction(a: FuzzScenario["actions"][number]): string {
-  const t = `${(a.atNs / 1e6).toFixed(1)}ms`;
+  const t = formatTime(a.atNs);
   if ("execute" in a) return `${t} ${JSON.stringify({ execute: a.execute, arguments: a.arguments })}`;
-  if ("drain" in a) return `${t} drain ${a.drain} for ${(a.forNs / 1e6).toFixed(1)}ms`;
-  return `${t} guest burst on ${a.guest}: ${a.requests} writes every ${(a.intervalNs / 1e6).toFixed(1)}ms`;
+  if ("drain" in a) return `${t} drain ${a.drain} for ${formatDuration(a.forNs)}`;
+  return `${t} guest burst on ${a.guest}: ${a.requests} writes every ${formatDuration(a.intervalNs)}`;
 }

@@ -8,7 +8,7 @@
  * hash.
  */
 import { waitsForUser } from "../check/invariants.js";
-import type { CheckViolation } from "../check/index.js";
+import { formatTime, type CheckViolation } from "../check/index.js";
 import type { QemuExit } from "../qmp/process.js";
 import type { QmpResponse } from "../qmp/types.js";
 import { wait, type ChoiceLog, type Outcome, type Process, type TraceRecord } from "../scheduler/index.js";
@@ -35,7 +35,7 @@ export function runOutcome(o: Outcome, exit: QemuExit | undefined, endedAtNs: nu
 /** One line for an outcome that is not `ok`, for reports. */
 export function describeRunOutcome(o: RunOutcome): string {
   switch (o.kind) {
-    case "qemu-crash": return `QEMU crashed at ${(o.timeNs / 1e6).toFixed(3)} ms (${o.signal}): ${o.reason}`;
+    case "qemu-crash": return `QEMU crashed at ${formatTime(o.timeNs)} (${o.signal}): ${o.reason}`;
     case "failure": return `failure: ${o.error}`;
     default: return o.kind;
   }

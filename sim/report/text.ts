@@ -5,7 +5,8 @@
  */
 import type { TraceRecord } from "../scheduler/index.js";
 import { describeOutcome, type LogEntry, type RunProgress, type RunReport } from "../scenario/runner.js";
-import { formatSize, formatTime } from "../scenario/units.js";
+import { formatTime } from "../check/index.js";
+import { formatSize } from "../scenario/units.js";
 import { timestamp } from "../qmp/types.js";
 
 /** Folded lines are at most this wide (the event log is also read from files and CI logs, so it does not depend on a terminal). */

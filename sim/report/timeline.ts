@@ -14,7 +14,7 @@
  */
 import type { TraceRecord } from "../scheduler/index.js";
 import { describeOutcome, type RunReport } from "../scenario/runner.js";
-import { formatTime } from "../scenario/units.js";
+import { formatTime } from "../check/index.js";
 import { eventLog } from "./text.js";
 import { TIMELINE_SCRIPT, TIMELINE_STYLE } from "./timeline-script.js";
 

@@ -30,7 +30,8 @@ import { createWorld, invariantNames as allInvariantNames, type GuestSpec, type 
 import type { LoadedScenario } from "./loader.js";
 import { describeExpect, replyMatches } from "./reply-expect.js";
 import type { ChosenMoment, ExpectedEvent, FaultRule, LibvirtCall, Scenario, Step } from "./schema.js";
-import { formatDuration, formatTime } from "./units.js";
+import { formatTime } from "../check/index.js";
+import { formatDuration } from "./units.js";
 
 export type { StrategyName } from "../harness/strategy.js";
 

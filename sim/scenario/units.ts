@@ -114,18 +114,6 @@ export function parseRate(input: unknown): number {
   return parseQuantity(input, SIZE_FACTORS, "a rate", "B/s, k/s … (as sizes, followed by /s)", "200MB/s");
 }
 
-/**
- * A moment of a run as reports print it, in one format everywhere (event
- * log, trace, verdict, progress line, timeline): milliseconds with six
- * decimals, exact to the nanosecond — `5.000000 ms`, `-40.143040 ms`.
- * Reports count from the end of setup, so a step `at: 5ms` prints as 5 ms.
- */
-export function formatTime(ns: number): string {
-  const sign = ns < 0 ? "-" : "";
-  const a = Math.round(Math.abs(ns));
-  return `${sign}${Math.floor(a / 1e6)}.${String(a % 1e6).padStart(6, "0")} ms`;
-}
-
 /** Formats ns for people: `0`, `1.5ms`, `2s`, `750ns`. */
 export function formatDuration(ns: number): string {
   if (ns === 0) return "0";

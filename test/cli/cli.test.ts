@@ -122,7 +122,7 @@ expect:
     writeFileSync(replay, JSON.stringify({ ...doc, choices: doc.choices.replace(/^1:[^,]*,/, "1:") }));
     const r = await run("replay", replay, "--quiet");
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/REPLAY DEPARTS from .*b\.replay\.json:\n {2}the run departs from the recorded choice log at choice #\d+/);
+    expect(r.stdout).toMatch(/REPLAY DEPARTS from .*b\.replay\.json:\n {2}the run departs from the recorded choice log at choice #\d+ \(at -?\d+\.\d{6} ms, as the event log counts\): /);
     writeFileSync(replay, JSON.stringify({ ...doc, hash: "0000000000000000" }));
     const h = await run("replay", replay, "--quiet");
     expect(h.code).toBe(1);

@@ -143,14 +143,14 @@ describe("user properties", () => {
   it("a property of the user's own fails with its counterexample", () => {
     const f = fuzzCheck({ seed: 1, numRuns: 5, scenarios: fc.constant(one), property: (run) => !run.events.includes("BLOCK_JOB_COMPLETED j0"), replayFile: join(dir, "user.replay.json") });
     expect(f?.message).toMatch(/Property failed by returning false/);
-    expect(f?.message).toContain('0.0ms {"execute":"blockdev-backup"');
+    expect(f?.message).toContain('0.000000 ms {"execute":"blockdev-backup"');
   });
 
   it("a command real QEMU 7.2 dies on is reported as the qemu-crash outcome, by the model and by fuzzCheck", () => {
     const crash: FuzzScenario = { ...one, actions: [...one.actions, { atNs: 1_000_000, execute: "blockdev-reopen", arguments: { options: [] } }] };
     expect(runModel(crash).outcome).toMatchObject({ kind: "qemu-crash", signal: "SIGABRT" });
     const f = fuzzCheck({ seed: 1, numRuns: 5, scenarios: fc.constant(crash), replayFile: join(dir, "crash.replay.json") });
-    expect(f?.message).toMatch(/QEMU crashed at 1\.000 ms \(SIGABRT\): .*bs_queue != NULL/);
+    expect(f?.message).toMatch(/QEMU crashed at 1\.000000 ms \(SIGABRT\): .*bs_queue != NULL/);
     expect(f?.replay).toMatchObject({ ok: false, outcome: "qemu-crash" });
     expect(runModel(one).outcome.kind).toBe("ok");
   });
