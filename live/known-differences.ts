@@ -22,11 +22,6 @@ export const KNOWN_GOLDEN_DIFFERENCES: Readonly<Record<string, KnownDifference>>
     why: "QEMU's mirror asks the source's block status: a null-co node without read-zeroes reports no data, so mirror writes zeroes (no read, no pwritev) and is READY at once; " +
       "the injected pwritev error never fires. blocksim's mirror copies every dirty chunk (read, then write), so it hits the error and stops. A deliberate abstraction for now: use a source with data (mirror_target_error_stop).",
   },
-  iothread_job_nodes: {
-    from: 37,
-    why: "after the moves, job-resume of j0 (paused in the main loop, then moved to io0 with its nodes) wakes it in io0: QEMU 7.2 answers before io0's thread runs it (5 of 5 runs), blocksim's FIFO order runs the io0 entry first. " +
-      "Which of two threads goes first is a choice point here, and FIFO takes the other side; iothread_backup and iothread_mirror (jobs started in io0) show the opposite order in QEMU. Every x-blockdev-set-iothread answer before it matches.",
-  },
 };
 
 /** Departures from the shared recordings (../shared/conformance). */

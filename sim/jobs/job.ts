@@ -20,7 +20,9 @@
  *   in a driver's clean, job_finish_sync in a transaction's abort) they run
  *   a nested poll: other jobs' exits and everything else due run inside.
  *   The exit holds the job's AioContext lock (job_exit); the coroutine
- *   runs in the job's AioContext. Left out: that QEMU's job sleep timer
+ *   runs in the job's AioContext: woken where it last ran (aio_co_wake),
+ *   it moves itself there if its nodes moved meanwhile (7.2's
+ *   job_do_yield_locked, `followContext`). Left out: that QEMU's job sleep timer
  *   belongs to the main loop's timer list, which a nested aio_poll does not
  *   run (here it fires inside polls too).
  */
@@ -127,13 +129,16 @@ export interface JobBehaviour {
    */
   jobIdleKicksMainLoop: boolean;
   /**
-   * job_enter enters the coroutine in the job's AioContext (13726123ba,
-   * 2019-05, "blockjob: Fix coroutine thread after AioContext change"). Off:
-   * aio_co_wake wakes it in the context it last ran in, so after its node
-   * moved to another IOThread (or back to the main loop) the job goes on
-   * running in the old thread.
+   * A job whose nodes moved to another AioContext while it was parked
+   * follows them: QEMU 7.2's job_do_yield_locked, once entered, moves the
+   * coroutine with aio_co_reschedule_self until it runs in the job's
+   * context (13726123ba, 2019-05, "blockjob: Fix coroutine thread after
+   * AioContext change", did it by entering it with aio_co_enter in the
+   * job's context; 7.2 wakes it with aio_co_wake where it last ran and
+   * moves it from there). Off: nothing moves it, so after x-blockdev-set-iothread
+   * the job goes on running in the old thread.
    */
-  enterInJobContext: boolean;
+  rescheduleToJobContext: boolean;
   /**
    * job_finish_sync polls with AIO_WAIT_WHILE, which drops the job's
    * AioContext lock around the poll (de0fbe6480, 2018-08, "job: Use
@@ -173,7 +178,7 @@ export interface JobBehaviour {
 export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
   startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true, txnRemovesFinalized: true,
   enterWakesSleepingJob: true, finalizeChecksVerbFirst: true, mirrorWaitsOnConflicts: true,
-  jobIdleKicksMainLoop: true, enterInJobContext: true, finishSyncReleasesContext: true, drainWaitsForJobExit: true,
+  jobIdleKicksMainLoop: true, rescheduleToJobContext: true, finishSyncReleasesContext: true, drainWaitsForJobExit: true,
   txnApplyReleasesCaller: true, txnAbortLocksOneContext: true,
 };
 
@@ -432,12 +437,11 @@ export class Job {
     if (p) {
       this.parked = undefined;
       p.host.wake(p.proc, p.token);
-      // From its own loop (a command, a timer, a drain) QEMU enters the coroutine at once, up to
-      // its next yield; from another coroutine it runs as soon as that one yields; from another
-      // context (an IOThread's job woken by the main loop) it is scheduled into the job's loop.
-      // Before 13726123ba: aio_co_wake, into the context the coroutine last ran in.
-      const where = this.ctx.behaviour.enterInJobContext ? this.aioContext : this.aio.byNumber(p.proc.context);
-      this.aio.coEnter(where, p.proc, this.ctx.inCoroutine());
+      // aio_co_wake: into the context the coroutine last ran in. From that loop itself (a command,
+      // a timer, a drain) QEMU enters it at once, up to its next yield; from another coroutine it
+      // runs as soon as that one yields; from another thread it is scheduled into that loop. A job
+      // whose nodes moved since then moves itself on once entered (`followContext`).
+      this.aio.coEnter(this.aio.byNumber(p.proc.context), p.proc, this.ctx.inCoroutine());
     }
   }
 
@@ -499,7 +503,19 @@ export class Job {
     yield awaitOp(this.park);
     if (deadlineNs !== undefined && this.ctx.sim.now < deadlineNs) this.wokeEarly = true;
     // enter() set busy before waking us
-    if (this.aio.active) this.checkThread();
+    if (this.aio.active) yield* this.followContext();
+  }
+
+  /**
+   * After a wake: if the job's nodes moved to another AioContext while it was
+   * parked, the coroutine moves itself there (aio_co_reschedule_self, QEMU
+   * 7.2 job_do_yield_locked) before it goes on; then it must run there.
+   */
+  private *followContext(): Process<void> {
+    if (this.ctx.behaviour.rescheduleToJobContext) {
+      while (this.ctx.sim.currentContext !== this.aioContext.id) yield* this.aio.rescheduleSelf(this.aioContext);
+    }
+    this.checkThread();
   }
 
   /** The coroutine must run in the job's AioContext (the thread its nodes are served by). */
@@ -556,6 +572,7 @@ export class Job {
       if (parkedAtEntry) {
         // A resume may have entered the job before this process first ran; then busy is already set.
         if (!job.busy) yield awaitOp(job.park);
+        if (job.aio.active) yield* job.followContext();
         job.leavePause(was);
       }
       const ret = yield* job.driver.run(job);
@@ -572,16 +589,15 @@ export class Job {
 
   /**
    * Follows its nodes into another AioContext (QEMU child_job_set_aio_ctx,
-   * job_set_aio_context): the coroutine runs there from its next entry.
+   * job_set_aio_context): only the job's context changes. The parked
+   * coroutine is still woken where it last ran and moves itself over once
+   * entered (`followContext`).
    */
   setAioContext(ctx: AioContext): void {
     this.assertAlive("set AioContext");
     if (ctx === this.aioContext) return;
     this.ctx.sim.record(`job:${this.name}`, "aio-context", { from: this.aioContext.name, to: ctx.name });
     this.aioContext = ctx;
-    // The coroutine's next entry is into the new context (aio_co_enter(job->aio_context)); before
-    // 13726123ba it was woken where it last ran.
-    if (this.ctx.behaviour.enterInJobContext && this.co && (this.co.state === "ready" || this.co.state === "blocked" || this.co.state === "running")) this.ctx.sim.moveToContext(this.co, ctx.id);
   }
 
   /**

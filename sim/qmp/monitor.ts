@@ -4,10 +4,14 @@
  * Commands are served one at a time, in arrival order, like QEMU's monitor
  * dispatcher. A command's handler runs in the main loop: a job it enters runs
  * at once up to its next yield (so job-resume shows `running` before its
- * reply). The reply goes out one main-loop round after the handler returns:
+ * reply). The reply goes out one main-loop round after the handler returns
+ * (QEMU 7.2 runs the command in a bottom half of the main context and wakes
+ * the QMP dispatcher coroutine, which lives in the iohandler context, with
+ * aio_co_wake; it writes the reply in the main loop's next round):
  * work already pending at that moment runs first (a zero-latency backup's
  * completion, conformance/backup_full.json), work that round schedules comes
  * after it (mirror's READY after set-speed's reply, mirror_complete.json).
+ * An IOThread's work goes on meanwhile (aio-context.ts `rescheduleSelf`).
  * Events are stamped with virtual time and interleave with replies in a
  * transcript shaped like the ../shared/conformance recordings.
  *

@@ -102,9 +102,9 @@ export const PROFILES: readonly Profile[] = [
   },
   {
     name: "job-wakes-in-old-context",
-    description: "job_enter wakes the job's coroutine in the context it last ran in (aio_co_wake): after x-blockdev-set-iothread moved its nodes, the job runs on in the old thread",
+    description: "the job's coroutine, woken where it last ran (aio_co_wake), does not move itself to its nodes' new AioContext (no aio_co_reschedule_self): after x-blockdev-set-iothread the job runs on in the old thread",
     change: "before qemu 13726123ba (2019-05, 'blockjob: Fix coroutine thread after AioContext change'), after 463e0be10",
-    behaviour: { enterInJobContext: false },
+    behaviour: { rescheduleToJobContext: false },
   },
   {
     name: "finish-sync-holds-context",

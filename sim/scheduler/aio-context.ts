@@ -16,7 +16,11 @@
  *   own context it runs at once, or right after the running coroutine
  *   yields; from another context it is aio_co_schedule'd into its loop — a
  *   ready entry of that context, never run at once), aio_bh_schedule_oneshot
- *   (a timer with an explicit context, see `Scheduler.at`);
+ *   (a timer with an explicit context, see `Scheduler.at`),
+ *   aio_co_reschedule_self (`rescheduleSelf`: a coroutine running in one
+ *   loop moves itself to another through a bottom half of the loop it is
+ *   in, which then aio_co_schedule's it; so the move waits for that loop's
+ *   next round, it is not done at once);
  * - aio_context_acquire / aio_context_release (`acquire`, `release`): a
  *   recursive lock per context, held by a thread (named by its home
  *   context). While another thread holds it, the context's own loop is
@@ -36,7 +40,7 @@
  * friends are accepted and ignored), the job lock of 7.2 (job_mutex), and
  * the global lock (BQL) the main loop holds.
  */
-import type { ProcHandle, Process } from "./effects.js";
+import type { ProcHandle, ProcState, Process } from "./effects.js";
 import { awaitOp, type Operation, type OperationHost } from "./effects.js";
 import type { Scheduler } from "./scheduler.js";
 
@@ -72,6 +76,22 @@ class WaitKick implements Operation {
   }
   describe(): string {
     return `${this.what}: ${this.why() ?? "settled"}`;
+  }
+}
+
+/** A coroutine yielded in aio_co_reschedule_self until the bottom half schedules it into its new loop. */
+class Rescheduling implements Operation {
+  host: OperationHost | undefined;
+  proc: ProcHandle | undefined;
+  token = 0;
+  constructor(readonly to: AioContext) {}
+  start(host: OperationHost, proc: ProcHandle, token: number): void {
+    this.host = host;
+    this.proc = proc;
+    this.token = token;
+  }
+  describe(): string {
+    return `aio_co_reschedule_self into the loop of ${this.to.name}`;
   }
 }
 
@@ -163,6 +183,42 @@ export class AioContexts {
     }
     this.sim.enterNow(proc);
     return "entered";
+  }
+
+  /**
+   * aio_co_reschedule_self(to), from the running coroutine: a bottom half of
+   * the current loop schedules it into `to`'s loop, and it stays yielded
+   * until then (QEMU goes through the bottom half because the other thread
+   * must not enter the coroutine before it has yielded here). Nothing to do
+   * when already in `to`.
+   *
+   * How soon that is depends on the thread. The main loop runs the bottom
+   * half in its next round — the round in which a QMP command's reply goes
+   * out too, right after the main context's bottom halves (glib dispatches
+   * the main AioContext before the iohandler context of the QMP
+   * dispatcher), so the IOThread it hands the coroutine to is still waking
+   * up when the reply is written. An IOThread polls (poll-max-ns): it runs
+   * its own bottom half in its next aio_poll, microseconds later, and the
+   * coroutine is in the main context's list before the main loop's next
+   * round. So from an IOThread both hops go to the front of the ready list
+   * (they run first unless the strategy picks otherwise: the threads still
+   * race), from the main loop to its back.
+   */
+  *rescheduleSelf(to: AioContext): Process<void> {
+    const from = this.current();
+    if (from === to) return;
+    const move = new Rescheduling(to);
+    const bh = this.sim.bottomHalf(`aio_co_reschedule_self to ${to.name}`, () => {
+      const { host, proc, token } = move;
+      if (proc === undefined || proc.state !== "blocked") return; // interrupted meanwhile
+      host!.wake(proc, token);
+      if ((proc.state as ProcState) !== "ready") return; // blocked on something else by now: a stale wake
+      this.sim.moveToContext(proc, to.id);
+      this.coEnter(to, proc, false);
+      if (!from.isMain) this.sim.runNext(proc);
+    }, undefined, from.id);
+    if (!from.isMain) this.sim.runNext(bh);
+    yield awaitOp(move);
   }
 
   // ---- the lock ----

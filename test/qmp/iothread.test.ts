@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { attachDevice, nodeContext } from "../../sim/block/index.js";
 import type { QmpResponse } from "../../sim/qmp/types.js";
-import { AioContexts, sleep, type Process } from "../../sim/scheduler/index.js";
+import { AioContexts, RandomStrategy, sleep, type Process, type Strategy } from "../../sim/scheduler/index.js";
 import { drained, MiB, session } from "./harness.js";
 
 const outcome = (r: QmpResponse) => ("error" in r ? `${r.error.class}: ${r.error.desc}` : "ok");
@@ -100,6 +100,48 @@ describe("IOThreads over QMP (object-add, object-del, x-blockdev-set-iothread)",
     }, {});
     expect(result.outcome.kind).toBe("ok");
     expect(lines.filter((l) => l.startsWith("j0:"))).toEqual(["j0:created", "j0:running", "j0:paused", "j0:running", "j0:paused", "j0:running", "j0:aborting", "j0:concluded", "j0:null"]);
+  });
+
+  it("job-resume of a job moved while paused: QEMU 7.2 wakes it where it last ran and it moves itself through a bottom half there; from the main loop the reply comes first, from io0 (which polls) the job does, and one that stayed in io0 goes first too", () => {
+    // The command's reply goes out one main-loop round after it (the dispatcher coroutine woken from
+    // the command's bottom half). Goldens: iothread_job_nodes (paused in the main loop, resumed in io0),
+    // iothread_resume_moved (paused in io0, resumed in the main loop), iothread_backup (never moved).
+    type Where = "main to io0" | "io0 to main" | "io0";
+    const run = (where: Where, strategy?: Strategy) => session(function* (q, qmp) {
+      yield* qmp("object-add", { "qom-type": "iothread", id: "io0" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "d1" });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "tgt", file: "d2" });
+      if (where !== "main to io0") yield* qmp("x-blockdev-set-iothread", { "node-name": "src", iothread: "io0" });
+      yield* qmp("blockdev-backup", { "job-id": "j0", device: "src", target: "tgt", sync: "full", speed: 4 * MiB });
+      yield* qmp("job-pause", { id: "j0" });
+      yield sleep(300_000_000);
+      if (where !== "io0") expect(outcome(yield* qmp("x-blockdev-set-iothread", { "node-name": "src", iothread: where === "main to io0" ? "io0" : null }))).toBe("ok");
+      expect(q.jm.get("j0")!.aioContext.name).toBe(where === "io0 to main" ? "main" : "io0");
+      yield* qmp("job-resume", { id: "j0" });
+      yield sleep(1_000);
+      yield* qmp("job-cancel", { id: "j0" });
+      yield* drained(q);
+      expect(q.jm.violations).toEqual([]);
+    }, {}, strategy);
+    const afterResume = (lines: string[]) => {
+      const i = lines.lastIndexOf("> job-resume");
+      return lines.slice(i + 1, i + 3).join(" ");
+    };
+    const toIo0 = run("main to io0");
+    expect(toIo0.result.outcome.kind).toBe("ok");
+    expect(afterResume(toIo0.lines)).toBe("< j0:running");
+    expect(toIo0.lines.filter((l) => l.startsWith("j0:"))).toEqual(["j0:created", "j0:running", "j0:paused", "j0:running", "j0:paused", "j0:running", "j0:aborting", "j0:concluded", "j0:null"]);
+    expect(afterResume(run("io0 to main").lines)).toBe("j0:running <");
+    expect(afterResume(run("io0").lines)).toBe("j0:running <");
+    // The IOThread runs alongside the main loop: which of the two goes first is a choice point that
+    // random exploration takes both ways, and it reaches no other order.
+    const orders = new Set<string>();
+    for (let seed = 1; seed <= 24; seed++) {
+      const r = run("main to io0", new RandomStrategy(seed));
+      expect(r.result.outcome.kind).toBe("ok");
+      orders.add(afterResume(r.lines));
+    }
+    expect([...orders].sort()).toEqual(["< j0:running", "j0:running <"]);
   });
 
   it("object-del of an IOThread a node still lives in succeeds, as in QEMU 7.2; the next use of that context fails the run (use after free)", () => {

@@ -38,6 +38,25 @@ describe("AioContexts: one event loop per IOThread, in virtual time", () => {
     expect(order).toEqual(["io0 from main: scheduled", "main goes on", "co2 in main runs", "main from main: entered", "co in io0 runs"]);
   });
 
+  it("aio_co_reschedule_self moves the running coroutine through a bottom half of its loop: it runs in the new context only after that loop's next round; to its own context it is a no-op", () => {
+    const sim = new Scheduler({ trace: true });
+    const aio = AioContexts.of(sim);
+    const io0 = aio.create("io0");
+    const seen: string[] = [];
+    const co = sim.spawn("co", (function* (): Process {
+      yield* aio.rescheduleSelf(aio.main);
+      seen.push(`co in ${aio.current().name}`);
+      yield* aio.rescheduleSelf(io0);
+      seen.push(`co in ${aio.current().name}`);
+    })());
+    sim.spawn("other", (function* (): Process { seen.push(`other in ${aio.current().name}`); })());
+    const r = sim.run();
+    expect(r.outcome.kind).toBe("ok");
+    expect(seen).toEqual(["co in main", "other in main", "co in io0"]);
+    expect(co.context).toBe(io0.id);
+    expect(r.trace!.filter((t) => t.kind === "co-schedule")).toEqual([{ t: 0, src: "aio", kind: "co-schedule", data: { context: io0.id, proc: "co" } }]);
+  });
+
   it("while the main loop holds an IOThread's lock across a wait, that IOThread's entries are held back; a lock never released is a deadlock naming it", () => {
     const times: number[] = [];
     const world = (releaseAt: number | undefined) => {
