@@ -8,6 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { sleep, Signal, wait, type Process } from "../sim/scheduler/index.js";
+import { formatTime } from "../sim/check/index.js";
 import { runWorld } from "../sim/harness/run.js";
 import { createWorld, type DeviceSpec } from "../sim/harness/world.js";
 import { packageUrl } from "../sim/scenario/package-root.js";
@@ -106,7 +107,7 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replay
   // A QEMU that quit or crashed answers nothing more: the client waits for ever, as the recorder saw the socket close
   // (the harness's outcome is then ok or qemu-crash).
   const quietEnd = out.kind === "qemu-crash" || (out.kind === "deadlock" && clientDone && out.waiting.every((w) => w.process.startsWith("job:")));
-  const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped at ${out.timeNs} ns with ${out.waiting.map((w) => `${w.process} waiting on ${w.on}`).join(", ")}` : undefined;
+  const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped at ${formatTime(out.timeNs)} with ${out.waiting.map((w) => `${w.process} waiting on ${w.on}`).join(", ")}` : undefined;
   if (out.kind !== "ok" && !quietEnd && !stuck) throw new Error(`simulation of ${rec.scenario} ended with ${JSON.stringify(out)}`);
   const observed = qemu.monitor.transcript.map((t, i, all) => normalise(t, all[i - 1]));
   const expected = rec.sequence.filter((e): e is TranscriptEntry => !("note" in e));

@@ -13,9 +13,9 @@
 import type { GuestWorkload } from "../sim/block/index.js";
 import type { Qemu } from "../sim/qmp/qemu.js";
 import type { QmpResponse } from "../sim/qmp/types.js";
-import { join, ReplayStrategy, Signal, sleep, wait, type ChoiceLog, type Outcome, type Process, type ProcHandle, type Scheduler } from "../sim/scheduler/index.js";
+import { join, ReplayStrategy, Signal, sleep, wait, type ChoiceLog, type Process, type ProcHandle, type Scheduler } from "../sim/scheduler/index.js";
 import type { LoadedScenario } from "../sim/scenario/loader.js";
-import { diskFault, moment, subset, worldSpec } from "../sim/scenario/runner.js";
+import { describeOutcome, diskFault, moment, subset, worldSpec } from "../sim/scenario/runner.js";
 import { strategyByName } from "../sim/harness/strategy.js";
 import { createWorld, type World as HarnessWorld, type WorldSpec } from "../sim/harness/world.js";
 import type { Scenario, Step } from "../sim/scenario/schema.js";
@@ -164,21 +164,9 @@ export function runSetup(world: World): void {
     const next = sim.nextEventNs();
     if (next === undefined) break;
     const o = sim.advanceTo(next);
-    if (o) throw new Error(`the scenario's setup stopped the simulation: ${describeOutcome(o)}`);
+    if (o) throw new Error(`the scenario's setup stopped the simulation: ${describeOutcome(o, 0)}`);
   }
   const err = world.setupError();
   if (err) throw new Error(`the scenario's setup failed: ${err}`);
   if (setup.state !== "done") throw new Error(`the scenario's setup did not finish (state ${setup.state})`);
-}
-
-export function describeOutcome(o: Outcome): string {
-  switch (o.kind) {
-    case "ok": return "ok";
-    case "failure": return `process "${o.process}" failed at ${o.timeNs} ns: ${o.error}`;
-    case "deadlock": return `deadlock at ${o.timeNs} ns`;
-    case "step-budget": return `the step budget (${o.maxSteps}) ran out at ${o.timeNs} ns`;
-    case "time-budget": return `the time budget (${o.maxTimeNs} ns) ran out`;
-    case "zeno": return `no virtual time passed over ${o.steps} steps at ${o.timeNs} ns (spinning: ${o.spinning.join(", ")})`;
-    case "divergence": return `the replay diverged at choice ${o.index}: ${o.error}`;
-  }
 }

@@ -2,7 +2,7 @@
  * `blocksim serve` builds its world from a scenario as `blocksim run` does
  * (the harness's createWorld): the scenario's IOThreads exist, a guest's disk
  * moves to its guest's IOThread and carries its device, so QEMU refuses to
- * move it back.
+ * move it back. Why a world stopped reads as a run's report reads.
  */
 import { describe, expect, it } from "vitest";
 import { buildWorld, runSetup } from "../../serve/world.js";
@@ -39,4 +39,9 @@ describe("serve's world", () => {
     ]);
   });
 
+  it("says why setup stopped as a run's report says it, moments in the one time format", () => {
+    const slow = SCENARIO.replace("{ name: disk.img, size: 4MiB }", "{ name: disk.img, size: 4MiB, latency: 1ms, data: [{ offset: 0, length: 4MiB }] }") + "limits: { steps: 2 }\n";
+    const world = buildWorld(loadScenarioText(slow, "s.yaml"));
+    expect(() => runSetup(world)).toThrow(/^the scenario's setup stopped the simulation: the step limit \(2 kernel steps\) at \d+\.\d{6} ms$/);
+  });
 });
