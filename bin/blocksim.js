@@ -5,14 +5,18 @@
 // sources is never shadowed by an old build. The built bundle is compiled
 // with V8's code cache from the build (see build/bundle.mjs); a cache this
 // Node rejects only costs the compile time it would have saved.
+// It is also the entry of a bundle run's fuzz worker threads (cli/fuzz.ts),
+// so that they too load the bundle with a code cache.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import Module, { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
+import { isMainThread, workerData } from "node:worker_threads";
 import { guardAgainstOrphaning } from "./orphan-guard.js";
 
-guardAgainstOrphaning();
+const fuzzWorker = !isMainThread && workerData?.fuzzJob !== undefined;
+if (!fuzzWorker) guardAgainstOrphaning();
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = process.env.BLOCKSIM_DIST ?? join(root, "dist");
@@ -28,16 +32,28 @@ function builtIsFresh() {
   return true;
 }
 
-function runBundle() {
-  const file = join(dist, "blocksim.cjs"), cacheFile = join(dist, "blocksim.code-cache");
+/**
+ * V8 accepts a code cache only under the V8 flags it was made with, so there
+ * are two: `blocksim.code-cache` for a process as it starts, and
+ * `blocksim.campaign.code-cache` for fuzz worker threads, which start after
+ * the campaign's flags are set (cli/jit.ts). BLOCKSIM_WRITE_CODE_CACHE=1 or
+ * =campaign writes one at the end of the process (build/bundle.mjs).
+ */
+function runBundle(cacheName) {
+  const file = join(dist, "blocksim.cjs"), cacheFile = join(dist, cacheName);
   const cachedData = existsSync(cacheFile) ? readFileSync(cacheFile) : undefined;
   const script = new Script(Module.wrap(readFileSync(file, "utf8")), { filename: file, cachedData });
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dist);
-  if (process.env.BLOCKSIM_WRITE_CODE_CACHE === "1") process.on("exit", () => writeFileSync(cacheFile, script.createCachedData()));
+  const write = process.env.BLOCKSIM_WRITE_CODE_CACHE;
+  if (isMainThread && (write === "1" || write === "campaign")) {
+    process.on("exit", () => writeFileSync(join(dist, write === "1" ? "blocksim.code-cache" : "blocksim.campaign.code-cache"), script.createCachedData()));
+  }
 }
 
-if (builtIsFresh()) runBundle();
+// A worker is started only by a bundle run, which has checked the build already.
+if (fuzzWorker) runBundle("blocksim.campaign.code-cache");
+else if (builtIsFresh()) runBundle("blocksim.code-cache");
 else if (process.env.BLOCKSIM_DIST) {
   // A build named explicitly (the build test does) must be used, not silently replaced by the sources.
   process.stderr.write(`blocksim: BLOCKSIM_DIST=${dist} holds no build as new as the sources; run npm run build\n`);

@@ -3,9 +3,13 @@
 // - dist/blocksim.cjs: cli/entry.ts and everything it imports in one
 //   minified CommonJS file. Commands import each other lazily, so a module's
 //   top-level code still runs only when its command does.
-// - dist/fuzz-worker.cjs: the fuzz worker thread's entry.
+//   It is also what fuzz worker threads load (bin/blocksim.js is their entry).
 // - dist/blocksim.code-cache: V8's compiled code for the bundle after one
 //   `run` of a shipped scenario, so later starts skip most compilation.
+// - dist/blocksim.campaign.code-cache: the same after a short fuzz campaign,
+//   made under the campaign's V8 flags (cli/jit.ts), for fuzz worker
+//   threads, which start under those flags (V8 rejects a cache made under
+//   other flags).
 // zod's 40 translated error locales are left out (blocksim prints its own
 // messages; zod's English one is kept).
 import { build } from "esbuild";
@@ -47,15 +51,22 @@ const common = {
   banner: { js: 'const __blocksimModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
 };
 await build({ ...common, entryPoints: ["cli/entry.ts"], outfile: join(outdir, "blocksim.cjs") });
-await build({ ...common, entryPoints: ["cli/fuzz-worker.ts"], outfile: join(outdir, "fuzz-worker.cjs") });
 writeFileSync(join(outdir, "BUILT"), "");
-// The code cache comes from one run; its outcome does not matter (a failing
-// scenario compiles the same code), so the build never fails on it.
-const cacheRun = spawnSync(process.execPath, [join(root, "bin", "blocksim.js"), "run", join(root, "scenarios", "backup.yaml"), "--quiet"], {
-  cwd: root,
-  stdio: "ignore",
-  env: { ...process.env, BLOCKSIM_DIST: outdir, BLOCKSIM_WRITE_CODE_CACHE: "1" },
-});
-if (!existsSync(join(outdir, "blocksim.code-cache"))) {
-  console.warn(`blocksim build: no code cache written (the run exited ${cacheRun.status ?? cacheRun.signal}); blocksim will start without it`);
+// Each code cache comes from one run; its outcome does not matter (a failing
+// run compiles the same code), so the build never fails on it. The campaign
+// run starts from the first cache, so its cache holds both runs' code.
+const caches = [
+  { file: "blocksim.code-cache", write: "1", argv: ["run", join(root, "scenarios", "backup.yaml"), "--quiet"] },
+  { file: "blocksim.campaign.code-cache", write: "campaign", argv: ["fuzz", "--runs", "50", "--out", join(outdir, "cache-run.replay.json")] },
+];
+for (const c of caches) {
+  const cacheRun = spawnSync(process.execPath, [join(root, "bin", "blocksim.js"), ...c.argv], {
+    cwd: root,
+    stdio: "ignore",
+    env: { ...process.env, BLOCKSIM_DIST: outdir, BLOCKSIM_WRITE_CODE_CACHE: c.write },
+  });
+  rmSync(join(outdir, "cache-run.replay.json"), { force: true });
+  if (!existsSync(join(outdir, c.file))) {
+    console.warn(`blocksim build: no ${c.file} written (the run exited ${cacheRun.status ?? cacheRun.signal}); blocksim will start without it`);
+  }
 }

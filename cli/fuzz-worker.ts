@@ -2,7 +2,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { fuzzCheck } from "../sim/fuzz/index.js";
 
-const job = workerData as { seed: number; numRuns: number; profile: string; replayFile: string; timeMs?: number };
+const job = (workerData as { fuzzJob: { seed: number; numRuns: number; profile: string; replayFile: string; timeMs?: number } }).fuzzJob;
 let runs = 0, violations = 0;
 const flush = () => {
   if (runs > 0) parentPort!.postMessage({ kind: "runs", runs, violations });

@@ -14,14 +14,12 @@
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
-import { fuzzCheck, type FuzzFailure } from "../sim/fuzz/index.js";
+import type { FuzzFailure } from "../sim/fuzz/index.js";
 import { profileOption, UsageError } from "./args.js";
 import { MAX_WALL_MS, OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/limits.js";
 import { InputError, formatProblems } from "../sim/scenario/errors.js";
-import { loadScenarioFile } from "../sim/scenario/loader.js";
-import { makeReplay, OldReplayFormatError, writeReplayFile } from "../sim/scenario/replay.js";
-import { runScenario } from "../sim/scenario/runner.js";
-import { RandomStrategy } from "../sim/scheduler/index.js";
+import { packagePath } from "../sim/scenario/package-root.js";
+import { OldReplayFormatError } from "../sim/scenario/replay.js";
 
 /** Where output goes (the CLI's Io has the same shape). */
 export interface CliIo {
@@ -146,7 +144,7 @@ export async function fuzzCommand(argv: string[], io: CliIo = defaultIo): Promis
     }
     const timeMs = values.time !== undefined ? parseWallTime(values.time) : undefined;
     if (values.profile !== undefined) profileOption(values.profile); // the one catalog: every profile `blocksim profiles` lists
-    if (positionals.length === 1) return fuzzScenarioFile(positionals[0], { runs, seed, shard, timeMs, profile: values.profile, out: values.out }, io);
+    if (positionals.length === 1) return await fuzzScenarioFile(positionals[0], { runs, seed, shard, timeMs, profile: values.profile, out: values.out }, io);
     return await fuzzGenerated({ runs, seed, workers, shard, timeMs, profile: values.profile ?? "current", out: values.out }, io);
   } catch (e) {
     if (e instanceof Usage || e instanceof UsageError || (e instanceof Error && (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"))) {
@@ -184,6 +182,8 @@ async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
   const replayFile = (s: number) =>
     o.out === undefined ? `blocksim-fuzz-${s}.replay.json` : units.length > 1 ? o.out.replace(/(\.replay\.json|\.json)?$/, (m) => `-${s}${m}`) : o.out;
   if (o.workers <= 1) {
+    // Loaded here: with workers, this thread only hands out units and counts.
+    const { fuzzCheck } = await import("../sim/fuzz/index.js");
     for (const u of units) {
       const failure = fuzzCheck({
         seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed), interruptAfterMs: o.timeMs,
@@ -224,11 +224,14 @@ interface WorkerJob {
 /** Runs one unit in a worker thread (tsx loads the TypeScript there too). */
 function runWorker(job: WorkerJob, onRuns: (runs: number, violations: number) => void): Promise<FuzzFailure | undefined> {
   return new Promise((resolve, reject) => {
-    // From the bundle (dist/) the worker is a built file beside this chunk;
-    // from the sources it is TypeScript, so the worker loads tsx first.
+    // From the bundle (dist/) the worker is bin/blocksim.js again, which
+    // loads the bundle with the code cache made for campaigns (cli/entry.ts
+    // then runs fuzz-worker.ts); from the sources it is TypeScript, so the
+    // worker loads tsx first.
+    const workerData = { fuzzJob: job };
     const w = import.meta.url.endsWith(".ts")
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(new URL("./fuzz-worker.ts", import.meta.url).href)}); });`, { eval: true, workerData: job })
-      : new Worker(new URL("./fuzz-worker.cjs", import.meta.url), { workerData: job });
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(new URL("./fuzz-worker.ts", import.meta.url).href)}); });`, { eval: true, workerData })
+      : new Worker(packagePath("bin", "blocksim.js"), { workerData });
     w.on("message", (m: { kind: "runs"; runs: number; violations: number } | { kind: "done"; failure?: FuzzFailure }) => {
       if (m.kind === "runs") onRuns(m.runs, m.violations);
       else resolve(m.failure);
@@ -238,7 +241,10 @@ function runWorker(job: WorkerJob, onRuns: (runs: number, violations: number) =>
   });
 }
 
-function fuzzScenarioFile(file: string, o: { runs: number; seed: number; shard: { index: number; count: number }; timeMs?: number; profile?: string; out?: string }, io: CliIo): number {
+async function fuzzScenarioFile(file: string, o: { runs: number; seed: number; shard: { index: number; count: number }; timeMs?: number; profile?: string; out?: string }, io: CliIo): Promise<number> {
+  const [{ loadScenarioFile }, { makeReplay, writeReplayFile }, { runScenario }, { RandomStrategy }] = await Promise.all([
+    import("../sim/scenario/loader.js"), import("../sim/scenario/replay.js"), import("../sim/scenario/runner.js"), import("../sim/scheduler/index.js"),
+  ]);
   const loaded = loadScenarioFile(file);
   const progress = new Progress(io);
   const t0 = performance.now();

@@ -4,7 +4,7 @@
  * own, so the test never depends on whether dist/ is fresh.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -31,8 +31,8 @@ describe("the bundled command line", () => {
     execFileSync(process.execPath, [join(ROOT, "build", "bundle.mjs"), "--outdir", OUT], { cwd: ROOT });
   });
 
-  it("is a bundle with its code cache", () => {
-    expect(readdirSync(OUT).sort()).toEqual(["BUILT", "blocksim.cjs", "blocksim.code-cache", "fuzz-worker.cjs"]);
+  it("is a bundle with its two code caches (one made under the campaign V8 flags)", () => {
+    expect(readdirSync(OUT).filter((f) => !f.startsWith("fuzz-")).sort()).toEqual(["BUILT", "blocksim.campaign.code-cache", "blocksim.cjs", "blocksim.code-cache"]);
   });
 
   it("prints what the sources print for a run, byte for byte", async () => {
@@ -59,4 +59,23 @@ describe("the bundled command line", () => {
     expect(got.code).toBe(0);
     expect(got.err + got.out).toMatch(/no violation in 20 runs/);
   });
+
+  it("finds what the sources find with fuzz workers: the same output and replay files, byte for byte", async () => {
+    // Worker threads of the bundle load it with the campaign code cache, under the campaign V8 flags.
+    const files = (dir: string) => readdirSync(dir).sort().map((f) => [f, readFileSync(join(dir, f), "utf8")]);
+    const argv = (dir: string) => ["fuzz", "--profile", "no-start-shim", "--runs", "40", "--seed", "5", "--workers", "2", "--out", join(dir, "f.replay.json")];
+    const [a, b] = [join(OUT, "fuzz-sources"), join(OUT, "fuzz-bundle")];
+    for (const d of [a, b]) mkdirSync(d);
+    try {
+      const want = await inProcess(argv(a));
+      const got = built(argv(b));
+      expect(got.err).toBe("");
+      expect(got.code).toBe(want.code);
+      expect(got.out).toBe(want.out.replaceAll(a, b));
+      expect(files(b).length).toBeGreaterThan(0);
+      expect(files(b)).toEqual(files(a).map(([f, text]) => [f, text.replaceAll(a, b)]));
+    } finally {
+      for (const d of [a, b]) rmSync(d, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
