@@ -5,11 +5,13 @@
  *
  *   npx tsx scenarios/examples/drivers.ts backup|mirror|stream|commit
  */
-import { startGuest } from "../../sim/block/index.js";
+import { formatViolation } from "../../sim/check/index.js";
+import { runWorld } from "../../sim/harness/run.js";
+import { createWorld, type GuestSpec } from "../../sim/harness/world.js";
 import type { BackupDriver } from "../../sim/jobs/drivers/backup.js";
 import type { MirrorDriver } from "../../sim/jobs/drivers/mirror.js";
-import { createQemu, type Qemu } from "../../sim/qmp/qemu.js";
-import { Scheduler, sleep, type Process } from "../../sim/scheduler/index.js";
+import type { Qemu } from "../../sim/qmp/qemu.js";
+import { sleep, type Process } from "../../sim/scheduler/index.js";
 
 const MiB = 1 << 20;
 const DRIVERS = ["backup", "mirror", "stream", "commit"] as const;
@@ -21,28 +23,31 @@ if (!DRIVERS.includes(which)) {
   process.exit(2);
 }
 
-const sim = new Scheduler({ seed: 1, maxTimeNs: 600e9 });
-const q = createQemu(sim);
-const device = (name: string) =>
-  q.addDevice({ name, sizeBytes: 64 * MiB, clusterSizeBytes: 65536, readLatencyNs: 200_000, writeLatencyNs: { minNs: 200_000, maxNs: 800_000 }, bandwidthBytesPerSec: 500e6, queueDepth: 16 });
-for (const d of ["disk.img", "target.img", "base.qcow2", "mid.qcow2", "top.qcow2"]) device(d);
+// The world (sim/harness): devices, the nodes added at setup, and a guest on the disk the job copies.
+const chain = which === "stream" || which === "commit";
+const guest = (node: string): GuestSpec => ({ name: "guest", drive: "drive0", node, pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 2, intervalNs: { minNs: 0, maxNs: 2_000_000 } });
+const world = createWorld({
+  seed: 1, limits: { timeNs: 600e9 },
+  devices: ["disk.img", "target.img", "base.qcow2", "mid.qcow2", "top.qcow2"].map((name) => ({
+    name, sizeBytes: 64 * MiB, readLatencyNs: 200_000, writeLatencyNs: { minNs: 200_000, maxNs: 800_000 }, bandwidthBytesPerSec: 500e6, queueDepth: 16,
+  })),
+  nodes: chain
+    ? [{ driver: "qcow2", "node-name": "base", file: "base.qcow2" }, { driver: "qcow2", "node-name": "mid", file: "mid.qcow2", backing: "base" }, { driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "mid" }]
+    : [{ driver: "raw", "node-name": "disk", file: "disk.img" }, { driver: "raw", "node-name": "target", file: "target.img" }],
+  guests: [guest(chain ? "top" : "disk")],
+});
+const q = world.qemu;
 const qmp = (execute: string, args?: Record<string, unknown>) => q.monitor.execute(args ? { execute, arguments: args } : { execute });
 let check = "";
-
-function guestOn(node: string) {
-  const backend = q.graph.createBackend({ name: "drive0", issuer: "guest", root: q.graph.node(node), queueWhenDrained: true });
-  return startGuest(sim, { name: "guest", backend, pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 2, intervalNs: { minNs: 0, maxNs: 2_000_000 } });
-}
 
 function* untilGone(q: Qemu): Process<void> {
   while (q.jm.jobs.length > 0) yield sleep(1_000_000);
 }
 
-sim.spawn("client", (function* (): Process {
-  if (which === "backup" || which === "mirror") {
-    yield* qmp("blockdev-add", { driver: "raw", "node-name": "disk", file: "disk.img" });
-    yield* qmp("blockdev-add", { driver: "raw", "node-name": "target", file: "target.img" });
-    const g = guestOn("disk");
+// The safety phase: the QMP client's commands; the run loop stops the guest at its end.
+const result = runWorld(world, { name: "client", *safety(): Process {
+  const g = world.guests[0];
+  if (!chain) {
     yield sleep(20_000_000);
     if (which === "backup") {
       yield* qmp("blockdev-backup", { "job-id": "backup0", device: "drive0", target: "target", sync: "full", speed: 64 * MiB });
@@ -61,12 +66,7 @@ sim.spawn("client", (function* (): Process {
       const untouched = q.graph.node("disk").content(0, 64 * MiB).versions.every((v, i) => v.writeId === pivot[i].writeId);
       check = `pivoted: the guest now writes to '${q.graph.backends()[0].root?.name}'; the old disk still holds exactly its content at the pivot: ${untouched}`;
     }
-    g.stop();
   } else {
-    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "base", file: "base.qcow2" });
-    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "mid", file: "mid.qcow2", backing: "base" });
-    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "mid" });
-    const g = guestOn("top");
     yield sleep(100_000_000); // the guest fills some of top; write into mid and base directly too
     yield* q.graph.node("mid").write(8 * MiB, 4 * MiB, "setup");
     yield* q.graph.node("base").write(0, 8 * MiB, "setup");
@@ -79,11 +79,9 @@ sim.spawn("client", (function* (): Process {
       yield* untilGone(q);
       check = `top's backing is now ${q.graph.node("top").backing?.name} (mid committed into base); base holds mid's data: ${q.graph.node("base").isAllocated(8 * MiB, 4 * MiB)}`;
     }
-    g.stop();
   }
-})());
+} });
 
-const result = sim.run();
 for (const [i, t] of q.monitor.transcript.entries()) {
   const ev = q.monitor.events.find((e) => "event" in t && e.data === t.data);
   const at = ev ? `${(ev.timestamp.seconds * 1e3 + ev.timestamp.microseconds / 1e3).toFixed(3).padStart(9)} ms` : " ".repeat(12);
@@ -92,5 +90,6 @@ for (const [i, t] of q.monitor.transcript.entries()) {
 }
 console.log(`\n${which}: run ${result.outcome.kind} at ${(result.endTimeNs / 1e6).toFixed(1)} ms virtual time, trace hash ${result.hash}`);
 console.log(check);
-if (q.jm.violations.length > 0) console.log("violations:", q.jm.violations);
-process.exit(result.outcome.kind === "ok" && q.jm.violations.length === 0 ? 0 : 1);
+// Every invariant of sim/check watched the run (createWorld's default).
+for (const v of result.violations) console.log(`violation: ${formatViolation(v)}`);
+process.exit(result.outcome.kind === "ok" && result.violations.length === 0 ? 0 : 1);
