@@ -12,11 +12,6 @@ export interface KnownDifference {
 
 /** Departures from the goldens recorded by live/record.ts. */
 export const KNOWN_GOLDEN_DIFFERENCES: Readonly<Record<string, KnownDifference>> = {
-  stream_under_backup: {
-    from: 24,
-    why: "when the stream completes, QEMU 7.2 blips the backup above it paused/running four times (drained sections of its completion: the copy-on-read filter's drop, the backing change of top, and two more in its cleanup); " +
-      "blocksim models the first two (stream_prepare's drain of the filter and of top), so the backup's third blip and the stream's BLOCK_JOB_COMPLETED come out of step. The start of the stream matches since the filter goes in inside its own drained section, before the job is created (entry 14 before).",
-  },
   mirror_null_source: {
     from: 7,
     why: "QEMU's mirror asks the source's block status: a null-co node without read-zeroes reports no data, so mirror writes zeroes (no read, no pwritev) and is READY at once; " +

@@ -143,6 +143,32 @@ export class BlockBackend implements DrainParent {
     return this.io({ op: "flush" }) as Process<void>;
   }
 
+  /**
+   * QEMU blk_drain: a drained section of the root node (a nested poll from
+   * the main loop until the node and its users are idle, this backend's own
+   * requests included), ended at once. Every parent of the node — a job
+   * above it — is paused and resumed by it. Without a medium: nothing.
+   */
+  drain(): void {
+    const root = this.root;
+    if (!root) return;
+    this.graph.drainedBeginPoll(root);
+    this.graph.drainedEnd(root);
+  }
+
+  /**
+   * Drops the last reference (QEMU 7.2 blk_unref → blk_delete →
+   * blk_remove_bs): blk_unref drains, blk_remove_bs drains again, then the
+   * root link goes and the backend is forgotten — two drained sections of
+   * its node, so a job above that node blips paused/running twice. How a
+   * job lets go of a BlockBackend of its own (the stream's, in its clean).
+   */
+  unref(): void {
+    this.drain();
+    this.drain();
+    this.graph.removeBackend(this);
+  }
+
   // ---- DrainParent ----
 
   /** @internal */

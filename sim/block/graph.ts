@@ -224,6 +224,34 @@ export class BlockGraph {
     return moved;
   }
 
+  /**
+   * Takes a filter out of the graph (QEMU 7.2 bdrv_drop_filter →
+   * bdrv_replace_node_common with detach_subchain): inside one drained
+   * section of the filter — a nested poll from the main loop — its users
+   * move down to its child; a user that moves to a child not drained ends
+   * the filter's section at once (a backup above resumes before the
+   * section closes). Then the filter lets go of its child: QEMU does that
+   * inside the section, the model just after it, which is the same unless
+   * the child is itself drained (then only the filter's own count, never a
+   * user's, differs meanwhile). The filter node stays until its last
+   * holder lets go (`removeNode`/`releaseNode`). How the backup's
+   * copy-before-write and the stream's copy-on-read filter go.
+   */
+  dropFilter(filter: BlockNode): void {
+    this.own(filter, "dropFilter");
+    if (filter.driver !== "filter" || !filter.file) throw new Error(`dropFilter: node "${filter.name}" is not a filter with a child`);
+    this.drainedBeginPoll(filter);
+    try {
+      // The child as it is after the poll: a job finishing inside may have dropped a filter below.
+      const child = filter.file;
+      if (!child) throw new Error(`dropFilter: filter "${filter.name}" lost its child while it was drained`);
+      this.replaceNode(filter, child);
+    } finally {
+      this.drainedEnd(filter);
+    }
+    this.retarget(filter.childLink!, null);
+  }
+
   // ---- backends and users ----
 
   /** Creates a BlockBackend, optionally on a node. */

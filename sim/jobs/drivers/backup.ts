@@ -258,9 +258,7 @@ export class BackupDriver implements JobDriver {
    */
   dropFilter(): void {
     const { graph, filter } = this;
-    graph.drainedBeginPoll(filter);
-    graph.replaceNode(filter, filter.file ?? this.opts.source);
-    graph.drainedEnd(filter);
+    graph.dropFilter(filter);
     graph.removeNode(filter);
   }
 }

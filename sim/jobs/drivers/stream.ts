@@ -11,14 +11,32 @@
  * `top` (QEMU 7.2's stream_start: bdrv_cor_filter_append, then
  * block_job_create; named by `filter-node-name`, else implicit): the users
  * of top move to it, and it is the job's main node. The filter's copy-on-read of guest reads is not modelled
- * (the job's own copy loop is). The filter goes in prepare, or when the job
- * is freed after a cancel. The stream reads through a BlockBackend of its
- * own on the filter (blockdev-del: "Node X is in use"). All ops are blocked on the filter and on every
+ * (the job's own copy loop is). The stream holds a BlockBackend of its own
+ * on the filter (QEMU's s->blk; blockdev-del: "Node X is in use"); its
+ * copies go straight to top in the model. All ops are blocked on the filter and on every
  * node from top down to (not including) base — down to the bottom when
  * there is no base; stream keeps its blockers until the job is freed.
+ *
+ * Completion, as QEMU 7.2's stream_prepare and stream_clean run it (each a
+ * drained section from the main loop, so a nested poll, and a job above top
+ * — a backup's copy-before-write filter — blips paused/running at each;
+ * golden stream_under_backup shows the four):
+ *  1. prepare drops the filter (bdrv_cor_filter_drop → bdrv_drop_filter): a
+ *     drained section of the filter; its users, the BlockBackend too, move
+ *     down to top;
+ *  2. prepare drains the node just above base (bdrv_subtree_drained_begin;
+ *     the model quiesces that node and its parents, not the nodes below
+ *     it), and inside it makes base top's backing in a drained section of
+ *     top (bdrv_set_backing_hd); a job above top resumes when top's last
+ *     section ends. The new backing file name QEMU writes into top's header
+ *     (bdrv_change_backing_file) is not modelled;
+ *  3. clean drops the filter if prepare did not run (a cancelled or failed
+ *     stream), then lets go of the BlockBackend (blk_unref): two drained
+ *     sections of the node it is on — top, after the drop.
+ * The filter node itself goes when the job is freed (its last holder).
  */
 import { IoError, type Errno } from "../../disk/index.js";
-import type { BlockGraph, BlockNode } from "../../block/index.js";
+import type { BlockBackend, BlockGraph, BlockNode } from "../../block/index.js";
 import type { Process } from "../../scheduler/index.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
 import { streamPerms } from "../node-perms.js";
@@ -54,14 +72,24 @@ export class StreamDriver implements JobDriver {
   readonly type = "stream" as const;
   nodes!: JobNodes;
   readonly filter: BlockNode;
+  /** The node directly above base, or the bottom of the chain without one (QEMU's above_base). */
+  readonly aboveBase: BlockNode;
+  /** The stream's own BlockBackend (QEMU s->blk), on the filter until it is dropped; null once let go. */
+  blk: BlockBackend | null = null;
 
   constructor(readonly graph: BlockGraph, readonly opts: StreamOptions) {
+    this.aboveBase = chainBetween(opts.top, opts.base).at(-1) ?? opts.top;
     this.filter = opts.filter ?? insertStreamFilter(graph, opts.top, opts.filterNodeName);
   }
 
-  /** Moves the filter's users back to top (QEMU bdrv_cor_filter_drop); the node goes once the job lets go of it. */
-  private dropFilter(): void {
-    if (this.graph.findNode(this.filter.name) === this.filter) this.graph.replaceNode(this.filter, this.opts.top);
+  /** Creates the BlockBackend on the filter, after the job (QEMU stream_start's blk_new_with_bs). */
+  attachBackend(job: Job): void {
+    this.blk = this.graph.createBackend({ issuer: `job:${job.name}`, root: this.filter });
+  }
+
+  /** Whether the filter is still in the graph with its child (not yet dropped). */
+  private filterInGraph(): boolean {
+    return this.graph.findNode(this.filter.name) === this.filter && this.filter.file !== null;
   }
 
   *run(job: Job): Process<number> {
@@ -101,40 +129,44 @@ export class StreamDriver implements JobDriver {
     return firstError ? job.fail(firstError) : 0;
   }
 
-  /**
-   * QEMU stream_prepare: the filter goes (bdrv_cor_filter_drop, a drained
-   * section of the filter around the node replacement), then top's backing
-   * becomes base inside a drained section of top (bdrv_set_backing_hd).
-   * Both are drains from the main loop, so nested polls, and jobs above
-   * (a backup's copy-before-write filter) blip paused→running at each.
-   */
+  /** QEMU stream_prepare: the filter goes, then base becomes top's backing (steps 1 and 2 of the header). */
   prepare(): number {
-    const { graph, filter } = this;
+    const { graph, aboveBase } = this;
     const { top, base } = this.opts;
-    if (graph.findNode(filter.name) === filter) {
-      graph.drainedBeginPoll(filter);
-      try {
-        this.dropFilter();
-      } finally {
-        graph.drainedEnd(filter);
+    if (this.filterInGraph()) graph.dropFilter(this.filter);
+    graph.drainedBeginPoll(aboveBase);
+    try {
+      // Only a node with a backing chain is re-pointed (bdrv_cow_child: a raw top has nothing to drop).
+      if (top.backing) {
+        graph.drainedBeginPoll(top);
+        try {
+          graph.setBacking(top, base);
+        } finally {
+          graph.drainedEnd(top);
+        }
       }
-    }
-    // Only a node with a backing chain is re-pointed (a raw top has nothing to drop).
-    if (top.backing !== base) {
-      graph.drainedBeginPoll(top);
-      try {
-        graph.setBacking(top, base);
-      } finally {
-        graph.drainedEnd(top);
-      }
+    } finally {
+      graph.drainedEnd(aboveBase);
     }
     return 0;
   }
 
+  /** QEMU stream_clean: the filter if it is still in, then the BlockBackend (step 3 of the header). */
+  clean(): void {
+    if (this.filterInGraph()) this.graph.dropFilter(this.filter);
+    const blk = this.blk;
+    this.blk = null;
+    blk?.unref();
+  }
+
+  /** QEMU block_job_free: the blockers and job links go; the filter's last holder lets go, so it closes. */
   free(): void {
     this.nodes.removeAll();
-    this.dropFilter();
-    if (this.graph.findNode(this.filter.name) === this.filter) this.graph.removeNode(this.filter);
+    if (this.blk) this.clean(); // freed without finalizing (an early fail)
+    if (this.graph.findNode(this.filter.name) === this.filter) {
+      if (this.filter.file) this.graph.replaceNode(this.filter, this.filter.file);
+      this.graph.removeNode(this.filter);
+    }
   }
 }
 
@@ -162,8 +194,10 @@ export function createStream(env: { jm: JobManager; graph: BlockGraph }, o: Stre
   checkStream(o);
   const chain = chainBetween(o.top, o.base);
   const driver = new StreamDriver(env.graph, o);
-  return createBlockJob(env, driver, o, [driver.filter, ...chain], () => {
+  const job = createBlockJob(env, driver, o, [driver.filter, ...chain], () => {
     env.graph.replaceNode(driver.filter, o.top);
     env.graph.removeNode(driver.filter);
   }, [driver.filter], streamPerms(chain));
+  if (job.status === "created") driver.attachBackend(job);
+  return job;
 }

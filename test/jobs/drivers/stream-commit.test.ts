@@ -46,6 +46,85 @@ describe("stream", () => {
     expect(w.jm.violations).toEqual([]);
   });
 
+  it("completes through QEMU 7.2's four drained sections: filter drop, backing change, and its BlockBackend's unref (two)", () => {
+    const { w, base, mid, top, fill } = chain();
+    // A filter above top stands for a backup's copy-before-write filter; a DrainParent on it for the backup.
+    const above = w.graph.createNode({ name: "above", driver: "filter", file: top });
+    const seen: string[] = [];
+    const at = () => `above->${above.file?.name} top->${top.backing?.name ?? "none"} blk:${w.graph.backends().map((b) => b.root?.name).join(",")}`;
+    let depth = 0; // a job pauses when the first section reaches it and resumes when the last ends
+    w.graph.attachParent(above, {
+      name: "watcher",
+      drainedBegin: () => {
+        if (depth++ === 0) seen.push(`begin ${at()} after ${w.events().at(-1)}`);
+      },
+      drainedEnd: () => {
+        if (--depth === 0) seen.push("end");
+      },
+      drainedPoll: () => false,
+    });
+    let filter = "";
+    w.run(function* () {
+      yield* fill();
+      const job = createStream(w, { id: "s0", top, base });
+      filter = above.file!.name;
+      seen.length = 0; // from here on: the stream's completion only
+      job.start();
+      while (!job.freed) yield sleep(1_000_000);
+    });
+    expect(filter).not.toBe("top"); // the copy-on-read filter went in between
+    expect(seen).toEqual([
+      `begin above->${filter} top->mid blk:${filter} after s0:pending`, // bdrv_cor_filter_drop: a drained section of the filter
+      "end",
+      "begin above->top top->mid blk:top after s0:pending", // above_base (mid) drained, base set as top's backing inside
+      "end",
+      "begin above->top top->base blk:top after s0:pending", // stream_clean's blk_unref: blk_drain...
+      "end",
+      "begin above->top top->base blk:top after s0:pending", // ...and blk_remove_bs's blk_drain
+      "end",
+    ]);
+    expect(w.events().slice(-3)).toEqual(["BLOCK_JOB_COMPLETED:s0", "s0:concluded", "s0:null"]);
+    expect(w.graph.backends()).toEqual([]);
+    expect(w.graph.findNode(filter)).toBeUndefined();
+    expect(mid.parents().filter((l) => l.parentIsNode)).toEqual([]);
+  });
+
+  it("a cancelled stream drops its filter in clean, before BLOCK_JOB_CANCELLED, and its BlockBackend drains top twice", () => {
+    const { w, base, top, fill } = chain();
+    const above = w.graph.createNode({ name: "above", driver: "filter", file: top });
+    const seen: string[] = [];
+    let depth = 0;
+    w.graph.attachParent(above, {
+      name: "watcher",
+      drainedBegin: () => {
+        if (depth++ === 0) seen.push(`begin above->${above.file?.name} after ${w.events().at(-1)}`);
+      },
+      drainedEnd: () => {
+        if (--depth === 0) seen.push("end");
+      },
+      drainedPoll: () => false,
+    });
+    let filter = "";
+    w.run(function* () {
+      yield* fill();
+      const job = createStream(w, { id: "s0", top, base, speedBytesPerSec: 1 });
+      filter = above.file!.name;
+      job.start();
+      yield sleep(1_000_000);
+      seen.length = 0;
+      job.userCancel(true);
+      while (!job.freed) yield sleep(1_000_000);
+    });
+    expect(seen).toEqual([
+      `begin above->${filter} after s0:aborting`, "end",
+      "begin above->top after s0:aborting", "end",
+      "begin above->top after s0:aborting", "end",
+    ]);
+    expect(w.events().slice(-3)).toEqual(["BLOCK_JOB_CANCELLED:s0", "s0:concluded", "s0:null"]);
+    expect(top.backing?.name).toBe("mid");
+    expect(w.graph.findNode(filter)).toBeUndefined();
+  });
+
   it("blocks STREAM on the chain it works on", () => {
     const { w, base, top } = chain();
     w.run(function* () {
