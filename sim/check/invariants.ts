@@ -526,13 +526,22 @@ const cancelHonoured: Invariant = {
   when: "step",
   source: "qemu eb36639f7b; qapi block-job-cancel",
   attach(ctx) {
-    const cancelledIn = new Map<object, string>();
+    // The status a job had at the first record after it was cancelled: its status at the cancel, or — when that
+    // record is its own status change (a cancelled paused job resuming at once) — the status it changed to.
+    const firstRecordStatus = new Map<object, string>();
     return {
+      kinds: ["status", "BLOCK_JOB_COMPLETED"],
       onRecord(r) {
-        for (const j of ctx.world.jm.jobs) if (j.cancelled && !cancelledIn.has(j)) cancelledIn.set(j, j.status);
-        if (r.src !== "event" || r.kind !== "BLOCK_JOB_COMPLETED" || r.data?.error !== undefined) return;
+        if (r.kind === "status") {
+          const at = ctx.world.sim.records - 1;
+          for (const j of ctx.world.jm.jobs) {
+            if (j.cancelledAt?.record === at && `job:${j.name}` === r.src) firstRecordStatus.set(j, j.status);
+          }
+          return;
+        }
+        if (r.kind !== "BLOCK_JOB_COMPLETED" || r.src !== "event" || r.data?.error !== undefined) return;
         const id = String(r.data?.device), job = ctx.world.jm.get(id);
-        const when = job ? cancelledIn.get(job) : undefined;
+        const when = job?.cancelledAt ? (firstRecordStatus.get(job) ?? job.cancelledAt.status) : undefined;
         if (when !== undefined && when !== "ready" && when !== "standby") {
           ctx.report({ job: id, detail: `cancelled in status ${when}, yet completed successfully`, state: { cancelledIn: when } });
         }

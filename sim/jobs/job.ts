@@ -247,6 +247,11 @@ export class Job {
   /** The coroutine exists (QEMU: job->co != NULL). */
   started = false;
   cancelled = false;
+  /**
+   * When it was first cancelled: its status then and the kernel's record
+   * count (the index of the next record), for the cancel-honoured invariant.
+   */
+  cancelledAt: { status: JobStatus; record: number } | undefined = undefined;
   forceCancel = false;
   deferredToMainLoop = false;
   ret = 0;
@@ -699,6 +704,7 @@ export class Job {
       this.pauseCount--;
     }
     if (this.deferredToMainLoop && !force) return; // a soft cancel after run ended is ignored
+    if (!this.cancelled) this.cancelledAt = { status: this.status, record: this.ctx.sim.records };
     this.cancelled = true;
     this.forceCancel ||= force;
   }

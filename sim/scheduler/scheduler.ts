@@ -457,8 +457,12 @@ export class Scheduler implements OperationHost {
     this.makeReady(p);
   }
 
+  /** How many records were made so far (the index the next one gets). */
+  records = 0;
+
   /** Adds an observable record: hashed always, kept when tracing. `data` must be plain JSON. */
   record(src: string, kind: string, data?: Record<string, unknown>): void {
+    this.records++;
     const h = this.hasher;
     h.word(0x7ec0);
     h.int(this.now);
