@@ -106,8 +106,7 @@ export class JobTxn {
     const upFront = oneAtATime ? [] : this.jobs.map((j) => ({ job: j, ctx: j.acquireContext() }));
     try {
       for (const other of [...this.jobs]) if (other !== job) other.cancelAsync(true);
-      while (this.jobs.length > 0) {
-        const first = this.jobs[0];
+      for (let first = this.firstMember(); first !== undefined; first = this.firstMember()) {
         const held = upFront.findIndex((h) => h.job === first);
         const ctx = held >= 0 ? upFront.splice(held, 1)[0].ctx : first.acquireContext();
         try {
@@ -116,7 +115,7 @@ export class JobTxn {
             else first.finishSync();
           }
           // The nested poll may have run first's whole finalization already (a job-cancel of it inside).
-          if (this.jobs[0] === first && !first.freed && first.txn === this) first.finalizeSingle();
+          if (!first.freed && first.txn === this) first.finalizeSingle();
         } finally {
           first.releaseContext(ctx);
         }
@@ -126,5 +125,20 @@ export class JobTxn {
       undo();
     }
     job.unref();
+  }
+
+  /**
+   * The first listed member not finalized yet. Finalizing a member removes
+   * it from the list, so that is the list's head — except before
+   * 1e93b9fba2 (behaviour.txnRemovesFinalized off), when a finalized member
+   * stays listed: the abort's walk passes over it, and touching one that was
+   * freed meanwhile is a use after free.
+   */
+  private firstMember(): Job | undefined {
+    for (const j of this.jobs) {
+      if (j.txn === this) return j;
+      j.assertAlive("the abort of its transaction");
+    }
+    return undefined;
   }
 }

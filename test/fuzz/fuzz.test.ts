@@ -156,3 +156,36 @@ describe("user properties", () => {
   });
 
 });
+
+describe("under txn-dead-pointer (finalized members stay in their transaction's list)", () => {
+  // Fast-check seed 1's first run: a grouped transaction whose second action fails to prepare. Its abort walked
+  // the member list from the head, and the first member, finalized but kept listed by this profile, was never
+  // passed over: the run looped for ever inside one step.
+  const txn: FuzzScenario = {
+    devices: [{ name: "ds0", sizeBytes: 4 * MiB, latencyNs: 2_000_000 }, { name: "ds1", sizeBytes: 4 * MiB, latencyNs: 100_000 }, { name: "dt0", sizeBytes: 4 * MiB, latencyNs: 500_000 }],
+    nodes: [{ driver: "raw", "node-name": "s0", file: "ds0" }, { driver: "raw", "node-name": "s1", file: "ds1" }, { driver: "raw", "node-name": "t0", file: "dt0" }],
+    actions: [{
+      atNs: 0, execute: "transaction", arguments: {
+        actions: [{ type: "blockdev-backup", data: { "job-id": "j1", device: "s0", target: "t0", sync: "full" } }, { type: "blockdev-backup", data: { "job-id": "j1", device: "s1", target: "t0", sync: "none" } }],
+        properties: { "completion-mode": "grouped" },
+      },
+    }],
+    maxTimeNs: 30e9,
+  };
+
+  it("the abort of a transaction passes over its finalized member and the run ends with the profile's violation", () => {
+    const r = runModel(txn, { profile: "txn-dead-pointer" });
+    expect(r.outcome.kind).toBe("ok");
+    expect(r.responses.at(-1)).toEqual({ execute: "transaction", response: { error: { class: "GenericError", desc: "Node 't0' is busy: block device is in use by block job: backup" } } });
+    expect(r.events).toEqual(["j1:created", "j1:running", "j1:paused", "j1:running", "j1:aborting", "BLOCK_JOB_CANCELLED j1", "j1:concluded", "j1:null"]);
+    expect(r.violations.map((v) => v.invariant)).toEqual(["txn-member-completes-before-commit"]);
+    // current (both fixes: the job starts in the commit, the finalized member leaves the list) runs it clean
+    expect(runModel(txn, { profile: "current" }).violations).toEqual([]);
+  });
+
+  it("a campaign from fast-check seed 1 finds that violation in its first run and shrinks it", () => {
+    const f = fuzzCheck({ seed: 1, numRuns: 2000, profile: "txn-dead-pointer", replayFile: join(dir, "txn-dead-pointer.replay.json") });
+    expect(f?.message).toMatch(/property failed after 1 runs/);
+    expect(f?.message).toContain("txn-member-completes-before-commit");
+  });
+});
