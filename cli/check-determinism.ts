@@ -1,7 +1,8 @@
 /** `blocksim check-determinism FILE`: the same run N times, the same trace hash every time. */
 import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { eventLines, firstDifference } from "../sim/scenario/replay.js";
-import { describeOutcome, runScenario } from "../sim/scenario/runner.js";
+import { describeOutcome } from "../sim/harness/run.js";
+import { runScenario } from "../sim/scenario/runner.js";
 import { EXIT_FAIL, EXIT_OK, loadOptions, parse, Progress, runOptions, setupFailure, UsageError, type Io } from "./args.js";
 import { help } from "./help.js";
 import { wholeNumberOption } from "../sim/scenario/limits.js";

@@ -53,6 +53,13 @@ export interface Spec {
   machine?: "none" | "pc";
 }
 
+/**
+ * Job statuses in which a job does not move on by itself: the recorder stops
+ * waiting on them at the end of a run, and the replays (in process, and over
+ * blocksim serve's socket) let jobs run until every one is in one.
+ */
+export const SETTLED_JOB_STATUSES: ReadonlySet<string> = new Set(["null", "concluded", "pending", "ready", "paused", "standby"]);
+
 export type SequenceEntry = TranscriptEntry | { note: string };
 
 export type Nondeterminism =

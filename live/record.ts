@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
 import { UsageError, wholeNumberOption } from "../sim/scenario/limits.js";
 import { checkOutputPath, describeErrno, onKernelFileSystem, OutputError } from "../sim/scenario/output-file.js";
-import { implicitNames, loadSpec, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
+import { implicitNames, loadSpec, SETTLED_JOB_STATUSES as SETTLED, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
 import { QmpClient, sleepMs, withTimeout } from "./qmp-client.js";
 
 export interface RecordOptions {
@@ -33,8 +33,6 @@ export interface RecordOptions {
   log?: (line: string) => void;
 }
 
-/** Job statuses in which a job will not move on by itself. */
-const SETTLED = new Set(["null", "concluded", "pending", "ready", "paused", "standby"]);
 
 export interface LiveQemu {
   client: QmpClient;

@@ -8,13 +8,12 @@
  */
 import { readFileSync } from "node:fs";
 import { sleep, Signal, wait, type Process } from "../sim/scheduler/index.js";
-import { formatTime } from "../sim/check/index.js";
-import { runWorld } from "../sim/harness/run.js";
+import { describeOutcome, runWorld } from "../sim/harness/run.js";
 import { createWorld, type DeviceSpec } from "../sim/harness/world.js";
 import { packageUrl } from "../sim/scenario/package-root.js";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
 import type { Image, Nondeterminism, Wait } from "./golden.js";
-import { implicitNames } from "./golden.js";
+import { implicitNames, SETTLED_JOB_STATUSES as SETTLED } from "./golden.js";
 
 export type { Wait } from "./golden.js";
 
@@ -56,8 +55,6 @@ export const CHAIN: Image[] = ["base", "mid", "top"].map((name, layer, all) => (
   file: `${name}.qcow2`, format: "qcow2", sizeBytes: 4 * MiB, writes: [[layer * MiB, MiB]], ...(layer > 0 ? { backing: `${all[layer - 1]}.qcow2` } : {}),
 }));
 
-/** Job statuses in which a job does not move on by itself (live/record.ts stops on the same). */
-const SETTLED = new Set(["concluded", "pending", "ready", "paused", "standby"]);
 
 /**
  * The result of a replay. `stuck` says why the simulation stopped early: the
@@ -107,8 +104,9 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replay
   // A QEMU that quit or crashed answers nothing more: the client waits for ever, as the recorder saw the socket close
   // (the harness's outcome is then ok or qemu-crash).
   const quietEnd = out.kind === "qemu-crash" || (out.kind === "deadlock" && clientDone && out.waiting.every((w) => w.process.startsWith("job:")));
-  const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped at ${formatTime(out.timeNs)} with ${out.waiting.map((w) => `${w.process} waiting on ${w.on}`).join(", ")}` : undefined;
-  if (out.kind !== "ok" && !quietEnd && !stuck) throw new Error(`simulation of ${rec.scenario} ended with ${JSON.stringify(out)}`);
+  // Moments count from the end of setup (the images written), as a run's report counts them.
+  const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped with ${describeOutcome(out, world.t0)}` : undefined;
+  if (out.kind !== "ok" && !quietEnd && !stuck) throw new Error(`simulation of ${rec.scenario} ended with ${describeOutcome(out, world.t0)}`);
   const observed = qemu.monitor.transcript.map((t, i, all) => normalise(t, all[i - 1]));
   const expected = rec.sequence.filter((e): e is TranscriptEntry => !("note" in e));
   return { expected, observed, ...(stuck ? { stuck } : {}) };

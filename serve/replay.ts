@@ -15,7 +15,7 @@ import type { ChoiceLog, Process } from "../sim/scheduler/index.js";
 import type { QmpResponse } from "../sim/qmp/types.js";
 import type { LoadedScenario } from "../sim/scenario/loader.js";
 import type { Action } from "./server.js";
-import { describeOutcome } from "../sim/scenario/runner.js";
+import { describeOutcome } from "../sim/harness/run.js";
 import { buildWorld, runSetup, type World } from "./world.js";
 
 type Reply = SessionRecord["replies"][number];
@@ -61,7 +61,7 @@ export function replayServe(session: SessionRecord, loaded: LoadedScenario | und
   const replies: Reply[] = [];
   const step = (t: number) => {
     const out = sim.advanceTo(Math.max(t, sim.now));
-    if (out) throw new ServeReplayError(`the replay stopped: ${describeOutcome(out, 0)}`);
+    if (out) throw new ServeReplayError(`the replay stopped: ${describeOutcome(out)}`);
   };
   for (const a of session.actions) {
     step(a.t);

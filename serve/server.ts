@@ -22,7 +22,7 @@ import { describeListen, type Listen } from "./address.js";
 import type { ClockMode } from "./clock.js";
 import { DEFAULT_LIMITS, JsonStream, type Parsed, type StreamLimits } from "./json-stream.js";
 import { checkRequest, errorReply, GREETING, line, reply } from "./wire.js";
-import { describeOutcome } from "../sim/scenario/runner.js";
+import { describeOutcome } from "../sim/harness/run.js";
 import { runSetup, type World } from "./world.js";
 
 /** A command that reached the simulation: what rebuilds the run. */
@@ -273,11 +273,11 @@ export class QmpServer {
     const o = this.opts.world.sim.advanceTo(t);
     if (o) {
       this.stopped = o;
-      this.opts.log?.(`the simulation stopped: ${describeOutcome(o, 0)}`);
+      this.opts.log?.(`the simulation stopped: ${describeOutcome(o)}`);
       for (const s of this.sessions) {
         if (s.inFlight) {
           s.inFlight = false;
-          s.send(errorReply("GenericError", `blocksim: the simulation stopped: ${describeOutcome(o, 0)}`));
+          s.send(errorReply("GenericError", `blocksim: the simulation stopped: ${describeOutcome(o)}`));
         }
       }
     }
@@ -314,7 +314,7 @@ export class QmpServer {
       return answer({ return: {} });
     }
     if (req.execute === "qmp_capabilities") return answer({ error: { class: "CommandNotFound", desc: "Capabilities negotiation is already complete, command ignored" } });
-    if (this.stopped) return answer({ error: { class: "GenericError", desc: `blocksim: the simulation stopped: ${describeOutcome(this.stopped, 0)}` } });
+    if (this.stopped) return answer({ error: { class: "GenericError", desc: `blocksim: the simulation stopped: ${describeOutcome(this.stopped)}` } });
     if (req.execute === CLOCK_STEP) return answer(this.clockStep(req.arguments));
     const hook = this.opts.intercept?.(req.execute, req.arguments);
     if (hook && "answer" in hook) return answer(hook.answer);

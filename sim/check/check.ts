@@ -9,7 +9,7 @@
  */
 import type { RunResult, TraceRecord } from "../scheduler/index.js";
 import { INVARIANTS, invariantByName } from "./invariants.js";
-import { formatTime } from "./time.js";
+import { formatTime } from "../scheduler/time.js";
 import type { CheckViolation, Invariant, Monitor, World } from "./types.js";
 
 export interface RunCheck {

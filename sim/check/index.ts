@@ -2,4 +2,4 @@
 export * from "./types.js";
 export { INVARIANTS, invariantByName } from "./invariants.js";
 export { checkRun, formatViolation, listInvariants, type RunCheck, type InvariantSelection } from "./check.js";
-export { formatTime } from "./time.js";
+export { formatTime } from "../scheduler/time.js";

@@ -41,7 +41,7 @@
  * request cancellation (an interrupted issuer leaves its request in flight).
  */
 import {
-  awaitOp, choose, type Effect, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler,
+  awaitOp, choose, formatTime, type Effect, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler,
 } from "../scheduler/index.js";
 import { versionAt, ZERO_VERSION, type ClusterVersion, type Content } from "./content.js";
 import { IoError, type Errno } from "./errors.js";
@@ -52,6 +52,14 @@ import { Waiters } from "./waiters.js";
 export type LatencyNs = number | { readonly minNs: number; readonly maxNs: number };
 
 /** How a device is built. Every field is required except where a default is given. */
+/**
+ * What a device left unsaid takes: 64 KiB clusters, no latency, unlimited
+ * bandwidth, 32 requests at once. One set for every device the simulator
+ * makes — a world's (sim/harness), an image file a drive-backup or
+ * drive-mirror creates (sim/qmp/transaction.ts).
+ */
+export const DEVICE_DEFAULTS = { clusterSizeBytes: 65536, latencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 32 } as const;
+
 export interface DeviceConfig {
   /** Unique name; appears in the trace and in errors. */
   name: string;
@@ -124,7 +132,8 @@ class DeviceOp implements Operation {
 
   describe(): string {
     const where = this.op === "flush" ? "" : ` ${this.offset}+${this.bytes}`;
-    const state = this.startNs < 0 ? "queued" : `in service since ${this.startNs} ns`;
+    // How long, not since when: a report counts its moments from the end of setup, which the device does not know.
+    const state = this.startNs < 0 ? "queued" : `in service for ${formatTime(this.dev.nowNs() - this.startNs)}`;
     return `${this.op}${where} on device "${this.dev.name}" (${state})`;
   }
 }
@@ -258,6 +267,11 @@ export class Device {
   /** Adds a fault rule (shorthand for `faults.add`). */
   addFault(rule: FaultRule): ActiveFault {
     return this.faults.add(rule);
+  }
+
+  /** @internal The virtual time now (a request describing itself). */
+  nowNs(): number {
+    return this.sim.now;
   }
 
   // ---- the request path ----

@@ -14,7 +14,7 @@ import { formatTime, formatViolation, type InvariantSelection } from "../check/i
 import { makeReplayOf, writeReplayFile, type ReplayFile } from "../scenario/replay.js";
 import { formatDuration } from "../scenario/units.js";
 import { scenario as scenarioArb, schedule as scheduleArb, type ScenarioOptions } from "./arbitraries.js";
-import { describeRunOutcome } from "../harness/run.js";
+import { describeOutcome } from "../harness/run.js";
 import { PickListStrategy } from "../harness/strategy.js";
 import { runModel, type FuzzScenario, type ModelRun } from "./model.js";
 import { fuzzReport } from "./report.js";
@@ -75,7 +75,7 @@ export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
   const replayFile = opts.replayFile ?? `blocksim-fuzz-${seed}.replay.json`;
   writeReplayFile(replayFile, replay);
   const command = `npx blocksim replay ${replayFile}`;
-  const lines = [...(r.outcome.kind === "qemu-crash" ? [describeRunOutcome(r.outcome)] : []), ...r.violations.map(formatViolation)];
+  const lines = [...(r.outcome.kind === "qemu-crash" ? [describeOutcome(r.outcome)] : []), ...r.violations.map(formatViolation)];
   const why = lines.length > 0 ? [...lines.slice(0, 5), ...(lines.length > 5 ? [`(and ${lines.length - 5} more)`] : [])].join("\n  ") : out.errorInstance ? String(out.errorInstance) : "the property returned false";
   const message = [
     `blocksim fuzz: property failed after ${out.numRuns} runs (fast-check seed ${seed}, path ${out.counterexamplePath ?? "-"}, ${out.numShrinks} shrinks)`,

@@ -4,7 +4,7 @@
  * lane, the events with their times, job spans, drained sections, devices.
  * It only watches the run: the trace hash is the one runModel gives.
  */
-import { describeRunOutcome, type Violation } from "../harness/run.js";
+import { describeOutcome, type Violation } from "../harness/run.js";
 import type { Strategy } from "../scheduler/index.js";
 import type { LogEntry, RunReport, StepReport } from "../scenario/runner.js";
 import { jobSpans } from "../report/job-spans.js";
@@ -49,7 +49,7 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
   return {
     name: model.name ?? "fuzz case", file: "(fuzz case)", profile: o.profile, seed: o.seed, strategy: o.strategy.name, ok,
     failures: [
-      ...(run.outcome.kind === "qemu-crash" ? [{ kind: "outcome" as const, message: describeRunOutcome(run.outcome), timeNs: run.outcome.timeNs }] : []),
+      ...(run.outcome.kind === "qemu-crash" ? [{ kind: "outcome" as const, message: describeOutcome(run.outcome, setupEndNs), timeNs: run.outcome.timeNs }] : []),
       ...byInvariant(run.violations).map(([v, n]) => ({
         kind: "invariant" as const, timeNs: v.timeNs,
         message: `invariant ${v.invariant} violated${v.job ? ` by job '${v.job}'` : ""}: ${v.detail}${n > 1 ? ` (and ${n - 1} more time${n === 2 ? "" : "s"})` : ""}`,

@@ -8,10 +8,10 @@
  * hash.
  */
 import { waitsForUser } from "../check/invariants.js";
-import { formatTime, type CheckViolation } from "../check/index.js";
+import type { CheckViolation } from "../check/index.js";
 import type { QemuExit } from "../qmp/process.js";
 import type { QmpResponse } from "../qmp/types.js";
-import { wait, type ChoiceLog, type Outcome, type Process, type TraceRecord } from "../scheduler/index.js";
+import { formatDuration, formatTime, wait, type ChoiceLog, type Outcome, type Process, type TraceRecord } from "../scheduler/index.js";
 import { createWorld, type World, type WorldSpec } from "./world.js";
 
 /** A broken invariant: the one shape every layer above sim/check reports. */
@@ -32,12 +32,24 @@ export function runOutcome(o: Outcome, exit: QemuExit | undefined, endedAtNs: nu
   return o;
 }
 
-/** One line for an outcome that is not `ok`, for reports. */
-export function describeRunOutcome(o: RunOutcome): string {
+/**
+ * One line for how a run ended, the one outcome text of every report (run,
+ * fuzz, serve, the conformance replay). Its moments count from `t0` — the
+ * end of setup, as the event log counts (0: from the start of the run). The
+ * time limit is a duration counted from the start of the run, as the
+ * scenario's `limits.time` is.
+ */
+export function describeOutcome(o: RunOutcome, t0 = 0): string {
+  const at = (ns: number) => formatTime(ns - t0);
   switch (o.kind) {
-    case "qemu-crash": return `QEMU crashed at ${formatTime(o.timeNs)} (${o.signal}): ${o.reason}`;
-    case "failure": return `failure: ${o.error}`;
-    default: return o.kind;
+    case "qemu-crash": return `QEMU crashed at ${at(o.timeNs)} (${o.signal}): ${o.reason}`;
+    case "ok": return "ok";
+    case "failure": return `a failure at ${at(o.timeNs)} in ${o.process}: ${o.error}`;
+    case "deadlock": return `a deadlock at ${at(o.timeNs)}: ${o.waiting.map((w) => `${w.process} waits for ${w.on}`).join("; ") || "nothing runnable"}`;
+    case "step-budget": return `the step limit (${o.maxSteps} kernel steps) at ${at(o.timeNs)}`;
+    case "time-budget": return `the time limit (${formatDuration(o.maxTimeNs)} from the start of setup) with work still due at ${at(o.nextEventNs)}`;
+    case "zeno": return `a Zeno run: virtual time stood still at ${at(o.timeNs)} for ${o.steps} kernel steps; spinning: ${o.spinning.join(", ")}`;
+    case "divergence": return `a divergence from the replayed choice log at choice #${o.index}: ${o.error}`;
   }
 }
 

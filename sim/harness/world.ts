@@ -9,7 +9,7 @@
  * (test/harness/one-world.test.ts holds shipped code to that).
  */
 import { attachDevice, changeAioContext, guestDevicePerms, startGuest, type GuestConfig, type GuestWorkload } from "../block/index.js";
-import type { Device, FaultRule, LatencyNs } from "../disk/index.js";
+import { DEVICE_DEFAULTS, type Device, type FaultRule, type LatencyNs } from "../disk/index.js";
 import { checkRun, INVARIANTS, type Invariant, type RunCheck } from "../check/index.js";
 import { Domain, queryWaitInvariant, QUERY_WAIT_RULE, type DiskConfig } from "../mgmt/index.js";
 import { lookupProfile } from "../mgmt/profiles.js";
@@ -37,7 +37,7 @@ export interface DeviceSpec {
   data?: { offset: number; length: number }[];
 }
 
-export const DEVICE_DEFAULTS = { clusterSizeBytes: 65536, latencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 32 } as const;
+export { DEVICE_DEFAULTS };
 
 /** A guest workload on a node: the block layer's guest config, with the node instead of a backend. */
 export type GuestSpec = Omit<GuestConfig, "backend" | "stopAtNs"> & {

@@ -17,7 +17,7 @@
  * with little to do can finish while later actions are still preparing.
  */
 import type { BlockNode } from "../block/index.js";
-import { Device } from "../disk/index.js";
+import { Device, DEVICE_DEFAULTS } from "../disk/index.js";
 import { createBackup, type BackupSync, type BitmapMode } from "../jobs/drivers/backup.js";
 import type { DirtyBitmap } from "../block/index.js";
 import { BITMAP_ACTIONS } from "./bitmap-commands.js";
@@ -75,10 +75,10 @@ export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<str
       name: filename,
       sizeBytes: source.sizeBytes,
       clusterSizeBytes: source.clusterSizeBytes,
-      readLatencyNs: like?.readLatencyNs ?? 0,
-      writeLatencyNs: like?.writeLatencyNs ?? 0,
-      bandwidthBytesPerSec: like?.bandwidthBytesPerSec ?? 0,
-      queueDepth: like?.queueDepth ?? 32,
+      readLatencyNs: like?.readLatencyNs ?? DEVICE_DEFAULTS.latencyNs,
+      writeLatencyNs: like?.writeLatencyNs ?? DEVICE_DEFAULTS.latencyNs,
+      bandwidthBytesPerSec: like?.bandwidthBytesPerSec ?? DEVICE_DEFAULTS.bandwidthBytesPerSec,
+      queueDepth: like?.queueDepth ?? DEVICE_DEFAULTS.queueDepth,
     });
     ctx.devices.set(filename, dev);
   }

@@ -4,7 +4,8 @@
  * versus observed for each failed expectation.
  */
 import type { TraceRecord } from "../scheduler/index.js";
-import { describeOutcome, type LogEntry, type RunProgress, type RunReport } from "../scenario/runner.js";
+import { describeOutcome } from "../harness/run.js";
+import type { LogEntry, RunProgress, RunReport } from "../scenario/runner.js";
 import { formatTime } from "../check/index.js";
 import { formatSize } from "../scenario/units.js";
 import { timestamp } from "../qmp/types.js";

@@ -23,7 +23,7 @@ import type { QmpResponse } from "../qmp/types.js";
 import type { BlockNode, DrainedSpan } from "../block/index.js";
 import { versionAt, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
 import { choose, Signal, settle, sleep, wait, type ChoiceLog, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
-import { runWorld, type RunOutcome, type Violation } from "../harness/run.js";
+import { describeOutcome, runWorld, type RunOutcome, type Violation } from "../harness/run.js";
 export type { RunOutcome } from "../harness/run.js";
 import { strategyByName, type StrategyName } from "../harness/strategy.js";
 import { createWorld, invariantNames as allInvariantNames, type GuestSpec, type World as HarnessWorld, type WorldSpec } from "../harness/world.js";
@@ -189,7 +189,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   const seed = opts.seed ?? sc.seed;
   const profile = opts.profile ?? sc.profile;
   const strategy = opts.strategy ?? scenarioStrategy(sc, seed);
-  let w: Steps | undefined;
+  let w: ScenarioSteps | undefined;
   const onProgress = opts.onProgress;
   const observer = onProgress && {
     everySteps: PROGRESS_EVERY_STEPS,
@@ -202,7 +202,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     },
   };
   const world = createWorld({ ...worldSpec(sc, { seed, profile, strategy, trace: !!opts.keepTrace }), ...(observer ? { observer } : {}) });
-  w = new Steps(world, sc);
+  w = new ScenarioSteps(world, sc);
   const result = runWorld(world, { name: "scenario", safety: () => w.main() });
   opts.inspect?.(world);
   // A step that never ran says what it was waiting for (reports and summaries read it).
@@ -250,8 +250,15 @@ const ACTIVE = new Set(["running", "waiting", "aborting"]);
 /** A drained section a drain step began, for the undrain step that ends it. */
 interface StepDrain { node: BlockNode; begun: boolean; readonly begin: Signal<void> }
 
-/** The steps of one run: their processes, triggers and what they observed. */
-class Steps {
+/**
+ * A scenario's steps in a world: each a QMP (or libvirt) client process that
+ * waits for its trigger (time, a chosen moment, the step before, an event, a
+ * job status), then acts — a command, a drained section begun or ended from
+ * the main loop, a fault added or lifted — and what they observed. The one
+ * step runner: `blocksim run` runs it as the safety phase, `blocksim serve`
+ * spawns it beside its socket clients.
+ */
+export class ScenarioSteps {
   readonly log: LogEntry[] = [];
   readonly steps: StepReport[];
   readonly allJobs: Job[] = [];
@@ -600,26 +607,7 @@ function checkOutcome(sc: Scenario, outcome: RunOutcome, t0: number): Failure[] 
   return [{ kind: "outcome", message: `the run ended with ${describeOutcome(outcome, t0)}; expected ${sc.expect.outcome}` }];
 }
 
-/**
- * One line for a kernel outcome; its moments count from `t0`, the end of
- * setup, as the event log does. The time limit is a duration counted from
- * the start of the run, as the scenario's `limits.time` is.
- */
-export function describeOutcome(o: RunOutcome, t0: number): string {
-  const at = (ns: number) => formatTime(ns - t0);
-  switch (o.kind) {
-    case "qemu-crash": return `QEMU crashed at ${at(o.timeNs)} (${o.signal}): ${o.reason}`;
-    case "ok": return "ok";
-    case "failure": return `a failure at ${at(o.timeNs)} in ${o.process}: ${o.error}`;
-    case "deadlock": return `a deadlock at ${at(o.timeNs)}: ${o.waiting.map((w) => `${w.process} waits for ${w.on}`).join("; ") || "nothing runnable"}`;
-    case "step-budget": return `the step limit (${o.maxSteps} kernel steps) at ${at(o.timeNs)}`;
-    case "time-budget": return `the time limit (${formatDuration(o.maxTimeNs)} from the start of setup) with work still due at ${at(o.nextEventNs)}`;
-    case "zeno": return `a Zeno run: virtual time stood still at ${at(o.timeNs)} for ${o.steps} kernel steps; spinning: ${o.spinning.join(", ")}`;
-    case "divergence": return `a divergence from the replayed choice log at choice #${o.index}: ${o.error}`;
-  }
-}
-
-function checkSteps(sc: Scenario, w: Steps, outcome: RunOutcome): Failure[] {
+function checkSteps(sc: Scenario, w: ScenarioSteps, outcome: RunOutcome): Failure[] {
   const out: Failure[] = [];
   sc.steps.forEach((st, i) => {
     const rep = w.steps[i];
@@ -704,7 +692,7 @@ function checkEvents(sc: Scenario, log: LogEntry[], t0: number): Failure[] {
   return out;
 }
 
-function checkJobs(sc: Scenario, w: Steps): Failure[] {
+function checkJobs(sc: Scenario, w: ScenarioSteps): Failure[] {
   const out: Failure[] = [];
   const spans = w.jobSpans();
   for (const [id, want] of Object.entries(sc.expect.jobs ?? {})) {
@@ -740,7 +728,7 @@ function compareContent(want: readonly ClusterVersion[], wantCluster: number, go
   return { differ, first };
 }
 
-function checkData(sc: Scenario, w: Steps, qemu: Qemu): Failure[] {
+function checkData(sc: Scenario, w: ScenarioSteps, qemu: Qemu): Failure[] {
   const out: Failure[] = [];
   const byId = (id: string) => [...w.allJobs].reverse().find((j) => j.id === id);
   for (const d of sc.expect.data ?? []) {

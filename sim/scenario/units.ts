@@ -114,13 +114,8 @@ export function parseRate(input: unknown): number {
   return parseQuantity(input, SIZE_FACTORS, "a rate", "B/s, k/s … (as sizes, followed by /s)", "200MB/s");
 }
 
-/** Formats ns for people: `0`, `1.5ms`, `2s`, `750ns`. */
-export function formatDuration(ns: number): string {
-  if (ns === 0) return "0";
-  const units: [number, string][] = [[1e9, "s"], [1e6, "ms"], [1e3, "us"]];
-  for (const [f, u] of units) if (ns >= f) return `${trim(ns / f)}${u}`;
-  return `${ns}ns`;
-}
+/** Formats ns for people: `0`, `1.5ms`, `2s`, `750ns` (the kernel's one duration format). */
+export { formatDuration } from "../scheduler/time.js";
 
 /** Formats bytes for people: `64MiB`, `4KiB`, `100B`. */
 export function formatSize(bytes: number): string {

@@ -10,3 +10,4 @@ export { RandomStrategy } from "./strategies/random.js";
 export { PctStrategy, type PctOptions } from "./strategies/pct.js";
 export { ReplayStrategy, type ReplayOptions } from "./strategies/replay.js";
 export { AioContext, AioContexts } from "./aio-context.js";
+export { formatTime, formatDuration } from "./time.js";

@@ -20,6 +20,23 @@ describe("createWorld", () => {
     expect(() => createWorld(spec("no-such-profile"))).toThrow(UnknownProfileError);
   });
 
+  it("gives an image file a drive-backup creates its source device's timing, or the one set of defaults when the source has no device", () => {
+    const w = createWorld({ ...spec(), nodes: [...spec().nodes, { driver: "null-co", "node-name": "nul", size: 4 * MiB }] });
+    const replies: unknown[] = [];
+    w.sim.spawn("client", (function* () {
+      yield* w.setup();
+      for (const [device, target] of [["src", "copy-of-a.img"], ["nul", "copy-of-null.img"]]) {
+        replies.push(yield* w.qemu.monitor.execute({ execute: "drive-backup", arguments: { "job-id": `b-${device}`, device, target, sync: "full", format: "raw" } }));
+      }
+    })());
+    w.sim.run();
+    expect(replies).toEqual([{ return: {} }, { return: {} }]);
+    const a = w.qemu.devices.get("a.img")!, copyOfA = w.qemu.devices.get("copy-of-a.img")!, copyOfNull = w.qemu.devices.get("copy-of-null.img")!;
+    expect([copyOfA.readLatencyNs, copyOfA.writeLatencyNs, copyOfA.queueDepth]).toEqual([a.readLatencyNs, a.writeLatencyNs, a.queueDepth]);
+    expect([copyOfNull.readLatencyNs, copyOfNull.writeLatencyNs, copyOfNull.bandwidthBytesPerSec, copyOfNull.queueDepth])
+      .toEqual([DEVICE_DEFAULTS.latencyNs, DEVICE_DEFAULTS.latencyNs, DEVICE_DEFAULTS.bandwidthBytesPerSec, DEVICE_DEFAULTS.queueDepth]);
+  });
+
   it("accepts a management-layer profile (one catalog)", () => {
     expect(createWorld(spec("info-modify-job")).profile).toBe("info-modify-job");
   });

@@ -7,22 +7,18 @@
  */
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { loadGolden, waitsOf, type Golden } from "../../live/golden.js";
+import { loadGolden, SETTLED_JOB_STATUSES as SETTLED, waitsOf, type Golden } from "../../live/golden.js";
 import { QmpClient } from "../../live/qmp-client.js";
-import { CHAIN, firstDifference, normalise, optionalEntries, replay, showDifference } from "../../live/spec-driver.js";
+import { CHAIN, firstDifference, imageDevices, normalise, optionalEntries, replay, showDifference } from "../../live/spec-driver.js";
 import type { TranscriptEntry } from "../../sim/qmp/types.js";
 import { GOLDENS_DIR } from "../conformance/paths.js";
 import { startServer } from "./helpers.js";
 
-const SETTLED = new Set(["concluded", "pending", "ready", "paused", "standby"]);
 const STEP = "x-blocksim-clock-step";
 
-/** The golden's images as a scenario's devices, written as the spec driver writes them. */
+/** The golden's images as a scenario's devices: the spec driver's own (imageDevices), in the scenario file's spelling. */
 function scenarioOf(g: Golden): string {
-  const devices = (g.images ?? CHAIN).map((img) => ({
-    name: `$TMP/${img.file}`, size: img.sizeBytes, "cluster-size": 65536,
-    data: (img.writes ?? []).map(([offset, length]) => ({ offset, length })),
-  }));
+  const devices = imageDevices(g.images ?? CHAIN).map((d) => ({ name: d.name, size: d.sizeBytes, ...(d.data ? { data: d.data } : {}) }));
   return JSON.stringify({ name: g.scenario, devices });
 }
 
