@@ -12,11 +12,16 @@
  * BlockBackend attached to a guest device refuses (blk_root_change_aio_ctx:
  * "Cannot change iothread of active block backend").
  *
+ * A block job's filter, opened in the main loop, pulls its source there
+ * (`attachInMainLoop`: bdrv_attach_child_common moving the child to the new
+ * parent's context) unless a guest device pins it.
+ *
  * Leaves out: the transaction with per-node undo (a refusal is found before
  * anything moves, so there is nothing to undo), the `ignore` child lists,
- * and the rule by which a newly attached child and its parent settle on one
- * context: a node never moved explicitly lives in its child's context
- * (backing or file), or the main loop when it has none.
+ * and the general rule by which a newly attached child and its parent
+ * settle on one context (blockdev-add of an overlay, a job's target): a
+ * node never moved explicitly lives in its child's context (backing or
+ * file), or the main loop when it has none.
  */
 import { AioContexts, type AioContext, type Process } from "../scheduler/index.js";
 import type { BlockBackend } from "./backend.js";
@@ -91,9 +96,20 @@ export function component(node: BlockNode): { nodes: BlockNode[]; backends: Bloc
 export function* changeAioContext(graph: BlockGraph, node: BlockNode, ctx: AioContext, allow?: BlockBackend): Process<void> {
   if (nodeContext(node) === ctx) return;
   const part = checkMove(graph, node, ctx, allow);
-  for (const n of part.nodes) yield* graph.drainedBegin(n);
+  // A drain waits, and what runs meanwhile may finish a job and drop its filter from the graph.
+  const drained: BlockNode[] = [];
+  for (const n of part.nodes) {
+    if (!graph.contains(n)) continue;
+    yield* graph.drainedBegin(n);
+    drained.push(n);
+  }
   setContext(part, ctx);
-  for (const n of part.nodes.slice().reverse()) graph.drainedEnd(n);
+  endDrains(graph, drained);
+}
+
+/** Ends the drained sections begun on `nodes`, last first, on those still in the graph. */
+function endDrains(graph: BlockGraph, nodes: BlockNode[]): void {
+  for (const n of nodes.slice().reverse()) if (graph.contains(n)) graph.drainedEnd(n);
 }
 
 /**
@@ -105,6 +121,35 @@ export function* changeAioContext(graph: BlockGraph, node: BlockNode, ctx: AioCo
 export function adoptContext(graph: BlockGraph, node: BlockNode, ctx: AioContext): void {
   if (nodeContext(node) === ctx) return;
   setContext(checkMove(graph, node, ctx, undefined), ctx);
+}
+
+/**
+ * A block job's start opens its filter node in the main loop and puts it
+ * above its source (QEMU 7.2 bdrv_attach_child_common, reached from
+ * bdrv_cbw_append, the bdrv_append of mirror_top and commit_top, and the
+ * stream's bdrv_insert_node): the source's part of the graph moves into the
+ * filter's context, the main loop, each node inside a drained section, unless
+ * a guest device's BlockBackend refuses; then the filter goes to the source's
+ * IOThread instead (here it inherits it: nothing moves). So a job on a node
+ * that only x-blockdev-set-iothread put in an IOThread runs in the main loop
+ * (real QEMU 7.2: golden iothread_move_back), and one under a guest device
+ * in an IOThread runs there. `node` is the job's main node.
+ */
+export function attachInMainLoop(graph: BlockGraph, node: BlockNode): void {
+  const aio = AioContexts.of(graph.sim);
+  if (!aio.active || nodeContext(node).isMain) return;
+  aio.checkAlive(nodeContext(node), `attaching a filter above node '${node.name}'`);
+  const part = component(node);
+  if (part.backends.some((b) => DEVICE_BACKENDS.has(b))) return;
+  graph.sim.record("aio", "change-context", { node: node.name, to: aio.main.name, nodes: part.nodes.map((n) => n.name), why: "filter opened in the main loop" });
+  const drained: BlockNode[] = [];
+  for (const n of part.nodes) {
+    if (!graph.contains(n)) continue; // a job that finished inside an earlier drain's poll dropped its filter
+    graph.drainedBeginPoll(n);
+    drained.push(n);
+  }
+  setContext(part, aio.main);
+  endDrains(graph, drained);
 }
 
 function checkMove(graph: BlockGraph, node: BlockNode, ctx: AioContext, allow: BlockBackend | undefined): ReturnType<typeof component> {

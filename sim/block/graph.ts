@@ -509,6 +509,11 @@ export class BlockGraph {
     this.sim.pollWhile(`drained_end of a moved ${link.role} link`, () => counter.pending > 0); // bdrv_parent_drained_end_single
   }
 
+  /** Whether `node` is (still) a node of this graph. */
+  contains(node: BlockNode): boolean {
+    return node.graph === this && this.byName.get(node.name) === node;
+  }
+
   private own(node: BlockNode, who: string): void {
     if (!(node instanceof BlockNode) || node.graph !== this || this.byName.get(node.name) !== node) {
       throw new Error(`${who}: ${node instanceof BlockNode ? `node "${node.name}" is not in this graph` : "expected a BlockNode"}`);

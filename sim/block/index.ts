@@ -7,7 +7,7 @@ export { abdicate, busyError, createSuccessor, DirtyBitmap, reclaim, type Bitmap
 export { BLOCK_OP_TYPES, blockerReason, OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
 export { VmRunState } from "./run-state.js";
 export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";
-export { ACTIVE_BACKEND, adoptContext, attachDevice, backendContext, changeAioContext, component, nodeContext } from "./aio-context.js";
+export { ACTIVE_BACKEND, adoptContext, attachDevice, attachInMainLoop, backendContext, changeAioContext, component, nodeContext } from "./aio-context.js";
 export {
   changeLinkPerms, checkPermissions, clearLinkPerms, DRIVE_PERMS, guestDevicePerms, linkPermsOf, permNames, PermissionConflict, setLinkPerms,
   PERM_ALL, PERM_CONSISTENT_READ, PERM_RESIZE, PERM_WRITE, PERM_WRITE_UNCHANGED, type LinkPerms, type PendingParent,

@@ -6,7 +6,7 @@
  * with the reason "block device is in use by block job: <type>" (seed 002).
  */
 import {
-  ACTIVE_BACKEND, adoptContext, blockerReason, checkPermissions, clearLinkPerms, nodeContext, PermissionConflict, setLinkPerms,
+  ACTIVE_BACKEND, adoptContext, attachInMainLoop, blockerReason, checkPermissions, clearLinkPerms, nodeContext, PermissionConflict, setLinkPerms,
   type BlockGraph, type BlockNode, type ParentLink,
 } from "../block/index.js";
 import { genericError } from "./errors.js";
@@ -57,6 +57,8 @@ export function createBlockJob(
   perms: readonly (NodePerms | undefined)[] = [],
 ): Job {
   let job: Job;
+  // Its filter, opened in the main loop, pulls the source there unless a guest device pins it.
+  if (nodes.length > 0) attachInMainLoop(env.graph, nodes[0]);
   // The job runs in its main node's AioContext (block_job_create); its other nodes join it as they
   // are attached (a guest device's backend refuses, and nothing is created).
   const ctx = nodes.length > 0 ? nodeContext(nodes[0]) : undefined;

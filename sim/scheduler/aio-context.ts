@@ -191,33 +191,25 @@ export class AioContexts {
    * until then (QEMU goes through the bottom half because the other thread
    * must not enter the coroutine before it has yielded here). Nothing to do
    * when already in `to`.
-   *
-   * How soon that is depends on the thread. The main loop runs the bottom
-   * half in its next round — the round in which a QMP command's reply goes
-   * out too, right after the main context's bottom halves (glib dispatches
-   * the main AioContext before the iohandler context of the QMP
-   * dispatcher), so the IOThread it hands the coroutine to is still waking
-   * up when the reply is written. An IOThread polls (poll-max-ns): it runs
-   * its own bottom half in its next aio_poll, microseconds later, and the
-   * coroutine is in the main context's list before the main loop's next
-   * round. So from an IOThread both hops go to the front of the ready list
-   * (they run first unless the strategy picks otherwise: the threads still
-   * race), from the main loop to its back.
+   * From the main loop the bottom half runs in its next round, the round in
+   * which a pending QMP reply goes out too (glib dispatches the main
+   * AioContext's bottom halves, then the iohandler context of the QMP
+   * dispatcher): the IOThread the coroutine goes to is woken only then, so
+   * the reply comes first in practice (golden iothread_job_nodes), and
+   * which of the two comes first stays a choice point.
    */
   *rescheduleSelf(to: AioContext): Process<void> {
     const from = this.current();
     if (from === to) return;
     const move = new Rescheduling(to);
-    const bh = this.sim.bottomHalf(`aio_co_reschedule_self to ${to.name}`, () => {
+    this.sim.bottomHalf(`aio_co_reschedule_self to ${to.name}`, () => {
       const { host, proc, token } = move;
       if (proc === undefined || proc.state !== "blocked") return; // interrupted meanwhile
       host!.wake(proc, token);
       if ((proc.state as ProcState) !== "ready") return; // blocked on something else by now: a stale wake
       this.sim.moveToContext(proc, to.id);
       this.coEnter(to, proc, false);
-      if (!from.isMain) this.sim.runNext(proc);
     }, undefined, from.id);
-    if (!from.isMain) this.sim.runNext(bh);
     yield awaitOp(move);
   }
 

@@ -419,24 +419,15 @@ export class Scheduler implements OperationHost {
   readonly pollDone = new Signal<void>("the main loop's nested polls to end");
 
   /**
-   * Moves a ready process, or a callback due now, to the front of the ready
-   * list, so it runs next unless the strategy picks otherwise: QEMU runs a
-   * coroutine woken by another coroutine right after the waker yields
-   * (co_queue_wakeup); an IOThread runs what it schedules for itself before
-   * the main loop's next round (aio-context.ts).
+   * Moves a ready process to the front of the ready list, so it runs next
+   * unless the strategy picks otherwise: QEMU runs a coroutine woken by
+   * another coroutine right after the waker yields (co_queue_wakeup).
    */
-  runNext(entry: ProcHandle | Timer): void {
-    let slot: number;
-    if (entry instanceof Proc) {
-      if (entry.state !== "ready") return;
-      slot = entry.slot;
-    } else {
-      const cb = entry as Callback;
-      if (!cb.pending || this.heap.has(cb.slot) || this.gated.includes(cb.slot)) return;
-      slot = cb.slot;
-    }
-    this.removeReady(slot);
-    this.pushReadyFront(slot);
+  runNext(proc: ProcHandle): void {
+    const p = proc as Proc;
+    if (p.state !== "ready") return;
+    this.removeReady(p.slot);
+    this.pushReadyFront(p.slot);
   }
 
   /** Resumes a process blocked on an Operation with `value` (ignored if the token is stale). */
