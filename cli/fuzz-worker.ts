@@ -1,21 +1,10 @@
-/** A `blocksim fuzz --workers N` thread: runs one unit of the campaign and reports back. */
+/**
+ * A `blocksim fuzz --workers N` thread: loaded once, it runs units of the
+ * campaign until none is left unclaimed (cli/fuzz-units.ts), reporting each
+ * finished unit to the main thread; runs are counted in shared memory.
+ */
 import { parentPort, workerData } from "node:worker_threads";
 import { fuzzCheck } from "../sim/fuzz/index.js";
+import { runClaimedUnits, type WorkerJob } from "./fuzz-units.js";
 
-const job = (workerData as { fuzzJob: { seed: number; numRuns: number; profile: string; replayFile: string; timeMs?: number } }).fuzzJob;
-let runs = 0, violations = 0;
-const flush = () => {
-  if (runs > 0) parentPort!.postMessage({ kind: "runs", runs, violations });
-  runs = 0;
-  violations = 0;
-};
-const failure = fuzzCheck({
-  seed: job.seed, numRuns: job.numRuns, profile: job.profile, replayFile: job.replayFile, interruptAfterMs: job.timeMs,
-  onRun: (r) => {
-    runs++;
-    if (r.violations.length > 0 || r.outcome.kind === "qemu-crash") violations++;
-    if (runs >= 20) flush();
-  },
-});
-flush();
-parentPort!.postMessage({ kind: "done", failure });
+runClaimedUnits(fuzzCheck, (workerData as { fuzzJob: WorkerJob }).fuzzJob, (index, failure) => parentPort!.postMessage({ index, failure }));

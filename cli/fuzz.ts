@@ -20,6 +20,7 @@ import { MAX_WALL_MS, OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/l
 import { InputError, formatProblems } from "../sim/scenario/errors.js";
 import { packagePath } from "../sim/scenario/package-root.js";
 import { OldReplayFormatError } from "../sim/scenario/replay.js";
+import { newShared, NEXT_UNIT, RUNS, runClaimedUnits, VIOLATIONS, type WorkerJob } from "./fuzz-units.js";
 
 /** Where output goes (the CLI's Io has the same shape). */
 export interface CliIo {
@@ -51,7 +52,9 @@ Options:
   --runs N        runs in all (default 200)
   --seed S        first seed (default 1); the same seed gives the same runs
   --profile P     profile (default: current, or the scenario's)
-  --workers N     worker threads for generated scenarios (default 1)
+  --workers N     threads for generated scenarios (default 1): the N units
+                  run in this thread until it has used 3 CPU-seconds, then
+                  units left go to worker threads (each warms up anew)
   --shard i/n     run only shard i of n of the seed space (deterministic)
   --time T        stop after this wall time (e.g. 30s, 2m)
   --out FILE      where the replay file goes
@@ -173,37 +176,71 @@ interface GeneratedOptions {
   out?: string;
 }
 
+/**
+ * Process CPU a campaign spends before its worker threads start, in ms
+ * (BLOCKSIM_FUZZ_WORKERS_AFTER_MS overrides it; 0 starts them at once). A
+ * worker thread is an isolate of its own that loads blocksim and warms up
+ * V8's compilers again, about 1-1.5 CPU-s, and a single thread already keeps
+ * ~1.6 cores busy while it warms up (V8's background compiler and GC). So a
+ * short campaign runs its units one after another in the main thread, warm,
+ * and only a campaign that is still going after this much CPU, with units
+ * left unclaimed, hands them to workers (bench/campaign.ts; README
+ * "Campaign benchmark").
+ */
+const WORKERS_AFTER_CPU_MS = 3000;
+
+function workersAfterMs(): number {
+  const text = process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS;
+  if (text === undefined) return WORKERS_AFTER_CPU_MS;
+  if (!/^\d{1,9}$/.test(text)) throw new Usage(`BLOCKSIM_FUZZ_WORKERS_AFTER_MS expects a whole number of CPU milliseconds, got ${JSON.stringify(text.slice(0, 40))}`);
+  return Number(text);
+}
+
 async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
   const units = shardUnits(o.seed, o.runs, o.shard.count * o.workers, o.shard);
+  const afterMs = workersAfterMs();
   io.out(`blocksim fuzz: profile ${o.profile}, ${units.length} unit(s) of ${units[0]?.runs ?? 0} runs (fast-check seeds ${units.map((u) => u.seed).join(", ")})${o.shard.count > 1 ? `, shard ${o.shard.index}/${o.shard.count}` : ""}\n`);
   const progress = new Progress(io);
-  let failures: FuzzFailure[] = [];
   // One file per unit when several may fail: --out x.replay.json becomes x-<seed>.replay.json.
   const replayFile = (s: number) =>
     o.out === undefined ? `blocksim-fuzz-${s}.replay.json` : units.length > 1 ? o.out.replace(/(\.replay\.json|\.json)?$/, (m) => `-${s}${m}`) : o.out;
-  if (o.workers <= 1) {
-    // Loaded here: with workers, this thread only hands out units and counts.
-    const { fuzzCheck } = await import("../sim/fuzz/index.js");
-    for (const u of units) {
-      const failure = fuzzCheck({
-        seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed), interruptAfterMs: o.timeMs,
-        onRun: (r) => { progress.runs++; if (r.violations.length > 0 || r.outcome.kind === "qemu-crash") progress.violations++; progress.tick(); },
-      });
-      if (failure) {
-        failures = [failure];
-        break;
-      }
+  const job: WorkerJob = {
+    units: units.map((u) => ({ seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed) })),
+    shared: newShared(),
+    ...(o.timeMs !== undefined ? { deadline: performance.timeOrigin + performance.now() + o.timeMs } : {}),
+  };
+  const cells = new Int32Array(job.shared);
+  const results: (FuzzFailure | undefined)[] = [];
+  const workers: Promise<void>[] = [];
+  const cpu0 = process.cpuUsage();
+  const startWorkers = () => {
+    for (let k = 1; k < o.workers && Atomics.load(cells, NEXT_UNIT) < units.length; k++) workers.push(runWorker(job, (i, f) => { results[i] = f; }));
+  };
+  if (o.workers > 1 && afterMs === 0) startWorkers();
+  // The main thread is a worker too; it loads the simulator only now.
+  const { fuzzCheck } = await import("../sim/fuzz/index.js");
+  let checks = 0;
+  runClaimedUnits(fuzzCheck, job, (i, f) => { results[i] = f; }, () => {
+    progress.runs = Atomics.load(cells, RUNS);
+    progress.violations = Atomics.load(cells, VIOLATIONS);
+    progress.tick();
+    if (o.workers > 1 && workers.length === 0 && ++checks % 16 === 0) {
+      const used = process.cpuUsage(cpu0);
+      if ((used.user + used.system) / 1000 >= afterMs) startWorkers();
     }
-  } else {
-    const results = await Promise.all(units.map((u) => runWorker({ seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed), timeMs: o.timeMs }, (n, v) => {
-      progress.runs += n;
-      progress.violations += v;
-      progress.tick();
-    })));
-    failures = results.filter((r): r is FuzzFailure => r !== undefined);
-  }
+  });
+  // Workers report their units by message, which this thread reads only now.
+  const ticker = io.tty && workers.length > 0 ? setInterval(() => {
+    progress.runs = Atomics.load(cells, RUNS);
+    progress.violations = Atomics.load(cells, VIOLATIONS);
+    progress.tick();
+  }, 250) : undefined;
+  await Promise.all(workers).finally(() => clearInterval(ticker));
+  progress.runs = Atomics.load(cells, RUNS);
+  progress.violations = Atomics.load(cells, VIOLATIONS);
   progress.tick(true);
   progress.done();
+  const failures = results.filter((r): r is FuzzFailure => r !== undefined);
   if (failures.length === 0) {
     io.out(`blocksim fuzz: no violation in ${progress.runs} runs\n`);
     return 0;
@@ -213,16 +250,8 @@ async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
   return 1;
 }
 
-interface WorkerJob {
-  seed: number;
-  numRuns: number;
-  profile: string;
-  replayFile: string;
-  timeMs?: number;
-}
-
-/** Runs one unit in a worker thread (tsx loads the TypeScript there too). */
-function runWorker(job: WorkerJob, onRuns: (runs: number, violations: number) => void): Promise<FuzzFailure | undefined> {
+/** A worker thread that claims units until none is left (tsx loads the TypeScript there too). */
+function runWorker(job: WorkerJob, onUnit: (index: number, failure: FuzzFailure | undefined) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     // From the bundle (dist/) the worker is bin/blocksim.js again, which
     // loads the bundle with the code cache made for campaigns (cli/entry.ts
@@ -232,12 +261,9 @@ function runWorker(job: WorkerJob, onRuns: (runs: number, violations: number) =>
     const w = import.meta.url.endsWith(".ts")
       ? new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(new URL("./fuzz-worker.ts", import.meta.url).href)}); });`, { eval: true, workerData })
       : new Worker(packagePath("bin", "blocksim.js"), { workerData });
-    w.on("message", (m: { kind: "runs"; runs: number; violations: number } | { kind: "done"; failure?: FuzzFailure }) => {
-      if (m.kind === "runs") onRuns(m.runs, m.violations);
-      else resolve(m.failure);
-    });
+    w.on("message", (m: { index: number; failure?: FuzzFailure }) => onUnit(m.index, m.failure));
     w.on("error", reject);
-    w.on("exit", (code) => { if (code !== 0) reject(new Error(`fuzz worker exited with code ${code}`)); });
+    w.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`fuzz worker exited with code ${code}`))));
   });
 }
 

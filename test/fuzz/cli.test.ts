@@ -151,15 +151,27 @@ describe("blocksim fuzz", () => {
     expect(readFileSync(join(sub, "shim.html"), "utf8")).toContain("no-io-while-paused");
   });
 
-  it("--workers 2 reports every failing unit and names every file it writes", async () => {
-    const sub = join(dir, "workers");
-    mkdirSync(sub);
-    const io = capture();
-    expect(await fuzzCommand(["--profile", "no-start-shim", "--runs", "100", "--seed", "5", "--workers", "2", "--out", join(sub, "f.replay.json")], io)).toBe(1);
-    expect(io.stdout).toContain("blocksim fuzz: 2 units failed");
-    const written = readdirSync(sub).sort();
-    expect(written.length).toBe(2); // one replay file per failing unit
-    for (const f of written) expect(io.stdout, f).toContain(join(sub, f));
+  it("--workers 2 reports every failing unit and names every file it writes, the same from worker threads as from one thread", async () => {
+    const outputs: string[] = [];
+    for (const [name, after] of [["workers", "0"], ["one-thread", undefined]] as const) {
+      // "0": the worker thread starts at once; by default this short campaign never starts it.
+      if (after === undefined) delete process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS;
+      else process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS = after;
+      const sub = join(dir, name);
+      mkdirSync(sub);
+      const io = capture();
+      try {
+        expect(await fuzzCommand(["--profile", "no-start-shim", "--runs", "100", "--seed", "5", "--workers", "2", "--out", join(sub, "f.replay.json")], io)).toBe(1);
+      } finally {
+        delete process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS;
+      }
+      expect(io.stdout).toContain("blocksim fuzz: 2 units failed");
+      const written = readdirSync(sub).sort();
+      expect(written.length).toBe(2); // one replay file per failing unit
+      for (const f of written) expect(io.stdout, f).toContain(join(sub, f));
+      outputs.push(io.stdout.replaceAll(sub, "DIR") + written.map((f) => readFileSync(join(sub, f), "utf8").replaceAll(sub, "DIR")).join(""));
+    }
+    expect(outputs[1]).toBe(outputs[0]);
   }, 60_000);
 
   it("bad options get exit 2", async () => {
@@ -168,6 +180,14 @@ describe("blocksim fuzz", () => {
     expect(io.stderr).toBe(`blocksim fuzz: --shard expects i/n with 1 <= i <= n, got "3/2"\n`);
     expect(await fuzzCommand(["--profile", "nope"], capture())).toBe(2);
     expect(await fuzzCommand(["--time", "soon"], capture())).toBe(2);
+    process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS = "soon";
+    try {
+      const bad = capture();
+      expect(await fuzzCommand(["--workers", "2", "--runs", "2"], bad)).toBe(2);
+      expect(bad.stderr).toBe(`blocksim fuzz: BLOCKSIM_FUZZ_WORKERS_AFTER_MS expects a whole number of CPU milliseconds, got "soon"\n`);
+    } finally {
+      delete process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS;
+    }
   });
 
   it("shards split the seed space without overlap and cover it", () => {
