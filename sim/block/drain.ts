@@ -47,15 +47,16 @@
  * two nodes is told twice; then it polls until every node and every non-node
  * parent is idle. Nodes created during a drain-all start quiesced by it.
  *
- * Limits: a coroutine's drain runs right there rather than in a bottom half
- * (yield before draining to model the bounce). Interrupting a drainer while
+ * Limits: a coroutine's drain yields to a bottom half that enters it again
+ * (`yieldToDrain`, the bounce) and then parks right there until the node is
+ * idle, rather than the bottom half polling for it. Interrupting a drainer while
  * it polls leaves the section begun; it must still be ended. Left out:
  * subtree drains, aio_disable_external (the BlockBackend's queueing stands
  * for it). A node in an IOThread: the main loop's poll drops the node's
  * AioContext lock once if it holds it (BDRV_POLL_WHILE), and that
  * IOThread's entries run meanwhile, as the thread goes on concurrently.
  */
-import { awaitOp, type Operation, type OperationHost, type ProcHandle, type Process } from "../scheduler/index.js";
+import { awaitOp, type Operation, type OperationHost, type ProcHandle, type Process, type Scheduler } from "../scheduler/index.js";
 import type { BlockGraph } from "./graph.js";
 import type { DrainParent, ParentLink } from "./links.js";
 import type { BlockNode } from "./node.js";
@@ -184,6 +185,31 @@ export class DrainWait implements Operation {
 
   describe(): string {
     return `${this.what}: ${this.why() ?? "settled"}`;
+  }
+}
+
+/**
+ * The bounce of a drain begun from a coroutine (QEMU bdrv_co_yield_to_drain):
+ * the coroutine yields, and a bottom half of its AioContext enters it again
+ * at once, from where it goes on to drain. Being a bottom half, it runs
+ * before the reply to a QMP command that entered the coroutine (the
+ * monitor waits for pending bottom halves), and no strategy can order it
+ * after that reply.
+ */
+export function* yieldToDrain(sim: Scheduler, what: string): Process<void> {
+  yield awaitOp(new DrainBounce(sim, what));
+}
+
+class DrainBounce implements Operation {
+  constructor(private readonly sim: Scheduler, private readonly what: string) {}
+  start(host: OperationHost, proc: ProcHandle, token: number): void {
+    this.sim.bottomHalf(`drain bounce: ${this.what}`, () => {
+      host.wake(proc, token);
+      this.sim.enterNow(proc);
+    }, undefined, proc.context);
+  }
+  describe(): string {
+    return `the bottom half of a drain bounce (${this.what})`;
   }
 }
 

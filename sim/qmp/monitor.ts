@@ -5,12 +5,13 @@
  * dispatcher. A command's handler runs in the main loop: a job it enters runs
  * at once up to its next yield (so job-resume shows `running` before its
  * reply). The reply goes out one main-loop round after the handler returns
- * (QEMU 7.2 runs the command in a bottom half of the main context and wakes
- * the QMP dispatcher coroutine, which lives in the iohandler context, with
- * aio_co_wake; it writes the reply in the main loop's next round):
- * work already pending at that moment runs first (a zero-latency backup's
- * completion, conformance/backup_full.json), work that round schedules comes
- * after it (mirror's READY after set-speed's reply, mirror_complete.json).
+ * (replyRound; QEMU 7.2 runs the command in a bottom half of the main
+ * context and wakes the QMP dispatcher coroutine, which lives in the
+ * iohandler context, with aio_co_wake; it writes the reply in the main
+ * loop's next round): work already pending at that moment runs first (a
+ * zero-latency backup's completion, conformance/backup_full.json; a job's
+ * exit bottom half, always), work that round schedules comes after it
+ * (mirror's READY after set-speed's reply, mirror_complete.json).
  * An IOThread's work goes on meanwhile (aio-context.ts `rescheduleSelf`).
  * Events are stamped with virtual time and interleave with replies in a
  * transcript shaped like the ../shared/conformance recordings.
@@ -19,7 +20,7 @@
  * handler throws QemuCrash) nothing more crosses the socket: no event, and
  * a command waits for its reply for ever.
  */
-import { notify, Signal, wait, yieldNow, type Process, type Scheduler } from "../scheduler/index.js";
+import { awaitOp, notify, Signal, wait, yieldNow, type Process, type Scheduler } from "../scheduler/index.js";
 import { QmpError } from "../jobs/errors.js";
 import type { JobManager } from "../jobs/manager.js";
 import { checkArgs, type ArgSpec } from "./args.js";
@@ -119,10 +120,7 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
       } finally {
         this.ctx.jm.mainLoopProcess = undefined;
       }
-      // The reply goes out one main-loop round later: work already pending runs first, work it schedules after.
-      // If that work polls (a job's exit finishing its whole transaction), the reply waits for the poll to end.
-      yield yieldNow();
-      while (this.sim.pollDepth > 0) yield wait(this.sim.pollDone);
+      yield* this.replyRound();
       this.transcript.push("error" in response ? { error: response.error } : { return: response.return });
       this.sim.record("qmp", "error" in response ? "error" : "return", "error" in response ? { ...response.error } : {});
       if (proc?.exitAfterReply) {
@@ -135,6 +133,26 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
       this.busy = false;
       yield notify(this.free);
     }
+  }
+
+  /**
+   * Waits for the main-loop round in which QEMU writes the reply. A command
+   * that is not a coroutine runs in a bottom half of the main AioContext;
+   * at its end it wakes the dispatcher coroutine, which lives in the
+   * iohandler context. The main loop dispatches that context after the main
+   * context's bottom halves of the same round, so every bottom half pending
+   * by then (a job's exit that the command caused by entering a sleeping job
+   * at once: job-cancel of a rate-limited job) runs before the reply — always,
+   * whatever the strategy — and what those schedule runs after it. Other
+   * work ready now (an I/O completion) may fall on either side. If a bottom
+   * half polls (a job's exit finishing its whole transaction), the reply
+   * waits for the poll to end.
+   */
+  private *replyRound(): Process<void> {
+    const bhs = this.sim.pendingBottomHalves();
+    if (bhs.length > 0) yield awaitOp(this.sim.afterBottomHalves(bhs));
+    else yield yieldNow();
+    while (this.sim.pollDepth > 0) yield wait(this.sim.pollDone);
   }
 
   private *dispatch(cmd: QmpCommand): Process<unknown> {

@@ -4,6 +4,7 @@ import {
   Kind,
   Signal,
   type Effect,
+  type Operation,
   type OperationHost,
   type Process,
   type ProcHandle,
@@ -99,10 +100,19 @@ class Callback implements Timer {
   pending = true;
   /** For a bottom half: the step that scheduled it (-1 otherwise). */
   bottomHalfStep = -1;
+  /** A process parked until this bottom half (and others) has run: see afterBottomHalves. */
+  bottomHalfWaiter: BottomHalfWaiter | undefined = undefined;
   constructor(readonly label: string, readonly fn: () => void, readonly owner: number, readonly slot: number, readonly context: number) {}
 }
 
 type Entry = Proc | Callback;
+
+/** A process parked by afterBottomHalves: how many of its bottom halves have not run yet. */
+interface BottomHalfWaiter {
+  readonly proc: Proc;
+  readonly token: number;
+  left: number;
+}
 
 const DEFAULT_MAX_STEPS = 50_000_000;
 const DEFAULT_MAX_INSTANT_STEPS = 2_000_000;
@@ -304,6 +314,63 @@ export class Scheduler implements OperationHost {
     return cb;
   }
 
+  /** The bottom halves of AioContext `context` that have not run yet. */
+  pendingBottomHalves(context = 0): Timer[] {
+    const out: Timer[] = [];
+    for (let i = this.readyHead; i < this.readyTail; i++) {
+      const e = this.slots[this.ready[i]];
+      if (e instanceof Callback && e.bottomHalfStep >= 0 && e.context === context) out.push(e);
+    }
+    for (const slot of this.gated) {
+      const e = this.slots[slot];
+      if (e instanceof Callback && e.bottomHalfStep >= 0 && e.context === context) out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * An operation that parks the process until every one of `bhs` (bottom
+   * halves from `pendingBottomHalves`) has run or was cancelled; right after
+   * the last of them has run, the process is entered at once, in the same
+   * step, so it comes before anything those bottom halves scheduled. This
+   * is a coroutine woken into a context the main loop dispatches right after
+   * its own bottom halves of one round (QMP's dispatcher in the iohandler
+   * context): no strategy can put it before them, or a bottom half the
+   * last of them scheduled before it. (Left out: QEMU's rounds. A bottom
+   * half that an earlier one of them scheduled belongs to the next round
+   * in QEMU, but a strategy other than FIFO may run it before the process.)
+   */
+  afterBottomHalves(bhs: readonly Timer[]): Operation {
+    const sched = this;
+    return {
+      start(_host: OperationHost, proc: ProcHandle, token: number): void {
+        const waiter: BottomHalfWaiter = { proc: proc as Proc, token, left: 0 };
+        for (const t of bhs) {
+          const cb = t as Callback;
+          if (!cb.pending) continue;
+          if (cb.bottomHalfWaiter) throw new Error(`internal: bottom half "${cb.label}" already has a waiter`);
+          cb.bottomHalfWaiter = waiter;
+          waiter.left++;
+        }
+        if (waiter.left === 0) sched.wakeWaiter(waiter, false);
+      },
+      describe(): string {
+        return `bottom halves ${bhs.map((t) => `"${t.label}"`).join(", ")} to run`;
+      },
+    };
+  }
+
+  /** Makes a bottom-half waiter ready (first in the list), and with `enter`, runs it at once. */
+  private wakeWaiter(w: BottomHalfWaiter, enter: boolean): void {
+    const p = w.proc;
+    if (p.token !== w.token || p.state !== "blocked") return;
+    p.resumeThrow = false;
+    p.resumeValue = undefined;
+    p.state = "ready";
+    this.pushReadyFront(p.slot);
+    if (enter) this.enterNow(p);
+  }
+
   /** Runs `fn` after `delayNs` ns of virtual time. */
   after(delayNs: number, label: string, fn: () => void, owner?: number): Timer {
     checkDelay(delayNs, `timer "${label}"`);
@@ -319,6 +386,11 @@ export class Scheduler implements OperationHost {
     else if (this.gated.length > 0 && this.gated.includes(cb.slot)) this.gated.splice(this.gated.indexOf(cb.slot), 1);
     else this.removeReady(cb.slot);
     this.releaseSlot(cb.slot);
+    const w = cb.bottomHalfWaiter;
+    if (w) {
+      cb.bottomHalfWaiter = undefined;
+      if (--w.left === 0) this.wakeWaiter(w, false);
+    }
     return true;
   }
 
@@ -823,6 +895,11 @@ export class Scheduler implements OperationHost {
       this.fail(cb.label, err);
     } finally {
       this.firingContext = outer;
+    }
+    const w = cb.bottomHalfWaiter;
+    if (w) {
+      cb.bottomHalfWaiter = undefined;
+      if (--w.left === 0 && this.outcome === undefined) this.wakeWaiter(w, true);
     }
   }
 

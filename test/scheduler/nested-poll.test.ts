@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RandomStrategy, ReplayStrategy, Scheduler, sleep, wait, notify, Signal, type Process } from "../../sim/scheduler/index.js";
+import { awaitOp, RandomStrategy, ReplayStrategy, Scheduler, sleep, wait, notify, Signal, type Process } from "../../sim/scheduler/index.js";
 
 describe("pollWhile: a nested event loop inside the current step (AIO_WAIT_WHILE)", () => {
   it("runs timers due later from inside a callback, then the callback goes on at the time the poll ended", () => {
@@ -186,5 +186,52 @@ describe("bottomHalf: QEMU's oneshot bottom halves", () => {
     });
     expect(sim.run().outcome).toEqual({ kind: "ok" });
     expect(order).toEqual(["timer of a", "bh a3", "bh a2", "bh a1", "bh b2", "bh b1"]);
+  });
+});
+
+describe("afterBottomHalves: a process woken in the round after the main loop's bottom halves (QMP's dispatcher)", () => {
+  function order(strategy?: RandomStrategy): string[] {
+    const sim = new Scheduler(strategy ? { strategy } : {});
+    const out: string[] = [];
+    for (const name of ["p", "q"]) {
+      sim.spawn(name, (function* (): Process {
+        out.push(name);
+        yield sleep(0);
+        out.push(`${name} again`);
+      })());
+    }
+    sim.spawn("dispatcher", (function* (): Process {
+      sim.bottomHalf("exit", () => {
+        out.push("exit");
+        sim.bottomHalf("next round", () => out.push("next round"));
+      });
+      yield awaitOp(sim.afterBottomHalves(sim.pendingBottomHalves()));
+      out.push("reply");
+    })());
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    return out;
+  }
+
+  it("runs right after the pending bottom halves and before what they scheduled, whatever the strategy picks", () => {
+    expect(order()).toEqual(["p", "q", "p again", "q again", "exit", "reply", "next round"]);
+    const seen = new Set<string>();
+    for (let seed = 1; seed <= 40; seed++) {
+      const o = order(new RandomStrategy(seed));
+      expect(o.indexOf("reply"), `seed ${seed}: ${o.join(", ")}`).toBe(o.indexOf("exit") + 1);
+      expect(o.indexOf("next round"), `seed ${seed}: ${o.join(", ")}`).toBeGreaterThan(o.indexOf("reply"));
+      seen.add(o.join(","));
+    }
+    expect(seen.size).toBeGreaterThan(1); // the strategy still orders the rest
+  });
+
+  it("returns at once when nothing is pending", () => {
+    const sim = new Scheduler();
+    const out: string[] = [];
+    sim.spawn("dispatcher", (function* (): Process {
+      yield awaitOp(sim.afterBottomHalves(sim.pendingBottomHalves()));
+      out.push(`reply at ${sim.now}`);
+    })());
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    expect(out).toEqual(["reply at 0"]);
   });
 });

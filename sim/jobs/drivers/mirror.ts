@@ -41,7 +41,7 @@
  * of it. The background copy of the bitmap goes on as in background mode.
  */
 import { IoError, type Errno } from "../../disk/index.js";
-import type { BlockGraph, BlockNode, BlockRequest, DirtyBitmap } from "../../block/index.js";
+import { yieldToDrain, type BlockGraph, type BlockNode, type BlockRequest, type DirtyBitmap } from "../../block/index.js";
 import type { ClusterVersion } from "../../disk/index.js";
 import { notify, Signal, sleep, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
@@ -141,7 +141,7 @@ export class MirrorDriver implements JobDriver {
         shouldComplete = job.shouldComplete || job.cancelled;
         if (shouldComplete) {
           this.inDrain = true;
-          yield sleep(0); // from a coroutine, QEMU bounces a drain to a main-loop bottom half and yields
+          yield* yieldToDrain(this.graph.sim, `mirror '${job.name}' converging`);
           yield* this.graph.drainedBegin(source);
           this.inDrain = false;
           if (bm.count === 0 && this.inFlight === 0) {
@@ -162,7 +162,7 @@ export class MirrorDriver implements JobDriver {
       // Leaving without converging (cancel, failure), QEMU's mirror_run drains the source too (need_drain),
       // bounced through the main loop, so the job ends after the reply to the command that cancelled it.
       this.inDrain = true;
-      yield sleep(0);
+      yield* yieldToDrain(this.graph.sim, `mirror '${job.name}' leaving`);
       yield* this.graph.drainedBegin(this.opts.source);
       this.inDrain = false;
       this.drainHeld = true;
@@ -175,8 +175,10 @@ export class MirrorDriver implements JobDriver {
     const bm = this.bitmap;
     const waitsOnConflicts = job.ctx.behaviour.mirrorWaitsOnConflicts;
     let bytes = 0;
-    // One iteration copies at most the buffer (buf-size, 16 MiB by default), then the rate limit is applied.
-    for (let c = bm.nextDirty(0); c >= 0 && this.inFlight < MAX_IN_FLIGHT && bytes < BUF_BYTES; c = bm.nextDirty(c)) {
+    // One iteration copies the run of consecutive dirty chunks from the first dirty one, at most the buffer
+    // (buf-size, 16 MiB by default), then the rate limit is applied (QEMU mirror_iteration: a clean chunk ends the run).
+    let runEnd = -1;
+    for (let c = bm.nextDirty(0); c >= 0 && (runEnd < 0 || c === runEnd) && this.inFlight < MAX_IN_FLIGHT && bytes < BUF_BYTES; c = bm.nextDirty(c)) {
       if (this.chunkInFlight.has(c) && waitsOnConflicts) {
         if (bytes > 0) break; // copy what was issued; the next iteration waits for this chunk
         // QEMU mirror_iteration: wait until no operation in flight covers the first dirty chunk
@@ -199,6 +201,7 @@ export class MirrorDriver implements JobDriver {
       const op = (yield spawn(`job:${job.name} copy ${first.offset}+${len}`, this.op(job, first.offset, len, chunks, landed))) as ProcHandle;
       job.ctx.sim.enterNow(op); // QEMU enters a mirror operation at once, up to its first yield
       bytes += len;
+      runEnd = chunks[chunks.length - 1] + 1;
     }
     return job.accountCopy(bytes);
   }
