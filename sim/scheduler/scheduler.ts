@@ -336,7 +336,8 @@ export class Scheduler implements OperationHost {
    * is a coroutine woken into a context the main loop dispatches right after
    * its own bottom halves of one round (QMP's dispatcher in the iohandler
    * context): no strategy can put it before them, or a bottom half the
-   * last of them scheduled before it. (Left out: QEMU's rounds. A bottom
+   * last of them scheduled before it; an IOThread's work ready by then may
+   * go first (a logged choice, see wakeWaiter). (Left out: QEMU's rounds. A bottom
    * half that an earlier one of them scheduled belongs to the next round
    * in QEMU, but a strategy other than FIFO may run it before the process.)
    */
@@ -360,7 +361,13 @@ export class Scheduler implements OperationHost {
     };
   }
 
-  /** Makes a bottom-half waiter ready (first in the list), and with `enter`, runs it at once. */
+  /**
+   * Makes a bottom-half waiter ready (first in the list), and with `enter`,
+   * runs it at once. Work of other AioContexts (IOThreads) ready by then
+   * races with it, as that thread goes on while the main loop moves to the
+   * waiter's context: a logged choice lets it run first, nested here as in
+   * a nested poll.
+   */
   private wakeWaiter(w: BottomHalfWaiter, enter: boolean): void {
     const p = w.proc;
     if (p.token !== w.token || p.state !== "blocked") return;
@@ -368,7 +375,43 @@ export class Scheduler implements OperationHost {
     p.resumeValue = undefined;
     p.state = "ready";
     this.pushReadyFront(p.slot);
-    if (enter) this.enterNow(p);
+    if (!enter) return;
+    const others: Entry[] = [];
+    for (let i = this.readyHead; i < this.readyTail; i++) {
+      const e = this.slots[this.ready[i]]!;
+      if (e.context !== p.context && (this.contextGate === undefined || this.contextGate(e.context) === undefined)) others.push(e);
+    }
+    if (others.length > 0) {
+      const label = "another thread before the bottom halves' waiter";
+      const index = this.choices.length;
+      const pick = this.strategy.choose(label, 2, index);
+      if (pick !== 0 && pick !== 1) throw new StrategyError(`strategy ${this.strategy.name} picked ${pick} of 2 options for "${label}"`);
+      this.choices.push([2, pick, label]);
+      this.record("sched", "choose", { label, n: 2, pick });
+      if (pick === 1) for (const e of others) this.runReadyNow(e);
+    }
+    if (p.state === "ready") this.enterNow(p);
+  }
+
+  /** Takes a ready entry out of the list and runs it now, nested in the current step (if it is still ready). */
+  private runReadyNow(e: Entry): void {
+    if (this.slots[e.slot] !== e) return;
+    if (e instanceof Proc) {
+      this.enterNow(e);
+      return;
+    }
+    if (!e.pending) return;
+    this.removeReady(e.slot);
+    this.steps++;
+    this.hasher.int(this.now);
+    this.hasher.word(-e.owner - 1);
+    const outer = this.current;
+    this.current = undefined;
+    try {
+      this.fire(e);
+    } finally {
+      this.current = outer;
+    }
   }
 
   /** Runs `fn` after `delayNs` ns of virtual time. */
