@@ -50,7 +50,9 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
       if (list === undefined) byKind.set(kind, (list = onRecord.filter((m) => m.kinds === undefined || m.kinds.includes(kind))));
       return list;
     };
-    sim.record = function (this: typeof sim, src: string, kind: string, data?: Record<string, unknown>): void {
+    // Through a local: a function literal stored straight into a property is allocated in V8's old
+    // generation, and its context (the monitors, the whole world) then outlived the run (sim/qmp/qemu.ts).
+    const record = function (this: typeof sim, src: string, kind: string, data?: Record<string, unknown>): void {
       original.call(this, src, kind, data);
       if (!active) return;
       const list = listeners(kind);
@@ -58,6 +60,7 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
       const r: TraceRecord = data === undefined ? { t: sim.now, src, kind } : { t: sim.now, src, kind, data };
       for (const m of list) m.onRecord!(r);
     };
+    sim.record = record;
   }
   const unobserve = onBlock.length > 0 ? world.graph.observe((ev) => { if (active) for (const m of onBlock) m.onBlock!(ev); }) : () => {};
   return {

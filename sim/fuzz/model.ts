@@ -5,11 +5,12 @@
  * force (safety phase), then heal and the liveness phase, in which every job
  * must conclude. Invariants from sim/check are checked throughout.
  */
-import { guestDevicePerms, startGuest, type BlockBackend } from "../block/index.js";
+import { guestDevicePerms, startGuest, type BlockBackend, type BlockNode } from "../block/index.js";
 import type { FaultRule } from "../disk/index.js";
 import { INVARIANTS, type CheckViolation, type InvariantSelection } from "../check/index.js";
 import { runWorld, type RunOutcome } from "../harness/run.js";
 import { createWorld, type World } from "../harness/world.js";
+import type { Qemu } from "../qmp/qemu.js";
 import type { QmpResponse } from "../qmp/types.js";
 import { sleep, spawn, type ChoiceLog, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
 
@@ -83,7 +84,7 @@ export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): Model
     nodes: model.nodes,
     invariants: opts.invariants ?? INVARIANTS,
   });
-  const q = world.qemu, sim = world.sim;
+  const q = world.qemu;
   opts.observe?.(world);
   const responses: ModelRun["responses"] = [];
   const events: string[] = [];
@@ -103,36 +104,40 @@ export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): Model
     name: "client",
     heal: !opts.noHeal,
     onHealCommand: (execute, _args, response) => responses.push({ execute, response }),
-    *safety() {
-      model.nodes.forEach((_n, i) => responses.push({ execute: "blockdev-add", response: world.nodeReplies[i] }));
-      // the guest's disks are attached at boot, before any job inserts a filter above them
-      for (const a of model.actions) if ("guest" in a) backendFor(a.guest);
-      const t0 = sim.now;
-      const actions = [...model.actions].sort((a, b) => a.atNs - b.atNs); // stable: equal times keep list order
-      for (const a of actions) {
-        const wait = t0 + a.atNs - sim.now;
-        if (wait > 0) yield sleep(wait);
-        if ("execute" in a) {
-          const startNs = sim.now;
-          const response = yield* q.monitor.execute(a.arguments ? { execute: a.execute, arguments: a.arguments } : { execute: a.execute });
-          responses.push({ execute: a.execute, response });
-          opts.onCommand?.({ execute: a.execute, ...(a.arguments ? { arguments: a.arguments } : {}), response, startNs, endNs: sim.now });
-        } else if ("drain" in a) {
-          const node = q.graph.findNode(a.drain);
-          if (node) {
-            yield spawn(`drain ${a.drain}`, (function* (): Process {
-              // From the main loop, as QEMU's internal callers drain: a nested poll; the jobs it pauses or resumes run at once.
-              yield* q.monitor.mainLoop(() => q.graph.drainedBeginPoll(node));
-              yield sleep(a.forNs);
-              yield* q.monitor.mainLoop(() => q.graph.drainedEnd(node));
-            })());
-          }
-        } else {
-          const backend = backendFor(a.guest);
-          if (backend) startGuest(sim, { name: `burst-${a.guest}-${a.atNs}`, backend, pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 2, intervalNs: a.intervalNs, maxRequests: a.requests });
-        }
-      }
-    },
+    safety: () => safety(world, model, opts, responses, backendFor),
   });
   return { violations: r.violations, outcome: r.outcome, hash: r.hash, choices: r.choices, endTimeNs: r.endTimeNs, steps: r.kernelSteps, responses, events, ...(r.trace ? { trace: r.trace } : {}) };
+}
+
+/** The safety phase of a fuzz run: the actions at their times. */
+function* safety(world: World, model: FuzzScenario, opts: ModelRunOptions, responses: ModelRun["responses"], backendFor: (node: string) => BlockBackend | undefined): Process<void> {
+  const q = world.qemu, sim = world.sim;
+  model.nodes.forEach((_n, i) => responses.push({ execute: "blockdev-add", response: world.nodeReplies[i] }));
+  // the guest's disks are attached at boot, before any job inserts a filter above them
+  for (const a of model.actions) if ("guest" in a) backendFor(a.guest);
+  const t0 = sim.now;
+  const actions = [...model.actions].sort((a, b) => a.atNs - b.atNs); // stable: equal times keep list order
+  for (const a of actions) {
+    const wait = t0 + a.atNs - sim.now;
+    if (wait > 0) yield sleep(wait);
+    if ("execute" in a) {
+      const startNs = sim.now;
+      const response = yield* q.monitor.execute(a.arguments ? { execute: a.execute, arguments: a.arguments } : { execute: a.execute });
+      responses.push({ execute: a.execute, response });
+      opts.onCommand?.({ execute: a.execute, ...(a.arguments ? { arguments: a.arguments } : {}), response, startNs, endNs: sim.now });
+    } else if ("drain" in a) {
+      const node = q.graph.findNode(a.drain);
+      if (node) yield spawn(`drain ${a.drain}`, drain(q, node, a.forNs));
+    } else {
+      const backend = backendFor(a.guest);
+      if (backend) startGuest(sim, { name: `burst-${a.guest}-${a.atNs}`, backend, pattern: "random", requestBytes: 65536, alignBytes: 65536, iodepth: 2, intervalNs: a.intervalNs, maxRequests: a.requests });
+    }
+  }
+}
+
+/** A drained section held for `forNs`, from the main loop as QEMU's internal callers drain: a nested poll; the jobs it pauses or resumes run at once. */
+function* drain(q: Qemu, node: BlockNode, forNs: number): Process {
+  yield* q.monitor.mainLoop(() => q.graph.drainedBeginPoll(node));
+  yield sleep(forNs);
+  yield* q.monitor.mainLoop(() => q.graph.drainedEnd(node));
 }

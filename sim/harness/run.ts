@@ -88,13 +88,7 @@ export function run(spec: WorldSpec, driver: Driver): HarnessRun {
 /** Runs an already built world (whose scheduler has not run) through `driver`. */
 export function runWorld(world: World, driver: Driver): HarnessRun {
   const { sim } = world;
-  sim.spawn(driver.name ?? "harness", (function* (): Process<void> {
-    yield* world.setup();
-    if (world.setupFailures.length > 0) return;
-    yield* driver.safety(world);
-    if (driver.heal && world.qemu.process.alive) yield* heal(world, driver);
-    for (const g of world.guests) g.stop();
-  })());
+  sim.spawn(driver.name ?? "harness", drive(world, driver));
   const result = sim.run();
   const proc = world.qemu.process;
   const outcome = runOutcome(result.outcome, proc.exit, proc.endedAtNs ?? result.endTimeNs);
@@ -107,6 +101,15 @@ export function runWorld(world: World, driver: Driver): HarnessRun {
   };
 }
 
+/** The harness's process: setup, the safety phase, heal and liveness when asked; guests stop at the end. */
+function* drive(world: World, driver: Driver): Process<void> {
+  yield* world.setup();
+  if (world.setupFailures.length > 0) return;
+  yield* driver.safety(world);
+  if (driver.heal && world.qemu.process.alive) yield* heal(world, driver);
+  for (const g of world.guests) g.stop();
+}
+
 /**
  * Heal, then the liveness phase: drive every job to its end as a patient
  * administrator would, acting on each job status change as a management
@@ -116,10 +119,7 @@ export function runWorld(world: World, driver: Driver): HarnessRun {
 function* heal(world: World, driver: Driver): Process<void> {
   const q = world.qemu, jm = q.jm;
   for (const d of q.devices.values()) d.faults.clear();
-  const qmp = function* (execute: string, args: Record<string, unknown>): Process<void> {
-    const r = yield* q.monitor.execute({ execute, arguments: args });
-    driver.onHealCommand?.(execute, args, r);
-  };
+  const qmp = (execute: string, args: Record<string, unknown>) => healCommand(world, driver, execute, args);
   while (jm.jobs.length > 0) { // the run's time budget bounds this
     const seen = jm.changes;
     for (const j of [...jm.jobs]) {
@@ -133,4 +133,9 @@ function* heal(world: World, driver: Driver): Process<void> {
     // A change during the pass (the commands' own, or a job's meanwhile) is looked at again at once.
     if (jm.changes === seen && jm.jobs.length > 0) yield wait(jm.statusChanged);
   }
+}
+
+function* healCommand(world: World, driver: Driver, execute: string, args: Record<string, unknown>): Process<void> {
+  const r = yield* world.qemu.monitor.execute({ execute, arguments: args });
+  driver.onHealCommand?.(execute, args, r);
 }

@@ -155,64 +155,69 @@ export function createWorld(spec: WorldSpec): World {
   const world: World = {
     spec, profile, sim, qemu, ...(dom ? { dom } : {}), check, guests, nodeReplies, setupFailures, t0: 0,
     declareDevice: (d) => declareDevice(qemu, d),
-    *setup(): Process<void> {
-      if (setupFailures.length > 0) return;
-      // Every device is filled at once (each by its own process), so setup lasts as long as the slowest device.
-      const fills: ProcHandle[] = [];
-      for (const d of spec.devices ?? []) {
-        if (!d.data || d.data.length === 0) continue;
-        const dev = qemu.devices.get(d.name)!;
-        const data = d.data;
-        fills.push(sim.spawn(`fill ${d.name}`, (function* (): Process<void> {
-          const rules = dev.faults.list().map((f) => f.rule);
-          dev.faults.clear();
-          for (const r of data) yield dev.io({ op: "write", offset: r.offset, bytes: r.length, issuer: "qemu-img" });
-          for (const r of rules) dev.faults.add(r);
-        })()));
-      }
-      for (const f of fills) yield join(f);
-      for (const id of spec.iothreads ?? []) {
-        const r = yield* qemu.monitor.execute({ execute: "object-add", arguments: { "qom-type": "iothread", id } });
-        if ("error" in r) {
-          setupFailures.push(`iothread "${id}": object-add failed: ${r.error.class}: ${r.error.desc}`);
-          return;
-        }
-      }
-      for (const n of spec.nodes ?? []) {
-        const r = yield* qemu.monitor.execute({ execute: "blockdev-add", arguments: n });
-        nodeReplies.push(r);
-        if ("error" in r) {
-          setupFailures.push(`node "${String(n["node-name"])}": blockdev-add failed: ${r.error.class}: ${r.error.desc}`);
-          return;
-        }
-      }
-      const t0 = sim.now;
-      (world as { t0: number }).t0 = t0;
-      for (const g of spec.guests ?? []) {
-        try {
-          const node = qemu.graph.findNode(g.node);
-          if (!node) throw new Error(`no node named '${g.node}'`);
-          const { node: _n, drive, startNs, stopNs, iothread: iothreadId, ...rest } = g;
-          const backend = qemu.graph.createBackend({ name: drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true, perms: guestDevicePerms() });
-          // The guest's device: realized in its IOThread, the disk's graph moves there.
-          const iothread = iothreadId === undefined ? undefined : AioContexts.of(sim).get(iothreadId)!;
-          if (iothread) yield* changeAioContext(qemu.graph, node, iothread, backend);
-          attachDevice(backend);
-          const cfg: GuestConfig = { ...rest, backend, ...(stopNs !== undefined ? { stopAtNs: t0 + stopNs } : {}), ...(iothread ? { context: iothread.id } : {}) };
-          if (!startNs) guests.push(startGuest(sim, cfg));
-          else {
-            sim.spawn(`${g.name} start`, (function* (): Process<void> {
-              yield sleep(startNs);
-              guests.push(startGuest(sim, cfg));
-            })(), { daemon: true });
-          }
-        } catch (e) {
-          const msg = (e as Error).message;
-          setupFailures.push(msg.startsWith(`guest "${g.name}"`) ? msg : `guest "${g.name}": ${msg}`);
-          return;
-        }
-      }
-    },
+    setup: () => setup(world),
   };
   return world;
+}
+
+/** World.setup: devices get their data, nodes are added, guests start. Sets t0. */
+function* setup(world: World): Process<void> {
+  const { spec, sim, qemu, setupFailures, nodeReplies, guests } = world;
+  if (setupFailures.length > 0) return;
+  // Every device is filled at once (each by its own process), so setup lasts as long as the slowest device.
+  const fills: ProcHandle[] = [];
+  for (const d of spec.devices ?? []) {
+    if (!d.data || d.data.length === 0) continue;
+    fills.push(sim.spawn(`fill ${d.name}`, fill(qemu.devices.get(d.name)!, d.data)));
+  }
+  for (const f of fills) yield join(f);
+  for (const id of spec.iothreads ?? []) {
+    const r = yield* qemu.monitor.execute({ execute: "object-add", arguments: { "qom-type": "iothread", id } });
+    if ("error" in r) {
+      setupFailures.push(`iothread "${id}": object-add failed: ${r.error.class}: ${r.error.desc}`);
+      return;
+    }
+  }
+  for (const n of spec.nodes ?? []) {
+    const r = yield* qemu.monitor.execute({ execute: "blockdev-add", arguments: n });
+    nodeReplies.push(r);
+    if ("error" in r) {
+      setupFailures.push(`node "${String(n["node-name"])}": blockdev-add failed: ${r.error.class}: ${r.error.desc}`);
+      return;
+    }
+  }
+  const t0 = sim.now;
+  (world as { t0: number }).t0 = t0;
+  for (const g of spec.guests ?? []) {
+    try {
+      const node = qemu.graph.findNode(g.node);
+      if (!node) throw new Error(`no node named '${g.node}'`);
+      const { node: _n, drive, startNs, stopNs, iothread: iothreadId, ...rest } = g;
+      const backend = qemu.graph.createBackend({ name: drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true, perms: guestDevicePerms() });
+      // The guest's device: realized in its IOThread, the disk's graph moves there.
+      const iothread = iothreadId === undefined ? undefined : AioContexts.of(sim).get(iothreadId)!;
+      if (iothread) yield* changeAioContext(qemu.graph, node, iothread, backend);
+      attachDevice(backend);
+      const cfg: GuestConfig = { ...rest, backend, ...(stopNs !== undefined ? { stopAtNs: t0 + stopNs } : {}), ...(iothread ? { context: iothread.id } : {}) };
+      if (!startNs) guests.push(startGuest(sim, cfg));
+      else sim.spawn(`${g.name} start`, startLater(sim, startNs, cfg, guests), { daemon: true });
+    } catch (e) {
+      const msg = (e as Error).message;
+      setupFailures.push(msg.startsWith(`guest "${g.name}"`) ? msg : `guest "${g.name}": ${msg}`);
+      return;
+    }
+  }
+}
+
+/** Writes a device's initial data (faults lifted meanwhile). */
+function* fill(dev: Device, data: { offset: number; length: number }[]): Process<void> {
+  const rules = dev.faults.list().map((f) => f.rule);
+  dev.faults.clear();
+  for (const r of data) yield dev.io({ op: "write", offset: r.offset, bytes: r.length, issuer: "qemu-img" });
+  for (const r of rules) dev.faults.add(r);
+}
+
+function* startLater(sim: Scheduler, startNs: number, cfg: GuestConfig, guests: GuestWorkload[]): Process<void> {
+  yield sleep(startNs);
+  guests.push(startGuest(sim, cfg));
 }

@@ -572,24 +572,26 @@ export class Job {
   }
 
   private spawnCoroutine(parkedAtEntry: boolean, was: JobStatus = "running"): void {
-    const job = this;
-    this.co = this.ctx.sim.spawn(`job:${this.name}`, (function* (): Process<void> {
-      if (parkedAtEntry) {
-        // A resume may have entered the job before this process first ran; then busy is already set.
-        if (!job.busy) yield awaitOp(job.park);
-        if (job.aio.active) yield* job.followContext();
-        job.leavePause(was);
-      }
-      const ret = yield* job.driver.run(job);
-      job.ret = ret;
-      job.deferredToMainLoop = true;
-      job.busy = true;
-      // job_exit is a bottom half of the main loop, whatever the job's context (QEMU job_co_entry: aio_bh_schedule_oneshot).
-      job.ctx.sim.bottomHalf(`job '${job.name}' exit`, () => job.exit(), undefined, 0);
-    })(), { context: this.aioContext.id });
+    this.co = this.ctx.sim.spawn(`job:${this.name}`, this.coroutine(parkedAtEntry, was), { context: this.aioContext.id });
     // QEMU job_start enters the coroutine with aio_co_enter: from the main loop at once, up to its
     // first yield, when the job is in the main loop; scheduled into its IOThread's loop otherwise.
     if (!this.ctx.inCoroutine()) this.aio.coEnter(this.aioContext, this.co, false);
+  }
+
+  /** The job's coroutine (QEMU job_co_entry): the driver's run, then job_exit as a main-loop bottom half. */
+  private *coroutine(parkedAtEntry: boolean, was: JobStatus): Process<void> {
+    if (parkedAtEntry) {
+      // A resume may have entered the job before this process first ran; then busy is already set.
+      if (!this.busy) yield awaitOp(this.park);
+      if (this.aio.active) yield* this.followContext();
+      this.leavePause(was);
+    }
+    const ret = yield* this.driver.run(this);
+    this.ret = ret;
+    this.deferredToMainLoop = true;
+    this.busy = true;
+    // job_exit is a bottom half of the main loop, whatever the job's context (QEMU job_co_entry: aio_bh_schedule_oneshot).
+    this.ctx.sim.bottomHalf(`job '${this.name}' exit`, () => this.exit(), undefined, 0);
   }
 
   /**

@@ -83,16 +83,19 @@ function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean
   // QEMU mirror_start_job inserts mirror_top inside a drained section of the source, so no write is still in
   // flight below it when the job starts. blocksim models that drain for write-blocking mode, whose disabled
   // bitmap would miss such a write; in background mode the bitmap catches it and the drain is left out.
-  return (function* (): Process<void> {
-    yield* ctx.graph.drainedBegin(source);
-    let job: Job;
-    try {
-      job = create();
-    } finally {
-      ctx.graph.drainedEnd(source);
-    }
-    job.start();
-  })();
+  return createDrained(ctx, source, create);
+}
+
+/** Creates a job inside a drained section of `source`, then starts it. */
+function* createDrained(ctx: QemuContext, source: BlockNode, create: () => Job): Process<void> {
+  yield* ctx.graph.drainedBegin(source);
+  let job: Job;
+  try {
+    job = create();
+  } finally {
+    ctx.graph.drainedEnd(source);
+  }
+  job.start();
 }
 
 /** The bottom of `top`'s backing chain (through filters). */
@@ -143,26 +146,7 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
       // QEMU qmp_block_stream: the whole chain from the device down to base must allow STREAM
       if (base === null || chainBetween(top, base).at(-1)?.children().includes(base)) checkChain(top, base, "STREAM", false);
       const filterNodeName = a["filter-node-name"] as string | undefined;
-      return (function* (): Process<void> {
-        const o = { id: defaultId(ctx, top, a), top, base, filterNodeName, onError: a["on-error"] as ErrorAction | undefined, ...common(a) };
-        let job: Job;
-        try {
-          checkStream(o);
-          // QEMU inserts the copy-on-read filter in a drained section of top (bdrv_insert_node), then creates
-          // the job: jobs on top blip, and the drained section's end re-enters them before the stream's `created`.
-          yield* ctx.graph.drainedBegin(top);
-          let filter: BlockNode;
-          try {
-            filter = insertStreamFilter(ctx.graph, top, filterNodeName);
-          } finally {
-            ctx.graph.drainedEnd(top);
-          }
-          job = createStream(ctx, { ...o, filter });
-        } catch (e) {
-          throw e instanceof QmpError || !(e instanceof Error) ? e : genericError(e.message);
-        }
-        job.start();
-      })();
+      return startStream(ctx, a, top, base, filterNodeName);
     },
   },
   "block-commit": {
@@ -195,3 +179,24 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
     },
   },
 };
+
+function* startStream(ctx: QemuContext, a: Record<string, unknown>, top: BlockNode, base: BlockNode | null, filterNodeName: string | undefined): Process<void> {
+  const o = { id: defaultId(ctx, top, a), top, base, filterNodeName, onError: a["on-error"] as ErrorAction | undefined, ...common(a) };
+  let job: Job;
+  try {
+    checkStream(o);
+    // QEMU inserts the copy-on-read filter in a drained section of top (bdrv_insert_node), then creates
+    // the job: jobs on top blip, and the drained section's end re-enters them before the stream's `created`.
+    yield* ctx.graph.drainedBegin(top);
+    let filter: BlockNode;
+    try {
+      filter = insertStreamFilter(ctx.graph, top, filterNodeName);
+    } finally {
+      ctx.graph.drainedEnd(top);
+    }
+    job = createStream(ctx, { ...o, filter });
+  } catch (e) {
+    throw e instanceof QmpError || !(e instanceof Error) ? e : genericError(e.message);
+  }
+  job.start();
+}

@@ -46,7 +46,11 @@ export function createQemu(sim: Scheduler, behaviour: Partial<Behaviour> = {}): 
   jm.onIdle(() => graph.kick());
   const ctx: QemuContext = { sim, graph, jm, behaviour: full, devices: new Map(), process: new QemuProcess(), emitEvent: () => {} };
   const monitor = new Monitor(sim, ctx, COMMANDS);
-  ctx.emitEvent = (name, data) => monitor.event(name, data);
+  // Through a local: V8 allocates a function literal stored straight into a property in the old generation
+  // (it takes it for a method), which kept this closure's context, and with it the whole world, alive through
+  // every young-generation collection after the run.
+  const emitEvent: QemuContext["emitEvent"] = (name, data) => monitor.event(name, data);
+  ctx.emitEvent = emitEvent;
   // A process that is gone runs no guest any more.
   ctx.process.onExit(() => (graph.vm.running = false));
   return {

@@ -123,60 +123,75 @@ export function backupSyncArgs(source: BlockNode, data: Record<string, unknown>)
   return { sync, bitmap, bitmapMode: mode };
 }
 
-function backupAction(ctx: QemuContext, kind: "blockdev-backup" | "drive-backup", data: Record<string, unknown>, txn: JobTxn | undefined, members: Set<string>): ActionState {
-  let source: BlockNode | undefined;
-  let drained = false;
-  let job: Job | undefined;
-  const startNow = !ctx.behaviour.txnStartInCommit;
-  return {
-    *prepare() {
-      source = deviceNode(ctx, data.device);
-      if (!startNow) {
-        yield* ctx.graph.drainedBegin(source);
-        drained = true;
-      }
-      const target = kind === "drive-backup" ? targetForFile(ctx, source, data) : nodeByName(ctx, data.target);
-      const made = kind === "drive-backup" ? target : undefined;
-      const id = (data["job-id"] as string | undefined) ?? ctx.graph.backends().find((b) => b.root === source && b.name !== "")?.name ?? "";
-      try {
-        const sync = backupSyncArgs(source, data);
-        if (data.speed !== undefined && (data.speed as number) < 0) throw genericError("Parameter 'speed' expects a non-negative value");
-        job = createBackup(ctx, {
-          id, source, target, ...sync, txn,
-          speedBytesPerSec: data.speed as number | undefined,
-          onSourceError: data["on-source-error"] as ErrorAction | undefined,
-          onTargetError: data["on-target-error"] as ErrorAction | undefined,
-          autoFinalize: data["auto-finalize"] as boolean | undefined,
-          autoDismiss: data["auto-dismiss"] as boolean | undefined,
-          filterNodeName: data["filter-node-name"] as string | undefined,
-        });
-      } catch (e) {
-        // QEMU drops the target it opened for a drive-backup that fails
-        if (made && made.parents().length === 0 && ctx.graph.findNode(made.name) === made) ctx.graph.removeNode(made);
-        throw e;
-      }
-      if (made) dropWithJob(ctx, job, made);
-      if (id !== "") members.add(id);
-      if (startNow) {
-        // Before 111049a4ec the action started its job right here; its drained section came after.
-        job.start();
-        yield* ctx.graph.drainedBegin(source);
-        drained = true;
-      }
-    },
-    commit() {
-      if (!startNow) job!.start();
-    },
-    *abort() {
-      // QEMU job_cancel_sync(job, true). In a grouped transaction a member aborted earlier may
-      // already have concluded this job with it (the group's abort): then there is nothing left to do.
-      if (!job || job.freed) return;
-      job.cancelSync(true);
-    },
-    clean() {
-      if (drained) ctx.graph.drainedEnd(source!);
-    },
-  };
+/** A backup action: a class, not an object of generator closures (see Scheduler.spawn on generators made per run). */
+class BackupAction implements ActionState {
+  private source: BlockNode | undefined = undefined;
+  private drained = false;
+  private job: Job | undefined = undefined;
+  private readonly startNow: boolean;
+
+  constructor(
+    private readonly ctx: QemuContext,
+    private readonly kind: "blockdev-backup" | "drive-backup",
+    private readonly data: Record<string, unknown>,
+    private readonly txn: JobTxn | undefined,
+    private readonly members: Set<string>,
+  ) {
+    this.startNow = !ctx.behaviour.txnStartInCommit;
+  }
+
+  *prepare(): Process<void> {
+    const { ctx, kind, data, txn } = this;
+    const source = (this.source = deviceNode(ctx, data.device));
+    if (!this.startNow) {
+      yield* ctx.graph.drainedBegin(source);
+      this.drained = true;
+    }
+    const target = kind === "drive-backup" ? targetForFile(ctx, source, data) : nodeByName(ctx, data.target);
+    const made = kind === "drive-backup" ? target : undefined;
+    const id = (data["job-id"] as string | undefined) ?? ctx.graph.backends().find((b) => b.root === source && b.name !== "")?.name ?? "";
+    let job: Job;
+    try {
+      const sync = backupSyncArgs(source, data);
+      if (data.speed !== undefined && (data.speed as number) < 0) throw genericError("Parameter 'speed' expects a non-negative value");
+      job = this.job = createBackup(ctx, {
+        id, source, target, ...sync, txn,
+        speedBytesPerSec: data.speed as number | undefined,
+        onSourceError: data["on-source-error"] as ErrorAction | undefined,
+        onTargetError: data["on-target-error"] as ErrorAction | undefined,
+        autoFinalize: data["auto-finalize"] as boolean | undefined,
+        autoDismiss: data["auto-dismiss"] as boolean | undefined,
+        filterNodeName: data["filter-node-name"] as string | undefined,
+      });
+    } catch (e) {
+      // QEMU drops the target it opened for a drive-backup that fails
+      if (made && made.parents().length === 0 && ctx.graph.findNode(made.name) === made) ctx.graph.removeNode(made);
+      throw e;
+    }
+    if (made) dropWithJob(ctx, job, made);
+    if (id !== "") this.members.add(id);
+    if (this.startNow) {
+      // Before 111049a4ec the action started its job right here; its drained section came after.
+      job.start();
+      yield* ctx.graph.drainedBegin(source);
+      this.drained = true;
+    }
+  }
+
+  commit(): void {
+    if (!this.startNow) this.job!.start();
+  }
+
+  *abort(): Process<void> {
+    // QEMU job_cancel_sync(job, true). In a grouped transaction a member aborted earlier may
+    // already have concluded this job with it (the group's abort): then there is nothing left to do.
+    if (!this.job || this.job.freed) return;
+    this.job.cancelSync(true);
+  }
+
+  clean(): void {
+    if (this.drained) this.ctx.graph.drainedEnd(this.source!);
+  }
 }
 
 function abortAction(): ActionState {
@@ -194,8 +209,8 @@ type MakeAction = (ctx: QemuContext, data: Record<string, unknown>, txn: JobTxn 
 
 /** `groupedRefused`: the action refuses completion-mode grouped in its prepare. */
 const ACTIONS: Record<string, { args: ArgSpec; groupedRefused: boolean; make: MakeAction }> = {
-  "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, groupedRefused: false, make: (c, d, t, m) => backupAction(c, "blockdev-backup", d, t, m) },
-  "drive-backup": { args: DRIVE_BACKUP_ARGS, groupedRefused: false, make: (c, d, t, m) => backupAction(c, "drive-backup", d, t, m) },
+  "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, groupedRefused: false, make: (c, d, t, m) => new BackupAction(c, "blockdev-backup", d, t, m) },
+  "drive-backup": { args: DRIVE_BACKUP_ARGS, groupedRefused: false, make: (c, d, t, m) => new BackupAction(c, "drive-backup", d, t, m) },
   ...Object.fromEntries(Object.entries(BITMAP_ACTIONS).map(([type, a]) => [type, { args: a.args, groupedRefused: true, make: (c: QemuContext, d: Record<string, unknown>) => a.make(c, d) }])),
   abort: { args: {}, groupedRefused: false, make: abortAction },
 };

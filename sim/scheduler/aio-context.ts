@@ -95,8 +95,6 @@ class Rescheduling implements Operation {
   }
 }
 
-const REGISTRY = new WeakMap<Scheduler, AioContexts>();
-
 /** The contexts of one simulated QEMU process, kept per scheduler. */
 export class AioContexts {
   readonly main = new AioContext(0, "main");
@@ -108,9 +106,7 @@ export class AioContexts {
 
   /** The registry of `sim`, created on first use. */
   static of(sim: Scheduler): AioContexts {
-    let r = REGISTRY.get(sim);
-    if (!r) REGISTRY.set(sim, (r = new AioContexts(sim)));
-    return r;
+    return (sim.aioContexts ??= new AioContexts(sim));
   }
 
   private constructor(readonly sim: Scheduler) {}

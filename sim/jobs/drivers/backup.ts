@@ -34,7 +34,7 @@
  * conformance/id_and_blockers.json shows). Filter and blockers go in clean.
  */
 import type { ClusterVersion } from "../../disk/index.js";
-import { abdicate, busyError, checkPermissions, createSuccessor, PermissionConflict, reclaim, type BlockGraph, type BlockNode, type DirtyBitmap } from "../../block/index.js";
+import { abdicate, busyError, checkPermissions, createSuccessor, PermissionConflict, reclaim, type BlockGraph, type BlockNode, type BlockRequest, type DirtyBitmap } from "../../block/index.js";
 import { backupPerms, cbwTargetPerms } from "../node-perms.js";
 import { spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { IoError } from "../../disk/index.js";
@@ -129,16 +129,17 @@ export class BackupDriver implements JobDriver {
   activate(job: Job): void {
     const copy = this.copy, issuer = `cbw:job:${job.name}`;
     this.name = job.name;
-    copy.onCopied = (bytes) => job.progressUpdate(bytes);
+    // The callbacks go through locals: a function literal stored straight into a property is allocated in V8's
+    // old generation, and its context (the job, the whole world) then outlived the run (sim/qmp/qemu.ts).
+    const onCopied = (bytes: number) => job.progressUpdate(bytes);
     // QEMU backup_block_copy_callback: a finished copy wakes a job waiting for its copy — not one
     // sleeping for the speed limit, whose sleep must run its course.
-    copy.onEnded = () => {
+    const onEnded = () => {
       if (this.waitingForCopy) job.enter();
     };
-    this.removeHook = this.filter.addBeforeWriteHook(function* (req, node) {
-      const err = yield* copy.copyBefore(req.offset, req.bytes, issuer);
-      if (err) throw new IoError(err.errno, node.name, req.op, req.offset, req.bytes);
-    });
+    copy.onCopied = onCopied;
+    copy.onEnded = onEnded;
+    this.removeHook = this.filter.addBeforeWriteHook((req, node) => copyBeforeWrite(copy, issuer, req, node));
   }
 
   *run(job: Job): Process<number> {
@@ -304,4 +305,10 @@ export function createBackup(env: { jm: JobManager; graph: BlockGraph }, o: Back
   }, [], backupPerms(driver.filter));
   driver.activate(job);
   return job;
+}
+
+/** The copy-before-write filter's hook: the old data of the written range is copied to the target first. */
+function* copyBeforeWrite(copy: BlockCopy, issuer: string, req: BlockRequest, node: BlockNode): Process<void> {
+  const err = yield* copy.copyBefore(req.offset, req.bytes, issuer);
+  if (err) throw new IoError(err.errno, node.name, req.op, req.offset, req.bytes);
 }
