@@ -13,9 +13,9 @@ import { dirname, relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { explore, picksOf, shrinkPicks, type ExploreStrategy, type Subject, type SubjectRun } from "../sim/harness/explore.js";
 import { loadRaces } from "../sim/races/catalog.js";
-import { LIMITS, OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/limits.js";
-import { loadScenarioFile, readInputFile, type LoadedScenario } from "../sim/scenario/loader.js";
-import { makeReplay, makeReplayOf, OldReplayFormatError, readReplayFile, REPLAY_FORMAT, REPLAY_VERSION, writeReplayFile, type ReadReplay, type ReplayFile, type ReplaySubject } from "../sim/scenario/replay.js";
+import { OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/limits.js";
+import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js";
+import { isReplayFile, makeReplay, makeReplayOf, OldReplayFormatError, readReplayFile, REPLAY_FORMAT, REPLAY_VERSION, writeReplayFile, type ReadReplay, type ReplayFile, type ReplaySubject } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
 import { profileOption, UsageError } from "./args.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
@@ -184,11 +184,3 @@ function subjectOnly(subject: ReplaySubject, label: string): ReadReplay {
   };
 }
 
-function isReplayFile(path: string): boolean {
-  try {
-    const text = readInputFile(path, path, LIMITS.replayBytes);
-    return text.includes(`"${REPLAY_FORMAT}"`) || /"blocksim-(race|fuzz|serve)-replay"/.test(text);
-  } catch {
-    return false;
-  }
-}

@@ -1,8 +1,7 @@
 /** `blocksim timeline FILE|REPLAY.json -o OUT.html`: a run drawn as a self-contained HTML page. */
-import { LIMITS } from "../sim/scenario/limits.js";
-import { loadScenarioFile, readInputFile } from "../sim/scenario/loader.js";
+import { loadScenarioFile } from "../sim/scenario/loader.js";
 import { checkOutputPath, writeFileAtomic } from "../sim/scenario/output-file.js";
-import { readReplayFile, REPLAY_FORMAT } from "../sim/scenario/replay.js";
+import { isReplayFile, readReplayFile } from "../sim/scenario/replay.js";
 import { runReplay } from "./replay-subject.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
 import { EXIT_FAIL, EXIT_OK, loadOptions, parse, runOptions, setupFailure, UsageError, type Io } from "./args.js";
@@ -17,7 +16,7 @@ export async function cmdTimeline(args: string[], io: Io): Promise<number> {
   const { renderTimeline } = await import("../sim/report/timeline.js");
   const file = files[0];
   let r: RunReport;
-  if (/\.replay\.json$/.test(file) || looksLikeReplay(file)) {
+  if (isReplayFile(file)) {
     r = runReplay(readReplayFile(file), { trace: true, ...loadOptions(v) }).report;
   } else {
     const loaded = loadScenarioFile(file, file, loadOptions(v));
@@ -31,11 +30,3 @@ export async function cmdTimeline(args: string[], io: Io): Promise<number> {
   return r.ok ? EXIT_OK : EXIT_FAIL;
 }
 
-function looksLikeReplay(file: string): boolean {
-  try {
-    const text = readInputFile(file, file, LIMITS.replayBytes);
-    return text.includes(`"${REPLAY_FORMAT}"`) || /"blocksim-(race|fuzz|serve)-replay"/.test(text);
-  } catch {
-    return false;
-  }
-}

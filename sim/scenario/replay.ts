@@ -33,7 +33,7 @@ import type { Violation } from "../harness/run.js";
 import { didYouMean, InputError } from "./errors.js";
 import { LIMITS } from "./limits.js";
 import { issuesToProblems, type Locate } from "./issues.js";
-import { loadScenarioFile, loadScenarioText, parseFile, type LoadedScenario, type LoadOptions } from "./loader.js";
+import { loadScenarioFile, loadScenarioText, parseFile, readInputFile, type LoadedScenario, type LoadOptions } from "./loader.js";
 import { writeFileAtomic } from "./output-file.js";
 import { eventLine, type RunReport } from "./runner.js";
 
@@ -114,6 +114,26 @@ const OLD_FORMATS: { test(o: Record<string, unknown>): boolean; name: string }[]
 export function oldFormatOf(data: unknown): string | undefined {
   if (data === null || typeof data !== "object" || Array.isArray(data)) return undefined;
   return OLD_FORMATS.find((f) => f.test(data as Record<string, unknown>))?.name;
+}
+
+/**
+ * Whether a file given where a scenario or a replay file may go (timeline,
+ * explore) is a replay file, of this format or an old one (which then gets
+ * the one-line old-format error, not a scenario schema dump). A replay file
+ * is a JSON object with the format's key or an old format's marks; anything
+ * else, or a file that cannot be read, is left to the scenario loader.
+ */
+export function isReplayFile(path: string): boolean {
+  if (/\.replay\.json$/.test(path)) return true;
+  let data: unknown;
+  try {
+    const text = readInputFile(path, path, LIMITS.replayBytes);
+    if (!text.trimStart().startsWith("{")) return false;
+    data = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  return data !== null && typeof data === "object" && !Array.isArray(data) && (REPLAY_FORMAT in data || oldFormatOf(data) !== undefined);
 }
 
 /** A replay file in a format this blocksim no longer reads: one line, naming the converting command. */

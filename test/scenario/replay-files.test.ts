@@ -63,11 +63,25 @@ describe("older replay formats", () => {
   };
 
   for (const [name, { text, name: format }] of Object.entries(OLD)) {
-    it(`${name}: replay and timeline refuse it in one line naming the converting command; convert-replay converts it to a file that replays`, async () => {
+    it(`${name}: replay, timeline and explore refuse it in one line naming the converting command, whatever the file is called; convert-replay converts it to a file that replays`, async () => {
       const old = join(tmp, name), conv = join(tmp, `new-${name}`);
       copyFileSync(join(ROOT, "scenarios/start-shim.yaml"), join(tmp, "start-shim.yaml")); // v1's scenario, beside it
       writeFileSync(old, JSON.stringify(text));
-      for (const args of [["replay", old], ["timeline", old, "-o", join(tmp, "x.html")], ["fuzz", "--replay", old], ["races", "--replay", old]]) {
+      // Named as a scenario file might be: timeline and explore take either, and tell them apart by content, not name.
+      const plain = join(tmp, name.replace(/\.replay\.json$/, "-plain.json"));
+      writeFileSync(plain, JSON.stringify(text));
+      {
+        const f = plain;
+        for (const args of [["timeline", f, "-o", join(tmp, "x.html")], ["explore", f, "--budget", "1"]]) {
+          const r = await cli(...args);
+          expect(r.code, args.join(" ")).toBe(2);
+          expect(r.stderr.split("\n"), args.join(" ")).toHaveLength(2); // one line, not a scenario schema dump
+          expect(r.stderr).toMatch(format);
+          expect(r.stderr.startsWith(`blocksim: ${f}: an old replay format (`)).toBe(true);
+          expect(r.stderr.endsWith(`; convert it with: blocksim convert-replay ${f} -o ${f.replace(/\.json$/, "")}.replay.json\n`)).toBe(true);
+        }
+      }
+      for (const args of [["replay", old], ["timeline", old, "-o", join(tmp, "x.html")], ["explore", old, "--budget", "1"], ["fuzz", "--replay", old], ["races", "--replay", old]]) {
         const r = await cli(...args);
         expect(r.code, args.join(" ")).toBe(2);
         expect(r.stderr.split("\n"), args.join(" ")).toHaveLength(2); // one line and its newline
