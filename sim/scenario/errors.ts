@@ -13,6 +13,12 @@ export interface Problem {
   /** Path inside the document, like `steps[2].arguments.device` ("" for the whole file). */
   path: string;
   message: string;
+  /**
+   * What kind of problem, for a caller that words it its own way (an import,
+   * a replay's scenario): the file could not be read (and why), or is not
+   * YAML/JSON. Callers look here, never at the message's words.
+   */
+  reason?: { kind: "unreadable"; why: string } | { kind: "syntax" };
 }
 
 /**

@@ -45,7 +45,7 @@ interface Parsed {
  * `maxBytes`. Errors name the file and the problem, never its content.
  */
 export function readInputFile(path: string, display = path, maxBytes: number = LIMITS.fileBytes): string {
-  const fail = (why: string) => new InputError([{ file: display, path: "", message: `cannot read the file: ${why}` }]);
+  const fail = (why: string) => new InputError([{ file: display, path: "", message: `cannot read the file: ${why}`, reason: { kind: "unreadable", why } }]);
   let fd: number;
   try {
     const st = statSync(path);
@@ -106,7 +106,7 @@ export function parseText(text: string, file: string): Parsed {
     throw new InputError(doc.errors.slice(0, 5).map((e) => {
       const pos = e.linePos?.[0] ?? (e.pos ? lc.linePos(e.pos[0]) : undefined);
       const msg = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-      return { file, path: "", line: pos?.line, column: pos?.col, message: `not valid YAML/JSON: ${msg}` };
+      return { file, path: "", line: pos?.line, column: pos?.col, message: `not valid YAML/JSON: ${msg}`, reason: { kind: "syntax" as const } };
     }));
   }
   const locate = locator(doc, lc);
@@ -242,6 +242,7 @@ function checkShape(doc: Document, file: string, lc: LineCounter): void {
             problems.push({
               file, path: "", ...(at === undefined ? {} : { line: lc.linePos(at).line, column: lc.linePos(at).col }),
               message: `not valid YAML/JSON: Map keys must be unique (this key is already at line ${first === undefined ? "?" : lc.linePos(first).line})`,
+              reason: { kind: "syntax" },
             });
             return visit.BREAK;
           }
@@ -422,10 +423,9 @@ function importFragment(spec: string, baseDir: string, from: Origin, state: Impo
   try {
     f = parseFile(real, display);
   } catch (e) {
-    if (e instanceof InputError && e.problems[0]?.message.startsWith("cannot read")) {
-      throw refuse(`cannot import ${JSON.stringify(spec)}: ${e.problems[0].message.replace("cannot read the file: ", "")} (looked for ${abs})`);
-    }
-    if (e instanceof InputError && e.problems[0]?.message.startsWith("not valid YAML")) {
+    const reason = e instanceof InputError ? e.problems[0]?.reason : undefined;
+    if (reason?.kind === "unreadable") throw refuse(`cannot import ${JSON.stringify(spec)}: ${reason.why} (looked for ${abs})`);
+    if (e instanceof InputError && reason?.kind === "syntax") {
       // A file that is not YAML may be anything: its position, not the parser's words about its text.
       const p0 = e.problems[0];
       throw new InputError([{ file: display, path: "", line: p0.line, column: p0.column, message: "not a scenario fragment: not valid YAML/JSON here" }]);

@@ -243,7 +243,7 @@ function loadWhere(rp: ReadReplay, s: { scenario?: string; sha256?: string; inli
     loaded = loadScenarioFile(scenarioPath, display, opts);
   } catch (e) {
     // A scenario that cannot be read is named with where the replay file points at it.
-    if (e instanceof InputError && e.problems.length === 1 && e.problems[0].message.startsWith("cannot read the file")) {
+    if (e instanceof InputError && e.problems.length === 1 && e.problems[0].reason?.kind === "unreadable") {
       throw new InputError([{ file: rp.file, path: `${at}.scenario`, ...(rp.locate([...at.split("."), "scenario"]) ?? {}), message: `the scenario ${JSON.stringify(s.scenario)} (${display}): ${e.problems[0].message}; expected a scenario file beside the replay file` }]);
     }
     throw e;

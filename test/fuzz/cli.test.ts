@@ -132,6 +132,29 @@ describe("one profile catalog", () => {
   });
 });
 
+describe("every profile in every command", () => {
+  it("run, check-determinism, timeline, fuzz (generated and of a file) and explore accept every profile blocksim profiles lists", async () => {
+    const listed = capture();
+    expect(await main(["profiles"], listed)).toBe(0);
+    const names = listed.stdout.split("\n").filter((l) => l !== "" && !l.startsWith(" "));
+    expect(names.length).toBeGreaterThan(20);
+    const file = repo("scenarios/backup-null-co.json");
+    for (const p of names) {
+      // check-determinism and timeline read --profile as run does (cli/args.ts runOptions): one of them per profile keeps this short.
+      const [other, ...rest] = p.length % 2 === 0 ? ["check-determinism", "--runs", "2"] : ["timeline", "-o", join(dir, "p.html")];
+      const runs: [string, number][] = [
+        ["run", await main(["run", file, "--quiet", "--profile", p], capture())],
+        [other, await main([other, file, ...rest, "--profile", p], capture())],
+        ["fuzz", await fuzzCommand(["--runs", "1", "--profile", p, "--out", join(dir, `p-${p}.replay.json`)], capture())],
+        ["fuzz FILE", await fuzzCommand([file, "--runs", "1", "--profile", p, "--out", join(dir, `pf-${p}.replay.json`)], capture())],
+        ["explore", exploreCommand([file, "--budget", "1", "--profile", p, "--out", join(dir, `pe-${p}.replay.json`)], capture())],
+      ];
+      // 0 or 1 (a buggy profile may break the run); never 2, bad input.
+      for (const [cmd, code] of runs) expect(code, `${cmd} --profile ${p}`).not.toBe(2);
+    }
+  });
+});
+
 describe("blocksim fuzz", () => {
   it("finds the seed-000 race under no-start-shim, writes exactly one replay file, which replay and timeline accept", async () => {
     const sub = join(dir, "one");
