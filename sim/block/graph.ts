@@ -16,6 +16,7 @@
  */
 import type { Device } from "../disk/index.js";
 import { AioContexts, type Process, type Scheduler } from "../scheduler/index.js";
+import { blockerReason } from "./op-blockers.js";
 import { nodeContext } from "./aio-context.js";
 import { BlockBackend, type BackendOptions } from "./backend.js";
 import {
@@ -501,8 +502,11 @@ export class BlockGraph {
     const target = owed(link, node);
     while (link.quiesced < target) deliverBegin(link);
     if (old) old.parentLinks.splice(old.parentLinks.indexOf(link), 1);
+    if (old && link.backingBlocker) old.unblockAllOps(link.backingBlocker);
+    link.backingBlocker = undefined;
     link.child = node;
     if (node) node.parentLinks.unshift(link); // newest first, as QEMU inserts parents at the list head
+    if (node && link.role === "backing") blockBackingNode(link, node);
     const counter = { pending: 0 };
     while (link.quiesced > target) deliverEnd(link, counter);
     this.onIdle();
@@ -527,6 +531,21 @@ export class BlockGraph {
     if (this.backendList.some((b) => b.name === name)) throw new Error(`node-name=${name} is conflicting with a device id`);
   }
 }
+
+/**
+ * QEMU 7.2 bdrv_backing_attach: a node attached as a backing (COW) child is
+ * blocked for every operation but those a backing chain needs (commit into
+ * it, stream through it, backup from or to it), with a reason naming its
+ * parent as it is named now; bdrv_backing_detach unblocks it (retarget).
+ */
+function blockBackingNode(link: ParentLink, node: BlockNode): void {
+  const reason = blockerReason(`node is used as backing hd of '${(link.parent as BlockNode).deviceOrNodeName()}'`);
+  link.backingBlocker = reason;
+  node.blockAllOps(reason);
+  for (const op of BACKING_CHAIN_OPS) node.unblockOp(op, reason);
+}
+
+const BACKING_CHAIN_OPS = ["COMMIT_TARGET", "STREAM", "BACKUP_SOURCE", "BACKUP_TARGET"] as const;
 
 /** Whether `target` is `from` or below it (through backing and file links). */
 function reaches(from: BlockNode, target: BlockNode): boolean {

@@ -43,6 +43,8 @@ export class ParentLink {
    * bdrv_has_blk, as a BlockBackend's root does (see BlockGraph.hasBlk).
    */
   blk = false;
+  /** For a backing link: the reason of the op blocker it puts on its child (QEMU's backing_blocker). */
+  backingBlocker: Error | undefined = undefined;
   constructor(
     readonly role: LinkRole,
     /** A BlockNode for backing/file, a BlockBackend for root, the DrainParent for user. */

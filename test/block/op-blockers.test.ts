@@ -66,3 +66,38 @@ describe("op blockers", () => {
     expect(() => b.block("STREAM", "busy" as unknown as Error)).toThrow("an op blocker reason must be an Error object");
   });
 });
+
+describe("the op blocker on a backing node (QEMU 7.2 bdrv_backing_attach; golden op_blockers_backing)", () => {
+  const CHAIN_OPS: BlockOpType[] = ["COMMIT_TARGET", "STREAM", "BACKUP_SOURCE", "BACKUP_TARGET"];
+
+  it("blocks every operation but commit into it, stream through it and backup, naming the parent; moves with the backing link and goes when it goes", () => {
+    const { graph, device } = world();
+    const base = graph.createNode({ name: "base", driver: "qcow2", device: device("b") });
+    const mid = graph.createNode({ name: "mid", driver: "qcow2", device: device("m"), backing: base });
+    const top = graph.createNode({ name: "top", driver: "qcow2", device: device("t"), backing: mid });
+    for (const op of BLOCK_OP_TYPES) {
+      expect(top.opBlocker(op), op).toBeUndefined();
+      expect(mid.opBlocker(op)?.message, op).toBe(CHAIN_OPS.includes(op) ? undefined : "Node 'mid' is busy: node is used as backing hd of 'top'");
+      expect(base.opBlocker(op)?.message, op).toBe(CHAIN_OPS.includes(op) ? undefined : "Node 'base' is busy: node is used as backing hd of 'mid'");
+    }
+    // an intermediate commit's end: top's backing becomes base, mid is free
+    graph.setBacking(top, base);
+    expect(BLOCK_OP_TYPES.every((op) => mid.opBlocker(op) === undefined)).toBe(true);
+    expect(base.opBlocker("MIRROR_TARGET")?.message).toBe("Node 'base' is busy: node is used as backing hd of 'top'");
+    expect(base.blockers.reasons("MIRROR_TARGET").map((r) => r.message)).toEqual(["node is used as backing hd of 'top'", "node is used as backing hd of 'mid'"]);
+    graph.setBacking(mid, null);
+    expect(base.opBlocker("DRIVE_DEL")?.message).toBe("Node 'base' is busy: node is used as backing hd of 'top'");
+    // a stream's end: top has no backing left
+    graph.setBacking(top, null);
+    expect(BLOCK_OP_TYPES.every((op) => base.opBlocker(op) === undefined)).toBe(true);
+  });
+
+  it("a job's own blocker on a backing node comes first, being newer", () => {
+    const { graph, device } = world();
+    const base = graph.createNode({ name: "base", driver: "qcow2", device: device("b") });
+    graph.createNode({ name: "top", driver: "qcow2", device: device("t"), backing: base });
+    base.blockAllOps(new Error("block device is in use by block job: commit"));
+    expect(base.opBlocker("MIRROR_TARGET")?.message).toBe("Node 'base' is busy: block device is in use by block job: commit");
+    expect(base.opBlocker("STREAM")?.message).toBe("Node 'base' is busy: block device is in use by block job: commit");
+  });
+});

@@ -87,9 +87,11 @@ export function createCommit(env: { jm: JobManager; graph: BlockGraph }, o: Comm
   if (!overlay) throw genericError(`Top image '${o.top.name}' has no overlay: commit it as the active layer`);
   const chain = chainBetween(o.top, o.base);
   if (!chain.at(-1)?.children().includes(o.base)) throw genericError(`Base '${o.base.name}' not found`);
-  const blocked = o.top.opBlocker("COMMIT_SOURCE") ?? [o.base, ...chain.slice(1)].map((n) => n.opBlocker("COMMIT_TARGET")).find((b) => b);
-  if (blocked) throw genericError(blocked.message);
   const device = o.device ?? overlay;
+  // QEMU qmp_block_commit: COMMIT_SOURCE on the device (the root), COMMIT_TARGET from top down to base. A
+  // backing node allows COMMIT_TARGET, not COMMIT_SOURCE: top itself is usually one.
+  const blocked = device.opBlocker("COMMIT_SOURCE") ?? [...chain, o.base].map((n) => n.opBlocker("COMMIT_TARGET")).find((b) => b);
+  if (blocked) throw genericError(blocked.message);
   const driver = new CommitDriver(env.graph, o, overlay);
   setLinkPerms(driver.overlayLink(), { ...COMMIT_TOP_CHILD, user: `node '${overlay.name}'` });
   return createBlockJob(env, driver, o, [device, ...chain, o.base], () => clearLinkPerms(driver.overlayLink()), [o.top, o.base], commitPerms(o.top, chain, o.base));
