@@ -200,18 +200,15 @@ function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
     ctx.sim.record("qemu-io", "output", { device: argv[0], output: `Device '${argv[0]}' not found` });
     return "";
   }
-  // On a node name (no BlockBackend of that name) QEMU attaches a temporary BlockBackend to the node
-  // for the command and drops it after; attaching and detaching each drain the node (a job above it
-  // pauses and resumes twice, as QEMU 7.2 shows: goldens/cbw_read_error).
-  const temporary = !ctx.graph.backends().some((b) => b.name === argv[0]);
-  if (temporary) {
-    yield* ctx.graph.drainedBegin(node);
-    ctx.graph.drainedEnd(node);
-  }
-  const out = yield* qemuIo(ctx, node, argv[1]);
-  if (temporary) {
-    yield* ctx.graph.drainedBegin(node);
-    ctx.graph.drainedEnd(node);
+  // On a node name (no BlockBackend of that name) QEMU 7.2's hmp_qemu_io attaches a temporary
+  // BlockBackend to the node for the command (no drain) and lets go of it after (blk_unref: two drained
+  // sections, so a job above the node pauses and resumes twice: goldens/cbw_read_error).
+  const temporary = ctx.graph.backends().some((b) => b.name === argv[0]) ? null : ctx.graph.createBackend({ issuer: "qemu-io", root: node });
+  let out: string;
+  try {
+    out = yield* qemuIo(ctx, node, argv[1]);
+  } finally {
+    temporary?.unref();
   }
   ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
   return "";
