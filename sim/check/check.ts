@@ -45,17 +45,13 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
   if (onRecord.length > 0) {
     // Per kind, the monitors that want it, in attach order (so violations keep their order).
     const byKind = new Map<string, Monitor[]>();
-    const listeners = (kind: string): Monitor[] => {
-      let list = byKind.get(kind);
-      if (list === undefined) byKind.set(kind, (list = onRecord.filter((m) => m.kinds === undefined || m.kinds.includes(kind))));
-      return list;
-    };
     // Through a local: a function literal stored straight into a property is allocated in V8's old
     // generation, and its context (the monitors, the whole world) then outlived the run (sim/qmp/qemu.ts).
     const record = function (this: typeof sim, src: string, kind: string, data?: Record<string, unknown>): void {
       original.call(this, src, kind, data);
       if (!active) return;
-      const list = listeners(kind);
+      let list = byKind.get(kind);
+      if (list === undefined) byKind.set(kind, (list = onRecord.filter((m) => m.kinds === undefined || m.kinds.includes(kind))));
       if (list.length === 0) return;
       const r: TraceRecord = data === undefined ? { t: sim.now, src, kind } : { t: sim.now, src, kind, data };
       for (const m of list) m.onRecord!(r);

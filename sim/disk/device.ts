@@ -464,34 +464,39 @@ export function transferNs(bytes: number, bandwidthBytesPerSec: number): number 
 function validateConfig(c: DeviceConfig): void {
   if (c === null || typeof c !== "object") throw new TypeError(`device config: expected an object, got ${String(c)}`);
   if (typeof c.name !== "string" || c.name === "") throw new TypeError(`device config: name must be a non-empty string, got ${JSON.stringify(c.name)}`);
-  const who = `device "${c.name}"`;
-  const whole = (field: keyof DeviceConfig, min: number) => {
-    const v = c[field];
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
-      throw new RangeError(`${who}: ${field} must be a whole number >= ${min}, got ${String(v)}`);
-    }
-  };
-  whole("sizeBytes", 1);
-  whole("clusterSizeBytes", 512);
+  // Every world checks its devices: the checks allocate nothing unless one fails.
+  checkWhole(c, "sizeBytes", 1);
+  checkWhole(c, "clusterSizeBytes", 512);
   if ((c.clusterSizeBytes & (c.clusterSizeBytes - 1)) !== 0) {
-    throw new RangeError(`${who}: clusterSizeBytes must be a power of two >= 512, got ${c.clusterSizeBytes}`);
+    throw new RangeError(`device "${c.name}": clusterSizeBytes must be a power of two >= 512, got ${c.clusterSizeBytes}`);
   }
-  whole("bandwidthBytesPerSec", 0);
-  whole("queueDepth", 1);
-  for (const field of ["readLatencyNs", "writeLatencyNs"] as const) {
-    const v = c[field];
-    const ok = (x: unknown) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
-    if (typeof v === "number") {
-      if (!ok(v)) throw new RangeError(`${who}: ${field} must be a whole number of ns >= 0, got ${v}`);
-    } else if (v !== null && typeof v === "object") {
-      if (!ok(v.minNs) || !ok(v.maxNs) || v.maxNs < v.minNs) {
-        throw new RangeError(`${who}: ${field} range needs whole numbers 0 <= minNs <= maxNs, got ${JSON.stringify(v)}`);
-      }
-    } else {
-      throw new TypeError(`${who}: ${field} must be ns or { minNs, maxNs }, got ${JSON.stringify(v)}`);
-    }
-  }
+  checkWhole(c, "bandwidthBytesPerSec", 0);
+  checkWhole(c, "queueDepth", 1);
+  checkLatency(c, "readLatencyNs");
+  checkLatency(c, "writeLatencyNs");
   if (c.latencyStream !== undefined && (typeof c.latencyStream !== "string" || c.latencyStream === "")) {
-    throw new TypeError(`${who}: latencyStream must be a non-empty stream name, got ${JSON.stringify(c.latencyStream)}`);
+    throw new TypeError(`device "${c.name}": latencyStream must be a non-empty stream name, got ${JSON.stringify(c.latencyStream)}`);
+  }
+}
+
+function checkWhole(c: DeviceConfig, field: "sizeBytes" | "clusterSizeBytes" | "bandwidthBytesPerSec" | "queueDepth", min: number): void {
+  const v = c[field];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
+    throw new RangeError(`device "${c.name}": ${field} must be a whole number >= ${min}, got ${String(v)}`);
+  }
+}
+
+const wholeNs = (x: unknown) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+
+function checkLatency(c: DeviceConfig, field: "readLatencyNs" | "writeLatencyNs"): void {
+  const v = c[field];
+  if (typeof v === "number") {
+    if (!wholeNs(v)) throw new RangeError(`device "${c.name}": ${field} must be a whole number of ns >= 0, got ${v}`);
+  } else if (v !== null && typeof v === "object") {
+    if (!wholeNs(v.minNs) || !wholeNs(v.maxNs) || v.maxNs < v.minNs) {
+      throw new RangeError(`device "${c.name}": ${field} range needs whole numbers 0 <= minNs <= maxNs, got ${JSON.stringify(v)}`);
+    }
+  } else {
+    throw new TypeError(`device "${c.name}": ${field} must be ns or { minNs, maxNs }, got ${JSON.stringify(v)}`);
   }
 }
