@@ -147,3 +147,18 @@ export class Progress {
     this.shown = false;
   }
 }
+
+/**
+ * `fuzz --replay FILE`, `races --replay FILE` and `serve --replay FILE` are
+ * spellings of `blocksim replay FILE`: the arguments of the replay command
+ * they stand for (the file first, then the rest, which replay checks as its
+ * own options), or undefined without --replay.
+ */
+export function replaySpelling(args: readonly string[]): string[] | undefined {
+  const i = args.findIndex((a) => a === "--replay" || a.startsWith("--replay="));
+  if (i < 0) return undefined;
+  const before = args.slice(0, i);
+  if (args[i] !== "--replay") return [args[i].slice("--replay=".length), ...before, ...args.slice(i + 1)];
+  // No value: replay says it needs exactly one file.
+  return i + 1 < args.length ? [args[i + 1], ...before, ...args.slice(i + 2)] : [...before];
+}

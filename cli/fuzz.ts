@@ -15,7 +15,7 @@ import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import type { FuzzFailure } from "../sim/fuzz/index.js";
-import { profileOption, UsageError } from "./args.js";
+import { profileOption, replaySpelling, UsageError } from "./args.js";
 import { MAX_WALL_MS, OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/limits.js";
 import { InputError, formatProblems } from "../sim/scenario/errors.js";
 import { packagePath } from "../sim/scenario/package-root.js";
@@ -58,7 +58,7 @@ Options:
   --shard i/n     run only shard i of n of the seed space (deterministic)
   --time T        stop after this wall time (e.g. 30s, 2m)
   --out FILE      where the replay file goes
-  --replay FILE   the same as 'blocksim replay FILE'
+  --replay FILE   the same as 'blocksim replay FILE', with replay's options (--json, --quiet, --trace)
 
 Examples:
   blocksim fuzz --runs 500 --seed 7
@@ -121,20 +121,21 @@ class Progress {
 
 /** `blocksim fuzz …`; returns the exit code. */
 export async function fuzzCommand(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  // The same command as `blocksim replay FILE`, options and errors too: one code path, one output.
+  const spelled = replaySpelling(argv);
+  if (spelled) return (await import("./replay.js")).cmdReplay(spelled, io);
   try {
     const { values, positionals } = parseArgs({
       args: argv, allowPositionals: true, strict: true,
       options: {
         runs: { type: "string" }, seed: { type: "string" }, profile: { type: "string" }, workers: { type: "string" },
-        shard: { type: "string" }, time: { type: "string" }, out: { type: "string" }, replay: { type: "string" }, help: { type: "boolean", short: "h" },
+        shard: { type: "string" }, time: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" },
       },
     });
     if (values.help) {
       io.out(FUZZ_HELP + "\n");
       return 0;
     }
-    // The same command as `blocksim replay FILE`: one code path, one output.
-    if (values.replay !== undefined) return (await import("./replay.js")).replayFile(values.replay, io);
     if (positionals.length > 1) throw new Usage(`fuzz takes at most one scenario file, got ${positionals.length}`);
     const runs = wholeNumberOption("fuzz --runs", values.runs, 200);
     const seed = wholeNumberOption("fuzz --seed", values.seed, 1);

@@ -11,7 +11,7 @@ import { didYouMean, formatProblems, InputError } from "../sim/scenario/errors.j
 import { OutputError } from "../sim/scenario/output-file.js";
 import { OldReplayFormatError } from "../sim/scenario/replay.js";
 import { packagePath } from "../sim/scenario/package-root.js";
-import { EXIT_INPUT, EXIT_OK, UsageError, type Io } from "./args.js";
+import { EXIT_INPUT, EXIT_OK, replaySpelling, UsageError, type Io } from "./args.js";
 import { help, HELP } from "./help.js";
 
 export type { Io } from "./args.js";
@@ -62,7 +62,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "record": return await (await import("../live/record.js")).recordCommand(rest, io);
       case "serve":
         // `serve --replay FILE` is `replay FILE`: a session's replay file is in the one format.
-        if (rest[0] === "--replay" && rest.length === 2) return (await import("./replay.js")).cmdReplay([rest[1]], io);
+        if (replaySpelling(rest)) return (await import("./replay.js")).cmdReplay(replaySpelling(rest)!, io);
         return await (await import("../serve/main.js")).serveMain(rest);
       case "conform": return (await import("../live/conform.js")).conformCommand(rest, io);
       case "profiles": return noOptions(cmd, rest, io, (await import("./lists.js")).listProfiles);

@@ -14,9 +14,9 @@ import type { ExploreStrategy } from "../sim/harness/explore.js";
 import { fixedByLine, huntRace, loadRaces, RACES_DIR, type Race, type RaceHunt } from "../sim/races/catalog.js";
 import { checkOutputPath } from "../sim/scenario/output-file.js";
 import { makeReplay, writeReplayFile } from "../sim/scenario/replay.js";
-import { UsageError } from "./args.js";
+import { replaySpelling, UsageError } from "./args.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
-import { replayFile } from "./replay.js";
+import { cmdReplay } from "./replay.js";
 import { wholeNumberOption } from "../sim/scenario/limits.js";
 
 export const RACES_HELP = `Usage: blocksim races [PATH…] [options]
@@ -36,7 +36,7 @@ Options:
   --race NAME     only this race
   --json          one JSON object per race instead of the table
   --out DIR       write each found race's replay file, <race>.replay.json, into DIR
-  --replay FILE   the same as: blocksim replay FILE
+  --replay FILE   the same as: blocksim replay FILE, with replay's options (--json, --quiet, --trace)
 
 Examples:
   blocksim races
@@ -107,11 +107,14 @@ export function formatTable(rows: RaceRow[]): string {
  * the loader's InputError, which the command line prints (exit 2).
  */
 export async function racesCommand(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  // The same command as `blocksim replay FILE`, options and errors too: one code path, one output.
+  const spelled = replaySpelling(argv);
+  if (spelled) return cmdReplay(spelled, io);
   let values, positionals;
   try {
     ({ values, positionals } = parseArgs({
       args: argv, strict: true, allowPositionals: true,
-      options: { budget: { type: "string" }, strategy: { type: "string" }, race: { type: "string" }, json: { type: "boolean" }, out: { type: "string" }, replay: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: { budget: { type: "string" }, strategy: { type: "string" }, race: { type: "string" }, json: { type: "boolean" }, out: { type: "string" }, help: { type: "boolean", short: "h" } },
     }));
   } catch (e) {
     io.err(`blocksim races: ${(e as Error).message}\n`);
@@ -121,8 +124,6 @@ export async function racesCommand(argv: string[], io: CliIo = defaultIo): Promi
     io.out(RACES_HELP + "\n");
     return 0;
   }
-  // The same command as `blocksim replay FILE`: one code path, one output.
-  if (values.replay !== undefined) return replayFile(values.replay, io);
   const budget = wholeNumberOption("races --budget", values.budget, 100);
   const strategy = (values.strategy ?? "random") as ExploreStrategy;
   if (!["random", "pct", "exhaustive"].includes(strategy)) throw new UsageError(`races: --strategy expects random, pct or exhaustive, got "${values.strategy}"`);

@@ -39,6 +39,23 @@ describe("blocksim races", () => {
     expect(viaFuzz.stdout).toBe(io.stdout);
   });
 
+  it("--replay takes replay's options and refuses the others with replay's error, in every spelling", async () => {
+    const f = repo("scenarios/races/error-stop-stacks-pauses.replay.json");
+    const want = capture();
+    expect(await main(["replay", f, "--json"], want)).toBe(1);
+    expect(want.stdout).toMatch(/"reproduced":true/);
+    for (const args of [["fuzz", "--replay", f, "--json"], ["races", "--json", "--replay", f], ["fuzz", `--replay=${f}`, "--json"], ["serve", "--replay", f, "--json"]]) {
+      const io = capture();
+      expect(await main(args, io), args.join(" ")).toBe(1);
+      expect(io.stdout, args.join(" ")).toBe(want.stdout);
+    }
+    for (const args of [["fuzz", "--runs", "5", "--replay", f], ["races", "--replay", f, "--budget", "3"]]) {
+      const io = capture();
+      expect(await main(args, io), args.join(" ")).toBe(2);
+      expect(io.stderr, args.join(" ")).toMatch(/^blocksim: unknown option --(runs|budget) for 'replay'; see: blocksim help replay\n$/);
+    }
+  });
+
   it("hunts the files it is given and writes each found race's replay file, which blocksim replay reproduces", async () => {
     const io = capture(), out = join(dir, "races-out");
     mkdirSync(out);
