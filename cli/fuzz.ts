@@ -214,8 +214,10 @@ async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
   const results: (FuzzFailure | undefined)[] = [];
   const workers: Promise<void>[] = [];
   const cpu0 = process.cpuUsage();
+  // Called from this thread's own runs, so nothing claims a unit meanwhile: one thread per unclaimed unit at most.
   const startWorkers = () => {
-    for (let k = 1; k < o.workers && Atomics.load(cells, NEXT_UNIT) < units.length; k++) workers.push(runWorker(job, (i, f) => { results[i] = f; }));
+    const n = Math.min(o.workers - 1, units.length - Atomics.load(cells, NEXT_UNIT));
+    for (let k = 0; k < n; k++) workers.push(runWorker(job, (i, f) => { results[i] = f; }));
   };
   if (o.workers > 1 && afterMs === 0) startWorkers();
   // The main thread is a worker too; it loads the simulator only now.
