@@ -133,10 +133,11 @@ export interface PendingParent {
 export function checkPermissions(start: BlockNode, pending?: PendingParent): void {
   const memo = new Map<BlockNode, { perm: number; shared: number }>();
   const parentsOf = (node: BlockNode): LinkPerms[] => {
-    const out = node.parentLinks.map((l) => linkPerms(l, cumulative));
+    const out = node.parentLinks.map((l) => linkPerms(l, cumulative, hasParents));
     if (pending && pending.node === node) out.unshift(pending.perms);
     return out;
   };
+  const hasParents = (node: BlockNode) => node.parentLinks.length > 0 || pending?.node === node;
   const cumulative = (node: BlockNode): { perm: number; shared: number } => {
     let c = memo.get(node);
     if (!c) {
@@ -162,7 +163,11 @@ export function checkPermissions(start: BlockNode, pending?: PendingParent): voi
 }
 
 /** What a link takes: declared for backends and jobs, derived from its parent node for backing and file links. */
-function linkPerms(link: ParentLink, cumulative: (n: BlockNode) => { perm: number; shared: number }): LinkPerms {
+function linkPerms(
+  link: ParentLink,
+  cumulative: (n: BlockNode) => { perm: number; shared: number },
+  hasParents: (n: BlockNode) => boolean,
+): LinkPerms {
   const d = declared.get(link);
   if (d) return d;
   if (!link.parentIsNode) {
@@ -193,7 +198,8 @@ function linkPerms(link: ParentLink, cumulative: (n: BlockNode) => { perm: numbe
       s |= PERM_WRITE;
       break;
     case "copy-before-write":
-      if (parent.parentLinks.length > 0) {
+      // a user about to be attached counts: the backup job's own BlockBackend on the filter is what gives it parents
+      if (hasParents(parent)) {
         if (p & PERM_WRITE) p |= PERM_CONSISTENT_READ;
         s &= ~(PERM_WRITE | PERM_RESIZE);
       }
