@@ -8,7 +8,7 @@
  * events and trace hash — whatever the wall clock did during the live
  * session. `blocksim replay FILE` runs it (so does `serve --replay FILE`).
  */
-import type { LogEntry, RunReport, StepReport } from "../sim/scenario/runner.js";
+import { deviceCounts, type LogEntry, type RunReport, type StepReport } from "../sim/scenario/runner.js";
 import { jobSpans } from "../sim/report/job-spans.js";
 import { makeReplayRecord, scenarioSubject, writeReplayFile, type ReplayFile, type SessionRecord } from "../sim/scenario/replay.js";
 import type { ChoiceLog, Process } from "../sim/scheduler/index.js";
@@ -113,7 +113,7 @@ function watchSession(world: World) {
         name: "blocksim serve session", file: "(session)", profile: world.profile, seed: world.seed, strategy: world.strategy, ok: true, failures: [],
         outcome: { kind: "ok" }, endTimeNs: world.sim.now, setupEndNs, setupLogIndex: log.filter((e) => e.t < setupEndNs).length,
         kernelSteps: result.steps, hash: result.hash, choices: result.choices, log, steps, jobs: jobSpans(log), jobsAtEnd: [], violations: [], drains,
-        devices: [...world.qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted })),
+        devices: deviceCounts(world.qemu),
         ...(result.trace ? { trace: result.trace } : {}),
       };
     },

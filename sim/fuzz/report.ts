@@ -6,7 +6,7 @@
  */
 import { describeOutcome, type Violation } from "../harness/run.js";
 import type { Strategy } from "../scheduler/index.js";
-import type { LogEntry, RunReport, StepReport } from "../scenario/runner.js";
+import { deviceCounts, type LogEntry, type RunReport, type StepReport } from "../scenario/runner.js";
 import { jobSpans } from "../report/job-spans.js";
 import { runModel, type FuzzScenario, type ModelRunOptions } from "./model.js";
 
@@ -31,7 +31,7 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
       world.qemu.monitor.onEvent((e) => log.push({ t: world.sim.now, kind: "event", event: e.event, data: e.data }));
       world.qemu.graph.recordDrainedSections(drains);
       setupEnd = () => world.t0;
-      devices = () => [...world.qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted }));
+      devices = () => deviceCounts(world.qemu);
     },
     onCommand: (c) => {
       const index = steps.length;

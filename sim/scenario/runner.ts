@@ -137,6 +137,16 @@ export interface RunReport {
   trace?: TraceRecord[];
 }
 
+/** Each device's request counts, as a report shows them (run, a fuzz case, a serve session). */
+export function deviceCounts(qemu: Pick<Qemu, "devices">): RunReport["devices"] {
+  return [...qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted }));
+}
+
+/** Jobs with an id as a report and the progress line show them. */
+function jobLines(jobs: readonly Job[]): RunReport["jobsAtEnd"] {
+  return jobs.filter((j) => j.id !== null).map((j) => ({ id: String(j.id), type: j.type, status: j.status, offset: j.progressCurrent, len: j.progressTotal }));
+}
+
 /** The strategy a scenario's own `strategy:` names, seeded. */
 export function scenarioStrategy(sc: Scenario, seed: number | string, name: StrategyName = sc.strategy): Strategy {
   return strategyByName(name, seed);
@@ -197,7 +207,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
       const setupDone = w!.setupDone();
       onProgress({
         sinceSetupNs: nowNs - world.t0, setupDone, kernelSteps, events: w!.eventCount,
-        jobs: world.qemu.jm.jobs.filter((j) => j.id !== null && !j.freed).map((j) => ({ id: String(j.id), type: j.type, status: j.status, offset: j.progressCurrent, len: j.progressTotal })),
+        jobs: jobLines(world.qemu.jm.jobs.filter((j) => !j.freed)),
       });
     },
   };
@@ -237,10 +247,10 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     log: w.log,
     steps: w.steps,
     jobs: w.jobSpans(),
-    jobsAtEnd: w.allJobs.filter((j) => j.id !== null).map((j) => ({ id: String(j.id), type: j.type, status: j.status, offset: j.progressCurrent, len: j.progressTotal })),
+    jobsAtEnd: jobLines(w.allJobs),
     violations,
     drains: w.drains,
-    devices: [...world.qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted })),
+    devices: deviceCounts(world.qemu),
     ...(result.trace ? { trace: result.trace } : {}),
   };
 }
