@@ -6,6 +6,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { STRATEGY_NAMES, strategyByName, type StrategyName } from "../sim/harness/strategy.js";
+import { EXPLORE_STRATEGIES, type ExploreStrategy } from "../sim/harness/explore.js";
 import { lookupProfile, UnknownProfileError } from "../sim/mgmt/profiles.js";
 import { didYouMean } from "../sim/scenario/errors.js";
 import { escapeTerminal } from "./terminal.js";
@@ -161,4 +162,12 @@ export function replaySpelling(args: readonly string[]): string[] | undefined {
   if (args[i] !== "--replay") return [args[i].slice("--replay=".length), ...before, ...args.slice(i + 1)];
   // No value: replay says it needs exactly one file.
   return i + 1 < args.length ? [args[i + 1], ...before, ...args.slice(i + 2)] : [...before];
+}
+
+/** An explorer's --strategy (explore, races): random (the default), pct or exhaustive; the same error in both. */
+export function exploreStrategyOption(v: string | undefined): ExploreStrategy {
+  if (v === undefined) return "random";
+  const names: readonly string[] = EXPLORE_STRATEGIES;
+  if (!names.includes(v)) throw new UsageError(`--strategy expects ${EXPLORE_STRATEGIES.slice(0, -1).join(", ")} or ${EXPLORE_STRATEGIES[EXPLORE_STRATEGIES.length - 1]}, got "${v}"`);
+  return v as ExploreStrategy;
 }

@@ -17,7 +17,7 @@ import { OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/limits.js";
 import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js";
 import { isReplayFile, makeReplay, makeReplayOf, OldReplayFormatError, readReplayFile, REPLAY_FORMAT, REPLAY_VERSION, writeReplayFile, type ReadReplay, type ReplayFile, type ReplaySubject } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
-import { profileOption, UsageError } from "./args.js";
+import { exploreStrategyOption, profileOption, UsageError } from "./args.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
 import { runReplay } from "./replay-subject.js";
 
@@ -74,8 +74,7 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
   }
   try {
     if (positionals.length !== 1) throw new Usage(`explore takes one TARGET (a scenario file, a replay file or a catalog race), got ${positionals.length}`);
-    const strategy = (values.strategy ?? "random") as ExploreStrategy;
-    if (!["random", "pct", "exhaustive"].includes(strategy)) throw new Usage(`--strategy expects random, pct or exhaustive, got "${values.strategy}"`);
+    const strategy = exploreStrategyOption(values.strategy);
     const opts = {
       strategy, budget: wholeNumberOption("explore --budget", values.budget, 1000), depth: wholeNumberOption("explore --depth", values.depth, 3),
       maxChoicePoints: wholeNumberOption("explore --max-choice-points", values["max-choice-points"], 12),

@@ -14,7 +14,7 @@ import type { ExploreStrategy } from "../sim/harness/explore.js";
 import { fixedByLine, huntRace, loadRaces, RACES_DIR, type Race, type RaceHunt } from "../sim/races/catalog.js";
 import { checkOutputPath } from "../sim/scenario/output-file.js";
 import { makeReplay, writeReplayFile } from "../sim/scenario/replay.js";
-import { replaySpelling, UsageError } from "./args.js";
+import { exploreStrategyOption, replaySpelling, UsageError } from "./args.js";
 import { defaultIo, type CliIo } from "./fuzz.js";
 import { cmdReplay } from "./replay.js";
 import { wholeNumberOption } from "../sim/scenario/limits.js";
@@ -125,8 +125,7 @@ export async function racesCommand(argv: string[], io: CliIo = defaultIo): Promi
     return 0;
   }
   const budget = wholeNumberOption("races --budget", values.budget, 100);
-  const strategy = (values.strategy ?? "random") as ExploreStrategy;
-  if (!["random", "pct", "exhaustive"].includes(strategy)) throw new UsageError(`races: --strategy expects random, pct or exhaustive, got "${values.strategy}"`);
+  const strategy = exploreStrategyOption(values.strategy);
   let races = loadRaces(positionals.length > 0 ? positionals : [RACES_DIR]);
   if (values.race !== undefined) {
     const one = races.filter((r) => r.name === values.race);

@@ -25,7 +25,9 @@ export interface SubjectRun {
 /** Runs the scenario once under `strategy`; `seed` also seeds the run's own PRNG streams. */
 export type Subject = (strategy: Strategy, seed: number) => SubjectRun;
 
-export type ExploreStrategy = "random" | "pct" | "exhaustive";
+/** The explorers, by the names `explore` and `races` take. */
+export const EXPLORE_STRATEGIES = ["random", "pct", "exhaustive"] as const;
+export type ExploreStrategy = (typeof EXPLORE_STRATEGIES)[number];
 
 export interface ExploreOptions {
   strategy: ExploreStrategy;

@@ -126,10 +126,14 @@ describe("blocksim explore", () => {
     expect(again.stdout).toMatch(/REPLAY REPRODUCED .*and the same failure/);
   });
 
-  it("refuses an unknown strategy or target", () => {
+  it("refuses an unknown strategy or target", async () => {
     const io = capture();
     expect(exploreCommand(["drain-during-job-io", "--strategy", "dfs"], io)).toBe(2);
     expect(io.stderr).toContain(`--strategy expects random, pct or exhaustive, got "dfs"`);
+    // races takes the same explorers, refused in the same words.
+    const races = capture();
+    expect(await main(["races", "--strategy", "dfs"], races)).toBe(2);
+    expect(races.stderr).toBe(`blocksim: --strategy expects random, pct or exhaustive, got "dfs"\n`);
     expect(exploreCommand(["no-such-race"], capture())).toBe(2);
   });
 });
