@@ -105,8 +105,13 @@ export function exploreCommand(argv: string[], io: CliIo = defaultIo): number {
     io.out(`replay file: ${out}\nreplay: npx blocksim replay ${out}\ntimeline: npx blocksim timeline ${out} -o ${out.replace(/(\.replay)?\.json$/, "")}.html\n`);
     return 1;
   } catch (e) {
-    if (e instanceof Usage || e instanceof UsageError) {
-      io.err(`blocksim explore: ${(e as Error).message}\n`);
+    // A shared option's error (--profile, --strategy, a number's range: cli/args.ts) reads as in every command; explore's own name explore.
+    if (e instanceof UsageError) {
+      io.err(`blocksim: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof Usage) {
+      io.err(`blocksim explore: ${e.message}\n`);
       return 2;
     }
     if (e instanceof OldReplayFormatError) {

@@ -151,7 +151,12 @@ export async function fuzzCommand(argv: string[], io: CliIo = defaultIo): Promis
     if (positionals.length === 1) return await fuzzScenarioFile(positionals[0], { runs, seed, shard, timeMs, profile: values.profile, out: values.out }, io);
     return await fuzzGenerated({ runs, seed, workers, shard, timeMs, profile: values.profile ?? "current", out: values.out }, io);
   } catch (e) {
-    if (e instanceof Usage || e instanceof UsageError || (e instanceof Error && (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"))) {
+    // A shared option's error (--profile, a number's range: cli/args.ts) reads as in every command; fuzz's own name fuzz.
+    if (e instanceof UsageError) {
+      io.err(`blocksim: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof Usage || (e instanceof Error && (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"))) {
       io.err(`blocksim fuzz: ${e.message}\n`);
       return 2;
     }
