@@ -4,13 +4,12 @@
  * Reads every import — static, `export … from` and `import("…")` with a
  * literal — with the TypeScript parser, so a comment or a string is no import.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { ROOT, sourceFiles } from "./source-files.js";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /**
  * Rank of each layer, bottom up. Folders of one rank are peers: they may
@@ -65,13 +64,6 @@ export function peerCircles(edges: [string, string][]): string[] {
   return out;
 }
 
-function tsFiles(dir: string): string[] {
-  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
-    const p = `${dir}/${e.name}`;
-    if (e.isDirectory()) return tsFiles(p);
-    return e.isFile() && /\.(ts|js)$/.test(e.name) ? [p] : [];
-  }).sort();
-}
 
 describe("layering", () => {
   it("flags an import up a layer, into test/ or scenarios/, and a circle between peers; allows the rest", () => {
@@ -87,7 +79,7 @@ describe("layering", () => {
   });
 
   it("sim/, live/, serve/, cli/ and bin/ import downward only, never test/ or scenarios/", () => {
-    const files = ["sim", "live", "serve", "cli", "bin"].flatMap(tsFiles);
+    const files = ["sim", "live", "serve", "cli", "bin"].flatMap(sourceFiles);
     expect(files).toContain("sim/scheduler/scheduler.ts");
     const problems: string[] = [];
     const edges: [string, string][] = [];

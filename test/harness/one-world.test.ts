@@ -8,13 +8,12 @@
  * construction. Unit tests under test/ build parts freely, and bench/
  * measures parts on their own, so neither is scanned.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { ROOT, sourceFiles } from "../source-files.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** What makes a world's part, by the name constructed (`new`) or called. */
 const PARTS: Record<string, { kind: "new" | "call"; part: string }> = {
@@ -81,13 +80,6 @@ export function partsMade(fileName: string, text: string): { name: string; line:
   return out;
 }
 
-function sources(dir: string): string[] {
-  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
-    const p = `${dir}/${e.name}`;
-    if (e.isDirectory()) return sources(p);
-    return e.isFile() && /\.(ts|js)$/.test(e.name) ? [p] : [];
-  }).sort();
-}
 
 describe("one world builder", () => {
   it("finds parts made directly, through an alias or a namespace, and ignores comments, strings and declarations", () => {
@@ -106,7 +98,7 @@ describe("one world builder", () => {
   });
 
   it("shipped code outside sim/harness makes no part of a world but the allowed ones, and each allowance is still needed", () => {
-    const files = ["sim", "live", "serve", "cli", "bin", "scenarios/examples"].flatMap(sources).filter((f) => !f.startsWith("sim/harness/"));
+    const files = ["sim", "live", "serve", "cli", "bin", "scenarios/examples"].flatMap(sourceFiles).filter((f) => !f.startsWith("sim/harness/"));
     expect(files).toContain("live/spec-driver.ts");
     expect(files).toContain("serve/world.ts");
     expect(files).toContain("scenarios/examples/drivers.ts");

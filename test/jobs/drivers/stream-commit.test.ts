@@ -7,6 +7,26 @@ import { createStream } from "../../../sim/jobs/drivers/stream.js";
 import { chainBetween } from "../../../sim/jobs/drivers/stream.js";
 import { blockWorld, MiB } from "./world.js";
 
+/**
+ * A parent of `node` standing for a job above it (a backup's): it pauses when the first drained section reaches it
+ * and resumes when the last ends. Returns what it saw: "begin <state()> after <last event>", "end".
+ */
+function watchSections(w: ReturnType<typeof blockWorld>, node: BlockNode, state: () => string): string[] {
+  const seen: string[] = [];
+  let depth = 0;
+  w.graph.attachParent(node, {
+    name: "watcher",
+    drainedBegin: () => {
+      if (depth++ === 0) seen.push(`begin ${state()} after ${w.events().at(-1)}`);
+    },
+    drainedEnd: () => {
+      if (--depth === 0) seen.push("end");
+    },
+    drainedPoll: () => false,
+  });
+  return seen;
+}
+
 /** base <- mid <- top, 8 MiB; one distinct MiB written into each layer before the job. */
 function chain() {
   const w = blockWorld();
@@ -50,19 +70,7 @@ describe("stream", () => {
     const { w, base, mid, top, fill } = chain();
     // A filter above top stands for a backup's copy-before-write filter; a DrainParent on it for the backup.
     const above = w.graph.createNode({ name: "above", driver: "filter", file: top });
-    const seen: string[] = [];
-    const at = () => `above->${above.file?.name} top->${top.backing?.name ?? "none"} blk:${w.graph.backends().map((b) => b.root?.name).join(",")}`;
-    let depth = 0; // a job pauses when the first section reaches it and resumes when the last ends
-    w.graph.attachParent(above, {
-      name: "watcher",
-      drainedBegin: () => {
-        if (depth++ === 0) seen.push(`begin ${at()} after ${w.events().at(-1)}`);
-      },
-      drainedEnd: () => {
-        if (--depth === 0) seen.push("end");
-      },
-      drainedPoll: () => false,
-    });
+    const seen = watchSections(w, above, () => `above->${above.file?.name} top->${top.backing?.name ?? "none"} blk:${w.graph.backends().map((b) => b.root?.name).join(",")}`);
     let filter = "";
     w.run(function* () {
       yield* fill();
@@ -92,18 +100,7 @@ describe("stream", () => {
   it("a cancelled stream drops its filter in clean, before BLOCK_JOB_CANCELLED, and its BlockBackend drains top twice", () => {
     const { w, base, top, fill } = chain();
     const above = w.graph.createNode({ name: "above", driver: "filter", file: top });
-    const seen: string[] = [];
-    let depth = 0;
-    w.graph.attachParent(above, {
-      name: "watcher",
-      drainedBegin: () => {
-        if (depth++ === 0) seen.push(`begin above->${above.file?.name} after ${w.events().at(-1)}`);
-      },
-      drainedEnd: () => {
-        if (--depth === 0) seen.push("end");
-      },
-      drainedPoll: () => false,
-    });
+    const seen = watchSections(w, above, () => `above->${above.file?.name}`);
     let filter = "";
     w.run(function* () {
       yield* fill();
