@@ -685,35 +685,60 @@ const pauseAtPausePoint: Invariant = {
 /**
  * What the QMP client asked of each job, from the monitor's transcript:
  * completes, and hard cancels (job-cancel, block-job-cancel with force,
- * quit). Both count from the command itself, since either can end the job
+ * quit). A block-job-cancel without force is hard too unless the job is
+ * READY or STANDBY when it arrives: only a mirror or active commit there
+ * takes a soft cancel (QEMU 7.2 mirror_cancel, commit_active_cancel: any
+ * other status, PENDING after an accepted complete included, forces it;
+ * other jobs have no soft cancel). Both count from the command itself, since either can end the job
  * before the reply; a complete refused with an error is struck off again.
+ * A job can also end while a complete QEMU refuses is still waiting for its
+ * reply (a soft-cancelled READY mirror's exit runs in the reply's round), so
+ * a job ending under a complete in flight is judged at that reply (`judge`).
  * A job id's history starts again when it is reused.
  */
 class QmpAsks {
-  static readonly KINDS = ["command", "error", "status"];
+  static readonly KINDS = ["command", "error", "return", "status"];
   readonly completed = new Set<string>();
   readonly hardCancelled = new Set<string>();
   quit = false;
   /** The job a complete in progress added to `completed` (struck off if the command fails). */
   private completing: string | undefined;
-  constructor(private readonly transcript: readonly TranscriptEntry[] | undefined) {}
+  /** Judgments of jobs that ended under their own complete in flight, due at its reply. */
+  private atReply: (() => void)[] = [];
+  constructor(
+    private readonly transcript: readonly TranscriptEntry[] | undefined,
+    /** A job's status now (at a command's record: before the command runs). */
+    private readonly statusOf: (id: string) => string | undefined,
+  ) {}
+  /** Runs `check` now, or at the reply when a complete of `job` is in flight (accepted or not is known then). */
+  judge(job: string, check: () => void): void {
+    if (this.completing === job) this.atReply.push(check);
+    else check();
+  }
   onRecord(r: TraceRecord): void {
     if (r.src === "qmp") {
+      if (r.kind === "return" || r.kind === "error") {
+        if (r.kind === "error" && this.completing !== undefined) this.completed.delete(this.completing);
+        this.completing = undefined;
+        const due = this.atReply;
+        this.atReply = [];
+        for (const check of due) check();
+        return;
+      }
       if (r.kind === "command") {
         const last = this.transcript?.at(-1);
         const c = last !== undefined && "cmd" in last ? last : undefined;
         const a = c?.args ?? {};
         this.completing = undefined;
         if (c?.cmd === "job-cancel") this.hardCancelled.add(String(a.id));
-        else if (c?.cmd === "block-job-cancel" && a.force === true) this.hardCancelled.add(String(a.device));
+        else if (c?.cmd === "block-job-cancel" && (a.force === true || !["ready", "standby"].includes(this.statusOf(String(a.device)) ?? ""))) {
+          this.hardCancelled.add(String(a.device));
+        }
         else if (c?.cmd === "quit") this.quit = true;
         else if (c?.cmd === "job-complete" || c?.cmd === "block-job-complete") {
           const id = String(c.cmd === "job-complete" ? a.id : a.device);
           if (!this.completed.has(id)) this.completed.add((this.completing = id));
         }
-      } else if (r.kind === "error" && this.completing !== undefined) {
-        this.completed.delete(this.completing);
-        this.completing = undefined;
       }
       return;
     }
@@ -727,11 +752,11 @@ class QmpAsks {
 
 const completeNotCancelled: Invariant = {
   name: "complete-not-cancelled",
-  description: "a job whose job-complete (or block-job-complete) was accepted never ends in BLOCK_JOB_CANCELLED unless a hard cancel (job-cancel, block-job-cancel force, quit) came after it",
+  description: "a job whose job-complete (or block-job-complete) was accepted never ends in BLOCK_JOB_CANCELLED unless a hard cancel (job-cancel, block-job-cancel force, or without force outside READY/STANDBY, quit) came after it",
   when: "step",
   source: "qemu job.c job_complete, job_cancel (force), mirror_complete",
   attach(ctx) {
-    const asks = new QmpAsks(ctx.world.monitor?.transcript);
+    const asks = new QmpAsks(ctx.world.monitor?.transcript, (id) => ctx.world.jm.get(id)?.status);
     return {
       kinds: [...QmpAsks.KINDS, "BLOCK_JOB_CANCELLED"],
       onRecord(r) {
@@ -740,10 +765,12 @@ const completeNotCancelled: Invariant = {
           return;
         }
         if (r.src !== "event") return;
-        const id = String(r.data?.device);
-        if (asks.completed.has(id) && !asks.hardCancelled.has(id) && !asks.quit) {
-          ctx.report({ job: id, detail: "BLOCK_JOB_CANCELLED after an accepted job-complete, with no hard cancel since", state: { status: ctx.world.jm.get(id)?.status ?? null } });
-        }
+        const id = String(r.data?.device), status = ctx.world.jm.get(id)?.status ?? null;
+        asks.judge(id, () => {
+          if (asks.completed.has(id) && !asks.hardCancelled.has(id) && !asks.quit) {
+            ctx.report({ job: id, detail: "BLOCK_JOB_CANCELLED after an accepted job-complete, with no hard cancel since", state: { status } });
+          }
+        });
       },
     };
   },
@@ -755,7 +782,7 @@ const outcomeApplied: Invariant = {
   when: "step",
   source: "qemu job.c job_finalize_single (commit or abort), mirror_exit_common, stream_prepare, commit_prepare",
   attach(ctx) {
-    const asks = new QmpAsks(ctx.world.monitor?.transcript);
+    const asks = new QmpAsks(ctx.world.monitor?.transcript, (id) => ctx.world.jm.get(id)?.status);
     /** The backing a stream's top or a commit's overlay had when the job was made. */
     const chainBefore = new Map<string, { node: BlockNode; backing: BlockNode | null }>();
     return {
@@ -780,8 +807,11 @@ const outcomeApplied: Invariant = {
         const ok = r.kind === "BLOCK_JOB_COMPLETED" && r.data?.error === undefined;
         const outcome = ok ? "completed" : r.kind === "BLOCK_JOB_CANCELLED" ? "cancelled" : "failed";
         if (d instanceof MirrorDriver) {
-          const expected = ok && asks.completed.has(id);
-          if (d.pivoted !== expected) ctx.report({ job: id, detail: `${outcome}${asks.completed.has(id) ? " after an accepted job-complete" : " without job-complete"}, yet it ${d.pivoted ? "pivoted" : "did not pivot"}`, state: { pivoted: d.pivoted, outcome } });
+          const pivoted = d.pivoted;
+          asks.judge(id, () => {
+            const expected = ok && asks.completed.has(id);
+            if (pivoted !== expected) ctx.report({ job: id, detail: `${outcome}${asks.completed.has(id) ? " after an accepted job-complete" : " without job-complete"}, yet it ${pivoted ? "pivoted" : "did not pivot"}`, state: { pivoted, outcome } });
+          });
           return;
         }
         const before = chainBefore.get(id);

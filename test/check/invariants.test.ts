@@ -433,6 +433,19 @@ describe("each invariant fires when provoked", () => {
     }
   });
 
+  it("complete-not-cancelled: a block-job-cancel without force of a PENDING mirror after an accepted complete is a hard cancel, as QEMU 7.2's mirror_cancel makes it (fuzz seed 103000)", () => {
+    const { violations, q } = checked(function* (q, qmp) {
+      yield* qmp("blockdev-mirror", { "job-id": "m", device: "src", target: "tgt", sync: "full", "auto-finalize": false });
+      yield* untilStatus(q, "m", "ready");
+      yield* qmp("job-complete", { id: "m" });
+      yield* untilStatus(q, "m", "pending");
+      yield* qmp("block-job-cancel", { device: "m", force: false }); // not READY: forced, the job aborts
+      yield* untilNoJobs(q);
+    }, { invariants: ["complete-not-cancelled", "outcome-applied"] });
+    expect(q.jm.events.map((e) => e.event)).toContain("BLOCK_JOB_CANCELLED");
+    expect(violations).toEqual([]);
+  });
+
   it("outcome-applied: a mirror that pivots without an accepted job-complete, and a stream that completes without re-pointing its top", () => {
     const mirror = checked(function* (q, qmp) {
       yield* qmp("blockdev-mirror", { "job-id": "m", device: "src", target: "tgt", sync: "full" });
@@ -452,6 +465,29 @@ describe("each invariant fires when provoked", () => {
       if (broken) expect(stream.violations).toMatchObject([{ invariant: "outcome-applied", job: "s", detail: "completed, yet 'top' still has backing 'src', not 'none'" }]);
       else expect(stream.violations).toEqual([]);
     }
+  });
+
+  it("outcome-applied and complete-not-cancelled judge a job that ends under a refused job-complete by its reply (fuzz seed 103000: a soft-cancelled READY active commit)", () => {
+    // The heal phase sends job-complete to the commit, still READY; QEMU refuses it (the job is cancelled), and the
+    // commit's exit, already due, runs in that reply's round: it completes without a pivot, as a soft cancel should.
+    const sc: FuzzScenario = {
+      devices: ["ds0", "dt0", "base.qcow2", "mid.qcow2", "top.qcow2"].map((name) => ({ name, sizeBytes: 4 * MiB, latencyNs: 100_000 })),
+      nodes: [
+        { driver: "raw", "node-name": "s0", file: "ds0" }, { driver: "raw", "node-name": "t0", file: "dt0" },
+        { driver: "raw", "node-name": "base", file: "base.qcow2" },
+        { driver: "qcow2", "node-name": "mid", file: "mid.qcow2", backing: "base" },
+        { driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "mid" },
+      ],
+      actions: [
+        { atNs: 100_000, execute: "block-job-cancel", arguments: { device: "j2", force: false } },
+        { atNs: 0, execute: "block-commit", arguments: { "job-id": "j2", device: "top", "base-node": "base" } },
+      ],
+      maxTimeNs: 30e9,
+    };
+    const r = runModel(sc, { invariants: ["outcome-applied", "complete-not-cancelled", "cancel-honoured"] });
+    expect(r.responses.at(-1)).toMatchObject({ execute: "job-complete", response: { error: { desc: "The active block job 'j2' cannot be completed" } } });
+    expect(r.events).toContain("BLOCK_JOB_COMPLETED j2");
+    expect(r.violations).toEqual([]);
   });
 
   it("op-blockers-honoured: a job's write lands on a node another job holds; a second backup of the same source is fine", () => {
