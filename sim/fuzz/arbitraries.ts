@@ -135,6 +135,8 @@ export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedT
     cmd("job-pause", fc.record({ id })),
     cmd("job-resume", fc.record({ id })),
     cmd("job-cancel", fc.record({ id })),
+    // a soft cancel: completes a READY mirror or active commit without a pivot, cancels a job not yet ready
+    cmd("block-job-cancel", fc.record({ device: id, force: fc.constant(false) })),
     cmd("job-complete", fc.record({ id })),
     cmd("job-finalize", fc.record({ id })),
     cmd("job-dismiss", fc.record({ id })),

@@ -50,7 +50,7 @@ describe("the scenario arbitrary", () => {
         if ("execute" in a && a.execute === "blockdev-backup" && a.arguments?.bitmap !== undefined) kinds.add(`sync ${String(a.arguments?.sync)}`);
       }
     }
-    for (const k of ["sync incremental", "sync bitmap", "block-dirty-bitmap-add", "block-dirty-bitmap-clear", "block-dirty-bitmap-remove", "blockdev-backup", "blockdev-mirror", "block-stream", "block-commit", "transaction", "job-pause", "job-resume", "job-cancel", "job-complete", "block-job-set-speed", "drain", "guest"]) {
+    for (const k of ["sync incremental", "sync bitmap", "block-dirty-bitmap-add", "block-dirty-bitmap-clear", "block-dirty-bitmap-remove", "blockdev-backup", "blockdev-mirror", "block-stream", "block-commit", "transaction", "job-pause", "job-resume", "job-cancel", "block-job-cancel", "job-complete", "block-job-set-speed", "drain", "guest"]) {
       expect(kinds, k).toContain(k);
     }
   });
