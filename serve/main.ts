@@ -90,7 +90,7 @@ async function serve(argv: string[]): Promise<number> {
     else throw new UsageError(`one scenario file only (got ${scenarioPath} and ${a})`);
   }
   // The command line sends `serve --replay FILE` to `blocksim replay FILE` (cli/main.ts): one code path for every replay file.
-  if (replayFrom !== undefined) throw new UsageError(`--replay takes no other option: blocksim serve --replay FILE is blocksim replay FILE`);
+  if (replayFrom !== undefined) throw new UsageError(`serve --replay FILE is replayed by blocksim replay FILE, with the options replay takes`);
   const clock = parseClock(clockSpec, grace);
   const listens = mon.listens();
   if (listens.length === 0) throw new UsageError("where should QMP listen? give --qmp unix:PATH or --qmp tcp:HOST:PORT");
