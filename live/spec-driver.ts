@@ -7,7 +7,7 @@
  * at setup; the recorded commands are the safety phase.
  */
 import { readFileSync } from "node:fs";
-import { sleep, Signal, wait, type Process } from "../sim/scheduler/index.js";
+import { sleep, Signal, wait, type Process, type Strategy } from "../sim/scheduler/index.js";
 import { describeOutcome, runWorld } from "../sim/harness/run.js";
 import { createWorld, type DeviceSpec } from "../sim/harness/world.js";
 import { packageUrl } from "../sim/scenario/package-root.js";
@@ -72,9 +72,10 @@ export function imageDevices(images: Image[]): DeviceSpec[] {
   return images.map((img) => ({ name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, data: (img.writes ?? []).map(([offset, length]) => ({ offset, length })) }));
 }
 
-export function replay(rec: Recording, waits: Record<number, Wait> = {}): Replayed {
+/** Under FIFO unless `strategy` says otherwise (exploration may reach only orders QEMU can produce: test/conformance/random-orders.test.ts). */
+export function replay(rec: Recording, waits: Record<number, Wait> = {}, strategy?: Strategy): Replayed {
   // No invariants: a recording is compared, not checked.
-  const world = createWorld({ limits: { steps: 20_000_000, timeNs: 3600e9 }, devices: imageDevices(rec.images ?? CHAIN), invariants: [] });
+  const world = createWorld({ limits: { steps: 20_000_000, timeNs: 3600e9 }, devices: imageDevices(rec.images ?? CHAIN), invariants: [], ...(strategy ? { strategy } : {}) });
   const { sim, qemu } = world;
   const seen: { event: string; status?: unknown }[] = [];
   const newEvent = new Signal<void>("event");

@@ -85,6 +85,8 @@ class Proc implements ProcHandle {
   resumeValue: unknown = undefined;
   blockedOn: Effect | undefined = undefined;
   joiners: { proc: Proc; token: number }[] | undefined = undefined;
+  /** Woken by a coroutine of its own context (runNext): it runs as soon as that one yields, before anything else. */
+  wokenNext = false;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -392,6 +394,14 @@ export class Scheduler implements OperationHost {
     p.state = "ready";
     this.pushReadyFront(p.slot);
     if (!enter) return;
+    // Coroutines the last bottom half's coroutine woke (runNext) ran inside that bottom half in QEMU.
+    for (let i = this.readyHead; i < this.readyTail; i++) {
+      const e = this.slots[this.ready[i]];
+      if (e instanceof Proc && e !== p && e.wokenNext) {
+        this.runReadyNow(e);
+        i = this.readyHead - 1; // the list changed: look again from its head
+      }
+    }
     const others: Entry[] = [];
     for (let i = this.readyHead; i < this.readyTail; i++) {
       const e = this.slots[this.ready[i]]!;
@@ -550,15 +560,20 @@ export class Scheduler implements OperationHost {
   readonly pollDone = new Signal<void>("the main loop's nested polls to end");
 
   /**
-   * Moves a ready process to the front of the ready list, so it runs next
-   * unless the strategy picks otherwise: QEMU runs a coroutine woken by
-   * another coroutine right after the waker yields (co_queue_wakeup).
+   * Moves a ready process to the front of the ready list, and it runs next,
+   * with no choice point: QEMU 7.2 aio_co_wake from a coroutine of the same
+   * context queues the woken one on the waker's co_queue_wakeup, which
+   * qemu_aio_coroutine_enter enters as soon as the waker yields or ends,
+   * inside the same dispatch (no bottom half, fd handler or other coroutine
+   * in between; nor the QMP reply waiting for that bottom half, see
+   * wakeWaiter).
    */
   runNext(proc: ProcHandle): void {
     const p = proc as Proc;
     if (p.state !== "ready") return;
     this.removeReady(p.slot);
     this.pushReadyFront(p.slot);
+    p.wokenNext = true;
   }
 
   /** Resumes a process blocked on an Operation with `value` (ignored if the token is stale). */
@@ -748,7 +763,8 @@ export class Scheduler implements OperationHost {
           slot = this.ready[this.readyHead];
           this.readyHead = this.readyTail = 0;
         } else {
-          slot = this.pickReady(n);
+          const head = this.slots[this.ready[this.readyHead]];
+          slot = head instanceof Proc && head.wokenNext ? this.takeReady(0) : this.pickReady(n); // co_queue_wakeup: not a choice (runNext)
         }
       }
       const e = this.slots[slot]!;
@@ -802,6 +818,7 @@ export class Scheduler implements OperationHost {
    * so the step budget also stops a process that never blocks.
    */
   private step(p: Proc): void {
+    p.wokenNext = false;
     this.current = p;
     p.state = "running";
     p.blockedOn = undefined;
