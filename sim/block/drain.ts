@@ -56,7 +56,7 @@
  * AioContext lock once if it holds it (BDRV_POLL_WHILE), and that
  * IOThread's entries run meanwhile, as the thread goes on concurrently.
  */
-import { awaitOp, type Operation, type OperationHost, type ProcHandle, type Process, type Scheduler } from "../scheduler/index.js";
+import { awaitOp, coScheduleSelf, type Operation, type OperationHost, type ProcHandle, type Process, type Scheduler } from "../scheduler/index.js";
 import type { BlockGraph } from "./graph.js";
 import type { DrainParent, ParentLink } from "./links.js";
 import type { BlockNode } from "./node.js";
@@ -191,26 +191,11 @@ export class DrainWait implements Operation {
 /**
  * The bounce of a drain begun from a coroutine (QEMU bdrv_co_yield_to_drain):
  * the coroutine yields, and a bottom half of its AioContext enters it again
- * at once, from where it goes on to drain. Being a bottom half, it runs
- * before the reply to a QMP command that entered the coroutine (the
- * monitor waits for pending bottom halves), and no strategy can order it
- * after that reply.
+ * at once, from where it goes on to drain (before the reply to a QMP command
+ * that entered the coroutine).
  */
 export function* yieldToDrain(sim: Scheduler, what: string): Process<void> {
-  yield awaitOp(new DrainBounce(sim, what));
-}
-
-class DrainBounce implements Operation {
-  constructor(private readonly sim: Scheduler, private readonly what: string) {}
-  start(host: OperationHost, proc: ProcHandle, token: number): void {
-    this.sim.bottomHalf(`drain bounce: ${this.what}`, () => {
-      host.wake(proc, token);
-      this.sim.enterNow(proc);
-    }, undefined, proc.context);
-  }
-  describe(): string {
-    return `the bottom half of a drain bounce (${this.what})`;
-  }
+  yield* coScheduleSelf(sim, `drain bounce: ${what}`, `the bottom half of a drain bounce (${what})`);
 }
 
 /** Parks the calling process until `why()` is undefined (returns at once if it already is). */

@@ -12,7 +12,7 @@
 import { IoError, type Device, type Errno } from "../disk/index.js";
 import type { BlockNode } from "../block/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
-import { awaitOp, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler } from "../scheduler/index.js";
+import { coScheduleSelf, type Process } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
 import { dirtyBitmapsInfo } from "./bitmap-commands.js";
 import { nodeByName, type QemuContext } from "./context.js";
@@ -109,32 +109,13 @@ function addInjectedError(node: BlockNode, rule: Record<string, unknown>): void 
     if (!armed || (once && fired) || !matches(req.op, req.offset, req.bytes)) return;
     fired = true;
     node.graph.sim.record(node.name, "fault", { op: req.op, offset: req.offset, bytes: req.bytes, errno });
-    if (!immediately) yield awaitOp(new ErrorBounce(node.graph.sim, node.name)); // the error comes back from a bottom half
+    // QEMU 7.2 rule_check: the request's coroutine aio_co_schedule's itself into its own context and yields,
+    // so the error comes back from a bottom half, before the reply to the command that issued the request.
+    if (!immediately) yield* coScheduleSelf(node.graph.sim, `blkdebug ${node.name}: co_schedule`, `the bottom half that re-enters a request blkdebug ${node.name} fails`);
     throw new IoError(errno, node.name, req.op as "read", req.offset, req.bytes);
   };
   node.addBeforeWriteHook(hook);
   node.addBeforeReadHook(hook);
-}
-
-/**
- * blkdebug's trip before a failure (QEMU 7.2 rule_check): the request's
- * coroutine aio_co_schedule's itself into its own context and yields, and
- * that context's co_schedule bottom half enters it again. A bottom half, so
- * it runs before the reply to the command that issued the request (the
- * monitor waits for pending bottom halves): no strategy orders the error
- * after that reply.
- */
-class ErrorBounce implements Operation {
-  constructor(private readonly sim: Scheduler, private readonly node: string) {}
-  start(host: OperationHost, proc: ProcHandle, token: number): void {
-    this.sim.bottomHalf(`blkdebug ${this.node}: co_schedule`, () => {
-      host.wake(proc, token);
-      this.sim.enterNow(proc);
-    }, undefined, proc.context);
-  }
-  describe(): string {
-    return `the bottom half that re-enters a request blkdebug ${this.node} fails`;
-  }
 }
 
 function nodeInfo(n: BlockNode): Record<string, unknown> {

@@ -63,6 +63,32 @@ export class AioContext {
   }
 }
 
+/**
+ * aio_co_schedule(own context, self) then yield, from the running coroutine:
+ * a bottom half of its AioContext enters it again at once. Being a bottom
+ * half, it runs before the reply to a QMP command that entered the
+ * coroutine (the monitor waits for pending bottom halves), and no strategy
+ * orders it after that reply. How a drain begun from a coroutine bounces
+ * (bdrv_co_yield_to_drain) and how blkdebug returns an error (rule_check).
+ * `label` names the bottom half, `what` the wait in a deadlock report.
+ */
+export function* coScheduleSelf(sim: Scheduler, label: string, what: string): Process<void> {
+  yield awaitOp(new CoScheduled(sim, label, what));
+}
+
+class CoScheduled implements Operation {
+  constructor(private readonly sim: Scheduler, private readonly label: string, private readonly what: string) {}
+  start(host: OperationHost, proc: ProcHandle, token: number): void {
+    this.sim.bottomHalf(this.label, () => {
+      host.wake(proc, token);
+      this.sim.enterNow(proc);
+    }, undefined, proc.context);
+  }
+  describe(): string {
+    return this.what;
+  }
+}
+
 /** A process parked in AIO_WAIT_WHILE until kicked. */
 class WaitKick implements Operation {
   host: OperationHost | undefined;

@@ -9,5 +9,5 @@ export { FifoStrategy } from "./strategies/fifo.js";
 export { RandomStrategy } from "./strategies/random.js";
 export { PctStrategy, type PctOptions } from "./strategies/pct.js";
 export { ReplayStrategy, type ReplayOptions } from "./strategies/replay.js";
-export { AioContext, AioContexts } from "./aio-context.js";
+export { AioContext, AioContexts, coScheduleSelf } from "./aio-context.js";
 export { formatTime, formatDuration } from "./time.js";

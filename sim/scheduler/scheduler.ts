@@ -408,13 +408,7 @@ export class Scheduler implements OperationHost {
       if (e.context !== p.context && (this.contextGate === undefined || this.contextGate(e.context) === undefined)) others.push(e);
     }
     if (others.length > 0) {
-      const label = "another thread before the bottom halves' waiter";
-      const index = this.choices.length;
-      const pick = this.strategy.choose(label, 2, index);
-      if (pick !== 0 && pick !== 1) throw new StrategyError(`strategy ${this.strategy.name} picked ${pick} of 2 options for "${label}"`);
-      this.choices.push([2, pick, label]);
-      this.record("sched", "choose", { label, n: 2, pick });
-      if (pick === 1) for (const e of others) this.runReadyNow(e);
+      if (this.chooseLabelled("sched", "another thread before the bottom halves' waiter", 2) === 1) for (const e of others) this.runReadyNow(e);
     }
     if (p.state === "ready") this.enterNow(p);
   }
@@ -797,6 +791,17 @@ export class Scheduler implements OperationHost {
     }
   }
 
+  /** A labelled choice point (choose(), or the kernel's own): asks the strategy, logs it and records it under `src`. */
+  private chooseLabelled(src: string, label: string, n: number): number {
+    const pick = this.strategy.choose(label, n, this.choices.length);
+    if (!Number.isInteger(pick) || pick < 0 || pick >= n) {
+      throw new StrategyError(`strategy ${this.strategy.name} picked ${pick} of ${n} options for choose("${label}")`);
+    }
+    this.choices.push([n, pick, label]);
+    this.record(src, "choose", { label, n, pick });
+    return pick;
+  }
+
   /** A choice point: asks the strategy which of the n ready entries runs, logs it, and takes it out. */
   private pickReady(n: number): number {
     const strategy = this.strategy;
@@ -901,14 +906,7 @@ export class Scheduler implements OperationHost {
               input = 0;
               break;
             }
-            const index = this.choices.length;
-            const pick = this.strategy.choose(eff.label, n, index);
-            if (!Number.isInteger(pick) || pick < 0 || pick >= n) {
-              throw new StrategyError(`strategy ${this.strategy.name} picked ${pick} of ${n} options for choose("${eff.label}")`);
-            }
-            this.choices.push([n, pick, eff.label]);
-            this.record(p.name, "choose", { label: eff.label, n, pick });
-            input = pick;
+            input = this.chooseLabelled(p.name, eff.label, n);
             break;
           }
           case Kind.Now:
