@@ -8,13 +8,12 @@
 import { fuzzReport } from "../sim/fuzz/report.js";
 import { parseFuzzCase } from "../sim/fuzz/case.js";
 import { loadRaces } from "../sim/races/catalog.js";
-import { formatTime } from "../sim/check/index.js";
 import { InputError } from "../sim/scenario/errors.js";
 import type { LoadOptions } from "../sim/scenario/loader.js";
 import { eventLines, firstDifference, loadReplayScenario, loadSessionScenario, type ReadReplay, type ReplaySubject } from "../sim/scenario/replay.js";
 import { replayServe, ServeReplayError } from "../serve/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
-import { ReplayStrategy, type Strategy } from "../sim/scheduler/index.js";
+import { formatTime, ReplayStrategy, type Strategy } from "../sim/scheduler/index.js";
 
 export interface ReplayedRun {
   report: RunReport;

@@ -2,4 +2,3 @@
 export * from "./types.js";
 export { INVARIANTS, invariantByName } from "./invariants.js";
 export { checkRun, formatViolation, listInvariants, type RunCheck, type InvariantSelection } from "./check.js";
-export { formatTime } from "../scheduler/time.js";

@@ -10,9 +10,9 @@
  * the violations, the replay file and the command.
  */
 import fc from "fast-check";
-import { formatTime, formatViolation, type InvariantSelection } from "../check/index.js";
+import { formatViolation, type InvariantSelection } from "../check/index.js";
 import { makeReplayOf, writeReplayFile, type ReplayFile } from "../scenario/replay.js";
-import { formatDuration } from "../scenario/units.js";
+import { formatDuration, formatTime } from "../scheduler/index.js";
 import { scenario as scenarioArb, schedule as scheduleArb, type ScenarioOptions } from "./arbitraries.js";
 import { describeOutcome } from "../harness/run.js";
 import { PickListStrategy } from "../harness/strategy.js";

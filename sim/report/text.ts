@@ -3,10 +3,9 @@
  * what happened), QMP JSON lines, and the verdict with a diff of expected
  * versus observed for each failed expectation.
  */
-import type { TraceRecord } from "../scheduler/index.js";
+import { formatTime, type TraceRecord } from "../scheduler/index.js";
 import { describeOutcome } from "../harness/run.js";
 import type { LogEntry, RunProgress, RunReport } from "../scenario/runner.js";
-import { formatTime } from "../check/index.js";
 import { formatSize } from "../scenario/units.js";
 import { timestamp } from "../qmp/types.js";
 

@@ -12,10 +12,9 @@
  * This file builds the page's data (the model, tested without a browser);
  * timeline-script.ts draws it in the browser.
  */
-import type { TraceRecord } from "../scheduler/index.js";
+import { formatTime, type TraceRecord } from "../scheduler/index.js";
 import { describeOutcome } from "../harness/run.js";
 import type { RunReport } from "../scenario/runner.js";
-import { formatTime } from "../check/index.js";
 import { eventLog } from "./text.js";
 import { TIMELINE_SCRIPT, TIMELINE_STYLE } from "./timeline-script.js";
 

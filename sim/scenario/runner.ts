@@ -22,7 +22,7 @@ import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Dom
 import type { QmpResponse } from "../qmp/types.js";
 import type { BlockNode, DrainedSpan } from "../block/index.js";
 import { versionAt, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
-import { choose, Signal, settle, sleep, wait, type ChoiceLog, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
+import { choose, formatTime, Signal, settle, sleep, wait, type ChoiceLog, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
 import { describeOutcome, runWorld, type RunOutcome, type Violation } from "../harness/run.js";
 export type { RunOutcome } from "../harness/run.js";
 import { strategyByName, type StrategyName } from "../harness/strategy.js";
@@ -30,7 +30,6 @@ import { createWorld, invariantNames as allInvariantNames, type GuestSpec, type 
 import type { LoadedScenario } from "./loader.js";
 import { describeExpect, replyMatches } from "./reply-expect.js";
 import type { ChosenMoment, ExpectedEvent, FaultRule, LibvirtCall, Scenario, Step } from "./schema.js";
-import { formatTime } from "../check/index.js";
 import { formatDuration } from "./units.js";
 
 export type { StrategyName } from "../harness/strategy.js";

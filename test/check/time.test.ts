@@ -3,7 +3,8 @@
  * a violation's line and a QEMU crash all print it the same way.
  */
 import { describe, expect, it } from "vitest";
-import { formatTime, formatViolation } from "../../sim/check/index.js";
+import { formatViolation } from "../../sim/check/index.js";
+import { formatTime } from "../../sim/scheduler/index.js";
 import { describeOutcome } from "../../sim/harness/run.js";
 
 describe("formatTime", () => {
