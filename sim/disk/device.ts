@@ -51,7 +51,6 @@ import { Waiters } from "./waiters.js";
 /** A latency: fixed ns, or uniform over [minNs, maxNs] drawn from the device's latency stream. */
 export type LatencyNs = number | { readonly minNs: number; readonly maxNs: number };
 
-/** How a device is built. Every field is required except where a default is given. */
 /**
  * What a device left unsaid takes: 64 KiB clusters, no latency, unlimited
  * bandwidth, 32 requests at once. One set for every device the simulator
@@ -60,6 +59,7 @@ export type LatencyNs = number | { readonly minNs: number; readonly maxNs: numbe
  */
 export const DEVICE_DEFAULTS = { clusterSizeBytes: 65536, latencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 32 } as const;
 
+/** How a device is built. Every field is required except where a default is given. */
 export interface DeviceConfig {
   /** Unique name; appears in the trace and in errors. */
   name: string;
