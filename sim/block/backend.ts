@@ -85,11 +85,38 @@ export class BlockBackend implements DrainParent {
   }
 
   /** Issues any request through the root node; resumes like the typed helpers below. */
-  *io(r: BackendRequest): Process<unknown> {
+  io(r: BackendRequest): Process<unknown> {
     const offset = r.op === "flush" ? 0 : r.offset ?? NaN;
     const bytes = r.op === "flush" ? 0 : r.bytes ?? NaN;
     const issuer = r.issuer ?? this.issuer;
-    const req: BlockRequest = r.data === undefined ? { op: r.op, offset, bytes, issuer } : { op: r.op, offset, bytes, issuer, data: r.data };
+    return this.issue(r.data === undefined ? { op: r.op, offset, bytes, issuer } : { op: r.op, offset, bytes, issuer, data: r.data });
+  }
+
+  /** Reads; resumes with the content in the root's cluster size. */
+  read(offset: number, bytes: number): Process<Content> {
+    return this.issue({ op: "read", offset, bytes, issuer: this.issuer }) as Process<Content>;
+  }
+
+  /** Writes; resumes with the write id stamped (0 when it copied `data` or the node dropped it). */
+  write(offset: number, bytes: number, data?: Content): Process<number> {
+    const issuer = this.issuer;
+    return this.issue(data === undefined ? { op: "write", offset, bytes, issuer } : { op: "write", offset, bytes, issuer, data }) as Process<number>;
+  }
+
+  writeZeroes(offset: number, bytes: number): Process<void> {
+    return this.issue({ op: "write-zeroes", offset, bytes, issuer: this.issuer }) as Process<void>;
+  }
+
+  discard(offset: number, bytes: number): Process<void> {
+    return this.issue({ op: "discard", offset, bytes, issuer: this.issuer }) as Process<void>;
+  }
+
+  flush(): Process<void> {
+    return this.issue({ op: "flush", offset: 0, bytes: 0, issuer: this.issuer }) as Process<void>;
+  }
+
+  /** The request path: parked while drained (if this backend queues), counted in flight, then through the root node. */
+  private *issue(req: BlockRequest): Process<unknown> {
     const g = this.graph;
     if (this.queueWhenDrained && this.quiesceCount > 0) {
       const ticket = this.queue.ticket();
@@ -119,28 +146,6 @@ export class BlockBackend implements DrainParent {
       this.finished();
       if (g.observed) g.emit({ type: "complete", backend: this, req, timeNs: g.sim.now, error });
     }
-  }
-
-  /** Reads; resumes with the content in the root's cluster size. */
-  read(offset: number, bytes: number): Process<Content> {
-    return this.io({ op: "read", offset, bytes }) as Process<Content>;
-  }
-
-  /** Writes; resumes with the write id stamped (0 when it copied `data` or the node dropped it). */
-  write(offset: number, bytes: number, data?: Content): Process<number> {
-    return this.io(data === undefined ? { op: "write", offset, bytes } : { op: "write", offset, bytes, data }) as Process<number>;
-  }
-
-  writeZeroes(offset: number, bytes: number): Process<void> {
-    return this.io({ op: "write-zeroes", offset, bytes }) as Process<void>;
-  }
-
-  discard(offset: number, bytes: number): Process<void> {
-    return this.io({ op: "discard", offset, bytes }) as Process<void>;
-  }
-
-  flush(): Process<void> {
-    return this.io({ op: "flush" }) as Process<void>;
   }
 
   /**

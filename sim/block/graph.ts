@@ -25,7 +25,7 @@ import {
 } from "./drain.js";
 import { ParentLink, type DrainParent } from "./links.js";
 import { checkPermissions, setLinkPerms } from "./permissions.js";
-import { BlockNode, type BlockRequest, type NodeConfig } from "./node.js";
+import { BlockNode, type BlockRequest, type NodeConfig, type NodeDriverConfig } from "./node.js";
 import { VmRunState } from "./run-state.js";
 
 /** A drained section of one node, in virtual ns; endNs is absent while it is open. */
@@ -67,10 +67,24 @@ export class BlockGraph {
   // ---- nodes ----
 
   /** Creates a node (and its backing or file link). Errors name the field and what was expected. */
-  createNode(config: NodeConfig, implicit = false): BlockNode {
+  createNode(config: NodeConfig): BlockNode {
     if (config === null || typeof config !== "object") throw new TypeError(`node config: expected an object, got ${String(config)}`);
-    if (!implicit) this.checkNodeName(config.name);
-    const who = `node "${config.name}"`;
+    this.checkNodeName(config.name);
+    return this.addNode(config, config.name);
+  }
+
+  /**
+   * Creates a node the user did not name (a filter a job inserts), with
+   * QEMU's implicit naming "#block<n>", which no user-given name can clash with.
+   */
+  createImplicitNode(config: NodeDriverConfig): BlockNode {
+    if (config === null || typeof config !== "object") throw new TypeError(`node config: expected an object, got ${String(config)}`);
+    // The name goes alongside the config, not into a copy of it: spreading a config costs more than the rest of the node.
+    return this.addNode(config, `#block${++this.implicitSeq}`);
+  }
+
+  private addNode(config: NodeDriverConfig, name: string): BlockNode {
+    const who = `node "${name}"`;
     switch (config.driver) {
       case "raw":
       case "qcow2": {
@@ -101,7 +115,7 @@ export class BlockGraph {
       default:
         throw new TypeError(`${who}: driver must be one of raw, qcow2, null-co, filter, got ${JSON.stringify((config as { driver: unknown }).driver)}`);
     }
-    const node = new BlockNode(this, config);
+    const node = new BlockNode(this, name, config);
     node.quiesceCount = node.allQuiesce = this.drainAllCount;
     this.nodeList.push(node);
     this.byName.set(node.name, node);
@@ -114,15 +128,6 @@ export class BlockGraph {
       this.retarget(node.childLink, config.file);
     }
     return node;
-  }
-
-  /**
-   * Creates a node the user did not name (a filter a job inserts), with
-   * QEMU's implicit naming "#block<n>", which no user-given name can clash with.
-   */
-  createImplicitNode(config: DistributiveOmit<NodeConfig, "name">): BlockNode {
-    const name = `#block${++this.implicitSeq}`;
-    return this.createNode({ ...config, name } as NodeConfig, true);
   }
 
   /** The node called `name`; throws if there is none. */
@@ -552,5 +557,3 @@ function reaches(from: BlockNode, target: BlockNode): boolean {
   for (let n: BlockNode | null = from; n; n = n.childLink?.child ?? null) if (n === target) return true;
   return false;
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -9,6 +9,7 @@
 import type { AioContext } from "../scheduler/index.js";
 import type { BlockBackend } from "./backend.js";
 import type { BlockNode } from "./node.js";
+import type { LinkPerms } from "./permissions.js";
 
 /**
  * A user of a node that takes part in drained sections (seed 003's drain
@@ -45,6 +46,8 @@ export class ParentLink {
   blk = false;
   /** For a backing link: the reason of the op blocker it puts on its child (QEMU's backing_blocker). */
   backingBlocker: Error | undefined = undefined;
+  /** What a BlockBackend's or a user's link declared it takes and shares (permissions.ts setLinkPerms); node links derive theirs. */
+  declaredPerms: LinkPerms | undefined = undefined;
   constructor(
     readonly role: LinkRole,
     /** A BlockNode for backing/file, a BlockBackend for root, the DrainParent for user. */

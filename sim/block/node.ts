@@ -78,6 +78,9 @@ export type NodeConfig =
 
 export type DriverName = NodeConfig["driver"];
 
+/** A NodeConfig without its name (an implicit node's, named by the graph). */
+export type NodeDriverConfig = NodeConfig extends infer C ? (C extends unknown ? Omit<C, "name"> : never) : never;
+
 /** A node in a BlockGraph; build it with `graph.createNode`. */
 export class BlockNode implements BitmapHolder {
   readonly name: string;
@@ -114,14 +117,15 @@ export class BlockNode implements BitmapHolder {
 
   private readonly nullLatencyNs: number;
   private readonly nullReadZeroes: boolean;
-  private hooks: BeforeWriteHook[] = [];
-  private readHooks: BeforeWriteHook[] = [];
+  /** Replaced, never changed in place: a request runs the hooks there were when it started, whatever a hook adds or removes. */
+  private hooks: readonly BeforeWriteHook[] = [];
+  private readHooks: readonly BeforeWriteHook[] = [];
   private filterWrite: FilterWrite | null = null;
   private readonly bitmapList: DirtyBitmap[] = [];
 
   /** @internal use graph.createNode. */
-  constructor(readonly graph: BlockGraph, config: NodeConfig) {
-    this.name = config.name;
+  constructor(readonly graph: BlockGraph, name: string, config: NodeDriverConfig) {
+    this.name = name;
     this.driver = config.driver;
     this.filterDriver = null;
     this.nullLatencyNs = 0;
@@ -188,17 +192,13 @@ export class BlockNode implements BitmapHolder {
     try {
       switch (req.op) {
         case "read":
-          if (this.readHooks.length > 0) {
-            for (const h of this.readHooks.slice()) yield* h(req, this);
-          }
+          if (this.readHooks.length > 0) for (const h of this.readHooks) yield* h(req, this);
           if (this.driver === "raw") return (yield this.device!.io(req)) as Content;
           return yield* this.doRead(req);
         case "flush":
           return yield* this.doPassive(req);
         default: {
-          if (this.hooks.length > 0) {
-            for (const h of this.hooks.slice()) yield* h(req, this);
-          }
+          if (this.hooks.length > 0) for (const h of this.hooks) yield* h(req, this);
           try {
             if (req.op !== "write") return yield* this.doPassive(req);
             if (this.device) return (yield this.device.io(req)) as number; // the hot path, one generator level less

@@ -76,22 +76,19 @@ export function guestDevicePerms(shareRw = false): { perm: number; shared: numbe
 /** A drive_add'ed BlockBackend with no device yet: QEMU 7.2 takes consistent read and shares all. */
 export const DRIVE_PERMS = { perm: PERM_CONSISTENT_READ, shared: PERM_ALL } as const;
 
-/** Permissions declared for BlockBackends and job links; node links derive theirs. */
-const declared = new WeakMap<ParentLink, LinkPerms>();
-
 /** Declares what `link` (a BlockBackend's root or a job's link) takes and shares. */
 export function setLinkPerms(link: ParentLink, perms: LinkPerms): void {
-  declared.set(link, perms);
+  link.declaredPerms = perms;
 }
 
 /** Forgets what `link` declared: it takes nothing and shares all, or derives its permissions again (a node link). */
 export function clearLinkPerms(link: ParentLink): void {
-  declared.delete(link);
+  link.declaredPerms = undefined;
 }
 
 /** What `link` declared, if anything. */
 export function linkPermsOf(link: ParentLink): LinkPerms | undefined {
-  return declared.get(link);
+  return link.declaredPerms;
 }
 
 /**
@@ -100,13 +97,12 @@ export function linkPermsOf(link: ParentLink): LinkPerms | undefined {
  * it was on a conflict.
  */
 export function changeLinkPerms(link: ParentLink, perms: LinkPerms): void {
-  const old = declared.get(link);
-  declared.set(link, perms);
+  const old = link.declaredPerms;
+  link.declaredPerms = perms;
   try {
     if (link.child) checkPermissions(link.child);
   } catch (e) {
-    if (old) declared.set(link, old);
-    else declared.delete(link);
+    link.declaredPerms = old;
     throw e;
   }
 }
@@ -131,27 +127,9 @@ export interface PendingParent {
  * `pending` counted as attached; throws the first PermissionConflict.
  */
 export function checkPermissions(start: BlockNode, pending?: PendingParent): void {
-  const memo = new Map<BlockNode, { perm: number; shared: number }>();
-  const parentsOf = (node: BlockNode): LinkPerms[] => {
-    const out = node.parentLinks.map((l) => linkPerms(l, cumulative, hasParents));
-    if (pending && pending.node === node) out.unshift(pending.perms);
-    return out;
-  };
-  const hasParents = (node: BlockNode) => node.parentLinks.length > 0 || pending?.node === node;
-  const cumulative = (node: BlockNode): { perm: number; shared: number } => {
-    let c = memo.get(node);
-    if (!c) {
-      c = { perm: 0, shared: PERM_ALL };
-      for (const p of parentsOf(node)) {
-        c.perm |= p.perm;
-        c.shared &= p.shared;
-      }
-      memo.set(node, c);
-    }
-    return c;
-  };
+  const check = new PermCheck(pending);
   for (let n: BlockNode | null = start; n; n = n.childLink?.child ?? null) {
-    const parents = parentsOf(n);
+    const parents = check.parentsOf(n);
     for (const a of parents) {
       for (const b of parents) {
         if (a === b) continue;
@@ -162,51 +140,79 @@ export function checkPermissions(start: BlockNode, pending?: PendingParent): voi
   }
 }
 
-/** What a link takes: declared for backends and jobs, derived from its parent node for backing and file links. */
-function linkPerms(
-  link: ParentLink,
-  cumulative: (n: BlockNode) => { perm: number; shared: number },
-  hasParents: (n: BlockNode) => boolean,
-): LinkPerms {
-  const d = declared.get(link);
-  if (d) return d;
-  if (!link.parentIsNode) {
-    // A BlockBackend or user that declared nothing (qemu-io's temporary one): takes nothing, shares all.
-    const name = "name" in link.parent && typeof link.parent.name === "string" && link.parent.name !== "" ? `block device '${link.parent.name}'` : "an unnamed block device";
-    return { perm: 0, shared: PERM_ALL, user: name, childName: "root" };
+/** One checkPermissions: the pending parent, and each node's cumulative permissions as its parents take them. */
+class PermCheck {
+  private readonly memo = new Map<BlockNode, { perm: number; shared: number }>();
+  constructor(private readonly pending: PendingParent | undefined) {}
+
+  /** What each user of `node` takes, newest first (the pending one first of all). */
+  parentsOf(node: BlockNode): LinkPerms[] {
+    const out: LinkPerms[] = [];
+    if (this.pending !== undefined && this.pending.node === node) out.push(this.pending.perms);
+    for (const l of node.parentLinks) out.push(this.linkPerms(l));
+    return out;
   }
-  const parent = link.parent as BlockNode;
-  const { perm, shared } = cumulative(parent);
-  const user = `node '${parent.name}'`;
-  if (parent.driver === "qcow2") {
-    // bdrv_default_perms for a COW child
-    return {
-      perm: perm & PERM_CONSISTENT_READ,
-      shared: (shared & PERM_WRITE ? PERM_WRITE | PERM_RESIZE : 0) | PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED,
-      user, childName: "backing",
-    };
+
+  private hasParents(node: BlockNode): boolean {
+    return node.parentLinks.length > 0 || this.pending?.node === node;
   }
-  // a filter: bdrv_filter_default_perms passes everything through, then the driver's adjustments
-  let p = perm, s = shared, childName = "file";
-  switch (parent.filterDriver) {
-    case "mirror_top":
-      childName = "backing";
-      break;
-    case "commit_top": // active commit's mirror_top: no consistent read above the base, writes shared
-      childName = "backing";
-      p &= ~PERM_CONSISTENT_READ;
-      s |= PERM_WRITE;
-      break;
-    case "copy-before-write":
-      // a user about to be attached counts: the backup job's own BlockBackend on the filter is what gives it parents
-      if (hasParents(parent)) {
-        if (p & PERM_WRITE) p |= PERM_CONSISTENT_READ;
-        s &= ~(PERM_WRITE | PERM_RESIZE);
+
+  /** What all users of `node` take together, and what they all share. */
+  private cumulative(node: BlockNode): { perm: number; shared: number } {
+    let c = this.memo.get(node);
+    if (!c) {
+      c = { perm: 0, shared: PERM_ALL };
+      for (const p of this.parentsOf(node)) {
+        c.perm |= p.perm;
+        c.shared &= p.shared;
       }
-      break;
-    case "copy-on-read":
-      p |= PERM_WRITE_UNCHANGED;
-      break;
+      this.memo.set(node, c);
+    }
+    return c;
   }
-  return { perm: p, shared: s, user, childName };
+
+  /** What a link takes: declared for backends and jobs, derived from its parent node for backing and file links. */
+  private linkPerms(link: ParentLink): LinkPerms {
+    const d = link.declaredPerms;
+    if (d) return d;
+    if (!link.parentIsNode) {
+      // A BlockBackend or user that declared nothing (qemu-io's temporary one): takes nothing, shares all.
+      const name = "name" in link.parent && typeof link.parent.name === "string" && link.parent.name !== "" ? `block device '${link.parent.name}'` : "an unnamed block device";
+      return { perm: 0, shared: PERM_ALL, user: name, childName: "root" };
+    }
+    const parent = link.parent as BlockNode;
+    const { perm, shared } = this.cumulative(parent);
+    const user = `node '${parent.name}'`;
+    if (parent.driver === "qcow2") {
+      // bdrv_default_perms for a COW child
+      return {
+        perm: perm & PERM_CONSISTENT_READ,
+        shared: (shared & PERM_WRITE ? PERM_WRITE | PERM_RESIZE : 0) | PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED,
+        user, childName: "backing",
+      };
+    }
+    // a filter: bdrv_filter_default_perms passes everything through, then the driver's adjustments
+    let p = perm, s = shared, childName = "file";
+    switch (parent.filterDriver) {
+      case "mirror_top":
+        childName = "backing";
+        break;
+      case "commit_top": // active commit's mirror_top: no consistent read above the base, writes shared
+        childName = "backing";
+        p &= ~PERM_CONSISTENT_READ;
+        s |= PERM_WRITE;
+        break;
+      case "copy-before-write":
+        // a user about to be attached counts: the backup job's own BlockBackend on the filter is what gives it parents
+        if (this.hasParents(parent)) {
+          if (p & PERM_WRITE) p |= PERM_CONSISTENT_READ;
+          s &= ~(PERM_WRITE | PERM_RESIZE);
+        }
+        break;
+      case "copy-on-read":
+        p |= PERM_WRITE_UNCHANGED;
+        break;
+    }
+    return { perm: p, shared: s, user, childName };
+  }
 }

@@ -45,7 +45,7 @@ import {
 } from "../scheduler/index.js";
 import { versionAt, ZERO_VERSION, type ClusterVersion, type Content } from "./content.js";
 import { IoError, type Errno } from "./errors.js";
-import { FaultRules, IO_OPS, type ActiveFault, type FaultRule, type IoOp } from "./faults.js";
+import { FaultRules, IO_OPS, isIoOp, type ActiveFault, type FaultRule, type IoOp } from "./faults.js";
 import { Waiters } from "./waiters.js";
 
 /** A latency: fixed ns, or uniform over [minNs, maxNs] drawn from the device's latency stream. */
@@ -100,13 +100,14 @@ export interface DeviceStats {
   bytesWritten: number;
 }
 
+/** The last write id stamped under each scheduler (ids are global per scheduler, starting at 1). */
 const writeIds = new WeakMap<Scheduler, { last: number }>();
 
-/** The next write id of `sim` (ids are global per scheduler, starting at 1). */
-function stampWriteId(sim: Scheduler): number {
+/** `sim`'s write-id counter, which every device of `sim` shares. */
+function writeIdCounter(sim: Scheduler): { last: number } {
   let c = writeIds.get(sim);
   if (!c) writeIds.set(sim, (c = { last: 0 }));
-  return ++c.last;
+  return c;
 }
 
 /** A request on its way through the device; the Operation a process awaits. */
@@ -159,6 +160,8 @@ export class Device {
   active = 0;
 
   private readonly sim: Scheduler;
+  /** Looked up once: a WeakMap lookup per write was a measurable part of the I/O path. */
+  private readonly writeIds: { last: number };
   private readonly latencyStream: string;
   private latencyRng: (() => number) | undefined = undefined;
   private readonly versions: (ClusterVersion | undefined)[];
@@ -173,6 +176,7 @@ export class Device {
   constructor(sim: Scheduler, config: DeviceConfig) {
     validateConfig(config);
     this.sim = sim;
+    this.writeIds = writeIdCounter(sim);
     this.name = config.name;
     this.sizeBytes = config.sizeBytes;
     this.clusterSizeBytes = config.clusterSizeBytes;
@@ -182,7 +186,7 @@ export class Device {
     this.readLatencyNs = config.readLatencyNs;
     this.writeLatencyNs = config.writeLatencyNs;
     this.latencyStream = config.latencyStream ?? `disk/${config.name}/latency`;
-    this.versions = new Array<ClusterVersion | undefined>(this.clusters).fill(undefined);
+    this.versions = new Array<ClusterVersion | undefined>(this.clusters); // holes read as undefined: never written
     this.faults = new FaultRules(config.name);
     for (const f of config.faults ?? []) this.faults.add(f);
     this.label = `device ${config.name}`;
@@ -202,7 +206,7 @@ export class Device {
   /** Builds the Operation for `req` after validating it (for callers that await it themselves). */
   request(req: IoRequest): Operation {
     const op = req.op;
-    if (!IO_OPS.includes(op)) throw new TypeError(`device "${this.name}": op must be one of ${IO_OPS.join(", ")}, got ${JSON.stringify(op)}`);
+    if (!isIoOp(op)) throw new TypeError(`device "${this.name}": op must be one of ${IO_OPS.join(", ")}, got ${JSON.stringify(op)}`);
     if (typeof req.issuer !== "string") throw new TypeError(`device "${this.name}": ${op} needs an issuer label (a string)`);
     if (op === "flush") return new DeviceOp(this, op, 0, 0, req.issuer, undefined);
     const offset = req.offset ?? NaN, bytes = req.bytes ?? NaN;
@@ -332,7 +336,7 @@ export class Device {
       case "write": {
         let id = 0;
         if (r.data === undefined) {
-          id = stampWriteId(sim);
+          id = ++this.writeIds.last;
           this.stamp(r.offset, r.bytes, { writeId: id, writer: r.issuer });
         } else {
           this.copy(r.offset, r.bytes, r.data);
