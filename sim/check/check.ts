@@ -7,7 +7,7 @@
  * run has the same trace hash as an unchecked one) and every block event
  * (graph.observe). Observers never change the simulation.
  */
-import type { RunResult, TraceRecord } from "../scheduler/index.js";
+import type { RunResult, TraceRecord, UnhashedRunResult } from "../scheduler/index.js";
 import { INVARIANTS, invariantByName } from "./invariants.js";
 import { formatTime } from "../scheduler/time.js";
 import type { CheckViolation, Invariant, Monitor, World } from "./types.js";
@@ -16,7 +16,7 @@ export interface RunCheck {
   /** What step invariants found so far, in order. */
   readonly violations: readonly CheckViolation[];
   /** Runs the end-of-run properties, detaches, and returns every violation (step ones first, then end ones). */
-  finish(result: RunResult): CheckViolation[];
+  finish(result: RunResult | UnhashedRunResult): CheckViolation[];
 }
 
 /** Names or invariant objects; default: all of INVARIANTS. */

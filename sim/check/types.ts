@@ -7,7 +7,7 @@ import type { BlockEvent, BlockGraph } from "../block/index.js";
 import type { JobManager } from "../jobs/manager.js";
 import type { Violation } from "../jobs/violation.js";
 import type { TranscriptEntry } from "../qmp/types.js";
-import type { RunResult, Scheduler, TraceRecord } from "../scheduler/index.js";
+import type { RunResult, Scheduler, TraceRecord, UnhashedRunResult } from "../scheduler/index.js";
 
 /** What the checker observes: one simulated QEMU (a `Qemu` from sim/qmp is one). */
 export interface World {
@@ -40,7 +40,7 @@ export interface Monitor {
   kinds?: readonly string[];
   onRecord?(r: TraceRecord): void;
   onBlock?(ev: BlockEvent): void;
-  end?(result: RunResult): void;
+  end?(result: RunResult | UnhashedRunResult): void;
 }
 
 export interface Invariant {

@@ -8,7 +8,7 @@
 import { guestDevicePerms, startGuest, type BlockBackend, type BlockNode } from "../block/index.js";
 import type { FaultRule } from "../disk/index.js";
 import { INVARIANTS, type CheckViolation, type InvariantSelection } from "../check/index.js";
-import { runWorld, type RunOutcome } from "../harness/run.js";
+import { runWorld, type Driver, type RunOutcome } from "../harness/run.js";
 import { createWorld, type World } from "../harness/world.js";
 import type { Qemu } from "../qmp/qemu.js";
 import type { QmpResponse } from "../qmp/types.js";
@@ -53,6 +53,8 @@ export interface ModelRunOptions {
   /** Skip the liveness phase (no healing; jobs-conclude is then not meaningful). */
   noHeal?: boolean;
   trace?: boolean;
+  /** Compute the trace hash (default true); false where nobody reads it, and the result's hash is then undefined. */
+  hash?: boolean;
   /** Watches the world before it runs (a replay's timeline records its events); must not change it. */
   observe?: (world: World) => void;
   /** Told of every command of the safety phase with the virtual times it was sent and answered. */
@@ -75,8 +77,19 @@ export interface ModelRun {
   trace?: TraceRecord[];
 }
 
-/** Runs one fuzz scenario once; never throws for a broken invariant (the result lists it). */
-export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): ModelRun {
+/** A run made with `hash: false` (a campaign's runs: a failing case is run again, hashed, for its replay file). */
+export type UnhashedModelRun = Omit<ModelRun, "hash"> & {
+  /** Not computed. */
+  hash: undefined;
+};
+
+/**
+ * Runs one fuzz scenario once; never throws for a broken invariant (the
+ * result lists it). With `hash: false` the trace hash is not computed.
+ */
+export function runModel(model: FuzzScenario, opts: ModelRunOptions & { hash: false }): UnhashedModelRun;
+export function runModel(model: FuzzScenario, opts?: ModelRunOptions & { hash?: true }): ModelRun;
+export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): ModelRun | UnhashedModelRun {
   const world = createWorld({
     profile: opts.profile ?? "current", seed: opts.seed ?? 0, ...(opts.strategy ? { strategy: opts.strategy } : {}),
     limits: { timeNs: model.maxTimeNs ?? 60e9, steps: 5_000_000 }, trace: opts.trace ?? false,
@@ -100,12 +113,13 @@ export function runModel(model: FuzzScenario, opts: ModelRunOptions = {}): Model
     }
     return b;
   };
-  const r = runWorld(world, {
+  const driver: Driver = {
     name: "client",
     heal: !opts.noHeal,
     onHealCommand: (execute, _args, response) => responses.push({ execute, response }),
     safety: () => safety(world, model, opts, responses, backendFor),
-  });
+  };
+  const r = opts.hash === false ? runWorld(world, driver, { hash: false }) : runWorld(world, driver);
   return { violations: r.violations, outcome: r.outcome, hash: r.hash, choices: r.choices, endTimeNs: r.endTimeNs, steps: r.kernelSteps, responses, events, ...(r.trace ? { trace: r.trace } : {}) };
 }
 

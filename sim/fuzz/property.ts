@@ -16,7 +16,7 @@ import { formatDuration, formatTime } from "../scheduler/index.js";
 import { scenario as scenarioArb, schedule as scheduleArb, type ScenarioOptions } from "./arbitraries.js";
 import { describeOutcome } from "../harness/run.js";
 import { PickListStrategy } from "../harness/strategy.js";
-import { runModel, type FuzzScenario, type ModelRun } from "./model.js";
+import { runModel, type FuzzScenario, type UnhashedModelRun } from "./model.js";
 import { fuzzReport } from "./report.js";
 
 export interface FuzzOptions {
@@ -29,11 +29,11 @@ export interface FuzzOptions {
   scenarios?: fc.Arbitrary<FuzzScenario>;
   scenarioOptions?: ScenarioOptions;
   /** Extra property over each run; return false or throw to fail it. */
-  property?: (run: ModelRun, scenario: FuzzScenario) => boolean | void;
+  property?: (run: UnhashedModelRun, scenario: FuzzScenario) => boolean | void;
   /** Where a failure's replay file goes (default: `blocksim-fuzz-<seed>.replay.json` in the working directory). */
   replayFile?: string;
   /** Called after every run (progress). */
-  onRun?: (run: ModelRun) => void;
+  onRun?: (run: UnhashedModelRun) => void;
   /**
    * Stop after this much wall time (fast-check's interruptAfterTimeLimit).
    * Only the CLI's --time uses it: how far a run gets then depends on the
@@ -56,7 +56,7 @@ export interface FuzzFailure {
 export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
   const seed = opts.seed ?? 42, profile = opts.profile ?? "current";
   const arb = opts.scenarios ?? scenarioArb(opts.scenarioOptions);
-  const run = (sc: FuzzScenario, picks: number[]) => runModel(sc, { profile, strategy: new PickListStrategy(picks), invariants: opts.invariants });
+  const run = (sc: FuzzScenario, picks: number[]) => runModel(sc, { profile, strategy: new PickListStrategy(picks), invariants: opts.invariants, hash: false });
   const prop = fc.property(arb, scheduleArb(), (sc, picks) => {
     const r = run(sc, picks);
     opts.onRun?.(r);

@@ -80,16 +80,28 @@ export interface HarnessRun {
   trace?: TraceRecord[];
 }
 
+/** A run made with `hash: false`: its trace hash was not computed. */
+export type UnhashedHarnessRun = Omit<HarnessRun, "hash"> & {
+  /** Not computed (the run was made with `hash: false`). */
+  hash: undefined;
+};
+
 /** Builds the world from `spec` and runs it through `driver`. */
 export function run(spec: WorldSpec, driver: Driver): HarnessRun {
   return runWorld(createWorld(spec), driver);
 }
 
-/** Runs an already built world (whose scheduler has not run) through `driver`. */
-export function runWorld(world: World, driver: Driver): HarnessRun {
+/**
+ * Runs an already built world (whose scheduler has not run) through `driver`.
+ * With `hash: false` the trace hash is not computed (Scheduler.runUnhashed),
+ * for runs whose hash nobody reads.
+ */
+export function runWorld(world: World, driver: Driver): HarnessRun;
+export function runWorld(world: World, driver: Driver, opts: { hash: false }): UnhashedHarnessRun;
+export function runWorld(world: World, driver: Driver, opts?: { hash: false }): HarnessRun | UnhashedHarnessRun {
   const { sim } = world;
   sim.spawn(driver.name ?? "harness", drive(world, driver));
-  const result = sim.run();
+  const result = opts?.hash === false ? sim.runUnhashed() : sim.run();
   const proc = world.qemu.process;
   const outcome = runOutcome(result.outcome, proc.exit, proc.endedAtNs ?? result.endTimeNs);
   const all = world.check.finish(result);

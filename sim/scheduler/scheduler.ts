@@ -69,6 +69,12 @@ export interface RunResult {
   trace?: TraceRecord[];
 }
 
+/** What `runUnhashed()` gives: a run whose trace hash was not computed. */
+export type UnhashedRunResult = Omit<RunResult, "hash"> & {
+  /** Not computed: the run was made by runUnhashed(). */
+  hash: undefined;
+};
+
 /** A callback scheduled at a virtual time (an I/O completion, a timer). */
 export interface Timer {
   readonly label: string;
@@ -184,7 +190,8 @@ export class Scheduler implements OperationHost {
   /** Steps per process name once the Zeno bound is reached. */
   private spinCounts: Map<string, number> | undefined = undefined;
   private readonly choices: ChoiceLog = [];
-  private readonly hasher = new TraceHash();
+  /** Undefined once runUnhashed() turned hashing off. */
+  private hasher: TraceHash | undefined = new TraceHash();
   private readonly trace: TraceRecord[] | undefined;
   private outcome: Outcome | undefined = undefined;
   private ran = false;
@@ -423,8 +430,8 @@ export class Scheduler implements OperationHost {
     if (!e.pending) return;
     this.removeReady(e.slot);
     this.steps++;
-    this.hasher.int(this.now);
-    this.hasher.word(-e.owner - 1);
+    this.hasher?.int(this.now);
+    this.hasher?.word(-e.owner - 1);
     const outer = this.current;
     this.current = undefined;
     try {
@@ -487,8 +494,8 @@ export class Scheduler implements OperationHost {
     if (p.state !== "ready" || this.current === p) return false;
     this.removeReady(p.slot);
     const outer = this.current;
-    this.hasher.word(0x3e7e);
-    this.hasher.word(p.id);
+    this.hasher?.word(0x3e7e);
+    this.hasher?.word(p.id);
     this.steps++;
     this.step(p);
     this.current = outer;
@@ -525,7 +532,7 @@ export class Scheduler implements OperationHost {
     const outerStep = this.loopStep;
     this.current = undefined; // the poll is the main loop: its callbacks run outside any process
     this.polls.push(what);
-    this.hasher.word(0x9011);
+    this.hasher?.word(0x9011);
     this.record("sched", "poll", { what, depth: this.polls.length });
     try {
       this.loop(cond, opts.onKick === true);
@@ -591,15 +598,17 @@ export class Scheduler implements OperationHost {
   /** How many records were made so far (the index the next one gets). */
   records = 0;
 
-  /** Adds an observable record: hashed always, kept when tracing. `data` must be plain JSON. */
+  /** Adds an observable record: hashed (unless the run is unhashed), kept when tracing. `data` must be plain JSON. */
   record(src: string, kind: string, data?: Record<string, unknown>): void {
     this.records++;
     const h = this.hasher;
-    h.word(0x7ec0);
-    h.int(this.now);
-    h.str(src);
-    h.str(kind);
-    if (data !== undefined) h.value(data);
+    if (h !== undefined) {
+      h.word(0x7ec0);
+      h.int(this.now);
+      h.str(src);
+      h.str(kind);
+      if (data !== undefined) h.value(data);
+    }
     if (this.trace) this.trace.push(data === undefined ? { t: this.now, src, kind } : { t: this.now, src, kind, data });
   }
 
@@ -619,6 +628,20 @@ export class Scheduler implements OperationHost {
     this.ran = true;
     this.loopCatchingDivergence();
     return this.result();
+  }
+
+  /**
+   * Like run(), without computing the trace hash (hashing is ~7 % of a fuzz
+   * run): for runs whose hash nobody reads, such as a fuzz campaign's passing
+   * runs (a failing case is run again, hashed, for its replay file).
+   * Everything else — outcome, steps, choices, records, trace — is the same.
+   */
+  runUnhashed(): UnhashedRunResult {
+    if (this.ran) throw new Error("Scheduler.runUnhashed() may be called only once, and not after run() or advanceTo()");
+    this.ran = true;
+    this.hasher = undefined;
+    this.loopCatchingDivergence();
+    return this.resultWith(undefined);
   }
 
   /**
@@ -646,13 +669,17 @@ export class Scheduler implements OperationHost {
 
   /** What the run gave so far: outcome (ok while it goes on), time, steps, choices, hash, trace. */
   result(): RunResult {
-    const outcome = this.outcome ?? { kind: "ok" };
+    if (this.hasher === undefined) throw new Error("Scheduler.result(): this run is unhashed (runUnhashed), it has no trace hash");
+    return this.resultWith(this.hasher.hex());
+  }
+
+  private resultWith<H extends string | undefined>(hash: H): Omit<RunResult, "hash"> & { hash: H } {
     return {
-      outcome,
+      outcome: this.outcome ?? { kind: "ok" },
       endTimeNs: this.now,
       steps: this.steps,
       choices: this.choices,
-      hash: this.hasher.hex(),
+      hash,
       ...(this.trace ? { trace: this.trace } : {}),
     };
   }
@@ -780,12 +807,11 @@ export class Scheduler implements OperationHost {
         this.observer!.observe(this.now, this.steps);
       }
       if (round > 0) round--;
-      hasher.int(this.now);
       if (e instanceof Proc) {
-        hasher.word(e.id);
+        if (hasher !== undefined) { hasher.int(this.now); hasher.word(e.id); }
         this.step(e);
       } else {
-        hasher.word(-e.owner - 1);
+        if (hasher !== undefined) { hasher.int(this.now); hasher.word(-e.owner - 1); }
         this.fire(e);
       }
     }

@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { main, type Io } from "../../cli/main.js";
 import { fuzz, fuzzCheck, runModel, scenario, schedule, type FuzzScenario } from "../../sim/fuzz/index.js";
+import { PickListStrategy } from "../../sim/harness/strategy.js";
 
 const dir = mkdtempSync(join(tmpdir(), "blocksim-fuzz-test-"));
 
@@ -52,6 +53,16 @@ describe("the scenario arbitrary", () => {
     }
     for (const k of ["sync incremental", "sync bitmap", "block-dirty-bitmap-add", "block-dirty-bitmap-clear", "block-dirty-bitmap-remove", "blockdev-backup", "blockdev-mirror", "block-stream", "block-commit", "transaction", "job-pause", "job-resume", "job-cancel", "block-job-cancel", "job-complete", "block-job-set-speed", "drain", "guest"]) {
       expect(kinds, k).toContain(k);
+    }
+  });
+
+  it("a run with hash: false (as a campaign makes them) is the same run without its trace hash", () => {
+    for (const [sc, picks] of fc.sample(fc.tuple(scenario(), schedule()), { seed: 11, numRuns: 20 })) {
+      const hashed = runModel(sc, { strategy: new PickListStrategy(picks) });
+      const unhashed = runModel(sc, { strategy: new PickListStrategy(picks), hash: false });
+      expect(hashed.hash).toMatch(/^[0-9a-f]{16}$/);
+      expect(unhashed.hash).toBeUndefined();
+      expect({ ...unhashed, hash: hashed.hash }).toEqual(hashed);
     }
   });
 

@@ -151,3 +151,10 @@ export function runWorld(world: World, opts: SchedulerOptions) {
   load(sim, world);
   return { sim, r: sim.run() };
 }
+
+/** The same, run with runUnhashed(). */
+export function runWorldUnhashed(world: World, opts: SchedulerOptions) {
+  const sim = new Scheduler({ maxSteps: 20_000, ...opts });
+  load(sim, world);
+  return { sim, r: sim.runUnhashed() };
+}

@@ -10,7 +10,7 @@ import {
   type RunResult,
   type Strategy,
 } from "../../sim/scheduler/index.js";
-import { runWorld, type World, worldArb } from "./programs.js";
+import { runWorld, runWorldUnhashed, type World, worldArb } from "./programs.js";
 
 const SEED = 42;
 const RUNS = 300;
@@ -81,6 +81,19 @@ describe("properties of random process programs", () => {
         explain(setup, a, () => expect(comparable(b)).toEqual(comparable(a)));
       }),
       { seed: SEED, numRuns: RUNS },
+    );
+  });
+
+  it("a run made with runUnhashed() is the same run (outcome, steps, choices, trace), with no hash", () => {
+    fc.assert(
+      fc.property(worldArb, setupArb, (world, setup) => {
+        const a = runWorld(world, { seed: setup.seed, strategy: makeStrategy(setup), trace: true }).r;
+        const { sim, r: b } = runWorldUnhashed(world, { seed: setup.seed, strategy: makeStrategy(setup), trace: true });
+        expect(b.hash).toBeUndefined();
+        explain(setup, a, () => expect(comparable({ ...b, hash: a.hash })).toEqual(comparable(a)));
+        expect(() => sim.result()).toThrow(/unhashed/);
+      }),
+      { seed: SEED, numRuns: 100 },
     );
   });
 
