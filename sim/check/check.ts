@@ -28,37 +28,39 @@ export type InvariantSelection = readonly (string | Invariant)[];
  */
 export function checkRun(world: World, invariants: InvariantSelection = INVARIANTS): RunCheck {
   const chosen = invariants.map((i) => (typeof i === "string" ? invariantByName(i) : i));
+  const plan = isLibrary(chosen) ? LIBRARY_PLAN : planFor(chosen);
   const violations: CheckViolation[] = [];
-  const monitors: Monitor[] = chosen.map((inv) =>
-    inv.attach({
+  const monitors: Monitor[] = chosen.map((inv) => {
+    const m = inv.attach({
       world,
       report(v) {
         violations.push({ invariant: inv.name, timeNs: v.timeNs ?? world.sim.now, ...(v.job !== undefined ? { job: v.job } : {}), detail: v.detail, ...(v.state ? { state: v.state } : {}) });
       },
-    }),
-  );
-  const onRecord = monitors.filter((m) => m.onRecord);
-  const onBlock = monitors.filter((m) => m.onBlock);
+    });
+    if (m.onBlock !== undefined && inv.blockEvents === undefined) throw new Error(`invariant '${inv.name}': its monitor has onBlock, but the invariant names no blockEvents`);
+    return m;
+  });
   const sim = world.sim;
   const original = sim.record;
   let active = true;
-  if (onRecord.length > 0) {
-    // Per kind, the monitors that want it, in attach order (so violations keep their order).
-    const byKind = new Map<string, Monitor[]>();
+  if (plan.byKind.size > 0 || plan.everyKind.length > 0) {
     // Through a local: a function literal stored straight into a property is allocated in V8's old
     // generation, and its context (the monitors, the whole world) then outlived the run (sim/qmp/qemu.ts).
     const record = function (this: typeof sim, src: string, kind: string, data?: Record<string, unknown>): void {
       original.call(this, src, kind, data);
-      if (!active) return;
-      let list = byKind.get(kind);
-      if (list === undefined) byKind.set(kind, (list = onRecord.filter((m) => m.kinds === undefined || m.kinds.includes(kind))));
-      if (list.length === 0) return;
+      const list = plan.byKind.get(kind) ?? plan.everyKind;
+      if (list.length === 0 || !active) return;
       const r: TraceRecord = data === undefined ? { t: sim.now, src, kind } : { t: sim.now, src, kind, data };
-      for (const m of list) m.onRecord!(r);
+      for (const i of list) monitors[i].onRecord?.(r);
     };
     sim.record = record;
   }
-  const unobserve = onBlock.length > 0 ? world.graph.observe((ev) => { if (active) for (const m of onBlock) m.onBlock!(ev); }) : () => {};
+  const unobserve = plan.byBlockEvent.size > 0
+    ? world.graph.observe((ev) => {
+      const list = plan.byBlockEvent.get(ev.type);
+      if (list !== undefined && active) for (const i of list) monitors[i].onBlock?.(ev);
+    })
+    : () => {};
   return {
     violations,
     finish(result) {
@@ -69,6 +71,45 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
       return violations;
     },
   };
+}
+
+/**
+ * Which of a selection's invariants (by index) get each record kind and each
+ * block event type, in selection order (so violations keep their order).
+ * Made from the invariants' declarations alone: a record of a kind none of
+ * them names costs one lookup, and builds no TraceRecord.
+ */
+interface Plan {
+  readonly byKind: ReadonlyMap<string, readonly number[]>;
+  /** For a kind no invariant names: the invariants that name no kinds (they get every kind). */
+  readonly everyKind: readonly number[];
+  readonly byBlockEvent: ReadonlyMap<string, readonly number[]>;
+}
+
+function planFor(invariants: readonly Invariant[]): Plan {
+  const byKind = new Map<string, number[]>(), everyKind: number[] = [], byBlockEvent = new Map<string, number[]>();
+  for (const inv of invariants) {
+    for (const k of inv.kinds ?? []) byKind.set(k, []);
+    for (const t of inv.blockEvents ?? []) byBlockEvent.set(t, []);
+  }
+  invariants.forEach((inv, i) => {
+    if (inv.kinds === undefined) {
+      everyKind.push(i);
+      for (const list of byKind.values()) list.push(i);
+    } else for (const k of new Set(inv.kinds)) byKind.get(k)!.push(i);
+    for (const t of new Set(inv.blockEvents)) byBlockEvent.get(t)!.push(i);
+  });
+  return { byKind, everyKind, byBlockEvent };
+}
+
+/** The library's plan, made once: INVARIANTS and their declarations are frozen. */
+const LIBRARY_PLAN = planFor(INVARIANTS);
+
+/** Whether `chosen` is the whole library in its order (what fuzz runs check). */
+function isLibrary(chosen: readonly Invariant[]): boolean {
+  if (chosen.length !== INVARIANTS.length) return false;
+  for (let i = 0; i < chosen.length; i++) if (chosen[i] !== INVARIANTS[i]) return false;
+  return true;
 }
 
 /** One line per violation, for reports and failure messages; its moment counts from the start of the run. */

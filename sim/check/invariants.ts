@@ -35,8 +35,8 @@ function jobOf(label: string): string | undefined {
 function coreRule(name: string, description: string, source?: string): Invariant {
   return {
     name, description, when: "step", source,
+    kinds: ["violation"],
     attach: (ctx) => ({
-      kinds: ["violation"],
       onRecord(r) {
         if (r.src === "check" && r.kind === "violation" && r.data?.invariant === name) {
           ctx.report({ job: String(r.data.job), detail: String(r.data.detail), state: { reportedBy: "job core" } });
@@ -68,10 +68,10 @@ const legalTransitions: Invariant = {
   description: "every job status change is one QEMU's JobSTT allows, and starts from the status the job was in",
   when: "step",
   source: "qemu job.c JobSTT",
+  kinds: ["failure", "status"],
   attach(ctx) {
     const last = new Map<string, JobStatus>();
     return {
-      kinds: ["failure", "status"],
       onRecord(r) {
         if (r.src === "sched" && r.kind === "failure" && String(r.data?.error).startsWith("IllegalTransition")) {
           ctx.report({ detail: String(r.data?.error), state: { process: r.data?.process } });
@@ -94,9 +94,9 @@ const noUseAfterFree: Invariant = {
   description: "nothing touches a job after its last reference was dropped",
   when: "step",
   source: "qemu job.c job_unref",
+  kinds: ["failure"],
   attach(ctx) {
     return {
-      kinds: ["failure"],
       onRecord(r) {
         if (r.src === "sched" && r.kind === "failure" && /use after free/.test(String(r.data?.error))) {
           ctx.report({ detail: String(r.data?.error), state: { process: r.data?.process } });
@@ -110,9 +110,9 @@ const noCrash: Invariant = {
   name: "no-crash",
   description: "the simulated QEMU never aborts: no assertion or exception inside the simulation (illegal transitions and use-after-free have their own names)",
   when: "step",
+  kinds: ["failure"],
   attach(ctx) {
     return {
-      kinds: ["failure"],
       onRecord(r) {
         if (r.src !== "sched" || r.kind !== "failure") return;
         const error = String(r.data?.error);
@@ -127,10 +127,10 @@ const noCrash: Invariant = {
 function jobIo(name: string, description: string, bad: (status: JobStatus | "freed" | undefined, world: World, job: string) => string | undefined): Invariant {
   return {
     name, description, when: "step",
+    kinds: [...StatusTable.KINDS, "io"],
     attach(ctx) {
       const table = new StatusTable();
       return {
-        kinds: [...StatusTable.KINDS, "io"],
         onRecord(r) {
           table.onRecord(r);
           if (r.kind !== "io") return;
@@ -166,7 +166,10 @@ const jobIoInDrainedSection: Invariant = {
   description: "no request issued by a job completes on a node inside an established drained section (or drain-all)",
   when: "step",
   source: "qemu block/io.c bdrv_drained_begin",
+  kinds: ["io"],
+  blockEvents: ["drained", "drained-end", "drain-all", "drain-all-end"],
   attach(ctx) {
+    /** Established sections per node; a node leaves the map when its last one ends. */
     const established = new Map<BlockNode, number>();
     let all = 0;
     return {
@@ -174,11 +177,11 @@ const jobIoInDrainedSection: Invariant = {
         if (ev.type === "drained") established.set(ev.node, (established.get(ev.node) ?? 0) + 1);
         else if (ev.type === "drained-end") {
           const n = established.get(ev.node) ?? 0;
-          if (n > 0) established.set(ev.node, n - 1);
+          if (n > 1) established.set(ev.node, n - 1);
+          else established.delete(ev.node);
         } else if (ev.type === "drain-all") all++;
         else if (ev.type === "drain-all-end" && all > 0) all--;
       },
-      kinds: ["io"],
       onRecord(r) {
         if (r.kind !== "io") return;
         const job = jobOf(String(r.data?.issuer ?? ""));
@@ -187,6 +190,7 @@ const jobIoInDrainedSection: Invariant = {
           ctx.report({ job, detail: `${String(r.data?.op)} on ${r.src} inside a drain-all section`, state: { device: r.src, drainAll: all } });
           return;
         }
+        if (established.size === 0) return; // most I/O happens outside any section: no node lookup
         for (const node of nodesOnDevice(ctx.world, r.src)) {
           const n = established.get(node) ?? 0;
           if (n > 0) ctx.report({ job, detail: `${String(r.data?.op)} on ${r.src} while node '${node.name}' is drained`, state: { device: r.src, node: node.name, sections: n, quiesce: node.quiesceCount } });
@@ -216,20 +220,29 @@ const jobExitInDrainedSection: Invariant = {
   description: "a drained section settles only once every job it pauses has no completion (job_exit) pending: else the job completes, changing the graph, inside the section",
   when: "step",
   source: "qemu b5a7a05735 (blockjob.c child_job_drained_poll, job.c job_co_entry)",
+  kinds: [],
+  blockEvents: ["drained", "drain-all"],
   attach(ctx) {
-    const check = (drained: Set<BlockNode> | undefined, where: string) => {
+    /** `section`: the drained node, or undefined for drain-all. */
+    const check = (section: BlockNode | undefined) => {
+      let drained: Set<BlockNode> | undefined; // the nodes the section quiesces, found once a job needs them
       for (const job of ctx.world.jm.jobs) {
         if (job.freed || !job.deferredToMainLoop || !job.busy) continue;
         const nodes = (job.driver as { nodes?: { nodes(): BlockNode[] } }).nodes?.nodes() ?? [];
-        const hit = drained === undefined ? nodes[0] : nodes.find((n) => drained.has(n));
+        let hit: BlockNode | undefined;
+        if (section === undefined) hit = nodes[0];
+        else {
+          const quiesced = (drained ??= withAncestors(section));
+          hit = nodes.find((n) => quiesced.has(n));
+        }
+        const where = section === undefined ? "a drain-all section" : `a drained section on node '${section.name}'`;
         if (hit !== undefined) ctx.report({ job: job.name, detail: `${where} settled while job '${job.name}' (on node '${hit.name}') had its completion pending`, state: { node: hit.name, status: job.status } });
       }
     };
     return {
-      kinds: [],
       onBlock(ev) {
-        if (ev.type === "drained") check(withAncestors(ev.node), `a drained section on node '${ev.node.name}'`);
-        else if (ev.type === "drain-all") check(undefined, "a drain-all section");
+        if (ev.type === "drained") check(ev.node);
+        else if (ev.type === "drain-all") check(undefined);
       },
     };
   },
@@ -240,12 +253,12 @@ const eventsMatchStates: Invariant = {
   description: "JOB_STATUS_CHANGE follows each status change of a named job, in order; BLOCK_JOB_READY only in ready; BLOCK_JOB_COMPLETED/CANCELLED once, before concluded",
   when: "step",
   source: "qemu job.c job_state_transition, job_event_*; conformance recordings",
+  kinds: ["status", "JOB_STATUS_CHANGE", "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
   attach(ctx) {
     const expected: { job: string; status: string }[] = [];
     const status = new Map<string, string>();
     const finished = new Set<string>();
     return {
-      kinds: ["status", "JOB_STATUS_CHANGE", "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status") {
@@ -289,10 +302,10 @@ const jobsConclude: Invariant = {
   name: "jobs-conclude",
   description: "liveness: at the end every job has concluded, unless the user paused it or it waits for the user (ready, pending with auto-finalize off, a sync=none backup); the run ends without deadlock or budget",
   when: "end",
+  kinds: StatusTable.KINDS,
   attach(ctx) {
     const table = new StatusTable();
     return {
-      kinds: StatusTable.KINDS,
       onRecord: (r) => table.onRecord(r),
       end(result) {
         const stuck: { job: string; s: string; pauseCount: number; busy: boolean; paused: boolean }[] = [];
@@ -325,11 +338,11 @@ const txnAllOrNothing: Invariant = {
   description: "members of one job transaction all commit or all abort: none completes successfully while another is cancelled or fails",
   when: "step",
   source: "qemu job.c job_txn_apply, job_completed_txn_abort",
+  kinds: ["status", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
   attach(ctx) {
     const txnOf = new Map<string, number>();
     const outcome = new Map<number, Map<string, "ok" | "aborted">>();
     return {
-      kinds: ["status", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status") {
@@ -381,10 +394,10 @@ const backupPointInTime: Invariant = {
   description: "when a backup completes successfully its target holds the source exactly as it was at job start (sync=top or an incremental one: in the clusters it chose at creation)",
   when: "step",
   source: "qemu block/backup.c, block/copy-before-write.c",
+  kinds: ["status", "BLOCK_JOB_COMPLETED"],
   attach(ctx) {
     const backups = new Map<string, BackupDriver>();
     return {
-      kinds: ["status", "BLOCK_JOB_COMPLETED"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status" && r.data?.to === "created") backups.delete(job); // ids are reused once dismissed
@@ -419,6 +432,7 @@ const backupBitmapSettled: Invariant = {
   description: "when a backup that froze a dirty bitmap ends, the bitmap is unfrozen and holds what QEMU leaves: the writes made meanwhile, plus what it held before unless the job succeeded (bitmap-mode on-success) or bitmap-mode is always (then only the clusters not copied)",
   when: "step",
   source: "qemu block/backup.c backup_cleanup_sync_bitmap, block/dirty-bitmap.c",
+  kinds: ["status", "io", "fault"],
   attach(ctx) {
     interface Watch { driver: BackupDriver; before: number[]; written: Set<number> | undefined; device: string | undefined }
     const watched = new Map<string, Watch>();
@@ -427,7 +441,6 @@ const backupBitmapSettled: Invariant = {
       for (let c = Math.floor(offset / g); c <= Math.floor((offset + bytes - 1) / g); c++) w.written!.add(c);
     };
     return {
-      kinds: ["status", "io", "fault"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status" && r.data?.to === "created") watched.delete(job);
@@ -483,11 +496,11 @@ const mirrorPivotContent: Invariant = {
   description: "when a mirror (or active commit) pivots, its target holds exactly what the source held at that moment, except where the source reads through to a backing node that another user wrote meanwhile (QEMU's mirror tracks writes through the source only: goldens/perm_detached_top_mirror)",
   when: "step",
   source: "qemu block/mirror.c mirror_exit_common",
+  kinds: ["status", "pivot"],
   attach(ctx) {
     /** What each mirror's source read through to below itself when the job started. */
     const below = new Map<MirrorDriver, Content | null>();
     return {
-      kinds: ["status", "pivot"],
       onRecord(r) {
         const job = jobOf(r.src);
         if (job === undefined) return;
@@ -525,12 +538,12 @@ const cancelHonoured: Invariant = {
   description: "a job cancelled before it was ready ends with BLOCK_JOB_CANCELLED (or an error), never a plain BLOCK_JOB_COMPLETED",
   when: "step",
   source: "qemu eb36639f7b; qapi block-job-cancel",
+  kinds: ["status", "BLOCK_JOB_COMPLETED"],
   attach(ctx) {
     // The status a job had at the first record after it was cancelled: its status at the cancel, or — when that
     // record is its own status change (a cancelled paused job resuming at once) — the status it changed to.
     const firstRecordStatus = new Map<object, string>();
     return {
-      kinds: ["status", "BLOCK_JOB_COMPLETED"],
       onRecord(r) {
         if (r.kind === "status") {
           const at = ctx.world.sim.records - 1;
@@ -555,9 +568,9 @@ const opBlockersHonoured: Invariant = {
   description: "no job writes a node that another live job holds (its target, intermediates or filter): the op blockers keep jobs apart",
   when: "step",
   source: "qemu fbe40ff780 (op blockers), block_job_add_bdrv",
+  kinds: ["io"],
   attach(ctx) {
     return {
-      kinds: ["io"],
       onRecord(r) {
         if (r.kind !== "io" || r.data?.op === "read") return;
         const issuer = String(r.data?.issuer ?? "");
@@ -633,6 +646,7 @@ const rateLimitHonoured: Invariant = {
   description: "a rate-limited job never copies faster than its speed: between two of its copies at one speed, at most speed x the time between them plus one 100 ms slice's quota (stream, commit and mirror: counted afresh after an early wake, which QEMU 7.2 lets them use, fixed in 8.1; a READY mirror is not paced in 7.2); after block-job-set-speed one more quota, as the limiter keeps the slice in force",
   when: "step",
   source: "qemu include/qemu/ratelimit.h, blockjob.c block_job_ratelimit_get_delay; 8.1 'blockjob: Adhere to rate limit even when reentered early'",
+  kinds: ["status"],
   attach(ctx) {
     const checked = new WeakSet<Job>();
     const check = (job: Job) => {
@@ -642,7 +656,6 @@ const rateLimitHonoured: Invariant = {
       if (v) ctx.report({ job: job.name, ...v });
     };
     return {
-      kinds: ["status"],
       onRecord(r) {
         if (r.kind !== "status" || r.data?.to !== "concluded") return;
         const id = jobOf(r.src), job = id === undefined ? undefined : ctx.world.jm.get(id);
@@ -660,11 +673,11 @@ const pauseAtPausePoint: Invariant = {
   description: "a pause takes effect at the job's next pause point: a job asked to pause while it sits in a sleep or yield (both pause points) is entered at once, never left to sleep on until its timer",
   when: "step",
   source: "qemu job.c job_pause (job_enter), job_sleep_ns, job_pause_point",
+  // after each reply (job-pause, a drain step) and each status change, the state has settled
+  kinds: ["return", "status"],
   attach(ctx) {
     const reported = new WeakSet<Job>();
     return {
-      // after each reply (job-pause, a drain step) and each status change, the state has settled
-      kinds: ["return", "status"],
       onRecord(r) {
         if (r.kind !== "status" && !(r.kind === "return" && r.src === "qmp")) return;
         for (const job of ctx.world.jm.jobs) {
@@ -755,10 +768,10 @@ const completeNotCancelled: Invariant = {
   description: "a job whose job-complete (or block-job-complete) was accepted never ends in BLOCK_JOB_CANCELLED unless a hard cancel (job-cancel, block-job-cancel force, or without force outside READY/STANDBY, quit) came after it",
   when: "step",
   source: "qemu job.c job_complete, job_cancel (force), mirror_complete",
+  kinds: [...QmpAsks.KINDS, "BLOCK_JOB_CANCELLED"],
   attach(ctx) {
     const asks = new QmpAsks(ctx.world.monitor?.transcript, (id) => ctx.world.jm.get(id)?.status);
     return {
-      kinds: [...QmpAsks.KINDS, "BLOCK_JOB_CANCELLED"],
       onRecord(r) {
         if (r.kind !== "BLOCK_JOB_CANCELLED") {
           asks.onRecord(r);
@@ -781,12 +794,12 @@ const outcomeApplied: Invariant = {
   description: "a job's commit or abort matches the outcome reported for it: a mirror (or active commit) pivots exactly when it completes without error after an accepted job-complete; a stream or intermediate commit re-points the chain exactly when it completes without error",
   when: "step",
   source: "qemu job.c job_finalize_single (commit or abort), mirror_exit_common, stream_prepare, commit_prepare",
+  kinds: [...QmpAsks.KINDS, "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
   attach(ctx) {
     const asks = new QmpAsks(ctx.world.monitor?.transcript, (id) => ctx.world.jm.get(id)?.status);
     /** The backing a stream's top or a commit's overlay had when the job was made. */
     const chainBefore = new Map<string, { node: BlockNode; backing: BlockNode | null }>();
     return {
-      kinds: [...QmpAsks.KINDS, "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
       onRecord(r) {
         if (r.src !== "event") {
           asks.onRecord(r);
@@ -825,8 +838,18 @@ const outcomeApplied: Invariant = {
   },
 };
 
+/** Freezes the library: checkRun plans its dispatch once, from these declarations (check.ts). */
+function frozen(invariants: Invariant[]): readonly Invariant[] {
+  for (const inv of invariants) {
+    if (inv.kinds) Object.freeze(inv.kinds);
+    if (inv.blockEvents) Object.freeze(inv.blockEvents);
+    Object.freeze(inv);
+  }
+  return Object.freeze(invariants);
+}
+
 /** Every invariant, in report order. */
-export const INVARIANTS: readonly Invariant[] = [
+export const INVARIANTS: readonly Invariant[] = frozen([
   legalTransitions,
   coreRule("pause-count-non-negative", "a job's pause count never goes below zero", "qemu job.c job_resume"),
   coreRule("coroutine-reentered", "a job coroutine is entered only while parked at a yield point", "qemu util/qemu-coroutine.c qemu_aio_coroutine_enter"),
@@ -852,7 +875,7 @@ export const INVARIANTS: readonly Invariant[] = [
   completeNotCancelled,
   outcomeApplied,
   jobsConclude,
-];
+]);
 
 /** The invariant with this name, or a clear error listing the known ones. */
 export function invariantByName(name: string): Invariant {

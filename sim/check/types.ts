@@ -33,12 +33,9 @@ export interface CheckContext {
  * `end` runs once after the run.
  */
 export interface Monitor {
-  /**
-   * The record kinds `onRecord` looks at (every kind when absent). A run
-   * pays nothing for records of kinds no monitor names.
-   */
-  kinds?: readonly string[];
+  /** Gets the records of the kinds its invariant names. */
   onRecord?(r: TraceRecord): void;
+  /** Gets the block events of the types its invariant names. */
   onBlock?(ev: BlockEvent): void;
   end?(result: RunResult | UnhashedRunResult): void;
 }
@@ -52,6 +49,14 @@ export interface Invariant {
   readonly when: "step" | "end";
   /** Where the rule comes from (QEMU source or commit), if anywhere. */
   readonly source?: string;
+  /**
+   * The record kinds its monitor's `onRecord` looks at (every kind when
+   * absent). A record of a kind no chosen invariant names costs the checker
+   * one lookup.
+   */
+  readonly kinds?: readonly string[];
+  /** The block event types its monitor's `onBlock` looks at (none when absent). */
+  readonly blockEvents?: readonly BlockEvent["type"][];
   /** Makes this invariant's monitor for one run. */
   attach(ctx: CheckContext): Monitor;
 }

@@ -55,9 +55,9 @@ export function queryWaitInvariant(maxWaitNs: number) {
     description: `no status query (virDomainGetBlockJobInfo) waits longer than ${formatNs(maxWaitNs)} for its job`,
     when: "step" as const,
     source: "libvirt cefe0ba3d (seed 004)",
+    kinds: ["job-acquired", "job-failed"],
     attach(ctx: { report(v: { detail: string; timeNs?: number; state?: Record<string, unknown> }): void }) {
       return {
-        kinds: ["job-acquired", "job-failed"],
         onRecord(r: TraceRecord): void {
           if (r.kind !== "job-acquired" && r.kind !== "job-failed") return;
           const d = r.data as { api?: string; waitedNs?: number; blockedBy?: string[]; job?: string } | undefined;
