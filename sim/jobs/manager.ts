@@ -5,7 +5,7 @@
  */
 import { Signal, type ProcHandle, type Scheduler } from "../scheduler/index.js";
 import { genericError } from "./errors.js";
-import { CURRENT_JOB_BEHAVIOUR, Job, type JobBehaviour, type JobContext, type JobEvent, type JobOptions, type Violation } from "./job.js";
+import { CURRENT_JOB_BEHAVIOUR, Job, withDefaults, type JobBehaviour, type JobContext, type JobEvent, type JobOptions, type Violation } from "./job.js";
 import { JobTxn } from "./txn.js";
 
 export interface JobManagerOptions {
@@ -34,7 +34,7 @@ export class JobManager implements JobContext {
   changes = 0;
 
   constructor(readonly sim: Scheduler, opts: JobManagerOptions = {}) {
-    this.behaviour = { ...CURRENT_JOB_BEHAVIOUR, ...opts.behaviour };
+    this.behaviour = withDefaults(CURRENT_JOB_BEHAVIOUR, opts.behaviour ?? {});
   }
 
   /** A new, empty transaction. */

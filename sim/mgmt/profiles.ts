@@ -102,14 +102,24 @@ export function qemuBehaviour(name: string): Behaviour {
   return profileBehaviour(name);
 }
 
+/** A profile with its two behaviours, made once per profile (frozen: every world of that profile shares them). */
+export interface ProfileEntry {
+  profile: Profile;
+  qemu: Behaviour;
+  mgmt: MgmtBehaviour;
+}
+const CATALOG: ReadonlyMap<string, Readonly<ProfileEntry>> = new Map(
+  ALL_PROFILES.map((p) => [p.name, Object.freeze({ profile: p, qemu: Object.freeze(qemuBehaviour(p.name)), mgmt: Object.freeze(mgmtBehaviour(p.name)) })]),
+);
+
 /**
  * The one lookup of the profile catalog (QMP and management profiles): the
  * profile, its QEMU behaviour and its management behaviour. Every command
  * that takes a profile goes through it, so each accepts every profile
  * `blocksim profiles` lists and refuses an unknown one the same way.
  */
-export function lookupProfile(name: string): { profile: Profile; qemu: Behaviour; mgmt: MgmtBehaviour } {
-  const profile = ALL_PROFILES.find((p) => p.name === name);
-  if (!profile) throw new UnknownProfileError(name, ALL_PROFILES.map((p) => p.name));
-  return { profile, qemu: qemuBehaviour(name), mgmt: mgmtBehaviour(name) };
+export function lookupProfile(name: string): Readonly<ProfileEntry> {
+  const entry = CATALOG.get(name);
+  if (!entry) throw new UnknownProfileError(name, ALL_PROFILES.map((p) => p.name));
+  return entry;
 }

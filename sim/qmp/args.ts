@@ -55,59 +55,123 @@ function unmodelledValue(t: ArgType, v: unknown, p: string): string[] {
 
 const JSON_NAME: Record<string, string> = { str: "string", int: "integer", size: "integer", bool: "boolean" };
 
-/** A spec's members in order, listed once per spec (specs are module constants; every command checks one). */
-const MEMBERS = new WeakMap<ArgSpec, [string, ArgSpec[string]][]>();
-function membersOf(spec: ArgSpec): [string, ArgSpec[string]][] {
-  let list = MEMBERS.get(spec);
-  if (list === undefined) MEMBERS.set(spec, (list = Object.entries(spec)));
-  return list;
+/** Checks arguments against a spec; throws a GenericError naming the parameter (path like `actions[0].data.device`). */
+export type ArgCheck = (value: unknown, path?: string) => Record<string, unknown>;
+
+/** A member's value check: its type, then whether blocksim models it. Throws on a bad value. */
+type ValueCheck = (v: unknown, p: string) => void;
+
+interface Member {
+  name: string;
+  optional: boolean;
+  check: ValueCheck;
 }
 
-/** Checks `value` against `spec`; throws a GenericError naming the parameter (path like `actions[0].data.device`). */
-export function checkArgs(spec: ArgSpec, value: unknown, path = ""): Record<string, unknown> {
-  if (value === undefined || value === null) value = {};
-  if (typeof value !== "object" || Array.isArray(value)) {
-    throw genericError(path ? `Invalid parameter type for '${path}', expected: object` : "QMP input member 'arguments' must be an object");
-  }
-  const obj = value as Record<string, unknown>;
-  for (const [name, m] of membersOf(spec)) {
-    const v = obj[name];
-    if (v === undefined) {
-      if (!m.optional) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is missing`);
-      continue;
+/**
+ * Compiles a spec's check once (specs are module constants; every command's
+ * arguments are checked against one). Errors come in the order QEMU's input
+ * visitor meets them: the spec's members in order (missing, or a bad value),
+ * then a member the spec does not have.
+ */
+export function argChecker(spec: ArgSpec): ArgCheck {
+  const members: Member[] = Object.entries(spec).map(([name, m]) => ({ name, optional: m.optional === true, check: memberCheck(m) }));
+  const byName = new Map(members.map((m) => [m.name, m]));
+  const required = members.filter((m) => !m.optional).length;
+
+  /** The spec walked in its order: the first problem is the one QEMU reports. */
+  const inOrder = (obj: Record<string, unknown>, path: string): void => {
+    for (const m of members) {
+      const v = obj[m.name];
+      if (v === undefined) {
+        if (!m.optional) throw genericError(`Parameter '${path ? `${path}.${m.name}` : m.name}' is missing`);
+        continue;
+      }
+      m.check(v, path ? `${path}.${m.name}` : m.name);
     }
-    const p = path ? `${path}.${name}` : name;
-    checkValue(m.type, v, p);
-    if (m.unmodelled) throw new NotModelledError(`parameter '${p}'`);
-    if (m.unmodelledValues?.includes(v)) throw new NotModelledError(`'${p}': ${JSON.stringify(v)}`);
-  }
-  for (const name of Object.keys(obj)) {
-    if (!(name in spec)) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is unexpected`);
-  }
-  return obj;
+    for (const name of Object.keys(obj)) {
+      if (!(name in spec)) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is unexpected`);
+    }
+  };
+
+  /**
+   * Whether `obj` is well formed, looking only at the members it has: for
+   * nearly every command this is all, and it is cheap (a lookup of a member
+   * an argument object lacks is a slow miss). Throws or returns false on a
+   * problem, which inOrder then names.
+   */
+  const wellFormed = (obj: Record<string, unknown>, path: string): boolean => {
+    let present = 0;
+    for (const name in obj) {
+      const m = byName.get(name);
+      if (m === undefined) return false;
+      const v = obj[name];
+      if (v === undefined) continue;
+      if (!m.optional) present++;
+      m.check(v, path ? `${path}.${name}` : name);
+    }
+    return present === required;
+  };
+
+  return (value, path = "") => {
+    if (value === undefined || value === null) value = {};
+    if (typeof value !== "object" || Array.isArray(value)) {
+      throw genericError(path ? `Invalid parameter type for '${path}', expected: object` : "QMP input member 'arguments' must be an object");
+    }
+    const obj = value as Record<string, unknown>;
+    let ok: boolean;
+    try {
+      ok = wellFormed(obj, path);
+    } catch {
+      ok = false;
+    }
+    if (!ok) inOrder(obj, path);
+    return obj;
+  };
 }
 
-function checkValue(t: ArgType, v: unknown, p: string): void {
-  if (t === "any") return;
+function memberCheck(m: ArgSpec[string]): ValueCheck {
+  const type = valueCheck(m.type);
+  if (m.unmodelled) {
+    return (v, p) => {
+      type(v, p);
+      throw new NotModelledError(`parameter '${p}'`);
+    };
+  }
+  const values = m.unmodelledValues;
+  if (values === undefined) return type;
+  return (v, p) => {
+    type(v, p);
+    if (values.includes(v)) throw new NotModelledError(`'${p}': ${JSON.stringify(v)}`);
+  };
+}
+
+function valueCheck(t: ArgType): ValueCheck {
+  if (t === "any") return () => {};
   if (typeof t === "string") {
-    const ok =
-      t === "str" ? typeof v === "string" :
-      t === "bool" ? typeof v === "boolean" :
-      t === "int" ? Number.isSafeInteger(v) :
-      Number.isSafeInteger(v) && (v as number) >= 0;
-    if (!ok) throw genericError(`Invalid parameter type for '${p}', expected: ${JSON_NAME[t]}`);
-    return;
+    const ok: (v: unknown) => boolean =
+      t === "str" ? (v) => typeof v === "string" :
+      t === "bool" ? (v) => typeof v === "boolean" :
+      t === "int" ? (v) => Number.isSafeInteger(v) :
+      (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+    const expected = JSON_NAME[t];
+    return (v, p) => {
+      if (!ok(v)) throw genericError(`Invalid parameter type for '${p}', expected: ${expected}`);
+    };
   }
   if ("enum" in t) {
-    if (typeof v !== "string") throw genericError(`Invalid parameter type for '${p}', expected: string`);
-    if (t.unmodelled?.includes(v)) throw new NotModelledError(`'${p}': '${v}'`);
-    if (!t.enum.includes(v)) throw genericError(`Parameter '${p}' does not accept value '${v}'`);
-    return;
+    return (v, p) => {
+      if (typeof v !== "string") throw genericError(`Invalid parameter type for '${p}', expected: string`);
+      if (t.unmodelled?.includes(v)) throw new NotModelledError(`'${p}': '${v}'`);
+      if (!t.enum.includes(v)) throw genericError(`Parameter '${p}' does not accept value '${v}'`);
+    };
   }
   if ("list" in t) {
-    if (!Array.isArray(v)) throw genericError(`Invalid parameter type for '${p}', expected: array`);
-    v.forEach((x, i) => checkValue(t.list, x, `${p}[${i}]`));
-    return;
+    const item = valueCheck(t.list);
+    return (v, p) => {
+      if (!Array.isArray(v)) throw genericError(`Invalid parameter type for '${p}', expected: array`);
+      v.forEach((x, i) => item(x, `${p}[${i}]`));
+    };
   }
-  checkArgs(t.struct, v, p);
+  const struct = argChecker(t.struct);
+  return (v, p) => void struct(v, p);
 }

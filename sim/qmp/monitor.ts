@@ -23,7 +23,7 @@
 import { awaitOp, notify, Signal, wait, yieldNow, type Process, type Scheduler } from "../scheduler/index.js";
 import { QmpError } from "../jobs/errors.js";
 import type { JobManager } from "../jobs/manager.js";
-import { checkArgs, type ArgSpec } from "./args.js";
+import { argChecker, type ArgCheck, type ArgSpec } from "./args.js";
 import { QemuCrash, type QemuProcess } from "./process.js";
 import { timestamp, type QmpCommand, type QmpEvent, type QmpResponse, type TranscriptEntry } from "./types.js";
 
@@ -33,6 +33,13 @@ export interface Command<C> {
   run(ctx: C, args: Record<string, unknown>): unknown;
 }
 
+/** Commands by name, each with its argument check compiled: built once per command set, at module load. */
+export type CommandTable<C> = ReadonlyMap<string, { run: Command<C>["run"]; checkArgs: ArgCheck }>;
+
+export function commandTable<C>(commands: Readonly<Record<string, Command<C>>>): CommandTable<C> {
+  return new Map(Object.entries(commands).map(([name, c]) => [name, { run: c.run, checkArgs: argChecker(c.args) }]));
+}
+
 export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
   readonly transcript: TranscriptEntry[] = [];
   readonly events: QmpEvent[] = [];
@@ -40,7 +47,7 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
   private readonly free = new Signal<void>("monitor free");
   private readonly eventListeners: ((e: QmpEvent) => void)[] = [];
 
-  constructor(readonly sim: Scheduler, readonly ctx: C, readonly commands: Readonly<Record<string, Command<C>>>) {
+  constructor(readonly sim: Scheduler, readonly ctx: C, readonly commands: CommandTable<C>) {
     ctx.jm.onEvent((e) => this.event(e.event, e.data));
   }
 
@@ -157,9 +164,9 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
 
   private *dispatch(cmd: QmpCommand): Process<unknown> {
     if (typeof cmd.execute !== "string") throw new QmpError("GenericError", "QMP input member 'execute' must be a string");
-    const def = Object.hasOwn(this.commands, cmd.execute) ? this.commands[cmd.execute] : undefined;
+    const def = this.commands.get(cmd.execute);
     if (!def) throw new QmpError("CommandNotFound", `The command ${cmd.execute} has not been found`);
-    const args = checkArgs(def.args, cmd.arguments);
+    const args = def.checkArgs(cmd.arguments);
     const out = def.run(this.ctx, args);
     if (isProcess(out)) return (yield* out) ?? {};
     return out ?? {};

@@ -4,6 +4,7 @@
  */
 import { BlockGraph } from "../block/index.js";
 import { Device, type DeviceConfig } from "../disk/index.js";
+import { withDefaults } from "../jobs/job.js";
 import { JobManager } from "../jobs/manager.js";
 import type { Scheduler } from "../scheduler/index.js";
 import { BITMAP_COMMANDS } from "./bitmap-commands.js";
@@ -15,7 +16,7 @@ import { IOTHREAD_COMMANDS } from "./iothread-commands.js";
 import { JOB_COMMANDS } from "./job-commands.js";
 import { JOB_START_COMMANDS } from "./job-start-commands.js";
 import { LIFECYCLE_COMMANDS } from "./lifecycle-commands.js";
-import { Monitor, type Command } from "./monitor.js";
+import { commandTable, Monitor, type Command } from "./monitor.js";
 import { QemuProcess } from "./process.js";
 import { CURRENT_BEHAVIOUR, type Behaviour } from "./profiles.js";
 import { TRANSACTION_COMMANDS } from "./transaction.js";
@@ -32,6 +33,7 @@ export const COMMANDS: Readonly<Record<string, Command<QemuContext>>> = {
   ...IOTHREAD_COMMANDS,
   ...DEVICE_COMMANDS,
 };
+const COMMAND_TABLE = commandTable(COMMANDS);
 
 export interface Qemu extends QemuContext {
   monitor: Monitor<QemuContext>;
@@ -40,27 +42,27 @@ export interface Qemu extends QemuContext {
 }
 
 export function createQemu(sim: Scheduler, behaviour: Partial<Behaviour> = {}): Qemu {
-  const full = { ...CURRENT_BEHAVIOUR, ...behaviour };
+  const full = withDefaults(CURRENT_BEHAVIOUR, behaviour);
   const graph = new BlockGraph(sim);
   const jm = new JobManager(sim, { behaviour: full });
   jm.onIdle(() => graph.kick());
-  const ctx: QemuContext = { sim, graph, jm, behaviour: full, devices: new Map(), process: new QemuProcess(), emitEvent: () => {} };
-  const monitor = new Monitor(sim, ctx, COMMANDS);
+  const devices = new Map<string, Device>(), process = new QemuProcess();
+  const ctx: QemuContext = { sim, graph, jm, behaviour: full, devices, process, emitEvent: noEvent };
+  const monitor = new Monitor(sim, ctx, COMMAND_TABLE);
   // Through a local: V8 allocates a function literal stored straight into a property in the old generation
   // (it takes it for a method), which kept this closure's context, and with it the whole world, alive through
   // every young-generation collection after the run.
   const emitEvent: QemuContext["emitEvent"] = (name, data) => monitor.event(name, data);
   ctx.emitEvent = emitEvent;
   // A process that is gone runs no guest any more.
-  ctx.process.onExit(() => (graph.vm.running = false));
-  return {
-    ...ctx,
-    monitor,
-    addDevice(config) {
-      if (ctx.devices.has(config.name)) throw new Error(`device '${config.name}' is declared twice`);
-      const dev = new Device(sim, config);
-      ctx.devices.set(config.name, dev);
-      return dev;
-    },
+  process.onExit(() => (graph.vm.running = false));
+  const addDevice = (config: DeviceConfig): Device => {
+    if (devices.has(config.name)) throw new Error(`device '${config.name}' is declared twice`);
+    const dev = new Device(sim, config);
+    devices.set(config.name, dev);
+    return dev;
   };
+  return { sim, graph, jm, behaviour: full, devices, process, emitEvent, monitor, addDevice };
 }
+
+function noEvent(): void {}

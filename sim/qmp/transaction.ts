@@ -25,7 +25,7 @@ import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
 import type { JobTxn } from "../jobs/txn.js";
 import type { Process } from "../scheduler/index.js";
-import { checkArgs, type ArgSpec } from "./args.js";
+import { argChecker, type ArgCheck, type ArgSpec } from "./args.js";
 import { deviceNode, nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
 
@@ -208,19 +208,23 @@ function abortAction(): ActionState {
 type MakeAction = (ctx: QemuContext, data: Record<string, unknown>, txn: JobTxn | undefined, members: Set<string>) => ActionState;
 
 /** `groupedRefused`: the action refuses completion-mode grouped in its prepare. */
-const ACTIONS: Record<string, { args: ArgSpec; groupedRefused: boolean; make: MakeAction }> = {
+const ACTION_LIST: Record<string, { args: ArgSpec; groupedRefused: boolean; make: MakeAction }> = {
   "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, groupedRefused: false, make: (c, d, t, m) => new BackupAction(c, "blockdev-backup", d, t, m) },
   "drive-backup": { args: DRIVE_BACKUP_ARGS, groupedRefused: false, make: (c, d, t, m) => new BackupAction(c, "drive-backup", d, t, m) },
   ...Object.fromEntries(Object.entries(BITMAP_ACTIONS).map(([type, a]) => [type, { args: a.args, groupedRefused: true, make: (c: QemuContext, d: Record<string, unknown>) => a.make(c, d) }])),
   abort: { args: {}, groupedRefused: false, make: abortAction },
 };
+/** The actions by type, each with its argument check compiled once. */
+const ACTIONS: ReadonlyMap<string, { checkArgs: ArgCheck; groupedRefused: boolean; make: MakeAction }> = new Map(
+  Object.entries(ACTION_LIST).map(([type, a]) => [type, { checkArgs: argChecker(a.args), groupedRefused: a.groupedRefused, make: a.make }]),
+);
 
 /** Runs a list of actions with QEMU's transaction semantics. */
 export function* runTransaction(ctx: QemuContext, actions: { type: string; data: Record<string, unknown> }[], grouped: boolean): Process<void> {
   const defs = actions.map((a, i) => {
-    const def = Object.hasOwn(ACTIONS, a.type) ? ACTIONS[a.type] : undefined;
+    const def = ACTIONS.get(a.type);
     if (!def) throw genericError(`Parameter 'actions[${i}].type' does not accept value '${a.type}'`);
-    checkArgs(def.args, a.data, `actions[${i}].data`);
+    def.checkArgs(a.data, `actions[${i}].data`);
     return def;
   });
   const txn = grouped ? ctx.jm.newTxn() : undefined;

@@ -3,13 +3,13 @@ import { Scheduler, sleep, type Process } from "../../sim/scheduler/index.js";
 import { testJobDriver } from "../../sim/jobs/drivers/test-job.js";
 import { JobManager } from "../../sim/jobs/manager.js";
 import { JOB_COMMANDS } from "../../sim/qmp/job-commands.js";
-import { Monitor } from "../../sim/qmp/monitor.js";
+import { commandTable, Monitor } from "../../sim/qmp/monitor.js";
 import type { QmpResponse } from "../../sim/qmp/types.js";
 
 function world() {
   const sim = new Scheduler({ maxSteps: 1_000_000 });
   const jm = new JobManager(sim);
-  const mon = new Monitor(sim, { jm }, JOB_COMMANDS);
+  const mon = new Monitor(sim, { jm }, commandTable(JOB_COMMANDS));
   return { sim, jm, mon };
 }
 
