@@ -7,8 +7,9 @@
  */
 import {
   ACTIVE_BACKEND, adoptContext, attachInMainLoop, blockerReason, checkPermissions, clearLinkPerms, nodeContext, PermissionConflict, setLinkPerms,
-  type BlockGraph, type BlockNode, type ParentLink,
+  type BlockGraph, type BlockNode, type DrainParent, type ParentLink,
 } from "../block/index.js";
+import type { AioContext } from "../scheduler/index.js";
 import { genericError } from "./errors.js";
 import type { Job, JobDriver } from "./job.js";
 import type { JobManager } from "./manager.js";
@@ -105,24 +106,10 @@ export class JobNodes {
    */
   add(node: BlockNode, opts: { main?: boolean; blk?: boolean; perms?: NodePerms } = {}): void {
     const job = this.job;
-    const perms = opts.perms && { ...opts.perms, user: opts.perms.user ?? `${job.type} job '${job.id ?? ""}'` };
+    const p = opts.perms;
+    const perms = p && { perm: p.perm, shared: p.shared, childName: p.childName, user: p.user ?? `${job.type} job '${job.id ?? ""}'` };
     if (perms) checkPermissions(node, { node, perms });
-    const link = this.graph.attachParent(node, {
-      name: `job:${job.name}`,
-      aioNodes: () => this.nodes(),
-      setAioContext: (ctx) => {
-        if (!job.freed) job.setAioContext(ctx);
-      },
-      drainedBegin: () => job.pause(),
-      drainedEnd: () => {
-        if (!job.freed) job.resume();
-      },
-      // A parked or finished job issues nothing more; a busy one might (QEMU child_job_drained_poll).
-      // Before 89bd030533 a drain did not ask the job at all (behaviour.drainWaitsForJob off); between
-      // 4cf077b59f and b5a7a05735 a job whose exit was pending counted as quiescent (drainWaitsForJobExit off).
-      drainedPoll: () => job.ctx.behaviour.drainWaitsForJob && !job.freed && job.busy && !job.completed
-        && (job.ctx.behaviour.drainWaitsForJobExit || !job.deferredToMainLoop) && (job.driver.drainedPoll?.(job) ?? true),
-    }, { blk: opts.blk });
+    const link = this.graph.attachParent(node, new JobParent(this), { blk: opts.blk });
     if (perms) setLinkPerms(link, perms);
     node.blockAllOps(this.reason);
     if (opts.main) node.unblockOp("DATAPLANE", this.reason);
@@ -142,5 +129,40 @@ export class JobNodes {
       clearLinkPerms(link);
       this.graph.detachParent(link);
     }
+  }
+}
+
+/** The job as a parent of one of its nodes (QEMU's child_job): drains reach it, and it follows the node's AioContext. */
+class JobParent implements DrainParent {
+  readonly name: string;
+  constructor(private readonly of: JobNodes) {
+    this.name = `job:${of.job.name}`;
+  }
+
+  aioNodes(): BlockNode[] {
+    return this.of.nodes();
+  }
+
+  setAioContext(ctx: AioContext): void {
+    if (!this.of.job.freed) this.of.job.setAioContext(ctx);
+  }
+
+  drainedBegin(): void {
+    this.of.job.pause();
+  }
+
+  drainedEnd(): void {
+    if (!this.of.job.freed) this.of.job.resume();
+  }
+
+  /**
+   * A parked or finished job issues nothing more; a busy one might (QEMU child_job_drained_poll).
+   * Before 89bd030533 a drain did not ask the job at all (behaviour.drainWaitsForJob off); between
+   * 4cf077b59f and b5a7a05735 a job whose exit was pending counted as quiescent (drainWaitsForJobExit off).
+   */
+  drainedPoll(): boolean {
+    const job = this.of.job;
+    return job.ctx.behaviour.drainWaitsForJob && !job.freed && job.busy && !job.completed
+      && (job.ctx.behaviour.drainWaitsForJobExit || !job.deferredToMainLoop) && (job.driver.drainedPoll?.(job) ?? true);
   }
 }

@@ -249,6 +249,8 @@ class Park implements Operation {
 export class Job {
   readonly id: string | null;
   readonly driver: JobDriver;
+  /** `job:<name>`: its coroutine's name, and where its records come from. */
+  readonly traceName: string;
   status: JobStatus = "undefined";
   refcnt = 1;
   pauseCount = 1; // the creation pause, released by start
@@ -305,6 +307,7 @@ export class Job {
   constructor(readonly ctx: JobContext, opts: JobOptions) {
     this.id = opts.id;
     this.driver = opts.driver;
+    this.traceName = `job:${this.name}`;
     this.speed = opts.speedBytesPerSec ?? 0;
     this.limit = new RateLimit(this.speed);
     this.autoFinalize = opts.autoFinalize ?? true;
@@ -343,6 +346,11 @@ export class Job {
     return this.pauseCount > 0;
   }
 
+  /** A pause point would park now: a pause is pending and no hard cancel came. */
+  get pauseDue(): boolean {
+    return this.pauseCount > 0 && !this.forceCancel;
+  }
+
   // ---- state ----
 
   /** Moves to `to`, emitting JOB_STATUS_CHANGE when the state really changes. */
@@ -351,7 +359,7 @@ export class Job {
     const from = this.status;
     if (!isLegalTransition(from, to)) throw new IllegalTransition(this.name, from, to);
     this.status = to;
-    this.ctx.sim.record(`job:${this.name}`, "status", { from, to });
+    this.ctx.sim.record(this.traceName, "status", { from, to });
     if (from !== to) this.emit("JOB_STATUS_CHANGE", { id: this.id, status: to });
     this.ctx.changed(this);
   }
@@ -389,7 +397,7 @@ export class Job {
     }
     this.driver.free?.(this);
     this.freed = true;
-    this.ctx.sim.record(`job:${this.name}`, "freed");
+    this.ctx.sim.record(this.traceName, "freed");
     this.ctx.freed(this);
     this.ctx.changed(this);
   }
@@ -463,9 +471,12 @@ export class Job {
 
   // ---- the coroutine side: generators a driver's run() uses with yield* ----
 
-  /** A pause point: parks here if a pause is pending and the job is not hard-cancelled. */
+  /**
+   * A pause point: parks here if a pause is due. Callers test `pauseDue`
+   * first: most pause points have nothing to do, and then no generator is made.
+   */
   *pausePoint(): Process<void> {
-    if (!this.shouldPause || this.isCancelled) return;
+    if (!this.pauseDue) return;
     const quiescing = this.driver.pause?.(this);
     if (quiescing) yield* quiescing;
     if (this.shouldPause && !this.isCancelled) {
@@ -480,7 +491,7 @@ export class Job {
   *yieldJob(): Process<void> {
     if (this.isCancelled) return;
     if (!this.shouldPause) yield* this.doYield(undefined);
-    yield* this.pausePoint();
+    if (this.pauseDue) yield* this.pausePoint();
   }
 
   /** Sleeps `ns` of virtual time unless entered earlier (pause, cancel, set-speed); then a pause point. */
@@ -489,7 +500,7 @@ export class Job {
     if (this.isCancelled) return;
     if (!this.shouldPause) yield* this.doYield(this.ctx.sim.now + ns);
     else if (ns > 0) this.wokeEarly = true; // a pending pause skips the sleep (QEMU job_sleep_ns)
-    yield* this.pausePoint();
+    if (this.pauseDue) yield* this.pausePoint();
   }
 
   /** Accounts `bytes` of work against the speed limit and sleeps as much as it says (0 still yields once). */
@@ -583,7 +594,7 @@ export class Job {
   }
 
   private spawnCoroutine(parkedAtEntry: boolean, was: JobStatus = "running"): void {
-    this.co = this.ctx.sim.spawn(`job:${this.name}`, this.coroutine(parkedAtEntry, was), { context: this.aioContext.id });
+    this.co = this.ctx.sim.spawn(this.traceName, this.coroutine(parkedAtEntry, was), { context: this.aioContext.id });
     // QEMU job_start enters the coroutine with aio_co_enter: from the main loop at once, up to its
     // first yield, when the job is in the main loop; scheduled into its IOThread's loop otherwise.
     if (!this.ctx.inCoroutine()) this.aio.coEnter(this.aioContext, this.co, false);
@@ -614,7 +625,7 @@ export class Job {
   setAioContext(ctx: AioContext): void {
     this.assertAlive("set AioContext");
     if (ctx === this.aioContext) return;
-    this.ctx.sim.record(`job:${this.name}`, "aio-context", { from: this.aioContext.name, to: ctx.name });
+    this.ctx.sim.record(this.traceName, "aio-context", { from: this.aioContext.name, to: ctx.name });
     this.aioContext = ctx;
   }
 

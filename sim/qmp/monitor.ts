@@ -98,7 +98,9 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
 
   /** A client's round trip: waits for the monitor, runs the command, returns QMP's response. */
   *execute(cmd: QmpCommand): Process<QmpResponse> {
-    yield* this.acquire();
+    // A free monitor (the usual case) is taken at once, without acquire's generator.
+    if (this.busy || this.sim.pollDepth > 0) yield* this.acquire();
+    else this.busy = true;
     const proc = this.ctx.process;
     if (proc && !proc.alive) {
       // QEMU is gone: nothing answers, and the clients queued behind this one wait for ever too.
@@ -112,7 +114,9 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
       let response: QmpResponse;
       this.ctx.jm.mainLoopProcess = this.sim.running;
       try {
-        response = { return: yield* this.dispatch(cmd) };
+        // Only a command that waits is a process: the others answer without a generator between them and the client.
+        const out = this.dispatch(cmd);
+        response = { return: (isProcess(out) ? yield* out : out) ?? {} };
       } catch (e) {
         if (e instanceof QemuCrash && proc) {
           this.sim.record("qmp", "crash", { signal: e.signal, reason: e.reason });
@@ -162,14 +166,12 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
     while (this.sim.pollDepth > 0) yield wait(this.sim.pollDone);
   }
 
-  private *dispatch(cmd: QmpCommand): Process<unknown> {
+  /** Checks and runs a command: its result, or the process that gives it. */
+  private dispatch(cmd: QmpCommand): unknown {
     if (typeof cmd.execute !== "string") throw new QmpError("GenericError", "QMP input member 'execute' must be a string");
     const def = this.commands.get(cmd.execute);
     if (!def) throw new QmpError("CommandNotFound", `The command ${cmd.execute} has not been found`);
-    const args = def.checkArgs(cmd.arguments);
-    const out = def.run(this.ctx, args);
-    if (isProcess(out)) return (yield* out) ?? {};
-    return out ?? {};
+    return def.run(this.ctx, def.checkArgs(cmd.arguments));
   }
 }
 

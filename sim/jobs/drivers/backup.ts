@@ -144,7 +144,7 @@ export class BackupDriver implements JobDriver {
 
   *run(job: Job): Process<number> {
     const o = this.opts, copy = this.copy;
-    const issuer = `job:${job.name}`;
+    const issuer = job.traceName;
     const maxWorkers = o.maxWorkers ?? 64;
     const chunkClusters = Math.max(1, Math.floor((o.maxChunkBytes ?? 1 << 20) / copy.clusterSizeBytes));
     job.progressSetRemaining(copy.remainingBytes);
@@ -154,7 +154,7 @@ export class BackupDriver implements JobDriver {
     }
     let cursor = 0;
     for (;;) {
-      yield* job.pausePoint();
+      if (job.pauseDue) yield* job.pausePoint();
       if (job.isCancelled) break;
       if (this.failure) {
         // A failed copy ends the copy call: let the tasks in flight finish, then one error action.

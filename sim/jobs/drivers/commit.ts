@@ -37,7 +37,7 @@ export class CommitDriver implements JobDriver {
 
   *run(job: Job): Process<number> {
     const { top, base } = this.opts;
-    const issuer = `job:${job.name}`;
+    const issuer = job.traceName;
     job.progressSetRemaining(top.sizeBytes);
     let delayNs = 0;
     for (let offset = 0; offset < top.sizeBytes;) {

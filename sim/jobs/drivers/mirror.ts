@@ -122,7 +122,7 @@ export class MirrorDriver implements JobDriver {
     }
     this.activeJob = job;
     for (;;) {
-      yield* job.pausePoint();
+      if (job.pauseDue) yield* job.pausePoint();
       if (job.isCancelled || this.failure) break;
       const cnt = bm.count;
       job.progressSetRemaining(this.bytesInFlight + bm.dirtyBytes + this.activeBytesInFlight);
@@ -198,7 +198,7 @@ export class MirrorDriver implements JobDriver {
       const landed = {};
       const chunks = this.chunksOf(first.offset, len);
       for (const k of chunks) this.chunkInFlight.set(k, landed);
-      const op = (yield spawn(`job:${job.name} copy ${first.offset}+${len}`, this.op(job, first.offset, len, chunks, landed))) as ProcHandle;
+      const op = (yield spawn(`${job.traceName} copy ${first.offset}+${len}`, this.op(job, first.offset, len, chunks, landed))) as ProcHandle;
       job.ctx.sim.enterNow(op); // QEMU enters a mirror operation at once, up to its first yield
       bytes += len;
       runEnd = chunks[chunks.length - 1] + 1;
@@ -213,7 +213,7 @@ export class MirrorDriver implements JobDriver {
   }
 
   private *op(job: Job, offset: number, bytes: number, chunks: number[], landed: object): Process<void> {
-    const issuer = `job:${job.name}`;
+    const issuer = job.traceName;
     try {
       const data = yield* this.opts.source.read(offset, bytes, issuer);
       yield* this.opts.target.write(offset, bytes, issuer, data);
@@ -335,7 +335,7 @@ export class MirrorDriver implements JobDriver {
       this.drainHeld = false;
       this.graph.drainedEnd(source);
     }
-    this.graph.sim.record(`job:${job.name}`, pivot ? "pivot" : "no-pivot", { source: source.name, target: target.name });
+    this.graph.sim.record(job.traceName, pivot ? "pivot" : "no-pivot", { source: source.name, target: target.name });
   }
 }
 

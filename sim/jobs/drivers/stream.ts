@@ -84,7 +84,7 @@ export class StreamDriver implements JobDriver {
 
   /** Creates the BlockBackend on the filter, after the job (QEMU stream_start's blk_new_with_bs). */
   attachBackend(job: Job): void {
-    this.blk = this.graph.createBackend({ issuer: `job:${job.name}`, root: this.filter });
+    this.blk = this.graph.createBackend({ issuer: job.traceName, root: this.filter });
   }
 
   /** Whether the filter is still in the graph with its child (not yet dropped). */
@@ -94,7 +94,7 @@ export class StreamDriver implements JobDriver {
 
   *run(job: Job): Process<number> {
     const { top, base } = this.opts;
-    const issuer = `job:${job.name}`;
+    const issuer = job.traceName;
     job.progressSetRemaining(top.sizeBytes);
     let firstError: Errno | undefined;
     let delayNs = 0;
