@@ -10,6 +10,7 @@
  * the violations, the replay file and the command.
  */
 import fc from "fast-check";
+import { xorshift128plus } from "pure-rand/generator/xorshift128plus";
 import { formatViolation, type InvariantSelection } from "../check/index.js";
 import { makeReplayOf, writeReplayFile, type ReplayFile } from "../scenario/replay.js";
 import { formatDuration, formatTime } from "../scheduler/index.js";
@@ -28,14 +29,14 @@ export interface FuzzOptions {
   /** The scenarios to draw (default: `scenario(scenarioOptions)`). */
   scenarios?: fc.Arbitrary<FuzzScenario>;
   scenarioOptions?: ScenarioOptions;
-  /** Extra property over each run; return false or throw to fail it. */
+  /** Extra property over each run; return false or throw to fail it (fc.pre cannot skip a case). */
   property?: (run: UnhashedModelRun, scenario: FuzzScenario) => boolean | void;
   /** Where a failure's replay file goes (default: `blocksim-fuzz-<seed>.replay.json` in the working directory). */
   replayFile?: string;
   /** Called after every run (progress). */
   onRun?: (run: UnhashedModelRun) => void;
   /**
-   * Stop after this much wall time (fast-check's interruptAfterTimeLimit).
+   * Stop after this much wall time (as fast-check's interruptAfterTimeLimit).
    * Only the CLI's --time uses it: how far a run gets then depends on the
    * machine, so a test should give numRuns instead.
    */
@@ -52,41 +53,136 @@ export interface FuzzFailure {
   message: string;
 }
 
-/** Runs the property; returns undefined when it holds, else the failure (with its replay file written). */
-export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
-  const seed = opts.seed ?? 42, profile = opts.profile ?? "current";
-  const arb = opts.scenarios ?? scenarioArb(opts.scenarioOptions);
-  const run = (sc: FuzzScenario, picks: number[]) => runModel(sc, { profile, strategy: new PickListStrategy(picks), invariants: opts.invariants, hash: false });
-  const prop = fc.property(arb, scheduleArb(), (sc, picks) => {
-    const r = run(sc, picks);
-    opts.onRun?.(r);
+/**
+ * A campaign: the runs fc.check would make of the fuzz property at one seed,
+ * numbered as fast-check numbers them (run k is its run index k), which can
+ * be run in ranges, in any thread: run k's case depends only on the seed and
+ * k. A failing run is shrunk by fc.check itself, replaying that run by its
+ * path, so the report is the one fc.check gives for the whole campaign.
+ */
+export class FuzzCampaign {
+  readonly seed: number;
+  private readonly profile: string;
+  private readonly property: fc.IPropertyWithHooks<[FuzzScenario, number[]]>;
+  private readonly cases: CampaignCases;
+  /** Set while fc.check replays a run already counted: its first run is not reported again. */
+  private replaying = false;
+
+  constructor(private readonly opts: FuzzOptions = {}) {
+    this.seed = opts.seed ?? 42;
+    this.profile = opts.profile ?? "current";
+    this.property = fc.property(opts.scenarios ?? scenarioArb(opts.scenarioOptions), scheduleArb(), (sc, picks) => this.holds(sc, picks));
+    this.cases = new CampaignCases(this.property, this.seed);
+  }
+
+  private holds(sc: FuzzScenario, picks: number[]): boolean {
+    const counted = this.replaying;
+    this.replaying = false;
+    const r = runModel(sc, { profile: this.profile, strategy: new PickListStrategy(picks), invariants: this.opts.invariants, hash: false });
+    if (!counted) this.opts.onRun?.(r);
     // A crash is reported like a broken invariant: a command sequence real QEMU 7.2 dies on.
     if (r.violations.length > 0 || r.outcome.kind === "qemu-crash") return false;
-    return opts.property?.(r, sc) !== false;
-  });
-  const out = fc.check(prop, { seed, numRuns: opts.numRuns ?? 100, ...(opts.interruptAfterMs !== undefined ? { interruptAfterTimeLimit: opts.interruptAfterMs, markInterruptAsFailure: false } : {}) });
-  if (!out.failed || !out.counterexample) return undefined;
-  const [sc, picks] = out.counterexample;
-  // The shrunk case once more, watched, for the replay file (its events) — the same run: same case, same picks.
-  const r = fuzzReport(sc, { profile, seed: 0, strategy: new PickListStrategy(picks), ...(opts.invariants ? { invariants: opts.invariants } : {}) });
-  const names = opts.invariants?.map((i) => (typeof i === "string" ? i : i.name));
-  const replay = makeReplayOf({ fuzz: sc as unknown as Record<string, unknown>, ...(names ? { invariants: names } : {}) }, r,
-    `blocksim fuzz: fast-check seed ${seed}, path ${out.counterexamplePath ?? "-"}, after ${out.numRuns} runs`);
-  const replayFile = opts.replayFile ?? `blocksim-fuzz-${seed}.replay.json`;
-  writeReplayFile(replayFile, replay);
-  const command = `npx blocksim replay ${replayFile}`;
-  const lines = [...(r.outcome.kind === "qemu-crash" ? [describeOutcome(r.outcome)] : []), ...r.violations.map(formatViolation)];
-  const why = lines.length > 0 ? [...lines.slice(0, 5), ...(lines.length > 5 ? [`(and ${lines.length - 5} more)`] : [])].join("\n  ") : out.errorInstance ? String(out.errorInstance) : "the property returned false";
-  const message = [
-    `blocksim fuzz: property failed after ${out.numRuns} runs (fast-check seed ${seed}, path ${out.counterexamplePath ?? "-"}, ${out.numShrinks} shrinks)`,
-    `  ${why}`,
-    `shrunk scenario: ${sc.actions.length} actions, schedule of ${picks.length} picks (${picks.filter((p) => p !== 0).length} non-FIFO)`,
-    ...sc.actions.map((a) => `  ${describeAction(a)}`),
-    `replay file: ${replayFile}`,
-    `replay: ${command}`,
-    `timeline: npx blocksim timeline ${replayFile} -o ${replayFile.replace(/(\.replay)?\.json$/, "")}.html`,
-  ].join("\n");
-  return { replay, scenario: sc, replayFile, command, message };
+    return this.opts.property?.(r, sc) !== false;
+  }
+
+  /**
+   * Runs runs `from` … `to`-1 in order; returns the index of the first that
+   * fails, or undefined. Stops early (undefined) once `deadline` (ms since
+   * the epoch, as performance.timeOrigin + performance.now()) has passed or
+   * the run is past `stopAfter()` (a failure another thread found earlier).
+   * Runs must be asked for in increasing order.
+   */
+  run(from: number, to: number, o: { deadline?: number; stopAfter?: () => number } = {}): number | undefined {
+    for (let k = from; k < to; k++) {
+      if (o.deadline !== undefined && performance.timeOrigin + performance.now() >= o.deadline) return undefined;
+      if (o.stopAfter !== undefined && k > o.stopAfter()) return undefined;
+      const [sc, picks] = this.cases.at(k);
+      let ok: boolean;
+      try {
+        ok = this.holds(sc, picks);
+      } catch (e) {
+        if (fc.PreconditionFailure.isFailure(e)) throw new Error("blocksim fuzz: a fuzz property cannot skip a case (fc.pre): the campaign runs every case it draws");
+        ok = false; // fast-check reports a throwing property as a failure, with the error
+      }
+      if (!ok) return k;
+    }
+    return undefined;
+  }
+
+  /** Run `k` (which failed) shrunk by fc.check, its replay file written; `deadline` bounds the shrinking. */
+  failure(k: number, deadline?: number): FuzzFailure {
+    const { seed, profile, opts } = this;
+    const left = deadline === undefined ? undefined : Math.max(1, deadline - (performance.timeOrigin + performance.now()));
+    const replayRun = (more: fc.Parameters<[FuzzScenario, number[]]>) => {
+      this.replaying = true;
+      return fc.check(this.property, { seed, path: String(k), ...more });
+    };
+    let out = replayRun(left !== undefined ? { interruptAfterTimeLimit: left, markInterruptAsFailure: false } : {});
+    // Out of time before the replay of run k ran: report it unshrunk rather than not at all.
+    if (!out.failed || !out.counterexample) out = replayRun({ endOnFailure: true });
+    if (!out.failed || !out.counterexample) throw new Error(`blocksim fuzz: run ${k} of fast-check seed ${seed} failed, but not when fast-check replayed it (a nondeterministic run)`);
+    // fc.check counts the runs of a whole campaign to its failure; the replay started at run k.
+    const numRuns = k + 1;
+    const [sc, picks] = out.counterexample;
+    // The shrunk case once more, watched, for the replay file (its events) — the same run: same case, same picks.
+    const r = fuzzReport(sc, { profile, seed: 0, strategy: new PickListStrategy(picks), ...(opts.invariants ? { invariants: opts.invariants } : {}) });
+    const names = opts.invariants?.map((i) => (typeof i === "string" ? i : i.name));
+    const replay = makeReplayOf({ fuzz: sc as unknown as Record<string, unknown>, ...(names ? { invariants: names } : {}) }, r,
+      `blocksim fuzz: fast-check seed ${seed}, path ${out.counterexamplePath ?? "-"}, after ${numRuns} runs`);
+    const replayFile = opts.replayFile ?? `blocksim-fuzz-${seed}.replay.json`;
+    writeReplayFile(replayFile, replay);
+    const command = `npx blocksim replay ${replayFile}`;
+    const lines = [...(r.outcome.kind === "qemu-crash" ? [describeOutcome(r.outcome)] : []), ...r.violations.map(formatViolation)];
+    const why = lines.length > 0 ? [...lines.slice(0, 5), ...(lines.length > 5 ? [`(and ${lines.length - 5} more)`] : [])].join("\n  ") : out.errorInstance ? String(out.errorInstance) : "the property returned false";
+    const message = [
+      `blocksim fuzz: property failed after ${numRuns} runs (fast-check seed ${seed}, path ${out.counterexamplePath ?? "-"}, ${out.numShrinks} shrinks)`,
+      `  ${why}`,
+      `shrunk scenario: ${sc.actions.length} actions, schedule of ${picks.length} picks (${picks.filter((p) => p !== 0).length} non-FIFO)`,
+      ...sc.actions.map((a) => `  ${describeAction(a)}`),
+      `replay file: ${replayFile}`,
+      `replay: ${command}`,
+      `timeline: npx blocksim timeline ${replayFile} -o ${replayFile.replace(/(\.replay)?\.json$/, "")}.html`,
+    ].join("\n");
+    return { replay, scenario: sc, replayFile, command, message };
+  }
+}
+
+/**
+ * The cases fc.check draws for a property at a seed, by run index, without
+ * fc.check's runner (which a campaign split across threads cannot start
+ * at run k): as fast-check's tosser does, one xorshift128+ generator from
+ * the seed jumps once per run, and run k draws from a copy of it, with the
+ * bias of run index k. test/fuzz/campaign-cases.test.ts holds this to
+ * fc.check's own draws.
+ */
+export class CampaignCases {
+  private readonly rng: ReturnType<typeof xorshift128plus>;
+  private next = 0;
+
+  constructor(private readonly property: fc.IRawProperty<[FuzzScenario, number[]]>, seed: number) {
+    this.rng = xorshift128plus(fastCheckSeed(seed));
+  }
+
+  /** Run k's case; k never decreases from one call to the next. */
+  at(k: number): [FuzzScenario, number[]] {
+    if (k < this.next) throw new Error(`CampaignCases: run ${k} asked for after run ${this.next - 1}`);
+    for (; this.next <= k; this.next++) this.rng.jump();
+    return this.property.generate(new fc.Random(this.rng), k).value_;
+  }
+}
+
+/** The 32-bit seed fast-check makes of a number (its readSeed). */
+function fastCheckSeed(seed: number): number {
+  const seed32 = seed | 0;
+  return seed === seed32 ? seed32 : seed32 ^ ((seed - seed32) * 0x1_0000_0000);
+}
+
+/** Runs the property; returns undefined when it holds, else the failure (with its replay file written). */
+export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
+  const campaign = new FuzzCampaign(opts);
+  const deadline = opts.interruptAfterMs === undefined ? undefined : performance.timeOrigin + performance.now() + opts.interruptAfterMs;
+  const k = campaign.run(0, opts.numRuns ?? 100, { deadline });
+  return k === undefined ? undefined : campaign.failure(k, deadline);
 }
 
 /** Like fuzzCheck, but throws the failure message: the form for a vitest `it`. */
