@@ -11,16 +11,16 @@
  * Exit codes: 0 nothing broke, 1 a violation (replay written), 2 bad input.
  * Wall-clock time is read here (progress, --time), never inside the simulation.
  */
+import { cpus } from "node:os";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
-import type { FuzzFailure } from "../sim/fuzz/index.js";
 import { profileOption, replaySpelling, UsageError } from "./args.js";
 import { MAX_WALL_MS, OPTION_LIMITS, wholeNumberOption } from "../sim/scenario/limits.js";
 import { InputError, formatProblems } from "../sim/scenario/errors.js";
 import { packagePath } from "../sim/scenario/package-root.js";
 import { OldReplayFormatError } from "../sim/scenario/replay.js";
-import { newShared, NEXT_UNIT, RUNS, runClaimedUnits, VIOLATIONS, type WorkerJob } from "./fuzz-units.js";
+import { campaignOf, firstFailure, newShared, NEXT_UNIT, RUNS, runClaimedUnits, UNIT_RUNS, VIOLATIONS, type WorkerJob } from "./fuzz-units.js";
 
 /** Where output goes (the CLI's Io has the same shape). */
 export interface CliIo {
@@ -52,10 +52,12 @@ Options:
   --runs N        runs in all (default 200)
   --seed S        first seed (default 1); the same seed gives the same runs
   --profile P     profile (default: current, or the scenario's)
-  --workers N     threads for generated scenarios (default 1): the N units
-                  run in this thread until it has used 3 CPU-seconds, then
-                  units left go to worker threads (each warms up anew)
-  --shard i/n     run only shard i of n of the seed space (deterministic)
+  --workers N     at most N threads for generated scenarios (default 1); the
+                  runs, output and replay file are those of one thread. This
+                  thread starts a worker only when a core has been idle and
+                  the runs left would take it longer than a worker's warm-up
+                  (~1.5 s), one at a time (each warms V8 up anew)
+  --shard i/n     run only shard i of n (fast-check seed S+i-1, runs/n runs)
   --time T        stop after this wall time (e.g. 30s, 2m)
   --out FILE      where the replay file goes
   --replay FILE   the same as 'blocksim replay FILE', with replay's options (--json, --quiet, --trace)
@@ -89,15 +91,12 @@ export function parseShard(text: string): { index: number; count: number } {
 
 
 /**
- * The units of work of a fuzz campaign: `units` fast-check seeds (seed,
- * seed+1, …), each for an equal share of the runs. Shard i of n takes every
- * n-th unit starting at i-1, so shards never overlap and together cover all.
+ * The campaign of one shard: shard i of n is fast-check seed seed+i-1 with
+ * a share of the runs, so shards never overlap and together cover all (one
+ * shard: the seed itself, every run).
  */
-export function shardUnits(seed: number, runs: number, units: number, shard: { index: number; count: number }): { seed: number; runs: number }[] {
-  const per = Math.ceil(runs / units);
-  const out: { seed: number; runs: number }[] = [];
-  for (let u = shard.index - 1; u < units; u += shard.count) out.push({ seed: seed + u, runs: per });
-  return out;
+export function shardCampaign(seed: number, runs: number, shard: { index: number; count: number }): { seed: number; runs: number } {
+  return { seed: seed + shard.index - 1, runs: Math.ceil(runs / shard.count) };
 }
 
 class Progress {
@@ -141,10 +140,10 @@ export async function fuzzCommand(argv: string[], io: CliIo = defaultIo): Promis
     const seed = wholeNumberOption("fuzz --seed", values.seed, 1);
     const workers = wholeNumberOption("fuzz --workers", values.workers, 1);
     const shard = values.shard !== undefined ? parseShard(values.shard) : { index: 1, count: 1 };
-    // Each unit (or, for a file, each run) takes the next seed: the last must still be exact.
-    const seeds = positionals.length === 1 ? runs * shard.count : shard.count * workers;
+    // Each shard (or, for a file, each run) takes the next seed: the last must still be exact.
+    const seeds = positionals.length === 1 ? runs * shard.count : shard.count;
     if (seed + seeds - 1 > OPTION_LIMITS["fuzz --seed"].max) {
-      throw new Usage(`--seed ${seed} would use seeds up to ${seed + seeds - 1} (one per ${positionals.length === 1 ? "run of every shard" : "unit: shards × workers"}), past ${OPTION_LIMITS["fuzz --seed"].max}, the largest fuzz seed (fast-check keeps 32 bits of a seed)`);
+      throw new Usage(`--seed ${seed} would use seeds up to ${seed + seeds - 1} (one per ${positionals.length === 1 ? "run of every shard" : "shard"}), past ${OPTION_LIMITS["fuzz --seed"].max}, the largest fuzz seed (fast-check keeps 32 bits of a seed)`);
     }
     const timeMs = values.time !== undefined ? parseWallTime(values.time) : undefined;
     if (values.profile !== undefined) profileOption(values.profile); // the one catalog: every profile `blocksim profiles` lists
@@ -183,83 +182,109 @@ interface GeneratedOptions {
 }
 
 /**
- * Process CPU a campaign spends before its worker threads start, in ms
- * (BLOCKSIM_FUZZ_WORKERS_AFTER_MS overrides it; 0 starts them at once). A
- * worker thread is an isolate of its own that loads blocksim and warms up
- * V8's compilers again, about 1-1.5 CPU-s, and a single thread already keeps
- * ~1.6 cores busy while it warms up (V8's background compiler and GC). So a
- * short campaign runs its units one after another in the main thread, warm,
- * and only a campaign that is still going after this much CPU, with units
- * left unclaimed, hands them to workers (bench/campaign.ts; README
- * "Campaign benchmark").
+ * When a worker thread starts. A worker is an isolate of its own that loads
+ * blocksim and warms V8's compilers up again, ~1-1.5 CPU-s before it runs
+ * at full speed, and a single warming thread already keeps ~1.3 cores busy
+ * (V8's background compiler and GC). So a worker pays only if the runs left
+ * would keep this thread busy for longer than that warm-up, and only on a
+ * core that would otherwise stay idle: on a loaded machine a second thread
+ * gets no more of the cores, only more warm-up to do (README "Campaign
+ * benchmark"). This thread decides from what it measures in windows of
+ * WINDOW_MS: its own wall time per run and the machine's idle cores
+ * (os.cpus); each worker started opens a new window, so they start one at
+ * a time and stop when no core is left idle.
+ * BLOCKSIM_FUZZ_WORKERS_AT_ONCE=1 starts them all at once instead (the
+ * tests and the campaign benchmark use it).
  */
-const WORKERS_AFTER_CPU_MS = 3000;
+export const WORKER_WARMUP_MS = 1500, WINDOW_MS = 250, IDLE_CORE = 0.5;
 
-function workersAfterMs(): number {
-  const text = process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS;
-  if (text === undefined) return WORKERS_AFTER_CPU_MS;
-  if (!/^\d{1,9}$/.test(text)) throw new Usage(`BLOCKSIM_FUZZ_WORKERS_AFTER_MS expects a whole number of CPU milliseconds, got ${JSON.stringify(text.slice(0, 40))}`);
-  return Number(text);
+/** Whether one more worker thread should start, from the last window's measurements. */
+export function startAnotherWorker(m: { runsUnclaimed: number; msPerRun: number; idleCores: number }): boolean {
+  return m.runsUnclaimed * m.msPerRun > WORKER_WARMUP_MS && m.idleCores >= IDLE_CORE;
+}
+
+function workersAtOnce(): boolean {
+  const text = process.env.BLOCKSIM_FUZZ_WORKERS_AT_ONCE;
+  if (text === undefined || text === "" || text === "0") return false;
+  if (text === "1") return true;
+  throw new Usage(`BLOCKSIM_FUZZ_WORKERS_AT_ONCE expects 1 (start the worker threads at once) or 0, got ${JSON.stringify(text.slice(0, 40))}`);
+}
+
+/** Idle time of all cores so far, ms (os.cpus: since boot). */
+const idleMs = () => cpus().reduce((sum, c) => sum + c.times.idle, 0);
+
+/** Measures this thread's runs and the machine's idle cores over windows of WINDOW_MS. */
+class Window {
+  private t0 = performance.now();
+  private idle0 = idleMs();
+  private runs0 = 0;
+  /** The window's figures once it is WINDOW_MS long (and a new one opens), else undefined. */
+  close(runs: number): { msPerRun: number; idleCores: number } | undefined {
+    const now = performance.now(), ms = now - this.t0;
+    if (ms < WINDOW_MS || runs === this.runs0) return undefined;
+    const idle = idleMs(), m = { msPerRun: ms / (runs - this.runs0), idleCores: (idle - this.idle0) / ms };
+    this.t0 = now;
+    this.idle0 = idle;
+    this.runs0 = runs;
+    return m;
+  }
 }
 
 async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
-  const units = shardUnits(o.seed, o.runs, o.shard.count * o.workers, o.shard);
-  const afterMs = workersAfterMs();
-  io.out(`blocksim fuzz: profile ${o.profile}, ${units.length} unit(s) of ${units[0]?.runs ?? 0} runs (fast-check seeds ${units.map((u) => u.seed).join(", ")})${o.shard.count > 1 ? `, shard ${o.shard.index}/${o.shard.count}` : ""}\n`);
+  const { seed, runs } = shardCampaign(o.seed, o.runs, o.shard);
+  const atOnce = workersAtOnce();
+  io.out(`blocksim fuzz: profile ${o.profile}, ${runs} runs of fast-check seed ${seed}${o.shard.count > 1 ? `, shard ${o.shard.index}/${o.shard.count}` : ""}\n`);
   const progress = new Progress(io);
-  // One file per unit when several may fail: --out x.replay.json becomes x-<seed>.replay.json.
-  const replayFile = (s: number) =>
-    o.out === undefined ? `blocksim-fuzz-${s}.replay.json` : units.length > 1 ? o.out.replace(/(\.replay\.json|\.json)?$/, (m) => `-${s}${m}`) : o.out;
   const job: WorkerJob = {
-    units: units.map((u) => ({ seed: u.seed, numRuns: u.runs, profile: o.profile, replayFile: replayFile(u.seed) })),
-    shared: newShared(),
+    seed, runs, profile: o.profile, shared: newShared(runs),
     ...(o.timeMs !== undefined ? { deadline: performance.timeOrigin + performance.now() + o.timeMs } : {}),
   };
   const cells = new Int32Array(job.shared);
-  const results: (FuzzFailure | undefined)[] = [];
   const workers: Promise<void>[] = [];
-  const cpu0 = process.cpuUsage();
-  // Called from this thread's own runs, so nothing claims a unit meanwhile: one thread per unclaimed unit at most.
-  const startWorkers = () => {
-    const n = Math.min(o.workers - 1, units.length - Atomics.load(cells, NEXT_UNIT));
-    for (let k = 0; k < n; k++) workers.push(runWorker(job, (i, f) => { results[i] = f; }));
-  };
-  if (o.workers > 1 && afterMs === 0) startWorkers();
-  // The main thread is a worker too; it loads the simulator only now.
-  const { fuzzCheck } = await import("../sim/fuzz/index.js");
-  let checks = 0;
-  runClaimedUnits(fuzzCheck, job, (i, f) => { results[i] = f; }, () => {
-    progress.runs = Atomics.load(cells, RUNS);
-    progress.violations = Atomics.load(cells, VIOLATIONS);
-    progress.tick();
-    if (o.workers > 1 && workers.length === 0 && ++checks % 16 === 0) {
-      const used = process.cpuUsage(cpu0);
-      if ((used.user + used.system) / 1000 >= afterMs) startWorkers();
-    }
+  const startWorker = () => void workers.push(runWorker(job));
+  const unclaimed = () => Math.max(0, runs - Atomics.load(cells, NEXT_UNIT) * UNIT_RUNS);
+  if (o.workers > 1 && atOnce) for (let k = 1; k < Math.min(o.workers, Math.ceil(runs / UNIT_RUNS)); k++) startWorker();
+  // The main thread runs units too; it loads the simulator only now.
+  const { FuzzCampaign } = await import("../sim/fuzz/index.js");
+  let mine = 0;
+  const window = o.workers > 1 && !atOnce ? new Window() : undefined;
+  const campaign = campaignOf(FuzzCampaign, job, {
+    replayFile: o.out ?? `blocksim-fuzz-${seed}.replay.json`,
+    onRun: () => {
+      progress.runs = Atomics.load(cells, RUNS);
+      progress.violations = Atomics.load(cells, VIOLATIONS);
+      progress.tick();
+      // Called between this thread's own runs, so no unit is claimed meanwhile.
+      if (window && ++mine % 8 === 0 && workers.length < o.workers - 1) {
+        const m = window.close(mine);
+        if (m && startAnotherWorker({ runsUnclaimed: unclaimed(), ...m })) startWorker();
+      }
+    },
   });
-  // Workers report their units by message, which this thread reads only now.
+  runClaimedUnits(campaign, job);
   const ticker = io.tty && workers.length > 0 ? setInterval(() => {
     progress.runs = Atomics.load(cells, RUNS);
     progress.violations = Atomics.load(cells, VIOLATIONS);
     progress.tick();
   }, 250) : undefined;
   await Promise.all(workers).finally(() => clearInterval(ticker));
+  // Every thread is done: the first failing run is the campaign's, shrunk here (its runs counted as runs).
+  const k = firstFailure(job);
+  const failure = k === undefined ? undefined : campaign.failure(k, job.deadline === undefined ? undefined : job.deadline - (performance.timeOrigin + performance.now()));
   progress.runs = Atomics.load(cells, RUNS);
   progress.violations = Atomics.load(cells, VIOLATIONS);
   progress.tick(true);
   progress.done();
-  const failures = results.filter((r): r is FuzzFailure => r !== undefined);
-  if (failures.length === 0) {
+  if (!failure) {
     io.out(`blocksim fuzz: no violation in ${progress.runs} runs\n`);
     return 0;
   }
-  if (failures.length > 1) io.out(`blocksim fuzz: ${failures.length} units failed\n`);
-  for (const failure of failures) io.out(failure.message + "\n");
+  io.out(failure.message + "\n");
   return 1;
 }
 
 /** A worker thread that claims units until none is left (tsx loads the TypeScript there too). */
-function runWorker(job: WorkerJob, onUnit: (index: number, failure: FuzzFailure | undefined) => void): Promise<void> {
+function runWorker(job: WorkerJob): Promise<void> {
   return new Promise((resolve, reject) => {
     // From the bundle (dist/) the worker is bin/blocksim.js again, which
     // loads the bundle with the code cache made for campaigns (cli/entry.ts
@@ -269,7 +294,6 @@ function runWorker(job: WorkerJob, onUnit: (index: number, failure: FuzzFailure 
     const w = import.meta.url.endsWith(".ts")
       ? new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(new URL("./fuzz-worker.ts", import.meta.url).href)}); });`, { eval: true, workerData })
       : new Worker(packagePath("bin", "blocksim.js"), { workerData });
-    w.on("message", (m: { index: number; failure?: FuzzFailure }) => onUnit(m.index, m.failure));
     w.on("error", reject);
     w.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`fuzz worker exited with code ${code}`))));
   });

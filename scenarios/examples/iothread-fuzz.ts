@@ -51,7 +51,7 @@ const t0 = Date.now();
 const failure = fuzzCheck({
   seed, numRuns: runs, profile: "current", scenarios: withIothreads,
   replayFile: `blocksim-iothread-fuzz-${seed}.replay.json`,
-  interruptAfterMs: minutes * 60_000,
+  stop: () => Date.now() - t0 > minutes * 60_000,
   onRun: (run) => {
     done++;
     const moved = run.responses.some((r) => r.execute === "x-blockdev-set-iothread" && "return" in r.response);

@@ -36,11 +36,12 @@ export interface FuzzOptions {
   /** Called after every run (progress). */
   onRun?: (run: UnhashedModelRun) => void;
   /**
-   * Stop after this much wall time (as fast-check's interruptAfterTimeLimit).
-   * Only the CLI's --time uses it: how far a run gets then depends on the
-   * machine, so a test should give numRuns instead.
+   * Asked before every run: true ends the campaign there, as passed (a wall
+   * time limit, read by the caller: nothing under sim/ reads the clock).
+   * How far a campaign gets then depends on the machine, so a test should
+   * give numRuns instead.
    */
-  interruptAfterMs?: number;
+  stop?: () => boolean;
 }
 
 export interface FuzzFailure {
@@ -87,15 +88,13 @@ export class FuzzCampaign {
 
   /**
    * Runs runs `from` … `to`-1 in order; returns the index of the first that
-   * fails, or undefined. Stops early (undefined) once `deadline` (ms since
-   * the epoch, as performance.timeOrigin + performance.now()) has passed or
-   * the run is past `stopAfter()` (a failure another thread found earlier).
-   * Runs must be asked for in increasing order.
+   * fails, or undefined. `stop(k)`, asked before run k, ends the range early
+   * (undefined): the CLI's --time, or a failure another thread found at an
+   * earlier run. Runs must be asked for in increasing order.
    */
-  run(from: number, to: number, o: { deadline?: number; stopAfter?: () => number } = {}): number | undefined {
+  run(from: number, to: number, stop?: (k: number) => boolean): number | undefined {
     for (let k = from; k < to; k++) {
-      if (o.deadline !== undefined && performance.timeOrigin + performance.now() >= o.deadline) return undefined;
-      if (o.stopAfter !== undefined && k > o.stopAfter()) return undefined;
+      if (stop?.(k)) return undefined;
       const [sc, picks] = this.cases.at(k);
       let ok: boolean;
       try {
@@ -109,15 +108,17 @@ export class FuzzCampaign {
     return undefined;
   }
 
-  /** Run `k` (which failed) shrunk by fc.check, its replay file written; `deadline` bounds the shrinking. */
-  failure(k: number, deadline?: number): FuzzFailure {
+  /**
+   * Run `k` (which failed) shrunk by fc.check, its replay file written;
+   * `timeLimitMs` bounds the shrinking (fast-check's interruptAfterTimeLimit).
+   */
+  failure(k: number, timeLimitMs?: number): FuzzFailure {
     const { seed, profile, opts } = this;
-    const left = deadline === undefined ? undefined : Math.max(1, deadline - (performance.timeOrigin + performance.now()));
     const replayRun = (more: fc.Parameters<[FuzzScenario, number[]]>) => {
       this.replaying = true;
       return fc.check(this.property, { seed, path: String(k), ...more });
     };
-    let out = replayRun(left !== undefined ? { interruptAfterTimeLimit: left, markInterruptAsFailure: false } : {});
+    let out = replayRun(timeLimitMs !== undefined ? { interruptAfterTimeLimit: Math.max(1, timeLimitMs), markInterruptAsFailure: false } : {});
     // Out of time before the replay of run k ran: report it unshrunk rather than not at all.
     if (!out.failed || !out.counterexample) out = replayRun({ endOnFailure: true });
     if (!out.failed || !out.counterexample) throw new Error(`blocksim fuzz: run ${k} of fast-check seed ${seed} failed, but not when fast-check replayed it (a nondeterministic run)`);
@@ -180,9 +181,8 @@ function fastCheckSeed(seed: number): number {
 /** Runs the property; returns undefined when it holds, else the failure (with its replay file written). */
 export function fuzzCheck(opts: FuzzOptions = {}): FuzzFailure | undefined {
   const campaign = new FuzzCampaign(opts);
-  const deadline = opts.interruptAfterMs === undefined ? undefined : performance.timeOrigin + performance.now() + opts.interruptAfterMs;
-  const k = campaign.run(0, opts.numRuns ?? 100, { deadline });
-  return k === undefined ? undefined : campaign.failure(k, deadline);
+  const k = campaign.run(0, opts.numRuns ?? 100, opts.stop);
+  return k === undefined ? undefined : campaign.failure(k);
 }
 
 /** Like fuzzCheck, but throws the failure message: the form for a vitest `it`. */

@@ -59,10 +59,10 @@ describe("whole-number options", () => {
     expect(wholeNumberOption("fuzz --seed", "4294967295", 1)).toBe(4294967295);
   });
 
-  it("a first seed whose later runs or units would pass the last exact seed is refused", async () => {
-    let r = await run("fuzz", "--seed", "4294967295", "--workers", "2", "--runs", "2");
+  it("a first seed whose later runs or shards would pass the last exact seed is refused", async () => {
+    let r = await run("fuzz", "--seed", "4294967295", "--shard", "1/2", "--runs", "2");
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--seed 4294967295 would use seeds up to 4294967296 .* past 4294967295/);
+    expect(r.stderr).toMatch(/--seed 4294967295 would use seeds up to 4294967296 \(one per shard\), past 4294967295/);
     r = await run("explore", "cancel-sleeping-job", "--seed", "9007199254740991", "--budget", "2");
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--seed 9007199254740991 with --budget 2 would use seeds past 9007199254740991/);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { exploreCommand } from "../../cli/explore.js";
 import { main } from "../../cli/main.js";
-import { fuzzCommand, parseShard, parseWallTime, shardUnits, type CliIo } from "../../cli/fuzz.js";
+import { fuzzCommand, parseShard, parseWallTime, shardCampaign, startAnotherWorker, type CliIo } from "../../cli/fuzz.js";
 import { formatTable } from "../../cli/races.js";
 
 const dir = mkdtempSync(join(tmpdir(), "blocksim-cli-fuzz-"));
@@ -195,28 +195,37 @@ describe("blocksim fuzz", () => {
     expect(readFileSync(join(sub, "shim.html"), "utf8")).toContain("no-io-while-paused");
   });
 
-  it("--workers 2 reports every failing unit and names every file it writes, the same from worker threads as from one thread", async () => {
+  it("--workers changes nothing: worker threads make the runs, output and replay file of one thread, the first failing run whichever thread found it", async () => {
+    // drain-ignores-jobs at fast-check seed 1 first fails at run 172 (unit 1) and again at run 272 (unit 2):
+    // with three threads at once, a later unit's failure may be found first and must not be the one reported.
     const outputs: string[] = [];
-    for (const [name, after] of [["workers", "0"], ["one-thread", undefined]] as const) {
-      // "0": the worker thread starts at once; by default this short campaign never starts it.
-      if (after === undefined) delete process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS;
-      else process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS = after;
+    for (const [name, workers, atOnce] of [["one-thread", "1", undefined], ["workers", "3", "1"], ["workers-auto", "2", undefined]] as const) {
+      if (atOnce === undefined) delete process.env.BLOCKSIM_FUZZ_WORKERS_AT_ONCE;
+      else process.env.BLOCKSIM_FUZZ_WORKERS_AT_ONCE = atOnce;
       const sub = join(dir, name);
       mkdirSync(sub);
       const io = capture();
       try {
-        expect(await fuzzCommand(["--profile", "no-start-shim", "--runs", "100", "--seed", "5", "--workers", "2", "--out", join(sub, "f.replay.json")], io)).toBe(1);
+        expect(await fuzzCommand(["--profile", "drain-ignores-jobs", "--runs", "400", "--seed", "1", "--workers", workers, "--out", join(sub, "f.replay.json")], io)).toBe(1);
       } finally {
-        delete process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS;
+        delete process.env.BLOCKSIM_FUZZ_WORKERS_AT_ONCE;
       }
-      expect(io.stdout).toContain("blocksim fuzz: 2 units failed");
-      const written = readdirSync(sub).sort();
-      expect(written.length).toBe(2); // one replay file per failing unit
-      for (const f of written) expect(io.stdout, f).toContain(join(sub, f));
-      outputs.push(io.stdout.replaceAll(sub, "DIR") + written.map((f) => readFileSync(join(sub, f), "utf8").replaceAll(sub, "DIR")).join(""));
+      expect(io.stdout).toMatch(/property failed after 173 runs \(fast-check seed 1, path 172:/);
+      expect(readdirSync(sub)).toEqual(["f.replay.json"]);
+      outputs.push(io.stdout.replaceAll(sub, "DIR") + readFileSync(join(sub, "f.replay.json"), "utf8").replaceAll(sub, "DIR"));
     }
     expect(outputs[1]).toBe(outputs[0]);
-  }, 60_000);
+    expect(outputs[2]).toBe(outputs[0]);
+  }, 90_000);
+
+  it("starts a worker thread only when a core was idle and the runs not yet claimed would outlast a worker's warm-up", () => {
+    const idle = { idleCores: 1, msPerRun: 1 };
+    expect(startAnotherWorker({ ...idle, runsUnclaimed: 1900 })).toBe(true); // ~1.9 s of runs left, a core idle
+    expect(startAnotherWorker({ ...idle, runsUnclaimed: 1000 })).toBe(false); // about the warm-up: a worker would not pay for itself
+    expect(startAnotherWorker({ ...idle, msPerRun: 2, runsUnclaimed: 1000 })).toBe(true); // the same runs, on a thread still cold
+    expect(startAnotherWorker({ ...idle, idleCores: 0.2, runsUnclaimed: 100_000 })).toBe(false); // a loaded machine: no core to gain
+    expect(startAnotherWorker({ ...idle, runsUnclaimed: 0 })).toBe(false);
+  });
 
   it("bad options get exit 2", async () => {
     const io = capture();
@@ -224,20 +233,19 @@ describe("blocksim fuzz", () => {
     expect(io.stderr).toBe(`blocksim fuzz: --shard expects i/n with 1 <= i <= n, got "3/2"\n`);
     expect(await fuzzCommand(["--profile", "nope"], capture())).toBe(2);
     expect(await fuzzCommand(["--time", "soon"], capture())).toBe(2);
-    process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS = "soon";
+    process.env.BLOCKSIM_FUZZ_WORKERS_AT_ONCE = "soon";
     try {
       const bad = capture();
       expect(await fuzzCommand(["--workers", "2", "--runs", "2"], bad)).toBe(2);
-      expect(bad.stderr).toBe(`blocksim fuzz: BLOCKSIM_FUZZ_WORKERS_AFTER_MS expects a whole number of CPU milliseconds, got "soon"\n`);
+      expect(bad.stderr).toBe(`blocksim fuzz: BLOCKSIM_FUZZ_WORKERS_AT_ONCE expects 1 (start the worker threads at once) or 0, got "soon"\n`);
     } finally {
-      delete process.env.BLOCKSIM_FUZZ_WORKERS_AFTER_MS;
+      delete process.env.BLOCKSIM_FUZZ_WORKERS_AT_ONCE;
     }
   });
 
-  it("shards split the seed space without overlap and cover it", () => {
-    const all = [1, 2, 3].flatMap((i) => shardUnits(10, 600, 6, { index: i, count: 3 }).map((u) => u.seed));
-    expect(all.sort((a, b) => a - b)).toEqual([10, 11, 12, 13, 14, 15]);
-    expect(shardUnits(10, 600, 6, { index: 2, count: 3 })).toEqual([{ seed: 11, runs: 100 }, { seed: 14, runs: 100 }]);
+  it("shards split the seed space without overlap and cover it: shard i of n is seed+i-1 with its share of the runs", () => {
+    expect([1, 2, 3].map((i) => shardCampaign(10, 600, { index: i, count: 3 }))).toEqual([{ seed: 10, runs: 200 }, { seed: 11, runs: 200 }, { seed: 12, runs: 200 }]);
+    expect(shardCampaign(10, 601, { index: 1, count: 1 })).toEqual({ seed: 10, runs: 601 });
     expect(parseShard("2/4")).toEqual({ index: 2, count: 4 });
     expect(parseWallTime("30s")).toBe(30_000);
     expect(parseWallTime("2m")).toBe(120_000);
