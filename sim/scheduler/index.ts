@@ -2,7 +2,7 @@
 export * from "./effects.js";
 export * from "./scheduler.js";
 export * from "./choice-log.js";
-export { Streams, below, type Rng } from "./prng.js";
+export { Alea, Streams, below, type Rng } from "./prng.js";
 export { TraceHash } from "./hash.js";
 export { type Strategy, Divergence } from "./strategies/strategy.js";
 export { FifoStrategy } from "./strategies/fifo.js";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
-import seedrandom from "seedrandom";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
+  Alea,
   FifoStrategy,
   formatChoiceLog,
   PctStrategy,
@@ -9,6 +9,7 @@ import {
   ReplayStrategy,
   type RunResult,
   type Strategy,
+  Streams,
 } from "../../sim/scheduler/index.js";
 import { runWorld, runWorldUnhashed, type World, worldArb } from "./programs.js";
 
@@ -157,15 +158,11 @@ describe("properties of random process programs", () => {
   });
 
   it("FIFO never consults a PRNG: no stream is made or drawn from, and the seed does not matter", () => {
-    // Count every alea generator made and every draw from it, and Math.random calls.
+    // Count every stream asked for and every draw from a generator, and Math.random calls.
     let made = 0, draws = 0;
-    const realAlea = seedrandom.alea;
-    vi.spyOn(seedrandom, "alea").mockImplementation(((...args: Parameters<typeof realAlea>) => {
-      made++;
-      const g = realAlea(...args);
-      const counted = (() => { draws++; return g(); }) as typeof g;
-      return Object.assign(counted, g);
-    }) as typeof realAlea);
+    const realGet = Streams.prototype.get, realNext = Alea.prototype.next;
+    vi.spyOn(Streams.prototype, "get").mockImplementation(function (this: Streams, name: string) { made++; return realGet.call(this, name); });
+    vi.spyOn(Alea.prototype, "next").mockImplementation(function (this: Alea) { draws++; return realNext.call(this); });
     const mathRandom = vi.spyOn(Math, "random");
 
     let randomDraws = 0;
