@@ -10,7 +10,7 @@
 import type { RunResult, TraceRecord, UnhashedRunResult } from "../scheduler/index.js";
 import { INVARIANTS, invariantByName } from "./invariants.js";
 import { formatTime } from "../scheduler/time.js";
-import type { CheckViolation, Invariant, Monitor, World } from "./types.js";
+import { JOB_IO, JOB_LABEL, type CheckViolation, type Invariant, type Monitor, type World } from "./types.js";
 
 export interface RunCheck {
   /** What step invariants found so far, in order. */
@@ -48,7 +48,7 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
     // generation, and its context (the monitors, the whole world) then outlived the run (sim/qmp/qemu.ts).
     const record = function (this: typeof sim, src: string, kind: string, data?: Record<string, unknown>): void {
       original.call(this, src, kind, data);
-      const list = plan.byKind.get(kind) ?? plan.everyKind;
+      const list = kind === "io" && issuedByJob(data) ? plan.jobIo : (plan.byKind.get(kind) ?? plan.everyKind);
       if (list.length === 0 || !active) return;
       const r: TraceRecord = data === undefined ? { t: sim.now, src, kind } : { t: sim.now, src, kind, data };
       for (const i of list) monitors[i].onRecord?.(r);
@@ -83,7 +83,14 @@ interface Plan {
   readonly byKind: ReadonlyMap<string, readonly number[]>;
   /** For a kind no invariant names: the invariants that name no kinds (they get every kind). */
   readonly everyKind: readonly number[];
+  /** For an `io` record a job issued: the invariants that name `io` or `job-io`. */
+  readonly jobIo: readonly number[];
   readonly byBlockEvent: ReadonlyMap<string, readonly number[]>;
+}
+
+/** Whether an `io` record's issuer names a job (`job:<id>`, maybe behind a filter's prefix): a `job-io` record. */
+function issuedByJob(data: Record<string, unknown> | undefined): boolean {
+  return String(data?.issuer ?? "").includes(JOB_LABEL);
 }
 
 function planFor(invariants: readonly Invariant[]): Plan {
@@ -99,7 +106,9 @@ function planFor(invariants: readonly Invariant[]): Plan {
     } else for (const k of new Set(inv.kinds)) byKind.get(k)!.push(i);
     for (const t of new Set(inv.blockEvents)) byBlockEvent.get(t)!.push(i);
   });
-  return { byKind, everyKind, byBlockEvent };
+  const io = byKind.get("io") ?? everyKind, onlyJobs = byKind.get(JOB_IO) ?? [];
+  const jobIo = [...new Set([...io, ...onlyJobs])].sort((a, b) => a - b);
+  return { byKind, everyKind, jobIo, byBlockEvent };
 }
 
 /** The library's plan, made once: INVARIANTS and their declarations are frozen. */

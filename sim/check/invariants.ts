@@ -22,13 +22,11 @@ import { SLICE_NS } from "../jobs/ratelimit.js";
 import { isLegalTransition, type JobStatus } from "../jobs/status.js";
 import type { TranscriptEntry } from "../qmp/types.js";
 import type { TraceRecord } from "../scheduler/index.js";
-import type { CheckContext, Invariant, Monitor, World } from "./types.js";
-
-const JOB_SRC = "job:";
+import { JOB_IO, JOB_LABEL, type CheckContext, type Invariant, type Monitor, type World } from "./types.js";
 
 /** The job named by a `job:<name>` trace source or issuer, else undefined. */
 function jobOf(label: string): string | undefined {
-  return label.startsWith(JOB_SRC) ? label.slice(JOB_SRC.length) : undefined;
+  return label.startsWith(JOB_LABEL) ? label.slice(JOB_LABEL.length) : undefined;
 }
 
 /** A rule the job core or the QMP layer reports itself (jm.violation), surfaced by name. */
@@ -127,7 +125,7 @@ const noCrash: Invariant = {
 function jobIo(name: string, description: string, bad: (status: JobStatus | "freed" | undefined, world: World, job: string) => string | undefined): Invariant {
   return {
     name, description, when: "step",
-    kinds: [...StatusTable.KINDS, "io"],
+    kinds: [...StatusTable.KINDS, JOB_IO],
     attach(ctx) {
       const table = new StatusTable();
       return {
@@ -166,7 +164,7 @@ const jobIoInDrainedSection: Invariant = {
   description: "no request issued by a job completes on a node inside an established drained section (or drain-all)",
   when: "step",
   source: "qemu block/io.c bdrv_drained_begin",
-  kinds: ["io"],
+  kinds: [JOB_IO],
   blockEvents: ["drained", "drained-end", "drain-all", "drain-all-end"],
   attach(ctx) {
     /** Established sections per node; a node leaves the map when its last one ends. */
@@ -568,15 +566,15 @@ const opBlockersHonoured: Invariant = {
   description: "no job writes a node that another live job holds (its target, intermediates or filter): the op blockers keep jobs apart",
   when: "step",
   source: "qemu fbe40ff780 (op blockers), block_job_add_bdrv",
-  kinds: ["io"],
+  kinds: [JOB_IO],
   attach(ctx) {
     return {
       onRecord(r) {
         if (r.kind !== "io" || r.data?.op === "read") return;
         const issuer = String(r.data?.issuer ?? "");
-        const at = issuer.indexOf(JOB_SRC);
+        const at = issuer.indexOf(JOB_LABEL);
         if (at < 0) return;
-        const writer = issuer.slice(at + JOB_SRC.length);
+        const writer = issuer.slice(at + JOB_LABEL.length);
         for (const other of ctx.world.jm.jobs) {
           if (other.name === writer || other.freed || other.completed) continue;
           const held = (other.driver as { nodes?: { nodes(): BlockNode[] } }).nodes?.nodes() ?? [];

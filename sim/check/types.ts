@@ -9,6 +9,16 @@ import type { Violation } from "../jobs/violation.js";
 import type { TranscriptEntry } from "../qmp/types.js";
 import type { RunResult, Scheduler, TraceRecord, UnhashedRunResult } from "../scheduler/index.js";
 
+/** The trace source (and I/O issuer) label of a job: `job:<id>`. */
+export const JOB_LABEL = "job:";
+
+/**
+ * A kind an invariant can name instead of `io`: only the `io` records whose
+ * issuer names a job (JOB_LABEL anywhere in it: a job's own request, or one a
+ * job's filter issued for it). Most device I/O comes from guests.
+ */
+export const JOB_IO = "job-io";
+
 /** What the checker observes: one simulated QEMU (a `Qemu` from sim/qmp is one). */
 export interface World {
   sim: Scheduler;
@@ -52,7 +62,7 @@ export interface Invariant {
   /**
    * The record kinds its monitor's `onRecord` looks at (every kind when
    * absent). A record of a kind no chosen invariant names costs the checker
-   * one lookup.
+   * one lookup. `job-io` (JOB_IO) names the `io` records a job issued only.
    */
   readonly kinds?: readonly string[];
   /** The block event types its monitor's `onBlock` looks at (none when absent). */

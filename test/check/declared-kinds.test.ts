@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { INVARIANTS } from "../../sim/check/invariants.js";
+import { JOB_IO } from "../../sim/check/types.js";
 
 const SOURCE = readFileSync(new URL("../../sim/check/invariants.ts", import.meta.url), "utf8");
 
@@ -37,6 +38,7 @@ describe("declared kinds", () => {
     const reads = compared(code, "r.kind");
     for (const h of helpers) if (code.includes(`new ${h.name}(`)) for (const k of h.kinds) reads.add(k);
     const declared = new Set(inv.kinds ?? reads);
+    if (declared.has(JOB_IO)) declared.add("io"); // the io records a job issued: the code returns early on the others
     expect([...reads].filter((k) => !declared.has(k)), "record kinds read but not declared").toEqual([]);
     const types = compared(code, "ev.type");
     expect([...types].filter((t) => !(inv.blockEvents ?? []).includes(t as never)), "block event types read but not declared").toEqual([]);
