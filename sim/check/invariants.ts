@@ -221,26 +221,23 @@ const jobExitInDrainedSection: Invariant = {
   kinds: [],
   blockEvents: ["drained", "drain-all"],
   attach(ctx) {
-    /** `section`: the drained node, or undefined for drain-all. */
-    const check = (section: BlockNode | undefined) => {
-      let drained: Set<BlockNode> | undefined; // the nodes the section quiesces, found once a job needs them
-      for (const job of ctx.world.jm.jobs) {
-        if (job.freed || !job.deferredToMainLoop || !job.busy) continue;
-        const nodes = (job.driver as { nodes?: { nodes(): BlockNode[] } }).nodes?.nodes() ?? [];
-        let hit: BlockNode | undefined;
-        if (section === undefined) hit = nodes[0];
-        else {
-          const quiesced = (drained ??= withAncestors(section));
-          hit = nodes.find((n) => quiesced.has(n));
-        }
-        const where = section === undefined ? "a drain-all section" : `a drained section on node '${section.name}'`;
-        if (hit !== undefined) ctx.report({ job: job.name, detail: `${where} settled while job '${job.name}' (on node '${hit.name}') had its completion pending`, state: { node: hit.name, status: job.status } });
-      }
-    };
     return {
       onBlock(ev) {
-        if (ev.type === "drained") check(ev.node);
-        else if (ev.type === "drain-all") check(undefined);
+        if (ev.type !== "drained" && ev.type !== "drain-all") return;
+        const section = ev.type === "drained" ? ev.node : undefined; // undefined: drain-all
+        let drained: Set<BlockNode> | undefined; // the nodes the section quiesces, found once a job needs them
+        for (const job of ctx.world.jm.jobs) {
+          if (job.freed || !job.deferredToMainLoop || !job.busy) continue;
+          const nodes = (job.driver as { nodes?: { nodes(): BlockNode[] } }).nodes?.nodes() ?? [];
+          let hit: BlockNode | undefined;
+          if (section === undefined) hit = nodes[0];
+          else {
+            const quiesced = (drained ??= withAncestors(section));
+            hit = nodes.find((n) => quiesced.has(n));
+          }
+          const where = section === undefined ? "a drain-all section" : `a drained section on node '${section.name}'`;
+          if (hit !== undefined) ctx.report({ job: job.name, detail: `${where} settled while job '${job.name}' (on node '${hit.name}') had its completion pending`, state: { node: hit.name, status: job.status } });
+        }
       },
     };
   },
@@ -304,7 +301,9 @@ const jobsConclude: Invariant = {
   attach(ctx) {
     const table = new StatusTable();
     return {
-      onRecord: (r) => table.onRecord(r),
+      onRecord(r) {
+        table.onRecord(r);
+      },
       end(result) {
         const stuck: { job: string; s: string; pauseCount: number; busy: boolean; paused: boolean }[] = [];
         const exempt = new Set<string>();
@@ -425,6 +424,15 @@ function deviceBelow(node: BlockNode): string | undefined {
   return n?.device?.name;
 }
 
+/** A backup that froze a bitmap, as backup-bitmap-settled watches it. */
+interface BitmapWatch { driver: BackupDriver; before: number[]; written: Set<number> | undefined; device: string | undefined }
+
+/** Marks the bitmap chunks a write of `bytes` at `offset` covers as written meanwhile. */
+function markWritten(w: BitmapWatch, offset: number, bytes: number): void {
+  const g = w.driver.opts.bitmap!.granularityBytes;
+  for (let c = Math.floor(offset / g); c <= Math.floor((offset + bytes - 1) / g); c++) w.written!.add(c);
+}
+
 const backupBitmapSettled: Invariant = {
   name: "backup-bitmap-settled",
   description: "when a backup that froze a dirty bitmap ends, the bitmap is unfrozen and holds what QEMU leaves: the writes made meanwhile, plus what it held before unless the job succeeded (bitmap-mode on-success) or bitmap-mode is always (then only the clusters not copied)",
@@ -432,12 +440,7 @@ const backupBitmapSettled: Invariant = {
   source: "qemu block/backup.c backup_cleanup_sync_bitmap, block/dirty-bitmap.c",
   kinds: ["status", "io", "fault"],
   attach(ctx) {
-    interface Watch { driver: BackupDriver; before: number[]; written: Set<number> | undefined; device: string | undefined }
-    const watched = new Map<string, Watch>();
-    const mark = (w: Watch, offset: number, bytes: number) => {
-      const g = w.driver.opts.bitmap!.granularityBytes;
-      for (let c = Math.floor(offset / g); c <= Math.floor((offset + bytes - 1) / g); c++) w.written!.add(c);
-    };
+    const watched = new Map<string, BitmapWatch>();
     return {
       onRecord(r) {
         const job = jobOf(r.src);
@@ -482,7 +485,7 @@ const backupBitmapSettled: Invariant = {
           }
         } else if (watched.size > 0 && (r.kind === "io" || r.kind === "fault") && r.data?.op !== "read" && r.data?.op !== "flush" && typeof r.data?.offset === "number") {
           // a write that reached the source's device (or failed there) since the job was made
-          for (const w of watched.values()) if (w.device === r.src && w.written) mark(w, r.data.offset, r.data.bytes as number);
+          for (const w of watched.values()) if (w.device === r.src && w.written) markWritten(w, r.data.offset, r.data.bytes as number);
         }
       },
     };
@@ -646,7 +649,7 @@ const rateLimitHonoured: Invariant = {
   source: "qemu include/qemu/ratelimit.h, blockjob.c block_job_ratelimit_get_delay; 8.1 'blockjob: Adhere to rate limit even when reentered early'",
   kinds: ["status"],
   attach(ctx) {
-    const checked = new WeakSet<Job>();
+    const checked = new Set<Job>();
     const check = (job: Job) => {
       if (checked.has(job)) return;
       checked.add(job);
@@ -674,7 +677,7 @@ const pauseAtPausePoint: Invariant = {
   // after each reply (job-pause, a drain step) and each status change, the state has settled
   kinds: ["return", "status"],
   attach(ctx) {
-    const reported = new WeakSet<Job>();
+    const reported = new Set<Job>();
     return {
       onRecord(r) {
         if (r.kind !== "status" && !(r.kind === "return" && r.src === "qmp")) return;
