@@ -72,4 +72,6 @@ const spread = (rs: Sample[]) => {
   return `rounds ${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}`;
 };
 console.log(`2 workers: ${perCpu(two).toFixed(0)} runs per CPU-second, ${perWall(two).toFixed(0)} runs per wall-second; 2-worker / 1-worker throughput ${(perWall(two) / w1).toFixed(2)}x (bar > 1.0; ${spread(two)})`);
+// A worker thread that started shows as ~1 CPU-s more than one worker of the same round.
+console.log(`CPU-s per campaign, rounds in order: 1 worker ${one.map((r) => r.cpu.toFixed(2)).join(" ")}; 2 workers ${two.map((r) => r.cpu.toFixed(2)).join(" ")}; at once ${twoAtOnce.map((r) => r.cpu.toFixed(2)).join(" ")}`);
 console.log(`2 workers, the worker thread started at once: ${perCpu(twoAtOnce).toFixed(0)} runs per CPU-second, ${perWall(twoAtOnce).toFixed(0)} runs per wall-second; ${(perWall(twoAtOnce) / w1).toFixed(2)}x (${spread(twoAtOnce)})`);

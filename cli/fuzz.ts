@@ -104,6 +104,8 @@ class Progress {
   private last = 0;
   runs = 0;
   violations = 0;
+  /** Threads running the campaign (shown when more than one: whether --workers started any). */
+  threads = 1;
   constructor(private readonly io: CliIo) {}
   tick(force = false): void {
     if (!this.io.tty) return;
@@ -111,7 +113,7 @@ class Progress {
     if (!force && now - this.last < 250) return;
     this.last = now;
     const s = (now - this.t0) / 1000;
-    this.io.err(`\r${this.runs} runs, ${(this.runs / Math.max(s, 1e-3)).toFixed(0)} runs/s, ${this.violations} violations, ${s.toFixed(1)} s   `);
+    this.io.err(`\r${this.runs} runs, ${(this.runs / Math.max(s, 1e-3)).toFixed(0)} runs/s, ${this.violations} violations, ${s.toFixed(1)} s${this.threads > 1 ? `, ${this.threads} threads` : ""}   `);
   }
   done(): void {
     if (this.io.tty) this.io.err("\n");
@@ -241,7 +243,10 @@ async function fuzzGenerated(o: GeneratedOptions, io: CliIo): Promise<number> {
   };
   const cells = new Int32Array(job.shared);
   const workers: Promise<void>[] = [];
-  const startWorker = () => void workers.push(runWorker(job));
+  const startWorker = () => {
+    workers.push(runWorker(job));
+    progress.threads = 1 + workers.length;
+  };
   const unclaimed = () => Math.max(0, runs - Atomics.load(cells, NEXT_UNIT) * UNIT_RUNS);
   if (o.workers > 1 && atOnce) for (let k = 1; k < Math.min(o.workers, Math.ceil(runs / UNIT_RUNS)); k++) startWorker();
   // The main thread runs units too; it loads the simulator only now.

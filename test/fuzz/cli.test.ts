@@ -205,11 +205,14 @@ describe("blocksim fuzz", () => {
       const sub = join(dir, name);
       mkdirSync(sub);
       const io = capture();
+      io.tty = true; // the progress line (standard error) counts the threads
       try {
         expect(await fuzzCommand(["--profile", "drain-ignores-jobs", "--runs", "400", "--seed", "1", "--workers", workers, "--out", join(sub, "f.replay.json")], io)).toBe(1);
       } finally {
         delete process.env.BLOCKSIM_FUZZ_WORKERS_AT_ONCE;
       }
+      if (atOnce) expect(io.stderr).toMatch(/ violations, [\d.]+ s, 3 threads +\n$/);
+      if (workers === "1") expect(io.stderr).not.toContain("threads");
       expect(io.stdout).toMatch(/property failed after 173 runs \(fast-check seed 1, path 172:/);
       expect(readdirSync(sub)).toEqual(["f.replay.json"]);
       outputs.push(io.stdout.replaceAll(sub, "DIR") + readFileSync(join(sub, "f.replay.json"), "utf8").replaceAll(sub, "DIR"));
