@@ -10,45 +10,54 @@ import type { JobManager } from "../jobs/manager.js";
 import type { ArgSpec } from "./args.js";
 import type { Command } from "./monitor.js";
 
-function blockJob(jm: JobManager, id: unknown): Job {
+/** The job a block-job-* command names, or QEMU's refusal (returned: see Command). */
+function blockJob(jm: JobManager, id: unknown): Job | QmpError {
   const job = typeof id === "string" ? jm.get(id) : undefined;
-  if (!job) throw new QmpError("DeviceNotActive", `Block job '${String(id)}' not found`);
-  return job;
+  return job ?? new QmpError("DeviceNotActive", `Block job '${String(id)}' not found`);
 }
 
-function job(jm: JobManager, id: unknown): Job {
+/** The job a job-* command names, or QEMU's refusal. */
+function job(jm: JobManager, id: unknown): Job | QmpError {
   const j = typeof id === "string" ? jm.get(id) : undefined;
-  if (!j) throw genericError("Job not found");
-  return j;
+  return j ?? genericError("Job not found");
+}
+
+/** Applies `verb` to a job that was found; a refusal goes back as it is. */
+function onJob(j: Job | QmpError, verb: (j: Job) => void): QmpError | undefined {
+  if (j instanceof QmpError) return j;
+  verb(j);
+  return undefined;
 }
 
 const ID: ArgSpec = { id: { type: "str" } };
 const DEVICE: ArgSpec = { device: { type: "str" } };
 
 export const JOB_COMMANDS: Record<string, Command<{ jm: JobManager }>> = {
-  "job-pause": { args: ID, run: ({ jm }, a) => void job(jm, a.id).userPause() },
-  "job-resume": { args: ID, run: ({ jm }, a) => void job(jm, a.id).userResume() },
-  "job-cancel": { args: ID, run: ({ jm }, a) => void job(jm, a.id).userCancel(true) },
-  "job-complete": { args: ID, run: ({ jm }, a) => void job(jm, a.id).complete() },
-  "job-finalize": { args: ID, run: ({ jm }, a) => void job(jm, a.id).finalize() },
-  "job-dismiss": { args: ID, run: ({ jm }, a) => void job(jm, a.id).dismiss() },
+  "job-pause": { args: ID, run: ({ jm }, a) => onJob(job(jm, a.id), (j) => j.userPause()) },
+  "job-resume": { args: ID, run: ({ jm }, a) => onJob(job(jm, a.id), (j) => j.userResume()) },
+  "job-cancel": { args: ID, run: ({ jm }, a) => onJob(job(jm, a.id), (j) => j.userCancel(true)) },
+  "job-complete": { args: ID, run: ({ jm }, a) => onJob(job(jm, a.id), (j) => j.complete()) },
+  "job-finalize": { args: ID, run: ({ jm }, a) => onJob(job(jm, a.id), (j) => j.finalize()) },
+  "job-dismiss": { args: ID, run: ({ jm }, a) => onJob(job(jm, a.id), (j) => j.dismiss()) },
 
-  "block-job-pause": { args: DEVICE, run: ({ jm }, a) => void blockJob(jm, a.device).userPause() },
-  "block-job-resume": { args: DEVICE, run: ({ jm }, a) => void blockJob(jm, a.device).userResume() },
-  "block-job-complete": { args: DEVICE, run: ({ jm }, a) => void blockJob(jm, a.device).complete() },
-  "block-job-finalize": { args: ID, run: ({ jm }, a) => void blockJob(jm, a.id).finalize() },
-  "block-job-dismiss": { args: ID, run: ({ jm }, a) => void blockJob(jm, a.id).dismiss() },
+  "block-job-pause": { args: DEVICE, run: ({ jm }, a) => onJob(blockJob(jm, a.device), (j) => j.userPause()) },
+  "block-job-resume": { args: DEVICE, run: ({ jm }, a) => onJob(blockJob(jm, a.device), (j) => j.userResume()) },
+  "block-job-complete": { args: DEVICE, run: ({ jm }, a) => onJob(blockJob(jm, a.device), (j) => j.complete()) },
+  "block-job-finalize": { args: ID, run: ({ jm }, a) => onJob(blockJob(jm, a.id), (j) => j.finalize()) },
+  "block-job-dismiss": { args: ID, run: ({ jm }, a) => onJob(blockJob(jm, a.id), (j) => j.dismiss()) },
   "block-job-set-speed": {
     args: { device: { type: "str" }, speed: { type: "int" } },
-    run: ({ jm }, a) => void blockJob(jm, a.device).setSpeed(a.speed as number),
+    run: ({ jm }, a) => onJob(blockJob(jm, a.device), (j) => j.setSpeed(a.speed as number)),
   },
   "block-job-cancel": {
     args: { device: { type: "str" }, force: { type: "bool", optional: true } },
     run: ({ jm }, a) => {
       const j = blockJob(jm, a.device);
+      if (j instanceof QmpError) return j;
       const force = (a.force as boolean | undefined) ?? false;
-      if (j.userPaused && !force) throw genericError(`The block job for device '${a.device}' is currently paused`);
+      if (j.userPaused && !force) return genericError(`The block job for device '${a.device}' is currently paused`);
       j.userCancel(force);
+      return undefined;
     },
   },
 

@@ -27,7 +27,12 @@ import { argChecker, type ArgCheck, type ArgSpec } from "./args.js";
 import { QemuCrash, type QemuProcess } from "./process.js";
 import { timestamp, type QmpCommand, type QmpEvent, type QmpResponse, type TranscriptEntry } from "./types.js";
 
-/** A command: its arguments' schema and what it does (a value, or a process when it must wait). */
+/**
+ * A command: its arguments' schema and what it does (a value, or a process
+ * when it must wait). It refuses by throwing a QmpError, or by returning
+ * one: commands refused often (a job id that is gone) return theirs, as a
+ * throw costs V8 a microsecond or more.
+ */
 export interface Command<C> {
   args: ArgSpec;
   run(ctx: C, args: Record<string, unknown>): unknown;
@@ -116,7 +121,8 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
       try {
         // Only a command that waits is a process: the others answer without a generator between them and the client.
         const out = this.dispatch(cmd);
-        response = { return: (isProcess(out) ? yield* out : out) ?? {} };
+        const value = isProcess(out) ? yield* out : out;
+        response = value instanceof QmpError ? { error: { class: value.cls, desc: value.desc } } : { return: value ?? {} };
       } catch (e) {
         if (e instanceof QemuCrash && proc) {
           this.sim.record("qmp", "crash", { signal: e.signal, reason: e.reason });
