@@ -83,8 +83,13 @@ export class MirrorDriver implements JobDriver {
   private inFlight = 0;
   private bytesInFlight = 0;
   private readonly opDone = new Signal<void>("mirror op done");
-  /** Chunk -> the in-flight operation copying it (QEMU's in_flight_bitmap and ops_in_flight). */
-  private readonly chunkInFlight = new Map<number, object>();
+  /**
+   * Chunk -> the id of the in-flight operation copying it, 0 for none (QEMU's
+   * in_flight_bitmap and ops_in_flight): an array as long as the bitmap, as
+   * an operation claims up to 16 chunks and a Map of them cost more than the copy.
+   */
+  private readonly chunkOwner: Int32Array;
+  private lastOpId = 0;
   private failure: { errno: Errno } | undefined;
   private synced = false;
   /** The job drains its own source while converging; it must not wait for itself. */
@@ -100,6 +105,7 @@ export class MirrorDriver implements JobDriver {
     const g = opts.granularityBytes ?? Math.min(Math.max(opts.target.clusterSizeBytes, 4096), 65536);
     this.bitmap = opts.source.addBitmap(`#${this.type}-dirty-${opts.id ?? "internal"}`, g);
     this.bitmap.clear();
+    this.chunkOwner = new Int32Array(this.bitmap.chunks);
     this.mirrorTop = graph.createImplicitNode({ driver: "filter", file: opts.source, filterDriver: opts.commit ? "commit_top" : "mirror_top" });
     graph.replaceNode(opts.source, this.mirrorTop);
     if (opts.copyMode === "write-blocking") {
@@ -179,7 +185,7 @@ export class MirrorDriver implements JobDriver {
     // (buf-size, 16 MiB by default), then the rate limit is applied (QEMU mirror_iteration: a clean chunk ends the run).
     let runEnd = -1;
     for (let c = bm.nextDirty(0); c >= 0 && (runEnd < 0 || c === runEnd) && this.inFlight < MAX_IN_FLIGHT && bytes < BUF_BYTES; c = bm.nextDirty(c)) {
-      if (this.chunkInFlight.has(c) && waitsOnConflicts) {
+      if (this.chunkOwner[c] !== 0 && waitsOnConflicts) {
         if (bytes > 0) break; // copy what was issued; the next iteration waits for this chunk
         // QEMU mirror_iteration: wait until no operation in flight covers the first dirty chunk
         // (here: until some operation lands; the main loop then looks again).
@@ -189,30 +195,49 @@ export class MirrorDriver implements JobDriver {
       const first = bm.chunkRange(c);
       let end = first.offset + first.bytes;
       // a run stops before a chunk still in flight (checked even before 9c83625bdd: only the first chunk was not)
-      for (let n = c + 1; n < bm.chunks && end - first.offset < MAX_OP_BYTES && bm.isDirty(n) && !this.chunkInFlight.has(n); n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
+      for (let n = c + 1; n < bm.chunks && end - first.offset < MAX_OP_BYTES && bm.isDirty(n) && this.chunkOwner[n] === 0; n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
       const len = end - first.offset;
       bm.reset(first.offset, len);
       job.checkMayIssueIo(`${this.type} copy ${first.offset}+${len}`);
       this.inFlight++;
       this.bytesInFlight += len;
-      const landed = {};
-      const chunks = this.chunksOf(first.offset, len);
-      for (const k of chunks) this.chunkInFlight.set(k, landed);
-      const op = (yield spawn(`${job.traceName} copy ${first.offset}+${len}`, this.op(job, first.offset, len, chunks, landed))) as ProcHandle;
+      const id = this.claimChunks(first.offset, len);
+      const op = (yield spawn(`${job.traceName} copy ${first.offset}+${len}`, this.op(job, first.offset, len, id))) as ProcHandle;
       job.ctx.sim.enterNow(op); // QEMU enters a mirror operation at once, up to its first yield
       bytes += len;
-      runEnd = chunks[chunks.length - 1] + 1;
+      runEnd = this.chunkSpan(first.offset, len).end;
     }
     return job.accountCopy(bytes);
   }
 
-  private chunksOf(offset: number, bytes: number): number[] {
-    const g = this.bitmap.granularityBytes, out: number[] = [];
-    for (let k = Math.floor(offset / g); k * g < offset + bytes; k++) out.push(k);
-    return out;
+  /** The chunks [start, end) that [offset, offset+bytes) touches. */
+  private chunkSpan(offset: number, bytes: number): { start: number; end: number } {
+    const g = this.bitmap.granularityBytes;
+    return { start: Math.floor(offset / g), end: Math.ceil((offset + bytes) / g) };
   }
 
-  private *op(job: Job, offset: number, bytes: number, chunks: number[], landed: object): Process<void> {
+  /** Marks the chunks of a range in flight for a new operation; returns its id. */
+  private claimChunks(offset: number, bytes: number): number {
+    const id = ++this.lastOpId;
+    const { start, end } = this.chunkSpan(offset, bytes);
+    this.chunkOwner.fill(id, start, end);
+    return id;
+  }
+
+  /** Ends operation `id` on a range: an operation re-copying a chunk may already own it (only without the conflict wait). */
+  private releaseChunks(offset: number, bytes: number, id: number): void {
+    const { start, end } = this.chunkSpan(offset, bytes);
+    for (let k = start; k < end; k++) if (this.chunkOwner[k] === id) this.chunkOwner[k] = 0;
+  }
+
+  /** Whether an operation is in flight on a chunk of the range. */
+  private anyInFlight(offset: number, bytes: number): boolean {
+    const { start, end } = this.chunkSpan(offset, bytes);
+    for (let k = start; k < end; k++) if (this.chunkOwner[k] !== 0) return true;
+    return false;
+  }
+
+  private *op(job: Job, offset: number, bytes: number, id: number): Process<void> {
     const issuer = job.traceName;
     try {
       const data = yield* this.opts.source.read(offset, bytes, issuer);
@@ -226,8 +251,7 @@ export class MirrorDriver implements JobDriver {
     } finally {
       this.inFlight--;
       this.bytesInFlight -= bytes;
-      // an operation re-copying a chunk may already own it (only without the conflict wait)
-      for (const k of chunks) if (this.chunkInFlight.get(k) === landed) this.chunkInFlight.delete(k);
+      this.releaseChunks(offset, bytes, id);
       yield notify(this.opDone);
     }
   }
@@ -236,17 +260,15 @@ export class MirrorDriver implements JobDriver {
   private *topWrite(req: BlockRequest, pass: () => Process<unknown>): Process<unknown> {
     const job = this.activeJob;
     if (job === undefined || this.failure || job.isCancelled) return yield* pass();
-    const chunks = this.chunksOf(req.offset, req.bytes);
     // Wait for the whole range: a copy of now stale data must land first (active_write_prepare).
-    while (!this.failure && chunks.some((k) => this.chunkInFlight.has(k))) yield wait(this.opDone);
-    const held = {};
-    for (const k of chunks) this.chunkInFlight.set(k, held);
+    while (!this.failure && this.anyInFlight(req.offset, req.bytes)) yield wait(this.opDone);
+    const id = this.claimChunks(req.offset, req.bytes);
     try {
       const r = yield* pass();
       yield* this.syncTargetWrite(job, req);
       return r;
     } finally {
-      for (const k of chunks) if (this.chunkInFlight.get(k) === held) this.chunkInFlight.delete(k);
+      this.releaseChunks(req.offset, req.bytes, id);
       yield notify(this.opDone);
     }
   }
