@@ -19,7 +19,8 @@ export class BlockCopy {
   readonly clusters: number;
   /** 1 where a cluster still has to be copied. */
   private readonly dirty: Uint8Array;
-  private readonly busy = new Map<number, Signal<void>>();
+  /** Cluster -> the signal of the copy in flight on it (an array, not a Map: a copy marks each of its clusters). */
+  private readonly busy: (Signal<void> | undefined)[];
   /** Notified whenever a copy ends, successfully or not. */
   readonly changed = new Signal<void>("block-copy progress");
   remainingBytes = 0;
@@ -37,6 +38,7 @@ export class BlockCopy {
   constructor(readonly source: BlockNode, readonly target: BlockNode, readonly clusterSizeBytes: number) {
     this.clusters = Math.ceil(source.sizeBytes / clusterSizeBytes);
     this.dirty = new Uint8Array(this.clusters);
+    this.busy = new Array<Signal<void> | undefined>(this.clusters).fill(undefined);
     this.bitmap = new DirtyBitmap("", clusterSizeBytes, source.sizeBytes);
     this.bitmap.disable();
   }
@@ -57,16 +59,16 @@ export class BlockCopy {
   }
 
   isBusy(cluster: number): boolean {
-    return this.busy.has(cluster);
+    return this.busy[cluster] !== undefined;
   }
 
   /** The next run of dirty, idle clusters at or after `from`, at most `max` long; null when none is left. */
   nextRun(from: number, max: number): { first: number; count: number } | null {
     let c = from;
-    while (c < this.clusters && (!this.dirty[c] || this.busy.has(c))) c++;
+    while (c < this.clusters && (!this.dirty[c] || this.busy[c] !== undefined)) c++;
     if (c >= this.clusters) return null;
     let n = 1;
-    while (n < max && c + n < this.clusters && this.dirty[c + n] && !this.busy.has(c + n)) n++;
+    while (n < max && c + n < this.clusters && this.dirty[c + n] && this.busy[c + n] === undefined) n++;
     return { first: c, count: n };
   }
 
@@ -81,7 +83,7 @@ export class BlockCopy {
    */
   *copy(first: number, count: number, issuer: string): Process<CopyError | undefined> {
     const done = new Signal<void>(`block-copy ${this.source.name}:${first}+${count}`);
-    for (let c = first; c < first + count; c++) this.busy.set(c, done);
+    this.busy.fill(done, first, first + count);
     const offset = first * this.clusterSizeBytes, bytes = this.bytesOf(first, count);
     this.bitmap.reset(offset, bytes);
     let failure: CopyError | undefined;
@@ -96,7 +98,7 @@ export class BlockCopy {
       failure = { operation: e.op === "read" ? "read" : "write", errno: e.errno };
       this.bitmap.set(offset, bytes);
     } finally {
-      for (let c = first; c < first + count; c++) this.busy.delete(c);
+      this.busy.fill(undefined, first, first + count);
       yield notify(done);
       yield notify(this.changed);
       this.onEnded();
@@ -112,7 +114,7 @@ export class BlockCopy {
     const last = Math.min(Math.ceil((offset + bytes) / this.clusterSizeBytes), this.clusters);
     for (let c = Math.floor(offset / this.clusterSizeBytes); c < last; c++) {
       for (;;) {
-        const inFlight = this.busy.get(c);
+        const inFlight = this.busy[c];
         if (inFlight) {
           yield wait(inFlight);
           continue; // it may have failed and be dirty again

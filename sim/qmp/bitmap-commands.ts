@@ -10,7 +10,7 @@
  * prepare and drops it in commit.
  */
 import { busyError, DirtyBitmap, type BlockNode } from "../block/index.js";
-import { genericError } from "../jobs/errors.js";
+import { genericError, QmpError } from "../jobs/errors.js";
 import type { ArgSpec } from "./args.js";
 import type { QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
@@ -34,20 +34,21 @@ export const BITMAP_MERGE_ARGS: ArgSpec = {
   bitmaps: { type: { list: "any" } },
 };
 
-/** A node for a bitmap command: by node name (or device name), else QEMU's "Node 'X' not found". */
-function lookupNode(ctx: QemuContext, node: unknown): BlockNode {
+/** QEMU block_dirty_bitmap_lookup: the node (by node or device name) and its bitmap, or QEMU's refusal (returned: see Command). */
+function findBitmap(ctx: QemuContext, node: unknown, name: unknown): { node: BlockNode; bitmap: DirtyBitmap } | QmpError {
   const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === node);
   const n = blk?.root ?? (typeof node === "string" ? ctx.graph.findNode(node) : undefined);
-  if (!n) throw genericError(`Node '${String(node)}' not found`);
-  return n;
+  if (!n) return genericError(`Node '${String(node)}' not found`);
+  const bitmap = n.bitmap(String(name));
+  if (!bitmap) return genericError(`Dirty bitmap '${String(name)}' not found`);
+  return { node: n, bitmap };
 }
 
-/** QEMU block_dirty_bitmap_lookup. */
+/** The same, throwing the refusal. */
 export function lookupBitmap(ctx: QemuContext, node: unknown, name: unknown): { node: BlockNode; bitmap: DirtyBitmap } {
-  const n = lookupNode(ctx, node);
-  const bitmap = n.bitmap(String(name));
-  if (!bitmap) throw genericError(`Dirty bitmap '${String(name)}' not found`);
-  return { node: n, bitmap };
+  const found = findBitmap(ctx, node, name);
+  if (found instanceof QmpError) throw found;
+  return found;
 }
 
 /** bdrv_dirty_bitmap_check: throws QEMU's error for a busy bitmap. */
@@ -125,29 +126,25 @@ function removeBitmap(ctx: QemuContext, a: Record<string, unknown>): { node: Blo
 }
 
 /** A command that finds node/name's bitmap, refuses it while busy (QEMU's message), and applies `op`. */
-function onIdleBitmap(op: (b: DirtyBitmap) => void): Command<QemuContext> {
+function onIdleBitmap(op: (found: { node: BlockNode; bitmap: DirtyBitmap }) => void): Command<QemuContext> {
   return {
     args: NODE_NAME,
     run: (ctx, a) => {
-      const { bitmap } = lookupBitmap(ctx, a.node, a.name);
-      checkNotBusy(bitmap);
-      op(bitmap);
+      const found = findBitmap(ctx, a.node, a.name);
+      if (found instanceof QmpError) return found;
+      checkNotBusy(found.bitmap);
+      op(found);
+      return undefined;
     },
   };
 }
 
 export const BITMAP_COMMANDS: Record<string, Command<QemuContext>> = {
   "block-dirty-bitmap-add": { args: BITMAP_ADD_ARGS, run: (ctx, a) => void addBitmap(ctx, a) },
-  "block-dirty-bitmap-remove": {
-    args: NODE_NAME,
-    run: (ctx, a) => {
-      const { node, bitmap } = removeBitmap(ctx, a);
-      node.releaseBitmap(bitmap);
-    },
-  },
-  "block-dirty-bitmap-clear": onIdleBitmap((b) => b.clear()),
-  "block-dirty-bitmap-enable": onIdleBitmap((b) => b.enable()),
-  "block-dirty-bitmap-disable": onIdleBitmap((b) => b.disable()),
+  "block-dirty-bitmap-remove": onIdleBitmap(({ node, bitmap }) => node.releaseBitmap(bitmap)),
+  "block-dirty-bitmap-clear": onIdleBitmap(({ bitmap }) => bitmap.clear()),
+  "block-dirty-bitmap-enable": onIdleBitmap(({ bitmap }) => bitmap.enable()),
+  "block-dirty-bitmap-disable": onIdleBitmap(({ bitmap }) => bitmap.disable()),
   "block-dirty-bitmap-merge": { args: BITMAP_MERGE_ARGS, run: (ctx, a) => void mergeBitmaps(ctx, a) },
 };
 
