@@ -390,7 +390,8 @@ export class BlockGraph {
     unquiesce(node, counter);
     this.sim.record(TRACE_SRC, "drained-end", { node: node.name, quiesce: node.quiesceCount });
     if (this.observers.length > 0) this.emit({ type: "drained-end", node, timeNs: this.sim.now });
-    this.pollOnNode(node, `drained_end("${node.name}")`, () => counter.pending > 0, false);
+    // Most sections end with no driver callback pending: no poll, and no poll label or condition built.
+    if (counter.pending > 0) this.pollOnNode(node, `drained_end("${node.name}")`, () => counter.pending > 0, false);
   }
 
   /** Drains every node (bdrv_drain_all_begin) from a coroutine and waits until all are idle. Use with `yield*`. */
@@ -515,7 +516,8 @@ export class BlockGraph {
     const counter = { pending: 0 };
     while (link.quiesced > target) deliverEnd(link, counter);
     this.onIdle();
-    this.sim.pollWhile(`drained_end of a moved ${link.role} link`, () => counter.pending > 0); // bdrv_parent_drained_end_single
+    // bdrv_parent_drained_end_single; nearly always nothing is pending, so no poll label or condition is built
+    if (counter.pending > 0) this.sim.pollWhile(`drained_end of a moved ${link.role} link`, () => counter.pending > 0);
   }
 
   /** Whether `node` is (still) a node of this graph. */
