@@ -68,18 +68,18 @@ interface Entry {
 }
 
 /**
- * The blockers of one node: one entry per block call, newest first, with the
+ * The blockers of one node: one entry per block call, oldest first, with the
  * set of operation types it blocks, so a job blocking every type on a node
- * makes one entry, not sixteen. The reasons of one type, newest first, are
- * the entries holding it.
+ * makes one entry, not sixteen. The reasons of one type, newest first (QEMU
+ * inserts at its list head), are the entries holding it, read from the end.
  */
 export class OpBlockers {
   private entries: Entry[] = [];
 
-  /** Blocks `op` for `reason` (newest first, as QEMU inserts at the list head). */
+  /** Blocks `op` for `reason`. */
   block(op: BlockOpType, reason: Error): void {
     checkReason(reason);
-    this.entries.unshift({ reason, ops: bitOf(op) });
+    this.entries.push({ reason, ops: bitOf(op) });
   }
 
   /** Removes every entry of `op` whose reason is this exact object. */
@@ -90,7 +90,7 @@ export class OpBlockers {
   /** Blocks every operation type for `reason`. */
   blockAll(reason: Error): void {
     checkReason(reason);
-    this.entries.unshift({ reason, ops: ALL_OPS });
+    this.entries.push({ reason, ops: ALL_OPS });
   }
 
   /** Unblocks every operation type for `reason`. */
@@ -106,14 +106,14 @@ export class OpBlockers {
   /** The most recently added reason blocking `op`, if any. */
   first(op: BlockOpType): Error | undefined {
     const bit = bitOf(op);
-    for (const e of this.entries) if (e.ops & bit) return e.reason;
+    for (let i = this.entries.length - 1; i >= 0; i--) if (this.entries[i].ops & bit) return this.entries[i].reason;
     return undefined;
   }
 
   /** All reasons blocking `op`, newest first. */
   reasons(op: BlockOpType): readonly Error[] {
     const bit = bitOf(op);
-    return this.entries.filter((e) => e.ops & bit).map((e) => e.reason);
+    return this.entries.filter((e) => e.ops & bit).map((e) => e.reason).reverse();
   }
 
   /** Takes the types in `ops` off every entry of `reason`; an entry left blocking nothing goes. */

@@ -142,7 +142,8 @@ export function checkPermissions(start: BlockNode, pending?: PendingParent): voi
 
 /** One checkPermissions: the pending parent, and each node's cumulative permissions as its parents take them. */
 class PermCheck {
-  private readonly memo = new Map<BlockNode, { perm: number; shared: number }>();
+  /** Made on first use: most checks never ask for a parent node's permissions. */
+  private memo: Map<BlockNode, { perm: number; shared: number }> | undefined = undefined;
   constructor(private readonly pending: PendingParent | undefined) {}
 
   /** What each user of `node` takes, newest first (the pending one first of all). */
@@ -159,14 +160,15 @@ class PermCheck {
 
   /** What all users of `node` take together, and what they all share. */
   private cumulative(node: BlockNode): { perm: number; shared: number } {
-    let c = this.memo.get(node);
+    const memo = (this.memo ??= new Map());
+    let c = memo.get(node);
     if (!c) {
       c = { perm: 0, shared: PERM_ALL };
       for (const p of this.parentsOf(node)) {
         c.perm |= p.perm;
         c.shared &= p.shared;
       }
-      this.memo.set(node, c);
+      memo.set(node, c);
     }
     return c;
   }

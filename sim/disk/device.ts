@@ -100,16 +100,6 @@ export interface DeviceStats {
   bytesWritten: number;
 }
 
-/** The last write id stamped under each scheduler (ids are global per scheduler, starting at 1). */
-const writeIds = new WeakMap<Scheduler, { last: number }>();
-
-/** `sim`'s write-id counter, which every device of `sim` shares. */
-function writeIdCounter(sim: Scheduler): { last: number } {
-  let c = writeIds.get(sim);
-  if (!c) writeIds.set(sim, (c = { last: 0 }));
-  return c;
-}
-
 /** A request on its way through the device; the Operation a process awaits. */
 class DeviceOp implements Operation {
   proc: ProcHandle | undefined = undefined;
@@ -160,8 +150,6 @@ export class Device {
   active = 0;
 
   private readonly sim: Scheduler;
-  /** Looked up once: a WeakMap lookup per write was a measurable part of the I/O path. */
-  private readonly writeIds: { last: number };
   private readonly latencyStream: string;
   private latencyRng: (() => number) | undefined = undefined;
   private readonly versions: (ClusterVersion | undefined)[];
@@ -176,7 +164,6 @@ export class Device {
   constructor(sim: Scheduler, config: DeviceConfig) {
     validateConfig(config);
     this.sim = sim;
-    this.writeIds = writeIdCounter(sim);
     this.name = config.name;
     this.sizeBytes = config.sizeBytes;
     this.clusterSizeBytes = config.clusterSizeBytes;
@@ -336,7 +323,7 @@ export class Device {
       case "write": {
         let id = 0;
         if (r.data === undefined) {
-          id = ++this.writeIds.last;
+          id = ++sim.lastWriteId; // global per scheduler
           this.stamp(r.offset, r.bytes, { writeId: id, writer: r.issuer });
         } else {
           this.copy(r.offset, r.bytes, r.data);

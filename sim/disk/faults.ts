@@ -77,7 +77,11 @@ export class FaultRules {
 
   /** Validates and adds a rule; returns its handle. */
   add(rule: FaultRule): ActiveFault {
-    validateRule(rule, `device "${this.device}": fault rule ${this.nextId}`);
+    const problem = ruleProblem(rule);
+    if (problem) {
+      problem.message = `device "${this.device}": fault rule ${this.nextId}: ${problem.message}`; // named only when it fails: every fuzz world adds rules
+      throw problem;
+    }
     const a = new ActiveFault(this.nextId++, copyRule(rule));
     this.rules.push(a);
     return a;
@@ -153,30 +157,28 @@ function opMask(op: FaultRule["op"]): number {
   return m;
 }
 
-function validateRule(rule: FaultRule, who: string): void {
-  if (rule === null || typeof rule !== "object") throw new TypeError(`${who}: expected an object, got ${String(rule)}`);
-  if (!ERRNOS.includes(rule.errno)) {
-    throw new TypeError(`${who}: errno must be one of ${ERRNOS.join(", ")}, got ${JSON.stringify(rule.errno)}`);
+/** What is wrong with a rule, as the error to throw (its message without the rule's name), or undefined. */
+function ruleProblem(rule: FaultRule): TypeError | RangeError | undefined {
+  if (rule === null || typeof rule !== "object") return new TypeError(`expected an object, got ${String(rule)}`);
+  if (!ERRNOS.includes(rule.errno)) return new TypeError(`errno must be one of ${ERRNOS.join(", ")}, got ${JSON.stringify(rule.errno)}`);
+  const op = rule.op;
+  if (op !== undefined && !(typeof op === "string" ? isIoOp(op) : Array.isArray(op) && op.length > 0 && op.every(isIoOp))) {
+    return new TypeError(`op must be one of ${IO_OPS.join(", ")} or a non-empty list of them, got ${JSON.stringify(op)}`);
   }
-  if (rule.op !== undefined) {
-    const list = typeof rule.op === "string" ? [rule.op] : rule.op;
-    if (!Array.isArray(list) || list.length === 0 || list.some((o) => !IO_OPS.includes(o))) {
-      throw new TypeError(`${who}: op must be one of ${IO_OPS.join(", ")} or a non-empty list of them, got ${JSON.stringify(rule.op)}`);
-    }
-  }
-  for (const f of ["startBytes", "endBytes", "afterRequests"] as const) {
-    const v = rule[f];
-    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) {
-      throw new RangeError(`${who}: ${f} must be a whole number >= 0, got ${String(v)}`);
-    }
-  }
+  const count = notCount(rule.startBytes, "startBytes") ?? notCount(rule.endBytes, "endBytes") ?? notCount(rule.afterRequests, "afterRequests");
+  if (count) return count;
   if (rule.startBytes !== undefined && rule.endBytes !== undefined && rule.endBytes <= rule.startBytes) {
-    throw new RangeError(`${who}: endBytes (${rule.endBytes}) must be greater than startBytes (${rule.startBytes})`);
+    return new RangeError(`endBytes (${rule.endBytes}) must be greater than startBytes (${rule.startBytes})`);
   }
   if (rule.choose !== undefined && (typeof rule.choose !== "string" || rule.choose === "")) {
-    throw new TypeError(`${who}: choose must be a non-empty choice label, got ${JSON.stringify(rule.choose)}`);
+    return new TypeError(`choose must be a non-empty choice label, got ${JSON.stringify(rule.choose)}`);
   }
   if (rule.once !== undefined && typeof rule.once !== "boolean") {
-    throw new TypeError(`${who}: once must be true or false, got ${JSON.stringify(rule.once)}`);
+    return new TypeError(`once must be true or false, got ${JSON.stringify(rule.once)}`);
   }
+  return undefined;
+}
+
+function notCount(v: number | undefined, field: string): RangeError | undefined {
+  return v === undefined || (Number.isSafeInteger(v) && v >= 0) ? undefined : new RangeError(`${field} must be a whole number >= 0, got ${String(v)}`);
 }

@@ -213,6 +213,8 @@ export class Scheduler implements OperationHost {
    * a WeakMap's values alive, and this one holds the whole world).
    */
   aioContexts: AioContexts | undefined = undefined;
+  /** The last write id a device of this run stamped (sim/disk/device.ts; ids are unique per scheduler): a field for the same reason. */
+  lastWriteId = 0;
 
   constructor(opts: SchedulerOptions = {}) {
     this.streams = new Streams(opts.seed ?? 0);
