@@ -43,13 +43,17 @@ export class BlockCopy {
     this.bitmap.disable();
   }
 
-  /** Marks clusters to copy: all of them, or those `pred` accepts. */
+  /** Marks clusters to copy: all of them, or those `pred` accepts. Each run of them goes to the bitmap in one call. */
   markDirty(pred: (cluster: number) => boolean = () => true): void {
-    for (let c = 0; c < this.clusters; c++) {
-      if (!this.dirty[c] && pred(c)) {
+    let run = -1;
+    for (let c = 0; c <= this.clusters; c++) {
+      if (c < this.clusters && !this.dirty[c] && pred(c)) {
         this.dirty[c] = 1;
         this.remainingBytes += this.bytesOf(c, 1);
-        this.bitmap.set(c * this.clusterSizeBytes, this.bytesOf(c, 1));
+        if (run < 0) run = c;
+      } else if (run >= 0) {
+        this.bitmap.set(run * this.clusterSizeBytes, this.bytesOf(run, c - run));
+        run = -1;
       }
     }
   }

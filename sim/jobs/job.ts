@@ -251,6 +251,8 @@ export class Job {
   readonly driver: JobDriver;
   /** `job:<name>`: its coroutine's name, and where its records come from. */
   readonly traceName: string;
+  /** Its sleep timer's label (made once: a job sleeps often). */
+  private readonly sleepLabel: string;
   status: JobStatus = "undefined";
   refcnt = 1;
   pauseCount = 1; // the creation pause, released by start
@@ -308,6 +310,7 @@ export class Job {
     this.id = opts.id;
     this.driver = opts.driver;
     this.traceName = `job:${this.name}`;
+    this.sleepLabel = `job '${this.name}' sleep timer`;
     this.speed = opts.speedBytesPerSec ?? 0;
     this.limit = new RateLimit(this.speed);
     this.autoFinalize = opts.autoFinalize ?? true;
@@ -520,7 +523,7 @@ export class Job {
 
   private *doYield(deadlineNs: number | undefined): Process<void> {
     if (deadlineNs !== undefined) {
-      this.sleepTimer = this.ctx.sim.at(deadlineNs, `job '${this.name}' sleep timer`, () => {
+      this.sleepTimer = this.ctx.sim.at(deadlineNs, this.sleepLabel, () => {
         this.sleepTimer = undefined;
         this.enter();
       }, undefined, this.aioContext.id);

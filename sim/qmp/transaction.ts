@@ -155,7 +155,7 @@ class BackupAction implements ActionState {
       const sync = backupSyncArgs(source, data);
       if (data.speed !== undefined && (data.speed as number) < 0) throw genericError("Parameter 'speed' expects a non-negative value");
       job = this.job = createBackup(ctx, {
-        id, source, target, ...sync, txn,
+        id, source, target, sync: sync.sync, bitmap: sync.bitmap, bitmapMode: sync.bitmapMode, txn,
         speedBytesPerSec: data.speed as number | undefined,
         onSourceError: data["on-source-error"] as ErrorAction | undefined,
         onTargetError: data["on-target-error"] as ErrorAction | undefined,
