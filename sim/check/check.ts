@@ -7,6 +7,7 @@
  * run has the same trace hash as an unchecked one) and every block event
  * (graph.observe). Observers never change the simulation.
  */
+import type { BlockEvent } from "../block/index.js";
 import type { RunResult, TraceRecord, UnhashedRunResult } from "../scheduler/index.js";
 import { INVARIANTS, invariantByName } from "./invariants.js";
 import { formatTime } from "../scheduler/time.js";
@@ -43,11 +44,32 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
   const sim = world.sim;
   const original = sim.record;
   let active = true;
-  if (plan.byKind.size > 0 || plan.everyKind.length > 0) {
+  // Monitors that look only at drained sections need the graph observed only while one is open, and unobserved
+  // the block layer builds no request events (submit/complete, ~115 a run). A section's begin is recorded just
+  // before its begin event, so observing from that record on misses none of its events; the end event of the
+  // last open section stops observing. (Not when a section was open before this attach: its end would miscount.)
+  const wantsRecords = plan.byKind.size > 0 || plan.everyKind.length > 0;
+  const watchSections = plan.byBlockEvent.size > 0 && plan.sectionsOnly && wantsRecords && world.graph.drainAllCount === 0 && world.graph.nodes().every((n) => n.quiesceCount === 0);
+  let unobserve: (() => void) | undefined;
+  let openSections = 0;
+  const observe = () => {
+    unobserve = world.graph.observe((ev) => {
+      const list = plan.byBlockEvent.get(ev.type);
+      if (list !== undefined && active) for (const i of list) monitors[i].onBlock?.(ev);
+      if (!watchSections) return;
+      if (ev.type === "drained-begin" || ev.type === "drain-all-begin") openSections++;
+      else if ((ev.type === "drained-end" || ev.type === "drain-all-end") && --openSections === 0) {
+        unobserve!();
+        unobserve = undefined;
+      }
+    });
+  };
+  if (wantsRecords) {
     // Through a local: a function literal stored straight into a property is allocated in V8's old
     // generation, and its context (the monitors, the whole world) then outlived the run (sim/qmp/qemu.ts).
     const record = function (this: typeof sim, src: string, kind: string, data?: Record<string, unknown>): void {
       original.call(this, src, kind, data);
+      if (watchSections && unobserve === undefined && active && (kind === "drained-begin" || kind === "drain-all-begin")) observe();
       const list = kind === "io" && issuedByJob(data) ? plan.jobIo : (plan.byKind.get(kind) ?? plan.everyKind);
       if (list.length === 0 || !active) return;
       const r: TraceRecord = data === undefined ? { t: sim.now, src, kind } : { t: sim.now, src, kind, data };
@@ -55,18 +77,13 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
     };
     sim.record = record;
   }
-  const unobserve = plan.byBlockEvent.size > 0
-    ? world.graph.observe((ev) => {
-      const list = plan.byBlockEvent.get(ev.type);
-      if (list !== undefined && active) for (const i of list) monitors[i].onBlock?.(ev);
-    })
-    : () => {};
+  if (plan.byBlockEvent.size > 0 && !watchSections) observe();
   return {
     violations,
     finish(result) {
       if (!active) throw new Error("checkRun: finish() called twice");
       active = false;
-      unobserve();
+      unobserve?.();
       for (const m of monitors) m.end?.(result);
       return violations;
     },
@@ -86,7 +103,12 @@ interface Plan {
   /** For an `io` record a job issued: the invariants that name `io` or `job-io`. */
   readonly jobIo: readonly number[];
   readonly byBlockEvent: ReadonlyMap<string, readonly number[]>;
+  /** Whether the block event types named are all of drained sections (none of requests). */
+  readonly sectionsOnly: boolean;
 }
+
+/** The block events of drained sections (and drain-all), each made just after its trace record of the same kind. */
+const SECTION_EVENTS: ReadonlySet<string> = new Set(["drained-begin", "drained", "drained-end", "drain-all-begin", "drain-all", "drain-all-end"]);
 
 /** Whether an `io` record's issuer names a job (`job:<id>`, maybe behind a filter's prefix): a `job-io` record. */
 function issuedByJob(data: Record<string, unknown> | undefined): boolean {
@@ -108,7 +130,8 @@ function planFor(invariants: readonly Invariant[]): Plan {
   });
   const io = byKind.get("io") ?? everyKind, onlyJobs = byKind.get(JOB_IO) ?? [];
   const jobIo = [...new Set([...io, ...onlyJobs])].sort((a, b) => a - b);
-  return { byKind, everyKind, jobIo, byBlockEvent };
+  const sectionsOnly = [...byBlockEvent.keys()].every((t) => SECTION_EVENTS.has(t));
+  return { byKind, everyKind, jobIo, byBlockEvent, sectionsOnly };
 }
 
 /** The library's plan, made once: INVARIANTS and their declarations are frozen. */
