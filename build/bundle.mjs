@@ -7,9 +7,9 @@
 // - dist/blocksim.code-cache: V8's compiled code for the bundle after one
 //   `run` of a shipped scenario, so later starts skip most compilation.
 // - dist/blocksim.campaign.code-cache: the same after a short fuzz campaign,
-//   made under the campaign's V8 flags (cli/jit.ts), for fuzz worker
-//   threads, which start under those flags (V8 rejects a cache made under
-//   other flags).
+//   made under the campaign's V8 flags (cli/jit.ts), for `blocksim fuzz`
+//   and its worker threads, which run under those flags (V8 rejects a cache
+//   made under other flags).
 // zod's 40 translated error locales are left out (blocksim prints its own
 // messages; zod's English one is kept).
 import { build } from "esbuild";
@@ -53,8 +53,7 @@ const common = {
 await build({ ...common, entryPoints: ["cli/entry.ts"], outfile: join(outdir, "blocksim.cjs") });
 writeFileSync(join(outdir, "BUILT"), "");
 // Each code cache comes from one run; its outcome does not matter (a failing
-// run compiles the same code), so the build never fails on it. The campaign
-// run starts from the first cache, so its cache holds both runs' code.
+// run compiles the same code), so the build never fails on it.
 const caches = [
   { file: "blocksim.code-cache", write: "1", argv: ["run", join(root, "scenarios", "backup.yaml"), "--quiet"] },
   { file: "blocksim.campaign.code-cache", write: "campaign", argv: ["fuzz", "--runs", "50", "--out", join(outdir, "cache-run.replay.json")] },
