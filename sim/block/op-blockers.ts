@@ -41,9 +41,13 @@ export function blockerReason(message: string): Error {
   return reason;
 }
 
-/** The error an operation on a blocked node gets; QMP reports it as a GenericError with this message. An expected answer: no stack. */
-export class OpBlockedError extends Error {
-  override name = "OpBlockedError";
+/**
+ * The error an operation on a blocked node gets; QMP reports it as a
+ * GenericError with this message. An expected answer: an Error made without
+ * Error's constructor, as QmpError is (see there); its message is built when read.
+ */
+export interface OpBlockedError extends Error {}
+export class OpBlockedError {
   constructor(
     /** The name used in the message (a named BlockBackend's, else the node's). */
     readonly nodeName: string,
@@ -51,12 +55,18 @@ export class OpBlockedError extends Error {
     /** The blocker's reason object itself. */
     readonly reason: Error,
   ) {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    super(`Node '${nodeName}' is busy: ${reason.message}`);
-    Error.stackTraceLimit = limit;
+    this.name = "OpBlockedError";
+  }
+
+  get message(): string {
+    return `Node '${this.nodeName}' is busy: ${this.reason.message}`;
+  }
+
+  get stack(): string {
+    return `${this.name}: ${this.message}`;
   }
 }
+Object.setPrototypeOf(OpBlockedError.prototype, Error.prototype);
 
 const OP_INDEX = new Map<BlockOpType, number>(BLOCK_OP_TYPES.map((t, i) => [t, i]));
 const ALL_OPS = (1 << BLOCK_OP_TYPES.length) - 1;
