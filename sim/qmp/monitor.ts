@@ -20,7 +20,7 @@
  * handler throws QemuCrash) nothing more crosses the socket: no event, and
  * a command waits for its reply for ever.
  */
-import { awaitOp, notify, Signal, wait, yieldNow, type Process, type Scheduler } from "../scheduler/index.js";
+import { awaitOp, notify, Signal, wait, yieldNow, type Effect, type Process, type Scheduler } from "../scheduler/index.js";
 import { QmpError } from "../jobs/errors.js";
 import type { JobManager } from "../jobs/manager.js";
 import { argChecker, type ArgCheck, type ArgSpec } from "./args.js";
@@ -137,7 +137,8 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
       } finally {
         this.ctx.jm.mainLoopProcess = undefined;
       }
-      yield* this.replyRound();
+      yield this.replyRound();
+      while (this.sim.pollDepth > 0) yield wait(this.sim.pollDone);
       this.transcript.push("error" in response ? { error: response.error } : { return: response.return });
       this.sim.record("qmp", "error" in response ? "error" : "return", "error" in response ? { ...response.error } : {});
       if (proc?.exitAfterReply) {
@@ -153,7 +154,8 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
   }
 
   /**
-   * Waits for the main-loop round in which QEMU writes the reply. A command
+   * The wait for the main-loop round in which QEMU writes the reply (an
+   * effect, not a generator: every command yields it). A command
    * that is not a coroutine runs in a bottom half of the main AioContext;
    * at its end it wakes the dispatcher coroutine, which lives in the
    * iohandler context. The main loop dispatches that context after the main
@@ -163,13 +165,11 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
    * whatever the strategy — and what those schedule runs after it. Other
    * work ready now (an I/O completion) may fall on either side. If a bottom
    * half polls (a job's exit finishing its whole transaction), the reply
-   * waits for the poll to end.
+   * then waits for the poll to end (the caller's loop after this wait).
    */
-  private *replyRound(): Process<void> {
+  private replyRound(): Effect {
     const bhs = this.sim.pendingBottomHalves();
-    if (bhs.length > 0) yield awaitOp(this.sim.afterBottomHalves(bhs));
-    else yield yieldNow();
-    while (this.sim.pollDepth > 0) yield wait(this.sim.pollDone);
+    return bhs.length > 0 ? awaitOp(this.sim.afterBottomHalves(bhs)) : yieldNow();
   }
 
   /** Checks and runs a command: its result, or the process that gives it. */
