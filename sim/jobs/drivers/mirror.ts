@@ -86,9 +86,11 @@ export class MirrorDriver implements JobDriver {
   /**
    * Chunk -> the id of the in-flight operation copying it, 0 for none (QEMU's
    * in_flight_bitmap and ops_in_flight): an array as long as the bitmap, as
-   * an operation claims up to 16 chunks and a Map of them cost more than the copy.
+   * an operation claims up to 16 chunks and a Map of them cost more than the
+   * copy (a plain array: a typed one this size lives outside V8's heap and
+   * costs more to make than the job uses it).
    */
-  private readonly chunkOwner: Int32Array;
+  private readonly chunkOwner: number[];
   private lastOpId = 0;
   private failure: { errno: Errno } | undefined;
   private synced = false;
@@ -105,7 +107,7 @@ export class MirrorDriver implements JobDriver {
     const g = opts.granularityBytes ?? Math.min(Math.max(opts.target.clusterSizeBytes, 4096), 65536);
     this.bitmap = opts.source.addBitmap(`#${this.type}-dirty-${opts.id ?? "internal"}`, g);
     this.bitmap.clear();
-    this.chunkOwner = new Int32Array(this.bitmap.chunks);
+    this.chunkOwner = new Array<number>(this.bitmap.chunks).fill(0);
     this.mirrorTop = graph.createImplicitNode({ driver: "filter", file: opts.source, filterDriver: opts.commit ? "commit_top" : "mirror_top" });
     graph.replaceNode(opts.source, this.mirrorTop);
     if (opts.copyMode === "write-blocking") {
