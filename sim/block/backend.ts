@@ -16,7 +16,7 @@ import { IoError, Waiters, type Content } from "../disk/index.js";
 import { awaitOp, type Process } from "../scheduler/index.js";
 import type { BlockGraph } from "./graph.js";
 import { ParentLink, type DrainParent } from "./links.js";
-import type { BlockNode, BlockRequest } from "./node.js";
+import type { BlockNode, BlockRequest, RequestOwner } from "./node.js";
 
 /** A request as a backend's user states it; the issuer defaults to the backend's. */
 export interface BackendRequest {
@@ -47,7 +47,7 @@ export interface BackendOptions {
 }
 
 /** A user of a node; issue requests with `yield* blk.write(...)`. */
-export class BlockBackend implements DrainParent {
+export class BlockBackend implements DrainParent, RequestOwner {
   readonly name: string;
   readonly issuer: string;
   readonly queueWhenDrained: boolean;
@@ -115,37 +115,48 @@ export class BlockBackend implements DrainParent {
     return this.issue({ op: "flush", offset: 0, bytes: 0, issuer: this.issuer }) as Process<void>;
   }
 
-  /** The request path: parked while drained (if this backend queues), counted in flight, then through the root node. */
-  private *issue(req: BlockRequest): Process<unknown> {
-    const g = this.graph;
-    if (this.queueWhenDrained && this.quiesceCount > 0) {
-      const ticket = this.queue.ticket();
-      g.sim.record(this.label, "queued", { op: req.op, offset: req.offset, bytes: req.bytes, issuer: req.issuer });
-      try {
-        yield awaitOp(ticket);
-      } catch (e) {
-        if (!this.queue.cancel(ticket)) this.finished(); // released, then interrupted before it ran
-        throw e;
-      }
-    } else {
-      this.inFlight++;
+  /**
+   * The request path: parked while drained (if this backend queues), counted
+   * in flight, then through the root node, which tells requestDone when it
+   * has finished. Not itself a generator unless it parks: the request
+   * starts, and is counted, when the helper is called, so run it at once
+   * (`yield* blk.write(…)`), as every caller does.
+   */
+  private issue(req: BlockRequest): Process<unknown> {
+    if (this.queueWhenDrained && this.quiesceCount > 0) return this.issueParked(req);
+    this.inFlight++;
+    return this.toRoot(req);
+  }
+
+  private *issueParked(req: BlockRequest): Process<unknown> {
+    const ticket = this.queue.ticket();
+    this.graph.sim.record(this.label, "queued", { op: req.op, offset: req.offset, bytes: req.bytes, issuer: req.issuer });
+    try {
+      yield awaitOp(ticket);
+    } catch (e) {
+      if (!this.queue.cancel(ticket)) this.finished(); // released, then interrupted before it ran
+      throw e;
     }
+    return yield* this.toRoot(req); // released: drainedEnd counted it in flight
+  }
+
+  /** A request counted in flight goes to the root node (ENOMEDIUM without one). */
+  private toRoot(req: BlockRequest): Process<unknown> {
     const root = this.link.child;
     if (root === null) {
       this.finished();
       throw new IoError("ENOMEDIUM", this.label, req.op, req.offset, req.bytes);
     }
+    const g = this.graph;
     if (g.observed) g.emit({ type: "submit", backend: this, req, timeNs: g.sim.now });
-    let error: unknown = undefined;
-    try {
-      return yield* root.io(req);
-    } catch (e) {
-      error = e;
-      throw e;
-    } finally {
-      this.finished();
-      if (g.observed) g.emit({ type: "complete", backend: this, req, timeNs: g.sim.now, error });
-    }
+    return root.io(req, this);
+  }
+
+  /** @internal the root node finished a request of this backend. */
+  requestDone(req: BlockRequest, error: unknown): void {
+    this.finished();
+    const g = this.graph;
+    if (g.observed) g.emit({ type: "complete", backend: this, req, timeNs: g.sim.now, error });
   }
 
   /**

@@ -1,6 +1,6 @@
 /** The block graph: nodes, backing chains, backends, op blockers, bitmaps, drained sections, guest workloads. */
 export { BlockGraph, type BlockEvent, type DrainedSpan } from "./graph.js";
-export { BlockNode, UNSPECIFIED_VERSION, type BlockRequest, type BeforeWriteHook, type FilterWrite, type NodeConfig, type DriverName } from "./node.js";
+export { BlockNode, UNSPECIFIED_VERSION, type BlockRequest, type RequestOwner, type BeforeWriteHook, type FilterWrite, type NodeConfig, type DriverName } from "./node.js";
 export { BlockBackend, type BackendOptions, type BackendRequest } from "./backend.js";
 export { ParentLink, type DrainParent, type LinkRole } from "./links.js";
 export { abdicate, busyError, createSuccessor, DirtyBitmap, reclaim, type BitmapHolder } from "./bitmap.js";
