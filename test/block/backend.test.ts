@@ -54,6 +54,25 @@ describe("BlockBackend requests", () => {
     sim.run();
     expect(seen).toEqual(["0 submit write", "300 complete write", "350 submit read", "350 complete read error"]);
   });
+
+  it("a request its node refuses (past the end) finishes at once: counts back to zero, a complete event with the error, and a drain is not held", () => {
+    const { sim, graph, device } = world();
+    const n = graph.createNode({ name: "n", driver: "raw", device: device("d", { sizeBytes: 4 * C }) });
+    const blk = graph.createBackend({ issuer: "guest", root: n });
+    const seen: string[] = [];
+    graph.observe((ev) => {
+      if (ev.type === "submit" || ev.type === "complete") seen.push(`${ev.type}${ev.type === "complete" && ev.error instanceof RangeError ? " RangeError" : ""}`);
+    });
+    const errs: string[] = [];
+    sim.spawn("g", (function* (): Process {
+      try { yield* blk.write(3 * C, 2 * C); } catch (e) { errs.push((e as Error).message); }
+    })());
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    expect(errs).toEqual(['node "n": write 12288+8192 ends past the node size (16384 bytes)']);
+    expect(seen).toEqual(["submit", "complete RangeError"]);
+    expect([blk.inFlight, n.inFlight]).toEqual([0, 0]);
+    expect(graph.isIdle(n)).toBe(true);
+  });
 });
 
 describe("BlockBackend queuing while drained", () => {
