@@ -89,7 +89,7 @@ export function argChecker(spec: ArgSpec): ArgCheck {
       m.check(v, path ? `${path}.${m.name}` : m.name);
     }
     for (const name of Object.keys(obj)) {
-      if (!(name in spec)) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is unexpected`);
+      if (!Object.hasOwn(spec, name)) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is unexpected`);
     }
   };
 
