@@ -1,6 +1,8 @@
 /**
  * Layering (DESIGN.md): layers import downward only, shipped code never
  * imports test/, and nothing shipped but scripts imports scenarios/ (data).
+ * Shipped code imports only the packages package.json lists under
+ * `dependencies` (what a user's install must hold), never a devDependency.
  * Reads every import — static, `export … from` and `import("…")` with a
  * literal — with the TypeScript parser, so a comment or a string is no import.
  */
@@ -55,6 +57,13 @@ export function importProblem(from: string, spec: string): string | undefined {
   return undefined;
 }
 
+/** The package an import names ("pure-rand" for "pure-rand/generator/x", "@scope/p" for "@scope/p/x"), or undefined for a relative or node: one. */
+export function packageOf(spec: string): string | undefined {
+  if (spec.startsWith(".") || spec.startsWith("node:")) return undefined;
+  const parts = spec.split("/");
+  return spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+}
+
 /** Circles among folders of one rank (peers), as "a -> b -> a". */
 export function peerCircles(edges: [string, string][]): string[] {
   const next = new Map<string, Set<string>>();
@@ -75,6 +84,7 @@ describe("layering", () => {
     expect(importProblem("sim/harness/world.ts", "../scenario/schema.js")).toMatch(/higher layer sim\/scenario/);
     expect(importProblem("cli/main.ts", "zod")).toBeUndefined();
     expect(importsOf("x.ts", `// import "../a.js"\nimport { a } from "./a.js";\nexport { b } from "./b.js";\nconst s = "import('./no.js')";\nawait import("./c.js");`)).toEqual(["./a.js", "./b.js", "./c.js"]);
+    expect([packageOf("pure-rand/generator/xorshift128plus"), packageOf("@types/node/fs"), packageOf("node:fs"), packageOf("../a.js")]).toEqual(["pure-rand", "@types/node", undefined, undefined]);
     expect(peerCircles([["sim/fuzz", "sim/scenario"], ["sim/scenario", "sim/fuzz"], ["sim/report", "sim/scenario"]])).toEqual(["sim/fuzz -> sim/scenario -> sim/fuzz"]);
   });
 
@@ -91,6 +101,20 @@ describe("layering", () => {
       }
     }
     problems.push(...peerCircles(edges).map((c) => `peer folders import each other in a circle: ${c}`));
+    expect(problems, problems.join("\n")).toEqual([]);
+  });
+
+  it("sim/, live/, serve/, cli/ and bin/ import only packages of `dependencies` (a devDependency is for tests, bench/ and the build)", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const problems: string[] = [];
+    for (const f of ["sim", "live", "serve", "cli", "bin"].flatMap(sourceFiles)) {
+      for (const spec of importsOf(f, readFileSync(join(ROOT, f), "utf8"))) {
+        const name = packageOf(spec);
+        if (name !== undefined && !Object.hasOwn(pkg.dependencies, name)) {
+          problems.push(`${f} imports ${spec}: ${Object.hasOwn(pkg.devDependencies, name) ? "a devDependency" : "a package package.json does not list"}`);
+        }
+      }
+    }
     expect(problems, problems.join("\n")).toEqual([]);
   });
 });
