@@ -108,9 +108,31 @@ export function closest(word: string, candidates: readonly string[]): string | u
       bestD = d;
     }
   }
-  if (best === undefined) return undefined;
-  const limit = Math.max(1, Math.min(3, Math.floor(Math.max(word.length, best.length) / 3)));
-  return bestD <= limit ? best : undefined;
+  const limit = best === undefined ? 0 : Math.max(1, Math.min(3, Math.floor(Math.max(word.length, best.length) / 3)));
+  return best !== undefined && bestD <= limit ? best : oneWordMissing(lw, candidates);
+}
+
+/** A name's words: what hyphens, underscores, dots and spaces separate (a leading `--` gives none). */
+const wordsOf = (name: string) => name.toLowerCase().split(/[-_.\s]+/).filter((w) => w !== "");
+
+/**
+ * The one candidate that is `word` with one word added (`no-shim` for
+ * `no-start-shim`): every typed word in order, whole, at least two of them,
+ * so a single or an unrelated word matches nothing; none when several would.
+ */
+function oneWordMissing(word: string, candidates: readonly string[]): string | undefined {
+  // Longer than any candidate could be with one word more: nothing to split.
+  if (word.length > 1000) return undefined;
+  const typed = wordsOf(word);
+  if (typed.length < 2) return undefined;
+  const found = candidates.filter((c) => {
+    const known = wordsOf(c);
+    if (known.length !== typed.length + 1) return false;
+    let i = 0;
+    for (const w of known) if (i < typed.length && w === typed[i]) i++;
+    return i === typed.length;
+  });
+  return found.length === 1 ? found[0] : undefined;
 }
 
 /** ` (did you mean "x"?)` or "". */
