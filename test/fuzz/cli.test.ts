@@ -147,7 +147,7 @@ describe("one profile catalog", () => {
     expect(await fuzzCommand(["--profile", "no-shim", "--runs", "1"], bad)).toBe(2);
     expect(exploreCommand(["drain-during-job-io", "--profile", "no-shim"], badExplore)).toBe(2);
     expect(await main(["run", repo("scenarios/backup.yaml"), "--profile", "no-shim"], badRun)).toBe(2);
-    expect(badRun.stderr).toMatch(/^blocksim: unknown profile "no-shim"; known profiles: current, /);
+    expect(badRun.stderr).toMatch(/^blocksim: unknown profile "no-shim" \(did you mean "no-start-shim"\?\); known profiles: current, /);
     expect(bad.stderr).toBe(badRun.stderr);
     expect(badExplore.stderr).toBe(badRun.stderr);
   });
