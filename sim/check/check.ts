@@ -2,12 +2,12 @@
  * checkRun: attaches a chosen set of invariants to a World before its run,
  * and gives back what they found after it.
  *
- * Step invariants see every trace record as it is made (the checker wraps
- * this scheduler's `record`; hashing and tracing are unchanged, so a checked
- * run has the same trace hash as an unchecked one) and every block event
+ * Step invariants see, as they are made, the trace records of the kinds
+ * they name (the checker wraps this scheduler's `record`; hashing and
+ * tracing are unchanged, so a checked run has the same trace hash as an
+ * unchecked one) and the block events of the types they name
  * (graph.observe). Observers never change the simulation.
  */
-import type { BlockEvent } from "../block/index.js";
 import type { RunResult, TraceRecord, UnhashedRunResult } from "../scheduler/index.js";
 import { INVARIANTS, invariantByName } from "./invariants.js";
 import { formatTime } from "../scheduler/time.js";
