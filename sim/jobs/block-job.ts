@@ -136,7 +136,7 @@ export class JobNodes {
 class JobParent implements DrainParent {
   readonly name: string;
   constructor(private readonly of: JobNodes) {
-    this.name = `job:${of.job.name}`;
+    this.name = of.job.traceName;
   }
 
   aioNodes(): BlockNode[] {
