@@ -6,7 +6,7 @@
  */
 import { describeOutcome, type Violation } from "../harness/run.js";
 import type { Strategy } from "../scheduler/index.js";
-import { deviceCounts, type LogEntry, type RunReport, type StepReport } from "../scenario/runner.js";
+import { deviceCounts, jobLines, type LogEntry, type RunReport, type StepReport } from "../scenario/runner.js";
 import { jobSpans } from "../report/job-spans.js";
 import { runModel, type FuzzScenario, type ModelRunOptions } from "./model.js";
 
@@ -24,6 +24,7 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
   const steps: StepReport[] = [];
   const drains: RunReport["drains"] = [];
   let devices: () => RunReport["devices"] = () => [];
+  let jobsAtEnd: () => RunReport["jobsAtEnd"] = () => [];
   let setupEnd = () => 0;
   const run = runModel(model, {
     profile: o.profile, seed: Number(o.seed), strategy: o.strategy, trace: !!o.trace, ...(o.invariants ? { invariants: o.invariants } : {}),
@@ -32,6 +33,7 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
       world.qemu.graph.recordDrainedSections(drains);
       setupEnd = () => world.t0;
       devices = () => deviceCounts(world.qemu);
+      jobsAtEnd = () => jobLines(world.qemu.jm.jobs);
     },
     onCommand: (c) => {
       const index = steps.length;
@@ -56,7 +58,7 @@ export function fuzzReport(model: FuzzScenario, o: FuzzReportOptions): RunReport
       })),
     ],
     outcome: run.outcome, endTimeNs: run.endTimeNs, kernelSteps: run.steps, hash: run.hash, choices: run.choices,
-    setupEndNs, setupLogIndex, log, steps, jobs: jobSpans(log), jobsAtEnd: [], violations: run.violations, drains, devices: devices(),
+    setupEndNs, setupLogIndex, log, steps, jobs: jobSpans(log), jobsAtEnd: jobsAtEnd(), violations: run.violations, drains, devices: devices(),
     ...(run.trace ? { trace: run.trace } : {}),
   };
 }

@@ -141,8 +141,8 @@ export function deviceCounts(qemu: Pick<Qemu, "devices">): RunReport["devices"] 
   return [...qemu.devices.values()].map((d) => ({ name: d.name, submitted: d.stats.submitted, completed: d.stats.completed, faulted: d.stats.faulted }));
 }
 
-/** Jobs with an id as a report and the progress line show them. */
-function jobLines(jobs: readonly Job[]): RunReport["jobsAtEnd"] {
+/** Jobs with an id as a report and the progress line show them (a fuzz case's and a serve session's report too). */
+export function jobLines(jobs: readonly Job[]): RunReport["jobsAtEnd"] {
   return jobs.filter((j) => j.id !== null).map((j) => ({ id: String(j.id), type: j.type, status: j.status, offset: j.progressCurrent, len: j.progressTotal }));
 }
 
