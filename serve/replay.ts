@@ -8,7 +8,7 @@
  * events and trace hash — whatever the wall clock did during the live
  * session. `blocksim replay FILE` runs it (so does `serve --replay FILE`).
  */
-import { deviceCounts, type LogEntry, type RunReport, type StepReport } from "../sim/scenario/runner.js";
+import { deviceCounts, jobLines, type LogEntry, type RunReport, type StepReport } from "../sim/scenario/runner.js";
 import { jobSpans } from "../sim/report/job-spans.js";
 import { makeReplayRecord, scenarioSubject, writeReplayFile, type ReplayFile, type SessionRecord } from "../sim/scenario/replay.js";
 import type { ChoiceLog, Process } from "../sim/scheduler/index.js";
@@ -112,7 +112,7 @@ function watchSession(world: World) {
       return {
         name: "blocksim serve session", file: "(session)", profile: world.profile, seed: world.seed, strategy: world.strategy, ok: true, failures: [],
         outcome: { kind: "ok" }, endTimeNs: world.sim.now, setupEndNs, setupLogIndex: log.filter((e) => e.t < setupEndNs).length,
-        kernelSteps: result.steps, hash: result.hash, choices: result.choices, log, steps, jobs: jobSpans(log), jobsAtEnd: [], violations: [], drains,
+        kernelSteps: result.steps, hash: result.hash, choices: result.choices, log, steps, jobs: jobSpans(log), jobsAtEnd: jobLines(world.qemu.jm.jobs), violations: [], drains,
         devices: deviceCounts(world.qemu),
         ...(result.trace ? { trace: result.trace } : {}),
       };
