@@ -221,13 +221,15 @@ describe("blocksim fuzz", () => {
     expect(outputs[2]).toBe(outputs[0]);
   }, 90_000);
 
-  it("starts a worker thread only when a core was idle and the runs not yet claimed would outlast a worker's warm-up", () => {
-    const idle = { idleCores: 1, msPerRun: 1 };
+  it("starts a worker thread only when, past its own first second, a core was idle and the runs not yet claimed would outlast a worker's warm-up", () => {
+    const idle = { idleCores: 1, msPerRun: 1, runningMs: 1000 };
     expect(startAnotherWorker({ ...idle, runsUnclaimed: 1900 })).toBe(true); // ~1.9 s of runs left, a core idle
     expect(startAnotherWorker({ ...idle, runsUnclaimed: 1000 })).toBe(false); // about the warm-up: a worker would not pay for itself
     expect(startAnotherWorker({ ...idle, msPerRun: 2, runsUnclaimed: 1000 })).toBe(true); // the same runs, on a thread still cold
     expect(startAnotherWorker({ ...idle, idleCores: 0.2, runsUnclaimed: 100_000 })).toBe(false); // a loaded machine: no core to gain
     expect(startAnotherWorker({ ...idle, runsUnclaimed: 0 })).toBe(false);
+    // still in this thread's own warm-up: its rate overstates what is left
+    expect(startAnotherWorker({ ...idle, runningMs: 500, msPerRun: 3, runsUnclaimed: 1900 })).toBe(false);
   });
 
   it("bad options get exit 2", async () => {
