@@ -520,7 +520,7 @@ const mirrorPivotContent: Invariant = {
         // QEMU 7.2 lets another user write a detached top's backing node, and the mirror never sees it.
         const writtenBelow = (off: number, bytes: number) =>
           nowBelow !== null && start && off < backing!.sizeBytes && !source.isAllocated(off, Math.min(bytes, source.sizeBytes - off)) &&
-          !sameData(versionAt(nowBelow, off), versionAt(start, off)) && versionAt(nowBelow, off).writer !== `job:${job}`;
+          !sameData(versionAt(nowBelow, off), versionAt(start, off)) && versionAt(nowBelow, off).writer !== `${JOB_LABEL}${job}`;
         const t = target.content(0, target.sizeBytes);
         const a = { offset: 0, clusterSizeBytes: source.clusterSizeBytes, versions: d.contentAtPivot };
         const step = Math.min(source.clusterSizeBytes, t.clusterSizeBytes), size = Math.min(source.sizeBytes, target.sizeBytes);

@@ -9,8 +9,8 @@ import type { Violation } from "../jobs/violation.js";
 import type { TranscriptEntry } from "../qmp/types.js";
 import type { RunResult, Scheduler, TraceRecord, UnhashedRunResult } from "../scheduler/index.js";
 
-/** The trace source (and I/O issuer) label of a job: `job:<id>`. */
-export const JOB_LABEL = "job:";
+/** The trace source (and I/O issuer) label of a job: `job:<id>` (sim/jobs names its jobs so). */
+export { JOB_LABEL } from "../jobs/job.js";
 
 /**
  * A kind an invariant can name instead of `io`: only the `io` records whose

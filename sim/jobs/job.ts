@@ -175,6 +175,9 @@ export interface JobBehaviour {
   txnAbortLocksOneContext: boolean;
 }
 
+/** The prefix of a job's trace source and I/O issuer: `job:<name>` (the checker finds jobs by it). */
+export const JOB_LABEL = "job:";
+
 export const CURRENT_JOB_BEHAVIOUR: JobBehaviour = {
   startShim: true, drainWaitsForJob: true, errorStopPausesOnce: true, cancelResumesBeforeClear: true, setSpeedZeroKicks: true, mirrorCancelsPreReady: true, txnRemovesFinalized: true,
   enterWakesSleepingJob: true, finalizeChecksVerbFirst: true, mirrorWaitsOnConflicts: true,
@@ -309,7 +312,7 @@ export class Job {
   constructor(readonly ctx: JobContext, opts: JobOptions) {
     this.id = opts.id;
     this.driver = opts.driver;
-    this.traceName = `job:${this.name}`;
+    this.traceName = JOB_LABEL + this.name;
     this.sleepLabel = `job '${this.name}' sleep timer`;
     this.speed = opts.speedBytesPerSec ?? 0;
     this.limit = new RateLimit(this.speed);

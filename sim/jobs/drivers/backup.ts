@@ -86,7 +86,7 @@ export class BackupDriver implements JobDriver {
    */
   readonly selectedClusters: number[] = [];
   /** The job's name, for trace records (set in activate). */
-  private name = "";
+  private traceName = "";
 
   constructor(readonly graph: BlockGraph, readonly opts: BackupOptions) {
     const { source, target } = opts;
@@ -127,8 +127,8 @@ export class BackupDriver implements JobDriver {
 
   /** Starts copy-before-write for `job` (from creation on: that is the point in time). */
   activate(job: Job): void {
-    const copy = this.copy, issuer = `cbw:job:${job.name}`;
-    this.name = job.name;
+    const copy = this.copy, issuer = `cbw:${job.traceName}`;
+    this.traceName = job.traceName;
     // The callbacks go through locals: a function literal stored straight into a property is allocated in V8's
     // old generation, and its context (the job, the whole world) then outlived the run (sim/qmp/qemu.ts).
     const onCopied = (bytes: number) => job.progressUpdate(bytes);
@@ -231,7 +231,7 @@ export class BackupDriver implements JobDriver {
         if (this.copy.isDirty(c)) result.set(c * cs, Math.min(cs, source.sizeBytes - c * cs));
       }
     }
-    this.graph.sim.record(`job:${this.name}`, "bitmap-settled", { bitmap: result.name, node: source.name, forgot: forget, count: result.count });
+    this.graph.sim.record(this.traceName, "bitmap-settled", { bitmap: result.name, node: source.name, forgot: forget, count: result.count });
   }
 
   /** A paused backup has no copy in flight. */
