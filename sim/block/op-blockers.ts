@@ -6,6 +6,7 @@
  * reason, prefixed with the node's name, so a second job on a busy node is
  * refused with "Node 'x' is busy: block device is in use by block job: stream".
  */
+import { ExpectedError } from "../disk/index.js";
 
 /** Operation types, in QEMU's BlockOpType order (modern set: COMMIT and MIRROR split, REPLACE added). */
 export const BLOCK_OP_TYPES = [
@@ -41,13 +42,8 @@ export function blockerReason(message: string): Error {
   return reason;
 }
 
-/**
- * The error an operation on a blocked node gets; QMP reports it as a
- * GenericError with this message. An expected answer: an Error made without
- * Error's constructor, as QmpError is (see there); its message is built when read.
- */
-export interface OpBlockedError extends Error {}
-export class OpBlockedError {
+/** The error an operation on a blocked node gets; QMP reports it as a GenericError with this message. An expected answer. */
+export class OpBlockedError extends ExpectedError {
   constructor(
     /** The name used in the message (a named BlockBackend's, else the node's). */
     readonly nodeName: string,
@@ -55,18 +51,14 @@ export class OpBlockedError {
     /** The blocker's reason object itself. */
     readonly reason: Error,
   ) {
+    super();
     this.name = "OpBlockedError";
   }
 
-  get message(): string {
+  override get message(): string {
     return `Node '${this.nodeName}' is busy: ${this.reason.message}`;
   }
-
-  get stack(): string {
-    return `${this.name}: ${this.message}`;
-  }
 }
-Object.setPrototypeOf(OpBlockedError.prototype, Error.prototype);
 
 const OP_INDEX = new Map<BlockOpType, number>(BLOCK_OP_TYPES.map((t, i) => [t, i]));
 const ALL_OPS = (1 << BLOCK_OP_TYPES.length) - 1;

@@ -25,15 +25,23 @@ export function strerror(errno: Errno): string {
 }
 
 /**
- * A failed request. `message` is "<where>: <op> <offset>+<bytes>: <strerror>".
- * A simulated fault, not a bug. It is an Error (instanceof, name, message,
- * and a stack that is just its first line) made without Error's constructor,
- * as QmpError is: V8 spends ~0.4 µs in that even when it captures no stack,
- * and a fuzz run's devices fail on purpose several times. The message is
- * built when read.
+ * The base of the errors a simulated world raises on purpose (an I/O fault,
+ * an op blocker, a refused QMP command): answers, not bugs. An Error
+ * (instanceof, name, message, and a stack that is just its first line, as a
+ * stackless Error's) made without Error's constructor: V8 spends ~0.4 µs in
+ * that even when it captures no stack, and a fuzz run makes several. A
+ * subclass sets `name` and defines `message` (a getter: built when read).
  */
-export interface IoError extends Error {}
-export class IoError {
+export interface ExpectedError extends Error {}
+export class ExpectedError {
+  get stack(): string {
+    return `${this.name}: ${this.message}`;
+  }
+}
+Object.setPrototypeOf(ExpectedError.prototype, Error.prototype);
+
+/** A failed request. `message` is "<where>: <op> <offset>+<bytes>: <strerror>". A simulated fault, not a bug. */
+export class IoError extends ExpectedError {
   constructor(
     readonly errno: Errno,
     /** The device or node the request failed on. */
@@ -42,15 +50,12 @@ export class IoError {
     readonly offset: number,
     readonly bytes: number,
   ) {
+    super();
     this.name = "IoError";
   }
 
-  get message(): string {
+  override get message(): string {
     return `${this.where}: ${this.op} ${this.offset}+${this.bytes}: ${STRERROR[this.errno]}`;
-  }
-
-  get stack(): string {
-    return `${this.name}: ${this.message}`;
   }
 
   /** The strerror text alone, as QEMU reports it. */
@@ -58,4 +63,3 @@ export class IoError {
     return STRERROR[this.errno];
   }
 }
-Object.setPrototypeOf(IoError.prototype, Error.prototype);
