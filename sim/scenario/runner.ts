@@ -118,7 +118,7 @@ export interface RunReport {
   endTimeNs: number;
   /** When setup ended (devices filled, nodes added): reports count time from here, so a step `at: 5ms` shows at 5 ms. */
   setupEndNs: number;
-  /** How many log entries (events during setup) and trace records came before the end of setup. */
+  /** How many log entries (events during setup) and kernel trace entries (records and choices) came before the end of setup. */
   setupLogIndex: number;
   setupTraceIndex?: number;
   kernelSteps: number;
@@ -300,7 +300,7 @@ export class ScenarioSteps {
   eventCount = 0;
   /** The safety phase began: setup is over. */
   private started = false;
-  /** Log entries and trace records made during setup. */
+  /** Log entries and kernel trace entries (records and choices) made during setup. */
   setupLogIndex = 0;
   setupTraceIndex: number | undefined;
 
@@ -409,7 +409,7 @@ export class ScenarioSteps {
     const sim = this.sim, sc = this.sc, t0 = this.world.t0;
     this.started = true;
     this.setupLogIndex = this.log.length;
-    if (sim.tracing) this.setupTraceIndex = sim.result().trace!.length;
+    if (sim.tracing) this.setupTraceIndex = sim.traceLength;
     // Event- and job-triggered steps wait from the start; the first step without a trigger starts now.
     sc.steps.forEach((st, i) => {
       if (st.at === undefined && st.after === undefined && (st["on-event"] !== undefined || st["on-job"] !== undefined)) {

@@ -619,6 +619,15 @@ export class Scheduler implements OperationHost {
     return this.trace !== undefined;
   }
 
+  /**
+   * How many entries the trace holds so far (0 when not tracing): the index
+   * the next one gets. Not `records`: the trace also holds the same-instant
+   * choice entries, which are not records. Hashed or not, it costs nothing.
+   */
+  get traceLength(): number {
+    return this.trace === undefined ? 0 : this.trace.length;
+  }
+
   /** Every process spawned so far, in spawn order. */
   processes(): readonly ProcHandle[] {
     return this.procs;
