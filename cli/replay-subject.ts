@@ -66,7 +66,7 @@ export function runReplay(rp: ReadReplay, o: { trace?: boolean; strategy?: Strat
 function emptyReport(rp: ReadReplay): RunReport {
   const r = rp.replay;
   return {
-    name: rp.file, file: rp.file, profile: r.profile, seed: r.seed, strategy: r.strategy, ok: true, failures: [], outcome: { kind: "ok" }, endTimeNs: 0,
+    name: rp.file, file: rp.file, profile: r.profile, seed: r.seed, strategy: "replay", ok: true, failures: [], outcome: { kind: "ok" }, endTimeNs: 0,
     setupEndNs: 0, setupLogIndex: 0, kernelSteps: 0, hash: "0".repeat(16), choices: [], log: [], steps: [], jobs: [], jobsAtEnd: [], violations: [], drains: [], devices: [],
   };
 }

@@ -1,6 +1,7 @@
 /** `blocksim run FILE…`: runs scenario files and prints their event logs and verdicts. */
 import { checkOutputPath, writeFileAtomic } from "../sim/scenario/output-file.js";
 import { formatProblems, InputError } from "../sim/scenario/errors.js";
+import { OPTION_LIMITS } from "../sim/scenario/limits.js";
 import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js";
 import { makeReplay } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
@@ -24,6 +25,25 @@ export function printRun(io: Io, r: RunReport, v: Values): void {
   for (let i = 0; i < lines.length; i += 2000) io.out(lines.slice(i, i + 2000).join("\n") + "\n");
 }
 
+/**
+ * The `blocksim run` line that makes run `r` of `file` again: its seed,
+ * profile and strategy (a seed only when --seed can spell it: a scenario's
+ * own string seed is what a run without --seed takes), the imports it was
+ * allowed, every word quoted for a POSIX shell where it needs it.
+ */
+export function rerunCommand(file: string, r: RunReport, v: Values): string {
+  const { min, max } = OPTION_LIMITS["--seed"];
+  const seed = typeof r.seed === "number" && Number.isSafeInteger(r.seed) && r.seed >= min && r.seed <= max ? ["--seed", String(r.seed)] : [];
+  const imports = (v["allow-import"] ?? []).flatMap((p) => ["--allow-import", p]);
+  const words = ["blocksim", "run", file.startsWith("-") ? `./${file}` : file, ...seed, "--profile", r.profile, "--strategy", r.strategy, ...imports];
+  return words.map(shellWord).join(" ");
+}
+
+/** A word as a POSIX shell reads it back: bare when it is plain, else in single quotes. */
+export function shellWord(w: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`;
+}
+
 export function cmdRun(args: string[], io: Io): number {
   const { values: v, files } = parse(args, ["seed", "profile", "strategy", "trace", "json", "quiet", "save-replay", "allow-import", "help"], "run");
   if (v.help) return help("run", io);
@@ -45,7 +65,8 @@ export function cmdRun(args: string[], io: Io): number {
       code = EXIT_INPUT;
       continue;
     }
-    const r = runScenario(loaded, { ...opts(loaded), keepTrace: !!v.trace, onProgress: (p) => progress.tick(() => `running ${file} (${i + 1}/${files.length}): ${progressLine(p)}`) });
+    const r: RunReport = runScenario(loaded, { ...opts(loaded), keepTrace: !!v.trace, onProgress: (p) => progress.tick(() => `running ${file} (${i + 1}/${files.length}): ${progressLine(p)}`) });
+    r.rerun = rerunCommand(file, r, v);
     progress.clear();
     const setup = setupFailure(file, r);
     if (setup) {

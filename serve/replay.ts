@@ -56,7 +56,12 @@ export interface ReplayResult {
 export function replayServe(session: SessionRecord, loaded: LoadedScenario | undefined, choices: ChoiceLog, recordedHash: string, o: { trace?: boolean } = {}): ReplayResult {
   const world = buildWorld(loaded, { choices, trace: !!o.trace });
   const watch = watchSession(world);
-  runSetup(world);
+  try {
+    runSetup(world);
+  } catch (e) {
+    // The recording's choice log does not fit this setup (an edited or truncated file): a departure, not a crash.
+    throw new ServeReplayError(`the replay stopped: ${(e as Error).message}`);
+  }
   const { sim, qemu } = world;
   const replies: Reply[] = [];
   const step = (t: number) => {

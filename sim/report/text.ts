@@ -125,7 +125,7 @@ export function endSummary(r: RunReport): string[] {
   return [`  when it ended: ${parts.length ? parts.join("; ") : "no job active, no step waiting"}`];
 }
 
-/** The verdict and, on failure, every failed expectation with its diff. */
+/** The verdict and, on failure, every failed expectation with its diff and the report's rerun command, if it has one. */
 export function verdict(r: RunReport): string {
   const events = r.log.filter((e) => e.kind === "event").length;
   const summary = `${r.steps.length} step${r.steps.length === 1 ? "" : "s"}, ${events} events, ended at ${formatTime(r.endTimeNs - r.setupEndNs)} (${describeOutcome(r.outcome, r.setupEndNs)}), ${r.choices.length} choices, trace hash ${r.hash}`;
@@ -138,6 +138,6 @@ export function verdict(r: RunReport): string {
   }
   if (r.outcome.kind === "step-budget" || r.outcome.kind === "time-budget" || r.outcome.kind === "zeno") lines.push(...endSummary(r));
   if (r.outcome.kind === "failure") lines.push(`  (the simulator failed inside ${r.outcome.process}; this is a bug in blocksim or a behaviour it does not model)`);
-  if (r.strategy !== "replay") lines.push(`  rerun: blocksim run ${r.file} --seed ${r.seed} --profile ${r.profile} --strategy ${r.strategy}`);
+  if (r.rerun !== undefined) lines.push(`  rerun: ${r.rerun}`);
   return lines.join("\n");
 }

@@ -134,6 +134,13 @@ export interface RunReport {
   drains: DrainedSpan[];
   devices: { name: string; submitted: number; completed: number; faulted: number }[];
   trace?: TraceRecord[];
+  /**
+   * A command line that makes this run again, for the verdict's rerun line:
+   * set only by a caller that knows one that works (`blocksim run`); absent
+   * for a fuzz case, a replay, a race hunt or a serve session, whose way
+   * back is their replay file.
+   */
+  rerun?: string;
 }
 
 /** Each device's request counts, as a report shows them (run, a fuzz case, a serve session). */

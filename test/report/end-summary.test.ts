@@ -19,6 +19,6 @@ steps:
 limits: { time: 2s }
 `));
     expect(r.outcome.kind).toBe("time-budget");
-    expect(verdict(r)).toMatch(/\n {2}when it ended: job m0 \(mirror\) running, \d+MiB of 64MiB; steps\[1\] job-complete waits for event BLOCK_JOB_READY\n/);
+    expect(verdict(r)).toMatch(/\n {2}when it ended: job m0 \(mirror\) running, \d+MiB of 64MiB; steps\[1\] job-complete waits for event BLOCK_JOB_READY$/m);
   });
 });
