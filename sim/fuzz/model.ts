@@ -29,7 +29,7 @@ export interface FuzzDevice {
 /** What happens at `atNs` (virtual time from the start of the run). */
 export type FuzzAction =
   | { atNs: number; execute: string; arguments?: Record<string, unknown> }
-  /** A drained section on a node, held for `forNs` (as QEMU's internal callers hold them). */
+  /** A drained section on a node, held for `forNs` from the main loop as QEMU's internal callers hold one: begun, a nested poll of `forNs`, ended (no QMP command is dispatched in between). */
   | { atNs: number; drain: string; forNs: number }
   /** A burst of guest writes through a backend on `node`. */
   | { atNs: number; guest: string; requests: number; intervalNs: number };
@@ -149,9 +149,26 @@ function* safety(world: World, model: FuzzScenario, opts: ModelRunOptions, respo
   }
 }
 
-/** A drained section held for `forNs`, from the main loop as QEMU's internal callers drain: a nested poll; the jobs it pauses or resumes run at once. */
+/**
+ * A drained section held for `forNs`, the way QEMU's internal callers hold
+ * one: a single piece of main-loop work (a bottom half, a timer, a job's
+ * exit) that begins the section, waits in a nested poll — as a flush,
+ * truncate or reopen inside a section does — and ends it, with no return to
+ * the main loop's top level in between. The nested poll runs what QEMU 7.2's
+ * aio_poll of the main context runs (bottom halves, timers, coroutines, the
+ * IOThreads), but not QMP's dispatcher, which waits in the iohandler context,
+ * nor the monitor's socket: a command sent meanwhile is dispatched after the
+ * section ends. A command the monitor is serving when the section is due is
+ * answered before it begins (blocksim runs a handler as soon as the monitor
+ * takes the command, so none is ever taken but not yet run).
+ */
 function* drain(q: Qemu, node: BlockNode, forNs: number): Process {
-  yield* q.monitor.mainLoop(() => q.graph.drainedBeginPoll(node));
-  yield sleep(forNs);
-  yield* q.monitor.mainLoop(() => q.graph.drainedEnd(node));
+  const sim = q.sim;
+  yield* q.monitor.mainLoop(() => {
+    q.graph.drainedBeginPoll(node);
+    let held = true;
+    sim.after(forNs, `drained section of '${node.name}' held`, () => { held = false; });
+    sim.pollWhile(`drained section of '${node.name}' held`, () => held);
+    q.graph.drainedEnd(node);
+  });
 }

@@ -98,6 +98,65 @@ describe("the widened fuzzer finds the mirror's stale-copy race by itself", () =
   });
 });
 
+describe("a fuzz drain is held as QEMU's internal callers hold one: no QMP command is dispatched inside it", () => {
+  // fuzz --seed 114000's case at run 64,037, shrunk: a READY mirror of top to t0, a guest burst on top, t0 drained
+  // for 2.2 ms, and a soft cancel sent 0.1 ms after the drain. QEMU 7.2 would wake the drained mirror if the cancel
+  // ran inside the section (job_enter_cond ignores `paused`), but the dispatcher waits in the iohandler context,
+  // which the section's nested polls never run: the cancel is dispatched after drained_end.
+  const sc: FuzzScenario = {
+    devices: [
+      { name: "ds0", sizeBytes: 4 * MiB, latencyNs: 500_000, latencyMaxNs: 10_500_000 },
+      { name: "dt0", sizeBytes: 4 * MiB, latencyNs: 100_000 },
+      { name: "top.qcow2", sizeBytes: 4 * MiB, latencyNs: 2_000_000, latencyMaxNs: 5_000_000 },
+    ],
+    nodes: [
+      { driver: "raw", "node-name": "t0", file: "dt0" },
+      { driver: "qcow2", "node-name": "top", file: "top.qcow2" },
+    ],
+    actions: [
+      { atNs: 39_300_000, execute: "blockdev-mirror", arguments: { "job-id": "j1", device: "top", target: "t0", sync: "full" } },
+      { atNs: 93_500_000, guest: "top", requests: 100, intervalNs: 100_000 },
+      { atNs: 153_800_000, drain: "t0", forNs: 2_200_000 },
+      { atNs: 153_900_000, execute: "block-job-cancel", arguments: { device: "j1", force: false } },
+    ],
+    maxTimeNs: 30e9,
+  };
+  const sectionOf = (run: ReturnType<typeof runModel>) => {
+    const trace = run.trace!;
+    const established = trace.findIndex((x) => x.src === "block" && x.kind === "drained" && x.data?.node === "t0");
+    const ended = trace.findIndex((x) => x.src === "block" && x.kind === "drained-end" && x.data?.node === "t0");
+    expect(established).toBeGreaterThan(0);
+    expect(ended).toBeGreaterThan(established);
+    return { before: trace.slice(0, established), inside: trace.slice(established, ended), after: trace.slice(ended) };
+  };
+
+  it("the soft cancel sent inside the section is dispatched and answered after its end, and the mirror writes nothing to t0 inside it", () => {
+    const r = runModel(sc, { trace: true });
+    const { inside, after } = sectionOf(r);
+    expect(inside.filter((x) => x.src === "qmp")).toEqual([]);
+    expect(after.find((x) => x.src === "qmp")).toMatchObject({ kind: "command", data: { execute: "block-job-cancel" } });
+    expect(inside.filter((x) => x.kind === "io" && x.data?.issuer === "job:j1")).toEqual([]);
+    expect(r.violations).toEqual([]);
+    expect(r.responses.find((x) => x.execute === "block-job-cancel")?.response).toEqual({ return: {} });
+    expect(r.events.slice(0, 7)).toEqual(["j1:created", "j1:running", "j1:ready", "BLOCK_JOB_READY j1", "j1:standby", "j1:ready", "j1:waiting"]);
+  });
+
+  it("what is due meanwhile runs in the section's nested poll: the guest's writes to top go on, the drained mirror stays in standby", () => {
+    // top fast, and the burst later, so that the guest writes on top throughout the section
+    const fast: FuzzScenario = {
+      ...sc,
+      devices: sc.devices.map((d) => (d.name === "top.qcow2" ? { name: d.name, sizeBytes: d.sizeBytes, latencyNs: 100_000 } : d)),
+      actions: sc.actions.map((a) => ("guest" in a ? { ...a, atNs: 153_000_000 } : a)),
+    };
+    const { before, inside, after } = sectionOf(runModel(fast, { trace: true }));
+    expect(before.filter((x) => x.kind === "status").at(-1)?.data).toEqual({ from: "ready", to: "standby" });
+    expect(inside.filter((x) => x.src === "top.qcow2" && x.kind === "io" && x.data?.issuer === "guest").length).toBeGreaterThan(5);
+    // the job paused when the section began and is resumed by its end, at the end's instant
+    expect(inside.filter((x) => x.kind === "status").map((x) => [x.t, x.data])).toEqual([[after[0].t, { from: "standby", to: "ready" }]]);
+    expect(inside.filter((x) => x.src === "qmp" || (x.kind === "io" && x.data?.issuer === "job:j1"))).toEqual([]);
+  });
+});
+
 describe("a fuzz failure", () => {
   const file = join(dir, "shim.replay.json");
   const failure = fuzzCheck({ seed: 5, numRuns: 100, profile: "no-start-shim", scenarioOptions: { groupedTransactions: false }, replayFile: file });
