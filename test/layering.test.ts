@@ -2,7 +2,8 @@
  * Layering (DESIGN.md): layers import downward only, shipped code never
  * imports test/, and nothing shipped but scripts imports scenarios/ (data).
  * Shipped code imports only the packages package.json lists under
- * `dependencies` (what a user's install must hold), never a devDependency.
+ * `dependencies` (what a user's install must hold), never a devDependency,
+ * and every package listed there is imported by shipped code.
  * Reads every import — static, `export … from` and `import("…")` with a
  * literal — with the TypeScript parser, so a comment or a string is no import.
  */
@@ -116,5 +117,11 @@ describe("layering", () => {
       }
     }
     expect(problems, problems.join("\n")).toEqual([]);
+  });
+
+  it("every package of `dependencies` is imported by sim/, live/, serve/, cli/ or bin/ (one nothing ships only weighs on every install)", () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+    const used = new Set(["sim", "live", "serve", "cli", "bin"].flatMap(sourceFiles).flatMap((f) => importsOf(f, readFileSync(join(ROOT, f), "utf8")).map(packageOf)));
+    expect(Object.keys(pkg.dependencies).filter((name) => !used.has(name))).toEqual([]);
   });
 });
