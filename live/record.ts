@@ -21,6 +21,7 @@ import { UsageError, wholeNumberOption } from "../sim/scenario/limits.js";
 import { checkOutputPath, describeErrno, onKernelFileSystem, OutputError } from "../sim/scenario/output-file.js";
 import { implicitNames, loadSpec, SETTLED_JOB_STATUSES as SETTLED, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
 import { QmpClient, sleepMs, withTimeout } from "./qmp-client.js";
+import { checkGenerated } from "./record-generated.js";
 
 export interface RecordOptions {
   runs?: number;
@@ -335,17 +336,31 @@ export async function recordGolden(spec: Spec, opts: RecordOptions = {}): Promis
 }
 
 const RECORD_USAGE = `Usage: blocksim record SPEC.json… [--runs N] [--out DIR] [--qemu BINARY]
+       blocksim record --generate N [--seed S] [--runs N] [--out DIR] [--qemu BINARY]
 
 Records each conformance spec against a real QEMU 7.2 (qemu-system-x86_64 on
 PATH, or --qemu) N times (default 3), normalises and merges the runs, and
 writes the golden SCENARIO.json into DIR (default: the current folder; the
 project's goldens live in test/conformance/goldens).
 
-Exit codes: 0 recorded, 1 QEMU failed, 2 bad arguments or a bad spec file.
+With --generate N it records N generated specs instead (seeds S, S+1, …;
+default S = 1): random QMP conversations about backup and mirror jobs on
+null-co nodes (live/spec-gen.ts). Each is replayed through the simulator as
+conform does; one line per spec says whether it matches, and the golden of
+each spec where the simulator departs is written into DIR (blocksim conform
+DIR shows the difference again). A departure where QEMU's own runs disagree
+is listed as QEMU's nondeterminism, not counted.
 
-Example:
+Exit codes: 0 recorded (with --generate: no departure), 1 QEMU failed (with
+--generate: the simulator departs from QEMU on some spec), 2 bad arguments or
+a bad spec file.
+
+Examples:
   blocksim record test/conformance/specs/txn_individual.json --runs 5 --out test/conformance/goldens
+  blocksim record --generate 50 --seed 1000 --out /tmp/departures
 `;
+
+const VALUED = ["--runs", "--out", "--qemu", "--generate", "--seed"];
 
 /** Output for the command form (the CLI passes its own). */
 export interface CommandIo {
@@ -374,33 +389,42 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
   const opts: RecordOptions = { log: (l) => io.err(l + "\n") };
   // Never into the source tree by default: the current folder, unless --out says where.
   let out = ".";
-  let runs: string | undefined;
+  let runs: string | undefined, generate: string | undefined, seed: string | undefined;
   // --runs=3 is --runs 3, as for every other command
-  argv = argv.flatMap((a) => (/^--(runs|out|qemu)=/.test(a) ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a]));
+  argv = argv.flatMap((a) => (/^--(runs|out|qemu|generate|seed)=/.test(a) ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a]));
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--help" || a === "-h") {
       io.out(RECORD_USAGE);
       return 0;
     }
-    if ((a === "--runs" || a === "--out" || a === "--qemu") && (argv[i + 1] === undefined || (argv[i + 1].startsWith("-") && !/^-\d/.test(argv[i + 1])))) {
+    if (VALUED.includes(a) && (argv[i + 1] === undefined || (argv[i + 1].startsWith("-") && !/^-\d/.test(argv[i + 1])))) {
       io.err(`record: ${a} needs a value; see: blocksim record --help\n`);
       return 2;
     }
     if (a === "--runs") runs = argv[++i];
     else if (a === "--out") out = argv[++i];
     else if (a === "--qemu") opts.qemu = argv[++i];
+    else if (a === "--generate") generate = argv[++i];
+    else if (a === "--seed") seed = argv[++i];
     else if (a.startsWith("-")) {
-      io.err(`record: unknown option ${a} (use --runs N, --out DIR, --qemu BINARY)\n`);
+      io.err(`record: unknown option ${a} (use --runs N, --out DIR, --qemu BINARY, --generate N, --seed S)\n`);
       return 2;
     } else files.push(a);
   }
-  if (files.length === 0) {
-    io.err(RECORD_USAGE);
+  if (seed !== undefined && generate === undefined) {
+    io.err(`record: --seed chooses the first generated spec; it needs --generate N; see: blocksim record --help\n`);
     return 2;
   }
+  if ((files.length === 0) === (generate === undefined)) {
+    io.err(generate === undefined ? RECORD_USAGE : `record: --generate makes its own specs; give it no SPEC files; see: blocksim record --help\n`);
+    return 2;
+  }
+  let count = 0, first = 1;
   try {
     opts.runs = wholeNumberOption("record --runs", runs, 3);
+    count = wholeNumberOption("record --generate", generate, 0);
+    first = wholeNumberOption("record --seed", seed, 1);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err(`record: ${e.message}\n`);
@@ -425,6 +449,7 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
     io.err(`record: ${e instanceof OutputError ? e.message : `cannot make the folder ${out}: ${why}`}\n`);
     return 2;
   }
+  if (count > 0) return recordGenerated(count, first, out, opts, io);
   for (const spec of specs) {
     const golden = await recordGolden(spec, opts);
     const path = join(out, `${spec.scenario}.json`);
@@ -433,6 +458,30 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
     io.out(`${path}: ${golden.sequence.length} entries from ${golden.runs} runs of QEMU ${golden.qemu}${varies ? `, ${varies} nondeterministic` : ", deterministic"}\n`);
   }
   return 0;
+}
+
+/** `record --generate N`: one line per generated spec, the departing goldens into `out`; exit 1 when one departs. */
+async function recordGenerated(count: number, first: number, out: string, opts: RecordOptions, io: CommandIo): Promise<number> {
+  const qemu = opts.qemu ?? "qemu-system-x86_64";
+  try {
+    execFileSync(qemu, ["--version"], { stdio: "ignore" });
+  } catch (e) {
+    io.err(`record: cannot run ${qemu} (${describeErrno(e)}); install QEMU (README "Checking against a real QEMU") or name it with --qemu\n`);
+    return 1;
+  }
+  const quiet = { ...opts, log: undefined };
+  const tally = { match: 0, departs: 0, "qemu-varies": 0, skipped: 0 };
+  for (let seed = first; seed < first + count; seed++) {
+    const v = await checkGenerated(seed, out, (spec) => recordGolden(spec, quiet));
+    tally[v.kind]++;
+    const name = `gen_${seed}`;
+    if (v.kind === "match") io.out(`ok      ${name} (${v.entries} entries)\n`);
+    else if (v.kind === "qemu-varies") io.out(`varies  ${name}: QEMU's own runs disagree up to entry ${v.at}, where the simulator departs; not counted\n`);
+    else if (v.kind === "skipped") io.out(`skipped ${name}: ${v.why}\n`);
+    else io.out(`DEPARTS ${name}${v.at >= 0 ? ` at entry ${v.at}` : ""}: ${v.file}\n${v.diff.replace(/^/gm, "        ")}\n`);
+  }
+  io.out(`${count} generated spec${count === 1 ? "" : "s"} (seeds ${first}-${first + count - 1}): ${tally.match} match, ${tally.departs} depart${tally.departs ? ` (goldens in ${out})` : ""}, ${tally["qemu-varies"]} where QEMU varies, ${tally.skipped} skipped\n`);
+  return tally.departs > 0 ? 1 : 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

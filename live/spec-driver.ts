@@ -93,6 +93,7 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
         while (!hit()) yield wait(newEvent);
       }
       const c = rec.commands[i];
+      if (i > 0) yield sleep(CLIENT_ROUND_TRIP_NS);
       yield* qemu.monitor.execute(c.args === undefined ? { execute: c.cmd } : { execute: c.cmd, arguments: c.args });
     }
     // let the last jobs run until none moves on by itself, as the recorder did before closing
@@ -104,7 +105,10 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
   // Jobs left parked (paused, ready, ...) once the client is done are a quiet end, as when the recorder closed QEMU.
   // A QEMU that quit or crashed answers nothing more: the client waits for ever, as the recorder saw the socket close
   // (the harness's outcome is then ok or qemu-crash).
-  const quietEnd = out.kind === "qemu-crash" || (out.kind === "deadlock" && clientDone && out.waiting.every((w) => w.process.startsWith("job:")));
+  // So is a run that reaches its time limit once the client is done with every job settled: a READY mirror idles
+  // one slice after another for ever, where the recorder closed QEMU.
+  const settled = () => qemu.jm.jobs.every((j) => j.userPaused || SETTLED.has(j.status));
+  const quietEnd = out.kind === "qemu-crash" || (clientDone && (out.kind === "deadlock" ? out.waiting.every((w) => w.process.startsWith("job:")) : out.kind === "time-budget" && settled()));
   // Moments count from the end of setup (the images written), as a run's report counts them.
   const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped with ${describeOutcome(out, world.t0)}` : undefined;
   if (out.kind !== "ok" && !quietEnd && !stuck) throw new Error(`simulation of ${rec.scenario} ended with ${describeOutcome(out, world.t0)}`);
@@ -112,6 +116,18 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
   const expected = rec.sequence.filter((e): e is TranscriptEntry => !("note" in e));
   return { expected, observed, ...(stuck ? { stuck } : {}) };
 }
+
+/**
+ * The recorder's client sends a command once it has read the previous reply
+ * (or the event its wait is for), and the command reaches QEMU's dispatcher
+ * a socket round trip later. Meanwhile QEMU's main loop runs what is ready:
+ * a job's exit bottom half that the last command caused runs before the
+ * next command, however fast the client (`blocksim record --generate`
+ * found it: query-jobs right after job-complete of a READY mirror sees it
+ * concluded). The replay's client waits this long before each command but
+ * the first.
+ */
+export const CLIENT_ROUND_TRIP_NS = 50_000;
 
 export function normalise(t: TranscriptEntry, prev: TranscriptEntry | undefined): TranscriptEntry {
   if ("return" in t && prev && "cmd" in prev && prev.cmd === "query-named-block-nodes") {
@@ -179,6 +195,42 @@ export function optionalEntries(rec: Recording): OptionalEntry[] {
  * right after the expected entry it follows in the recording.
  */
 export function firstDifference(expected: TranscriptEntry[], observed: TranscriptEntry[], optional: OptionalEntry[] = []): { at: number; observedAt: number } | undefined {
+  const d = firstLoggedDifference(expected, observed, optional);
+  if (!d) return undefined;
+  // Not a difference if it is only where a command was logged among the events of its round trip.
+  const e = besideReplies(expected), o = besideReplies(observed);
+  const moved = optional.map((x) => ({ ...x, after: x.after < 0 ? x.after : e.position[x.after] }));
+  return firstLoggedDifference(e.entries, o.entries, moved) ? d : undefined;
+}
+
+/**
+ * Each command moved past the events logged between it and its reply. A
+ * client logs a command when it sends it, so events QEMU sends while the
+ * command crosses the socket fall after it or before it as the client's own
+ * speed has it (the recorder reads a reply, then its events, then sends): a
+ * command's place among the events of its round trip says nothing about
+ * QEMU. `position[i]`: where entry i went.
+ */
+function besideReplies(entries: readonly TranscriptEntry[]): { entries: TranscriptEntry[]; position: number[] } {
+  const order: number[] = [];
+  let held = -1;
+  entries.forEach((t, i) => {
+    if ("event" in t) {
+      order.push(i);
+      return;
+    }
+    if (held >= 0) order.push(held);
+    held = -1;
+    if ("cmd" in t) held = i;
+    else order.push(i);
+  });
+  if (held >= 0) order.push(held);
+  const position: number[] = [];
+  order.forEach((i, k) => (position[i] = k));
+  return { entries: order.map((i) => entries[i]), position };
+}
+
+function firstLoggedDifference(expected: TranscriptEntry[], observed: TranscriptEntry[], optional: OptionalEntry[]): { at: number; observedAt: number } | undefined {
   const used = new Set<OptionalEntry>();
   let j = 0;
   const skipOptional = (after: number) => {

@@ -62,6 +62,8 @@ export const OPTION_LIMITS = {
   "explore --max-preemptions": { min: 0, max: 100 },
   "races --budget": { min: 1, max: 1_000_000 },
   "record --runs": { min: 1, max: 100 },
+  "record --generate": { min: 1, max: 100_000 },
+  "record --seed": { min: 0, max: Number.MAX_SAFE_INTEGER },
   "serve --grace": { min: 1, max: 10_000 },
   "serve --max-message": { min: 64, max: 64 << 20 },
 } as const;

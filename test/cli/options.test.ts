@@ -32,6 +32,8 @@ const COMMAND: Record<Exclude<keyof typeof OPTION_LIMITS, "serve --grace" | "ser
   "explore --max-preemptions": (v) => ["explore", "cancel-sleeping-job", "--strategy", "exhaustive", `--max-preemptions=${v}`, "--budget", "1"],
   "races --budget": (v) => ["races", "--race", "cancel-sleeping-job", `--budget=${v}`],
   "record --runs": (v) => ["record", "test/conformance/specs/backup_sync_none.json", `--runs=${v}`],
+  "record --generate": (v) => ["record", `--generate=${v}`],
+  "record --seed": (v) => ["record", "--generate", "1", `--seed=${v}`],
 };
 
 describe("whole-number options", () => {

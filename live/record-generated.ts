@@ -1,0 +1,65 @@
+/**
+ * `blocksim record --generate N`: the simulator against a real QEMU on
+ * specs nobody wrote. Each generated spec (live/spec-gen.ts) is recorded
+ * from QEMU (several runs, merged as for a hand-written spec), replayed
+ * through the simulator and compared like a golden. A spec whose recorded
+ * runs disagree among themselves where the simulator departs is QEMU's own
+ * nondeterminism, not a finding; a spec QEMU could not run (a wait that
+ * timed out) is skipped with its reason. Every departing golden is written
+ * to the output folder, where `blocksim conform DIR` shows it again: each
+ * is a model question answered by QEMU.
+ */
+import { join } from "node:path";
+import { writeGolden, waitsOf, type Golden, type Spec } from "./golden.js";
+import { generateSpec } from "./spec-gen.js";
+import { firstDifference, optionalEntries, replay, showDifference } from "./spec-driver.js";
+
+export type GeneratedVerdict =
+  | { kind: "match"; entries: number }
+  | { kind: "departs"; at: number; diff: string; file: string }
+  | { kind: "qemu-varies"; at: number }
+  | { kind: "skipped"; why: string };
+
+/** Replays a golden through the simulator: undefined when it matches, else where it departs and the diff. */
+export function compareGolden(golden: Golden): { at: number; diff: string } | undefined {
+  const r = replay(golden, waitsOf(golden));
+  const d = firstDifference(r.expected, r.observed, optionalEntries(golden));
+  return d ? { at: d.at, diff: showDifference(r.expected, r.observed, d) + (r.stuck ? `\n(${r.stuck})` : "") } : undefined;
+}
+
+/**
+ * Records (with `record`: live/record.ts's recordGolden) the generated spec of `seed`, compares it and, when the simulator
+ * departs, writes the golden to `outDir`. A departure at an entry the runs
+ * did not agree on is QEMU's nondeterminism (the runs are the evidence).
+ */
+export async function checkGenerated(seed: number, outDir: string, record: (spec: Spec) => Promise<Golden>): Promise<GeneratedVerdict> {
+  const spec = generateSpec(seed);
+  let golden: Golden;
+  try {
+    golden = await record(spec);
+  } catch (e) {
+    return { kind: "skipped", why: `QEMU: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}` };
+  }
+  let d: { at: number; diff: string } | undefined;
+  try {
+    d = compareGolden(golden);
+  } catch (e) {
+    // The simulator could not replay what QEMU ran: that is a finding too.
+    d = { at: -1, diff: e instanceof Error ? e.message : String(e) };
+  }
+  if (!d) return { kind: "match", entries: golden.sequence.length };
+  if (d.at >= 0 && !golden.deterministic && variesAt(golden, d.at)) return { kind: "qemu-varies", at: d.at };
+  const file = join(outDir, `${spec.scenario}.json`);
+  writeGolden(file, golden);
+  return { kind: "departs", at: d.at, diff: d.diff, file };
+}
+
+/** Whether the recorded runs disagreed at or before expected entry `at` (so QEMU itself gives more than one answer there). */
+function variesAt(golden: Golden, at: number): boolean {
+  // Index `at` counts entries without notes; the nondeterminism paths count the sequence with them.
+  const notes = golden.sequence.length - golden.sequence.filter((e) => !("note" in e)).length;
+  return golden.nondeterministic.some((n) => {
+    const index = "path" in n ? Number(/^sequence\[(\d+)\]/.exec(n.path)?.[1]) : n.only_in_some_runs.after_sequence_index + 1;
+    return index - notes <= at;
+  });
+}

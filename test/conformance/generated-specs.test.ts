@@ -1,0 +1,90 @@
+/**
+ * Generated conformance specs (live/spec-gen.ts, `blocksim record
+ * --generate`): a seed always gives the same spec, every spec is one the
+ * spec loader accepts, and the simulator answers every command of it (a
+ * generated conversation it cannot replay is a simulator bug). Also the
+ * comparison rule the first campaign needed: a command's place among the
+ * events of its own round trip is the client's timing, not QEMU's.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { main } from "../../cli/main.js";
+import { loadSpec, waitsOf } from "../../live/golden.js";
+import { generateSpec } from "../../live/spec-gen.js";
+import { firstDifference, replay } from "../../live/spec-driver.js";
+import type { TranscriptEntry } from "../../sim/qmp/types.js";
+
+const SEEDS = Array.from({ length: 30 }, (_, i) => i + 1);
+
+describe("generated specs", () => {
+  it("a seed gives the same spec every time, and other seeds other specs", () => {
+    expect(generateSpec(7)).toEqual(generateSpec(7));
+    const texts = new Set(SEEDS.map((s) => JSON.stringify(generateSpec(s).commands)));
+    expect(texts.size).toBeGreaterThan(25);
+  });
+
+  it("each is a spec the loader accepts, and the simulator replies to every one of its commands", () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-gen-"));
+    try {
+      for (const seed of SEEDS) {
+        const spec = generateSpec(seed);
+        writeFileSync(join(dir, "s.json"), JSON.stringify(spec));
+        expect(loadSpec(join(dir, "s.json")), `seed ${seed}`).toEqual(spec);
+        const { observed } = replay({ ...spec, sequence: [], nondeterministic: [] }, waitsOf(spec));
+        const replies = observed.filter((t) => "return" in t || "error" in t).length;
+        expect(observed.filter((t) => "cmd" in t), `seed ${seed}`).toHaveLength(spec.commands.length);
+        expect(replies, `seed ${seed}`).toBe(spec.commands.length);
+        // No command of the vocabulary is unknown to the simulator.
+        expect(observed.filter((t) => "error" in t && t.error.class === "CommandNotFound"), `seed ${seed}`).toEqual([]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("comparing transcripts: a command and the events of its round trip", () => {
+  const cmd = (c: string): TranscriptEntry => ({ cmd: c });
+  const ok: TranscriptEntry = { return: {} };
+  const ev = (status: string): TranscriptEntry => ({ event: "JOB_STATUS_CHANGE", data: { id: "j0", status } });
+
+  it("an event logged before or after the command it came with is the same transcript", () => {
+    const recorded = [cmd("job-complete"), ok, ev("pending"), ev("concluded"), cmd("query-jobs"), ok];
+    const simulated = [cmd("job-complete"), ok, cmd("query-jobs"), ev("pending"), ev("concluded"), ok];
+    expect(firstDifference(recorded, simulated)).toBeUndefined();
+    expect(firstDifference(simulated, recorded)).toBeUndefined();
+  });
+
+  it("an event on the other side of a reply is a difference, and so is another order of the events", () => {
+    const recorded = [cmd("job-complete"), ev("pending"), ok, cmd("query-jobs"), ok];
+    expect(firstDifference(recorded, [cmd("job-complete"), ok, ev("pending"), cmd("query-jobs"), ok])).toEqual({ at: 1, observedAt: 1 });
+    const two = [cmd("job-complete"), ok, ev("pending"), ev("concluded"), cmd("query-jobs"), ok];
+    expect(firstDifference(two, [cmd("job-complete"), ok, cmd("query-jobs"), ev("concluded"), ev("pending"), ok])).toBeDefined();
+  });
+});
+
+describe("blocksim record --generate: arguments", () => {
+  function io() {
+    const o = { out: "", err: "" };
+    return { o, io: { out: (t: string) => void (o.out += t), err: (t: string) => void (o.err += t), tty: false } };
+  }
+
+  it("refuses spec files beside --generate, and --seed without it (exit 2)", async () => {
+    for (const [args, message] of [
+      [["record", "--generate", "2", "test/conformance/specs/backup_sync_none.json"], /--generate makes its own specs/],
+      [["record", "--seed", "3"], /--seed chooses the first generated spec; it needs --generate N/],
+    ] as const) {
+      const { o, io: i } = io();
+      expect(await main([...args], i), args.join(" ")).toBe(2);
+      expect(o.err).toMatch(message);
+    }
+  });
+
+  it("says so, exit 1, when the QEMU binary cannot run", async () => {
+    const { o, io: i } = io();
+    expect(await main(["record", "--generate", "1", "--qemu", "/nonexistent/qemu-system-x86_64"], i)).toBe(1);
+    expect(o.err).toMatch(/^record: cannot run \/nonexistent\/qemu-system-x86_64 \(.*\); install QEMU/);
+  });
+});
