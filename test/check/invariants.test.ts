@@ -470,6 +470,8 @@ describe("each invariant fires when provoked", () => {
   it("outcome-applied and complete-not-cancelled judge a job that ends under a refused job-complete by its reply (fuzz seed 103000: a soft-cancelled READY active commit)", () => {
     // The heal phase sends job-complete to the commit, still READY; QEMU refuses it (the job is cancelled), and the
     // commit's exit, already due, runs in that reply's round: it completes without a pivot, as a soft cancel should.
+    // The cancel comes at 200 us: the commit is READY only after its target's flush (100 us latency), and a cancel
+    // before READY is a hard one (the fuzz run's cancel at 100 us now lands during that flush).
     const sc: FuzzScenario = {
       devices: ["ds0", "dt0", "base.qcow2", "mid.qcow2", "top.qcow2"].map((name) => ({ name, sizeBytes: 4 * MiB, latencyNs: 100_000 })),
       nodes: [
@@ -479,7 +481,7 @@ describe("each invariant fires when provoked", () => {
         { driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "mid" },
       ],
       actions: [
-        { atNs: 100_000, execute: "block-job-cancel", arguments: { device: "j2", force: false } },
+        { atNs: 200_000, execute: "block-job-cancel", arguments: { device: "j2", force: false } },
         { atNs: 0, execute: "block-commit", arguments: { "job-id": "j2", device: "top", "base-node": "base" } },
       ],
       maxTimeNs: 30e9,

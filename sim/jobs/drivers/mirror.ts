@@ -9,12 +9,13 @@
  * in_flight_bitmap): a chunk dirtied again while its first copy is in flight
  * is not copied again until that copy has landed (mirror_wait_on_conflicts),
  * else the two copies could land in either order and the stale one win.
- * When nothing is dirty or in flight the job
- * goes to ready (BLOCK_JOB_READY) and stays there, copying new writes and
- * idling one 100 ms slice at a time.
+ * A round that starts with nothing dirty or in flight flushes the target and
+ * goes to ready (BLOCK_JOB_READY); a round that copied never does, even if
+ * its copies have all landed: it first sleeps its rate-limit delay. In ready
+ * the job stays, copying new writes and idling one 100 ms slice at a time.
  *
  * complete (or a soft cancel in ready) makes it converge: drain the source,
- * and if still clean leave run; prepare then pivots — the target replaces the
+ * and if still clean flush the target and leave run; prepare then pivots — the target replaces the
  * source under all its parents, so the guest now writes to the target — for
  * complete only. A soft cancel in ready ends with BLOCK_JOB_COMPLETED and no
  * pivot (a point-in-time copy); a hard cancel, or a soft one before ready,
@@ -101,6 +102,8 @@ export class MirrorDriver implements JobDriver {
   private activeJob: Job | undefined;
   /** Bytes of active writes being written to the target (QEMU active_write_bytes_in_flight). */
   private activeBytesInFlight = 0;
+  /** Active writes from their wait for conflicts to their end (QEMU in_active_write_counter). */
+  private activeWrites = 0;
 
   constructor(readonly graph: BlockGraph, readonly opts: MirrorOptions) {
     this.type = opts.commit ? "commit" : "mirror";
@@ -129,41 +132,61 @@ export class MirrorDriver implements JobDriver {
       }
     }
     this.activeJob = job;
+    const sim = this.graph.sim;
+    let lastPauseNs = sim.now;
     for (;;) {
+      // Background copies wait while active writes are in progress (write-blocking mode).
+      while (this.activeWrites > 0) yield wait(this.opDone);
+      // A reported error ends the job before the pause point: a failed job never parks in `paused`.
+      if (this.failure) break;
       if (job.pauseDue) yield* job.pausePoint();
-      if (job.isCancelled || this.failure) break;
-      const cnt = bm.count;
+      if (job.isCancelled) break;
+      // `cnt` is read once, before this round's iteration: whether the round may go READY or converge
+      // depends on it, so a round that copied goes round again, after the rate limit's sleep, before READY
+      // (the copies themselves may all have landed meanwhile, as on a null-co source).
+      let cnt = bm.count;
       job.progressSetRemaining(this.bytesInFlight + bm.dirtyBytes + this.activeBytesInFlight);
-      if (this.inFlight >= MAX_IN_FLIGHT || (cnt === 0 && this.inFlight > 0)) {
-        yield wait(this.opDone);
-        continue;
-      }
       let delayNs = 0;
-      if (cnt > 0) delayNs = yield* this.iteration(job);
+      // After a slice of virtual time without sleeping (waiting for copies to land), or with an error
+      // pending, the round skips copying and only yields below, so a drain or a timer gets its turn.
+      if (sim.now - lastPauseNs < SLICE_NS && job.iostatus === "ok") {
+        if (this.inFlight >= MAX_IN_FLIGHT || (cnt === 0 && this.inFlight > 0)) {
+          yield wait(this.opDone);
+          continue;
+        }
+        if (cnt > 0) delayNs = yield* this.iteration(job);
+      }
       let shouldComplete = false;
-      if (this.inFlight === 0 && bm.count === 0) {
+      if (this.inFlight === 0 && cnt === 0) {
         if (!this.synced) {
+          // The bulk of the copy goes to the target's medium before READY; if the flush fails the error
+          // action has been applied, and the next round looks at the outcome.
+          if (!(yield* this.flushTarget(job))) continue;
           job.transitionToReady();
           this.synced = true;
         }
         shouldComplete = job.shouldComplete || job.cancelled;
-        if (shouldComplete) {
-          this.inDrain = true;
-          yield* yieldToDrain(this.graph.sim, `mirror '${job.name}' converging`);
-          yield* this.graph.drainedBegin(source);
-          this.inDrain = false;
-          if (bm.count === 0 && this.inFlight === 0) {
-            this.drainHeld = true;
-            break;
-          }
-          this.graph.drainedEnd(source); // new writes came in: go round again
-          continue;
-        }
+        cnt = bm.count; // the flush may have let writes in
       }
-      // QEMU 7.2: in READY the rate-limit delay is dropped: a slice when idle, else none at all (completing or not:
-      // `shouldComplete` is only looked at when nothing is dirty or in flight)
-      if (this.synced && !shouldComplete) delayNs = this.inFlight === 0 && bm.count === 0 ? SLICE_NS : 0;
+      if (cnt === 0 && shouldComplete) {
+        this.inDrain = true;
+        yield* yieldToDrain(sim, `mirror '${job.name}' converging`);
+        yield* this.graph.drainedBegin(source);
+        // Drained, nothing can dirty the source any more; still clean, and the target flushed, it may leave.
+        if (bm.count === 0 && (yield* this.flushTarget(job))) {
+          this.inDrain = false;
+          this.drainHeld = true;
+          break;
+        }
+        this.graph.drainedEnd(source); // new writes came in (or the flush failed): go round again
+        this.inDrain = false;
+        continue;
+      }
+      // In READY the rate-limit delay is dropped: a slice when idle, else none at all (completing or not:
+      // `shouldComplete` is only set when nothing was dirty or in flight).
+      if (this.synced && !shouldComplete) delayNs = this.inFlight === 0 && cnt === 0 ? SLICE_NS : 0;
       yield* job.sleepNs(delayNs);
+      lastPauseNs = sim.now;
     }
     while (this.inFlight > 0) yield wait(this.opDone);
     if (!this.drainHeld) {
@@ -176,6 +199,19 @@ export class MirrorDriver implements JobDriver {
       this.drainHeld = true;
     }
     return this.failure && !job.isCancelled ? job.fail(this.failure.errno) : 0;
+  }
+
+  /** Flushes the target (QEMU mirror_flush); on failure applies on-target-error and returns false. */
+  private *flushTarget(job: Job): Process<boolean> {
+    job.checkMayIssueIo(`${this.type} flush`);
+    try {
+      yield* this.opts.target.flush(job.traceName);
+      return true;
+    } catch (e) {
+      if (!(e instanceof IoError)) throw e;
+      if (job.requestFailed(this.opts.onTargetError ?? "report", e) === "report") this.failure ??= { errno: e.errno };
+      return false;
+    }
   }
 
   /** Issues copy operations for dirty chunks while there is room; returns the rate-limit delay. */
@@ -262,15 +298,18 @@ export class MirrorDriver implements JobDriver {
   private *topWrite(req: BlockRequest, pass: () => Process<unknown>): Process<unknown> {
     const job = this.activeJob;
     if (job === undefined || this.failure || job.isCancelled) return yield* pass();
-    // Wait for the whole range: a copy of now stale data must land first (active_write_prepare).
-    while (!this.failure && this.anyInFlight(req.offset, req.bytes)) yield wait(this.opDone);
-    const id = this.claimChunks(req.offset, req.bytes);
+    this.activeWrites++;
+    let id = 0;
     try {
+      // Wait for the whole range: a copy of now stale data must land first (active_write_prepare).
+      while (!this.failure && this.anyInFlight(req.offset, req.bytes)) yield wait(this.opDone);
+      id = this.claimChunks(req.offset, req.bytes);
       const r = yield* pass();
       yield* this.syncTargetWrite(job, req);
       return r;
     } finally {
-      this.releaseChunks(req.offset, req.bytes, id);
+      this.activeWrites--;
+      if (id !== 0) this.releaseChunks(req.offset, req.bytes, id);
       yield notify(this.opDone);
     }
   }
