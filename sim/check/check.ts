@@ -67,13 +67,13 @@ export function checkRun(world: World, invariants: InvariantSelection = INVARIAN
   if (wantsRecords) {
     // Through a local: a function literal stored straight into a property is allocated in V8's old
     // generation, and its context (the monitors, the whole world) then outlived the run (sim/qmp/qemu.ts).
-    const record = function (this: typeof sim, src: string, kind: string, data?: Record<string, unknown>): void {
+    const record = function (this: typeof sim, src: string, kind: string, data?: Record<string, unknown>, cause?: unknown): void {
       original.call(this, src, kind, data);
       if (watchSections && unobserve === undefined && active && (kind === "drained-begin" || kind === "drain-all-begin")) observe();
       const list = kind === "io" && issuedByJob(data) ? plan.jobIo : (plan.byKind.get(kind) ?? plan.everyKind);
       if (list.length === 0 || !active) return;
       const r: TraceRecord = data === undefined ? { t: sim.now, src, kind } : { t: sim.now, src, kind, data };
-      for (const i of list) monitors[i].onRecord?.(r);
+      for (const i of list) monitors[i].onRecord?.(r, cause);
     };
     sim.record = record;
   }

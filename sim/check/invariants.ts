@@ -19,9 +19,9 @@ import { MirrorDriver } from "../jobs/drivers/mirror.js";
 import { StreamDriver } from "../jobs/drivers/stream.js";
 import type { Job } from "../jobs/job.js";
 import { SLICE_NS } from "../jobs/ratelimit.js";
-import { isLegalTransition, type JobStatus } from "../jobs/status.js";
+import { IllegalTransition, isLegalTransition, type JobStatus } from "../jobs/status.js";
 import type { TranscriptEntry } from "../qmp/types.js";
-import type { TraceRecord } from "../scheduler/index.js";
+import { UseAfterFree, type TraceRecord } from "../scheduler/index.js";
 import { JOB_IO, JOB_LABEL, type CheckContext, type Invariant, type Monitor, type World } from "./types.js";
 
 /** The job named by a `job:<name>` trace source or issuer, else undefined. */
@@ -70,8 +70,8 @@ const legalTransitions: Invariant = {
   attach(ctx) {
     const last = new Map<string, JobStatus>();
     return {
-      onRecord(r) {
-        if (r.src === "sched" && r.kind === "failure" && String(r.data?.error).startsWith("IllegalTransition")) {
+      onRecord(r, cause) {
+        if (r.src === "sched" && r.kind === "failure" && cause instanceof IllegalTransition) {
           ctx.report({ detail: String(r.data?.error), state: { process: r.data?.process } });
           return;
         }
@@ -95,8 +95,8 @@ const noUseAfterFree: Invariant = {
   kinds: ["failure"],
   attach(ctx) {
     return {
-      onRecord(r) {
-        if (r.src === "sched" && r.kind === "failure" && /use after free/.test(String(r.data?.error))) {
+      onRecord(r, cause) {
+        if (r.src === "sched" && r.kind === "failure" && cause instanceof UseAfterFree) {
           ctx.report({ detail: String(r.data?.error), state: { process: r.data?.process } });
         }
       },
@@ -111,11 +111,9 @@ const noCrash: Invariant = {
   kinds: ["failure"],
   attach(ctx) {
     return {
-      onRecord(r) {
-        if (r.src !== "sched" || r.kind !== "failure") return;
-        const error = String(r.data?.error);
-        if (error.startsWith("IllegalTransition") || /use after free/.test(error)) return;
-        ctx.report({ detail: error, state: { process: r.data?.process } });
+      onRecord(r, cause) {
+        if (r.src !== "sched" || r.kind !== "failure" || cause instanceof IllegalTransition || cause instanceof UseAfterFree) return;
+        ctx.report({ detail: String(r.data?.error), state: { process: r.data?.process } });
       },
     };
   },

@@ -43,8 +43,12 @@ export interface CheckContext {
  * `end` runs once after the run.
  */
 export interface Monitor {
-  /** Gets the records of the kinds its invariant names. */
-  onRecord?(r: TraceRecord): void;
+  /**
+   * Gets the records of the kinds its invariant names, as they are made; with
+   * a `failure` record, `cause`: the value the process threw (its class says
+   * what kind of abort it is; the record's text is only for people).
+   */
+  onRecord?(r: TraceRecord, cause?: unknown): void;
   /** Gets the block events of the types its invariant names. */
   onBlock?(ev: BlockEvent): void;
   end?(result: RunResult | UnhashedRunResult): void;

@@ -26,7 +26,7 @@
  *   belongs to the main loop's timer list, which a nested aio_poll does not
  *   run (here it fires inside polls too).
  */
-import { AioContexts, awaitOp, checkDelay, type AioContext, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer } from "../scheduler/index.js";
+import { AioContexts, awaitOp, checkDelay, type AioContext, type Operation, type OperationHost, type Process, type ProcHandle, type Scheduler, type Timer, UseAfterFree } from "../scheduler/index.js";
 import { strerror, type Errno, type IoError } from "../disk/index.js";
 import { ERRNO_CODE, genericError, strerrorRet } from "./errors.js";
 import { RateLimit } from "./ratelimit.js";
@@ -410,7 +410,7 @@ export class Job {
 
   /** Any touch of a freed job is a use-after-free: the run fails loudly. */
   assertAlive(what: string): void {
-    if (this.freed) throw new Error(`use after free: ${what} on job '${this.name}', which was freed`);
+    if (this.freed) throw new UseAfterFree(`use after free: ${what} on job '${this.name}', which was freed`);
   }
 
   // ---- pause counting (main-loop side) ----

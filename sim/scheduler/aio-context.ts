@@ -43,6 +43,7 @@
 import type { ProcHandle, ProcState, Process } from "./effects.js";
 import { awaitOp, type Operation, type OperationHost } from "./effects.js";
 import type { Scheduler } from "./scheduler.js";
+import { UseAfterFree } from "./use-after-free.js";
 
 /** One event loop: the main loop's, or an IOThread's. */
 export class AioContext {
@@ -184,7 +185,7 @@ export class AioContexts {
 
   /** Fails loudly if `ctx` belongs to a deleted IOThread (QEMU would touch freed memory). */
   checkAlive(ctx: AioContext, what: string): void {
-    if (ctx.deleted) throw new Error(`use after free: ${what} in the AioContext of iothread '${ctx.name}', which was deleted`);
+    if (ctx.deleted) throw new UseAfterFree(`use after free: ${what} in the AioContext of iothread '${ctx.name}', which was deleted`);
   }
 
   /**

@@ -11,3 +11,4 @@ export { PctStrategy, type PctOptions } from "./strategies/pct.js";
 export { ReplayStrategy, type ReplayOptions } from "./strategies/replay.js";
 export { AioContext, AioContexts, coScheduleSelf } from "./aio-context.js";
 export { formatTime, formatDuration } from "./time.js";
+export { UseAfterFree } from "./use-after-free.js";

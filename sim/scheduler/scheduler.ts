@@ -600,8 +600,13 @@ export class Scheduler implements OperationHost {
   /** How many records were made so far (the index the next one gets). */
   records = 0;
 
-  /** Adds an observable record: hashed (unless the run is unhashed), kept when tracing. `data` must be plain JSON. */
-  record(src: string, kind: string, data?: Record<string, unknown>): void {
+  /**
+   * Adds an observable record: hashed (unless the run is unhashed), kept when
+   * tracing. `data` must be plain JSON. `cause` is what a `failure` record is
+   * about (the value the process threw), for whoever wraps this method to
+   * watch records (the checker): neither hashed nor traced.
+   */
+  record(src: string, kind: string, data?: Record<string, unknown>, _cause?: unknown): void {
     this.records++;
     const h = this.hasher;
     if (h !== undefined) {
@@ -1066,7 +1071,7 @@ export class Scheduler implements OperationHost {
       p.state = "failed";
       if (!p.daemon) this.liveNonDaemon--;
     }
-    this.record("sched", "failure", { process: name, error });
+    this.record("sched", "failure", { process: name, error }, err);
     this.outcome = {
       kind: "failure",
       timeNs: this.now,

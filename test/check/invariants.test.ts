@@ -511,6 +511,38 @@ describe("each invariant fires when provoked", () => {
     expect(violations).toMatchObject([{ invariant: "no-crash", detail: "assertion failed: something", state: { process: "client" } }]);
   });
 
+  it("a failure is told by the class of what was thrown, never by its text: legal-transitions, no-use-after-free, no-crash", () => {
+    const three = ["no-crash", "no-use-after-free", "legal-transitions"];
+    // An exception whose message reads like the other two is a crash.
+    const lookalike = checked(function* () {
+      yield sleep(1_000);
+      throw new Error("IllegalTransition: use after free: words in a message only");
+    }, { invariants: three });
+    expect(lookalike.violations).toMatchObject([{ invariant: "no-crash", detail: "IllegalTransition: use after free: words in a message only" }]);
+    expect(lookalike.names).toEqual(["no-crash"]);
+    // A real illegal transition, a job used after it was freed, an IOThread's AioContext used after object-del: one name each.
+    const illegal = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full", speed: MiB });
+      yield sleep(1_000_000);
+      q.jm.get("j")!.transition("created");
+    }, { invariants: three });
+    expect(illegal.names).toEqual(["legal-transitions"]);
+    const freedJob = checked(function* (q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full" });
+      const job = q.jm.get("j")!;
+      yield* untilNoJobs(q);
+      job.pause();
+    }, { invariants: three });
+    expect(freedJob.names).toEqual(["no-use-after-free"]);
+    const deletedIothread = checked(function* (_q, qmp) {
+      yield* qmp("object-add", { "qom-type": "iothread", id: "io0" });
+      yield* qmp("x-blockdev-set-iothread", { "node-name": "src", iothread: "io0" });
+      yield* qmp("object-del", { id: "io0" });
+      yield* qmp("blockdev-backup", { "job-id": "j0", device: "src", target: "tgt", sync: "full" });
+    }, { invariants: three });
+    expect(deletedIothread.violations).toMatchObject([{ invariant: "no-use-after-free", detail: expect.stringContaining("iothread 'io0', which was deleted") }]);
+  });
+
   it("the core rules surface under their own names (no-io-while-paused before the start shim)", () => {
     const { names } = checked(function* (q, qmp) {
       guest(q, "src");
