@@ -56,9 +56,11 @@ export interface Spec {
 /**
  * Job statuses in which a job does not move on by itself: the recorder stops
  * waiting on them at the end of a run, and the replays (in process, and over
- * blocksim serve's socket) let jobs run until every one is in one.
+ * blocksim serve's socket) let jobs run until every one is in one. A job
+ * waiting for the rest of its transaction counts: with every other job
+ * settled too (one of them paused by the user), it waits for ever.
  */
-export const SETTLED_JOB_STATUSES: ReadonlySet<string> = new Set(["null", "concluded", "pending", "ready", "paused", "standby"]);
+export const SETTLED_JOB_STATUSES: ReadonlySet<string> = new Set(["null", "concluded", "pending", "ready", "paused", "standby", "waiting"]);
 
 export type SequenceEntry = TranscriptEntry | { note: string };
 

@@ -469,7 +469,8 @@ async function recordGenerated(count: number, first: number, out: string, opts: 
     io.err(`record: cannot run ${qemu} (${describeErrno(e)}); install QEMU (README "Checking against a real QEMU") or name it with --qemu\n`);
     return 1;
   }
-  const quiet = { ...opts, log: undefined };
+  // A generated spec's jobs copy at most 16 MiB at 4 MiB/s or more: a wait that takes 15 s will not be met.
+  const quiet = { ...opts, log: undefined, timeoutMs: opts.timeoutMs ?? 15_000 };
   const tally = { match: 0, departs: 0, "qemu-varies": 0, skipped: 0 };
   for (let seed = first; seed < first + count; seed++) {
     const v = await checkGenerated(seed, out, (spec) => recordGolden(spec, quiet));
