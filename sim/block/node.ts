@@ -29,7 +29,7 @@ import {
   IoError, versionAt, ZERO_VERSION,
   type ClusterVersion, type Content, type Device, type IoOp,
 } from "../disk/index.js";
-import { sleep, type Process } from "../scheduler/index.js";
+import { coSleep, type Process } from "../scheduler/index.js";
 import { DirtyBitmap, type BitmapHolder } from "./bitmap.js";
 import type { BlockGraph } from "./graph.js";
 import type { ParentLink } from "./links.js";
@@ -226,7 +226,7 @@ export class BlockNode implements BitmapHolder {
               const id = yield* this.passDown(req);
               return req.op === "write" ? id : undefined;
             }
-            if (this.nullLatencyNs > 0) yield sleep(this.nullLatencyNs);
+            if (this.nullLatencyNs > 0) yield coSleep(this.nullLatencyNs);
             return req.op === "write" ? 0 : undefined;
           } finally {
             for (const b of this.bitmapList) if (b.enabled) b.set(req.offset, req.bytes);
@@ -436,7 +436,7 @@ export class BlockNode implements BitmapHolder {
   // ---- drivers ----
 
   private *readNull(req: BlockRequest): Process<Content> {
-    if (this.nullLatencyNs > 0) yield sleep(this.nullLatencyNs);
+    if (this.nullLatencyNs > 0) yield coSleep(this.nullLatencyNs);
     const cs = this.clusterSizeBytes;
     const first = Math.floor(req.offset / cs), last = Math.floor((req.offset + req.bytes - 1) / cs);
     const v = this.nullReadZeroes ? ZERO_VERSION : UNSPECIFIED_VERSION;
@@ -452,7 +452,7 @@ export class BlockNode implements BitmapHolder {
   private *doFlush(req: BlockRequest): Process<void> {
     if (this.device) yield this.device.io(req);
     else if (this.driver === "filter") yield* this.file!.io(req);
-    else if (this.nullLatencyNs > 0) yield sleep(this.nullLatencyNs);
+    else if (this.nullLatencyNs > 0) yield coSleep(this.nullLatencyNs);
   }
 
   /** A qcow2 read: allocated runs from the device, the others from the backing node (or zeroes). */

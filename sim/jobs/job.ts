@@ -526,10 +526,10 @@ export class Job {
 
   private *doYield(deadlineNs: number | undefined): Process<void> {
     if (deadlineNs !== undefined) {
-      this.sleepTimer = this.ctx.sim.at(deadlineNs, this.sleepLabel, () => {
+      this.sleepTimer = this.ctx.sim.timerAt(deadlineNs, this.sleepLabel, () => {
         this.sleepTimer = undefined;
         this.enter();
-      }, undefined, this.aioContext.id);
+      }, this.aioContext.id);
     }
     this.busy = false;
     this.ctx.idle(this);

@@ -20,7 +20,7 @@
  * handler throws QemuCrash) nothing more crosses the socket: no event, and
  * a command waits for its reply for ever.
  */
-import { awaitOp, notify, Signal, wait, yieldNow, type Effect, type Process, type Scheduler } from "../scheduler/index.js";
+import { awaitOp, notify, Signal, wait, type Effect, type Process, type Scheduler } from "../scheduler/index.js";
 import { QmpError } from "../jobs/errors.js";
 import type { JobManager } from "../jobs/manager.js";
 import { argChecker, type ArgCheck, type ArgSpec } from "./args.js";
@@ -169,7 +169,7 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
    */
   private replyRound(): Effect {
     const bhs = this.sim.pendingBottomHalves();
-    return bhs.length > 0 ? awaitOp(this.sim.afterBottomHalves(bhs)) : yieldNow();
+    return awaitOp(bhs.length > 0 ? this.sim.afterBottomHalves(bhs) : this.sim.nextRound());
   }
 
   /** Checks and runs a command: its result, or the process that gives it. */

@@ -14,6 +14,7 @@ export enum Kind {
   Join = 4,
   Await = 5,
   Settle = 6,
+  CoSleep = 7,
   // Inline effects: handled without giving up the processor.
   Notify = 10,
   Spawn = 11,
@@ -76,7 +77,7 @@ export interface SpawnOptions {
 }
 
 export type Effect =
-  | { readonly k: Kind.Sleep; readonly ns: number }
+  | { readonly k: Kind.Sleep | Kind.CoSleep; readonly ns: number }
   | { readonly k: Kind.Yield }
   | { readonly k: Kind.Wait; readonly signal: Signal<any> }
   | { readonly k: Kind.Join; readonly proc: ProcHandle }
@@ -96,6 +97,15 @@ const SETTLE: Effect = { k: Kind.Settle };
 
 /** Suspends for `ns` nanoseconds of virtual time (a non-negative integer). Resumes with undefined. */
 export const sleep = (ns: number): Effect => ({ k: Kind.Sleep, ns });
+/**
+ * A coroutine's sleep on a QEMU timer (qemu_co_sleep_ns: a timer in the list
+ * of the AioContext it runs in, whose callback enters it at once): as
+ * `sleep`, except that at its deadline it runs in its loop's order, with the
+ * timers and bottom halves of that context ready at once (see
+ * `Scheduler.timerAt`), not at a choice point among them. Sleeps of actors
+ * outside QEMU (a client, a guest, libvirt) are `sleep`.
+ */
+export const coSleep = (ns: number): Effect => ({ k: Kind.CoSleep, ns });
 /** Lets every other process ready at this instant run first; a choice point. */
 export const yieldNow = (): Effect => YIELD;
 /**

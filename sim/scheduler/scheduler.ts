@@ -93,6 +93,10 @@ class Proc implements ProcHandle {
   joiners: { proc: Proc; token: number }[] | undefined = undefined;
   /** Woken by a coroutine of its own context (runNext): it runs as soon as that one yields, before anything else. */
   wokenNext = false;
+  /** Ready through `nextRound`: nothing made ready after it may run before it. */
+  roundBarrier = false;
+  /** Due from a coSleep: a timer of its context's loop (see Callback.loopOrdered). */
+  loopOrdered = false;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -111,6 +115,13 @@ class Callback implements Timer {
   bottomHalfStep = -1;
   /** A process parked until this bottom half (and others) has run: see afterBottomHalves. */
   bottomHalfWaiter: BottomHalfWaiter | undefined = undefined;
+  /**
+   * A bottom half or timer its own AioContext's loop scheduled: that loop
+   * runs these one at a time in a definite order (the ready list's), so of
+   * those ready at once only the first of each context is a candidate at a
+   * choice point.
+   */
+  loopOrdered = false;
   constructor(readonly label: string, readonly fn: () => void, readonly owner: number, readonly slot: number, readonly context: number) {}
 }
 
@@ -314,19 +325,42 @@ export class Scheduler implements OperationHost {
   }
 
   /**
+   * A timer in the timer list of AioContext `context` (default: the current
+   * one), due at `timeNs`: as `at`, except that when the loop arms a timer
+   * in its own list, its timers and bottom halves ready at once run in the
+   * ready list's order, with no choice point between them (QEMU 7.2
+   * timer_mod_ns_locked keeps a list sorted by deadline, a new timer after
+   * those with an equal one, and timerlist_run_timers fires them in that
+   * order). A timer armed from another thread stays a free entry: when it
+   * lands in that list is the other thread's timing.
+   */
+  timerAt(timeNs: number, label: string, fn: () => void, context?: number): Timer {
+    const ctx = context ?? this.currentContext;
+    const cb = this.at(timeNs, label, fn, undefined, ctx) as Callback;
+    cb.loopOrdered = ctx === this.currentContext;
+    return cb;
+  }
+
+  /**
    * Runs `fn` at the current instant as a bottom half, at the tail of the
    * ready list — except that bottom halves scheduled in one step of the loop
    * (coroutines it enters at once included) run newest first: QEMU's
    * aio_bh_enqueue puts a BH at the head of the list that the next
    * aio_bh_poll takes from the head, so of the BHs one round of the loop
    * schedules, the last runs first. (A step is the closest thing the kernel
-   * has to a round; BHs from different steps keep their order. This is the
-   * FIFO order only; the strategy still decides at choice points.)
+   * has to a round; BHs from different steps keep their order.) A bottom
+   * half its own context's loop schedules runs in that order whatever the
+   * strategy: one loop dispatches its bottom halves one after another, in a
+   * definite order (loopOrdered). One scheduled from another thread (an
+   * IOThread's job exit into the main loop) lands when that thread gets
+   * there: a free entry, as before.
    */
   bottomHalf(label: string, fn: () => void, owner?: number, context?: number): Timer {
     const slot = this.allocSlot();
-    const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot, context ?? this.currentContext);
+    const ctx = context ?? this.currentContext;
+    const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot, ctx);
     cb.bottomHalfStep = this.loopStep;
+    cb.loopOrdered = ctx === this.currentContext;
     this.slots[slot] = cb;
     const r = this.ready;
     let i = this.readyHead;
@@ -844,18 +878,67 @@ export class Scheduler implements OperationHost {
     return pick;
   }
 
-  /** A choice point: asks the strategy which of the n ready entries runs, logs it, and takes it out. */
+  /**
+   * A choice point among the n entries at the head of the ready list: asks
+   * the strategy which of the candidates runs, logs it, and takes it out.
+   * Not every ready entry is a candidate, where QEMU leaves no choice: none
+   * behind a round barrier (`nextRound`), and of one AioContext's own bottom
+   * halves and timers (loopOrdered) only the first. With one candidate left
+   * there is no choice point.
+   */
   private pickReady(n: number): number {
+    const r = this.ready, h = this.readyHead, slots = this.slots;
+    const cand = this.candidates;
+    let m = 0, filtered = false, ordered = 0; // ordered: bit c set once context c's first loop-ordered entry is a candidate
+    for (let i = 0; i < n; i++) {
+      const e = slots[r[h + i]]!;
+      if (e.loopOrdered) {
+        const bit = e.context < 31 ? 1 << e.context : 0;
+        if ((ordered & bit) !== 0) { filtered = true; continue; }
+        ordered |= bit;
+      } else if (e instanceof Proc && e.roundBarrier) {
+        cand[m++] = i; // the entries behind it drop off the end: the others keep their positions
+        break;
+      }
+      cand[m++] = i;
+    }
+    if (m === 1) return this.takeReady(cand[0]);
     const strategy = this.strategy;
     const index = this.choices.length;
-    const pick = strategy.pickNext(n, this.ownerOf, index);
-    if (!Number.isInteger(pick) || pick < 0 || pick >= n) {
-      throw new StrategyError(`strategy ${strategy.name} picked ${pick} of ${n} ready entries`);
+    const pick = strategy.pickNext(m, filtered ? this.candidateOwnerOf : this.ownerOf, index);
+    if (!Number.isInteger(pick) || pick < 0 || pick >= m) {
+      throw new StrategyError(`strategy ${strategy.name} picked ${pick} of ${m} ready entries`);
     }
-    this.choices.push([n, pick]);
-    if (this.trace) this.trace.push({ t: this.now, src: "sched", kind: "choice", data: { n, pick } });
-    return this.takeReady(pick);
+    this.choices.push([m, pick]);
+    if (this.trace) this.trace.push({ t: this.now, src: "sched", kind: "choice", data: { n: m, pick } });
+    return this.takeReady(cand[pick]);
   }
+
+  /** Positions in the ready list of the candidates at the current choice point (reused). */
+  private readonly candidates: number[] = [];
+  private readonly candidateOwnerOf = (i: number): number => this.ownerOfSlot(this.ready[this.readyHead + this.candidates[i]]);
+
+  /**
+   * An operation that makes the process ready again at once, behind a round
+   * barrier: whatever becomes ready after it cannot run before it; what was
+   * ready already may run on either side (a logged choice). QEMU 7.2 writes
+   * a QMP reply when the main loop dispatches the iohandler context, which
+   * glib does right after one dispatch of the main AioContext (its bottom
+   * halves, fd handlers, timers): the work that dispatch found pending may
+   * go first, but what it schedules (a bottom half, an I/O's completion)
+   * waits for the next round, after the reply.
+   */
+  nextRound(): Operation {
+    return this.roundOp;
+  }
+
+  private readonly roundOp: Operation = {
+    start: (_host: OperationHost, proc: ProcHandle, token: number): void => {
+      this.wake(proc, token);
+      if (proc.state === "ready") (proc as Proc).roundBarrier = true;
+    },
+    describe: (): string => "the next round of the main loop",
+  };
 
   /**
    * Resumes a process and handles the effects it yields until it blocks or
@@ -866,6 +949,8 @@ export class Scheduler implements OperationHost {
    */
   private step(p: Proc): void {
     p.wokenNext = false;
+    p.roundBarrier = false;
+    p.loopOrdered = false;
     this.current = p;
     p.state = "running";
     p.blockedOn = undefined;
@@ -896,8 +981,10 @@ export class Scheduler implements OperationHost {
       // process, so it is reported with the process's name.
       try {
         switch (eff?.k) {
-          case Kind.Sleep: {
+          case Kind.Sleep:
+          case Kind.CoSleep: {
             const ns = eff.ns;
+            p.loopOrdered = eff.k === Kind.CoSleep;
             if (!isDelay(ns) || ns > MAX_TIME_NS - this.now) throw badSleep(p, ns, this.now);
             this.block(p, eff);
             if (ns === 0) this.pushReady(p.slot);
@@ -1024,6 +1111,7 @@ export class Scheduler implements OperationHost {
     this.record(by, "interrupt", { target: target.name, reason: reason === undefined ? null : String(reason) });
     target.resumeThrow = true;
     target.resumeValue = new Interrupted(reason);
+    target.loopOrdered = false; // woken by the interrupt, not by its timer
     if (target.state === "blocked") {
       if (this.heap.has(target.slot)) this.heap.remove(target.slot);
       else if (target.blockedOn?.k === Kind.Settle) this.settling.splice(this.settling.indexOf(target.slot), 1);
