@@ -882,7 +882,8 @@ export class Scheduler implements OperationHost {
    * A choice point among the n entries at the head of the ready list: asks
    * the strategy which of the candidates runs, logs it, and takes it out.
    * Not every ready entry is a candidate, where QEMU leaves no choice: none
-   * behind a round barrier (`nextRound`), and of one AioContext's own bottom
+   * behind a round barrier (`nextRound`), nor the barrier while a main-loop
+   * bottom half or timer is ahead of it, and of one AioContext's own bottom
    * halves and timers (loopOrdered) only the first. With one candidate left
    * there is no choice point.
    */
@@ -897,7 +898,10 @@ export class Scheduler implements OperationHost {
         if ((ordered & bit) !== 0) { filtered = true; continue; }
         ordered |= bit;
       } else if (e instanceof Proc && e.roundBarrier) {
-        cand[m++] = i; // the entries behind it drop off the end: the others keep their positions
+        // The entries behind it drop off the end (the others keep their positions); while the main loop's own
+        // bottom halves or timers are ahead of it, it is no candidate either: that round runs them first.
+        if ((ordered & 1) === 0) cand[m++] = i;
+        else filtered = true;
         break;
       }
       cand[m++] = i;
@@ -920,13 +924,14 @@ export class Scheduler implements OperationHost {
 
   /**
    * An operation that makes the process ready again at once, behind a round
-   * barrier: whatever becomes ready after it cannot run before it; what was
-   * ready already may run on either side (a logged choice). QEMU 7.2 writes
-   * a QMP reply when the main loop dispatches the iohandler context, which
-   * glib does right after one dispatch of the main AioContext (its bottom
-   * halves, fd handlers, timers): the work that dispatch found pending may
-   * go first, but what it schedules (a bottom half, an I/O's completion)
-   * waits for the next round, after the reply.
+   * barrier: whatever becomes ready after it cannot run before it; the main
+   * loop's own bottom halves and timers ready already run before it; other
+   * work ready already (an I/O completion, another thread's) may run on
+   * either side (a logged choice). QEMU 7.2 writes a QMP reply when the main
+   * loop dispatches the iohandler context, which glib does right after one
+   * dispatch of the main AioContext (its pending bottom halves, fd handlers,
+   * expired timers): what that dispatch schedules (a bottom half, an I/O's
+   * completion) waits for the next round, after the reply.
    */
   nextRound(): Operation {
     return this.roundOp;

@@ -9,7 +9,10 @@
  * - one AioContext's own bottom halves and timers run in its loop's order
  *   (loopOrdered: two job exits, txn_*_success_fast);
  * - a null-co request's latency is a QEMU timer (coSleep), fired in deadline
- *   order.
+ *   order;
+ * - the main loop's own bottom halves and timers ready when a reply waits
+ *   for its round run before it (a mirror's zero sleep: READY before
+ *   blockdev-mirror's reply in quit_ready_paused and query_after_complete).
  * txn_individual: a blkdebug write error comes back from a bottom half (a
  * co_schedule of the request's coroutine), and the backup coroutine its copy
  * tasks wake runs inside that bottom half (the wakers' co_queue_wakeup); so
@@ -26,7 +29,7 @@ import { CONFORMANCE_DIR, firstDifference, optionalEntries, replay, SHARED_WAITS
 import { PctStrategy, RandomStrategy, type Strategy } from "../../sim/scheduler/index.js";
 import { GOLDENS_DIR } from "./paths.js";
 
-/** Seeds per strategy for each golden held to its recording (690 replays, about 2 s). */
+/** Seeds per strategy for each recording held to it (about 670 replays, a few seconds). */
 const SEEDS = 5;
 
 /**
@@ -40,10 +43,6 @@ const MAY_DEPART: Record<string, string> = {
     "departs under FIFO too: a declared abstraction of blocksim's mirror (live/known-differences.ts)",
   incremental_txn_failure:
     "two backups of two qcow2 images: their reads go through the thread pool, so which image's I/O completes first (the failing read of one or the last copy of the other; later, which retry finishes first) is the worker threads' timing",
-  op_blockers_stream_commit:
-    "a rate-limited stream's first chunk is a qcow2 read and write through the thread pool, racing the client's dozen commands: a job-cancel that reaches it with the chunk still in flight is answered first (cancel_ratelimited_stream: an earlier recording had the reply first in 1 of 5 runs)",
-  stream_filter_node:
-    "the same race as op_blockers_stream_commit: the stream's first chunk in flight when job-cancel arrives",
   iothread_job_nodes:
     "job-resume of a job that moves itself to io0 (aio_co_reschedule_self through a main-loop bottom half): io0 runs it concurrently with the main loop writing the reply; the IOThread may go first (README, goldens/iothread_job_nodes)",
   cancel_two_on_one_source:

@@ -69,6 +69,22 @@ describe("nextRound: what becomes ready after the process cannot run before it",
   });
 });
 
+describe("nextRound after main-loop timers due now", () => {
+  it("runs after them (that round fires them before it writes a reply), under any strategy", () => {
+    for (const s of strategies()) {
+      const sim = new Scheduler({ strategy: s });
+      const out: string[] = [];
+      sim.spawn("dispatcher", (function* (): Process {
+        sim.timerAt(sim.now, "job sleep timer, expired", () => out.push("timer"));
+        yield awaitOp(sim.nextRound());
+        out.push("reply");
+      })());
+      expect(sim.run().outcome).toEqual({ kind: "ok" });
+      expect(out, s.name).toEqual(["timer", "reply"]);
+    }
+  });
+});
+
 describe("one AioContext's own bottom halves and timers run in its loop's order", () => {
   function order(strategy?: Strategy): string[] {
     const sim = new Scheduler(strategy ? { strategy } : {});
