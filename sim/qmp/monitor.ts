@@ -5,9 +5,10 @@
  * dispatcher. A command's handler runs in the main loop: a job it enters runs
  * at once up to its next yield (so job-resume shows `running` before its
  * reply). The reply goes out one main-loop round after the handler returns
- * (replyRound; QEMU 7.2 runs the command in a bottom half of the main
- * context and wakes the QMP dispatcher coroutine, which lives in the
- * iohandler context, with aio_co_wake; it writes the reply in the main
+ * (replyRound; QEMU 7.2.22, like every 7.2 from 7.2.9 on (upstream
+ * effd60c878), runs a command that is not a coroutine in a bottom half of
+ * the iohandler context and wakes the QMP dispatcher coroutine, which
+ * lives there too, with aio_co_wake; it writes the reply in the main
  * loop's next round): work already pending at that moment runs first (a
  * zero-latency backup's completion, conformance/backup_full.json; a job's
  * exit bottom half, always), work that round schedules comes after it
@@ -156,10 +157,11 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
   /**
    * The wait for the main-loop round in which QEMU writes the reply (an
    * effect, not a generator: every command yields it). A command
-   * that is not a coroutine runs in a bottom half of the main AioContext;
-   * at its end it wakes the dispatcher coroutine, which lives in the
-   * iohandler context. The main loop dispatches that context after the main
-   * context's bottom halves of the same round, so every bottom half pending
+   * that is not a coroutine runs in a bottom half of the iohandler context
+   * (7.2.9 on); at its end it wakes the dispatcher coroutine, which lives
+   * there too and runs in a later round of that context. The main loop
+   * dispatches that context after the main context's bottom halves of the
+   * same round, so every bottom half pending
    * by then (a job's exit that the command caused by entering a sleeping job
    * at once: job-cancel of a rate-limited job) runs before the reply — always,
    * whatever the strategy — and what those schedule runs after it. Other
