@@ -9,12 +9,15 @@
  *    (`qemu-io drive0 "write -P 0x5 0 64k"`). The request goes straight to
  *    the named node (QEMU attaches a temporary BlockBackend to it) and the
  *    command returns once it has finished. Its reply is "" whatever
- *    happened: QEMU 7.2's qemu-io prints its report on QEMU's standard
+ *    the command did: QEMU 7.2's qemu-io prints its report on QEMU's standard
  *    output, not to the monitor (goldens/incremental_bitmap_errors.json);
  *    blocksim puts it in the trace (source "qemu-io"). Patterns: a written
  *    cluster remembers the pattern of the last qemu-io write to it (the
  *    simulated disks keep versions, not bytes), so `read -P` verifies per
- *    cluster.
+ *    cluster. A write first asks its BlockBackend for write permission; a
+ *    permission conflict (e.g. on a backup's source, whose copy-before-write
+ *    filter shares no write) is the one error HMP prints, and nothing is
+ *    written (goldens/perm_cbw_source_write).
  *  - `drive_add ADDR OPTS` with if=none: a named BlockBackend (id=) on a new
  *    node — driver=null-co (size, latency-ns, read-zeroes), or
  *    format=raw|qcow2 with file= naming a simulated device; node-name and
@@ -25,7 +28,7 @@
  *    backend is forgotten (its guest gets ENOMEDIUM). ID naming a node, not a
  *    backend, is blockdev-del of it, its error printed.
  */
-import { DRIVE_PERMS, type BlockNode } from "../block/index.js";
+import { changeLinkPerms, DRIVE_PERMS, linkPermsOf, PERM_ALL, PERM_WRITE, PermissionConflict, type BlockBackend, type BlockNode } from "../block/index.js";
 import { IoError, strerror, type ClusterVersion } from "../disk/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
@@ -178,7 +181,29 @@ function* driveDel(ctx: QemuContext, args: string): Process<string> {
   return "";
 }
 
-/** qemu-io [-d] DEVICE "COMMAND" (errors go to QEMU's standard output: see the header). */
+/**
+ * qemu-io's command(): a command that writes (write, given its two
+ * arguments) first extends its BlockBackend's permissions by write
+ * (blk_set_perm, sharing as before). A conflict is printed on the monitor
+ * and the command does not run; an extension that succeeds stays, as QEMU's
+ * hmp_qemu_io leaves it (a drive_add'ed backend keeps write). Returns the
+ * printed text of a refusal.
+ */
+function askPermission(blk: BlockBackend, command: string): string | undefined {
+  const argv = words(command);
+  if (argv[0] !== "write" || argv.length < 3) return undefined;
+  const current = linkPermsOf(blk.link) ?? { perm: 0, shared: PERM_ALL, user: blk.name !== "" ? `block device '${blk.name}'` : "an unnamed block device", childName: "root" };
+  if (current.perm & PERM_WRITE) return undefined;
+  try {
+    changeLinkPerms(blk.link, { ...current, perm: current.perm | PERM_WRITE });
+  } catch (e) {
+    if (e instanceof PermissionConflict) return printed(e);
+    throw e;
+  }
+  return undefined;
+}
+
+/** qemu-io [-d] DEVICE "COMMAND" (its report goes to QEMU's standard output, a refused permission to the monitor: see the header). */
 function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
   const argv = words(args);
   const qdev = argv[0] === "-d";
@@ -189,6 +214,8 @@ function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
     const blk = diskByQomPath(ctx, argv[0]);
     if (blk === undefined) return `Error: Device '${argv[0]}' not found\r\n`;
     if (blk === "no-backend" || !blk.root) return "Error: Device does not have a block device backend\r\n";
+    const refused = askPermission(blk, argv[1]);
+    if (refused !== undefined) return refused;
     const out = yield* qemuIo(ctx, blk.root, argv[1]);
     ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
     return "";
@@ -201,11 +228,15 @@ function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
     return "";
   }
   // On a node name (no BlockBackend of that name) QEMU 7.2's hmp_qemu_io attaches a temporary
-  // BlockBackend to the node for the command (no drain) and lets go of it after (blk_unref: two drained
-  // sections, so a job above the node pauses and resumes twice: goldens/cbw_read_error).
-  const temporary = ctx.graph.backends().some((b) => b.name === argv[0]) ? null : ctx.graph.createBackend({ issuer: "qemu-io", root: node });
+  // BlockBackend to the node for the command (taking nothing, sharing all; no drain) and lets go of it
+  // after (blk_unref: two drained sections, so a job above the node pauses and resumes twice, refused
+  // or not: goldens/cbw_read_error, goldens/perm_cbw_source_write).
+  const named = ctx.graph.backends().find((b) => b.name === argv[0]);
+  const temporary = named ? null : ctx.graph.createBackend({ issuer: "qemu-io", root: node, perms: { perm: 0, shared: PERM_ALL } });
   let out: string;
   try {
+    const refused = askPermission((named ?? temporary)!, argv[1]);
+    if (refused !== undefined) return refused;
     out = yield* qemuIo(ctx, node, argv[1]);
   } finally {
     temporary?.unref();
