@@ -600,7 +600,7 @@ export class Job {
   }
 
   private spawnCoroutine(parkedAtEntry: boolean, was: JobStatus = "running"): void {
-    this.co = this.ctx.sim.spawn(this.traceName, this.coroutine(parkedAtEntry, was), { context: this.aioContext.id });
+    this.co = this.ctx.sim.spawn(this.traceName, this.coroutine(parkedAtEntry, was), { context: this.aioContext.id, coroutine: true });
     // QEMU job_start enters the coroutine with aio_co_enter: from the main loop at once, up to its
     // first yield, when the job is in the main loop; scheduled into its IOThread's loop otherwise.
     if (!this.ctx.inCoroutine()) this.aio.coEnter(this.aioContext, this.co, false);

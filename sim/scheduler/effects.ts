@@ -74,6 +74,8 @@ export interface SpawnOptions {
   owner?: number;
   /** The AioContext it runs in (default: the spawner's; 0 is the main loop). */
   context?: number;
+  /** One of QEMU's coroutines, not an actor outside QEMU (default: a coroutine's spawn is one, others are not). */
+  coroutine?: boolean;
 }
 
 export type Effect =

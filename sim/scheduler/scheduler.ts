@@ -106,6 +106,8 @@ class Proc implements ProcHandle {
     readonly owner: number,
     /** The AioContext (event loop) it runs in: 0 is the main loop (see aio-context.ts). */
     public context: number,
+    /** One of QEMU's coroutines (a job, its tasks), not an actor outside QEMU: see `orderedLoop`. */
+    readonly coroutine: boolean,
   ) {}
 }
 
@@ -264,13 +266,14 @@ export class Scheduler implements OperationHost {
     }
     const slot = this.allocSlot();
     const id = this.nextProcId++;
-    const p = new Proc(id, name, slot, body, !!opts.daemon, opts.owner ?? id, opts.context ?? this.currentContext);
+    const p = new Proc(id, name, slot, body, !!opts.daemon, opts.owner ?? id, opts.context ?? this.currentContext, opts.coroutine ?? this.current?.coroutine ?? false);
     this.slots[slot] = p;
     this.procs.push(p);
     if (!p.daemon) {
       this.liveNonDaemon++;
       this.spawnedNonDaemon++;
     }
+    if (p.coroutine && this.orderedLoop === p.context) p.loopOrdered = true; // aio_co_enter from a coroutine: its co_queue_wakeup
     this.pushReady(slot);
     this.record("sched", "spawn", { id, name });
     return p;
@@ -533,7 +536,9 @@ export class Scheduler implements OperationHost {
     this.hasher?.word(0x3e7e);
     this.hasher?.word(p.id);
     this.steps++;
+    const outerOrdered = this.orderedLoop;
     this.step(p);
+    this.orderedLoop = outerOrdered;
     this.current = outer;
     return true;
   }
@@ -864,6 +869,7 @@ export class Scheduler implements OperationHost {
         if (hasher !== undefined) { hasher.int(this.now); hasher.word(-e.owner - 1); }
         this.fire(e);
       }
+      this.orderedLoop = -1;
     }
   }
 
@@ -955,6 +961,7 @@ export class Scheduler implements OperationHost {
   private step(p: Proc): void {
     p.wokenNext = false;
     p.roundBarrier = false;
+    this.orderedLoop = p.coroutine || p.loopOrdered ? p.context : -1;
     p.loopOrdered = false;
     this.current = p;
     p.state = "running";
@@ -1094,8 +1101,9 @@ export class Scheduler implements OperationHost {
   private fire(cb: Callback): void {
     cb.pending = false;
     this.releaseSlot(cb.slot);
-    const outer = this.firingContext;
+    const outer = this.firingContext, outerOrdered = this.orderedLoop;
     this.firingContext = cb.context;
+    this.orderedLoop = cb.loopOrdered ? cb.context : -1;
     try {
       cb.fn();
     } catch (err) {
@@ -1103,6 +1111,7 @@ export class Scheduler implements OperationHost {
       this.fail(cb.label, err);
     } finally {
       this.firingContext = outer;
+      this.orderedLoop = outerOrdered;
     }
     const w = cb.bottomHalfWaiter;
     if (w) {
@@ -1138,8 +1147,19 @@ export class Scheduler implements OperationHost {
 
   private makeReady(p: Proc): void {
     p.state = "ready";
+    if (p.coroutine && this.orderedLoop === p.context) p.loopOrdered = true;
     this.pushReady(p.slot);
   }
+
+  /**
+   * The AioContext whose loop runs its own ordered work now (-1: none): a
+   * loopOrdered bottom half or timer, a coroutine, or what they enter at
+   * once. A coroutine such work wakes, spawns or lets join (aio_co_wake,
+   * aio_co_enter from that loop or from one of its coroutines) runs in the
+   * loop's order, not at a choice point among that loop's work; an actor
+   * outside QEMU it wakes (a client reading an event) stays free.
+   */
+  private orderedLoop = -1;
 
   private end(p: Proc, state: "done" | "interrupted", value: unknown): void {
     p.state = state;

@@ -12,7 +12,10 @@
  *   order;
  * - the main loop's own bottom halves and timers ready when a reply waits
  *   for its round run before it (a mirror's zero sleep: READY before
- *   blockdev-mirror's reply in quit_ready_paused and query_after_complete).
+ *   blockdev-mirror's reply in quit_ready_paused and query_after_complete);
+ * - a coroutine that a loop's own work wakes, spawns or lets join runs in
+ *   that loop's order (cancel_two_on_one_source: the backups' copy tasks
+ *   ending on null-co timers wake their jobs in deadline order).
  * txn_individual: a blkdebug write error comes back from a bottom half (a
  * co_schedule of the request's coroutine), and the backup coroutine its copy
  * tasks wake runs inside that bottom half (the wakers' co_queue_wakeup); so
@@ -20,7 +23,7 @@
  * recorded run.
  *
  * The goldens still allowed to depart are declared below, each with the
- * QEMU nondeterminism it departs through, or as a known gap of the kernel.
+ * QEMU nondeterminism it departs through.
  */
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -36,7 +39,7 @@ const SEEDS = 5;
  * Goldens a random or PCT schedule may take off their recording, and why:
  * each a real nondeterminism of QEMU 7.2 that the recorded runs happened not
  * to show (the simulator's devices answer in zero time, where QEMU's take a
- * worker thread's time), or a gap of blocksim's kernel said as such.
+ * worker thread's time), or a difference the project declares.
  */
 const MAY_DEPART: Record<string, string> = {
   mirror_null_source:
@@ -45,8 +48,6 @@ const MAY_DEPART: Record<string, string> = {
     "two backups of two qcow2 images: their reads go through the thread pool, so which image's I/O completes first (the failing read of one or the last copy of the other; later, which retry finishes first) is the worker threads' timing",
   iothread_job_nodes:
     "job-resume of a job that moves itself to io0 (aio_co_reschedule_self through a main-loop bottom half): io0 runs it concurrently with the main loop writing the reply; the IOThread may go first (README, goldens/iothread_job_nodes)",
-  cancel_two_on_one_source:
-    "a gap of blocksim's kernel, not a QEMU nondeterminism: a coroutine woken through a signal by its own loop's work (a block-copy task ending) is a free ready entry, where QEMU enters it in a definite order, so PCT can finish one backup before the other and put their exits (QEMU: newest first) the other way round",
 };
 
 interface Subject {

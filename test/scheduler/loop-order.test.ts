@@ -6,7 +6,7 @@
  * schedules (the order holds, and the strategy still orders the rest).
  */
 import { describe, expect, it } from "vitest";
-import { awaitOp, coSleep, PctStrategy, RandomStrategy, Scheduler, sleep, type Process, type Strategy } from "../../sim/scheduler/index.js";
+import { awaitOp, coSleep, PctStrategy, RandomStrategy, Scheduler, Signal, sleep, wait, type Process, type Strategy } from "../../sim/scheduler/index.js";
 
 const strategies = (): Strategy[] => [
   ...Array.from({ length: 30 }, (_, i) => new RandomStrategy(i + 1)),
@@ -162,5 +162,44 @@ describe("coSleep: a coroutine's sleep on a QEMU timer", () => {
     expect(seen.size).toBeGreaterThan(1); // the client's sleep is not a QEMU timer: it falls anywhere
     const plain = new Set(strategies().map((s) => order(s, sleep).filter((x) => x !== "client").join(",")));
     expect(plain.size).toBeGreaterThan(1);
+  });
+});
+
+describe("a coroutine its loop's own work wakes runs in that loop's order", () => {
+  function order(strategy: Strategy | undefined, coroutine: boolean): string[] {
+    const sim = new Scheduler(strategy ? { strategy } : {});
+    const out: string[] = [];
+    const gate = new Signal<void>("task done");
+    for (const [k, name] of ["j0", "j1"].entries()) {
+      sim.spawn(name, (function* (): Process {
+        yield sleep(k + 1); // j0 waits first
+        yield wait(gate); // woken by the timer below, in the order they waited
+        out.push(name);
+      })(), { coroutine });
+    }
+    sim.spawn("client", (function* (): Process {
+      yield sleep(5);
+      out.push("client");
+    })());
+    sim.spawn("keeps the run going", (function* (): Process {
+      yield sleep(10);
+    })());
+    sim.at(1, "arms", () => sim.timerAt(5, "task timer", () => sim.notify(gate)));
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    return out;
+  }
+
+  it("coroutines: in the order they were woken, under any strategy; an actor outside QEMU (not a coroutine) stays free", () => {
+    expect(order(undefined, true)).toEqual(["client", "j0", "j1"]);
+    const seen = new Set<string>();
+    const free = new Set<string>();
+    for (const s of strategies()) {
+      const o = order(s, true);
+      expect(o.filter((x) => x !== "client"), `${s.name}: ${o.join(", ")}`).toEqual(["j0", "j1"]);
+      seen.add(o.join(","));
+    }
+    for (const s of strategies()) free.add(order(s, false).filter((x) => x !== "client").join(","));
+    expect(seen.size).toBeGreaterThan(1);
+    expect([...free].sort()).toEqual(["j0,j1", "j1,j0"]);
   });
 });
