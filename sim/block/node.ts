@@ -9,15 +9,19 @@
  *    unallocated cluster falls through to the backing node (zeroes without
  *    one, or past the backing node's end), without touching this device.
  *  - "null-co": no device; reads return zeroes (readZeroes, the default) or
- *    unspecified data, writes are dropped; every request takes `latencyNs`.
+ *    unspecified data, writes are dropped; every request takes `latencyNs`
+ *    (a flush only when something was written since the last one).
  *  - "filter": passes every request to its `file` child (copy-before-write,
  *    throttle, mirror_top…); allocation and content are its child's.
  *
  * The request path, for a request on a node: count it in flight; for a
  * modifying request (write, write-zeroes, discard) run the node's
  * beforeWrite hooks in the caller's process, then issue it, then mark the
- * node's enabled dirty bitmaps; uncount it. Requests are generators run with
- * `yield*` in the issuing process, so a hook can do I/O and the write waits.
+ * node's enabled dirty bitmaps; uncount it. A flush does the node's own
+ * part (its flush hooks, its device or null-co latency) only when something
+ * was written since its last good flush, then flushes a filter's child.
+ * Requests are generators run with `yield*` in the issuing process, so a
+ * hook can do I/O and the write waits.
  *
  * Limits: no request serialisation or overlap tracking between concurrent
  * requests (QEMU's tracked requests), no copy-on-read, no resize (block
@@ -126,6 +130,13 @@ export class BlockNode implements BitmapHolder {
   /** Replaced, never changed in place: a request runs the hooks there were when it started, whatever a hook adds or removes. */
   private hooks: readonly BeforeWriteHook[] = [];
   private readHooks: readonly BeforeWriteHook[] = [];
+  private flushHooks: readonly BeforeWriteHook[] = [];
+  /**
+   * Modifying requests finished on this node, and that count when its last flush succeeded (QEMU's
+   * write_gen and flushed_gen): a flush with nothing written since skips this node's own flush.
+   */
+  private writeGen = 0;
+  private flushedGen = 0;
   private filterWrite: FilterWrite | null = null;
   private readonly bitmapList: DirtyBitmap[] = [];
 
@@ -229,6 +240,7 @@ export class BlockNode implements BitmapHolder {
             if (this.nullLatencyNs > 0) yield coSleep(this.nullLatencyNs);
             return req.op === "write" ? 0 : undefined;
           } finally {
+            this.writeGen++;
             for (const b of this.bitmapList) if (b.enabled) b.set(req.offset, req.bytes);
           }
         }
@@ -340,6 +352,14 @@ export class BlockNode implements BitmapHolder {
     this.filterWrite = fn;
   }
 
+  /** Runs `hook` before this node's own flush (blkdebug's flush faults); throwing fails the flush. Returns the remover. */
+  addBeforeFlushHook(hook: BeforeWriteHook): () => void {
+    this.flushHooks = [...this.flushHooks, hook];
+    return () => {
+      this.flushHooks = this.flushHooks.filter((h) => h !== hook);
+    };
+  }
+
   /** Runs `hook` before every read on this node (blkdebug's read faults); throwing fails the read. Returns the remover. */
   addBeforeReadHook(hook: BeforeWriteHook): () => void {
     this.readHooks = [...this.readHooks, hook];
@@ -449,10 +469,19 @@ export class BlockNode implements BitmapHolder {
     return this.filterWrite === null ? child.io(req) : this.filterWrite(req, () => child.io(req));
   }
 
+  /**
+   * QEMU bdrv_co_flush: the node's own flush only if something was written since its last successful
+   * flush (else it costs nothing), then its child's (a filter's file; a device node's file is its device).
+   */
   private *doFlush(req: BlockRequest): Process<void> {
-    if (this.device) yield this.device.io(req);
-    else if (this.driver === "filter") yield* this.file!.io(req);
-    else if (this.nullLatencyNs > 0) yield coSleep(this.nullLatencyNs);
+    const gen = this.writeGen;
+    if (gen !== this.flushedGen) {
+      if (this.flushHooks.length > 0) for (const h of this.flushHooks) yield* h(req, this);
+      if (this.device) yield this.device.io(req);
+      else if (this.driver === "null-co" && this.nullLatencyNs > 0) yield coSleep(this.nullLatencyNs);
+    }
+    if (this.driver === "filter") yield* this.file!.io(req);
+    this.flushedGen = gen;
   }
 
   /** A qcow2 read: allocated runs from the device, the others from the backing node (or zeroes). */

@@ -116,6 +116,7 @@ function addInjectedError(node: BlockNode, rule: Record<string, unknown>): void 
   };
   node.addBeforeWriteHook(hook);
   node.addBeforeReadHook(hook);
+  node.addBeforeFlushHook(hook);
 }
 
 function nodeInfo(n: BlockNode): Record<string, unknown> {

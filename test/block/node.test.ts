@@ -162,6 +162,42 @@ describe("other drivers", () => {
     expect(b).toEqual({ offset: 4096, clusterSizeBytes: 4096, versions: [UNSPECIFIED_VERSION, UNSPECIFIED_VERSION] });
   });
 
+  it("a flush costs time only if something was written since the last good flush; a flush hook runs only then", () => {
+    const w = world();
+    const dev = w.graph.createNode({ name: "n", driver: "raw", device: w.device("d", { writeLatencyNs: 1_000 }) });
+    const dbg = w.graph.createNode({ name: "dbg", driver: "filter", file: dev, filterDriver: "blkdebug" });
+    let failNext = false;
+    const hooked: number[] = [];
+    dbg.addBeforeFlushHook(function* (): Process<void> {
+      hooked.push((yield now()) as number);
+      if (failNext) {
+        failNext = false;
+        throw new IoError("EIO", "dbg", "flush", 0, 0);
+      }
+    });
+    const took: (number | string)[] = [];
+    const timed = function* (p: Process<unknown>): Process<void> {
+      const t0 = (yield now()) as number;
+      try {
+        yield* p;
+        took.push(((yield now()) as number) - t0);
+      } catch (e) {
+        took.push((e as IoError).errno);
+      }
+    };
+    w.sim.spawn("g", (function* (): Process {
+      yield* timed(dbg.flush("g")); // nothing written yet: free, no hook
+      yield* dbg.write(0, C, "g");
+      failNext = true;
+      yield* timed(dbg.flush("g")); // the hook fails it: the write stays unflushed
+      yield* timed(dbg.flush("g")); // so this one flushes, through to the device
+      yield* timed(dbg.flush("g")); // and this one has nothing to do
+    })());
+    expect(w.sim.run().outcome).toEqual({ kind: "ok" });
+    expect(took).toEqual([0, "EIO", 1_000, 0]);
+    expect(hooked.length).toBe(2);
+  });
+
   it("rejects requests outside the node", () => {
     const w = world();
     const n = w.graph.createNode({ name: "n", driver: "null-co", sizeBytes: 8192 });
