@@ -29,10 +29,15 @@
  *    'X' as 'target' child) and unshared by block device 'vda' (uses node 'X'
  *    as 'root' child)."
  *
+ * A node opened read-only refuses users that write (write or write
+ * unchanged) with "Block node is read-only" (bdrv_node_refresh_perm);
+ * guest disks on one are read-only disks (they take no write).
+ *
  * Left out: BLK_PERM_GRAPH_MOD (never checked in 7.2), protocol (`file`)
  * children below format nodes (blocksim's raw and qcow2 nodes sit on a
  * device: two format nodes on one image are refused when they are added),
- * read-only and inactive nodes, reopen's permission updates, permissions
+ * inactive nodes, reopen's permission updates (a reopen to read-only under
+ * writers is not refused), permissions
  * that change while a link exists (a mirror's `stop` state: its filter is
  * gone in the same step), and the image locking of the files below.
  */
@@ -68,9 +73,13 @@ export interface LinkPerms {
   childName: string;
 }
 
-/** A guest device's BlockBackend (QEMU blkconf_apply_backend_options of a writable disk, share-rw off by default). */
-export function guestDevicePerms(shareRw = false): { perm: number; shared: number } {
-  return { perm: PERM_CONSISTENT_READ | PERM_WRITE, shared: PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED | PERM_RESIZE | (shareRw ? PERM_WRITE : 0) };
+/**
+ * A guest device's BlockBackend (QEMU blkconf_apply_backend_options, share-rw
+ * off by default); on a read-only node the disk is read-only and takes no
+ * write (virtio-blk asks blk_supports_write_perm).
+ */
+export function guestDevicePerms(shareRw = false, readOnly = false): { perm: number; shared: number } {
+  return { perm: PERM_CONSISTENT_READ | (readOnly ? 0 : PERM_WRITE), shared: PERM_CONSISTENT_READ | PERM_WRITE_UNCHANGED | PERM_RESIZE | (shareRw ? PERM_WRITE : 0) };
 }
 
 /** A drive_add'ed BlockBackend with no device yet: QEMU 7.2 takes consistent read and shares all. */
@@ -107,12 +116,28 @@ export function changeLinkPerms(link: ParentLink, perms: LinkPerms): void {
   }
 }
 
-/** A permission conflict, with QEMU 7.2's message; QMP reports it as a GenericError. */
-export class PermissionConflict extends Error {
+/** A user refused what it asked of a node, with QEMU 7.2's message; QMP reports it as a GenericError. */
+export class PermissionDenied extends Error {
+  override name = "PermissionDenied";
+  constructor(readonly node: BlockNode, message: string) {
+    super(message);
+  }
+}
+
+/** Two users of a node at odds: one needs what the other does not share. */
+export class PermissionConflict extends PermissionDenied {
   override name = "PermissionConflict";
-  constructor(readonly node: BlockNode, readonly required: LinkPerms, readonly unsharedBy: LinkPerms, readonly perms: number) {
+  constructor(node: BlockNode, readonly required: LinkPerms, readonly unsharedBy: LinkPerms, readonly perms: number) {
     const n = node.name;
-    super(`Permission conflict on node '${n}': permissions '${permNames(perms)}' are both required by ${required.user} (uses node '${n}' as '${required.childName}' child) and unshared by ${unsharedBy.user} (uses node '${n}' as '${unsharedBy.childName}' child).`);
+    super(node, `Permission conflict on node '${n}': permissions '${permNames(perms)}' are both required by ${required.user} (uses node '${n}' as '${required.childName}' child) and unshared by ${unsharedBy.user} (uses node '${n}' as '${unsharedBy.childName}' child).`);
+  }
+}
+
+/** A user would write a read-only node (QEMU bdrv_node_refresh_perm: write and write unchanged need a writable node). */
+export class ReadOnlyNode extends PermissionDenied {
+  override name = "ReadOnlyNode";
+  constructor(node: BlockNode) {
+    super(node, "Block node is read-only");
   }
 }
 
@@ -124,7 +149,9 @@ export interface PendingParent {
 
 /**
  * Checks every node from `start` down (QEMU bdrv_refresh_perms), with
- * `pending` counted as attached; throws the first PermissionConflict.
+ * `pending` counted as attached; throws the first PermissionConflict, or
+ * ReadOnlyNode where the node's users together would write a read-only node
+ * (each node: its users' conflicts first, then that).
  */
 export function checkPermissions(start: BlockNode, pending?: PendingParent): void {
   const check = new PermCheck(pending);
@@ -137,6 +164,7 @@ export function checkPermissions(start: BlockNode, pending?: PendingParent): voi
         if (missing) throw new PermissionConflict(n, b, a, missing);
       }
     }
+    if (n.readOnly && parents.some((p) => p.perm & (PERM_WRITE | PERM_WRITE_UNCHANGED))) throw new ReadOnlyNode(n);
   }
 }
 

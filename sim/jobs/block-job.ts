@@ -6,7 +6,7 @@
  * with the reason "block device is in use by block job: <type>" (seed 002).
  */
 import {
-  ACTIVE_BACKEND, adoptContext, attachInMainLoop, blockerReason, checkPermissions, clearLinkPerms, nodeContext, PermissionConflict, setLinkPerms,
+  ACTIVE_BACKEND, adoptContext, attachInMainLoop, blockerReason, checkPermissions, clearLinkPerms, nodeContext, PermissionDenied, setLinkPerms,
   type BlockGraph, type BlockNode, type DrainParent, type ParentLink,
 } from "../block/index.js";
 import type { AioContext } from "../scheduler/index.js";
@@ -79,7 +79,7 @@ export function createBlockJob(
   try {
     nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0, blk: blk.includes(n), perms: perms[i] }));
   } catch (e) {
-    if (!(e instanceof PermissionConflict)) throw e;
+    if (!(e instanceof PermissionDenied)) throw e;
     // QEMU: the job was created (its `created` event is out), so it fails early: null, freed.
     driver.nodes.removeAll();
     undo();
@@ -102,7 +102,7 @@ export class JobNodes {
   /**
    * Attaches `node`: drains reach the job, and every operation on it is
    * blocked (except DATAPLANE on the main node). With `perms`, they are
-   * checked first; a conflict throws PermissionConflict and attaches nothing.
+   * checked first; a conflict (or a write on a read-only node) throws PermissionDenied and attaches nothing.
    */
   add(node: BlockNode, opts: { main?: boolean; blk?: boolean; perms?: NodePerms } = {}): void {
     const job = this.job;

@@ -16,7 +16,7 @@
  * device properties; the disk does no I/O of its own (`qemu-io -d
  * /machine/peripheral/ID/virtio-backend "write …"` writes through it).
  */
-import { attachDevice, changeLinkPerms, guestDevicePerms, PermissionConflict, type BlockBackend } from "../block/index.js";
+import { attachDevice, changeLinkPerms, guestDevicePerms, PermissionDenied, type BlockBackend, type BlockNode } from "../block/index.js";
 import { genericError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
 import { NotModelledError } from "./args.js";
@@ -50,7 +50,7 @@ function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
   if (all.has(id)) throw genericError(`Duplicate device ID '${id}'`);
   const drive = a.drive as string | undefined;
   if (drive === undefined) throw genericError("drive property not set");
-  const perms = guestDevicePerms(a["share-rw"] === true);
+  const perms = (node: BlockNode | null) => guestDevicePerms(a["share-rw"] === true, node?.readOnly === true);
   const named = ctx.graph.backends().find((b) => b.name !== "" && b.name === drive);
   let blk: BlockBackend;
   if (named) {
@@ -61,9 +61,9 @@ function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
       ctx.graph.drainedEnd(root);
     }
     try {
-      changeLinkPerms(named.link, { ...perms, user: `block device '${drive}'`, childName: "root" });
+      changeLinkPerms(named.link, { ...perms(root), user: `block device '${drive}'`, childName: "root" });
     } catch (e) {
-      throw e instanceof PermissionConflict ? genericError(e.message) : e;
+      throw e instanceof PermissionDenied ? genericError(e.message) : e;
     }
     blk = named;
   } else {
@@ -74,9 +74,9 @@ function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
     yield* ctx.graph.drainedBegin(node);
     ctx.graph.drainedEnd(node);
     try {
-      blk = ctx.graph.createBackend({ issuer: id, root: node, queueWhenDrained: true, perms: { ...perms, user: `block device '/machine/peripheral/${id}/virtio-backend'` } });
+      blk = ctx.graph.createBackend({ issuer: id, root: node, queueWhenDrained: true, perms: { ...perms(node), user: `block device '/machine/peripheral/${id}/virtio-backend'` } });
     } catch (e) {
-      if (!(e instanceof PermissionConflict)) throw e;
+      if (!(e instanceof PermissionDenied)) throw e;
       yield* ctx.graph.drainedBegin(node);
       ctx.graph.drainedEnd(node);
       throw genericError(e.message);

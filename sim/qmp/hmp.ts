@@ -28,7 +28,7 @@
  *    backend is forgotten (its guest gets ENOMEDIUM). ID naming a node, not a
  *    backend, is blockdev-del of it, its error printed.
  */
-import { changeLinkPerms, DRIVE_PERMS, linkPermsOf, PERM_ALL, PERM_WRITE, PermissionConflict, type BlockBackend, type BlockNode } from "../block/index.js";
+import { changeLinkPerms, DRIVE_PERMS, linkPermsOf, PERM_ALL, PERM_WRITE, PermissionDenied, type BlockBackend, type BlockNode } from "../block/index.js";
 import { IoError, strerror, type ClusterVersion } from "../disk/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
@@ -197,7 +197,7 @@ function askPermission(blk: BlockBackend, command: string): string | undefined {
   try {
     changeLinkPerms(blk.link, { ...current, perm: current.perm | PERM_WRITE });
   } catch (e) {
-    if (e instanceof PermissionConflict) return printed(e);
+    if (e instanceof PermissionDenied) return printed(e);
     throw e;
   }
   return undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  checkPermissions, guestDevicePerms, permNames, PermissionConflict, setLinkPerms,
+  checkPermissions, guestDevicePerms, permNames, PermissionConflict, ReadOnlyNode, setLinkPerms,
   PERM_ALL, PERM_CONSISTENT_READ, PERM_RESIZE, PERM_WRITE, PERM_WRITE_UNCHANGED,
 } from "../../sim/block/index.js";
 import { world } from "./helpers.js";
@@ -34,6 +34,16 @@ describe("block permissions (sim/block/permissions.ts)", () => {
     const { graph: g2, mid: mid2, top: top2 } = chain();
     g2.createBackend({ name: "vda", issuer: "guest", root: top2, perms: guestDevicePerms(true) });
     expect(() => checkPermissions(mid2, { node: mid2, perms: WRITER })).not.toThrow();
+  });
+
+  it("a read-only node refuses a user that writes, also through a filter above it, and takes readers and read-only disks", () => {
+    const { graph, top } = chain();
+    top.readOnly = true;
+    expect(() => checkPermissions(top, { node: top, perms: WRITER })).toThrow(ReadOnlyNode);
+    expect(() => checkPermissions(top, { node: top, perms: { ...WRITER, perm: PERM_WRITE_UNCHANGED } })).toThrow("Block node is read-only");
+    expect(() => graph.createBackend({ name: "vda", issuer: "guest", root: top, perms: guestDevicePerms(false, true) })).not.toThrow();
+    const filter = graph.createNode({ name: "f", driver: "filter", file: top, filterDriver: "copy-on-read" });
+    expect(() => checkPermissions(filter, { node: filter, perms: { ...WRITER, perm: PERM_CONSISTENT_READ } })).toThrow("Block node is read-only"); // copy-on-read adds write unchanged
   });
 
   it("refuses a BlockBackend whose permissions conflict before it is attached, naming the newest user first", () => {

@@ -34,7 +34,7 @@
  * conformance/id_and_blockers.json shows). Filter and blockers go in clean.
  */
 import type { ClusterVersion } from "../../disk/index.js";
-import { abdicate, busyError, checkPermissions, createSuccessor, PermissionConflict, reclaim, type BlockGraph, type BlockNode, type BlockRequest, type DirtyBitmap } from "../../block/index.js";
+import { abdicate, busyError, checkPermissions, createSuccessor, PermissionDenied, reclaim, type BlockGraph, type BlockNode, type BlockRequest, type DirtyBitmap } from "../../block/index.js";
 import { backupPerms, cbwTargetPerms } from "../node-perms.js";
 import { spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { IoError } from "../../disk/index.js";
@@ -113,7 +113,7 @@ export class BackupDriver implements JobDriver {
       checkPermissions(target, { node: target, perms: { ...cbwTargetPerms(this.filter), user: `node '${this.filter.name}'` } });
     } catch (e) {
       graph.removeNode(this.filter);
-      throw e instanceof PermissionConflict ? genericError(`Could not create node: ${e.message}`) : e;
+      throw e instanceof PermissionDenied ? genericError(`Could not create node: ${e.message}`) : e;
     }
     graph.replaceNode(source, this.filter);
     try {
@@ -121,7 +121,7 @@ export class BackupDriver implements JobDriver {
     } catch (e) {
       graph.replaceNode(this.filter, source);
       graph.removeNode(this.filter);
-      throw e instanceof PermissionConflict ? genericError(`Could not replace node: ${e.message}`) : e;
+      throw e instanceof PermissionDenied ? genericError(`Could not replace node: ${e.message}`) : e;
     }
   }
 
