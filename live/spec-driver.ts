@@ -69,8 +69,25 @@ export interface Replayed {
 
 /** A recording's image files as the world's devices ($TMP/<file>), with what was written into them before the run. */
 export function imageDevices(images: Image[]): DeviceSpec[] {
-  return images.map((img) => ({ name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, data: (img.writes ?? []).map(([offset, length]) => ({ offset, length })) }));
+  return images.map((img) => ({
+    name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, latencyNs: IMAGE_REQUEST_NS,
+    data: (img.writes ?? []).map(([offset, length]) => ({ offset, length })),
+  }));
 }
+
+/**
+ * How long one read or write of an image file takes in the replay, in units
+ * of the client's round trip. QEMU 7.2 serves a qcow2 file's requests in its
+ * thread pool; on the recorder's machine one data request of 512 KiB-1 MiB
+ * took 0.3-0.6 ms (a stream of the 4 MiB chain: 8 requests in 2.5-2.7 ms; an
+ * intermediate commit: 4 in 1.05-1.25 ms), the first of a job up to 2.5 ms,
+ * while the recorder's round trip was 0.2-0.35 ms (median of 200 queries).
+ * So a request lasts about two round trips, and a job on the qcow2 chain
+ * outlasts the command sent right after it (README "Image timing").
+ * null-co nodes stay instant: a whole 4 MiB backup between two of them took
+ * 0.15-0.2 ms, less than one round trip.
+ */
+export const IMAGE_REQUEST_ROUND_TRIPS = 2;
 
 /** Under FIFO unless `strategy` says otherwise (exploration may reach only orders QEMU can produce: test/conformance/random-orders.test.ts). */
 export function replay(rec: Recording, waits: Record<number, Wait> = {}, strategy?: Strategy): Replayed {
@@ -128,6 +145,9 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
  * the first.
  */
 export const CLIENT_ROUND_TRIP_NS = 50_000;
+
+/** One image-file request in the replay (IMAGE_REQUEST_ROUND_TRIPS round trips). */
+export const IMAGE_REQUEST_NS = IMAGE_REQUEST_ROUND_TRIPS * CLIENT_ROUND_TRIP_NS;
 
 export function normalise(t: TranscriptEntry, prev: TranscriptEntry | undefined): TranscriptEntry {
   if ("return" in t && prev && "cmd" in prev && prev.cmd === "query-named-block-nodes") {

@@ -9,7 +9,7 @@ import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { loadGolden, SETTLED_JOB_STATUSES as SETTLED, waitsOf, type Golden } from "../../live/golden.js";
 import { QmpClient } from "../../live/qmp-client.js";
-import { CHAIN, firstDifference, imageDevices, normalise, optionalEntries, replay, showDifference } from "../../live/spec-driver.js";
+import { CHAIN, CLIENT_ROUND_TRIP_NS, firstDifference, imageDevices, normalise, optionalEntries, replay, showDifference } from "../../live/spec-driver.js";
 import type { TranscriptEntry } from "../../sim/qmp/types.js";
 import { GOLDENS_DIR } from "../conformance/paths.js";
 import { startServer } from "./helpers.js";
@@ -18,7 +18,7 @@ const STEP = "x-blocksim-clock-step";
 
 /** The golden's images as a scenario's devices: the spec driver's own (imageDevices), in the scenario file's spelling. */
 function scenarioOf(g: Golden): string {
-  const devices = imageDevices(g.images ?? CHAIN).map((d) => ({ name: d.name, size: d.sizeBytes, ...(d.data ? { data: d.data } : {}) }));
+  const devices = imageDevices(g.images ?? CHAIN).map((d) => ({ name: d.name, size: d.sizeBytes, ...(d.latencyNs !== undefined ? { latency: d.latencyNs } : {}), ...(d.data ? { data: d.data } : {}) }));
   return JSON.stringify({ name: g.scenario, devices });
 }
 
@@ -42,6 +42,8 @@ async function overSocket(g: Golden): Promise<TranscriptEntry[]> {
           last = now;
         }
       }
+      // the in-process replay's client round trip before each command but the first
+      if (i > 0) await c.execute(STEP, { ns: CLIENT_ROUND_TRIP_NS }, { hide: true });
       try {
         await c.execute(g.commands[i].cmd, g.commands[i].args);
       } catch (e) {
