@@ -11,12 +11,14 @@
  *    command returns once it has finished. Its reply is "" whatever
  *    the command did: QEMU 7.2's qemu-io prints its report on QEMU's standard
  *    output, not to the monitor (goldens/incremental_bitmap_errors.json);
- *    blocksim puts it in the trace (source "qemu-io"). Patterns: a written
+ *    blocksim puts it in the trace (source "qemu-io"). A DEVICE that is
+ *    neither a BlockBackend nor a node is answered on the monitor, with the
+ *    lookup's error (goldens/hmp_qemu_io_errors.json). Patterns: a written
  *    cluster remembers the pattern of the last qemu-io write to it (the
  *    simulated disks keep versions, not bytes), so `read -P` verifies per
  *    cluster. A write first asks its BlockBackend for write permission; a
  *    permission conflict (e.g. on a backup's source, whose copy-before-write
- *    filter shares no write) is the one error HMP prints, and nothing is
+ *    filter shares no write) is printed on the monitor too, and nothing is
  *    written (goldens/perm_cbw_source_write).
  *  - `drive_add ADDR OPTS` with if=none: a named BlockBackend (id=) on a new
  *    node — driver=null-co (size, latency-ns, read-zeroes), or
@@ -203,7 +205,7 @@ function askPermission(blk: BlockBackend, command: string): string | undefined {
   return undefined;
 }
 
-/** qemu-io [-d] DEVICE "COMMAND" (its report goes to QEMU's standard output, a refused permission to the monitor: see the header). */
+/** qemu-io [-d] DEVICE "COMMAND" (its report goes to QEMU's standard output; a refused permission or an unknown DEVICE to the monitor: see the header). */
 function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
   const argv = words(args);
   const qdev = argv[0] === "-d";
@@ -224,8 +226,9 @@ function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
   try {
     node = deviceNode(ctx, argv[0]);
   } catch {
-    ctx.sim.record("qemu-io", "output", { device: argv[0], output: `Device '${argv[0]}' not found` });
-    return "";
+    // QEMU 7.2's hmp_qemu_io looks the name up as a BlockBackend, then as a node name only, and prints
+    // that lookup's error as the command's output (goldens/hmp_qemu_io_errors).
+    return `Error: Cannot find device='' nor node-name='${argv[0]}'\r\n`;
   }
   // On a node name (no BlockBackend of that name) QEMU 7.2's hmp_qemu_io attaches a temporary
   // BlockBackend to the node for the command (taking nothing, sharing all; no drain) and lets go of it
