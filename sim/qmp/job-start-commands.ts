@@ -86,9 +86,9 @@ function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean
   return createDrained(ctx, source, create);
 }
 
-/** Creates a job inside a drained section of `source`, then starts it. */
+/** Creates a job inside a drained section of `source` (a nested poll: the handler is no coroutine), then starts it. */
 function* createDrained(ctx: QemuContext, source: BlockNode, create: () => Job): Process<void> {
-  yield* ctx.graph.drainedBegin(source);
+  ctx.graph.drainedBeginPoll(source);
   let job: Job;
   try {
     job = create();
@@ -187,7 +187,7 @@ function* startStream(ctx: QemuContext, a: Record<string, unknown>, top: BlockNo
     checkStream(o);
     // QEMU inserts the copy-on-read filter in a drained section of top (bdrv_insert_node), then creates
     // the job: jobs on top blip, and the drained section's end re-enters them before the stream's `created`.
-    yield* ctx.graph.drainedBegin(top);
+    ctx.graph.drainedBeginPoll(top);
     let filter: BlockNode;
     try {
       filter = insertStreamFilter(ctx.graph, top, filterNodeName);

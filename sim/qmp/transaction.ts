@@ -4,6 +4,9 @@
  *
  * Order: drain every node once (bdrv_drain_all: begin, wait, end — the
  * paused/running blip other jobs show in conformance/id_and_blockers.json);
+ * the handler is no coroutine in QEMU 7.2, so its drains are nested polls of
+ * the main loop, not yields: what finishes meanwhile (another job's exit)
+ * finishes before the handler goes on;
  * prepare each action in order; if one fails, abort every prepared action
  * (the failing one too) in reverse order, clean them all, and return the
  * error; else commit each in order, then clean each. A backup action's
@@ -144,7 +147,7 @@ class BackupAction implements ActionState {
     const { ctx, kind, data, txn } = this;
     const source = (this.source = deviceNode(ctx, data.device));
     if (!this.startNow) {
-      yield* ctx.graph.drainedBegin(source);
+      ctx.graph.drainedBeginPoll(source);
       this.drained = true;
     }
     const target = kind === "drive-backup" ? targetForFile(ctx, source, data) : nodeByName(ctx, data.target);
@@ -173,7 +176,7 @@ class BackupAction implements ActionState {
     if (this.startNow) {
       // Before 111049a4ec the action started its job right here; its drained section came after.
       job.start();
-      yield* ctx.graph.drainedBegin(source);
+      ctx.graph.drainedBeginPoll(source);
       this.drained = true;
     }
   }
@@ -237,7 +240,7 @@ export function* runTransaction(ctx: QemuContext, actions: { type: string; data:
       ctx.jm.violation({ invariant: "txn-member-completes-before-commit", job: id, detail: `${e.event} while the transaction was still being prepared` });
     }
   });
-  yield* ctx.graph.drainAllBegin();
+  ctx.graph.drainAllBeginPoll();
   ctx.graph.drainAllEnd();
   const states: ActionState[] = [];
   let failure: QmpError | undefined;

@@ -157,6 +157,43 @@ describe("a fuzz drain is held as QEMU's internal callers hold one: no QMP comma
   });
 });
 
+describe("a QMP command's own drained sections are nested polls of the main loop, not yields", () => {
+  // fuzz --seed 120000's case at run 228,717, shrunk: an incremental backup j2 of s0 to t2, then a full backup j0
+  // of s1 to the same t2 while a guest writes to s1. blockdev-backup (a transaction: bdrv_drain_all, then a drained
+  // section of the source around creating the job) is no coroutine in QEMU 7.2: its drains poll from the main loop,
+  // so j2's exit, which runs in that poll, finishes (its clean drops its filter in a nested poll of its own) before
+  // the handler goes on to j0's checks. A handler that yielded instead was resumed inside j2's clean, created j0
+  // there, and j0 overwrote t2 before j2 completed: backup-point-in-time.
+  const sc: FuzzScenario = {
+    devices: [
+      { name: "ds0", sizeBytes: 4 * MiB, latencyNs: 500_000, latencyMaxNs: 10_500_000 },
+      { name: "ds1", sizeBytes: 4 * MiB, latencyNs: 100_000, latencyMaxNs: 3_100_000, faults: [{ op: "read", errno: "ENOSPC", once: true, afterRequests: 38 }] },
+      { name: "dt2", sizeBytes: 4 * MiB, latencyNs: 2_000_000 },
+    ],
+    nodes: [
+      { driver: "raw", "node-name": "s0", file: "ds0" },
+      { driver: "raw", "node-name": "s1", file: "ds1" },
+      { driver: "raw", "node-name": "t2", file: "dt2" },
+    ],
+    actions: [
+      { atNs: 0, execute: "block-dirty-bitmap-add", arguments: { node: "s0", name: "b0" } },
+      { atNs: 0, guest: "s1", requests: 130, intervalNs: 500_000 },
+      { atNs: 80_800_000, guest: "s0", requests: 13, intervalNs: 0 },
+      { atNs: 97_700_000, execute: "blockdev-backup", arguments: { "job-id": "j2", device: "s0", target: "t2", sync: "incremental", bitmap: "b0" } },
+      { atNs: 97_800_000, execute: "blockdev-backup", arguments: { "job-id": "j0", device: "s1", target: "t2", sync: "full" } },
+    ],
+    maxTimeNs: 30e9,
+  };
+
+  it("the first backup completes inside the second's drain, before the second job is created; t2 holds j2's point in time at its end", () => {
+    const r = runModel(sc);
+    expect(r.violations).toEqual([]);
+    expect(r.responses.filter((x) => x.execute === "blockdev-backup").map((x) => x.response)).toEqual([{ return: {} }, { return: {} }]);
+    expect(r.events.indexOf("BLOCK_JOB_COMPLETED j2")).toBeGreaterThan(0);
+    expect(r.events.indexOf("BLOCK_JOB_COMPLETED j2")).toBeLessThan(r.events.indexOf("j0:created"));
+  });
+});
+
 describe("a fuzz failure", () => {
   const file = join(dir, "shim.replay.json");
   const failure = fuzzCheck({ seed: 5, numRuns: 100, profile: "no-start-shim", scenarioOptions: { groupedTransactions: false }, replayFile: file });
