@@ -225,10 +225,11 @@ export class MirrorDriver implements JobDriver {
     for (let c = bm.nextDirty(0); c >= 0 && (runEnd < 0 || c === runEnd) && this.inFlight < MAX_IN_FLIGHT && bytes < BUF_BYTES; c = bm.nextDirty(c)) {
       if (this.chunkOwner[c] !== 0 && waitsOnConflicts) {
         if (bytes > 0) break; // copy what was issued; the next iteration waits for this chunk
-        // QEMU mirror_iteration: wait until no operation in flight covers the first dirty chunk
-        // (here: until some operation lands; the main loop then looks again).
-        yield wait(this.opDone);
-        return 0;
+        // QEMU mirror_iteration: wait until no operation in flight covers the first dirty chunk, take a
+        // pause point, then copy from that chunk on (dirty still or not), in this same iteration.
+        while (this.chunkOwner[c] !== 0) yield wait(this.opDone);
+        if (job.pauseDue) yield* job.pausePoint();
+        if (this.failure) return 0; // a copy failed meanwhile: issue nothing more
       }
       const first = bm.chunkRange(c);
       let end = first.offset + first.bytes;
