@@ -70,24 +70,27 @@ export interface Replayed {
 /** A recording's image files as the world's devices ($TMP/<file>), with what was written into them before the run. */
 export function imageDevices(images: Image[]): DeviceSpec[] {
   return images.map((img) => ({
-    name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, latencyNs: IMAGE_REQUEST_NS,
+    name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, readLatencyNs: IMAGE_READ_NS, writeLatencyNs: IMAGE_WRITE_NS,
     data: (img.writes ?? []).map(([offset, length]) => ({ offset, length })),
   }));
 }
 
 /**
- * How long one read or write of an image file takes in the replay, in units
- * of the client's round trip. QEMU 7.2 serves a qcow2 file's requests in its
- * thread pool; on the recorder's machine one data request of 512 KiB-1 MiB
- * took 0.3-0.6 ms (a stream of the 4 MiB chain: 8 requests in 2.5-2.7 ms; an
- * intermediate commit: 4 in 1.05-1.25 ms), the first of a job up to 2.5 ms,
- * while the recorder's round trip was 0.2-0.35 ms (median of 200 queries).
- * So a request lasts about two round trips, and a job on the qcow2 chain
- * outlasts the command sent right after it (README "Image timing").
- * null-co nodes stay instant: a whole 4 MiB backup between two of them took
- * 0.15-0.2 ms, less than one round trip.
+ * How long one request to an image file takes in the replay, in units of the
+ * client's round trip. QEMU 7.2 serves a qcow2 file's requests in its thread
+ * pool; on the recorder's machine a data read of 512 KiB-1 MiB took 0.3-0.9 ms
+ * (a stream of the 4 MiB chain, 8 requests one after another, 2.5-2.7 ms; an
+ * intermediate commit, 4 requests, 1.05-1.25 ms; 4 reads of 1 MiB one after
+ * another 3.0-3.9 ms), a write that allocates in a fresh qcow2 about 2.5
+ * times as long (4 of 1 MiB 4.2-15.7 ms, median 8.6), while the recorder's
+ * round trip was 0.2-0.35 ms (median of 200 queries). So a read lasts about
+ * two round trips and a write (flush, write-zeroes, discard too) twice that;
+ * a job on the qcow2 chain outlasts the command sent right after it
+ * (README "Image timing"). null-co nodes stay instant: a whole 4 MiB backup
+ * between two of them took 0.15-0.2 ms, less than one round trip.
  */
-export const IMAGE_REQUEST_ROUND_TRIPS = 2;
+export const IMAGE_READ_ROUND_TRIPS = 2;
+export const IMAGE_WRITE_ROUND_TRIPS = 4;
 
 /** Under FIFO unless `strategy` says otherwise (exploration may reach only orders QEMU can produce: test/conformance/random-orders.test.ts). */
 export function replay(rec: Recording, waits: Record<number, Wait> = {}, strategy?: Strategy): Replayed {
@@ -146,8 +149,9 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
  */
 export const CLIENT_ROUND_TRIP_NS = 50_000;
 
-/** One image-file request in the replay (IMAGE_REQUEST_ROUND_TRIPS round trips). */
-export const IMAGE_REQUEST_NS = IMAGE_REQUEST_ROUND_TRIPS * CLIENT_ROUND_TRIP_NS;
+/** One image-file read, and one write, in the replay (IMAGE_READ_ROUND_TRIPS, IMAGE_WRITE_ROUND_TRIPS round trips). */
+export const IMAGE_READ_NS = IMAGE_READ_ROUND_TRIPS * CLIENT_ROUND_TRIP_NS;
+export const IMAGE_WRITE_NS = IMAGE_WRITE_ROUND_TRIPS * CLIENT_ROUND_TRIP_NS;
 
 export function normalise(t: TranscriptEntry, prev: TranscriptEntry | undefined): TranscriptEntry {
   if ("return" in t && prev && "cmd" in prev && prev.cmd === "query-named-block-nodes") {
