@@ -77,6 +77,10 @@ export class BackupDriver implements JobDriver {
   private inFlight = 0;
   private waitingForCopy = false;
   private failure: CopyError | undefined;
+  /** Where the copy call looks for its next chunk; a new call (after a pause cancelled one) starts again at 0. */
+  private cursor = 0;
+  /** Asleep in the speed limit: a failure meanwhile is seen only when the sleep ends (the call has not finished). */
+  private limitSleep = false;
   private removeHook: () => void = () => {};
 
   /**
@@ -153,7 +157,6 @@ export class BackupDriver implements JobDriver {
       while (!job.isCancelled) yield* job.yieldJob();
       return 0;
     }
-    let cursor = 0;
     for (;;) {
       if (job.pauseDue) yield* job.pausePoint();
       if (job.isCancelled) break;
@@ -173,8 +176,8 @@ export class BackupDriver implements JobDriver {
         yield* this.waitForCopy(job);
         continue;
       }
-      let next = copy.nextRun(cursor, chunkClusters);
-      if (!next && cursor > 0) next = copy.nextRun(0, chunkClusters);
+      let next = copy.nextRun(this.cursor, chunkClusters);
+      if (!next && this.cursor > 0) next = copy.nextRun(0, chunkClusters);
       if (!next) {
         if (copy.done && this.inFlight === 0) break;
         yield* this.waitForCopy(job); // what is left is being copied (by us or by copy-before-write)
@@ -184,10 +187,12 @@ export class BackupDriver implements JobDriver {
       // (or a kick) is taken again after the resume: the limit holds across pauses (iotest 219).
       const wait = job.limit.delayNs(job.ctx.sim.now, 0);
       if (wait > 0) {
+        this.limitSleep = true;
         yield* job.sleepNs(wait);
+        this.limitSleep = false;
         continue;
       }
-      cursor = next.first + next.count;
+      this.cursor = next.first + next.count;
       job.checkMayIssueIo(`backup copy of clusters ${next.first}+${next.count}`);
       this.inFlight++;
       const task = (yield spawn(`${issuer} copy ${next.first}+${next.count}`, this.task(next.first, next.count, issuer))) as ProcHandle;
@@ -238,16 +243,24 @@ export class BackupDriver implements JobDriver {
 
   /**
    * A paused backup has no copy in flight. Pausing cancels the block-copy
-   * call in progress (QEMU 7.2 backup_pause), and backup_loop starts a new
-   * call after the resume without taking an error action for the cancelled
-   * one: a copy that failed before the pause is forgotten, its clusters
-   * still dirty, copied again (a drained section inside the rate-limit
-   * sleep that follows a failure swallows the error:
-   * goldens/backup_error_forgotten_by_pause).
+   * call in progress (QEMU 7.2 backup_pause) unless it has finished (failed:
+   * its tasks all ended, and the call not asleep in the speed limit, where it
+   * notices a failure only when it wakes). backup_loop starts a new call
+   * after the resume, scanning from the start, with no error action for a
+   * cancelled one: a copy that failed in it is forgotten, its clusters
+   * still dirty, copied again once the speed limit allows (a drained
+   * section inside the rate-limit sleep that follows a failure swallows the
+   * error: goldens/backup_error_forgotten_by_pause, and
+   * goldens/stream_read_error_under_backup, where the backup reports its
+   * read error only when the limit let the chunk be read again). A call
+   * that had finished keeps its error for the error action after the resume.
    */
   *pause(): Process<void> {
+    const finished = this.failure !== undefined && this.inFlight === 0 && !this.limitSleep;
     while (this.inFlight > 0) yield wait(this.copy.changed);
+    if (finished) return;
     this.failure = undefined;
+    this.cursor = 0;
   }
 
   clean(): void {
