@@ -100,7 +100,7 @@ export function* changeAioContext(graph: BlockGraph, node: BlockNode, ctx: AioCo
   const drained: BlockNode[] = [];
   for (const n of part.nodes) {
     if (!graph.contains(n)) continue;
-    yield* graph.drainedBegin(n);
+    graph.drainedBeginPoll(n);
     drained.push(n);
   }
   setContext(part, ctx);

@@ -57,7 +57,7 @@ function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
     if ([...all.values()].includes(named)) throw genericError(`Drive '${drive}' is already in use by another device`);
     const root = named.root;
     if (root) {
-      yield* ctx.graph.drainedBegin(root);
+      ctx.graph.drainedBeginPoll(root);
       ctx.graph.drainedEnd(root);
     }
     try {
@@ -71,13 +71,13 @@ function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
     if (!node) throw genericError(`Property 'virtio-blk-device.drive' can't find value '${drive}'`);
     // The drive property attaches a backend that takes nothing yet (a drained section);
     // realize then asks for the disk's permissions, and a refused disk is detached (a second one).
-    yield* ctx.graph.drainedBegin(node);
+    ctx.graph.drainedBeginPoll(node);
     ctx.graph.drainedEnd(node);
     try {
       blk = ctx.graph.createBackend({ issuer: id, root: node, queueWhenDrained: true, perms: { ...perms(node), user: `block device '/machine/peripheral/${id}/virtio-backend'` } });
     } catch (e) {
       if (!(e instanceof PermissionDenied)) throw e;
-      yield* ctx.graph.drainedBegin(node);
+      ctx.graph.drainedBeginPoll(node);
       ctx.graph.drainedEnd(node);
       throw genericError(e.message);
     }

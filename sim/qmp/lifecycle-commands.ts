@@ -53,7 +53,7 @@ export function backendByName(ctx: QemuContext, device: unknown, id: unknown): B
 export function* removeMedium(ctx: QemuContext, blk: BlockBackend): Process<void> {
   const root = blk.root;
   if (!root) return;
-  yield* ctx.graph.drainedBegin(root);
+  ctx.graph.drainedBeginPoll(root);
   blk.setRoot(null);
   ctx.graph.drainedEnd(root);
   ctx.graph.releaseNode(root);
@@ -65,7 +65,7 @@ function* stop(ctx: QemuContext): Process<void> {
     ctx.sim.record("vm", "stop");
     ctx.emitEvent("STOP", {});
   }
-  yield* ctx.graph.drainAllBegin();
+  ctx.graph.drainAllBeginPoll();
   ctx.graph.drainAllEnd();
 }
 
@@ -81,7 +81,7 @@ function cont(ctx: QemuContext): void {
 function* quit(ctx: QemuContext): Process<void> {
   ctx.emitEvent("SHUTDOWN", { guest: false, reason: "host-qmp-quit" });
   ctx.graph.vm.running = false;
-  yield* ctx.graph.drainAllBegin(); // never ended: nothing may run after this
+  ctx.graph.drainAllBeginPoll(); // never ended: nothing may run after this
   // job_cancel_sync_all: a job left concluded (auto-dismiss off) is still listed, and cancelling it again dismisses it.
   const jm = ctx.jm;
   for (let job = jm.jobs[0]; job; job = jm.jobs[0]) job.cancelSync(true);
@@ -173,7 +173,7 @@ function* reopen(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
       const node = ctx.graph.findNode(o["node-name"]);
       if (!node) throw genericError(`Failed to find node with node-name='${o["node-name"]}'`);
       for (const n of node.chain()) {
-        yield* ctx.graph.drainedBegin(n);
+        ctx.graph.drainedBeginPoll(n);
         drained.push(n);
       }
       queued.push({ node, o });
