@@ -3,7 +3,7 @@ import { checkOutputPath, writeFileAtomic } from "../sim/scenario/output-file.js
 import { formatProblems, InputError } from "../sim/scenario/errors.js";
 import { OPTION_LIMITS } from "../sim/scenario/limits.js";
 import { loadScenarioFile, type LoadedScenario } from "../sim/scenario/loader.js";
-import { makeReplay } from "../sim/scenario/replay.js";
+import { isReplayFile, makeReplay } from "../sim/scenario/replay.js";
 import { runScenario, type RunReport } from "../sim/scenario/runner.js";
 import { eventLog, header, kernelTrace, progressLine, qmpJsonLines, verdict } from "../sim/report/text.js";
 import { EXIT_FAIL, EXIT_INPUT, EXIT_OK, loadOptions, parse, setupFailure, Progress, runOptions, UsageError, type Io, type Values } from "./args.js";
@@ -55,6 +55,13 @@ export function cmdRun(args: string[], io: Io): number {
   let code = EXIT_OK;
   for (const [i, file] of files.entries()) {
     progress.show(`running ${file} (${i + 1}/${files.length})`);
+    if (isReplayFile(file)) {
+      // Not a scenario: a schema dump of its keys would not say what to do with it.
+      progress.clear();
+      io.err(`blocksim: ${file} is a replay file, not a scenario; run it with: blocksim replay ${shellWord(file)}\n`);
+      code = EXIT_INPUT;
+      continue;
+    }
     let loaded: LoadedScenario;
     try {
       loaded = loadScenarioFile(file, file, loadOptions(v));
