@@ -36,8 +36,8 @@
  * Left out: BLK_PERM_GRAPH_MOD (never checked in 7.2), protocol (`file`)
  * children below format nodes (blocksim's raw and qcow2 nodes sit on a
  * device: two format nodes on one image are refused when they are added),
- * inactive nodes, reopen's permission updates (a reopen to read-only under
- * writers is not refused), permissions
+ * inactive nodes, reopen's permission updates (but for a reopen to
+ * read-only under a writer, refused: sim/qmp/lifecycle-commands.ts), permissions
  * that change while a link exists (a mirror's `stop` state: its filter is
  * gone in the same step), and the image locking of the files below.
  */
@@ -166,6 +166,11 @@ export function checkPermissions(start: BlockNode, pending?: PendingParent): voi
     }
     if (n.readOnly && parents.some((p) => p.perm & (PERM_WRITE | PERM_WRITE_UNCHANGED))) throw new ReadOnlyNode(n);
   }
+}
+
+/** What `node`'s users take together (QEMU bdrv_get_cumulative_perm). */
+export function usersPerm(node: BlockNode): number {
+  return new PermCheck(undefined).parentsOf(node).reduce((p, l) => p | l.perm, 0);
 }
 
 /** One checkPermissions: the pending parent, and each node's cumulative permissions as its parents take them. */

@@ -16,8 +16,9 @@
  *    reopen is prepared and committed, and the sections end: a running job
  *    on the node blips paused→running and carries on. Options are checked
  *    against those the node was opened with ("Cannot change the option",
- *    "cannot be reset to its default value"); what may change: read-only,
- *    and a qcow2's `backing` (a node name or null). An empty list makes QEMU
+ *    "cannot be reset to its default value"); what may change: read-only
+ *    (refused for a node whose users write: "Read-only block node 'X' cannot
+ *    support read-write users"), and a qcow2's `backing` (a node name or null). An empty list makes QEMU
  *    7.2 abort (bdrv_reopen_multiple asserts a non-empty queue).
  *  - `quit`: SHUTDOWN; then, as qemu_cleanup does, every node is drained
  *    (and stays drained), every job is cancelled by force and waited for,
@@ -29,7 +30,7 @@
  * locked media, frozen backing chains and permission checks on reopen,
  * per-driver reopen options beyond those blocksim's drivers have.
  */
-import type { BlockBackend, BlockNode } from "../block/index.js";
+import { PERM_WRITE, PERM_WRITE_UNCHANGED, usersPerm, type BlockBackend, type BlockNode } from "../block/index.js";
 import { QmpError, genericError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
@@ -179,6 +180,11 @@ function* reopen(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
       queued.push({ node, o });
     }
     const plans = queued.map((q) => prepare(ctx, q.node, q.o));
+    // QEMU refreshes the permissions of the reopened nodes after preparing them all: a node going
+    // read-only under a user that writes (a backup's target, a guest disk) refuses the whole reopen.
+    for (const p of plans) {
+      if (p.readOnly && usersPerm(p.node) & (PERM_WRITE | PERM_WRITE_UNCHANGED)) throw genericError(`Read-only block node '${p.node.name}' cannot support read-write users`);
+    }
     for (const p of plans) {
       p.node.readOnly = p.readOnly;
       p.node.openOptions = { ...p.node.openOptions, "read-only": p.readOnly };
