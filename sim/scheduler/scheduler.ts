@@ -124,6 +124,8 @@ class Callback implements Timer {
    * choice point.
    */
   loopOrdered = false;
+  /** Never set on a callback (only a process waits for a round); here so both kinds of entry have the same fields. */
+  readonly roundBarrier = false;
   constructor(readonly label: string, readonly fn: () => void, readonly owner: number, readonly slot: number, readonly context: number) {}
 }
 
@@ -316,11 +318,16 @@ export class Scheduler implements OperationHost {
 
   /** Runs `fn` at absolute virtual time `timeNs` (>= now), as its own step, in `context` (default: the current one). */
   at(timeNs: number, label: string, fn: () => void, owner?: number, context?: number): Timer {
+    return this.schedule(timeNs, label, fn, owner, context ?? this.currentContext, false);
+  }
+
+  private schedule(timeNs: number, label: string, fn: () => void, owner: number | undefined, context: number, loopOrdered: boolean): Timer {
     if (!Number.isSafeInteger(timeNs) || timeNs < this.now) {
       throw new RangeError(`timer "${label}": time ${timeNs} ns must be an integer >= now (${this.now} ns)`);
     }
     const slot = this.allocSlot();
-    const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot, context ?? this.currentContext);
+    const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot, context);
+    cb.loopOrdered = loopOrdered;
     this.slots[slot] = cb;
     if (timeNs === this.now) this.pushReady(slot);
     else this.heap.push(slot, timeNs, this.seq++);
@@ -339,9 +346,7 @@ export class Scheduler implements OperationHost {
    */
   timerAt(timeNs: number, label: string, fn: () => void, context?: number): Timer {
     const ctx = context ?? this.currentContext;
-    const cb = this.at(timeNs, label, fn, undefined, ctx) as Callback;
-    cb.loopOrdered = ctx === this.currentContext;
-    return cb;
+    return this.schedule(timeNs, label, fn, undefined, ctx, ctx === this.currentContext);
   }
 
   /**
@@ -374,6 +379,7 @@ export class Scheduler implements OperationHost {
       r.copyWithin(i + 1, i, this.readyTail);
       r[i] = slot;
       this.readyTail++;
+      if (cb.loopOrdered) this.readyFlagged++;
     }
     return cb;
   }
@@ -823,6 +829,11 @@ export class Scheduler implements OperationHost {
           ready[tail++] = slot;
           do ready[tail++] = heap.pop();
           while (heap.size > 0 && heap.peekTime() === t);
+          this.readyFlagged = 0; // the list was empty
+          for (let i = 0; i < tail; i++) {
+            const f = this.slots[ready[i]]!;
+            if (f.loopOrdered) this.readyFlagged++;
+          }
           this.readyHead = 0;
           this.readyTail = tail;
           if (sizing) round = tail;
@@ -838,6 +849,7 @@ export class Scheduler implements OperationHost {
         if (n === 1) {
           slot = this.ready[this.readyHead];
           this.readyHead = this.readyTail = 0;
+          this.readyFlagged = 0;
         } else {
           const head = this.slots[this.ready[this.readyHead]];
           slot = head instanceof Proc && head.wokenNext ? this.takeReady(0) : this.pickReady(n); // co_queue_wakeup: not a choice (runNext)
@@ -894,6 +906,7 @@ export class Scheduler implements OperationHost {
    * there is no choice point.
    */
   private pickReady(n: number): number {
+    if (this.readyFlagged === 0) return this.pickAmong(n); // no barrier, no loop-ordered entry: all n are candidates
     const r = this.ready, h = this.readyHead, slots = this.slots;
     const cand = this.candidates;
     let m = 0, filtered = false, ordered = 0; // ordered: bit c set once context c's first loop-ordered entry is a candidate
@@ -924,6 +937,22 @@ export class Scheduler implements OperationHost {
     return this.takeReady(cand[pick]);
   }
 
+  /** A choice point where every one of the n entries at the head of the ready list is a candidate. */
+  private pickAmong(n: number): number {
+    const strategy = this.strategy;
+    const index = this.choices.length;
+    const pick = strategy.pickNext(n, this.ownerOf, index);
+    if (!Number.isInteger(pick) || pick < 0 || pick >= n) {
+      throw new StrategyError(`strategy ${strategy.name} picked ${pick} of ${n} ready entries`);
+    }
+    this.choices.push([n, pick]);
+    if (this.trace) this.trace.push({ t: this.now, src: "sched", kind: "choice", data: { n, pick } });
+    return this.takeReady(pick);
+  }
+
+  /** How many entries of the ready list are loopOrdered or a round barrier: while none is, a choice point scans nothing. */
+  private readyFlagged = 0;
+
   /** Positions in the ready list of the candidates at the current choice point (reused). */
   private readonly candidates: number[] = [];
   private readonly candidateOwnerOf = (i: number): number => this.ownerOfSlot(this.ready[this.readyHead + this.candidates[i]]);
@@ -946,7 +975,10 @@ export class Scheduler implements OperationHost {
   private readonly roundOp: Operation = {
     start: (_host: OperationHost, proc: ProcHandle, token: number): void => {
       this.wake(proc, token);
-      if (proc.state === "ready") (proc as Proc).roundBarrier = true;
+      if (proc.state === "ready") {
+        (proc as Proc).roundBarrier = true;
+        this.readyFlagged++;
+      }
     },
     describe: (): string => "the next round of the main loop",
   };
@@ -1125,11 +1157,11 @@ export class Scheduler implements OperationHost {
     this.record(by, "interrupt", { target: target.name, reason: reason === undefined ? null : String(reason) });
     target.resumeThrow = true;
     target.resumeValue = new Interrupted(reason);
-    target.loopOrdered = false; // woken by the interrupt, not by its timer
     if (target.state === "blocked") {
       if (this.heap.has(target.slot)) this.heap.remove(target.slot);
       else if (target.blockedOn?.k === Kind.Settle) this.settling.splice(this.settling.indexOf(target.slot), 1);
       else this.removeReady(target.slot); // a zero sleep waits in the ready list
+      target.loopOrdered = false; // woken by the interrupt, not by its timer
       target.token++; // invalidates signal, join and operation registrations
       this.makeReady(target);
     }
@@ -1239,10 +1271,14 @@ export class Scheduler implements OperationHost {
   }
 
   private pushReady(slot: number): void {
+    const e = this.slots[slot]!;
+    if (e.loopOrdered || e.roundBarrier) this.readyFlagged++;
     this.ready[this.readyTail++] = slot;
   }
 
   private pushReadyFront(slot: number): void {
+    const e = this.slots[slot]!;
+    if (e.loopOrdered || e.roundBarrier) this.readyFlagged++;
     if (this.readyHead > 0) this.ready[--this.readyHead] = slot;
     else {
       this.ready[this.readyTail] = slot; // grow first: copyWithin never lengthens an array
@@ -1256,6 +1292,8 @@ export class Scheduler implements OperationHost {
   private takeReady(i: number): number {
     const r = this.ready, h = this.readyHead;
     const slot = r[h + i];
+    const e = this.slots[slot]!;
+    if (e.loopOrdered || e.roundBarrier) this.readyFlagged--;
     for (let j = h + i; j > h; j--) r[j] = r[j - 1];
     this.readyHead = h + 1;
     if (this.readyHead === this.readyTail) {
@@ -1273,6 +1311,8 @@ export class Scheduler implements OperationHost {
     const r = this.ready;
     for (let i = this.readyHead; i < this.readyTail; i++) {
       if (r[i] === slot) {
+        const e = this.slots[slot]!;
+        if (e.loopOrdered || e.roundBarrier) this.readyFlagged--;
         r.copyWithin(i, i + 1, this.readyTail);
         this.readyTail--;
         return;
