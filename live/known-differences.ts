@@ -12,11 +12,6 @@ export interface KnownDifference {
 
 /** Departures from the goldens recorded by live/record.ts. */
 export const KNOWN_GOLDEN_DIFFERENCES: Readonly<Record<string, KnownDifference>> = {
-  mirror_null_source: {
-    from: 7,
-    why: "QEMU's mirror asks the source's block status: a null-co node without read-zeroes reports no data, so mirror writes zeroes (no read, no pwritev) and is READY at once; " +
-      "the injected pwritev error never fires. blocksim's mirror copies every dirty chunk (read, then write), so it hits the error and stops. A deliberate abstraction for now: use a source with data (mirror_target_error_stop).",
-  },
 };
 
 /** Departures from the shared recordings (../shared/conformance). */

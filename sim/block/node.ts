@@ -348,6 +348,32 @@ export class BlockNode implements BitmapHolder {
     return { allocated: false, bytes: n };
   }
 
+  /**
+   * Like QEMU's bdrv_block_status_above(node, NULL): whether the range's first byte is data some node of the
+   * chain holds (data), else whether it reads as zeroes (zero), and for how many bytes from `offset` that
+   * answer holds (at most `bytes`). raw: data everywhere (blocksim has no sparse files); qcow2: data where
+   * allocated in the chain (a zeroed cluster too), zero where nothing down to the bottom holds it; null-co:
+   * zero with read-zeroes, else neither; a filter (blkdebug...) answers with its child's.
+   */
+  blockStatus(offset: number, bytes: number): { data: boolean; zero: boolean; bytes: number } {
+    this.checkRange("blockStatus", offset, bytes);
+    switch (this.driver) {
+      case "filter":
+        return this.file!.blockStatus(offset, bytes);
+      case "raw":
+        return { data: true, zero: false, bytes };
+      case "null-co":
+        return { data: false, zero: this.nullReadZeroes, bytes };
+      case "qcow2": {
+        const r = this.allocation(offset, bytes);
+        if (r.allocated) return { data: true, zero: false, bytes: r.bytes };
+        const b = this.backing;
+        if (b && offset < b.sizeBytes) return b.blockStatus(offset, Math.min(r.bytes, b.sizeBytes - offset));
+        return { data: false, zero: true, bytes: r.bytes };
+      }
+    }
+  }
+
   // ---- write hooks and dirty bitmaps ----
 
   /** Runs `hook` before every modifying request on this node, in registration order; returns the remover. */

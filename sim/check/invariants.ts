@@ -11,7 +11,7 @@
  * own names. The `job-io-*` invariants check the same kind of rule
  * independently, at the device, from the issuer of every completed request.
  */
-import type { BlockNode } from "../block/index.js";
+import { UNSPECIFIED_VERSION, type BlockNode } from "../block/index.js";
 import { sameData, versionAt, type ClusterVersion, type Content } from "../disk/index.js";
 import { BackupDriver } from "../jobs/drivers/backup.js";
 import { CommitDriver } from "../jobs/drivers/commit.js";
@@ -492,7 +492,7 @@ const backupBitmapSettled: Invariant = {
 
 const mirrorPivotContent: Invariant = {
   name: "mirror-pivot-content",
-  description: "when a mirror (or active commit) pivots, its target holds exactly what the source held at that moment, except where the source reads through to a backing node that another user wrote meanwhile (QEMU's mirror tracks writes through the source only: goldens/perm_detached_top_mirror)",
+  description: "when a mirror (or active commit) pivots, its target holds exactly what the source held at that moment, except where the source holds no data (null-co without read-zeroes: QEMU discards there, the target keeps what it had), and where the source reads through to a backing node that another user wrote meanwhile (QEMU's mirror tracks writes through the source only: goldens/perm_detached_top_mirror)",
   when: "step",
   source: "qemu block/mirror.c mirror_exit_common",
   kinds: ["status", "pivot"],
@@ -523,7 +523,9 @@ const mirrorPivotContent: Invariant = {
         const a = { offset: 0, clusterSizeBytes: source.clusterSizeBytes, versions: d.contentAtPivot };
         const step = Math.min(source.clusterSizeBytes, t.clusterSizeBytes), size = Math.min(source.sizeBytes, target.sizeBytes);
         for (let off = 0; off < size; off += step) {
-          if (sameData(versionAt(a, off), versionAt(t, off)) || writtenBelow(off, step)) continue;
+          // Where the source holds no data (null-co without read-zeroes), the mirror discards and the target keeps what it had.
+          const want = versionAt(a, off);
+          if (sameData(want, versionAt(t, off)) || want.writeId === UNSPECIFIED_VERSION.writeId || writtenBelow(off, step)) continue;
           ctx.report({ job, detail: `at pivot, target '${target.name}' differs from source '${source.name}' at offset ${off}`, state: { offset: off } });
           return;
         }

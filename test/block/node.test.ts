@@ -259,3 +259,27 @@ describe("beforeWrite hooks", () => {
     expect(bm.count).toBe(1);
   });
 });
+
+describe("BlockNode block status (what a mirror asks of its source)", () => {
+  it("qcow2: data where the chain holds it, zero where nothing down to the bottom does; a filter and null-co", () => {
+    const w = world();
+    const lowDev = w.device("low-dev", { sizeBytes: 16 * C });
+    const topDev = w.device("top-dev", { sizeBytes: 16 * C });
+    const low = w.graph.createNode({ name: "low", driver: "qcow2", device: lowDev });
+    const top = w.graph.createNode({ name: "top", driver: "qcow2", device: topDev, backing: low });
+    const f = w.graph.createNode({ name: "f", driver: "filter", file: top, filterDriver: "blkdebug" });
+    w.sim.spawn("prep", (function* (): Process {
+      yield* low.write(4 * C, 2 * C, "prep");
+      yield* top.write(8 * C, C, "prep");
+    })());
+    expect(w.sim.run().outcome).toEqual({ kind: "ok" });
+    expect(f.blockStatus(0, 16 * C)).toEqual({ data: false, zero: true, bytes: 4 * C });
+    expect(f.blockStatus(4 * C, 12 * C)).toEqual({ data: true, zero: false, bytes: 2 * C }); // held by the backing node
+    expect(f.blockStatus(6 * C, 10 * C)).toEqual({ data: false, zero: true, bytes: 2 * C });
+    expect(f.blockStatus(8 * C, 8 * C)).toEqual({ data: true, zero: false, bytes: C });
+    const nz = w.graph.createNode({ name: "nz", driver: "null-co", sizeBytes: 16 * C, readZeroes: false });
+    const z = w.graph.createNode({ name: "z", driver: "null-co", sizeBytes: 16 * C });
+    expect(nz.blockStatus(C, 3 * C)).toEqual({ data: false, zero: false, bytes: 3 * C });
+    expect(z.blockStatus(C, 3 * C)).toEqual({ data: false, zero: true, bytes: 3 * C });
+  });
+});

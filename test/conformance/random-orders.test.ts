@@ -42,8 +42,6 @@ const SEEDS = 5;
  * worker thread's time), or a difference the project declares.
  */
 const MAY_DEPART: Record<string, string> = {
-  mirror_null_source:
-    "departs under FIFO too: a declared abstraction of blocksim's mirror (live/known-differences.ts)",
   incremental_txn_failure:
     "two backups of two qcow2 images: their reads go through the thread pool, so which image's I/O completes first (the failing read of one or the last copy of the other; later, which retry finishes first) is the worker threads' timing",
   iothread_job_nodes:

@@ -33,7 +33,7 @@ async function overSocket(g: Golden): Promise<TranscriptEntry[]> {
       if (w.untilEvent) {
         const hit = () => c.events.filter((e) => e.event === w.untilEvent && (w.status === undefined || e.data.status === w.status)).length >= (w.count ?? 1);
         // Step to the next queued event until it comes; a step that leaves the clock where it was found nothing queued:
-        // the simulation waits for a client, as the in-process replay then stops (a known difference, mirror_null_source).
+        // the simulation waits for a client, as the in-process replay then stops.
         let last = -1;
         while (!hit()) {
           const r = await c.execute(STEP, undefined, { hide: true });

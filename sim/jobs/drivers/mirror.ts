@@ -5,7 +5,9 @@
  * the source records every write. The job copies dirty chunks to the target
  * (up to 16 operations in flight, each up to 1 MiB, as QEMU's buf-size
  * default), clearing a chunk's bit before reading it so a write that lands
- * meanwhile dirties it again. Chunks being copied are marked in flight (QEMU's
+ * meanwhile dirties it again. Where the source's block status shows no data
+ * the target is zeroed (status zero) or discarded instead, in one operation
+ * (methodFor). Chunks being copied are marked in flight (QEMU's
  * in_flight_bitmap): a chunk dirtied again while its first copy is in flight
  * is not copied again until that copy has landed (mirror_wait_on_conflicts),
  * else the two copies could land in either order and the stale one win.
@@ -234,19 +236,48 @@ export class MirrorDriver implements JobDriver {
       const first = bm.chunkRange(c);
       let end = first.offset + first.bytes;
       // a run stops before a chunk still in flight (checked even before 9c83625bdd: only the first chunk was not)
-      for (let n = c + 1; n < bm.chunks && end - first.offset < MAX_OP_BYTES && bm.isDirty(n) && this.chunkOwner[n] === 0; n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
-      const len = end - first.offset;
+      for (let n = c + 1; n < bm.chunks && end - first.offset < BUF_BYTES - bytes && bm.isDirty(n) && this.chunkOwner[n] === 0; n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
+      const { method, len } = this.methodFor(first.offset, end - first.offset);
       bm.reset(first.offset, len);
-      job.checkMayIssueIo(`${this.type} copy ${first.offset}+${len}`);
+      job.checkMayIssueIo(`${this.type} ${method} ${first.offset}+${len}`);
+      bytes += len;
+      runEnd = this.chunkSpan(first.offset, len).end;
+      if (method === "discard") {
+        // The target ignores the discard (blocksim's nodes are opened as blockdev-add's default discard=ignore):
+        // QEMU's operation ends inside mirror_perform, without I/O and without yielding.
+        job.progressUpdate(len);
+        continue;
+      }
       this.inFlight++;
       this.bytesInFlight += len;
       const id = this.claimChunks(first.offset, len);
-      const op = (yield spawn(`${job.traceName} copy ${first.offset}+${len}`, this.op(job, first.offset, len, id))) as ProcHandle;
+      const op = (yield spawn(`${job.traceName} ${method} ${first.offset}+${len}`, this.op(job, first.offset, len, id, method === "zero"))) as ProcHandle;
       job.ctx.sim.enterNow(op); // QEMU enters a mirror operation at once, up to its first yield
-      bytes += len;
-      runEnd = this.chunkSpan(first.offset, len).end;
     }
     return job.accountCopy(bytes);
+  }
+
+  /**
+   * How QEMU 7.2's mirror_iteration handles the dirty run [offset, offset+runBytes) (chunk-aligned), from the
+   * source's block status: data is copied, at most MAX_OP_BYTES at once; a range without data, as long as the
+   * status holds (whole chunks, not capped), has the target zeroed if it reads as zeroes, else discarded,
+   * provided it is aligned to the target's clusters, else it is copied too. Returns the method and the length
+   * of this one operation.
+   */
+  private methodFor(offset: number, runBytes: number): { method: "copy" | "zero" | "discard"; len: number } {
+    const g = this.bitmap.granularityBytes, size = this.bitmap.sizeBytes;
+    const st = this.opts.source.blockStatus(offset, runBytes);
+    let len = st.data ? Math.min(st.bytes, MAX_OP_BYTES) : st.bytes;
+    len -= len % g;
+    if (len < g) return { method: "copy", len: Math.min(g, size - offset) };
+    if (st.data) return { method: "copy", len };
+    let target = this.opts.target;
+    while (target.driver === "filter") target = target.file!;
+    // null-co has no cluster size to round to (bdrv_round_to_subclusters leaves the range as it is)
+    const cs = target.clusterSizeBytes;
+    const aligned = target.driver === "null-co" || (offset % cs === 0 && (offset + len) % cs === 0);
+    if (!aligned) return { method: "copy", len: Math.min(len, MAX_OP_BYTES) };
+    return { method: st.zero ? "zero" : "discard", len };
   }
 
   /** The chunks [start, end) that [offset, offset+bytes) touches. */
@@ -276,11 +307,12 @@ export class MirrorDriver implements JobDriver {
     return false;
   }
 
-  private *op(job: Job, offset: number, bytes: number, id: number): Process<void> {
+  /** One operation: a copy (read, then write), or with `zero` a write-zeroes of the target. */
+  private *op(job: Job, offset: number, bytes: number, id: number, zero: boolean): Process<void> {
     const issuer = job.traceName;
     try {
-      const data = yield* this.opts.source.read(offset, bytes, issuer);
-      yield* this.opts.target.write(offset, bytes, issuer, data);
+      if (zero) yield* this.opts.target.writeZeroes(offset, bytes, issuer);
+      else yield* this.opts.target.write(offset, bytes, issuer, yield* this.opts.source.read(offset, bytes, issuer));
       job.progressUpdate(bytes);
     } catch (e) {
       if (!(e instanceof IoError)) throw e;
