@@ -6,9 +6,9 @@
  * comparison rule the first campaign needed: a command's place among the
  * events of its own round trip is the client's timing, not QEMU's.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../cli/main.js";
 import { loadSpec, waitsOf } from "../../live/golden.js";
@@ -81,6 +81,27 @@ describe("blocksim record --generate: arguments", () => {
       expect(o.err).toMatch(message);
     }
   });
+
+  const haveQemu = (process.env.PATH ?? "").split(delimiter).some((d) => {
+    try {
+      accessSync(join(d, "qemu-system-x86_64"), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  it.skipIf(!haveQemu)(`records a generated spec from the real QEMU and compares it: one line, exit 0, no golden written when it matches${haveQemu ? "" : " (skipped: qemu-system-x86_64 not on PATH)"}`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-gen-"));
+    try {
+      const { o, io: i } = io();
+      // Seed 1: a rate-limited backup with auto-finalize off, set-speed and finalize around it.
+      expect(await main(["record", "--generate", "1", "--seed", "1", "--runs", "1", "--out", dir], i), o.out + o.err).toBe(0);
+      expect(o.out).toMatch(/^ok {6}gen_1 \(\d+ entries\)\n1 generated spec \(seeds 1-1\): 1 match, 0 depart, 0 where QEMU varies, 0 skipped\n$/);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("says so, exit 1, when the QEMU binary cannot run", async () => {
     const { o, io: i } = io();
