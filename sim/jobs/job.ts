@@ -54,6 +54,8 @@ export interface JobDriver {
   resume?(job: Job): void;
   /** Whether a busy job may still issue requests (QEMU drained_poll); absent: yes. */
   drainedPoll?(job: Job): boolean;
+  /** The speed was set (QEMU BlockJobDriver.set_speed): called on every set-speed, before the core decides whether to kick. */
+  setSpeed?(job: Job): void;
   /** The job is freed: drop whatever it still holds. */
   free?(job: Job): void;
 }
@@ -851,6 +853,7 @@ export class Job {
     const old = this.speed;
     this.speed = speed;
     this.limit.setSpeed(speed);
+    this.driver.setSpeed?.(this);
     if ((speed !== 0 || !this.ctx.behaviour.setSpeedZeroKicks) && speed <= old) return;
     if (this.sleepTimer?.pending) this.enter(); // only a sleeping job is kicked
   }
