@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TranscriptEntry } from "../sim/qmp/types.js";
 import { firstDifference, optionalEntries, replay, SHARED_WAITS, showDifference } from "./spec-driver.js";
-import { loadGolden, waitsOf } from "./golden.js";
+import { loadGolden, waitsOf, type Golden } from "./golden.js";
 import { KNOWN_DIFFERENCES } from "./known-differences.js";
 
 export interface ConformResult {
@@ -43,13 +43,19 @@ export function goldenFiles(paths: string[]): string[] {
  */
 export function conformFile(file: string): ConformResult {
   const golden = loadGolden(file);
+  const { expected, observed, departs } = compareGolden(golden);
+  const known = Object.hasOwn(KNOWN_DIFFERENCES, golden.scenario) ? KNOWN_DIFFERENCES[golden.scenario] : undefined;
+  const declared = departs && known && known.from === departs.at ? { declared: known.why } : {};
+  return { file, scenario: golden.scenario, ok: !departs, expected, observed, ...(departs ? { ...departs, ...declared } : {}) };
+}
+
+/** Replays a golden through the simulator and compares: both transcripts, and where it departs with a readable diff. */
+export function compareGolden(golden: Golden): { expected: TranscriptEntry[]; observed: TranscriptEntry[]; departs?: { at: number; diff: string } } {
   const waits = golden.waits ? waitsOf(golden) : SHARED_WAITS[golden.scenario] ?? {};
   const { expected, observed, stuck } = replay(golden, waits);
   const d = firstDifference(expected, observed, optionalEntries(golden));
-  const diff = d ? showDifference(expected, observed, d) + (stuck ? `\n(${stuck})` : "") : undefined;
-  const known = Object.hasOwn(KNOWN_DIFFERENCES, golden.scenario) ? KNOWN_DIFFERENCES[golden.scenario] : undefined;
-  const declared = d && known && known.from === d.at ? { declared: known.why } : {};
-  return { file, scenario: golden.scenario, ok: !d, expected, observed, ...(d ? { at: d.at, diff, ...declared } : {}) };
+  if (!d) return { expected, observed };
+  return { expected, observed, departs: { at: d.at, diff: showDifference(expected, observed, d) + (stuck ? `\n(${stuck})` : "") } };
 }
 
 export function conform(paths: string[]): ConformResult[] {

@@ -10,22 +10,15 @@
  * is a model question answered by QEMU.
  */
 import { join } from "node:path";
-import { writeGolden, waitsOf, type Golden, type Spec } from "./golden.js";
+import { compareGolden } from "./conform.js";
+import { writeGolden, type Golden, type Spec } from "./golden.js";
 import { generateSpec } from "./spec-gen.js";
-import { firstDifference, optionalEntries, replay, showDifference } from "./spec-driver.js";
 
 export type GeneratedVerdict =
   | { kind: "match"; entries: number }
   | { kind: "departs"; at: number; diff: string; file: string }
   | { kind: "qemu-varies"; at: number }
   | { kind: "skipped"; why: string };
-
-/** Replays a golden through the simulator: undefined when it matches, else where it departs and the diff. */
-export function compareGolden(golden: Golden): { at: number; diff: string } | undefined {
-  const r = replay(golden, waitsOf(golden));
-  const d = firstDifference(r.expected, r.observed, optionalEntries(golden));
-  return d ? { at: d.at, diff: showDifference(r.expected, r.observed, d) + (r.stuck ? `\n(${r.stuck})` : "") } : undefined;
-}
 
 /**
  * Records (with `record`: live/record.ts's recordGolden) the generated spec of `seed`, compares it and, when the simulator
@@ -42,7 +35,7 @@ export async function checkGenerated(seed: number, outDir: string, record: (spec
   }
   let d: { at: number; diff: string } | undefined;
   try {
-    d = compareGolden(golden);
+    d = compareGolden(golden).departs;
   } catch (e) {
     // The simulator could not replay what QEMU ran: that is a finding too.
     d = { at: -1, diff: e instanceof Error ? e.message : String(e) };

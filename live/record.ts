@@ -391,7 +391,10 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
   let out = ".";
   let runs: string | undefined, generate: string | undefined, seed: string | undefined;
   // --runs=3 is --runs 3, as for every other command
-  argv = argv.flatMap((a) => (/^--(runs|out|qemu|generate|seed)=/.test(a) ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a]));
+  argv = argv.flatMap((a) => {
+    const eq = a.indexOf("=");
+    return eq > 0 && VALUED.includes(a.slice(0, eq)) ? [a.slice(0, eq), a.slice(eq + 1)] : [a];
+  });
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--help" || a === "-h") {

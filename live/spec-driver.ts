@@ -104,6 +104,7 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
     sim.notify(newEvent);
   });
   let clientDone = false;
+  const settled = () => qemu.jm.jobs.every((j) => j.userPaused || SETTLED.has(j.status));
   const run = runWorld(world, { name: "client", *safety(): Process<void> {
     for (let i = 0; i < rec.commands.length; i++) {
       const w = waits[i] ?? {};
@@ -117,7 +118,7 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
       yield* qemu.monitor.execute(c.args === undefined ? { execute: c.cmd } : { execute: c.cmd, arguments: c.args });
     }
     // let the last jobs run until none moves on by itself, as the recorder did before closing
-    while (qemu.jm.jobs.some((j) => !j.userPaused && !SETTLED.has(j.status))) yield sleep(1e6);
+    while (!settled()) yield sleep(1e6);
     clientDone = true;
   } });
   if (run.setupFailures.length > 0) throw new Error(`simulation of ${rec.scenario}: its images could not be set up: ${run.setupFailures.join("; ")}`);
@@ -127,7 +128,6 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
   // (the harness's outcome is then ok or qemu-crash).
   // So is a run that reaches its time limit once the client is done with every job settled: a READY mirror idles
   // one slice after another for ever, where the recorder closed QEMU.
-  const settled = () => qemu.jm.jobs.every((j) => j.userPaused || SETTLED.has(j.status));
   const quietEnd = out.kind === "qemu-crash" || (clientDone && (out.kind === "deadlock" ? out.waiting.every((w) => w.process.startsWith("job:")) : out.kind === "time-budget" && settled()));
   // Moments count from the end of setup (the images written), as a run's report counts them.
   const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped with ${describeOutcome(out, world.t0)}` : undefined;
