@@ -242,6 +242,17 @@ export class BackupDriver implements JobDriver {
   }
 
   /**
+   * QEMU 7.2 backup_set_speed: every set-speed, whatever the speed, kicks
+   * the background copy call out of its rate-limit sleep (block_copy_kick).
+   * A call with a failed copy then ends at once, so its error action comes
+   * inside the set-speed command (goldens/backup_set_speed_kicks_error); one
+   * without checks the limit again and goes back to sleep.
+   */
+  setSpeed(job: Job): void {
+    if (this.limitSleep) job.enter();
+  }
+
+  /**
    * A paused backup has no copy in flight. Pausing cancels the block-copy
    * call in progress (QEMU 7.2 backup_pause) unless it has finished (failed:
    * its tasks all ended, and the call not asleep in the speed limit, where it
@@ -255,17 +266,6 @@ export class BackupDriver implements JobDriver {
    * read error only when the limit let the chunk be read again). A call
    * that had finished keeps its error for the error action after the resume.
    */
-  /**
-   * QEMU 7.2 backup_set_speed: every set-speed, whatever the speed, kicks
-   * the background copy call out of its rate-limit sleep (block_copy_kick).
-   * A call with a failed copy then ends at once, so its error action comes
-   * inside the set-speed command (goldens/backup_set_speed_kicks_error); one
-   * without checks the limit again and goes back to sleep.
-   */
-  setSpeed(job: Job): void {
-    if (this.limitSleep) job.enter();
-  }
-
   *pause(): Process<void> {
     const finished = this.failure !== undefined && this.inFlight === 0 && !this.limitSleep;
     while (this.inFlight > 0) yield wait(this.copy.changed);
