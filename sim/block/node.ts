@@ -296,6 +296,13 @@ export class BlockNode implements BitmapHolder {
     return { offset: first * cs, clusterSizeBytes: cs, versions };
   }
 
+  /** The first node at or below this one that is no filter (QEMU bdrv_skip_filters). */
+  skipFilters(): BlockNode {
+    let n: BlockNode = this;
+    while (n.driver === "filter" && n.file) n = n.file;
+    return n;
+  }
+
   /**
    * Whether the range is known to read as zeroes without reading it (what
    * QEMU's block status says with BDRV_BLOCK_ZERO for a null-co node with

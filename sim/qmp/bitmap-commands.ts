@@ -59,8 +59,7 @@ function checkNotBusy(b: DirtyBitmap): void {
 
 /** bdrv_get_default_bitmap_granularity: the image's cluster size within [4 KiB, 64 KiB]; 64 KiB where the driver has none. */
 export function defaultGranularity(node: BlockNode): number {
-  let n = node;
-  while (n.driver === "filter" && n.file) n = n.file;
+  const n = node.skipFilters();
   return n.driver === "qcow2" ? Math.min(65536, Math.max(4096, n.clusterSizeBytes)) : 65536;
 }
 

@@ -123,8 +123,7 @@ function nodeInfo(n: BlockNode): Record<string, unknown> {
   const drv = n.driver === "filter" ? n.filterDriver : n.driver;
   const bitmaps = dirtyBitmapsInfo(n);
   // QEMU reports the backing file the image names, so a job's filter between it and its backing does not show.
-  let backing = n.backing;
-  while (backing?.driver === "filter") backing = backing.file;
+  const backing = n.backing?.skipFilters();
   return {
     "node-name": n.name,
     drv,

@@ -271,8 +271,7 @@ export class MirrorDriver implements JobDriver {
     len -= len % g;
     if (len < g) return { method: "copy", len: Math.min(g, size - offset) };
     if (st.data) return { method: "copy", len };
-    let target = this.opts.target;
-    while (target.driver === "filter") target = target.file!;
+    const target = this.opts.target.skipFilters();
     // null-co has no cluster size to round to (bdrv_round_to_subclusters leaves the range as it is)
     const cs = target.clusterSizeBytes;
     const aligned = target.driver === "null-co" || (offset % cs === 0 && (offset + len) % cs === 0);
