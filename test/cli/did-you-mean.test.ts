@@ -4,13 +4,7 @@
  * named; an unrelated word gets no suggestion.
  */
 import { describe, expect, it } from "vitest";
-import { main, type Io } from "../../cli/main.js";
-
-async function run(...args: string[]) {
-  const io = { stdout: "", stderr: "", tty: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) } satisfies Io & { stdout: string; stderr: string };
-  const code = await main(args, io);
-  return { code, stderr: io.stderr };
-}
+import { runMain as run } from "./run-main.js";
 
 describe("did you mean", () => {
   it("offers the known profile a typed name leaves one word out of", async () => {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { main, type Io } from "../../cli/main.js";
+import { runMain as run } from "./run-main.js";
 import { fuzzReport } from "../../sim/fuzz/report.js";
 import type { FuzzScenario } from "../../sim/fuzz/model.js";
 import { makeReplayOf, writeReplayFile } from "../../sim/scenario/replay.js";
@@ -14,12 +14,6 @@ import { FifoStrategy } from "../../sim/scheduler/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "blocksim-jobs-at-end-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function run(...args: string[]) {
-  const io = { stdout: "", stderr: "", tty: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) } satisfies Io & { stdout: string; stderr: string };
-  const code = await main(args, io);
-  return { code, stdout: io.stdout, stderr: io.stderr };
-}
 
 const MiB = 1 << 20;
 

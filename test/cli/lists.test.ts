@@ -1,12 +1,6 @@
 /** The listing commands (issue 18): events, commands with arguments, --version, unknown options refused. */
 import { describe, expect, it } from "vitest";
-import { main, type Io } from "../../cli/main.js";
-
-async function run(...args: string[]) {
-  const io = { stdout: "", stderr: "", tty: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) } satisfies Io & { stdout: string; stderr: string };
-  const code = await main(args, io);
-  return { code, stdout: io.stdout, stderr: io.stderr };
-}
+import { runMain as run } from "./run-main.js";
 
 describe("listing commands", () => {
   it("events lists QEMU 7.2's events with their data members, the modelled ones first", async () => {

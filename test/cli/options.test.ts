@@ -8,14 +8,8 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { main, type Io } from "../../cli/main.js";
+import { runMain as run } from "./run-main.js";
 import { OPTION_LIMITS, wholeNumberOption } from "../../sim/scenario/limits.js";
-
-async function run(...args: string[]) {
-  const io = { stdout: "", stderr: "", tty: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) } satisfies Io & { stdout: string; stderr: string };
-  const code = await main(args, io);
-  return { code, stdout: io.stdout, stderr: io.stderr };
-}
 
 /** A command line that reaches the option's check (the rest valid), with the option set to `value`. */
 const COMMAND: Record<Exclude<keyof typeof OPTION_LIMITS, "serve --grace" | "serve --max-message">, (value: string) => string[]> = {

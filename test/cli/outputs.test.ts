@@ -11,17 +11,11 @@ import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { main, type Io } from "../../cli/main.js";
+import { runMain as run } from "./run-main.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), "blocksim-out-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function run(...args: string[]) {
-  const io = { stdout: "", stderr: "", tty: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) } satisfies Io & { stdout: string; stderr: string };
-  const code = await main(args, io);
-  return { code, stdout: io.stdout, stderr: io.stderr };
-}
 
 describe("output targets", () => {
   const targets = [tmp, join(tmp, "missing", "x.json"), "", "/dev/full", "/proc/x.json", "/sys/x.json"];

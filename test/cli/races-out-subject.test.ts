@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { main, type Io } from "../../cli/main.js";
+import { runMain as blocksim } from "./run-main.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const RACE = "set-speed-zero-no-kick";
@@ -19,11 +19,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const blocksimIn = (cwd: string, ...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin/blocksim.js"), ...args], { cwd, encoding: "utf8", timeout: 60_000 });
 const subjectOf = (file: string) => (JSON.parse(readFileSync(file, "utf8")) as { subject: Record<string, unknown> }).subject;
-
-async function blocksim(...args: string[]) {
-  const io = { stdout: "", stderr: "", tty: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) } satisfies Io & { stdout: string; stderr: string };
-  return { code: await main(args, io), stdout: io.stdout };
-}
 
 describe("races --out: the replay file's subject", () => {
   it("is the same for a relative and an absolute FILE, and replays and draws from another working directory", async () => {

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { main, type Io } from "../../cli/main.js";
+import { runMain as cli } from "./run-main.js";
 import { parseFuzzCase } from "../../sim/fuzz/case.js";
 import { fuzzReport } from "../../sim/fuzz/report.js";
 import { PickListStrategy } from "../../sim/harness/strategy.js";
@@ -16,12 +16,6 @@ import { verdict } from "../../sim/report/text.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "blocksim-rerun-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function cli(...args: string[]) {
-  const io = { stdout: "", stderr: "", tty: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) } satisfies Io & { stdout: string; stderr: string };
-  const code = await main(args, io);
-  return { code, stdout: io.stdout, stderr: io.stderr };
-}
 
 /** A POSIX shell's reading of a line of words made of bare, backslash-escaped and single-quoted parts. */
 function shellWords(line: string): string[] {

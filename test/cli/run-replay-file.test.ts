@@ -7,17 +7,11 @@ import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { main, type Io } from "../../cli/main.js";
+import { runMain as cli } from "./run-main.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), "blocksim-run-replay-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function cli(...args: string[]) {
-  const io = { stdout: "", stderr: "", tty: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) } satisfies Io & { stdout: string; stderr: string };
-  const code = await main(args, io);
-  return { code, stdout: io.stdout, stderr: io.stderr };
-}
 
 describe("blocksim run REPLAY.json", () => {
   it("refuses it in one line naming the command that runs it (exit 2), and still runs the scenarios beside it", async () => {
