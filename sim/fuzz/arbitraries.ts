@@ -13,7 +13,7 @@ import fc from "fast-check";
 import type { FaultRule } from "../disk/index.js";
 import type { FuzzAction, FuzzDevice, FuzzScenario } from "./model.js";
 
-const MiB = 1 << 20;
+export const MiB = 1 << 20;
 
 /** A schedule: entry i answers choice point i (`% n`); past the end, FIFO. */
 export function schedule(opts: { maxLength?: number; maxPick?: number } = {}): fc.Arbitrary<number[]> {
@@ -83,36 +83,46 @@ export function topology(opts: TopologyOptions = {}): fc.Arbitrary<Topology> {
       spreadUs: opts.variableLatency === false ? fc.constant([]) : fc.array(fc.constantFrom(0, 0, 3000, 10_000), { minLength: 9, maxLength: 9 }),
       faults: opts.faults === false ? fc.constant([]) : fc.array(fc.tuple(fc.nat({ max: 8 }), fault()), { maxLength: 2 }),
     })
-    .map(({ sources, targets, chain, latencyUs, spreadUs, faults }): Topology => {
-      const devices: FuzzDevice[] = [];
-      const nodes: Record<string, unknown>[] = [];
-      const t: Topology = { devices, nodes, sources: [], targets: [], chain };
-      const device = (name: string): FuzzDevice => {
-        const i = devices.length, spread = spreadUs[i] ?? 0;
-        return { name, sizeBytes: 4 * MiB, latencyNs: latencyUs[i] * 1000, ...(spread > 0 ? { latencyMaxNs: (latencyUs[i] + spread) * 1000 } : {}) };
-      };
-      const add = (kind: "s" | "t", i: number) => {
-        devices.push(device(`d${kind}${i}`));
-        nodes.push({ driver: "raw", "node-name": `${kind}${i}`, file: `d${kind}${i}` });
-        (kind === "s" ? t.sources : t.targets).push(`${kind}${i}`);
-      };
-      for (let i = 0; i < sources; i++) add("s", i);
-      for (let i = 0; i < targets; i++) add("t", i);
-      if (chain) {
-        for (const name of ["base", "mid", "top"]) devices.push(device(`${name}.qcow2`));
-        nodes.push({ driver: "raw", "node-name": "base", file: "base.qcow2" });
-        nodes.push({ driver: "qcow2", "node-name": "mid", file: "mid.qcow2", backing: "base" });
-        nodes.push({ driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "mid" });
-      }
-      for (const [dev, rule] of faults) {
-        const d = devices[dev % devices.length];
-        d.faults = [...(d.faults ?? []), rule];
-      }
-      return t;
-    });
+    .map(buildTopology);
 }
 
-const JOB_IDS = ["j0", "j1", "j2"];
+/** The draws of a topology made into one (the map of topology(); CaseDrawer, draw.ts, calls it too). */
+export function buildTopology({ sources, targets, chain, latencyUs, spreadUs, faults }: { sources: number; targets: number; chain: boolean; latencyUs: readonly number[]; spreadUs: readonly number[]; faults: readonly (readonly [number, FaultRule])[] }): Topology {
+  const devices: FuzzDevice[] = [];
+  const nodes: Record<string, unknown>[] = [];
+  const t: Topology = { devices, nodes, sources: [], targets: [], chain };
+  const device = (name: string): FuzzDevice => {
+    const i = devices.length, spread = spreadUs[i] ?? 0;
+    return { name, sizeBytes: 4 * MiB, latencyNs: latencyUs[i] * 1000, ...(spread > 0 ? { latencyMaxNs: (latencyUs[i] + spread) * 1000 } : {}) };
+  };
+  const add = (kind: "s" | "t", i: number) => {
+    devices.push(device(`d${kind}${i}`));
+    nodes.push({ driver: "raw", "node-name": `${kind}${i}`, file: `d${kind}${i}` });
+    (kind === "s" ? t.sources : t.targets).push(`${kind}${i}`);
+  };
+  for (let i = 0; i < sources; i++) add("s", i);
+  for (let i = 0; i < targets; i++) add("t", i);
+  if (chain) {
+    for (const name of ["base", "mid", "top"]) devices.push(device(`${name}.qcow2`));
+    nodes.push({ driver: "raw", "node-name": "base", file: "base.qcow2" });
+    nodes.push({ driver: "qcow2", "node-name": "mid", file: "mid.qcow2", backing: "base" });
+    nodes.push({ driver: "qcow2", "node-name": "top", file: "top.qcow2", backing: "mid" });
+  }
+  for (const [dev, rule] of faults) {
+    const d = devices[dev % devices.length];
+    d.faults = [...(d.faults ?? []), rule];
+  }
+  return t;
+}
+
+export const JOB_IDS = ["j0", "j1", "j2"];
+
+/** `o` without its undefined members (a command's optional arguments left out). */
+export function clean(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
 
 /** One timed action from the QMP vocabulary over a topology. */
 export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedTransactions?: boolean; bitmaps?: boolean; activeMirror?: boolean } = {}): fc.Arbitrary<FuzzAction> {
@@ -123,11 +133,6 @@ export function action(topo: Topology, maxTimeNs = 200_000_000, opts: { groupedT
   const target = fc.constantFrom(...topo.targets);
   const speed = fc.option(fc.constantFrom(1 * MiB, 4 * MiB, 16 * MiB), { nil: undefined });
   const common = fc.record({ "auto-finalize": fc.option(fc.boolean(), { nil: undefined }), "auto-dismiss": fc.option(fc.boolean(), { nil: undefined }) });
-  const clean = (o: Record<string, unknown>) => {
-    const out: Record<string, unknown> = {};
-    for (const k in o) if (o[k] !== undefined) out[k] = o[k];
-    return out;
-  };
   const backupData = fc.record({ id, device: source, target, sync: fc.constantFrom("full", "top", "none"), speed, c: common })
     .map((b) => clean({ "job-id": b.id, device: b.device, target: b.target, sync: b.sync, speed: b.speed, ...b.c }));
   const cmd = (execute: string, args: fc.Arbitrary<Record<string, unknown>>) => fc.record({ atNs: at, execute: fc.constant(execute), arguments: args });

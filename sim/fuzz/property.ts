@@ -17,6 +17,7 @@ import { formatDuration, formatTime } from "../scheduler/index.js";
 import { scenario as scenarioArb, schedule as scheduleArb, type ScenarioOptions } from "./arbitraries.js";
 import { describeOutcome } from "../harness/run.js";
 import { PickListStrategy } from "../harness/strategy.js";
+import { biasForRun, CaseDrawer, defaultSizes } from "./draw.js";
 import { runModel, type FuzzScenario, type UnhashedModelRun } from "./model.js";
 import { fuzzReport } from "./report.js";
 
@@ -73,7 +74,9 @@ export class FuzzCampaign {
     this.seed = opts.seed ?? 42;
     this.profile = opts.profile ?? "current";
     this.property = fc.property(opts.scenarios ?? scenarioArb(opts.scenarioOptions), scheduleArb(), (sc, picks) => this.holds(sc, picks));
-    this.cases = new CampaignCases(this.property, this.seed);
+    // The cases straight from fast-check's random stream (draw.ts) when they are the library's scenarios.
+    const drawer = opts.scenarios === undefined && defaultSizes() ? new CaseDrawer(opts.scenarioOptions) : undefined;
+    this.cases = new CampaignCases(this.property, this.seed, drawer);
   }
 
   private holds(sc: FuzzScenario, picks: number[]): boolean {
@@ -153,14 +156,17 @@ export class FuzzCampaign {
  * fc.check's runner (which a campaign split across threads cannot start
  * at run k): as fast-check's tosser does, one xorshift128+ generator from
  * the seed jumps once per run, and run k draws from a copy of it, with the
- * bias of run index k. test/fuzz/campaign-cases.test.ts holds this to
- * fc.check's own draws.
+ * bias of run index k. With a CaseDrawer for the property's scenario
+ * options, the case is drawn by it (the same draws, without fast-check's
+ * arbitraries). test/fuzz/campaign-cases.test.ts holds this to fc.check's
+ * own draws.
  */
 export class CampaignCases {
   private readonly rng: ReturnType<typeof xorshift128plus>;
   private next = 0;
 
-  constructor(private readonly property: fc.IRawProperty<[FuzzScenario, number[]]>, seed: number) {
+  /** `drawer` must draw what `property` generates: the scenario options it was made with, and schedule(). */
+  constructor(private readonly property: fc.IRawProperty<[FuzzScenario, number[]]>, seed: number, private readonly drawer?: CaseDrawer) {
     this.rng = xorshift128plus(fastCheckSeed(seed));
   }
 
@@ -168,7 +174,8 @@ export class CampaignCases {
   at(k: number): [FuzzScenario, number[]] {
     if (k < this.next) throw new Error(`CampaignCases: run ${k} asked for after run ${this.next - 1}`);
     for (; this.next <= k; this.next++) this.rng.jump();
-    return this.property.generate(new fc.Random(this.rng), k).value_;
+    const mrng = new fc.Random(this.rng);
+    return this.drawer ? this.drawer.draw(mrng, biasForRun(k)) : this.property.generate(mrng, k).value_;
   }
 }
 
