@@ -272,6 +272,8 @@ export class BackupDriver implements JobDriver {
     if (finished) return;
     this.failure = undefined;
     this.cursor = 0;
+    // the cancelled call sleeps no more: a set-speed while paused has nothing to kick (goldens/backup_set_speed_while_paused)
+    this.limitSleep = false;
   }
 
   clean(): void {
