@@ -221,7 +221,7 @@ export class BlockNode implements BitmapHolder {
       counted = true;
       switch (req.op) {
         case "read":
-          if (this.readHooks.length > 0) for (const h of this.readHooks) yield* h(req, this);
+          if (this.readHooks.length > 0) yield* runHooks(this.readHooks, req, this);
           if (this.driver === "raw") return (yield this.device!.io(req)) as Content;
           if (this.driver === "qcow2") return yield* this.readCow(req);
           if (this.driver === "filter") return (yield* this.file!.io(req)) as Content;
@@ -229,7 +229,7 @@ export class BlockNode implements BitmapHolder {
         case "flush":
           return yield* this.doFlush(req);
         default: {
-          if (this.hooks.length > 0) for (const h of this.hooks) yield* h(req, this);
+          if (this.hooks.length > 0) yield* runHooks(this.hooks, req, this);
           try {
             // write (resumes with the write id), write-zeroes and discard (with undefined)
             if (this.device) return yield this.device.io(req);
@@ -240,8 +240,7 @@ export class BlockNode implements BitmapHolder {
             if (this.nullLatencyNs > 0) yield coSleep(this.nullLatencyNs);
             return req.op === "write" ? 0 : undefined;
           } finally {
-            this.writeGen++;
-            for (const b of this.bitmapList) if (b.enabled) b.set(req.offset, req.bytes);
+            this.written(req);
           }
         }
       }
@@ -508,6 +507,13 @@ export class BlockNode implements BitmapHolder {
     return { offset: first * cs, clusterSizeBytes: cs, versions: new Array<ClusterVersion>(last - first + 1).fill(v) };
   }
 
+  /** A modifying request has finished here, failed or not: it counts as written, and dirties the enabled bitmaps. */
+  private written(req: BlockRequest): void {
+    this.writeGen++;
+    const list = this.bitmapList;
+    for (let i = 0; i < list.length; i++) if (list[i].enabled) list[i].set(req.offset, req.bytes);
+  }
+
   /** A filter's modifying request (not flush) to its child, through the filter's own write path if it has one. */
   private passDown(req: BlockRequest): Process<unknown> {
     const child = this.file!;
@@ -521,7 +527,7 @@ export class BlockNode implements BitmapHolder {
   private *doFlush(req: BlockRequest): Process<void> {
     const gen = this.writeGen;
     if (gen !== this.flushedGen) {
-      if (this.flushHooks.length > 0) for (const h of this.flushHooks) yield* h(req, this);
+      if (this.flushHooks.length > 0) yield* runHooks(this.flushHooks, req, this);
       if (this.device) yield this.device.io(req);
       else if (this.driver === "null-co" && this.nullLatencyNs > 0) yield coSleep(this.nullLatencyNs);
     }
@@ -598,6 +604,16 @@ export class BlockNode implements BitmapHolder {
       throw new RangeError(`node "${this.name}": ${what} ${offset}+${bytes} ends past the node size (${this.sizeBytes} bytes)`);
     }
   }
+}
+
+/**
+ * Runs a node's hooks of one kind in order, in the issuing process. Its own
+ * generator, entered only when there are hooks: their calls see many targets
+ * (each job's closures), and kept out of `io` they leave its optimized code
+ * alone (V8 compiled `io` four times a campaign, twice for hooks).
+ */
+function* runHooks(hooks: readonly BeforeWriteHook[], req: BlockRequest, node: BlockNode): Process<void> {
+  for (let i = 0; i < hooks.length; i++) yield* hooks[i](req, node);
 }
 
 /** @internal An IoError raised by the block layer itself (no medium). */
