@@ -7,7 +7,7 @@
  * the target as zeroes without reading the source (block status).
  */
 import { IoError, type Errno } from "../disk/index.js";
-import { DirtyBitmap, type BlockNode } from "../block/index.js";
+import { DirtyBitmap, type BlockNode, type BlockRequest } from "../block/index.js";
 import { notify, Signal, wait, type Process } from "../scheduler/index.js";
 
 /** A failed copy: which direction failed and how. */
@@ -118,12 +118,15 @@ export class BlockCopy {
   }
 
   /**
-   * Makes sure every cluster overlapping [offset, offset+bytes) is copied
-   * (copy-before-write): copies the dirty ones, waits for those in flight.
+   * Copy-before-write's part of a write to `node` (a BeforeWriteHook's
+   * body): makes sure every cluster the write overlaps is copied (copies
+   * the dirty ones, waits for those in flight), and a failed copy fails the
+   * write. One generator for both: a guest write under a backup resumes
+   * through every generator level on each completion.
    */
-  *copyBefore(offset: number, bytes: number, issuer: string): Process<CopyError | undefined> {
-    const last = Math.min(Math.ceil((offset + bytes) / this.clusterSizeBytes), this.clusters);
-    for (let c = Math.floor(offset / this.clusterSizeBytes); c < last; c++) {
+  *beforeWrite(req: BlockRequest, node: BlockNode, issuer: string): Process<void> {
+    const last = Math.min(Math.ceil((req.offset + req.bytes) / this.clusterSizeBytes), this.clusters);
+    for (let c = Math.floor(req.offset / this.clusterSizeBytes); c < last; c++) {
       for (;;) {
         const inFlight = this.busy[c];
         if (inFlight) {
@@ -132,10 +135,9 @@ export class BlockCopy {
         }
         if (!this.dirty[c]) break;
         const err = yield* this.copy(c, 1, issuer);
-        if (err) return err;
+        if (err) throw new IoError(err.errno, node.name, req.op, req.offset, req.bytes);
       }
     }
-    return undefined;
   }
 
   private bytesOf(first: number, count: number): number {

@@ -301,6 +301,8 @@ export class Job {
   /** @internal start() parked the job at its entry pause point, but its process has not run yet. */
   awaitingEntry = false;
   private sleepTimer: Timer | undefined = undefined;
+  /** What the sleep timer runs: one closure per job, not one per sleep. */
+  private readonly wakeFromSleep: () => void;
   private readonly park = new Park(this);
   private co: ProcHandle | undefined = undefined;
   /** Pre-shim only: the coroutine was created but not yet entered. */
@@ -316,6 +318,13 @@ export class Job {
     this.driver = opts.driver;
     this.traceName = JOB_LABEL + this.name;
     this.sleepLabel = `job '${this.name}' sleep timer`;
+    // Through a local: a function literal stored straight into a property is allocated in V8's old
+    // generation, and its context (the job, the whole world) then outlived the run (sim/qmp/qemu.ts).
+    const wakeFromSleep = () => {
+      this.sleepTimer = undefined;
+      this.enter();
+    };
+    this.wakeFromSleep = wakeFromSleep;
     this.speed = opts.speedBytesPerSec ?? 0;
     this.limit = new RateLimit(this.speed);
     this.autoFinalize = opts.autoFinalize ?? true;
@@ -489,7 +498,7 @@ export class Job {
     if (quiescing) yield* quiescing;
     if (this.shouldPause && !this.isCancelled) {
       const was = this.enterPause();
-      yield* this.doYield(undefined);
+      yield* this.doYield();
       this.leavePause(was);
     }
     this.driver.resume?.(this);
@@ -498,16 +507,25 @@ export class Job {
   /** Parks until entered (QEMU job_yield); then a pause point. */
   *yieldJob(): Process<void> {
     if (this.isCancelled) return;
-    if (!this.shouldPause) yield* this.doYield(undefined);
+    if (!this.shouldPause) yield* this.doYield();
     if (this.pauseDue) yield* this.pausePoint();
   }
 
   /** Sleeps `ns` of virtual time unless entered earlier (pause, cancel, set-speed); then a pause point. */
   *sleepNs(ns: number): Process<void> {
-    checkDelay(ns, `job '${this.name}' sleep`);
+    if (!(Number.isSafeInteger(ns) && ns >= 0)) checkDelay(ns, `job '${this.name}' sleep`); // the message only when it throws
     if (this.isCancelled) return;
-    if (!this.shouldPause) yield* this.doYield(this.ctx.sim.now + ns);
-    else if (ns > 0) this.wokeEarly = true; // a pending pause skips the sleep (QEMU job_sleep_ns)
+    if (!this.shouldPause) {
+      // doYield with a timer, written out: a copying job sleeps here once a chunk, and a generator level costs on each resume
+      const deadlineNs = this.ctx.sim.now + ns;
+      this.sleepTimer = this.ctx.sim.timerAt(deadlineNs, this.sleepLabel, this.wakeFromSleep, this.aioContext.id);
+      this.busy = false;
+      this.ctx.idle(this);
+      yield awaitOp(this.park);
+      if (this.ctx.sim.now < deadlineNs) this.wokeEarly = true;
+      // enter() set busy before waking us
+      if (this.aio.active) yield* this.followContext();
+    } else if (ns > 0) this.wokeEarly = true; // a pending pause skips the sleep (QEMU job_sleep_ns)
     if (this.pauseDue) yield* this.pausePoint();
   }
 
@@ -526,17 +544,11 @@ export class Job {
     return this.limit.delayNs(now, bytes);
   }
 
-  private *doYield(deadlineNs: number | undefined): Process<void> {
-    if (deadlineNs !== undefined) {
-      this.sleepTimer = this.ctx.sim.timerAt(deadlineNs, this.sleepLabel, () => {
-        this.sleepTimer = undefined;
-        this.enter();
-      }, this.aioContext.id);
-    }
+  /** Parks until entered (QEMU job_do_yield without a timer; sleepNs has its own copy with one). */
+  private *doYield(): Process<void> {
     this.busy = false;
     this.ctx.idle(this);
     yield awaitOp(this.park);
-    if (deadlineNs !== undefined && this.ctx.sim.now < deadlineNs) this.wokeEarly = true;
     // enter() set busy before waking us
     if (this.aio.active) yield* this.followContext();
   }
@@ -921,6 +933,15 @@ export class Job {
   }
 
   /** Reports a job-issued request made while the job may not do I/O. */
+  /**
+   * Whether the job may issue I/O now: callers test it before building
+   * checkMayIssueIo's description, so that a job's every request does not
+   * pay for a message only a violation prints.
+   */
+  get mayIssueIo(): boolean {
+    return !(this.freed || this.status === "concluded" || this.status === "null" || this.paused);
+  }
+
   checkMayIssueIo(what: string): void {
     if (this.freed || this.status === "concluded" || this.status === "null") {
       this.ctx.violation({ invariant: "no-io-after-conclude", job: this.name, detail: `${what} in state ${this.freed ? "freed" : this.status}` });

@@ -35,10 +35,9 @@
  * conformance/id_and_blockers.json shows). Filter and blockers go in clean.
  */
 import type { ClusterVersion } from "../../disk/index.js";
-import { abdicate, busyError, checkPermissions, createSuccessor, PermissionDenied, reclaim, type BlockGraph, type BlockNode, type BlockRequest, type DirtyBitmap } from "../../block/index.js";
+import { abdicate, busyError, checkPermissions, createSuccessor, PermissionDenied, reclaim, type BlockGraph, type BlockNode, type DirtyBitmap } from "../../block/index.js";
 import { backupPerms, cbwTargetPerms } from "../node-perms.js";
 import { spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
-import { IoError } from "../../disk/index.js";
 import { BlockCopy, type CopyError } from "../block-copy.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
 import { genericError } from "../errors.js";
@@ -144,7 +143,7 @@ export class BackupDriver implements JobDriver {
     };
     copy.onCopied = onCopied;
     copy.onEnded = onEnded;
-    this.removeHook = this.filter.addBeforeWriteHook((req, node) => copyBeforeWrite(copy, issuer, req, node));
+    this.removeHook = this.filter.addBeforeWriteHook((req, node) => copy.beforeWrite(req, node, issuer));
   }
 
   *run(job: Job): Process<number> {
@@ -193,7 +192,7 @@ export class BackupDriver implements JobDriver {
         continue;
       }
       this.cursor = next.first + next.count;
-      job.checkMayIssueIo(`backup copy of clusters ${next.first}+${next.count}`);
+      if (!job.mayIssueIo) job.checkMayIssueIo(`backup copy of clusters ${next.first}+${next.count}`);
       this.inFlight++;
       const task = (yield spawn(`${issuer} copy ${next.first}+${next.count}`, this.task(next.first, next.count, issuer))) as ProcHandle;
       job.ctx.sim.enterNow(task); // QEMU enters a block-copy task at once, up to its first yield
@@ -344,8 +343,3 @@ export function createBackup(env: { jm: JobManager; graph: BlockGraph }, o: Back
   return job;
 }
 
-/** The copy-before-write filter's hook: the old data of the written range is copied to the target first. */
-function* copyBeforeWrite(copy: BlockCopy, issuer: string, req: BlockRequest, node: BlockNode): Process<void> {
-  const err = yield* copy.copyBefore(req.offset, req.bytes, issuer);
-  if (err) throw new IoError(err.errno, node.name, req.op, req.offset, req.bytes);
-}

@@ -205,7 +205,7 @@ export class MirrorDriver implements JobDriver {
 
   /** Flushes the target (QEMU mirror_flush); on failure applies on-target-error and returns false. */
   private *flushTarget(job: Job): Process<boolean> {
-    job.checkMayIssueIo(`${this.type} flush`);
+    if (!job.mayIssueIo) job.checkMayIssueIo(`${this.type} flush`);
     try {
       yield* this.opts.target.flush(job.traceName);
       return true;
@@ -239,7 +239,7 @@ export class MirrorDriver implements JobDriver {
       for (let n = c + 1; n < bm.chunks && end - first.offset < BUF_BYTES - bytes && bm.isDirty(n) && this.chunkOwner[n] === 0; n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
       const { method, len } = this.methodFor(first.offset, end - first.offset);
       bm.reset(first.offset, len);
-      job.checkMayIssueIo(`${this.type} ${method} ${first.offset}+${len}`);
+      if (!job.mayIssueIo) job.checkMayIssueIo(`${this.type} ${method} ${first.offset}+${len}`);
       bytes += len;
       runEnd = this.chunkSpan(first.offset, len).end;
       if (method === "discard") {
