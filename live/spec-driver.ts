@@ -68,34 +68,37 @@ export interface Replayed {
 }
 
 /** A recording's image files as the world's devices ($TMP/<file>), with what was written into them before the run. */
-export function imageDevices(images: Image[]): DeviceSpec[] {
+export function imageDevices(images: Image[], timing: ReplayTiming = REPLAY_TIMING): DeviceSpec[] {
   return images.map((img) => ({
-    name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes, readLatencyNs: IMAGE_READ_NS, writeLatencyNs: IMAGE_WRITE_NS,
+    name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes,
+    readLatencyNs: timing.imageReadNs, writeLatencyNs: timing.imageWriteNs, bandwidthBytesPerSec: timing.imageBytesPerSec, transferPerRequest: true,
+    coldMetadataCaches: timing.coldMetadataCaches,
     data: (img.writes ?? []).map(([offset, length]) => ({ offset, length })),
   }));
 }
 
 /**
- * How long one request to an image file takes in the replay, in units of the
- * client's round trip. QEMU 7.2 serves a qcow2 file's requests in its thread
- * pool; on the recorder's machine a data read of 512 KiB-1 MiB took 0.3-0.9 ms
- * (a stream of the 4 MiB chain, 8 requests one after another, 2.5-2.7 ms; an
- * intermediate commit, 4 requests, 1.05-1.25 ms; 4 reads of 1 MiB one after
- * another 3.0-3.9 ms), a write that allocates in a fresh qcow2 about 2.5
- * times as long (4 of 1 MiB 4.2-15.7 ms, median 8.6), while the recorder's
- * round trip was 0.2-0.35 ms (median of 200 queries). So a read lasts about
- * two round trips and a write (flush, write-zeroes, discard too) twice that;
- * a job on the qcow2 chain outlasts the command sent right after it
- * (README "Image timing"). null-co nodes stay instant: a whole 4 MiB backup
- * between two of them took 0.15-0.2 ms, less than one round trip.
+ * How long things take in the replay (README "Image timing"). Each image file is a device whose requests
+ * take a latency plus their bytes at IMAGE_BYTES_PER_SEC, each on its own (QEMU's thread pool copies from the
+ * host's cache in parallel), and whose qcow2 node opens with cold metadata caches: its first block status
+ * reads a refcount block and its L2 table, one cluster each, its first lookup the L2 table.
  */
-export const IMAGE_READ_ROUND_TRIPS = 2;
-export const IMAGE_WRITE_ROUND_TRIPS = 4;
+export interface ReplayTiming {
+  /** How long the client takes from a reply to its next command's arrival (see CLIENT_ROUND_TRIP_NS). */
+  clientRoundTripNs: number;
+  /** An image-file read's latency, and a write's (write-zeroes, discard and flush too), besides its transfer. */
+  imageReadNs: number;
+  imageWriteNs: number;
+  /** Each request on an image file moves its bytes this fast, on its own (0: no transfer time). */
+  imageBytesPerSec: number;
+  /** qcow2 images open with empty metadata caches (sim/disk DeviceConfig.coldMetadataCaches). */
+  coldMetadataCaches: boolean;
+}
 
 /** Under FIFO unless `strategy` says otherwise (exploration may reach only orders QEMU can produce: test/conformance/random-orders.test.ts). */
-export function replay(rec: Recording, waits: Record<number, Wait> = {}, strategy?: Strategy): Replayed {
+export function replay(rec: Recording, waits: Record<number, Wait> = {}, strategy?: Strategy, timing: ReplayTiming = REPLAY_TIMING): Replayed {
   // No invariants: a recording is compared, not checked.
-  const world = createWorld({ limits: { steps: 20_000_000, timeNs: 3600e9 }, devices: imageDevices(rec.images ?? CHAIN), invariants: [], ...(strategy ? { strategy } : {}) });
+  const world = createWorld({ limits: { steps: 20_000_000, timeNs: 3600e9 }, devices: imageDevices(rec.images ?? CHAIN, timing), invariants: [], ...(strategy ? { strategy } : {}) });
   const { sim, qemu } = world;
   const seen: { event: string; status?: unknown }[] = [];
   const newEvent = new Signal<void>("event");
@@ -114,7 +117,7 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
         while (!hit()) yield wait(newEvent);
       }
       const c = rec.commands[i];
-      if (i > 0) yield sleep(CLIENT_ROUND_TRIP_NS);
+      if (i > 0) yield sleep(timing.clientRoundTripNs);
       yield* qemu.monitor.execute(c.args === undefined ? { execute: c.cmd } : { execute: c.cmd, arguments: c.args });
     }
     // let the last jobs run until none moves on by itself, as the recorder did before closing
@@ -145,13 +148,29 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
  * next command, however fast the client (`blocksim record --generate`
  * found it: query-jobs right after job-complete of a READY mirror sees it
  * concluded). The replay's client waits this long before each command but
- * the first.
+ * the first. Measured on the recording machine: 200 query-jobs one after
+ * another through the recorder's client, median round trip 0.33-0.40 ms in
+ * three runs (0.22-0.34 ms in an earlier session's); QEMU's own trace
+ * (monitor_qmp_respond to the next qmp_enter_*) 0.39-0.41 ms, 0.3-1.3 ms
+ * while a job runs.
  */
-export const CLIENT_ROUND_TRIP_NS = 50_000;
+export const CLIENT_ROUND_TRIP_NS = 300_000;
 
-/** One image-file read, and one write, in the replay (IMAGE_READ_ROUND_TRIPS, IMAGE_WRITE_ROUND_TRIPS round trips). */
-export const IMAGE_READ_NS = IMAGE_READ_ROUND_TRIPS * CLIENT_ROUND_TRIP_NS;
-export const IMAGE_WRITE_NS = IMAGE_WRITE_ROUND_TRIPS * CLIENT_ROUND_TRIP_NS;
+/**
+ * An image-file request in the replay: latency plus bytes at IMAGE_BYTES_PER_SEC. From QEMU 7.2's trace
+ * (thread_pool_submit to thread_pool_complete on the recording machine): 64 KiB reads (qcow2 metadata) median
+ * 102 us (117 reads), 512 KiB reads median 324 us, 1 MiB reads alone about 0.6 ms (four one after another
+ * 3.0-3.9 ms with the metadata); 512 KiB writes 122-446 us, allocating 1 MiB writes into a fresh qcow2 1-4 ms.
+ * So 70 us + 2 GiB/s for a read (64 KiB 100 us, 512 KiB 314 us, 1 MiB 558 us), twice the latency for a write.
+ */
+export const IMAGE_READ_NS = 70_000;
+export const IMAGE_WRITE_NS = 140_000;
+export const IMAGE_BYTES_PER_SEC = 2 * 1024 ** 3;
+
+/** The replay's timing: what the measurements above give. */
+export const REPLAY_TIMING: ReplayTiming = Object.freeze({
+  clientRoundTripNs: CLIENT_ROUND_TRIP_NS, imageReadNs: IMAGE_READ_NS, imageWriteNs: IMAGE_WRITE_NS, imageBytesPerSec: IMAGE_BYTES_PER_SEC, coldMetadataCaches: true,
+});
 
 export function normalise(t: TranscriptEntry, prev: TranscriptEntry | undefined): TranscriptEntry {
   if ("return" in t && prev && "cmd" in prev && prev.cmd === "query-named-block-nodes") {

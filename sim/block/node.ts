@@ -33,7 +33,7 @@ import {
   IoError, versionAt, ZERO_VERSION,
   type ClusterVersion, type Content, type Device, type IoOp,
 } from "../disk/index.js";
-import { coSleep, type Process } from "../scheduler/index.js";
+import { coSleep, notify, Signal, wait, type Process } from "../scheduler/index.js";
 import { DirtyBitmap, type BitmapHolder } from "./bitmap.js";
 import type { BlockGraph } from "./graph.js";
 import type { ParentLink } from "./links.js";
@@ -139,6 +139,14 @@ export class BlockNode implements BitmapHolder {
   private flushedGen = 0;
   private filterWrite: FilterWrite | null = null;
   private readonly bitmapList: DirtyBitmap[] = [];
+  /**
+   * qcow2 tables QEMU's caches do not hold yet (a device with coldMetadataCaches): the refcount block the
+   * first block status reads (qcow2_detect_metadata_preallocation) and the L2 table the first cluster lookup
+   * reads. One load at a time, as under qcow2's lock: `tablesLoading` while one is under way.
+   */
+  private refcountCold = false;
+  private l2Cold = false;
+  private tablesLoading: Signal<void> | null = null;
 
   /** @internal use graph.createNode. */
   constructor(readonly graph: BlockGraph, name: string, config: NodeDriverConfig) {
@@ -168,6 +176,7 @@ export class BlockNode implements BitmapHolder {
         this.filterDriver = config.filterDriver ?? "filter";
         break;
     }
+    if (config.driver === "qcow2") this.refcountCold = this.l2Cold = config.device.coldMetadataCaches;
   }
 
   // ---- structure ----
@@ -223,7 +232,10 @@ export class BlockNode implements BitmapHolder {
         case "read":
           if (this.readHooks.length > 0) yield* runHooks(this.readHooks, req, this);
           if (this.driver === "raw") return (yield this.device!.io(req)) as Content;
-          if (this.driver === "qcow2") return yield* this.readCow(req);
+          if (this.driver === "qcow2") {
+            if (this.l2Cold) yield* this.loadTables(false, true, req.issuer);
+            return yield* this.readCow(req);
+          }
           if (this.driver === "filter") return (yield* this.file!.io(req)) as Content;
           return yield* this.readNull(req);
         case "flush":
@@ -232,6 +244,10 @@ export class BlockNode implements BitmapHolder {
           if (this.hooks.length > 0) yield* runHooks(this.hooks, req, this);
           try {
             // write (resumes with the write id), write-zeroes and discard (with undefined)
+            if (this.l2Cold || this.refcountCold) {
+              // an allocating write needs the refcounts too, after the L2 table (qcow2_alloc_cluster_offset)
+              yield* this.loadTables(!this.isAllocated(req.offset, req.bytes), true, req.issuer, true);
+            }
             if (this.device) return yield this.device.io(req);
             if (this.driver === "filter") {
               const id = yield* this.passDown(req);
@@ -377,6 +393,59 @@ export class BlockNode implements BitmapHolder {
         if (b && offset < b.sizeBytes) return b.blockStatus(offset, Math.min(r.bytes, b.sizeBytes - offset));
         return { data: false, zero: true, bytes: r.bytes };
       }
+    }
+  }
+
+  /**
+   * Whether a block status of this node (down to, not including, `base`) may first have to read qcow2
+   * tables QEMU's caches do not hold yet: then run loadStatusTables before blockStatus, allocation or
+   * allocationAbove, as QEMU's bdrv_co_block_status reads them before it answers.
+   */
+  statusNeedsTables(base: BlockNode | null = null): boolean {
+    for (let n: BlockNode | null = this; n && n !== base; n = n.childLink?.child ?? null) if (n.refcountCold || n.l2Cold) return true;
+    return false;
+  }
+
+  /**
+   * Reads the tables a block status of [offset, offset+bytes) reads on its way down the chain (to `base`):
+   * at each qcow2 node it visits, the refcount block on its first status, then its L2 table; the walk goes
+   * on below a node only where the range is not allocated in it (bdrv_block_status_above).
+   */
+  *loadStatusTables(offset: number, bytes: number, base: BlockNode | null, issuer: string): Process<void> {
+    this.checkRange("loadStatusTables", offset, bytes);
+    for (let n: BlockNode | null = this; n && n !== base && offset < n.sizeBytes; n = n.childLink?.child ?? null) {
+      if (n.driver !== "qcow2") continue; // a filter passes on; raw and null-co end the chain
+      if (n.refcountCold || n.l2Cold) yield* n.loadTables(true, true, issuer);
+      if (n.allocation(offset, Math.min(bytes, n.sizeBytes - offset)).allocated) return;
+    }
+  }
+
+  /**
+   * Reads this qcow2 node's refcount block (with `refcount`) and its L2 table (with `l2`) where QEMU's caches
+   * do not hold them, one cluster each from its device: in that order for a block status, the L2 table first
+   * with `l2First` (an allocating write looks the cluster up, then allocates). An image nothing was ever
+   * written to has no L2 table yet: its lookup reads nothing, and the first write makes the table in the cache.
+   */
+  private *loadTables(refcount: boolean, l2: boolean, issuer: string, l2First = false): Process<void> {
+    while (this.tablesLoading) yield wait(this.tablesLoading);
+    const dev = this.device!;
+    const r = refcount && this.refcountCold ? ["refcount block"] : [], t = l2 && this.l2Cold ? ["L2 table"] : [];
+    const tables = l2First ? t.concat(r) : r.concat(t);
+    if (tables.length === 0) return;
+    const loading = (this.tablesLoading = new Signal<void>(`qcow2 tables of ${this.name}`));
+    try {
+      for (const table of tables) {
+        if (table === "L2 table" && !dev.anyWritten()) {
+          this.l2Cold = false;
+          continue;
+        }
+        yield dev.io({ op: "read", offset: 0, bytes: Math.min(this.clusterSizeBytes, dev.sizeBytes), issuer: `${issuer} (${this.name} ${table})` });
+        if (table === "L2 table") this.l2Cold = false;
+        else this.refcountCold = false;
+      }
+    } finally {
+      this.tablesLoading = null;
+      yield notify(loading);
     }
   }
 

@@ -16,7 +16,8 @@
  *                  write; 0 for the others or when bandwidth is 0 (unlimited)
  *   channelNs    = max(startNs, the instant the channel finishes the previous
  *                  transfer); the channel is then busy until channelNs + transferNs
- *                  (only requests with transferNs > 0 take the channel)
+ *                  (only requests with transferNs > 0 take the channel; with
+ *                  transferPerRequest none does: channelNs = startNs)
  *   completionNs = channelNs + transferNs + latencyNs
  *   flush:       = max(startNs + latencyNs, the latest completionNs of any
  *                  write, write-zeroes or discard started before it)
@@ -71,12 +72,25 @@ export interface DeviceConfig {
   writeLatencyNs: LatencyNs;
   /** Shared data channel speed; 0 = unlimited. */
   bandwidthBytesPerSec: number;
+  /**
+   * Each request moves its bytes at bandwidthBytesPerSec on its own, not over
+   * one channel shared with the others (QEMU's thread pool reading an image
+   * file from the host's cache: workers copy in parallel). Default false.
+   */
+  transferPerRequest?: boolean;
   /** Requests served at once (>= 1); more wait in FIFO order. */
   queueDepth: number;
   /** PRNG stream for drawn latencies (default `disk/<name>/latency`). */
   latencyStream?: string;
   /** Fault rules in force from the start. */
   faults?: FaultRule[];
+  /**
+   * A qcow2 image on this device opens with QEMU's metadata caches empty: its
+   * first block status reads a refcount block, its first cluster lookup its
+   * L2 table, each a one-cluster read of this device (sim/block/node.ts).
+   * Default false: a qcow2 node's metadata costs nothing.
+   */
+  coldMetadataCaches?: boolean;
 }
 
 /** A request as an issuer states it. `offset`/`bytes` are ignored for flush. */
@@ -138,8 +152,11 @@ export class Device {
   readonly clusters: number;
   readonly queueDepth: number;
   readonly bandwidthBytesPerSec: number;
+  readonly transferPerRequest: boolean;
   readonly readLatencyNs: LatencyNs;
   readonly writeLatencyNs: LatencyNs;
+  /** See DeviceConfig.coldMetadataCaches. */
+  readonly coldMetadataCaches: boolean;
   /** Fault rules; add and remove them at any time. */
   readonly faults: FaultRules;
   readonly stats: DeviceStats = { submitted: 0, completed: 0, faulted: 0, bytesRead: 0, bytesWritten: 0 };
@@ -170,8 +187,10 @@ export class Device {
     this.clusters = Math.ceil(config.sizeBytes / config.clusterSizeBytes);
     this.queueDepth = config.queueDepth;
     this.bandwidthBytesPerSec = config.bandwidthBytesPerSec;
+    this.transferPerRequest = config.transferPerRequest ?? false;
     this.readLatencyNs = config.readLatencyNs;
     this.writeLatencyNs = config.writeLatencyNs;
+    this.coldMetadataCaches = config.coldMetadataCaches ?? false;
     this.latencyStream = config.latencyStream ?? `disk/${config.name}/latency`;
     this.versions = new Array<ClusterVersion | undefined>(this.clusters); // holes read as undefined: never written
     this.faults = new FaultRules(config.name);
@@ -243,6 +262,12 @@ export class Device {
     return this.versions[cluster] ?? ZERO_VERSION;
   }
 
+  /** Whether any write, write-zeroes or discard has completed on any cluster. */
+  anyWritten(): boolean {
+    for (let c = 0; c < this.clusters; c++) if (this.versions[c] !== undefined) return true;
+    return false;
+  }
+
   /** Whether any write, write-zeroes or discard has completed on `cluster`. */
   isWritten(cluster: number): boolean {
     this.checkCluster(cluster);
@@ -305,7 +330,7 @@ export class Device {
     } else {
       const transfer = read || r.op === "write" ? transferNs(r.bytes, this.bandwidthBytesPerSec) : 0;
       let channel = now;
-      if (transfer > 0) {
+      if (transfer > 0 && !this.transferPerRequest) {
         if (this.channelFreeNs > channel) channel = this.channelFreeNs;
         this.channelFreeNs = channel + transfer;
       }
@@ -476,6 +501,12 @@ function validateConfig(c: DeviceConfig): void {
   checkWhole(c, "queueDepth", 1);
   checkLatency(c, "readLatencyNs");
   checkLatency(c, "writeLatencyNs");
+  if (c.transferPerRequest !== undefined && typeof c.transferPerRequest !== "boolean") {
+    throw new TypeError(`device "${c.name}": transferPerRequest must be true or false, got ${JSON.stringify(c.transferPerRequest)}`);
+  }
+  if (c.coldMetadataCaches !== undefined && typeof c.coldMetadataCaches !== "boolean") {
+    throw new TypeError(`device "${c.name}": coldMetadataCaches must be true or false, got ${JSON.stringify(c.coldMetadataCaches)}`);
+  }
   if (c.latencyStream !== undefined && (typeof c.latencyStream !== "string" || c.latencyStream === "")) {
     throw new TypeError(`device "${c.name}": latencyStream must be a non-empty stream name, got ${JSON.stringify(c.latencyStream)}`);
   }

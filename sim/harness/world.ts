@@ -35,6 +35,10 @@ export interface DeviceSpec {
   faults?: FaultRule[];
   /** Written before the run (setup), faults not applied. */
   data?: { offset: number; length: number }[];
+  /** Each request transfers on its own, not over a shared channel (sim/disk DeviceConfig.transferPerRequest; default false). */
+  transferPerRequest?: boolean;
+  /** A qcow2 image on it opens with empty metadata caches (sim/disk DeviceConfig.coldMetadataCaches; default false). */
+  coldMetadataCaches?: boolean;
 }
 
 export { DEVICE_DEFAULTS };
@@ -121,6 +125,8 @@ function declareDevice(qemu: Qemu, d: DeviceSpec): Device {
     readLatencyNs: d.readLatencyNs ?? d.latencyNs ?? DEVICE_DEFAULTS.latencyNs, writeLatencyNs: d.writeLatencyNs ?? d.latencyNs ?? DEVICE_DEFAULTS.latencyNs,
     bandwidthBytesPerSec: d.bandwidthBytesPerSec ?? DEVICE_DEFAULTS.bandwidthBytesPerSec, queueDepth: d.queueDepth ?? DEVICE_DEFAULTS.queueDepth,
     ...(d.faults && d.faults.length > 0 ? { faults: d.faults } : {}),
+    ...(d.transferPerRequest ? { transferPerRequest: true } : {}),
+    ...(d.coldMetadataCaches ? { coldMetadataCaches: true } : {}),
   });
 }
 

@@ -96,6 +96,8 @@ export class BlockCopy {
       // QEMU 7.2 block-copy asks the source's block status before a copy: a range that reads as
       // zeroes is written to the target as zeroes, the source never read (so a null-co source's
       // latency-ns is not waited for when it has read-zeroes: goldens/backup_zero_source_unread)
+      // (a qcow2 source's status reads the tables QEMU's caches lack first: the image's first status)
+      if (this.source.statusNeedsTables()) yield* this.source.loadStatusTables(offset, bytes, null, issuer);
       if (this.source.readsAsZeroes(offset, bytes)) yield* this.target.writeZeroes(offset, bytes, issuer);
       else {
         const data = yield* this.source.read(offset, bytes, issuer);

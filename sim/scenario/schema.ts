@@ -73,6 +73,10 @@ export const Device = z.strictObject({
   "read-latency": Latency.optional(),
   "write-latency": Latency.optional(),
   bandwidth: Rate.default(0).describe(withDefault(RATE_DOC, "0 (unlimited)")),
+  /** shared: one channel for the device's requests; per-request: each moves its bytes on its own (an image file QEMU's thread pool reads). */
+  transfer: z.enum(["shared", "per-request"]).default("shared"),
+  /** A qcow2 node on it opens with QEMU's metadata caches empty (its first block status and lookup read tables). */
+  "cold-metadata-caches": z.boolean().default(false),
   "queue-depth": z.number().int().min(1).max(LIMITS.queueDepth, `expected at most ${LIMITS.queueDepth} requests in flight`).default(32),
   faults: list(FaultRule, LIMITS.deviceRanges, "fault rules").default([]),
   /** Byte ranges already written before the run (as qemu-img would), each a write of its own. */

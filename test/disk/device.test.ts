@@ -32,6 +32,23 @@ describe("Device timing", () => {
     expect(done.map((d) => d.doneNs)).toEqual([1_100_000, 2_100_000, 3_100_000]);
   });
 
+  it("with transferPerRequest each request moves its bytes on its own: completion = start + size/bandwidth + latency", () => {
+    const sim = new Scheduler();
+    const dev = makeDevice(sim, { readLatencyNs: 100_000, bandwidthBytesPerSec: 4_096_000, queueDepth: 4, transferPerRequest: true });
+    const done = issueAll(sim, dev, [
+      ...[0, 1, 2].map((i) => ({ req: { op: "read" as IoOp, offset: i * 4096, bytes: 4096, issuer: "t" } })),
+      { req: { op: "read" as IoOp, offset: 16384, bytes: 8192, issuer: "t" } },
+    ]);
+    sim.run();
+    expect(done.map((d) => d.doneNs)).toEqual([1_100_000, 1_100_000, 1_100_000, 2_100_000]);
+  });
+
+  it("refuses a transferPerRequest or coldMetadataCaches that is not true or false, naming the device", () => {
+    const sim = new Scheduler();
+    expect(() => makeDevice(sim, { transferPerRequest: 1 as unknown as boolean })).toThrow(/transferPerRequest must be true or false, got 1/);
+    expect(() => makeDevice(sim, { coldMetadataCaches: "yes" as unknown as boolean })).toThrow(/coldMetadataCaches must be true or false, got "yes"/);
+  });
+
   it("a request that waits for a slot starts when the slot frees, then queues for the channel", () => {
     const sim = new Scheduler();
     // 1 byte/ns; 4 KiB = 4096 ns on the channel; write latency 10,000 ns.

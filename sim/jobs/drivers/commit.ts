@@ -44,6 +44,8 @@ export class CommitDriver implements JobDriver {
       yield* job.sleepNs(delayNs);
       if (job.isCancelled) return 0;
       delayNs = 0;
+      // bdrv_is_allocated_above reads the qcow2 tables QEMU's caches lack first (each image's first status)
+      if (top.statusNeedsTables(base)) yield* top.loadStatusTables(offset, Math.min(STREAM_CHUNK, top.sizeBytes - offset), base, issuer);
       const a = top.allocationAbove(base, offset, Math.min(STREAM_CHUNK, top.sizeBytes - offset));
       if (a.allocated) {
         if (!job.mayIssueIo) job.checkMayIssueIo(`commit copy ${offset}+${a.bytes}`);

@@ -129,6 +129,8 @@ export class MirrorDriver implements JobDriver {
       const base = this.opts.commit ? this.opts.target : null;
       for (let c = 0; c < bm.chunks; c++) {
         const r = bm.chunkRange(c);
+        const below = this.opts.commit ? base : source.backing; // bdrv_is_allocated_above down to the base, or of the source alone
+        if (source.statusNeedsTables(below)) yield* source.loadStatusTables(r.offset, r.bytes, below, job.traceName);
         const a = this.opts.commit ? source.allocationAbove(base, r.offset, r.bytes) : source.allocation(r.offset, r.bytes);
         if (a.allocated) bm.set(r.offset, r.bytes);
       }
@@ -237,6 +239,8 @@ export class MirrorDriver implements JobDriver {
       let end = first.offset + first.bytes;
       // a run stops before a chunk still in flight (checked even before 9c83625bdd: only the first chunk was not)
       for (let n = c + 1; n < bm.chunks && end - first.offset < BUF_BYTES - bytes && bm.isDirty(n) && this.chunkOwner[n] === 0; n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
+      // QEMU reads the qcow2 tables the source's block status needs first (cold caches: the image's first status)
+      if (this.opts.source.statusNeedsTables()) yield* this.opts.source.loadStatusTables(first.offset, end - first.offset, null, job.traceName);
       const { method, len } = this.methodFor(first.offset, end - first.offset);
       bm.reset(first.offset, len);
       if (!job.mayIssueIo) job.checkMayIssueIo(`${this.type} ${method} ${first.offset}+${len}`);

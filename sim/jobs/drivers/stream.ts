@@ -103,6 +103,8 @@ export class StreamDriver implements JobDriver {
       yield* job.sleepNs(delayNs);
       if (job.isCancelled) return 0;
       delayNs = 0;
+      // bdrv_is_allocated(_above) reads the qcow2 tables QEMU's caches lack first (each image's first status)
+      if (top.statusNeedsTables(base)) yield* top.loadStatusTables(offset, bytes, base, issuer);
       const here = top.allocation(offset, bytes);
       let n = here.bytes;
       if (!here.allocated) {
