@@ -318,18 +318,6 @@ export class BlockNode implements BitmapHolder {
     return n;
   }
 
-  /**
-   * Whether the range is known to read as zeroes without reading it (what
-   * QEMU's block status says with BDRV_BLOCK_ZERO for a null-co node with
-   * read-zeroes, through filters). Other drivers answer false: their reads
-   * are modelled as they are.
-   */
-  readsAsZeroes(offset: number, bytes: number): boolean {
-    this.checkRange("readsAsZeroes", offset, bytes);
-    if (this.driver === "filter") return this.file!.readsAsZeroes(offset, bytes);
-    return this.driver === "null-co" && this.nullReadZeroes;
-  }
-
   /** Whether every cluster overlapping the range is allocated in this node itself (not its backing). */
   isAllocated(offset: number, bytes: number): boolean {
     const r = this.allocation(offset, bytes);

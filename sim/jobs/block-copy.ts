@@ -3,8 +3,11 @@
  * backup job's background copy and its copy-before-write filter (QEMU
  * block/block-copy.c): a cluster is copied at most once; a cluster already
  * being copied is waited for, never copied twice; a failed copy leaves the
- * cluster to copy again. A range the source reads as zeroes is written to
- * the target as zeroes without reading the source (block status).
+ * cluster to copy again. Before a copy the source's block status is asked
+ * (QEMU block_copy_block_status): a range that reads as zeroes (null-co with
+ * read-zeroes, a qcow2 range no image of its chain allocates) is written to
+ * the target as zeroes without reading the source, and a copy is cut where
+ * the status changes.
  */
 import { IoError, type Errno } from "../disk/index.js";
 import { DirtyBitmap, type BlockNode, type BlockRequest } from "../block/index.js";
@@ -83,22 +86,40 @@ export class BlockCopy {
   }
 
   /**
-   * Copies `count` clusters from `first` (all dirty and idle: take them from
-   * nextRun). Returns undefined on success, or the failure.
+   * The source's block status for a copy of `count` clusters from `first`
+   * (QEMU 7.2 block_copy_block_status, over the whole backing chain): how
+   * many of them, from `first`, one status covers (whole clusters, at least
+   * one: a status shorter than a cluster counts as data), and whether they
+   * read as zeroes.
    */
-  *copy(first: number, count: number, issuer: string): Process<CopyError | undefined> {
+  status(first: number, count: number): { count: number; zero: boolean } {
+    const cs = this.clusterSizeBytes, offset = first * cs;
+    const st = this.source.blockStatus(offset, this.bytesOf(first, count));
+    if (st.bytes < cs) return { count: 1, zero: false };
+    const n = offset + st.bytes === this.source.sizeBytes ? Math.ceil(st.bytes / cs) : Math.floor(st.bytes / cs);
+    return { count: n, zero: st.zero && !st.data };
+  }
+
+  /**
+   * Copies `count` clusters from `first` (all dirty and idle: take them from
+   * nextRun, cut to one status): with `zero` a write-zeroes of the target,
+   * else a read of the source and a write. Returns undefined on success, or
+   * the failure.
+   */
+  *copy(first: number, count: number, issuer: string, zero: boolean): Process<CopyError | undefined> {
     const done = new Signal<void>(`block-copy ${this.source.name}:${first}+${count}`);
     this.busy.fill(done, first, first + count);
     const offset = first * this.clusterSizeBytes, bytes = this.bytesOf(first, count);
     this.bitmap.reset(offset, bytes);
     let failure: CopyError | undefined;
     try {
-      // QEMU 7.2 block-copy asks the source's block status before a copy: a range that reads as
-      // zeroes is written to the target as zeroes, the source never read (so a null-co source's
-      // latency-ns is not waited for when it has read-zeroes: goldens/backup_zero_source_unread)
+      // QEMU 7.2 block-copy asks the source's block status before a copy (the task's status was taken
+      // when it was cut: status()): a range that reads as zeroes is never read (so a null-co source's
+      // latency-ns is not waited for when it has read-zeroes: goldens/backup_zero_source_unread; a qcow2's
+      // unallocated ranges: goldens/backup_block_status_qcow2)
       // (a qcow2 source's status reads the tables QEMU's caches lack first: the image's first status)
       if (this.source.statusNeedsTables()) yield* this.source.loadStatusTables(offset, bytes, null, issuer);
-      if (this.source.readsAsZeroes(offset, bytes)) yield* this.target.writeZeroes(offset, bytes, issuer);
+      if (zero) yield* this.target.writeZeroes(offset, bytes, issuer);
       else {
         const data = yield* this.source.read(offset, bytes, issuer);
         yield* this.target.write(offset, bytes, issuer, data);
@@ -136,7 +157,7 @@ export class BlockCopy {
           continue; // it may have failed and be dirty again
         }
         if (!this.dirty[c]) break;
-        const err = yield* this.copy(c, 1, issuer);
+        const err = yield* this.copy(c, 1, issuer, this.status(c, 1).zero);
         if (err) throw new IoError(err.errno, node.name, req.op, req.offset, req.bytes);
       }
     }

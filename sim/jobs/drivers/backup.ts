@@ -22,8 +22,9 @@
  * what was marked if the job succeeded, always forgets it either way (but on
  * failure keeps the clusters not copied), never keeps it; what is kept gets
  * the writes made meanwhile merged back. Errors: a failed read applies on-source-error, a failed write
- * on-target-error; report fails the job, ignore retries the chunk, stop
- * pauses the job and retries after resume. A failed copy-before-write fails
+ * on-target-error; report fails the job, ignore retries at once, stop
+ * pauses the job and retries after resume, both with a new copy call that
+ * scans from offset 0. A failed copy-before-write fails
  * the guest write (on-cbw-error=break-guest-write, the default), which then
  * never reaches the source; the job is not told (no error action) and copies
  * the cluster itself later (goldens/cbw_read_error, from QEMU 7.2).
@@ -76,7 +77,7 @@ export class BackupDriver implements JobDriver {
   private inFlight = 0;
   private waitingForCopy = false;
   private failure: CopyError | undefined;
-  /** Where the copy call looks for its next chunk; a new call (after a pause cancelled one) starts again at 0. */
+  /** Where the copy call looks for its next chunk; a new call (after a pause cancelled one, or an ignore or stop error action) starts again at 0. */
   private cursor = 0;
   /** Asleep in the speed limit: a failure meanwhile is seen only when the sleep ends (the call has not finished). */
   private limitSleep = false;
@@ -156,9 +157,14 @@ export class BackupDriver implements JobDriver {
       while (!job.isCancelled) yield* job.yieldJob();
       return 0;
     }
+    // QEMU 7.2 backup_loop looks at cancellation only once a new block-copy call has yielded: after an ignore
+    // or stop error action (and stop's pause point) the new call issues its first chunks even if the job was
+    // cancelled meanwhile, so job-cancel of a backup stopped on an error is answered before the job ends
+    // (goldens/backup_error_action_restarts).
+    let newCall = false;
     for (;;) {
       if (job.pauseDue) yield* job.pausePoint();
-      if (job.isCancelled) break;
+      if (job.isCancelled && !newCall) break;
       if (this.failure) {
         // A failed copy ends the copy call: let the tasks in flight finish, then one error action.
         while (this.inFlight > 0 && !job.isCancelled) yield* this.waitForCopy(job);
@@ -169,9 +175,15 @@ export class BackupDriver implements JobDriver {
         this.failure = undefined;
         const onError = (err.operation === "read" ? o.onSourceError : o.onTargetError) ?? "report";
         if (job.errorAction(onError, err.operation, err.errno) === "report") return job.fail(err.errno);
-        continue; // ignore or stop: the chunk is still dirty and is copied again (after the resume, for stop)
+        // ignore or stop: QEMU 7.2 backup_loop starts a new block-copy call (after the pause point, for stop),
+        // which scans from offset 0, so the failed chunk, still dirty, is the first copied again
+        // (goldens/backup_error_action_restarts)
+        this.cursor = 0;
+        newCall = true;
+        continue;
       }
       if (this.inFlight >= maxWorkers) {
+        newCall = false;
         yield* this.waitForCopy(job);
         continue;
       }
@@ -179,6 +191,7 @@ export class BackupDriver implements JobDriver {
       if (!next && this.cursor > 0) next = copy.nextRun(0, chunkClusters);
       if (!next) {
         if (copy.done && this.inFlight === 0) break;
+        newCall = false;
         yield* this.waitForCopy(job); // what is left is being copied (by us or by copy-before-write)
         continue;
       }
@@ -187,16 +200,19 @@ export class BackupDriver implements JobDriver {
       const wait = job.limit.delayNs(job.ctx.sim.now, 0);
       if (wait > 0) {
         this.limitSleep = true;
+        newCall = false;
         yield* job.sleepNs(wait);
         this.limitSleep = false;
         continue;
       }
-      this.cursor = next.first + next.count;
-      if (!job.mayIssueIo) job.checkMayIssueIo(`backup copy of clusters ${next.first}+${next.count}`);
+      // QEMU 7.2 block_copy_dirty_clusters cuts a task to one block status of the source
+      const { count, zero } = copy.status(next.first, next.count);
+      this.cursor = next.first + count;
+      if (!job.mayIssueIo) job.checkMayIssueIo(`backup copy of clusters ${next.first}+${count}`);
       this.inFlight++;
-      const task = (yield spawn(`${issuer} copy ${next.first}+${next.count}`, this.task(next.first, next.count, issuer))) as ProcHandle;
+      const task = (yield spawn(`${issuer} copy ${next.first}+${count}`, this.task(next.first, count, zero, issuer))) as ProcHandle;
       job.ctx.sim.enterNow(task); // QEMU enters a block-copy task at once, up to its first yield
-      job.accountCopy(next.count * copy.clusterSizeBytes); // accounted once issued
+      job.accountCopy(count * copy.clusterSizeBytes); // accounted once issued
     }
     while (this.inFlight > 0) yield wait(copy.changed);
     return 0;
@@ -209,8 +225,8 @@ export class BackupDriver implements JobDriver {
     this.waitingForCopy = false;
   }
 
-  private *task(first: number, count: number, issuer: string): Process<void> {
-    const err = yield* this.copy.copy(first, count, issuer);
+  private *task(first: number, count: number, zero: boolean, issuer: string): Process<void> {
+    const err = yield* this.copy.copy(first, count, issuer, zero);
     this.inFlight--;
     if (err) this.failure ??= err;
   }
