@@ -54,10 +54,11 @@ Options:
   --profile P     profile (default: current, or the scenario's)
   --workers N     at most N threads for generated scenarios (default 1); the
                   runs, output and replay file are those of one thread. This
-                  thread starts a worker only when, after its own first
-                  second, a core has been idle and the runs left would take
-                  it longer than a worker's warm-up (~1.5 s), one at a time
-                  (each warms V8 up anew)
+                  thread starts a worker only when a core stands idle and the
+                  worker can earn its warm-up back: in its first tenth of a
+                  second if 1,500 runs or more are left, after its first
+                  second if the runs left would take it longer than ~1.5 s;
+                  one at a time (each warms V8 up anew)
   --shard i/n     run only shard i of n (fast-check seed S+i-1, runs/n runs)
   --time T        stop after this wall time (e.g. 30s, 2m)
   --out FILE      where the replay file goes
@@ -186,28 +187,33 @@ interface GeneratedOptions {
 
 /**
  * When a worker thread starts. A worker is an isolate of its own that loads
- * blocksim and warms V8's compilers up again, ~1-1.5 CPU-s before it runs
+ * blocksim and warms V8's compilers up again, ~0.6-1 CPU-s before it runs
  * at full speed, and a single warming thread already keeps ~1.3 cores busy
- * (V8's background compiler and GC). So a worker pays only if the runs left
- * would keep this thread busy for longer than that warm-up, and only on a
- * core that would otherwise stay idle: on a loaded machine a second thread
- * gets no more of the cores, only more warm-up to do (README "Campaign
- * benchmark"). This thread decides from what it measures in windows of
- * WINDOW_MS: its own wall time per run and the machine's idle cores
- * (os.cpus); each worker started opens a new window, so they start one at
- * a time and stop when no core is left idle. It decides nothing in its
- * first SETTLE_MS: a cold thread runs several times slower than it soon
- * will, so its first windows overstate the time the runs left will take
- * (a worker started there made a 2,000-run campaign 0.93x as fast on two
- * idle cores, while 5,000 runs gained 1.1x and 20,000 1.24x).
+ * (V8's background compiler and GC). So a worker pays only on a core that
+ * would otherwise stay idle (on a loaded machine a second thread gets no
+ * more of the cores, only more warm-up to do: README "Campaign benchmark"),
+ * and only if it has enough runs left to earn its warm-up back. This thread
+ * decides from what it measures in windows: its own wall time per run and
+ * the machine's idle cores (os.cpus); each worker started opens a new
+ * window, so they start one at a time and stop when no core is left idle.
+ * The first window is short (FIRST_WINDOW_MS): a worker that starts there
+ * warms up beside this thread, which is what pays, so it starts if
+ * EARLY_WORKER_RUNS or more runs are unclaimed (on two quiet cores a worker
+ * started at once made a 2,000-run campaign ~1.06-1.11x as fast; it costs
+ * ~0.6 CPU-s more). After that a cold thread's rate overstates the time the
+ * runs left will take, so later windows decide nothing until SETTLE_MS of
+ * running, and then start a worker when the runs unclaimed would keep this
+ * thread busy longer than a worker's warm-up (WORKER_WARMUP_MS).
  * BLOCKSIM_FUZZ_WORKERS_AT_ONCE=1 starts them all at once instead (the
  * tests and the campaign benchmark use it).
  */
-export const WORKER_WARMUP_MS = 1500, WINDOW_MS = 250, IDLE_CORE = 0.5, SETTLE_MS = 1000;
+export const WORKER_WARMUP_MS = 1500, WINDOW_MS = 250, FIRST_WINDOW_MS = 100, EARLY_WORKER_RUNS = 1500, IDLE_CORE = 0.5, SETTLE_MS = 1000;
 
 /** Whether one more worker thread should start, from the last window's measurements and this thread's time running runs. */
-export function startAnotherWorker(m: { runsUnclaimed: number; msPerRun: number; idleCores: number; runningMs: number }): boolean {
-  return m.runningMs >= SETTLE_MS && m.runsUnclaimed * m.msPerRun > WORKER_WARMUP_MS && m.idleCores >= IDLE_CORE;
+export function startAnotherWorker(m: { runsUnclaimed: number; msPerRun: number; idleCores: number; runningMs: number; firstWindow: boolean }): boolean {
+  if (m.idleCores < IDLE_CORE) return false;
+  if (m.firstWindow) return m.runsUnclaimed >= EARLY_WORKER_RUNS;
+  return m.runningMs >= SETTLE_MS && m.runsUnclaimed * m.msPerRun > WORKER_WARMUP_MS;
 }
 
 function workersAtOnce(): boolean {
@@ -220,20 +226,22 @@ function workersAtOnce(): boolean {
 /** Idle time of all cores so far, ms (os.cpus: since boot). */
 const idleMs = () => cpus().reduce((sum, c) => sum + c.times.idle, 0);
 
-/** Measures this thread's runs and the machine's idle cores over windows of WINDOW_MS. */
+/** Measures this thread's runs and the machine's idle cores over windows: the first FIRST_WINDOW_MS long, the others WINDOW_MS. */
 class Window {
   private readonly start = performance.now();
   private t0 = this.start;
   private idle0 = idleMs();
   private runs0 = 0;
-  /** The window's figures once it is WINDOW_MS long (and a new one opens), else undefined. */
-  close(runs: number): { msPerRun: number; idleCores: number; runningMs: number } | undefined {
+  private closed = 0;
+  /** The window's figures once it is long enough (and a new one opens), else undefined. */
+  close(runs: number): { msPerRun: number; idleCores: number; runningMs: number; firstWindow: boolean } | undefined {
     const now = performance.now(), ms = now - this.t0;
-    if (ms < WINDOW_MS || runs === this.runs0) return undefined;
-    const idle = idleMs(), m = { msPerRun: ms / (runs - this.runs0), idleCores: (idle - this.idle0) / ms, runningMs: now - this.start };
+    if (ms < (this.closed === 0 ? FIRST_WINDOW_MS : WINDOW_MS) || runs === this.runs0) return undefined;
+    const idle = idleMs(), m = { msPerRun: ms / (runs - this.runs0), idleCores: (idle - this.idle0) / ms, runningMs: now - this.start, firstWindow: this.closed === 0 };
     this.t0 = now;
     this.idle0 = idle;
     this.runs0 = runs;
+    this.closed++;
     return m;
   }
 }

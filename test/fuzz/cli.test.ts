@@ -221,8 +221,8 @@ describe("blocksim fuzz", () => {
     expect(outputs[2]).toBe(outputs[0]);
   }, 90_000);
 
-  it("starts a worker thread only when, past its own first second, a core was idle and the runs not yet claimed would outlast a worker's warm-up", () => {
-    const idle = { idleCores: 1, msPerRun: 1, runningMs: 1000 };
+  it("starts a worker thread only when a core is idle and the worker can earn its warm-up back: at once in a long campaign, later when the runs left outlast a warm-up", () => {
+    const idle = { idleCores: 1, msPerRun: 1, runningMs: 1000, firstWindow: false };
     expect(startAnotherWorker({ ...idle, runsUnclaimed: 1900 })).toBe(true); // ~1.9 s of runs left, a core idle
     expect(startAnotherWorker({ ...idle, runsUnclaimed: 1000 })).toBe(false); // about the warm-up: a worker would not pay for itself
     expect(startAnotherWorker({ ...idle, msPerRun: 2, runsUnclaimed: 1000 })).toBe(true); // the same runs, on a thread still cold
@@ -230,6 +230,11 @@ describe("blocksim fuzz", () => {
     expect(startAnotherWorker({ ...idle, runsUnclaimed: 0 })).toBe(false);
     // still in this thread's own warm-up: its rate overstates what is left
     expect(startAnotherWorker({ ...idle, runningMs: 500, msPerRun: 3, runsUnclaimed: 1900 })).toBe(false);
+    // the first window: a worker started now warms up beside this thread; a campaign of ~2,000 runs or more gets one
+    const first = { ...idle, runningMs: 100, msPerRun: 4, firstWindow: true };
+    expect(startAnotherWorker({ ...first, runsUnclaimed: 1950 })).toBe(true);
+    expect(startAnotherWorker({ ...first, runsUnclaimed: 1000 })).toBe(false); // too short to earn a warm-up back, however slow the cold runs
+    expect(startAnotherWorker({ ...first, idleCores: 0.3, runsUnclaimed: 100_000 })).toBe(false);
   });
 
   it("bad options get exit 2", async () => {
