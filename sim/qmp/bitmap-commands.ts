@@ -152,11 +152,11 @@ export const BITMAP_COMMANDS: Record<string, Command<QemuContext>> = {
 function addAction(ctx: QemuContext, data: Record<string, unknown>): ActionState {
   let added: { node: BlockNode; bitmap: DirtyBitmap } | undefined;
   return {
-    *prepare() {
+    prepare() {
       added = addBitmap(ctx, data);
     },
     commit() {},
-    *abort() {
+    abort() {
       if (added) added.node.releaseBitmap(added.bitmap);
     },
     clean() {},
@@ -166,14 +166,14 @@ function addAction(ctx: QemuContext, data: Record<string, unknown>): ActionState
 function clearAction(ctx: QemuContext, data: Record<string, unknown>): ActionState {
   let undo: { bitmap: DirtyBitmap; bits: Uint8Array } | undefined;
   return {
-    *prepare() {
+    prepare() {
       const { bitmap } = lookupBitmap(ctx, data.node, data.name);
       checkNotBusy(bitmap);
       undo = { bitmap, bits: bitmap.snapshot() };
       bitmap.clear();
     },
     commit() {},
-    *abort() {
+    abort() {
       undo?.bitmap.restore(undo.bits);
     },
     clean() {},
@@ -183,14 +183,14 @@ function clearAction(ctx: QemuContext, data: Record<string, unknown>): ActionSta
 function mergeAction(ctx: QemuContext, data: Record<string, unknown>): ActionState {
   let undo: { bitmap: DirtyBitmap; bits: Uint8Array } | undefined;
   return {
-    *prepare() {
+    prepare() {
       const { bitmap } = lookupBitmap(ctx, data.node, data.target);
       const bits = bitmap.snapshot();
       mergeBitmaps(ctx, data);
       undo = { bitmap, bits };
     },
     commit() {},
-    *abort() {
+    abort() {
       undo?.bitmap.restore(undo.bits);
     },
     clean() {},
@@ -200,7 +200,7 @@ function mergeAction(ctx: QemuContext, data: Record<string, unknown>): ActionSta
 function enableAction(ctx: QemuContext, data: Record<string, unknown>, on: boolean): ActionState {
   let undo: { bitmap: DirtyBitmap; was: boolean } | undefined;
   return {
-    *prepare() {
+    prepare() {
       const { bitmap } = lookupBitmap(ctx, data.node, data.name);
       checkNotBusy(bitmap);
       undo = { bitmap, was: bitmap.enabled };
@@ -208,7 +208,7 @@ function enableAction(ctx: QemuContext, data: Record<string, unknown>, on: boole
       else bitmap.disable();
     },
     commit() {},
-    *abort() {
+    abort() {
       if (undo && undo.was !== on) {
         if (undo.was) undo.bitmap.enable();
         else undo.bitmap.disable();
@@ -221,7 +221,7 @@ function enableAction(ctx: QemuContext, data: Record<string, unknown>, on: boole
 function removeAction(ctx: QemuContext, data: Record<string, unknown>): ActionState {
   let held: { node: BlockNode; bitmap: DirtyBitmap } | undefined;
   return {
-    *prepare() {
+    prepare() {
       held = removeBitmap(ctx, data);
       held.bitmap.busy = true;
     },
@@ -229,7 +229,7 @@ function removeAction(ctx: QemuContext, data: Record<string, unknown>): ActionSt
       held!.bitmap.busy = false;
       held!.node.releaseBitmap(held!.bitmap);
     },
-    *abort() {
+    abort() {
       if (held) held.bitmap.busy = false;
     },
     clean() {},

@@ -27,16 +27,19 @@ import { BITMAP_ACTIONS } from "./bitmap-commands.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
 import type { JobTxn } from "../jobs/txn.js";
-import type { Process } from "../scheduler/index.js";
 import { argChecker, type ArgCheck, type ArgSpec } from "./args.js";
 import { deviceNode, nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
 
-/** One action of a transaction: QEMU's TransactionActionDrv callbacks. */
+/**
+ * One action of a transaction: QEMU's TransactionActionDrv callbacks. None
+ * yields (qmp_transaction is no coroutine: its waits are nested polls), so
+ * they are plain functions, and a transaction costs no generator.
+ */
 export interface ActionState {
-  prepare(): Process<void>;
+  prepare(): void;
   commit(): void;
-  abort(): Process<void>;
+  abort(): void;
   clean(): void;
 }
 
@@ -126,7 +129,7 @@ export function backupSyncArgs(source: BlockNode, data: Record<string, unknown>)
   return { sync, bitmap, bitmapMode: mode };
 }
 
-/** A backup action: a class, not an object of generator closures (see Scheduler.spawn on generators made per run). */
+/** A backup action: a class, not an object of closures made per action. */
 class BackupAction implements ActionState {
   private source: BlockNode | undefined = undefined;
   private drained = false;
@@ -143,7 +146,7 @@ class BackupAction implements ActionState {
     this.startNow = !ctx.behaviour.txnStartInCommit;
   }
 
-  *prepare(): Process<void> {
+  prepare(): void {
     const { ctx, kind, data, txn } = this;
     const source = (this.source = deviceNode(ctx, data.device));
     if (!this.startNow) {
@@ -185,7 +188,7 @@ class BackupAction implements ActionState {
     if (!this.startNow) this.job!.start();
   }
 
-  *abort(): Process<void> {
+  abort(): void {
     // QEMU job_cancel_sync(job, true). In a grouped transaction a member aborted earlier may
     // already have concluded this job with it (the group's abort): then there is nothing left to do.
     if (!this.job || this.job.freed) return;
@@ -199,11 +202,11 @@ class BackupAction implements ActionState {
 
 function abortAction(): ActionState {
   return {
-    *prepare() {
+    prepare() {
       throw genericError("Transaction aborted using Abort action");
     },
     commit() {},
-    *abort() {},
+    abort() {},
     clean() {},
   };
 }
@@ -223,7 +226,7 @@ const ACTIONS: ReadonlyMap<string, { checkArgs: ArgCheck; groupedRefused: boolea
 );
 
 /** Runs a list of actions with QEMU's transaction semantics; returns the refusal of the action that failed (see Command). */
-export function* runTransaction(ctx: QemuContext, actions: { type: string; data: Record<string, unknown> }[], grouped: boolean): Process<QmpError | undefined> {
+export function runTransaction(ctx: QemuContext, actions: { type: string; data: Record<string, unknown> }[], grouped: boolean): QmpError | undefined {
   const defs = actions.map((a, i) => {
     const def = ACTIONS.get(a.type);
     if (!def) throw genericError(`Parameter 'actions[${i}].type' does not accept value '${a.type}'`);
@@ -254,14 +257,14 @@ export function* runTransaction(ctx: QemuContext, actions: { type: string; data:
       }
       const st = defs[i].make(ctx, actions[i].data ?? {}, txn, members);
       states.push(st);
-      yield* st.prepare();
+      st.prepare();
     }
   } catch (e) {
     if (!(e instanceof QmpError)) throw e;
     failure = e;
   }
   if (failure) {
-    for (const st of [...states].reverse()) yield* st.abort();
+    for (let i = states.length - 1; i >= 0; i--) states[i].abort();
   } else {
     ctx.sim.record("qmp", "transaction-commit", { actions: actions.length });
     committed = true;
