@@ -12,7 +12,6 @@ import { createMirror, type MirrorCopyMode, type MirrorSync } from "../jobs/driv
 import { chainBetween, checkStream, createStream, insertStreamFilter } from "../jobs/drivers/stream.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
-import type { Process } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
 import { deviceNode, nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
@@ -55,7 +54,7 @@ const common = (a: Record<string, unknown>) => ({
   autoDismiss: a["auto-dismiss"] as boolean | undefined,
 });
 
-function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean, target: (source: BlockNode) => BlockNode): void | Process<void> {
+function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean, target: (source: BlockNode) => BlockNode): void {
   const source = deviceNode(ctx, a.device);
   const targetNode = target(source);
   const create = (): Job => {
@@ -86,8 +85,8 @@ function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean
   return createDrained(ctx, source, create);
 }
 
-/** Creates a job inside a drained section of `source` (a nested poll: the handler is no coroutine), then starts it. */
-function* createDrained(ctx: QemuContext, source: BlockNode, create: () => Job): Process<void> {
+/** Creates a job inside a drained section of `source` (a nested poll: the handler is no coroutine, nor this function a generator), then starts it. */
+function createDrained(ctx: QemuContext, source: BlockNode, create: () => Job): void {
   ctx.graph.drainedBeginPoll(source);
   let job: Job;
   try {
@@ -180,7 +179,8 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
   },
 };
 
-function* startStream(ctx: QemuContext, a: Record<string, unknown>, top: BlockNode, base: BlockNode | null, filterNodeName: string | undefined): Process<void> {
+/** Checks, inserts the copy-on-read filter in a drained section of `top` (a nested poll), creates and starts the stream. */
+function startStream(ctx: QemuContext, a: Record<string, unknown>, top: BlockNode, base: BlockNode | null, filterNodeName: string | undefined): void {
   const o = { id: defaultId(ctx, top, a), top, base, filterNodeName, onError: a["on-error"] as ErrorAction | undefined, ...common(a) };
   let job: Job;
   try {
