@@ -146,6 +146,9 @@ export class BlockNode implements BitmapHolder {
    */
   private refcountCold = false;
   private l2Cold = false;
+  /** The device models qcow2's tables (coldMetadataCaches); an allocating write left them dirty (written back at the next flush). */
+  private tablesModelled = false;
+  private tablesDirty = false;
   private tablesLoading: Signal<void> | null = null;
 
   /** @internal use graph.createNode. */
@@ -176,7 +179,7 @@ export class BlockNode implements BitmapHolder {
         this.filterDriver = config.filterDriver ?? "filter";
         break;
     }
-    if (config.driver === "qcow2") this.refcountCold = this.l2Cold = config.device.coldMetadataCaches;
+    if (config.driver === "qcow2") this.tablesModelled = this.refcountCold = this.l2Cold = config.device.coldMetadataCaches;
   }
 
   // ---- structure ----
@@ -248,6 +251,8 @@ export class BlockNode implements BitmapHolder {
               // an allocating write needs the refcounts too, after the L2 table (qcow2_alloc_cluster_offset)
               yield* this.loadTables(!this.isAllocated(req.offset, req.bytes), true, req.issuer, true);
             }
+            // an allocating write leaves the cached tables dirty until the next flush writes them back
+            if (this.tablesModelled && !this.tablesDirty && !this.isAllocated(req.offset, req.bytes)) this.tablesDirty = true;
             if (this.device) return yield this.device.io(req);
             if (this.driver === "filter") {
               const id = yield* this.passDown(req);
@@ -585,6 +590,12 @@ export class BlockNode implements BitmapHolder {
     const gen = this.writeGen;
     if (gen !== this.flushedGen) {
       if (this.flushHooks.length > 0) yield* runHooks(this.flushHooks, req, this);
+      if (this.tablesDirty) {
+        // qcow2_cache_flush: the refcount block goes to stable storage before the L2 table that points at the
+        // new clusters, so writing dirty tables back takes a sync of its own before the one of the flush
+        this.tablesDirty = false;
+        yield this.device!.io({ op: "flush", issuer: `${req.issuer} (${this.name} tables)` });
+      }
       if (this.device) yield this.device.io(req);
       else if (this.driver === "null-co" && this.nullLatencyNs > 0) yield coSleep(this.nullLatencyNs);
     }

@@ -19,8 +19,10 @@
  *                  (only requests with transferNs > 0 take the channel; with
  *                  transferPerRequest none does: channelNs = startNs)
  *   completionNs = channelNs + transferNs + latencyNs
- *   flush:       = max(startNs + latencyNs, the latest completionNs of any
- *                  write, write-zeroes or discard started before it)
+ *   flush:       = max(startNs + latencyNs + syncNs, the latest completionNs of any
+ *                  write, write-zeroes or discard started before it), where
+ *                  syncNs = ceil(bytes written since the last flush started *
+ *                  1e9 / flushBytesPerSec), 0 without flushBytesPerSec
  *
  * The slot is held from startNs to completionNs. A request takes effect
  * atomically at completionNs: a write stamps its clusters then, a read
@@ -78,6 +80,12 @@ export interface DeviceConfig {
    * file from the host's cache: workers copy in parallel). Default false.
    */
   transferPerRequest?: boolean;
+  /**
+   * A flush also takes the bytes written since the last flush started at this
+   * rate (an fdatasync writing the host's cache back). Default 0: a flush
+   * takes only its latency.
+   */
+  flushBytesPerSec?: number;
   /** Requests served at once (>= 1); more wait in FIFO order. */
   queueDepth: number;
   /** PRNG stream for drawn latencies (default `disk/<name>/latency`). */
@@ -153,6 +161,7 @@ export class Device {
   readonly queueDepth: number;
   readonly bandwidthBytesPerSec: number;
   readonly transferPerRequest: boolean;
+  readonly flushBytesPerSec: number;
   readonly readLatencyNs: LatencyNs;
   readonly writeLatencyNs: LatencyNs;
   /** See DeviceConfig.coldMetadataCaches. */
@@ -174,6 +183,8 @@ export class Device {
   private queueHead = 0;
   private channelFreeNs = 0;
   private lastModifyCompletionNs = 0;
+  /** Bytes of the writes started since the last flush started (what flushBytesPerSec syncs). */
+  private unflushedBytes = 0;
   private readonly label: string;
   private readonly listeners: ((inFlight: number) => void)[] = [];
   private readonly idle: Waiters;
@@ -188,6 +199,7 @@ export class Device {
     this.queueDepth = config.queueDepth;
     this.bandwidthBytesPerSec = config.bandwidthBytesPerSec;
     this.transferPerRequest = config.transferPerRequest ?? false;
+    this.flushBytesPerSec = config.flushBytesPerSec ?? 0;
     this.readLatencyNs = config.readLatencyNs;
     this.writeLatencyNs = config.writeLatencyNs;
     this.coldMetadataCaches = config.coldMetadataCaches ?? false;
@@ -326,8 +338,12 @@ export class Device {
     const latency = typeof spec === "number" ? spec : this.drawLatency(spec);
     let done: number;
     if (r.op === "flush") {
-      done = Math.max(now + latency, this.lastModifyCompletionNs);
+      // with flushBytesPerSec, the bytes written since the last flush go to stable storage first (fdatasync)
+      const sync = this.flushBytesPerSec > 0 ? transferNs(this.unflushedBytes, this.flushBytesPerSec) : 0;
+      this.unflushedBytes = 0;
+      done = Math.max(now + latency + sync, this.lastModifyCompletionNs);
     } else {
+      if (r.op === "write") this.unflushedBytes += r.bytes;
       const transfer = read || r.op === "write" ? transferNs(r.bytes, this.bandwidthBytesPerSec) : 0;
       let channel = now;
       if (transfer > 0 && !this.transferPerRequest) {
@@ -499,6 +515,7 @@ function validateConfig(c: DeviceConfig): void {
   }
   checkWhole(c, "bandwidthBytesPerSec", 0);
   checkWhole(c, "queueDepth", 1);
+  if (c.flushBytesPerSec !== undefined) checkWhole(c, "flushBytesPerSec", 0);
   checkLatency(c, "readLatencyNs");
   checkLatency(c, "writeLatencyNs");
   if (c.transferPerRequest !== undefined && typeof c.transferPerRequest !== "boolean") {
@@ -512,7 +529,7 @@ function validateConfig(c: DeviceConfig): void {
   }
 }
 
-function checkWhole(c: DeviceConfig, field: "sizeBytes" | "clusterSizeBytes" | "bandwidthBytesPerSec" | "queueDepth", min: number): void {
+function checkWhole(c: DeviceConfig, field: "sizeBytes" | "clusterSizeBytes" | "bandwidthBytesPerSec" | "flushBytesPerSec" | "queueDepth", min: number): void {
   const v = c[field];
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
     throw new RangeError(`device "${c.name}": ${field} must be a whole number >= ${min}, got ${String(v)}`);

@@ -37,6 +37,8 @@ export interface DeviceSpec {
   data?: { offset: number; length: number }[];
   /** Each request transfers on its own, not over a shared channel (sim/disk DeviceConfig.transferPerRequest; default false). */
   transferPerRequest?: boolean;
+  /** A flush also syncs the bytes written since the last one at this rate (sim/disk DeviceConfig.flushBytesPerSec; default 0). */
+  flushBytesPerSec?: number;
   /** A qcow2 image on it opens with empty metadata caches (sim/disk DeviceConfig.coldMetadataCaches; default false). */
   coldMetadataCaches?: boolean;
 }
@@ -126,6 +128,7 @@ function declareDevice(qemu: Qemu, d: DeviceSpec): Device {
     bandwidthBytesPerSec: d.bandwidthBytesPerSec ?? DEVICE_DEFAULTS.bandwidthBytesPerSec, queueDepth: d.queueDepth ?? DEVICE_DEFAULTS.queueDepth,
     ...(d.faults && d.faults.length > 0 ? { faults: d.faults } : {}),
     ...(d.transferPerRequest ? { transferPerRequest: true } : {}),
+    ...(d.flushBytesPerSec ? { flushBytesPerSec: d.flushBytesPerSec } : {}),
     ...(d.coldMetadataCaches ? { coldMetadataCaches: true } : {}),
   });
 }

@@ -180,7 +180,7 @@ export function worldSpec(sc: Scenario, o: { seed: number | string; profile: str
       name: d.name, sizeBytes: d.size, clusterSizeBytes: d["cluster-size"],
       readLatencyNs: latency(d["read-latency"] ?? d.latency), writeLatencyNs: latency(d["write-latency"] ?? d.latency),
       bandwidthBytesPerSec: d.bandwidth, queueDepth: d["queue-depth"], faults: d.faults.map(diskFault), data: d.data,
-      ...(d.transfer === "per-request" ? { transferPerRequest: true } : {}), ...(d["cold-metadata-caches"] ? { coldMetadataCaches: true } : {}),
+      ...(d.transfer === "per-request" ? { transferPerRequest: true } : {}), ...(d["flush-bandwidth"] > 0 ? { flushBytesPerSec: d["flush-bandwidth"] } : {}), ...(d["cold-metadata-caches"] ? { coldMetadataCaches: true } : {}),
     })),
     iothreads: sc.iothreads,
     nodes: sc.nodes as unknown as Record<string, unknown>[],

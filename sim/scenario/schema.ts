@@ -75,6 +75,8 @@ export const Device = z.strictObject({
   bandwidth: Rate.default(0).describe(withDefault(RATE_DOC, "0 (unlimited)")),
   /** shared: one channel for the device's requests; per-request: each moves its bytes on its own (an image file QEMU's thread pool reads). */
   transfer: z.enum(["shared", "per-request"]).default("shared"),
+  /** A flush also syncs the bytes written since the last one at this rate (an fdatasync); default 0: only its latency. */
+  "flush-bandwidth": Rate.default(0).describe(withDefault(RATE_DOC, "0 (a flush takes its latency)")),
   /** A qcow2 node on it opens with QEMU's metadata caches empty (its first block status and lookup read tables). */
   "cold-metadata-caches": z.boolean().default(false),
   "queue-depth": z.number().int().min(1).max(LIMITS.queueDepth, `expected at most ${LIMITS.queueDepth} requests in flight`).default(32),

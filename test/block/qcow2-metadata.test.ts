@@ -4,7 +4,9 @@
  * the first block status of an image reads its refcount block
  * (qcow2_detect_metadata_preallocation) and its L2 table, the first lookup
  * (a read, a write) its L2 table, and an allocating write its refcount block
- * too (goldens/qcow2_mirror_first_status).
+ * too (goldens/qcow2_mirror_first_status); the tables an allocating write
+ * dirtied are written back, with a sync of their own, by the next flush
+ * (goldens/qcow2_flush_before_ready).
  */
 import { describe, expect, it } from "vitest";
 import { now, type Process } from "../../sim/scheduler/index.js";
@@ -120,6 +122,26 @@ describe("qcow2 metadata caches that start cold", () => {
     expect(io(r, t0)).toEqual(["1000 base-dev read job:a (base refcount block)", "2000 base-dev read job:a (base L2 table)"]);
     expect(ended).toEqual([2000, 2000]);
     expect(top.statusNeedsTables()).toBe(true);
+  });
+
+  it("an allocating write leaves the tables dirty: the next flush syncs them first (refcount block before L2 table), a flush after that only itself", () => {
+    const { sim, base, prep, io } = chain();
+    let t0 = 0;
+    sim.spawn("job", (function* (): Process {
+      yield* prep();
+      yield* base.write(2 * C, C, "job:j0");
+      t0 = (yield now()) as number;
+      yield* base.flush("job:j0");
+      yield* base.write(2 * C, C, "job:j0"); // a rewrite: nothing allocated
+      yield* base.flush("job:j0");
+    })());
+    const r = sim.run();
+    expect(io(r, t0)).toEqual([
+      "1000 base-dev flush job:j0 (base tables)",
+      "2000 base-dev flush job:j0",
+      "3000 base-dev write job:j0",
+      "4000 base-dev flush job:j0",
+    ]);
   });
 
   it("without coldMetadataCaches nothing is read and no time passes", () => {

@@ -1,8 +1,9 @@
 /**
  * The replay's image timing (README "Image timing"): each image file is a
  * device whose requests take a latency plus their bytes at 2 GiB/s, each on
- * its own, and whose qcow2 node opens with QEMU's metadata caches empty; the
- * client takes a measured round trip before each command. So a job on the
+ * its own, whose flushes sync what was written since the last, and whose
+ * qcow2 node opens with QEMU's metadata caches empty; the client takes a
+ * measured round trip before each command. So a job on the
  * qcow2 chain outlasts the command QEMU answered while it ran.
  */
 import { describe, expect, it } from "vitest";
@@ -32,5 +33,16 @@ describe("image timing in the conformance replay", () => {
     const warm = replay(g, waitsOf(g), undefined, { ...REPLAY_TIMING, coldMetadataCaches: false });
     expect(job(repliesTo(warm.observed, "query-block-jobs")[0])).toMatchObject({ busy: false, offset: 1 << 20 });
     expect(firstDifference(warm.expected, warm.observed, optionalEntries(g))).toBeDefined();
+  });
+
+  it("an active commit's flush before READY syncs the 2 MiB it wrote: the query after the write that kicked it finds it running; without the sync, ready", () => {
+    const g = loadGolden(new URL("qcow2_flush_before_ready.json", GOLDENS_DIR));
+    const status = (t: TranscriptEntry) => (t as { return: { status: string }[] }).return[0].status;
+    const synced = replay(g, waitsOf(g));
+    expect(repliesTo(synced.observed, "query-jobs").map(status)).toEqual(["running", "ready"]);
+    expect(firstDifference(synced.expected, synced.observed, optionalEntries(g))).toBeUndefined();
+    // generated seed 323: a flush that takes only its latency
+    const quick = replay(g, waitsOf(g), undefined, { ...REPLAY_TIMING, imageFlushBytesPerSec: 0 });
+    expect(repliesTo(quick.observed, "query-jobs").map(status)).toEqual(["ready", "ready"]);
   });
 });

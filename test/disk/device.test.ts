@@ -43,6 +43,22 @@ describe("Device timing", () => {
     expect(done.map((d) => d.doneNs)).toEqual([1_100_000, 1_100_000, 1_100_000, 2_100_000]);
   });
 
+  it("with flushBytesPerSec a flush also syncs the bytes written since the last flush started", () => {
+    const sim = new Scheduler();
+    // 4 KiB at 4,096,000 B/s = 1 ms of sync
+    const dev = makeDevice(sim, { writeLatencyNs: 1_000, flushBytesPerSec: 4_096_000, queueDepth: 4 });
+    const done = issueAll(sim, dev, [
+      { req: { op: "write", offset: 0, bytes: 4096, issuer: "t" } },
+      { req: { op: "write-zeroes", offset: 4096, bytes: 4096, issuer: "t" } },
+      { req: { op: "flush", issuer: "t" }, atNs: 10_000 },
+      { req: { op: "flush", issuer: "t" }, atNs: 2_000_000 },
+    ]);
+    sim.run();
+    // the first flush syncs the 4 KiB written (write-zeroes moves no data); the second has nothing to sync
+    expect(done.map((d) => d.doneNs)).toEqual([1_000, 1_000, 1_011_000, 2_001_000]);
+    expect(() => makeDevice(sim, { flushBytesPerSec: -1 })).toThrow(/flushBytesPerSec must be a whole number >= 0, got -1/);
+  });
+
   it("refuses a transferPerRequest or coldMetadataCaches that is not true or false, naming the device", () => {
     const sim = new Scheduler();
     expect(() => makeDevice(sim, { transferPerRequest: 1 as unknown as boolean })).toThrow(/transferPerRequest must be true or false, got 1/);

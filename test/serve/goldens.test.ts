@@ -19,7 +19,8 @@ const STEP = "x-blocksim-clock-step";
 /** The golden's images as a scenario's devices: the spec driver's own (imageDevices), in the scenario file's spelling. */
 function scenarioOf(g: Golden): string {
   const devices = imageDevices(g.images ?? CHAIN).map((d) => ({ name: d.name, size: d.sizeBytes, "read-latency": d.readLatencyNs, "write-latency": d.writeLatencyNs,
-    bandwidth: d.bandwidthBytesPerSec, transfer: d.transferPerRequest ? "per-request" : "shared", "cold-metadata-caches": d.coldMetadataCaches,
+    bandwidth: d.bandwidthBytesPerSec, transfer: d.transferPerRequest ? "per-request" : "shared", "flush-bandwidth": d.flushBytesPerSec,
+    "cold-metadata-caches": d.coldMetadataCaches,
     ...(d.data ? { data: d.data } : {}) }));
   return JSON.stringify({ name: g.scenario, devices });
 }
