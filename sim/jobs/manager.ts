@@ -58,7 +58,10 @@ export class JobManager implements JobContext {
 
   /** The live job with this id (concluded but undismissed jobs included). */
   get(id: string): Job | undefined {
-    return this.jobs.find((j) => j.id === id);
+    // a loop, not find(): the invariants ask for a job by id on many records
+    const jobs = this.jobs;
+    for (let i = 0; i < jobs.length; i++) if (jobs[i].id === id) return jobs[i];
+    return undefined;
   }
 
   /** Calls `fn` for every event; returns the function that stops it. */
