@@ -412,7 +412,7 @@ export class Device {
     const n = --this.inFlight; // changeInFlight(-1), inline
     if (this.listeners.length > 0) this.tellInFlight(n);
     if (n === 0 && this.idle.length > 0) this.idle.wakeAll();
-    sim.wake(r.proc!, r.token, result);
+    sim.wakeEnter(r.proc!, r.token, result); // the thread pool's completion enters a coroutine at once
   }
 
   private inject(r: DeviceOp, fault: ActiveFault): void {

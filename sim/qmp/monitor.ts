@@ -117,6 +117,7 @@ export class Monitor<C extends { jm: JobManager; process?: QemuProcess }> {
     try {
       this.transcript.push(cmd.arguments === undefined ? { cmd: cmd.execute } : { cmd: cmd.execute, args: cmd.arguments });
       this.sim.record("qmp", "command", { execute: cmd.execute });
+      this.sim.loopWoken(); // the command's bytes on the monitor's socket
       let response: QmpResponse;
       this.ctx.jm.mainLoopProcess = this.sim.running;
       try {

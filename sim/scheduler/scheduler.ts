@@ -97,6 +97,8 @@ class Proc implements ProcHandle {
   roundBarrier = false;
   /** Due from a coSleep: a timer of its context's loop (see Callback.loopOrdered). */
   loopOrdered = false;
+  /** When it began a coSleep (-1: not in one): see Scheduler.wakePhase. */
+  coSleptNs = -1;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -113,8 +115,11 @@ class Proc implements ProcHandle {
 
 class Callback implements Timer {
   pending = true;
-  /** For a bottom half: the step that scheduled it (-1 otherwise). */
-  bottomHalfStep = -1;
+  /**
+   * For a bottom half: the pass of its context's bottom-half list it waits
+   * for (-1 for a timer). See Scheduler.bottomHalf.
+   */
+  bottomHalfPass = -1;
   /** A process parked until this bottom half (and others) has run: see afterBottomHalves. */
   bottomHalfWaiter: BottomHalfWaiter | undefined = undefined;
   /**
@@ -126,6 +131,8 @@ class Callback implements Timer {
   loopOrdered = false;
   /** Never set on a callback (only a process waits for a round); here so both kinds of entry have the same fields. */
   readonly roundBarrier = false;
+  /** When it was armed: see Scheduler.wakePhase. */
+  armedNs = 0;
   constructor(readonly label: string, readonly fn: () => void, readonly owner: number, readonly slot: number, readonly context: number) {}
 }
 
@@ -328,6 +335,7 @@ export class Scheduler implements OperationHost {
     const slot = this.allocSlot();
     const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot, context);
     cb.loopOrdered = loopOrdered;
+    cb.armedNs = this.now;
     this.slots[slot] = cb;
     if (timeNs === this.now) this.pushReady(slot);
     else this.heap.push(slot, timeNs, this.seq++);
@@ -350,29 +358,42 @@ export class Scheduler implements OperationHost {
   }
 
   /**
-   * Runs `fn` at the current instant as a bottom half, at the tail of the
-   * ready list — except that bottom halves scheduled in one step of the loop
-   * (coroutines it enters at once included) run newest first: QEMU's
-   * aio_bh_enqueue puts a BH at the head of the list that the next
-   * aio_bh_poll takes from the head, so of the BHs one round of the loop
-   * schedules, the last runs first. (A step is the closest thing the kernel
-   * has to a round; BHs from different steps keep their order.) A bottom
-   * half its own context's loop schedules runs in that order whatever the
-   * strategy: one loop dispatches its bottom halves one after another, in a
-   * definite order (loopOrdered). One scheduled from another thread (an
-   * IOThread's job exit into the main loop) lands when that thread gets
-   * there: a free entry, as before.
+   * Runs `fn` at the current instant as a bottom half of AioContext
+   * `context` (default: the current one), in QEMU 7.2's order (util/async.c):
+   * aio_bh_enqueue pushes a bottom half on the head of its context's list,
+   * and aio_bh_poll, at the start of each pass of the loop, takes the whole
+   * list as one slice and runs it from the head. So the bottom halves
+   * scheduled between two passes run newest first, whoever scheduled them
+   * (two jobs whose coroutines end in one pass: the later one's job_exit
+   * runs first; golden txn_backups_exit_newest_first); one scheduled while
+   * a slice runs waits for the next pass, after the slice. A nested poll's
+   * aio_bh_poll goes on with the slice being run first (bh_slice_list is a
+   * queue of slices), then takes the list: here the slice's bottom halves
+   * sit ahead in the ready list, and the next ones behind them.
+   *
+   * In the ready list: a new bottom half goes right before the first one of
+   * its context still waiting for the same pass (the newest), else at the
+   * tail; the pass is taken (bhPass moves on) when one of its bottom halves
+   * runs. A bottom half its own context's loop schedules runs in that order
+   * whatever the strategy: one loop dispatches its bottom halves one after
+   * another (loopOrdered). One scheduled from another thread (an IOThread's
+   * job exit into the main loop) goes into the list the same way, but lands
+   * when that thread gets there: a free entry.
    */
   bottomHalf(label: string, fn: () => void, owner?: number, context?: number): Timer {
     const slot = this.allocSlot();
     const ctx = context ?? this.currentContext;
     const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot, ctx);
-    cb.bottomHalfStep = this.loopStep;
+    const pass = this.bhPass[ctx] ?? 0;
+    cb.bottomHalfPass = pass;
     cb.loopOrdered = ctx === this.currentContext;
     this.slots[slot] = cb;
     const r = this.ready;
     let i = this.readyHead;
-    while (i < this.readyTail && (this.slots[r[i]] as Callback).bottomHalfStep !== this.loopStep) i++;
+    for (; i < this.readyTail; i++) {
+      const e = this.slots[r[i]]!;
+      if (e.context === ctx && (e as Callback).bottomHalfPass === pass) break;
+    }
     if (i === this.readyTail) this.pushReady(slot);
     else {
       r[this.readyTail] = slot; // grow first: copyWithin never lengthens an array
@@ -384,16 +405,54 @@ export class Scheduler implements OperationHost {
     return cb;
   }
 
+  /**
+   * Per AioContext: the pass of its bottom-half list that new bottom halves
+   * join (QEMU's ctx->bh_list, not yet taken by aio_bh_poll).
+   */
+  private readonly bhPass: number[] = [];
+
+  /** Per AioContext: the last moment something outside its loop woke it (loopWoken). */
+  private readonly lastWakeNs: number[] = [];
+
+  /**
+   * Something outside the loop of AioContext `context` woke it: a QMP
+   * command reaching the monitor, an I/O completion of the thread pool,
+   * another thread's timer. QEMU's loop then computes its next timeout
+   * anew, from that moment (see wakePhase).
+   */
+  loopWoken(context = 0): void {
+    this.lastWakeNs[context] = this.now;
+  }
+
+  /**
+   * A timer of the loop of `context`, armed at `armedNs`, fires now. The
+   * main loop sleeps until its first timer's deadline rounded up to whole
+   * milliseconds from the moment it went to sleep (util/async.c
+   * aio_ctx_prepare: qemu_timeout_ns_to_ms), and then runs every timer that
+   * has expired, in one run. Timers armed together and due together (two
+   * jobs' reads armed in one pass) so fire in one run, unless something
+   * woke the loop between their arming and their deadline: then the phase
+   * of its wakes is new, the CPU time between their arming decides, and
+   * QEMU may run the bottom halves the first ones schedule before the
+   * others fire (golden cancel_two_on_one_source: two jobs' 64 reads each,
+   * armed over about a millisecond, a command between). Modelled as a new
+   * pass of the bottom-half list before each such timer.
+   */
+  private wakePhase(context: number, armedNs: number): void {
+    const woke = this.lastWakeNs[context];
+    if (woke !== undefined && armedNs < woke && woke < this.now) this.bhPass[context] = (this.bhPass[context] ?? 0) + 1;
+  }
+
   /** The bottom halves of AioContext `context` that have not run yet. */
   pendingBottomHalves(context = 0): Timer[] {
     const out: Timer[] = [];
     for (let i = this.readyHead; i < this.readyTail; i++) {
       const e = this.slots[this.ready[i]];
-      if (e instanceof Callback && e.bottomHalfStep >= 0 && e.context === context) out.push(e);
+      if (e instanceof Callback && e.bottomHalfPass >= 0 && e.context === context) out.push(e);
     }
     for (const slot of this.gated) {
       const e = this.slots[slot];
-      if (e instanceof Callback && e.bottomHalfStep >= 0 && e.context === context) out.push(e);
+      if (e instanceof Callback && e.bottomHalfPass >= 0 && e.context === context) out.push(e);
     }
     return out;
   }
@@ -542,9 +601,10 @@ export class Scheduler implements OperationHost {
     this.hasher?.word(0x3e7e);
     this.hasher?.word(p.id);
     this.steps++;
-    const outerOrdered = this.orderedLoop;
+    const outerOrdered = this.orderedLoop, outerWakeups = this.coWakeups;
     this.step(p);
     this.orderedLoop = outerOrdered;
+    this.coWakeups = outerWakeups;
     this.current = outer;
     return true;
   }
@@ -576,7 +636,6 @@ export class Scheduler implements OperationHost {
     const from = this.currentContext;
     if (from !== 0) throw new Error(`internal: nested poll "${what}" from the event loop of AioContext ${from} (an IOThread): only the main loop's polls are modelled`);
     const outer = this.current;
-    const outerStep = this.loopStep;
     this.current = undefined; // the poll is the main loop: its callbacks run outside any process
     this.polls.push(what);
     this.hasher?.word(0x9011);
@@ -586,7 +645,6 @@ export class Scheduler implements OperationHost {
     } finally {
       this.polls.pop();
       this.current = outer;
-      this.loopStep = outerStep;
     }
     this.record("sched", "poll-end", { what, depth: this.polls.length + 1 });
     if (this.polls.length === 0 && this.pollDone.waiters.length > 0) this.notify(this.pollDone);
@@ -631,6 +689,21 @@ export class Scheduler implements OperationHost {
     p.resumeThrow = false;
     p.resumeValue = value;
     this.makeReady(p);
+  }
+
+  /**
+   * Resumes a process blocked on an Operation with `value`, from a callback
+   * of the loop (an I/O completion of the thread pool): a coroutine of the
+   * callback's context is entered at once, up to its next yield, as QEMU
+   * 7.2's thread_pool_completion_bh calls the request's callback, whose
+   * aio_co_wake enters the coroutine there (util/thread-pool.c
+   * thread_pool_co_cb); anything else is made ready, as wake() does.
+   */
+  wakeEnter(proc: ProcHandle, token: number, value?: unknown): void {
+    const p = proc as Proc;
+    if (p.token !== token || p.state !== "blocked") return;
+    this.wake(proc, token, value);
+    if (this.current === undefined && p.coroutine && p.context === this.firingContext && (p.state as ProcState) === "ready") this.enterNow(p);
   }
 
   /** Resumes a process blocked on an Operation by throwing `error` into it. */
@@ -868,7 +941,6 @@ export class Scheduler implements OperationHost {
         }
       }
       this.steps++;
-      this.loopStep = this.steps;
       if (this.steps >= this.nextObservation) {
         this.nextObservation = this.steps + this.observer!.everySteps;
         this.observer!.observe(this.now, this.steps);
@@ -991,8 +1063,13 @@ export class Scheduler implements OperationHost {
    * so the step budget also stops a process that never blocks.
    */
   private step(p: Proc): void {
+    if (p.coSleptNs >= 0) {
+      if (p.loopOrdered) this.wakePhase(p.context, p.coSleptNs);
+      p.coSleptNs = -1;
+    }
     p.wokenNext = false;
     p.roundBarrier = false;
+    this.coWakeups = 0;
     this.orderedLoop = p.coroutine || p.loopOrdered ? p.context : -1;
     p.loopOrdered = false;
     this.current = p;
@@ -1029,6 +1106,7 @@ export class Scheduler implements OperationHost {
           case Kind.CoSleep: {
             const ns = eff.ns;
             p.loopOrdered = eff.k === Kind.CoSleep;
+            p.coSleptNs = p.loopOrdered ? this.now : -1;
             if (!isDelay(ns) || ns > MAX_TIME_NS - this.now) throw badSleep(p, ns, this.now);
             this.block(p, eff);
             if (ns === 0) this.pushReady(p.slot);
@@ -1133,6 +1211,16 @@ export class Scheduler implements OperationHost {
   private fire(cb: Callback): void {
     cb.pending = false;
     this.releaseSlot(cb.slot);
+    if (cb.bottomHalfPass >= 0) {
+      // aio_bh_poll takes the list: the bottom halves scheduled from now on wait for the next pass.
+      if (cb.bottomHalfPass === (this.bhPass[cb.context] ?? 0)) this.bhPass[cb.context] = cb.bottomHalfPass + 1;
+    } else if (cb.loopOrdered) this.wakePhase(cb.context, cb.armedNs);
+    else {
+      // An I/O completion of the thread pool (its completion bottom half: a pass of the list has begun), another
+      // thread's timer: the loop was woken from outside.
+      this.loopWoken(cb.context);
+      this.bhPass[cb.context] = (this.bhPass[cb.context] ?? 0) + 1;
+    }
     const outer = this.firingContext, outerOrdered = this.orderedLoop;
     this.firingContext = cb.context;
     this.orderedLoop = cb.loopOrdered ? cb.context : -1;
@@ -1168,9 +1256,6 @@ export class Scheduler implements OperationHost {
     return true;
   }
 
-  /** The step the loop last took from its queue (enterNow's nested steps do not count): bottom halves it schedules run newest first. */
-  private loopStep = 0;
-
   /** What each running nested poll waits for, outermost first. */
   private readonly polls: string[] = [];
 
@@ -1179,8 +1264,40 @@ export class Scheduler implements OperationHost {
 
   private makeReady(p: Proc): void {
     p.state = "ready";
+    const waker = this.current;
+    if (waker !== undefined && waker.coroutine && p.coroutine && waker.context === p.context) {
+      // aio_co_wake from a coroutine of the same context: QEMU 7.2 queues the woken one on the waker's
+      // co_queue_wakeup, and qemu_aio_coroutine_enter enters those, in the order woken, as soon as the
+      // waker yields (util/qemu-coroutine.c), before anything else of the loop.
+      p.wokenNext = true;
+      p.loopOrdered = true;
+      this.insertReady(Math.min(this.readyHead + this.coWakeups++, this.readyTail), p.slot); // (one of them may have run meanwhile)
+      return;
+    }
     if (p.coroutine && this.orderedLoop === p.context) p.loopOrdered = true;
     this.pushReady(p.slot);
+  }
+
+  /** How many coroutines the running coroutine has woken into its co_queue_wakeup (at the head of the ready list) since it was entered. */
+  private coWakeups = 0;
+
+  /** Puts a slot at position `at` (readyHead..readyTail) of the ready list. */
+  private insertReady(at: number, slot: number): void {
+    if (at === this.readyTail) {
+      this.pushReady(slot);
+      return;
+    }
+    if (at === this.readyHead) {
+      this.pushReadyFront(slot);
+      return;
+    }
+    const e = this.slots[slot]!;
+    if (e.loopOrdered || e.roundBarrier) this.readyFlagged++;
+    const r = this.ready;
+    r[this.readyTail] = slot; // grow first: copyWithin never lengthens an array
+    r.copyWithin(at + 1, at, this.readyTail);
+    r[at] = slot;
+    this.readyTail++;
   }
 
   /**

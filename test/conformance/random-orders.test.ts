@@ -44,9 +44,6 @@ const SEEDS = 5;
 const MAY_DEPART: Record<string, string> = {
   incremental_txn_failure:
     "two backups of two qcow2 images: their reads go through the thread pool, so which image's I/O completes first (the failing read of one or the last copy of the other; later, which retry finishes first) is the worker threads' timing",
-  gen_225: "declared (live/known-differences.ts): two backups' job_exit bottom halves of one pass run newest first in QEMU, in the order they came in blocksim",
-  txn_backups_exit_newest_first: "declared (live/known-differences.ts), as gen_225",
-  txn_three_backups_exit_newest_first: "declared (live/known-differences.ts), as gen_225",
   iothread_job_nodes:
     "job-resume of a job that moves itself to io0 (aio_co_reschedule_self through a main-loop bottom half): io0 runs it concurrently with the main loop writing the reply; the IOThread may go first (README, goldens/iothread_job_nodes)",
 };

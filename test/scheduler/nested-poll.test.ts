@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { awaitOp, RandomStrategy, ReplayStrategy, Scheduler, sleep, wait, notify, Signal, type Process } from "../../sim/scheduler/index.js";
+import { awaitOp, coSleep, RandomStrategy, ReplayStrategy, Scheduler, sleep, wait, notify, Signal, type Process } from "../../sim/scheduler/index.js";
 
 describe("pollWhile: a nested event loop inside the current step (AIO_WAIT_WHILE)", () => {
   it("runs timers due later from inside a callback, then the callback goes on at the time the poll ended", () => {
@@ -186,6 +186,79 @@ describe("bottomHalf: QEMU's oneshot bottom halves", () => {
     });
     expect(sim.run().outcome).toEqual({ kind: "ok" });
     expect(order).toEqual(["timer of a", "bh a3", "bh a2", "bh a1", "bh b2", "bh b1"]);
+  });
+});
+
+describe("bottomHalf: one pass of the list newest first (QEMU 7.2 aio_bh_enqueue, aio_bh_poll)", () => {
+  /** Two coroutines each sleeping `first` then `second` ns (qemu_co_sleep_ns), then scheduling a bottom half; `between`: a command reaches the loop at that time. */
+  function exits(between?: number): string[] {
+    const sim = new Scheduler();
+    const order: string[] = [];
+    for (const name of ["j1", "j0"]) {
+      sim.spawn(name, (function* (): Process {
+        yield coSleep(1_000);
+        sim.bottomHalf(`${name} exit`, () => {
+          order.push(`${name} exit`);
+          sim.bottomHalf(`${name} next pass`, () => order.push(`${name} next pass`));
+        });
+      })(), { coroutine: true });
+    }
+    if (between !== undefined) sim.at(between, "a command", () => sim.loopWoken());
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    return order;
+  }
+
+  it("bottom halves scheduled in different steps of one pass run newest first; one a running pass schedules waits for the next", () => {
+    expect(exits()).toEqual(["j0 exit", "j1 exit", "j1 next pass", "j0 next pass"]);
+  });
+
+  it("timers armed before something woke the loop start a pass each: their bottom halves run in the order they came", () => {
+    // (Left out: in QEMU j1's exit would run before j0's timer fires, so j1's next pass would come after j0's exit;
+    // here the timers due at one instant still run first, and only their bottom halves keep the order they came in.)
+    expect(exits(500)).toEqual(["j1 exit", "j1 next pass", "j0 exit", "j0 next pass"]);
+    // A wake at the moment they were armed, or at their deadline, changes nothing
+    expect(exits(0)).toEqual(exits());
+    expect(exits(1_000)).toEqual(exits());
+  });
+});
+
+describe("co_queue_wakeup and the thread pool's completions (QEMU 7.2 qemu_aio_coroutine_enter, thread_pool_co_cb)", () => {
+  it("coroutines a coroutine wakes run right after it yields, in the order woken, before other ready work", () => {
+    const sim = new Scheduler();
+    const order: string[] = [];
+    const go = new Signal<void>("go");
+    const waiter = (name: string) => function* (): Process {
+      yield wait(go);
+      order.push(name);
+    };
+    sim.spawn("w1", waiter("w1")(), { coroutine: true });
+    sim.spawn("w2", waiter("w2")(), { coroutine: true });
+    sim.spawn("waker", (function* (): Process {
+      yield sleep(1);
+      sim.at(1, "other", () => order.push("other ready work"));
+      yield notify(go);
+      order.push("waker");
+    })(), { coroutine: true });
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    expect(order).toEqual(["waker", "w1", "w2", "other ready work"]);
+  });
+
+  it("wakeEnter from a callback enters a coroutine at once; anything else only becomes ready", () => {
+    for (const coroutine of [true, false]) {
+      const sim = new Scheduler();
+      const order: string[] = [];
+      let token = 0;
+      const p = sim.spawn("request", (function* (): Process {
+        yield awaitOp({ start: (_h, _p, t) => { token = t; }, describe: () => "I/O" });
+        order.push("request resumed");
+      })(), { coroutine });
+      sim.at(5, "completion", () => {
+        sim.wakeEnter(p, token);
+        order.push("completion returns");
+      });
+      expect(sim.run().outcome).toEqual({ kind: "ok" });
+      expect(order).toEqual(coroutine ? ["request resumed", "completion returns"] : ["completion returns", "request resumed"]);
+    }
   });
 });
 

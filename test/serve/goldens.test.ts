@@ -58,10 +58,13 @@ async function overSocket(g: Golden): Promise<TranscriptEntry[]> {
         return c.transcript.map((t, k, all) => normalise(t, all[k - 1]));
       }
     }
-    // Let the jobs run until none moves on by itself, 1 ms at a time, as the in-process replay does.
+    // Let the jobs run until none moves on by itself, 1 ms at a time, as the in-process replay does. Their states
+    // come from the events: a query-jobs is a command, and a command wakes QEMU's loop, which changes the order of
+    // timers due later (Scheduler.wakePhase), where the in-process client only looks.
     for (let k = 0; ; k++) {
-      const jobs = await c.execute("query-jobs", undefined, { hide: true });
-      if ("error" in jobs || (jobs.return as { status: string }[]).every((j) => SETTLED.has(j.status))) break;
+      const last = new Map<string, string>();
+      for (const e of c.events) if (e.event === "JOB_STATUS_CHANGE") last.set(String(e.data.id), String(e.data.status));
+      if ([...last.values()].every((status) => SETTLED.has(status))) break;
       if (k > 100_000) throw new Error(`${g.scenario}: jobs never settled`);
       await c.execute(STEP, { ns: 1_000_000 }, { hide: true });
     }
