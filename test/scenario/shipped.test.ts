@@ -61,7 +61,8 @@ describe("the scenarios show what they say", () => {
   it("mirror-variable-latency: the mirror waits for a chunk's in-flight copy (seeds 0-15 pivot clean); without the wait a stale copy lands last", () => {
     const clean = Array.from({ length: 16 }, (_, seed) => run("mirror-variable-latency.yaml", { seed }));
     expect(clean.filter((r) => !r.ok).map((r) => verdict(r))).toEqual([]);
-    const stale = [2, 3].map((seed) => run("mirror-variable-latency.yaml", { seed, profile: "mirror-no-conflict-wait" }));
+    // seed 4 of 0-15 (2 and 3 before the mirror's dirty iterator went on where it stopped)
+    const stale = [4].map((seed) => run("mirror-variable-latency.yaml", { seed, profile: "mirror-no-conflict-wait" }));
     for (const r of stale) {
       expect(r.ok).toBe(false);
       expect(r.violations.map((v) => v.invariant)).toEqual(["mirror-pivot-content"]);

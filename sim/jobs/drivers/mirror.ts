@@ -95,6 +95,12 @@ export class MirrorDriver implements JobDriver {
    */
   private readonly chunkOwner: number[];
   private lastOpId = 0;
+  /**
+   * The dirty-bitmap iterator's place (QEMU's s->dbi): the chunk an
+   * iteration looks from for its first dirty chunk, just past the last
+   * run taken; it starts again at 0 only when nothing is dirty from here on.
+   */
+  private iterChunk = 0;
   private failure: { errno: Errno } | undefined;
   private synced = false;
   /** The job drains its own source while converging; it must not wait for itself. */
@@ -223,10 +229,14 @@ export class MirrorDriver implements JobDriver {
     const bm = this.bitmap;
     const waitsOnConflicts = job.ctx.behaviour.mirrorWaitsOnConflicts;
     let bytes = 0;
-    // One iteration copies the run of consecutive dirty chunks from the first dirty one, at most the buffer
-    // (buf-size, 16 MiB by default), then the rate limit is applied (QEMU mirror_iteration: a clean chunk ends the run).
+    // One iteration copies the run of consecutive dirty chunks from the iterator's next dirty one, at most the
+    // buffer (buf-size, 16 MiB by default), then the rate limit is applied (QEMU mirror_iteration: a clean chunk
+    // ends the run). The iterator goes on from there next time, so a chunk dirtied again behind it waits until
+    // it wraps (goldens/mirror_dirty_iterator_resumes).
     let runEnd = -1;
-    for (let c = bm.nextDirty(0); c >= 0 && (runEnd < 0 || c === runEnd) && this.inFlight < MAX_IN_FLIGHT && bytes < BUF_BYTES; c = bm.nextDirty(c)) {
+    let from = bm.nextDirty(this.iterChunk);
+    if (from < 0) from = bm.nextDirty(0);
+    for (let c = from; c >= 0 && (runEnd < 0 || c === runEnd) && this.inFlight < MAX_IN_FLIGHT && bytes < BUF_BYTES; c = bm.nextDirty(c)) {
       if (this.chunkOwner[c] !== 0 && waitsOnConflicts) {
         if (bytes > 0) break; // copy what was issued; the next iteration waits for this chunk
         // QEMU mirror_iteration: wait until no operation in flight covers the first dirty chunk, take a
@@ -246,6 +256,7 @@ export class MirrorDriver implements JobDriver {
       if (!job.mayIssueIo) job.checkMayIssueIo(`${this.type} ${method} ${first.offset}+${len}`);
       bytes += len;
       runEnd = this.chunkSpan(first.offset, len).end;
+      this.iterChunk = runEnd;
       if (method === "discard") {
         // The target ignores the discard (blocksim's nodes are opened as blockdev-add's default discard=ignore):
         // QEMU's operation ends inside mirror_perform, without I/O and without yielding.
