@@ -12,7 +12,7 @@
 import { IoError, type Device, type Errno } from "../disk/index.js";
 import type { BlockNode } from "../block/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
-import { coScheduleSelf, type Process } from "../scheduler/index.js";
+import { aioCoScheduleSelf, type Process } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
 import { dirtyBitmapsInfo } from "./bitmap-commands.js";
 import { nodeByName, type QemuContext } from "./context.js";
@@ -111,7 +111,7 @@ function addInjectedError(node: BlockNode, rule: Record<string, unknown>): void 
     node.graph.sim.record(node.name, "fault", { op: req.op, offset: req.offset, bytes: req.bytes, errno });
     // QEMU 7.2 rule_check: the request's coroutine aio_co_schedule's itself into its own context and yields,
     // so the error comes back from a bottom half, before the reply to the command that issued the request.
-    if (!immediately) yield* coScheduleSelf(node.graph.sim, `blkdebug ${node.name}: co_schedule`, `the bottom half that re-enters a request blkdebug ${node.name} fails`);
+    if (!immediately) yield* aioCoScheduleSelf(node.graph.sim, `the bottom half that re-enters a request blkdebug ${node.name} fails`);
     throw new IoError(errno, node.name, req.op as "read", req.offset, req.bytes);
   };
   node.addBeforeWriteHook(hook);

@@ -90,6 +90,44 @@ class CoScheduled implements Operation {
   }
 }
 
+/**
+ * aio_co_schedule(own context, self) then yield (QEMU 7.2 util/async.c): the
+ * coroutine goes on its context's scheduled_coroutines and the context's one
+ * co_schedule_bh is scheduled, unless it is pending already; that bottom half
+ * enters every coroutine scheduled by then, in the order they were scheduled
+ * (co_schedule_bh_cb reverses the list it takes), one after another. So two
+ * requests blkdebug fails in one pass come back in the order they failed,
+ * where two oneshot bottom halves (coScheduleSelf) would run newest first.
+ * `what` names the wait in a deadlock report.
+ */
+export function* aioCoScheduleSelf(sim: Scheduler, what: string): Process<void> {
+  yield awaitOp(new AioCoScheduled(sim, what));
+}
+
+class AioCoScheduled implements Operation {
+  constructor(private readonly sim: Scheduler, private readonly what: string) {}
+  start(host: OperationHost, proc: ProcHandle, token: number): void {
+    const reg = AioContexts.of(this.sim);
+    const ctx = proc.context;
+    let batch = reg.coScheduled[ctx];
+    if (batch === undefined) {
+      const taken: { host: OperationHost; proc: ProcHandle; token: number }[] = (batch = reg.coScheduled[ctx] = []);
+      const sim = this.sim;
+      sim.bottomHalf("co_schedule_bh", () => {
+        reg.coScheduled[ctx] = undefined; // the list is taken: a coroutine scheduled from now on schedules the bottom half again
+        for (const w of taken) {
+          w.host.wake(w.proc, w.token);
+          sim.enterNow(w.proc);
+        }
+      }, undefined, ctx);
+    }
+    batch.push({ host, proc, token });
+  }
+  describe(): string {
+    return this.what;
+  }
+}
+
 /** A process parked in AIO_WAIT_WHILE until kicked. */
 class WaitKick implements Operation {
   host: OperationHost | undefined;
@@ -128,6 +166,8 @@ export class AioContexts {
   private readonly byId: AioContext[] = [this.main];
   private readonly byName = new Map<string, AioContext>();
   private readonly waiters: WaitKick[] = [];
+  /** Per context: the coroutines aio_co_schedule'd into it whose co_schedule_bh has not run yet (aioCoScheduleSelf). */
+  readonly coScheduled: ({ host: OperationHost; proc: ProcHandle; token: number }[] | undefined)[] = [];
   /** Whether any IOThread was ever created: until then every check takes the main-loop path. */
   private any = false;
 

@@ -9,6 +9,6 @@ export { FifoStrategy } from "./strategies/fifo.js";
 export { RandomStrategy } from "./strategies/random.js";
 export { PctStrategy, type PctOptions } from "./strategies/pct.js";
 export { ReplayStrategy, type ReplayOptions } from "./strategies/replay.js";
-export { AioContext, AioContexts, coScheduleSelf } from "./aio-context.js";
+export { AioContext, AioContexts, aioCoScheduleSelf, coScheduleSelf } from "./aio-context.js";
 export { formatTime, formatDuration } from "./time.js";
 export { UseAfterFree } from "./use-after-free.js";

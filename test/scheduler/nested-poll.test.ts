@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { awaitOp, coSleep, RandomStrategy, ReplayStrategy, Scheduler, sleep, wait, notify, Signal, type Process } from "../../sim/scheduler/index.js";
+import { aioCoScheduleSelf, awaitOp, coScheduleSelf, coSleep, RandomStrategy, ReplayStrategy, Scheduler, sleep, wait, notify, Signal, type Process } from "../../sim/scheduler/index.js";
 
 describe("pollWhile: a nested event loop inside the current step (AIO_WAIT_WHILE)", () => {
   it("runs timers due later from inside a callback, then the callback goes on at the time the poll ended", () => {
@@ -219,6 +219,27 @@ describe("bottomHalf: one pass of the list newest first (QEMU 7.2 aio_bh_enqueue
     // A wake at the moment they were armed, or at their deadline, changes nothing
     expect(exits(0)).toEqual(exits());
     expect(exits(1_000)).toEqual(exits());
+  });
+});
+
+describe("aio_co_schedule: one co_schedule_bh per context, its coroutines in the order scheduled (QEMU 7.2 co_schedule_bh_cb)", () => {
+  function reentered(schedule: (sim: Scheduler, name: string) => Process<void>): string[] {
+    const sim = new Scheduler();
+    const order: string[] = [];
+    for (const name of ["r1", "r2", "r3"]) {
+      sim.spawn(name, (function* (): Process {
+        yield coSleep(10);
+        yield* schedule(sim, name);
+        order.push(name);
+      })(), { coroutine: true });
+    }
+    expect(sim.run().outcome).toEqual({ kind: "ok" });
+    return order;
+  }
+
+  it("aio_co_schedule'd coroutines of one pass come back in the order they were scheduled; oneshot bottom halves newest first", () => {
+    expect(reentered((sim, name) => aioCoScheduleSelf(sim, `${name} scheduled`))).toEqual(["r1", "r2", "r3"]);
+    expect(reentered((sim, name) => coScheduleSelf(sim, `${name} bh`, `${name} bounce`))).toEqual(["r3", "r2", "r1"]);
   });
 });
 
