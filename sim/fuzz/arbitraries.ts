@@ -8,6 +8,10 @@
  * Faults are only of kinds the system can recover from (an I/O error a job
  * reports, then the world heals for the liveness phase), so a failure means
  * a bug, never an impossible environment.
+ *
+ * A campaign draws scenario() and schedule() through CaseDrawer (draw.ts),
+ * which makes the same draws without these arbitraries: a change here is a
+ * change there too (test/fuzz/draw.test.ts fails until both agree).
  */
 import fc from "fast-check";
 import type { FaultRule } from "../disk/index.js";
