@@ -367,7 +367,8 @@ export class BlockNode implements BitmapHolder {
    * Like QEMU's bdrv_block_status_above(node, NULL): whether the range's first byte is data some node of the
    * chain holds (data), else whether it reads as zeroes (zero), and for how many bytes from `offset` that
    * answer holds (at most `bytes`). raw: data everywhere (blocksim has no sparse files); qcow2: data where
-   * allocated in the chain (a zeroed cluster too), zero where nothing down to the bottom holds it; null-co:
+   * allocated in the chain, zero where a zero cluster (write-zeroes, discard) is the first allocation down
+   * the chain or nothing down to the bottom holds it; null-co:
    * zero with read-zeroes, else neither; a filter (blkdebug...) answers with its child's.
    */
   blockStatus(offset: number, bytes: number): { data: boolean; zero: boolean; bytes: number } {
@@ -381,7 +382,15 @@ export class BlockNode implements BitmapHolder {
         return { data: false, zero: this.nullReadZeroes, bytes };
       case "qcow2": {
         const r = this.allocation(offset, bytes);
-        if (r.allocated) return { data: true, zero: false, bytes: r.bytes };
+        if (r.allocated) {
+          // a cluster write-zeroes (or a discard) left is a zero cluster: allocated, it reads as zeroes whatever
+          // the backing holds, and QEMU's status says ZERO, not DATA (goldens/block_status_qcow2_zero_cluster)
+          const dev = this.device!, cs = this.clusterSizeBytes, end = offset + r.bytes;
+          let c = Math.floor(offset / cs);
+          const zero = dev.versionAt(c).writeId === 0;
+          while ((c + 1) * cs < end && (dev.versionAt(c + 1).writeId === 0) === zero) c++;
+          return { data: !zero, zero, bytes: Math.min(end, (c + 1) * cs) - offset };
+        }
         const b = this.backing;
         if (b && offset < b.sizeBytes) return b.blockStatus(offset, Math.min(r.bytes, b.sizeBytes - offset));
         return { data: false, zero: true, bytes: r.bytes };

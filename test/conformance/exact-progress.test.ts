@@ -28,6 +28,7 @@ describe("mid-run progress that QEMU 7.2 pins exactly", () => {
     ["cbw_read_error", "a failed copy-before-write copies nothing; the next one copies its 64 KiB cluster"],
     ["backup_block_status_qcow2", "block-copy zeroes what no image of the chain allocates: paused at 7 and 6 of 8 MiB, the data chunks' writes failed"],
     ["mirror_dirty_iterator_resumes", "the second iteration goes on where the first stopped: 32 MiB done, the rewritten first chunk still dirty"],
+    ["block_status_qcow2_zero_cluster", "a qcow2 zero cluster over the backing's data is written as zeroes by backup and mirror: both paused at 1 of 4 MiB"],
     ["backup_error_action_restarts", "a new copy call after ignore or stop scans from 0: the failing first MiB is retried for ever, offset 0"],
   ] as const) {
     it(`${name}: ${why}`, () => {
