@@ -97,8 +97,9 @@ class Proc implements ProcHandle {
   roundBarrier = false;
   /** Due from a coSleep: a timer of its context's loop (see Callback.loopOrdered). */
   loopOrdered = false;
-  /** When it began a coSleep (-1: not in one): see Scheduler.wakePhase. */
+  /** When it began a coSleep (-1: not in one), and how many timers its context armed at that instant before: see Scheduler.wakePhase. */
   coSleptNs = -1;
+  coSleepSeq = 0;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -131,8 +132,9 @@ class Callback implements Timer {
   loopOrdered = false;
   /** Never set on a callback (only a process waits for a round); here so both kinds of entry have the same fields. */
   readonly roundBarrier = false;
-  /** When it was armed: see Scheduler.wakePhase. */
+  /** When it was armed, and how many timers its context armed at that instant before (loop-ordered timers only): see Scheduler.wakePhase. */
   armedNs = 0;
+  armSeq = 0;
   constructor(readonly label: string, readonly fn: () => void, readonly owner: number, readonly slot: number, readonly context: number) {}
 }
 
@@ -146,6 +148,8 @@ interface BottomHalfWaiter {
 }
 
 const DEFAULT_MAX_STEPS = 50_000_000;
+/** Timers of one arming instant that one run of a woken loop fires, at most (see Scheduler.wakePhase). */
+const TIMERS_PER_RUN = 50;
 const DEFAULT_MAX_INSTANT_STEPS = 2_000_000;
 /** Steps watched after the Zeno bound to name the processes that spin. */
 const ZENO_SAMPLE = 1_000;
@@ -336,6 +340,7 @@ export class Scheduler implements OperationHost {
     const cb = new Callback(label, fn, owner ?? this.current?.owner ?? 0, slot, context);
     cb.loopOrdered = loopOrdered;
     cb.armedNs = this.now;
+    if (loopOrdered) cb.armSeq = this.armTimer(context);
     this.slots[slot] = cb;
     if (timeNs === this.now) this.pushReady(slot);
     else this.heap.push(slot, timeNs, this.seq++);
@@ -425,22 +430,51 @@ export class Scheduler implements OperationHost {
   }
 
   /**
-   * A timer of the loop of `context`, armed at `armedNs`, fires now. The
-   * main loop sleeps until its first timer's deadline rounded up to whole
-   * milliseconds from the moment it went to sleep (util/async.c
-   * aio_ctx_prepare: qemu_timeout_ns_to_ms), and then runs every timer that
-   * has expired, in one run. Timers armed together and due together (two
-   * jobs' reads armed in one pass) so fire in one run, unless something
-   * woke the loop between their arming and their deadline: then the phase
-   * of its wakes is new, the CPU time between their arming decides, and
-   * QEMU may run the bottom halves the first ones schedule before the
-   * others fire (golden cancel_two_on_one_source: two jobs' 64 reads each,
-   * armed over about a millisecond, a command between). Modelled as a new
-   * pass of the bottom-half list before each such timer.
+   * A timer of the loop of `context`, armed at `armedNs` after `armSeq`
+   * others of that loop at that instant, fires now. QEMU's main loop sleeps
+   * until its first timer's deadline rounded up to whole milliseconds from
+   * the moment it went to sleep (util/async.c aio_ctx_prepare:
+   * qemu_timeout_ns_to_ms), then runs every timer expired by then, in one
+   * run. Timers armed at one instant and due at one instant so fire in one
+   * run, one pass of bottom halves after it (two jobs' last reads:
+   * goldens/txn_backups_exit_newest_first) — even when something woke the
+   * loop in between (golden txn_backups_exit_after_query), as long as the
+   * CPU time spent arming them is small against the millisecond. After such
+   * a wake the wake's phase is arbitrary, and timers armed long after the
+   * first (two jobs' 64 reads each: golden cancel_two_on_one_source) most
+   * likely fire in a later run: modelled as a new pass of bottom halves
+   * every TIMERS_PER_RUN timers of one arming instant (about 10 us of CPU a
+   * request: half a millisecond). Without a wake in between there is no
+   * such split: the timeout computed after the last of them covers all.
    */
-  private wakePhase(context: number, armedNs: number): void {
+  private wakePhase(context: number, armedNs: number, armSeq: number): void {
     const woke = this.lastWakeNs[context];
-    if (woke !== undefined && armedNs < woke && woke < this.now) this.bhPass[context] = (this.bhPass[context] ?? 0) + 1;
+    if (woke === undefined || !(armedNs < woke && woke < this.now)) return;
+    const run = (this.timerRuns[context] ??= { firedNs: -1, armedNs: -1, first: 0 });
+    if (run.firedNs !== this.now || run.armedNs !== armedNs) {
+      run.firedNs = this.now;
+      run.armedNs = armedNs;
+      run.first = armSeq;
+    } else if (armSeq - run.first >= TIMERS_PER_RUN) {
+      run.first = armSeq;
+      this.bhPass[context] = (this.bhPass[context] ?? 0) + 1;
+    }
+  }
+
+  /** Per AioContext: the run of its timers being fired (wakePhase). */
+  private readonly timerRuns: ({ firedNs: number; armedNs: number; first: number } | undefined)[] = [];
+
+  /** Per AioContext: the instant it last armed a timer of its loop, and how many it armed then. */
+  private readonly armed: ({ ns: number; count: number } | undefined)[] = [];
+
+  /** Counts a timer the loop of `context` arms now; returns how many it armed at this instant before. */
+  private armTimer(context: number): number {
+    const a = (this.armed[context] ??= { ns: -1, count: 0 });
+    if (a.ns !== this.now) {
+      a.ns = this.now;
+      a.count = 0;
+    }
+    return a.count++;
   }
 
   /** The bottom halves of AioContext `context` that have not run yet. */
@@ -1064,7 +1098,7 @@ export class Scheduler implements OperationHost {
    */
   private step(p: Proc): void {
     if (p.coSleptNs >= 0) {
-      if (p.loopOrdered) this.wakePhase(p.context, p.coSleptNs);
+      if (p.loopOrdered) this.wakePhase(p.context, p.coSleptNs, p.coSleepSeq);
       p.coSleptNs = -1;
     }
     p.wokenNext = false;
@@ -1107,6 +1141,7 @@ export class Scheduler implements OperationHost {
             const ns = eff.ns;
             p.loopOrdered = eff.k === Kind.CoSleep;
             p.coSleptNs = p.loopOrdered ? this.now : -1;
+            if (p.loopOrdered) p.coSleepSeq = this.armTimer(p.context);
             if (!isDelay(ns) || ns > MAX_TIME_NS - this.now) throw badSleep(p, ns, this.now);
             this.block(p, eff);
             if (ns === 0) this.pushReady(p.slot);
@@ -1214,7 +1249,7 @@ export class Scheduler implements OperationHost {
     if (cb.bottomHalfPass >= 0) {
       // aio_bh_poll takes the list: the bottom halves scheduled from now on wait for the next pass.
       if (cb.bottomHalfPass === (this.bhPass[cb.context] ?? 0)) this.bhPass[cb.context] = cb.bottomHalfPass + 1;
-    } else if (cb.loopOrdered) this.wakePhase(cb.context, cb.armedNs);
+    } else if (cb.loopOrdered) this.wakePhase(cb.context, cb.armedNs, cb.armSeq);
     else {
       // An I/O completion of the thread pool (its completion bottom half: a pass of the list has begun), another
       // thread's timer: the loop was woken from outside.
