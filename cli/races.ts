@@ -8,7 +8,7 @@
  * Exit codes: 0 every race found under its buggy profile and clean under its
  * fixed one; 1 otherwise; 2 bad input.
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import type { ExploreStrategy } from "../sim/harness/explore.js";
 import { fixedByLine, huntRace, loadRaces, RACES_DIR, type Race, type RaceHunt } from "../sim/races/catalog.js";
@@ -141,7 +141,7 @@ export async function racesCommand(argv: string[], io: CliIo = defaultIo): Promi
     const kept = hunt.shrunk?.report ?? hunt.found?.report;
     if (values.out !== undefined && kept) {
       const path = join(values.out, `${race.name}.replay.json`);
-      writeReplayFile(path, makeReplay(kept, race.loaded, path, race.file, `blocksim races ${race.file} --strategy ${strategy} --budget ${budget} (under ${race.header["buggy-profile"]}, shrunk)`));
+      writeReplayFile(path, makeReplay(kept, race.loaded, path, race.file, `blocksim races ${relative(process.cwd(), race.file)} --strategy ${strategy} --budget ${budget} (under ${race.header["buggy-profile"]}, shrunk)`));
       row.replay = path;
     }
     rows.push(row);
