@@ -5,6 +5,8 @@
  * accounted after it is done; once a slice's quota is used up the job is told
  * to sleep until the slice, stretched in proportion to the overshoot, ends.
  * So the chunk that crosses the quota is not delayed; the next one is.
+ * A job that wakes at the slice's end starts a new one: QEMU's clock has
+ * moved past the end by the time it asks (goldens/backup_limit_new_slice_after_sleep).
  * speed 0 means unlimited.
  */
 export const SLICE_NS = 100_000_000;
@@ -26,7 +28,7 @@ export class RateLimit {
   /** Accounts `bytes` done at `nowNs`; returns how long to sleep before the next chunk (ns, integer). */
   delayNs(nowNs: number, bytes: number): number {
     if (this.quotaBytes === 0) return 0;
-    if (this.sliceEndNs < nowNs) {
+    if (this.sliceEndNs <= nowNs) {
       this.sliceStartNs = nowNs;
       this.sliceEndNs = nowNs + SLICE_NS;
       this.dispatchedBytes = 0;

@@ -88,7 +88,7 @@ describe("the timeline page", () => {
   it("its data: a lane per client, job, drained node and device; tooltips in the one time format, from the end of setup", () => {
     const r = report("drain-with-job.yaml");
     const m = timelineModel(r);
-    expect(m.lanes.map((l) => l.label)).toEqual(["QMP client", "job backup0 (backup)", "drained disk", "drained #block1", "device disk.img — 462 I/Os", "device backup.img — 181 I/Os"]);
+    expect(m.lanes.map((l) => l.label)).toEqual(["QMP client", "job backup0 (backup)", "drained disk", "drained #block1", "device disk.img — 411 I/Os", "device backup.img — 156 I/Os"]);
     expect(items(m, "status").map((s) => s.tip)).toContain("backup0: paused from 42.870720 ms to 64.053760 ms");
     expect(items(m, "event").map((e) => e.tip)).toContain('42.870720 ms JOB_STATUS_CHANGE {"id":"backup0","status":"paused"}');
     expect(items(m, "cmd")[0].tip).toMatch(/^0\.000000 ms – 0\.527680 ms steps\[0\] blockdev-backup\n\{"job-id":"backup0",.*\}\nreturn \{\}$/);
