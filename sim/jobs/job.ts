@@ -326,7 +326,7 @@ export class Job {
     };
     this.wakeFromSleep = wakeFromSleep;
     this.speed = opts.speedBytesPerSec ?? 0;
-    this.limit = new RateLimit(this.speed);
+    this.limit = new RateLimit(this.speed, () => ctx.sim.tieToken());
     this.autoFinalize = opts.autoFinalize ?? true;
     this.autoDismiss = opts.autoDismiss ?? true;
     this.onComplete = opts.onComplete;
@@ -518,7 +518,9 @@ export class Job {
     if (!this.shouldPause) {
       // doYield with a timer, written out: a copying job sleeps here once a chunk, and a generator level costs on each resume
       const deadlineNs = this.ctx.sim.now + ns;
-      this.sleepTimer = this.ctx.sim.timerAt(deadlineNs, this.sleepLabel, this.wakeFromSleep, this.aioContext.id);
+      // a sleep to the speed limit's slice end is due as early as the slice's start was (Scheduler.tieToken)
+      const tie = deadlineNs === this.limit.sliceEndNs ? this.limit.sliceTie : undefined;
+      this.sleepTimer = this.ctx.sim.timerAt(deadlineNs, this.sleepLabel, this.wakeFromSleep, this.aioContext.id, tie);
       this.busy = false;
       this.ctx.idle(this);
       yield awaitOp(this.park);

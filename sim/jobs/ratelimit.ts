@@ -14,10 +14,14 @@ export const SLICE_NS = 100_000_000;
 export class RateLimit {
   private quotaBytes = 0;
   private sliceStartNs = 0;
-  private sliceEndNs = -1;
+  /** When the current slice ends: a sleep until then is a sleep to the slice's end. */
+  sliceEndNs = -1;
+  /** The slice's start's place among one instant's timers (Scheduler.tieToken), for a sleep to its end. */
+  sliceTie: number | undefined = undefined;
+
   private dispatchedBytes = 0;
 
-  constructor(speedBytesPerSec = 0) {
+  constructor(speedBytesPerSec = 0, private readonly tieToken?: () => number) {
     this.setSpeed(speedBytesPerSec);
   }
 
@@ -31,6 +35,7 @@ export class RateLimit {
     if (this.sliceEndNs <= nowNs) {
       this.sliceStartNs = nowNs;
       this.sliceEndNs = nowNs + SLICE_NS;
+      this.sliceTie = this.tieToken?.();
       this.dispatchedBytes = 0;
     }
     this.dispatchedBytes += bytes;

@@ -332,7 +332,7 @@ export class Scheduler implements OperationHost {
     return this.schedule(timeNs, label, fn, owner, context ?? this.currentContext, false);
   }
 
-  private schedule(timeNs: number, label: string, fn: () => void, owner: number | undefined, context: number, loopOrdered: boolean): Timer {
+  private schedule(timeNs: number, label: string, fn: () => void, owner: number | undefined, context: number, loopOrdered: boolean, tie?: number): Timer {
     if (!Number.isSafeInteger(timeNs) || timeNs < this.now) {
       throw new RangeError(`timer "${label}": time ${timeNs} ns must be an integer >= now (${this.now} ns)`);
     }
@@ -343,7 +343,7 @@ export class Scheduler implements OperationHost {
     if (loopOrdered) cb.armSeq = this.armTimer(context);
     this.slots[slot] = cb;
     if (timeNs === this.now) this.pushReady(slot);
-    else this.heap.push(slot, timeNs, this.seq++);
+    else this.heap.push(slot, timeNs, tie ?? this.seq++);
     return cb;
   }
 
@@ -357,9 +357,21 @@ export class Scheduler implements OperationHost {
    * order). A timer armed from another thread stays a free entry: when it
    * lands in that list is the other thread's timing.
    */
-  timerAt(timeNs: number, label: string, fn: () => void, context?: number): Timer {
+  timerAt(timeNs: number, label: string, fn: () => void, context?: number, tie?: number): Timer {
     const ctx = context ?? this.currentContext;
-    return this.schedule(timeNs, label, fn, undefined, ctx, ctx === this.currentContext);
+    return this.schedule(timeNs, label, fn, undefined, ctx, ctx === this.currentContext, tie);
+  }
+
+  /**
+   * A place among the timers due at one instant, taken now, for a deadline
+   * computed from this moment but armed later (timerAt's `tie`): that timer
+   * fires among those due with it as if armed now. QEMU's clock moves on
+   * through what is one instant here, so a deadline is as early as the
+   * moment it was derived from (a speed limit's slice that began before
+   * another job's: goldens/backup_limit_slice_order_after_resume).
+   */
+  tieToken(): number {
+    return this.seq++;
   }
 
   /**

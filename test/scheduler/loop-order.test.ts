@@ -203,3 +203,19 @@ describe("a coroutine its loop's own work wakes runs in that loop's order", () =
     expect([...free].sort()).toEqual(["j0,j1", "j1,j0"]);
   });
 });
+
+describe("a deadline computed from an earlier moment keeps that moment's place (Scheduler.tieToken)", () => {
+  it("a timer armed later with an earlier tie fires before one of the same deadline armed between, under FIFO and any strategy", () => {
+    for (const s of [undefined, ...strategies()]) {
+      const sim = new Scheduler(s ? { strategy: s } : {});
+      const out: string[] = [];
+      sim.at(1, "loop", () => {
+        const sliceOfB = sim.tieToken(); // b's speed-limit slice begins first
+        sim.timerAt(9, "a's sleep, armed first", () => out.push("a"));
+        sim.at(3, "b re-arms after a resume", () => sim.timerAt(9, "b's sleep", () => out.push("b"), undefined, sliceOfB));
+      });
+      expect(sim.run().outcome).toEqual({ kind: "ok" });
+      expect(out, s?.name ?? "fifo").toEqual(["b", "a"]);
+    }
+  });
+});
