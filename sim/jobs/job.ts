@@ -518,9 +518,7 @@ export class Job {
     if (!this.shouldPause) {
       // doYield with a timer, written out: a copying job sleeps here once a chunk, and a generator level costs on each resume
       const deadlineNs = this.ctx.sim.now + ns;
-      // a sleep to the speed limit's slice end is due as early as the slice's start was (Scheduler.tieToken)
-      const tie = deadlineNs === this.limit.sliceEndNs ? this.limit.sliceTie : undefined;
-      this.sleepTimer = this.ctx.sim.timerAt(deadlineNs, this.sleepLabel, this.wakeFromSleep, this.aioContext.id, tie);
+      this.sleepTimer = this.ctx.sim.timerAt(deadlineNs, this.sleepLabel, this.wakeFromSleep, this.aioContext.id, this.limit.tieFor(deadlineNs));
       this.busy = false;
       this.ctx.idle(this);
       yield awaitOp(this.park);
@@ -934,7 +932,6 @@ export class Job {
     this.progressTotal += bytes;
   }
 
-  /** Reports a job-issued request made while the job may not do I/O. */
   /**
    * Whether the job may issue I/O now: callers test it before building
    * checkMayIssueIo's description, so that a job's every request does not
@@ -944,6 +941,7 @@ export class Job {
     return !(this.freed || this.status === "concluded" || this.status === "null" || this.paused);
   }
 
+  /** Reports a job-issued request made while the job may not do I/O. */
   checkMayIssueIo(what: string): void {
     if (this.freed || this.status === "concluded" || this.status === "null") {
       this.ctx.violation({ invariant: "no-io-after-conclude", job: this.name, detail: `${what} in state ${this.freed ? "freed" : this.status}` });

@@ -14,11 +14,9 @@ export const SLICE_NS = 100_000_000;
 export class RateLimit {
   private quotaBytes = 0;
   private sliceStartNs = 0;
-  /** When the current slice ends: a sleep until then is a sleep to the slice's end. */
-  sliceEndNs = -1;
-  /** The slice's start's place among one instant's timers (Scheduler.tieToken), for a sleep to its end. */
-  sliceTie: number | undefined = undefined;
-
+  private sliceEndNs = -1;
+  /** The slice's start's place among one instant's timers (Scheduler.tieToken): see tieFor. */
+  private sliceTie: number | undefined = undefined;
   private dispatchedBytes = 0;
 
   constructor(speedBytesPerSec = 0, private readonly tieToken?: () => number) {
@@ -27,6 +25,16 @@ export class RateLimit {
 
   setSpeed(speedBytesPerSec: number): void {
     this.quotaBytes = speedBytesPerSec === 0 ? 0 : Math.max((speedBytesPerSec * SLICE_NS) / 1e9, 1);
+  }
+
+  /**
+   * The place among the timers due at `deadlineNs` of a sleep until then:
+   * a sleep to the current slice's end is due as early as the slice's start
+   * was (Scheduler.tieToken); any other sleep takes its place when armed
+   * (undefined).
+   */
+  tieFor(deadlineNs: number): number | undefined {
+    return deadlineNs === this.sliceEndNs ? this.sliceTie : undefined;
   }
 
   /** Accounts `bytes` done at `nowNs`; returns how long to sleep before the next chunk (ns, integer). */
