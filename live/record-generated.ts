@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { compareGolden } from "./conform.js";
 import { writeGolden, type Golden, type Spec } from "./golden.js";
-import { generateSpec } from "./spec-gen.js";
+import { CLASSIC_WORLDS, generateSpec, type WorldName } from "./spec-gen.js";
 
 export type GeneratedVerdict =
   | { kind: "match"; entries: number }
@@ -21,12 +21,12 @@ export type GeneratedVerdict =
   | { kind: "skipped"; why: string };
 
 /**
- * Records (with `record`: live/record.ts's recordGolden) the generated spec of `seed`, compares it and, when the simulator
+ * Records (with `record`: live/record.ts's recordGolden) the generated spec of `seed` in `worlds`, compares it and, when the simulator
  * departs, writes the golden to `outDir`. A departure at an entry the runs
  * did not agree on is QEMU's nondeterminism (the runs are the evidence).
  */
-export async function checkGenerated(seed: number, outDir: string, record: (spec: Spec) => Promise<Golden>): Promise<GeneratedVerdict> {
-  const spec = generateSpec(seed);
+export async function checkGenerated(seed: number, outDir: string, record: (spec: Spec) => Promise<Golden>, worlds: readonly WorldName[] = CLASSIC_WORLDS): Promise<GeneratedVerdict> {
+  const spec = generateSpec(seed, worlds);
   let golden: Golden;
   try {
     golden = await record(spec);

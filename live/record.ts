@@ -22,6 +22,7 @@ import { checkOutputPath, describeErrno, onKernelFileSystem, OutputError } from 
 import { implicitNames, loadSpec, SETTLED_JOB_STATUSES as SETTLED, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
 import { QmpClient, sleepMs, withTimeout } from "./qmp-client.js";
 import { checkGenerated } from "./record-generated.js";
+import { CLASSIC_WORLDS, generatedName, WORLDS, type WorldName } from "./spec-gen.js";
 
 export interface RecordOptions {
   runs?: number;
@@ -336,7 +337,7 @@ export async function recordGolden(spec: Spec, opts: RecordOptions = {}): Promis
 }
 
 const RECORD_USAGE = `Usage: blocksim record SPEC.json… [--runs N] [--out DIR] [--qemu BINARY]
-       blocksim record --generate N [--seed S] [--runs N] [--out DIR] [--qemu BINARY]
+       blocksim record --generate N [--seed S] [--worlds W,…] [--runs N] [--out DIR] [--qemu BINARY]
 
 Records each conformance spec against a real QEMU 7.2 (qemu-system-x86_64 on
 PATH, or --qemu) N times (default 3), normalises and merges the runs, and
@@ -344,8 +345,14 @@ writes the golden SCENARIO.json into DIR (default: the current folder; the
 project's goldens live in test/conformance/goldens).
 
 With --generate N it records N generated specs instead (seeds S, S+1, …;
-default S = 1): random QMP conversations about backup and mirror jobs on
-null-co nodes (live/spec-gen.ts). Each is replayed through the simulator as
+default S = 1): random QMP conversations about block jobs (live/spec-gen.ts),
+each drawn in one of the worlds --worlds names (default null,chain; the
+worlds: null (backups and mirrors of null-co nodes, blkdebug errors), chain
+(stream, commit, backup and mirror of a qcow2 chain), iothread (the null
+world with nodes in IOThreads, and x-blockdev-set-iothread while jobs run),
+bitmap (incremental and bitmap backups, bitmap commands while they run)). A
+spec drawn in other worlds than the default is named gen_WORLD_…_SEED; the
+default worlds draw every seed as they always did. Each is replayed through the simulator as
 conform does; one line per spec says whether it matches, and the golden of
 each spec where the simulator departs is written into DIR (blocksim conform
 DIR shows the difference again). A departure where QEMU's own runs disagree
@@ -358,9 +365,10 @@ a bad spec file.
 Examples:
   blocksim record test/conformance/specs/txn_individual.json --runs 5 --out test/conformance/goldens
   blocksim record --generate 50 --seed 1000 --out /tmp/departures
+  blocksim record --generate 40 --seed 1 --worlds iothread,bitmap --out /tmp/departures
 `;
 
-const VALUED = ["--runs", "--out", "--qemu", "--generate", "--seed"];
+const VALUED = ["--runs", "--out", "--qemu", "--generate", "--seed", "--worlds"];
 
 /** Output for the command form (the CLI passes its own). */
 export interface CommandIo {
@@ -389,7 +397,7 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
   const opts: RecordOptions = { log: (l) => io.err(l + "\n") };
   // Never into the source tree by default: the current folder, unless --out says where.
   let out = ".";
-  let runs: string | undefined, generate: string | undefined, seed: string | undefined;
+  let runs: string | undefined, generate: string | undefined, seed: string | undefined, worldsArg: string | undefined;
   // --runs=3 is --runs 3, as for every other command
   argv = argv.flatMap((a) => {
     const eq = a.indexOf("=");
@@ -410,14 +418,25 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
     else if (a === "--qemu") opts.qemu = argv[++i];
     else if (a === "--generate") generate = argv[++i];
     else if (a === "--seed") seed = argv[++i];
+    else if (a === "--worlds") worldsArg = argv[++i];
     else if (a.startsWith("-")) {
-      io.err(`record: unknown option ${a} (use --runs N, --out DIR, --qemu BINARY, --generate N, --seed S)\n`);
+      io.err(`record: unknown option ${a} (use --runs N, --out DIR, --qemu BINARY, --generate N, --seed S, --worlds W,…)\n`);
       return 2;
     } else files.push(a);
   }
-  if (seed !== undefined && generate === undefined) {
-    io.err(`record: --seed chooses the first generated spec; it needs --generate N; see: blocksim record --help\n`);
+  if ((seed !== undefined || worldsArg !== undefined) && generate === undefined) {
+    io.err(`record: ${seed !== undefined ? "--seed chooses the first generated spec" : "--worlds chooses where specs are drawn"}; it needs --generate N; see: blocksim record --help\n`);
     return 2;
+  }
+  let worlds: readonly WorldName[] = CLASSIC_WORLDS;
+  if (worldsArg !== undefined) {
+    const names = worldsArg.split(",");
+    const unknown = names.find((w) => !(WORLDS as readonly string[]).includes(w));
+    if (unknown !== undefined || new Set(names).size !== names.length) {
+      io.err(`record: --worlds ${JSON.stringify(worldsArg)}: expected distinct names among ${WORLDS.join(", ")}, separated by commas${unknown !== undefined ? `; ${JSON.stringify(unknown)} is none of them` : ""}\n`);
+      return 2;
+    }
+    worlds = names as WorldName[];
   }
   if ((files.length === 0) === (generate === undefined)) {
     io.err(generate === undefined ? RECORD_USAGE : `record: --generate makes its own specs; give it no SPEC files; see: blocksim record --help\n`);
@@ -452,7 +471,7 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
     io.err(`record: ${e instanceof OutputError ? e.message : `cannot make the folder ${out}: ${why}`}\n`);
     return 2;
   }
-  if (count > 0) return recordGenerated(count, first, out, opts, io);
+  if (count > 0) return recordGenerated(count, first, worlds, out, opts, io);
   for (const spec of specs) {
     const golden = await recordGolden(spec, opts);
     const path = join(out, `${spec.scenario}.json`);
@@ -464,7 +483,7 @@ async function record(argv: string[], io: CommandIo): Promise<number> {
 }
 
 /** `record --generate N`: one line per generated spec, the departing goldens into `out`; exit 1 when one departs. */
-async function recordGenerated(count: number, first: number, out: string, opts: RecordOptions, io: CommandIo): Promise<number> {
+async function recordGenerated(count: number, first: number, worlds: readonly WorldName[], out: string, opts: RecordOptions, io: CommandIo): Promise<number> {
   const qemu = opts.qemu ?? "qemu-system-x86_64";
   try {
     execFileSync(qemu, ["--version"], { stdio: "ignore" });
@@ -476,9 +495,9 @@ async function recordGenerated(count: number, first: number, out: string, opts: 
   const quiet = { ...opts, log: undefined, timeoutMs: opts.timeoutMs ?? 15_000 };
   const tally = { match: 0, departs: 0, "qemu-varies": 0, skipped: 0 };
   for (let seed = first; seed < first + count; seed++) {
-    const v = await checkGenerated(seed, out, (spec) => recordGolden(spec, quiet));
+    const v = await checkGenerated(seed, out, (spec) => recordGolden(spec, quiet), worlds);
     tally[v.kind]++;
-    const name = `gen_${seed}`;
+    const name = generatedName(seed, worlds);
     if (v.kind === "match") io.out(`ok      ${name} (${v.entries} entries)\n`);
     else if (v.kind === "qemu-varies") io.out(`varies  ${name}: QEMU's own runs disagree up to entry ${v.at}, where the simulator departs; not counted\n`);
     else if (v.kind === "skipped") io.out(`skipped ${name}: ${v.why}\n`);

@@ -39,23 +39,49 @@ interface World {
   writable: string[];
   /** Nodes blockdev-del may be tried on. */
   nodes: string[];
+  /** IOThreads made by object-add (the iothread world). */
+  iothreads: string[];
+  /** Dirty bitmaps on src (the bitmap world). */
+  bitmaps: string[];
 }
+
+/** The worlds a spec can be drawn in. */
+export const WORLDS = ["null", "chain", "iothread", "bitmap"] as const;
+export type WorldName = (typeof WORLDS)[number];
+/** The worlds of `record --generate` without --worlds: the first two, drawn as they always were, so a seed keeps its spec. */
+export const CLASSIC_WORLDS: readonly WorldName[] = ["null", "chain"];
 
 type Command = Spec["commands"][number];
 
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[below(rng, xs.length)];
 const SPEEDS = [4 * MiB, 8 * MiB, 32 * MiB];
 
-/** The spec for `seed` (any string or number: the same seed gives the same spec). */
-export function generateSpec(seed: string | number, name = `gen_${seed}`): Spec {
-  const alea = new Alea(`spec/${seed}`);
+/** The name of the spec of `seed` drawn in `worlds`: gen_SEED in the classic worlds, else gen_WORLD_WORLD_SEED. */
+export function generatedName(seed: string | number, worlds: readonly WorldName[] = CLASSIC_WORLDS): string {
+  return isClassic(worlds) ? `gen_${seed}` : `gen_${worlds.join("_")}_${seed}`;
+}
+
+const isClassic = (worlds: readonly WorldName[]) => worlds.length === 2 && worlds[0] === "null" && worlds[1] === "chain";
+
+/**
+ * The spec for `seed` (any string or number: the same seed gives the same
+ * spec) drawn in one of `worlds`. The classic worlds (null and chain) draw
+ * exactly as before the others existed, so every recorded seed keeps its spec.
+ */
+export function generateSpec(seed: string | number, worlds: readonly WorldName[] = CLASSIC_WORLDS): Spec {
+  if (worlds.length === 0) throw new Error("generateSpec: no world to draw in");
+  const name = generatedName(seed, worlds);
+  const alea = new Alea(isClassic(worlds) ? `spec/${seed}` : `spec/${worlds.join("+")}/${seed}`);
   const rng: Rng = () => alea.next();
   const commands: Command[] = [];
   const waits: Record<string, Wait> = {};
   const said: string[] = [];
-  const world: World = { jobs: [], writable: [], nodes: [] };
-  const chain = rng() < 0.35;
-  const images = chain ? chainWorld(rng, commands, world, said) : nullWorld(rng, commands, world, said);
+  const world: World = { jobs: [], writable: [], nodes: [], iothreads: [], bitmaps: [] };
+  const kind = isClassic(worlds) ? (rng() < 0.35 ? "chain" : "null") : pick(rng, worlds);
+  const images = kind === "chain" ? chainWorld(rng, commands, world, said)
+    : kind === "iothread" ? iothreadWorld(rng, commands, world, said)
+    : kind === "bitmap" ? bitmapWorld(rng, commands, world, said)
+    : nullWorld(rng, commands, world, said);
 
   const verbs = 2 + below(rng, 5);
   let readyWaited = 0;
@@ -74,6 +100,13 @@ export function generateSpec(seed: string | number, name = `gen_${seed}`): Spec 
 }
 
 function nullWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
+  const failing = nullNodes(rng, commands, world, said);
+  nullJobs(rng, commands, world, said, failing);
+  return undefined;
+}
+
+/** null-co src (sometimes slow) and targets t0, t1, one of them sometimes failing writes through blkdebug; returns that one. */
+function nullNodes(rng: Rng, commands: Command[], world: World, said: string[]): string | undefined {
   const sizeBytes = pick(rng, [4 * MiB, 16 * MiB]);
   const latency = rng() < 0.25 ? pick(rng, [1_000_000, 10_000_000]) : 0;
   commands.push({ cmd: "blockdev-add", args: { driver: "null-co", "node-name": "src", size: sizeBytes, "read-zeroes": false, ...(latency ? { "latency-ns": latency } : {}) } });
@@ -87,6 +120,11 @@ function nullWorld(rng: Rng, commands: Command[], world: World, said: string[]):
   world.nodes.push("src", "t0", "t1");
   world.writable.push("src");
   if (failing) said.push(`${failing} fails writes (blkdebug)`);
+  return failing;
+}
+
+/** Two backups as one transaction, or one or two backups and mirrors of src. */
+function nullJobs(rng: Rng, commands: Command[], world: World, said: string[], failing: string | undefined): void {
   if (rng() < 0.25) {
     // Two backups as one transaction.
     const mode = pick(rng, ["grouped", "individual"]);
@@ -94,7 +132,7 @@ function nullWorld(rng: Rng, commands: Command[], world: World, said: string[]):
     commands.push({ cmd: "transaction", args: { actions, properties: { "completion-mode": mode } } });
     for (const a of actions) world.jobs.push({ id: a.data["job-id"], type: "backup", readies: false });
     said.push(`a transaction of two backups, completion-mode ${mode}`);
-    return undefined;
+    return;
   }
   const count = 1 + below(rng, 2);
   for (let k = 0; k < count; k++) {
@@ -108,6 +146,77 @@ function nullWorld(rng: Rng, commands: Command[], world: World, said: string[]):
     // A second job may be refused (the first one's filter took the source's place), and a failing target may stop a mirror.
     world.jobs.push({ id: `j${k}`, type, readies: type === "mirror" && k === 0 && failing !== "t0" });
     said.push(`${type} j${k} src→t${k}${describeArgs(args)}`);
+  }
+}
+
+/**
+ * The null world's nodes, each left in the main loop or moved by
+ * x-blockdev-set-iothread into IOThread io0 (or io1) before the jobs start
+ * (a job's nodes then share one context: QEMU moves the others along).
+ */
+function iothreadWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
+  world.iothreads.push("io0");
+  if (rng() < 0.4) world.iothreads.push("io1");
+  for (const id of world.iothreads) commands.push({ cmd: "object-add", args: { "qom-type": "iothread", id } });
+  const failing = nullNodes(rng, commands, world, said);
+  for (const node of ["src", "t0", "t1"]) {
+    const r = rng();
+    const iothread = r < 0.45 ? "io0" : r < 0.65 && world.iothreads.length > 1 ? "io1" : undefined;
+    if (!iothread) continue;
+    commands.push({ cmd: "x-blockdev-set-iothread", args: { "node-name": node, iothread } });
+    said.push(`${node} in ${iothread}`);
+  }
+  nullJobs(rng, commands, world, said, failing);
+  return undefined;
+}
+
+/**
+ * Dirty bitmaps on a null-co src: b0 (sometimes of a coarser granularity)
+ * and sometimes a disabled b1, guest writes that dirty them, then backups
+ * that use them (incremental, bitmap with a bitmap-mode, full with a
+ * bitmap) or a transaction adding a bitmap with a full backup.
+ */
+function bitmapWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
+  const sizeBytes = pick(rng, [4 * MiB, 16 * MiB]);
+  commands.push({ cmd: "blockdev-add", args: { driver: "null-co", "node-name": "src", size: sizeBytes, "read-zeroes": false } });
+  for (const t of ["t0", "t1"]) commands.push({ cmd: "blockdev-add", args: { driver: "null-co", "node-name": t, size: sizeBytes, "read-zeroes": false } });
+  world.nodes.push("src", "t0", "t1");
+  world.writable.push("src");
+  const granularity = pick(rng, [undefined, 65536, 131072, MiB]);
+  commands.push({ cmd: "block-dirty-bitmap-add", args: { node: "src", name: "b0", ...(granularity ? { granularity } : {}) } });
+  world.bitmaps.push("b0");
+  said.push(`bitmap b0${granularity ? ` (granularity ${granularity})` : ""}`);
+  if (rng() < 0.4) {
+    commands.push({ cmd: "block-dirty-bitmap-add", args: { node: "src", name: "b1", disabled: true } });
+    world.bitmaps.push("b1");
+    said.push("bitmap b1 disabled");
+  }
+  const writes = below(rng, 4);
+  for (let w = 0; w < writes; w++) commands.push(guestWrite(rng, "src", sizeBytes));
+  if (writes) said.push(`${writes} guest write${writes > 1 ? "s" : ""}`);
+  if (rng() < 0.25) {
+    // The pattern management software uses: a full backup and a new bitmap, atomically.
+    const mode = pick(rng, ["grouped", "individual"]);
+    const actions = [
+      { type: "block-dirty-bitmap-add", data: { node: "src", name: "b2" } },
+      { type: "blockdev-backup", data: { "job-id": "j0", device: "src", target: "t0", sync: "full", speed: pick(rng, SPEEDS) } },
+    ];
+    commands.push({ cmd: "transaction", args: { actions, ...(rng() < 0.5 ? { properties: { "completion-mode": mode } } : {}) } });
+    world.jobs.push({ id: "j0", type: "backup", readies: false });
+    world.bitmaps.push("b2");
+    said.push("a transaction adding bitmap b2 with a full backup j0");
+    return undefined;
+  }
+  const count = 1 + below(rng, 2);
+  for (let k = 0; k < count; k++) {
+    const args: Record<string, unknown> = { ...jobArgs(rng, `j${k}`, "src"), target: `t${k}` };
+    const how = below(rng, 3);
+    if (how === 0) Object.assign(args, { sync: "incremental", bitmap: pick(rng, world.bitmaps) });
+    else if (how === 1) Object.assign(args, { sync: "bitmap", bitmap: pick(rng, world.bitmaps), "bitmap-mode": pick(rng, ["on-success", "always", "never"]) });
+    else Object.assign(args, { sync: "full", bitmap: pick(rng, world.bitmaps), "bitmap-mode": pick(rng, ["on-success", "always"]) });
+    commands.push({ cmd: "blockdev-backup", args });
+    world.jobs.push({ id: `j${k}`, type: "backup", readies: false });
+    said.push(`backup j${k} src→t${k}${describeArgs(args)}`);
   }
   return undefined;
 }
@@ -164,14 +273,18 @@ function errorPolicy(rng: Rng, key: string): Record<string, string> {
 function describeArgs(args: Record<string, unknown>): string {
   const parts = [`${(args.speed as number) / MiB} MiB/s`];
   for (const k of ["auto-finalize", "auto-dismiss"]) if (args[k] === false) parts.push(`${k} off`);
-  for (const k of ["on-target-error", "filter-node-name", "sync", "base-node", "top-node"]) if (args[k] !== undefined) parts.push(`${k} ${String(args[k])}`);
+  for (const k of ["on-target-error", "filter-node-name", "sync", "bitmap", "bitmap-mode", "base-node", "top-node"]) if (args[k] !== undefined) parts.push(`${k} ${String(args[k])}`);
   return ` (${parts.join(", ")})`;
 }
 
 /** One command: a verb about a job (sometimes one that does not exist), a query, a node removal or a guest write. */
 function verb(rng: Rng, world: World): Command {
   const job = rng() < 0.9 ? pick(rng, world.jobs).id : "nojob";
-  switch (below(rng, 15)) {
+  // The classic worlds have no extra verbs, so their draws are as they always were.
+  const extra = (world.iothreads.length ? 2 : 0) + (world.bitmaps.length ? 6 : 0);
+  const v = below(rng, 15 + extra);
+  if (v >= 15) return extraVerb(rng, world, v - 15);
+  switch (v) {
     case 0: return { cmd: "job-pause", args: { id: job } };
     case 1: return { cmd: "job-resume", args: { id: job } };
     case 2: return { cmd: "job-cancel", args: { id: job } };
@@ -185,11 +298,33 @@ function verb(rng: Rng, world: World): Command {
     case 10: return { cmd: "query-block-jobs" };
     case 11: return { cmd: "blockdev-del", args: { "node-name": pick(rng, world.nodes) } };
     case 12:
-    case 13: {
-      const node = pick(rng, world.writable);
-      const offset = below(rng, 4) * MiB;
-      return { cmd: "human-monitor-command", args: { "command-line": `qemu-io ${node} "write -P 0x${(0x11 + below(rng, 200)).toString(16)} ${offset} 64k"` } };
-    }
+    case 13: return guestWrite(rng, pick(rng, world.writable), 4 * MiB);
     default: return { cmd: "query-jobs" };
+  }
+}
+
+/** A 64 KiB qemu-io write (over HMP) at a MiB boundary below `limit`. */
+function guestWrite(rng: Rng, node: string, limit: number): Command {
+  const offset = below(rng, Math.min(4, limit / MiB)) * MiB;
+  return { cmd: "human-monitor-command", args: { "command-line": `qemu-io ${node} "write -P 0x${(0x11 + below(rng, 200)).toString(16)} ${offset} 64k"` } };
+}
+
+/** The iothread world's verbs (moving a node between contexts), then the bitmap world's. */
+function extraVerb(rng: Rng, world: World, v: number): Command {
+  if (world.iothreads.length) {
+    if (v < 2) {
+      const iothread = pick(rng, [...world.iothreads, null]);
+      return { cmd: "x-blockdev-set-iothread", args: { "node-name": pick(rng, world.nodes), iothread, ...(rng() < 0.2 ? { force: true } : {}) } };
+    }
+    v -= 2;
+  }
+  const name = pick(rng, [...world.bitmaps, "nobitmap"]);
+  switch (v) {
+    case 0: return { cmd: "block-dirty-bitmap-clear", args: { node: "src", name } };
+    case 1: return { cmd: "block-dirty-bitmap-disable", args: { node: "src", name } };
+    case 2: return { cmd: "block-dirty-bitmap-enable", args: { node: "src", name } };
+    case 3: return { cmd: "block-dirty-bitmap-remove", args: { node: "src", name } };
+    case 4: return { cmd: "block-dirty-bitmap-merge", args: { node: "src", target: name, bitmaps: [pick(rng, world.bitmaps)] } };
+    default: return { cmd: "query-named-block-nodes" };
   }
 }
