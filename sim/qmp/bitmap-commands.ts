@@ -87,7 +87,12 @@ function addBitmap(ctx: QemuContext, a: Record<string, unknown>): { node: BlockN
   return { node, bitmap };
 }
 
-/** block_dirty_bitmap_merge: every source into a scratch bitmap first, so a bad source leaves the target unchanged. */
+/**
+ * block_dirty_bitmap_merge: every source into a scratch bitmap first, so a
+ * bad source leaves the target unchanged. A busy source (frozen by a backup
+ * until its job finalizes) is refused like a busy target: QEMU checks both
+ * (bdrv_merge_dirty_bitmap), before the sizes.
+ */
 function mergeBitmaps(ctx: QemuContext, a: Record<string, unknown>): DirtyBitmap {
   const { node, bitmap: dst } = lookupBitmap(ctx, a.node, a.target);
   checkNotBusy(dst);
@@ -104,6 +109,7 @@ function mergeBitmaps(ctx: QemuContext, a: Record<string, unknown>): DirtyBitmap
     } else {
       throw genericError(`Invalid parameter type for 'bitmaps[${i}]', expected: BlockDirtyBitmapOrStr`);
     }
+    checkNotBusy(src);
     try {
       merged.mergeFrom(src);
     } catch (e) {
