@@ -47,12 +47,21 @@ export async function checkGenerated(seed: number, outDir: string, record: (spec
   return { kind: "departs", at: d.at, diff: d.diff, file };
 }
 
-/** Whether the recorded runs disagreed at or before expected entry `at` (so QEMU itself gives more than one answer there). */
-function variesAt(golden: Golden, at: number): boolean {
+/**
+ * Whether the recorded runs disagreed before the end of the round trip that
+ * holds expected entry `at` (so QEMU itself gives more than one answer
+ * there): at or before it, or later among the events and the reply of the
+ * same command (runs that agree on the events but not on the command's own
+ * reply still say the command raced them).
+ */
+export function variesAt(golden: Golden, at: number): boolean {
   // Index `at` counts entries without notes; the nondeterminism paths count the sequence with them.
-  const notes = golden.sequence.length - golden.sequence.filter((e) => !("note" in e)).length;
+  const entries = golden.sequence.filter((e) => !("note" in e));
+  const notes = golden.sequence.length - entries.length;
+  let end = at + 1;
+  while (end < entries.length && !("cmd" in entries[end])) end++;
   return golden.nondeterministic.some((n) => {
     const index = "path" in n ? Number(/^sequence\[(\d+)\]/.exec(n.path)?.[1]) : n.only_in_some_runs.after_sequence_index + 1;
-    return index - notes <= at;
+    return index - notes < end;
   });
 }

@@ -14,6 +14,8 @@ import { main } from "../../cli/main.js";
 import { loadSpec, waitsOf } from "../../live/golden.js";
 import { generateSpec, type WorldName } from "../../live/spec-gen.js";
 import { firstDifference, replay } from "../../live/spec-driver.js";
+import { variesAt } from "../../live/record-generated.js";
+import type { Golden } from "../../live/golden.js";
 import type { TranscriptEntry } from "../../sim/qmp/types.js";
 
 const SEEDS = Array.from({ length: 30 }, (_, i) => i + 1);
@@ -78,6 +80,24 @@ describe("comparing transcripts: a command and the events of its round trip", ()
     expect(firstDifference(recorded, [cmd("job-complete"), ok, ev("pending"), cmd("query-jobs"), ok])).toEqual({ at: 1, observedAt: 1 });
     const two = [cmd("job-complete"), ok, ev("pending"), ev("concluded"), cmd("query-jobs"), ok];
     expect(firstDifference(two, [cmd("job-complete"), ok, cmd("query-jobs"), ev("concluded"), ev("pending"), ok])).toBeDefined();
+  });
+});
+
+describe("record --generate: a departure where QEMU's own runs disagree", () => {
+  // cmd A, its reply; cmd B, two events, its reply: in one run of three B was refused instead.
+  const golden = {
+    scenario: "g", description: "", commands: [], runs: 3, qemu: "7.2", deterministic: false,
+    sequence: [{ cmd: "a" }, { return: {} }, { cmd: "b" }, { event: "X" }, { event: "Y" }, { return: {} }, { cmd: "c" }, { return: {} }],
+    nondeterministic: [{ only_in_some_runs: { run: 2, after_sequence_index: 4, entry: { error: { class: "GenericError", desc: "no" } } } }],
+  } as unknown as Golden;
+
+  it("is QEMU's nondeterminism anywhere in the round trip whose reply the runs disagree on, even before the disagreement", () => {
+    expect(variesAt(golden, 3)).toBe(true);
+    expect(variesAt(golden, 5)).toBe(true);
+  });
+
+  it("is a departure in an earlier round trip the runs agree on", () => {
+    expect(variesAt(golden, 1)).toBe(false);
   });
 });
 
