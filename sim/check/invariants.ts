@@ -20,14 +20,9 @@ import { StreamDriver } from "../jobs/drivers/stream.js";
 import type { Job } from "../jobs/job.js";
 import { SLICE_NS } from "../jobs/ratelimit.js";
 import { IllegalTransition, isLegalTransition, type JobStatus } from "../jobs/status.js";
-import type { TranscriptEntry } from "../qmp/types.js";
-import { UseAfterFree, type TraceRecord } from "../scheduler/index.js";
+import { UseAfterFree } from "../scheduler/index.js";
+import { jobOf, runDue } from "./facts.js";
 import { JOB_IO, JOB_LABEL, type CheckContext, type Invariant, type Monitor, type World } from "./types.js";
-
-/** The job named by a `job:<name>` trace source or issuer, else undefined. */
-function jobOf(label: string): string | undefined {
-  return label.startsWith(JOB_LABEL) ? label.slice(JOB_LABEL.length) : undefined;
-}
 
 /** A rule the job core or the QMP layer reports itself (jm.violation), surfaced by name. */
 function coreRule(name: string, description: string, source?: string): Invariant {
@@ -42,18 +37,6 @@ function coreRule(name: string, description: string, source?: string): Invariant
       },
     }),
   };
-}
-
-/** Status of every job seen, from its `status` trace records (and `freed`). */
-class StatusTable {
-  static readonly KINDS = ["status", "freed"];
-  readonly status = new Map<string, JobStatus | "freed">();
-  onRecord(r: TraceRecord): void {
-    const job = jobOf(r.src);
-    if (job === undefined) return;
-    if (r.kind === "status") this.status.set(job, r.data?.to as JobStatus);
-    else if (r.kind === "freed") this.status.set(job, "freed");
-  }
 }
 
 /** The nodes whose device is `device`, by device name. */
@@ -123,17 +106,17 @@ const noCrash: Invariant = {
 function jobIo(name: string, description: string, bad: (status: JobStatus | "freed" | undefined, world: World, job: string) => string | undefined): Invariant {
   return {
     name, description, when: "step",
-    kinds: [...StatusTable.KINDS, JOB_IO],
+    kinds: [JOB_IO],
+    facts: true,
     attach(ctx) {
-      const table = new StatusTable();
+      const status = ctx.facts.status;
       return {
         onRecord(r) {
-          table.onRecord(r);
           if (r.kind !== "io") return;
           const job = jobOf(String(r.data?.issuer ?? ""));
           if (job === undefined) return;
-          const why = bad(table.status.get(job), ctx.world, job);
-          if (why) ctx.report({ job, detail: `${String(r.data?.op)} on ${r.src} at ${String(r.data?.offset ?? "-")}+${String(r.data?.bytes ?? "-")} ${why}`, state: { device: r.src, status: table.status.get(job) ?? "unknown" } });
+          const why = bad(status.get(job), ctx.world, job);
+          if (why) ctx.report({ job, detail: `${String(r.data?.op)} on ${r.src} at ${String(r.data?.offset ?? "-")}+${String(r.data?.bytes ?? "-")} ${why}`, state: { device: r.src, status: status.get(job) ?? "unknown" } });
         },
       };
     },
@@ -247,15 +230,15 @@ const eventsMatchStates: Invariant = {
   when: "step",
   source: "qemu job.c job_state_transition, job_event_*; conformance recordings",
   kinds: ["status", "JOB_STATUS_CHANGE", "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
+  facts: true,
   attach(ctx) {
     const expected: { job: string; status: string }[] = [];
-    const status = new Map<string, string>();
+    const status = ctx.facts.lastTo;
     const finished = new Set<string>();
     return {
       onRecord(r) {
         const job = jobOf(r.src);
         if (job !== undefined && r.kind === "status") {
-          status.set(job, String(r.data?.to));
           if (r.data?.to === "created") finished.delete(job); // a job id can be reused once dismissed
           if (r.data?.from !== r.data?.to && !job.startsWith("<internal")) expected.push({ job, status: String(r.data?.to) });
           if (r.data?.to === "concluded" && !finished.has(job) && ctx.world.jm.get(job)?.started) {
@@ -295,17 +278,15 @@ const jobsConclude: Invariant = {
   name: "jobs-conclude",
   description: "liveness: at the end every job has concluded, unless the user paused it or it waits for the user (ready, pending with auto-finalize off, a sync=none backup); the run ends without deadlock or budget",
   when: "end",
-  kinds: StatusTable.KINDS,
+  kinds: [],
+  facts: true,
   attach(ctx) {
-    const table = new StatusTable();
+    const facts = ctx.facts;
     return {
-      onRecord(r) {
-        table.onRecord(r);
-      },
       end(result) {
         const stuck: { job: string; s: string; pauseCount: number; busy: boolean; paused: boolean }[] = [];
         const exempt = new Set<string>();
-        for (const [job, s] of table.status) {
+        for (const [job, s] of facts.status) {
           if (s === "concluded" || s === "null" || s === "freed") continue;
           const live = ctx.world.jm.get(job);
           if (!live) continue; // internal job
@@ -436,23 +417,29 @@ const backupBitmapSettled: Invariant = {
   description: "when a backup that froze a dirty bitmap ends, the bitmap is unfrozen and holds what QEMU leaves: the writes made meanwhile, plus what it held before unless the job succeeded (bitmap-mode on-success) or bitmap-mode is always (then only the clusters not copied)",
   when: "step",
   source: "qemu block/backup.c backup_cleanup_sync_bitmap, block/dirty-bitmap.c",
-  kinds: ["status", "io", "fault"],
+  kinds: ["status"],
+  // the writes, only while a backup is watched: most runs have none, and most records are device I/O
+  demandKinds: ["io", "fault"],
   attach(ctx) {
     const watched = new Map<string, BitmapWatch>();
+    const unwatch = (job: string) => {
+      if (watched.delete(job) && watched.size === 0) ctx.demand(false);
+    };
     return {
       onRecord(r) {
         const job = jobOf(r.src);
-        if (job !== undefined && r.kind === "status" && r.data?.to === "created") watched.delete(job);
+        if (job !== undefined && r.kind === "status" && r.data?.to === "created") unwatch(job);
         else if (job !== undefined && r.kind === "status" && r.data?.to !== "concluded" && !watched.has(job)) {
           const d = ctx.world.jm.get(job)?.driver;
           if (!(d instanceof BackupDriver) || !d.opts.bitmap) return;
           // frozen since creation: its bits are what it held when the job was made
           const device = deviceBelow(d.opts.source);
           watched.set(job, { driver: d, before: d.opts.bitmap.dirtyChunks(), device, written: device === undefined ? undefined : new Set() });
+          if (watched.size === 1) ctx.demand(true);
         } else if (job !== undefined && r.kind === "status" && r.data?.to === "concluded") {
           const w = watched.get(job);
           if (!w) return;
-          watched.delete(job);
+          unwatch(job);
           const { source, bitmap: frozen, bitmapMode } = w.driver.opts;
           const mode = bitmapMode ?? "on-success";
           const succeeded = ctx.world.jm.get(job)?.ret === 0;
@@ -696,91 +683,25 @@ const pauseAtPausePoint: Invariant = {
   },
 };
 
-/**
- * What the QMP client asked of each job, from the monitor's transcript:
- * completes, and hard cancels (job-cancel, block-job-cancel with force,
- * quit). A block-job-cancel without force is hard too unless the job is
- * READY or STANDBY when it arrives: only a mirror or active commit there
- * takes a soft cancel (QEMU 7.2 mirror_cancel, commit_active_cancel: any
- * other status, PENDING after an accepted complete included, forces it;
- * other jobs have no soft cancel). Both count from the command itself, since either can end the job
- * before the reply; a complete refused with an error is struck off again.
- * A job can also end while a complete QEMU refuses is still waiting for its
- * reply (a soft-cancelled READY mirror's exit runs in the reply's round), so
- * a job ending under a complete in flight is judged at that reply (`judge`).
- * A job id's history starts again when it is reused.
- */
-class QmpAsks {
-  static readonly KINDS = ["command", "error", "return", "status"];
-  readonly completed = new Set<string>();
-  readonly hardCancelled = new Set<string>();
-  quit = false;
-  /** The job a complete in progress added to `completed` (struck off if the command fails). */
-  private completing: string | undefined;
-  /** Judgments of jobs that ended under their own complete in flight, due at its reply. */
-  private atReply: (() => void)[] = [];
-  constructor(
-    private readonly transcript: readonly TranscriptEntry[] | undefined,
-    /** A job's status now (at a command's record: before the command runs). */
-    private readonly statusOf: (id: string) => string | undefined,
-  ) {}
-  /** Runs `check` now, or at the reply when a complete of `job` is in flight (accepted or not is known then). */
-  judge(job: string, check: () => void): void {
-    if (this.completing === job) this.atReply.push(check);
-    else check();
-  }
-  onRecord(r: TraceRecord): void {
-    if (r.src === "qmp") {
-      if (r.kind === "return" || r.kind === "error") {
-        if (r.kind === "error" && this.completing !== undefined) this.completed.delete(this.completing);
-        this.completing = undefined;
-        const due = this.atReply;
-        this.atReply = [];
-        for (const check of due) check();
-        return;
-      }
-      if (r.kind === "command") {
-        const last = this.transcript?.at(-1);
-        const c = last !== undefined && "cmd" in last ? last : undefined;
-        const a = c?.args ?? {};
-        this.completing = undefined;
-        if (c?.cmd === "job-cancel") this.hardCancelled.add(String(a.id));
-        else if (c?.cmd === "block-job-cancel" && (a.force === true || !["ready", "standby"].includes(this.statusOf(String(a.device)) ?? ""))) {
-          this.hardCancelled.add(String(a.device));
-        }
-        else if (c?.cmd === "quit") this.quit = true;
-        else if (c?.cmd === "job-complete" || c?.cmd === "block-job-complete") {
-          const id = String(c.cmd === "job-complete" ? a.id : a.device);
-          if (!this.completed.has(id)) this.completed.add((this.completing = id));
-        }
-      }
-      return;
-    }
-    const job = jobOf(r.src);
-    if (job !== undefined && r.kind === "status" && r.data?.to === "created") {
-      this.completed.delete(job);
-      this.hardCancelled.delete(job);
-    }
-  }
-}
-
 const completeNotCancelled: Invariant = {
   name: "complete-not-cancelled",
   description: "a job whose job-complete (or block-job-complete) was accepted never ends in BLOCK_JOB_CANCELLED unless a hard cancel (job-cancel, block-job-cancel force, or without force outside READY/STANDBY, quit) came after it",
   when: "step",
   source: "qemu job.c job_complete, job_cancel (force), mirror_complete",
-  kinds: [...QmpAsks.KINDS, "BLOCK_JOB_CANCELLED"],
+  // a job that ends under a complete in flight is judged at its reply (QmpAsks.judge)
+  kinds: ["return", "error", "BLOCK_JOB_CANCELLED"],
+  facts: true,
   attach(ctx) {
-    const asks = new QmpAsks(ctx.world.monitor?.transcript, (id) => ctx.world.jm.get(id)?.status);
+    const asks = ctx.facts.asks, due: (() => void)[] = [];
     return {
       onRecord(r) {
         if (r.kind !== "BLOCK_JOB_CANCELLED") {
-          asks.onRecord(r);
+          runDue(r, due);
           return;
         }
         if (r.src !== "event") return;
         const id = String(r.data?.device), status = ctx.world.jm.get(id)?.status ?? null;
-        asks.judge(id, () => {
+        asks.judge(due, id, () => {
           if (asks.completed.has(id) && !asks.hardCancelled.has(id) && !asks.quit) {
             ctx.report({ job: id, detail: "BLOCK_JOB_CANCELLED after an accepted job-complete, with no hard cancel since", state: { status } });
           }
@@ -795,15 +716,17 @@ const outcomeApplied: Invariant = {
   description: "a job's commit or abort matches the outcome reported for it: a mirror (or active commit) pivots exactly when it completes without error after an accepted job-complete; a stream or intermediate commit re-points the chain exactly when it completes without error",
   when: "step",
   source: "qemu job.c job_finalize_single (commit or abort), mirror_exit_common, stream_prepare, commit_prepare",
-  kinds: [...QmpAsks.KINDS, "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
+  // a job that ends under a complete in flight is judged at its reply (QmpAsks.judge)
+  kinds: ["status", "return", "error", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
+  facts: true,
   attach(ctx) {
-    const asks = new QmpAsks(ctx.world.monitor?.transcript, (id) => ctx.world.jm.get(id)?.status);
+    const asks = ctx.facts.asks, due: (() => void)[] = [];
     /** The backing a stream's top or a commit's overlay had when the job was made. */
     const chainBefore = new Map<string, { node: BlockNode; backing: BlockNode | null }>();
     return {
       onRecord(r) {
         if (r.src !== "event") {
-          asks.onRecord(r);
+          runDue(r, due);
           const job = jobOf(r.src);
           if (job !== undefined && r.kind === "status") {
             if (r.data?.to === "created") chainBefore.delete(job);
@@ -822,7 +745,7 @@ const outcomeApplied: Invariant = {
         const outcome = ok ? "completed" : r.kind === "BLOCK_JOB_CANCELLED" ? "cancelled" : "failed";
         if (d instanceof MirrorDriver) {
           const pivoted = d.pivoted;
-          asks.judge(id, () => {
+          asks.judge(due, id, () => {
             const expected = ok && asks.completed.has(id);
             if (pivoted !== expected) ctx.report({ job: id, detail: `${outcome}${asks.completed.has(id) ? " after an accepted job-complete" : " without job-complete"}, yet it ${pivoted ? "pivoted" : "did not pivot"}`, state: { pivoted, outcome } });
           });

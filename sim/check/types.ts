@@ -4,6 +4,7 @@
  * invariant reports (the state that broke it).
  */
 import type { BlockEvent, BlockGraph } from "../block/index.js";
+import type { RunFacts } from "./facts.js";
 import type { JobManager } from "../jobs/manager.js";
 import type { Violation } from "../jobs/violation.js";
 import type { TranscriptEntry } from "../qmp/types.js";
@@ -34,7 +35,11 @@ export type CheckViolation = Violation;
 /** Where a monitor sends what it finds. */
 export interface CheckContext {
   readonly world: World;
+  /** The run's job statuses and QMP asks, derived once for every invariant (only for an invariant that declares `facts`). */
+  readonly facts: RunFacts;
   report(v: Omit<CheckViolation, "invariant" | "timeNs"> & { timeNs?: number }): void;
+  /** From now on, whether the monitor gets the records of its invariant's `demandKinds` as well (at first it does not). */
+  demand(on: boolean): void;
 }
 
 /**
@@ -69,6 +74,18 @@ export interface Invariant {
    * one lookup. `job-io` (JOB_IO) names the `io` records a job issued only.
    */
   readonly kinds?: readonly string[];
+  /**
+   * Kinds its monitor needs only at times (while it watches something), got
+   * between `ctx.demand(true)` and `ctx.demand(false)`: until then a record
+   * of these kinds costs it nothing. Only with `kinds`.
+   */
+  readonly demandKinds?: readonly string[];
+  /**
+   * Whether its monitor reads `ctx.facts`, which the checker then derives
+   * (from the record kinds facts.ts names, whether the invariant names them
+   * or not) before any monitor sees a record.
+   */
+  readonly facts?: boolean;
   /** The block event types its monitor's `onBlock` looks at (none when absent). */
   readonly blockEvents?: readonly BlockEvent["type"][];
   /** Makes this invariant's monitor for one run. */

@@ -3,15 +3,18 @@
  * it declares (Invariant.kinds, blockEvents). Every kind its code compares a
  * record's kind with (and every type it compares a block event's with) must
  * be declared, or those records would silently never reach it. The code is
- * read from the invariant's attach function, plus the helper classes it
- * builds (their KINDS must be declared too).
+ * read from the invariant's attach function. The run's facts (facts.ts),
+ * which the checker derives for every invariant that declares `facts`, read
+ * only the kinds they declare (FACT_KINDS), and the checker routes those to
+ * them whether an invariant names them or not.
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { FACT_KINDS } from "../../sim/check/facts.js";
 import { INVARIANTS } from "../../sim/check/invariants.js";
 import { JOB_IO } from "../../sim/check/types.js";
 
-const SOURCE = readFileSync(new URL("../../sim/check/invariants.ts", import.meta.url), "utf8");
+const FACTS = readFileSync(new URL("../../sim/check/facts.ts", import.meta.url), "utf8");
 
 /** The string literals `code` compares `r.kind` (a record's, as invariants.ts names records) or `ev.type` (a block event's) with. */
 function compared(code: string, field: "r.kind" | "ev.type"): Set<string> {
@@ -20,24 +23,24 @@ function compared(code: string, field: "r.kind" | "ev.type"): Set<string> {
   return out;
 }
 
-/** The helper classes of invariants.ts that read records for an invariant: name, body, declared KINDS. */
-const helpers = [...SOURCE.matchAll(/^class (\w+) \{\n  static readonly KINDS = \[([^\]]*)\];\n([\s\S]*?)\n\}\n/gm)].map((m) => ({
+/** The helper classes of facts.ts that read records: name, body, declared KINDS. */
+const helpers = [...FACTS.matchAll(/^class (\w+) \{\n  static readonly KINDS = \[([^\]]*)\];\n([\s\S]*?)\n\}\n/gm)].map((m) => ({
   name: m[1],
   kinds: [...m[2].matchAll(/"([^"]+)"/g)].map((k) => k[1]),
   body: m[3],
 }));
 
 describe("declared kinds", () => {
-  it("the helper classes that read records are found, and read only the kinds they declare", () => {
+  it("the facts' classes that read records are found, read only the kinds they declare, and FACT_KINDS holds them all", () => {
     expect(helpers.map((h) => h.name).sort()).toEqual(["QmpAsks", "StatusTable"]);
     for (const h of helpers) expect([...compared(h.body, "r.kind")].filter((k) => !h.kinds.includes(k)), h.name).toEqual([]);
+    expect([...FACT_KINDS].sort()).toEqual([...new Set(helpers.flatMap((h) => h.kinds))].sort());
   });
 
   it.each(INVARIANTS.map((inv) => [inv.name, inv] as const))("%s declares every kind and block event type its code looks at", (_name, inv) => {
     const code = inv.attach.toString();
     const reads = compared(code, "r.kind");
-    for (const h of helpers) if (code.includes(`new ${h.name}(`)) for (const k of h.kinds) reads.add(k);
-    const declared = new Set(inv.kinds ?? reads);
+    const declared = new Set(inv.kinds === undefined ? reads : [...inv.kinds, ...(inv.demandKinds ?? [])]);
     if (declared.has(JOB_IO)) declared.add("io"); // the io records a job issued: the code returns early on the others
     expect([...reads].filter((k) => !declared.has(k)), "record kinds read but not declared").toEqual([]);
     const types = compared(code, "ev.type");
