@@ -51,7 +51,16 @@ export interface Spec {
    * (started stopped, -S, so `device_add` can plug virtio-blk-pci disks).
    */
   machine?: "none" | "pc";
+  /**
+   * How long the recorder waits for each reply (default: its own time-out,
+   * 30 s). A command still unanswered then is recorded as a hang
+   * (`{"hang": {"cmd": …}}`) and the run ends there, QEMU killed.
+   */
+  replyTimeoutMs?: number;
 }
+
+/** The longest reply time-out a spec may ask for (10 min: a spec's runs must end). */
+export const MAX_REPLY_TIMEOUT_MS = 600_000;
 
 /**
  * Job statuses in which a job does not move on by itself: the recorder stops
@@ -105,6 +114,9 @@ export function loadSpec(path: string | URL): Spec {
     for (const key of Object.keys(w)) if (!["afterMs", "untilEvent", "status", "count"].includes(key)) throw new Error(`${where}: waits.${k}.${key} is not a wait (afterMs, untilEvent, status, count)`);
   }
   if (s.machine !== undefined && s.machine !== "none" && s.machine !== "pc") throw new Error(`${where}: 'machine' must be "none" or "pc", got ${JSON.stringify(s.machine)}`);
+  if (s.replyTimeoutMs !== undefined && (!Number.isInteger(s.replyTimeoutMs) || s.replyTimeoutMs < 1 || s.replyTimeoutMs > MAX_REPLY_TIMEOUT_MS)) {
+    throw new Error(`${where}: 'replyTimeoutMs' must be a whole number of milliseconds from 1 to ${MAX_REPLY_TIMEOUT_MS}, got ${JSON.stringify(s.replyTimeoutMs)}`);
+  }
   for (const [i, img] of (s.images ?? []).entries()) {
     if (typeof img.file !== "string" || !/^[\w.-]+$/.test(img.file)) throw new Error(`${where}: images[${i}].file must be a plain file name`);
     if (img.format !== "qcow2" && img.format !== "raw") throw new Error(`${where}: images[${i}].format must be qcow2 or raw`);

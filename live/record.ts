@@ -20,7 +20,7 @@ import type { TranscriptEntry } from "../sim/qmp/types.js";
 import { UsageError, wholeNumberOption } from "../sim/scenario/limits.js";
 import { checkOutputPath, describeErrno, onKernelFileSystem, OutputError } from "../sim/scenario/output-file.js";
 import { implicitNames, loadSpec, SETTLED_JOB_STATUSES as SETTLED, waitsOf, writeGolden, type Golden, type Nondeterminism, type SequenceEntry, type Spec } from "./golden.js";
-import { QmpClient, sleepMs, withTimeout } from "./qmp-client.js";
+import { QmpClient, QmpTimeoutError, sleepMs, withTimeout } from "./qmp-client.js";
 import { checkGenerated } from "./record-generated.js";
 import { CLASSIC_WORLDS, generatedName, WORLDS, type WorldName } from "./spec-gen.js";
 
@@ -45,6 +45,8 @@ export interface LiveQemu {
   /** Waits up to `ms` for the process to end; resolves with exitStatus(). */
   waitExit(ms: number): Promise<{ code: number } | { signal: string } | undefined>;
   stop(): Promise<void>;
+  /** Kills the process (SIGKILL) and waits for it to end: a QEMU that hangs answers no `quit`. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -115,6 +117,12 @@ export async function startQemu(opts: { qemu?: string; dir?: string; timeoutMs?:
         await withTimeout(exited, ms, `${bin} to exit`);
       } catch { /* still running */ }
       return status;
+    },
+    async kill() {
+      client.close();
+      if (status) return;
+      child.kill("SIGKILL");
+      await withTimeout(exited, 5000, `${bin} to die of SIGKILL`);
     },
     async stop() {
       if (status) return client.close();
@@ -190,7 +198,8 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
       const waits = waitsOf(spec);
       // QEMU may end on a command (quit, or a crash): the transcript then ends with how it exited.
       const gone = async () => client.isClosed() && (await q.waitExit(5000)) !== undefined;
-      let ended = false;
+      let ended = false, hung = false;
+      const replyTimeoutMs = spec.replyTimeoutMs ?? timeoutMs;
       for (const [i, c] of spec.commands.entries()) {
         const w = waits[i] ?? {};
         if (w.afterMs) await sleepMs(w.afterMs);
@@ -199,8 +208,15 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
           await client.waitFor(hit, `command ${i} (${c.cmd})'s wait ${JSON.stringify(w)}`, timeoutMs);
         }
         try {
-          await client.execute(c.cmd, c.args === undefined ? undefined : withDir(c.args, "$TMP", dir), { timeoutMs });
+          await client.execute(c.cmd, c.args === undefined ? undefined : withDir(c.args, "$TMP", dir), { timeoutMs: replyTimeoutMs });
         } catch (e) {
+          if (e instanceof QmpTimeoutError && !client.isClosed() && q.exitStatus() === undefined) {
+            // No reply within the time-out, QEMU still running: it hangs (a nested poll that never ends). The
+            // run ends here; nothing after it would be answered.
+            client.transcript.push({ hang: { cmd: c.cmd } });
+            ended = hung = true;
+            break;
+          }
           if (!(await gone())) throw e;
         }
         if (c.cmd === "quit" || client.isClosed()) await client.waitClosed(timeoutMs);
@@ -209,7 +225,7 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
           break;
         }
       }
-      if (ended) {
+      if (ended && !hung) {
         client.transcript.push({ exit: q.exitStatus()! });
       }
       // Let the jobs run until none moves on by itself and the socket has been quiet a while.
@@ -229,6 +245,7 @@ export async function recordRun(spec: Spec, opts: RecordOptions = {}): Promise<{
         const entry = "return" in t && prev && "cmd" in prev && prev.cmd === "query-named-block-nodes" ? { return: normaliseNodes(t.return) } : t;
         return implicitNames(withDir(entry, dir, "$TMP"));
       });
+      if (hung) await q.kill();
       return { transcript, version: q.version };
     } finally {
       await q.stop();
@@ -332,6 +349,7 @@ export async function recordGolden(spec: Spec, opts: RecordOptions = {}): Promis
     ...(spec.images ? { images: spec.images } : {}),
     commands: spec.commands,
     ...(spec.waits ? { waits: spec.waits } : {}),
+    ...(spec.replyTimeoutMs ? { replyTimeoutMs: spec.replyTimeoutMs } : {}),
     ...merged,
   };
 }

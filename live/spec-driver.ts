@@ -109,6 +109,8 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
     sim.notify(newEvent);
   });
   let clientDone = false;
+  /** The command the client is waiting for the reply to, if any. */
+  let unanswered: string | undefined;
   const settled = () => qemu.jm.jobs.every((j) => j.userPaused || SETTLED.has(j.status));
   const run = runWorld(world, { name: "client", *safety(): Process<void> {
     for (let i = 0; i < rec.commands.length; i++) {
@@ -120,7 +122,9 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
       }
       const c = rec.commands[i];
       if (i > 0) yield sleep(timing.clientRoundTripNs);
+      unanswered = c.cmd;
       yield* qemu.monitor.execute(c.args === undefined ? { execute: c.cmd } : { execute: c.cmd, arguments: c.args });
+      unanswered = undefined;
     }
     // let the last jobs run until none moves on by itself, as the recorder did before closing
     while (!settled()) yield sleep(1e6);
@@ -134,10 +138,14 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
   // So is a run that reaches its time limit once the client is done with every job settled: a READY mirror idles
   // one slice after another for ever, where the recorder closed QEMU.
   const quietEnd = out.kind === "qemu-crash" || (clientDone && (out.kind === "deadlock" ? out.waiting.every((w) => w.process.startsWith("job:")) : out.kind === "time-budget" && settled()));
+  // A run that ends with the client waiting for a reply (nothing left to run, or only a READY mirror idling to
+  // the time limit) is QEMU hanging on that command, as the recorder records a reply that never came: a hang.
+  const hung = !clientDone && unanswered !== undefined && (out.kind === "deadlock" || out.kind === "time-budget") ? unanswered : undefined;
   // Moments count from the end of setup (the images written), as a run's report counts them.
-  const stuck = out.kind === "deadlock" && !clientDone ? `the simulation stopped with ${describeOutcome(out, world.t0)}` : undefined;
-  if (out.kind !== "ok" && !quietEnd && !stuck) throw new Error(`simulation of ${rec.scenario} ended with ${describeOutcome(out, world.t0)}`);
+  const stuck = out.kind === "deadlock" && !clientDone && hung === undefined ? `the simulation stopped with ${describeOutcome(out, world.t0)}` : undefined;
+  if (out.kind !== "ok" && !quietEnd && !stuck && hung === undefined) throw new Error(`simulation of ${rec.scenario} ended with ${describeOutcome(out, world.t0)}`);
   const observed = qemu.monitor.transcript.map((t, i, all) => normalise(t, all[i - 1]));
+  if (hung !== undefined) observed.push({ hang: { cmd: hung } });
   const expected = rec.sequence.filter((e): e is TranscriptEntry => !("note" in e));
   return { expected, observed, ...(stuck ? { stuck } : {}) };
 }
@@ -321,5 +329,6 @@ export function line(t: TranscriptEntry): string {
   if ("event" in t) return `E ${t.event} ${JSON.stringify(t.data)}`;
   if ("error" in t) return `! ${t.error.class}: ${t.error.desc}`;
   if ("exit" in t) return `X exit ${JSON.stringify(t.exit)}`;
+  if ("hang" in t) return `H no reply to ${t.hang.cmd}: QEMU hangs`;
   return `< ${JSON.stringify(t.return)}`;
 }

@@ -85,7 +85,7 @@ const result = runWorld(world, { name: "client", *safety(): Process {
 for (const [i, t] of q.monitor.transcript.entries()) {
   const ev = q.monitor.events.find((e) => "event" in t && e.data === t.data);
   const at = ev ? `${(ev.timestamp.seconds * 1e3 + ev.timestamp.microseconds / 1e3).toFixed(3).padStart(9)} ms` : " ".repeat(12);
-  const text = "cmd" in t ? `-> ${t.cmd} ${JSON.stringify(t.args ?? {})}` : "event" in t ? `<- ${t.event} ${JSON.stringify(t.data)}` : "error" in t ? `<- error ${JSON.stringify(t.error)}` : "exit" in t ? `<- exit ${JSON.stringify(t.exit)}` : `<- ${JSON.stringify(t.return)}`;
+  const text = "cmd" in t ? `-> ${t.cmd} ${JSON.stringify(t.args ?? {})}` : "event" in t ? `<- ${t.event} ${JSON.stringify(t.data)}` : "error" in t ? `<- error ${JSON.stringify(t.error)}` : "exit" in t ? `<- exit ${JSON.stringify(t.exit)}` : "hang" in t ? `(no reply to ${t.hang.cmd}: QEMU hangs)` : `<- ${JSON.stringify(t.return)}`;
   if (!("cmd" in t && t.cmd === "blockdev-add") && !(i > 0 && "return" in t && "cmd" in q.monitor.transcript[i - 1] && (q.monitor.transcript[i - 1] as { cmd: string }).cmd === "blockdev-add")) console.log(`${at}  ${text}`);
 }
 console.log(`\n${which}: run ${result.outcome.kind} at ${(result.endTimeNs / 1e6).toFixed(1)} ms virtual time, trace hash ${result.hash}`);

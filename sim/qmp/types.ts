@@ -26,7 +26,12 @@ export type TranscriptEntry =
   | { error: { class: ErrorClass; desc: string } }
   | { event: string; data: Record<string, unknown> }
   /** The QEMU process ended: exit code 0 after `quit`, or the signal it died of. */
-  | { exit: { code: number } | { signal: string } };
+  | { exit: { code: number } | { signal: string } }
+  /**
+   * QEMU hung on `cmd`: no reply came (a recording: within the spec's reply time-out, after which the
+   * recorder killed QEMU; the simulator: never, the run ended with the command unanswered).
+   */
+  | { hang: { cmd: string } };
 
 export function timestamp(nowNs: number): QmpEvent["timestamp"] {
   return { seconds: Math.floor(nowNs / 1e9), microseconds: Math.floor((nowNs % 1e9) / 1000) };

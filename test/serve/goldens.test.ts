@@ -25,9 +25,39 @@ function scenarioOf(g: Golden): string {
   return JSON.stringify({ name: g.scenario, devices });
 }
 
+/** The command the recording hung on (its index among the commands), if it did. */
+function hangIndex(g: Golden): number | undefined {
+  let cmds = -1;
+  for (const e of g.sequence) {
+    if ("cmd" in e) cmds++;
+    if ("hang" in e) return cmds;
+  }
+  return undefined;
+}
+
+/**
+ * A command QEMU hung on: sent, then a second monitor steps the clock past the recording's reply time-out
+ * (in step mode nothing else moves it); no reply may have come by then. The transcript ends in the hang.
+ */
+async function hangs(s: { path: string }, c: QmpClient, g: Golden, cmd: { cmd: string; args?: Record<string, unknown> }): Promise<TranscriptEntry[]> {
+  let answered = false;
+  const reply = c.execute(cmd.cmd, cmd.args, { timeoutMs: 60_000 }).then(() => (answered = true), () => undefined);
+  const stepper = await QmpClient.connect(s.path, { timeoutMs: 20_000 });
+  try {
+    await stepper.execute(STEP, { ns: (g.replyTimeoutMs ?? 30_000) * 1e6 }, { hide: true });
+    await stepper.execute(STEP, undefined, { hide: true });
+  } finally {
+    stepper.close();
+  }
+  if (answered) throw new Error(`${g.scenario}: ${cmd.cmd} was answered through the socket where QEMU hung`);
+  void reply;
+  return [...c.transcript.map((t, k, all) => normalise(t, all[k - 1])), { hang: { cmd: cmd.cmd } }];
+}
+
 async function overSocket(g: Golden): Promise<TranscriptEntry[]> {
   const s = await startServer({ scenario: scenarioOf(g), clock: { kind: "step" } });
   const c = await QmpClient.connect(s.path, { timeoutMs: 20_000 });
+  const hung = hangIndex(g);
   try {
     const waits = waitsOf(g);
     for (let i = 0; i < g.commands.length; i++) {
@@ -47,6 +77,7 @@ async function overSocket(g: Golden): Promise<TranscriptEntry[]> {
       }
       // the in-process replay's client round trip before each command but the first
       if (i > 0) await c.execute(STEP, { ns: CLIENT_ROUND_TRIP_NS }, { hide: true });
+      if (i === hung) return await hangs(s, c, g, g.commands[i]);
       try {
         await c.execute(g.commands[i].cmd, g.commands[i].args);
       } catch (e) {
