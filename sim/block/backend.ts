@@ -15,6 +15,7 @@
 import { IoError, Waiters, type Content } from "../disk/index.js";
 import { awaitOp, type Process } from "../scheduler/index.js";
 import type { BlockGraph } from "./graph.js";
+import { sectionHolders } from "./drain.js";
 import { ParentLink, type DrainParent } from "./links.js";
 import type { BlockNode, BlockRequest, RequestOwner } from "./node.js";
 
@@ -66,7 +67,10 @@ export class BlockBackend implements DrainParent, RequestOwner {
     this.queueWhenDrained = opts.queueWhenDrained ?? false;
     this.link = new ParentLink("root", this, null);
     this.label = this.name !== "" ? this.name : `blk(${this.issuer})`;
-    this.queue = new Waiters(() => `${this.label}: its node to leave the drained section (${this.queue.length} requests queued)`);
+    this.queue = new Waiters(() => {
+      const held = this.root ? sectionHolders(this.root) : [];
+      return `${this.label}: its node to leave the drained section (${this.queue.length} request${this.queue.length === 1 ? "" : "s"} queued)${held.length > 0 ? `, which ${held.join(" and ")}` : ""}`;
+    });
   }
 
   /** The node requests go to, or null. */

@@ -61,6 +61,31 @@ import type { BlockGraph } from "./graph.js";
 import type { DrainParent, ParentLink } from "./links.js";
 import type { BlockNode } from "./node.js";
 
+/** Who holds a drained section of a node across main-loop turns, by node (for reports: see `sectionHolders`). */
+const holders = new WeakMap<BlockNode, string[]>();
+
+/**
+ * Notes that `who` holds a drained section of `node` beyond the call that
+ * began it (a completed mirror or active commit, from its run's end until its
+ * exit), so that a request queued behind it can say what it waits for.
+ */
+export function holdSection(node: BlockNode, who: string): void {
+  const list = holders.get(node);
+  if (list) list.push(who);
+  else holders.set(node, [who]);
+}
+
+export function releaseSection(node: BlockNode, who: string): void {
+  const list = holders.get(node);
+  const i = list ? list.indexOf(who) : -1;
+  if (i >= 0) list!.splice(i, 1);
+}
+
+/** The holders of sections on `node` and the nodes below it (a section there quiesces `node` too). */
+export function sectionHolders(node: BlockNode): string[] {
+  return node.chain().flatMap((n) => holders.get(n) ?? []);
+}
+
 /** Raises `node`'s counter and tells every parent (recursively through parent nodes). */
 export function quiesce(node: BlockNode): void {
   node.quiesceCount++;

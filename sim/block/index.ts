@@ -6,7 +6,7 @@ export { ParentLink, type DrainParent, type LinkRole } from "./links.js";
 export { abdicate, busyError, createSuccessor, DirtyBitmap, reclaim, type BitmapHolder } from "./bitmap.js";
 export { BLOCK_OP_TYPES, blockerReason, OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
 export { VmRunState } from "./run-state.js";
-export { yieldToDrain } from "./drain.js";
+export { holdSection, releaseSection, sectionHolders, yieldToDrain } from "./drain.js";
 export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";
 export { ACTIVE_BACKEND, adoptContext, attachDevice, attachInMainLoop, backendContext, changeAioContext, component, nodeContext } from "./aio-context.js";
 export {

@@ -5,10 +5,14 @@
  *
  * HMP commands live in HMP_HANDLERS, one entry each. Simulated:
  *  - `qemu-io DEVICE "COMMAND"`, with qemu-io's `read` and `write` (-P
- *    pattern, -q, -z for write-zeroes) and `flush`, as iotest 124 uses them
- *    (`qemu-io drive0 "write -P 0x5 0 64k"`). The request goes straight to
- *    the named node (QEMU attaches a temporary BlockBackend to it) and the
- *    command returns once it has finished. Its reply is "" whatever
+ *    pattern, -q, -z for write-zeroes), `aio_read`, `aio_write` and
+ *    `flush`, as iotest 124 uses them (`qemu-io drive0 "write -P 0x5 0
+ *    64k"`). The request goes through the named BlockBackend, or a
+ *    temporary one QEMU attaches to a named node, so it queues while the
+ *    node is drained; read, write and flush return once it has finished
+ *    (goldens/mirror_pending_qemu_io_hang: never, while a completed mirror
+ *    holds the node drained), aio_* at once
+ *    (goldens/mirror_pending_aio_write_queued). Its reply is "" whatever
  *    the command did: QEMU 7.2's qemu-io prints its report on QEMU's standard
  *    output, not to the monitor (goldens/incremental_bitmap_errors.json);
  *    blocksim puts it in the trace (source "qemu-io"). A DEVICE that is
@@ -31,7 +35,7 @@
  *    backend, is blockdev-del of it, its error printed.
  */
 import { changeLinkPerms, DRIVE_PERMS, linkPermsOf, PERM_ALL, PERM_WRITE, PermissionDenied, type BlockBackend, type BlockNode } from "../block/index.js";
-import { IoError, strerror, type ClusterVersion } from "../disk/index.js";
+import { IoError, strerror, type ClusterVersion, type Content } from "../disk/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
 import { addNode, blockdevDel } from "./block-commands.js";
@@ -63,15 +67,10 @@ function patternKey(v: ClusterVersion): string {
   return `${v.writeId}:${v.writer}`;
 }
 
-/** Runs one qemu-io command; returns what qemu-io would print. */
-function* qemuIo(ctx: QemuContext, node: BlockNode, command: string): Process<string> {
-  const argv = words(command);
-  const op = argv.shift();
-  if (op === "flush") {
-    yield* node.flush("qemu-io");
-    return "";
-  }
-  if (op !== "read" && op !== "write") return `command "${op ?? ""}" not found (only read, write and flush are simulated)\n`;
+/** A qemu-io read or write, parsed: what to do, or the text qemu-io prints for a bad command line. */
+type QemuIoRequest = { op: "read" | "write"; offset: number; bytes: number; pattern: number | undefined; quiet: boolean; zeroes: boolean };
+
+function parseRequest(op: "read" | "write", argv: string[]): QemuIoRequest | string {
   let pattern: number | undefined, quiet = false, zeroes = false;
   const pos: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -87,16 +86,30 @@ function* qemuIo(ctx: QemuContext, node: BlockNode, command: string): Process<st
   if (Number.isNaN(offset)) return `non-numeric offset argument -- ${pos[0]}\n`;
   if (Number.isNaN(bytes)) return `non-numeric length argument -- ${pos[1]}\n`;
   if (pattern !== undefined && !Number.isInteger(pattern)) return `non-numeric pattern argument\n`;
+  return { op, offset, bytes, pattern, quiet, zeroes };
+}
+
+/**
+ * Runs one qemu-io read or write through its BlockBackend (QEMU's qemu-io
+ * calls blk_pread/blk_pwrite, blk_aio_* for aio_*): while the backend's node
+ * is in a drained section the request queues in the backend
+ * (blk_wait_while_drained) until the section ends. Returns what qemu-io
+ * would print.
+ */
+function* qemuIoRequest(ctx: QemuContext, blk: BlockBackend, r: QemuIoRequest): Process<string> {
+  const { op, offset, bytes, pattern } = r;
+  const node = blk.root!;
   if (offset + bytes > node.sizeBytes || bytes < 1) return `${op} failed: Input/output error\n`;
   const seen = patterns.get(ctx) ?? new Map<string, number>();
   patterns.set(ctx, seen);
   try {
     if (op === "write") {
-      if (zeroes) yield* node.writeZeroes(offset, bytes, "qemu-io");
-      else yield* node.write(offset, bytes, "qemu-io");
-      if (!zeroes) for (const v of node.content(offset, bytes).versions) seen.set(patternKey(v), pattern ?? 0xcd);
+      yield* blk.io({ op: r.zeroes ? "write-zeroes" : "write", offset, bytes, issuer: "qemu-io" });
+      // the backend's node when the write ended (a queued write may have gone to a mirror's target after its pivot)
+      const wrote = blk.root;
+      if (!r.zeroes && wrote) for (const v of wrote.content(offset, bytes).versions) seen.set(patternKey(v), pattern ?? 0xcd);
     } else {
-      const got = yield* node.read(offset, bytes, "qemu-io");
+      const got = (yield* blk.io({ op: "read", offset, bytes, issuer: "qemu-io" })) as Content;
       if (pattern !== undefined) {
         for (const [i, v] of got.versions.entries()) {
           const p = v.writeId === 0 ? 0 : seen.get(patternKey(v));
@@ -108,7 +121,41 @@ function* qemuIo(ctx: QemuContext, node: BlockNode, command: string): Process<st
     if (!(e instanceof IoError)) throw e;
     return `${op} failed: ${strerror(e.errno)}\n`;
   }
-  return quiet ? "" : `${op === "write" ? "wrote" : "read"} ${bytes}/${bytes} bytes at offset ${offset}\n`;
+  return r.quiet ? "" : `${op === "write" ? "wrote" : "read"} ${bytes}/${bytes} bytes at offset ${offset}\n`;
+}
+
+/**
+ * Runs one qemu-io command on `blk`; returns what qemu-io would print. read,
+ * write and flush are synchronous: QEMU waits for the request in a nested
+ * poll of the main loop, so the monitor answers nothing until it ends — and
+ * nothing, ever, if it waits for a drained section only a later QMP command
+ * could end (a completed mirror's, until job-finalize: QEMU 7.2 hangs).
+ * aio_read and aio_write start the request and return at once (`device`
+ * names it in the trace when it ends); on a temporary BlockBackend (a node
+ * name) blocksim refuses them, as QEMU lets go of that backend with the
+ * request still on it.
+ */
+function* qemuIo(ctx: QemuContext, blk: BlockBackend, command: string, temporary: boolean, device: string): Process<string> {
+  const argv = words(command);
+  const op = argv.shift();
+  if (op === "flush") {
+    yield* blk.io({ op: "flush", issuer: "qemu-io" });
+    return "";
+  }
+  const aio = op === "aio_read" || op === "aio_write";
+  if (op !== "read" && op !== "write" && !aio) return `command "${op ?? ""}" not found (only read, write, aio_read, aio_write and flush are simulated)\n`;
+  const r = parseRequest(aio ? (op.slice(4) as "read" | "write") : op, argv);
+  if (typeof r === "string") return r;
+  if (!aio) return yield* qemuIoRequest(ctx, blk, r);
+  if (temporary) return `blocksim simulates ${op} on a BlockBackend only (a drive's id, or -d and a guest device), not on a node name\n`;
+  // blk_aio_prwv: the request's coroutine is entered at once, up to its first yield (or its queue).
+  const sim = ctx.sim;
+  const proc = sim.spawn(`qemu-io ${op} ${r.offset}+${r.bytes} on ${device}`, (function* () {
+    const out = yield* qemuIoRequest(ctx, blk, r);
+    sim.record("qemu-io", "output", { device, command, output: out });
+  })(), { daemon: true, coroutine: true, context: 0 });
+  sim.enterNow(proc);
+  return "";
 }
 
 /** One HMP command: `args` is the rest of the line after the name; returns the printed text. */
@@ -218,8 +265,8 @@ function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
     if (blk === "no-backend" || !blk.root) return "Error: Device does not have a block device backend\r\n";
     const refused = askPermission(blk, argv[1]);
     if (refused !== undefined) return refused;
-    const out = yield* qemuIo(ctx, blk.root, argv[1]);
-    ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
+    const out = yield* qemuIo(ctx, blk, argv[1], false, argv[0]);
+    if (out !== "" || !/^aio_/.test(argv[1])) ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
     return "";
   }
   let node: BlockNode;
@@ -231,20 +278,20 @@ function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
     return `Error: Cannot find device='' nor node-name='${argv[0]}'\r\n`;
   }
   // On a node name (no BlockBackend of that name) QEMU 7.2's hmp_qemu_io attaches a temporary
-  // BlockBackend to the node for the command (taking nothing, sharing all; no drain) and lets go of it
-  // after (blk_unref: two drained sections, so a job above the node pauses and resumes twice, refused
-  // or not: goldens/cbw_read_error, goldens/perm_cbw_source_write).
+  // BlockBackend to the node for the command (taking nothing, sharing all; no drain; request queuing on,
+  // as blk_new leaves it) and lets go of it after (blk_unref: two drained sections, so a job above the
+  // node pauses and resumes twice, refused or not: goldens/cbw_read_error, goldens/perm_cbw_source_write).
   const named = ctx.graph.backends().find((b) => b.name === argv[0]);
-  const temporary = named ? null : ctx.graph.createBackend({ issuer: "qemu-io", root: node, perms: { perm: 0, shared: PERM_ALL } });
+  const temporary = named ? null : ctx.graph.createBackend({ issuer: "qemu-io", root: node, queueWhenDrained: true, perms: { perm: 0, shared: PERM_ALL } });
   let out: string;
   try {
     const refused = askPermission((named ?? temporary)!, argv[1]);
     if (refused !== undefined) return refused;
-    out = yield* qemuIo(ctx, node, argv[1]);
+    out = yield* qemuIo(ctx, (named ?? temporary)!, argv[1], temporary !== null, argv[0]);
   } finally {
     temporary?.unref();
   }
-  ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
+  if (out !== "" || !/^aio_/.test(argv[1])) ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
   return "";
 }
 

@@ -44,7 +44,7 @@
  * of it. The background copy of the bitmap goes on as in background mode.
  */
 import { IoError, type Errno } from "../../disk/index.js";
-import { yieldToDrain, type BlockGraph, type BlockNode, type BlockRequest, type DirtyBitmap } from "../../block/index.js";
+import { holdSection, releaseSection, yieldToDrain, type BlockGraph, type BlockNode, type BlockRequest, type DirtyBitmap } from "../../block/index.js";
 import type { ClusterVersion } from "../../disk/index.js";
 import { notify, Signal, sleep, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
@@ -103,8 +103,13 @@ export class MirrorDriver implements JobDriver {
   private iterChunk = 0;
   private failure: { errno: Errno } | undefined;
   private synced = false;
-  /** The job drains its own source while converging; it must not wait for itself. */
+  /**
+   * QEMU's s->in_drain: set when the job begins a drained section of its source (to converge, or on its way
+   * out) and, once run() has left holding that section, kept until the exit ends it. Meanwhile the job counts
+   * as quiescent to drains (it must not wait for itself, nor hold up other sections while its exit is pending).
+   */
   private inDrain = false;
+  /** run() left with the source drained: every guest request on it queues until the exit (mirror_exit_common). */
   private drainHeld = false;
   /** The job, once run() has set up the bitmap: write-blocking mode copies guest writes from then on. */
   private activeJob: Job | undefined;
@@ -184,8 +189,7 @@ export class MirrorDriver implements JobDriver {
         yield* this.graph.drainedBegin(source);
         // Drained, nothing can dirty the source any more; still clean, and the target flushed, it may leave.
         if (bm.count === 0 && (yield* this.flushTarget(job))) {
-          this.inDrain = false;
-          this.drainHeld = true;
+          this.holdDrain(job); // in_drain stays set until the exit ends the section
           break;
         }
         this.graph.drainedEnd(source); // new writes came in (or the flush failed): go round again
@@ -205,10 +209,19 @@ export class MirrorDriver implements JobDriver {
       this.inDrain = true;
       yield* yieldToDrain(this.graph.sim, `mirror '${job.name}' leaving`);
       yield* this.graph.drainedBegin(this.opts.source);
-      this.inDrain = false;
-      this.drainHeld = true;
+      this.holdDrain(job);
     }
     return this.failure && !job.isCancelled ? job.fail(this.failure.errno) : 0;
+  }
+
+  /** What holds the source's section from run()'s end until the exit, as reports name it. */
+  private holder = "";
+
+  /** run() leaves with the source drained (QEMU mirror_run: in_drain set, the section begun): the exit ends it. */
+  private holdDrain(job: Job): void {
+    this.drainHeld = true;
+    this.holder = `the completed ${this.type} job '${job.name}' holds until its exit (${job.autoFinalize ? "the bottom half after its run" : "job-finalize: auto-finalize is off"})`;
+    holdSection(this.opts.source, this.holder);
   }
 
   /** Flushes the target (QEMU mirror_flush); on failure applies on-target-error and returns false. */
@@ -443,7 +456,9 @@ export class MirrorDriver implements JobDriver {
     source.removeBitmap(this.bitmap.name);
     if (this.drainHeld) {
       this.drainHeld = false;
+      releaseSection(source, this.holder);
       this.graph.drainedEnd(source);
+      this.inDrain = false;
     }
     this.graph.sim.record(job.traceName, pivot ? "pivot" : "no-pivot", { source: source.name, target: target.name });
   }
