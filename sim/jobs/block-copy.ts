@@ -7,11 +7,26 @@
  * (QEMU block_copy_block_status): a range that reads as zeroes (null-co with
  * read-zeroes, a qcow2 range no image of its chain allocates) is written to
  * the target as zeroes without reading the source, and a copy is cut where
- * the status changes.
+ * the status changes. Copy-before-write makes one block-copy call over a
+ * write's range (`call`); the backup job's background call is its own loop
+ * (drivers/backup.ts) over the same tasks (`copy`).
  */
 import { IoError, type Errno } from "../disk/index.js";
 import { DirtyBitmap, type BlockNode, type BlockRequest } from "../block/index.js";
-import { notify, Signal, wait, type Process } from "../scheduler/index.js";
+import { notify, Signal, spawn, wait, type Process, type ProcHandle } from "../scheduler/index.js";
+
+/** QEMU 7.2 block-copy's defaults: a task copies at most its 1 MiB buffer (BLOCK_COPY_MAX_BUFFER), a call runs at most 64 at once. */
+export const MAX_CHUNK_BYTES = 1 << 20;
+export const MAX_WORKERS = 64;
+
+/** The tasks of one pass of a block-copy call over its range. */
+interface Pass {
+  inFlight: number;
+  /** The first failure among them. */
+  failure: CopyError | undefined;
+  /** Notified as each ends. */
+  ended: Signal<void>;
+}
 
 /** A failed copy: which direction failed and how. */
 export interface CopyError {
@@ -70,13 +85,13 @@ export class BlockCopy {
     return this.busy[cluster] !== undefined;
   }
 
-  /** The next run of dirty, idle clusters at or after `from`, at most `max` long; null when none is left. */
-  nextRun(from: number, max: number): { first: number; count: number } | null {
+  /** The next run of dirty, idle clusters in [from, end), at most `max` long; null when none is left. */
+  nextRun(from: number, max: number, end = this.clusters): { first: number; count: number } | null {
     let c = from;
-    while (c < this.clusters && (!this.dirty[c] || this.busy[c] !== undefined)) c++;
-    if (c >= this.clusters) return null;
+    while (c < end && (!this.dirty[c] || this.busy[c] !== undefined)) c++;
+    if (c >= end) return null;
     let n = 1;
-    while (n < max && c + n < this.clusters && this.dirty[c + n] && this.busy[c + n] === undefined) n++;
+    while (n < max && c + n < end && this.dirty[c + n] && this.busy[c + n] === undefined) n++;
     return { first: c, count: n };
   }
 
@@ -142,25 +157,71 @@ export class BlockCopy {
 
   /**
    * Copy-before-write's part of a write to `node` (a BeforeWriteHook's
-   * body): makes sure every cluster the write overlaps is copied (copies
-   * the dirty ones, waits for those in flight), and a failed copy fails the
-   * write. One generator for both: a guest write under a backup resumes
-   * through every generator level on each completion.
+   * body): one block-copy call over the clusters the write overlaps (QEMU
+   * 7.2 cbw_do_copy_before_write → block_copy, which ignores the speed
+   * limit), and a failed call fails the write.
    */
   *beforeWrite(req: BlockRequest, node: BlockNode, issuer: string): Process<void> {
-    const last = Math.min(Math.ceil((req.offset + req.bytes) / this.clusterSizeBytes), this.clusters);
-    for (let c = Math.floor(req.offset / this.clusterSizeBytes); c < last; c++) {
-      for (;;) {
-        const inFlight = this.busy[c];
-        if (inFlight) {
-          yield wait(inFlight);
-          continue; // it may have failed and be dirty again
+    const cs = this.clusterSizeBytes;
+    const first = Math.floor(req.offset / cs), end = Math.min(Math.ceil((req.offset + req.bytes) / cs), this.clusters);
+    const err = yield* this.call(first, end, issuer);
+    if (err) throw new IoError(err.errno, node.name, req.op, req.offset, req.bytes);
+  }
+
+  /**
+   * One block-copy call over clusters [first, end) (QEMU 7.2
+   * block_copy_common): passes over the range, each issuing a task per run
+   * of dirty, idle clusters (at most `maxChunk` clusters, cut to one block
+   * status) up to `maxWorkers` at once, every task entered at once, and
+   * waiting at the pass's end for all its tasks
+   * (block_copy_dirty_clusters). A pass that found something dirty is
+   * followed by another; one that found nothing waits for a copy in flight
+   * on the range (another call's) and passes again, or ends the call. A
+   * task that covers the rest of the range as the pass's first runs in the
+   * caller itself. The first failed task fails the call: its pass issues no
+   * more tasks. So a guest write's whole range is one call of 1 MiB tasks
+   * run in parallel, not a copy per cluster (goldens/cbw_write_range_one_call).
+   */
+  *call(first: number, end: number, issuer: string, maxChunk = Math.max(1, Math.floor(MAX_CHUNK_BYTES / this.clusterSizeBytes)), maxWorkers = MAX_WORKERS): Process<CopyError | undefined> {
+    for (;;) {
+      const pass: Pass = { inFlight: 0, failure: undefined, ended: new Signal<void>(`block-copy pass ${this.source.name}:${first}-${end}`) };
+      let c = first, found = false, pooled = false;
+      while (c < end && !pass.failure) {
+        const next = this.nextRun(c, maxChunk, end);
+        if (!next) break;
+        found = true;
+        const { count, zero } = this.status(next.first, next.count);
+        c = next.first + count;
+        if (!pooled && c >= end) {
+          pass.failure = yield* this.copy(next.first, count, issuer, zero);
+          break;
         }
-        if (!this.dirty[c]) break;
-        const err = yield* this.copy(c, 1, issuer, this.status(c, 1).zero);
-        if (err) throw new IoError(err.errno, node.name, req.op, req.offset, req.bytes);
+        pooled = true;
+        while (pass.inFlight >= maxWorkers) yield wait(pass.ended);
+        if (pass.failure) break;
+        pass.inFlight++;
+        const task = (yield spawn(`${issuer} copy ${next.first}+${count}`, this.passTask(pass, next.first, count, issuer, zero), { coroutine: true })) as ProcHandle;
+        this.source.graph.sim.enterNow(task); // aio_task_pool_start_task enters the task at once
       }
+      while (pass.inFlight > 0) yield wait(pass.ended);
+      if (pass.failure) return pass.failure;
+      if (found) continue;
+      // nothing dirty and idle: wait for a copy in flight on the range (it may fail and leave its clusters dirty)
+      let inFlight: Signal<void> | undefined;
+      for (let k = first; k < end && !inFlight; k++) inFlight = this.busy[k];
+      if (inFlight) {
+        yield wait(inFlight);
+        continue;
+      }
+      return undefined;
     }
+  }
+
+  private *passTask(pass: Pass, first: number, count: number, issuer: string, zero: boolean): Process<void> {
+    const err = yield* this.copy(first, count, issuer, zero);
+    if (err) pass.failure ??= err;
+    pass.inFlight--;
+    yield notify(pass.ended);
   }
 
   private bytesOf(first: number, count: number): number {
