@@ -4,6 +4,8 @@
  *
  * Drivers:
  *  - "raw": a format node on a Device; every cluster is allocated; no backing.
+ *    Its block status says data everywhere, except on a sparse device (an
+ *    image file), where clusters that read as zeroes are holes: zero.
  *  - "qcow2": a copy-on-write format node on a Device. A cluster is allocated
  *    here once any write, write-zeroes or discard completed on it; reading an
  *    unallocated cluster falls through to the backing node (zeroes without
@@ -366,7 +368,8 @@ export class BlockNode implements BitmapHolder {
   /**
    * Like QEMU's bdrv_block_status_above(node, NULL): whether the range's first byte is data some node of the
    * chain holds (data), else whether it reads as zeroes (zero), and for how many bytes from `offset` that
-   * answer holds (at most `bytes`). raw: data everywhere (blocksim has no sparse files); qcow2: data where
+   * answer holds (at most `bytes`). raw: data everywhere on a disk, zero where an image file (a sparse
+   * device) reads as zeroes; qcow2: data where
    * allocated in the chain, zero where a zero cluster (write-zeroes, discard) is the first allocation down
    * the chain or nothing down to the bottom holds it; null-co:
    * zero with read-zeroes, else neither; a filter (blkdebug...) answers with its child's.
@@ -376,8 +379,16 @@ export class BlockNode implements BitmapHolder {
     switch (this.driver) {
       case "filter":
         return this.file!.blockStatus(offset, bytes);
-      case "raw":
-        return { data: true, zero: false, bytes };
+      case "raw": {
+        const dev = this.device!;
+        if (!dev.sparse) return { data: true, zero: false, bytes };
+        // an image file's holes (and zeroed clusters) read as zeroes and say so (goldens/raw_sparse_block_status)
+        const cs = this.clusterSizeBytes, end = offset + bytes;
+        let c = Math.floor(offset / cs);
+        const zero = dev.versionAt(c).writeId === 0;
+        while ((c + 1) * cs < end && (dev.versionAt(c + 1).writeId === 0) === zero) c++;
+        return { data: !zero, zero, bytes: Math.min(end, (c + 1) * cs) - offset };
+      }
       case "null-co":
         return { data: false, zero: this.nullReadZeroes, bytes };
       case "qcow2": {

@@ -99,6 +99,14 @@ export interface DeviceConfig {
    * Default false: a qcow2 node's metadata costs nothing.
    */
   coldMetadataCaches?: boolean;
+  /**
+   * The device is an image file, not a disk: the clusters that read as
+   * zeroes (never written, or zeroed) are holes a raw node's block status
+   * reports as zero (QEMU 7.2 file-posix raw_co_block_status: SEEK_DATA and
+   * SEEK_HOLE), so jobs write zeroes there without reading. Default false: a
+   * disk (host_device), whose block status says data everywhere.
+   */
+  sparse?: boolean;
 }
 
 /** A request as an issuer states it. `offset`/`bytes` are ignored for flush. */
@@ -178,6 +186,8 @@ export class Device {
   readonly writeLatencyNs: LatencyNs;
   /** See DeviceConfig.coldMetadataCaches. */
   readonly coldMetadataCaches: boolean;
+  /** See DeviceConfig.sparse. */
+  readonly sparse: boolean;
   /** Fault rules; add and remove them at any time. */
   readonly faults: FaultRules;
   readonly stats: DeviceStats = { submitted: 0, completed: 0, faulted: 0, bytesRead: 0, bytesWritten: 0 };
@@ -215,6 +225,7 @@ export class Device {
     this.readLatencyNs = config.readLatencyNs;
     this.writeLatencyNs = config.writeLatencyNs;
     this.coldMetadataCaches = config.coldMetadataCaches ?? false;
+    this.sparse = config.sparse ?? false;
     this.latencyStream = config.latencyStream ?? `disk/${config.name}/latency`;
     this.versions = new Array<ClusterVersion | undefined>(this.clusters); // holes read as undefined: never written
     this.faults = new FaultRules(config.name);
@@ -535,6 +546,9 @@ function validateConfig(c: DeviceConfig): void {
   }
   if (c.coldMetadataCaches !== undefined && typeof c.coldMetadataCaches !== "boolean") {
     throw new TypeError(`device "${c.name}": coldMetadataCaches must be true or false, got ${JSON.stringify(c.coldMetadataCaches)}`);
+  }
+  if (c.sparse !== undefined && typeof c.sparse !== "boolean") {
+    throw new TypeError(`device "${c.name}": sparse must be true or false, got ${JSON.stringify(c.sparse)}`);
   }
   if (c.latencyStream !== undefined && (typeof c.latencyStream !== "string" || c.latencyStream === "")) {
     throw new TypeError(`device "${c.name}": latencyStream must be a non-empty stream name, got ${JSON.stringify(c.latencyStream)}`);

@@ -41,6 +41,8 @@ export interface DeviceSpec {
   flushBytesPerSec?: number;
   /** A qcow2 image on it opens with empty metadata caches (sim/disk DeviceConfig.coldMetadataCaches; default false). */
   coldMetadataCaches?: boolean;
+  /** An image file: a raw node's block status reports its zero clusters as holes (sim/disk DeviceConfig.sparse; default false). */
+  sparse?: boolean;
 }
 
 export { DEVICE_DEFAULTS };
@@ -130,6 +132,7 @@ function declareDevice(qemu: Qemu, d: DeviceSpec): Device {
     ...(d.transferPerRequest ? { transferPerRequest: true } : {}),
     ...(d.flushBytesPerSec ? { flushBytesPerSec: d.flushBytesPerSec } : {}),
     ...(d.coldMetadataCaches ? { coldMetadataCaches: true } : {}),
+    ...(d.sparse ? { sparse: true } : {}),
   });
 }
 

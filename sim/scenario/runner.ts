@@ -181,6 +181,7 @@ export function worldSpec(sc: Scenario, o: { seed: number | string; profile: str
       readLatencyNs: latency(d["read-latency"] ?? d.latency), writeLatencyNs: latency(d["write-latency"] ?? d.latency),
       bandwidthBytesPerSec: d.bandwidth, queueDepth: d["queue-depth"], faults: d.faults.map(diskFault), data: d.data,
       ...(d.transfer === "per-request" ? { transferPerRequest: true } : {}), ...(d["flush-bandwidth"] > 0 ? { flushBytesPerSec: d["flush-bandwidth"] } : {}), ...(d["cold-metadata-caches"] ? { coldMetadataCaches: true } : {}),
+      ...(d.sparse ? { sparse: true } : {}),
     })),
     iothreads: sc.iothreads,
     nodes: sc.nodes as unknown as Record<string, unknown>[],

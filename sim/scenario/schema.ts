@@ -79,6 +79,8 @@ export const Device = z.strictObject({
   "flush-bandwidth": Rate.default(0).describe(withDefault(RATE_DOC, "0 (a flush takes its latency)")),
   /** A qcow2 node on it opens with QEMU's metadata caches empty (its first block status and lookup read tables). */
   "cold-metadata-caches": z.boolean().default(false),
+  /** An image file, not a disk: a raw node's block status reports the clusters that read as zeroes as holes (zero). */
+  sparse: z.boolean().default(false),
   "queue-depth": z.number().int().min(1).max(LIMITS.queueDepth, `expected at most ${LIMITS.queueDepth} requests in flight`).default(32),
   faults: list(FaultRule, LIMITS.deviceRanges, "fault rules").default([]),
   /** Byte ranges already written before the run (as qemu-img would), each a write of its own. */

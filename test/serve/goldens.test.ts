@@ -20,7 +20,7 @@ const STEP = "x-blocksim-clock-step";
 function scenarioOf(g: Golden): string {
   const devices = imageDevices(g.images ?? CHAIN).map((d) => ({ name: d.name, size: d.sizeBytes, "read-latency": d.readLatencyNs, "write-latency": d.writeLatencyNs,
     bandwidth: d.bandwidthBytesPerSec, transfer: d.transferPerRequest ? "per-request" : "shared", "flush-bandwidth": d.flushBytesPerSec,
-    "cold-metadata-caches": d.coldMetadataCaches,
+    "cold-metadata-caches": d.coldMetadataCaches, sparse: d.sparse,
     ...(d.data ? { data: d.data } : {}) }));
   return JSON.stringify({ name: g.scenario, devices });
 }
