@@ -23,7 +23,9 @@
  * part (its flush hooks, its device or null-co latency) only when something
  * was written since its last good flush, then flushes a filter's child.
  * Requests are generators run with `yield*` in the issuing process, so a
- * hook can do I/O and the write waits.
+ * hook can do I/O and the write waits. A write-zeroes on a raw or qcow2
+ * node that covers part of a cluster not reading as zeroes writes that
+ * part as data (zeroesPieces).
  *
  * Limits: no request serialisation or overlap tracking between concurrent
  * requests (QEMU's tracked requests), no copy-on-read, no resize (block
@@ -255,7 +257,12 @@ export class BlockNode implements BitmapHolder {
             }
             // an allocating write leaves the cached tables dirty until the next flush writes them back
             if (this.tablesModelled && !this.tablesDirty && !this.isAllocated(req.offset, req.bytes)) this.tablesDirty = true;
-            if (this.device) return yield this.device.io(req);
+            if (this.device) {
+              const pieces = req.op === "write-zeroes" ? this.zeroesPieces(req) : null;
+              if (pieces === null) return yield this.device.io(req);
+              for (const piece of pieces) yield this.device.io(piece);
+              return undefined;
+            }
             if (this.driver === "filter") {
               const id = yield* this.passDown(req);
               return req.op === "write" ? id : undefined;
@@ -674,6 +681,32 @@ export class BlockNode implements BitmapHolder {
       case "null-co":
         return this.nullReadZeroes ? ZERO_VERSION : UNSPECIFIED_VERSION;
     }
+  }
+
+  /**
+   * A write-zeroes that covers part of a cluster leaves it zero only if the rest of it reads as zeroes
+   * already (QEMU 7.2 qcow2_co_pwrite_zeroes, else -ENOTSUP, and bdrv_co_do_pwrite_zeroes writes a buffer
+   * of zeroes there: the cluster holds data; a raw file zeroes just those bytes): the requests to issue in
+   * order, head, aligned middle and tail, a partial cluster that does not read as zeroes written as data
+   * (goldens/write_zeroes_partial_cluster); null when the request can go as it is. The device's last
+   * cluster, when the device ends inside it, is whole up to the end.
+   */
+  private zeroesPieces(req: BlockRequest): BlockRequest[] | null {
+    const cs = this.clusterSizeBytes, start = req.offset, end = req.offset + req.bytes;
+    const readsZero = (offset: number) => this.versionAtOffset(offset - (offset % cs)).writeId === 0;
+    const headPartial = start % cs !== 0 && !readsZero(start);
+    const tailPartial = end % cs !== 0 && end !== this.sizeBytes && !readsZero(end - 1);
+    if (!headPartial && !tailPartial) return null;
+    const headEnd = headPartial ? Math.min(end, start - (start % cs) + cs) : start;
+    const tailStart = tailPartial ? Math.max(headEnd, end - (end % cs)) : end;
+    const pieces: BlockRequest[] = [];
+    const piece = (op: "write" | "write-zeroes", from: number, to: number) => {
+      if (to > from) pieces.push({ op, offset: from, bytes: to - from, issuer: req.issuer });
+    };
+    piece("write", start, headEnd);
+    piece("write-zeroes", headEnd, tailStart);
+    piece("write", tailStart, end);
+    return pieces;
   }
 
   private checkRequest(req: BlockRequest): void {
