@@ -22,7 +22,7 @@ import { blockCommit, blockCopy, blockJobAbort, blockJobSetSpeed, blockPull, Dom
 import type { QmpResponse } from "../qmp/types.js";
 import { UNSPECIFIED_VERSION, type BlockNode, type DrainedSpan } from "../block/index.js";
 import { versionAt, type ClusterVersion, type Content, type FaultRule as DiskFaultRule, type LatencyNs } from "../disk/index.js";
-import { choose, formatTime, Signal, settle, sleep, wait, type ChoiceLog, type Process, type Strategy, type TraceRecord } from "../scheduler/index.js";
+import { choose, formatTime, Signal, settle, sleep, wait, type ChoiceLog, type Process, type ProcHandle, type Strategy, type TraceRecord } from "../scheduler/index.js";
 import { describeOutcome, runWorld, type RunOutcome, type Violation } from "../harness/run.js";
 export type { RunOutcome } from "../harness/run.js";
 import { strategyByName, type StrategyName } from "../harness/strategy.js";
@@ -90,7 +90,7 @@ export interface StepReport {
   label: string;
   client: string;
   state: "done" | "waiting" | "running";
-  /** What it was waiting for when the run ended (if it never ran). */
+  /** What it was waiting for when the run ended: its trigger if it never ran, what its command waits on if it had not finished. */
   waitingFor?: string;
   startNs?: number;
   endNs?: number;
@@ -225,6 +225,8 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
   opts.inspect?.(world);
   // A step that never ran says what it was waiting for (reports and summaries read it).
   w.steps.forEach((s, i) => { if (s.state === "waiting" && s.waitingFor === undefined) { const what = w.waitingFor(i); if (what !== undefined) s.waitingFor = what; } });
+  // One that had not finished says what its command waits on (a qemu-io request queued for good: QEMU hangs there).
+  w.steps.forEach((s, i) => { if (s.state === "running") { const what = w.blockedOn(i); if (what !== undefined) s.waitingFor = what; } });
   const failures: Failure[] = result.setupFailures.map((message) => ({ kind: "setup" as const, message }));
   const { outcome, violations } = result;
   if (failures.length === 0) {
@@ -288,6 +290,8 @@ export class ScenarioSteps {
   private readonly dom?: Domain;
   /** Notified on every event and step end: the main process re-judges whether the run is over. */
   private readonly progress = new Signal<void>("scenario progress");
+  /** Each step's process once it runs (what it is blocked on, if it never finishes). */
+  private readonly stepProcs: (ProcHandle | undefined)[] = [];
   private readonly seenJobs = new Set<Job>();
   private readonly stepDrains = new Map<string, StepDrain[]>();
   /** Per step: its trigger fired, and the signal its process waits on until then (event and job triggers). */
@@ -474,6 +478,12 @@ export class ScenarioSteps {
     ));
   }
 
+  /** What the process of a step that is running is blocked on, if it is. */
+  blockedOn(i: number): string | undefined {
+    const proc = this.stepProcs[i];
+    return proc === undefined ? undefined : this.sim.waitingOn(proc);
+  }
+
   /** What a step that never ran was waiting for. */
   waitingFor(i: number): string | undefined {
     const st = this.sc.steps[i];
@@ -496,6 +506,7 @@ export class ScenarioSteps {
     if (delay > 0) yield sleep(delay);
     rep.state = "running";
     rep.startNs = sim.now;
+    this.stepProcs[i] = sim.running;
     const client = rep.client;
     if ("execute" in st) {
       this.log.push({ t: sim.now, kind: "cmd", client, step: i, execute: st.execute, ...(st.arguments ? { arguments: st.arguments } : {}) });
@@ -632,7 +643,7 @@ function checkSteps(sc: Scenario, w: ScenarioSteps, outcome: RunOutcome): Failur
     const name = `steps[${i}] ${rep.label}`;
     if (rep.state === "running" && outcome.kind === "qemu-crash") return; // the command QEMU died on: no reply is its answer
     if (rep.state !== "done") {
-      out.push({ kind: "trigger", message: rep.state === "running" ? `${name} had not finished when the run ended` : `${name} never ran: it was waiting for ${rep.waitingFor ?? w.waitingFor(i) ?? "its time"}` });
+      out.push({ kind: "trigger", message: rep.state === "running" ? `${name} had not finished when the run ended${rep.waitingFor ? `: it waits for ${rep.waitingFor}` : ""}` : `${name} never ran: it was waiting for ${rep.waitingFor ?? w.waitingFor(i) ?? "its time"}` });
       return;
     }
     const r = rep.response;

@@ -802,6 +802,12 @@ export class Scheduler implements OperationHost {
     return this.procs;
   }
 
+  /** What a blocked process waits for, as a deadlock report says it; undefined if it is not blocked. */
+  waitingOn(proc: ProcHandle): string | undefined {
+    const p = proc as Proc;
+    return p.state === "blocked" ? describeBlock(p.blockedOn) : undefined;
+  }
+
   /** Steps the simulation until it ends; never throws for a process's failure. */
   run(): RunResult {
     if (this.ran) throw new Error("Scheduler.run() may be called only once; make a new Scheduler to run again");

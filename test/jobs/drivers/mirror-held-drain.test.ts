@@ -8,6 +8,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { FuzzCampaign } from "../../../sim/fuzz/index.js";
+import { loadScenarioText } from "../../../sim/scenario/loader.js";
+import { runScenario } from "../../../sim/scenario/runner.js";
 import type { MirrorDriver } from "../../../sim/jobs/drivers/mirror.js";
 import type { Qemu } from "../../../sim/qmp/qemu.js";
 import type { QmpResponse } from "../../../sim/qmp/types.js";
@@ -73,6 +75,35 @@ describe("a completed mirror's drained section on its source, until its exit", (
       on: "blk(qemu-io): its node to leave the drained section (1 request queued), which the completed mirror job 'm0' holds until its exit (job-finalize: auto-finalize is off)",
     });
     expect(waiting.find((w) => w.process === "second client")?.on).toContain("monitor free");
+  });
+
+  it("a scenario shows the hang as a deadlock whose unfinished step says what its qemu-io waits for", () => {
+    const yaml = `
+name: mirror-pending-qemu-io-hang
+devices:
+  - { name: disk.img, size: 16MiB, latency: 100us, data: [{ offset: 0, length: 8MiB }] }
+  - { name: mirror.img, size: 16MiB, latency: 150us }
+nodes:
+  - { driver: raw, node-name: disk, file: disk.img }
+  - { driver: raw, node-name: copy, file: mirror.img }
+steps:
+  - at: 1ms
+    execute: blockdev-mirror
+    arguments: { job-id: mirror0, device: disk, target: copy, sync: full, auto-finalize: false }
+  - on-event: { event: BLOCK_JOB_READY, data: { device: mirror0 } }
+    execute: job-complete
+    arguments: { id: mirror0 }
+  - on-event: { event: BLOCK_JOB_PENDING, data: { id: mirror0 } }
+    execute: human-monitor-command
+    arguments: { command-line: 'qemu-io disk "write 0 64k"' }
+  - execute: job-finalize
+    arguments: { id: mirror0 }
+`;
+    const report = runScenario(loadScenarioText(yaml));
+    expect(report.outcome.kind).toBe("deadlock");
+    expect(report.failures.map((f) => f.message)).toContain(
+      "steps[2] human-monitor-command had not finished when the run ended: it waits for blk(qemu-io): its node to leave the drained section (1 request queued), which the completed mirror job 'mirror0' holds until its exit (job-finalize: auto-finalize is off)");
+    expect(report.failures.map((f) => f.message)).toContain("steps[3] job-finalize never ran: it was waiting for the previous step (steps[2] human-monitor-command)");
   });
 
   it("answers the qemu-io write with auto-finalize on: the exit ends the section by itself", () => {
