@@ -187,6 +187,10 @@ export class BlockCopy {
       const pass: Pass = { inFlight: 0, failure: undefined, ended: new Signal<void>(`block-copy pass ${this.source.name}:${first}-${end}`) };
       let c = first, found = false, pooled = false;
       while (c < end && !pass.failure) {
+        // a free worker first (QEMU takes it after cutting the task, whose clusters it has marked
+        // meanwhile; here they are taken only by copy, so they are chosen once a worker is free)
+        while (pass.inFlight >= maxWorkers) yield wait(pass.ended);
+        if (pass.failure) break;
         const next = this.nextRun(c, maxChunk, end);
         if (!next) break;
         found = true;
@@ -197,8 +201,6 @@ export class BlockCopy {
           break;
         }
         pooled = true;
-        while (pass.inFlight >= maxWorkers) yield wait(pass.ended);
-        if (pass.failure) break;
         pass.inFlight++;
         const task = (yield spawn(`${issuer} copy ${next.first}+${count}`, this.passTask(pass, next.first, count, issuer, zero), { coroutine: true })) as ProcHandle;
         this.source.graph.sim.enterNow(task); // aio_task_pool_start_task enters the task at once
