@@ -368,7 +368,9 @@ each drawn in one of the worlds --worlds names (default null,chain; the
 worlds: null (backups and mirrors of null-co nodes, blkdebug errors), chain
 (stream, commit, backup and mirror of a qcow2 chain), iothread (the null
 world with nodes in IOThreads, and x-blockdev-set-iothread while jobs run),
-bitmap (incremental and bitmap backups, bitmap commands while they run)). A
+bitmap (incremental and bitmap backups, bitmap commands while they run),
+lifecycle (the null world with blockdev-reopen and blockdev-add among the
+verbs)). A
 spec drawn in other worlds than the default is named gen_WORLD_…_SEED; the
 default worlds draw every seed as they always did. Each is replayed through the simulator as
 conform does; one line per spec says whether it matches, and the golden of

@@ -43,10 +43,14 @@ interface World {
   iothreads: string[];
   /** Dirty bitmaps on src (the bitmap world). */
   bitmaps: string[];
+  /** The blockdev-add options of each plain null-co node, for blockdev-reopen (the lifecycle world). */
+  reopenable: Record<string, Record<string, unknown>>;
+  /** Whether blockdev-reopen and node additions are verbs (the lifecycle world). */
+  lifecycle: boolean;
 }
 
 /** The worlds a spec can be drawn in. */
-export const WORLDS = ["null", "chain", "iothread", "bitmap"] as const;
+export const WORLDS = ["null", "chain", "iothread", "bitmap", "lifecycle"] as const;
 export type WorldName = (typeof WORLDS)[number];
 /** The worlds of `record --generate` without --worlds: the first two, drawn as they always were, so a seed keeps its spec. */
 export const CLASSIC_WORLDS: readonly WorldName[] = ["null", "chain"];
@@ -76,11 +80,12 @@ export function generateSpec(seed: string | number, worlds: readonly WorldName[]
   const commands: Command[] = [];
   const waits: Record<string, Wait> = {};
   const said: string[] = [];
-  const world: World = { jobs: [], writable: [], nodes: [], iothreads: [], bitmaps: [] };
+  const world: World = { jobs: [], writable: [], nodes: [], iothreads: [], bitmaps: [], reopenable: {}, lifecycle: false };
   const kind = isClassic(worlds) ? (rng() < 0.35 ? "chain" : "null") : pick(rng, worlds);
   const images = kind === "chain" ? chainWorld(rng, commands, world, said)
     : kind === "iothread" ? iothreadWorld(rng, commands, world, said)
     : kind === "bitmap" ? bitmapWorld(rng, commands, world, said)
+    : kind === "lifecycle" ? lifecycleWorld(rng, commands, world, said)
     : nullWorld(rng, commands, world, said);
 
   const verbs = 2 + below(rng, 5);
@@ -109,13 +114,17 @@ function nullWorld(rng: Rng, commands: Command[], world: World, said: string[]):
 function nullNodes(rng: Rng, commands: Command[], world: World, said: string[]): string | undefined {
   const sizeBytes = pick(rng, [4 * MiB, 16 * MiB]);
   const latency = rng() < 0.25 ? pick(rng, [1_000_000, 10_000_000]) : 0;
-  commands.push({ cmd: "blockdev-add", args: { driver: "null-co", "node-name": "src", size: sizeBytes, "read-zeroes": false, ...(latency ? { "latency-ns": latency } : {}) } });
+  const src = { driver: "null-co", "node-name": "src", size: sizeBytes, "read-zeroes": false, ...(latency ? { "latency-ns": latency } : {}) };
+  commands.push({ cmd: "blockdev-add", args: src });
+  world.reopenable.src = src;
   const failing = rng() < 0.3 ? pick(rng, ["t0", "t1"]) : undefined;
   for (const t of ["t0", "t1"]) {
     const image = { driver: "null-co", size: sizeBytes, "read-zeroes": false };
-    commands.push({ cmd: "blockdev-add", args: t === failing
+    const args = t === failing
       ? { driver: "blkdebug", "node-name": t, image, "inject-error": [{ event: "pwritev", errno: pick(rng, [5, 28]), ...(rng() < 0.7 ? { once: true } : {}) }] }
-      : { "node-name": t, ...image } });
+      : { "node-name": t, ...image };
+    commands.push({ cmd: "blockdev-add", args });
+    if (t !== failing) world.reopenable[t] = args;
   }
   world.nodes.push("src", "t0", "t1");
   world.writable.push("src");
@@ -281,7 +290,7 @@ function describeArgs(args: Record<string, unknown>): string {
 function verb(rng: Rng, world: World): Command {
   const job = rng() < 0.9 ? pick(rng, world.jobs).id : "nojob";
   // The classic worlds have no extra verbs, so their draws are as they always were.
-  const extra = (world.iothreads.length ? 2 : 0) + (world.bitmaps.length ? 6 : 0);
+  const extra = (world.iothreads.length ? 2 : 0) + (world.bitmaps.length ? 6 : 0) + (world.lifecycle ? 3 : 0);
   const v = below(rng, 15 + extra);
   if (v >= 15) return extraVerb(rng, world, v - 15);
   switch (v) {
@@ -309,7 +318,37 @@ function guestWrite(rng: Rng, node: string, limit: number): Command {
   return { cmd: "human-monitor-command", args: { "command-line": `qemu-io ${node} "write -P 0x${(0x11 + below(rng, 200)).toString(16)} ${offset} 64k"` } };
 }
 
-/** The iothread world's verbs (moving a node between contexts), then the bitmap world's. */
+/**
+ * The null world, and among the verbs blockdev-reopen of its null-co nodes
+ * (the same options, read-only switched, or a changed option QEMU refuses)
+ * and blockdev-add of a new node (blockdev-del may then remove it).
+ */
+function lifecycleWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
+  world.lifecycle = true;
+  nullJobs(rng, commands, world, said, nullNodes(rng, commands, world, said));
+  return undefined;
+}
+
+/** The lifecycle world's verbs: blockdev-reopen of a null-co node, or blockdev-add of a new one. */
+function lifecycleVerb(rng: Rng, world: World, v: number): Command {
+  const names = Object.keys(world.reopenable);
+  if (v === 2) {
+    const name = `n${names.length}`;
+    const args = { driver: "null-co", "node-name": name, size: pick(rng, [4 * MiB, 16 * MiB]), "read-zeroes": false };
+    world.reopenable[name] = args;
+    world.nodes.push(name);
+    return { cmd: "blockdev-add", args };
+  }
+  const node = pick(rng, names);
+  const options: Record<string, unknown> = { ...world.reopenable[node] };
+  const r = rng();
+  if (r < 0.4) options["read-only"] = true;
+  else if (r < 0.55) options["read-only"] = false;
+  else if (r < 0.7) options["latency-ns"] = 5_000_000;
+  return { cmd: "blockdev-reopen", args: { options: [options] } };
+}
+
+/** The iothread world's verbs (moving a node between contexts), then the bitmap world's, then the lifecycle world's. */
 function extraVerb(rng: Rng, world: World, v: number): Command {
   if (world.iothreads.length) {
     if (v < 2) {
@@ -318,6 +357,7 @@ function extraVerb(rng: Rng, world: World, v: number): Command {
     }
     v -= 2;
   }
+  if (world.lifecycle) return lifecycleVerb(rng, world, v);
   const name = pick(rng, [...world.bitmaps, "nobitmap"]);
   switch (v) {
     case 0: return { cmd: "block-dirty-bitmap-clear", args: { node: "src", name } };
