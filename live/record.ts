@@ -370,7 +370,8 @@ worlds: null (backups and mirrors of null-co nodes, blkdebug errors), chain
 world with nodes in IOThreads, and x-blockdev-set-iothread while jobs run),
 bitmap (incremental and bitmap backups, bitmap commands while they run),
 lifecycle (the null world with blockdev-reopen and blockdev-add among the
-verbs)). A
+verbs), mirror (mirrors with copy-mode, granularity, buf-size, sync none or
+top, and more guest writes)). A
 spec drawn in other worlds than the default is named gen_WORLD_…_SEED; the
 default worlds draw every seed as they always did. Each is replayed through the simulator as
 conform does; one line per spec says whether it matches, and the golden of

@@ -47,10 +47,12 @@ interface World {
   reopenable: Record<string, Record<string, unknown>>;
   /** Whether blockdev-reopen and node additions are verbs (the lifecycle world). */
   lifecycle: boolean;
+  /** Whether guest writes come twice as often (the mirror world). */
+  writeHeavy: boolean;
 }
 
 /** The worlds a spec can be drawn in. */
-export const WORLDS = ["null", "chain", "iothread", "bitmap", "lifecycle"] as const;
+export const WORLDS = ["null", "chain", "iothread", "bitmap", "lifecycle", "mirror"] as const;
 export type WorldName = (typeof WORLDS)[number];
 /** The worlds of `record --generate` without --worlds: the first two, drawn as they always were, so a seed keeps its spec. */
 export const CLASSIC_WORLDS: readonly WorldName[] = ["null", "chain"];
@@ -80,12 +82,13 @@ export function generateSpec(seed: string | number, worlds: readonly WorldName[]
   const commands: Command[] = [];
   const waits: Record<string, Wait> = {};
   const said: string[] = [];
-  const world: World = { jobs: [], writable: [], nodes: [], iothreads: [], bitmaps: [], reopenable: {}, lifecycle: false };
+  const world: World = { jobs: [], writable: [], nodes: [], iothreads: [], bitmaps: [], reopenable: {}, lifecycle: false, writeHeavy: false };
   const kind = isClassic(worlds) ? (rng() < 0.35 ? "chain" : "null") : pick(rng, worlds);
   const images = kind === "chain" ? chainWorld(rng, commands, world, said)
     : kind === "iothread" ? iothreadWorld(rng, commands, world, said)
     : kind === "bitmap" ? bitmapWorld(rng, commands, world, said)
     : kind === "lifecycle" ? lifecycleWorld(rng, commands, world, said)
+    : kind === "mirror" ? mirrorWorld(rng, commands, world, said)
     : nullWorld(rng, commands, world, said);
 
   const verbs = 2 + below(rng, 5);
@@ -282,7 +285,7 @@ function errorPolicy(rng: Rng, key: string): Record<string, string> {
 function describeArgs(args: Record<string, unknown>): string {
   const parts = [`${(args.speed as number) / MiB} MiB/s`];
   for (const k of ["auto-finalize", "auto-dismiss"]) if (args[k] === false) parts.push(`${k} off`);
-  for (const k of ["on-target-error", "filter-node-name", "sync", "bitmap", "bitmap-mode", "base-node", "top-node"]) if (args[k] !== undefined) parts.push(`${k} ${String(args[k])}`);
+  for (const k of ["on-target-error", "on-source-error", "filter-node-name", "sync", "copy-mode", "granularity", "buf-size", "bitmap", "bitmap-mode", "base-node", "top-node"]) if (args[k] !== undefined) parts.push(`${k} ${String(args[k])}`);
   return ` (${parts.join(", ")})`;
 }
 
@@ -290,7 +293,7 @@ function describeArgs(args: Record<string, unknown>): string {
 function verb(rng: Rng, world: World): Command {
   const job = rng() < 0.9 ? pick(rng, world.jobs).id : "nojob";
   // The classic worlds have no extra verbs, so their draws are as they always were.
-  const extra = (world.iothreads.length ? 2 : 0) + (world.bitmaps.length ? 6 : 0) + (world.lifecycle ? 3 : 0);
+  const extra = (world.iothreads.length ? 2 : 0) + (world.bitmaps.length ? 6 : 0) + (world.lifecycle ? 3 : 0) + (world.writeHeavy ? 2 : 0);
   const v = below(rng, 15 + extra);
   if (v >= 15) return extraVerb(rng, world, v - 15);
   switch (v) {
@@ -329,6 +332,30 @@ function lifecycleWorld(rng: Rng, commands: Command[], world: World, said: strin
   return undefined;
 }
 
+/**
+ * The null-co nodes and one or two mirrors of src with the options the
+ * other worlds leave at their defaults (copy-mode write-blocking,
+ * granularity, buf-size, sync none or top, on-source-error), and guest
+ * writes to src twice as often among the verbs.
+ */
+function mirrorWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
+  world.writeHeavy = true;
+  const failing = nullNodes(rng, commands, world, said);
+  const count = 1 + below(rng, 2);
+  for (let k = 0; k < count; k++) {
+    const args: Record<string, unknown> = { ...jobArgs(rng, `j${k}`, "src"), target: `t${k}`, sync: pick(rng, ["full", "full", "top", "none"]) };
+    if (rng() < 0.5) args["copy-mode"] = "write-blocking";
+    if (rng() < 0.4) args.granularity = pick(rng, [65536, 262144, MiB]);
+    if (rng() < 0.3) args["buf-size"] = pick(rng, [MiB, 4 * MiB]);
+    if (rng() < 0.3) args["on-source-error"] = pick(rng, ["report", "ignore", "stop"]);
+    Object.assign(args, errorPolicy(rng, "on-target-error"));
+    commands.push({ cmd: "blockdev-mirror", args });
+    world.jobs.push({ id: `j${k}`, type: "mirror", readies: k === 0 && failing !== "t0" });
+    said.push(`mirror j${k} src→t${k}${describeArgs(args)}`);
+  }
+  return undefined;
+}
+
 /** The lifecycle world's verbs: blockdev-reopen of a null-co node, or blockdev-add of a new one. */
 function lifecycleVerb(rng: Rng, world: World, v: number): Command {
   const names = Object.keys(world.reopenable);
@@ -358,6 +385,7 @@ function extraVerb(rng: Rng, world: World, v: number): Command {
     v -= 2;
   }
   if (world.lifecycle) return lifecycleVerb(rng, world, v);
+  if (world.writeHeavy) return guestWrite(rng, pick(rng, world.writable), 4 * MiB);
   const name = pick(rng, [...world.bitmaps, "nobitmap"]);
   switch (v) {
     case 0: return { cmd: "block-dirty-bitmap-clear", args: { node: "src", name } };

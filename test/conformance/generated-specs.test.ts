@@ -20,7 +20,7 @@ import type { TranscriptEntry } from "../../sim/qmp/types.js";
 
 const SEEDS = Array.from({ length: 30 }, (_, i) => i + 1);
 /** The worlds beyond the classic two, each on its own (seeds 1-15) and together (seeds 1-10). */
-const OTHER_WORLDS: (readonly WorldName[])[] = [["iothread"], ["bitmap"], ["lifecycle"], ["null", "chain", "iothread", "bitmap", "lifecycle"]];
+const OTHER_WORLDS: (readonly WorldName[])[] = [["iothread"], ["bitmap"], ["lifecycle"], ["mirror"], ["null", "chain", "iothread", "bitmap", "lifecycle", "mirror"]];
 
 describe("generated specs", () => {
   it("a seed gives the same spec every time, and other seeds other specs", () => {
@@ -113,7 +113,7 @@ describe("blocksim record --generate: arguments", () => {
       [["record", "--generate", "2", "test/conformance/specs/backup_sync_none.json"], /--generate makes its own specs/],
       [["record", "--seed", "3"], /--seed chooses the first generated spec; it needs --generate N/],
       [["record", "--worlds", "bitmap"], /--worlds chooses where specs are drawn; it needs --generate N/],
-      [["record", "--generate", "1", "--worlds", "bitmap,lvm"], /--worlds "bitmap,lvm": expected distinct names among null, chain, iothread, bitmap, lifecycle, separated by commas; "lvm" is none of them/],
+      [["record", "--generate", "1", "--worlds", "bitmap,lvm"], /--worlds "bitmap,lvm": expected distinct names among null, chain, iothread, bitmap, lifecycle, mirror, separated by commas; "lvm" is none of them/],
       [["record", "--generate", "1", "--worlds", "null,null"], /expected distinct names/],
     ] as const) {
       const { o, io: i } = io();
