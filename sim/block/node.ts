@@ -346,6 +346,8 @@ export class BlockNode implements BitmapHolder {
   allocation(offset: number, bytes: number): { allocated: boolean; bytes: number } {
     this.checkRange("allocation", offset, bytes);
     if (this.driver === "filter") return this.file!.allocation(offset, bytes);
+    // null-co's status is zero with read-zeroes, else neither data nor zero: unallocated (goldens/mirror_sync_top_without_backing)
+    if (this.driver === "null-co") return { allocated: this.nullReadZeroes, bytes };
     if (this.driver !== "qcow2") return { allocated: true, bytes };
     const dev = this.device!, cs = this.clusterSizeBytes, end = offset + bytes;
     let c = Math.floor(offset / cs);

@@ -8,7 +8,7 @@
  */
 import type { BlockNode } from "../block/index.js";
 import { createCommit } from "../jobs/drivers/commit.js";
-import { createMirror, type MirrorCopyMode, type MirrorSync } from "../jobs/drivers/mirror.js";
+import { checkMirror, createMirror, type MirrorCopyMode, type MirrorOptions, type MirrorSync } from "../jobs/drivers/mirror.js";
 import { chainBetween, checkStream, createStream, insertStreamFilter } from "../jobs/drivers/stream.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
@@ -57,17 +57,19 @@ const common = (a: Record<string, unknown>) => ({
 function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean, target: (source: BlockNode) => BlockNode): void {
   const source = deviceNode(ctx, a.device);
   const targetNode = target(source);
+  const o: MirrorOptions = {
+    id: defaultId(ctx, source, a), source, target: targetNode, sync: a.sync as MirrorSync,
+    granularityBytes: a.granularity as number | undefined,
+    onSourceError: a["on-source-error"] as ErrorAction | undefined,
+    onTargetError: a["on-target-error"] as ErrorAction | undefined,
+    copyMode: a["copy-mode"] as MirrorCopyMode | undefined,
+    bufSizeBytes: a["buf-size"] as number | undefined,
+    ...common(a),
+  };
   const create = (): Job => {
     let job: Job;
     try {
-      job = createMirror(ctx, {
-        id: defaultId(ctx, source, a), source, target: targetNode, sync: a.sync as MirrorSync,
-        granularityBytes: a.granularity as number | undefined,
-        onSourceError: a["on-source-error"] as ErrorAction | undefined,
-        onTargetError: a["on-target-error"] as ErrorAction | undefined,
-        copyMode: a["copy-mode"] as MirrorCopyMode | undefined,
-        ...common(a),
-      });
+      job = createMirror(ctx, o);
     } catch (e) {
       if (made) ctx.graph.removeNode(targetNode);
       throw e;
@@ -82,6 +84,13 @@ function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean
   // QEMU mirror_start_job inserts mirror_top inside a drained section of the source, so no write is still in
   // flight below it when the job starts. blocksim models that drain for write-blocking mode, whose disabled
   // bitmap would miss such a write; in background mode the bitmap catches it and the drain is left out.
+  // QEMU's refusals come before that drain.
+  try {
+    checkMirror(ctx.graph, o);
+  } catch (e) {
+    if (made) ctx.graph.removeNode(targetNode);
+    throw e;
+  }
   return createDrained(ctx, source, create);
 }
 

@@ -3,8 +3,8 @@
  *
  * A mirror_top filter node is inserted above the source; a dirty bitmap on
  * the source records every write. The job copies dirty chunks to the target
- * (up to 16 operations in flight, each up to 1 MiB, as QEMU's buf-size
- * default), clearing a chunk's bit before reading it so a write that lands
+ * (up to 16 operations in flight, each up to 1 MiB, within the copy buffer:
+ * buf-size, 16 MiB by default), clearing a chunk's bit before reading it so a write that lands
  * meanwhile dirties it again. Where the source's block status shows no data
  * the target is zeroed (status zero) or discarded instead, in one operation
  * (methodFor). Chunks being copied are marked in flight (QEMU's
@@ -67,6 +67,8 @@ export interface MirrorOptions extends BlockJobOptions {
   onTargetError?: ErrorAction;
   /** Default background; active commit is always background. */
   copyMode?: MirrorCopyMode;
+  /** The copy buffer (QMP buf-size; 0 or absent: 16 MiB), rounded up to the granularity. */
+  bufSizeBytes?: number;
   /** Active commit: the job type "commit" and the nodes between source and target it also blocks. */
   commit?: { intermediates: BlockNode[] };
 }
@@ -117,6 +119,10 @@ export class MirrorDriver implements JobDriver {
   private activeBytesInFlight = 0;
   /** Active writes from their wait for conflicts to their end (QEMU in_active_write_counter). */
   private activeWrites = 0;
+  /** The copy buffer (QEMU buf_size): one iteration copies at most this much. */
+  private readonly bufBytes: number;
+  /** Granularity chunks of the buffer no copy holds (QEMU buf_free_count); a copy waits for its chunks. */
+  private bufFreeChunks: number;
 
   constructor(readonly graph: BlockGraph, readonly opts: MirrorOptions) {
     this.type = opts.commit ? "commit" : "mirror";
@@ -124,6 +130,8 @@ export class MirrorDriver implements JobDriver {
     this.bitmap = opts.source.addBitmap(`#${this.type}-dirty-${opts.id ?? "internal"}`, g);
     this.bitmap.clear();
     this.chunkOwner = new Array<number>(this.bitmap.chunks).fill(0);
+    this.bufBytes = Math.ceil((opts.bufSizeBytes || BUF_BYTES) / g) * g;
+    this.bufFreeChunks = this.bufBytes / g;
     this.mirrorTop = graph.createImplicitNode({ driver: "filter", file: opts.source, filterDriver: opts.commit ? "commit_top" : "mirror_top" });
     graph.replaceNode(opts.source, this.mirrorTop);
     if (opts.copyMode === "write-blocking") {
@@ -165,7 +173,7 @@ export class MirrorDriver implements JobDriver {
       // After a slice of virtual time without sleeping (waiting for copies to land), or with an error
       // pending, the round skips copying and only yields below, so a drain or a timer gets its turn.
       if (sim.now - lastPauseNs < SLICE_NS && job.iostatus === "ok") {
-        if (this.inFlight >= MAX_IN_FLIGHT || (cnt === 0 && this.inFlight > 0)) {
+        if (this.inFlight >= MAX_IN_FLIGHT || this.bufFreeChunks === 0 || (cnt === 0 && this.inFlight > 0)) {
           yield wait(this.opDone);
           continue;
         }
@@ -243,13 +251,13 @@ export class MirrorDriver implements JobDriver {
     const waitsOnConflicts = job.ctx.behaviour.mirrorWaitsOnConflicts;
     let bytes = 0;
     // One iteration copies the run of consecutive dirty chunks from the iterator's next dirty one, at most the
-    // buffer (buf-size, 16 MiB by default), then the rate limit is applied (QEMU mirror_iteration: a clean chunk
+    // buffer (buf-size, 16 MiB by default: goldens/mirror_buf_size), then the rate limit is applied (QEMU mirror_iteration: a clean chunk
     // ends the run). The iterator goes on from there next time, so a chunk dirtied again behind it waits until
     // it wraps (goldens/mirror_dirty_iterator_resumes).
     let runEnd = -1;
     let from = bm.nextDirty(this.iterChunk);
     if (from < 0) from = bm.nextDirty(0);
-    for (let c = from; c >= 0 && (runEnd < 0 || c === runEnd) && this.inFlight < MAX_IN_FLIGHT && bytes < BUF_BYTES; c = bm.nextDirty(c)) {
+    for (let c = from; c >= 0 && (runEnd < 0 || c === runEnd) && this.inFlight < MAX_IN_FLIGHT && bytes < this.bufBytes; c = bm.nextDirty(c)) {
       if (this.chunkOwner[c] !== 0 && waitsOnConflicts) {
         if (bytes > 0) break; // copy what was issued; the next iteration waits for this chunk
         // QEMU mirror_iteration: wait until no operation in flight covers the first dirty chunk, take a
@@ -261,7 +269,7 @@ export class MirrorDriver implements JobDriver {
       const first = bm.chunkRange(c);
       let end = first.offset + first.bytes;
       // a run stops before a chunk still in flight (checked even before 9c83625bdd: only the first chunk was not)
-      for (let n = c + 1; n < bm.chunks && end - first.offset < BUF_BYTES - bytes && bm.isDirty(n) && this.chunkOwner[n] === 0; n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
+      for (let n = c + 1; n < bm.chunks && end - first.offset < this.bufBytes - bytes && bm.isDirty(n) && this.chunkOwner[n] === 0; n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
       // QEMU reads the qcow2 tables the source's block status needs first (cold caches: the image's first status)
       if (this.opts.source.statusNeedsTables()) yield* this.opts.source.loadStatusTables(first.offset, end - first.offset, null, job.traceName);
       const { method, len } = this.methodFor(first.offset, end - first.offset);
@@ -337,9 +345,16 @@ export class MirrorDriver implements JobDriver {
   /** One operation: a copy (read, then write), or with `zero` a write-zeroes of the target. */
   private *op(job: Job, offset: number, bytes: number, id: number, zero: boolean): Process<void> {
     const issuer = job.traceName;
+    // A copy takes its chunks of the buffer first, waiting for copies in flight to free them (mirror_co_read).
+    const chunks = zero ? 0 : Math.ceil(bytes / this.bitmap.granularityBytes);
+    let held = 0;
     try {
       if (zero) yield* this.opts.target.writeZeroes(offset, bytes, issuer);
-      else yield* this.opts.target.write(offset, bytes, issuer, yield* this.opts.source.read(offset, bytes, issuer));
+      else {
+        while (this.bufFreeChunks < chunks) yield wait(this.opDone);
+        this.bufFreeChunks -= held = chunks;
+        yield* this.opts.target.write(offset, bytes, issuer, yield* this.opts.source.read(offset, bytes, issuer));
+      }
       job.progressUpdate(bytes);
     } catch (e) {
       if (!(e instanceof IoError)) throw e;
@@ -347,6 +362,7 @@ export class MirrorDriver implements JobDriver {
       const onError = (e.op === "read" ? this.opts.onSourceError : this.opts.onTargetError) ?? "report";
       if (!job.isCancelled && job.requestFailed(onError, e) === "report") this.failure ??= { errno: e.errno };
     } finally {
+      this.bufFreeChunks += held;
       this.inFlight--;
       this.bytesInFlight -= bytes;
       this.releaseChunks(offset, bytes, id);
@@ -464,16 +480,26 @@ export class MirrorDriver implements JobDriver {
   }
 }
 
-/** Checks and creates a mirror (or active commit) job in state `created` (QEMU mirror_start_job). */
-export function createMirror(env: { jm: JobManager; graph: BlockGraph }, o: MirrorOptions): Job {
+/**
+ * The refusals QEMU gives before mirror_start_job's drained section (the
+ * root node, op blockers, sizes): a refused mirror drains nothing, so a job
+ * already on the source does not blip (goldens/mirror_refused_without_drain).
+ */
+export function checkMirror(graph: BlockGraph, o: MirrorOptions): void {
   const { source, target } = o;
-  if (!env.graph.isRootNode(source)) throw genericError("Need a root block node");
+  if (!graph.isRootNode(source)) throw genericError("Need a root block node");
   if (source === target) throw genericError("Can't mirror node into itself");
   const blocked = o.commit
     ? source.opBlocker("COMMIT_SOURCE") ?? target.opBlocker("COMMIT_TARGET")
     : source.opBlocker("MIRROR_SOURCE") ?? target.opBlocker("MIRROR_TARGET");
   if (blocked) throw genericError(blocked.message);
   if (!o.commit && source.sizeBytes !== target.sizeBytes) throw genericError("Source and target image have different sizes");
+}
+
+/** Checks and creates a mirror (or active commit) job in state `created` (QEMU mirror_start_job). */
+export function createMirror(env: { jm: JobManager; graph: BlockGraph }, o: MirrorOptions): Job {
+  const { source, target } = o;
+  checkMirror(env.graph, o);
   const driver = new MirrorDriver(env.graph, o);
   // The source is a job node too (QEMU block_job_add_bdrv "source"), so blockdev-del of it is op-blocked;
   // the target is held through the job's own BlockBackend.
