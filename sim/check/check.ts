@@ -117,8 +117,8 @@ class MonitorContext implements CheckContext {
     this.violations.push({ invariant: this.inv.name, timeNs: v.timeNs ?? this.world.sim.now, ...(v.job !== undefined ? { job: v.job } : {}), detail: v.detail, ...(v.state ? { state: v.state } : {}) });
   }
   demand(on: boolean): void {
-    if (this.inv.demandKinds === undefined || this.inv.kinds === undefined) throw new Error(`invariant '${this.inv.name}' asks for its demandKinds but declares ${this.inv.kinds === undefined ? "no kinds" : "no demandKinds"}`);
-    this.setDemand(this.index, on);
+    if (this.inv.demandKinds === undefined) throw new Error(`invariant '${this.inv.name}' asks for its demandKinds but declares none`);
+    if (this.inv.kinds !== undefined) this.setDemand(this.index, on); // without kinds it gets every record anyway
   }
 }
 

@@ -1,10 +1,12 @@
 /**
  * What several invariants derive from the same records, derived once per run
  * by the checker (checkRun) instead of once per invariant: every job's
- * status, and what the QMP client asked of each job. The checker hands a
+ * status, what the QMP client asked of each job, and the node of each
+ * drained section being established. The checker hands a
  * record of these kinds to the facts before any monitor sees it, so a
  * monitor reads them already updated with the record it is looking at.
  */
+import type { BlockGraph, BlockNode } from "../block/index.js";
 import type { JobStatus } from "../jobs/status.js";
 import type { TranscriptEntry } from "../qmp/types.js";
 import type { TraceRecord } from "../scheduler/index.js";
@@ -60,10 +62,15 @@ class QmpAsks {
    * Runs `check` now, or keeps it in `due` when a complete of `job` is in
    * flight (accepted or not is known at its reply): the invariant runs `due`
    * at the reply's record (`runDue`), in its own turn among the monitors.
+   * Whether it was kept.
    */
-  judge(due: (() => void)[], job: string, check: () => void): void {
-    if (this.completing === job) due.push(check);
-    else check();
+  judge(due: (() => void)[], job: string, check: () => void): boolean {
+    if (this.completing === job) {
+      due.push(check);
+      return true;
+    }
+    check();
+    return false;
   }
   onRecord(r: TraceRecord, job: string | undefined): void {
     if (r.src === "qmp") {
@@ -96,22 +103,54 @@ class QmpAsks {
   }
 }
 
-/** At a QMP reply's record (`return` or `error` from qmp): runs the checks QmpAsks.judge kept for it. */
-export function runDue(r: TraceRecord, due: (() => void)[]): void {
-  if (due.length === 0 || r.src !== "qmp" || (r.kind !== "return" && r.kind !== "error")) return;
+/** At a QMP reply's record (`return` or `error` from qmp): runs the checks QmpAsks.judge kept for it; whether there were any. */
+export function runDue(r: TraceRecord, due: (() => void)[]): boolean {
+  if (due.length === 0 || r.src !== "qmp" || (r.kind !== "return" && r.kind !== "error")) return false;
   const now = due.splice(0);
   for (const check of now) check();
+  return true;
+}
+
+/**
+ * The node of each drained section, by name, from its `drained-begin`
+ * record (the block layer records a section's begin, end and the moment it
+ * is established, each just before the block event of the same kind, so
+ * invariants can follow sections from records without observing the graph,
+ * whose request events then need not be built). A section's begin and end
+ * run on a node of the graph (BlockGraph.own), so the graph names it then;
+ * the node is taken at the begin for the moment it is established, when a
+ * nested poll may have removed it meanwhile.
+ */
+class SectionNodes {
+  static readonly KINDS = ["drained-begin"];
+  private readonly begun = new Map<string, BlockNode>();
+  constructor(private readonly graph: BlockGraph) {}
+  onRecord(r: TraceRecord): void {
+    if (r.kind !== "drained-begin") return;
+    const name = String(r.data?.node), node = this.graph.findNode(name);
+    if (node !== undefined) this.begun.set(name, node);
+  }
+  /** The node of a section whose `drained` record names `name`. */
+  established(name: string): BlockNode | undefined {
+    return this.begun.get(name);
+  }
+  /** The node of a section whose `drained-end` record names `name`. */
+  ending(name: string): BlockNode | undefined {
+    return this.graph.findNode(name);
+  }
 }
 
 /** The record kinds the facts are derived from. */
-export const FACT_KINDS: readonly string[] = Object.freeze([...new Set([...StatusTable.KINDS, ...QmpAsks.KINDS])]);
+export const FACT_KINDS: readonly string[] = Object.freeze([...new Set([...StatusTable.KINDS, ...QmpAsks.KINDS, ...SectionNodes.KINDS])]);
 
 /** The facts of one run. */
 export class RunFacts {
   private readonly table = new StatusTable();
   readonly asks: QmpAsks;
+  readonly sections: SectionNodes;
   constructor(world: World) {
     this.asks = new QmpAsks(world.monitor?.transcript, (id) => world.jm.get(id)?.status);
+    this.sections = new SectionNodes(world.graph);
   }
   /** Every job's last status ("freed" once freed), in the order the jobs were first seen. */
   get status(): ReadonlyMap<string, JobStatus | "freed"> {
@@ -123,6 +162,10 @@ export class RunFacts {
   }
   /** Takes in a record of one of FACT_KINDS (the checker calls it before the monitors see the record). */
   onRecord(r: TraceRecord): void {
+    if (r.kind === "drained-begin") {
+      this.sections.onRecord(r);
+      return;
+    }
     const job = jobOf(r.src);
     if (job !== undefined) this.table.onRecord(r, job);
     if (r.kind !== "freed") this.asks.onRecord(r, job);

@@ -145,23 +145,30 @@ const jobIoInDrainedSection: Invariant = {
   description: "no request issued by a job completes on a node inside an established drained section (or drain-all)",
   when: "step",
   source: "qemu block/io.c bdrv_drained_begin",
-  kinds: [JOB_IO],
-  blockEvents: ["drained", "drained-end", "drain-all", "drain-all-end"],
+  // sections from their records (facts.sections), and a job's I/O only while one is established: most I/O happens outside any
+  kinds: ["drained", "drained-end", "drain-all", "drain-all-end"],
+  demandKinds: [JOB_IO],
+  facts: true,
   attach(ctx) {
     /** Established sections per node; a node leaves the map when its last one ends. */
     const established = new Map<BlockNode, number>();
-    let all = 0;
+    const sections = ctx.facts.sections;
+    let all = 0, listening = false;
     return {
-      onBlock(ev) {
-        if (ev.type === "drained") established.set(ev.node, (established.get(ev.node) ?? 0) + 1);
-        else if (ev.type === "drained-end") {
-          const n = established.get(ev.node) ?? 0;
-          if (n > 1) established.set(ev.node, n - 1);
-          else established.delete(ev.node);
-        } else if (ev.type === "drain-all") all++;
-        else if (ev.type === "drain-all-end" && all > 0) all--;
-      },
       onRecord(r) {
+        if (r.src === "block" && r.kind !== "io") {
+          const node = r.kind === "drained" ? sections.established(String(r.data?.node)) : r.kind === "drained-end" ? sections.ending(String(r.data?.node)) : undefined;
+          if (r.kind === "drained" && node !== undefined) established.set(node, (established.get(node) ?? 0) + 1);
+          else if (r.kind === "drained-end" && node !== undefined) {
+            const n = established.get(node) ?? 0;
+            if (n > 1) established.set(node, n - 1);
+            else established.delete(node);
+          } else if (r.kind === "drain-all") all++;
+          else if (r.kind === "drain-all-end" && all > 0) all--;
+          const want = all > 0 || established.size > 0;
+          if (want !== listening) ctx.demand((listening = want));
+          return;
+        }
         if (r.kind !== "io") return;
         const job = jobOf(String(r.data?.issuer ?? ""));
         if (job === undefined) return;
@@ -169,7 +176,7 @@ const jobIoInDrainedSection: Invariant = {
           ctx.report({ job, detail: `${String(r.data?.op)} on ${r.src} inside a drain-all section`, state: { device: r.src, drainAll: all } });
           return;
         }
-        if (established.size === 0) return; // most I/O happens outside any section: no node lookup
+        if (established.size === 0) return;
         for (const node of nodesOnDevice(ctx.world, r.src)) {
           const n = established.get(node) ?? 0;
           if (n > 0) ctx.report({ job, detail: `${String(r.data?.op)} on ${r.src} while node '${node.name}' is drained`, state: { device: r.src, node: node.name, sections: n, quiesce: node.quiesceCount } });
@@ -199,13 +206,16 @@ const jobExitInDrainedSection: Invariant = {
   description: "a drained section settles only once every job it pauses has no completion (job_exit) pending: else the job completes, changing the graph, inside the section (a completed mirror or active commit, which holds a section of its own source until its exit, excepted)",
   when: "step",
   source: "qemu b5a7a05735 (blockjob.c child_job_drained_poll, job.c job_co_entry)",
-  kinds: [],
-  blockEvents: ["drained", "drain-all"],
+  // sections from their records (facts.sections)
+  kinds: ["drained", "drain-all"],
+  facts: true,
   attach(ctx) {
+    const sections = ctx.facts.sections;
     return {
-      onBlock(ev) {
-        if (ev.type !== "drained" && ev.type !== "drain-all") return;
-        const section = ev.type === "drained" ? ev.node : undefined; // undefined: drain-all
+      onRecord(r) {
+        if (r.src !== "block" || (r.kind !== "drained" && r.kind !== "drain-all")) return;
+        const section = r.kind === "drained" ? sections.established(String(r.data?.node)) : undefined; // undefined: drain-all
+        if (r.kind === "drained" && section === undefined) return;
         let drained: Set<BlockNode> | undefined; // the nodes the section quiesces, found once a job needs them
         for (const job of ctx.world.jm.jobs) {
           if (job.freed || !job.deferredToMainLoop || !job.busy) continue;
@@ -692,24 +702,26 @@ const completeNotCancelled: Invariant = {
   description: "a job whose job-complete (or block-job-complete) was accepted never ends in BLOCK_JOB_CANCELLED unless a hard cancel (job-cancel, block-job-cancel force, or without force outside READY/STANDBY, quit) came after it",
   when: "step",
   source: "qemu job.c job_complete, job_cancel (force), mirror_complete",
-  // a job that ends under a complete in flight is judged at its reply (QmpAsks.judge)
-  kinds: ["return", "error", "BLOCK_JOB_CANCELLED"],
+  kinds: ["BLOCK_JOB_CANCELLED"],
+  // a job that ends under a complete in flight is judged at its reply (QmpAsks.judge): the replies, only then
+  demandKinds: ["return", "error"],
   facts: true,
   attach(ctx) {
     const asks = ctx.facts.asks, due: (() => void)[] = [];
     return {
       onRecord(r) {
         if (r.kind !== "BLOCK_JOB_CANCELLED") {
-          runDue(r, due);
+          if (runDue(r, due)) ctx.demand(false);
           return;
         }
         if (r.src !== "event") return;
         const id = String(r.data?.device), status = ctx.world.jm.get(id)?.status ?? null;
-        asks.judge(due, id, () => {
+        const later = asks.judge(due, id, () => {
           if (asks.completed.has(id) && !asks.hardCancelled.has(id) && !asks.quit) {
             ctx.report({ job: id, detail: "BLOCK_JOB_CANCELLED after an accepted job-complete, with no hard cancel since", state: { status } });
           }
         });
+        if (later) ctx.demand(true);
       },
     };
   },
@@ -720,8 +732,9 @@ const outcomeApplied: Invariant = {
   description: "a job's commit or abort matches the outcome reported for it: a mirror (or active commit) pivots exactly when it completes without error after an accepted job-complete; a stream or intermediate commit re-points the chain exactly when it completes without error",
   when: "step",
   source: "qemu job.c job_finalize_single (commit or abort), mirror_exit_common, stream_prepare, commit_prepare",
-  // a job that ends under a complete in flight is judged at its reply (QmpAsks.judge)
-  kinds: ["status", "return", "error", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
+  kinds: ["status", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
+  // a job that ends under a complete in flight is judged at its reply (QmpAsks.judge): the replies, only then
+  demandKinds: ["return", "error"],
   facts: true,
   attach(ctx) {
     const asks = ctx.facts.asks, due: (() => void)[] = [];
@@ -730,7 +743,7 @@ const outcomeApplied: Invariant = {
     return {
       onRecord(r) {
         if (r.src !== "event") {
-          runDue(r, due);
+          if (runDue(r, due)) ctx.demand(false);
           const job = jobOf(r.src);
           if (job !== undefined && r.kind === "status") {
             if (r.data?.to === "created") chainBefore.delete(job);
@@ -749,10 +762,11 @@ const outcomeApplied: Invariant = {
         const outcome = ok ? "completed" : r.kind === "BLOCK_JOB_CANCELLED" ? "cancelled" : "failed";
         if (d instanceof MirrorDriver) {
           const pivoted = d.pivoted;
-          asks.judge(due, id, () => {
+          const later = asks.judge(due, id, () => {
             const expected = ok && asks.completed.has(id);
             if (pivoted !== expected) ctx.report({ job: id, detail: `${outcome}${asks.completed.has(id) ? " after an accepted job-complete" : " without job-complete"}, yet it ${pivoted ? "pivoted" : "did not pivot"}`, state: { pivoted, outcome } });
           });
+          if (later) ctx.demand(true);
           return;
         }
         const before = chainBefore.get(id);

@@ -38,7 +38,7 @@ export interface CheckContext {
   /** The run's job statuses and QMP asks, derived once for every invariant (only for an invariant that declares `facts`). */
   readonly facts: RunFacts;
   report(v: Omit<CheckViolation, "invariant" | "timeNs"> & { timeNs?: number }): void;
-  /** From now on, whether the monitor gets the records of its invariant's `demandKinds` as well (at first it does not). */
+  /** From now on, whether the monitor gets the records of its invariant's `demandKinds` as well (at first it does not; an invariant without `kinds` gets every record anyway). */
   demand(on: boolean): void;
 }
 
