@@ -3,13 +3,13 @@
  * QMP server on a unix socket, the merging of runs into a golden, and the
  * comparison of a simulated transcript with a golden.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { QmpClient } from "../../live/qmp-client.js";
-import { mergeRuns, normaliseNodes, startQemu } from "../../live/record.js";
+import { mergeRuns, normaliseNodes, recordRun, startQemu } from "../../live/record.js";
 import type { TranscriptEntry } from "../../sim/qmp/types.js";
 import { firstDifference, optionalEntries, type Recording } from "../../live/spec-driver.js";
 
@@ -49,6 +49,47 @@ function start(handle: Parameters<typeof fakeQmp>[0]) {
   });
   return f;
 }
+
+/**
+ * A fake qemu-system-x86_64 (a node script) that serves QMP on the -qmp socket it is given and never answers
+ * human-monitor-command, as QEMU 7.2 hangs on a qemu-io write queued behind a completed mirror's drained section.
+ */
+const HANGING_QEMU = `#!/usr/bin/env node
+const net = require("node:net");
+const arg = process.argv[process.argv.indexOf("-qmp") + 1];
+const path = arg.slice("unix:".length, arg.indexOf(","));
+net.createServer((s) => {
+  const send = (m) => s.write(JSON.stringify(m) + "\\r\\n");
+  send({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 22 }, package: "hang" }, capabilities: [] } });
+  let buf = "";
+  s.setEncoding("utf8").on("data", (d) => {
+    buf += d;
+    for (let nl; (nl = buf.indexOf("\\n")) >= 0; buf = buf.slice(nl + 1)) {
+      const cmd = JSON.parse(buf.slice(0, nl));
+      if (cmd.execute !== "human-monitor-command") send({ return: cmd.execute === "query-jobs" ? [] : {}, id: cmd.id });
+    }
+  });
+}).listen(path);
+`;
+
+describe("the recorder and a QEMU that hangs", () => {
+  it("records a command without a reply within the spec's replyTimeoutMs as a hang, ends the run there and kills QEMU", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "blocksim-hangqemu-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const qemu = join(dir, "qemu-system-x86_64");
+    writeFileSync(qemu, HANGING_QEMU);
+    chmodSync(qemu, 0o755);
+    const { transcript } = await recordRun({
+      scenario: "hang", description: "", replyTimeoutMs: 300,
+      commands: [{ cmd: "query-jobs" }, { cmd: "human-monitor-command", args: { "command-line": "qemu-io src \"write 0 64k\"" } }, { cmd: "query-jobs" }],
+    }, { qemu, timeoutMs: 5000 });
+    expect(transcript).toEqual([
+      { cmd: "query-jobs" }, { return: [] },
+      { cmd: "human-monitor-command", args: { "command-line": "qemu-io src \"write 0 64k\"" } },
+      { hang: { cmd: "human-monitor-command" } },
+    ]);
+  });
+});
 
 describe("QmpClient against a fake QMP server", () => {
   it("negotiates, then keeps commands, replies, errors and events in wire order (negotiation left out)", async () => {
