@@ -2,31 +2,32 @@
  * Which AioContext a node lives in, and moving a node there.
  *
  * Stands for (QEMU 7.2 block.c): bdrv_get_aio_context (`nodeContext`),
- * bdrv_try_change_aio_context with
- * bdrv_change_aio_context and the parents' change_aio_ctx callbacks
- * (`changeAioContext`): the whole connected part of the graph moves
- * together — children, parent nodes, BlockBackends and jobs (a job drags
- * its other nodes along, blockjob.c child_job_change_aio_ctx, and its
- * coroutine follows, child_job_set_aio_ctx) — inside drained sections on
- * every node moved, so a running job on them blips paused→running. A
- * BlockBackend attached to a guest device refuses (blk_root_change_aio_ctx:
- * "Cannot change iothread of active block backend").
+ * bdrv_try_change_aio_context with bdrv_change_aio_context and the
+ * parents' change_aio_ctx callbacks (`changeAioContext`, the walk in
+ * `ContextChange`): the whole connected part of the graph moves together —
+ * children, parent nodes, BlockBackends and jobs (a job drags its other
+ * nodes along, blockjob.c child_job_change_aio_ctx, and its coroutine
+ * follows, child_job_set_aio_ctx) — inside drained sections on every node
+ * moved, begun in the walk's order and ended in the reverse, so a running
+ * job on them blips paused→running and two jobs pause in the order the
+ * walk reaches them. A BlockBackend attached to a guest device refuses
+ * (blk_root_change_aio_ctx: "Cannot change iothread of active block
+ * backend"); the sections begun by then end again (tran_abort).
  *
  * A block job's filter, opened in the main loop, pulls its source there
  * (`attachInMainLoop`: bdrv_attach_child_common moving the child to the new
- * parent's context) unless a guest device pins it.
+ * parent's context) unless a guest device pins it; a node a parent lets go
+ * of goes back to the main loop (`returnToMainLoop`, bdrv_root_unref_child).
  *
- * Leaves out: the transaction with per-node undo (a refusal is found before
- * anything moves, so there is nothing to undo), the `ignore` child lists,
- * and the general rule by which a newly attached child and its parent
- * settle on one context (blockdev-add of an overlay, a job's target): a
- * node never moved explicitly lives in its child's context (backing or
- * file), or the main loop when it has none.
+ * Leaves out: the general rule by which a newly attached child and its
+ * parent settle on one context (blockdev-add of an overlay): a node never
+ * moved explicitly lives in its child's context (backing or file), or the
+ * main loop when it has none.
  */
 import { AioContexts, type AioContext, type Process } from "../scheduler/index.js";
 import type { BlockBackend } from "./backend.js";
 import type { BlockGraph } from "./graph.js";
-import type { DrainParent } from "./links.js";
+import type { DrainParent, ParentLink } from "./links.js";
 import type { BlockNode } from "./node.js";
 
 const NODE_CONTEXT = new WeakMap<BlockNode, AioContext>();
@@ -89,38 +90,128 @@ export function component(node: BlockNode): { nodes: BlockNode[]; backends: Bloc
 
 /**
  * Moves `node` and everything connected to it into `ctx`, each node inside a
- * drained section. Throws an Error with QEMU's message when a guest device's
- * backend refuses (nothing has moved then); `allow` is a backend whose
- * device asks for the move itself (realize with iothread=).
+ * drained section (QEMU 7.2 bdrv_try_change_aio_context). Throws an Error
+ * with QEMU's message when a guest device's backend refuses (the sections
+ * begun by then end again, and nothing has moved); `allow` is a backend
+ * whose device asks for the move itself (realize with iothread=).
  */
 export function* changeAioContext(graph: BlockGraph, node: BlockNode, ctx: AioContext, allow?: BlockBackend): Process<void> {
   if (nodeContext(node) === ctx) return;
-  const part = checkMove(graph, node, ctx, allow);
-  // A drain waits, and what runs meanwhile may finish a job and drop its filter from the graph.
-  const drained: BlockNode[] = [];
-  for (const n of part.nodes) {
-    if (!graph.contains(n)) continue;
-    graph.drainedBeginPoll(n);
-    drained.push(n);
-  }
-  setContext(part, ctx);
-  endDrains(graph, drained);
+  AioContexts.of(graph.sim).checkAlive(ctx, `moving node '${node.name}'`);
+  graph.sim.record("aio", "change-context", { node: node.name, to: ctx.name, nodes: component(node).nodes.map((n) => n.name) });
+  new ContextChange(graph, ctx, allow).run(node);
 }
 
-/** Ends the drained sections begun on `nodes`, last first, on those still in the graph. */
-function endDrains(graph: BlockGraph, nodes: BlockNode[]): void {
-  for (const n of nodes.slice().reverse()) if (graph.contains(n)) graph.drainedEnd(n);
+/**
+ * A node one of whose parents let go of it goes back to the main loop with
+ * everything connected to it (QEMU 7.2 bdrv_root_unref_child, which tries
+ * bdrv_try_change_aio_context to the main context and ignores a refusal): a
+ * job's nodes as its clean or free detaches them, a BlockBackend's root, a
+ * closed node's children. So when one of two backups in an IOThread ends,
+ * the other is drained, pauses and resumes, and runs in the main loop
+ * after (goldens/iothread_move_pause_order); a guest device's backend in
+ * the part keeps it where it is.
+ */
+export function returnToMainLoop(graph: BlockGraph, node: BlockNode): void {
+  const aio = AioContexts.of(graph.sim);
+  if (!aio.active || !graph.contains(node) || nodeContext(node).isMain) return;
+  graph.sim.record("aio", "change-context", { node: node.name, to: aio.main.name, nodes: component(node).nodes.map((n) => n.name), why: "a parent let go of it" });
+  try {
+    new ContextChange(graph, aio.main, undefined).run(node);
+  } catch (e) {
+    if (!(e instanceof Error && e.message === ACTIVE_BACKEND)) throw e;
+  }
+}
+
+/**
+ * One AioContext change, as 7.2's block.c walks it (bdrv_change_aio_context):
+ * from a node still in another context, first every parent link, newest
+ * first — a parent node is walked the same way, a job walks its own links
+ * to its nodes, newest first (child_job_change_aio_ctx), a BlockBackend
+ * refuses if a guest device uses it — then every child link in the node's
+ * order, then the node's drained section begins (a nested poll from the
+ * main loop: a sleeping job in the main loop pauses inside it, one in an
+ * IOThread is waited for). Each link is walked once, but a node is walked
+ * again when reached again before its own section began (its context
+ * changes only at the end), so it is drained twice and the first node
+ * drained is the deepest the walk reaches. Each section, job and backend
+ * adds an action; at the end the actions run newest first, each node's
+ * context set and its section ended in turn (tran_commit running a
+ * commit then a clean per action), so a job resumes once the last section
+ * that reached it ends. The walk is synchronous: no choice point inside it
+ * but what the polls of its drains run.
+ */
+class ContextChange {
+  private readonly visited = new Set<ParentLink>();
+  private readonly actions: ({ node: BlockNode } | { user: DrainParent } | { backend: BlockBackend })[] = [];
+  constructor(private readonly graph: BlockGraph, private readonly ctx: AioContext, private readonly allow: BlockBackend | undefined) {}
+
+  /** Marks a link as walked already (the new child a parent is attaching). */
+  ignore(link: ParentLink): void {
+    this.visited.add(link);
+  }
+
+  run(node: BlockNode): void {
+    try {
+      this.walkNode(node);
+    } catch (e) {
+      // tran_abort: each drained section ends again, newest first
+      for (const a of this.actions.slice().reverse()) if ("node" in a && this.graph.contains(a.node)) this.graph.drainedEnd(a.node);
+      throw e;
+    }
+    for (const a of this.actions.slice().reverse()) {
+      if ("node" in a) {
+        NODE_CONTEXT.set(a.node, this.ctx);
+        if (this.graph.contains(a.node)) this.graph.drainedEnd(a.node);
+      } else if ("user" in a) a.user.setAioContext?.(this.ctx);
+      else BACKEND_CONTEXT.set(a.backend, this.ctx);
+    }
+  }
+
+  private walkNode(n: BlockNode): void {
+    // a job that finished inside an earlier drain's poll may have dropped its filter from the graph
+    if (!this.graph.contains(n) || nodeContext(n) === this.ctx) return;
+    for (const l of n.parentLinks.slice()) this.walkParent(l);
+    for (const l of n.childOrder.slice()) this.walkChild(l);
+    if (!this.graph.contains(n)) return;
+    this.graph.drainedBeginPoll(n);
+    this.actions.push({ node: n });
+  }
+
+  private walkParent(l: ParentLink): void {
+    if (this.visited.has(l)) return;
+    this.visited.add(l);
+    if (l.parentIsNode) this.walkNode(l.parent as BlockNode);
+    else if (l.role === "root") {
+      const b = l.parent as BlockBackend;
+      if (b !== this.allow && DEVICE_BACKENDS.has(b)) throw new Error(ACTIVE_BACKEND);
+      this.actions.push({ backend: b });
+    } else {
+      const u = l.parent as DrainParent;
+      for (const m of u.aioLinks?.() ?? []) this.walkChild(m);
+      this.actions.push({ user: u });
+    }
+  }
+
+  private walkChild(l: ParentLink): void {
+    if (this.visited.has(l)) return;
+    this.visited.add(l);
+    if (l.child) this.walkNode(l.child);
+  }
 }
 
 /**
  * Brings `node` into `ctx` as a new user attaches it (bdrv_root_attach_child
  * moving the child to its parent's context: a new job's other nodes join its
- * main node's context, as blockdev-backup moves the target to the source's).
- * No drained section: the caller attaches idle nodes. Throws like changeAioContext.
+ * main node's context, as blockdev-backup moves the target to the source's),
+ * the same walk as changeAioContext: it stops at nodes already in `ctx`, so
+ * a guest device there does not refuse. Throws like changeAioContext.
  */
 export function adoptContext(graph: BlockGraph, node: BlockNode, ctx: AioContext): void {
   if (nodeContext(node) === ctx) return;
-  setContext(checkMove(graph, node, ctx, undefined), ctx);
+  AioContexts.of(graph.sim).checkAlive(ctx, `moving node '${node.name}'`);
+  graph.sim.record("aio", "change-context", { node: node.name, to: ctx.name, nodes: component(node).nodes.map((n) => n.name) });
+  new ContextChange(graph, ctx, undefined).run(node);
 }
 
 /**
@@ -128,44 +219,32 @@ export function adoptContext(graph: BlockGraph, node: BlockNode, ctx: AioContext
  * above its source (QEMU 7.2 bdrv_attach_child_common, reached from
  * bdrv_cbw_append, the bdrv_append of mirror_top and commit_top, and the
  * stream's bdrv_insert_node): the source's part of the graph moves into the
- * filter's context, the main loop, each node inside a drained section, unless
- * a guest device's BlockBackend refuses; then the filter goes to the source's
- * IOThread instead (here it inherits it: nothing moves). So a job on a node
- * that only x-blockdev-set-iothread put in an IOThread runs in the main loop
- * (real QEMU 7.2: golden iothread_move_back), and one under a guest device
- * in an IOThread runs there. `node` is the job's main node.
+ * filter's context, the main loop, by the walk of changeAioContext (from
+ * the source; QEMU's walk did not see the filter, which links its child
+ * after the move, but here the filter already stands where the source's
+ * users were, and the walk reaches them through it), unless a guest
+ * device's BlockBackend refuses (the sections the walk began end again); then the filter goes to the source's IOThread instead (here it
+ * inherits it: nothing moves). So a job on a node that only
+ * x-blockdev-set-iothread put in an IOThread runs in the main loop (real
+ * QEMU 7.2: golden iothread_move_back), and one under a guest device in an
+ * IOThread runs there. `node` is the job's main node.
  */
 export function attachInMainLoop(graph: BlockGraph, node: BlockNode): void {
   const aio = AioContexts.of(graph.sim);
   if (!aio.active || nodeContext(node).isMain) return;
   aio.checkAlive(nodeContext(node), `attaching a filter above node '${node.name}'`);
-  const part = component(node);
-  if (part.backends.some((b) => DEVICE_BACKENDS.has(b))) return;
-  graph.sim.record("aio", "change-context", { node: node.name, to: aio.main.name, nodes: part.nodes.map((n) => n.name), why: "filter opened in the main loop" });
-  const drained: BlockNode[] = [];
-  for (const n of part.nodes) {
-    if (!graph.contains(n)) continue; // a job that finished inside an earlier drain's poll dropped its filter
-    graph.drainedBeginPoll(n);
-    drained.push(n);
+  graph.sim.record("aio", "change-context", { node: node.name, to: aio.main.name, nodes: component(node).nodes.map((n) => n.name), why: "filter opened in the main loop" });
+  const change = new ContextChange(graph, aio.main, undefined);
+  // The filter already stands where the source's users were (the drivers insert it first): the walk goes
+  // from the source up through it to them, as QEMU's went from the source to its users; not to the target,
+  // which the filter links after.
+  const file = node.driver === "filter" ? node.file : null;
+  if (node.targetLink) change.ignore(node.targetLink);
+  try {
+    change.run(file ?? node);
+  } catch (e) {
+    if (!(e instanceof Error && e.message === ACTIVE_BACKEND)) throw e;
   }
-  setContext(part, aio.main);
-  endDrains(graph, drained);
-}
-
-function checkMove(graph: BlockGraph, node: BlockNode, ctx: AioContext, allow: BlockBackend | undefined): ReturnType<typeof component> {
-  AioContexts.of(graph.sim).checkAlive(ctx, `moving node '${node.name}'`);
-  const part = component(node);
-  for (const b of part.backends) {
-    if (b !== allow && DEVICE_BACKENDS.has(b)) throw new Error(ACTIVE_BACKEND);
-  }
-  graph.sim.record("aio", "change-context", { node: node.name, to: ctx.name, nodes: part.nodes.map((n) => n.name) });
-  return part;
-}
-
-function setContext(part: ReturnType<typeof component>, ctx: AioContext): void {
-  for (const n of part.nodes) NODE_CONTEXT.set(n, ctx);
-  for (const b of part.backends) BACKEND_CONTEXT.set(b, ctx);
-  for (const u of part.users) u.setAioContext?.(ctx);
 }
 
 /** QEMU's refusal when a guest device's BlockBackend would have to move. */

@@ -17,7 +17,7 @@
 import type { Device } from "../disk/index.js";
 import { AioContexts, type Process, type Scheduler } from "../scheduler/index.js";
 import { blockerReason } from "./op-blockers.js";
-import { nodeContext } from "./aio-context.js";
+import { nodeContext, returnToMainLoop } from "./aio-context.js";
 import { BlockBackend, type BackendOptions } from "./backend.js";
 import {
   deliverBegin, deliverEnd, owed, pollUntilIdle, quiesce, quiesceForAll, recheck, unquiesce, unquiesceForAll, whyBusy,
@@ -111,6 +111,7 @@ export class BlockGraph {
       }
       case "filter":
         this.own(config.file, `${who}: file`);
+        if (config.target) this.own(config.target, `${who}: target`);
         break;
       default:
         throw new TypeError(`${who}: driver must be one of raw, qcow2, null-co, filter, got ${JSON.stringify((config as { driver: unknown }).driver)}`);
@@ -126,6 +127,11 @@ export class BlockGraph {
     } else if (config.driver === "filter") {
       node.childLink = new ParentLink("file", node, null);
       this.retarget(node.childLink, config.file);
+      // copy-before-write opens its file child, then its target (cbw_open)
+      if (config.target) {
+        node.targetLink = new ParentLink("target", node, null);
+        this.retarget(node.targetLink, config.target);
+      }
     }
     return node;
   }
@@ -151,11 +157,14 @@ export class BlockGraph {
   removeNode(node: BlockNode): void {
     this.own(node, "removeNode");
     if (node.parentLinks.length > 0) throw new Error(`Node ${node.name} is in use`);
+    const children = [node.childLink?.child, node.targetLink?.child];
     if (node.childLink) this.retarget(node.childLink, null);
+    if (node.targetLink) this.retarget(node.targetLink, null);
     this.nodeList.splice(this.nodeList.indexOf(node), 1);
     this.byName.delete(node.name);
     if (node.device) this.deviceUser.delete(node.device);
     this.directDrains.delete(node);
+    for (const c of children) if (c) returnToMainLoop(this, c);
   }
 
   /**
@@ -287,8 +296,10 @@ export class BlockGraph {
   removeBackend(blk: BlockBackend): void {
     const i = this.backendList.indexOf(blk);
     if (i < 0) throw new Error(`backend "${blk.name || blk.issuer}" does not belong to this graph`);
+    const root = blk.link.child;
     this.retarget(blk.link, null);
     this.backendList.splice(i, 1);
+    if (root) returnToMainLoop(this, root);
   }
 
   /** Every backend, in creation order. */
@@ -316,7 +327,9 @@ export class BlockGraph {
   /** Removes a user's link, delivering drainedEnd for every section it was told of. */
   detachParent(link: ParentLink): void {
     if (link.role !== "user") throw new Error(`detachParent: only user links can be detached this way, not a ${link.role} link`);
+    const node = link.child;
     this.retarget(link, null);
+    if (node) returnToMainLoop(this, node);
   }
 
   // ---- drained sections ----
@@ -512,6 +525,7 @@ export class BlockGraph {
     link.backingBlocker = undefined;
     link.child = node;
     if (node) prepend(node.parentLinks, link); // newest first, as QEMU inserts parents at the list head
+    if (link.parentIsNode) reorderChild(link);
     if (node && link.role === "backing") blockBackingNode(link, node);
     const counter = { pending: 0 };
     while (link.quiesced > target) deliverEnd(link, counter);
@@ -553,6 +567,14 @@ function blockBackingNode(link: ParentLink, node: BlockNode): void {
 }
 
 const BACKING_CHAIN_OPS = ["COMMIT_TARGET", "STREAM", "BACKUP_SOURCE", "BACKUP_TARGET"] as const;
+
+/** Puts a node's child link first among its children, or drops it when it points nowhere (bdrv_child_cb_detach/attach). */
+function reorderChild(link: ParentLink): void {
+  const order = (link.parent as BlockNode).childOrder;
+  const i = order.indexOf(link);
+  if (i >= 0) order.splice(i, 1);
+  if (link.child) prepend(order, link);
+}
 
 /** Puts `item` first: Array.prototype.unshift is a builtin call costing ~5× this loop over a node's few parents. */
 function prepend<T>(list: T[], item: T): void {

@@ -1,7 +1,8 @@
 /**
  * Parent links: who uses a node. A node's parents are other nodes (through
- * their `backing` or `file` child link), BlockBackends (`root`), and users
- * such as jobs (`user`) that register a DrainParent. Drains travel from a
+ * their `backing` or `file` child link, or a copy-before-write filter's
+ * `target` child), BlockBackends (`root`), and users such as jobs (`user`)
+ * that register a DrainParent. Drains travel from a
  * node to its parents along these links; each link counts the drained_begin
  * calls it has delivered and not yet ended (QEMU's parent_quiesce_counter),
  * so moving a link to another node can settle the difference exactly.
@@ -26,12 +27,20 @@ export interface DrainParent {
   drainedPoll(): boolean;
   /** Other nodes that must share the node's AioContext (a job's other nodes); see aio-context.ts. */
   aioNodes?(): readonly BlockNode[];
+  /**
+   * The links to those nodes, newest first (QEMU's job->nodes, a list each
+   * block_job_add_bdrv prepends to): the order an AioContext change walks them.
+   */
+  aioLinks?(): readonly ParentLink[];
   /** Follows the node into another AioContext (a job moves its coroutine). */
   setAioContext?(ctx: AioContext): void;
 }
 
-/** What a link means: a node's backing or file child, a BlockBackend's root, or a registered user. */
-export type LinkRole = "backing" | "file" | "root" | "user";
+/**
+ * What a link means: a node's backing or file child, a copy-before-write
+ * filter's target child, a BlockBackend's root, or a registered user.
+ */
+export type LinkRole = "backing" | "file" | "target" | "root" | "user";
 
 /** One parent→child edge. */
 export class ParentLink {
@@ -58,6 +67,6 @@ export class ParentLink {
 
   /** Whether the parent is itself a node (drains then quiesce it too). */
   get parentIsNode(): boolean {
-    return this.role === "backing" || this.role === "file";
+    return this.role === "backing" || this.role === "file" || this.role === "target";
   }
 }

@@ -88,7 +88,20 @@ export type NodeConfig =
       /** Default true. */
       readZeroes?: boolean;
     }
-  | { name: string; driver: "filter"; file: BlockNode; /** Shown in traces, e.g. "copy-before-write" (default "filter"). */ filterDriver?: string };
+  | {
+      name: string;
+      driver: "filter";
+      file: BlockNode;
+      /** Shown in traces, e.g. "copy-before-write" (default "filter"). */
+      filterDriver?: string;
+      /**
+       * A second child the filter writes to (copy-before-write's `target`):
+       * a node parent of it, so drains on it climb to the filter; requests
+       * and permissions do not go through this link (the job's own link to
+       * the target carries the child's permissions, see node-perms.ts).
+       */
+      target?: BlockNode;
+    };
 
 export type DriverName = NodeConfig["driver"];
 
@@ -128,6 +141,15 @@ export class BlockNode implements BitmapHolder {
   readonly parentLinks: ParentLink[] = [];
   /** @internal the link to the backing child (qcow2) or file child (filter). */
   childLink: ParentLink | null = null;
+  /** @internal a copy-before-write filter's link to its target, else null. */
+  targetLink: ParentLink | null = null;
+  /**
+   * @internal the child links that point at a node, the one (re)attached
+   * last first: QEMU inserts a child at the head of its parent's list when
+   * it is attached and again when it is moved to another node, and an
+   * AioContext change walks the children in that order.
+   */
+  readonly childOrder: ParentLink[] = [];
 
   private readonly nullLatencyNs: number;
   private readonly nullReadZeroes: boolean;

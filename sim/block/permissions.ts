@@ -216,6 +216,8 @@ class PermCheck {
       return { perm: 0, shared: PERM_ALL, user: name, childName: "root" };
     }
     const parent = link.parent as BlockNode;
+    // copy-before-write's target child: the backup job's own link to the target declares what it takes (node-perms.ts)
+    if (link.role === "target") return { perm: 0, shared: PERM_ALL, user: `node '${parent.name}'`, childName: "target" };
     const { perm, shared } = this.cumulative(parent);
     const user = `node '${parent.name}'`;
     if (parent.driver === "qcow2") {

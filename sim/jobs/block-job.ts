@@ -120,6 +120,11 @@ export class JobNodes {
     return this.attached.map((a) => a.node);
   }
 
+  /** The job's links, newest first (QEMU's job->nodes). */
+  links(): ParentLink[] {
+    return this.attached.map((a) => a.link).reverse();
+  }
+
   /** Detaches every node and lifts the job's blockers (QEMU block_job_remove_all_bdrv). */
   removeAll(): void {
     const all = this.attached;
@@ -141,6 +146,10 @@ class JobParent implements DrainParent {
 
   aioNodes(): BlockNode[] {
     return this.of.nodes();
+  }
+
+  aioLinks(): ParentLink[] {
+    return this.of.links();
   }
 
   setAioContext(ctx: AioContext): void {

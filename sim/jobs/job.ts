@@ -477,12 +477,11 @@ export class Job {
     const p = this.parked;
     if (p) {
       this.parked = undefined;
-      p.host.wake(p.proc, p.token);
       // aio_co_wake: into the context the coroutine last ran in. From that loop itself (a command,
       // a timer, a drain) QEMU enters it at once, up to its next yield; from another coroutine it
       // runs as soon as that one yields; from another thread it is scheduled into that loop. A job
       // whose nodes moved since then moves itself on once entered (`followContext`).
-      this.aio.coEnter(this.aio.byNumber(p.proc.context), p.proc, this.ctx.inCoroutine());
+      this.aio.coWake(this.aio.byNumber(p.proc.context), p.host, p.proc, p.token, this.ctx.inCoroutine());
     }
   }
 

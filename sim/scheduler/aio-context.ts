@@ -40,7 +40,7 @@
  * friends are accepted and ignored), the job lock of 7.2 (job_mutex), and
  * the global lock (BQL) the main loop holds.
  */
-import type { ProcHandle, ProcState, Process } from "./effects.js";
+import type { ProcHandle, Process } from "./effects.js";
 import { awaitOp, type Operation, type OperationHost } from "./effects.js";
 import type { Scheduler } from "./scheduler.js";
 import { UseAfterFree } from "./use-after-free.js";
@@ -107,25 +107,19 @@ export function* aioCoScheduleSelf(sim: Scheduler, what: string): Process<void> 
 class AioCoScheduled implements Operation {
   constructor(private readonly sim: Scheduler, private readonly what: string) {}
   start(host: OperationHost, proc: ProcHandle, token: number): void {
-    const reg = AioContexts.of(this.sim);
-    const ctx = proc.context;
-    let batch = reg.coScheduled[ctx];
-    if (batch === undefined) {
-      const taken: { host: OperationHost; proc: ProcHandle; token: number }[] = (batch = reg.coScheduled[ctx] = []);
-      const sim = this.sim;
-      sim.bottomHalf("co_schedule_bh", () => {
-        reg.coScheduled[ctx] = undefined; // the list is taken: a coroutine scheduled from now on schedules the bottom half again
-        for (const w of taken) {
-          w.host.wake(w.proc, w.token);
-          sim.enterNow(w.proc);
-        }
-      }, undefined, ctx);
-    }
-    batch.push({ host, proc, token });
+    AioContexts.of(this.sim).coSchedule(proc.context, { host, proc, token, moveTo: undefined });
   }
   describe(): string {
     return this.what;
   }
+}
+
+/** A coroutine on a context's scheduled list: woken, moved to the context if it comes from another, and entered. */
+interface CoScheduledEntry {
+  host: OperationHost;
+  proc: ProcHandle;
+  token: number;
+  moveTo: number | undefined;
 }
 
 /** A process parked in AIO_WAIT_WHILE until kicked. */
@@ -167,7 +161,7 @@ export class AioContexts {
   private readonly byName = new Map<string, AioContext>();
   private readonly waiters: WaitKick[] = [];
   /** Per context: the coroutines aio_co_schedule'd into it whose co_schedule_bh has not run yet (aioCoScheduleSelf). */
-  readonly coScheduled: ({ host: OperationHost; proc: ProcHandle; token: number }[] | undefined)[] = [];
+  readonly coScheduled: (CoScheduledEntry[] | undefined)[] = [];
   /** Whether any IOThread was ever created: until then every check takes the main-loop path. */
   private any = false;
 
@@ -229,6 +223,51 @@ export class AioContexts {
   }
 
   /**
+   * aio_co_schedule(ctx, co): the coroutine goes on the context's scheduled
+   * list, and the context's one co_schedule_bh is scheduled unless it is
+   * pending already; that bottom half enters every coroutine on the list by
+   * then, in the order they were scheduled (co_schedule_bh_cb). From another
+   * thread the bottom half is a free entry of that loop (it runs when the
+   * thread gets there), but the coroutines it carries keep their order: two
+   * jobs the main loop wakes into io0 one after the other run there in that
+   * order (goldens/iothread_move_pause_order).
+   */
+  coSchedule(ctx: number, entry: CoScheduledEntry): void {
+    let batch = this.coScheduled[ctx];
+    if (batch === undefined) {
+      const taken: CoScheduledEntry[] = (batch = this.coScheduled[ctx] = []);
+      const sim = this.sim;
+      sim.bottomHalf("co_schedule_bh", () => {
+        this.coScheduled[ctx] = undefined; // the list is taken: a coroutine scheduled from now on schedules the bottom half again
+        for (const w of taken) {
+          w.host.wake(w.proc, w.token);
+          if (w.proc.state !== "ready") continue; // interrupted meanwhile: a stale wake
+          if (w.moveTo !== undefined) sim.moveToContext(w.proc, w.moveTo);
+          sim.enterNow(w.proc);
+        }
+      }, undefined, ctx);
+    }
+    batch.push(entry);
+  }
+
+  /**
+   * aio_co_wake(co) of a parked coroutine, into `ctx`, the context it last
+   * ran in: in that context it is woken and runs at once (from the loop) or
+   * right after the running coroutine yields (from a coroutine); from
+   * another thread it is aio_co_schedule'd there (`coSchedule`).
+   */
+  coWake(ctx: AioContext, host: OperationHost, proc: ProcHandle, token: number, fromCoroutine: boolean): void {
+    if (this.any && this.current() !== ctx) {
+      this.checkAlive(ctx, `aio_co_schedule of ${proc.name}`);
+      this.sim.record("aio", "co-schedule", { context: ctx.id, proc: proc.name });
+      this.coSchedule(ctx.id, { host, proc, token, moveTo: undefined });
+      return;
+    }
+    host.wake(proc, token);
+    if (proc.state === "ready") this.coEnter(ctx, proc, fromCoroutine);
+  }
+
+  /**
    * aio_co_enter(ctx, co) for a process just made ready: in its own context
    * it runs at once (from the loop) or right after the running coroutine
    * yields (from a coroutine); from another context it stays a ready entry
@@ -270,10 +309,9 @@ export class AioContexts {
     this.sim.bottomHalf(`aio_co_reschedule_self to ${to.name}`, () => {
       const { host, proc, token } = move;
       if (proc === undefined || proc.state !== "blocked") return; // interrupted meanwhile
-      host!.wake(proc, token);
-      if ((proc.state as ProcState) !== "ready") return; // blocked on something else by now: a stale wake
-      this.sim.moveToContext(proc, to.id);
-      this.coEnter(to, proc, false);
+      this.checkAlive(to, `aio_co_schedule of ${proc.name}`);
+      this.sim.record("aio", "co-schedule", { context: to.id, proc: proc.name });
+      this.coSchedule(to.id, { host: host!, proc, token, moveTo: to.id });
     }, undefined, from.id);
     yield awaitOp(move);
   }

@@ -22,6 +22,22 @@ const SEEDS = Array.from({ length: 30 }, (_, i) => i + 1);
 /** The worlds beyond the classic two, each on its own (seeds 1-15) and together (seeds 1-10). */
 const OTHER_WORLDS: (readonly WorldName[])[] = [["iothread"], ["bitmap"], ["lifecycle"], ["mirror"], ["null", "chain", "iothread", "bitmap", "lifecycle", "mirror"]];
 
+/**
+ * Specs on which QEMU 7.2 itself hangs, so the simulator must too, and how.
+ * gen_iothread_5: two backups of src with t0 in io0 (the filters pull all
+ * into the main loop, the moves put all in io0); job-cancel of j1: its exit
+ * holds io0's lock, its clean lets go of its nodes, which go back to the main
+ * loop (bdrv_root_unref_child) and drain and resume j0 on the way; then
+ * dropping j1's filter polls in the main loop with io0's lock still held,
+ * and j0, to be entered in io0, needs it: QEMU hung in 3 of 6 runs (gdb: the
+ * main thread polling in bdrv_cbw_drop, io0's waiting for the lock); in the
+ * others io0 took the lock in the window where bdrv_try_change_aio_context
+ * drops it, which blocksim does not model.
+ */
+const QEMU_HANGS: Record<string, RegExp> = {
+  gen_iothread_5: /job:j0 waits for job 'j0' to be entered; timer "co_schedule_bh" waits for the AioContext lock of io0, held 1 time by the main loop; main loop waits for nested poll: drained_begin/,
+};
+
 describe("generated specs", () => {
   it("a seed gives the same spec every time, and other seeds other specs", () => {
     expect(generateSpec(7)).toEqual(generateSpec(7));
@@ -51,7 +67,12 @@ describe("generated specs", () => {
         const spec = generateSpec(seed, worlds);
         writeFileSync(join(dir, "s.json"), JSON.stringify(spec));
         expect(loadSpec(join(dir, "s.json")), `seed ${seed}`).toEqual(spec);
-        const { observed } = replay({ ...spec, sequence: [], nondeterministic: [] }, waitsOf(spec));
+        const { observed, stuck } = replay({ ...spec, sequence: [], nondeterministic: [] }, waitsOf(spec));
+        const hang = QEMU_HANGS[spec.scenario];
+        if (hang) {
+          expect(stuck, spec.scenario).toMatch(hang);
+          continue;
+        }
         const replies = observed.filter((t) => "return" in t || "error" in t).length;
         expect(observed.filter((t) => "cmd" in t), `seed ${seed}`).toHaveLength(spec.commands.length);
         expect(replies, `seed ${seed}`).toBe(spec.commands.length);

@@ -46,6 +46,8 @@ const MAY_DEPART: Record<string, string> = {
     "two backups of two qcow2 images: their reads go through the thread pool, so which image's I/O completes first (the failing read of one or the last copy of the other; later, which retry finishes first) is the worker threads' timing",
   iothread_job_nodes:
     "job-resume of a job that moves itself to io0 (aio_co_reschedule_self through a main-loop bottom half): io0 runs it concurrently with the main loop writing the reply; the IOThread may go first (README, goldens/iothread_job_nodes)",
+  iothread_move_pause_order:
+    "jobs an x-blockdev-set-iothread into io0 resumes move themselves there through main-loop bottom halves: io0 runs them concurrently with the main loop writing the reply (one of the 5 recorded runs had j0 running before the reply); the IOThread may go first, as in iothread_job_nodes. The order of the pauses, and of the two jobs running, is fixed",
 };
 
 interface Subject {

@@ -110,7 +110,7 @@ export class BackupDriver implements JobDriver {
     }
     source.attachBitmap(this.copy.bitmap);
     this.pointInTime = source.content(0, source.sizeBytes).versions;
-    const filter = { driver: "filter" as const, file: source, filterDriver: "copy-before-write" };
+    const filter = { driver: "filter" as const, file: source, target, filterDriver: "copy-before-write" };
     this.filter = opts.filterNodeName ? graph.createNode({ ...filter, name: opts.filterNodeName }) : graph.createImplicitNode(filter);
     // QEMU bdrv_cbw_append: opening the filter attaches its target child (a conflict there fails the
     // node's creation), then bdrv_insert_node moves the source's users onto it (a conflict: no replace).
