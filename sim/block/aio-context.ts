@@ -70,6 +70,7 @@ export function component(node: BlockNode): { nodes: BlockNode[]; backends: Bloc
     const n = todo.shift()!;
     nodes.push(n);
     visit(n.childLink?.child ?? null);
+    visit(n.targetLink?.child ?? null);
     for (const l of n.parentLinks) {
       if (seen.has(l.parent)) continue;
       if (l.parentIsNode) {
