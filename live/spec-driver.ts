@@ -112,6 +112,8 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
   let clientDone = false;
   /** The command the client is waiting for the reply to, if any. */
   let unanswered: string | undefined;
+  let sentFrom = 0;
+  let sent: Recording["commands"][number] | undefined;
   const settled = () => qemu.jm.jobs.every((j) => j.userPaused || SETTLED.has(j.status));
   const run = runWorld(world, { name: "client", *safety(): Process<void> {
     for (let i = 0; i < rec.commands.length; i++) {
@@ -124,6 +126,8 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
       const c = rec.commands[i];
       if (i > 0) yield sleep(timing.clientRoundTripNs);
       unanswered = c.cmd;
+      sentFrom = qemu.monitor.transcript.length;
+      sent = c;
       yield* qemu.monitor.execute(c.args === undefined ? { execute: c.cmd } : { execute: c.cmd, arguments: c.args });
       unanswered = undefined;
     }
@@ -146,7 +150,14 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
   const stuck = out.kind === "deadlock" && !clientDone && hung === undefined ? `the simulation stopped with ${describeOutcome(out, world.t0)}` : undefined;
   if (out.kind !== "ok" && !quietEnd && !stuck && hung === undefined) throw new Error(`simulation of ${rec.scenario} ended with ${describeOutcome(out, world.t0)}`);
   const observed = qemu.monitor.transcript.map((t, i, all) => normalise(t, all[i - 1]));
-  if (hung !== undefined) observed.push({ hang: { cmd: hung } });
+  if (hung !== undefined) {
+    // A command the client sent while the main loop was stuck in a nested poll waits in the simulated monitor
+    // before it is logged; QEMU's QMP monitor thread reads it all the same, and the recorder logs it as sent.
+    if (sent !== undefined && !qemu.monitor.transcript.slice(sentFrom).some((t) => "cmd" in t)) {
+      observed.push(normalise(sent.args === undefined ? { cmd: sent.cmd } : { cmd: sent.cmd, args: sent.args }, observed[observed.length - 1]));
+    }
+    observed.push({ hang: { cmd: hung } });
+  }
   const expected = rec.sequence.filter((e): e is TranscriptEntry => !("note" in e));
   return { expected, observed, ...(stuck ? { stuck } : {}) };
 }
@@ -241,12 +252,21 @@ export function optionalEntries(rec: Recording): OptionalEntry[] {
   const expectedIndex: number[] = [];
   let n = -1;
   for (const e of rec.sequence) expectedIndex.push("note" in e ? n : ++n);
+  // An entry one run saw k times at one place may appear k times there (a job that blips twice).
   const out: OptionalEntry[] = [];
+  const counts = new Map<string, { after: number; entry: TranscriptEntry; runs: Map<number, number> }>();
   for (const d of rec.nondeterministic ?? []) {
     if (!("only_in_some_runs" in d)) continue;
-    const { after_sequence_index: at, entry } = d.only_in_some_runs;
+    const { after_sequence_index: at, entry, run } = d.only_in_some_runs;
     const after = at < 0 ? -1 : expectedIndex[at];
-    if (!out.some((o) => o.after === after && JSON.stringify(o.entry) === JSON.stringify(entry))) out.push({ after, entry });
+    const key = `${after} ${JSON.stringify(entry)}`;
+    let c = counts.get(key);
+    if (c === undefined) counts.set(key, (c = { after, entry, runs: new Map() }));
+    c.runs.set(run, (c.runs.get(run) ?? 0) + 1);
+  }
+  for (const c of counts.values()) {
+    const times = Math.max(...c.runs.values());
+    for (let k = 0; k < times; k++) out.push({ after: c.after, entry: c.entry });
   }
   return out;
 }

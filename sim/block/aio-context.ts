@@ -117,8 +117,11 @@ export function returnToMainLoop(graph: BlockGraph, node: BlockNode): void {
   const aio = AioContexts.of(graph.sim);
   if (!aio.active || !graph.contains(node) || nodeContext(node).isMain) return;
   graph.sim.record("aio", "change-context", { node: node.name, to: aio.main.name, nodes: component(node).nodes.map((n) => n.name), why: "a parent let go of it" });
+  // The caller (a job's finalization) holds the old context's lock; bdrv_try_change_aio_context lets go of it
+  // around its commit and takes it back at once: the IOThread, woken by the sections ending, races for it.
+  const old = nodeContext(node);
   try {
-    new ContextChange(graph, aio.main, undefined).run(node);
+    new ContextChange(graph, aio.main, undefined).run(node, (commit) => aio.withoutLock(old, commit));
   } catch (e) {
     if (!(e instanceof Error && e.message === ACTIVE_BACKEND)) throw e;
   }
@@ -152,7 +155,8 @@ class ContextChange {
     this.visited.add(link);
   }
 
-  run(node: BlockNode): void {
+  /** Walks from `node`, then commits; `aroundCommit` runs the commit (default: as it is). */
+  run(node: BlockNode, aroundCommit: (commit: () => void) => void = (commit) => commit()): void {
     try {
       this.walkNode(node);
     } catch (e) {
@@ -160,13 +164,15 @@ class ContextChange {
       for (const a of this.actions.slice().reverse()) if ("node" in a && this.graph.contains(a.node)) this.graph.drainedEnd(a.node);
       throw e;
     }
-    for (const a of this.actions.slice().reverse()) {
-      if ("node" in a) {
-        NODE_CONTEXT.set(a.node, this.ctx);
-        if (this.graph.contains(a.node)) this.graph.drainedEnd(a.node);
-      } else if ("user" in a) a.user.setAioContext?.(this.ctx);
-      else BACKEND_CONTEXT.set(a.backend, this.ctx);
-    }
+    aroundCommit(() => {
+      for (const a of this.actions.slice().reverse()) {
+        if ("node" in a) {
+          NODE_CONTEXT.set(a.node, this.ctx);
+          if (this.graph.contains(a.node)) this.graph.drainedEnd(a.node);
+        } else if ("user" in a) a.user.setAioContext?.(this.ctx);
+        else BACKEND_CONTEXT.set(a.backend, this.ctx);
+      }
+    });
   }
 
   private walkNode(n: BlockNode): void {

@@ -632,8 +632,9 @@ export function subset(want: unknown, got: unknown): boolean {
 // ---- expectations ----
 
 function checkOutcome(sc: Scenario, outcome: RunOutcome, t0: number): Failure[] {
-  if (outcome.kind === sc.expect.outcome) return [];
-  return [{ kind: "outcome", message: `the run ended with ${describeOutcome(outcome, t0)}; expected ${sc.expect.outcome}` }];
+  const want = sc.expect.outcome;
+  if (Array.isArray(want) ? (want as string[]).includes(outcome.kind) : outcome.kind === want) return [];
+  return [{ kind: "outcome", message: `the run ended with ${describeOutcome(outcome, t0)}; expected ${Array.isArray(want) ? `one of ${want.join(", ")}` : want}` }];
 }
 
 function checkSteps(sc: Scenario, w: ScenarioSteps, outcome: RunOutcome): Failure[] {

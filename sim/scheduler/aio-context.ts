@@ -342,6 +342,31 @@ export class AioContexts {
     }
   }
 
+  /**
+   * Runs `body` with the current thread's hold on `ctx` let go (once), if it
+   * holds it, and takes the lock back right after, without polling: the
+   * IOThread, woken by what `body` did, may take the lock in between, or
+   * wait for it until the current thread lets go again (a logged choice,
+   * Scheduler.lockWindow; FIFO: it waits). QEMU 7.2's
+   * bdrv_try_change_aio_context lets go of the old context its caller
+   * holds around the commit that moves the nodes and ends their drained
+   * sections, then takes it again.
+   */
+  withoutLock(ctx: AioContext, body: () => void): void {
+    const me = this.current();
+    if (!this.any || ctx.isMain || ctx === me || ctx.holder !== me || ctx.depth === 0) {
+      body();
+      return;
+    }
+    this.release(ctx);
+    try {
+      body();
+      if (ctx.depth === 0) this.sim.lockWindow(ctx.id, `the thread of ${ctx.name} takes its AioContext lock before the ${me.isMain ? "main loop" : `thread of ${me.name}`} takes it back`);
+    } finally {
+      this.acquire(ctx);
+    }
+  }
+
   /** The kernel's question: may entries of context `id` run? A reason when they may not. */
   private gate(id: number): string | undefined {
     const ctx = this.byId[id];

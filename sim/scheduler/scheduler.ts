@@ -570,6 +570,34 @@ export class Scheduler implements OperationHost {
     if (p.state === "ready") this.enterNow(p);
   }
 
+  /**
+   * The current thread has let go of the lock of AioContext `context` and
+   * takes it again without polling in between. The IOThread, woken
+   * meanwhile, may take the lock in that window: QEMU's threads run in
+   * parallel, blocksim's steps do not. When that loop has work ready (not
+   * held back), a logged choice: the current thread goes on first (pick 0,
+   * FIFO) and the IOThread's work waits for the lock, or the IOThread goes
+   * first and runs everything it has ready by now, nested here, until it has
+   * nothing more at this instant. `label` names the choice.
+   */
+  lockWindow(context: number, label: string): void {
+    const tried = new Set<Entry>(); // one that cannot run here (on the stack already) is passed over
+    const readyOf = (): Entry | undefined => {
+      if (this.contextGate !== undefined && this.contextGate(context) !== undefined) return undefined;
+      for (let i = this.readyHead; i < this.readyTail; i++) {
+        const e = this.slots[this.ready[i]]!;
+        if (e.context === context && e !== this.current && !tried.has(e)) return e;
+      }
+      return undefined;
+    };
+    if (readyOf() === undefined) return;
+    if (this.chooseLabelled("sched", label, 2) !== 1) return;
+    for (let e = readyOf(); e !== undefined; e = readyOf()) {
+      tried.add(e);
+      this.runReadyNow(e);
+    }
+  }
+
   /** Takes a ready entry out of the list and runs it now, nested in the current step (if it is still ready). */
   private runReadyNow(e: Entry): void {
     if (this.slots[e.slot] !== e) return;

@@ -44,6 +44,10 @@ const SEEDS = 5;
 const MAY_DEPART: Record<string, string> = {
   incremental_txn_failure:
     "two backups of two qcow2 images: their reads go through the thread pool, so which image's I/O completes first (the failing read of one or the last copy of the other; later, which retry finishes first) is the worker threads' timing",
+  iothread_exit_returns_graph_to_main:
+    "job-resume of jobs that move themselves to io0 after x-blockdev-set-iothread, as in iothread_job_nodes: io0 runs each concurrently with the main loop writing the reply; the IOThread may go first",
+  iothread_exit_returns_to_main_hang:
+    "the same job-resume race as iothread_exit_returns_graph_to_main (the hang itself, or j0 going on, is held to the recording: the scenario iothread-exit-returns-to-main and its test)",
   iothread_job_nodes:
     "job-resume of a job that moves itself to io0 (aio_co_reschedule_self through a main-loop bottom half): io0 runs it concurrently with the main loop writing the reply; the IOThread may go first (README, goldens/iothread_job_nodes)",
   iothread_move_pause_order:

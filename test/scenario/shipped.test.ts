@@ -4,7 +4,7 @@ import { loadScenarioFile } from "../../sim/scenario/loader.js";
 import { runScenario, type RunOptions } from "../../sim/scenario/runner.js";
 import { loadReplayScenario, readReplayFile } from "../../sim/scenario/replay.js";
 import { verdict } from "../../sim/report/text.js";
-import { RandomStrategy } from "../../sim/scheduler/index.js";
+import { RandomStrategy, type Strategy } from "../../sim/scheduler/index.js";
 
 const dir = new URL("../../scenarios/", import.meta.url);
 const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith(".replay.json")).sort();
@@ -21,7 +21,7 @@ describe("every shipped scenario", () => {
       const loaded = loadScenarioFile(new URL(f, dir).pathname, `scenarios/${f}`);
       const a = runScenario(loaded);
       expect(a.ok, verdict(a)).toBe(true);
-      expect(a.outcome.kind).toBe(loaded.scenario.expect.outcome);
+      expect([loaded.scenario.expect.outcome].flat()).toContain(a.outcome.kind);
       const b = runScenario(loaded, { keepTrace: true });
       expect(b.hash).toBe(a.hash);
       expect(b.trace!.length).toBeGreaterThan(0);
@@ -38,6 +38,27 @@ describe("the scenarios show what they say", () => {
     expect(r.outcome).toEqual({ kind: "qemu-crash", timeNs: 11_000_000, signal: "SIGABRT", reason: expect.stringContaining("bs_queue != NULL") });
     expect(r.steps[1].state).toBe("running");
     expect(r.log.some((e) => e.kind === "reply" && e.step === 1)).toBe(false);
+  });
+
+  it("iothread-exit-returns-to-main: QEMU 7.2's hang, deadlocked on io0's lock in the filter drop's poll (FIFO); when io0 wins the lock, both go on", () => {
+    const events = (r: ReturnType<typeof run>) =>
+      r.log.flatMap((e) => (e.kind === "event" && e.t >= 70e6 ? [`${e.event} ${String(e.data.id ?? e.data.device)}${e.data.status ? ` ${String(e.data.status)}` : ""}`] : []));
+    const hang = run("iothread-exit-returns-to-main.yaml");
+    expect(hang.outcome.kind).toBe("deadlock");
+    const waiting = hang.outcome.kind === "deadlock" ? hang.outcome.waiting : [];
+    expect(waiting).toContainEqual({ process: "job:j0", on: "job 'j0' to be entered" });
+    expect(waiting).toContainEqual({ process: 'timer "co_schedule_bh"', on: "the AioContext lock of io0, held 1 time by the main loop" });
+    expect(waiting.find((w) => w.process === "main loop")?.on).toMatch(/^nested poll: drained_begin\("#block\d+"\)$/);
+    expect(events(hang)).toEqual(["JOB_STATUS_CHANGE j1 aborting", "JOB_STATUS_CHANGE j0 paused"]);
+    // The one other order: io0 takes its lock in the move's window (the choice the kernel logs there).
+    const io0First: Strategy = { name: "io0-first", pickNext: () => 0, choose: (label) => (label.startsWith("the thread of io0 takes its AioContext lock") ? 1 : 0) };
+    const goesOn = run("iothread-exit-returns-to-main.yaml", { strategy: io0First });
+    expect(goesOn.outcome.kind, verdict(goesOn)).toBe("ok");
+    expect(events(goesOn)).toEqual([
+      "JOB_STATUS_CHANGE j1 aborting", "JOB_STATUS_CHANGE j0 paused", "JOB_STATUS_CHANGE j0 running", "JOB_STATUS_CHANGE j0 paused", "JOB_STATUS_CHANGE j0 running",
+      "BLOCK_JOB_CANCELLED j1", "JOB_STATUS_CHANGE j1 concluded", "JOB_STATUS_CHANGE j1 null",
+      "JOB_STATUS_CHANGE j0 waiting", "JOB_STATUS_CHANGE j0 pending", "BLOCK_JOB_COMPLETED j0", "JOB_STATUS_CHANGE j0 concluded", "JOB_STATUS_CHANGE j0 null",
+    ]);
   });
 
   it("start-shim: under no-start-shim some random schedule does I/O while paused, and the report names the invariant", () => {

@@ -20,6 +20,36 @@ describe("AioContexts: one event loop per IOThread, in virtual time", () => {
     expect(seen).toEqual(["self:io0", "child-context:io0", "main:main", "child:io0", "timer:io0", "main-bh:main"]);
   });
 
+  it("a lock let go and taken back without a poll (withoutLock): the IOThread woken meanwhile waits for it (FIFO) or takes it first, a logged choice", () => {
+    const world = (strategy?: RandomStrategy) => {
+      const sim = new Scheduler({ trace: true, ...(strategy ? { strategy } : {}) });
+      const aio = AioContexts.of(sim);
+      const io0 = aio.create("io0");
+      const seen: string[] = [];
+      sim.spawn("main", (function* (): Process {
+        yield sleep(1);
+        aio.acquire(io0);
+        aio.withoutLock(io0, () => {
+          const co = sim.spawn("co", (function* (): Process { seen.push(`co runs at depth ${io0.depth}`); })(), { context: io0.id });
+          aio.coEnter(io0, co, false);
+        });
+        seen.push(`main holds io0 ${io0.depth} time(s)`);
+        yield sleep(5);
+        aio.release(io0);
+      })());
+      const r = sim.run();
+      return { seen, r, choices: r.trace!.filter((t) => t.kind === "choose" && String(t.data?.label).startsWith("the thread of io0 takes its AioContext lock")) };
+    };
+    const fifo = world();
+    expect(fifo.r.outcome.kind).toBe("ok");
+    expect(fifo.seen).toEqual(["main holds io0 1 time(s)", "co runs at depth 0"]);
+    expect(fifo.r.trace!.some((t) => t.kind === "gated")).toBe(true);
+    expect(fifo.choices.map((c) => c.data?.pick)).toEqual([0]);
+    const orders = new Set<string>();
+    for (let seed = 1; seed <= 20; seed++) orders.add(world(new RandomStrategy(seed)).seen.join(" / "));
+    expect([...orders].sort()).toEqual(["co runs at depth 0 / main holds io0 1 time(s)", "main holds io0 1 time(s) / co runs at depth 0"]);
+  });
+
   it("aio_co_enter from another context schedules the coroutine into its own loop; from its own loop it runs at once", () => {
     const order: string[] = [];
     const sim1 = new Scheduler({});
