@@ -19,7 +19,13 @@
  *   synchronous main-loop code, and where QEMU polls inside them (a drain
  *   in a driver's clean, job_finish_sync in a transaction's abort) they run
  *   a nested poll: other jobs' exits and everything else due run inside.
- *   The exit holds the job's AioContext lock (job_exit); the coroutine
+ *   The exit holds the job's AioContext lock (job_exit, as from 2018
+ *   until the 7.2 job mutex; 7.2's job_exit takes none, and the lock is
+ *   taken around the driver callbacks instead — job_prepare_locked,
+ *   job_finalize_single_locked, job_cancel_async_locked — with
+ *   job_finish_sync polling unlocked: the transaction code here drops the
+ *   exit's lock and holds the member's around the same calls, so every
+ *   wait sees the same depth, the historical profiles build on it); the coroutine
  *   runs in the job's AioContext: woken where it last ran (aio_co_wake),
  *   it moves itself there if its nodes moved meanwhile (7.2's
  *   job_do_yield_locked, `followContext`). Left out: that QEMU's job sleep timer
