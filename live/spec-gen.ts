@@ -49,10 +49,12 @@ interface World {
   lifecycle: boolean;
   /** Whether guest writes come twice as often (the mirror world). */
   writeHeavy: boolean;
+  /** Guest disks (virtio-blk-pci device ids) of the device world, on a pc machine. */
+  disks: string[];
 }
 
 /** The worlds a spec can be drawn in. */
-export const WORLDS = ["null", "chain", "iothread", "bitmap", "lifecycle", "mirror"] as const;
+export const WORLDS = ["null", "chain", "iothread", "bitmap", "lifecycle", "mirror", "device"] as const;
 export type WorldName = (typeof WORLDS)[number];
 /** The worlds of `record --generate` without --worlds: the first two, drawn as they always were, so a seed keeps its spec. */
 export const CLASSIC_WORLDS: readonly WorldName[] = ["null", "chain"];
@@ -82,13 +84,14 @@ export function generateSpec(seed: string | number, worlds: readonly WorldName[]
   const commands: Command[] = [];
   const waits: Record<string, Wait> = {};
   const said: string[] = [];
-  const world: World = { jobs: [], writable: [], nodes: [], iothreads: [], bitmaps: [], reopenable: {}, lifecycle: false, writeHeavy: false };
+  const world: World = { jobs: [], writable: [], nodes: [], iothreads: [], bitmaps: [], reopenable: {}, lifecycle: false, writeHeavy: false, disks: [] };
   const kind = isClassic(worlds) ? (rng() < 0.35 ? "chain" : "null") : pick(rng, worlds);
   const images = kind === "chain" ? chainWorld(rng, commands, world, said)
     : kind === "iothread" ? iothreadWorld(rng, commands, world, said)
     : kind === "bitmap" ? bitmapWorld(rng, commands, world, said)
     : kind === "lifecycle" ? lifecycleWorld(rng, commands, world, said)
     : kind === "mirror" ? mirrorWorld(rng, commands, world, said)
+    : kind === "device" ? deviceWorld(rng, commands, world, said)
     : nullWorld(rng, commands, world, said);
 
   const verbs = 2 + below(rng, 5);
@@ -104,7 +107,7 @@ export function generateSpec(seed: string | number, worlds: readonly WorldName[]
   }
   commands.push({ cmd: "query-jobs" });
   const description = `generated (seed ${seed}): ${said.join("; ")}; then ${commands.slice(commands.length - verbs - 1, -1).map((c) => c.cmd === "human-monitor-command" ? "qemu-io write" : c.cmd).join(", ")}`;
-  return { scenario: name, description, ...(images ? { images } : {}), commands, waits };
+  return { scenario: name, description, ...(world.disks.length ? { machine: "pc" as const } : {}), ...(images ? { images } : {}), commands, waits };
 }
 
 function nullWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
@@ -293,7 +296,7 @@ function describeArgs(args: Record<string, unknown>): string {
 function verb(rng: Rng, world: World): Command {
   const job = rng() < 0.9 ? pick(rng, world.jobs).id : "nojob";
   // The classic worlds have no extra verbs, so their draws are as they always were.
-  const extra = (world.iothreads.length ? 2 : 0) + (world.bitmaps.length ? 6 : 0) + (world.lifecycle ? 3 : 0) + (world.writeHeavy ? 2 : 0);
+  const extra = (world.iothreads.length ? 2 : 0) + (world.bitmaps.length ? 6 : 0) + (world.lifecycle ? 3 : 0) + (world.writeHeavy ? 2 : 0) + (world.disks.length ? 3 : 0);
   const v = below(rng, 15 + extra);
   if (v >= 15) return extraVerb(rng, world, v - 15);
   switch (v) {
@@ -356,6 +359,27 @@ function mirrorWorld(rng: Rng, commands: Command[], world: World, said: string[]
   return undefined;
 }
 
+/**
+ * A pc machine with a guest disk (virtio-blk-pci vda, sometimes share-rw)
+ * on src and sometimes one (vdb, share-rw) on t1, then the null world's
+ * jobs; guest writes through the disks (qemu-io -d on the device's
+ * backend, aio_write, so the monitor never waits for one) among the verbs.
+ */
+function deviceWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
+  const failing = nullNodes(rng, commands, world, said);
+  const shareRw = rng() < 0.5;
+  commands.push({ cmd: "device_add", args: { driver: "virtio-blk-pci", drive: "src", id: "vda", ...(shareRw ? { "share-rw": true } : {}) } });
+  world.disks.push("vda");
+  said.push(`guest disk vda on src${shareRw ? " (share-rw)" : ""}`);
+  if (failing !== "t1" && rng() < 0.3) {
+    commands.push({ cmd: "device_add", args: { driver: "virtio-blk-pci", drive: "t1", id: "vdb", "share-rw": true } });
+    world.disks.push("vdb");
+    said.push("guest disk vdb on t1 (share-rw)");
+  }
+  nullJobs(rng, commands, world, said, failing);
+  return undefined;
+}
+
 /** The lifecycle world's verbs: blockdev-reopen of a null-co node, or blockdev-add of a new one. */
 function lifecycleVerb(rng: Rng, world: World, v: number): Command {
   const names = Object.keys(world.reopenable);
@@ -386,6 +410,11 @@ function extraVerb(rng: Rng, world: World, v: number): Command {
   }
   if (world.lifecycle) return lifecycleVerb(rng, world, v);
   if (world.writeHeavy) return guestWrite(rng, pick(rng, world.writable), 4 * MiB);
+  if (world.disks.length) {
+    const disk = pick(rng, world.disks);
+    const op = v === 2 ? "aio_read" : "aio_write";
+    return { cmd: "human-monitor-command", args: { "command-line": `qemu-io -d /machine/peripheral/${disk}/virtio-backend "${op}${op === "aio_write" ? ` -P 0x${(0x11 + below(rng, 200)).toString(16)}` : ""} ${below(rng, 4) * MiB} 64k"` } };
+  }
   const name = pick(rng, [...world.bitmaps, "nobitmap"]);
   switch (v) {
     case 0: return { cmd: "block-dirty-bitmap-clear", args: { node: "src", name } };
