@@ -120,7 +120,7 @@ export function endSummary(r: RunReport): string[] {
   const jobs = r.jobsAtEnd.filter((j) => j.status !== "null" && j.status !== "concluded")
     .map((j) => `job ${j.id} (${j.type}) ${j.status}, ${formatSize(j.offset)} of ${formatSize(j.len)}`);
   const steps = r.steps.filter((s) => s.state !== "done")
-    .map((s) => `steps[${s.index}] ${s.label} ${s.state === "running" ? "still running" : `waits for ${s.waitingFor ?? "its time"}`}`);
+    .map((s) => `steps[${s.index}] ${s.label} ${s.state === "running" ? `still running${s.waitingFor ? `, waiting for ${s.waitingFor}` : ""}` : `waits for ${s.waitingFor ?? "its time"}`}`);
   const parts = [...jobs, ...steps];
   return [`  when it ended: ${parts.length ? parts.join("; ") : "no job active, no step waiting"}`];
 }
@@ -129,14 +129,15 @@ export function endSummary(r: RunReport): string[] {
 export function verdict(r: RunReport): string {
   const events = r.log.filter((e) => e.kind === "event").length;
   const summary = `${r.steps.length} step${r.steps.length === 1 ? "" : "s"}, ${events} events, ended at ${formatTime(r.endTimeNs - r.setupEndNs)} (${describeOutcome(r.outcome, r.setupEndNs)}), ${r.choices.length} choices, trace hash ${r.hash}`;
-  if (r.ok) return `PASS ${r.name}: ${summary}${r.violations.length ? `\n  expected violations reproduced: ${[...new Set(r.violations.map((v) => v.invariant))].join(", ")}` : ""}`;
+  // A deadlock a scenario expects (QEMU hanging on a command) says where it stands, as a failed run does.
+  if (r.ok) return `PASS ${r.name}: ${summary}${r.violations.length ? `\n  expected violations reproduced: ${[...new Set(r.violations.map((v) => v.invariant))].join(", ")}` : ""}${r.outcome.kind === "deadlock" ? `\n${endSummary(r).join("\n")}` : ""}`;
   const lines = [`FAIL ${r.name}: ${r.failures.length} expectation${r.failures.length === 1 ? "" : "s"} failed; ${summary}`];
   for (const f of r.failures) {
     lines.push(`  ✗ ${f.message}`);
     if (f.expected) lines.push("      expected:", ...f.expected.map((l) => `        ${l}`));
     if (f.observed) lines.push("      observed:", ...f.observed.map((l) => `        ${l}`));
   }
-  if (r.outcome.kind === "step-budget" || r.outcome.kind === "time-budget" || r.outcome.kind === "zeno") lines.push(...endSummary(r));
+  if (r.outcome.kind === "step-budget" || r.outcome.kind === "time-budget" || r.outcome.kind === "zeno" || r.outcome.kind === "deadlock") lines.push(...endSummary(r));
   if (r.outcome.kind === "failure") lines.push(`  (the simulator failed inside ${r.outcome.process}; this is a bug in blocksim or a behaviour it does not model)`);
   if (r.rerun !== undefined) lines.push(`  rerun: ${r.rerun}`);
   return lines.join("\n");

@@ -61,6 +61,15 @@ describe("the scenarios show what they say", () => {
     ]);
   });
 
+  it("mirror-pending-qemu-io-hang: the qemu-io write gets no reply, ever; the run ends in a deadlock whose unanswered step names the completed mirror's section", () => {
+    const r = run("mirror-pending-qemu-io-hang.yaml");
+    expect(r.outcome.kind).toBe("deadlock");
+    expect(r.steps[2].state).toBe("running");
+    expect(r.steps[2].waitingFor).toBe("blk(qemu-io): its node to leave the drained section (1 request queued), which the completed mirror job 'mirror0' holds until its exit (job-finalize: auto-finalize is off)");
+    expect(r.log.some((e) => e.kind === "reply" && e.step === 2)).toBe(false);
+    expect(verdict(r)).toContain("steps[2] human-monitor-command still running, waiting for blk(qemu-io)");
+  });
+
   it("start-shim: under no-start-shim some random schedule does I/O while paused, and the report names the invariant", () => {
     const r = run("start-shim.yaml", { profile: "no-start-shim", strategy: new RandomStrategy(1), seed: 1 });
     expect(r.ok).toBe(false);
