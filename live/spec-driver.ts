@@ -59,7 +59,9 @@ export const CHAIN: Image[] = ["base", "mid", "top"].map((name, layer, all) => (
 /**
  * The result of a replay. `stuck` says why the simulation stopped early: the
  * client waited for an event the simulator never produced (observed then
- * falls short of expected, and the comparison shows where).
+ * falls short of expected, and the comparison shows where), or for a reply
+ * that never came (observed then ends in `{"hang": …}`, as a recording of
+ * QEMU hanging on that command does).
  */
 export interface Replayed {
   expected: TranscriptEntry[];
@@ -147,7 +149,7 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
   // the time limit) is QEMU hanging on that command, as the recorder records a reply that never came: a hang.
   const hung = !clientDone && unanswered !== undefined && (out.kind === "deadlock" || out.kind === "time-budget") ? unanswered : undefined;
   // Moments count from the end of setup (the images written), as a run's report counts them.
-  const stuck = out.kind === "deadlock" && !clientDone && hung === undefined ? `the simulation stopped with ${describeOutcome(out, world.t0)}` : undefined;
+  const stuck = (out.kind === "deadlock" && !clientDone) || hung !== undefined ? `the simulation stopped with ${describeOutcome(out, world.t0)}` : undefined;
   if (out.kind !== "ok" && !quietEnd && !stuck && hung === undefined) throw new Error(`simulation of ${rec.scenario} ended with ${describeOutcome(out, world.t0)}`);
   const observed = qemu.monitor.transcript.map((t, i, all) => normalise(t, all[i - 1]));
   if (hung !== undefined) {
