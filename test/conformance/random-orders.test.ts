@@ -52,6 +52,8 @@ const MAY_DEPART: Record<string, string> = {
     "job-resume of a job that moves itself to io0 (aio_co_reschedule_self through a main-loop bottom half): io0 runs it concurrently with the main loop writing the reply; the IOThread may go first (README, goldens/iothread_job_nodes)",
   iothread_move_pause_order:
     "jobs an x-blockdev-set-iothread into io0 resumes move themselves there through main-loop bottom halves: io0 runs them concurrently with the main loop writing the reply (one of the 5 recorded runs had j0 running before the reply); the IOThread may go first, as in iothread_job_nodes. The order of the pauses, and of the two jobs running, is fixed",
+  iothread_move_pause_order_three:
+    "the same as iothread_move_pause_order with three jobs: the jobs a move resumes run in their new context (after aio_co_reschedule_self) concurrently with the main loop writing the reply; QEMU's 5 runs had every one after the reply (at the next command), the IOThread may go first. The order of the pauses and of the jobs running is fixed",
 };
 
 interface Subject {
