@@ -132,8 +132,6 @@ export class BlockCopy {
       // when it was cut: status()): a range that reads as zeroes is never read (so a null-co source's
       // latency-ns is not waited for when it has read-zeroes: goldens/backup_zero_source_unread; a qcow2's
       // unallocated ranges: goldens/backup_block_status_qcow2)
-      // (a qcow2 source's status reads the tables QEMU's caches lack first: the image's first status)
-      if (this.source.statusNeedsTables()) yield* this.source.loadStatusTables(offset, bytes, null, issuer);
       if (zero) yield* this.target.writeZeroes(offset, bytes, issuer);
       else {
         const data = yield* this.source.read(offset, bytes, issuer);
@@ -191,10 +189,17 @@ export class BlockCopy {
         // meanwhile; here they are taken only by copy, so they are chosen once a worker is free)
         while (pass.inFlight >= maxWorkers) yield wait(pass.ended);
         if (pass.failure) break;
-        const next = this.nextRun(c, maxChunk, end);
+        let next = this.nextRun(c, maxChunk, end);
         if (!next) break;
         found = true;
-        const { count, zero } = this.status(next.first, next.count);
+        let failed = false;
+        if (this.source.statusNeedsTables()) {
+          // the status reads the qcow2 tables QEMU's caches lack, in the caller, before the task is cut
+          failed = yield* this.readStatusTables(next.first, next.count, issuer);
+          next = this.nextRun(next.first, next.count, next.first + next.count);
+          if (!next) continue;
+        }
+        const { count, zero } = failed ? { count: 1, zero: false } : this.status(next.first, next.count);
         c = next.first + count;
         if (!pooled && c >= end) {
           pass.failure = yield* this.copy(next.first, count, issuer, zero);
@@ -216,6 +221,17 @@ export class BlockCopy {
         continue;
       }
       return undefined;
+    }
+  }
+
+  /** Reads the tables a block status of the clusters needs; whether that failed (then QEMU copies one cluster as data). */
+  private *readStatusTables(first: number, count: number, issuer: string): Process<boolean> {
+    try {
+      yield* this.source.loadStatusTables(first * this.clusterSizeBytes, this.bytesOf(first, count), null, issuer);
+      return false;
+    } catch (e) {
+      if (!(e instanceof IoError)) throw e;
+      return true;
     }
   }
 

@@ -29,8 +29,9 @@
  * never reaches the source; the job is not told (no error action) and copies
  * the cluster itself later (goldens/cbw_read_error, from QEMU 7.2).
  *
- * Pausing waits for in-flight copy tasks first, so a paused backup issues
- * nothing, and cancels the copy call: an error it met before the pause
+ * Pausing waits for in-flight copy tasks first (and for a block status
+ * reading qcow2 tables, whose chunk the call still issues), so a paused
+ * backup issues nothing, and cancels the copy call: an error it met before the pause
  * gets no error action (the chunk is copied again). Blockers: the job's main node is the filter, plus the target;
  * the source itself is not blocked (a second backup of it is allowed, as
  * conformance/id_and_blockers.json shows). Filter and blockers go in clean.
@@ -38,7 +39,8 @@
 import type { ClusterVersion } from "../../disk/index.js";
 import { abdicate, busyError, checkPermissions, createSuccessor, PermissionDenied, reclaim, type BlockGraph, type BlockNode, type DirtyBitmap } from "../../block/index.js";
 import { backupPerms, cbwTargetPerms } from "../node-perms.js";
-import { spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
+import { IoError } from "../../disk/index.js";
+import { notify, Signal, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
 import { BlockCopy, MAX_CHUNK_BYTES, MAX_WORKERS, type CopyError } from "../block-copy.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
 import { genericError } from "../errors.js";
@@ -81,6 +83,10 @@ export class BackupDriver implements JobDriver {
   private cursor = 0;
   /** Asleep in the speed limit: a failure meanwhile is seen only when the sleep ends (the call has not finished). */
   private limitSleep = false;
+  /** The copy call's block status reading the source's cold qcow2 tables, and the chunk it is for (readStatusTables). */
+  private tableRead: Signal<void> | null = null;
+  private pendingChunk: { first: number; count: number; failed: boolean } | null = null;
+  private waitingForTables = false;
   private removeHook: () => void = () => {};
 
   /**
@@ -205,6 +211,19 @@ export class BackupDriver implements JobDriver {
         yield* this.waitForCopy(job); // what is left is being copied (by us or by copy-before-write)
         continue;
       }
+      let statusFailed = false;
+      if (copy.source.statusNeedsTables()) {
+        // QEMU 7.2 block_copy_dirty_clusters asks the chunk's block status, reading the qcow2 tables its
+        // caches lack, in the copy call's coroutine before it cuts the chunk's task, while the job waits in
+        // job_yield (goldens/qcow2_backup_first_status); it looks at a cancel only before the next chunk, so
+        // a cancel meanwhile still gets this chunk issued (goldens/qcow2_backup_cancel_first_status), and a
+        // pause issues it before the job pauses (pause)
+        const read = yield* this.readStatusTables(job, next.first, next.count, issuer);
+        if (!read.stillToIssue) continue;
+        statusFailed = read.failed;
+        next = copy.nextRun(next.first, next.count, next.first + next.count); // copy-before-write may have taken some meanwhile
+        if (!next) continue;
+      }
       // QEMU 7.2 block-copy checks the speed limit before each chunk, so a sleep cut short by a pause
       // (or a kick) is taken again after the resume: the limit holds across pauses (iotest 219).
       const wait = job.limit.delayNs(job.ctx.sim.now, 0);
@@ -215,17 +234,66 @@ export class BackupDriver implements JobDriver {
         this.limitSleep = false;
         continue;
       }
-      // QEMU 7.2 block_copy_dirty_clusters cuts a task to one block status of the source
-      const { count, zero } = copy.status(next.first, next.count);
-      this.cursor = next.first + count;
-      if (!job.mayIssueIo) job.checkMayIssueIo(`backup copy of clusters ${next.first}+${count}`);
-      this.inFlight++;
-      const task = (yield spawn(`${issuer} copy ${next.first}+${count}`, this.task(next.first, count, zero, issuer))) as ProcHandle;
-      job.ctx.sim.enterNow(task); // QEMU enters a block-copy task at once, up to its first yield
-      job.accountCopy(count * copy.clusterSizeBytes); // accounted once issued
+      yield* this.issueChunk(job, next.first, next.count, statusFailed, issuer);
     }
     while (this.inFlight > 0) yield wait(copy.changed);
     return 0;
+  }
+
+  /** Cuts a task from `count` dirty, idle clusters at `first` to one block status of the source and issues it. */
+  private *issueChunk(job: Job, first: number, count: number, statusFailed: boolean, issuer: string): Process<void> {
+    const copy = this.copy;
+    // QEMU 7.2 block_copy_dirty_clusters cuts a task to one block status of the source (a status that
+    // failed counts as one cluster of data: block_copy_block_status)
+    const st = statusFailed ? { count: 1, zero: false } : copy.status(first, count);
+    this.cursor = first + st.count;
+    if (!job.mayIssueIo) job.checkMayIssueIo(`backup copy of clusters ${first}+${st.count}`);
+    this.inFlight++;
+    const task = (yield spawn(`${issuer} copy ${first}+${st.count}`, this.task(first, st.count, st.zero, issuer))) as ProcHandle;
+    job.ctx.sim.enterNow(task); // QEMU enters a block-copy task at once, up to its first yield
+    job.accountCopy(st.count * copy.clusterSizeBytes); // accounted once issued
+  }
+
+  /**
+   * The copy call's block status of a chunk, reading the qcow2 tables QEMU's caches lack (in the call's
+   * coroutine, QEMU 7.2 block_copy_block_status): the job waits in job_yield, not busy; a cancelled job
+   * waits for the call as backup_loop does, busy. Returns whether the chunk is still the run loop's to
+   * issue (a pause meanwhile issued it: see pause) and whether the status failed.
+   */
+  private *readStatusTables(job: Job, first: number, count: number, issuer: string): Process<{ stillToIssue: boolean; failed: boolean }> {
+    const copy = this.copy, cs = copy.clusterSizeBytes, source = copy.source;
+    const offset = first * cs, bytes = Math.min((first + count) * cs, source.sizeBytes) - offset;
+    const read = new Signal<void>(`backup block status ${source.name}:${first}+${count}`);
+    const chunk = { first, count, failed: false };
+    this.tableRead = read;
+    this.pendingChunk = chunk;
+    const loader = (yield spawn(`${issuer} block status ${first}+${count}`, this.loadTables(job, read, chunk, offset, bytes, issuer), { coroutine: true })) as ProcHandle;
+    job.ctx.sim.enterNow(loader);
+    while (this.tableRead === read) {
+      if (job.isCancelled) {
+        yield wait(read);
+        break;
+      }
+      this.waitingForTables = true;
+      yield* job.yieldJob();
+      this.waitingForTables = false;
+    }
+    const stillToIssue = this.pendingChunk === chunk;
+    if (stillToIssue) this.pendingChunk = null;
+    return { stillToIssue, failed: chunk.failed };
+  }
+
+  private *loadTables(job: Job, read: Signal<void>, chunk: { failed: boolean }, offset: number, bytes: number, issuer: string): Process<void> {
+    try {
+      yield* this.copy.source.loadStatusTables(offset, bytes, null, issuer);
+    } catch (e) {
+      if (!(e instanceof IoError)) throw e;
+      chunk.failed = true;
+    } finally {
+      this.tableRead = null;
+      yield notify(read);
+      if (this.waitingForTables) job.enter();
+    }
   }
 
   /** Waits in job_yield (not busy) until a copy ends. */
@@ -291,8 +359,18 @@ export class BackupDriver implements JobDriver {
    * read error only when the limit let the chunk be read again). A call
    * that had finished keeps its error for the error action after the resume.
    */
-  *pause(): Process<void> {
+  *pause(job: Job): Process<void> {
     const finished = this.failure !== undefined && this.inFlight === 0 && !this.limitSleep;
+    // a call reading the tables for a chunk's status goes on to issue that chunk first, the speed limit
+    // allowing (QEMU's loop looks at the cancel only before the next chunk)
+    const read = this.tableRead;
+    if (read) yield wait(read);
+    const chunk = this.pendingChunk;
+    if (chunk) {
+      this.pendingChunk = null;
+      const next = this.copy.nextRun(chunk.first, chunk.count, chunk.first + chunk.count);
+      if (next && job.limit.delayNs(job.ctx.sim.now, 0) === 0) yield* this.issueChunk(job, next.first, next.count, chunk.failed, job.traceName);
+    }
     while (this.inFlight > 0) yield wait(this.copy.changed);
     if (finished) return;
     this.failure = undefined;
