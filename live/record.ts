@@ -361,7 +361,7 @@ Records each conformance spec against a real QEMU 7.2 (qemu-system-x86_64 on
 PATH, or --qemu) N times (default 3), normalises and merges the runs, and
 writes the golden SCENARIO.json into DIR (default: the current folder; the
 project's goldens live in test/conformance/goldens). A command QEMU does not
-answer within the spec's replyTimeoutMs (default 30 s) ends the run as a
+answer within the spec's replyTimeoutMs (default 30 s; 15 s with --generate) ends the run as a
 hang, {"hang": {"cmd": …}}, and QEMU is killed.
 
 With --generate N it records N generated specs instead (seeds S, S+1, …;

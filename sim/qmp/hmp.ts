@@ -34,7 +34,7 @@
  *    backend is forgotten (its guest gets ENOMEDIUM). ID naming a node, not a
  *    backend, is blockdev-del of it, its error printed.
  */
-import { changeLinkPerms, DRIVE_PERMS, linkPermsOf, PERM_ALL, PERM_WRITE, PermissionDenied, type BlockBackend, type BlockNode } from "../block/index.js";
+import { backendContext, changeLinkPerms, DRIVE_PERMS, linkPermsOf, PERM_ALL, PERM_WRITE, PermissionDenied, type BlockBackend, type BlockNode } from "../block/index.js";
 import { IoError, strerror, type ClusterVersion, type Content } from "../disk/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
@@ -153,7 +153,7 @@ function* qemuIo(ctx: QemuContext, blk: BlockBackend, command: string, temporary
   const proc = sim.spawn(`qemu-io ${op} ${r.offset}+${r.bytes} on ${device}`, (function* () {
     const out = yield* qemuIoRequest(ctx, blk, r);
     sim.record("qemu-io", "output", { device, command, output: out });
-  })(), { daemon: true, coroutine: true, context: 0 });
+  })(), { daemon: true, coroutine: true, context: backendContext(blk).id }); // blk_aio_prwv: in the backend's AioContext
   sim.enterNow(proc);
   return "";
 }
@@ -240,7 +240,8 @@ function* driveDel(ctx: QemuContext, args: string): Process<string> {
  */
 function askPermission(blk: BlockBackend, command: string): string | undefined {
   const argv = words(command);
-  if (argv[0] !== "write" || argv.length < 3) return undefined;
+  // qemu-io's write and aio_write both declare BLK_PERM_WRITE
+  if ((argv[0] !== "write" && argv[0] !== "aio_write") || argv.length < 3) return undefined;
   const current = linkPermsOf(blk.link) ?? { perm: 0, shared: PERM_ALL, user: blk.name !== "" ? `block device '${blk.name}'` : "an unnamed block device", childName: "root" };
   if (current.perm & PERM_WRITE) return undefined;
   try {

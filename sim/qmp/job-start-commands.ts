@@ -57,23 +57,25 @@ const common = (a: Record<string, unknown>) => ({
 function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean, target: (source: BlockNode) => BlockNode): void {
   const source = deviceNode(ctx, a.device);
   const targetNode = target(source);
-  const o: MirrorOptions = {
-    id: defaultId(ctx, source, a), source, target: targetNode, sync: a.sync as MirrorSync,
-    granularityBytes: a.granularity as number | undefined,
-    onSourceError: a["on-source-error"] as ErrorAction | undefined,
-    onTargetError: a["on-target-error"] as ErrorAction | undefined,
-    copyMode: a["copy-mode"] as MirrorCopyMode | undefined,
-    bufSizeBytes: a["buf-size"] as number | undefined,
-    ...common(a),
-  };
+  let o: MirrorOptions;
+  try {
+    o = {
+      id: defaultId(ctx, source, a), source, target: targetNode, sync: a.sync as MirrorSync,
+      granularityBytes: a.granularity as number | undefined,
+      onSourceError: a["on-source-error"] as ErrorAction | undefined,
+      onTargetError: a["on-target-error"] as ErrorAction | undefined,
+      copyMode: a["copy-mode"] as MirrorCopyMode | undefined,
+      bufSizeBytes: a["buf-size"] as number | undefined,
+      ...common(a),
+    };
+    // QEMU's refusals come before mirror_start_job's drained section (goldens/mirror_refused_without_drain).
+    checkMirror(ctx.graph, o);
+  } catch (e) {
+    if (made) ctx.graph.removeNode(targetNode);
+    throw e;
+  }
   const create = (): Job => {
-    let job: Job;
-    try {
-      job = createMirror(ctx, o);
-    } catch (e) {
-      if (made) ctx.graph.removeNode(targetNode);
-      throw e;
-    }
+    const job = createMirror(ctx, o);
     if (made) dropWithJob(ctx, job, targetNode);
     return job;
   };
@@ -84,13 +86,6 @@ function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean
   // QEMU mirror_start_job inserts mirror_top inside a drained section of the source, so no write is still in
   // flight below it when the job starts. blocksim models that drain for write-blocking mode, whose disabled
   // bitmap would miss such a write; in background mode the bitmap catches it and the drain is left out.
-  // QEMU's refusals come before that drain.
-  try {
-    checkMirror(ctx.graph, o);
-  } catch (e) {
-    if (made) ctx.graph.removeNode(targetNode);
-    throw e;
-  }
   return createDrained(ctx, source, create);
 }
 

@@ -161,7 +161,7 @@ export class AioContexts {
   private readonly byName = new Map<string, AioContext>();
   private readonly waiters: WaitKick[] = [];
   /** Per context: the coroutines aio_co_schedule'd into it whose co_schedule_bh has not run yet (aioCoScheduleSelf). */
-  readonly coScheduled: (CoScheduledEntry[] | undefined)[] = [];
+  private readonly coScheduled: (CoScheduledEntry[] | undefined)[] = [];
   /** Whether any IOThread was ever created: until then every check takes the main-loop path. */
   private any = false;
 

@@ -14,7 +14,7 @@ import type { MirrorDriver } from "../../../sim/jobs/drivers/mirror.js";
 import type { Qemu } from "../../../sim/qmp/qemu.js";
 import type { QmpResponse } from "../../../sim/qmp/types.js";
 import { sleep, type Process } from "../../../sim/scheduler/index.js";
-import { MiB, session } from "../../qmp/harness.js";
+import { session } from "../../qmp/harness.js";
 
 type Qmp = (execute: string, args?: Record<string, unknown>) => Process<QmpResponse>;
 
