@@ -111,8 +111,11 @@ export class MirrorDriver implements JobDriver {
    * as quiescent to drains (it must not wait for itself, nor hold up other sections while its exit is pending).
    */
   private inDrain = false;
-  /** run() left with the source drained: every guest request on it queues until the exit (mirror_exit_common). */
-  private drainHeld = false;
+  /**
+   * run() left with the source drained: every guest request on it queues until the exit (mirror_exit_common).
+   * What holds the section then, as reports name it; undefined while no section is held.
+   */
+  private heldBy: string | undefined;
   /** The job, once run() has set up the bitmap: write-blocking mode copies guest writes from then on. */
   private activeJob: Job | undefined;
   /** Bytes of active writes being written to the target (QEMU active_write_bytes_in_flight). */
@@ -211,7 +214,7 @@ export class MirrorDriver implements JobDriver {
       lastPauseNs = sim.now;
     }
     while (this.inFlight > 0) yield wait(this.opDone);
-    if (!this.drainHeld) {
+    if (this.heldBy === undefined) {
       // Leaving without converging (cancel, failure), QEMU's mirror_run drains the source too (need_drain),
       // bounced through the main loop, so the job ends after the reply to the command that cancelled it.
       this.inDrain = true;
@@ -222,14 +225,10 @@ export class MirrorDriver implements JobDriver {
     return this.failure && !job.isCancelled ? job.fail(this.failure.errno) : 0;
   }
 
-  /** What holds the source's section from run()'s end until the exit, as reports name it. */
-  private holder = "";
-
   /** run() leaves with the source drained (QEMU mirror_run: in_drain set, the section begun): the exit ends it. */
   private holdDrain(job: Job): void {
-    this.drainHeld = true;
-    this.holder = `the completed ${this.type} job '${job.name}' holds until its exit (${job.autoFinalize ? "the bottom half after its run" : "job-finalize: auto-finalize is off"})`;
-    holdSection(this.opts.source, this.holder);
+    this.heldBy = `the completed ${this.type} job '${job.name}' holds until its exit (${job.autoFinalize ? "the bottom half after its run" : "job-finalize: auto-finalize is off"})`;
+    holdSection(this.opts.source, this.heldBy);
   }
 
   /** Flushes the target (QEMU mirror_flush); on failure applies on-target-error and returns false. */
@@ -470,9 +469,9 @@ export class MirrorDriver implements JobDriver {
     }
     this.graph.removeNode(this.mirrorTop);
     source.removeBitmap(this.bitmap.name);
-    if (this.drainHeld) {
-      this.drainHeld = false;
-      releaseSection(source, this.holder);
+    if (this.heldBy !== undefined) {
+      releaseSection(source, this.heldBy);
+      this.heldBy = undefined;
       this.graph.drainedEnd(source);
       this.inDrain = false;
     }
