@@ -199,15 +199,17 @@ interface GeneratedOptions {
  * The first window is short (FIRST_WINDOW_MS): a worker that starts there
  * warms up beside this thread, which is what pays, so it starts if
  * EARLY_WORKER_RUNS or more runs are unclaimed (on two quiet cores a worker
- * started at once made a 2,000-run campaign ~1.06-1.11x as fast; it costs
- * ~0.6 CPU-s more). After that a cold thread's rate overstates the time the
+ * started at once made a 2,000-run campaign ~1.06-1.11x as fast when a run
+ * cost ~0.5 ms; at ~0.35 ms, since the checker and the copy paths got
+ * cheaper, it made it 0.85x and a 4,000-run one 1.0-1.09x; it costs ~0.6-1
+ * CPU-s more). After that a cold thread's rate overstates the time the
  * runs left will take, so later windows decide nothing until SETTLE_MS of
  * running, and then start a worker when the runs unclaimed would keep this
  * thread busy longer than a worker's warm-up (WORKER_WARMUP_MS).
  * BLOCKSIM_FUZZ_WORKERS_AT_ONCE=1 starts them all at once instead (the
  * tests and the campaign benchmark use it).
  */
-export const WORKER_WARMUP_MS = 1500, WINDOW_MS = 250, FIRST_WINDOW_MS = 100, EARLY_WORKER_RUNS = 1500, IDLE_CORE = 0.5, SETTLE_MS = 1000;
+export const WORKER_WARMUP_MS = 1500, WINDOW_MS = 250, FIRST_WINDOW_MS = 100, EARLY_WORKER_RUNS = 4000, IDLE_CORE = 0.5, SETTLE_MS = 1000;
 
 /** Whether one more worker thread should start, from the last window's measurements and this thread's time running runs. */
 export function startAnotherWorker(m: { runsUnclaimed: number; msPerRun: number; idleCores: number; runningMs: number; firstWindow: boolean }): boolean {

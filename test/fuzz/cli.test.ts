@@ -230,10 +230,10 @@ describe("blocksim fuzz", () => {
     expect(startAnotherWorker({ ...idle, runsUnclaimed: 0 })).toBe(false);
     // still in this thread's own warm-up: its rate overstates what is left
     expect(startAnotherWorker({ ...idle, runningMs: 500, msPerRun: 3, runsUnclaimed: 1900 })).toBe(false);
-    // the first window: a worker started now warms up beside this thread; a campaign of ~2,000 runs or more gets one
+    // the first window: a worker started now warms up beside this thread; a campaign of more than ~4,000 runs gets one
     const first = { ...idle, runningMs: 100, msPerRun: 4, firstWindow: true };
-    expect(startAnotherWorker({ ...first, runsUnclaimed: 1950 })).toBe(true);
-    expect(startAnotherWorker({ ...first, runsUnclaimed: 1000 })).toBe(false); // too short to earn a warm-up back, however slow the cold runs
+    expect(startAnotherWorker({ ...first, runsUnclaimed: 4050 })).toBe(true);
+    expect(startAnotherWorker({ ...first, runsUnclaimed: 1950 })).toBe(false); // too short to earn a warm-up back, however slow the cold runs
     expect(startAnotherWorker({ ...first, idleCores: 0.3, runsUnclaimed: 100_000 })).toBe(false);
   });
 
