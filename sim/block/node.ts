@@ -133,6 +133,12 @@ export class BlockNode implements BitmapHolder {
   readOnly = false;
   /** The options it was opened (or last reopened) with, as QMP gave them: what blockdev-reopen compares against. */
   openOptions: Readonly<Record<string, unknown>> = {};
+
+  /** A reopen that only switches read-only (QEMU bdrv_reopen_set_read_only), as blockdev-reopen and commit jobs do. */
+  setReadOnly(readOnly: boolean): void {
+    this.readOnly = readOnly;
+    this.openOptions = { ...this.openOptions, "read-only": readOnly };
+  }
   /** Drained sections in force on this node (QEMU's quiesce_counter), drain-all ones included. */
   quiesceCount = 0;
   /** @internal the part of quiesceCount that came from drain-all (not passed on to node parents). */

@@ -186,8 +186,7 @@ function* reopen(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
       if (p.readOnly && usersPerm(p.node) & (PERM_WRITE | PERM_WRITE_UNCHANGED)) throw genericError(`Read-only block node '${p.node.name}' cannot support read-write users`);
     }
     for (const p of plans) {
-      p.node.readOnly = p.readOnly;
-      p.node.openOptions = { ...p.node.openOptions, "read-only": p.readOnly };
+      p.node.setReadOnly(p.readOnly);
       if (p.backing !== undefined && p.node.backing !== p.backing) {
         try {
           ctx.graph.setBacking(p.node, p.backing);

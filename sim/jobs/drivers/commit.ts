@@ -33,6 +33,9 @@ export class CommitDriver implements JobDriver {
   readonly type = "commit" as const;
   nodes!: JobNodes;
 
+  /** The base was read-only: the job reopened it read-write and its clean reopens it read-only (commit_start, commit_clean). */
+  baseReadOnly = false;
+
   constructor(readonly graph: BlockGraph, readonly opts: CommitOptions, readonly overlay: BlockNode) {}
 
   *run(job: Job): Process<number> {
@@ -75,6 +78,7 @@ export class CommitDriver implements JobDriver {
   clean(): void {
     this.nodes.removeAll();
     clearLinkPerms(this.overlayLink());
+    if (this.baseReadOnly) this.opts.base.setReadOnly(true);
   }
 
   /** The overlay's backing link: QEMU's commit_top filter sits on it while the job runs (see COMMIT_TOP_CHILD). */
@@ -96,5 +100,20 @@ export function createCommit(env: { jm: JobManager; graph: BlockGraph }, o: Comm
   if (blocked) throw genericError(blocked.message);
   const driver = new CommitDriver(env.graph, o, overlay);
   setLinkPerms(driver.overlayLink(), { ...COMMIT_TOP_CHILD, user: `node '${overlay.name}'` });
-  return createBlockJob(env, driver, o, [device, ...chain, o.base], () => clearLinkPerms(driver.overlayLink()), [o.top, o.base], commitPerms(o.top, chain, o.base));
+  // A read-only base (libvirt opens backing images so) is reopened read-write for the job, not refused (commit_start).
+  driver.baseReadOnly = reopenForWriting(o.base);
+  return createBlockJob(env, driver, o, [device, ...chain, o.base], () => {
+    clearLinkPerms(driver.overlayLink());
+    if (driver.baseReadOnly) o.base.setReadOnly(true);
+  }, [o.top, o.base], commitPerms(o.top, chain, o.base));
+}
+
+/**
+ * QEMU commit_start / commit_active_start: a read-only base is reopened read-write before the job takes its
+ * write permission (goldens/commit_read_only_base). Returns whether it was read-only.
+ */
+export function reopenForWriting(base: BlockNode): boolean {
+  if (!base.readOnly) return false;
+  base.setReadOnly(false);
+  return true;
 }

@@ -53,6 +53,7 @@ import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver, JobType } from "../job.js";
 import type { JobManager } from "../manager.js";
 import { SLICE_NS } from "../ratelimit.js";
+import { reopenForWriting } from "./commit.js";
 
 export type MirrorSync = "full" | "top" | "none";
 export type MirrorCopyMode = "background" | "write-blocking";
@@ -116,6 +117,8 @@ export class MirrorDriver implements JobDriver {
    * What holds the section then, as reports name it; undefined while no section is held.
    */
   private heldBy: string | undefined;
+  /** Active commit into a read-only base: reopened read-write for the job, read-only again if it aborts (mirror_exit_common's base_ro). */
+  baseReadOnly = false;
   /** The job, once run() has set up the bitmap: write-blocking mode copies guest writes from then on. */
   private activeJob: Job | undefined;
   /** Bytes of active writes being written to the target (QEMU active_write_bytes_in_flight). */
@@ -451,6 +454,7 @@ export class MirrorDriver implements JobDriver {
 
   abort(job: Job): void {
     if (this.nodes.nodes().length > 0) this.exit(job, false);
+    if (this.baseReadOnly && !this.opts.target.readOnly) this.opts.target.setReadOnly(true);
   }
 
   /** QEMU mirror_exit_common: pivot if asked, drop the filter, the bitmap, the blockers, the drain. */
@@ -500,11 +504,13 @@ export function createMirror(env: { jm: JobManager; graph: BlockGraph }, o: Mirr
   const { source, target } = o;
   checkMirror(env.graph, o);
   const driver = new MirrorDriver(env.graph, o);
+  if (o.commit) driver.baseReadOnly = reopenForWriting(target);
   // The source is a job node too (QEMU block_job_add_bdrv "source"), so blockdev-del of it is op-blocked;
   // the target is held through the job's own BlockBackend.
   return createBlockJob(env, driver, o, [driver.mirrorTop, target, source, ...(o.commit?.intermediates ?? [])], () => {
     env.graph.replaceNode(driver.mirrorTop, source);
     env.graph.removeNode(driver.mirrorTop);
     source.removeBitmap(driver.bitmap.name);
+    if (driver.baseReadOnly) target.setReadOnly(true);
   }, [target], mirrorPerms(o));
 }
