@@ -3,22 +3,11 @@ import { describe, expect, it } from "vitest";
 import { UNSPECIFIED_VERSION, type BlockRequest } from "../../sim/block/index.js";
 import { IoError, ZERO_VERSION, type Content } from "../../sim/disk/index.js";
 import { now, sleep, spawn, join, type Process } from "../../sim/scheduler/index.js";
-import { world } from "./helpers.js";
+import { chain as chainOf, world } from "./helpers.js";
 
 const C = 4096;
+const chain = (sparse = false) => chainOf(C, sparse);
 
-/** base (raw, clusters 0..3 written as ids 1..4) <- top (qcow2). */
-function chain() {
-  const w = world();
-  const baseDev = w.device("base-dev", { sizeBytes: 16 * C });
-  const topDev = w.device("top-dev", { sizeBytes: 16 * C });
-  const base = w.graph.createNode({ name: "base", driver: "raw", device: baseDev });
-  const top = w.graph.createNode({ name: "top", driver: "qcow2", device: topDev, backing: base });
-  w.sim.spawn("prep", (function* (): Process {
-    for (let c = 0; c < 4; c++) yield* base.write(c * C, C, "prep");
-  })());
-  return { ...w, baseDev, topDev, base, top };
-}
 
 describe("BlockNode reads through backing chains", () => {
   it("an unallocated cluster falls through to the backing node; the top device is not read", () => {

@@ -4,22 +4,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { sleep, type Process } from "../../sim/scheduler/index.js";
-import { world } from "./helpers.js";
+import { chain as chainOf } from "./helpers.js";
 
 const C = 4096;
+const chain = (sparse = false) => chainOf(C, sparse);
 
-/** base (raw, clusters 0..3 written) <- top (qcow2); `sparse`: base's device is an image file. */
-function chain(sparse = false) {
-  const w = world();
-  const baseDev = w.device("base-dev", { sizeBytes: 16 * C, sparse });
-  const topDev = w.device("top-dev", { sizeBytes: 16 * C });
-  const base = w.graph.createNode({ name: "base", driver: "raw", device: baseDev });
-  const top = w.graph.createNode({ name: "top", driver: "qcow2", device: topDev, backing: base });
-  w.sim.spawn("prep", (function* (): Process {
-    for (let c = 0; c < 4; c++) yield* base.write(c * C, C, "prep");
-  })());
-  return { ...w, baseDev, topDev, base, top };
-}
 
 describe("a write-zeroes covering part of a cluster", () => {
   it("writes data where the rest of the cluster does not read as zeroes, and zeroes where it does", () => {
