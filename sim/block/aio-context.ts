@@ -24,7 +24,7 @@
  * moved explicitly lives in its child's context (backing or file), or the
  * main loop when it has none.
  */
-import { AioContexts, type AioContext, type Process } from "../scheduler/index.js";
+import { AioContexts, type AioContext } from "../scheduler/index.js";
 import type { BlockBackend } from "./backend.js";
 import type { BlockGraph } from "./graph.js";
 import type { DrainParent, ParentLink } from "./links.js";
@@ -94,9 +94,13 @@ export function component(node: BlockNode): { nodes: BlockNode[]; backends: Bloc
  * drained section (QEMU 7.2 bdrv_try_change_aio_context). Throws an Error
  * with QEMU's message when a guest device's backend refuses (the sections
  * begun by then end again, and nothing has moved); `allow` is a backend
- * whose device asks for the move itself (realize with iothread=).
+ * whose device asks for the move itself (realize with iothread=). The walk
+ * stops at nodes already in `ctx`, so a guest device there does not refuse:
+ * a new user attaching a node moves it so too (bdrv_root_attach_child: a new
+ * job's other nodes join its main node's context, as blockdev-backup moves
+ * the target to the source's). The walk is synchronous: no choice point.
  */
-export function* changeAioContext(graph: BlockGraph, node: BlockNode, ctx: AioContext, allow?: BlockBackend): Process<void> {
+export function changeAioContext(graph: BlockGraph, node: BlockNode, ctx: AioContext, allow?: BlockBackend): void {
   if (nodeContext(node) === ctx) return;
   AioContexts.of(graph.sim).checkAlive(ctx, `moving node '${node.name}'`);
   graph.sim.record("aio", "change-context", { node: node.name, to: ctx.name, nodes: component(node).nodes.map((n) => n.name) });
@@ -205,20 +209,6 @@ class ContextChange {
     this.visited.add(l);
     if (l.child) this.walkNode(l.child);
   }
-}
-
-/**
- * Brings `node` into `ctx` as a new user attaches it (bdrv_root_attach_child
- * moving the child to its parent's context: a new job's other nodes join its
- * main node's context, as blockdev-backup moves the target to the source's),
- * the same walk as changeAioContext: it stops at nodes already in `ctx`, so
- * a guest device there does not refuse. Throws like changeAioContext.
- */
-export function adoptContext(graph: BlockGraph, node: BlockNode, ctx: AioContext): void {
-  if (nodeContext(node) === ctx) return;
-  AioContexts.of(graph.sim).checkAlive(ctx, `moving node '${node.name}'`);
-  graph.sim.record("aio", "change-context", { node: node.name, to: ctx.name, nodes: component(node).nodes.map((n) => n.name) });
-  new ContextChange(graph, ctx, undefined).run(node);
 }
 
 /**

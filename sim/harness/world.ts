@@ -220,7 +220,7 @@ function* setup(world: World): Process<void> {
       const backend = qemu.graph.createBackend({ name: drive ?? g.name, issuer: g.name, root: node, queueWhenDrained: true, perms: guestDevicePerms() });
       // The guest's device: realized in its IOThread, the disk's graph moves there.
       const iothread = iothreadId === undefined ? undefined : AioContexts.of(sim).get(iothreadId)!;
-      if (iothread) yield* changeAioContext(qemu.graph, node, iothread, backend);
+      if (iothread) changeAioContext(qemu.graph, node, iothread, backend);
       attachDevice(backend);
       const cfg: GuestConfig = { ...rest, backend, ...(stopNs !== undefined ? { stopAtNs: t0 + stopNs } : {}), ...(iothread ? { context: iothread.id } : {}) };
       if (!startNs) guests.push(startGuest(sim, cfg));

@@ -6,7 +6,7 @@
  * with the reason "block device is in use by block job: <type>" (seed 002).
  */
 import {
-  ACTIVE_BACKEND, adoptContext, attachInMainLoop, blockerReason, checkPermissions, clearLinkPerms, nodeContext, PermissionDenied, setLinkPerms,
+  ACTIVE_BACKEND, attachInMainLoop, changeAioContext, blockerReason, checkPermissions, clearLinkPerms, nodeContext, PermissionDenied, setLinkPerms,
   type BlockGraph, type BlockNode, type DrainParent, type ParentLink,
 } from "../block/index.js";
 import type { AioContext } from "../scheduler/index.js";
@@ -64,7 +64,7 @@ export function createBlockJob(
   // are attached (a guest device's backend refuses, and nothing is created).
   const ctx = nodes.length > 0 ? nodeContext(nodes[0]) : undefined;
   try {
-    if (ctx) for (const n of nodes.slice(1)) adoptContext(env.graph, n, ctx);
+    if (ctx) for (const n of nodes.slice(1)) changeAioContext(env.graph, n, ctx);
   } catch (e) {
     undo();
     throw e instanceof Error && e.message === ACTIVE_BACKEND ? genericError(e.message) : e;

@@ -12,7 +12,7 @@
  */
 import { ACTIVE_BACKEND, changeAioContext } from "../block/index.js";
 import { genericError } from "../jobs/errors.js";
-import { AioContexts, type Process } from "../scheduler/index.js";
+import { AioContexts } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
 import type { QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
@@ -52,7 +52,7 @@ function objectDel(ctx: QemuContext, a: Record<string, unknown>): void {
   aio.remove(io);
 }
 
-function* setIothread(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
+function setIothread(ctx: QemuContext, a: Record<string, unknown>): void {
   const name = a["node-name"] as string;
   const iothread = a.iothread;
   if (iothread !== null && typeof iothread !== "string") throw genericError("Invalid parameter type for 'iothread', expected: StrOrNull");
@@ -65,7 +65,7 @@ function* setIothread(ctx: QemuContext, a: Record<string, unknown>): Process<voi
   const target = iothread === null ? aio.main : aio.get(iothread);
   if (!target) throw genericError(`Cannot find iothread ${String(iothread)}`);
   try {
-    yield* changeAioContext(ctx.graph, node, target);
+    changeAioContext(ctx.graph, node, target);
   } catch (e) {
     if (e instanceof Error && e.message === ACTIVE_BACKEND) throw genericError(e.message);
     throw e;
