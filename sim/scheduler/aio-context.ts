@@ -250,6 +250,12 @@ export class AioContexts {
     batch.push(entry);
   }
 
+  /** A coroutine aio_co_schedule'd into `ctx` from another thread: the context must be alive; the trace says so. */
+  private noteCoSchedule(ctx: AioContext, proc: ProcHandle): void {
+    this.checkAlive(ctx, `aio_co_schedule of ${proc.name}`);
+    this.sim.record("aio", "co-schedule", { context: ctx.id, proc: proc.name });
+  }
+
   /**
    * aio_co_wake(co) of a parked coroutine, into `ctx`, the context it last
    * ran in: in that context it is woken and runs at once (from the loop) or
@@ -258,8 +264,7 @@ export class AioContexts {
    */
   coWake(ctx: AioContext, host: OperationHost, proc: ProcHandle, token: number, fromCoroutine: boolean): void {
     if (this.any && this.current() !== ctx) {
-      this.checkAlive(ctx, `aio_co_schedule of ${proc.name}`);
-      this.sim.record("aio", "co-schedule", { context: ctx.id, proc: proc.name });
+      this.noteCoSchedule(ctx, proc);
       this.coSchedule(ctx.id, { host, proc, token, moveTo: undefined });
       return;
     }
@@ -275,8 +280,7 @@ export class AioContexts {
    */
   coEnter(ctx: AioContext, proc: ProcHandle, fromCoroutine: boolean): "entered" | "next" | "scheduled" {
     if (this.any && this.current() !== ctx) {
-      this.checkAlive(ctx, `aio_co_schedule of ${proc.name}`);
-      this.sim.record("aio", "co-schedule", { context: ctx.id, proc: proc.name });
+      this.noteCoSchedule(ctx, proc);
       return "scheduled";
     }
     if (fromCoroutine) {
@@ -309,8 +313,7 @@ export class AioContexts {
     this.sim.bottomHalf(`aio_co_reschedule_self to ${to.name}`, () => {
       const { host, proc, token } = move;
       if (proc === undefined || proc.state !== "blocked") return; // interrupted meanwhile
-      this.checkAlive(to, `aio_co_schedule of ${proc.name}`);
-      this.sim.record("aio", "co-schedule", { context: to.id, proc: proc.name });
+      this.noteCoSchedule(to, proc);
       this.coSchedule(to.id, { host: host!, proc, token, moveTo: to.id });
     }, undefined, from.id);
     yield awaitOp(move);
