@@ -45,10 +45,12 @@ interface World {
   bitmaps: string[];
   /** The blockdev-add options of each plain null-co node, for blockdev-reopen (the lifecycle world). */
   reopenable: Record<string, Record<string, unknown>>;
-  /** Whether blockdev-reopen and node additions are verbs (the lifecycle world). */
-  lifecycle: boolean;
-  /** Whether guest writes come twice as often (the mirror world). */
-  writeHeavy: boolean;
+  /**
+   * The verbs a world adds to the classic fifteen, each `count` more faces of
+   * the verb die and drawn by `draw` (given which of its faces came up). The
+   * classic worlds add none, so their draws are as they always were.
+   */
+  extraVerbs: { count: number; draw: (rng: Rng, face: number) => Command }[];
   /** Guest disks (virtio-blk-pci device ids) of the device world, on a pc machine. */
   disks: string[];
 }
@@ -84,7 +86,7 @@ export function generateSpec(seed: string | number, worlds: readonly WorldName[]
   const commands: Command[] = [];
   const waits: Record<string, Wait> = {};
   const said: string[] = [];
-  const world: World = { jobs: [], writable: [], nodes: [], iothreads: [], bitmaps: [], reopenable: {}, lifecycle: false, writeHeavy: false, disks: [] };
+  const world: World = { jobs: [], writable: [], nodes: [], iothreads: [], bitmaps: [], reopenable: {}, extraVerbs: [], disks: [] };
   const kind = isClassic(worlds) ? (rng() < 0.35 ? "chain" : "null") : pick(rng, worlds);
   const images = kind === "chain" ? chainWorld(rng, commands, world, said)
     : kind === "iothread" ? iothreadWorld(rng, commands, world, said)
@@ -172,6 +174,7 @@ function nullJobs(rng: Rng, commands: Command[], world: World, said: string[], f
 function iothreadWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
   world.iothreads.push("io0");
   if (rng() < 0.4) world.iothreads.push("io1");
+  world.extraVerbs.push({ count: 2, draw: (r) => setIothreadVerb(r, world) });
   for (const id of world.iothreads) commands.push({ cmd: "object-add", args: { "qom-type": "iothread", id } });
   const failing = nullNodes(rng, commands, world, said);
   for (const node of ["src", "t0", "t1"]) {
@@ -200,6 +203,7 @@ function bitmapWorld(rng: Rng, commands: Command[], world: World, said: string[]
   const granularity = pick(rng, [undefined, 65536, 131072, MiB]);
   commands.push({ cmd: "block-dirty-bitmap-add", args: { node: "src", name: "b0", ...(granularity ? { granularity } : {}) } });
   world.bitmaps.push("b0");
+  world.extraVerbs.push({ count: 6, draw: (r, face) => bitmapVerb(r, world, face) });
   said.push(`bitmap b0${granularity ? ` (granularity ${granularity})` : ""}`);
   if (rng() < 0.4) {
     commands.push({ cmd: "block-dirty-bitmap-add", args: { node: "src", name: "b1", disabled: true } });
@@ -296,9 +300,14 @@ function describeArgs(args: Record<string, unknown>): string {
 function verb(rng: Rng, world: World): Command {
   const job = rng() < 0.9 ? pick(rng, world.jobs).id : "nojob";
   // The classic worlds have no extra verbs, so their draws are as they always were.
-  const extra = (world.iothreads.length ? 2 : 0) + (world.bitmaps.length ? 6 : 0) + (world.lifecycle ? 3 : 0) + (world.writeHeavy ? 2 : 0) + (world.disks.length ? 3 : 0);
-  const v = below(rng, 15 + extra);
-  if (v >= 15) return extraVerb(rng, world, v - 15);
+  const v = below(rng, world.extraVerbs.reduce((n, e) => n + e.count, 15));
+  if (v >= 15) {
+    let face = v - 15;
+    for (const e of world.extraVerbs) {
+      if (face < e.count) return e.draw(rng, face);
+      face -= e.count;
+    }
+  }
   switch (v) {
     case 0: return { cmd: "job-pause", args: { id: job } };
     case 1: return { cmd: "job-resume", args: { id: job } };
@@ -330,7 +339,7 @@ function guestWrite(rng: Rng, node: string): Command {
  * and blockdev-add of a new node (blockdev-del may then remove it).
  */
 function lifecycleWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
-  world.lifecycle = true;
+  world.extraVerbs.push({ count: 3, draw: (r, face) => lifecycleVerb(r, world, face) });
   nullJobs(rng, commands, world, said, nullNodes(rng, commands, world, said));
   return undefined;
 }
@@ -342,7 +351,7 @@ function lifecycleWorld(rng: Rng, commands: Command[], world: World, said: strin
  * writes to src twice as often among the verbs.
  */
 function mirrorWorld(rng: Rng, commands: Command[], world: World, said: string[]): undefined {
-  world.writeHeavy = true;
+  world.extraVerbs.push({ count: 2, draw: (r) => guestWrite(r, pick(r, world.writable)) });
   const failing = nullNodes(rng, commands, world, said);
   const count = 1 + below(rng, 2);
   for (let k = 0; k < count; k++) {
@@ -370,6 +379,7 @@ function deviceWorld(rng: Rng, commands: Command[], world: World, said: string[]
   const shareRw = rng() < 0.5;
   commands.push({ cmd: "device_add", args: { driver: "virtio-blk-pci", drive: "src", id: "vda", ...(shareRw ? { "share-rw": true } : {}) } });
   world.disks.push("vda");
+  world.extraVerbs.push({ count: 3, draw: (r, face) => diskVerb(r, world, face) });
   said.push(`guest disk vda on src${shareRw ? " (share-rw)" : ""}`);
   if (failing !== "t1" && rng() < 0.3) {
     commands.push({ cmd: "device_add", args: { driver: "virtio-blk-pci", drive: "t1", id: "vdb", "share-rw": true } });
@@ -381,9 +391,9 @@ function deviceWorld(rng: Rng, commands: Command[], world: World, said: string[]
 }
 
 /** The lifecycle world's verbs: blockdev-reopen of a null-co node, or blockdev-add of a new one. */
-function lifecycleVerb(rng: Rng, world: World, v: number): Command {
+function lifecycleVerb(rng: Rng, world: World, face: number): Command {
   const names = Object.keys(world.reopenable);
-  if (v === 2) {
+  if (face === 2) {
     const name = `n${names.length}`;
     const args = { driver: "null-co", "node-name": name, size: pick(rng, [4 * MiB, 16 * MiB]), "read-zeroes": false };
     world.reopenable[name] = args;
@@ -399,29 +409,23 @@ function lifecycleVerb(rng: Rng, world: World, v: number): Command {
   return { cmd: "blockdev-reopen", args: { options: [options] } };
 }
 
-/**
- * The verbs beyond the classic fifteen, by world: the iothread world's two
- * (moving a node between contexts), then the one world the spec is drawn in:
- * lifecycle (3), mirror (2 guest writes), device (3 guest I/Os), bitmap (6);
- * `verb` draws among 15 plus their count.
- */
-function extraVerb(rng: Rng, world: World, v: number): Command {
-  if (world.iothreads.length) {
-    if (v < 2) {
-      const iothread = pick(rng, [...world.iothreads, null]);
-      return { cmd: "x-blockdev-set-iothread", args: { "node-name": pick(rng, world.nodes), iothread, ...(rng() < 0.2 ? { force: true } : {}) } };
-    }
-    v -= 2;
-  }
-  if (world.lifecycle) return lifecycleVerb(rng, world, v);
-  if (world.writeHeavy) return guestWrite(rng, pick(rng, world.writable));
-  if (world.disks.length) {
-    const disk = pick(rng, world.disks);
-    const op = v === 2 ? "aio_read" : "aio_write";
-    return { cmd: "human-monitor-command", args: { "command-line": `qemu-io -d /machine/peripheral/${disk}/virtio-backend "${op}${op === "aio_write" ? ` -P 0x${(0x11 + below(rng, 200)).toString(16)}` : ""} ${below(rng, 4) * MiB} 64k"` } };
-  }
+/** The iothread world's verb: a node moved between contexts, sometimes with force. */
+function setIothreadVerb(rng: Rng, world: World): Command {
+  const iothread = pick(rng, [...world.iothreads, null]);
+  return { cmd: "x-blockdev-set-iothread", args: { "node-name": pick(rng, world.nodes), iothread, ...(rng() < 0.2 ? { force: true } : {}) } };
+}
+
+/** The device world's verbs: a guest aio_write (faces 0, 1) or aio_read (face 2) through a disk. */
+function diskVerb(rng: Rng, world: World, face: number): Command {
+  const disk = pick(rng, world.disks);
+  const op = face === 2 ? "aio_read" : "aio_write";
+  return { cmd: "human-monitor-command", args: { "command-line": `qemu-io -d /machine/peripheral/${disk}/virtio-backend "${op}${op === "aio_write" ? ` -P 0x${(0x11 + below(rng, 200)).toString(16)}` : ""} ${below(rng, 4) * MiB} 64k"` } };
+}
+
+/** The bitmap world's verbs: a bitmap command on src (sometimes on a bitmap that does not exist), or a query. */
+function bitmapVerb(rng: Rng, world: World, face: number): Command {
   const name = pick(rng, [...world.bitmaps, "nobitmap"]);
-  switch (v) {
+  switch (face) {
     case 0: return { cmd: "block-dirty-bitmap-clear", args: { node: "src", name } };
     case 1: return { cmd: "block-dirty-bitmap-disable", args: { node: "src", name } };
     case 2: return { cmd: "block-dirty-bitmap-enable", args: { node: "src", name } };
