@@ -267,7 +267,7 @@ function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
     const refused = askPermission(blk, argv[1]);
     if (refused !== undefined) return refused;
     const out = yield* qemuIo(ctx, blk, argv[1], false, argv[0]);
-    if (out !== "" || !/^aio_/.test(argv[1])) ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
+    recordOutput(ctx, argv[0], argv[1], out);
     return "";
   }
   let node: BlockNode;
@@ -292,8 +292,13 @@ function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
   } finally {
     temporary?.unref();
   }
-  if (out !== "" || !/^aio_/.test(argv[1])) ctx.sim.record("qemu-io", "output", { device: argv[0], command: argv[1], output: out });
+  recordOutput(ctx, argv[0], argv[1], out);
   return "";
+}
+
+/** qemu-io's printed text as a trace record; an aio command that started quietly has none yet (its request records its output when it ends). */
+function recordOutput(ctx: QemuContext, device: string, command: string, out: string): void {
+  if (out !== "" || !/^aio_/.test(command)) ctx.sim.record("qemu-io", "output", { device, command, output: out });
 }
 
 export const HMP_HANDLERS: Record<string, HmpCommand> = {
