@@ -112,10 +112,9 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
     sim.notify(newEvent);
   });
   let clientDone = false;
-  /** The command the client is waiting for the reply to, if any. */
-  let unanswered: string | undefined;
-  let sentFrom = 0;
+  /** The command the client is waiting for the reply to, if any, and the monitor's transcript length when it was sent. */
   let sent: Recording["commands"][number] | undefined;
+  let sentFrom = 0;
   const settled = () => qemu.jm.jobs.every((j) => j.userPaused || SETTLED.has(j.status));
   const run = runWorld(world, { name: "client", *safety(): Process<void> {
     for (let i = 0; i < rec.commands.length; i++) {
@@ -127,11 +126,10 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
       }
       const c = rec.commands[i];
       if (i > 0) yield sleep(timing.clientRoundTripNs);
-      unanswered = c.cmd;
       sentFrom = qemu.monitor.transcript.length;
       sent = c;
       yield* qemu.monitor.execute(c.args === undefined ? { execute: c.cmd } : { execute: c.cmd, arguments: c.args });
-      unanswered = undefined;
+      sent = undefined;
     }
     // let the last jobs run until none moves on by itself, as the recorder did before closing
     while (!settled()) yield sleep(1e6);
@@ -147,18 +145,18 @@ export function replay(rec: Recording, waits: Record<number, Wait> = {}, strateg
   const quietEnd = out.kind === "qemu-crash" || (clientDone && (out.kind === "deadlock" ? out.waiting.every((w) => w.process.startsWith("job:")) : out.kind === "time-budget" && settled()));
   // A run that ends with the client waiting for a reply (nothing left to run, or only a READY mirror idling to
   // the time limit) is QEMU hanging on that command, as the recorder records a reply that never came: a hang.
-  const hung = !clientDone && unanswered !== undefined && (out.kind === "deadlock" || out.kind === "time-budget") ? unanswered : undefined;
+  const hung = !clientDone && sent !== undefined && (out.kind === "deadlock" || out.kind === "time-budget") ? sent : undefined;
   // Moments count from the end of setup (the images written), as a run's report counts them.
   const stuck = (out.kind === "deadlock" && !clientDone) || hung !== undefined ? `the simulation stopped with ${describeOutcome(out, world.t0)}` : undefined;
-  if (out.kind !== "ok" && !quietEnd && !stuck && hung === undefined) throw new Error(`simulation of ${rec.scenario} ended with ${describeOutcome(out, world.t0)}`);
+  if (out.kind !== "ok" && !quietEnd && !stuck) throw new Error(`simulation of ${rec.scenario} ended with ${describeOutcome(out, world.t0)}`);
   const observed = qemu.monitor.transcript.map((t, i, all) => normalise(t, all[i - 1]));
   if (hung !== undefined) {
     // A command the client sent while the main loop was stuck in a nested poll waits in the simulated monitor
     // before it is logged; QEMU's QMP monitor thread reads it all the same, and the recorder logs it as sent.
-    if (sent !== undefined && !qemu.monitor.transcript.slice(sentFrom).some((t) => "cmd" in t)) {
-      observed.push(normalise(sent.args === undefined ? { cmd: sent.cmd } : { cmd: sent.cmd, args: sent.args }, observed[observed.length - 1]));
+    if (!qemu.monitor.transcript.slice(sentFrom).some((t) => "cmd" in t)) {
+      observed.push(normalise(hung.args === undefined ? { cmd: hung.cmd } : { cmd: hung.cmd, args: hung.args }, observed[observed.length - 1]));
     }
-    observed.push({ hang: { cmd: hung } });
+    observed.push({ hang: { cmd: hung.cmd } });
   }
   const expected = rec.sequence.filter((e): e is TranscriptEntry => !("note" in e));
   return { expected, observed, ...(stuck ? { stuck } : {}) };
