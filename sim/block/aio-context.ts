@@ -103,8 +103,7 @@ export function component(node: BlockNode): { nodes: BlockNode[]; backends: Bloc
 export function changeAioContext(graph: BlockGraph, node: BlockNode, ctx: AioContext, allow?: BlockBackend): void {
   if (nodeContext(node) === ctx) return;
   AioContexts.of(graph.sim).checkAlive(ctx, `moving node '${node.name}'`);
-  graph.sim.record("aio", "change-context", { node: node.name, to: ctx.name, nodes: component(node).nodes.map((n) => n.name) });
-  new ContextChange(graph, ctx, allow).run(node);
+  new ContextChange(graph, ctx, allow, { node }).run(node);
 }
 
 /**
@@ -120,12 +119,11 @@ export function changeAioContext(graph: BlockGraph, node: BlockNode, ctx: AioCon
 export function returnToMainLoop(graph: BlockGraph, node: BlockNode): void {
   const aio = AioContexts.of(graph.sim);
   if (!aio.active || !graph.contains(node) || nodeContext(node).isMain) return;
-  graph.sim.record("aio", "change-context", { node: node.name, to: aio.main.name, nodes: component(node).nodes.map((n) => n.name), why: "a parent let go of it" });
   // The caller (a job's finalization) holds the old context's lock; bdrv_try_change_aio_context lets go of it
   // around its commit and takes it back at once: the IOThread, woken by the sections ending, races for it.
   const old = nodeContext(node);
   try {
-    new ContextChange(graph, aio.main, undefined).run(node, (commit) => aio.withoutLock(old, commit));
+    new ContextChange(graph, aio.main, undefined, { node, why: "a parent let go of it" }).run(node, (commit) => aio.withoutLock(old, commit));
   } catch (e) {
     if (!(e instanceof Error && e.message === ACTIVE_BACKEND)) throw e;
   }
@@ -152,14 +150,24 @@ export function returnToMainLoop(graph: BlockGraph, node: BlockNode): void {
 class ContextChange {
   private readonly visited = new Set<ParentLink>();
   private readonly actions: ({ node: BlockNode } | { user: DrainParent } | { backend: BlockBackend })[] = [];
-  constructor(private readonly graph: BlockGraph, private readonly ctx: AioContext, private readonly allow: BlockBackend | undefined) {}
+  constructor(
+    private readonly graph: BlockGraph,
+    private readonly ctx: AioContext,
+    private readonly allow: BlockBackend | undefined,
+    /** What the move's trace record names: the node asked to move, and why when no command asked. */
+    private readonly label: { node: BlockNode; why?: string },
+  ) {}
 
   /** Marks a link as walked already (the new child a parent is attaching). */
   ignore(link: ParentLink): void {
     this.visited.add(link);
   }
 
-  /** Walks from `node`, then commits; `aroundCommit` runs the commit (default: as it is). */
+  /**
+   * Walks from `node`, then commits; `aroundCommit` runs the commit (default:
+   * as it is). The move's trace record comes once the walk succeeded, before
+   * the commit: a refused move records none.
+   */
   run(node: BlockNode, aroundCommit: (commit: () => void) => void = (commit) => commit()): void {
     try {
       this.walkNode(node);
@@ -168,6 +176,9 @@ class ContextChange {
       for (const a of this.actions.slice().reverse()) if ("node" in a && this.graph.contains(a.node)) this.graph.drainedEnd(a.node);
       throw e;
     }
+    const { node: asked, why } = this.label;
+    const nodes = component(asked).nodes.map((n) => n.name);
+    this.graph.sim.record("aio", "change-context", why === undefined ? { node: asked.name, to: this.ctx.name, nodes } : { node: asked.name, to: this.ctx.name, nodes, why });
     aroundCommit(() => {
       for (const a of this.actions.slice().reverse()) {
         if ("node" in a) {
@@ -230,8 +241,7 @@ export function attachInMainLoop(graph: BlockGraph, node: BlockNode): void {
   const aio = AioContexts.of(graph.sim);
   if (!aio.active || nodeContext(node).isMain) return;
   aio.checkAlive(nodeContext(node), `attaching a filter above node '${node.name}'`);
-  graph.sim.record("aio", "change-context", { node: node.name, to: aio.main.name, nodes: component(node).nodes.map((n) => n.name), why: "filter opened in the main loop" });
-  const change = new ContextChange(graph, aio.main, undefined);
+  const change = new ContextChange(graph, aio.main, undefined, { node, why: "filter opened in the main loop" });
   // The filter already stands where the source's users were (the drivers insert it first): the walk goes
   // from the source up through it to them, as QEMU's went from the source to its users; not to the target,
   // which the filter links after.
