@@ -584,7 +584,25 @@ function prepend<T>(list: T[], item: T): void {
 }
 
 /** Whether `target` is `from` or below it (through backing and file links). */
+/**
+ * Whether `target` is `from` or below it through any child link: backing,
+ * file, and a copy-before-write filter's target (QEMU's should_update_child
+ * and bdrv_recurse_has_child search every child). A libvirt incremental
+ * backup's target has the source as its backing node, so the filter reaches
+ * the source's other parent through its target.
+ */
 function reaches(from: BlockNode, target: BlockNode): boolean {
-  for (let n: BlockNode | null = from; n; n = n.childLink?.child ?? null) if (n === target) return true;
+  const seen = new Set<BlockNode>([from]);
+  const queue = [from];
+  for (let n = queue.shift(); n; n = queue.shift()) {
+    if (n === target) return true;
+    for (const l of n.childOrder) {
+      const c = l.child;
+      if (c && !seen.has(c)) {
+        seen.add(c);
+        queue.push(c);
+      }
+    }
+  }
   return false;
 }
