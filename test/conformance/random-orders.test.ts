@@ -100,6 +100,19 @@ describe("goldens under random and PCT schedules", () => {
     });
   }
 
+  it("iothread_move_running_reply_race: random schedules reach both orders QEMU showed (running before and after the reply)", () => {
+    // A job the move resumes runs in io0 concurrently with the main loop writing the reply: QEMU's 5 runs had both
+    // orders (gen_iothread_41's 3 had only running first). FIFO writes the reply first; exploration must reach both.
+    const golden = loadGolden(new URL("iothread_move_running_reply_race.json", GOLDENS_DIR));
+    const orders = new Set<string>();
+    for (let seed = 1; seed <= 10; seed++) {
+      const { observed } = replay(golden, waitsOf(golden), new RandomStrategy(seed));
+      const at = observed.findIndex((e) => "cmd" in e && e.cmd === "x-blockdev-set-iothread" && (e.args as Record<string, unknown>)["node-name"] === "tgt");
+      orders.add(observed.slice(at + 1, at + 4).map((e) => ("event" in e ? String(e.data?.status) : "return" in e ? "reply" : "?")).join(" "));
+    }
+    expect([...orders].sort()).toEqual(["paused reply running", "paused running reply"]);
+  });
+
   it("txn_individual: 20 random schedules match the recording", () => {
     const golden = loadGolden(new URL("txn_individual.json", GOLDENS_DIR));
     for (let seed = 1; seed <= 20; seed++) {
