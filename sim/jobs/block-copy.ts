@@ -7,9 +7,10 @@
  * (QEMU block_copy_block_status): a range that reads as zeroes (null-co with
  * read-zeroes, a qcow2 range no image of its chain allocates) is written to
  * the target as zeroes without reading the source, and a copy is cut where
- * the status changes. Copy-before-write makes one block-copy call over a
- * write's range (`call`); the backup job's background call is its own loop
- * (drivers/backup.ts) over the same tasks (`copy`).
+ * the status changes. A block-copy call is one loop (BlockCopyCall):
+ * copy-before-write makes one over a write's range (`call`); the backup
+ * job's background call is another, with hooks for what the job adds (its
+ * pause point, cancel, speed limit and progress: drivers/backup.ts).
  */
 import { IoError, type Errno } from "../disk/index.js";
 import { DirtyBitmap, type BlockNode, type BlockRequest } from "../block/index.js";
@@ -18,15 +19,6 @@ import { notify, Signal, spawn, wait, type Process, type ProcHandle } from "../s
 /** QEMU 7.2 block-copy's defaults: a task copies at most its 1 MiB buffer (BLOCK_COPY_MAX_BUFFER), a call runs at most 64 at once. */
 export const MAX_CHUNK_BYTES = 1 << 20;
 export const MAX_WORKERS = 64;
-
-/** The tasks of one pass of a block-copy call over its range. */
-interface Pass {
-  inFlight: number;
-  /** The first failure among them. */
-  failure: CopyError | undefined;
-  /** Notified as each ends. */
-  ended: Signal<void>;
-}
 
 /** A failed copy: which direction failed and how. */
 export interface CopyError {
@@ -167,65 +159,25 @@ export class BlockCopy {
   }
 
   /**
-   * One block-copy call over clusters [first, end) (QEMU 7.2
-   * block_copy_common): passes over the range, each issuing a task per run
-   * of dirty, idle clusters (at most `maxChunk` clusters, cut to one block
-   * status) up to `maxWorkers` at once, every task entered at once, and
-   * waiting at the pass's end for all its tasks
-   * (block_copy_dirty_clusters). A pass that found something dirty is
-   * followed by another; one that found nothing waits for a copy in flight
-   * on the range (another call's) and passes again, or ends the call. A
-   * task that covers the rest of the range as the pass's first runs in the
-   * caller itself. The first failed task fails the call: its pass issues no
-   * more tasks. So a guest write's whole range is one call of 1 MiB tasks
-   * run in parallel, not a copy per cluster (goldens/cbw_write_range_one_call).
+   * One block-copy call over clusters [first, end) with QEMU's defaults and
+   * nothing around it (copy-before-write's): see BlockCopyCall. A guest
+   * write's whole range is one call of 1 MiB tasks run in parallel, not a
+   * copy per cluster (goldens/cbw_write_range_one_call).
    */
   *call(first: number, end: number, issuer: string, maxChunk = Math.max(1, Math.floor(MAX_CHUNK_BYTES / this.clusterSizeBytes)), maxWorkers = MAX_WORKERS): Process<CopyError | undefined> {
-    for (;;) {
-      const pass: Pass = { inFlight: 0, failure: undefined, ended: new Signal<void>(`block-copy pass ${this.source.name}:${first}-${end}`) };
-      let c = first, found = false, pooled = false;
-      while (c < end && !pass.failure) {
-        // a free worker first (QEMU takes it after cutting the task, whose clusters it has marked
-        // meanwhile; here they are taken only by copy, so they are chosen once a worker is free)
-        while (pass.inFlight >= maxWorkers) yield wait(pass.ended);
-        if (pass.failure) break;
-        let next = this.nextRun(c, maxChunk, end);
-        if (!next) break;
-        found = true;
-        let failed = false;
-        if (this.source.statusNeedsTables()) {
-          // the status reads the qcow2 tables QEMU's caches lack, in the caller, before the task is cut
-          failed = yield* this.readStatusTables(next.first, next.count, issuer);
-          next = this.nextRun(next.first, next.count, next.first + next.count);
-          if (!next) continue;
-        }
-        const { count, zero } = failed ? { count: 1, zero: false } : this.status(next.first, next.count);
-        c = next.first + count;
-        if (!pooled && c >= end) {
-          pass.failure = yield* this.copy(next.first, count, issuer, zero);
-          break;
-        }
-        pooled = true;
-        pass.inFlight++;
-        const task = (yield spawn(`${issuer} copy ${next.first}+${count}`, this.passTask(pass, next.first, count, issuer, zero), { coroutine: true })) as ProcHandle;
-        this.source.graph.sim.enterNow(task); // aio_task_pool_start_task enters the task at once
-      }
-      while (pass.inFlight > 0) yield wait(pass.ended);
-      if (pass.failure) return pass.failure;
-      if (found) continue;
-      // nothing dirty and idle: wait for a copy in flight on the range (it may fail and leave its clusters dirty)
-      let inFlight: Signal<void> | undefined;
-      for (let k = first; k < end && !inFlight; k++) inFlight = this.busy[k];
-      if (inFlight) {
-        yield wait(inFlight);
-        continue;
-      }
-      return undefined;
-    }
+    const result = yield* new BlockCopyCall(this, { first, end, issuer, maxChunk, maxWorkers, inlineLastTask: true, rescanWhileDraining: false }).run();
+    return result === "cancelled" ? undefined : result; // no hooks: never cancelled
+  }
+
+  /** The first copy in flight on clusters [first, end), if any. */
+  busyIn(first: number, end: number): Signal<void> | undefined {
+    let inFlight: Signal<void> | undefined;
+    for (let k = first; k < end && !inFlight; k++) inFlight = this.busy[k];
+    return inFlight;
   }
 
   /** Reads the tables a block status of the clusters needs; whether that failed (then QEMU copies one cluster as data). */
-  private *readStatusTables(first: number, count: number, issuer: string): Process<boolean> {
+  *readStatusTables(first: number, count: number, issuer: string): Process<boolean> {
     try {
       yield* this.source.loadStatusTables(first * this.clusterSizeBytes, this.bytesOf(first, count), null, issuer);
       return false;
@@ -235,14 +187,184 @@ export class BlockCopy {
     }
   }
 
-  private *passTask(pass: Pass, first: number, count: number, issuer: string, zero: boolean): Process<void> {
-    const err = yield* this.copy(first, count, issuer, zero);
-    if (err) pass.failure ??= err;
-    pass.inFlight--;
-    yield notify(pass.ended);
-  }
-
   private bytesOf(first: number, count: number): number {
     return Math.min((first + count) * this.clusterSizeBytes, this.source.sizeBytes) - first * this.clusterSizeBytes;
+  }
+}
+
+/** Why a block-copy call waits for one of its own tasks. */
+export type TaskWait = "workers" | "pass-end" | "failure";
+
+/**
+ * What the caller of a block-copy call adds to its loop: the backup job's
+ * background call (QEMU 7.2 backup_loop around block_copy_async) is run by
+ * the job's own coroutine, so its pause point, cancel, speed limit and
+ * progress come in here. Every hook is optional; without one the call
+ * behaves as QEMU's block_copy from a coroutine (copy-before-write's).
+ */
+export interface CallHooks {
+  /** Before each chunk: whether the caller's pause point is due (the job's pause may cancel the call: BlockCopyCall.restart). */
+  pauseDue?(): boolean;
+  pausePoint?(): Process<void>;
+  /** Before each chunk: whether the call ends because its caller was cancelled. */
+  cancelSeen?(): boolean;
+  /** Whether the caller was cancelled: a failed call stops waiting for its tasks. */
+  cancelRequested?(): boolean;
+  /** Waits until one of the call's tasks ends (default: the call's own signal of task ends). */
+  waitForTask?(why: TaskWait): Process<void>;
+  /** Waits until `copy`, another call's copy in flight on the range, ends (default: waits for it). */
+  waitForOtherCopy?(copy: Signal<void>): Process<void>;
+  /** The block status's qcow2 table reads for a chunk (default: in the call); whether the call still issues the chunk, and whether the status failed. */
+  readStatusTables?(first: number, count: number): Process<{ stillToIssue: boolean; failed: boolean }>;
+  /** Before a chunk is cut: true if the call slept for the speed limit (it then looks for its chunk again). */
+  rateLimit?(): Process<boolean>;
+  /** A task of `count` clusters from `first` is about to be issued / was just issued (and entered). */
+  issuing?(first: number, count: number): void;
+  issued?(first: number, count: number): void;
+}
+
+export interface CallOptions {
+  first: number;
+  end: number;
+  issuer: string;
+  /** Largest task, in clusters; most tasks in flight at once. */
+  maxChunk: number;
+  maxWorkers: number;
+  /** QEMU runs a task that covers the rest of the range as the pass's first in the caller itself; the backup model issues every task (kept as it was). */
+  inlineLastTask: boolean;
+  /** Whether a pass waiting at its end for its tasks looks for dirty clusters again after each ends (the backup model, kept as it was) or passes again only once all ended (QEMU). */
+  rescanWhileDraining: boolean;
+}
+
+/**
+ * One block-copy call over clusters [first, end) (QEMU 7.2
+ * block_copy_common): passes over the range, each issuing a task per run of
+ * dirty, idle clusters (at most maxChunk clusters, cut to one block status)
+ * up to maxWorkers at once, every task entered at once, and waiting at the
+ * pass's end for its tasks (block_copy_dirty_clusters). A pass that issued
+ * something is followed by another from the start; one that found nothing
+ * waits for a copy in flight on the range (another call's) and passes
+ * again, or ends the call. The first failed task fails the call: it issues
+ * no more tasks, waits for those in flight and returns the failure. A block
+ * status that needs qcow2 tables the caches lack reads them before the task
+ * is cut. What a caller adds (pause point, cancel, speed limit, progress)
+ * comes through CallHooks.
+ */
+export class BlockCopyCall {
+  /** Where the pass looks for its next chunk. */
+  cursor: number;
+  /** Tasks issued and not yet ended, and the first failure among them. */
+  inFlight = 0;
+  failure: CopyError | undefined;
+  /** The pass's tasks were issued from the pool (not one run in the caller). */
+  private pooled = false;
+  /** The pass found nothing more and waits for its tasks. */
+  private draining = false;
+  /** Notified as each task ends, when the default waitForTask waits on it (a signal per pass). */
+  private taskEnded: Signal<void> | null = null;
+
+  constructor(readonly bc: BlockCopy, readonly opts: CallOptions, readonly hooks: CallHooks = {}) {
+    this.cursor = opts.first;
+    this.newPass();
+  }
+
+  /** The call is cancelled (a pause), a new one takes its place: it scans from the start, and a failure met before is forgotten. */
+  restart(): void {
+    this.failure = undefined;
+    this.newPass();
+  }
+
+  *run(): Process<CopyError | "cancelled" | undefined> {
+    const bc = this.bc, h = this.hooks, o = this.opts;
+    for (;;) {
+      if (h.pauseDue?.()) yield* h.pausePoint!();
+      if (h.cancelSeen?.()) return "cancelled";
+      if (this.failure) {
+        while (this.inFlight > 0 && !h.cancelRequested?.()) yield* this.waitForTask("failure");
+        if (h.cancelRequested?.()) return "cancelled";
+        if (!this.failure) continue; // a pause meanwhile cancelled the call, and the failure with it (restart)
+        return this.failure;
+      }
+      if (this.inFlight >= o.maxWorkers) {
+        yield* this.waitForTask("workers");
+        continue;
+      }
+      let next = this.draining ? null : bc.nextRun(this.cursor, o.maxChunk, o.end);
+      if (!next) {
+        // QEMU 7.2 block_copy_dirty_clusters waits for its pass's tasks at the end of the range before
+        // block_copy_common passes again from the start, so a cluster left dirty behind the pass (a failed
+        // copy-before-write) is copied only after them (goldens/block_copy_pass_waits_for_tasks)
+        if (this.inFlight > 0) {
+          this.draining = !o.rescanWhileDraining;
+          yield* this.waitForTask("pass-end");
+          continue;
+        }
+        if (this.cursor > o.first) {
+          this.newPass();
+          continue;
+        }
+        // nothing dirty and idle: wait for a copy in flight on the range (it may fail and leave its clusters dirty)
+        const busy = bc.done ? undefined : bc.busyIn(o.first, o.end);
+        if (!busy) return undefined;
+        if (h.waitForOtherCopy) yield* h.waitForOtherCopy(busy);
+        else yield wait(busy);
+        continue;
+      }
+      let failed = false;
+      if (bc.source.statusNeedsTables()) {
+        // the status reads the qcow2 tables QEMU's caches lack, in the call, before the task is cut
+        if (h.readStatusTables) {
+          const read = yield* h.readStatusTables(next.first, next.count);
+          if (!read.stillToIssue) continue;
+          failed = read.failed;
+        } else failed = yield* bc.readStatusTables(next.first, next.count, o.issuer);
+        next = bc.nextRun(next.first, next.count, next.first + next.count); // another call may have taken some meanwhile
+        if (!next) continue;
+      }
+      if (h.rateLimit && (yield* h.rateLimit())) continue;
+      yield* this.issue(next.first, next.count, failed);
+    }
+  }
+
+  /**
+   * Cuts a task from `count` dirty, idle clusters at `first` to one block
+   * status of the source (a status that failed counts as one cluster of
+   * data: QEMU block_copy_block_status) and issues it, entered at once
+   * (aio_task_pool_start_task), or runs it in the caller (inlineLastTask).
+   */
+  *issue(first: number, count: number, statusFailed: boolean): Process<void> {
+    const bc = this.bc, o = this.opts, h = this.hooks;
+    const st = statusFailed ? { count: 1, zero: false } : bc.status(first, count);
+    this.cursor = first + st.count;
+    if (o.inlineLastTask && !this.pooled && this.cursor >= o.end) {
+      this.failure = yield* bc.copy(first, st.count, o.issuer, st.zero);
+      return;
+    }
+    this.pooled = true;
+    h.issuing?.(first, st.count);
+    this.inFlight++;
+    const task = (yield spawn(`${o.issuer} copy ${first}+${st.count}`, this.task(first, st.count, st.zero, this.taskEnded), { coroutine: true })) as ProcHandle;
+    bc.source.graph.sim.enterNow(task);
+    h.issued?.(first, st.count);
+  }
+
+  private *task(first: number, count: number, zero: boolean, ended: Signal<void> | null): Process<void> {
+    const err = yield* this.bc.copy(first, count, this.opts.issuer, zero);
+    if (err) this.failure ??= err;
+    this.inFlight--;
+    if (ended) yield notify(ended);
+  }
+
+  private *waitForTask(why: TaskWait): Process<void> {
+    if (this.hooks.waitForTask) yield* this.hooks.waitForTask(why);
+    else yield wait(this.taskEnded!);
+  }
+
+  private newPass(): void {
+    const o = this.opts;
+    this.cursor = o.first;
+    this.pooled = false;
+    this.draining = false;
+    if (!this.hooks.waitForTask) this.taskEnded = new Signal<void>(`block-copy pass ${this.bc.source.name}:${o.first}-${o.end}`);
   }
 }

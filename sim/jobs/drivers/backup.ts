@@ -41,7 +41,7 @@ import { abdicate, busyError, checkPermissions, createSuccessor, PermissionDenie
 import { backupPerms, cbwTargetPerms } from "../node-perms.js";
 import { IoError } from "../../disk/index.js";
 import { notify, Signal, spawn, wait, type Process, type ProcHandle } from "../../scheduler/index.js";
-import { BlockCopy, MAX_CHUNK_BYTES, MAX_WORKERS, type CopyError } from "../block-copy.js";
+import { BlockCopy, BlockCopyCall, MAX_CHUNK_BYTES, MAX_WORKERS } from "../block-copy.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
 import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver } from "../job.js";
@@ -76,11 +76,11 @@ export class BackupDriver implements JobDriver {
   readonly pointInTime: readonly ClusterVersion[];
   readonly filter: BlockNode;
   nodes!: JobNodes;
-  private inFlight = 0;
   private waitingForCopy = false;
-  private failure: CopyError | undefined;
-  /** Where the copy call looks for its next chunk; a new call (after a pause cancelled one, or an ignore or stop error action) starts again at 0. */
-  private cursor = 0;
+  /** The background block-copy call (a new one after an ignore or stop error action; a pause restarts it). */
+  private call!: BlockCopyCall;
+  /** The call was started after an error action and has not yielded yet: the job does not look at a cancel before it has. */
+  private freshCall = false;
   /** Asleep in the speed limit: a failure meanwhile is seen only when the sleep ends (the call has not finished). */
   private limitSleep = false;
   /** The copy call's block status reading the source's cold qcow2 tables, and the chunk it is for (readStatusTables). */
@@ -150,108 +150,88 @@ export class BackupDriver implements JobDriver {
     };
     copy.onCopied = onCopied;
     copy.onEnded = onEnded;
+    this.call = this.newCall(job);
     this.removeHook = this.filter.addBeforeWriteHook((req, node) => copy.beforeWrite(req, node, issuer));
   }
 
   *run(job: Job): Process<number> {
     const o = this.opts, copy = this.copy;
-    const issuer = job.traceName;
-    const maxWorkers = o.maxWorkers ?? MAX_WORKERS;
-    const chunkClusters = Math.max(1, Math.floor((o.maxChunkBytes ?? MAX_CHUNK_BYTES) / copy.clusterSizeBytes));
     job.progressSetRemaining(copy.remainingBytes);
     if (o.sync === "none") {
       while (!job.isCancelled) yield* job.yieldJob();
       return 0;
     }
-    // QEMU 7.2 backup_loop looks at cancellation only once a new block-copy call has yielded: after an ignore
-    // or stop error action (and stop's pause point) the new call issues its first chunks even if the job was
-    // cancelled meanwhile, so job-cancel of a backup stopped on an error is answered before the job ends
-    // (goldens/backup_error_action_restarts).
-    let newCall = false;
     for (;;) {
-      if (job.pauseDue) yield* job.pausePoint();
-      if (job.isCancelled && !newCall) break;
-      if (this.failure) {
-        // A failed copy ends the copy call: let the tasks in flight finish, then one error action.
-        while (this.inFlight > 0 && !job.isCancelled) yield* this.waitForCopy(job);
-        // QEMU 7.2 backup_loop: a cancelled job cancels the call, waits for its tasks and ends with 0, no error action
-        if (job.isCancelled) break;
-        const err = this.failure;
-        if (!err) continue; // a pause meanwhile cancelled the call, and its error with it (see pause)
-        this.failure = undefined;
-        const onError = (err.operation === "read" ? o.onSourceError : o.onTargetError) ?? "report";
-        if (job.errorAction(onError, err.operation, err.errno) === "report") return job.fail(err.errno);
-        // ignore or stop: QEMU 7.2 backup_loop starts a new block-copy call (after the pause point, for stop),
-        // which scans from offset 0, so the failed chunk, still dirty, is the first copied again
-        // (goldens/backup_error_action_restarts)
-        this.cursor = 0;
-        newCall = true;
-        continue;
-      }
-      if (this.inFlight >= maxWorkers) {
-        newCall = false;
-        yield* this.waitForCopy(job);
-        continue;
-      }
-      let next = copy.nextRun(this.cursor, chunkClusters);
-      if (!next && this.cursor > 0) {
-        // QEMU 7.2 block_copy_dirty_clusters waits for its pass's tasks at the end of the range before
-        // block_copy_common passes again from 0, so a cluster left dirty behind the pass (a failed
-        // copy-before-write) is copied only after them (goldens/block_copy_pass_waits_for_tasks)
-        if (this.inFlight > 0) {
-          newCall = false;
-          yield* this.waitForCopy(job);
-          continue;
-        }
-        next = copy.nextRun(0, chunkClusters);
-      }
-      if (!next) {
-        if (copy.done && this.inFlight === 0) break;
-        newCall = false;
-        yield* this.waitForCopy(job); // what is left is being copied (by us or by copy-before-write)
-        continue;
-      }
-      let statusFailed = false;
-      if (copy.source.statusNeedsTables()) {
-        // QEMU 7.2 block_copy_dirty_clusters asks the chunk's block status, reading the qcow2 tables its
-        // caches lack, in the copy call's coroutine before it cuts the chunk's task, while the job waits in
-        // job_yield (goldens/qcow2_backup_first_status); it looks at a cancel only before the next chunk, so
-        // a cancel meanwhile still gets this chunk issued (goldens/qcow2_backup_cancel_first_status), and a
-        // pause issues it before the job pauses (pause)
-        const read = yield* this.readStatusTables(job, next.first, next.count, issuer);
-        if (!read.stillToIssue) continue;
-        statusFailed = read.failed;
-        next = copy.nextRun(next.first, next.count, next.first + next.count); // copy-before-write may have taken some meanwhile
-        if (!next) continue;
-      }
-      // QEMU 7.2 block-copy checks the speed limit before each chunk, so a sleep cut short by a pause
-      // (or a kick) is taken again after the resume: the limit holds across pauses (iotest 219).
-      const wait = job.limit.delayNs(job.ctx.sim.now, 0);
-      if (wait > 0) {
-        this.limitSleep = true;
-        newCall = false;
-        yield* job.sleepNs(wait);
-        this.limitSleep = false;
-        continue;
-      }
-      yield* this.issueChunk(job, next.first, next.count, statusFailed, issuer);
+      const err = yield* this.call.run();
+      // QEMU 7.2 backup_loop: a cancelled job cancels the call, waits for its tasks and ends with 0, no error action
+      if (err === undefined || err === "cancelled") break;
+      // a failed copy ended the call once its tasks in flight finished: one error action
+      this.call.failure = undefined;
+      const onError = (err.operation === "read" ? o.onSourceError : o.onTargetError) ?? "report";
+      if (job.errorAction(onError, err.operation, err.errno) === "report") return job.fail(err.errno);
+      // ignore or stop: QEMU 7.2 backup_loop starts a new block-copy call (after the pause point, for stop),
+      // which scans from offset 0, so the failed chunk, still dirty, is the first copied again
+      // (goldens/backup_error_action_restarts)
+      this.call = this.newCall(job);
+      this.freshCall = true;
     }
-    while (this.inFlight > 0) yield wait(copy.changed);
+    while (this.call.inFlight > 0) yield wait(copy.changed);
     return 0;
   }
 
-  /** Cuts a task from `count` dirty, idle clusters at `first` to one block status of the source and issues it. */
-  private *issueChunk(job: Job, first: number, count: number, statusFailed: boolean, issuer: string): Process<void> {
-    const copy = this.copy;
-    // QEMU 7.2 block_copy_dirty_clusters cuts a task to one block status of the source (a status that
-    // failed counts as one cluster of data: block_copy_block_status)
-    const st = statusFailed ? { count: 1, zero: false } : copy.status(first, count);
-    this.cursor = first + st.count;
-    if (!job.mayIssueIo) job.checkMayIssueIo(`backup copy of clusters ${first}+${st.count}`);
-    this.inFlight++;
-    const task = (yield spawn(`${issuer} copy ${first}+${st.count}`, this.task(first, st.count, st.zero, issuer))) as ProcHandle;
-    job.ctx.sim.enterNow(task); // QEMU enters a block-copy task at once, up to its first yield
-    job.accountCopy(st.count * copy.clusterSizeBytes); // accounted once issued
+  /**
+   * The job's background block-copy call over the whole device, run in the
+   * job's coroutine; what the job adds to the call's loop comes in as hooks.
+   */
+  private newCall(job: Job): BlockCopyCall {
+    const o = this.opts, copy = this.copy;
+    const issuer = job.traceName;
+    const maxChunk = Math.max(1, Math.floor((o.maxChunkBytes ?? MAX_CHUNK_BYTES) / copy.clusterSizeBytes));
+    return new BlockCopyCall(copy, { first: 0, end: copy.clusters, issuer, maxChunk, maxWorkers: o.maxWorkers ?? MAX_WORKERS, inlineLastTask: false, rescanWhileDraining: true }, {
+      pauseDue: () => job.pauseDue,
+      pausePoint: () => job.pausePoint(),
+      // QEMU 7.2 backup_loop looks at cancellation only once a new block-copy call has yielded: after an ignore
+      // or stop error action (and stop's pause point) the new call issues its first chunks even if the job was
+      // cancelled meanwhile, so job-cancel of a backup stopped on an error is answered before the job ends
+      // (goldens/backup_error_action_restarts)
+      cancelSeen: () => job.isCancelled && !this.freshCall,
+      cancelRequested: () => job.isCancelled,
+      // the job waits in job_yield (not busy) until a copy ends, its own or copy-before-write's
+      waitForTask: (why) => {
+        if (why !== "failure") this.freshCall = false;
+        return this.waitForCopy(job);
+      },
+      waitForOtherCopy: () => {
+        this.freshCall = false;
+        return this.waitForCopy(job); // what is left is being copied by copy-before-write
+      },
+      // QEMU 7.2 block_copy_dirty_clusters asks the chunk's block status, reading the qcow2 tables its
+      // caches lack, in the copy call's coroutine before it cuts the chunk's task, while the job waits in
+      // job_yield (goldens/qcow2_backup_first_status); it looks at a cancel only before the next chunk, so
+      // a cancel meanwhile still gets this chunk issued (goldens/qcow2_backup_cancel_first_status), and a
+      // pause issues it before the job pauses (pause)
+      readStatusTables: (first, count) => this.readStatusTables(job, first, count, issuer),
+      // QEMU 7.2 block-copy checks the speed limit before each chunk, so a sleep cut short by a pause
+      // (or a kick) is taken again after the resume: the limit holds across pauses (iotest 219).
+      rateLimit: () => this.rateLimit(job),
+      issuing: (first, count) => {
+        if (!job.mayIssueIo) job.checkMayIssueIo(`backup copy of clusters ${first}+${count}`);
+      },
+      issued: (_first, count) => {
+        job.accountCopy(count * copy.clusterSizeBytes); // accounted once issued
+      },
+    });
+  }
+
+  /** Sleeps for the speed limit if it says so before the next chunk; whether it did. */
+  private *rateLimit(job: Job): Process<boolean> {
+    const wait = job.limit.delayNs(job.ctx.sim.now, 0);
+    if (wait <= 0) return false;
+    this.limitSleep = true;
+    this.freshCall = false;
+    yield* job.sleepNs(wait);
+    this.limitSleep = false;
+    return true;
   }
 
   /**
@@ -301,12 +281,6 @@ export class BackupDriver implements JobDriver {
     this.waitingForCopy = true;
     yield* job.yieldJob();
     this.waitingForCopy = false;
-  }
-
-  private *task(first: number, count: number, zero: boolean, issuer: string): Process<void> {
-    const err = yield* this.copy.copy(first, count, issuer, zero);
-    this.inFlight--;
-    if (err) this.failure ??= err;
   }
 
   commit(): void {
@@ -360,7 +334,8 @@ export class BackupDriver implements JobDriver {
    * that had finished keeps its error for the error action after the resume.
    */
   *pause(job: Job): Process<void> {
-    const finished = this.failure !== undefined && this.inFlight === 0 && !this.limitSleep;
+    const call = this.call;
+    const finished = call.failure !== undefined && call.inFlight === 0 && !this.limitSleep;
     // a call reading the tables for a chunk's status goes on to issue that chunk first, the speed limit
     // allowing (QEMU's loop looks at the cancel only before the next chunk)
     const read = this.tableRead;
@@ -369,12 +344,11 @@ export class BackupDriver implements JobDriver {
     if (chunk) {
       this.pendingChunk = null;
       const next = this.copy.nextRun(chunk.first, chunk.count, chunk.first + chunk.count);
-      if (next && job.limit.delayNs(job.ctx.sim.now, 0) === 0) yield* this.issueChunk(job, next.first, next.count, chunk.failed, job.traceName);
+      if (next && job.limit.delayNs(job.ctx.sim.now, 0) === 0) yield* call.issue(next.first, next.count, chunk.failed);
     }
-    while (this.inFlight > 0) yield wait(this.copy.changed);
+    while (call.inFlight > 0) yield wait(this.copy.changed);
     if (finished) return;
-    this.failure = undefined;
-    this.cursor = 0;
+    call.restart();
     // the cancelled call sleeps no more: a set-speed while paused has nothing to kick (goldens/backup_set_speed_while_paused)
     this.limitSleep = false;
   }
