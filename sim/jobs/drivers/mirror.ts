@@ -4,8 +4,8 @@
  * A mirror_top filter node is inserted above the source; a dirty bitmap on
  * the source records every write. The job copies dirty chunks to the target
  * (up to 16 operations in flight, each up to 1 MiB, within the copy buffer:
- * buf-size, 16 MiB by default), clearing a chunk's bit before reading it so a write that lands
- * meanwhile dirties it again. Where the source's block status shows no data
+ * buf-size, 16 MiB by default), clearing the bits of the run it takes before it asks the source's
+ * block status (which may yield) so a write that lands meanwhile dirties its chunk again. Where the source's block status shows no data
  * the target is zeroed (status zero) or discarded instead, in one operation
  * (methodFor). Chunks being copied are marked in flight (QEMU's
  * in_flight_bitmap): a chunk dirtied again while its first copy is in flight
@@ -247,50 +247,68 @@ export class MirrorDriver implements JobDriver {
     }
   }
 
-  /** Issues copy operations for dirty chunks while there is room; returns the rate-limit delay. */
+  /** Issues copy operations for one run of dirty chunks; returns the rate-limit delay. */
   private *iteration(job: Job): Process<number> {
-    const bm = this.bitmap;
-    const waitsOnConflicts = job.ctx.behaviour.mirrorWaitsOnConflicts;
-    let bytes = 0;
+    const bm = this.bitmap, g = bm.granularityBytes;
     // One iteration copies the run of consecutive dirty chunks from the iterator's next dirty one, at most the
     // buffer (buf-size, 16 MiB by default: goldens/mirror_buf_size), then the rate limit is applied (QEMU mirror_iteration: a clean chunk
-    // ends the run). The iterator goes on from there next time, so a chunk dirtied again behind it waits until
+    // or one still in flight ends the run). The iterator goes on from there next time, so a chunk dirtied again behind it waits until
     // it wraps (goldens/mirror_dirty_iterator_resumes).
-    let runEnd = -1;
-    let from = bm.nextDirty(this.iterChunk);
-    if (from < 0) from = bm.nextDirty(0);
-    for (let c = from; c >= 0 && (runEnd < 0 || c === runEnd) && this.inFlight < MAX_IN_FLIGHT && bytes < this.bufBytes; c = bm.nextDirty(c)) {
-      if (this.chunkOwner[c] !== 0 && waitsOnConflicts) {
-        if (bytes > 0) break; // copy what was issued; the next iteration waits for this chunk
-        // QEMU mirror_iteration: wait until no operation in flight covers the first dirty chunk, take a
-        // pause point, then copy from that chunk on (dirty still or not), in this same iteration.
-        while (this.chunkOwner[c] !== 0) yield wait(this.opDone);
-        if (job.pauseDue) yield* job.pausePoint();
-        if (this.failure) return 0; // a copy failed meanwhile: issue nothing more
+    let c = bm.nextDirty(this.iterChunk);
+    if (c < 0) c = bm.nextDirty(0);
+    if (c < 0) return 0;
+    if (this.chunkOwner[c] !== 0 && job.ctx.behaviour.mirrorWaitsOnConflicts) {
+      // QEMU mirror_iteration: wait until no operation in flight covers the first dirty chunk, take a
+      // pause point, then copy from that chunk on (dirty still or not).
+      while (this.chunkOwner[c] !== 0) yield wait(this.opDone);
+      if (job.pauseDue) yield* job.pausePoint();
+      if (this.failure) return 0; // a copy failed meanwhile: issue nothing more
+    }
+    // The run is fixed before anything yields (even before 9c83625bdd a chunk in flight ended it, only the first was not looked at).
+    let n = c + 1;
+    while (n < bm.chunks && (n - c) * g < this.bufBytes && bm.isDirty(n) && this.chunkOwner[n] === 0) n++;
+    const from = c * g, runBytes = Math.min(n * g, bm.sizeBytes) - from;
+    this.iterChunk = n;
+    // The run's dirty bits are cleared, and its chunks marked in flight (QEMU's pseudo operation), before the
+    // source's block status is asked, which may yield (cold qcow2 tables): a write landing meanwhile dirties
+    // its chunk again, to be copied once more (goldens/mirror_write_during_first_status).
+    bm.reset(from, runBytes);
+    const pseudo = this.claimChunks(from, runBytes);
+    let offset = from, chunksLeft = n - c, bytes = 0;
+    let yielded = false; // whether anyone else ran while the run's chunks were marked
+    try {
+      while (chunksLeft > 0 && offset < bm.sizeBytes) {
+        // QEMU reads the qcow2 tables the source's block status needs first (cold caches: the image's first status)
+        if (this.opts.source.statusNeedsTables()) {
+          yielded = true;
+          yield* this.opts.source.loadStatusTables(offset, chunksLeft * g, null, job.traceName);
+        }
+        const { method, len } = this.methodFor(offset, Math.min(chunksLeft * g, bm.sizeBytes - offset));
+        while (this.inFlight >= MAX_IN_FLIGHT) {
+          yielded = true;
+          yield wait(this.opDone);
+        }
+        if (this.failure) break; // the rest of the run is not copied: the job fails
+        if (!job.mayIssueIo) job.checkMayIssueIo(`${this.type} ${method} ${offset}+${len}`);
+        bytes += len;
+        chunksLeft -= Math.ceil(len / g);
+        if (method === "discard") {
+          // The target ignores the discard (blocksim's nodes are opened as blockdev-add's default discard=ignore):
+          // QEMU's operation ends inside mirror_perform, without I/O and without yielding.
+          job.progressUpdate(len);
+        } else {
+          this.inFlight++;
+          this.bytesInFlight += len;
+          const id = this.claimChunks(offset, len);
+          const op = (yield spawn(`${job.traceName} ${method} ${offset}+${len}`, this.op(job, offset, len, id, method === "zero"))) as ProcHandle;
+          job.ctx.sim.enterNow(op); // QEMU enters a mirror operation at once, up to its first yield
+        }
+        offset += len;
       }
-      const first = bm.chunkRange(c);
-      let end = first.offset + first.bytes;
-      // a run stops before a chunk still in flight (checked even before 9c83625bdd: only the first chunk was not)
-      for (let n = c + 1; n < bm.chunks && end - first.offset < this.bufBytes - bytes && bm.isDirty(n) && this.chunkOwner[n] === 0; n++) end = Math.min(end + bm.granularityBytes, bm.sizeBytes);
-      // QEMU reads the qcow2 tables the source's block status needs first (cold caches: the image's first status)
-      if (this.opts.source.statusNeedsTables()) yield* this.opts.source.loadStatusTables(first.offset, end - first.offset, null, job.traceName);
-      const { method, len } = this.methodFor(first.offset, end - first.offset);
-      bm.reset(first.offset, len);
-      if (!job.mayIssueIo) job.checkMayIssueIo(`${this.type} ${method} ${first.offset}+${len}`);
-      bytes += len;
-      runEnd = this.chunkSpan(first.offset, len).end;
-      this.iterChunk = runEnd;
-      if (method === "discard") {
-        // The target ignores the discard (blocksim's nodes are opened as blockdev-add's default discard=ignore):
-        // QEMU's operation ends inside mirror_perform, without I/O and without yielding.
-        job.progressUpdate(len);
-        continue;
-      }
-      this.inFlight++;
-      this.bytesInFlight += len;
-      const id = this.claimChunks(first.offset, len);
-      const op = (yield spawn(`${job.traceName} ${method} ${first.offset}+${len}`, this.op(job, first.offset, len, id, method === "zero"))) as ProcHandle;
-      job.ctx.sim.enterNow(op); // QEMU enters a mirror operation at once, up to its first yield
+    } finally {
+      // The pseudo operation ends: chunks no operation took (discarded, or left by a failure) are free again.
+      this.releaseChunks(from, runBytes, pseudo);
+      if (yielded) yield notify(this.opDone); // wakes whoever waits for those chunks
     }
     return job.accountCopy(bytes);
   }
