@@ -1,7 +1,8 @@
 /**
  * `blocksim-qemu`: a qemu-system-x86_64 stand-in that libvirt 9.0 can start
  * and drive. It accepts the command line libvirt builds, creates the block
- * nodes its -blockdev options describe on simulated devices, and serves QMP
+ * nodes its -blockdev options describe on simulated devices and attaches
+ * its virtio-blk-pci -device disks to them (device_add), and serves QMP
  * on its -qmp / -chardev+-mon sockets (a listening fd libvirt passed, or a
  * path): block commands go to the simulated QEMU (through block-layer.ts),
  * every other command is answered from the replies recorded from the real
@@ -39,6 +40,8 @@ export class StandInUsageError extends Error {}
 
 export interface CommandLine {
   blockdevs: Record<string, unknown>[];
+  /** The guest disks (-device virtio-blk-pci in JSON form, as libvirt writes it), as device_add arguments. */
+  disks: Record<string, unknown>[];
   monitors: MonitorArgs;
   pidfile?: string;
   daemonize: boolean;
@@ -49,7 +52,7 @@ export interface CommandLine {
 }
 
 export function parseCommandLine(argv: string[]): CommandLine {
-  const cl: CommandLine = { blockdevs: [], monitors: new MonitorArgs(), daemonize: false, startStopped: false };
+  const cl: CommandLine = { blockdevs: [], disks: [], monitors: new MonitorArgs(), daemonize: false, startStopped: false };
   for (let i = 0; i < argv.length; i++) {
     const opt = argv[i].startsWith("--") ? argv[i].slice(1) : argv[i];
     if (NO_VALUE.has(opt)) {
@@ -67,6 +70,9 @@ export function parseCommandLine(argv: string[]): CommandLine {
       } catch (e) {
         throw new StandInUsageError(`-blockdev ${v}: ${(e as Error).message}`);
       }
+    } else if (opt === "-device") {
+      const disk = guestDisk(v);
+      if (disk) cl.disks.push(disk);
     } else if (opt === "-chardev") {
       // Only socket chardevs can be monitors; others (pty, file for a serial console) are not served.
       if (v.startsWith("socket,")) cl.monitors.chardev(v);
@@ -78,6 +84,23 @@ export function parseCommandLine(argv: string[]): CommandLine {
     else if (opt === "-machine" || opt === "-M") cl.machine = v;
   }
   return cl;
+}
+
+/**
+ * A virtio-blk-pci -device as device_add arguments (the properties the
+ * simulator models: the rest, bus, addr, bootindex, only place it on the
+ * guest's PCI bus); undefined for any other device, which is not simulated.
+ */
+function guestDisk(v: string): Record<string, unknown> | undefined {
+  if (!v.trim().startsWith("{")) return undefined;
+  let d: Record<string, unknown>;
+  try {
+    d = JSON.parse(v) as Record<string, unknown>;
+  } catch (e) {
+    throw new StandInUsageError(`-device ${v}: ${(e as Error).message}`);
+  }
+  if (d.driver !== "virtio-blk-pci") return undefined;
+  return { driver: d.driver, id: d.id, drive: d.drive, ...(d["share-rw"] !== undefined ? { "share-rw": d["share-rw"] } : {}) };
 }
 
 function log(msg: string): void {
@@ -117,6 +140,11 @@ export async function standInMain(argv: string[]): Promise<number> {
         if (!args) continue;
         const r = yield* qemu.monitor.execute({ execute: "blockdev-add", arguments: args });
         if ("error" in r) throw new Error(`-blockdev ${JSON.stringify(b)}: ${r.error.desc}`);
+      }
+      // The guest's disks take their permissions on the nodes, as QEMU's realize does: jobs and pivots then meet them.
+      for (const d of cl.disks) {
+        const r = yield* qemu.monitor.execute({ execute: "device_add", arguments: d });
+        if ("error" in r) throw new Error(`-device ${JSON.stringify(d)}: ${r.error.desc}`);
       }
     },
   });

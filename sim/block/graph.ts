@@ -583,7 +583,6 @@ function prepend<T>(list: T[], item: T): void {
   list[0] = item;
 }
 
-/** Whether `target` is `from` or below it (through backing and file links). */
 /**
  * Whether `target` is `from` or below it through any child link: backing,
  * file, and a copy-before-write filter's target (QEMU's should_update_child

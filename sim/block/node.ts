@@ -55,6 +55,12 @@ export interface BlockRequest {
   readonly issuer: string;
   /** For a write: versions to copy instead of stamping a new write id. */
   readonly data?: Content;
+  /**
+   * A copy-on-read write (QEMU's BDRV_REQ_WRITE_UNCHANGED through
+   * bdrv_co_do_copy_on_readv): what the guest reads does not change, and
+   * QEMU writes it below bdrv_co_write_req_finish, so it dirties no bitmap.
+   */
+  readonly unchanged?: true;
 }
 
 /** Who is told when a request it issued through a node has finished (a BlockBackend). */
@@ -319,6 +325,11 @@ export class BlockNode implements BitmapHolder {
   /** Writes; resumes with the write id stamped (0 if the node dropped it or it copied `data`). */
   write(offset: number, bytes: number, issuer: string, data?: Content): Process<number> {
     return this.io(data === undefined ? { op: "write", offset, bytes, issuer } : { op: "write", offset, bytes, issuer, data }) as Process<number>;
+  }
+
+  /** A copy-on-read write of `data` (what a stream copies up): it dirties no bitmap. */
+  copyOnReadWrite(offset: number, bytes: number, issuer: string, data: Content): Process<number> {
+    return this.io({ op: "write", offset, bytes, issuer, data, unchanged: true }) as Process<number>;
   }
 
   writeZeroes(offset: number, bytes: number, issuer: string): Process<void> {
@@ -626,9 +637,10 @@ export class BlockNode implements BitmapHolder {
     return { offset: first * cs, clusterSizeBytes: cs, versions: new Array<ClusterVersion>(last - first + 1).fill(v) };
   }
 
-  /** A modifying request has finished here, failed or not: it counts as written, and dirties the enabled bitmaps. */
+  /** A modifying request has finished here, failed or not: it counts as written, and dirties the enabled bitmaps (unless a copy-on-read write). */
   private written(req: BlockRequest): void {
     this.writeGen++;
+    if (req.unchanged) return;
     const list = this.bitmapList;
     for (let i = 0; i < list.length; i++) if (list[i].enabled) list[i].set(req.offset, req.bytes);
   }

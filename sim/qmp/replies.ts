@@ -65,7 +65,7 @@ export const REPLIES: Readonly<Record<string, ReplySpec>> = {
   "human-monitor-command": STRING,
   ...Object.fromEntries([
     "stop", "cont", "quit", "eject", "blockdev-reopen",
-    "blockdev-add", "blockdev-del", "blockdev-backup", "drive-backup", "blockdev-mirror", "drive-mirror", "block-stream", "block-commit",
+    "blockdev-add", "blockdev-del", "blockdev-backup", "drive-backup", "blockdev-snapshot", "blockdev-mirror", "drive-mirror", "block-stream", "block-commit",
     "job-pause", "job-resume", "job-cancel", "job-complete", "job-finalize", "job-dismiss",
     "block-job-pause", "block-job-resume", "block-job-complete", "block-job-finalize", "block-job-dismiss", "block-job-set-speed", "block-job-cancel",
     "block-dirty-bitmap-add", "block-dirty-bitmap-remove", "block-dirty-bitmap-clear", "block-dirty-bitmap-enable", "block-dirty-bitmap-disable",

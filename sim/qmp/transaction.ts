@@ -1,6 +1,7 @@
 /**
  * QMP `transaction` (QEMU 7.2 blockdev.c qmp_transaction), and
- * blockdev-backup / drive-backup, which QEMU runs as one-action transactions.
+ * blockdev-backup / drive-backup / blockdev-snapshot, which QEMU runs as
+ * one-action transactions.
  *
  * Order: drain every node once (bdrv_drain_all: begin, wait, end — the
  * paused/running blip other jobs show in conformance/id_and_blockers.json);
@@ -24,6 +25,7 @@ import { Device, DEVICE_DEFAULTS } from "../disk/index.js";
 import { createBackup, type BackupSync, type BitmapMode } from "../jobs/drivers/backup.js";
 import type { DirtyBitmap } from "../block/index.js";
 import { BITMAP_ACTIONS } from "./bitmap-commands.js";
+import { BLOCKDEV_SNAPSHOT_ARGS, SnapshotAction } from "./snapshot-commands.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
 import type { JobTxn } from "../jobs/txn.js";
@@ -217,6 +219,7 @@ type MakeAction = (ctx: QemuContext, data: Record<string, unknown>, txn: JobTxn 
 const ACTION_LIST: Record<string, { args: ArgSpec; groupedRefused: boolean; make: MakeAction }> = {
   "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, groupedRefused: false, make: (c, d, t, m) => new BackupAction(c, "blockdev-backup", d, t, m) },
   "drive-backup": { args: DRIVE_BACKUP_ARGS, groupedRefused: false, make: (c, d, t, m) => new BackupAction(c, "drive-backup", d, t, m) },
+  "blockdev-snapshot": { args: BLOCKDEV_SNAPSHOT_ARGS, groupedRefused: true, make: (c, d) => new SnapshotAction(c, d) },
   ...Object.fromEntries(Object.entries(BITMAP_ACTIONS).map(([type, a]) => [type, { args: a.args, groupedRefused: true, make: (c: QemuContext, d: Record<string, unknown>) => a.make(c, d) }])),
   abort: { args: {}, groupedRefused: false, make: abortAction },
 };
@@ -289,4 +292,5 @@ export const TRANSACTION_COMMANDS: Record<string, Command<QemuContext>> = {
   },
   "blockdev-backup": { args: BLOCKDEV_BACKUP_ARGS, run: (ctx, a) => runTransaction(ctx, [{ type: "blockdev-backup", data: a }], false) },
   "drive-backup": { args: DRIVE_BACKUP_ARGS, run: (ctx, a) => runTransaction(ctx, [{ type: "drive-backup", data: a }], false) },
+  "blockdev-snapshot": { args: BLOCKDEV_SNAPSHOT_ARGS, run: (ctx, a) => runTransaction(ctx, [{ type: "blockdev-snapshot", data: a }], false) },
 };

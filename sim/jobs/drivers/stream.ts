@@ -114,7 +114,7 @@ export class StreamDriver implements JobDriver {
           if (!job.mayIssueIo) job.checkMayIssueIo(`stream copy ${offset}+${n}`);
           try {
             const data = yield* top.read(offset, n, issuer);
-            yield* top.write(offset, n, issuer, data);
+            yield* top.copyOnReadWrite(offset, n, issuer, data);
           } catch (e) {
             if (!(e instanceof IoError)) throw e;
             const action = job.requestFailed(this.opts.onError ?? "report", e);
