@@ -102,8 +102,11 @@ export function component(node: BlockNode): { nodes: BlockNode[]; backends: Bloc
  */
 export function changeAioContext(graph: BlockGraph, node: BlockNode, ctx: AioContext, allow?: BlockBackend): void {
   if (nodeContext(node) === ctx) return;
-  AioContexts.of(graph.sim).checkAlive(ctx, `moving node '${node.name}'`);
-  new ContextChange(graph, ctx, allow, { node }).run(node);
+  const aio = AioContexts.of(graph.sim);
+  aio.checkAlive(ctx, `moving node '${node.name}'`);
+  // A caller holding the old context's lock (x-blockdev-set-iothread) has it let go of around the commit.
+  const old = nodeContext(node);
+  new ContextChange(graph, ctx, allow, { node }).run(node, (commit) => aio.withoutLock(old, commit));
 }
 
 /**

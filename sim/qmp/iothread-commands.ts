@@ -2,6 +2,8 @@
  * IOThreads over QMP: object-add and object-del with qom-type `iothread`,
  * and x-blockdev-set-iothread, with QEMU 7.2's messages (checked against a
  * real 7.2: test/conformance/goldens/iothread_*.json and the command tests).
+ * x-blockdev-set-iothread holds the node's old context's lock around the
+ * move, as 7.2's handler does; the move lets go of it around its commit.
  *
  * object-add takes the iothread's polling properties (poll-max-ns,
  * poll-grow, poll-shrink, aio-max-batch) and ignores them. object-del of an
@@ -10,7 +12,7 @@
  * run at its next use (a use-after-free). Other qom-types QEMU knows are
  * refused as not modelled.
  */
-import { ACTIVE_BACKEND, changeAioContext } from "../block/index.js";
+import { ACTIVE_BACKEND, changeAioContext, nodeContext } from "../block/index.js";
 import { genericError } from "../jobs/errors.js";
 import { AioContexts } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
@@ -64,11 +66,17 @@ function setIothread(ctx: QemuContext, a: Record<string, unknown>): void {
   const aio = AioContexts.of(ctx.sim);
   const target = iothread === null ? aio.main : aio.get(iothread);
   if (!target) throw genericError(`Cannot find iothread ${String(iothread)}`);
+  // QEMU 7.2 holds the node's old context around the move (aio_context_acquire(old_context)): the IOThread
+  // runs only in the walk's polls and in the window bdrv_try_change_aio_context opens around its commit.
+  const old = nodeContext(node);
+  aio.acquire(old);
   try {
     changeAioContext(ctx.graph, node, target);
   } catch (e) {
     if (e instanceof Error && e.message === ACTIVE_BACKEND) throw genericError(e.message);
     throw e;
+  } finally {
+    aio.release(old);
   }
 }
 
