@@ -3,7 +3,8 @@
  * model, turned into what it does: protocol nodes (`driver: file`) are
  * remembered, not simulated — the format node above one sits on a simulated
  * device named by the file's path, its size the image's virtual size (read
- * from a qcow2 header or a raw file's length; contents are not read);
+ * from a qcow2 header or a raw file's length; contents are not read), and
+ * a blockdev-reopen names the file a format node was opened on instead;
  * `blockdev-create` of a qcow2 is a `create` job that concludes at once
  * (QEMU's formats the file, here the device gets the size it asks for).
  */
@@ -80,6 +81,13 @@ export class LibvirtBlockLayer {
       case "blockdev-add": {
         const sim = this.blockdev(a);
         return sim ? { rewrite: { execute, arguments: sim } } : { answer: { return: {} } };
+      }
+      case "blockdev-reopen": {
+        // A format node names its protocol node, which is not simulated: reopen it with the file it was opened on.
+        const list = Array.isArray(a.options) ? (a.options as Record<string, unknown>[]) : undefined;
+        if (!list) return undefined;
+        const options = list.map((o) => (o !== null && typeof o === "object" ? this.blockdev(o) : o)).filter((o) => o !== undefined);
+        return options.length > 0 ? { rewrite: { execute, arguments: { ...a, options } } } : { answer: { return: {} } };
       }
       case "blockdev-del":
         if (typeof a["node-name"] === "string" && this.storage.delete(a["node-name"])) return { answer: { return: {} } };

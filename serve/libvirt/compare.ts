@@ -7,12 +7,14 @@
  * CANCELLED / ERROR events with the fields that do not depend on timing
  * (progress is left out). Replies are left out: their contents describe
  * real files (query-named-block-nodes) or timing (query-block-jobs).
- * libvirt's polls (query-block-jobs, sent by `virsh … --wait` and
- * `blockjob --info` as often as wall time allows) are left out too: how
- * many there are, and which events fall between them, depends on timing.
+ * libvirt's polls are left out too (query-block-jobs, sent by `virsh …
+ * --wait` and `blockjob --info`, and query-jobs, sent by `domjobinfo` and
+ * when a job concludes, as often as wall time allows): how many there are,
+ * and which events fall between them, depends on timing.
  */
 import type { QmpSession } from "./qmp-log.js";
 
+const POLLS = new Set(["query-block-jobs", "query-jobs"]);
 const JOB_EVENTS = new Set(["JOB_STATUS_CHANGE", "BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "BLOCK_JOB_ERROR", "BLOCK_JOB_PENDING"]);
 
 export function blockJobLines(s: QmpSession, dir: string): string[] {
@@ -20,7 +22,7 @@ export function blockJobLines(s: QmpSession, dir: string): string[] {
   let running = false;
   for (const m of s.messages) {
     if ("send" in m) {
-      if (running && m.send.execute !== "query-block-jobs") {
+      if (running && !POLLS.has(String(m.send.execute))) {
         const args = m.send.arguments === undefined ? "" : ` ${JSON.stringify(m.send.arguments).replaceAll(dir, "$DIR")}`;
         out.push(`> ${String(m.send.execute)}${args}`);
       }

@@ -1,8 +1,8 @@
 /**
  * Records what libvirt 9.0 says to a real QEMU 7.2 and what QEMU answers:
  * the capability probe (libvirt probes an emulator path it has not seen, so
- * the real binary is reached through a fresh symlink) and one domain's life
- * through the virsh session of virsh.ts. Reads the QMP from libvirtd's debug
+ * the real binary is reached through a fresh symlink) and two domains' lives,
+ * one through each virsh session of virsh.ts (jobs, then backup). Reads the QMP from libvirtd's debug
  * log and writes serve/libvirt/fixtures/qemu-7.2.json with its provenance.
  * The stand-in (qemu-standin.ts) answers every command outside the block
  * layer from this file; the end-to-end test compares the block-job part.
@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseLibvirtLog, sessionFor, type QmpSession } from "./qmp-log.js";
-import { libvirtMissing, LOG, runSession, virsh } from "./virsh.js";
+import { libvirtMissing, LOG, runSession, virsh, type VirshStep } from "./virsh.js";
 
 export const FIXTURE = fileURLToPath(new URL("./fixtures/qemu-7.2.json", import.meta.url));
 
@@ -29,11 +29,21 @@ export interface Fixture {
     libvirt: string;
     qemu: string;
     host: string;
-    virsh: { args: string[]; status: number; out: string }[];
+    virsh: RecordedStep[];
   };
   /** libvirt's probes of the emulator (first with accel=kvm:tcg, then accel=tcg), then the domain's monitor, as libvirt logged them. */
   probes: QmpSession[];
+  /** The jobs session's domain (its virsh calls are provenance.virsh). */
   domain: QmpSession;
+  /** The backup session: its virsh calls and its domain's monitor. */
+  backup: { virsh: RecordedStep[]; domain: QmpSession };
+}
+
+export type RecordedStep = { args: string[]; status: number; out: string };
+
+/** A session's virsh calls with its image directory written as $DIR. */
+function recorded(steps: VirshStep[], dir: string): RecordedStep[] {
+  return steps.map((s) => ({ args: s.args.map((a) => a.replaceAll(dir, "$DIR")), status: s.status, out: s.out.replaceAll(dir, "$DIR") }));
 }
 
 /** The bytes appended to the log since `from`. */
@@ -62,10 +72,14 @@ async function main(argv: string[]): Promise<void> {
   symlinkSync(qemu, emulator);
   const from = statSync(LOG).size;
   const steps = runSession(emulator, "blocksim-record", dir);
+  const backupDir = mkdtempSync(join(tmpdir(), "blocksim-record-backup-"));
+  const backupSteps = runSession(emulator, "blocksim-record-backup", backupDir, "backup");
   const sessions = parseLibvirtLog(logSince(from));
   const domain = sessionFor(sessions, dir);
-  const probes = sessions.filter((s) => s !== domain && !s.messages.some((m) => "send" in m && m.send.execute === "cont"));
-  if (!domain || probes.length === 0) throw new Error(`expected libvirt's probe and the domain's session in the log, found ${sessions.length} session(s)`);
+  const backupDomain = sessionFor(sessions, backupDir);
+  const probes = sessions.filter((s) => s !== domain && s !== backupDomain && !s.messages.some((m) => "send" in m && m.send.execute === "cont"));
+  if (!domain || !backupDomain || probes.length === 0) throw new Error(`expected libvirt's probe and both domains' sessions in the log, found ${sessions.length} session(s)`);
+  const withDir = (session: QmpSession, d: string) => JSON.parse(JSON.stringify(session).replaceAll(d, "$DIR")) as QmpSession;
   const version = virsh(["version"]).out;
   const fixture: Fixture = {
     provenance: {
@@ -74,14 +88,15 @@ async function main(argv: string[]): Promise<void> {
       libvirt: /Using library: libvirt ([\d.]+)/.exec(version)?.[1] ?? version,
       qemu: execFileSync(qemu, ["--version"], { encoding: "utf8" }).split("\n")[0],
       host: execFileSync("uname", ["-srm"], { encoding: "utf8" }).trim(),
-      virsh: steps.map((s) => ({ args: s.args.map((a) => a.replace(dir, "$DIR")), status: s.status, out: s.out.replaceAll(dir, "$DIR") })),
+      virsh: recorded(steps, dir),
     },
     probes,
-    domain: JSON.parse(JSON.stringify(domain).replaceAll(dir, "$DIR")) as QmpSession,
+    domain: withDir(domain, dir),
+    backup: { virsh: recorded(backupSteps, backupDir), domain: withDir(backupDomain, backupDir) },
   };
   writeFileSync(FIXTURE, JSON.stringify(fixture, null, 0).replace(/\},\{"(send|recv)"/g, '},\n{"$1"') + "\n");
-  process.stdout.write(`wrote ${FIXTURE}: probes ${probes.map((p) => p.messages.length).join(" + ")} messages, domain ${domain.messages.length}; virsh:\n`);
-  for (const s of fixture.provenance.virsh) process.stdout.write(`  virsh ${s.args.join(" ")} -> ${s.status}${s.out ? `: ${s.out.split("\n").join(" | ")}` : ""}\n`);
+  process.stdout.write(`wrote ${FIXTURE}: probes ${probes.map((p) => p.messages.length).join(" + ")} messages, domains ${domain.messages.length} and ${backupDomain.messages.length}; virsh:\n`);
+  for (const s of [...fixture.provenance.virsh, ...fixture.backup.virsh]) process.stdout.write(`  virsh ${s.args.join(" ")} -> ${s.status}${s.out ? `: ${s.out.split("\n").join(" | ")}` : ""}\n`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));

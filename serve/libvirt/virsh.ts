@@ -1,10 +1,16 @@
 /**
- * The virsh session the recording script runs against the real QEMU 7.2 and
- * the end-to-end test runs against the blocksim stand-in: a transient domain
- * on a two-image qcow2 chain, then blockcopy --wait --pivot, blockjob --info,
- * blockjob --abort during a slow copy, blockcommit --active --pivot,
- * blockpull and destroy. Needs a running libvirtd configured as the README
- * says (qemu:///system); installs and configures nothing.
+ * The virsh sessions the recording script runs against the real QEMU 7.2 and
+ * the end-to-end test runs against the blocksim stand-in, each on a
+ * transient domain on a two-image qcow2 chain:
+ * - jobs: blockcopy --wait --pivot, blockjob --info, blockjob --abort during
+ *   a slow copy, blockcommit --active --pivot, blockpull, destroy;
+ * - backup: push-mode backup-begin with a checkpoint (a full backup), a
+ *   guest write (qemu-io through the disk), an incremental backup-begin with
+ *   the next checkpoint, snapshot-create-as --disk-only, blockcommit of the
+ *   layer below the new one, checkpoint-delete (bitmaps merged down the
+ *   chain, the base reopened read-write and back), destroy.
+ * Needs a running libvirtd configured as the README says (qemu:///system);
+ * installs and configures nothing.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -48,8 +54,11 @@ export function makeImages(dir: string): string {
   return join(dir, "top.qcow2");
 }
 
-/** Runs the session on a domain whose <emulator> is `emulator`; returns every virsh call with its output. */
-export function runSession(emulator: string, name: string, dir = mkdtempSync(join(tmpdir(), "blocksim-libvirt-"))): VirshStep[] {
+export type SessionName = "jobs" | "backup";
+export const SESSIONS: readonly SessionName[] = ["jobs", "backup"];
+
+/** Runs a session on a domain whose <emulator> is `emulator`; returns every virsh call with its output. */
+export function runSession(emulator: string, name: string, dir = mkdtempSync(join(tmpdir(), "blocksim-libvirt-")), session: SessionName = "jobs"): VirshStep[] {
   const disk = makeImages(dir);
   const xml = join(dir, "dom.xml");
   writeFileSync(xml, domainXml({ name, emulator, disk }));
@@ -60,6 +69,14 @@ export function runSession(emulator: string, name: string, dir = mkdtempSync(joi
     return s;
   };
   if (run(["create", xml]).status !== 0) return steps;
+  if (session === "backup") {
+    try {
+      backupSession(name, dir, run);
+    } finally {
+      run(["destroy", name]);
+    }
+    return steps;
+  }
   try {
     run(["blockcopy", name, "vda", join(dir, "copy.qcow2"), "--shallow", "--transient-job", "--wait", "--pivot"]);
     run(["blockjob", name, "vda", "--info"]);
@@ -74,4 +91,37 @@ export function runSession(emulator: string, name: string, dir = mkdtempSync(joi
     run(["destroy", name]);
   }
   return steps;
+}
+
+/** The backup session's steps (see the header); `run` records a virsh call. */
+function backupSession(name: string, dir: string, run: (args: string[]) => VirshStep): void {
+  const file = (f: string, text: string) => {
+    writeFileSync(join(dir, f), text);
+    return join(dir, f);
+  };
+  const backup = (target: string, incremental?: string) => file(`${target}.xml`, `<domainbackup mode='push'>${incremental ? `<incremental>${incremental}</incremental>` : ""}`
+    + `<disks><disk name='vda' type='file'><target file='${join(dir, `${target}.qcow2`)}'/><driver type='qcow2'/></disk></disks></domainbackup>\n`);
+  const checkpoint = (c: string) => file(`${c}.xml`, `<domaincheckpoint><name>${c}</name></domaincheckpoint>\n`);
+  run(["backup-begin", name, backup("full"), checkpoint("c1")]);
+  waitForNoJob(name);
+  run(["domjobinfo", name, "--completed"]);
+  run(["checkpoint-list", name, "--name"]);
+  run(["qemu-monitor-command", name, "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 3 0 1M"`]);
+  run(["backup-begin", name, backup("inc", "c1"), checkpoint("c2")]);
+  waitForNoJob(name);
+  run(["domjobinfo", name, "--completed"]);
+  run(["snapshot-create-as", name, "s1", "--disk-only", "--no-metadata", "--diskspec", `vda,file=${join(dir, "snap.qcow2")}`]);
+  run(["blockcommit", name, "vda", "--top", "vda[1]", "--wait"]);
+  run(["domblklist", name, "--details"]);
+  run(["checkpoint-delete", name, "c1"]);
+  run(["checkpoint-list", name, "--name"]);
+}
+
+/** Polls (unrecorded: how often depends on timing) until the domain's backup job has ended; gives up after 60 s. */
+function waitForNoJob(name: string): void {
+  for (let i = 0; i < 600; i++) {
+    const s = virsh(["domjobinfo", name]);
+    if (s.status !== 0 || /Job type:\s+None/.test(s.out)) return;
+    spawnSync("sleep", ["0.1"]);
+  }
 }

@@ -1,8 +1,8 @@
 /**
- * libvirt 9.0 end to end: a domain whose <emulator> is the blocksim stand-in
- * (bin/blocksim-qemu.js), driven by virsh through create, blockcopy --wait
- * --pivot, blockjob --info, blockjob --abort during a copy, blockcommit
- * --active --pivot, blockpull and destroy. The block-job part of the QMP
+ * libvirt 9.0 end to end: domains whose <emulator> is the blocksim stand-in
+ * (bin/blocksim-qemu.js), driven by virsh through the two sessions of
+ * serve/libvirt/virsh.ts (block jobs; backups, snapshots and checkpoints).
+ * The block-job part of the QMP
  * libvirt sends (read from libvirtd's log) must match, command for command
  * and event for event, what it sent to the real QEMU 7.2 in the recording
  * (serve/libvirt/fixtures/qemu-7.2.json, by serve/libvirt/record.ts).
@@ -17,37 +17,47 @@ import { describe, expect, it } from "vitest";
 import { blockJobLines, firstDifference } from "../../serve/libvirt/compare.js";
 import { parseLibvirtLog, sessionFor } from "../../serve/libvirt/qmp-log.js";
 import { FIXTURE, logSince, type Fixture } from "../../serve/libvirt/record.js";
-import { libvirtMissing, LOG, runSession } from "../../serve/libvirt/virsh.js";
+import { libvirtMissing, LOG, runSession, type SessionName } from "../../serve/libvirt/virsh.js";
 import { statSync } from "node:fs";
 
 const WHY = process.getuid?.() !== 0 ? "not root (libvirt's qemu:///system needs it)" : libvirtMissing();
 const STAND_IN = fileURLToPath(new URL("../../bin/blocksim-qemu.js", import.meta.url));
 
+/** Runs a virsh session against the stand-in and holds it to the recording of the real QEMU 7.2. */
+function matchesRecording(session: SessionName): void {
+  const dir = mkdtempSync(join(tmpdir(), "blocksim-libvirt-"));
+  try {
+    // libvirt starts the emulator with a clean environment: a wrapper names node and the stand-in.
+    const emulator = join(dir, "qemu-system-x86_64");
+    writeFileSync(emulator, `#!/bin/sh\nexec ${process.execPath} ${STAND_IN} "$@"\n`);
+    chmodSync(emulator, 0o755);
+    const from = statSync(LOG).size;
+    const steps = runSession(emulator, `blocksim-e2e-${session}-${process.pid}`, dir, session);
+    const fixture = JSON.parse(readFileSync(FIXTURE, "utf8")) as Fixture;
+    const recorded = session === "jobs" ? fixture.provenance.virsh : fixture.backup.virsh;
+    // The same virsh calls succeed with the same output (progress percentages and elapsed times aside).
+    const norm = (out: string) => out.replaceAll(dir, "$DIR").replace(/\[\s*\d+ %\]/g, "[N %]").replace(/Time elapsed:\s+\d+\s+/g, "Time elapsed: N ")
+      .replace(/blocksim-e2e-\w+-\d+|blocksim-record(-backup)?/g, "DOM").replace(/-+/g, "-");
+    expect(steps.map((s) => [s.args[0], s.status, norm(s.out)])).toEqual(recorded.map((s) => [s.args[0], s.status, norm(s.out)]));
+    const sessions = parseLibvirtLog(logSince(from));
+    const domain = sessionFor(sessions, dir);
+    if (!domain) expect.fail(`no QMP session naming ${dir} in ${LOG}`);
+    const real = blockJobLines(session === "jobs" ? fixture.domain : fixture.backup.domain, "$DIR");
+    const sim = blockJobLines(domain, dir);
+    expect(real.length).toBeGreaterThan(40);
+    const d = firstDifference(real, sim);
+    if (d) expect.fail(`the QMP libvirt sent to blocksim departs from what it sent to QEMU 7.2 at ${d}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe.skipIf(WHY !== undefined)(`libvirt 9.0 drives the blocksim stand-in${WHY ? ` (skipped: ${WHY})` : ""}`, () => {
   it("virsh create, blockcopy --pivot, blockjob --info/--abort, blockcommit --active --pivot, blockpull, destroy: the same block-job QMP as the real QEMU 7.2", () => {
-    const dir = mkdtempSync(join(tmpdir(), "blocksim-libvirt-"));
-    try {
-      // libvirt starts the emulator with a clean environment: a wrapper names node and the stand-in.
-      const emulator = join(dir, "qemu-system-x86_64");
-      writeFileSync(emulator, `#!/bin/sh\nexec ${process.execPath} ${STAND_IN} "$@"\n`);
-      chmodSync(emulator, 0o755);
-      const from = statSync(LOG).size;
-      const steps = runSession(emulator, `blocksim-e2e-${process.pid}`, dir);
-      const fixture = JSON.parse(readFileSync(FIXTURE, "utf8")) as Fixture;
-      const recorded = fixture.provenance.virsh;
-      // The same virsh calls succeed with the same output (progress percentages aside).
-      const norm = (out: string) => out.replaceAll(dir, "$DIR").replace(/\[\s*\d+ %\]/g, "[N %]").replace(/blocksim-e2e-\d+|blocksim-record/g, "DOM").replace(/-+/g, "-");
-      expect(steps.map((s) => [s.args[0], s.status, norm(s.out)])).toEqual(recorded.map((s) => [s.args[0], s.status, norm(s.out)]));
-      const sessions = parseLibvirtLog(logSince(from));
-      const domain = sessionFor(sessions, dir);
-      if (!domain) expect.fail(`no QMP session naming ${dir} in ${LOG}`);
-      const real = blockJobLines(fixture.domain, "$DIR");
-      const sim = blockJobLines(domain, dir);
-      expect(real.length).toBeGreaterThan(40);
-      const d = firstDifference(real, sim);
-      if (d) expect.fail(`the QMP libvirt sent to blocksim departs from what it sent to QEMU 7.2 at ${d}`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    matchesRecording("jobs");
+  });
+
+  it("virsh backup-begin (full, then incremental from a checkpoint), snapshot-create-as --disk-only, blockcommit --top, checkpoint-delete: the same block-job QMP as the real QEMU 7.2", () => {
+    matchesRecording("backup");
   });
 });
