@@ -95,6 +95,15 @@ export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<str
   return ctx.graph.createImplicitNode({ driver: (a.format as string | undefined) === "qcow2" ? "qcow2" : "raw", device: dev });
 }
 
+/**
+ * QEMU 7.2 drive_backup_action: sync=top of a node with no backing image
+ * (under its filters) is a full backup, so it copies every cluster, its
+ * unallocated ones as zeroes (goldens/drive_backup_top_without_backing).
+ */
+function driveBackupSync(source: BlockNode, data: Record<string, unknown>): Record<string, unknown> {
+  return data.sync === "top" && !source.skipFilters().backing ? { ...data, sync: "full" } : data;
+}
+
 /** A target node a drive-* command made goes away with its job, unless the job left it in use (a mirror pivot). */
 export function dropWithJob(ctx: QemuContext, job: Job, node: BlockNode): void {
   const stop = ctx.jm.onEvent((e) => {
@@ -149,8 +158,9 @@ class BackupAction implements ActionState {
   }
 
   prepare(): void {
-    const { ctx, kind, data, txn } = this;
-    const source = (this.source = deviceNode(ctx, data.device));
+    const { ctx, kind, txn } = this;
+    const source = (this.source = deviceNode(ctx, this.data.device));
+    const data = kind === "drive-backup" ? driveBackupSync(source, this.data) : this.data;
     if (!this.startNow) {
       ctx.graph.drainedBeginPoll(source);
       this.drained = true;
