@@ -72,7 +72,12 @@ export const DRIVE_BACKUP_ARGS: ArgSpec = {
   mode: { type: { enum: ["existing", "absolute-paths"] }, optional: true },
 };
 
-/** drive-backup / drive-mirror: the target file, made in the simulator like the source unless mode=existing. */
+/**
+ * drive-backup / drive-mirror: the target file, made in the simulator like
+ * the source unless mode=existing. A file QEMU creates (bdrv_img_create) is
+ * an image file, sparse: where nothing but zeroes was written, a raw node on
+ * it reports holes (goldens/drive_created_target_sparse).
+ */
 export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<string, unknown>): BlockNode {
   const filename = a.target as string;
   let dev = ctx.devices.get(filename);
@@ -87,6 +92,7 @@ export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<str
       writeLatencyNs: like?.writeLatencyNs ?? DEVICE_DEFAULTS.latencyNs,
       bandwidthBytesPerSec: like?.bandwidthBytesPerSec ?? DEVICE_DEFAULTS.bandwidthBytesPerSec,
       queueDepth: like?.queueDepth ?? DEVICE_DEFAULTS.queueDepth,
+      sparse: true,
     });
     ctx.devices.set(filename, dev);
   }
