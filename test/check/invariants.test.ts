@@ -297,6 +297,24 @@ describe("each invariant fires when provoked", () => {
     expect(q.graph.node("src").bitmap("b0")!.count).toBeGreaterThan(0);
   });
 
+  it("backup-bitmap-settled stays quiet when a stream copies up into the backup's source: copy-on-read writes dirty no bitmap", () => {
+    const { q, violations } = checked(function* (q, qmp) {
+      yield* q.graph.node("src").write(0, 4 * MiB, "before"); // what the stream copies up into top
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "d5", backing: "src" });
+      yield* qmp("block-dirty-bitmap-add", { node: "top", name: "b0" });
+      yield* q.graph.node("top").write(8 * MiB, 4 * MiB, "guest"); // what the incremental backup copies, for 3 s at 1 MiB/s
+      yield* qmp("blockdev-backup", { "job-id": "j", device: "top", target: "tgt", sync: "incremental", bitmap: "b0", speed: MiB });
+      yield* qmp("block-stream", { "job-id": "s", device: "top" });
+      yield* untilNoJobs(q);
+    }, { invariants: ["backup-bitmap-settled"] });
+    const ends = q.monitor.events.filter((e) => e.event === "BLOCK_JOB_COMPLETED").map((e) => `${String(e.data.device)} ${String(e.data.error ?? "ok")}`);
+    expect(ends.sort()).toEqual(["j ok", "s ok"]);
+    // the stream wrote the first 4 MiB into top while the backup ran, and the bitmap did not take them
+    expect(q.graph.node("top").allocation(0, 4 * MiB).allocated).toBe(true);
+    expect(q.graph.node("top").bitmap("b0")!.count).toBe(0);
+    expect(violations).toEqual([]);
+  });
+
   it("mirror-pivot-content: the target is changed while the mirror is ready", () => {
     const { violations } = checked(function* (q, qmp) {
       yield* qmp("blockdev-mirror", { "job-id": "m", device: "src", target: "tgt", sync: "full" });
