@@ -10,7 +10,7 @@ import {
   type BlockGraph, type BlockNode, type DrainParent, type ParentLink,
 } from "../block/index.js";
 import type { AioContext } from "../scheduler/index.js";
-import { genericError } from "./errors.js";
+import { genericError, QmpError } from "./errors.js";
 import type { Job, JobDriver } from "./job.js";
 import type { JobManager } from "./manager.js";
 import type { JobTxn } from "./txn.js";
@@ -58,6 +58,7 @@ export function createBlockJob(
   perms: readonly (NodePerms | undefined)[] = [],
 ): Job {
   let job: Job;
+  const speed = o.speedBytesPerSec !== undefined && o.speedBytesPerSec < 0 ? undefined : o.speedBytesPerSec;
   // Its filter, opened in the main loop, pulls the source there unless a guest device pins it.
   if (nodes.length > 0) attachInMainLoop(env.graph, nodes[0]);
   // The job runs in its main node's AioContext (block_job_create); its other nodes join it as they
@@ -70,21 +71,25 @@ export function createBlockJob(
     throw e instanceof Error && e.message === ACTIVE_BACKEND ? genericError(e.message) : e;
   }
   try {
-    job = env.jm.create({ id: o.id, driver, txn: o.txn, speedBytesPerSec: o.speedBytesPerSec, autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss });
+    job = env.jm.create({ id: o.id, driver, txn: o.txn, speedBytesPerSec: speed, autoFinalize: o.autoFinalize, autoDismiss: o.autoDismiss });
   } catch (e) {
     undo();
     throw e;
   }
   driver.nodes = new JobNodes(job, env.graph);
   try {
-    nodes.forEach((n, i) => driver.nodes.add(n, { main: i === 0, blk: blk.includes(n), perms: perms[i] }));
+    nodes.forEach((n, i) => {
+      driver.nodes.add(n, { main: i === 0, blk: blk.includes(n), perms: perms[i] });
+      // QEMU 7.2 block_job_create sets the speed once its main node is attached: a negative one fails the job.
+      if (i === 0 && speed !== o.speedBytesPerSec) throw genericError("Parameter 'speed' expects a non-negative value");
+    });
   } catch (e) {
-    if (!(e instanceof PermissionDenied)) throw e;
+    if (!(e instanceof PermissionDenied) && !(e instanceof QmpError)) throw e;
     // QEMU: the job was created (its `created` event is out), so it fails early: null, freed.
     driver.nodes.removeAll();
     undo();
     job.earlyFail();
-    throw genericError(e.message);
+    throw e instanceof QmpError ? e : genericError(e.message);
   }
   if (ctx) job.setAioContext(ctx);
   return job;

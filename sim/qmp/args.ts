@@ -6,7 +6,9 @@
 import { genericError } from "../jobs/errors.js";
 
 export type ArgType =
-  | "str" | "int" | "bool" | "any" | "size"
+  | "str" | "int" | "bool" | "any"
+  /** QAPI uint64 and uint32: the input visitor takes a negative integer as its two's complement (so -1 is a uint64, not a uint32). */
+  | "uint64" | "uint32"
   /** `unmodelled`: values QEMU 7.2 accepts that blocksim does not model. */
   | { enum: readonly string[]; unmodelled?: readonly string[] }
   | { struct: ArgSpec }
@@ -53,7 +55,10 @@ function unmodelledValue(t: ArgType, v: unknown, p: string): string[] {
   return unmodelledArgs(t.struct, v, p);
 }
 
-const JSON_NAME: Record<string, string> = { str: "string", int: "integer", size: "integer", bool: "boolean" };
+const JSON_NAME: Record<string, string> = { str: "string", int: "integer", bool: "boolean" };
+
+/** Whether a JSON number is one QEMU's input visitor reads as a uint64 (an int64 or a uint64, negatives wrapping). */
+const asUint64 = (v: unknown): boolean => typeof v === "number" && Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 64;
 
 /** Checks arguments against a spec; throws a GenericError naming the parameter (path like `actions[0].data.device`). */
 export type ArgCheck = (value: unknown, path?: string) => Record<string, unknown>;
@@ -147,12 +152,23 @@ function memberCheck(m: ArgSpec[string]): ValueCheck {
 
 function valueCheck(t: ArgType): ValueCheck {
   if (t === "any") return () => {};
+  // QEMU's unsigned visitors answer QERR_INVALID_PARAMETER_VALUE ("expects"), not a type error.
+  if (t === "uint64") {
+    return (v, p) => {
+      if (!asUint64(v)) throw genericError(`Parameter '${p}' expects uint64`);
+    };
+  }
+  if (t === "uint32") {
+    return (v, p) => {
+      if (!asUint64(v)) throw genericError(`Parameter '${p}' expects uint64`);
+      if ((v as number) < 0 || (v as number) > 0xffffffff) throw genericError(`Parameter '${p}' expects uint32_t`);
+    };
+  }
   if (typeof t === "string") {
     const ok: (v: unknown) => boolean =
       t === "str" ? (v) => typeof v === "string" :
       t === "bool" ? (v) => typeof v === "boolean" :
-      t === "int" ? (v) => Number.isSafeInteger(v) :
-      (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+      (v) => Number.isSafeInteger(v);
     const expected = JSON_NAME[t];
     return (v, p) => {
       if (!ok(v)) throw genericError(`Invalid parameter type for '${p}', expected: ${expected}`);

@@ -14,6 +14,7 @@ import { genericError, QmpError } from "../jobs/errors.js";
 import type { ArgSpec } from "./args.js";
 import type { QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
+import { QemuCrash } from "./process.js";
 import type { ActionState } from "./transaction.js";
 
 /** Longest bitmap name QEMU accepts (BDRV_BITMAP_MAX_NAME_SIZE). */
@@ -23,7 +24,7 @@ const NODE_NAME: ArgSpec = { node: { type: "str" }, name: { type: "str" } };
 
 export const BITMAP_ADD_ARGS: ArgSpec = {
   ...NODE_NAME,
-  granularity: { type: "size", optional: true },
+  granularity: { type: "uint32", optional: true },
   persistent: { type: "bool", optional: true },
   disabled: { type: "bool", optional: true },
 };
@@ -87,39 +88,46 @@ function addBitmap(ctx: QemuContext, a: Record<string, unknown>): { node: BlockN
   return { node, bitmap };
 }
 
+/** What QEMU 7.2 hits when a merge names no source bitmap (hbitmap_free of a backup no merge made). */
+const EMPTY_MERGE = "block-dirty-bitmap-merge with an empty bitmaps list: hbitmap_free(NULL) dereferences a null pointer";
+
 /**
- * block_dirty_bitmap_merge: every source into a scratch bitmap first, so a
- * bad source leaves the target unchanged. A busy source (frozen by a backup
- * until its job finalizes) is refused like a busy target: QEMU checks both
- * (bdrv_merge_dirty_bitmap), before the sizes.
+ * block_dirty_bitmap_merge: each source in turn into the target, which is
+ * put back as it was when one fails. Per source, in QEMU 7.2's order (its
+ * lookup, then bdrv_merge_dirty_bitmap): not found, the target busy, the
+ * source busy (frozen by a backup until its job finalizes), the sizes. With
+ * no source at all QEMU 7.2 frees a backup it never made and crashes: at once
+ * as a command, at commit in a transaction (`inTransaction`: the action's commit).
  */
-function mergeBitmaps(ctx: QemuContext, a: Record<string, unknown>): DirtyBitmap {
+function mergeBitmaps(ctx: QemuContext, a: Record<string, unknown>, inTransaction = false): DirtyBitmap {
   const { node, bitmap: dst } = lookupBitmap(ctx, a.node, a.target);
-  checkNotBusy(dst);
-  const merged = new DirtyBitmap("", dst.granularityBytes, dst.sizeBytes);
-  for (const [i, item] of (a.bitmaps as unknown[]).entries()) {
-    let src: DirtyBitmap | undefined;
-    if (typeof item === "string") {
-      src = node.bitmap(item);
-      if (!src) throw genericError(`Dirty bitmap '${item}' not found`);
-    } else if (item !== null && typeof item === "object" && !Array.isArray(item)) {
-      const ext = item as Record<string, unknown>;
-      if (typeof ext.node !== "string" || typeof ext.name !== "string") throw genericError(`Invalid parameter type for 'bitmaps[${i}]', expected: BlockDirtyBitmap`);
-      src = lookupBitmap(ctx, ext.node, ext.name).bitmap;
-    } else {
-      throw genericError(`Invalid parameter type for 'bitmaps[${i}]', expected: BlockDirtyBitmapOrStr`);
-    }
-    checkNotBusy(src);
-    try {
-      merged.mergeFrom(src);
-    } catch (e) {
-      throw genericError((e as Error).message);
-    }
-  }
+  const sources = a.bitmaps as unknown[];
+  if (sources.length === 0 && !inTransaction) throw new QemuCrash("SIGSEGV", EMPTY_MERGE);
+  const before = dst.snapshot();
   try {
-    dst.mergeFrom(merged);
+    for (const [i, item] of sources.entries()) {
+      let src: DirtyBitmap | undefined;
+      if (typeof item === "string") {
+        src = node.bitmap(item);
+        if (!src) throw genericError(`Dirty bitmap '${item}' not found`);
+      } else if (item !== null && typeof item === "object" && !Array.isArray(item)) {
+        const ext = item as Record<string, unknown>;
+        if (typeof ext.node !== "string" || typeof ext.name !== "string") throw genericError(`Invalid parameter type for 'bitmaps[${i}]', expected: BlockDirtyBitmap`);
+        src = lookupBitmap(ctx, ext.node, ext.name).bitmap;
+      } else {
+        throw genericError(`Invalid parameter type for 'bitmaps[${i}]', expected: BlockDirtyBitmapOrStr`);
+      }
+      checkNotBusy(dst);
+      checkNotBusy(src);
+      try {
+        dst.mergeFrom(src);
+      } catch (e) {
+        throw genericError((e as Error).message);
+      }
+    }
   } catch (e) {
-    throw genericError((e as Error).message);
+    dst.restore(before);
+    throw e;
   }
   return dst;
 }
@@ -192,10 +200,12 @@ function mergeAction(ctx: QemuContext, data: Record<string, unknown>): ActionSta
     prepare() {
       const { bitmap } = lookupBitmap(ctx, data.node, data.target);
       const bits = bitmap.snapshot();
-      mergeBitmaps(ctx, data);
+      mergeBitmaps(ctx, data, true);
       undo = { bitmap, bits };
     },
-    commit() {},
+    commit() {
+      if ((data.bitmaps as unknown[]).length === 0) throw new QemuCrash("SIGSEGV", `${EMPTY_MERGE} (the transaction's commit)`);
+    },
     abort() {
       undo?.bitmap.restore(undo.bits);
     },

@@ -14,6 +14,7 @@ import type { BlockNode } from "../block/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import { aioCoScheduleSelf, type Process } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
+import { QemuCrash } from "./process.js";
 import { dirtyBitmapsInfo } from "./bitmap-commands.js";
 import { nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
@@ -22,11 +23,14 @@ const ERRNO_BY_NUMBER: Record<number, Errno> = { 1: "EPERM", 5: "EIO", 22: "EINV
 
 const FILE_REF = { type: "any" as const };
 
+/** null-co's size when blockdev-add gives none (QEMU 7.2 null_file_open: 1 GiB). */
+const NULL_CO_DEFAULT_SIZE = 1 << 30;
+
 const BLOCKDEV_ADD: ArgSpec = {
   driver: { type: { enum: ["null-co", "raw", "qcow2", "blkdebug"] } },
-  "node-name": { type: "str" },
-  size: { type: "size", optional: true },
-  "latency-ns": { type: "size", optional: true },
+  "node-name": { type: "str", optional: true },
+  size: { type: "int", optional: true },
+  "latency-ns": { type: "uint64", optional: true },
   "read-zeroes": { type: "bool", optional: true },
   file: { ...FILE_REF, optional: true },
   backing: { type: "any", optional: true },
@@ -58,9 +62,15 @@ export function addNode(ctx: QemuContext, a: Record<string, unknown>, name: stri
   const nodeName = name ?? "";
   try {
     switch (a.driver) {
-      case "null-co":
-        if (a.size === undefined) throw genericError("Parameter 'size' is missing");
-        return make({ name: nodeName, driver: "null-co", sizeBytes: a.size as number, latencyNs: a["latency-ns"] as number | undefined, readZeroes: a["read-zeroes"] as boolean | undefined });
+      case "null-co": {
+        // QEMU 7.2 null_file_open: the size goes through QemuOpts, where a negative one trips error_abort;
+        // latency-ns is read back as an int64, so a negative (or >= 2^63) one is refused.
+        const size = (a.size as number | undefined) ?? NULL_CO_DEFAULT_SIZE;
+        if (size < 0) throw new QemuCrash("SIGABRT", "blockdev-add of null-co with a negative size: parse_option_size: Parameter 'size' expects a non-negative number below 2^64 (error_abort)");
+        const latency = a["latency-ns"] as number | undefined;
+        if (latency !== undefined && (latency < 0 || latency >= 2 ** 63)) throw genericError("latency-ns is invalid");
+        return make({ name: nodeName, driver: "null-co", sizeBytes: size, latencyNs: latency, readZeroes: a["read-zeroes"] as boolean | undefined });
+      }
       case "raw":
         return make({ name: nodeName, driver: "raw", device: deviceOf(ctx, a.file, "raw") });
       case "qcow2": {
@@ -77,7 +87,7 @@ export function addNode(ctx: QemuContext, a: Record<string, unknown>, name: stri
       }
     }
   } catch (e) {
-    throw e instanceof QmpError || !(e instanceof Error) ? e : genericError(e.message);
+    throw e instanceof QmpError || e instanceof QemuCrash || !(e instanceof Error) ? e : genericError(e.message);
   }
   throw genericError(`Parameter 'driver' does not accept value '${String(a.driver)}'`);
 }
@@ -140,6 +150,8 @@ export const BLOCK_COMMANDS: Record<string, Command<QemuContext>> = {
   "blockdev-add": {
     args: BLOCKDEV_ADD,
     run: (ctx, a) => {
+      // qmp_blockdev_add: after the schema's checks, a top-level node must be named
+      if (a["node-name"] === undefined) throw genericError("'node-name' must be specified for the root node");
       const node = addNode(ctx, a, a["node-name"] as string);
       node.monitorOwned = true;
     },

@@ -41,16 +41,43 @@ export function diskByQomPath(ctx: QemuContext, path: string): BlockBackend | un
   return m[2] ? blk : "no-backend"; // the virtio-blk-pci proxy itself has no drive
 }
 
+/**
+ * QEMU 7.2's qmp_device_add reads its arguments as QemuOpts: a number or a
+ * boolean becomes text ("on"/"off" for booleans), anything else is dropped.
+ */
+function optText(v: unknown): string | undefined {
+  if (typeof v === "string") return v;
+  if (typeof v === "number") return String(v);
+  if (typeof v === "boolean") return v ? "on" : "off";
+  return undefined;
+}
+
+/** A qdev boolean property from its text (qapi_bool_parse). */
+function optBool(name: string, v: unknown): boolean {
+  const text = optText(v);
+  if (text === undefined) return false;
+  if (["on", "yes", "true", "y"].includes(text)) return true;
+  if (["off", "no", "false", "n"].includes(text)) return false;
+  throw genericError(`Parameter '${name}' expects 'on' or 'off'`);
+}
+
+/** QemuOpts' id rule (id_wellformed): a letter, then letters, digits, '-', '.', '_'. */
+const OPTS_ID = /^[A-Za-z][A-Za-z0-9._-]*$/;
+
 function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
-  const driver = a.driver as string;
+  // The id is checked as the options are created, before the driver is looked at; a non-text id is no id.
+  const id = typeof a.id === "string" ? a.id : undefined;
+  if (id !== undefined && !OPTS_ID.test(id)) throw genericError("Parameter 'id' expects an identifier");
+  const driver = optText(a.driver);
+  if (driver === undefined) throw genericError("Parameter 'driver' is missing");
   if (driver !== "virtio-blk-pci") throw new NotModelledError(`device_add driver '${driver}' (only virtio-blk-pci is simulated)`);
-  const id = a.id as string | undefined;
   if (id === undefined) throw new NotModelledError("device_add without an id");
   const all = disks(ctx);
   if (all.has(id)) throw genericError(`Duplicate device ID '${id}'`);
-  const drive = a.drive as string | undefined;
+  const shareRw = optBool("share-rw", a["share-rw"]);
+  const drive = optText(a.drive);
   if (drive === undefined) throw genericError("drive property not set");
-  const perms = (node: BlockNode | null) => guestDevicePerms(a["share-rw"] === true, node?.readOnly === true);
+  const perms = (node: BlockNode | null) => guestDevicePerms(shareRw, node?.readOnly === true);
   const named = ctx.graph.backends().find((b) => b.name !== "" && b.name === drive);
   let blk: BlockBackend;
   if (named) {
@@ -88,11 +115,14 @@ function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
 
 export const DEVICE_COMMANDS: Record<string, Command<QemuContext>> = {
   device_add: {
+    // Values are QemuOpts text (see optText), so the schema takes any; other virtio-blk-pci properties are not modelled.
     args: {
-      driver: { type: "str" },
-      id: { type: "str", optional: true },
-      drive: { type: "str", optional: true },
-      "share-rw": { type: "bool", optional: true },
+      driver: { type: "any", optional: true },
+      id: { type: "any", optional: true },
+      drive: { type: "any", optional: true },
+      "share-rw": { type: "any", optional: true },
+      ...Object.fromEntries(["bus", "addr", "serial", "bootindex", "num-queues", "iothread", "write-cache", "werror", "rerror", "logical_block_size", "physical_block_size"]
+        .map((p) => [p, { type: "any" as const, optional: true, unmodelled: true }])),
     },
     run: (ctx, a) => addDisk(ctx, a),
   },

@@ -30,8 +30,8 @@ const JOB_COMMON: ArgSpec = {
 const MIRROR_COMMON: ArgSpec = {
   ...JOB_COMMON,
   sync: { type: { enum: ["full", "top", "none"] } },
-  granularity: { type: "size", optional: true },
-  "buf-size": { type: "size", optional: true },
+  granularity: { type: "uint32", optional: true },
+  "buf-size": { type: "int", optional: true },
   "on-source-error": ON_ERROR,
   "on-target-error": ON_ERROR,
   "filter-node-name": { type: "str", optional: true },
@@ -42,26 +42,35 @@ function defaultId(ctx: QemuContext, node: BlockNode, a: Record<string, unknown>
   return (a["job-id"] as string | undefined) ?? ctx.graph.backends().find((b) => b.root === node && b.name !== "")?.name ?? "";
 }
 
-function checkSpeed(a: Record<string, unknown>): number | undefined {
-  const speed = a.speed as number | undefined;
-  if (speed !== undefined && speed < 0) throw genericError("Parameter 'speed' expects a non-negative value");
-  return speed;
-}
-
+// A negative speed is refused by the job's creation (createBlockJob), after its `created` event, as in QEMU 7.2.
 const common = (a: Record<string, unknown>) => ({
-  speedBytesPerSec: checkSpeed(a),
+  speedBytesPerSec: a.speed as number | undefined,
   autoFinalize: a["auto-finalize"] as boolean | undefined,
   autoDismiss: a["auto-dismiss"] as boolean | undefined,
 });
+
+/**
+ * The mirror's granularity and buffer size, as QEMU 7.2 checks them before the
+ * job's other refusals (blockdev_mirror_common, then mirror_start_job's
+ * buf-size); the schema already took a granularity as a uint32.
+ */
+function checkMirrorSizes(a: Record<string, unknown>): void {
+  const g = a.granularity as number | undefined;
+  if (g !== undefined && g !== 0 && (g < 512 || g > 64 * 1048576)) throw genericError("Parameter 'granularity' expects a value in range [512B, 64MB]");
+  if (g !== undefined && (g & (g - 1)) !== 0) throw genericError("Parameter 'granularity' expects a power of 2");
+  const buf = a["buf-size"] as number | undefined;
+  if (buf !== undefined && buf < 0) throw genericError("Invalid parameter 'buf-size'");
+}
 
 function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean, target: (source: BlockNode) => BlockNode): void {
   const source = deviceNode(ctx, a.device);
   const targetNode = target(source);
   let o: MirrorOptions;
   try {
+    checkMirrorSizes(a);
     o = {
       id: defaultId(ctx, source, a), source, target: targetNode, sync: a.sync as MirrorSync,
-      granularityBytes: a.granularity as number | undefined,
+      granularityBytes: (a.granularity as number | undefined) || undefined, // 0: the default, as in QEMU
       onSourceError: a["on-source-error"] as ErrorAction | undefined,
       onTargetError: a["on-target-error"] as ErrorAction | undefined,
       copyMode: a["copy-mode"] as MirrorCopyMode | undefined,

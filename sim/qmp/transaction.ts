@@ -177,7 +177,6 @@ class BackupAction implements ActionState {
     let job: Job | undefined;
     try {
       const sync = backupSyncArgs(source, data);
-      if (data.speed !== undefined && (data.speed as number) < 0) throw genericError("Parameter 'speed' expects a non-negative value");
       job = this.job = createBackup(ctx, {
         id, source, target, sync: sync.sync, bitmap: sync.bitmap, bitmapMode: sync.bitmapMode, txn,
         speedBytesPerSec: data.speed as number | undefined,

@@ -60,7 +60,8 @@ function valueOf(t: ArgType, depth = 0): fc.Arbitrary<unknown> {
   const good: fc.Arbitrary<unknown> =
     t === "str" ? fc.constantFrom("src", "tgt", "j0") :
     t === "int" ? fc.constantFrom(0, 7, -3) :
-    t === "size" ? fc.constantFrom(0, 65536) :
+    t === "uint64" ? fc.constantFrom(0, 65536, -1) :
+    t === "uint32" ? fc.constantFrom(0, 65536, 2 ** 32 - 1) :
     t === "bool" ? fc.boolean() :
     t === "any" ? fc.constantFrom<unknown>("s", 1, { type: "abort" }) :
     "enum" in t ? fc.constantFrom(...t.enum, ...(t.unmodelled ?? [])) :
@@ -125,6 +126,22 @@ describe("QMP argument checks", () => {
       [{ sync: "full", device: "d", extra: undefined }, "GenericError: Parameter 'extra' is unexpected"],
       // a name every JavaScript object inherits is no member of a spec
       [{ sync: "full", device: "d", constructor: 1 }, "GenericError: Parameter 'constructor' is unexpected"],
+    ];
+    for (const [args, want] of cases) expect(outcome(() => check(args)), JSON.stringify(args)).toBe(want);
+  });
+
+  it("unsigned members answer as QEMU's input visitor does: a negative uint64 wraps, a uint32 beyond 2^32 - 1 or negative is refused (goldens/qmp_granularity_args, blockdev_add_args)", () => {
+    const check = argChecker({ g: { type: "uint32", optional: true }, l: { type: "uint64", optional: true } });
+    const cases: [Record<string, unknown>, string][] = [
+      [{ g: 2 ** 31 }, "ok"],
+      [{ g: 2 ** 32 }, "GenericError: Parameter 'g' expects uint32_t"],
+      [{ g: -512 }, "GenericError: Parameter 'g' expects uint32_t"],
+      [{ g: "64k" }, "GenericError: Parameter 'g' expects uint64"],
+      [{ l: -5 }, "ok"],
+      [{ l: 2 ** 63 }, "ok"],
+      [{ l: 2 ** 64 }, "GenericError: Parameter 'l' expects uint64"],
+      [{ l: 1.5 }, "GenericError: Parameter 'l' expects uint64"],
+      [{ l: true }, "GenericError: Parameter 'l' expects uint64"],
     ];
     for (const [args, want] of cases) expect(outcome(() => check(args)), JSON.stringify(args)).toBe(want);
   });
