@@ -1,6 +1,6 @@
 /**
  * Answers from the recorded QEMU 7.2 (fixtures/qemu-7.2.json): every command
- * libvirt sent during the probe and the two domains' lives, keyed by its name and
+ * libvirt sent during the probe and the three domains' lives, keyed by its name and
  * arguments, with the reply QEMU gave. A command asked again gets the next
  * recorded reply for the same key, and the last one once they run out.
  */
@@ -29,7 +29,7 @@ export class RecordedReplies {
   constructor(role: Role, url: URL = FIXTURE_URL) {
     this.fixture = JSON.parse(readFileSync(url, "utf8")) as Fixture;
     const [kvm, tcg] = this.fixture.probes;
-    const domains = [this.fixture.domain, this.fixture.backup.domain];
+    const domains = [this.fixture.domain, this.fixture.backup.domain, this.fixture.copy.domain];
     const order = role === "domain" ? [...domains, kvm, tcg] : role === "probe-tcg" ? [tcg, kvm, ...domains] : [kvm, tcg, ...domains];
     const seen = new Set<string>();
     for (const session of order.filter((x) => x !== undefined)) {

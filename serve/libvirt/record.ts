@@ -1,8 +1,8 @@
 /**
  * Records what libvirt 9.0 says to a real QEMU 7.2 and what QEMU answers:
  * the capability probe (libvirt probes an emulator path it has not seen, so
- * the real binary is reached through a fresh symlink) and two domains' lives,
- * one through each virsh session of virsh.ts (jobs, then backup). Reads the QMP from libvirtd's debug
+ * the real binary is reached through a fresh symlink) and three domains'
+ * lives, one through each virsh session of virsh.ts (jobs, backup, copy). Reads the QMP from libvirtd's debug
  * log and writes serve/libvirt/fixtures/qemu-7.2.json with its provenance.
  * The stand-in (qemu-standin.ts) answers every command outside the block
  * layer from this file; the end-to-end test compares the block-job part.
@@ -35,9 +35,12 @@ export interface Fixture {
   probes: QmpSession[];
   /** The jobs session's domain (its virsh calls are provenance.virsh). */
   domain: QmpSession;
-  /** The backup session: its virsh calls and its domain's monitor. */
-  backup: { virsh: RecordedStep[]; domain: QmpSession };
+  /** The backup and copy sessions: each one's virsh calls and its domain's monitor. */
+  backup: RecordedSession;
+  copy: RecordedSession;
 }
+
+export type RecordedSession = { virsh: RecordedStep[]; domain: QmpSession };
 
 export type RecordedStep = { args: string[]; status: number; out: string };
 
@@ -72,14 +75,17 @@ async function main(argv: string[]): Promise<void> {
   symlinkSync(qemu, emulator);
   const from = statSync(LOG).size;
   const steps = runSession(emulator, "blocksim-record", dir);
-  const backupDir = mkdtempSync(join(tmpdir(), "blocksim-record-backup-"));
-  const backupSteps = runSession(emulator, "blocksim-record-backup", backupDir, "backup");
+  const more = (["backup", "copy"] as const).map((session) => {
+    const d = mkdtempSync(join(tmpdir(), `blocksim-record-${session}-`));
+    return { d, steps: runSession(emulator, `blocksim-record-${session}`, d, session) };
+  });
   const sessions = parseLibvirtLog(logSince(from));
   const domain = sessionFor(sessions, dir);
-  const backupDomain = sessionFor(sessions, backupDir);
-  const probes = sessions.filter((s) => s !== domain && s !== backupDomain && !s.messages.some((m) => "send" in m && m.send.execute === "cont"));
-  if (!domain || !backupDomain || probes.length === 0) throw new Error(`expected libvirt's probe and both domains' sessions in the log, found ${sessions.length} session(s)`);
+  const domains = more.map((m) => sessionFor(sessions, m.d));
+  const probes = sessions.filter((s) => s !== domain && !domains.includes(s) && !s.messages.some((m) => "send" in m && m.send.execute === "cont"));
+  if (!domain || domains.some((d) => !d) || probes.length === 0) throw new Error(`expected libvirt's probe and the three domains' sessions in the log, found ${sessions.length} session(s)`);
   const withDir = (session: QmpSession, d: string) => JSON.parse(JSON.stringify(session).replaceAll(d, "$DIR")) as QmpSession;
+  const [backup, copy] = more.map((m, i): RecordedSession => ({ virsh: recorded(m.steps, m.d), domain: withDir(domains[i]!, m.d) }));
   const version = virsh(["version"]).out;
   const fixture: Fixture = {
     provenance: {
@@ -92,11 +98,12 @@ async function main(argv: string[]): Promise<void> {
     },
     probes,
     domain: withDir(domain, dir),
-    backup: { virsh: recorded(backupSteps, backupDir), domain: withDir(backupDomain, backupDir) },
+    backup,
+    copy,
   };
   writeFileSync(FIXTURE, JSON.stringify(fixture, null, 0).replace(/\},\{"(send|recv)"/g, '},\n{"$1"') + "\n");
-  process.stdout.write(`wrote ${FIXTURE}: probes ${probes.map((p) => p.messages.length).join(" + ")} messages, domains ${domain.messages.length} and ${backupDomain.messages.length}; virsh:\n`);
-  for (const s of [...fixture.provenance.virsh, ...fixture.backup.virsh]) process.stdout.write(`  virsh ${s.args.join(" ")} -> ${s.status}${s.out ? `: ${s.out.split("\n").join(" | ")}` : ""}\n`);
+  process.stdout.write(`wrote ${FIXTURE}: probes ${probes.map((p) => p.messages.length).join(" + ")} messages, domains ${[domain, ...domains].map((d) => d!.messages.length).join(", ")}; virsh:\n`);
+  for (const s of [...fixture.provenance.virsh, ...backup.virsh, ...copy.virsh]) process.stdout.write(`  virsh ${s.args.join(" ")} -> ${s.status}${s.out ? `: ${s.out.split("\n").join(" | ")}` : ""}\n`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));

@@ -1,7 +1,8 @@
 /**
  * libvirt 9.0 end to end: domains whose <emulator> is the blocksim stand-in
  * (bin/blocksim-qemu.js), driven by virsh through the two sessions of
- * serve/libvirt/virsh.ts (block jobs; backups, snapshots and checkpoints).
+ * serve/libvirt/virsh.ts (block jobs; backups, snapshots and checkpoints;
+ * copies with options, finished, aborted and onto an existing image).
  * The block-job part of the QMP
  * libvirt sends (read from libvirtd's log) must match, command for command
  * and event for event, what it sent to the real QEMU 7.2 in the recording
@@ -34,15 +35,15 @@ function matchesRecording(session: SessionName): void {
     const from = statSync(LOG).size;
     const steps = runSession(emulator, `blocksim-e2e-${session}-${process.pid}`, dir, session);
     const fixture = JSON.parse(readFileSync(FIXTURE, "utf8")) as Fixture;
-    const recorded = session === "jobs" ? fixture.provenance.virsh : fixture.backup.virsh;
+    const recorded = session === "jobs" ? fixture.provenance.virsh : fixture[session].virsh;
     // The same virsh calls succeed with the same output (progress percentages and elapsed times aside).
     const norm = (out: string) => out.replaceAll(dir, "$DIR").replace(/\[\s*\d+ %\]/g, "[N %]").replace(/Time elapsed:\s+\d+\s+/g, "Time elapsed: N ")
-      .replace(/blocksim-e2e-\w+-\d+|blocksim-record(-backup)?/g, "DOM").replace(/-+/g, "-");
+      .replace(/blocksim-e2e-\w+-\d+|blocksim-record(-backup|-copy)?/g, "DOM").replace(/-+/g, "-");
     expect(steps.map((s) => [s.args[0], s.status, norm(s.out)])).toEqual(recorded.map((s) => [s.args[0], s.status, norm(s.out)]));
     const sessions = parseLibvirtLog(logSince(from));
     const domain = sessionFor(sessions, dir);
     if (!domain) expect.fail(`no QMP session naming ${dir} in ${LOG}`);
-    const real = blockJobLines(session === "jobs" ? fixture.domain : fixture.backup.domain, "$DIR");
+    const real = blockJobLines(session === "jobs" ? fixture.domain : fixture[session].domain, "$DIR");
     const sim = blockJobLines(domain, dir);
     expect(real.length).toBeGreaterThan(40);
     const d = firstDifference(real, sim);
@@ -59,5 +60,9 @@ describe.skipIf(WHY !== undefined)(`libvirt 9.0 drives the blocksim stand-in${WH
 
   it("virsh backup-begin (full, then incremental from a checkpoint), snapshot-create-as --disk-only, blockcommit --top, checkpoint-delete: the same block-job QMP as the real QEMU 7.2", () => {
     matchesRecording("backup");
+  });
+
+  it("virsh blockcopy with bandwidth, granularity and buf-size, blockjob --bandwidth, --abort; blockcopy --finish; blockcommit --active then its abort; blockcopy --reuse-external --pivot: the same block-job QMP as the real QEMU 7.2", () => {
+    matchesRecording("copy");
   });
 });
