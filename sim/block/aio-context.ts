@@ -144,11 +144,17 @@ export function returnToMainLoop(graph: BlockGraph, node: BlockNode): void {
  * again when reached again before its own section began (its context
  * changes only at the end), so it is drained twice and the first node
  * drained is the deepest the walk reaches. Each section, job and backend
- * adds an action; at the end the actions run newest first, each node's
- * context set and its section ended in turn (tran_commit running a
- * commit then a clean per action), so a job resumes once the last section
- * that reached it ends. The walk is synchronous: no choice point inside it
- * but what the polls of its drains run.
+ * adds an action; at the end the actions run newest first, twice (QEMU
+ * 7.2's tran_commit runs every commit, then every clean, since 6.2's
+ * "transactions: Invoke clean() after everything else"): first each node,
+ * job and backend takes the new context, then each node's section ends, so
+ * a job resumes once the last section that reached it ends, with every
+ * context already changed. (The order of old, a commit then a clean per
+ * action, showed only in the trace: a job's own links, walked before its
+ * action is added, drain all of its nodes but the one the walk came from,
+ * so the section that resumes it always ends after its commit.) The walk is
+ * synchronous: no choice point inside it but what the polls of its drains
+ * run.
  */
 class ContextChange {
   private readonly visited = new Set<ParentLink>();
@@ -183,13 +189,15 @@ class ContextChange {
     const nodes = component(asked).nodes.map((n) => n.name);
     this.graph.sim.record("aio", "change-context", why === undefined ? { node: asked.name, to: this.ctx.name, nodes } : { node: asked.name, to: this.ctx.name, nodes, why });
     aroundCommit(() => {
-      for (const a of this.actions.slice().reverse()) {
-        if ("node" in a) {
-          NODE_CONTEXT.set(a.node, this.ctx);
-          if (this.graph.contains(a.node)) this.graph.drainedEnd(a.node);
-        } else if ("user" in a) a.user.setAioContext?.(this.ctx);
+      const newestFirst = this.actions.slice().reverse();
+      // tran_commit: every action's commit first (each node, job and backend takes the new context)…
+      for (const a of newestFirst) {
+        if ("node" in a) NODE_CONTEXT.set(a.node, this.ctx);
+        else if ("user" in a) a.user.setAioContext?.(this.ctx);
         else BACKEND_CONTEXT.set(a.backend, this.ctx);
       }
+      // …then every clean: the drained sections end, newest first
+      for (const a of newestFirst) if ("node" in a && this.graph.contains(a.node)) this.graph.drainedEnd(a.node);
     });
   }
 
