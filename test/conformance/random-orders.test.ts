@@ -50,6 +50,8 @@ const MAY_DEPART: Record<string, string> = {
     "the same job-resume race as iothread_exit_returns_graph_to_main (the hang itself, or j0 going on, is held to the recording: the scenario iothread-exit-returns-to-main and its test)",
   iothread_job_nodes:
     "job-resume of a job that moves itself to io0 (aio_co_reschedule_self through a main-loop bottom half): io0 runs it concurrently with the main loop writing the reply; the IOThread may go first (README, goldens/iothread_job_nodes)",
+  iothread_mirror_exit_pause_order:
+    "the x-blockdev-set-iothread into io0 resumes the three jobs, which move themselves there through main-loop bottom halves and run concurrently with the main loop writing the reply, as in iothread_move_pause_order (goldens/iothread_move_running_reply_race: QEMU gives both orders); the IOThread may go first. The order of the pauses at the mirror's exit is fixed",
   iothread_move_between_iothreads:
     "each move's reply races with the job's hand-over to its new context (the old IOThread takes its lock in the window around the commit, or after the command); QEMU's 5 runs showed the job first at 7 of the 40 moves between IOThreads, the reply first at the others and at the moves from and back to the main loop, and random and PCT take either at any move",
   iothread_move_pause_order:
@@ -101,6 +103,20 @@ describe("goldens under random and PCT schedules", () => {
       expect(firstDeparture(s, SEEDS)).toBeUndefined();
     });
   }
+
+  it("iothread_mirror_exit_pause_order: under random and PCT schedules the mirror's exit still pauses j2 before j1, as in all 5 QEMU runs", () => {
+    const golden = loadGolden(new URL("iothread_mirror_exit_pause_order.json", GOLDENS_DIR));
+    const strategies: ((seed: number) => Strategy)[] = [(k) => new RandomStrategy(k), (k) => new PctStrategy(k)];
+    const orders = new Set<string>();
+    for (const make of strategies) {
+      for (let seed = 1; seed <= SEEDS; seed++) {
+        const { observed } = replay(golden, waitsOf(golden), make(seed));
+        const at = observed.findIndex((e) => "cmd" in e && e.cmd === "job-cancel");
+        orders.add(observed.slice(at).filter((e) => "event" in e && e.data?.status === "paused").slice(0, 2).map((e) => ("event" in e ? String(e.data?.id) : "")).join(" "));
+      }
+    }
+    expect([...orders]).toEqual(["j2 j1"]);
+  });
 
   it("iothread_move_running_reply_race: random schedules reach both orders QEMU showed (running before and after the reply)", () => {
     // A job the move resumes runs in io0 concurrently with the main loop writing the reply: QEMU's 5 runs had both
