@@ -165,7 +165,7 @@ export class BlockCopy {
    * copy per cluster (goldens/cbw_write_range_one_call).
    */
   *call(first: number, end: number, issuer: string, maxChunk = Math.max(1, Math.floor(MAX_CHUNK_BYTES / this.clusterSizeBytes)), maxWorkers = MAX_WORKERS): Process<CopyError | undefined> {
-    const result = yield* new BlockCopyCall(this, { first, end, issuer, maxChunk, maxWorkers, inlineLastTask: true, rescanWhileDraining: false }).run();
+    const result = yield* new BlockCopyCall(this, { first, end, issuer, maxChunk, maxWorkers, inlineLastTask: true }).run();
     return result === "cancelled" ? undefined : result; // no hooks: never cancelled
   }
 
@@ -230,10 +230,12 @@ export interface CallOptions {
   /** Largest task, in clusters; most tasks in flight at once. */
   maxChunk: number;
   maxWorkers: number;
-  /** QEMU runs a task that covers the rest of the range as the pass's first in the caller itself; the backup model issues every task (kept as it was). */
+  /**
+   * QEMU runs a task that covers the rest of the range as the pass's first in the call's own coroutine. The
+   * backup's call runs in the job's coroutine here, so it issues that task as a coroutine of its own: the job
+   * waits for it in job_yield, not busy, as QEMU's job waits for its call.
+   */
   inlineLastTask: boolean;
-  /** Whether a pass waiting at its end for its tasks looks for dirty clusters again after each ends (the backup model, kept as it was) or passes again only once all ended (QEMU). */
-  rescanWhileDraining: boolean;
 }
 
 /**
@@ -292,10 +294,11 @@ export class BlockCopyCall {
       let next = this.draining ? null : bc.nextRun(this.cursor, o.maxChunk, o.end);
       if (!next) {
         // QEMU 7.2 block_copy_dirty_clusters waits for its pass's tasks at the end of the range before
-        // block_copy_common passes again from the start, so a cluster left dirty behind the pass (a failed
-        // copy-before-write) is copied only after them (goldens/block_copy_pass_waits_for_tasks)
+        // block_copy_common passes again from the start, so a cluster a failed copy-before-write left dirty,
+        // behind the pass or ahead of it, is copied only after them, not looked for while the pass waits
+        // (goldens/block_copy_pass_waits_for_tasks, block_copy_pass_waits_for_tasks_last_cluster)
         if (this.inFlight > 0) {
-          this.draining = !o.rescanWhileDraining;
+          this.draining = true;
           yield* this.waitForTask("pass-end");
           continue;
         }

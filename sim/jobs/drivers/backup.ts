@@ -187,7 +187,7 @@ export class BackupDriver implements JobDriver {
     const o = this.opts, copy = this.copy;
     const issuer = job.traceName;
     const maxChunk = Math.max(1, Math.floor((o.maxChunkBytes ?? MAX_CHUNK_BYTES) / copy.clusterSizeBytes));
-    return new BlockCopyCall(copy, { first: 0, end: copy.clusters, issuer, maxChunk, maxWorkers: o.maxWorkers ?? MAX_WORKERS, inlineLastTask: false, rescanWhileDraining: true }, {
+    return new BlockCopyCall(copy, { first: 0, end: copy.clusters, issuer, maxChunk, maxWorkers: o.maxWorkers ?? MAX_WORKERS, inlineLastTask: false }, {
       pauseDue: () => job.pauseDue,
       pausePoint: () => job.pausePoint(),
       // QEMU 7.2 backup_loop looks at cancellation only once a new block-copy call has yielded: after an ignore
