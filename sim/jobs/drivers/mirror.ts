@@ -149,8 +149,12 @@ export class MirrorDriver implements JobDriver {
   *run(job: Job): Process<number> {
     const { source, sync } = this.opts;
     const bm = this.bitmap;
-    if (sync === "full") bm.setAll();
-    else if (sync === "top") {
+    // QEMU 7.2 compares the sizes in mirror_run, not in the command: the job is created and started, and
+    // fails at once, leaving through the drained section as any failure (goldens/mirror_size_mismatch_fails_in_run).
+    // An active commit is exempt: QEMU grows its base instead.
+    const sizeMismatch = !this.opts.commit && source.sizeBytes !== this.opts.target.sizeBytes;
+    if (!sizeMismatch && sync === "full") bm.setAll();
+    else if (!sizeMismatch && sync === "top") {
       const base = this.opts.commit ? this.opts.target : null;
       for (let c = 0; c < bm.chunks; c++) {
         const r = bm.chunkRange(c);
@@ -164,6 +168,7 @@ export class MirrorDriver implements JobDriver {
     const sim = this.graph.sim;
     let lastPauseNs = sim.now;
     for (;;) {
+      if (sizeMismatch) break;
       // Background copies wait while active writes are in progress (write-blocking mode).
       while (this.activeWrites > 0) yield wait(this.opDone);
       // A reported error ends the job before the pause point: a failed job never parks in `paused`.
@@ -224,6 +229,11 @@ export class MirrorDriver implements JobDriver {
       yield* yieldToDrain(this.graph.sim, `mirror '${job.name}' leaving`);
       yield* this.graph.drainedBegin(this.opts.source);
       this.holdDrain(job);
+    }
+    if (sizeMismatch) {
+      const ret = job.fail("EINVAL");
+      job.err = "Source and target image have different sizes";
+      return ret;
     }
     return this.failure && !job.isCancelled ? job.fail(this.failure.errno) : 0;
   }
@@ -503,7 +513,7 @@ export class MirrorDriver implements JobDriver {
 
 /**
  * The refusals QEMU gives before mirror_start_job's drained section (the
- * root node, op blockers, sizes): a refused mirror drains nothing, so a job
+ * root node, op blockers; not the sizes, which mirror_run compares): a refused mirror drains nothing, so a job
  * already on the source does not blip (goldens/mirror_refused_without_drain).
  */
 export function checkMirror(graph: BlockGraph, o: MirrorOptions): void {
@@ -514,7 +524,6 @@ export function checkMirror(graph: BlockGraph, o: MirrorOptions): void {
     ? source.opBlocker("COMMIT_SOURCE") ?? target.opBlocker("COMMIT_TARGET")
     : source.opBlocker("MIRROR_SOURCE") ?? target.opBlocker("MIRROR_TARGET");
   if (blocked) throw genericError(blocked.message);
-  if (!o.commit && source.sizeBytes !== target.sizeBytes) throw genericError("Source and target image have different sizes");
 }
 
 /** Checks and creates a mirror (or active commit) job in state `created` (QEMU mirror_start_job). */
