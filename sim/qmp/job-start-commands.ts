@@ -64,6 +64,9 @@ function checkMirrorSizes(a: Record<string, unknown>): void {
 
 function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean, target: (source: BlockNode) => BlockNode): void {
   const source = deviceNode(ctx, a.device);
+  // drive-mirror onto a file it creates: the new file reads as zeroes, so QEMU 7.2 passes zero_target false
+  // (qmp_drive_mirror: not mode existing, and bdrv_has_zero_init); blocksim reuses a file it knows, so only a new one counts
+  const freshFile = made && !ctx.devices.has(a.target as string);
   const targetNode = target(source);
   let o: MirrorOptions;
   try {
@@ -75,6 +78,7 @@ function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean
       onTargetError: a["on-target-error"] as ErrorAction | undefined,
       copyMode: a["copy-mode"] as MirrorCopyMode | undefined,
       bufSizeBytes: a["buf-size"] as number | undefined,
+      ...(freshFile ? { zeroTarget: false } : {}),
       ...common(a),
     };
     // QEMU's refusals come before mirror_start_job's drained section (goldens/mirror_refused_without_drain).

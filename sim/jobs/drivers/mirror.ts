@@ -70,6 +70,12 @@ export interface MirrorOptions extends BlockJobOptions {
   copyMode?: MirrorCopyMode;
   /** The copy buffer (QMP buf-size; 0 or absent: 16 MiB), rounded up to the granularity. */
   bufSizeBytes?: number;
+  /**
+   * QEMU's zero_target (default true): a sync=full mirror must write the target all over, so everything is
+   * dirty at the start. drive-mirror onto a file it has just created passes false (the new file reads as
+   * zeroes, bdrv_has_zero_init): then only what is allocated somewhere in the source's chain is dirty.
+   */
+  zeroTarget?: boolean;
   /** Active commit: the job type "commit" and the nodes between source and target it also blocks. */
   commit?: { intermediates: BlockNode[] };
 }
@@ -153,14 +159,16 @@ export class MirrorDriver implements JobDriver {
     // fails at once, leaving through the drained section as any failure (goldens/mirror_size_mismatch_fails_in_run).
     // An active commit is exempt: QEMU grows its base instead.
     const sizeMismatch = !this.opts.commit && source.sizeBytes !== this.opts.target.sizeBytes;
-    if (!sizeMismatch && sync === "full") bm.setAll();
-    else if (!sizeMismatch && sync === "top") {
-      const base = this.opts.commit ? this.opts.target : null;
+    if (!sizeMismatch && sync === "full" && this.opts.zeroTarget !== false) bm.setAll();
+    else if (!sizeMismatch && sync !== "none") {
+      // QEMU mirror_dirty_init: bdrv_is_allocated_above down to the base (active commit), of the source alone
+      // (sync top), or down the whole chain (sync full onto a target that reads as zeroes:
+      // goldens/drive_mirror_full_unallocated_len)
+      const below = this.opts.commit ? this.opts.target : sync === "full" ? null : source.backing;
       for (let c = 0; c < bm.chunks; c++) {
         const r = bm.chunkRange(c);
-        const below = this.opts.commit ? base : source.backing; // bdrv_is_allocated_above down to the base, or of the source alone
         if (source.statusNeedsTables(below)) yield* source.loadStatusTables(r.offset, r.bytes, below, job.traceName);
-        const a = this.opts.commit ? source.allocationAbove(base, r.offset, r.bytes) : source.allocation(r.offset, r.bytes);
+        const a = this.opts.commit || sync === "full" ? source.allocationAbove(below, r.offset, r.bytes) : source.allocation(r.offset, r.bytes);
         if (a.allocated) bm.set(r.offset, r.bytes);
       }
     }
