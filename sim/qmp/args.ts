@@ -150,6 +150,12 @@ function memberCheck(m: ArgSpec[string]): ValueCheck {
   };
 }
 
+/** The last member of a path (`options[0].discard` → `discard`); "null" for a list element. */
+function memberName(path: string): string {
+  const last = path.slice(path.lastIndexOf(".") + 1);
+  return /\]$/.test(last) ? "null" : last;
+}
+
 function valueCheck(t: ArgType): ValueCheck {
   if (t === "any") return () => {};
   // QEMU's unsigned visitors answer QERR_INVALID_PARAMETER_VALUE ("expects"), not a type error.
@@ -178,7 +184,8 @@ function valueCheck(t: ArgType): ValueCheck {
     return (v, p) => {
       if (typeof v !== "string") throw genericError(`Invalid parameter type for '${p}', expected: string`);
       if (t.unmodelled?.includes(v)) throw new NotModelledError(`'${p}': '${v}'`);
-      if (!t.enum.includes(v)) throw genericError(`Parameter '${p}' does not accept value '${v}'`);
+      // QEMU's input_type_enum names the member alone, not its path (a list element has no name: "null")
+      if (!t.enum.includes(v)) throw genericError(`Parameter '${memberName(p)}' does not accept value '${v}'`);
     };
   }
   if ("list" in t) {

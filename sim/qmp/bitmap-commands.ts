@@ -115,7 +115,7 @@ function mergeBitmaps(ctx: QemuContext, a: Record<string, unknown>, inTransactio
         if (typeof ext.node !== "string" || typeof ext.name !== "string") throw genericError(`Invalid parameter type for 'bitmaps[${i}]', expected: BlockDirtyBitmap`);
         src = lookupBitmap(ctx, ext.node, ext.name).bitmap;
       } else {
-        throw genericError(`Invalid parameter type for 'bitmaps[${i}]', expected: BlockDirtyBitmapOrStr`);
+        throw genericError("Invalid parameter type for 'null', expected: BlockDirtyBitmapOrStr"); // a list element has no name in QEMU's visitor
       }
       checkNotBusy(dst);
       checkNotBusy(src);

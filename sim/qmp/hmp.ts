@@ -165,6 +165,9 @@ export interface HmpCommand {
   run(ctx: QemuContext, args: string): string | Process<string>;
 }
 
+/** What HMP's argument parser prints for a missing argument. */
+const missingArgument = (name: string, expects: string) => `${name}: ${expects} expected\r\nTry "help ${name}" for more information\r\n`;
+
 /** An error HMP prints: its text, with the line end HMP adds. */
 const printed = (e: unknown) => `${e instanceof QmpError ? e.desc : (e as Error).message}\r\n`;
 
@@ -258,6 +261,9 @@ function* qemuIoCommand(ctx: QemuContext, args: string): Process<string> {
   const argv = words(args);
   const qdev = argv[0] === "-d";
   if (qdev) argv.shift();
+  // HMP's parser ("-d:-d,device:B,command:s") names what it is missing: a device, then the command string.
+  if (argv.length === 0) return missingArgument("qemu-io", "block device name");
+  if (argv.length === 1) return missingArgument("qemu-io", "string");
   if (argv.length !== 2) throw genericError("qemu-io: expected DEVICE \"COMMAND\"");
   if (qdev) {
     // -d: a guest device by qdev id or QOM path; its disk's BlockBackend (sim/qmp/device-commands.ts)
@@ -315,9 +321,10 @@ export const HMP_COMMANDS: Record<string, Command<QemuContext>> = {
       const space = line.search(/\s/);
       const name = space < 0 ? line : line.slice(0, space);
       const rest = space < 0 ? "" : line.slice(space + 1);
+      if (line === "") return ""; // an empty line is no command
       const cmd = Object.hasOwn(HMP_HANDLERS, name) ? HMP_HANDLERS[name] : undefined;
       if (!cmd) return `unknown command: '${name}'\r\n`;
-      if (cmd.expects && rest.trim() === "") return `${name}: ${cmd.expects} expected\r\nTry "help ${name}" for more information\r\n`;
+      if (cmd.expects && rest.trim() === "") return missingArgument(name, cmd.expects);
       const out = cmd.run(ctx, rest);
       return typeof out === "string" ? out : yield* out;
     },

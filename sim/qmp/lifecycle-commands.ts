@@ -33,7 +33,7 @@
 import { PERM_WRITE, PERM_WRITE_UNCHANGED, usersPerm, type BlockBackend, type BlockNode } from "../block/index.js";
 import { QmpError, genericError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
-import type { ArgSpec } from "./args.js";
+import { argChecker, type ArgCheck, type ArgSpec } from "./args.js";
 import type { QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
 import { QemuCrash } from "./process.js";
@@ -91,33 +91,57 @@ function* quit(ctx: QemuContext): Process<void> {
 
 // ---- blockdev-reopen ----
 
-/**
- * Reopen options of blocksim's drivers: `required` ones the QAPI schema
- * demands (missing: refused before anything runs), the others with the
- * default a missing one resets to. `size` has no default: leaving it out is
- * a reset QEMU refuses.
- */
-const DRIVER_OPTIONS: Record<string, Record<string, { required?: true; default?: unknown }>> = {
-  "null-co": { size: {}, "latency-ns": { default: 0 }, "read-zeroes": { default: false } },
-  raw: { file: { required: true } },
-  qcow2: { file: { required: true } },
-  blkdebug: { image: { required: true } },
+/** The members every driver's options take (QAPI BlockdevOptions' base), in the schema's order. */
+const BASE_OPTIONS: ArgSpec = {
+  driver: { type: "str" },
+  "node-name": { type: "str", optional: true },
+  discard: { type: { enum: ["ignore", "unmap"] }, optional: true },
+  cache: { type: "any", optional: true },
+  "read-only": { type: "bool", optional: true },
+  "auto-read-only": { type: "bool", optional: true },
+  "force-share": { type: "bool", optional: true },
+  "detect-zeroes": { type: { enum: ["off", "on", "unmap"] }, optional: true },
 };
 
-/** Keys every driver takes on reopen. */
-const GENERAL = new Set(["driver", "node-name", "read-only", "backing", "cache", "discard", "detect-zeroes", "auto-read-only", "force-share"]);
+/** Each of blocksim's drivers' own members: `backing` only for qcow2 (a COW format), so it is unexpected for the others. */
+const DRIVER_MEMBERS: Record<string, ArgSpec> = {
+  "null-co": { size: { type: "int", optional: true }, "latency-ns": { type: "uint64", optional: true }, "read-zeroes": { type: "bool", optional: true } },
+  raw: { file: { type: "any" } },
+  qcow2: { file: { type: "any" }, backing: { type: "any", optional: true } },
+  blkdebug: { image: { type: "any" }, "inject-error": { type: "any", optional: true } },
+};
+const DRIVER_SCHEMAS: Record<string, ArgCheck> = Object.fromEntries(Object.entries(DRIVER_MEMBERS).map(([driver, own]) => [driver, argChecker({ ...BASE_OPTIONS, ...own })]));
 
-/** What the QAPI schema checks before the command runs. */
+/** What the QAPI schema checks before the command runs: the driver, then that driver's members in order. */
 function checkSchema(list: unknown[]): void {
   list.forEach((entry, i) => {
     if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw genericError(`Invalid parameter type for 'options[${i}]', expected: object`);
     const o = entry as Record<string, unknown>;
     if (o.driver === undefined) throw genericError(`Parameter 'options[${i}].driver' is missing`);
-    const known = typeof o.driver === "string" ? DRIVER_OPTIONS[o.driver] : undefined;
-    if (!known) throw genericError(`Parameter 'options[${i}].driver' does not accept value '${String(o.driver)}'`);
-    for (const [key, spec] of Object.entries(known)) if (spec.required && o[key] === undefined) throw genericError(`Parameter 'options[${i}].${key}' is missing`);
-    for (const key of Object.keys(o)) if (!GENERAL.has(key) && !(key in known)) throw genericError(`Parameter 'options[${i}].${key}' is unexpected`);
+    if (typeof o.driver !== "string") throw genericError(`Invalid parameter type for 'options[${i}].driver', expected: string`);
+    const check = DRIVER_SCHEMAS[o.driver];
+    if (!check) throw genericError(`Parameter 'driver' does not accept value '${o.driver}'`);
+    check(o, `options[${i}]`);
   });
+}
+
+/** Options QEMU 7.2 lets a reopen leave out although they were given (bdrv_reset_options_allowed's common options). */
+const RESETTABLE = new Set(["node-name", "discard", "cache", "read-only", "auto-read-only", "detect-zeroes"]);
+/** Options a reopen may change: bdrv_reopen_prepare absorbs them before it compares the rest with the old ones. */
+const CHANGEABLE = new Set(["read-only", "auto-read-only", "discard", "cache", "detect-zeroes", "force-share"]);
+
+/**
+ * Keys in the order QEMU's QDict walks them: by bucket (its tdb_hash of the
+ * key, modulo 512 buckets), which is the order its option checks name the
+ * first offending one. Keys of one bucket: the one put in last first.
+ */
+export function qdictOrder(keys: readonly string[]): string[] {
+  const bucket = (key: string): number => {
+    let v = Math.imul(0x238f13af, key.length) >>> 0;
+    for (let i = 0; i < key.length; i++) v = (v + ((key.charCodeAt(i) << ((i * 5) % 24)) >>> 0)) >>> 0;
+    return ((Math.imul(1103515243, v) + 12345) >>> 0) % 512;
+  };
+  return keys.map((k, i) => ({ k, i, b: bucket(k) })).sort((x, y) => x.b - y.b || y.i - x.i).map((e) => e.k);
 }
 
 interface Reopen {
@@ -126,17 +150,22 @@ interface Reopen {
   backing?: BlockNode | null;
 }
 
-/** Checks one entry's options against what the node was opened with (QEMU bdrv_reopen_prepare). */
+/**
+ * Checks one entry's options against what the node was opened with, in QEMU
+ * 7.2 bdrv_reopen_prepare's order: an option given at open and left out now
+ * ("cannot be reset to its default value", whatever its value), then every
+ * option that is not one a reopen may change and differs from the open's
+ * (driver and node-name too: "Cannot change the option"), each in QDict order.
+ */
 function prepare(ctx: QemuContext, node: BlockNode, o: Record<string, unknown>): Reopen {
   const opened = node.openOptions;
-  if (o.driver !== opened.driver) throw genericError("Cannot change the option 'driver'");
-  for (const [key, spec] of Object.entries(DRIVER_OPTIONS[o.driver as string])) {
-    const before = opened[key] ?? spec.default;
-    if (o[key] === undefined) {
-      if (before !== spec.default) throw genericError(`Option '${key}' cannot be reset to its default value`);
-    } else if (!sameOption(o[key], before)) {
-      throw genericError(`Cannot change the option '${key}'`);
-    }
+  for (const key of qdictOrder(Object.keys(opened))) {
+    if (key === "driver" || key === "backing" || RESETTABLE.has(key) || o[key] !== undefined) continue;
+    throw genericError(`Option '${key}' cannot be reset to its default value`);
+  }
+  for (const key of qdictOrder(Object.keys(o))) {
+    if (key === "backing" || CHANGEABLE.has(key) || o[key] === undefined) continue;
+    if (!sameOption(o[key], opened[key])) throw genericError(`Cannot change the option '${key}'`);
   }
   const r: Reopen = { node, readOnly: o["read-only"] === true };
   if (o.driver === "qcow2") {
@@ -149,8 +178,6 @@ function prepare(ctx: QemuContext, node: BlockNode, o: Record<string, unknown>):
       if (!b) throw genericError(`Cannot find device='' nor node-name='${String(o.backing)}'`);
       r.backing = b;
     }
-  } else if (o.backing !== undefined && o.backing !== null) {
-    throw genericError(`Driver '${String(o.driver)}' of node '${node.name}' does not support backing files`);
   }
   return r;
 }

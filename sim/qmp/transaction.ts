@@ -247,7 +247,7 @@ const ACTIONS: ReadonlyMap<string, { checkArgs: ArgCheck; groupedRefused: boolea
 export function runTransaction(ctx: QemuContext, actions: { type: string; data: Record<string, unknown> }[], grouped: boolean): QmpError | undefined {
   const defs = actions.map((a, i) => {
     const def = ACTIONS.get(a.type);
-    if (!def) throw genericError(`Parameter 'actions[${i}].type' does not accept value '${a.type}'`);
+    if (!def) throw genericError(`Parameter 'type' does not accept value '${a.type}'`); // an enum: QEMU names the member alone
     def.checkArgs(a.data, `actions[${i}].data`);
     return def;
   });

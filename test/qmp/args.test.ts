@@ -145,4 +145,13 @@ describe("QMP argument checks", () => {
     ];
     for (const [args, want] of cases) expect(outcome(() => check(args)), JSON.stringify(args)).toBe(want);
   });
+
+  it("a bad enum value names the member alone, as QEMU's input_type_enum does; a value of the wrong type names its path (goldens/qmp_enum_member_names)", () => {
+    const check = argChecker({ o: { type: { struct: { discard: { type: { enum: ["ignore", "unmap"] }, optional: true } } } } });
+    const cases: [Record<string, unknown>, string][] = [
+      [{ o: { discard: "bogus" } }, "GenericError: Parameter 'discard' does not accept value 'bogus'"],
+      [{ o: { discard: 1 } }, "GenericError: Invalid parameter type for 'o.discard', expected: string"],
+    ];
+    for (const [args, want] of cases) expect(outcome(() => check(args)), JSON.stringify(args)).toBe(want);
+  });
 });

@@ -41,7 +41,7 @@ describe("QMP commands refuse bad requests as QEMU does", () => {
       "GenericError: Duplicate nodes with node-name='src'",
       "GenericError: 'file' must name a simulated device (known devices: d1, d2, d3, d4), got \"no-such-device\"".replace("GenericError: ", "GenericError: raw: "),
       "GenericError: Action 'block-dirty-bitmap-add' does not support Transaction property completion-mode = grouped",
-      "GenericError: Parameter 'actions[0].type' does not accept value 'snapshot'",
+      "GenericError: Parameter 'type' does not accept value 'snapshot'",
     ]);
   });
 });
