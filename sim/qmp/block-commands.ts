@@ -79,8 +79,10 @@ export function addNode(ctx: QemuContext, a: Record<string, unknown>, name: stri
       }
       case "blkdebug": {
         const image = a.image;
-        if (typeof image !== "object" || image === null) throw genericError("Parameter 'image' is missing");
-        const inner = addNode(ctx, image as Record<string, unknown>, undefined);
+        if (image === undefined || image === null) throw genericError("Parameter 'image' is missing");
+        // A BlockdevRef: the options of a node opened for it, or the name of a node that already exists
+        // (which then has the filter as a parent: blockdev-del of it is "in use" until the filter goes).
+        const inner = typeof image === "string" ? nodeByName(ctx, image) : addNode(ctx, image as Record<string, unknown>, undefined);
         const node = make({ name: nodeName, driver: "filter", file: inner, filterDriver: "blkdebug" });
         for (const rule of (a["inject-error"] as Record<string, unknown>[] | undefined) ?? []) addInjectedError(node, rule);
         return node;
