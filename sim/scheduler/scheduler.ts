@@ -1053,7 +1053,8 @@ export class Scheduler implements OperationHost {
    * the strategy which of the candidates runs, logs it, and takes it out.
    * Not every ready entry is a candidate, where QEMU leaves no choice: none
    * behind a round barrier (`nextRound`), nor the barrier while a main-loop
-   * bottom half or timer is ahead of it, and of one AioContext's own bottom
+   * bottom half or timer is ahead of it (with only other threads' work ahead
+   * it is the first candidate), and of one AioContext's own bottom
    * halves and timers (loopOrdered) only the first. With one candidate left
    * there is no choice point.
    */
@@ -1071,8 +1072,15 @@ export class Scheduler implements OperationHost {
       } else if (e instanceof Proc && e.roundBarrier) {
         // The entries behind it drop off the end (the others keep their positions); while the main loop's own
         // bottom halves or timers are ahead of it, it is no candidate either: that round runs them first.
-        if ((ordered & 1) === 0) cand[m++] = i;
-        else filtered = true;
+        if ((ordered & 1) === 0) {
+          // Only other threads' work ahead of it: the reply's round comes first (FIFO), that work stays a candidate.
+          if (m > 0 && this.othersOnly(cand, m, e.context)) {
+            for (let k = m; k > 0; k--) cand[k] = cand[k - 1];
+            cand[0] = i;
+            m++;
+            filtered = true;
+          } else cand[m++] = i;
+        } else filtered = true;
         break;
       }
       cand[m++] = i;
@@ -1087,6 +1095,12 @@ export class Scheduler implements OperationHost {
     this.choices.push([m, pick]);
     if (this.trace) this.trace.push({ t: this.now, src: "sched", kind: "choice", data: { n: m, pick } });
     return this.takeReady(cand[pick]);
+  }
+
+  /** Whether none of the first m candidates runs in `context`: all are other threads' work. */
+  private othersOnly(cand: number[], m: number, context: number): boolean {
+    for (let k = 0; k < m; k++) if (this.slots[this.ready[this.readyHead + cand[k]]]!.context === context) return false;
+    return true;
   }
 
   /** A choice point where every one of the n entries at the head of the ready list is a candidate. */
@@ -1118,7 +1132,12 @@ export class Scheduler implements OperationHost {
    * loop dispatches the iohandler context, which glib does right after one
    * dispatch of the main AioContext (its pending bottom halves, fd handlers,
    * expired timers): what that dispatch schedules (a bottom half, an I/O's
-   * completion) waits for the next round, after the reply.
+   * completion) waits for the next round, after the reply. When only other
+   * threads' work is ahead of it, the round is the first option (FIFO takes
+   * it): the main loop is running, while an IOThread the command woke
+   * (aio_co_schedule of a job that last ran there) must first wake up;
+   * QEMU wrote job-pause's reply before io0 ran the job in 59 of 60 pauses
+   * (golden iothread_pause_resume_reply_first).
    */
   nextRound(): Operation {
     return this.roundOp;
