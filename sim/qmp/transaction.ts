@@ -83,6 +83,12 @@ export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<str
   let dev = ctx.devices.get(filename);
   if (!dev) {
     if (a.mode === "existing") throw genericError(`Could not open '${filename}': No such file or directory`);
+    // QEMU 7.2 drive_backup_action and qmp_drive_mirror create the image over a backing file for sync=top of
+    // a node with one under its filters, and for sync=none (the source itself); a raw image has no backing
+    // file option, and the format defaults to the source's (goldens/drive_target_backing_raw)
+    const backed = a.sync === "none" || (a.sync === "top" && source.skipFilters().backing !== null);
+    const format = (a.format as string | undefined) ?? source.skipFilters().driver;
+    if (backed && format === "raw") throw genericError(`Backing file not supported for file format 'raw'`);
     const like = source.device;
     dev = new Device(ctx.sim, {
       name: filename,
