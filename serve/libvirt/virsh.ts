@@ -13,7 +13,9 @@
  *   changed (blockjob --bandwidth) and the copy aborted; blockcopy --wait
  *   --finish (the copy kept, no pivot); blockcommit --active --wait, then
  *   its abort in the synchronized phase; blockcopy --reuse-external onto an
- *   image made beforehand, --pivot; destroy.
+ *   image made beforehand, --pivot; blockcopy --synchronous-writes (a
+ *   write-blocking mirror) --pivot; blockcopy --wait, then blockjob --pivot;
+ *   destroy.
  * Needs a running libvirtd configured as the README says (qemu:///system);
  * installs and configures nothing.
  */
@@ -139,6 +141,9 @@ function copySession(name: string, dir: string, run: (args: string[]) => VirshSt
   run(["blockjob", name, "vda", "--info"]);
   run(["blockjob", name, "vda", "--abort"]);
   run(["blockcopy", name, "vda", join(dir, "ext.qcow2"), "--transient-job", "--reuse-external", "--shallow", "--wait", "--pivot"]);
+  run(["blockcopy", name, "vda", join(dir, "sw.qcow2"), "--transient-job", "--synchronous-writes", "--shallow", "--wait", "--pivot"]);
+  run(["blockcopy", name, "vda", join(dir, "p.qcow2"), "--transient-job", "--shallow", "--wait"]);
+  run(["blockjob", name, "vda", "--pivot"]);
   run(["domblklist", name]);
 }
 

@@ -62,7 +62,7 @@ describe.skipIf(WHY !== undefined)(`libvirt 9.0 drives the blocksim stand-in${WH
     matchesRecording("backup");
   });
 
-  it("virsh blockcopy with bandwidth, granularity and buf-size, blockjob --bandwidth, --abort; blockcopy --finish; blockcommit --active then its abort; blockcopy --reuse-external --pivot: the same block-job QMP as the real QEMU 7.2", () => {
+  it("virsh blockcopy with bandwidth, granularity and buf-size, blockjob --bandwidth, --abort; blockcopy --finish; blockcommit --active then its abort; blockcopy --reuse-external --pivot, --synchronous-writes --pivot, --wait then blockjob --pivot: the same block-job QMP as the real QEMU 7.2", () => {
     matchesRecording("copy");
   });
 });
