@@ -16,6 +16,7 @@ import { IOTHREAD_COMMANDS } from "./iothread-commands.js";
 import { JOB_COMMANDS } from "./job-commands.js";
 import { JOB_START_COMMANDS } from "./job-start-commands.js";
 import { LIFECYCLE_COMMANDS } from "./lifecycle-commands.js";
+import { RESIZE_COMMANDS } from "./resize-commands.js";
 import { commandTable, Monitor, type Command } from "./monitor.js";
 import { QemuProcess } from "./process.js";
 import { CURRENT_BEHAVIOUR, type Behaviour } from "./profiles.js";
@@ -32,6 +33,7 @@ export const COMMANDS: Readonly<Record<string, Command<QemuContext>>> = {
   ...HMP_COMMANDS,
   ...IOTHREAD_COMMANDS,
   ...DEVICE_COMMANDS,
+  ...RESIZE_COMMANDS,
 };
 const COMMAND_TABLE = commandTable(COMMANDS);
 

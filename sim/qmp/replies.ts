@@ -69,7 +69,7 @@ export const REPLIES: Readonly<Record<string, ReplySpec>> = {
     "job-pause", "job-resume", "job-cancel", "job-complete", "job-finalize", "job-dismiss",
     "block-job-pause", "block-job-resume", "block-job-complete", "block-job-finalize", "block-job-dismiss", "block-job-set-speed", "block-job-cancel",
     "block-dirty-bitmap-add", "block-dirty-bitmap-remove", "block-dirty-bitmap-clear", "block-dirty-bitmap-enable", "block-dirty-bitmap-disable",
-    "block-dirty-bitmap-merge", "transaction", "object-add", "object-del", "x-blockdev-set-iothread", "device_add",
+    "block-dirty-bitmap-merge", "transaction", "object-add", "object-del", "x-blockdev-set-iothread", "device_add", "block_resize",
   ].map((c) => [c, EMPTY])),
 };
 

@@ -187,3 +187,18 @@ describe("node references and the close path", () => {
     });
   });
 });
+
+describe("block_resize", () => {
+  it("the current size is accepted and changes nothing; another size stops the run as not modelled, naming the node and both sizes", () => {
+    const out: string[] = [];
+    const { q, result } = session(function* (q, qmp) {
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "d1" });
+      out.push(text(yield* qmp("block_resize", { "node-name": "src", size: q.graph.node("src").sizeBytes })));
+      yield* qmp("block_resize", { "node-name": "src", size: 32 * MiB });
+      out.push("not reached");
+    });
+    expect(out).toEqual(["ok"]);
+    expect(q.graph.node("src").sizeBytes).toBe(16 * MiB);
+    expect(result.outcome).toMatchObject({ kind: "failure", error: expect.stringMatching(/not modelled by blocksim: block_resize of node 'src' from 16777216 to 33554432 bytes/) });
+  });
+});
