@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { attachDevice, nodeContext } from "../../sim/block/index.js";
 import { createQemu } from "../../sim/qmp/qemu.js";
 import type { QmpResponse } from "../../sim/qmp/types.js";
-import { Scheduler, type Process, type TraceRecord } from "../../sim/scheduler/index.js";
+import { Scheduler, sleep, type Process, type TraceRecord } from "../../sim/scheduler/index.js";
 
 const MiB = 1 << 20;
 
@@ -21,7 +21,7 @@ function traced(script: (q: ReturnType<typeof createQemu>, qmp: (execute: string
     yield* script(q, qmp);
   })());
   const result = sim.run();
-  return { q, result, moves: (result.trace ?? []).filter((t: TraceRecord) => t.kind === "change-context").map((t) => t.data) };
+  return { q, result, trace: result.trace ?? [], moves: (result.trace ?? []).filter((t: TraceRecord) => t.kind === "change-context").map((t) => t.data) };
 }
 
 describe("AioContext changes in the trace", () => {
@@ -40,5 +40,23 @@ describe("AioContext changes in the trace", () => {
     expect(replies).toEqual(["ok", "Cannot change iothread of active block backend"]);
     expect(nodeContext(q.graph.node("src")).name).toBe("main");
     expect(moves).toEqual([{ node: "tgt", to: "io0", nodes: ["tgt"] }]);
+  });
+});
+
+describe("an AioContext change's commit", () => {
+  it("sets every context before it ends any drained section (QEMU 7.2 tran_commit: all commits, then all cleans)", () => {
+    const { result, trace } = traced(function* (_q, qmp) {
+      yield* qmp("blockdev-backup", { "job-id": "j0", device: "src", target: "tgt", sync: "full", speed: 4 * MiB });
+      yield sleep(20_000_000);
+      yield* qmp("x-blockdev-set-iothread", { "node-name": "tgt", iothread: "io0" });
+      yield* qmp("job-cancel", { id: "j0" });
+    });
+    expect(result.outcome.kind).toBe("ok");
+    const move = trace.findIndex((t) => t.kind === "change-context" && t.data?.to === "io0");
+    const end = trace.findIndex((t, i) => i > move && t.kind === "return");
+    const commit = trace.slice(move, end).filter((t) => t.kind === "aio-context" || t.kind === "drained-end").map((t) => (t.kind === "aio-context" ? `${t.src} to ${t.data?.to}` : `end ${t.data?.node}`));
+    expect(commit[0]).toBe("job:j0 to io0");
+    expect(commit.slice(1).every((c) => c.startsWith("end "))).toBe(true);
+    expect(commit.length).toBeGreaterThan(2);
   });
 });
