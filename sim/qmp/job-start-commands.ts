@@ -124,6 +124,16 @@ function bottom(top: BlockNode): BlockNode {
 /** The next node down a chain: backing or filtered child (QEMU bdrv_filter_or_cow_bs). */
 const below = (n: BlockNode) => n.backing ?? n.file;
 
+/**
+ * QEMU bdrv_find_backing_image: the node below `from` (through filters)
+ * whose image file is `file`. QMP's `top` and `base` (unlike `top-node` and
+ * `base-node`) name image files, not nodes.
+ */
+function backingImage(from: BlockNode, file: string): BlockNode | undefined {
+  for (let n = below(from); n; n = below(n)) if (n.device?.name === file) return n;
+  return undefined;
+}
+
 /** Refuses the operation on the first node from `from` down to `to` that blocks it (`to` excluded unless `inclusive`). */
 function checkChain(from: BlockNode, to: BlockNode | null, op: "STREAM" | "COMMIT_TARGET", inclusive: boolean): void {
   for (let n: BlockNode | null = from; n; n = below(n)) {
@@ -157,8 +167,12 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
     },
     run: (ctx, a) => {
       const top = deviceNode(ctx, a.device);
-      const baseName = (a["base-node"] ?? a.base) as string | undefined;
-      const base = baseName === undefined ? null : nodeByName(ctx, baseName);
+      let base: BlockNode | null = null;
+      if (a.base !== undefined) {
+        base = backingImage(top, a.base as string) ?? null;
+        if (!base) throw genericError(`Can't find '${String(a.base)}' in the backing chain`);
+      }
+      if (a["base-node"] !== undefined) base = nodeByName(ctx, a["base-node"]);
       // QEMU qmp_block_stream: the whole chain from the device down to base must allow STREAM
       if (base === null || chainBetween(top, base).at(-1)?.children().includes(base)) checkChain(top, base, "STREAM", false);
       const filterNodeName = a["filter-node-name"] as string | undefined;
@@ -178,10 +192,20 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
       if (!ctx.graph.isRootNode(active)) throw genericError("Need a root block node");
       const srcBlocked = active.opBlocker("COMMIT_SOURCE");
       if (srcBlocked) throw genericError(srcBlocked.message);
-      const topName = (a["top-node"] ?? a.top) as string | undefined;
-      const top = topName === undefined ? active : nodeByName(ctx, topName);
-      const baseName = (a["base-node"] ?? a.base) as string | undefined;
-      const base = baseName === undefined ? bottom(top) : nodeByName(ctx, baseName);
+      let top = active;
+      if (a["top-node"] !== undefined) top = nodeByName(ctx, a["top-node"]);
+      else if (a.top !== undefined && a.top !== active.device?.name) {
+        const found = backingImage(active, a.top as string);
+        if (!found) throw genericError(`Top image file ${String(a.top)} not found`);
+        top = found;
+      }
+      let base: BlockNode;
+      if (a["base-node"] !== undefined) base = nodeByName(ctx, a["base-node"]);
+      else if (a.base !== undefined) {
+        const found = backingImage(top, a.base as string);
+        if (!found) throw genericError(`Can't find '${String(a.base)}' in the backing chain`);
+        base = found;
+      } else base = bottom(top);
       if (top === base) throw genericError("cannot commit an image into itself");
       if (chainBetween(top, base).at(-1)?.children().includes(base)) checkChain(top, base, "COMMIT_TARGET", true);
       const id = defaultId(ctx, active, a);
