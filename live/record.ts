@@ -374,7 +374,9 @@ bitmap (incremental and bitmap backups, bitmap commands while they run),
 lifecycle (the null world with blockdev-reopen and blockdev-add among the
 verbs), mirror (mirrors with copy-mode, granularity, buf-size, sync none or
 top, and more guest writes), device (a pc machine with guest disks on the
-nodes, guest I/O through them)). A
+nodes, guest I/O through them), snapshot (the chain world with two empty
+qcow2 overlays, blockdev-snapshot alone or in a transaction with a bitmap
+add, and block_resize to a node's own size)). A
 spec drawn in other worlds than the default is named gen_WORLD_…_SEED; the
 default worlds draw every seed as they always did. Each is replayed through the simulator as
 conform does; one line per spec says whether it matches, and the golden of

@@ -56,7 +56,7 @@ interface World {
 }
 
 /** The worlds a spec can be drawn in. */
-export const WORLDS = ["null", "chain", "iothread", "bitmap", "lifecycle", "mirror", "device"] as const;
+export const WORLDS = ["null", "chain", "iothread", "bitmap", "lifecycle", "mirror", "device", "snapshot"] as const;
 export type WorldName = (typeof WORLDS)[number];
 /** The worlds of `record --generate` without --worlds: the first two, drawn as they always were, so a seed keeps its spec. */
 export const CLASSIC_WORLDS: readonly WorldName[] = ["null", "chain"];
@@ -94,6 +94,7 @@ export function generateSpec(seed: string | number, worlds: readonly WorldName[]
     : kind === "lifecycle" ? lifecycleWorld(rng, commands, world, said)
     : kind === "mirror" ? mirrorWorld(rng, commands, world, said)
     : kind === "device" ? deviceWorld(rng, commands, world, said)
+    : kind === "snapshot" ? snapshotWorld(rng, commands, world, said)
     : nullWorld(rng, commands, world, said);
 
   const verbs = 2 + below(rng, 5);
@@ -388,6 +389,37 @@ function deviceWorld(rng: Rng, commands: Command[], world: World, said: string[]
   }
   nullJobs(rng, commands, world, said, failing);
   return undefined;
+}
+
+/**
+ * The chain world, two empty qcow2 overlays o0 and o1 (no backing), and
+ * among the verbs what libvirt's snapshots and resizes send:
+ * blockdev-snapshot of a node onto an overlay, alone or in a transaction
+ * with a persistent bitmap added on the overlay, and block_resize of a node
+ * to its own size (by node name, or by a device name that is none).
+ */
+function snapshotWorld(rng: Rng, commands: Command[], world: World, said: string[]): Image[] {
+  const images = chainWorld(rng, commands, world, said);
+  for (const o of ["o0", "o1"]) {
+    images.push({ file: `${o}.qcow2`, format: "qcow2", sizeBytes: 4 * MiB });
+    commands.push({ cmd: "blockdev-add", args: { driver: "qcow2", "node-name": o, file: { driver: "file", filename: `$TMP/${o}.qcow2` }, backing: null } });
+    world.nodes.push(o);
+  }
+  said.push("overlays o0, o1");
+  world.extraVerbs.push({ count: 4, draw: (r, face) => snapshotVerb(r, world, face) });
+  return images;
+}
+
+/** The snapshot world's verbs: blockdev-snapshot (faces 0, 1), in a transaction with a bitmap add (2), block_resize (3). */
+function snapshotVerb(rng: Rng, world: World, face: number): Command {
+  const node = pick(rng, ["top", "top", "mid", "o0", "o1"]);
+  const overlay = pick(rng, ["o0", "o1"]);
+  if (face < 2) return { cmd: "blockdev-snapshot", args: { node, overlay } };
+  if (face === 2) {
+    const bitmap = { type: "block-dirty-bitmap-add", data: { node: overlay, name: `c${below(rng, 3)}`, persistent: true } };
+    return { cmd: "transaction", args: { actions: [bitmap, { type: "blockdev-snapshot", data: { node, overlay } }] } };
+  }
+  return { cmd: "block_resize", args: rng() < 0.8 ? { "node-name": pick(rng, world.nodes), size: 4 * MiB } : { device: "vda", size: 4 * MiB } };
 }
 
 /** The lifecycle world's verbs: blockdev-reopen of a null-co node, or blockdev-add of a new one. */

@@ -93,7 +93,13 @@ export class SnapshotAction implements ActionState {
  */
 function append(ctx: QemuContext, overlay: BlockNode, node: BlockNode): void {
   const graph = ctx.graph;
-  graph.setBacking(overlay, node);
+  try {
+    graph.setBacking(overlay, node);
+  } catch (e) {
+    // QEMU's bdrv_attach_child_noperm refuses a cycle with the same words
+    if (e instanceof Error && e.message.endsWith("would create a cycle")) throw genericError(e.message);
+    throw e;
+  }
   const moved = graph.replaceNode(node, overlay);
   try {
     checkPermissions(overlay);

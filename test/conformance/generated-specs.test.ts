@@ -20,7 +20,7 @@ import type { TranscriptEntry } from "../../sim/qmp/types.js";
 
 const SEEDS = Array.from({ length: 30 }, (_, i) => i + 1);
 /** The worlds beyond the classic two, each on its own (seeds 1-15) and together (seeds 1-10). */
-const OTHER_WORLDS: (readonly WorldName[])[] = [["iothread"], ["bitmap"], ["lifecycle"], ["mirror"], ["device"], ["null", "chain", "iothread", "bitmap", "lifecycle", "mirror", "device"]];
+const OTHER_WORLDS: (readonly WorldName[])[] = [["iothread"], ["bitmap"], ["lifecycle"], ["mirror"], ["device"], ["snapshot"], ["null", "chain", "iothread", "bitmap", "lifecycle", "mirror", "device"]];
 
 /**
  * Specs on which QEMU 7.2 itself hangs, so the simulator must too (FIFO),
@@ -54,6 +54,7 @@ describe("generated specs", () => {
     expect(generateSpec(3, ["iothread"]).commands[0]).toEqual({ cmd: "object-add", args: { "qom-type": "iothread", id: "io0" } });
     expect(generateSpec(3, ["bitmap"]).commands.some((c) => c.cmd === "block-dirty-bitmap-add")).toBe(true);
     expect(Array.from({ length: 10 }, (_, i) => generateSpec(i + 1, ["lifecycle"])).some((s) => s.commands.some((c) => c.cmd === "blockdev-reopen"))).toBe(true);
+    expect(Array.from({ length: 10 }, (_, i) => generateSpec(i + 1, ["snapshot"])).some((s) => s.commands.some((c) => c.cmd === "blockdev-snapshot" || c.cmd === "transaction"))).toBe(true);
     expect(generateSpec(3, ["iothread", "bitmap"]).scenario).toBe("gen_iothread_bitmap_3");
     expect(() => generateSpec(3, [])).toThrow(/no world/);
   });
@@ -143,7 +144,7 @@ describe("blocksim record --generate: arguments", () => {
       [["record", "--generate", "2", "test/conformance/specs/backup_sync_none.json"], /--generate makes its own specs/],
       [["record", "--seed", "3"], /--seed chooses the first generated spec; it needs --generate N/],
       [["record", "--worlds", "bitmap"], /--worlds chooses where specs are drawn; it needs --generate N/],
-      [["record", "--generate", "1", "--worlds", "bitmap,lvm"], /--worlds "bitmap,lvm": expected distinct names among null, chain, iothread, bitmap, lifecycle, mirror, device, separated by commas; "lvm" is none of them/],
+      [["record", "--generate", "1", "--worlds", "bitmap,lvm"], /--worlds "bitmap,lvm": expected distinct names among null, chain, iothread, bitmap, lifecycle, mirror, device, snapshot, separated by commas; "lvm" is none of them/],
       [["record", "--generate", "1", "--worlds", "null,null"], /expected distinct names/],
     ] as const) {
       const { o, io: i } = io();
