@@ -186,8 +186,8 @@ export class Device {
   readonly writeLatencyNs: LatencyNs;
   /** See DeviceConfig.coldMetadataCaches. */
   readonly coldMetadataCaches: boolean;
-  /** See DeviceConfig.sparse. */
-  readonly sparse: boolean;
+  /** See DeviceConfig.sparse; a device recreate() made anew is one. */
+  sparse: boolean;
   /** Fault rules; add and remove them at any time. */
   readonly faults: FaultRules;
   readonly stats: DeviceStats = { submitted: 0, completed: 0, faulted: 0, bytesRead: 0, bytesWritten: 0 };
@@ -295,6 +295,17 @@ export class Device {
   versionAt(cluster: number): ClusterVersion {
     this.checkCluster(cluster);
     return this.versions[cluster] ?? ZERO_VERSION;
+  }
+
+  /**
+   * The file is created anew over the old one (QEMU bdrv_img_create of an
+   * existing file, drive-backup or drive-mirror in mode absolute-paths): every
+   * cluster a hole again, nothing unflushed, and an image file from now on.
+   */
+  recreate(): void {
+    this.versions.fill(undefined);
+    this.unflushedBytes = 0;
+    this.sparse = true;
   }
 
   /** Whether any write, write-zeroes or discard has completed on any cluster. */

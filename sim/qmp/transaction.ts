@@ -73,38 +73,48 @@ export const DRIVE_BACKUP_ARGS: ArgSpec = {
 };
 
 /**
- * drive-backup / drive-mirror: the target file, made in the simulator like
- * the source unless mode=existing. A file QEMU creates (bdrv_img_create) is
- * an image file, sparse: where nothing but zeroes was written, a raw node on
- * it reports holes (goldens/drive_created_target_sparse).
+ * drive-backup / drive-mirror: the target file. mode=existing opens it; the
+ * default, absolute-paths, creates it (QEMU bdrv_img_create), anew if it
+ * exists: its data gone, an image file, sparse, so where nothing but zeroes
+ * is written a raw node on it reports holes (goldens/drive_created_target_sparse,
+ * drive_backup_recreates_file). A new one is made in the simulator like the source.
  */
 export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<string, unknown>): BlockNode {
   const filename = a.target as string;
   let dev = ctx.devices.get(filename);
-  if (!dev) {
-    if (a.mode === "existing") throw genericError(`Could not open '${filename}': No such file or directory`);
+  if (a.mode === "existing") {
+    if (!dev) throw genericError(`Could not open '${filename}': No such file or directory`);
+  } else {
     // QEMU 7.2 drive_backup_action and qmp_drive_mirror create the image over a backing file for sync=top of
     // a node with one under its filters, and for sync=none (the source itself); a raw image has no backing
     // file option, and the format defaults to the source's (goldens/drive_target_backing_raw)
     const backed = a.sync === "none" || (a.sync === "top" && source.skipFilters().backing !== null);
     const format = (a.format as string | undefined) ?? source.skipFilters().driver;
     if (backed && format === "raw") throw genericError(`Backing file not supported for file format 'raw'`);
-    const like = source.device;
-    dev = new Device(ctx.sim, {
-      name: filename,
-      sizeBytes: source.sizeBytes,
-      clusterSizeBytes: source.clusterSizeBytes,
-      readLatencyNs: like?.readLatencyNs ?? DEVICE_DEFAULTS.latencyNs,
-      writeLatencyNs: like?.writeLatencyNs ?? DEVICE_DEFAULTS.latencyNs,
-      bandwidthBytesPerSec: like?.bandwidthBytesPerSec ?? DEVICE_DEFAULTS.bandwidthBytesPerSec,
-      queueDepth: like?.queueDepth ?? DEVICE_DEFAULTS.queueDepth,
-      sparse: true,
-    });
-    ctx.devices.set(filename, dev);
   }
-  const user = ctx.graph.nodes().find((n) => n.device === dev);
-  if (user) throw genericError(`Failed to get "write" lock\nIs another process using the image [${filename}]?`);
-  return ctx.graph.createImplicitNode({ driver: (a.format as string | undefined) === "qcow2" ? "qcow2" : "raw", device: dev });
+  if (dev) {
+    const user = ctx.graph.nodes().find((n) => n.device === dev);
+    if (user) throw genericError(`Failed to get "write" lock\nIs another process using the image [${filename}]?`);
+  }
+  if (a.mode !== "existing") {
+    if (dev && dev.sizeBytes === source.sizeBytes) dev.recreate();
+    else {
+      // a new file, or one of another size: on the same storage as the file it replaces, else like the source's
+      const like = dev ?? source.device;
+      dev = new Device(ctx.sim, {
+        name: filename,
+        sizeBytes: source.sizeBytes,
+        clusterSizeBytes: like?.clusterSizeBytes ?? source.clusterSizeBytes,
+        readLatencyNs: like?.readLatencyNs ?? DEVICE_DEFAULTS.latencyNs,
+        writeLatencyNs: like?.writeLatencyNs ?? DEVICE_DEFAULTS.latencyNs,
+        bandwidthBytesPerSec: like?.bandwidthBytesPerSec ?? DEVICE_DEFAULTS.bandwidthBytesPerSec,
+        queueDepth: like?.queueDepth ?? DEVICE_DEFAULTS.queueDepth,
+        sparse: true,
+      });
+      ctx.devices.set(filename, dev);
+    }
+  }
+  return ctx.graph.createImplicitNode({ driver: (a.format as string | undefined) === "qcow2" ? "qcow2" : "raw", device: dev! });
 }
 
 /**
