@@ -399,12 +399,18 @@ function deviceWorld(rng: Rng, commands: Command[], world: World, said: string[]
  * to its own size (by node name, or by a device name that is none).
  */
 function snapshotWorld(rng: Rng, commands: Command[], world: World, said: string[]): Image[] {
+  const from = commands.length;
   const images = chainWorld(rng, commands, world, said);
+  // The overlays are added with the chain, before the jobs start: QEMU opens a qcow2 image in nested polls of the
+  // main loop (its header and tables are read), inside which running jobs go on, and blocksim opens it at once.
+  const jobsAt = commands.findIndex((c, i) => i >= from && c.cmd !== "blockdev-add");
+  const overlays: Command[] = [];
   for (const o of ["o0", "o1"]) {
     images.push({ file: `${o}.qcow2`, format: "qcow2", sizeBytes: 4 * MiB });
-    commands.push({ cmd: "blockdev-add", args: { driver: "qcow2", "node-name": o, file: { driver: "file", filename: `$TMP/${o}.qcow2` }, backing: null } });
+    overlays.push({ cmd: "blockdev-add", args: { driver: "qcow2", "node-name": o, file: { driver: "file", filename: `$TMP/${o}.qcow2` }, backing: null } });
     world.nodes.push(o);
   }
+  commands.splice(jobsAt < 0 ? commands.length : jobsAt, 0, ...overlays);
   said.push("overlays o0, o1");
   world.extraVerbs.push({ count: 4, draw: (r, face) => snapshotVerb(r, world, face) });
   return images;

@@ -9,7 +9,9 @@
  * takes RESIZE and shares everything, refused by a user that does not share
  * it (a backup's copy-before-write filter) with QEMU's permission conflict.
  * Then the node is drained around the truncation (from the command's
- * coroutine: it parks until the node is idle).
+ * coroutine: it parks until the node is idle), which refuses a read-only
+ * node ("Image is read-only") and a driver that cannot resize (null-co),
+ * looking through filters to their child.
  *
  * Modelled: a resize to the node's current size, which changes nothing.
  * A new size is valid in QEMU and refused here as not modelled: blocksim's
@@ -48,10 +50,26 @@ function* resize(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
   } catch (e) {
     throw e instanceof PermissionDenied ? genericError(e.message) : e;
   }
-  if (size !== node.sizeBytes) throw new NotModelledError(`block_resize of node '${node.name}' from ${node.sizeBytes} to ${size} bytes (only its current size is simulated)`);
   yield* ctx.graph.drainedBegin(node);
-  ctx.sim.record("block", "resize", { node: node.name, size });
-  ctx.graph.drainedEnd(node);
+  try {
+    truncate(node, size);
+    ctx.sim.record("block", "resize", { node: node.name, size });
+  } finally {
+    ctx.graph.drainedEnd(node);
+  }
+}
+
+/**
+ * QEMU 7.2 bdrv_co_truncate's refusals, node by node down through filters
+ * (a filter without a truncate of its own passes it to its child): a
+ * read-only node, a driver that cannot resize (null-co). Then the size.
+ */
+function truncate(node: BlockNode, size: number): void {
+  for (let n: BlockNode | null = node; n; n = n.file) {
+    if (n.readOnly) throw genericError("Image is read-only");
+    if (n.driver === "null-co") throw genericError("Image format driver does not support resize");
+  }
+  if (size !== node.sizeBytes) throw new NotModelledError(`block_resize of node '${node.name}' from ${node.sizeBytes} to ${size} bytes (only its current size is simulated)`);
 }
 
 export const RESIZE_COMMANDS: Record<string, Command<QemuContext>> = {

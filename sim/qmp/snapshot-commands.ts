@@ -13,8 +13,10 @@
  * overlay's backing node and every parent of the node that the overlay
  * does not reach moves onto the overlay (the guest disk, a backup's
  * filter — not jobs' own links); a permission conflict there undoes both
- * and refuses the action. commit reopens the node read-only (errors
- * ignored, as QEMU passes no errp). abort drops the backing link and puts
+ * and refuses the action. Node and overlay are looked up as QEMU's
+ * bdrv_lookup_bs does: a BlockBackend's name first, then a node name.
+ * commit reopens the node read-only (errors ignored, as QEMU passes no
+ * errp) inside a drained section of the node and its children. abort drops the backing link and puts
  * the parents back.
  *
  * The standalone command is a one-action transaction, as in QEMU
@@ -24,7 +26,7 @@ import { checkPermissions, PERM_CONSISTENT_READ, PERM_WRITE, PERM_WRITE_UNCHANGE
 import { IoError } from "../disk/index.js";
 import { genericError } from "../jobs/errors.js";
 import type { ArgSpec } from "./args.js";
-import { nodeByName, type QemuContext } from "./context.js";
+import { deviceNode, type QemuContext } from "./context.js";
 import type { ActionState } from "./transaction.js";
 
 export const BLOCKDEV_SNAPSHOT_ARGS: ArgSpec = {
@@ -45,13 +47,13 @@ export class SnapshotAction implements ActionState {
 
   prepare(): void {
     const { ctx, data } = this;
-    const old = nodeByName(ctx, data.node);
+    const old = deviceNode(ctx, data.node);
     ctx.graph.drainedBeginPoll(old);
     this.old = old;
     const blocked = old.opBlocker("EXTERNAL_SNAPSHOT");
     if (blocked) throw genericError(blocked.message);
     if (!old.readOnly) flushFromMainLoop(ctx, old);
-    const overlay = nodeByName(ctx, data.overlay);
+    const overlay = deviceNode(ctx, data.overlay);
     // Users that read the overlay as an image refuse it; a write-only one (a mirror's or backup's target) does not.
     if (usersPerm(overlay) & PERM_CONSISTENT_READ) throw genericError("The overlay is already in use");
     if (overlay.driver === "filter") throw genericError("Filters cannot be used as overlays");
@@ -64,11 +66,21 @@ export class SnapshotAction implements ActionState {
   }
 
   commit(): void {
+    // external_snapshot_commit: bdrv_reopen_set_read_only(old, true, NULL), a refusal ignored. The reopen drains the
+    // node and everything below it (bdrv_reopen's subtree drain), even when the node is read-only already: a job
+    // below the node (a backup of its backing node) blips once more.
+    const { ctx } = this;
     const old = this.old!;
-    // external_snapshot_commit: bdrv_reopen_set_read_only(old, true, NULL); a refusal is ignored.
-    if (old.readOnly || usersPerm(old) & (PERM_WRITE | PERM_WRITE_UNCHANGED)) return;
-    old.setReadOnly(true);
-    this.ctx.sim.record("block", "reopen", { node: old.name, "read-only": true });
+    const drained: BlockNode[] = [];
+    for (const n of old.chain()) {
+      ctx.graph.drainedBeginPoll(n);
+      drained.push(n);
+    }
+    if (!old.readOnly && !(usersPerm(old) & (PERM_WRITE | PERM_WRITE_UNCHANGED))) {
+      old.setReadOnly(true);
+      ctx.sim.record("block", "reopen", { node: old.name, "read-only": true });
+    }
+    for (const n of drained.reverse()) ctx.graph.drainedEnd(n);
   }
 
   abort(): void {
