@@ -469,8 +469,16 @@ export class MirrorDriver implements JobDriver {
     while (this.inFlight > 0) yield wait(this.opDone);
   }
 
-  drainedPoll(): boolean {
-    return !this.inDrain;
+  /**
+   * QEMU mirror_drained_poll: a job that is neither paused nor hard-cancelled
+   * may still issue requests (unless the drain is its own), so the drain
+   * waits; a paused one only has its in-flight operations to finish. A job
+   * woken by a drained section's end but not yet run is still paused, so the
+   * next drain does not wait for it to run.
+   */
+  drainedPoll(job: Job): boolean {
+    if (!job.paused && !job.isCancelled && !this.inDrain) return true;
+    return this.inFlight > 0;
   }
 
   /** Soft cancel only means something in ready: before it, every cancel is hard. */
