@@ -56,6 +56,8 @@ const MAY_DEPART: Record<string, string> = {
     "each move's reply races with the job's hand-over to its new context (the old IOThread takes its lock in the window around the commit, or after the command); QEMU's 5 runs showed the job first at 7 of the 40 moves between IOThreads, the reply first at the others and at the moves from and back to the main loop, and random and PCT take either at any move",
   iothread_pause_resume_reply_first:
     "every command here wakes the job in another thread than the main loop (job-pause and job-resume into io0 or io1, each move's hand-over), which runs alongside the reply's round: QEMU's 5 runs had the reply first almost everywhere (FIFO's order), the job first at a few places; random and PCT take either at any of them",
+  iothread_qemu_io_ready_mirror_source:
+    "its x-blockdev-set-iothread of t0 into io0 (force) resumes the mirror in io0, concurrently with the main loop writing the reply, as in iothread_move_pause_order (goldens/iothread_move_running_reply_race: QEMU gives both orders); the IOThread may go first. The qemu-io blips are held to the recording under FIFO",
   iothread_move_pause_order:
     "jobs an x-blockdev-set-iothread into io0 resumes move themselves there through main-loop bottom halves: io0 runs them concurrently with the main loop writing the reply (one of the 5 recorded runs had j0 running before the reply); the IOThread may go first, as in iothread_job_nodes. The order of the pauses, and of the two jobs running, is fixed",
   iothread_move_pause_order_three:
