@@ -535,11 +535,17 @@ export class MirrorDriver implements JobDriver {
 export function checkMirror(graph: BlockGraph, o: MirrorOptions): void {
   const { source, target } = o;
   if (!graph.isRootNode(source)) throw genericError("Need a root block node");
-  if (source === target) throw genericError("Can't mirror node into itself");
-  const blocked = o.commit
-    ? source.opBlocker("COMMIT_SOURCE") ?? target.opBlocker("COMMIT_TARGET")
-    : source.opBlocker("MIRROR_SOURCE") ?? target.opBlocker("MIRROR_TARGET");
+  if (o.commit) {
+    if (source === target) throw genericError("Can't mirror node into itself");
+    const blocked = source.opBlocker("COMMIT_SOURCE") ?? target.opBlocker("COMMIT_TARGET");
+    if (blocked) throw genericError(blocked.message);
+    return;
+  }
+  // blockdev_mirror_common's op blockers, then mirror_start_job's buf-size and "into itself" (goldens/mirror_check_order)
+  const blocked = source.opBlocker("MIRROR_SOURCE") ?? target.opBlocker("MIRROR_TARGET");
   if (blocked) throw genericError(blocked.message);
+  if (o.bufSizeBytes !== undefined && o.bufSizeBytes < 0) throw genericError("Invalid parameter 'buf-size'");
+  if (source === target) throw genericError("Can't mirror node into itself");
 }
 
 /** Checks and creates a mirror (or active commit) job in state `created` (QEMU mirror_start_job). */
