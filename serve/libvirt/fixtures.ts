@@ -7,7 +7,8 @@
 import { readFileSync } from "node:fs";
 import type { QmpResponse } from "../../sim/qmp/types.js";
 import { exchanges } from "./qmp-log.js";
-import type { Fixture } from "./record.js";
+import type { Fixture, RecordedSession } from "./record.js";
+import type { SessionName } from "./virsh.js";
 
 export const FIXTURE_URL = new URL("./fixtures/qemu-7.2.json", import.meta.url);
 
@@ -20,6 +21,14 @@ function canonical(v: unknown): string {
 
 export type Role = "probe-kvm" | "probe-tcg" | "domain";
 
+/**
+ * A virsh session of the recording: its virsh calls and its domain's monitor
+ * (the jobs session's are the fixture's provenance.virsh and domain).
+ */
+export function recordedSession(fixture: Fixture, session: SessionName): RecordedSession {
+  return session === "jobs" ? { virsh: fixture.provenance.virsh, domain: fixture.domain } : fixture[session];
+}
+
 export class RecordedReplies {
   private readonly byKey = new Map<string, QmpResponse[]>();
   private readonly used = new Map<string, number>();
@@ -29,7 +38,7 @@ export class RecordedReplies {
   constructor(role: Role, url: URL = FIXTURE_URL) {
     this.fixture = JSON.parse(readFileSync(url, "utf8")) as Fixture;
     const [kvm, tcg] = this.fixture.probes;
-    const domains = [this.fixture.domain, this.fixture.backup.domain, this.fixture.copy.domain];
+    const domains = (["jobs", "backup", "copy"] as const).map((name) => recordedSession(this.fixture, name).domain);
     const order = role === "domain" ? [...domains, kvm, tcg] : role === "probe-tcg" ? [tcg, kvm, ...domains] : [kvm, tcg, ...domains];
     const seen = new Set<string>();
     for (const session of order.filter((x) => x !== undefined)) {

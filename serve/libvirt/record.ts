@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseLibvirtLog, sessionFor, type QmpSession } from "./qmp-log.js";
-import { libvirtMissing, LOG, runSession, virsh, type VirshStep } from "./virsh.js";
+import { libvirtMissing, LOG, runSession, SESSIONS, virsh, type VirshStep } from "./virsh.js";
 
 export const FIXTURE = fileURLToPath(new URL("./fixtures/qemu-7.2.json", import.meta.url));
 
@@ -75,7 +75,7 @@ async function main(argv: string[]): Promise<void> {
   symlinkSync(qemu, emulator);
   const from = statSync(LOG).size;
   const steps = runSession(emulator, "blocksim-record", dir);
-  const more = (["backup", "copy"] as const).map((session) => {
+  const more = SESSIONS.filter((s) => s !== "jobs").map((session) => {
     const d = mkdtempSync(join(tmpdir(), `blocksim-record-${session}-`));
     return { d, steps: runSession(emulator, `blocksim-record-${session}`, d, session) };
   });

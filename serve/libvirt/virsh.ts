@@ -64,6 +64,9 @@ export function makeImages(dir: string): string {
 export type SessionName = "jobs" | "backup" | "copy";
 export const SESSIONS: readonly SessionName[] = ["jobs", "backup", "copy"];
 
+/** A session's steps after `create`; `run` makes and records a virsh call. */
+type Steps = (name: string, dir: string, run: (args: string[]) => VirshStep) => void;
+
 /** Runs a session on a domain whose <emulator> is `emulator`; returns every virsh call with its output. */
 export function runSession(emulator: string, name: string, dir = mkdtempSync(join(tmpdir(), "blocksim-libvirt-")), session: SessionName = "jobs"): VirshStep[] {
   const disk = makeImages(dir);
@@ -76,33 +79,29 @@ export function runSession(emulator: string, name: string, dir = mkdtempSync(joi
     return s;
   };
   if (run(["create", xml]).status !== 0) return steps;
-  if (session !== "jobs") {
-    // The guest's firmware (SeaBIOS) resets the virtio-blk device as it boots, and the reset drains the disk's
-    // node (virtio_blk_reset's blk_drain): a job running then blips paused/running, which the guestless stand-in
-    // cannot show. These sessions start their jobs once the firmware is past it.
-    spawnSync("sleep", ["3"]);
-    try {
-      if (session === "backup") backupSession(name, dir, run);
-      else copySession(name, dir, run);
-    } finally {
-      run(["destroy", name]);
-    }
-    return steps;
-  }
+  // The guest's firmware (SeaBIOS) resets the virtio-blk device as it boots, and the reset drains the disk's node
+  // (virtio_blk_reset's blk_drain): a job running then blips paused/running, which the guestless stand-in cannot
+  // show. The backup and copy sessions start their jobs once the firmware is past it.
+  if (session !== "jobs") spawnSync("sleep", ["3"]);
   try {
-    run(["blockcopy", name, "vda", join(dir, "copy.qcow2"), "--shallow", "--transient-job", "--wait", "--pivot"]);
-    run(["blockjob", name, "vda", "--info"]);
-    run(["blockcopy", name, "vda", join(dir, "copy2.qcow2"), "--transient-job", "--bandwidth", "1"]);
-    spawnSync("sleep", ["1"]);
-    run(["blockjob", name, "vda", "--info"]);
-    run(["blockjob", name, "vda", "--abort"]);
-    run(["blockcommit", name, "vda", "--active", "--pivot", "--wait"]);
-    run(["blockpull", name, "vda", "--wait"]);
-    run(["domblklist", name]);
+    SESSION_STEPS[session](name, dir, run);
   } finally {
     run(["destroy", name]);
   }
   return steps;
+}
+
+/** The jobs session's steps (see the header). */
+function jobsSession(name: string, dir: string, run: (args: string[]) => VirshStep): void {
+  run(["blockcopy", name, "vda", join(dir, "copy.qcow2"), "--shallow", "--transient-job", "--wait", "--pivot"]);
+  run(["blockjob", name, "vda", "--info"]);
+  run(["blockcopy", name, "vda", join(dir, "copy2.qcow2"), "--transient-job", "--bandwidth", "1"]);
+  spawnSync("sleep", ["1"]);
+  run(["blockjob", name, "vda", "--info"]);
+  run(["blockjob", name, "vda", "--abort"]);
+  run(["blockcommit", name, "vda", "--active", "--pivot", "--wait"]);
+  run(["blockpull", name, "vda", "--wait"]);
+  run(["domblklist", name]);
 }
 
 /** The backup session's steps (see the header); `run` records a virsh call. */
@@ -155,3 +154,5 @@ function waitForNoJob(name: string): void {
     spawnSync("sleep", ["0.1"]);
   }
 }
+
+const SESSION_STEPS: Record<SessionName, Steps> = { jobs: jobsSession, backup: backupSession, copy: copySession };

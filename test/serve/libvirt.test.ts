@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { blockJobLines, firstDifference } from "../../serve/libvirt/compare.js";
+import { recordedSession } from "../../serve/libvirt/fixtures.js";
 import { parseLibvirtLog, sessionFor } from "../../serve/libvirt/qmp-log.js";
 import { FIXTURE, logSince, type Fixture } from "../../serve/libvirt/record.js";
 import { libvirtMissing, LOG, runSession, type SessionName } from "../../serve/libvirt/virsh.js";
@@ -35,15 +36,15 @@ function matchesRecording(session: SessionName): void {
     const from = statSync(LOG).size;
     const steps = runSession(emulator, `blocksim-e2e-${session}-${process.pid}`, dir, session);
     const fixture = JSON.parse(readFileSync(FIXTURE, "utf8")) as Fixture;
-    const recorded = session === "jobs" ? fixture.provenance.virsh : fixture[session].virsh;
+    const recorded = recordedSession(fixture, session);
     // The same virsh calls succeed with the same output (progress percentages and elapsed times aside).
     const norm = (out: string) => out.replaceAll(dir, "$DIR").replace(/\[\s*\d+ %\]/g, "[N %]").replace(/Time elapsed:\s+\d+\s+/g, "Time elapsed: N ")
       .replace(/blocksim-e2e-\w+-\d+|blocksim-record(-backup|-copy)?/g, "DOM").replace(/-+/g, "-");
-    expect(steps.map((s) => [s.args[0], s.status, norm(s.out)])).toEqual(recorded.map((s) => [s.args[0], s.status, norm(s.out)]));
+    expect(steps.map((s) => [s.args[0], s.status, norm(s.out)])).toEqual(recorded.virsh.map((s) => [s.args[0], s.status, norm(s.out)]));
     const sessions = parseLibvirtLog(logSince(from));
     const domain = sessionFor(sessions, dir);
     if (!domain) expect.fail(`no QMP session naming ${dir} in ${LOG}`);
-    const real = blockJobLines(session === "jobs" ? fixture.domain : fixture[session].domain, "$DIR");
+    const real = blockJobLines(recorded.domain, "$DIR");
     const sim = blockJobLines(domain, dir);
     expect(real.length).toBeGreaterThan(40);
     const d = firstDifference(real, sim);
