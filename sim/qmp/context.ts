@@ -29,10 +29,23 @@ export function nodeByName(ctx: QemuContext, name: unknown): BlockNode {
 
 /** A node or backend name as a command's `device` argument means it: the backend's root, or the node. */
 export function deviceNode(ctx: QemuContext, name: unknown): BlockNode {
-  const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === name);
-  if (blk) {
-    if (!blk.root) throw new QmpError("GenericError", `Device '${String(name)}' has no medium`);
-    return blk.root;
+  return lookupNode(ctx, name, name);
+}
+
+/**
+ * QEMU 7.2 bdrv_lookup_bs(device, node_name): the root of the BlockBackend
+ * named `device`, else the node named `nodeName`; the error shows each
+ * argument as given, or empty when absent.
+ */
+export function lookupNode(ctx: QemuContext, device: unknown, nodeName: unknown): BlockNode {
+  if (device !== undefined) {
+    const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === device);
+    if (blk) {
+      if (!blk.root) throw new QmpError("GenericError", `Device '${String(device)}' has no medium`);
+      return blk.root;
+    }
   }
-  return nodeByName(ctx, name);
+  const node = typeof nodeName === "string" ? ctx.graph.findNode(nodeName) : undefined;
+  if (node) return node;
+  throw genericError(`Cannot find device='${device === undefined ? "" : String(device)}' nor node-name='${nodeName === undefined ? "" : String(nodeName)}'`);
 }

@@ -21,26 +21,12 @@ import { checkPermissions, PERM_ALL, PERM_RESIZE, PermissionDenied, type BlockNo
 import { genericError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
 import { NotModelledError } from "./args.js";
-import type { QemuContext } from "./context.js";
+import { lookupNode, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
-
-/** QEMU 7.2 bdrv_lookup_bs: a BlockBackend by `device`, else a node by `nodeName`. */
-function lookup(ctx: QemuContext, device: string | undefined, nodeName: string | undefined): BlockNode {
-  if (device !== undefined) {
-    const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === device);
-    if (blk) {
-      if (!blk.root) throw genericError(`Device '${device}' has no medium`);
-      return blk.root;
-    }
-  }
-  const node = nodeName !== undefined ? ctx.graph.findNode(nodeName) : undefined;
-  if (node) return node;
-  throw genericError(`Cannot find device='${device ?? ""}' nor node-name='${nodeName ?? ""}'`);
-}
 
 function* resize(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
   const device = a.device as string | undefined;
-  const node = lookup(ctx, device, a["node-name"] as string | undefined);
+  const node = lookupNode(ctx, device, a["node-name"]);
   const size = a.size as number;
   if (size < 0) throw genericError("Parameter 'size' expects a >0 size");
   // QEMU's message takes the device argument, even when it is absent (glib prints NULL as "(null)").
