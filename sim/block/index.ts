@@ -10,6 +10,6 @@ export { holdSection, releaseSection, sectionHolders, yieldToDrain } from "./dra
 export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";
 export { ACTIVE_BACKEND, attachDevice, attachInMainLoop, backendContext, changeAioContext, component, nodeContext } from "./aio-context.js";
 export {
-  changeLinkPerms, checkPermissions, clearLinkPerms, DRIVE_PERMS, guestDevicePerms, linkPermsOf, permNames, PermissionConflict, PermissionDenied, ReadOnlyNode, setLinkPerms, usersPerm,
+  changeLinkPerms, checkPermissions, clearLinkPerms, DRIVE_PERMS, guestDevicePerms, linkPermsOf, permNames, PermissionConflict, PermissionDenied, ReadOnlyNode, setLinkPerms, usersPerm, usersWrite,
   PERM_ALL, PERM_CONSISTENT_READ, PERM_RESIZE, PERM_WRITE, PERM_WRITE_UNCHANGED, type LinkPerms, type PendingParent,
 } from "./permissions.js";

@@ -173,6 +173,11 @@ export function usersPerm(node: BlockNode): number {
   return new PermCheck(undefined).parentsOf(node).reduce((p, l) => p | l.perm, 0);
 }
 
+/** Whether a user of `node` writes it: what a reopen to read-only refuses (or, from a snapshot's commit, skips). */
+export function usersWrite(node: BlockNode): boolean {
+  return (usersPerm(node) & (PERM_WRITE | PERM_WRITE_UNCHANGED)) !== 0;
+}
+
 /** One checkPermissions: the pending parent, and each node's cumulative permissions as its parents take them. */
 class PermCheck {
   /** Made on first use: most checks never ask for a parent node's permissions. */

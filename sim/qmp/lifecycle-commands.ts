@@ -30,7 +30,7 @@
  * locked media, frozen backing chains and permission checks on reopen,
  * per-driver reopen options beyond those blocksim's drivers have.
  */
-import { PERM_WRITE, PERM_WRITE_UNCHANGED, usersPerm, type BlockBackend, type BlockNode } from "../block/index.js";
+import { usersWrite, type BlockBackend, type BlockNode } from "../block/index.js";
 import { QmpError, genericError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
 import { argChecker, type ArgCheck, type ArgSpec } from "./args.js";
@@ -210,7 +210,7 @@ function* reopen(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
     // QEMU refreshes the permissions of the reopened nodes after preparing them all: a node going
     // read-only under a user that writes (a backup's target, a guest disk) refuses the whole reopen.
     for (const p of plans) {
-      if (p.readOnly && usersPerm(p.node) & (PERM_WRITE | PERM_WRITE_UNCHANGED)) throw genericError(`Read-only block node '${p.node.name}' cannot support read-write users`);
+      if (p.readOnly && usersWrite(p.node)) throw genericError(`Read-only block node '${p.node.name}' cannot support read-write users`);
     }
     for (const p of plans) {
       p.node.setReadOnly(p.readOnly);

@@ -22,7 +22,7 @@
  * The standalone command is a one-action transaction, as in QEMU
  * (blockdev_do_action), so it drains all nodes first too.
  */
-import { checkPermissions, PERM_CONSISTENT_READ, PERM_WRITE, PERM_WRITE_UNCHANGED, PermissionDenied, usersPerm, type BlockNode } from "../block/index.js";
+import { checkPermissions, PERM_CONSISTENT_READ, PermissionDenied, usersPerm, usersWrite, type BlockNode } from "../block/index.js";
 import { IoError } from "../disk/index.js";
 import { genericError } from "../jobs/errors.js";
 import type { ArgSpec } from "./args.js";
@@ -76,7 +76,7 @@ export class SnapshotAction implements ActionState {
       ctx.graph.drainedBeginPoll(n);
       drained.push(n);
     }
-    if (!old.readOnly && !(usersPerm(old) & (PERM_WRITE | PERM_WRITE_UNCHANGED))) {
+    if (!old.readOnly && !usersWrite(old)) {
       old.setReadOnly(true);
       ctx.sim.record("block", "reopen", { node: old.name, "read-only": true });
     }
