@@ -242,6 +242,13 @@ function bitmapWorld(rng: Rng, commands: Command[], world: World, said: string[]
 }
 
 function chainWorld(rng: Rng, commands: Command[], world: World, said: string[]): Image[] {
+  const images = chainNodes(commands, world);
+  chainJobs(rng, commands, world, said);
+  return images;
+}
+
+/** The qcow2 chain base <- mid <- top (1 MiB written in each) and null-co targets t0, t1; returns the images. */
+function chainNodes(commands: Command[], world: World): Image[] {
   const images: Image[] = ["base", "mid", "top"].map((n, layer, all) => ({
     file: `${n}.qcow2`, format: "qcow2", sizeBytes: 4 * MiB, writes: [[layer * MiB, MiB]], ...(layer > 0 ? { backing: `${all[layer - 1]}.qcow2` } : {}),
   }));
@@ -251,6 +258,11 @@ function chainWorld(rng: Rng, commands: Command[], world: World, said: string[])
   for (const t of ["t0", "t1"]) commands.push({ cmd: "blockdev-add", args: { driver: "null-co", "node-name": t, size: 4 * MiB, "read-zeroes": false } });
   world.nodes.push("base", "mid", "top", "t0", "t1");
   world.writable.push("top");
+  return images;
+}
+
+/** One or two jobs of the chain's top: stream, intermediate or active commit, backup or mirror. */
+function chainJobs(rng: Rng, commands: Command[], world: World, said: string[]): void {
   const count = 1 + below(rng, 2);
   for (let k = 0; k < count; k++) {
     const id = `j${k}`;
@@ -276,7 +288,6 @@ function chainWorld(rng: Rng, commands: Command[], world: World, said: string[])
     world.jobs.push({ id, type, readies: readies && k === 0 });
     said.push(`${kind} ${id} of top${describeArgs(cmd.args!)}`);
   }
-  return images;
 }
 
 function jobArgs(rng: Rng, id: string, device: string): Record<string, unknown> {
@@ -399,18 +410,15 @@ function deviceWorld(rng: Rng, commands: Command[], world: World, said: string[]
  * to its own size (by node name, or by a device name that is none).
  */
 function snapshotWorld(rng: Rng, commands: Command[], world: World, said: string[]): Image[] {
-  const from = commands.length;
-  const images = chainWorld(rng, commands, world, said);
+  const images = chainNodes(commands, world);
   // The overlays are added with the chain, before the jobs start: QEMU opens a qcow2 image in nested polls of the
   // main loop (its header and tables are read), inside which running jobs go on, and blocksim opens it at once.
-  const jobsAt = commands.findIndex((c, i) => i >= from && c.cmd !== "blockdev-add");
-  const overlays: Command[] = [];
   for (const o of ["o0", "o1"]) {
     images.push({ file: `${o}.qcow2`, format: "qcow2", sizeBytes: 4 * MiB });
-    overlays.push({ cmd: "blockdev-add", args: { driver: "qcow2", "node-name": o, file: { driver: "file", filename: `$TMP/${o}.qcow2` }, backing: null } });
+    commands.push({ cmd: "blockdev-add", args: { driver: "qcow2", "node-name": o, file: { driver: "file", filename: `$TMP/${o}.qcow2` }, backing: null } });
     world.nodes.push(o);
   }
-  commands.splice(jobsAt < 0 ? commands.length : jobsAt, 0, ...overlays);
+  chainJobs(rng, commands, world, said);
   said.push("overlays o0, o1");
   world.extraVerbs.push({ count: 4, draw: (r, face) => snapshotVerb(r, world, face) });
   return images;
