@@ -135,6 +135,13 @@ function backingImage(from: BlockNode, file: string): BlockNode | undefined {
   return undefined;
 }
 
+/** The `base` image file of a stream or commit below `top`, or QEMU's refusal. */
+function baseImage(top: BlockNode, file: string): BlockNode {
+  const base = backingImage(top, file);
+  if (!base) throw genericError(`Can't find '${file}' in the backing chain`);
+  return base;
+}
+
 /** Refuses the operation on the first node from `from` down to `to` that blocks it (`to` excluded unless `inclusive`). */
 function checkChain(from: BlockNode, to: BlockNode | null, op: "STREAM" | "COMMIT_TARGET", inclusive: boolean): void {
   for (let n: BlockNode | null = from; n; n = below(n)) {
@@ -169,10 +176,7 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
     run: (ctx, a) => {
       const top = deviceNode(ctx, a.device);
       let base: BlockNode | null = null;
-      if (a.base !== undefined) {
-        base = backingImage(top, a.base as string) ?? null;
-        if (!base) throw genericError(`Can't find '${String(a.base)}' in the backing chain`);
-      }
+      if (a.base !== undefined) base = baseImage(top, a.base as string);
       if (a["base-node"] !== undefined) base = nodeByName(ctx, a["base-node"]);
       // QEMU qmp_block_stream: the whole chain from the device down to base must allow STREAM
       if (base === null || chainBetween(top, base).at(-1)?.children().includes(base)) checkChain(top, base, "STREAM", false);
@@ -202,11 +206,8 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
       }
       let base: BlockNode;
       if (a["base-node"] !== undefined) base = nodeByName(ctx, a["base-node"]);
-      else if (a.base !== undefined) {
-        const found = backingImage(top, a.base as string);
-        if (!found) throw genericError(`Can't find '${String(a.base)}' in the backing chain`);
-        base = found;
-      } else base = bottom(top);
+      else if (a.base !== undefined) base = baseImage(top, a.base as string);
+      else base = bottom(top);
       if (top === base) throw genericError("cannot commit an image into itself");
       if (chainBetween(top, base).at(-1)?.children().includes(base)) checkChain(top, base, "COMMIT_TARGET", true);
       const id = defaultId(ctx, active, a);
