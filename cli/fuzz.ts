@@ -191,7 +191,7 @@ interface GeneratedOptions {
  * at full speed, and a single warming thread already keeps ~1.3 cores busy
  * (V8's background compiler and GC). So a worker pays only on a core that
  * would otherwise stay idle (on a loaded machine a second thread gets no
- * more of the cores, only more warm-up to do: README "Campaign benchmark"),
+ * more of the cores, only more warm-up to do: README "Benchmarks"),
  * and only if it has enough runs left to earn its warm-up back. This thread
  * decides from what it measures in windows: its own wall time per run and
  * the machine's idle cores (os.cpus); each worker started opens a new

@@ -6,7 +6,7 @@
  * inlining that each run then uses briefly. Inlining less and optimizing a
  * little later cut the CPU time of `fuzz --runs 200` by ~19 % and of
  * `--runs 2000` by ~16 %, with `--runs 8000` unchanged (bench/campaign.ts;
- * README "Campaign benchmark"). JIT settings change no result: runs are
+ * README "Benchmarks"). JIT settings change no result: runs are
  * deterministic whatever the compiler does. The flags are process-wide
  * (fuzz worker threads share them) and must be set before the campaign's
  * code gets hot, so the process wrapper sets them before the command runs
