@@ -61,14 +61,29 @@ function checkGranularity(a: Record<string, unknown>): void {
   if (g !== undefined && (g & (g - 1)) !== 0) throw genericError("Parameter 'granularity' expects a power of 2");
 }
 
-function startMirror(ctx: QemuContext, a: Record<string, unknown>, made: boolean, target: (source: BlockNode) => BlockNode): void {
-  const source = deviceNode(ctx, a.device);
+/**
+ * QEMU 7.2 qmp_drive_mirror: sync=top of a node with no backing image under
+ * its filters is a full mirror, decided before the target is made. Full, it
+ * keeps zero_target onto an existing file, so everything is dirty from the
+ * start (goldens/drive_mirror_top_without_backing: len 16 MiB where the
+ * source allocates 8). blockdev-mirror keeps top (goldens/mirror_sync_top_without_backing).
+ */
+function driveMirrorSync(source: BlockNode, a: Record<string, unknown>): Record<string, unknown> {
+  return a.sync === "top" && !source.skipFilters().backing ? { ...a, sync: "full" } : a;
+}
+
+function startMirror(
+  ctx: QemuContext, args: Record<string, unknown>, made: boolean, target: (source: BlockNode, a: Record<string, unknown>) => BlockNode,
+  syncOf: (source: BlockNode, a: Record<string, unknown>) => Record<string, unknown> = (_, a) => a,
+): void {
+  const source = deviceNode(ctx, args.device);
   // qmp_get_root_bs: before the target is looked up or made, and before any argument's check
   if (!ctx.graph.isRootNode(source)) throw genericError("Need a root block node");
+  const a = syncOf(source, args);
   // drive-mirror onto a file it creates: the new file reads as zeroes, so QEMU 7.2 passes zero_target false
   // (qmp_drive_mirror: not mode existing, and bdrv_has_zero_init); blocksim reuses a file it knows, so only a new one counts
   const freshFile = made && !ctx.devices.has(a.target as string);
-  const targetNode = target(source);
+  const targetNode = target(source, a);
   let o: MirrorOptions;
   try {
     checkGranularity(a);
@@ -166,7 +181,7 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
       "node-name": { type: "str", optional: true, unmodelled: true },
       replaces: { type: "str", optional: true, unmodelled: true },
     },
-    run: (ctx, a) => startMirror(ctx, a, true, (source) => targetForFile(ctx, source, a)),
+    run: (ctx, a) => startMirror(ctx, a, true, (source, args) => targetForFile(ctx, source, args), driveMirrorSync),
   },
   "block-stream": {
     args: {
