@@ -96,8 +96,8 @@ export class BlockGraph {
         break;
       }
       case "null-co": {
-        if (!Number.isSafeInteger(config.sizeBytes) || config.sizeBytes < 1) {
-          throw new RangeError(`${who}: sizeBytes must be a whole number >= 1, got ${String(config.sizeBytes)}`);
+        if (!Number.isSafeInteger(config.sizeBytes) || config.sizeBytes < 0) {
+          throw new RangeError(`${who}: sizeBytes must be a whole number >= 0, got ${String(config.sizeBytes)}`);
         }
         const cs = config.clusterSizeBytes;
         if (cs !== undefined && (!Number.isSafeInteger(cs) || cs < 512 || (cs & (cs - 1)) !== 0)) {

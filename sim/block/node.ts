@@ -356,8 +356,10 @@ export class BlockNode implements BitmapHolder {
 
   /** What a read of [offset, offset+bytes) would return now. */
   content(offset: number, bytes: number): Content {
-    this.checkRange("content", offset, bytes);
     const cs = this.clusterSizeBytes;
+    // the whole of a node of size 0 (a null-co may have one): nothing
+    if (bytes === 0 && offset === 0 && this.sizeBytes === 0) return { offset: 0, clusterSizeBytes: cs, versions: [] };
+    this.checkRange("content", offset, bytes);
     const first = Math.floor(offset / cs), last = Math.floor((offset + bytes - 1) / cs);
     const versions: ClusterVersion[] = [];
     for (let c = first; c <= last; c++) versions.push(this.versionAtOffset(Math.max(offset, c * cs)));
