@@ -54,6 +54,11 @@ export function attachDevice(blk: BlockBackend): void {
   DEVICE_BACKENDS.add(blk);
 }
 
+/** Whether a guest device uses the backend (QEMU blk_get_attached_dev: query-blockstats lists it even unnamed). */
+export function deviceAttached(blk: BlockBackend): boolean {
+  return DEVICE_BACKENDS.has(blk);
+}
+
 /** The connected part of the graph around `node`: nodes, backends and users (jobs). */
 export function component(node: BlockNode): { nodes: BlockNode[]; backends: BlockBackend[]; users: DrainParent[] } {
   const nodes: BlockNode[] = [], backends: BlockBackend[] = [], users: DrainParent[] = [];

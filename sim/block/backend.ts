@@ -15,6 +15,7 @@
 import { IoError, Waiters, type Content } from "../disk/index.js";
 import { awaitOp, type Process } from "../scheduler/index.js";
 import type { BlockGraph } from "./graph.js";
+import { BlockAcctStats } from "./accounting.js";
 import { sectionHolders } from "./drain.js";
 import { ParentLink, type DrainParent } from "./links.js";
 import type { BlockNode, BlockRequest, RequestOwner } from "./node.js";
@@ -52,6 +53,8 @@ export class BlockBackend implements DrainParent, RequestOwner {
   readonly name: string;
   readonly issuer: string;
   readonly queueWhenDrained: boolean;
+  /** What its device's requests added up to (query-blockstats; counted by the device, not here: accounting.ts). */
+  readonly acct = new BlockAcctStats();
   /** Requests past the queue and not yet finished. */
   inFlight = 0;
   /** Drained sections reaching this backend (QEMU's blk->quiesce_counter). */

@@ -126,12 +126,16 @@ export class GuestWorkload {
       const offset = this.drawOffset(bytes);
       if (read) this.stats.reads++;
       else this.stats.writes++;
+      // the device accounts its request (query-blockstats), as virtio-blk does around blk_aio_*
+      const acct = blk.acct.start(read ? "rd" : "wr", bytes, sim.now);
       try {
         if (read) yield* blk.read(offset, bytes);
         else yield* blk.write(offset, bytes);
+        blk.acct.end(acct, false, sim.now);
         this.stats.completed++;
       } catch (e) {
         if (!(e instanceof IoError)) throw e;
+        blk.acct.end(acct, true, sim.now);
         this.stats.failed++;
         sim.record(cfg.name, "io-error", { op: read ? "read" : "write", offset, bytes, errno: e.errno });
       }

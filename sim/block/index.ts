@@ -8,7 +8,8 @@ export { BLOCK_OP_TYPES, blockerReason, OpBlockedError, OpBlockers, type BlockOp
 export { VmRunState } from "./run-state.js";
 export { holdSection, releaseSection, sectionHolders, yieldToDrain } from "./drain.js";
 export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";
-export { ACTIVE_BACKEND, attachDevice, attachInMainLoop, backendContext, changeAioContext, component, nodeContext } from "./aio-context.js";
+export { ACTIVE_BACKEND, attachDevice, attachInMainLoop, backendContext, changeAioContext, component, deviceAttached, nodeContext } from "./aio-context.js";
+export { BlockAcctStats, type AcctCookie, type AcctCounters, type AcctType } from "./accounting.js";
 export {
   changeLinkPerms, checkPermissions, clearLinkPerms, DRIVE_PERMS, guestDevicePerms, linkPermsOf, permNames, PermissionConflict, PermissionDenied, ReadOnlyNode, setLinkPerms, usersPerm, usersWrite,
   PERM_ALL, PERM_CONSISTENT_READ, PERM_RESIZE, PERM_WRITE, PERM_WRITE_UNCHANGED, type LinkPerms, type PendingParent,

@@ -174,6 +174,11 @@ export class BlockNode implements BitmapHolder {
    * write_gen and flushed_gen): a flush with nothing written since skips this node's own flush.
    */
   private writeGen = 0;
+  /**
+   * The end of the highest write or write-zeroes that reached this node, failed or not (QEMU 7.2
+   * bdrv_co_write_req_finish's wr_highest_offset; a discard does not count): query-blockstats.
+   */
+  wrHighestOffset = 0;
   private flushedGen = 0;
   private filterWrite: FilterWrite | null = null;
   private readonly bitmapList: DirtyBitmap[] = [];
@@ -312,6 +317,7 @@ export class BlockNode implements BitmapHolder {
       error = e;
       throw e;
     } finally {
+      if (counted && (req.op === "write" || req.op === "write-zeroes") && req.offset + req.bytes > this.wrHighestOffset) this.wrHighestOffset = req.offset + req.bytes;
       if (counted && --this.inFlight === 0) this.graph.onIdle();
       if (owner !== undefined) owner.requestDone(req, error);
     }

@@ -127,3 +127,9 @@ export const DEVICE_COMMANDS: Record<string, Command<QemuContext>> = {
     run: (ctx, a) => addDisk(ctx, a),
   },
 };
+
+/** The QOM path of the guest disk a BlockBackend serves (QEMU blk_get_attached_dev_id: its virtio backend has no id of its own), or undefined. */
+export function diskQomPath(ctx: QemuContext, blk: BlockBackend): string | undefined {
+  for (const [id, b] of disks(ctx)) if (b === blk) return `/machine/peripheral/${id}/virtio-backend`;
+  return undefined;
+}

@@ -12,7 +12,9 @@
  *    node is drained; read, write and flush return once it has finished
  *    (goldens/mirror_pending_qemu_io_hang: never, while a completed mirror
  *    holds the node drained), aio_* at once
- *    (goldens/mirror_pending_aio_write_queued). Its reply is "" whatever
+ *    (goldens/mirror_pending_aio_write_queued). aio_read and aio_write are
+ *    accounted on the BlockBackend (query-blockstats), read and write not
+ *    (goldens/blockstats_guest_io). Its reply is "" whatever
  *    the command did: QEMU 7.2's qemu-io prints its report on QEMU's standard
  *    output, not to the monitor (goldens/incremental_bitmap_errors.json);
  *    blocksim puts it in the trace (source "qemu-io"). A DEVICE that is
@@ -150,8 +152,11 @@ function* qemuIo(ctx: QemuContext, blk: BlockBackend, command: string, temporary
   if (temporary) return `blocksim simulates ${op} on a BlockBackend only (a drive's id, or -d and a guest device), not on a node name\n`;
   // blk_aio_prwv: the request's coroutine is entered at once, up to its first yield (or its queue).
   const sim = ctx.sim;
+  // qemu-io's aio commands account their request on the BlockBackend (query-blockstats); read and write do not
+  const acct = blk.acct.start(r.op === "read" ? "rd" : "wr", r.bytes, sim.now);
   const proc = sim.spawn(`qemu-io ${op} ${r.offset}+${r.bytes} on ${device}`, (function* () {
     const out = yield* qemuIoRequest(ctx, blk, r);
+    blk.acct.end(acct, out.startsWith(`${r.op} failed: `), sim.now); // a failed request's report (qemuIoRequest)
     sim.record("qemu-io", "output", { device, command, output: out });
   })(), { daemon: true, coroutine: true, context: backendContext(blk).id }); // blk_aio_prwv: in the backend's AioContext
   sim.enterNow(proc);

@@ -17,6 +17,7 @@ import { JOB_COMMANDS } from "./job-commands.js";
 import { JOB_START_COMMANDS } from "./job-start-commands.js";
 import { LIFECYCLE_COMMANDS } from "./lifecycle-commands.js";
 import { RESIZE_COMMANDS } from "./resize-commands.js";
+import { STATS_COMMANDS } from "./stats-commands.js";
 import { commandTable, Monitor, type Command } from "./monitor.js";
 import { QemuProcess } from "./process.js";
 import { CURRENT_BEHAVIOUR, type Behaviour } from "./profiles.js";
@@ -34,6 +35,7 @@ export const COMMANDS: Readonly<Record<string, Command<QemuContext>>> = {
   ...IOTHREAD_COMMANDS,
   ...DEVICE_COMMANDS,
   ...RESIZE_COMMANDS,
+  ...STATS_COMMANDS,
 };
 const COMMAND_TABLE = commandTable(COMMANDS);
 

@@ -53,6 +53,12 @@ const BLOCK_DEVICE_INFO: ReplySpec = {
   },
 };
 
+const BLOCK_STATS: ReplySpec = {
+  kind: "list",
+  type: "BlockStats",
+  members: { device: mOpt, qdev: mOpt, "node-name": mOpt, stats: m, parent: mOpt, backing: mOpt, "driver-specific": mOpt },
+};
+
 const STATUS_INFO: ReplySpec = { kind: "object", type: "StatusInfo", members: { running: m, singlestep: m, status: m } };
 
 /** Replies by command name; a command missing here is not checked. */
@@ -60,6 +66,7 @@ export const REPLIES: Readonly<Record<string, ReplySpec>> = {
   "query-jobs": JOB_INFO,
   "query-block-jobs": BLOCK_JOB_INFO,
   "query-named-block-nodes": BLOCK_DEVICE_INFO,
+  "query-blockstats": BLOCK_STATS,
   "query-status": STATUS_INFO,
   // HMP's output, as text.
   "human-monitor-command": STRING,
