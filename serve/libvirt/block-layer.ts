@@ -7,11 +7,15 @@
  * a blockdev-reopen names the file a format node was opened on instead;
  * `blockdev-create` of a qcow2 is a `create` job that concludes at once
  * (QEMU's formats the file, here the device gets the size it asks for).
+ * query-named-block-nodes gains the image fields libvirt reads (filename,
+ * cluster-size, actual-size), query-blockstats names the file nodes after
+ * libvirt's storage nodes.
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import type { QmpResponse } from "../../sim/qmp/types.js";
 import type { DeviceSpec, World } from "../../sim/harness/world.js";
 import type { Intercept } from "../server.js";
+import { nameFileNode } from "../../sim/qmp/stats-commands.js";
 
 /** The device parameters of a simulated image file (latency, bandwidth…); what is left out takes the harness's device defaults (an instant device). */
 export type DeviceTuning = (filename: string) => Omit<DeviceSpec, "name" | "sizeBytes">;
@@ -30,6 +34,15 @@ export function imageSize(path: string): number | undefined {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The image file's allocated bytes (QEMU file-posix: st_blocks × 512), which
+ * libvirt shows as a disk's allocation and physical size (`virsh domblkinfo`,
+ * `domstats --block`); none for a file blockdev-create made here (not on disk).
+ */
+function actualSize(path: string): { "actual-size"?: number } {
+  return existsSync(path) ? { "actual-size": statSync(path).blocks * 512 } : {};
 }
 
 export class LibvirtBlockLayer {
@@ -58,6 +71,8 @@ export class LibvirtBlockLayer {
     if (typeof a.file === "string" && this.storage.has(a.file)) {
       const filename = this.storage.get(a.file)!;
       this.ensureDevice(filename);
+      // query-blockstats shows the file node below the format node: libvirt's storage node, by its name
+      nameFileNode(this.qemu().monitor.ctx, this.qemu().devices.get(filename)!, a.file);
       out.file = { driver: "file", filename };
     }
     return out;
@@ -123,7 +138,7 @@ export class LibvirtBlockLayer {
       return: r.return.map((n: Record<string, unknown>) => {
         const node = typeof n["node-name"] === "string" ? this.qemu().graph.findNode(n["node-name"]) : undefined;
         if (!node?.device || typeof n.image !== "object" || n.image === null) return n;
-        return { ...n, file: node.device.name, image: { ...(n.image as Record<string, unknown>), filename: node.device.name, "cluster-size": node.clusterSizeBytes } };
+        return { ...n, file: node.device.name, image: { ...(n.image as Record<string, unknown>), filename: node.device.name, "cluster-size": node.clusterSizeBytes, ...actualSize(node.device.name) } };
       }),
     };
   }

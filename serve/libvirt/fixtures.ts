@@ -1,6 +1,6 @@
 /**
  * Answers from the recorded QEMU 7.2 (fixtures/qemu-7.2.json): every command
- * libvirt sent during the probe and the three domains' lives, keyed by its name and
+ * libvirt sent during the probe and the four domains' lives, keyed by its name and
  * arguments, with the reply QEMU gave. A command asked again gets the next
  * recorded reply for the same key, and the last one once they run out.
  */
@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import type { QmpResponse } from "../../sim/qmp/types.js";
 import { exchanges } from "./qmp-log.js";
 import type { Fixture, RecordedSession } from "./record.js";
-import type { SessionName } from "./virsh.js";
+import { SESSIONS, type SessionName } from "./virsh.js";
 
 export const FIXTURE_URL = new URL("./fixtures/qemu-7.2.json", import.meta.url);
 
@@ -38,7 +38,7 @@ export class RecordedReplies {
   constructor(role: Role, url: URL = FIXTURE_URL) {
     this.fixture = JSON.parse(readFileSync(url, "utf8")) as Fixture;
     const [kvm, tcg] = this.fixture.probes;
-    const domains = (["jobs", "backup", "copy"] as const).map((name) => recordedSession(this.fixture, name).domain);
+    const domains = SESSIONS.map((name) => recordedSession(this.fixture, name)?.domain);
     const order = role === "domain" ? [...domains, kvm, tcg] : role === "probe-tcg" ? [tcg, kvm, ...domains] : [kvm, tcg, ...domains];
     const seen = new Set<string>();
     for (const session of order.filter((x) => x !== undefined)) {

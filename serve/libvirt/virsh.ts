@@ -15,7 +15,12 @@
  *   its abort in the synchronized phase; blockcopy --reuse-external onto an
  *   image made beforehand, --pivot; blockcopy --synchronous-writes (a
  *   write-blocking mirror) --pivot; blockcopy --wait, then blockjob --pivot;
- *   destroy.
+ *   destroy;
+ * - stats: domblkinfo and domblkstat after the firmware's boot read, an
+ *   accounted guest read (qemu-io aio_read through the disk) and an
+ *   unaccounted one (read), domblkstat --human, domstats --block --backing,
+ *   domblkinfo --all; blockcopy --wait --finish (a job's I/O counts
+ *   nowhere) and the statistics again; destroy.
  * Needs a running libvirtd configured as the README says (qemu:///system);
  * installs and configures nothing.
  */
@@ -61,8 +66,8 @@ export function makeImages(dir: string): string {
   return join(dir, "top.qcow2");
 }
 
-export type SessionName = "jobs" | "backup" | "copy";
-export const SESSIONS: readonly SessionName[] = ["jobs", "backup", "copy"];
+export type SessionName = "jobs" | "backup" | "copy" | "stats";
+export const SESSIONS: readonly SessionName[] = ["jobs", "backup", "copy", "stats"];
 
 /** A session's steps after `create`; `run` makes and records a virsh call. */
 type Steps = (name: string, dir: string, run: (args: string[]) => VirshStep) => void;
@@ -146,6 +151,22 @@ function copySession(name: string, dir: string, run: (args: string[]) => VirshSt
   run(["domblklist", name]);
 }
 
+/** The stats session's steps (see the header). */
+function statsSession(name: string, dir: string, run: (args: string[]) => VirshStep): void {
+  const qemuIo = (command: string) => run(["qemu-monitor-command", name, "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "${command}"`]);
+  run(["domblkinfo", name, "vda"]);
+  run(["domblkstat", name, "vda"]);
+  qemuIo("aio_read 0 1M");
+  qemuIo("read 1M 64k");
+  spawnSync("sleep", ["0.5"]); // the aio_read lands (a real file's read takes a millisecond or so)
+  run(["domblkstat", name, "vda", "--human"]);
+  run(["domstats", name, "--block", "--backing"]);
+  run(["domblkinfo", name, "--all"]);
+  run(["blockcopy", name, "vda", join(dir, "s.qcow2"), "--transient-job", "--shallow", "--wait", "--finish"]);
+  run(["domblkstat", name, "vda"]);
+  run(["domstats", name, "--block"]);
+}
+
 /** Polls (unrecorded: how often depends on timing) until the domain's backup job has ended; gives up after 60 s. */
 function waitForNoJob(name: string): void {
   for (let i = 0; i < 600; i++) {
@@ -155,4 +176,4 @@ function waitForNoJob(name: string): void {
   }
 }
 
-const SESSION_STEPS: Record<SessionName, Steps> = { jobs: jobsSession, backup: backupSession, copy: copySession };
+const SESSION_STEPS: Record<SessionName, Steps> = { jobs: jobsSession, backup: backupSession, copy: copySession, stats: statsSession };
