@@ -483,10 +483,10 @@ const backupBitmapSettled: Invariant = {
             });
           }
         } else if (watched.size > 0 && (r.kind === "io" || r.kind === "fault") && r.data?.op !== "read" && r.data?.op !== "flush" && typeof r.data?.offset === "number") {
-          // a write that reached the source's device (or failed there) since the job was made; a stream's
-          // copy-on-read writes dirty no bitmap (QEMU writes them below bdrv_co_write_req_finish)
-          const by = typeof r.data.issuer === "string" ? jobOf(r.data.issuer) : undefined;
-          if (by !== undefined && ctx.world.jm.get(by)?.driver instanceof StreamDriver) return;
+          // a write that reached the source's device (or failed there) since the job was made; a copy-on-read
+          // write (BDRV_REQ_WRITE_UNCHANGED: a stream's) dirties no bitmap, QEMU writes it below
+          // bdrv_co_write_req_finish; the request says so, whoever issued it
+          if (r.data.unchanged === true) return;
           for (const w of watched.values()) if (w.device === r.src && w.written) markWritten(w, r.data.offset, r.data.bytes as number);
         }
       },

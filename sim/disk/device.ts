@@ -118,6 +118,12 @@ export interface IoRequest {
   issuer: string;
   /** For a write: copy these versions instead of stamping a new write id. Must cover [offset, offset+bytes). */
   data?: Content;
+  /**
+   * A write that leaves what a reader sees unchanged (QEMU's
+   * BDRV_REQ_WRITE_UNCHANGED: a copy-on-read write). Carried into the trace
+   * record, so a checker can tell it from a write that dirties bitmaps.
+   */
+  unchanged?: boolean;
 }
 
 /** Counters since creation. */
@@ -138,19 +144,21 @@ class DeviceOp implements Operation {
   readonly bytes: number;
   readonly issuer: string;
   readonly data: Content | undefined;
+  readonly unchanged: boolean;
   proc: ProcHandle | undefined;
   token: number;
   submitNs: number;
   startNs: number;
   // Fields set in the constructor, not declared with initializers: V8 runs a class's field initializers as a
   // function of their own, a call more for every request until the constructor is optimized.
-  constructor(dev: Device, op: IoOp, offset: number, bytes: number, issuer: string, data: Content | undefined) {
+  constructor(dev: Device, op: IoOp, offset: number, bytes: number, issuer: string, data: Content | undefined, unchanged: boolean) {
     this.dev = dev;
     this.op = op;
     this.offset = offset;
     this.bytes = bytes;
     this.issuer = issuer;
     this.data = data;
+    this.unchanged = unchanged;
     this.proc = undefined;
     this.token = 0;
     this.submitNs = 0;
@@ -249,7 +257,7 @@ export class Device {
     const op = req.op;
     if (!isIoOp(op)) throw new TypeError(`device "${this.name}": op must be one of ${IO_OPS.join(", ")}, got ${JSON.stringify(op)}`);
     if (typeof req.issuer !== "string") throw new TypeError(`device "${this.name}": ${op} needs an issuer label (a string)`);
-    if (op === "flush") return new DeviceOp(this, op, 0, 0, req.issuer, undefined);
+    if (op === "flush") return new DeviceOp(this, op, 0, 0, req.issuer, undefined, false);
     const offset = req.offset ?? NaN, bytes = req.bytes ?? NaN;
     this.checkRange(op, offset, bytes);
     if (req.data !== undefined) {
@@ -260,7 +268,9 @@ export class Device {
         throw new RangeError(`device "${this.name}": write ${offset}+${bytes} carries data covering only [${d.offset}, ${end})`);
       }
     }
-    return new DeviceOp(this, op, offset, bytes, req.issuer, req.data);
+    const unchanged = req.unchanged === true;
+    if (unchanged && op !== "write") throw new TypeError(`device "${this.name}": only a write may be unchanged, not ${op}`);
+    return new DeviceOp(this, op, offset, bytes, req.issuer, req.data, unchanged);
   }
 
   /** Requests waiting for a queue slot. */
@@ -410,7 +420,10 @@ export class Device {
         }
         result = id;
         this.stats.bytesWritten += r.bytes;
-        sim.record(this.name, "io", { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer, writeId: id });
+        // `unchanged` only when set: every other write's record keeps its shape (and trace hash)
+        sim.record(this.name, "io", r.unchanged
+          ? { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer, writeId: id, unchanged: true }
+          : { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer, writeId: id });
         break;
       }
       case "write-zeroes":
@@ -442,9 +455,9 @@ export class Device {
     if (fault.rule.once) fault.spent = true;
     this.stats.faulted++;
     const errno: Errno = fault.rule.errno;
-    this.sim.record(this.name, "fault", {
-      op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer, errno, rule: fault.id,
-    });
+    this.sim.record(this.name, "fault", r.unchanged
+      ? { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer, errno, rule: fault.id, unchanged: true }
+      : { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer, errno, rule: fault.id });
     this.sim.at(this.sim.now, this.label, () => {
       this.changeInFlight(-1);
       this.sim.wakeThrow(r.proc!, r.token, new IoError(errno, `device "${this.name}"`, r.op, r.offset, r.bytes));

@@ -307,6 +307,26 @@ describe("Device accounting", () => {
     expect(dev.versionAt(0).writeId).toBe(1);
   });
 
+  it("marks a write that leaves what readers see unchanged (copy-on-read) in its io and fault records, and only that one", () => {
+    const sim = new Scheduler({ trace: true });
+    const dev = makeDevice(sim, { queueDepth: 4 });
+    dev.faults.add({ op: "write", startBytes: 8192, endBytes: 12288, errno: "EIO" });
+    issueAll(sim, dev, [
+      { req: { op: "write", offset: 0, bytes: 4096, issuer: "cor", unchanged: true } },
+      { req: { op: "write", offset: 4096, bytes: 4096, issuer: "guest" } },
+      { req: { op: "write", offset: 8192, bytes: 4096, issuer: "cor", unchanged: true } },
+      { req: { op: "read", offset: 0, bytes: 4096, issuer: "guest" } },
+    ]);
+    const records = sim.run().trace!.filter((r) => r.src === "d0").map((r) => ({ kind: r.kind, issuer: r.data!.issuer, unchanged: "unchanged" in r.data! ? r.data!.unchanged : "absent" }));
+    expect(records).toEqual([
+      { kind: "fault", issuer: "cor", unchanged: true },
+      { kind: "io", issuer: "cor", unchanged: true },
+      { kind: "io", issuer: "guest", unchanged: "absent" }, // the other records keep their shape
+      { kind: "io", issuer: "guest", unchanged: "absent" },
+    ]);
+    expect(() => dev.io({ op: "read", offset: 0, bytes: 4096, issuer: "g", unchanged: true })).toThrow('device "d0": only a write may be unchanged, not read');
+  });
+
   it("gives the same trace hash for the same run", () => {
     const once = () => {
       const sim = new Scheduler({ seed: 9 });
