@@ -72,6 +72,14 @@ export const DRIVE_BACKUP_ARGS: ArgSpec = {
   mode: { type: { enum: ["existing", "absolute-paths"] }, optional: true },
 };
 
+/** The formats of blocksim's drivers that can create an image file (QEMU: a driver with create_opts). */
+const IMAGE_FORMATS: ReadonlySet<string> = new Set(["raw", "qcow2"]);
+
+/** QEMU's format_name of a node's driver: a filter's own (blkdebug, copy-on-read...), null-co... */
+function formatName(n: BlockNode): string {
+  return n.driver === "filter" ? n.filterDriver! : n.driver;
+}
+
 /**
  * drive-backup / drive-mirror: the target file. mode=existing opens it; the
  * default, absolute-paths, creates it (QEMU bdrv_img_create), anew if it
@@ -87,9 +95,12 @@ export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<str
   } else {
     // QEMU 7.2 drive_backup_action and qmp_drive_mirror create the image over a backing file for sync=top of
     // a node with one under its filters, and for sync=none (the source itself); a raw image has no backing
-    // file option, and the format defaults to the source's (goldens/drive_target_backing_raw)
+    // file option (goldens/drive_target_backing_raw). The format defaults to the device's own node's, a
+    // filter's too (bs->drv->format_name): bdrv_img_create refuses a driver that cannot create images
+    // before it looks at the backing file (goldens/drive_target_format_of_filter)
     const backed = a.sync === "none" || (a.sync === "top" && source.skipFilters().backing !== null);
-    const format = (a.format as string | undefined) ?? source.skipFilters().driver;
+    const format = (a.format as string | undefined) ?? formatName(source);
+    if (a.format === undefined && !IMAGE_FORMATS.has(format)) throw genericError(`Format driver '${format}' does not support image creation`);
     if (backed && format === "raw") throw genericError(`Backing file not supported for file format 'raw'`);
   }
   if (dev) {
