@@ -21,6 +21,13 @@ export type ArgType =
 export type ArgSpec = Readonly<Record<string, { type: ArgType; optional?: boolean; unmodelled?: boolean; unmodelledValues?: readonly unknown[] }>>;
 
 /**
+ * A spec member of this name lets members the spec does not list through to
+ * the command as they are: QEMU 7.2's commands without a generated schema
+ * check ('gen': false, such as device_add) read their arguments themselves.
+ */
+export const OTHER_MEMBERS = "*";
+
+/**
  * A command uses something valid in QEMU 7.2 that blocksim does not model.
  * Not a QmpError: a real QEMU would accept it, so no QMP error class is
  * right; the scenario loader reports it before a run, and inside a run it
@@ -79,7 +86,9 @@ interface Member {
  * then a member the spec does not have.
  */
 export function argChecker(spec: ArgSpec): ArgCheck {
-  const members: Member[] = Object.entries(spec).map(([name, m]) => ({ name, optional: m.optional === true, check: memberCheck(m) }));
+  const open = Object.hasOwn(spec, OTHER_MEMBERS);
+  const members: Member[] = Object.entries(spec).filter(([name]) => name !== OTHER_MEMBERS)
+    .map(([name, m]) => ({ name, optional: m.optional === true, check: memberCheck(m) }));
   const byName = new Map(members.map((m) => [m.name, m]));
   const required = members.filter((m) => !m.optional).length;
 
@@ -94,7 +103,7 @@ export function argChecker(spec: ArgSpec): ArgCheck {
       m.check(v, path ? `${path}.${m.name}` : m.name);
     }
     for (const name of Object.keys(obj)) {
-      if (!Object.hasOwn(spec, name)) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is unexpected`);
+      if (!open && !Object.hasOwn(spec, name)) throw genericError(`Parameter '${path ? `${path}.${name}` : name}' is unexpected`);
     }
   };
 
@@ -108,7 +117,10 @@ export function argChecker(spec: ArgSpec): ArgCheck {
     let present = 0;
     for (const name in obj) {
       const m = byName.get(name);
-      if (m === undefined) return false;
+      if (m === undefined) {
+        if (open) continue;
+        return false;
+      }
       const v = obj[name];
       if (v === undefined) continue;
       if (!m.optional) present++;

@@ -13,14 +13,16 @@
  * a refused disk is detached again, a second one (goldens/perm_guest_device).
  *
  * Modelled: driver virtio-blk-pci with an `id`; no device_del, no other
- * device properties; the disk does no I/O of its own (`qemu-io -d
+ * device properties (one the device does not have is refused: "Property
+ * 'virtio-blk-pci.X' not found"); the disk does no I/O of its own (`qemu-io -d
  * /machine/peripheral/ID/virtio-backend "write …"` writes through it).
  */
 import { attachDevice, changeLinkPerms, guestDevicePerms, PermissionDenied, type BlockBackend, type BlockNode } from "../block/index.js";
 import { genericError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
-import { NotModelledError } from "./args.js";
+import { NotModelledError, OTHER_MEMBERS } from "./args.js";
 import type { QemuContext } from "./context.js";
+import { qdictOrder } from "./lifecycle-commands.js";
 import type { Command } from "./monitor.js";
 
 /** The guest disks of one QEMU process, by device id. */
@@ -64,6 +66,35 @@ function optBool(name: string, v: unknown): boolean {
 /** QemuOpts' id rule (id_wellformed): a letter, then letters, digits, '-', '.', '_'. */
 const OPTS_ID = /^[A-Za-z][A-Za-z0-9._-]*$/;
 
+/** What a device's `drive` property holds once set: a drive_add'ed backend, or a node its own backend is made for. */
+type Drive = { named: BlockBackend } | { node: BlockNode };
+
+/**
+ * The `drive` property set (QEMU set_drive_helper): a drive_add'ed backend
+ * is taken as it is; on a node a new BlockBackend that takes nothing yet is
+ * attached, a drained section of the node (a job on it blips).
+ */
+function setDrive(ctx: QemuContext, all: Map<string, BlockBackend>, drive: string): Drive {
+  const named = ctx.graph.backends().find((b) => b.name !== "" && b.name === drive);
+  if (named) {
+    if ([...all.values()].includes(named)) throw genericError(`Drive '${drive}' is already in use by another device`);
+    return { named };
+  }
+  const node = ctx.graph.findNode(drive);
+  if (!node) throw genericError(`Property 'virtio-blk-device.drive' can't find value '${drive}'`);
+  ctx.graph.drainedBeginPoll(node);
+  ctx.graph.drainedEnd(node);
+  return { node };
+}
+
+/** A device given up after its drive was set (QEMU's unparent of the half-made device): a node's backend goes, a second drained section. */
+function releaseDrive(ctx: QemuContext, d: Drive): void {
+  if ("node" in d) {
+    ctx.graph.drainedBeginPoll(d.node);
+    ctx.graph.drainedEnd(d.node);
+  }
+}
+
 function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
   // The id is checked as the options are created, before the driver is looked at; a non-text id is no id.
   const id = typeof a.id === "string" ? a.id : undefined;
@@ -74,38 +105,46 @@ function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
   if (id === undefined) throw new NotModelledError("device_add without an id");
   const all = disks(ctx);
   if (all.has(id)) throw genericError(`Duplicate device ID '${id}'`);
-  const shareRw = optBool("share-rw", a["share-rw"]);
-  const drive = optText(a.drive);
+  // QEMU 7.2 sets the properties one by one in the QDict's order; the first refusal ends the command, and a
+  // drive set before it is let go of again (goldens/device_add_unknown_property). A value that is no QemuOpts
+  // text is dropped, as QemuOpts drops it.
+  let shareRw = false;
+  let drive: Drive | undefined;
+  for (const key of qdictOrder(Object.keys(a).filter((k) => k !== "driver" && k !== "id" && optText(a[k]) !== undefined))) {
+    try {
+      if (key === "drive") drive = setDrive(ctx, all, optText(a.drive)!);
+      else if (key === "share-rw") shareRw = optBool("share-rw", a["share-rw"]);
+      else throw genericError(`Property 'virtio-blk-pci.${key}' not found`);
+    } catch (e) {
+      if (drive) releaseDrive(ctx, drive);
+      throw e;
+    }
+  }
   if (drive === undefined) throw genericError("drive property not set");
   const perms = (node: BlockNode | null) => guestDevicePerms(shareRw, node?.readOnly === true);
-  const named = ctx.graph.backends().find((b) => b.name !== "" && b.name === drive);
   let blk: BlockBackend;
-  if (named) {
-    if ([...all.values()].includes(named)) throw genericError(`Drive '${drive}' is already in use by another device`);
+  if ("named" in drive) {
+    // realize: the drive_add'ed backend's node is drained once, then the disk's permissions are asked
+    const named = drive.named;
     const root = named.root;
     if (root) {
       ctx.graph.drainedBeginPoll(root);
       ctx.graph.drainedEnd(root);
     }
     try {
-      changeLinkPerms(named.link, { ...perms(root), user: `block device '${drive}'`, childName: "root" });
+      changeLinkPerms(named.link, { ...perms(root), user: `block device '${named.name}'`, childName: "root" });
     } catch (e) {
       throw e instanceof PermissionDenied ? genericError(e.message) : e;
     }
     blk = named;
   } else {
-    const node = ctx.graph.findNode(drive);
-    if (!node) throw genericError(`Property 'virtio-blk-device.drive' can't find value '${drive}'`);
-    // The drive property attaches a backend that takes nothing yet (a drained section);
-    // realize then asks for the disk's permissions, and a refused disk is detached (a second one).
-    ctx.graph.drainedBeginPoll(node);
-    ctx.graph.drainedEnd(node);
+    // realize asks for the disk's permissions; a refused disk is detached (a second drained section)
+    const node = drive.node;
     try {
       blk = ctx.graph.createBackend({ issuer: id, root: node, queueWhenDrained: true, perms: { ...perms(node), user: `block device '/machine/peripheral/${id}/virtio-backend'` } });
     } catch (e) {
       if (!(e instanceof PermissionDenied)) throw e;
-      ctx.graph.drainedBeginPoll(node);
-      ctx.graph.drainedEnd(node);
+      releaseDrive(ctx, drive);
       throw genericError(e.message);
     }
   }
@@ -115,8 +154,10 @@ function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
 
 export const DEVICE_COMMANDS: Record<string, Command<QemuContext>> = {
   device_add: {
-    // Values are QemuOpts text (see optText), so the schema takes any; other virtio-blk-pci properties are not modelled.
+    // Values are QemuOpts text (see optText), so the schema takes any; a property virtio-blk-pci does not have is
+    // refused as QEMU refuses it, its other properties are not modelled.
     args: {
+      [OTHER_MEMBERS]: { type: "any", optional: true },
       driver: { type: "any", optional: true },
       id: { type: "any", optional: true },
       drive: { type: "any", optional: true },

@@ -9,7 +9,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { QmpError } from "../../sim/jobs/errors.js";
-import { argChecker, NotModelledError, type ArgSpec, type ArgType } from "../../sim/qmp/args.js";
+import { argChecker, NotModelledError, OTHER_MEMBERS, type ArgSpec, type ArgType } from "../../sim/qmp/args.js";
 import { COMMANDS } from "../../sim/qmp/qemu.js";
 
 /** What a check gives, as a user sees it: the QMP error, the not-modelled refusal, or "ok". */
@@ -32,6 +32,7 @@ function outcome(check: () => unknown): string {
  */
 function inSpecOrder(spec: ArgSpec, args: Record<string, unknown>): string {
   for (const [name, m] of Object.entries(spec)) {
+    if (name === OTHER_MEMBERS) continue;
     const v = args[name];
     if (v === undefined) {
       if (!m.optional) return `GenericError: Parameter '${name}' is missing`;
@@ -40,6 +41,7 @@ function inSpecOrder(spec: ArgSpec, args: Record<string, unknown>): string {
     const one = outcome(() => argChecker({ [name]: m, [ABSENT]: { type: "str" } })({ [name]: v }));
     if (one !== `GenericError: Parameter '${ABSENT}' is missing`) return one;
   }
+  if (Object.hasOwn(spec, OTHER_MEMBERS)) return "ok"; // the command reads the others itself
   for (const name of Object.keys(args)) if (!Object.hasOwn(spec, name)) return `GenericError: Parameter '${name}' is unexpected`;
   return "ok";
 }
@@ -72,7 +74,7 @@ function valueOf(t: ArgType, depth = 0): fc.Arbitrary<unknown> {
 
 /** Argument objects for a spec: a subset of its members (usually every required one) and now and then an extra one, in any key order. */
 function argsOf(spec: ArgSpec, depth = 0): fc.Arbitrary<Record<string, unknown>> {
-  const names = Object.keys(spec);
+  const names = Object.keys(spec).filter((n) => n !== OTHER_MEMBERS);
   const required = names.filter((n) => !spec[n].optional);
   const members = fc.tuple(
     fc.shuffledSubarray([...names, "extra"]),
@@ -104,6 +106,15 @@ describe("QMP argument checks", () => {
     // Both paths were taken, often.
     expect(ok).toBeGreaterThan(300);
     expect(refused).toBeGreaterThan(300);
+  });
+
+  it("a spec with OTHER_MEMBERS lets members it does not list through, and still checks those it lists", () => {
+    const check = argChecker({ [OTHER_MEMBERS]: { type: "any", optional: true }, driver: { type: "str" }, bus: { type: "any", optional: true, unmodelled: true } });
+    expect(outcome(() => check({ driver: "d", foo: 1 }))).toBe("ok");
+    expect(outcome(() => check({ foo: 1, driver: "d" }))).toBe("ok");
+    expect(outcome(() => check({ foo: 1 }))).toBe("GenericError: Parameter 'driver' is missing");
+    expect(outcome(() => check({ foo: 1, driver: 5 }))).toBe("GenericError: Invalid parameter type for 'driver', expected: string");
+    expect(outcome(() => check({ foo: 1, driver: "d", bus: "pci.0" }))).toBe("not modelled: valid in QEMU 7.2, not modelled by blocksim: parameter 'bus'");
   });
 
   it("a bad value in an earlier member comes before a missing or unexpected one, wherever it stands in the object", () => {
