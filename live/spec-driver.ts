@@ -75,6 +75,7 @@ export function imageDevices(images: Image[], timing: ReplayTiming = REPLAY_TIMI
     name: `$TMP/${img.file}`, sizeBytes: img.sizeBytes,
     readLatencyNs: timing.imageReadNs, writeLatencyNs: timing.imageWriteNs, bandwidthBytesPerSec: timing.imageBytesPerSec, transferPerRequest: true, flushBytesPerSec: timing.imageFlushBytesPerSec,
     coldMetadataCaches: timing.coldMetadataCaches,
+    ...(img.backing !== undefined ? { backingFile: img.backing } : {}),
     sparse: true, // image files: qemu-img create makes them sparse (goldens/raw_sparse_block_status)
     data: (img.writes ?? []).map(([offset, length]) => ({ offset, length })),
   }));

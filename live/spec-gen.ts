@@ -403,22 +403,21 @@ function deviceWorld(rng: Rng, commands: Command[], world: World, said: string[]
 }
 
 /**
- * The chain world, two empty qcow2 overlays o0 and o1 (no backing), and
+ * The chain world, then two empty qcow2 overlays o0 and o1 (no backing) added while its jobs run, and
  * among the verbs what libvirt's snapshots and resizes send:
  * blockdev-snapshot of a node onto an overlay, alone or in a transaction
  * with a persistent bitmap added on the overlay, and block_resize of a node
  * to its own size (by node name, or by a device name that is none).
  */
 function snapshotWorld(rng: Rng, commands: Command[], world: World, said: string[]): Image[] {
-  const images = chainNodes(commands, world);
-  // The overlays are added with the chain, before the jobs start: QEMU opens a qcow2 image in nested polls of the
-  // main loop (its header and tables are read), inside which running jobs go on, and blocksim opens it at once.
+  const images = chainWorld(rng, commands, world, said);
+  // The overlays are added while the jobs run: QEMU opens a qcow2 image in a nested poll of the main loop, where
+  // the jobs go on (sim/block/qcow2-open.ts).
   for (const o of ["o0", "o1"]) {
     images.push({ file: `${o}.qcow2`, format: "qcow2", sizeBytes: 4 * MiB });
     commands.push({ cmd: "blockdev-add", args: { driver: "qcow2", "node-name": o, file: { driver: "file", filename: `$TMP/${o}.qcow2` }, backing: null } });
     world.nodes.push(o);
   }
-  chainJobs(rng, commands, world, said);
   said.push("overlays o0, o1");
   world.extraVerbs.push({ count: 4, draw: (r, face) => snapshotVerb(r, world, face) });
   return images;

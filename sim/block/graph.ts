@@ -74,6 +74,16 @@ export class BlockGraph {
   }
 
   /**
+   * The checks createNode makes before a node named `name` (undefined: an implicit one) opens on `dev`:
+   * QEMU 7.2 assigns the node name and opens (and locks) the image file before its driver reads the image.
+   */
+  checkOpen(name: string | undefined, dev: Device): void {
+    if (name !== undefined) this.checkNodeName(name);
+    const user = this.deviceUser.get(dev);
+    if (user) throw new Error(`node "${name ?? "(implicit)"}": device "${dev.name}" is already used by node "${user.name}"`);
+  }
+
+  /**
    * Creates a node the user did not name (a filter a job inserts), with
    * QEMU's implicit naming "#block<n>", which no user-given name can clash with.
    */

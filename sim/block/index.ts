@@ -5,6 +5,7 @@ export { BlockBackend, type BackendOptions, type BackendRequest } from "./backen
 export { ParentLink, type DrainParent, type LinkRole } from "./links.js";
 export { abdicate, busyError, createSuccessor, DirtyBitmap, reclaim, type BitmapHolder } from "./bitmap.js";
 export { BLOCK_OP_TYPES, blockerReason, OpBlockedError, OpBlockers, type BlockOpType } from "./op-blockers.js";
+export { openQcow2FromMainLoop, qcow2OpenReads } from "./qcow2-open.js";
 export { VmRunState } from "./run-state.js";
 export { holdSection, releaseSection, sectionHolders, yieldToDrain } from "./drain.js";
 export { GuestWorkload, startGuest, type GuestConfig, type GuestPattern, type GuestStats } from "./guest.js";

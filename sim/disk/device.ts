@@ -100,6 +100,12 @@ export interface DeviceConfig {
    */
   coldMetadataCaches?: boolean;
   /**
+   * The backing file a qcow2 image on this device names in its header (an
+   * image qemu-img made with -b): opening it also reads the backing format
+   * extension and the name (sim/block/qcow2-open.ts, with coldMetadataCaches).
+   */
+  backingFile?: string;
+  /**
    * The device is an image file, not a disk: the clusters that read as
    * zeroes (never written, or zeroed) are holes a raw node's block status
    * reports as zero (QEMU 7.2 file-posix raw_co_block_status: SEEK_DATA and
@@ -194,6 +200,8 @@ export class Device {
   readonly writeLatencyNs: LatencyNs;
   /** See DeviceConfig.coldMetadataCaches. */
   readonly coldMetadataCaches: boolean;
+  /** See DeviceConfig.backingFile. */
+  readonly backingFile: string | undefined;
   /** See DeviceConfig.sparse; a device recreate() made anew is one. */
   sparse: boolean;
   /** Fault rules; add and remove them at any time. */
@@ -233,6 +241,7 @@ export class Device {
     this.readLatencyNs = config.readLatencyNs;
     this.writeLatencyNs = config.writeLatencyNs;
     this.coldMetadataCaches = config.coldMetadataCaches ?? false;
+    this.backingFile = config.backingFile;
     this.sparse = config.sparse ?? false;
     this.latencyStream = config.latencyStream ?? `disk/${config.name}/latency`;
     this.versions = new Array<ClusterVersion | undefined>(this.clusters); // holes read as undefined: never written
@@ -570,6 +579,9 @@ function validateConfig(c: DeviceConfig): void {
   }
   if (c.coldMetadataCaches !== undefined && typeof c.coldMetadataCaches !== "boolean") {
     throw new TypeError(`device "${c.name}": coldMetadataCaches must be true or false, got ${JSON.stringify(c.coldMetadataCaches)}`);
+  }
+  if (c.backingFile !== undefined && (typeof c.backingFile !== "string" || c.backingFile === "")) {
+    throw new TypeError(`device "${c.name}": backingFile must be a non-empty file name, got ${JSON.stringify(c.backingFile)}`);
   }
   if (c.sparse !== undefined && typeof c.sparse !== "boolean") {
     throw new TypeError(`device "${c.name}": sparse must be true or false, got ${JSON.stringify(c.sparse)}`);

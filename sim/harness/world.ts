@@ -41,6 +41,8 @@ export interface DeviceSpec {
   flushBytesPerSec?: number;
   /** A qcow2 image on it opens with empty metadata caches (sim/disk DeviceConfig.coldMetadataCaches; default false). */
   coldMetadataCaches?: boolean;
+  /** The backing file a qcow2 image on it names in its header (sim/disk DeviceConfig.backingFile). */
+  backingFile?: string;
   /** An image file: a raw node's block status reports its zero clusters as holes (sim/disk DeviceConfig.sparse; default false). */
   sparse?: boolean;
 }
@@ -132,6 +134,7 @@ function declareDevice(qemu: Qemu, d: DeviceSpec): Device {
     ...(d.transferPerRequest ? { transferPerRequest: true } : {}),
     ...(d.flushBytesPerSec ? { flushBytesPerSec: d.flushBytesPerSec } : {}),
     ...(d.coldMetadataCaches ? { coldMetadataCaches: true } : {}),
+    ...(d.backingFile !== undefined ? { backingFile: d.backingFile } : {}),
     ...(d.sparse ? { sparse: true } : {}),
   });
 }

@@ -5,12 +5,12 @@
  * blockdev-add drivers: null-co (size, latency-ns, read-zeroes), raw and
  * qcow2 on a simulated device (`file`: the device's name, or
  * {"driver": "file", "filename": <device name>}), qcow2 with `backing`
- * (a node name or null), and blkdebug over an inline image with
+ * (a node name, null, or an inline qcow2 node's options), and blkdebug over an inline image with
  * `inject-error` rules on writes (event "pwritev"; errno 5 = EIO, 28 = ENOSPC;
  * `once`) — the shapes the ../shared/conformance recordings use.
  */
 import { IoError, type Device, type Errno } from "../disk/index.js";
-import type { BlockNode } from "../block/index.js";
+import { openQcow2FromMainLoop, type BlockNode } from "../block/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import { aioCoScheduleSelf, type Process } from "../scheduler/index.js";
 import type { ArgSpec } from "./args.js";
@@ -74,8 +74,20 @@ export function addNode(ctx: QemuContext, a: Record<string, unknown>, name: stri
       case "raw":
         return make({ name: nodeName, driver: "raw", device: deviceOf(ctx, a.file, "raw") });
       case "qcow2": {
-        const backing = a.backing === undefined || a.backing === null ? null : nodeByName(ctx, a.backing);
-        return make({ name: nodeName, driver: "qcow2", device: deviceOf(ctx, a.file, "qcow2"), backing });
+        const device = deviceOf(ctx, a.file, "qcow2");
+        ctx.graph.checkOpen(name, device);
+        // QEMU 7.2 qcow2_open reads the image's header and tables in a nested poll of the main loop, where
+        // running jobs go on; then bdrv_open_backing_file opens an inline backing (or looks up a named one).
+        openQcow2FromMainLoop(ctx.sim, device, name ?? device.name);
+        const inline = typeof a.backing === "object" && a.backing !== null;
+        const backing = inline ? addNode(ctx, a.backing as Record<string, unknown>, backingName(a.backing as Record<string, unknown>))
+          : a.backing === undefined || a.backing === null ? null : nodeByName(ctx, a.backing);
+        try {
+          return make({ name: nodeName, driver: "qcow2", device, backing });
+        } catch (e) {
+          if (inline && backing) ctx.graph.releaseNode(backing);
+          throw e;
+        }
       }
       case "blkdebug": {
         const image = a.image;
@@ -92,6 +104,12 @@ export function addNode(ctx: QemuContext, a: Record<string, unknown>, name: stri
     throw e instanceof QmpError || e instanceof QemuCrash || !(e instanceof Error) ? e : genericError(e.message);
   }
   throw genericError(`Parameter 'driver' does not accept value '${String(a.driver)}'`);
+}
+
+/** An inline node's own node-name, if it has one (only the root of blockdev-add must be named). */
+function backingName(opts: Record<string, unknown>): string | undefined {
+  const n = opts["node-name"];
+  return n === undefined ? undefined : String(n);
 }
 
 const IOTYPES = ["read", "write", "write-zeroes", "discard", "flush", "block-status"] as const;
