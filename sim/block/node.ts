@@ -38,6 +38,7 @@ import {
   type ClusterVersion, type Content, type Device, type IoOp,
 } from "../disk/index.js";
 import { coSleep, notify, Signal, wait, type Process } from "../scheduler/index.js";
+import { Qcow2Layout } from "./qcow2-layout.js";
 import { DirtyBitmap, type BitmapHolder } from "./bitmap.js";
 import type { BlockGraph } from "./graph.js";
 import type { ParentLink } from "./links.js";
@@ -176,9 +177,20 @@ export class BlockNode implements BitmapHolder {
   private writeGen = 0;
   /**
    * The end of the highest write or write-zeroes that reached this node, failed or not (QEMU 7.2
-   * bdrv_co_write_req_finish's wr_highest_offset; a discard does not count): query-blockstats.
+   * bdrv_co_write_req_finish's wr_highest_offset; a discard does not count, nor a copy-on-read write): query-blockstats.
    */
   wrHighestOffset = 0;
+  /** A qcow2 node's clusters in its image file (made at its first write: the device then holds the image as opened). */
+  private layout: Qcow2Layout | undefined = undefined;
+
+  /** The image file's write end as far as blocksim models a qcow2's layout (qcow2-layout.ts); 0 before any write. */
+  get fileWrHighestOffset(): number {
+    return this.layout?.fileWrHighestOffset ?? 0;
+  }
+
+  private hostLayout(): Qcow2Layout {
+    return (this.layout ??= new Qcow2Layout(this.device!, this.clusterSizeBytes));
+  }
   private flushedGen = 0;
   private filterWrite: FilterWrite | null = null;
   private readonly bitmapList: DirtyBitmap[] = [];
@@ -298,8 +310,23 @@ export class BlockNode implements BitmapHolder {
             if (this.tablesModelled && !this.tablesDirty && !this.isAllocated(req.offset, req.bytes)) this.tablesDirty = true;
             if (this.device) {
               const pieces = req.op === "write-zeroes" ? this.zeroesPieces(req) : null;
-              if (pieces === null) return yield this.device.io(req);
-              for (const piece of pieces) yield this.device.io(piece);
+              if (pieces === null) {
+                if (this.driver !== "qcow2" || req.op !== "write") return yield this.device.io(req);
+                const end = this.hostLayout().write(req.offset, req.bytes);
+                try {
+                  return yield this.device.io(req);
+                } finally {
+                  this.layout!.written(end);
+                }
+              }
+              for (const piece of pieces) {
+                const end = this.driver === "qcow2" && piece.op === "write" ? this.hostLayout().write(piece.offset, piece.bytes) : 0;
+                try {
+                  yield this.device.io(piece);
+                } finally {
+                  if (end > 0) this.layout!.written(end);
+                }
+              }
               return undefined;
             }
             if (this.driver === "filter") {
@@ -317,7 +344,8 @@ export class BlockNode implements BitmapHolder {
       error = e;
       throw e;
     } finally {
-      if (counted && (req.op === "write" || req.op === "write-zeroes") && req.offset + req.bytes > this.wrHighestOffset) this.wrHighestOffset = req.offset + req.bytes;
+      // a copy-on-read write is the driver's own (bdrv_co_do_copy_on_readv), past the generic write path that counts
+      if (counted && (req.op === "write" || req.op === "write-zeroes") && !req.unchanged && req.offset + req.bytes > this.wrHighestOffset) this.wrHighestOffset = req.offset + req.bytes;
       if (counted && --this.inFlight === 0) this.graph.onIdle();
       if (owner !== undefined) owner.requestDone(req, error);
     }

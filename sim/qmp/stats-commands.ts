@@ -16,9 +16,8 @@
  * protocol node: their `parent` is the file node QEMU opens for
  * `file: {driver: file, …}`, named `#block…` (or the name a caller gives
  * with nameFileNode, as the libvirt stand-in does for libvirt's storage
- * nodes), its highest write the format node's — true for raw, while a
- * qcow2's file has its host offsets, which blocksim does not model
- * (goldens/blockstats_guest_io writes no qcow2 image). Its discard counters
+ * nodes), its highest write a raw node's, or where a qcow2's data lies in
+ * its file (sim/block/qcow2-layout.ts). Its discard counters
  * (driver-specific) stay 0: a discard reaches the file only with
  * discard=unmap on every node above it, which blocksim does not model.
  */
@@ -82,7 +81,7 @@ function deviceStats(wrHighestOffset: number, acct: BlockAcctStats | undefined, 
 function fileEntry(ctx: QemuContext, n: BlockNode): Record<string, unknown> {
   return {
     "node-name": fileNodeName(ctx, n.device!),
-    stats: deviceStats(n.wrHighestOffset, undefined, 0),
+    stats: deviceStats(n.driver === "qcow2" ? n.fileWrHighestOffset : n.wrHighestOffset, undefined, 0),
     "driver-specific": { driver: "file", "discard-nb-ok": 0, "discard-nb-failed": 0, "discard-bytes-ok": 0 },
   };
 }
