@@ -24,8 +24,8 @@ export interface BitmapHolder {
 /** One bitmap on one node. */
 export class DirtyBitmap {
   /** Number of chunks (the last may be partial). */
-  readonly chunks: number;
-  private readonly bits: Uint8Array;
+  chunks: number;
+  private bits: Uint8Array;
   private dirty = 0;
   private on = true;
   /** Stored in the image when it closes (qcow2 only); QMP `persistent`. */
@@ -39,8 +39,8 @@ export class DirtyBitmap {
     /** "" for an anonymous bitmap (a successor); internal ones of jobs start with '#'. */
     public name: string,
     readonly granularityBytes: number,
-    /** The size of the node it covers. */
-    readonly sizeBytes: number,
+    /** The size of the node it covers (changed only by truncate()). */
+    public sizeBytes: number,
   ) {
     this.chunks = Math.ceil(sizeBytes / granularityBytes);
     this.bits = new Uint8Array(this.chunks);
@@ -102,6 +102,20 @@ export class DirtyBitmap {
         this.dirty--;
       }
     }
+  }
+
+  /**
+   * The node was resized (QEMU bdrv_dirty_bitmap_truncate): chunks past the
+   * new end are dropped, new ones are clean (goldens/block_resize_new_size).
+   */
+  truncate(sizeBytes: number): void {
+    const chunks = Math.ceil(sizeBytes / this.granularityBytes);
+    const bits = new Uint8Array(chunks);
+    bits.set(this.bits.subarray(0, Math.min(chunks, this.chunks)));
+    this.bits = bits;
+    this.chunks = chunks;
+    this.sizeBytes = sizeBytes;
+    this.dirty = bits.reduce((n, b) => n + b, 0);
   }
 
   /** Cleans everything. */

@@ -119,7 +119,8 @@ export type NodeDriverConfig = NodeConfig extends infer C ? (C extends unknown ?
 export class BlockNode implements BitmapHolder {
   readonly name: string;
   readonly driver: DriverName;
-  readonly sizeBytes: number;
+  /** Changed only by resize() (block_resize). */
+  sizeBytes: number;
   readonly clusterSizeBytes: number;
   /** The device of a raw or qcow2 node. */
   readonly device: Device | null;
@@ -612,6 +613,18 @@ export class BlockNode implements BitmapHolder {
     const i = this.bitmapList.findIndex((b) => b.name === name);
     if (i < 0) throw new Error(`Dirty bitmap '${name}' not found`);
     this.bitmapList.splice(i, 1);
+  }
+
+  /**
+   * A raw or qcow2 node truncated to `sizeBytes` (QEMU bdrv_co_truncate on
+   * an image file, called drained): its file grows or shrinks, its bitmaps
+   * follow. What QEMU allows is block_resize's to check.
+   */
+  resize(sizeBytes: number): void {
+    if (!this.device) throw new Error(`node "${this.name}": only a raw or qcow2 node on a device can be resized here`);
+    this.device.resize(sizeBytes);
+    this.sizeBytes = sizeBytes;
+    for (const b of this.bitmapList) b.truncate(sizeBytes);
   }
 
   /** Every bitmap, in creation order. */

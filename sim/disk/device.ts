@@ -188,10 +188,11 @@ class DeviceOp implements Operation {
 /** A simulated device. Issue requests with `yield dev.io({...})`. */
 export class Device {
   readonly name: string;
-  readonly sizeBytes: number;
+  /** Changed only by resize(). */
+  sizeBytes: number;
   readonly clusterSizeBytes: number;
   /** Number of clusters (the last one may be partial). */
-  readonly clusters: number;
+  clusters: number;
   readonly queueDepth: number;
   readonly bandwidthBytesPerSec: number;
   readonly transferPerRequest: boolean;
@@ -325,6 +326,21 @@ export class Device {
     this.versions.fill(undefined);
     this.unflushedBytes = 0;
     this.sparse = true;
+  }
+
+  /**
+   * The file truncated to `sizeBytes` (QEMU's block_resize of an image
+   * file, through its node), a whole number of clusters: clusters past the
+   * new end are gone, new ones are holes. No request may be in flight.
+   */
+  resize(sizeBytes: number): void {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < this.clusterSizeBytes || sizeBytes % this.clusterSizeBytes !== 0) {
+      throw new RangeError(`device "${this.name}": a new size must be a whole number of ${this.clusterSizeBytes}-byte clusters, got ${String(sizeBytes)}`);
+    }
+    if (this.inFlight > 0) throw new Error(`device "${this.name}": resized with ${this.inFlight} requests in flight`);
+    this.sizeBytes = sizeBytes;
+    this.clusters = sizeBytes / this.clusterSizeBytes;
+    this.versions.length = this.clusters;
   }
 
   /** Whether any write, write-zeroes or discard has completed on any cluster. */

@@ -13,9 +13,11 @@
  * node ("Image is read-only") and a driver that cannot resize (null-co),
  * looking through filters to their child.
  *
- * Modelled: a resize to the node's current size, which changes nothing.
- * A new size is valid in QEMU and refused here as not modelled: blocksim's
- * nodes and devices keep the size they were made with.
+ * Modelled: a new size of a raw or qcow2 node on an image file (truncate
+ * below), and the node's current size, which changes nothing. Refused as
+ * not modelled (valid in QEMU): a node on a disk, a filter or under one,
+ * a size that is no whole number of the file's clusters, and shrinking a
+ * node a BlockBackend uses.
  */
 import { checkPermissions, PERM_ALL, PERM_RESIZE, PermissionDenied, type BlockNode } from "../block/index.js";
 import { genericError } from "../jobs/errors.js";
@@ -38,7 +40,7 @@ function* resize(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
   }
   yield* ctx.graph.drainedBegin(node);
   try {
-    truncate(node, size);
+    truncate(ctx, node, size);
     ctx.sim.record("block", "resize", { node: node.name, size });
   } finally {
     ctx.graph.drainedEnd(node);
@@ -48,14 +50,29 @@ function* resize(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
 /**
  * QEMU 7.2 bdrv_co_truncate's refusals, node by node down through filters
  * (a filter without a truncate of its own passes it to its child): a
- * read-only node, a driver that cannot resize (null-co). Then the size.
+ * read-only node, a driver that cannot resize (null-co); then qcow2's own
+ * (a size that is no whole number of sectors). Then the truncation: a raw
+ * or qcow2 node's image file grows or shrinks, and its dirty bitmaps with
+ * it (goldens/block_resize_new_size). There is no event; a guest disk on
+ * the node sees the new size, and jobs started later copy it whole.
  */
-function truncate(node: BlockNode, size: number): void {
+function truncate(ctx: QemuContext, node: BlockNode, size: number): void {
   for (let n: BlockNode | null = node; n; n = n.file) {
     if (n.readOnly) throw genericError("Image is read-only");
     if (n.driver === "null-co") throw genericError("Image format driver does not support resize");
   }
-  if (size !== node.sizeBytes) throw new NotModelledError(`block_resize of node '${node.name}' from ${node.sizeBytes} to ${size} bytes (only its current size is simulated)`);
+  if (node.driver === "qcow2" && size % 512 !== 0) throw genericError("The new size must be a multiple of 512");
+  if (size === node.sizeBytes) return; // nothing changes
+  const notModelled = (why: string) => new NotModelledError(`block_resize of node '${node.name}' from ${node.sizeBytes} to ${size} bytes: ${why}`);
+  if (node.driver === "filter") throw notModelled(`through a ${node.filterDriver ?? "filter"} (only raw and qcow2 nodes on an image file are resized)`);
+  const dev = node.device!;
+  if (!dev.sparse) throw notModelled(`its device '${dev.name}' is a disk (only image files, sparse: true, grow and shrink)`);
+  if (size % dev.clusterSizeBytes !== 0 || size === 0) throw notModelled(`the size is no whole, non-zero number of its ${dev.clusterSizeBytes}-byte clusters`);
+  if (node.parents().some((l) => l.parentIsNode)) throw notModelled("another node sits on it (a filter's sizes are not followed)");
+  if (size < node.sizeBytes && ctx.graph.backends().some((b) => b.root === node)) {
+    throw notModelled("shrinking under a BlockBackend (a guest disk or drive_add'ed backend, whose I/O past the new end is not modelled)");
+  }
+  node.resize(size);
 }
 
 export const RESIZE_COMMANDS: Record<string, Command<QemuContext>> = {

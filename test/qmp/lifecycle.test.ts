@@ -189,7 +189,42 @@ describe("node references and the close path", () => {
 });
 
 describe("block_resize", () => {
-  it("the current size is accepted and changes nothing; another size stops the run as not modelled, naming the node and both sizes", () => {
+  it("a raw node on an image file grows and shrinks with its file and bitmaps; what is truncated is gone (goldens/block_resize_new_size)", () => {
+    const out: string[] = [];
+    const { q, result } = session(function* (q, qmp) {
+      const img = q.addDevice({ name: "img", sizeBytes: 4 * MiB, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 8, sparse: true });
+      yield* qmp("blockdev-add", { driver: "raw", "node-name": "r", file: "img" });
+      yield* qmp("block-dirty-bitmap-add", { node: "r", name: "b" });
+      out.push(text(yield* qmp("block_resize", { "node-name": "r", size: 8 * MiB })));
+      out.push(String(q.graph.node("r").sizeBytes), String(img.sizeBytes));
+      out.push(text(yield* qmp("human-monitor-command", { "command-line": 'qemu-io r "write 6M 64k"' })));
+      out.push(String(img.isWritten(96)), String(q.graph.node("r").bitmap("b")!.dirtyBytes));
+      out.push(text(yield* qmp("block_resize", { "node-name": "r", size: 2 * MiB })));
+      out.push(String(q.graph.node("r").bitmap("b")!.dirtyBytes));
+      out.push(text(yield* qmp("block_resize", { "node-name": "r", size: 8 * MiB })));
+      out.push(String(img.isWritten(96)));
+    });
+    expect(result.outcome.kind).toBe("ok");
+    expect(out).toEqual(["ok", String(8 * MiB), String(8 * MiB), "", "true", "65536", "ok", "0", "ok", "false"]);
+  });
+
+  it("what stays not modelled is refused as such, naming why: a disk, a size that is no whole number of clusters, shrinking under a BlockBackend", () => {
+    const why = (device: { sparse?: boolean }, size: number, backend: boolean) => {
+      const { result } = session(function* (q, qmp) {
+        q.addDevice({ name: "img", sizeBytes: 4 * MiB, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 8, ...device });
+        if (backend) yield* qmp("human-monitor-command", { "command-line": "drive_add 0 if=none,id=drive0,format=raw,file=img,node-name=r" });
+        else yield* qmp("blockdev-add", { driver: "raw", "node-name": "r", file: "img" });
+        yield* qmp("block_resize", backend ? { device: "drive0", size } : { "node-name": "r", size });
+      });
+      return result.outcome.kind === "failure" ? result.outcome.error : result.outcome.kind;
+    };
+    expect(why({}, 8 * MiB, false)).toMatch(/block_resize of node 'r' from 4194304 to 8388608 bytes: its device 'img' is a disk/);
+    expect(why({ sparse: true }, 4 * MiB + 512, false)).toMatch(/no whole, non-zero number of its 65536-byte clusters/);
+    expect(why({ sparse: true }, 2 * MiB, true)).toMatch(/from 4194304 to 2097152 bytes: shrinking under a BlockBackend/);
+    expect(why({ sparse: true }, 8 * MiB, true)).toBe("ok"); // growing under one is modelled
+  });
+
+  it("the current size is accepted and changes nothing; another size of a node on a disk stops the run as not modelled, naming the node and both sizes", () => {
     const out: string[] = [];
     const { q, result } = session(function* (q, qmp) {
       yield* qmp("blockdev-add", { driver: "raw", "node-name": "src", file: "d1" });
