@@ -202,10 +202,10 @@ export async function standInMain(argv: string[]): Promise<number> {
  * (`virsh domblkstat`: rd_req 1, rd_bytes 512; serve/libvirt/fixtures/
  * qemu-7.2.json, the stats session), about 0.17 s after `cont` (libvirtd's
  * log of that recording: query-blockstats 3.05 s after `cont` found
- * idle_time_ns 2.88 s). The images
- * hold no boot sector, so SeaBIOS reads nothing more (until its boot retry
- * 60 s later, which no session lasts to). Nothing else of the boot (the
- * device reset's drain, README "Driving blocksim from libvirt") is shown.
+ * idle_time_ns 2.88 s). The images hold no boot sector; SeaBIOS reads
+ * nothing more (domblkstat 65 s after `cont` still shows the one read).
+ * Nothing else of the boot (the device reset's drain, README "Driving
+ * blocksim from libvirt") is shown.
  */
 const BOOT_SECTOR_READ_DELAY_NS = 170_000_000;
 
