@@ -2,10 +2,11 @@
  * The qemu-system-x86_64 stand-in without libvirt: libvirt 9.0's command
  * line (as it started the real QEMU 7.2 for the recording), QMP on its
  * monitor socket with the block commands libvirt's blockcopy sends, the
- * recorded replies for the rest, SIGTERM, -daemonize and a bad option.
+ * block statistics libvirt reads, the recorded replies for the rest,
+ * SIGTERM, -daemonize and a bad option.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -88,6 +89,39 @@ describe("blocksim-qemu, the qemu-system-x86_64 stand-in", () => {
       p.kill("SIGKILL");
     }
     expect(stderr).toBe("");
+  });
+
+  it("answers libvirt's block statistics: query-blockstats names libvirt's storage node and counts the firmware's boot-sector read after cont and qemu-io's aio_read, not its read", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "disk.raw"), Buffer.alloc(1 << 20, 1));
+    truncateSync(join(dir, "disk.raw"), 64 << 20);
+    const p = spawn(process.execPath, [STAND_IN, ...libvirtArgs(dir)], { stdio: ["ignore", "ignore", "pipe"] });
+    type Stats = { device: string; qdev?: string; "node-name": string; stats: Record<string, number>; parent?: { "node-name": string; "driver-specific"?: unknown } };
+    try {
+      const c = await QmpClient.connect(join(dir, "monitor.sock"), { timeoutMs: 30_000 });
+      const device = async () => ((await c.execute("query-blockstats")) as { return: Stats[] }).return;
+      const before = await device();
+      expect(before.map((s) => [s.device, s.qdev, s["node-name"], s.parent?.["node-name"]])).toEqual([["", "/machine/peripheral/virtio-disk0/virtio-backend", "libvirt-1-format", "libvirt-1-storage"]]);
+      expect(before[0].stats).toMatchObject({ rd_operations: 0, rd_bytes: 0, account_invalid: true, account_failed: true });
+      expect(before[0].stats).not.toHaveProperty("idle_time_ns"); // nothing accounted yet
+      expect(await c.execute("cont")).toEqual({ return: {} });
+      let after = before;
+      for (let i = 0; i < 300 && after[0].stats.rd_operations === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await device();
+      }
+      expect(after[0].stats).toMatchObject({ rd_operations: 1, rd_bytes: 512 }); // the firmware's boot-sector read
+      expect(await c.execute("human-monitor-command", { "command-line": 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "aio_read 0 64k"' })).toEqual({ return: "" });
+      expect(await c.execute("human-monitor-command", { "command-line": 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "read 0 64k"' })).toEqual({ return: "" });
+      expect((await device())[0].stats).toMatchObject({ rd_operations: 2, rd_bytes: 512 + 65536 }); // the read is not accounted
+      const nodes = ((await c.execute("query-blockstats", { "query-nodes": true })) as { return: Stats[] }).return;
+      expect(nodes.map((s) => [s["node-name"], s.parent?.["node-name"], "driver-specific" in s])).toEqual([["libvirt-1-storage", undefined, true], ["libvirt-1-format", "libvirt-1-storage", false]]);
+      // libvirt's allocation and physical size of the disk: the image file's allocated bytes
+      expect(await c.execute("query-named-block-nodes", { flat: true })).toMatchObject({ return: [{ "node-name": "libvirt-1-format", image: { "actual-size": statSync(join(dir, "disk.raw")).blocks * 512 } }] });
+      c.close();
+    } finally {
+      p.kill("SIGKILL");
+    }
   });
 
   it("-daemonize: the parent exits once the child serves QMP; -pidfile names the child", async () => {
