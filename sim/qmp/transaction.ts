@@ -25,6 +25,7 @@ import { Device, DEVICE_DEFAULTS } from "../disk/index.js";
 import { createBackup, type BackupSync, type BitmapMode } from "../jobs/drivers/backup.js";
 import type { DirtyBitmap } from "../block/index.js";
 import { BITMAP_ACTIONS } from "./bitmap-commands.js";
+import { creatableFormat } from "./image-formats.js";
 import { BLOCKDEV_SNAPSHOT_ARGS, SnapshotAction } from "./snapshot-commands.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
@@ -72,9 +73,6 @@ export const DRIVE_BACKUP_ARGS: ArgSpec = {
   mode: { type: { enum: ["existing", "absolute-paths"] }, optional: true },
 };
 
-/** The formats of blocksim's drivers that can create an image file (QEMU: a driver with create_opts). */
-const IMAGE_FORMATS: ReadonlySet<string> = new Set(["raw", "qcow2"]);
-
 /** QEMU's format_name of a node's driver: a filter's own (blkdebug, copy-on-read...), null-co... */
 function formatName(n: BlockNode): string {
   return n.driver === "filter" ? n.filterDriver! : n.driver;
@@ -96,11 +94,10 @@ export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<str
     // QEMU 7.2 drive_backup_action and qmp_drive_mirror create the image over a backing file for sync=top of
     // a node with one under its filters, and for sync=none (the source itself); a raw image has no backing
     // file option (goldens/drive_target_backing_raw). The format defaults to the device's own node's, a
-    // filter's too (bs->drv->format_name): bdrv_img_create refuses a driver that cannot create images
-    // before it looks at the backing file (goldens/drive_target_format_of_filter)
+    // filter's too (bs->drv->format_name): bdrv_img_create refuses a format it cannot create an image in
+    // before it looks at the backing file (goldens/drive_target_format_of_filter, drive_target_format_refused)
     const backed = a.sync === "none" || (a.sync === "top" && source.skipFilters().backing !== null);
-    const format = (a.format as string | undefined) ?? formatName(source);
-    if (a.format === undefined && !IMAGE_FORMATS.has(format)) throw genericError(`Format driver '${format}' does not support image creation`);
+    const format = creatableFormat((a.format as string | undefined) ?? formatName(source));
     if (backed && format === "raw") throw genericError(`Backing file not supported for file format 'raw'`);
   }
   if (dev) {

@@ -155,6 +155,15 @@ describe("targets made by drive-* and streams without a backing chain", () => {
     expect(q.graph.nodes().map((n) => n.name)).toEqual(["src", "tgt", "other", "spare"]);
   });
 
+  it("a drive-* target in a format QEMU 7.2 can create but blocksim does not (vmdk) ends the run as not modelled", () => {
+    const { q, result } = session(function* (q, qmp) {
+      yield* nodes(qmp);
+      yield* qmp("drive-mirror", { "job-id": "m0", device: "src", target: "/t.vmdk", format: "vmdk", sync: "full" });
+    });
+    expect(result.outcome).toMatchObject({ kind: "failure", error: "NotModelledError: valid in QEMU 7.2, not modelled by blocksim: a new target image in format 'vmdk' (blocksim creates raw and qcow2 ones)" });
+    expect(q.jm.jobs).toEqual([]);
+  });
+
   it("block-stream of a node with no backing file completes without touching the graph", () => {
     const { lines, result } = session(function* (q, qmp) {
       yield* nodes(qmp);
