@@ -130,6 +130,14 @@ export interface IoRequest {
    * record, so a checker can tell it from a write that dirties bitmaps.
    */
   unchanged?: boolean;
+  /**
+   * A write of the image format's own metadata (a qcow2 table the driver
+   * writes back): it takes a write's time and its bytes count toward the next
+   * flush's sync, but no cluster a reader sees changes. Fault rules (which
+   * name the content's ranges) do not apply, and its trace record has no
+   * offset: no checker takes it for a write of content.
+   */
+  metadata?: boolean;
 }
 
 /** Counters since creation. */
@@ -151,13 +159,14 @@ class DeviceOp implements Operation {
   readonly issuer: string;
   readonly data: Content | undefined;
   readonly unchanged: boolean;
+  readonly metadata: boolean;
   proc: ProcHandle | undefined;
   token: number;
   submitNs: number;
   startNs: number;
   // Fields set in the constructor, not declared with initializers: V8 runs a class's field initializers as a
   // function of their own, a call more for every request until the constructor is optimized.
-  constructor(dev: Device, op: IoOp, offset: number, bytes: number, issuer: string, data: Content | undefined, unchanged: boolean) {
+  constructor(dev: Device, op: IoOp, offset: number, bytes: number, issuer: string, data: Content | undefined, unchanged: boolean, metadata: boolean) {
     this.dev = dev;
     this.op = op;
     this.offset = offset;
@@ -165,6 +174,7 @@ class DeviceOp implements Operation {
     this.issuer = issuer;
     this.data = data;
     this.unchanged = unchanged;
+    this.metadata = metadata;
     this.proc = undefined;
     this.token = 0;
     this.submitNs = 0;
@@ -267,7 +277,7 @@ export class Device {
     const op = req.op;
     if (!isIoOp(op)) throw new TypeError(`device "${this.name}": op must be one of ${IO_OPS.join(", ")}, got ${JSON.stringify(op)}`);
     if (typeof req.issuer !== "string") throw new TypeError(`device "${this.name}": ${op} needs an issuer label (a string)`);
-    if (op === "flush") return new DeviceOp(this, op, 0, 0, req.issuer, undefined, false);
+    if (op === "flush") return new DeviceOp(this, op, 0, 0, req.issuer, undefined, false, false);
     const offset = req.offset ?? NaN, bytes = req.bytes ?? NaN;
     this.checkRange(op, offset, bytes);
     if (req.data !== undefined) {
@@ -280,7 +290,9 @@ export class Device {
     }
     const unchanged = req.unchanged === true;
     if (unchanged && op !== "write") throw new TypeError(`device "${this.name}": only a write may be unchanged, not ${op}`);
-    return new DeviceOp(this, op, offset, bytes, req.issuer, req.data, unchanged);
+    const metadata = req.metadata === true;
+    if (metadata && (op !== "write" || req.data !== undefined || unchanged)) throw new TypeError(`device "${this.name}": only a plain write may be a metadata write, not ${op}`);
+    return new DeviceOp(this, op, offset, bytes, req.issuer, req.data, unchanged, metadata);
   }
 
   /** Requests waiting for a queue slot. */
@@ -380,7 +392,7 @@ export class Device {
     // changeInFlight(1), inline (a count that rises never reaches 0): every request passes here
     const n = ++this.inFlight;
     if (this.listeners.length > 0) this.tellInFlight(n);
-    if (this.faults.size > 0) {
+    if (this.faults.size > 0 && !r.metadata) {
       const d = this.faults.decide(r.op, r.offset, r.bytes, r.issuer);
       if (d !== undefined) {
         if (d.choose) this.askStrategy(r, d.fault);
@@ -437,6 +449,11 @@ export class Device {
         break;
       case "write": {
         let id = 0;
+        if (r.metadata) {
+          this.stats.bytesWritten += r.bytes;
+          sim.record(this.name, "io", { op: r.op, bytes: r.bytes, issuer: r.issuer, metadata: true });
+          break;
+        }
         if (r.data === undefined) {
           id = ++sim.lastWriteId; // global per scheduler
           this.stamp(r.offset, r.bytes, { writeId: id, writer: r.issuer });

@@ -6,7 +6,9 @@
  * (a read, a write) its L2 table, and an allocating write its refcount block
  * too (goldens/qcow2_mirror_first_status); the tables an allocating write
  * dirtied are written back, with a sync of their own, by the next flush
- * (goldens/qcow2_flush_before_ready).
+ * (goldens/qcow2_flush_before_ready); the first write to an image never
+ * written makes its L2 table, three writes and syncs before the data
+ * (goldens/qcow2_first_write_allocates_l2).
  */
 import { describe, expect, it } from "vitest";
 import { now, type Process } from "../../sim/scheduler/index.js";
@@ -30,7 +32,7 @@ function chain(opts: { cold?: boolean; freshTop?: boolean } = {}) {
   /** The reads and writes the devices served after `fromNs`: "<time> <device> <op> <issuer>". */
   const io = (r: { trace?: { t: number; src: string; kind: string; data?: Record<string, unknown> }[] }, fromNs: number) =>
     r.trace!.filter((t) => t.kind === "io" && t.t > fromNs).map((t) => `${t.t - fromNs} ${t.src} ${String(t.data!.op)} ${String(t.data!.issuer)}`);
-  return { ...w, base, top, prep, io };
+  return { ...w, base, top, baseDev, topDev, prep, io };
 }
 
 describe("qcow2 metadata caches that start cold", () => {
@@ -142,6 +144,33 @@ describe("qcow2 metadata caches that start cold", () => {
       "3000 base-dev write job:j0",
       "4000 base-dev flush job:j0",
     ]);
+  });
+
+  it("the first write to an image never written makes its L2 table: the refcount block, the table and its L1 entry each written and synced before the data, changing no content; a second write only itself", () => {
+    const { sim, top, topDev, prep, io } = chain({ freshTop: true });
+    let t0 = 0;
+    sim.spawn("job", (function* (): Process {
+      yield* prep();
+      t0 = (yield now()) as number;
+      yield* top.write(2 * C, C, "job:j0");
+      yield* top.write(3 * C, C, "job:j0");
+    })());
+    const r = sim.run();
+    expect(r.outcome).toEqual({ kind: "ok" });
+    expect(io(r, t0)).toEqual([
+      "1000 top-dev read job:j0 (top refcount block)",
+      "2000 top-dev write job:j0 (top refcount block)",
+      "3000 top-dev flush job:j0 (top refcount block)",
+      "4000 top-dev write job:j0 (top L2 table)",
+      "5000 top-dev flush job:j0 (top L2 table)",
+      "6000 top-dev write job:j0 (top L1 entry)",
+      "7000 top-dev flush job:j0 (top L1 entry)",
+      "8000 top-dev write job:j0",
+      "9000 top-dev write job:j0",
+    ]);
+    // the tables' writes changed no cluster: only the two data writes did
+    expect(Array.from({ length: 16 }, (_, c) => topDev.isWritten(c))).toEqual(Array.from({ length: 16 }, (_, c) => c === 2 || c === 3));
+    expect(r.trace!.filter((t) => t.kind === "io" && t.data!.metadata === true).map((t) => t.data!.offset)).toEqual([undefined, undefined, undefined]);
   });
 
   it("without coldMetadataCaches nothing is read and no time passes", () => {

@@ -327,6 +327,21 @@ describe("Device accounting", () => {
     expect(() => dev.io({ op: "read", offset: 0, bytes: 4096, issuer: "g", unchanged: true })).toThrow('device "d0": only a write may be unchanged, not read');
   });
 
+  it("a metadata write takes a write's time and counts toward the next flush's sync, but changes no cluster, meets no fault rule, and its record has no offset", () => {
+    const sim = new Scheduler({ trace: true });
+    const dev = makeDevice(sim, { writeLatencyNs: 1_000, flushBytesPerSec: 4_096_000, queueDepth: 4 });
+    dev.faults.add({ op: "write", startBytes: 0, endBytes: 4096, errno: "EIO" });
+    const done = issueAll(sim, dev, [
+      { req: { op: "write", offset: 0, bytes: 4096, issuer: "qcow2", metadata: true } },
+      { req: { op: "flush", issuer: "qcow2" }, atNs: 10_000 },
+    ]);
+    const r = sim.run();
+    expect(done.map((d) => d.doneNs)).toEqual([1_000, 1_011_000]);
+    expect(dev.isWritten(0)).toBe(false);
+    expect(r.trace!.filter((t) => t.src === "d0").map((t) => t.data)).toEqual([{ op: "write", bytes: 4096, issuer: "qcow2", metadata: true }, { op: "flush", issuer: "qcow2" }]);
+    expect(() => dev.io({ op: "read", offset: 0, bytes: 4096, issuer: "g", metadata: true })).toThrow('device "d0": only a plain write may be a metadata write, not read');
+  });
+
   it("gives the same trace hash for the same run", () => {
     const once = () => {
       const sim = new Scheduler({ seed: 9 });
