@@ -14,6 +14,8 @@ export interface QemuContext {
   behaviour: Behaviour;
   /** Simulated devices by name: what `file`/`filename` arguments refer to. */
   devices: Map<string, Device>;
+  /** Names of the file nodes below raw and qcow2 nodes, by device (query-blockstats; sim/qmp/stats-commands.ts). */
+  fileNodeNames: Map<Device, string>;
   /** The process: running, quit or crashed. */
   process: QemuProcess;
   /** Sends a QMP event that is not a job's (SHUTDOWN, STOP, RESUME). */

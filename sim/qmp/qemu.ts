@@ -51,7 +51,7 @@ export function createQemu(sim: Scheduler, behaviour: Partial<Behaviour> = {}): 
   const jm = new JobManager(sim, { behaviour: full });
   jm.onIdle(() => graph.kick());
   const devices = new Map<string, Device>(), process = new QemuProcess();
-  const ctx: QemuContext = { sim, graph, jm, behaviour: full, devices, process, emitEvent: noEvent };
+  const ctx: QemuContext = { sim, graph, jm, behaviour: full, devices, fileNodeNames: new Map<Device, string>(), process, emitEvent: noEvent };
   const monitor = new Monitor(sim, ctx, COMMAND_TABLE);
   // Through a local: V8 allocates a function literal stored straight into a property in the old generation
   // (it takes it for a method), which kept this closure's context, and with it the whole world, alive through
@@ -66,7 +66,7 @@ export function createQemu(sim: Scheduler, behaviour: Partial<Behaviour> = {}): 
     devices.set(config.name, dev);
     return dev;
   };
-  return { sim, graph, jm, behaviour: full, devices, process, emitEvent, monitor, addDevice };
+  return { sim, graph, jm, behaviour: full, devices, fileNodeNames: ctx.fileNodeNames, process, emitEvent, monitor, addDevice };
 }
 
 function noEvent(): void {}

@@ -27,25 +27,16 @@ import type { QemuContext } from "./context.js";
 import { diskQomPath } from "./device-commands.js";
 import type { Command } from "./monitor.js";
 
-/** Names of the file nodes below raw and qcow2 nodes, by device, per QEMU process. */
-const FILE_NODE_NAMES = new WeakMap<QemuContext, Map<Device, string>>();
-
 /** Names the file node of the format nodes on `device` (default: `#block` and a number). */
 export function nameFileNode(ctx: QemuContext, device: Device, name: string): void {
-  fileNames(ctx).set(device, name);
-}
-
-function fileNames(ctx: QemuContext): Map<Device, string> {
-  let m = FILE_NODE_NAMES.get(ctx);
-  if (!m) FILE_NODE_NAMES.set(ctx, (m = new Map()));
-  return m;
+  ctx.fileNodeNames.set(device, name);
 }
 
 /** An implicit-looking number apart from the graph's own #blockN (whatever the number, goldens read #block<id>). */
 const FILE_NODE_BASE = 100000;
 
 function fileNodeName(ctx: QemuContext, device: Device): string {
-  const m = fileNames(ctx);
+  const m = ctx.fileNodeNames;
   let name = m.get(device);
   if (name === undefined) m.set(device, (name = `#block${FILE_NODE_BASE + m.size}`));
   return name;
