@@ -125,6 +125,19 @@ export class JobNodes {
     return this.attached.map((a) => a.node);
   }
 
+  /**
+   * The driver's own BlockBackend on `node` goes (QEMU blk_unref of a job's
+   * blk), the job's link and blockers stay: blockdev-del no longer says
+   * "Node X is in use" but "Node 'X' is busy". `perms`: what the link still
+   * takes (block_job_add_bdrv's), else what it declared stays.
+   */
+  releaseBlk(node: BlockNode, perms?: NodePerms): void {
+    const a = this.attached.find((x) => x.node === node);
+    if (!a) return;
+    a.link.blk = false;
+    if (perms) setLinkPerms(a.link, { perm: perms.perm, shared: perms.shared, childName: perms.childName, user: perms.user ?? `${this.job.type} job '${this.job.id ?? ""}'` });
+  }
+
   /** The job's links, newest first (QEMU's job->nodes). */
   links(): ParentLink[] {
     return this.attached.map((a) => a.link).reverse();

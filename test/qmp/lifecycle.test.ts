@@ -116,6 +116,52 @@ describe("blockdev-del of a node still referenced", () => {
   });
 });
 
+describe("blockdev-del of an intermediate commit's nodes, by the job's state (goldens/blockdev_del_concluded_job_nodes)", () => {
+  function* chain(qmp: Qmp): Process<void> {
+    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "base", file: "d1" });
+    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "mid", file: "d2", backing: "base" });
+    yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "d3", backing: "mid" });
+  }
+  const del = (qmp: Qmp, ...names: string[]) => (function* (): Process<string[]> {
+    const out: string[] = [];
+    for (const n of names) out.push(text(yield* qmp("blockdev-del", { "node-name": n })));
+    return out;
+  })();
+  const BUSY = (n: string) => `! Node '${n}' is busy: block device is in use by block job: commit`;
+
+  it("pending: its BlockBackends on mid and base; concluded: busy until job-dismiss frees the job (QEMU block_job_free)", () => {
+    const out: Record<string, string[]> = {};
+    session(function* (q, qmp) {
+      yield* chain(qmp);
+      yield* qmp("block-commit", { "job-id": "c0", device: "top", "top-node": "mid", "base-node": "base", "auto-finalize": false, "auto-dismiss": false });
+      while (q.jm.get("c0")?.status !== "pending") yield sleep(1e6);
+      out.pending = yield* del(qmp, "mid", "base", "top");
+      yield* qmp("job-finalize", { id: "c0" });
+      out.concluded = [...yield* del(qmp, "mid", "base", "top"), text(yield* qmp("block-stream", { "job-id": "x0", device: "top" })), q.jm.get("c0")!.status];
+      yield* qmp("job-dismiss", { id: "c0" });
+      out.dismissed = yield* del(qmp, "mid", "base", "top", "base");
+    });
+    expect(out).toEqual({
+      pending: ["! Node mid is in use", "! Node base is in use", BUSY("top")],
+      concluded: [BUSY("mid"), "! Node 'base' is busy: node is used as backing hd of 'top'", BUSY("top"), BUSY("top"), "concluded"],
+      dismissed: ["ok", "! Node 'base' is busy: node is used as backing hd of 'top'", "ok", "ok"],
+    });
+  });
+
+  it("cancelled: commit_abort drops the blockers at once, so the concluded job holds nothing", () => {
+    let out: string[] = [];
+    session(function* (q, qmp) {
+      yield* chain(qmp);
+      yield* qmp("block-commit", { "job-id": "k0", device: "top", "top-node": "mid", "base-node": "base", speed: 1, "auto-dismiss": false });
+      yield* qmp("job-cancel", { id: "k0" });
+      while (q.jm.get("k0")?.status !== "concluded") yield sleep(1e6);
+      out = yield* del(qmp, "top", "mid", "base");
+      yield* qmp("job-dismiss", { id: "k0" });
+    });
+    expect(out).toEqual(["ok", "ok", "ok"]);
+  });
+});
+
 describe("blockdev-reopen", () => {
   it("drains the node: a running backup on it pauses and runs on, and its target still ends equal to the source", () => {
     const { lines, q } = session(function* (q, qmp) {

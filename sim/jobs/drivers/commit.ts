@@ -8,11 +8,17 @@
  * Blockers: all ops on the active layer (`device`, the job's main node, as
  * QEMU's commit_start creates the job on it), on every node from top to
  * base, and on base; top and base are held through the job's own
- * BlockBackends (blockdev-del says "Node X is in use"); dropped in clean.
+ * BlockBackends (blockdev-del says "Node X is in use"). The base's goes in
+ * prepare, the top's in clean (commit_prepare, commit_clean); the blockers
+ * and the job's links stay until the job is freed (block_job_free), so a
+ * commit that sits concluded (auto-dismiss off) keeps device, top and base
+ * busy: "Node 'mid' is busy: block device is in use by block job: commit"
+ * (goldens/blockdev_del_concluded_job_nodes, gen_snapshot_64). Only an abort
+ * drops them at once (commit_abort).
  * QEMU's commit_top filter above `top` is not modelled.
  */
 import { IoError } from "../../disk/index.js";
-import { clearLinkPerms, setLinkPerms, type BlockGraph, type BlockNode, type ParentLink } from "../../block/index.js";
+import { clearLinkPerms, PERM_ALL, setLinkPerms, type BlockGraph, type BlockNode, type ParentLink } from "../../block/index.js";
 import type { Process } from "../../scheduler/index.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
 import { COMMIT_TOP_CHILD, commitPerms } from "../node-perms.js";
@@ -69,16 +75,29 @@ export class CommitDriver implements JobDriver {
     return 0;
   }
 
+  /** QEMU commit_prepare: the base's BlockBackend goes (its job link stays: nothing taken, all shared), then the chain drops top..base. */
   prepare(): number {
+    this.nodes.releaseBlk(this.opts.base, { perm: 0, shared: PERM_ALL, childName: "base" });
     clearLinkPerms(this.overlayLink());
     this.graph.setBacking(this.overlay, this.opts.base);
     return 0;
   }
 
-  clean(): void {
+  /** QEMU commit_abort: the base's BlockBackend and every blocker and job link go before the filter does. */
+  abort(): void {
     this.nodes.removeAll();
+  }
+
+  /** QEMU commit_clean: the base back to read-only if it was, the top's BlockBackend goes; the blockers stay (see free). */
+  clean(): void {
+    this.nodes.releaseBlk(this.opts.top);
     clearLinkPerms(this.overlayLink());
     if (this.baseReadOnly) this.opts.base.setReadOnly(true);
+  }
+
+  /** QEMU block_job_free: the blockers and job links go. */
+  free(): void {
+    this.nodes.removeAll();
   }
 
   /** The overlay's backing link: QEMU's commit_top filter sits on it while the job runs (see COMMIT_TOP_CHILD). */
