@@ -341,17 +341,19 @@ export class Device {
   }
 
   /**
-   * The file truncated to `sizeBytes` (QEMU's block_resize of an image
-   * file, through its node), a whole number of clusters: clusters past the
-   * new end are gone, new ones are holes. No request may be in flight.
+   * The file truncated to `sizeBytes` (through its node: QEMU's
+   * block_resize, or a commit growing its base to a top of any size,
+   * goldens/block_resize_chain_jobs): clusters past the new end are gone,
+   * new ones are holes. The last cluster may be partial; a partial last
+   * cluster that grows keeps its version whole (the model's granularity:
+   * its new bytes read as written, where QEMU's read as zeroes), which is
+   * why block_resize takes only whole clusters. No request may be in flight.
    */
   resize(sizeBytes: number): void {
-    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < this.clusterSizeBytes || sizeBytes % this.clusterSizeBytes !== 0) {
-      throw new RangeError(`device "${this.name}": a new size must be a whole number of ${this.clusterSizeBytes}-byte clusters, got ${String(sizeBytes)}`);
-    }
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 1) throw new RangeError(`device "${this.name}": a new size must be a whole number >= 1, got ${String(sizeBytes)}`);
     if (this.inFlight > 0) throw new Error(`device "${this.name}": resized with ${this.inFlight} requests in flight`);
     this.sizeBytes = sizeBytes;
-    this.clusters = sizeBytes / this.clusterSizeBytes;
+    this.clusters = Math.ceil(sizeBytes / this.clusterSizeBytes);
     this.versions.length = this.clusters;
   }
 

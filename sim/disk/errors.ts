@@ -5,9 +5,12 @@
  */
 
 /** The errno values a simulated request can fail with. */
-export type Errno = "EIO" | "ENOSPC" | "EPERM" | "EINVAL" | "ENOMEDIUM" | "ECANCELED";
+export type Errno = "EIO" | "ENOSPC" | "EPERM" | "EINVAL" | "ENOMEDIUM" | "ECANCELED" | "ENOTSUP";
 
-/** Every Errno, for validation and for fuzzers that pick one. */
+/**
+ * Every Errno a request can fail with, for validation (a fault rule's errno) and for fuzzers that pick one.
+ * Not ENOTSUP: only a commit's truncation of a base that cannot grow returns it (sim/jobs/drivers/commit.ts).
+ */
 export const ERRNOS: readonly Errno[] = ["EIO", "ENOSPC", "EPERM", "EINVAL", "ENOMEDIUM", "ECANCELED"];
 
 const STRERROR: Record<Errno, string> = {
@@ -17,6 +20,7 @@ const STRERROR: Record<Errno, string> = {
   EINVAL: "Invalid argument",
   ENOMEDIUM: "No medium found",
   ECANCELED: "Operation canceled",
+  ENOTSUP: "Operation not supported",
 };
 
 /** glibc's strerror text for `errno`: QEMU puts it in BLOCK_JOB_COMPLETED's `error`. */

@@ -26,7 +26,7 @@ export const genericError = (desc: string) => new QmpError("GenericError", desc)
 
 /** Linux errno numbers: a job's `ret` is 0 or minus one of these (texts live with the disk's Errno). */
 export const ERRNO_CODE: Readonly<Record<Errno, number>> = {
-  EPERM: 1, EIO: 5, EINVAL: 22, ENOSPC: 28, ENOMEDIUM: 123, ECANCELED: 125,
+  EPERM: 1, EIO: 5, EINVAL: 22, ENOSPC: 28, ENOMEDIUM: 123, ECANCELED: 125, ENOTSUP: 95,
 };
 
 /** strerror for a negative errno return value. */

@@ -7,12 +7,12 @@
  * "Invalid job ID ''".
  */
 import type { BlockNode } from "../block/index.js";
-import { createCommit } from "../jobs/drivers/commit.js";
+import { baseGrowthNotModelled, createCommit } from "../jobs/drivers/commit.js";
 import { checkMirror, createMirror, type MirrorCopyMode, type MirrorOptions, type MirrorSync } from "../jobs/drivers/mirror.js";
 import { chainBetween, checkStream, createStream, insertStreamFilter } from "../jobs/drivers/stream.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ErrorAction, Job } from "../jobs/job.js";
-import type { ArgSpec } from "./args.js";
+import { NotModelledError, type ArgSpec } from "./args.js";
 import { deviceNode, nodeByName, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
 import { dropWithJob, targetForFile } from "./transaction.js";
@@ -227,12 +227,13 @@ export const JOB_START_COMMANDS: Record<string, Command<QemuContext>> = {
       if (chainBetween(top, base).at(-1)?.children().includes(base)) checkChain(top, base, "COMMIT_TARGET", true);
       const id = defaultId(ctx, active, a);
       const onError = a["on-error"] as ErrorAction | undefined;
-      if (top === active) {
-        const intermediates = chainBetween(top, base).slice(1);
-        createMirror(ctx, { id, source: top, target: base, sync: "top", onSourceError: onError, onTargetError: onError, commit: { intermediates }, ...common(a) }).start();
-      } else {
-        createCommit(ctx, { id, device: active, top, base, onError, ...common(a) }).start();
-      }
+      const job = top === active
+        ? createMirror(ctx, { id, source: top, target: base, sync: "top", onSourceError: onError, onTargetError: onError, commit: { intermediates: chainBetween(top, base).slice(1) }, ...common(a) })
+        : createCommit(ctx, { id, device: active, top, base, onError, ...common(a) });
+      // The job grows a smaller base to top's size in its run (commit_run, mirror_run: blk_truncate), past every refusal of the command
+      const growth = base.sizeBytes < top.sizeBytes ? baseGrowthNotModelled(base) : undefined;
+      if (growth) throw new NotModelledError(`block-commit growing base '${base.name}' from ${base.sizeBytes} to ${top.sizeBytes} bytes: ${growth}`);
+      job.start();
     },
   },
 };

@@ -7,6 +7,7 @@ describe("I/O errors", () => {
       "Input/output error", "No space left on device", "Operation not permitted",
       "Invalid argument", "No medium found", "Operation canceled",
     ]);
+    expect(strerror("ENOTSUP")).toBe("Operation not supported"); // a job's, not a fault rule's
   });
 
   it("say where, what and why", () => {

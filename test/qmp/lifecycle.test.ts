@@ -283,3 +283,134 @@ describe("block_resize", () => {
     expect(result.outcome).toMatchObject({ kind: "failure", error: expect.stringMatching(/not modelled by blocksim: block_resize of node 'src' from 16777216 to 33554432 bytes/) });
   });
 });
+
+describe("a commit after block_resize: the base grows to what is committed (goldens/block_resize_chain_jobs)", () => {
+  type Q = Parameters<Parameters<typeof session>[0]>[0];
+  /** An image file (sparse) of `sizeBytes`, 64 KiB clusters, instant. */
+  const image = (q: Q, name: string, sizeBytes = 4 * MiB) =>
+    q.addDevice({ name, sizeBytes, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 8, sparse: true });
+  const completed = (t: ReturnType<typeof session>["transcript"]) =>
+    t.flatMap((e) => ("event" in e && e.event === "BLOCK_JOB_COMPLETED" ? [`${String(e.data.device)} len=${String(e.data.len)} offset=${String(e.data.offset)}${e.data.error ? ` ${String(e.data.error)}` : ""}`] : []));
+
+  it("an intermediate commit of a grown top: len is top's size, the base and its bitmap grow, the write past its old end lands in it", () => {
+    const out: unknown[] = [];
+    const { result, transcript } = session(function* (q, qmp) {
+      const base = image(q, "base");
+      image(q, "top");
+      image(q, "ov", 8 * MiB);
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "base", file: "base" });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top", backing: "base" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io top "write -P 0x22 1M 1M"' });
+      yield* qmp("block-dirty-bitmap-add", { node: "base", name: "b" });
+      out.push(text(yield* qmp("block_resize", { "node-name": "top", size: 8 * MiB })));
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io top "write -P 0x33 6M 64k"' });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "ov", file: "ov", backing: null });
+      yield* qmp("blockdev-snapshot", { node: "top", overlay: "ov" });
+      out.push(text(yield* qmp("blockdev-add", { driver: "null-co", "node-name": "n8", size: 8 * MiB })));
+      out.push(text(yield* qmp("blockdev-backup", { "job-id": "p", device: "base", target: "n8", sync: "full" })));
+      out.push(text(yield* qmp("block-commit", { "job-id": "c", device: "ov", "top-node": "top", "base-node": "base" })));
+      yield* drained(q);
+      const node = q.graph.node("base");
+      out.push(node.sizeBytes, base.sizeBytes, base.isWritten(96), base.isWritten(64), node.bitmap("b")!.dirtyBytes, node.bitmap("b")!.sizeBytes);
+    });
+    expect(result.outcome.kind).toBe("ok");
+    expect(out).toEqual(["ok", "ok", "! Source and target image have different sizes", "ok", 8 * MiB, 8 * MiB, true, false, MiB + 65536, 8 * MiB]);
+    expect(completed(transcript)).toEqual([`c len=${8 * MiB} offset=${8 * MiB}`]);
+  });
+
+  it("an active commit of a grown top into a read-only base: reopened, grown before READY, the base is the 8 MiB active layer after the pivot", () => {
+    const out: unknown[] = [];
+    const { result, transcript } = session(function* (q, qmp) {
+      const base = image(q, "base");
+      image(q, "top");
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "base", file: "base", "read-only": true });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top", backing: "base" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io top "write -P 0x22 1M 1M"' });
+      yield* qmp("block_resize", { "node-name": "top", size: 8 * MiB });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io top "write -P 0x33 6M 64k"' });
+      out.push(text(yield* qmp("block-commit", { "job-id": "c", device: "top" })));
+      while (q.jm.jobs[0]?.status !== "ready") yield sleep(1_000_000);
+      out.push(q.graph.node("base").sizeBytes, base.isWritten(96));
+      out.push(text(yield* qmp("block-job-complete", { device: "c" })));
+      yield* drained(q);
+      const node = q.graph.node("base");
+      out.push(node.readOnly, node.sizeBytes, base.isWritten(16), base.isWritten(64));
+    });
+    expect(result.outcome.kind).toBe("ok");
+    expect(out).toEqual(["ok", 8 * MiB, true, "ok", false, 8 * MiB, true, false]);
+    expect(completed(transcript)).toEqual([`c len=${MiB + 65536} offset=${MiB + 65536}`]);
+  });
+
+  it("a base that cannot grow (null-co) fails either commit in its run with 'Operation not supported'; a shrunk top leaves a bigger base as it is", () => {
+    const out: unknown[] = [];
+    const { result, transcript } = session(function* (q, qmp) {
+      image(q, "top");
+      image(q, "ov", 8 * MiB);
+      image(q, "base2");
+      image(q, "top2");
+      yield* qmp("blockdev-add", { driver: "null-co", "node-name": "n", size: 4 * MiB });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top", backing: "n" });
+      yield* qmp("block_resize", { "node-name": "top", size: 8 * MiB });
+      out.push(text(yield* qmp("block-commit", { "job-id": "a", device: "top" })));
+      yield* drained(q);
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "ov", file: "ov", backing: null });
+      yield* qmp("blockdev-snapshot", { node: "top", overlay: "ov" });
+      out.push(text(yield* qmp("block-commit", { "job-id": "i", device: "ov", "top-node": "top", "base-node": "n" })));
+      yield* drained(q);
+      out.push(q.graph.node("n").sizeBytes);
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "base2", file: "base2" });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top2", file: "top2", backing: "base2" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io top2 "write -P 0x22 1M 1M"' });
+      yield* qmp("block_resize", { "node-name": "top2", size: 2 * MiB });
+      yield* qmp("block-commit", { "job-id": "s", device: "top2" });
+      while (q.jm.jobs[0]?.status !== "ready") yield sleep(1_000_000);
+      yield* qmp("block-job-complete", { device: "s" });
+      yield* drained(q);
+      out.push(q.graph.node("base2").sizeBytes);
+    });
+    expect(result.outcome.kind).toBe("ok");
+    expect(out).toEqual(["ok", "ok", 4 * MiB, 4 * MiB]);
+    expect(completed(transcript)).toEqual([
+      "a len=0 offset=0 Operation not supported", `i len=${8 * MiB} offset=0 Operation not supported`, `s len=${MiB} offset=${MiB}`,
+    ]);
+  });
+
+  it("a top of no whole number of clusters grows the base to its size, the partial last cluster copied", () => {
+    const out: unknown[] = [];
+    const { result, transcript } = session(function* (q, qmp) {
+      const base = image(q, "base");
+      image(q, "top", 4 * MiB + 512);
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "base", file: "base" });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top", backing: "base" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io top "write -P 0x44 4194304 512"' });
+      yield* qmp("block-commit", { "job-id": "c", device: "top" });
+      while (q.jm.jobs[0]?.status !== "ready") yield sleep(1_000_000);
+      yield* qmp("block-job-complete", { device: "c" });
+      yield* drained(q);
+      out.push(q.graph.node("base").sizeBytes, base.sizeBytes, base.clusters, base.isWritten(64));
+    });
+    expect(result.outcome.kind).toBe("ok");
+    expect(out).toEqual([4 * MiB + 512, 4 * MiB + 512, 65, true]);
+    expect(completed(transcript)).toEqual(["c len=512 offset=512"]);
+  });
+
+  it("a growth blocksim does not model stops the run at the command, naming why: a base on a disk, a partial last cluster that is written", () => {
+    const why = (baseDevice: { sizeBytes: number; sparse: boolean; written: boolean }) => {
+      const { result } = session(function* (q, qmp) {
+        q.addDevice({ name: "base", sizeBytes: baseDevice.sizeBytes, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 8, sparse: baseDevice.sparse });
+        image(q, "top", 8 * MiB);
+        yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "base", file: "base" });
+        if (baseDevice.written) yield* qmp("human-monitor-command", { "command-line": `qemu-io base "write ${baseDevice.sizeBytes - 512} 512"` });
+        yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "top", file: "top", backing: "base" });
+        yield* qmp("block-commit", { "job-id": "c", device: "top" });
+        while (q.jm.jobs[0]?.status !== "ready") yield sleep(1_000_000);
+        yield* qmp("block-job-complete", { device: "c" });
+        yield* drained(q);
+      });
+      return result.outcome.kind === "failure" ? result.outcome.error : result.outcome.kind;
+    };
+    expect(why({ sizeBytes: 4 * MiB, sparse: false, written: false })).toMatch(/block-commit growing base 'base' from 4194304 to 8388608 bytes: its device 'base' is a disk/);
+    expect(why({ sizeBytes: 4 * MiB + 512, sparse: true, written: true })).toMatch(/its last 65536-byte cluster is partial and written/);
+    expect(why({ sizeBytes: 4 * MiB + 512, sparse: true, written: false })).toBe("ok");
+  });
+});

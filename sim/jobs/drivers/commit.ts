@@ -16,8 +16,9 @@
  * (goldens/blockdev_del_concluded_job_nodes, gen_snapshot_64). Only an abort
  * drops them at once (commit_abort).
  * QEMU's commit_top filter above `top` is not modelled.
+ * A base smaller than `top` grows to its size before the copy (growBase).
  */
-import { IoError } from "../../disk/index.js";
+import { IoError, type Errno } from "../../disk/index.js";
 import { clearLinkPerms, PERM_ALL, setLinkPerms, type BlockGraph, type BlockNode, type ParentLink } from "../../block/index.js";
 import type { Process } from "../../scheduler/index.js";
 import { createBlockJob, type BlockJobOptions, type JobNodes } from "../block-job.js";
@@ -48,6 +49,11 @@ export class CommitDriver implements JobDriver {
     const { top, base } = this.opts;
     const issuer = job.traceName;
     job.progressSetRemaining(top.sizeBytes);
+    // A smaller base grows to top's size first, after len is set (QEMU 7.2 commit_run's blk_truncate)
+    if (base.sizeBytes < top.sizeBytes) {
+      const refused = growBase(base, top.sizeBytes);
+      if (refused) return job.fail(refused);
+    }
     let delayNs = 0;
     for (let offset = 0; offset < top.sizeBytes;) {
       yield* job.sleepNs(delayNs);
@@ -135,4 +141,34 @@ export function reopenForWriting(base: BlockNode): boolean {
   if (!base.readOnly) return false;
   base.setReadOnly(false);
   return true;
+}
+
+/**
+ * Why a base smaller than what is committed into it cannot grow in the model (a commit's blk_truncate, see
+ * growBase), or undefined: it grows, or QEMU refuses in the job's run as growBase does. Checked when the
+ * command starts the job: the sizes cannot change while it runs (the job blocks RESIZE on top and base).
+ */
+export function baseGrowthNotModelled(base: BlockNode): string | undefined {
+  for (let n: BlockNode | null = base; n; n = n.file) if (n.driver === "null-co") return undefined; // ENOTSUP in the run
+  if (base.driver === "filter" || !base.device) return `it is a ${base.filterDriver ?? base.driver} node (only raw and qcow2 nodes on an image file grow)`;
+  const dev = base.device;
+  if (!dev.sparse) return `its device '${dev.name}' is a disk (only image files, sparse: true, grow)`;
+  if (dev.sizeBytes % dev.clusterSizeBytes !== 0 && dev.isWritten(dev.clusters - 1)) {
+    return `its last ${dev.clusterSizeBytes}-byte cluster is partial and written (its version would cover the new bytes, which QEMU reads as zeroes)`;
+  }
+  if (base.parents().some((l) => l.role === "file" || l.role === "target")) return "a node sits on it through its file (whose size is not followed)";
+  return undefined;
+}
+
+/**
+ * QEMU 7.2 commit_run's (and an active commit's mirror_run's) blk_truncate of a base smaller than the top up
+ * to the top's size: bdrv_co_truncate down through the base's file links, as block_resize's truncation, with
+ * no Error (the job reports strerror): a null-co node has no truncate, ENOTSUP ("Operation not supported").
+ * Else the base's image file grows, its new clusters holes, and its dirty bitmaps with it; a base that
+ * baseGrowthNotModelled refuses never gets here. goldens/block_resize_chain_jobs.
+ */
+export function growBase(base: BlockNode, sizeBytes: number): Errno | undefined {
+  for (let n: BlockNode | null = base; n; n = n.file) if (n.driver === "null-co") return "ENOTSUP";
+  base.resize(sizeBytes);
+  return undefined;
 }

@@ -53,7 +53,7 @@ import { genericError } from "../errors.js";
 import type { ErrorAction, Job, JobDriver, JobType } from "../job.js";
 import type { JobManager } from "../manager.js";
 import { SLICE_NS } from "../ratelimit.js";
-import { reopenForWriting } from "./commit.js";
+import { growBase, reopenForWriting } from "./commit.js";
 
 export type MirrorSync = "full" | "top" | "none";
 export type MirrorCopyMode = "background" | "write-blocking";
@@ -157,10 +157,14 @@ export class MirrorDriver implements JobDriver {
     const bm = this.bitmap;
     // QEMU 7.2 compares the sizes in mirror_run, not in the command: the job is created and started, and
     // fails at once, leaving through the drained section as any failure (goldens/mirror_size_mismatch_fails_in_run).
-    // An active commit is exempt: QEMU grows its base instead.
-    const sizeMismatch = !this.opts.commit && source.sizeBytes !== this.opts.target.sizeBytes;
-    if (!sizeMismatch && sync === "full" && this.opts.zeroTarget !== false) bm.setAll();
-    else if (!sizeMismatch && sync !== "none") {
+    // An active commit grows a smaller base to the top's size there instead (blk_truncate), and fails so if
+    // the base cannot grow (goldens/block_resize_chain_jobs); a bigger base keeps its size.
+    let setupFailure: Errno | undefined;
+    if (!this.opts.commit && source.sizeBytes !== this.opts.target.sizeBytes) setupFailure = "EINVAL";
+    else if (this.opts.commit && this.opts.target.sizeBytes < source.sizeBytes) setupFailure = growBase(this.opts.target, source.sizeBytes);
+    const setupFailed = setupFailure !== undefined;
+    if (!setupFailed && sync === "full" && this.opts.zeroTarget !== false) bm.setAll();
+    else if (!setupFailed && sync !== "none") {
       // QEMU mirror_dirty_init: bdrv_is_allocated_above down to the base (active commit), of the source alone
       // (sync top), or down the whole chain (sync full onto a target that reads as zeroes:
       // goldens/drive_mirror_full_unallocated_len)
@@ -176,7 +180,7 @@ export class MirrorDriver implements JobDriver {
     const sim = this.graph.sim;
     let lastPauseNs = sim.now;
     for (;;) {
-      if (sizeMismatch) break;
+      if (setupFailed) break;
       // Background copies wait while active writes are in progress (write-blocking mode).
       while (this.activeWrites > 0) yield wait(this.opDone);
       // A reported error ends the job before the pause point: a failed job never parks in `paused`.
@@ -238,9 +242,9 @@ export class MirrorDriver implements JobDriver {
       yield* this.graph.drainedBegin(this.opts.source);
       this.holdDrain(job);
     }
-    if (sizeMismatch) {
-      const ret = job.fail("EINVAL");
-      job.err = "Source and target image have different sizes";
+    if (setupFailure) {
+      const ret = job.fail(setupFailure);
+      if (!this.opts.commit) job.err = "Source and target image have different sizes"; // error_setg, not strerror
       return ret;
     }
     return this.failure && !job.isCancelled ? job.fail(this.failure.errno) : 0;
@@ -299,7 +303,7 @@ export class MirrorDriver implements JobDriver {
         // QEMU reads the qcow2 tables the source's block status needs first (cold caches: the image's first status)
         if (this.opts.source.statusNeedsTables()) {
           yielded = true;
-          yield* this.opts.source.loadStatusTables(offset, chunksLeft * g, null, job.traceName);
+          yield* this.opts.source.loadStatusTables(offset, Math.min(chunksLeft * g, bm.sizeBytes - offset), null, job.traceName);
         }
         const { method, len } = this.methodFor(offset, Math.min(chunksLeft * g, bm.sizeBytes - offset));
         while (this.inFlight >= MAX_IN_FLIGHT) {
