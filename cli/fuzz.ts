@@ -35,6 +35,9 @@ export const defaultIo: CliIo = {
   tty: process.stderr.isTTY === true,
 };
 
+/** When --workers starts a worker thread: see startAnotherWorker. */
+export const WORKER_WARMUP_MS = 1500, WINDOW_MS = 250, FIRST_WINDOW_MS = 100, EARLY_WORKER_RUNS = 4000, IDLE_CORE = 0.5, SETTLE_MS = 1000;
+
 export const FUZZ_HELP = `Usage: blocksim fuzz [FILE] [options]
        blocksim fuzz --replay FILE
 
@@ -56,8 +59,8 @@ Options:
                   runs, output and replay file are those of one thread. This
                   thread starts a worker only when a core stands idle and the
                   worker can earn its warm-up back: in its first tenth of a
-                  second if 1,500 runs or more are left, after its first
-                  second if the runs left would take it longer than ~1.5 s;
+                  second if ${EARLY_WORKER_RUNS.toLocaleString("en-US")} runs or more are left, after its first
+                  second if the runs left would take it longer than ~${WORKER_WARMUP_MS / 1000} s;
                   one at a time (each warms V8 up anew)
   --shard i/n     run only shard i of n (fast-check seed S+i-1, runs/n runs)
   --time T        stop after this wall time (e.g. 30s, 2m)
@@ -209,7 +212,6 @@ interface GeneratedOptions {
  * BLOCKSIM_FUZZ_WORKERS_AT_ONCE=1 starts them all at once instead (the
  * tests and the campaign benchmark use it).
  */
-export const WORKER_WARMUP_MS = 1500, WINDOW_MS = 250, FIRST_WINDOW_MS = 100, EARLY_WORKER_RUNS = 4000, IDLE_CORE = 0.5, SETTLE_MS = 1000;
 
 /** Whether one more worker thread should start, from the last window's measurements and this thread's time running runs. */
 export function startAnotherWorker(m: { runsUnclaimed: number; msPerRun: number; idleCores: number; runningMs: number; firstWindow: boolean }): boolean {
