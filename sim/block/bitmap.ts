@@ -74,12 +74,12 @@ export class DirtyBitmap {
     return this.dirty;
   }
 
-  /** Dirty bytes, as QMP's `count` reports (the last chunk counts its real size). */
+  /**
+   * Dirty bytes, as QMP's `count` reports: whole chunks, a partial last one
+   * too (QEMU hbitmap_count: bits << granularity; goldens/odd_size_job_len).
+   */
   get dirtyBytes(): number {
-    if (this.dirty === 0) return 0;
-    const last = this.chunks - 1;
-    const tail = this.sizeBytes - last * this.granularityBytes;
-    return this.dirty * this.granularityBytes - (this.bits[last] ? this.granularityBytes - tail : 0);
+    return this.dirty * this.granularityBytes;
   }
 
   /** Marks every chunk overlapping [offset, offset+bytes), enabled or not. */

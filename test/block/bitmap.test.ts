@@ -11,7 +11,7 @@ describe("DirtyBitmap", () => {
     b.set(0, 100);
     expect(b.count).toBe(2);
     b.set(299_999, 1);
-    expect(b.dirtyBytes).toBe(2 * 65536 + (300_000 - 4 * 65536));
+    expect(b.dirtyBytes).toBe(3 * 65536); // QMP's count: whole chunks, the partial last one too (QEMU 7.2: goldens/odd_size_job_len)
     expect(b.nextDirty(2)).toBe(4);
     b.reset(65536, 65536);
     expect(b.dirtyChunks()).toEqual([0, 4]);
