@@ -318,20 +318,11 @@ export class BlockNode implements BitmapHolder {
               const pieces = req.op === "write-zeroes" ? this.zeroesPieces(req) : null;
               if (pieces === null) {
                 if (this.driver !== "qcow2" || req.op !== "write") return yield this.device.io(req);
-                const end = this.hostLayout().write(req.offset, req.bytes);
-                try {
-                  return yield this.device.io(req);
-                } finally {
-                  this.layout!.written(end);
-                }
+                return yield* this.qcow2DataWrite(req);
               }
               for (const piece of pieces) {
-                const end = this.driver === "qcow2" && piece.op === "write" ? this.hostLayout().write(piece.offset, piece.bytes) : 0;
-                try {
-                  yield this.device.io(piece);
-                } finally {
-                  if (end > 0) this.layout!.written(end);
-                }
+                if (this.driver === "qcow2" && piece.op === "write") yield* this.qcow2DataWrite(piece);
+                else yield this.device.io(piece);
               }
               return undefined;
             }
@@ -549,6 +540,16 @@ export class BlockNode implements BitmapHolder {
     } finally {
       this.tablesLoading = null;
       yield notify(loading);
+    }
+  }
+
+  /** A data write through a qcow2 node onto its device, placed in the image file first (qcow2-layout.ts: query-blockstats). */
+  private *qcow2DataWrite(req: BlockRequest): Process<unknown> {
+    const end = this.hostLayout().write(req.offset, req.bytes);
+    try {
+      return yield this.device!.io(req);
+    } finally {
+      this.layout!.written(end);
     }
   }
 
