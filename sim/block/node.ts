@@ -433,12 +433,21 @@ export class BlockNode implements BitmapHolder {
    * in any node from this one down to, not including, `base` (null: the whole
    * chain), and for how many bytes that holds. Stream, commit and
    * backup sync=top step through a disk with it.
+   *
+   * A chain may hold layers of other sizes (block_resize of an overlay, images made so), and QEMU 7.2's
+   * bdrv_co_common_block_status_above answers as follows: a range past this node's own end is at its EOF,
+   * not allocated for 0 bytes (a stream of a node longer than its backing then finishes early); a layer
+   * below that ends before `offset` synthesizes zeroes there, and they count as allocated in that layer
+   * (so a stream copies them, a commit or a mirror's dirty init counts them). goldens/stream_short_backing
    */
   allocationAbove(base: BlockNode | null, offset: number, bytes: number): { allocated: boolean; bytes: number } {
+    if (Number.isSafeInteger(offset) && offset >= this.sizeBytes && Number.isSafeInteger(bytes) && bytes >= 1) return { allocated: false, bytes: 0 };
+    // bdrv_co_block_status clamps the range to the node's end
+    if (Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(bytes)) bytes = Math.min(bytes, this.sizeBytes - offset);
     this.checkRange("allocationAbove", offset, bytes);
     let n = bytes;
     for (let node: BlockNode | null = this; node && node !== base; node = node.childLink?.child ?? null) {
-      if (offset >= node.sizeBytes) continue;
+      if (offset >= node.sizeBytes) return { allocated: true, bytes: n };
       const r = node.allocation(offset, Math.min(n, node.sizeBytes - offset));
       if (r.allocated) return r;
       n = Math.min(n, r.bytes);

@@ -73,6 +73,22 @@ describe("BlockNode reads through backing chains", () => {
     expect(top.contentAt(3)).toBe(ZERO_VERSION);
   });
 
+  it("allocationAbove over layers of other sizes, as QEMU's bdrv_co_common_block_status_above: past the node's own end nothing for 0 bytes, past a lower layer's end allocated there (goldens/stream_short_backing)", () => {
+    const w = world();
+    const bottom = w.graph.createNode({ name: "bottom", driver: "qcow2", device: w.device("b", { sizeBytes: 2 * C }) });
+    const top = w.graph.createNode({ name: "top", driver: "qcow2", device: w.device("t", { sizeBytes: 4 * C }), backing: bottom });
+    w.sim.spawn("g", (function* (): Process {
+      yield* bottom.write(0, C, "prep");
+    })());
+    w.sim.run();
+    expect(top.allocationAbove(null, 0, 4 * C)).toEqual({ allocated: true, bytes: C }); // in bottom
+    expect(top.allocationAbove(null, C, 3 * C)).toEqual({ allocated: false, bytes: C }); // down to bottom's end
+    expect(top.allocationAbove(null, 2 * C, 2 * C)).toEqual({ allocated: true, bytes: 2 * C }); // bottom's synthesized zeroes
+    expect(top.allocationAbove(bottom, 2 * C, 2 * C)).toEqual({ allocated: false, bytes: 2 * C }); // bottom excluded
+    expect(bottom.allocationAbove(null, 2 * C, C)).toEqual({ allocated: false, bytes: 0 }); // at its EOF
+    expect(bottom.allocationAbove(null, C, 3 * C)).toEqual({ allocated: false, bytes: C }); // clamped to its end
+  });
+
   it("random writes through a chain then reads return the last write id per cluster (fast-check, fixed seed)", () => {
     const op = fc.record({
       target: fc.constantFrom("top", "top", "base"),

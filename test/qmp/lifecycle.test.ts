@@ -414,3 +414,58 @@ describe("a commit after block_resize: the base grows to what is committed (gold
     expect(why({ sizeBytes: 4 * MiB + 512, sparse: true, written: false })).toBe("ok");
   });
 });
+
+describe("a stream over a backing layer shorter than the node streamed (goldens/stream_short_backing)", () => {
+  type Q = Parameters<Parameters<typeof session>[0]>[0];
+  const image = (q: Q, name: string, sizeBytes = 4 * MiB) =>
+    q.addDevice({ name, sizeBytes, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 8, sparse: true });
+  const completed = (t: ReturnType<typeof session>["transcript"]) =>
+    t.flatMap((e) => ("event" in e && e.event === "BLOCK_JOB_COMPLETED" ? [`${String(e.data.device)} len=${String(e.data.len)} offset=${String(e.data.offset)}`] : []));
+
+  it("past the end of a short lower layer the chain reads as zeroes allocated there: a full stream copies them into the node", () => {
+    const { result, transcript } = session(function* (q, qmp) {
+      image(q, "a");
+      image(q, "b", 8 * MiB);
+      const c = image(q, "c", 8 * MiB);
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "a", file: "a" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io a "write 0 1M"' });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "b", file: "b", backing: "a" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io b "write 1M 1M"' });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "c", file: "c", backing: "b" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io c "write 2M 1M"' });
+      yield* qmp("blockdev-add", { driver: "null-co", "node-name": "t8", size: 8 * MiB });
+      yield* qmp("block-stream", { "job-id": "s", device: "c" });
+      yield* drained(q);
+      // c now holds a's and b's data and, from 4 MiB on (past a's end), the zeroes; 3-4 MiB stays unallocated
+      expect([16, 32, 48, 64, 127].map((cl) => c.isWritten(cl))).toEqual([true, true, false, true, true]);
+      yield* qmp("blockdev-backup", { "job-id": "k", device: "c", target: "t8", sync: "top" });
+      yield* drained(q);
+    });
+    expect(result.outcome.kind).toBe("ok");
+    expect(completed(transcript)).toEqual([`s len=${8 * MiB} offset=${8 * MiB}`, `k len=${7 * MiB} offset=${7 * MiB}`]);
+  });
+
+  it("a stream of an overlay grown past its backing finishes early at the backing's end instead of stopping the run", () => {
+    const { result, transcript } = session(function* (q, qmp) {
+      image(q, "p0");
+      image(q, "p1");
+      const p2 = image(q, "p2");
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "p0", file: "p0" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io p0 "write 0 1M"' });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "p1", file: "p1", backing: "p0" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io p1 "write 1M 1M"' });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "p2", file: "p2", backing: null });
+      yield* qmp("blockdev-snapshot", { node: "p1", overlay: "p2" });
+      expect(text(yield* qmp("block_resize", { "node-name": "p1", size: 8 * MiB }))).toBe("! Device '(null)' is in use");
+      expect(text(yield* qmp("block_resize", { "node-name": "p2", size: 8 * MiB }))).toBe("ok");
+      yield* qmp("blockdev-add", { driver: "null-co", "node-name": "t8", size: 8 * MiB });
+      yield* qmp("block-stream", { "job-id": "s", device: "p2", "base-node": "p0" });
+      yield* drained(q);
+      expect([0, 16, 63, 64, 127].map((cl) => p2.isWritten(cl))).toEqual([false, true, false, false, false]);
+      yield* qmp("blockdev-backup", { "job-id": "k", device: "p2", target: "t8", sync: "top" });
+      yield* drained(q);
+    });
+    expect(result.outcome.kind).toBe("ok");
+    expect(completed(transcript)).toEqual([`s len=${8 * MiB} offset=${8 * MiB}`, `k len=${MiB} offset=${MiB}`]);
+  });
+});

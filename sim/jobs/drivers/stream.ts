@@ -112,7 +112,9 @@ export class StreamDriver implements JobDriver {
       let n = here.bytes;
       if (!here.allocated) {
         const above = top.backing ? top.backing.allocationAbove(base, offset, here.bytes) : { allocated: false, bytes: here.bytes };
-        n = above.bytes;
+        // QEMU 7.2 stream_run: "Finish early if end of backing file has been reached" (a backing shorter than
+        // the node: nothing more to copy, the rest counts as done; goldens/stream_short_backing)
+        n = !above.allocated && above.bytes === 0 ? top.sizeBytes - offset : above.bytes;
         if (above.allocated) {
           if (!job.mayIssueIo) job.checkMayIssueIo(`stream copy ${offset}+${n}`);
           try {
