@@ -445,6 +445,37 @@ describe("a stream over a backing layer shorter than the node streamed (goldens/
     expect(completed(transcript)).toEqual([`s len=${8 * MiB} offset=${8 * MiB}`, `k len=${7 * MiB} offset=${7 * MiB}`]);
   });
 
+  it("commits count a short middle layer's zeroes past its end as allocated there: an active commit's len, what an intermediate commit copies (goldens/commit_short_layer)", () => {
+    const ready: unknown[] = [];
+    const { result, transcript } = session(function* (q, qmp) {
+      for (const [name, size] of [["x0", 4], ["x1", 4], ["x2", 8], ["y0", 4], ["y1", 4], ["y2", 8], ["y3", 8]] as const) image(q, name, size * MiB);
+      for (const p of ["x", "y"]) {
+        yield* qmp("blockdev-add", { driver: "qcow2", "node-name": `${p}0`, file: `${p}0` });
+        yield* qmp("human-monitor-command", { "command-line": `qemu-io ${p}0 "write 0 1M"` });
+        yield* qmp("blockdev-add", { driver: "qcow2", "node-name": `${p}1`, file: `${p}1`, backing: `${p}0` });
+        yield* qmp("human-monitor-command", { "command-line": `qemu-io ${p}1 "write 1M 1M"` });
+        yield* qmp("blockdev-add", { driver: "qcow2", "node-name": `${p}2`, file: `${p}2`, backing: `${p}1` });
+        yield* qmp("human-monitor-command", { "command-line": `qemu-io ${p}2 "write 2M 1M"` });
+      }
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "y3", file: "y3", backing: "y2" });
+      yield* qmp("blockdev-add", { driver: "null-co", "node-name": "t8", size: 8 * MiB });
+      yield* qmp("block-commit", { "job-id": "a", device: "x2" });
+      while (q.jm.jobs[0]?.status !== "ready") yield sleep(1_000_000);
+      ready.push(q.jm.jobs[0].progressTotal);
+      yield* qmp("block-job-complete", { device: "a" });
+      yield* drained(q);
+      yield* qmp("blockdev-backup", { "job-id": "ka", device: "x0", target: "t8", sync: "top" });
+      yield* drained(q);
+      yield* qmp("block-commit", { "job-id": "i", device: "y3", "top-node": "y2", "base-node": "y0" });
+      yield* drained(q);
+      yield* qmp("blockdev-backup", { "job-id": "ki", device: "y0", target: "t8", sync: "top" });
+      yield* drained(q);
+    });
+    expect(result.outcome.kind).toBe("ok");
+    expect(ready).toEqual([6 * MiB]);
+    expect(completed(transcript)).toEqual([`a len=${6 * MiB} offset=${6 * MiB}`, `ka len=${7 * MiB} offset=${7 * MiB}`, `i len=${8 * MiB} offset=${8 * MiB}`, `ki len=${7 * MiB} offset=${7 * MiB}`]);
+  });
+
   it("a stream of an overlay grown past its backing finishes early at the backing's end instead of stopping the run", () => {
     const { result, transcript } = session(function* (q, qmp) {
       image(q, "p0");
