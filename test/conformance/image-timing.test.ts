@@ -23,6 +23,18 @@ describe("image timing in the conformance replay", () => {
     expect(repliesTo(observed, "query-jobs").map(status)).toEqual(["running", "concluded"]);
   });
 
+  it("a stream of the chain at 32 MiB/s is concluded at the fifth command after its start, as in every QEMU run; with a 0.3 ms round trip it ran at 1.5 MiB", () => {
+    // stream_done_within_five_round_trips (10 runs; gen_chain_7250: 40 of 41 QEMU runs concluded, one at 1.5 MiB)
+    const g = loadGolden(new URL("stream_done_within_five_round_trips.json", GOLDENS_DIR));
+    const job = (t: TranscriptEntry) => (t as { return: { status: string; "current-progress": number }[] }).return[0];
+    const measured = replay(g, waitsOf(g));
+    expect(job(repliesTo(measured.observed, "query-jobs")[0])).toMatchObject({ status: "concluded", "current-progress": 4 << 20 });
+    expect(firstDifference(measured.expected, measured.observed, optionalEntries(g))).toBeUndefined();
+    const idle = replay(g, waitsOf(g), undefined, { ...REPLAY_TIMING, clientRoundTripNs: 300_000 });
+    expect(job(repliesTo(idle.observed, "query-jobs")[0])).toMatchObject({ status: "running", "current-progress": 1.5 * (1 << 20) });
+    expect(firstDifference(idle.expected, idle.observed, optionalEntries(g))).toBeDefined();
+  });
+
   it("a mirror of the chain is still reading the images' refcount blocks and L2 tables at the query after its reply; with warm caches it is not", () => {
     const g = loadGolden(new URL("qcow2_mirror_first_status.json", GOLDENS_DIR));
     const job = (t: TranscriptEntry) => (t as { return: { busy: boolean; offset: number }[] }).return[0];

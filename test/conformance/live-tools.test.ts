@@ -199,4 +199,23 @@ describe("comparing a simulated transcript with a recording", () => {
     const twice = [expected[0], expected[1], ev("aborting", "j3"), ev("aborting", "j3"), expected[2], expected[3]];
     expect(firstDifference(expected, twice, opt)).toEqual({ at: 2, observedAt: 3 });
   });
+
+  it("allows an entry a run saw right after a command, before its reply, as well before the command (device seed 137's paused)", () => {
+    // A client logs a command when it sends it: an event QEMU sent while the command crossed the socket falls after
+    // it in a recording, as the events of a command's round trip do (besideReplies); an optional one too.
+    const exp: TranscriptEntry[] = [{ cmd: "block-job-pause" }, { return: {} }, { cmd: "block-job-pause" }, { error: { class: "GenericError", desc: "Job is already paused" } }, { cmd: "job-resume" }, { return: {} }];
+    const rec: Recording = {
+      scenario: "x", description: "", commands: [], sequence: exp,
+      nondeterministic: [{ only_in_some_runs: { run: 0, after_sequence_index: 2, entry: ev("paused") } }],
+    };
+    const opt = optionalEntries(rec);
+    expect(opt).toEqual([{ after: 2, entry: ev("paused") }]);
+    const afterCmd = [exp[0], exp[1], exp[2], ev("paused"), exp[3], exp[4], exp[5]];
+    const beforeCmd = [exp[0], exp[1], ev("paused"), exp[2], exp[3], exp[4], exp[5]];
+    const afterReply = [exp[0], exp[1], exp[2], exp[3], ev("paused"), exp[4], exp[5]];
+    expect(firstDifference(exp, afterCmd, opt)).toBeUndefined();
+    expect(firstDifference(exp, beforeCmd, opt)).toBeUndefined();
+    expect(firstDifference(exp, afterReply, opt)).toEqual({ at: 4, observedAt: 4 });
+    expect(firstDifference(exp, beforeCmd)).toEqual({ at: 2, observedAt: 2 });
+  });
 });
