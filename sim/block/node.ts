@@ -358,9 +358,19 @@ export class BlockNode implements BitmapHolder {
     return this.io(data === undefined ? { op: "write", offset, bytes, issuer } : { op: "write", offset, bytes, issuer, data }) as Process<number>;
   }
 
-  /** A copy-on-read write of `data` (what a stream copies up): it dirties no bitmap. */
+  /**
+   * A copy-on-read write of `data` (what a stream copies up): it dirties no bitmap. A chunk that reads as
+   * zeroes goes to a qcow2 node as write-zeroes, as QEMU 7.2's bdrv_co_do_copy_on_readv does (buffer_is_zero):
+   * zero clusters, no data cluster in the image file (goldens/stream_short_backing: a short layer's zeroes).
+   */
   copyOnReadWrite(offset: number, bytes: number, issuer: string, data: Content): Process<number> {
+    if (this.driver === "qcow2" && data.versions.every((v) => v.writeId === 0)) return this.copyOnReadZeroes(offset, bytes, issuer);
     return this.io({ op: "write", offset, bytes, issuer, data, unchanged: true }) as Process<number>;
+  }
+
+  private *copyOnReadZeroes(offset: number, bytes: number, issuer: string): Process<number> {
+    yield* this.io({ op: "write-zeroes", offset, bytes, issuer, unchanged: true });
+    return 0;
   }
 
   writeZeroes(offset: number, bytes: number, issuer: string): Process<void> {

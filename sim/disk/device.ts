@@ -126,7 +126,7 @@ export interface IoRequest {
   data?: Content;
   /**
    * A write that leaves what a reader sees unchanged (QEMU's
-   * BDRV_REQ_WRITE_UNCHANGED: a copy-on-read write). Carried into the trace
+   * BDRV_REQ_WRITE_UNCHANGED: a copy-on-read write, or its write-zeroes of a chunk that reads as zeroes). Carried into the trace
    * record, so a checker can tell it from a write that dirties bitmaps.
    */
   unchanged?: boolean;
@@ -289,7 +289,7 @@ export class Device {
       }
     }
     const unchanged = req.unchanged === true;
-    if (unchanged && op !== "write") throw new TypeError(`device "${this.name}": only a write may be unchanged, not ${op}`);
+    if (unchanged && op !== "write" && op !== "write-zeroes") throw new TypeError(`device "${this.name}": only a write or write-zeroes may be unchanged, not ${op}`);
     const metadata = req.metadata === true;
     if (metadata && (op !== "write" || req.data !== undefined || unchanged)) throw new TypeError(`device "${this.name}": only a plain write may be a metadata write, not ${op}`);
     return new DeviceOp(this, op, offset, bytes, req.issuer, req.data, unchanged, metadata);
@@ -473,7 +473,10 @@ export class Device {
       case "write-zeroes":
       case "discard":
         this.stamp(r.offset, r.bytes, { writeId: 0, writer: r.issuer });
-        sim.record(this.name, "io", { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer });
+        // a copy-on-read write-zeroes (a stream's zero chunk) says it is unchanged, as a copy-on-read write does
+        sim.record(this.name, "io", r.unchanged
+          ? { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer, unchanged: true }
+          : { op: r.op, offset: r.offset, bytes: r.bytes, issuer: r.issuer });
         break;
       case "flush":
         sim.record(this.name, "io", { op: r.op, issuer: r.issuer });

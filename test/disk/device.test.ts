@@ -324,7 +324,23 @@ describe("Device accounting", () => {
       { kind: "io", issuer: "guest", unchanged: "absent" }, // the other records keep their shape
       { kind: "io", issuer: "guest", unchanged: "absent" },
     ]);
-    expect(() => dev.io({ op: "read", offset: 0, bytes: 4096, issuer: "g", unchanged: true })).toThrow('device "d0": only a write may be unchanged, not read');
+    expect(() => dev.io({ op: "read", offset: 0, bytes: 4096, issuer: "g", unchanged: true })).toThrow('device "d0": only a write or write-zeroes may be unchanged, not read');
+  });
+
+  it("a copy-on-read write-zeroes (a stream's chunk that reads as zeroes) says unchanged in its record too; a plain one keeps its shape", () => {
+    const sim = new Scheduler({ trace: true });
+    const dev = makeDevice(sim, { queueDepth: 1 });
+    issueAll(sim, dev, [
+      { req: { op: "write-zeroes", offset: 0, bytes: 4096, issuer: "cor", unchanged: true } },
+      { req: { op: "write-zeroes", offset: 4096, bytes: 4096, issuer: "guest" } },
+    ]);
+    const records = sim.run().trace!.filter((r) => r.src === "d0").map((r) => ({ op: r.data!.op, issuer: r.data!.issuer, unchanged: "unchanged" in r.data! ? r.data!.unchanged : "absent" }));
+    expect(records).toEqual([
+      { op: "write-zeroes", issuer: "cor", unchanged: true },
+      { op: "write-zeroes", issuer: "guest", unchanged: "absent" },
+    ]);
+    expect(dev.versionAt(0).writeId).toBe(0);
+    expect(() => dev.io({ op: "discard", offset: 0, bytes: 4096, issuer: "g", unchanged: true })).toThrow('device "d0": only a write or write-zeroes may be unchanged, not discard');
   });
 
   it("a metadata write takes a write's time and counts toward the next flush's sync, but changes no cluster, meets no fault rule, and its record has no offset", () => {

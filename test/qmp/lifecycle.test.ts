@@ -434,10 +434,18 @@ describe("a stream over a backing layer shorter than the node streamed (goldens/
       yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "c", file: "c", backing: "b" });
       yield* qmp("human-monitor-command", { "command-line": 'qemu-io c "write 2M 1M"' });
       yield* qmp("blockdev-add", { driver: "null-co", "node-name": "t8", size: 8 * MiB });
+      // how far c's image file has been written (query-blockstats: the parent of c's entry is its file node)
+      const fileHighest = function* (): Process<number> {
+        const r = (yield* qmp("query-blockstats", { "query-nodes": true })) as { return: { "node-name"?: string; parent?: { stats: { wr_highest_offset: number } } }[] };
+        return r.return.find((e) => e["node-name"] === "c")!.parent!.stats.wr_highest_offset;
+      };
+      const before = yield* fileHighest();
       yield* qmp("block-stream", { "job-id": "s", device: "c" });
       yield* drained(q);
       // c now holds a's and b's data and, from 4 MiB on (past a's end), the zeroes; 3-4 MiB stays unallocated
       expect([16, 32, 48, 64, 127].map((cl) => c.isWritten(cl))).toEqual([true, true, false, true, true]);
+      // the zeroes went as write-zeroes (zero clusters): only the 2 MiB of data was appended to the file
+      expect((yield* fileHighest()) - before).toBe(2 * MiB);
       yield* qmp("blockdev-backup", { "job-id": "k", device: "c", target: "t8", sync: "top" });
       yield* drained(q);
     });
