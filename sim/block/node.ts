@@ -315,6 +315,9 @@ export class BlockNode implements BitmapHolder {
             // an allocating write leaves the cached tables dirty until the next flush writes them back
             if (this.tablesModelled && !this.tablesDirty && !this.isAllocated(req.offset, req.bytes)) this.tablesDirty = true;
             if (this.device) {
+              // the image file's layout is what the device holds before the first modifying request: a zero cluster
+              // a write-zeroes (or discard) leaves is no data cluster (goldens/stream_zero_clusters)
+              if (this.driver === "qcow2") this.hostLayout();
               const pieces = req.op === "write-zeroes" ? this.zeroesPieces(req) : null;
               if (pieces === null) {
                 if (this.driver !== "qcow2" || req.op !== "write") return yield this.device.io(req);

@@ -508,3 +508,20 @@ describe("a stream over a backing layer shorter than the node streamed (goldens/
     expect(completed(transcript)).toEqual([`s len=${8 * MiB} offset=${8 * MiB}`, `k len=${MiB} offset=${MiB}`]);
   });
 });
+
+describe("a qcow2 image file's layout after write-zeroes (goldens/stream_zero_clusters)", () => {
+  it("zero clusters made before the first data write take no data cluster: the data lands after the metadata and the L2 table", () => {
+    const out: number[] = [];
+    const { result } = session(function* (q, qmp) {
+      q.addDevice({ name: "q", sizeBytes: 4 * MiB, clusterSizeBytes: 65536, readLatencyNs: 0, writeLatencyNs: 0, bandwidthBytesPerSec: 0, queueDepth: 8, sparse: true });
+      yield* qmp("blockdev-add", { driver: "qcow2", "node-name": "q", file: "q" });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io q "write -z 0 1M"' });
+      yield* qmp("human-monitor-command", { "command-line": 'qemu-io q "write -P 0x11 1M 64k"' });
+      const r = (yield* qmp("query-blockstats", { "query-nodes": true })) as { return: { "node-name"?: string; stats: { wr_highest_offset: number }; parent?: { stats: { wr_highest_offset: number } } }[] };
+      const e = r.return.find((x) => x["node-name"] === "q")!;
+      out.push(e.stats.wr_highest_offset, e.parent!.stats.wr_highest_offset);
+    });
+    expect(result.outcome.kind).toBe("ok");
+    expect(out).toEqual([MiB + 65536, 6 * 65536]); // four metadata clusters, the L2 table, then the data cluster
+  });
+});
