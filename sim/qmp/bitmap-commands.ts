@@ -12,7 +12,7 @@
 import { busyError, DirtyBitmap, type BlockNode } from "../block/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { ArgSpec } from "./args.js";
-import type { QemuContext } from "./context.js";
+import { namedBackend, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
 import { QemuCrash } from "./process.js";
 import type { ActionState } from "./transaction.js";
@@ -37,7 +37,7 @@ export const BITMAP_MERGE_ARGS: ArgSpec = {
 
 /** QEMU block_dirty_bitmap_lookup: the node (by node or device name) and its bitmap, or QEMU's refusal (returned: see Command). */
 function findBitmap(ctx: QemuContext, node: unknown, name: unknown): { node: BlockNode; bitmap: DirtyBitmap } | QmpError {
-  const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === node);
+  const blk = namedBackend(ctx, node);
   const n = blk?.root ?? (typeof node === "string" ? ctx.graph.findNode(node) : undefined);
   if (!n) return genericError(`Node '${String(node)}' not found`);
   const bitmap = n.bitmap(String(name));
@@ -68,7 +68,7 @@ export function defaultGranularity(node: BlockNode): number {
 function addBitmap(ctx: QemuContext, a: Record<string, unknown>): { node: BlockNode; bitmap: DirtyBitmap } {
   const name = a.name as string;
   if (name === "") throw genericError("Bitmap name cannot be empty");
-  const node = typeof a.node === "string" ? ctx.graph.findNode(a.node) ?? ctx.graph.backends().find((b) => b.name !== "" && b.name === a.node)?.root : undefined;
+  const node = typeof a.node === "string" ? ctx.graph.findNode(a.node) ?? namedBackend(ctx, a.node)?.root : undefined;
   if (!node) throw genericError(`Cannot find device='${String(a.node)}' nor node-name='${String(a.node)}'`);
   let granularity = defaultGranularity(node);
   if (a.granularity !== undefined) {

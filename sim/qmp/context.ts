@@ -1,5 +1,5 @@
 /** What every QMP command works on: one simulated QEMU process. */
-import type { BlockGraph, BlockNode } from "../block/index.js";
+import type { BlockBackend, BlockGraph, BlockNode } from "../block/index.js";
 import type { Device } from "../disk/index.js";
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { JobManager } from "../jobs/manager.js";
@@ -29,6 +29,11 @@ export function nodeByName(ctx: QemuContext, name: unknown): BlockNode {
   return node;
 }
 
+/** The BlockBackend named `name` (QEMU blk_by_name; a job's or a guest disk's own backend has no name), or undefined. */
+export function namedBackend(ctx: QemuContext, name: unknown): BlockBackend | undefined {
+  return ctx.graph.backends().find((b) => b.name !== "" && b.name === name);
+}
+
 /** A node or backend name as a command's `device` argument means it: the backend's root, or the node. */
 export function deviceNode(ctx: QemuContext, name: unknown): BlockNode {
   return lookupNode(ctx, name, name);
@@ -41,7 +46,7 @@ export function deviceNode(ctx: QemuContext, name: unknown): BlockNode {
  */
 export function lookupNode(ctx: QemuContext, device: unknown, nodeName: unknown): BlockNode {
   if (device !== undefined) {
-    const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === device);
+    const blk = namedBackend(ctx, device);
     if (blk) {
       if (!blk.root) throw new QmpError("GenericError", `Device '${String(device)}' has no medium`);
       return blk.root;

@@ -21,7 +21,7 @@ import { attachDevice, changeLinkPerms, guestDevicePerms, PermissionDenied, type
 import { genericError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
 import { NotModelledError, OTHER_MEMBERS } from "./args.js";
-import type { QemuContext } from "./context.js";
+import { namedBackend, type QemuContext } from "./context.js";
 import { qdictOrder } from "./lifecycle-commands.js";
 import type { Command } from "./monitor.js";
 
@@ -75,7 +75,7 @@ type Drive = { named: BlockBackend } | { node: BlockNode };
  * attached, a drained section of the node (a job on it blips).
  */
 function setDrive(ctx: QemuContext, all: Map<string, BlockBackend>, drive: string): Drive {
-  const named = ctx.graph.backends().find((b) => b.name !== "" && b.name === drive);
+  const named = namedBackend(ctx, drive);
   if (named) {
     if ([...all.values()].includes(named)) throw genericError(`Drive '${drive}' is already in use by another device`);
     return { named };

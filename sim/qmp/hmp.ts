@@ -41,7 +41,7 @@ import { IoError, strerror, type ClusterVersion, type Content } from "../disk/in
 import { genericError, QmpError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
 import { addNode, blockdevDel } from "./block-commands.js";
-import { deviceNode, type QemuContext } from "./context.js";
+import { deviceNode, namedBackend, type QemuContext } from "./context.js";
 import { diskByQomPath } from "./device-commands.js";
 import { removeMedium } from "./lifecycle-commands.js";
 import type { Command } from "./monitor.js";
@@ -218,7 +218,7 @@ function driveAdd(ctx: QemuContext, args: string): string {
 
 function* driveDel(ctx: QemuContext, args: string): Process<string> {
   const id = args.trim();
-  const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === id);
+  const blk = namedBackend(ctx, id);
   if (!blk) {
     if (!ctx.graph.findNode(id)) return `Device '${id}' not found\r\n`;
     try {

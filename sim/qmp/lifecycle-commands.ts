@@ -34,7 +34,7 @@ import { usersWrite, type BlockBackend, type BlockNode } from "../block/index.js
 import { QmpError, genericError } from "../jobs/errors.js";
 import type { Process } from "../scheduler/index.js";
 import { argChecker, type ArgCheck, type ArgSpec } from "./args.js";
-import type { QemuContext } from "./context.js";
+import { namedBackend, type QemuContext } from "./context.js";
 import type { Command } from "./monitor.js";
 import { QemuCrash } from "./process.js";
 
@@ -42,7 +42,7 @@ import { QemuCrash } from "./process.js";
 export function backendByName(ctx: QemuContext, device: unknown, id: unknown): BlockBackend {
   if ((device === undefined) === (id === undefined)) throw genericError("Need exactly one of 'device' and 'id'");
   const name = (device ?? id) as string;
-  const blk = ctx.graph.backends().find((b) => b.name !== "" && b.name === name);
+  const blk = namedBackend(ctx, name);
   if (!blk) throw new QmpError("DeviceNotFound", `Device '${name}' not found`);
   return blk;
 }
