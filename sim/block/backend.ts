@@ -175,8 +175,7 @@ export class BlockBackend implements DrainParent, RequestOwner {
   drain(): void {
     const root = this.root;
     if (!root) return;
-    this.graph.drainedBeginPoll(root);
-    this.graph.drainedEnd(root);
+    this.graph.drain(root);
   }
 
   /**

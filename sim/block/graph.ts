@@ -424,6 +424,15 @@ export class BlockGraph {
     this.drainedAll();
   }
 
+  /**
+   * QEMU bdrv_drain from the main loop: a drained section of `node` begun and
+   * ended at once, so its parents (a job above it) pause and resume.
+   */
+  drain(node: BlockNode): void {
+    this.drainedBeginPoll(node);
+    this.drainedEnd(node);
+  }
+
   /** The same from the main loop: a nested poll until every node is idle (bdrv_drain_all_begin's AIO_WAIT_WHILE). */
   drainAllBeginPoll(): void {
     this.quiesceAll();

@@ -82,16 +82,14 @@ function setDrive(ctx: QemuContext, all: Map<string, BlockBackend>, drive: strin
   }
   const node = ctx.graph.findNode(drive);
   if (!node) throw genericError(`Property 'virtio-blk-device.drive' can't find value '${drive}'`);
-  ctx.graph.drainedBeginPoll(node);
-  ctx.graph.drainedEnd(node);
+  ctx.graph.drain(node);
   return { node };
 }
 
 /** A device given up after its drive was set (QEMU's unparent of the half-made device): a node's backend goes, a second drained section. */
 function releaseDrive(ctx: QemuContext, d: Drive): void {
   if ("node" in d) {
-    ctx.graph.drainedBeginPoll(d.node);
-    ctx.graph.drainedEnd(d.node);
+    ctx.graph.drain(d.node);
   }
 }
 
@@ -128,8 +126,7 @@ function* addDisk(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
     const named = drive.named;
     const root = named.root;
     if (root) {
-      ctx.graph.drainedBeginPoll(root);
-      ctx.graph.drainedEnd(root);
+      ctx.graph.drain(root);
     }
     try {
       changeLinkPerms(named.link, { ...perms(root), user: `block device '${named.name}'`, childName: "root" });
