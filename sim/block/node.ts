@@ -126,6 +126,15 @@ export class BlockNode implements BitmapHolder {
   readonly device: Device | null;
   /** The driver label of a filter (e.g. "copy-before-write"). */
   readonly filterDriver: string | null;
+  /** QEMU's bs->drv->format_name: a filter's own driver (blkdebug, copy-before-write...), else the node's. */
+  get formatName(): string {
+    return this.filterDriver ?? this.driver;
+  }
+  /** A truncation of this node, passed down through filters (QEMU bdrv_co_truncate), ends at a driver with none: null-co. */
+  get truncateUnsupported(): boolean {
+    for (let n: BlockNode | null = this; n; n = n.file) if (n.driver === "null-co") return true;
+    return false;
+  }
   /** Op blockers; see also blockOp/unblockOp/opBlocker. */
   readonly blockers = new OpBlockers();
 
@@ -181,17 +190,8 @@ export class BlockNode implements BitmapHolder {
    * bdrv_co_write_req_finish's wr_highest_offset; a discard does not count, nor a copy-on-read write): query-blockstats.
    */
   wrHighestOffset = 0;
-  /** A qcow2 node's clusters in its image file (made at its first write: the device then holds the image as opened). */
+  /** A qcow2 node's clusters in its image file (made before its first modifying request: the device then holds the image as opened). */
   private layout: Qcow2Layout | undefined = undefined;
-
-  /** The image file's write end as far as blocksim models a qcow2's layout (qcow2-layout.ts); 0 before any write. */
-  get fileWrHighestOffset(): number {
-    return this.layout?.fileWrHighestOffset ?? 0;
-  }
-
-  private hostLayout(): Qcow2Layout {
-    return (this.layout ??= new Qcow2Layout(this.device!, this.clusterSizeBytes));
-  }
   private flushedGen = 0;
   private filterWrite: FilterWrite | null = null;
   private readonly bitmapList: DirtyBitmap[] = [];
@@ -237,9 +237,7 @@ export class BlockNode implements BitmapHolder {
         this.filterDriver = config.filterDriver ?? "filter";
         break;
     }
-    if (config.driver === "qcow2") {
-      this.tablesModelled = this.refcountCold = this.l2Cold = config.device.coldMetadataCaches;
-    }
+    if (config.driver === "qcow2") this.tablesModelled = this.refcountCold = this.l2Cold = config.device.coldMetadataCaches;
   }
 
   // ---- structure ----
@@ -563,6 +561,15 @@ export class BlockNode implements BitmapHolder {
       this.tablesLoading = null;
       yield notify(loading);
     }
+  }
+
+  /** The image file's write end as far as blocksim models a qcow2's layout (qcow2-layout.ts); 0 before any write. */
+  get fileWrHighestOffset(): number {
+    return this.layout?.fileWrHighestOffset ?? 0;
+  }
+
+  private hostLayout(): Qcow2Layout {
+    return (this.layout ??= new Qcow2Layout(this.device!, this.clusterSizeBytes));
   }
 
   /** A data write through a qcow2 node onto its device, placed in the image file first (qcow2-layout.ts: query-blockstats). */

@@ -150,7 +150,7 @@ function addInjectedError(node: BlockNode, rule: Record<string, unknown>): void 
 }
 
 function nodeInfo(n: BlockNode): Record<string, unknown> {
-  const drv = n.driver === "filter" ? n.filterDriver : n.driver;
+  const drv = n.formatName;
   const bitmaps = dirtyBitmapsInfo(n);
   // QEMU reports the backing file the image names, so a job's filter between it and its backing does not show.
   const backing = n.backing?.skipFilters();

@@ -57,14 +57,13 @@ function* resize(ctx: QemuContext, a: Record<string, unknown>): Process<void> {
  * the node sees the new size, and jobs started later copy it whole.
  */
 function truncate(ctx: QemuContext, node: BlockNode, size: number): void {
-  for (let n: BlockNode | null = node; n; n = n.file) {
-    if (n.readOnly) throw genericError("Image is read-only");
-    if (n.driver === "null-co") throw genericError("Image format driver does not support resize");
-  }
+  for (let n: BlockNode | null = node; n; n = n.file) if (n.readOnly) throw genericError("Image is read-only");
+  // a null-co ends the walk (no child): its refusal comes after every node's read-only check, as in QEMU's walk
+  if (node.truncateUnsupported) throw genericError("Image format driver does not support resize");
   if (node.driver === "qcow2" && size % 512 !== 0) throw genericError("The new size must be a multiple of 512");
   if (size === node.sizeBytes) return; // nothing changes
   const notModelled = (why: string) => new NotModelledError(`block_resize of node '${node.name}' from ${node.sizeBytes} to ${size} bytes: ${why}`);
-  if (node.driver === "filter") throw notModelled(`through a ${node.filterDriver ?? "filter"} (only raw and qcow2 nodes on an image file are resized)`);
+  if (node.driver === "filter") throw notModelled(`through a ${node.formatName} (only raw and qcow2 nodes on an image file are resized)`);
   const dev = node.device!;
   if (!dev.sparse) throw notModelled(`its device '${dev.name}' is a disk (only image files, sparse: true, grow and shrink)`);
   if (size % dev.clusterSizeBytes !== 0 || size === 0) throw notModelled(`the size is no whole, non-zero number of its ${dev.clusterSizeBytes}-byte clusters`);

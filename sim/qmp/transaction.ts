@@ -73,11 +73,6 @@ export const DRIVE_BACKUP_ARGS: ArgSpec = {
   mode: { type: { enum: ["existing", "absolute-paths"] }, optional: true },
 };
 
-/** QEMU's format_name of a node's driver: a filter's own (blkdebug, copy-on-read...), null-co... */
-function formatName(n: BlockNode): string {
-  return n.driver === "filter" ? n.filterDriver! : n.driver;
-}
-
 /**
  * drive-backup / drive-mirror: the target file. mode=existing opens it; the
  * default, absolute-paths, creates it (QEMU bdrv_img_create), anew if it
@@ -97,7 +92,7 @@ export function targetForFile(ctx: QemuContext, source: BlockNode, a: Record<str
     // filter's too (bs->drv->format_name): bdrv_img_create refuses a format it cannot create an image in
     // before it looks at the backing file (goldens/drive_target_format_of_filter, drive_target_format_refused)
     const backed = a.sync === "none" || (a.sync === "top" && source.skipFilters().backing !== null);
-    const format = creatableFormat((a.format as string | undefined) ?? formatName(source));
+    const format = creatableFormat((a.format as string | undefined) ?? source.formatName);
     if (backed && format === "raw") throw genericError(`Backing file not supported for file format 'raw'`);
   }
   if (dev) {

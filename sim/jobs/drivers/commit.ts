@@ -149,8 +149,8 @@ export function reopenForWriting(base: BlockNode): boolean {
  * command starts the job: the sizes cannot change while it runs (the job blocks RESIZE on top and base).
  */
 export function baseGrowthNotModelled(base: BlockNode): string | undefined {
-  for (let n: BlockNode | null = base; n; n = n.file) if (n.driver === "null-co") return undefined; // ENOTSUP in the run
-  if (base.driver === "filter" || !base.device) return `it is a ${base.filterDriver ?? base.driver} node (only raw and qcow2 nodes on an image file grow)`;
+  if (base.truncateUnsupported) return undefined; // ENOTSUP in the run
+  if (base.driver === "filter" || !base.device) return `it is a ${base.formatName} node (only raw and qcow2 nodes on an image file grow)`;
   const dev = base.device;
   if (!dev.sparse) return `its device '${dev.name}' is a disk (only image files, sparse: true, grow)`;
   if (dev.sizeBytes % dev.clusterSizeBytes !== 0 && dev.isWritten(dev.clusters - 1)) {
@@ -168,7 +168,7 @@ export function baseGrowthNotModelled(base: BlockNode): string | undefined {
  * baseGrowthNotModelled refuses never gets here. goldens/block_resize_chain_jobs.
  */
 export function growBase(base: BlockNode, sizeBytes: number): Errno | undefined {
-  for (let n: BlockNode | null = base; n; n = n.file) if (n.driver === "null-co") return "ENOTSUP";
+  if (base.truncateUnsupported) return "ENOTSUP";
   base.resize(sizeBytes);
   return undefined;
 }
